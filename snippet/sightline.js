@@ -1,0 +1,373 @@
+/*! Sightline snippet v1. Plain ES2017, no dependencies; served verbatim at GET /s.js.
+ * <script defer src="https://HOST/s.js" data-site="WRITE_KEY"></script>
+ * Optional: data-respect-dnt (honour navigator.doNotTrack === '1').
+ * Sends the v1 events of shared/api.md to POST /v1/events. Never reads input values or text. */
+(function () {
+  'use strict';
+  var w = window, d = document;
+  if (w.sightline && w.sightline._v) return; // loaded twice
+  var tag = d.currentScript || d.querySelector('script[data-site][src*="s.js"]');
+  if (!tag || !tag.getAttribute('data-site')) return;
+  var KEY = tag.getAttribute('data-site');
+  var EP = new URL('/v1/events', tag.src).href;
+  var CLICK_WINDOW = 2500, FLUSH_MS = 2000, FLUSH_AT = 20, MAX_BODY = 60000, SESSION_GAP = 30 * 60 * 1000;
+  var pre = Array.isArray(w.sightline) ? w.sightline : []; // calls queued before load: [method, ...args]
+  var debug = { fetch: 0, beacon: 0, retries: 0, dropped: 0 };
+  var noop = function () {};
+
+  if (tag.hasAttribute('data-respect-dnt') && (navigator.doNotTrack === '1' || w.doNotTrack === '1')) {
+    w.sightline = { _v: 1, disabled: true, track: noop, survey: noop, feedback: noop,
+      flush: function () { return Promise.resolve(true); }, _selector: selector };
+    return;
+  }
+
+  // ---- ids and storage ----
+  function uuid7() {
+    var b = new Uint8Array(16), t = Date.now(), i;
+    crypto.getRandomValues(b);
+    for (i = 5; i >= 0; i--) { b[i] = t % 256; t = Math.floor(t / 256); }
+    b[6] = (b[6] & 0x0f) | 0x70; // version 7
+    b[8] = (b[8] & 0x3f) | 0x80; // variant 10
+    var h = '';
+    for (i = 0; i < 16; i++) h += (b[i] + 256).toString(16).slice(1);
+    return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
+  }
+  var mem = {};
+  function sget(k) {
+    try { var v = w.localStorage.getItem(k); if (v !== null) return v; } catch (e) { /* blocked */ }
+    return mem[k] || null;
+  }
+  function sset(k, v) { mem[k] = v; try { w.localStorage.setItem(k, v); } catch (e) { /* blocked */ } }
+
+  var visitor = sget('sl_vid');
+  if (!visitor) { visitor = uuid7(); sset('sl_vid', visitor); }
+  function session(touch) { // sl_sid = "<id>.<last activity ms>"; new id after 30 min idle
+    var now = Date.now(), raw = sget('sl_sid') || '', dot = raw.lastIndexOf('.');
+    var id = dot > 0 ? raw.slice(0, dot) : '', last = +raw.slice(dot + 1) || 0;
+    if (!id || now - last > SESSION_GAP) { id = uuid7(); last = 0; }
+    if (touch || !last) sset('sl_sid', id + '.' + now);
+    return id;
+  }
+
+  // ---- selectors ----
+  var IDENT = /^-?[_a-zA-Z][_a-zA-Z0-9-]*$/;
+  // State classes that frameworks toggle on interaction: skipped so one element keeps one selector.
+  var STATE = /^(active|show|showing|open|opened|collapsed|collapsing|expanded|focus|focused|hover|hovered|selected|checked|current|disabled|loading|visible|hidden)$|^(is|has)-/;
+  function uniqueId(n) {
+    var id = n.getAttribute('id');
+    if (!id || !IDENT.test(id)) return false;
+    try { return d.querySelectorAll('#' + id).length === 1; } catch (e) { return false; }
+  }
+  function compound(n) {
+    var c = n.tagName.toLowerCase(), k = 0;
+    var cls = (n.getAttribute('class') || '').trim().split(/\s+/);
+    for (var i = 0; i < cls.length && k < 3; i++) {
+      if (cls[i] && IDENT.test(cls[i]) && !STATE.test(cls[i])) { c += '.' + cls[i]; k++; }
+    }
+    return c;
+  }
+  function selector(el) {
+    if (!el || el.nodeType !== 1) return '';
+    if (uniqueId(el)) return '#' + el.getAttribute('id');
+    var parts = [], n = el;
+    while (n && n.nodeType === 1 && parts.length < 5) {
+      var t = n.tagName.toLowerCase();
+      if (t === 'body' || t === 'html') { parts.unshift(t); break; }
+      if (n !== el && uniqueId(n)) { parts.unshift(t + '#' + n.getAttribute('id')); break; }
+      var c = compound(n), p = n.parentElement;
+      if (p) {
+        var nth = 0, idx = 0, clash = false;
+        for (var s = p.firstElementChild; s; s = s.nextElementSibling) {
+          if (s.tagName !== n.tagName) continue;
+          nth++;
+          if (s === n) idx = nth;
+          else if (!clash) { try { clash = s.matches(c); } catch (e) { clash = true; } }
+        }
+        if (clash) c += ':nth-of-type(' + idx + ')';
+      }
+      parts.unshift(c);
+      n = p;
+    }
+    return parts.join(' > ');
+  }
+
+  // ---- page views and events ----
+  var pv = null;
+  function ev(type, extra, p) {
+    p = p || pv;
+    var e = { id: uuid7(), type: type, ts: Date.now(), session_id: session(true), visitor_id: visitor,
+      url: p.url, viewport: { w: w.innerWidth, h: w.innerHeight }, seq: p.seq++, pageview_id: p.id };
+    for (var k in extra) e[k] = extra[k];
+    return e;
+  }
+  function startPV(referrer) {
+    pv = { id: uuid7(), seq: 0, url: location.href, depth: -1, sent: -1, docH: 0 };
+    enqueue(ev('pageview', { referrer: referrer, title: d.title,
+      screen: { w: w.screen.width, h: w.screen.height } }));
+  }
+  function measure() {
+    var de = d.documentElement, h = Math.max(de.scrollHeight, d.body ? d.body.scrollHeight : 0);
+    if (!h) return;
+    var pct = Math.round((w.scrollY + w.innerHeight) / h * 1000) / 10;
+    pct = Math.max(0, Math.min(100, pct));
+    if (pct > pv.depth) { pv.depth = pct; pv.docH = h; }
+  }
+  function sendScroll() { // one scroll event per close / hide, only if the depth grew
+    measure();
+    if (pv.depth > pv.sent) {
+      pv.sent = pv.depth;
+      enqueue(ev('scroll', { depth: pv.depth, doc_h: pv.docH }));
+    }
+  }
+  function base(u) { return u.split('#')[0]; }
+  function isRoute(u) { var i = u.indexOf('#'); return hashRoutes || /^#[!\/]/.test(i < 0 ? '' : u.slice(i)); }
+  function onLocation() {
+    var href = location.href;
+    if (href === pv.url) return;
+    react(); // a location change is a reaction to a pending click
+    // In-page anchors (#top, href="#") are not page views; hash routes (#/x, #!x) are.
+    if (base(href) === base(pv.url) && !isRoute(href) && !isRoute(pv.url)) { pv.url = href; return; }
+    sendScroll();
+    startPV(pv.url);
+  }
+  ['pushState', 'replaceState'].forEach(function (m) {
+    var orig = history[m];
+    if (typeof orig !== 'function') return;
+    history[m] = function () {
+      var r = orig.apply(this, arguments);
+      try { onLocation(); } catch (e) { /* never break the page */ }
+      return r;
+    };
+  });
+  w.addEventListener('popstate', onLocation);
+  w.addEventListener('hashchange', onLocation);
+
+  // ---- clicks and reactions ----
+  var TARGETS = 'a,button,input,select,textarea,label,[role=button],[data-sl-zone],[onclick]';
+  var zones = [], hashRoutes = false, pending = [], watching = false, scrollRaf = 0;
+  var mo = w.MutationObserver ? new MutationObserver(function () { react(); }) : null;
+  function round4(v) { return Math.round(Math.max(0, Math.min(1, v)) * 10000) / 10000; }
+  function zoneOf(t) {
+    var z = t.closest('[data-sl-zone]');
+    if (z) return z.getAttribute('data-sl-zone');
+    for (var i = 0; i < zones.length; i++) {
+      try { if (t.closest(zones[i].selector)) return zones[i].name; } catch (e) { /* bad selector */ }
+    }
+    return null;
+  }
+  function navigates(t) {
+    var a = t.closest('a[href]');
+    if (!a) return false;
+    var h = (a.getAttribute('href') || '').trim();
+    if (!h || h.charAt(0) === '#' || /^javascript:/i.test(h)) return false;
+    var u = a.href, i = u.indexOf('#');
+    return !(i >= 0 && u.slice(0, i) === location.href.split('#')[0]);
+  }
+  function onClick(e) {
+    var t = e.target;
+    if (t && t.nodeType !== 1) t = t.parentElement;
+    if (!t || !t.closest || !pv) return;
+    var el = t.closest(TARGETS) || t, r = el.getBoundingClientRect(), kb = e.detail === 0;
+    var x = e.pageX, y = e.pageY, ex = 0.5, ey = 0.5;
+    if (kb) { x = r.left + r.width / 2 + w.scrollX; y = r.top + r.height / 2 + w.scrollY; }
+    else {
+      if (r.width > 0) ex = (e.clientX - r.left) / r.width;
+      if (r.height > 0) ey = (e.clientY - r.top) / r.height;
+    }
+    var tg = el.tagName.toLowerCase();
+    var c = { t0: performance.now(), ev: ev('click', {
+      x: Math.round(x), y: Math.round(y), selector: selector(el), el: { x: round4(ex), y: round4(ey) },
+      tag: tg, zone: zoneOf(t), keyboard: kb, modifier: !!(e.ctrlKey || e.metaKey || e.shiftKey || e.altKey),
+      navigates: navigates(t), input_type: tg === 'input' ? (el.getAttribute('type') || 'text').toLowerCase() : null,
+      reaction_ms: null }) };
+    c.timer = setTimeout(function () { settleClick(c, null); }, CLICK_WINDOW);
+    pending.push(c);
+    if (mo && !watching) {
+      mo.observe(d, { subtree: true, childList: true, attributes: true, characterData: true });
+      watching = true;
+    }
+  }
+  function settleClick(c, ms) {
+    var i = pending.indexOf(c);
+    if (i < 0) return;
+    pending.splice(i, 1);
+    clearTimeout(c.timer);
+    c.ev.reaction_ms = ms;
+    enqueue(c.ev);
+    if (!pending.length) {
+      if (watching) { mo.disconnect(); watching = false; }
+      clickWaiters.splice(0).forEach(function (f) { f(); });
+    }
+  }
+  function react() { // the page reacted: settle every click that is waiting
+    var now = performance.now();
+    pending.slice().forEach(function (c) {
+      settleClick(c, Math.max(0, Math.round(now - c.t0)));
+    });
+  }
+  var clickWaiters = [];
+  function clicksDone(maxMs) {
+    if (!pending.length) return Promise.resolve();
+    return new Promise(function (res) {
+      clickWaiters.push(res);
+      setTimeout(res, maxMs);
+    });
+  }
+  d.addEventListener('click', onClick, true);
+  d.addEventListener('scroll', function () {
+    if (pending.length) react();
+    if (!scrollRaf) scrollRaf = requestAnimationFrame(function () { scrollRaf = 0; if (pv) measure(); });
+  }, { capture: true, passive: true });
+  d.addEventListener('selectionchange', function () {
+    var s = w.getSelection && w.getSelection();
+    if (pending.length && s && s.rangeCount && !s.isCollapsed) react();
+  });
+
+  // ---- queue and transport ----
+  var queue = [], outbox = [], flushTimer = 0;
+  function enqueue(e) {
+    queue.push(JSON.stringify(e));
+    if (queue.length >= FLUSH_AT) flushNow();
+    else if (!flushTimer) flushTimer = setTimeout(flushNow, FLUSH_MS);
+  }
+  var enc = w.TextEncoder ? new TextEncoder() : null;
+  function bytes(s) { return enc ? enc.encode(s).length : s.length * 3; }
+  function chunks(items) { // split serialized events into bodies < MAX_BODY bytes
+    var out = [], cur = [], size = 0;
+    items.forEach(function (s) {
+      var n = bytes(s) + 1;
+      if (cur.length && size + n > MAX_BODY - 200) { out.push(cur); cur = []; size = 0; }
+      cur.push(s); size += n;
+    });
+    if (cur.length) out.push(cur);
+    return out;
+  }
+  function body(items) {
+    return '{"site":' + JSON.stringify(KEY) + ',"sent_at":' + Date.now() + ',"events":[' + items.join(',') + ']}';
+  }
+  function newBatch(items) {
+    var b = { items: items, tries: 0, timer: 0, inflight: false };
+    b.done = new Promise(function (res) { b.resolve = res; });
+    outbox.push(b);
+    return b;
+  }
+  function settleBatch(b, ok) {
+    var i = outbox.indexOf(b);
+    if (i >= 0) outbox.splice(i, 1);
+    clearTimeout(b.timer);
+    if (!ok) debug.dropped += b.items.length;
+    b.resolve(ok);
+  }
+  // Browsers cap the bytes of keepalive requests (beacons included) in flight at 64 KB per
+  // page: regular sends use at most half of it, so the unload beacons still fit.
+  var kaBytes = 0;
+  function post(b) {
+    if (outbox.indexOf(b) < 0) return;
+    b.inflight = true;
+    debug.fetch++;
+    var s = body(b.items), n = bytes(s), ka = kaBytes + n <= MAX_BODY / 2, p;
+    b.ka = ka;
+    if (ka) kaBytes += n;
+    try {
+      p = fetch(EP, { method: 'POST', body: s, headers: { 'Content-Type': 'text/plain' },
+        keepalive: ka, mode: 'cors', credentials: 'omit' });
+    } catch (e) { p = Promise.reject(e); }
+    p.then(function () { if (ka) kaBytes -= n; }, function () { if (ka) kaBytes -= n; });
+    p.then(function (r) {
+      b.inflight = false;
+      if (r.ok) settleBatch(b, true);
+      else if (r.status === 429 || r.status >= 500) retry(b, r.headers.get('Retry-After'));
+      else settleBatch(b, false); // other 4xx: never retried
+    }, function () { b.inflight = false; retry(b, null); });
+  }
+  function retry(b, after) {
+    if (outbox.indexOf(b) < 0) return;
+    if (++b.tries > 12) return settleBatch(b, false); // about 4 minutes of trying
+    debug.retries++;
+    var ms = Math.min(30000, 1000 * Math.pow(2, b.tries - 1));
+    if (after) {
+      var s = /^\d+(\.\d+)?$/.test(after.trim()) ? parseFloat(after) * 1000 : Date.parse(after) - Date.now();
+      if (s >= 0) ms = Math.min(s, 300000);
+    }
+    b.timer = setTimeout(function () { post(b); }, ms);
+  }
+  function flushNow() {
+    clearTimeout(flushTimer); flushTimer = 0;
+    var items = queue; queue = [];
+    chunks(items).forEach(function (c) { post(newBatch(c)); });
+  }
+  function beacon(items) {
+    var s = body(items), ok = false;
+    try { ok = navigator.sendBeacon(EP, new Blob([s], { type: 'text/plain' })); } catch (e) { ok = false; }
+    if (ok) debug.beacon++;
+    else if (items.length > 1) { // over the keepalive quota: smaller pieces may still fit
+      var h = Math.ceil(items.length / 2);
+      beacon(items.slice(0, h)); beacon(items.slice(h));
+    } else post(newBatch(items)); // retried while the page lives
+  }
+  function leave() { // tab hidden or page going away: settle clicks, report depth, beacon the rest
+    if (!pv) return;
+    react(); // navigation, a new tab or window: the page reacted
+    sendScroll();
+    clearTimeout(flushTimer); flushTimer = 0;
+    var items = queue; queue = [];
+    outbox.slice().forEach(function (b) { // a plain fetch in flight dies with the page: resend (ids dedup)
+      if (b.inflight && b.ka) return;
+      items = items.concat(b.items);
+      settleBatch(b, true);
+    });
+    chunks(items).forEach(beacon);
+  }
+  w.addEventListener('pagehide', leave);
+  d.addEventListener('visibilitychange', function () { if (d.visibilityState === 'hidden') leave(); });
+  w.addEventListener('pageshow', function (e) { if (e.persisted) startPV(d.referrer); }); // back/forward cache
+
+  // ---- site config (zones) ----
+  try {
+    fetch(new URL('/v1/sites/' + encodeURIComponent(KEY) + '/config', tag.src).href, { mode: 'cors', credentials: 'omit' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (c) {
+        if (c && c.hash_routing === true) hashRoutes = true;
+        if (c && Array.isArray(c.zones)) {
+          zones = c.zones.filter(function (z) { return z && typeof z.selector === 'string' && z.name; });
+        }
+      }, noop);
+  } catch (e) { /* no config: no rule zones */ }
+
+  // ---- public API ----
+  var api = {
+    _v: 1,
+    track: function (name, props) {
+      if (typeof name === 'string' && name) enqueue(ev('custom', { name: name, props: props || {} }));
+    },
+    survey: function (surveyId, questionId, kind, value, trigger) {
+      enqueue(ev('survey_response', { survey_id: String(surveyId), question_id: String(questionId),
+        kind: kind, value: value, trigger: trigger || 'manual' }));
+    },
+    feedback: function (f) {
+      f = f || {};
+      var sel = f.selector && f.selector.nodeType === 1 ? selector(f.selector) : f.selector;
+      enqueue(ev('feedback', { rating: f.rating, comment: f.comment, category: f.category, selector: sel || null }));
+    },
+    // Resolves (true when all delivered, false when some were refused) once everything queued
+    // so far, including clicks still waiting for a reaction (up to 2.6 s), is delivered.
+    flush: function () {
+      return clicksDone(CLICK_WINDOW + 100).then(function () {
+        var now = performance.now();
+        pending.slice().forEach(function (c) { if (now - c.t0 >= CLICK_WINDOW) settleClick(c, null); });
+        flushNow();
+        return Promise.all(outbox.map(function (b) { return b.done; }));
+      }).then(function (r) { return r.every(Boolean); });
+    },
+    _selector: selector,
+    _debug: debug
+  };
+  Object.defineProperty(api, 'pageviewId', { get: function () { return pv && pv.id; } });
+  Object.defineProperty(api, 'sessionId', { get: function () { return session(false); } });
+  Object.defineProperty(api, 'visitorId', { get: function () { return visitor; } });
+  Object.defineProperty(api, 'pending', { get: function () { return { clicks: pending.length, queued: queue.length, batches: outbox.length }; } });
+  w.sightline = api;
+
+  startPV(d.referrer);
+  pre.forEach(function (c) { try { api[c[0]].apply(api, c.slice(1)); } catch (e) { /* bad call */ } });
+})();

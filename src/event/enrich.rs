@@ -1,0 +1,453 @@
+//! Enrichment at the edge: clock-skew correction, page key, device class, bot flag and PII
+//! scrubbing. Definitions from `reference/analytics.md` ("Sessions and pages", "Traffic
+//! quality and privacy"). The client IP is used here (for the bot check) and never stored.
+
+use super::{Answer, DeviceClass, Event, Payload};
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// Skew threshold: a batch whose `sent_at` is further than this from `received_at` is shifted.
+pub const SKEW_THRESHOLD_MS: i64 = 60_000;
+/// Events still more than this far in the future after the shift are clamped to `received_at`.
+pub const FUTURE_CLAMP_MS: i64 = 60_000;
+
+/// Per-site page-key settings (analytics.md, "Page key").
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PageKeyRules {
+    /// The site routes by fragment (`/#/cart`): keep the fragment in the key.
+    pub hash_routing: bool,
+    /// Drop the whole query string instead of sorting it.
+    pub drop_query: bool,
+    /// Merge rules: a page key starting with `from` is replaced by `to`, first match wins.
+    pub merge: Vec<MergeRule>,
+}
+
+/// Merge pages whose key starts with `from` into `to`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MergeRule {
+    pub from: String,
+    pub to: String,
+}
+
+/// Tracking parameters always dropped from page keys.
+pub fn is_tracking_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.starts_with("utm_") || matches!(n.as_str(), "gclid" | "fbclid" | "msclkid")
+}
+
+static UUID_SEG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$").unwrap()
+});
+
+/// Canonical page key of a URL: lower-case host (with port), path with numeric and UUID
+/// segments replaced by `:id`, fragment dropped unless the site routes by fragment, tracking
+/// parameters dropped, the rest of the query sorted (or dropped by site setting). No scheme.
+/// Example: `https://App.example/merchant/1234/dashboard?b=2&a=1&utm_source=x`
+/// → `app.example/merchant/:id/dashboard?a=1&b=2`. An unparseable URL keys as itself.
+pub fn page_key(raw: &str, rules: &PageKeyRules) -> String {
+    let Ok(u) = url::Url::parse(raw) else {
+        return raw.to_string();
+    };
+    let mut key = String::with_capacity(raw.len());
+    key.push_str(&u.host_str().unwrap_or("").to_ascii_lowercase());
+    if let Some(p) = u.port() {
+        key.push(':');
+        key.push_str(&p.to_string());
+    }
+    push_path(&mut key, u.path());
+    if !rules.drop_query {
+        if let Some(q) = u.query() {
+            let mut pairs: Vec<&str> = q
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .filter(|p| !is_tracking_param(p.split('=').next().unwrap_or("")))
+                .collect();
+            pairs.sort_unstable();
+            if !pairs.is_empty() {
+                key.push('?');
+                key.push_str(&pairs.join("&"));
+            }
+        }
+    }
+    if rules.hash_routing {
+        if let Some(frag) = u.fragment().filter(|f| !f.is_empty()) {
+            // `#/cart?x=1` routes by its path part; the router's own query is kept as sent.
+            key.push('#');
+            let (path, rest) = frag
+                .split_once('?')
+                .map_or((frag, None), |(a, b)| (a, Some(b)));
+            let mut p = String::new();
+            push_path(&mut p, path);
+            key.push_str(if path.starts_with('/') { &p } else { &p[1..] });
+            if let Some(r) = rest {
+                key.push('?');
+                key.push_str(r);
+            }
+        }
+    }
+    for m in &rules.merge {
+        if key.starts_with(&m.from) {
+            return m.to.clone();
+        }
+    }
+    key
+}
+
+fn push_path(key: &mut String, path: &str) {
+    let path = if path.is_empty() { "/" } else { path };
+    let mut first = true;
+    for seg in path.split('/') {
+        if !first {
+            key.push('/');
+        }
+        first = false;
+        if !seg.is_empty() && (seg.bytes().all(|b| b.is_ascii_digit()) || UUID_SEG.is_match(seg)) {
+            key.push_str(":id");
+        } else {
+            key.push_str(seg);
+        }
+    }
+    if !path.starts_with('/') {
+        key.insert(key.len() - path.len(), '/');
+    }
+}
+
+/// Outcome of clock-skew correction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skew {
+    /// Added to every `ts` of the batch, ms (0 when within the threshold).
+    pub shift_ms: i64,
+}
+
+impl Skew {
+    /// `|received_at − sent_at| > 60 s` → shift by the difference (analytics.md, "Clock skew").
+    pub fn for_batch(sent_at: Option<i64>, received_at: i64) -> Skew {
+        match sent_at {
+            Some(s) if (received_at - s).abs() > SKEW_THRESHOLD_MS => Skew {
+                shift_ms: received_at - s,
+            },
+            _ => Skew { shift_ms: 0 },
+        }
+    }
+    /// Corrected time of one event and the rule used (`none`, `shift`, `clamp`, `shift+clamp`).
+    pub fn correct(&self, client_ts: i64, received_at: i64) -> (i64, &'static str) {
+        let shifted = client_ts.saturating_add(self.shift_ms);
+        let clamp = shifted > received_at + FUTURE_CLAMP_MS;
+        let ts = if clamp { received_at } else { shifted };
+        let rule = match (self.shift_ms != 0, clamp) {
+            (false, false) => "none",
+            (true, false) => "shift",
+            (false, true) => "clamp",
+            (true, true) => "shift+clamp",
+        };
+        (ts, rule)
+    }
+}
+
+static BOT_UA: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)headlesschrome|phantomjs|bot\b|bot/|crawl|spider|slurp|prerender|lighthouse|puppeteer|playwright|selenium|python-requests|curl/|wget/|go-http-client")
+        .unwrap()
+});
+
+/// Why a request's events are bots, or `None`. Uses the user agent (woothee's crawler list plus
+/// headless and automation markers, HeadlessChrome included) and `navigator.webdriver`.
+pub fn bot_reason(user_agent: Option<&str>, webdriver: bool) -> Option<String> {
+    if webdriver {
+        return Some("navigator.webdriver".into());
+    }
+    let ua = user_agent.unwrap_or("");
+    if ua.trim().is_empty() {
+        return Some("no user agent".into());
+    }
+    if let Some(m) = BOT_UA.find(ua) {
+        return Some(format!("user agent matches {:?}", m.as_str()));
+    }
+    if let Some(r) = woothee::parser::Parser::new().parse(ua) {
+        if r.category == "crawler" {
+            return Some(format!("crawler user agent ({})", r.name));
+        }
+    }
+    None
+}
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}").unwrap()
+});
+static CARD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").unwrap());
+static PHONE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}\b)|(?:\(\d{3}\) ?\d{3}[ .-]\d{4}\b)|(?:\b\d{3}[.-]\d{3}[.-]\d{4}\b)")
+        .unwrap()
+});
+
+/// Luhn check over the digits of `s`.
+pub fn luhn_valid(s: &str) -> bool {
+    let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    if digits.len() < 13 {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// Replace emails with `[email]`, Luhn-valid card numbers with `[card]` and phone numbers with
+/// `[phone]`. Returns the text and the number of replacements. A 16-digit number failing the
+/// Luhn check (an order id) is kept (`cases/analytics.md` A5).
+pub fn scrub_text(s: &str) -> (String, u32) {
+    let mut n = 0u32;
+    let out = EMAIL.replace_all(s, |_: &regex::Captures| {
+        n += 1;
+        "[email]"
+    });
+    let out = CARD.replace_all(&out, |c: &regex::Captures| {
+        if luhn_valid(&c[0]) {
+            n += 1;
+            "[card]".to_string()
+        } else {
+            c[0].to_string()
+        }
+    });
+    let out = PHONE.replace_all(&out, |_: &regex::Captures| {
+        n += 1;
+        "[phone]"
+    });
+    (out.into_owned(), n)
+}
+
+/// Scrub a URL: path segments and query values are percent-decoded, scrubbed, and written
+/// back (a scrubbed value is written as its token, e.g. `?email=[email]`). Returns the URL
+/// and the number of replacements.
+pub fn scrub_url(raw: &str) -> (String, u32) {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let (base, frag) = raw
+        .split_once('#')
+        .map_or((raw, None), |(a, b)| (a, Some(b)));
+    let (head, query) = base
+        .split_once('?')
+        .map_or((base, None), |(a, b)| (a, Some(b)));
+    let mut n = 0;
+    let mut out = String::with_capacity(raw.len());
+    let (h, k) = scrub_text(&decode(head));
+    if k > 0 {
+        out.push_str(&h);
+        n += k;
+    } else {
+        out.push_str(head);
+    }
+    if let Some(q) = query {
+        out.push('?');
+        let parts: Vec<String> = q
+            .split('&')
+            .map(|pair| {
+                let (name, value) = pair
+                    .split_once('=')
+                    .map_or((pair, None), |(a, b)| (a, Some(b)));
+                match value {
+                    Some(v) => {
+                        let (s, k) = scrub_text(&decode(&v.replace('+', " ")));
+                        n += k;
+                        if k > 0 {
+                            format!("{name}={s}")
+                        } else {
+                            pair.to_string()
+                        }
+                    }
+                    None => pair.to_string(),
+                }
+            })
+            .collect();
+        out.push_str(&parts.join("&"));
+    }
+    if let Some(f) = frag {
+        let (s, k) = scrub_text(&decode(f));
+        n += k;
+        out.push('#');
+        out.push_str(if k > 0 { &s } else { f });
+    }
+    (out, n)
+}
+
+/// What enrichment needs to know about the request and the site.
+pub struct Context<'a> {
+    pub received_at: i64,
+    pub skew: Skew,
+    pub bot_reason: Option<String>,
+    pub page_keys: &'a PageKeyRules,
+    pub request_id: &'a str,
+}
+
+/// Fill the server-side fields of a validated event and scrub PII. Returns the number of
+/// PII replacements made.
+pub fn enrich(ev: &mut Event, ctx: &Context) -> u32 {
+    let (ts, rule) = ctx.skew.correct(ev.client_ts, ctx.received_at);
+    ev.ts = ts;
+    ev.skew_rule = rule.to_string();
+    ev.received_at = ctx.received_at;
+    ev.request_id = ctx.request_id.to_string();
+    ev.bot_reason = ctx.bot_reason.clone();
+    ev.device = ev
+        .viewport
+        .map_or(DeviceClass::Unknown, |v| DeviceClass::from_width(v.w));
+    let (url, mut n) = scrub_url(&ev.url);
+    ev.url = url;
+    ev.page_key = page_key(&ev.url, ctx.page_keys);
+    let text = |s: &mut Option<String>| -> u32 {
+        match s.as_mut() {
+            Some(t) => {
+                let (c, k) = scrub_text(t);
+                *t = c;
+                k
+            }
+            None => 0,
+        }
+    };
+    match &mut ev.payload {
+        Payload::Pageview {
+            referrer, title, ..
+        } => {
+            if let Some(r) = referrer.as_mut() {
+                let (c, k) = scrub_url(r);
+                *r = c;
+                n += k;
+            }
+            n += text(title);
+        }
+        Payload::Feedback { comment, .. } => n += text(comment),
+        Payload::SurveyResponse {
+            value: Answer::Text(t),
+            ..
+        } => {
+            let (c, k) = scrub_text(t);
+            *t = c;
+            n += k;
+        }
+        _ => {}
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_tracking_params_and_query_order_collapse_to_one_page_key() {
+        let r = PageKeyRules::default();
+        for n in [1, 42, 1234, 99999] {
+            let k = page_key(
+                &format!("https://App.example/merchant/{n}/dashboard?b=2&a=1&utm_source=x"),
+                &r,
+            );
+            assert_eq!(k, "app.example/merchant/:id/dashboard?a=1&b=2");
+        }
+        let drop = PageKeyRules {
+            drop_query: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            page_key("https://app.example/merchant/7/dashboard?b=2&a=1", &drop),
+            "app.example/merchant/:id/dashboard"
+        );
+        assert_eq!(
+            page_key(
+                "https://x.example/o/0190a000-0000-7000-8000-0000000000a1/",
+                &r
+            ),
+            "x.example/o/:id/"
+        );
+    }
+
+    #[test]
+    fn unfamiliar_hosts_are_valid_page_keys() {
+        let r = PageKeyRules::default();
+        assert_eq!(page_key("http://intranet/home", &r), "intranet/home");
+        assert_eq!(page_key("http://localhost:8080/", &r), "localhost:8080/");
+        assert_eq!(page_key("http://192.0.2.10/a", &r), "192.0.2.10/a");
+        assert_eq!(
+            page_key("https://shop.example/a%ZZ?q=%b", &r),
+            "shop.example/a%ZZ?q=%b"
+        );
+    }
+
+    #[test]
+    fn fragment_is_dropped_unless_the_site_routes_by_fragment() {
+        assert_eq!(
+            page_key("https://app.example/#/cart", &PageKeyRules::default()),
+            "app.example/"
+        );
+        let hash = PageKeyRules {
+            hash_routing: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            page_key("https://app.example/#/cart", &hash),
+            "app.example/#/cart"
+        );
+        assert_eq!(
+            page_key("https://app.example/#/order/12", &hash),
+            "app.example/#/order/:id"
+        );
+    }
+
+    #[test]
+    fn skew_beyond_a_minute_shifts_and_the_future_is_clamped() {
+        let now = 1_764_412_800_000;
+        let five_years = 5 * 365 * 86_400_000;
+        let s = Skew::for_batch(Some(now + five_years + 2000), now);
+        let (ts, rule) = s.correct(now + five_years, now);
+        assert_eq!((ts, rule), (now - 2000, "shift"));
+        let s = Skew::for_batch(Some(now + 1000), now);
+        assert_eq!(s.correct(now + 3_600_000, now), (now, "clamp"));
+        assert_eq!(s.correct(now - 5, now), (now - 5, "none"));
+    }
+
+    #[test]
+    fn pii_in_text_and_urls_is_replaced_and_counted() {
+        let (t, n) =
+            scrub_text("card 4111 1111 1111 1111 was declined, write me at jo.doe@mail.example");
+        assert_eq!(t, "card [card] was declined, write me at [email]");
+        assert_eq!(n, 2);
+        let (u, n) = scrub_url("https://shop.example/checkout?email=jo.doe%40mail.example");
+        assert_eq!(u, "https://shop.example/checkout?email=[email]");
+        assert_eq!(n, 1);
+        let (t, n) = scrub_text("order 1234567812345678 shipped");
+        assert_eq!((t.as_str(), n), ("order 1234567812345678 shipped", 0));
+        let (t, n) = scrub_text("call +44 20 7946 0958 or (555) 123-4567");
+        assert_eq!((t.as_str(), n), ("call [phone] or [phone]", 2));
+    }
+
+    #[test]
+    fn headless_chrome_and_webdriver_are_bots() {
+        let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36";
+        assert!(bot_reason(Some(ua), false)
+            .unwrap()
+            .contains("HeadlessChrome"));
+        let human = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+        assert_eq!(bot_reason(Some(human), false), None);
+        assert!(bot_reason(Some(human), true).is_some());
+        assert!(bot_reason(
+            Some("Googlebot/2.1 (+http://www.google.com/bot.html)"),
+            false
+        )
+        .is_some());
+    }
+}

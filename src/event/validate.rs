@@ -1,0 +1,466 @@
+//! Field-by-field validation of the `POST /v1/events` envelope and its events.
+//!
+//! Every rejection names the field and the reason (`api.md`: `{"index", "field", "reason"}`).
+//! Unknown fields are ignored; an ill-typed *optional* field is dropped and reported as a
+//! warning while the event is kept (`cases/ingest.md` I5). Required fields that are missing,
+//! ill-typed or out of range reject that one event, never the batch.
+
+use super::{Answer, DeviceClass, Event, Payload, SurveyKind, Viewport};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Longest accepted id, session id, visitor id (chars).
+pub const MAX_ID_CHARS: usize = 128;
+/// Longest accepted URL or referrer (chars); longer ones are rejected.
+pub const MAX_URL_CHARS: usize = 4096;
+/// Longest accepted CSS selector (chars).
+pub const MAX_SELECTOR_CHARS: usize = 1024;
+/// Feedback comments are cut at this many characters, on a character boundary (analytics.md).
+pub const MAX_COMMENT_CHARS: usize = 2000;
+/// Survey text answers and other free text are cut at this many characters.
+pub const MAX_TEXT_CHARS: usize = 5000;
+/// Short labels (tag, zone, category, kind, trigger, names) are cut at this many characters.
+pub const MAX_LABEL_CHARS: usize = 256;
+
+/// Why one event was not accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Position of the event in the batch.
+    pub index: usize,
+    /// The offending field, dotted for nested ones (`viewport.w`).
+    pub field: String,
+    /// A human-readable reason.
+    pub reason: String,
+}
+
+/// A malformed envelope: the whole request is refused with `400`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvelopeError {
+    pub field: String,
+    pub reason: String,
+}
+
+/// The parsed envelope, before per-event validation.
+#[derive(Debug)]
+pub struct Envelope {
+    /// Write key.
+    pub site: String,
+    /// Client time when the batch was sent, ms; `None` when absent.
+    pub sent_at: Option<i64>,
+    /// `navigator.webdriver` as reported by the snippet.
+    pub webdriver: bool,
+    pub events: Vec<Value>,
+}
+
+/// Parse the envelope `{"site", "sent_at", "events": [...]}`.
+pub fn parse_envelope(body: &[u8]) -> Result<Envelope, EnvelopeError> {
+    let err = |field: &str, reason: String| EnvelopeError {
+        field: field.into(),
+        reason,
+    };
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| err("body", format!("not valid JSON: {e}")))?;
+    let Value::Object(mut obj) = value else {
+        return Err(err(
+            "body",
+            "expected a JSON object {\"site\", \"sent_at\", \"events\"}".into(),
+        ));
+    };
+    let site = match obj.remove("site") {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_ID_CHARS => s,
+        Some(Value::String(_)) => {
+            return Err(err("site", format!("must be 1..{MAX_ID_CHARS} characters")))
+        }
+        Some(_) => {
+            return Err(err(
+                "site",
+                "must be a string (the site's write key)".into(),
+            ))
+        }
+        None => return Err(err("site", "missing (the site's write key)".into())),
+    };
+    let sent_at = match obj.remove("sent_at") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            as_ms(&v)
+                .ok_or_else(|| err("sent_at", "must be an integer (ms since epoch)".into()))?,
+        ),
+    };
+    let webdriver = matches!(obj.remove("webdriver"), Some(Value::Bool(true)));
+    let events = match obj.remove("events") {
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(err("events", "must be an array".into())),
+        None => return Err(err("events", "missing".into())),
+    };
+    Ok(Envelope {
+        site,
+        sent_at,
+        webdriver,
+        events,
+    })
+}
+
+/// Integer milliseconds from a JSON number (integers, or floats with no fraction beyond ms).
+fn as_ms(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 9e15)
+                .map(|f| f.round() as i64)
+        }),
+        _ => None,
+    }
+}
+
+/// Cut `s` to at most `max` characters on a character boundary.
+pub fn cut_chars(mut s: String, max: usize) -> String {
+    if let Some((idx, _)) = s.char_indices().nth(max) {
+        s.truncate(idx);
+    }
+    s
+}
+
+/// Reads the fields of one event object, recording the first hard error and any warnings.
+struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    index: usize,
+    /// Optional fields dropped because of their type.
+    warnings: Vec<String>,
+}
+
+type R<T> = Result<T, Rejection>;
+
+impl<'a> Fields<'a> {
+    fn reject(&self, field: &str, reason: impl Into<String>) -> Rejection {
+        Rejection {
+            index: self.index,
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+    fn get(&self, f: &str) -> Option<&'a Value> {
+        self.obj.get(f).filter(|v| !v.is_null())
+    }
+    fn req_str(&self, f: &str, max: usize) -> R<String> {
+        match self.obj.get(f) {
+            Some(Value::String(s)) if s.is_empty() => Err(self.reject(f, "must not be empty")),
+            Some(Value::String(s)) if s.chars().count() > max => {
+                Err(self.reject(f, format!("longer than {max} characters")))
+            }
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Null) | None => Err(self.reject(f, "missing")),
+            Some(_) => Err(self.reject(f, "must be a string")),
+        }
+    }
+    fn req_num(&self, f: &str) -> R<f64> {
+        match self.obj.get(f) {
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| self.reject(f, "must be a finite number")),
+            Some(Value::Null) => Err(self.reject(f, "is null; expected a number")),
+            None => Err(self.reject(f, "missing")),
+            Some(_) => Err(self.reject(f, "must be a number")),
+        }
+    }
+    fn req_ms(&self, f: &str) -> R<i64> {
+        match self.obj.get(f) {
+            None | Some(Value::Null) => Err(self.reject(f, "missing")),
+            Some(v) => {
+                as_ms(v).ok_or_else(|| self.reject(f, "must be an integer (ms since epoch)"))
+            }
+        }
+    }
+    /// An optional string: ill-typed → dropped with a warning; cut at `max` chars.
+    fn opt_str(&mut self, f: &str, max: usize) -> Option<String> {
+        match self.get(f) {
+            None => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(cut_chars(s.clone(), max)),
+            Some(_) => {
+                self.warnings.push(f.to_string());
+                None
+            }
+        }
+    }
+    fn opt_num(&mut self, f: &str) -> Option<f64> {
+        match self.get(f) {
+            None => None,
+            Some(Value::Number(n)) if n.as_f64().is_some_and(f64::is_finite) => n.as_f64(),
+            Some(_) => {
+                self.warnings.push(f.to_string());
+                None
+            }
+        }
+    }
+    fn opt_u32(&mut self, f: &str) -> Option<u32> {
+        let v = self.opt_num(f)?;
+        if (0.0..=u32::MAX as f64).contains(&v) {
+            Some(v.round() as u32)
+        } else {
+            self.warnings.push(f.to_string());
+            None
+        }
+    }
+    fn opt_bool(&mut self, f: &str) -> bool {
+        match self.get(f) {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                self.warnings.push(f.to_string());
+                false
+            }
+        }
+    }
+    fn opt_box(&mut self, f: &str) -> Option<Viewport> {
+        let v = self.get(f)?;
+        let dim = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_f64)
+                .filter(|x| (0.0..=100_000.0).contains(x))
+                .map(|x| x.round() as u32)
+        };
+        match (dim("w"), dim("h")) {
+            (Some(w), Some(h)) => Some(Viewport { w, h }),
+            _ => {
+                self.warnings.push(f.to_string());
+                None
+            }
+        }
+    }
+}
+
+/// An event that passed validation, with the warnings for dropped optional fields.
+#[derive(Debug)]
+pub struct Validated {
+    /// Server-side fields are placeholders here; [`super::enrich`] fills them.
+    pub event: Event,
+    pub warnings: Vec<String>,
+}
+
+/// Validate one event of a batch. `index` is its position, used in the rejection.
+pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validated, Rejection> {
+    let Value::Object(obj) = value else {
+        return Err(Rejection {
+            index,
+            field: "event".into(),
+            reason: "must be a JSON object".into(),
+        });
+    };
+    let mut f = Fields {
+        obj,
+        index,
+        warnings: Vec::new(),
+    };
+    let id = f.req_str("id", MAX_ID_CHARS)?;
+    let id = uuid::Uuid::parse_str(&id)
+        .map_err(|_| f.reject("id", "must be a UUID (v7 preferred)"))?
+        .hyphenated()
+        .to_string();
+    let typ = f.req_str("type", MAX_LABEL_CHARS)?;
+    let ts = f.req_ms("ts")?;
+    if ts <= 0 {
+        return Err(f.reject("ts", "must be a positive time in ms since epoch"));
+    }
+    let session_id = f.req_str("session_id", MAX_ID_CHARS)?;
+    let visitor_id = f.req_str("visitor_id", MAX_ID_CHARS)?;
+    let url = f.req_str("url", MAX_URL_CHARS)?;
+    match url::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        Ok(_) => return Err(f.reject("url", "must be an absolute http(s) URL with a host")),
+        Err(e) => return Err(f.reject("url", format!("not a valid URL: {e}"))),
+    }
+    let viewport = f.opt_box("viewport");
+    let seq = f.opt_u32("seq");
+    let pageview_id = f.opt_str("pageview_id", MAX_ID_CHARS);
+
+    let payload = match typ.as_str() {
+        "pageview" => Payload::Pageview {
+            referrer: f.opt_str("referrer", MAX_URL_CHARS),
+            title: f.opt_str("title", MAX_LABEL_CHARS),
+            screen: f.opt_box("screen"),
+        },
+        "click" => {
+            let x = f.req_num("x")?;
+            let y = f.req_num("y")?;
+            let selector = f.req_str("selector", MAX_SELECTOR_CHARS)?;
+            let el = match f.get("el") {
+                None => None,
+                Some(v) => {
+                    let frac = |k: &str| {
+                        v.get(k)
+                            .and_then(Value::as_f64)
+                            .filter(|x| (0.0..=1.0).contains(x))
+                    };
+                    match (frac("x"), frac("y")) {
+                        (Some(a), Some(b)) => Some((a, b)),
+                        _ => {
+                            f.warnings.push("el".into());
+                            None
+                        }
+                    }
+                }
+            };
+            let keyboard = f.opt_bool("keyboard");
+            Payload::Click {
+                x: x.max(0.0),
+                y: y.max(0.0),
+                selector,
+                el: if keyboard { Some((0.5, 0.5)) } else { el },
+                tag: f
+                    .opt_str("tag", MAX_LABEL_CHARS)
+                    .map(|t| t.to_ascii_lowercase()),
+                zone: f.opt_str("zone", MAX_LABEL_CHARS),
+                reaction_ms: f.opt_u32("reaction_ms"),
+                keyboard,
+                modifier: f.opt_bool("modifier"),
+                navigates: f.opt_bool("navigates"),
+                input_type: f
+                    .opt_str("input_type", MAX_LABEL_CHARS)
+                    .map(|t| t.to_ascii_lowercase()),
+            }
+        }
+        "scroll" => {
+            let depth = f.req_num("depth")?;
+            if !(0.0..=100.0).contains(&depth) {
+                return Err(f.reject("depth", "must be a percent of the document height, 0..100"));
+            }
+            Payload::Scroll {
+                depth,
+                doc_h: f.opt_u32("doc_h"),
+            }
+        }
+        "zone" => Payload::Zone {
+            zone: f.req_str("zone", MAX_LABEL_CHARS)?,
+            visible_ms: f.opt_u32("visible_ms").unwrap_or(0),
+            hover_ms: f.opt_u32("hover_ms").unwrap_or(0),
+            hesitation_ms: f.opt_u32("hesitation_ms"),
+        },
+        "replay" => Payload::Replay {
+            recording_id: f.req_str("recording_id", MAX_ID_CHARS)?,
+            started_at: f.opt_num("started_at").map(|v| v as i64).unwrap_or(ts),
+            ended_at: f.opt_num("ended_at").map(|v| v as i64).unwrap_or(ts),
+            pages: f.opt_u32("pages").unwrap_or(0),
+            events: f.opt_u32("events").unwrap_or(0),
+            bytes: f
+                .opt_num("bytes")
+                .filter(|b| *b >= 0.0)
+                .map(|b| b as u64)
+                .unwrap_or(0),
+            clicks: f.opt_u32("clicks").unwrap_or(0),
+            errors: f.opt_u32("errors").unwrap_or(0),
+        },
+        "survey_response" => {
+            let survey_id = f.req_str("survey_id", MAX_LABEL_CHARS)?;
+            let question_id = f.req_str("question_id", MAX_LABEL_CHARS)?;
+            let kind_s = f.req_str("kind", MAX_LABEL_CHARS)?;
+            let kind = SurveyKind::parse(&kind_s).ok_or_else(|| {
+                f.reject("kind", "must be one of nps, csat, rating, choice, text")
+            })?;
+            let value = survey_value(&f, kind)?;
+            Payload::SurveyResponse {
+                survey_id,
+                question_id,
+                kind,
+                value,
+                trigger: f.opt_str("trigger", MAX_LABEL_CHARS),
+            }
+        }
+        "feedback" => {
+            let rating = match f.get("rating") {
+                None => None,
+                Some(v) => match v.as_f64() {
+                    Some(r) if r.fract() == 0.0 && (1.0..=5.0).contains(&r) => Some(r as u8),
+                    _ => return Err(f.reject("rating", "must be an integer 1..5")),
+                },
+            };
+            Payload::Feedback {
+                rating,
+                comment: f.opt_str("comment", MAX_COMMENT_CHARS),
+                category: f.opt_str("category", MAX_LABEL_CHARS),
+                selector: f.opt_str("selector", MAX_SELECTOR_CHARS),
+            }
+        }
+        "custom" => {
+            let name = f.req_str("name", MAX_LABEL_CHARS)?;
+            let props_json = match f.get("props") {
+                None => "{}".to_string(),
+                Some(v @ Value::Object(_)) => v.to_string(),
+                Some(_) => {
+                    f.warnings.push("props".into());
+                    "{}".to_string()
+                }
+            };
+            Payload::Custom { name, props_json }
+        }
+        other => {
+            return Err(f.reject(
+                "type",
+                format!(
+                    "unknown event type {other:?}; expected one of {}",
+                    super::EVENT_TYPES.join(", ")
+                ),
+            ))
+        }
+    };
+    let warnings = std::mem::take(&mut f.warnings);
+    Ok(Validated {
+        event: Event {
+            id,
+            site: site.to_string(),
+            ts,
+            client_ts: ts,
+            received_at: 0,
+            skew_rule: String::new(),
+            session_id,
+            visitor_id,
+            url,
+            page_key: String::new(),
+            viewport,
+            seq,
+            pageview_id,
+            device: DeviceClass::Unknown,
+            bot_reason: None,
+            request_id: String::new(),
+            payload,
+        },
+        warnings,
+    })
+}
+
+/// The `value` of a survey response, checked against its kind.
+fn survey_value(f: &Fields, kind: SurveyKind) -> R<Answer> {
+    let v = f.get("value").ok_or_else(|| f.reject("value", "missing"))?;
+    let int_in = |lo: f64, hi: f64, what: &str| -> R<Answer> {
+        match v.as_f64() {
+            Some(n) if n.fract() == 0.0 && (lo..=hi).contains(&n) => Ok(Answer::Number(n)),
+            _ => Err(f.reject("value", format!("{what} must be an integer {lo}..{hi}"))),
+        }
+    };
+    match kind {
+        SurveyKind::Nps => int_in(0.0, 10.0, "an nps answer"),
+        SurveyKind::Csat => int_in(1.0, 5.0, "a csat answer"),
+        SurveyKind::Rating => match v.as_f64() {
+            Some(n) if n.is_finite() => Ok(Answer::Number(n)),
+            _ => Err(f.reject("value", "a rating answer must be a number")),
+        },
+        SurveyKind::Choice => match v {
+            Value::String(s) => Ok(Answer::Text(cut_chars(s.clone(), MAX_LABEL_CHARS))),
+            Value::Array(items) if items.iter().all(Value::is_string) => Ok(Answer::Choices(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|s| cut_chars(s.to_string(), MAX_LABEL_CHARS))
+                    .collect(),
+            )),
+            _ => Err(f.reject(
+                "value",
+                "a choice answer must be a string or a list of strings",
+            )),
+        },
+        SurveyKind::Text => match v {
+            Value::String(s) => Ok(Answer::Text(cut_chars(s.clone(), MAX_TEXT_CHARS))),
+            _ => Err(f.reject("value", "a text answer must be a string")),
+        },
+    }
+}

@@ -1,0 +1,426 @@
+//! Ingest: `POST /v1/events` (api.md) → validate → enrich → log. Also the CORS preflight,
+//! the snippet at `GET /s.js` and the public site config.
+//!
+//! A `202` is sent only after [`crate::log::Log::append`] returned, i.e. when the accepted
+//! events are durable. Every refusal is an [`IngestError`] that maps itself to a 4xx/503
+//! with a JSON body naming the field and reason, and is counted in metrics.
+
+pub mod decode;
+
+use crate::event::enrich::{self, Context, Skew};
+use crate::event::validate::{self, cut_chars, Rejection};
+use crate::log::{AppendOutcome, DeadLetter, LogError};
+use crate::metrics::METRICS;
+use crate::server::AppState;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+/// Size caps, in bytes of the decoded body (`cases/ingest.md` I6).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `POST /v1/events`: whole body, decoded. Default 1 MiB.
+    pub batch_bytes: usize,
+    /// One event's JSON (replay metadata included). Default 256 KiB: under Kafka's 1 MB
+    /// message limit with room for the protobuf envelope.
+    pub event_bytes: usize,
+    /// Longest wait for the log to acknowledge before answering 503. Default 10 s.
+    pub append_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            batch_bytes: 1 << 20,
+            event_bytes: 256 << 10,
+            append_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A refused ingest request. Maps itself to HTTP: the status decides whether clients retry.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{field}: {reason}")]
+    Malformed { field: String, reason: String },
+    #[error("unknown write key")]
+    UnknownSite,
+    #[error("origin {0} is not allowed for this site")]
+    OriginNotAllowed(String),
+    #[error("{what} exceeds {limit} bytes")]
+    TooLarge { limit: usize, what: &'static str },
+    #[error("unsupported content encoding {0:?}; use gzip, deflate or br")]
+    UnsupportedEncoding(String),
+    #[error("the log cannot take events now: {0}")]
+    Unavailable(String),
+}
+
+impl IngestError {
+    fn cause(&self) -> &'static str {
+        match self {
+            IngestError::Malformed { .. } => "malformed",
+            IngestError::UnknownSite => "unknown_site",
+            IngestError::OriginNotAllowed(_) => "origin",
+            IngestError::TooLarge { .. } => "too_large",
+            IngestError::UnsupportedEncoding(_) => "encoding",
+            IngestError::Unavailable(_) => "log_unavailable",
+        }
+    }
+}
+
+/// The JSON body of every refusal.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    field: String,
+    reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<usize>,
+}
+
+impl ResponseError for IngestError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            IngestError::Malformed { .. } => StatusCode::BAD_REQUEST,
+            IngestError::UnknownSite => StatusCode::UNAUTHORIZED,
+            IngestError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+    fn error_response(&self) -> HttpResponse {
+        let (field, limit) = match self {
+            IngestError::Malformed { field, .. } => (field.clone(), None),
+            IngestError::UnknownSite => ("site".to_string(), None),
+            IngestError::OriginNotAllowed(_) => ("origin".to_string(), None),
+            IngestError::TooLarge { limit, .. } => ("body".to_string(), Some(*limit)),
+            IngestError::UnsupportedEncoding(_) => ("content-encoding".to_string(), None),
+            IngestError::Unavailable(_) => ("log".to_string(), None),
+        };
+        let reason = match self {
+            IngestError::Malformed { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
+        let mut b = HttpResponse::build(self.status_code());
+        if matches!(self, IngestError::Unavailable(_)) {
+            b.insert_header((header::RETRY_AFTER, "2"));
+        }
+        b.json(ErrorBody {
+            error: self.cause(),
+            field,
+            reason,
+            limit,
+        })
+    }
+}
+
+/// `202` body (`api.md`), plus `warnings`: optional fields dropped for their type.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IngestResponse {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: Vec<Rejection>,
+    pub warnings: Vec<Warning>,
+}
+
+/// An optional field dropped because of its type; the event was kept.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Warning {
+    pub index: usize,
+    pub field: String,
+}
+
+/// Query parameters of `POST /v1/events`.
+#[derive(Deserialize)]
+pub struct IngestQuery {
+    /// `gzip` (or `deflate`, `br`) for bodies sent without a `Content-Encoding` header.
+    pub compression: Option<String>,
+}
+
+fn cors_grant(resp: &mut actix_web::HttpResponseBuilder, origin: &str) {
+    resp.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.to_string()));
+    resp.insert_header((header::VARY, "Origin"));
+}
+
+/// `OPTIONS /v1/events`: grant the preflight to origins some site allows; others get no
+/// CORS headers (the browser then refuses the request).
+pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let mut resp = HttpResponse::NoContent();
+    if let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    {
+        if state.sites.any_allows(origin) {
+            cors_grant(&mut resp, origin);
+            resp.insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS"));
+            resp.insert_header((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "content-type, content-encoding",
+            ));
+            resp.insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"));
+        }
+    }
+    resp.finish()
+}
+
+/// `POST /v1/events`.
+pub async fn events(
+    req: HttpRequest,
+    payload: web::Payload,
+    query: web::Query<IngestQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, IngestError> {
+    let started = Instant::now();
+    let result = handle(&req, payload, query.into_inner(), &state).await;
+    let status = match &result {
+        Ok(r) => r.status(),
+        Err(e) => {
+            METRICS
+                .requests_refused_total
+                .with_label_values(&[e.cause()])
+                .inc();
+            e.status_code()
+        }
+    };
+    METRICS
+        .http_requests_total
+        .with_label_values(&["/v1/events", status.as_str()])
+        .inc();
+    METRICS
+        .http_request_duration_seconds
+        .with_label_values(&["/v1/events"])
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    query: IngestQuery,
+    state: &AppState,
+) -> Result<HttpResponse, IngestError> {
+    let received_at = chrono::Utc::now().timestamp_millis();
+    let limits = state.limits;
+    let raw = decode::read_capped(payload, limits.batch_bytes).await?;
+    let content_encoding = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let codings = decode::codings(content_encoding, query.compression.as_deref(), &raw)?;
+    let body = decode::decode(raw, &codings, limits.batch_bytes)?;
+    let env = validate::parse_envelope(&body).map_err(|e| IngestError::Malformed {
+        field: e.field,
+        reason: e.reason,
+    })?;
+    let site = state.sites.get(&env.site).ok_or(IngestError::UnknownSite)?;
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_string);
+    if let Some(o) = &origin {
+        if !site.allows_origin(o) {
+            return Err(IngestError::OriginNotAllowed(o.clone()));
+        }
+    }
+
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    // The client IP is read here for the bot check's benefit and never stored.
+    let bot_reason = enrich::bot_reason(user_agent, env.webdriver);
+    let skew = Skew::for_batch(env.sent_at, received_at);
+    METRICS
+        .clock_skew_seconds
+        .with_label_values(&[if skew.shift_ms == 0 { "none" } else { "shift" }])
+        .observe((skew.shift_ms.abs() as f64) / 1000.0);
+    let ctx = Context {
+        received_at,
+        skew,
+        bot_reason,
+        page_keys: &site.settings.page_keys,
+        request_id: &request_id,
+    };
+
+    let mut accepted = Vec::with_capacity(env.events.len());
+    let mut accepted_index = Vec::with_capacity(env.events.len());
+    let mut rejected = Vec::new();
+    let mut warnings = Vec::new();
+    let mut dead = Vec::new();
+    let raw_of = |v: &serde_json::Value| cut_chars(v.to_string(), 4096);
+    for (i, v) in env.events.iter().enumerate() {
+        let typ = v
+            .get("type")
+            .and_then(|t| t.as_str())
+            .filter(|t| crate::event::EVENT_TYPES.contains(t))
+            .unwrap_or("unknown");
+        METRICS
+            .events_received_total
+            .with_label_values(&[typ])
+            .inc();
+        let size = v.to_string().len();
+        let result = if size > limits.event_bytes {
+            Err(Rejection {
+                index: i,
+                field: "event".into(),
+                reason: format!(
+                    "{size} bytes exceeds the per-event cap of {} bytes",
+                    limits.event_bytes
+                ),
+            })
+        } else {
+            validate::validate_event(i, v, &site.key)
+        };
+        match result {
+            Ok(mut ok) => {
+                for f in ok.warnings.drain(..) {
+                    METRICS.fields_dropped_total.with_label_values(&[&f]).inc();
+                    warnings.push(Warning { index: i, field: f });
+                }
+                let n = enrich::enrich(&mut ok.event, &ctx);
+                METRICS.pii_replacements_total.inc_by(n as u64);
+                accepted.push(ok.event);
+                accepted_index.push(i);
+            }
+            Err(r) => {
+                METRICS
+                    .events_rejected_total
+                    .with_label_values(&[typ, &r.field])
+                    .inc();
+                dead.push(DeadLetter {
+                    at: received_at,
+                    site: site.key.clone(),
+                    stage: "ingest".into(),
+                    field: r.field.clone(),
+                    reason: r.reason.clone(),
+                    raw: raw_of(v),
+                });
+                rejected.push(r);
+            }
+        }
+    }
+
+    let append_started = Instant::now();
+    let outcomes =
+        match tokio::time::timeout(limits.append_timeout, state.log.append(&accepted)).await {
+            Ok(Ok(o)) => o,
+            Ok(Err(LogError::TooLarge { limit, .. })) => {
+                return Err(IngestError::TooLarge {
+                    limit,
+                    what: "log record",
+                })
+            }
+            Ok(Err(e)) => return Err(IngestError::Unavailable(e.to_string())),
+            Err(_) => {
+                return Err(IngestError::Unavailable(format!(
+                    "no acknowledgement within {} ms",
+                    limits.append_timeout.as_millis()
+                )))
+            }
+        };
+    METRICS
+        .log_append_duration_seconds
+        .with_label_values(&[state.log_backend])
+        .observe(append_started.elapsed().as_secs_f64());
+
+    let mut n_accepted = 0;
+    let mut n_dup = 0;
+    for ((ev, i), outcome) in accepted.iter().zip(&accepted_index).zip(outcomes) {
+        match outcome {
+            AppendOutcome::Appended => {
+                n_accepted += 1;
+                METRICS
+                    .events_accepted_total
+                    .with_label_values(&[ev.type_name()])
+                    .inc();
+                if ev.bot_reason.is_some() {
+                    METRICS.bot_events_total.inc();
+                }
+            }
+            AppendOutcome::Duplicate => {
+                n_dup += 1;
+                METRICS
+                    .events_duplicate_total
+                    .with_label_values(&[ev.type_name()])
+                    .inc();
+            }
+            AppendOutcome::Conflict(earlier) => {
+                let r = Rejection { index: *i, field: "id".into(), reason: format!("id already used by an event of type {earlier}; ids must be unique per event") };
+                METRICS
+                    .events_rejected_total
+                    .with_label_values(&[ev.type_name(), "id"])
+                    .inc();
+                dead.push(DeadLetter {
+                    at: received_at,
+                    site: site.key.clone(),
+                    stage: "ingest".into(),
+                    field: r.field.clone(),
+                    reason: r.reason.clone(),
+                    raw: raw_of(&env.events[*i]),
+                });
+                rejected.push(r);
+            }
+        }
+    }
+    rejected.sort_by_key(|r| r.index);
+    if !dead.is_empty() {
+        if let Err(e) = state.log.dead_letter(dead).await {
+            tracing::warn!(error = %e, "could not keep rejected events as dead letters");
+        }
+    }
+    tracing::debug!(
+        request_id,
+        accepted = n_accepted,
+        duplicates = n_dup,
+        rejected = rejected.len(),
+        "ingest batch"
+    );
+    let status = if n_accepted == 0 && n_dup == 0 && !rejected.is_empty() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let mut resp = HttpResponse::build(status);
+    if let Some(o) = &origin {
+        cors_grant(&mut resp, o);
+    }
+    resp.insert_header(("x-request-id", request_id.clone()));
+    Ok(resp.json(IngestResponse {
+        accepted: n_accepted,
+        duplicates: n_dup,
+        rejected,
+        warnings,
+    }))
+}
+
+/// The snippet source, embedded in the binary.
+pub const SNIPPET_JS: &str = include_str!("../../snippet/sightline.js");
+
+/// `GET /s.js`.
+pub async fn snippet() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            "application/javascript; charset=utf-8",
+        ))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(SNIPPET_JS)
+}
+
+/// `GET /v1/sites/{key}/config`: what the snippet needs (zones, surveys, sampling). Public.
+pub async fn site_config(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    match state.sites.get(&path.into_inner()) {
+        Some(site) => HttpResponse::Ok()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .json(serde_json::json!({"zones": site.settings.zones, "surveys": [], "sampling": 1.0})),
+        None => HttpResponse::NotFound()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .json(serde_json::json!({"error": "unknown_site", "field": "key", "reason": "unknown write key"})),
+    }
+}

@@ -1,0 +1,17 @@
+//! Sightline: self-hostable behavioural analytics and voice of customer.
+//!
+//! The data path, one module per stage: [`ingest`] (HTTP, validation, enrichment via
+//! [`event`]) → [`log`] (durable, deduplicating) → [`sink`] → [`warehouse`] → [`rollup`]
+//! (pure analytics definitions + jobs) → [`query`]. Backends sit behind two traits,
+//! [`log::Log`] and [`warehouse::Warehouse`]; [`server`] wires them together.
+
+pub mod event;
+pub mod ingest;
+pub mod log;
+pub mod metrics;
+pub mod query;
+pub mod rollup;
+pub mod server;
+pub mod sink;
+pub mod sites;
+pub mod warehouse;

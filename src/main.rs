@@ -1,0 +1,151 @@
+//! The `sightline` command line.
+
+use clap::{Parser, Subcommand};
+use sightline::ingest::Limits;
+use sightline::server::{self, make_site, NewSite, ServeConfig};
+use sightline::sites::SiteSettings;
+use sightline::warehouse::{sqlite::SqliteWarehouse, Warehouse};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "sightline",
+    version,
+    about = "Self-hostable behavioural analytics and voice of customer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every stage (ingest, log, sink, rollups, query) in one process.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SIGHTLINE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Where the embedded log, warehouse and API token live.
+        #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "./sightline-data")]
+        data_dir: PathBuf,
+        /// Bearer token of the query and admin API; created in the data dir when unset.
+        #[arg(long, env = "SIGHTLINE_API_TOKEN", hide_env_values = true)]
+        api_token: Option<String>,
+        /// Cap on a decoded `POST /v1/events` body, bytes.
+        #[arg(long, env = "SIGHTLINE_MAX_BATCH_BYTES", default_value_t = 1 << 20)]
+        max_batch_bytes: usize,
+        /// Cap on one event's JSON (replay metadata included), bytes.
+        #[arg(long, env = "SIGHTLINE_MAX_EVENT_BYTES", default_value_t = 256 << 10)]
+        max_event_bytes: usize,
+        /// How often the rollup job runs, ms.
+        #[arg(long, env = "SIGHTLINE_ROLLUP_EVERY_MS", default_value_t = 1000)]
+        rollup_every_ms: u64,
+    },
+    /// Manage sites (writes to the data dir; a running server picks changes up within 5 s).
+    Site {
+        #[command(subcommand)]
+        command: SiteCommand,
+        #[arg(
+            long,
+            env = "SIGHTLINE_DATA_DIR",
+            default_value = "./sightline-data",
+            global = true
+        )]
+        data_dir: PathBuf,
+    },
+    /// Rollup maintenance.
+    Rollup {
+        #[command(subcommand)]
+        command: RollupCommand,
+        #[arg(
+            long,
+            env = "SIGHTLINE_DATA_DIR",
+            default_value = "./sightline-data",
+            global = true
+        )]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Add a site and print its write key and snippet tag.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Allowed page origin, e.g. https://shop.example (repeatable; `*` for any).
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// A fixed write key instead of a random one.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// List sites.
+    List,
+}
+
+#[derive(Subcommand)]
+enum RollupCommand {
+    /// Recompute a site's rollups for days in [from, to) (YYYY-MM-DD); the server does the work.
+    Rebuild {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SIGHTLINE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve { listen, data_dir, api_token, max_batch_bytes, max_event_bytes, rollup_every_ms } => {
+            let limits = Limits { batch_bytes: max_batch_bytes, event_bytes: max_event_bytes, ..Limits::default() };
+            actix_web::rt::System::new().block_on(server::serve(ServeConfig {
+                listen,
+                data_dir,
+                api_token,
+                limits,
+                rollup_every: Duration::from_millis(rollup_every_ms),
+            }))
+        }
+        Command::Site { command, data_dir } => rt.block_on(async {
+            let wh = SqliteWarehouse::open(&data_dir)?;
+            match command {
+                SiteCommand::Add { name, origins, key } => {
+                    let site = make_site(NewSite { name, origins, key, settings: SiteSettings::default() }).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    wh.put_site(&site).await?;
+                    println!("{}", site.key);
+                    eprintln!("add to your pages: <script defer src=\"https://<sightline host>/s.js\" data-site=\"{}\"></script>", site.key);
+                }
+                SiteCommand::List => {
+                    for s in wh.sites().await? {
+                        println!("{}\t{}\t{}", s.key, s.name, s.origins.join(","));
+                    }
+                }
+            }
+            Ok(())
+        }),
+        Command::Rollup { command: RollupCommand::Rebuild { site, from, to }, data_dir } => rt.block_on(async {
+            let wh = SqliteWarehouse::open(&data_dir)?;
+            let f = sightline::query::parse_time("from", &from).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let t = sightline::query::parse_time("to", &to).map_err(|e| anyhow::anyhow!("{e}"))?;
+            wh.mark_dirty(&site, f, t).await?;
+            eprintln!("marked {site} days {from}..{to} for recomputation");
+            Ok(())
+        }),
+    }
+}

@@ -1,0 +1,431 @@
+//! The query API (api.md, "Query"): heatmap, journeys, funnel and voc over rollup rows.
+//!
+//! Rollups are stored per UTC day, so `from`/`to` select whole days: `from` is rounded down
+//! to its day and `to` (exclusive) up to the next day boundary. Rows are filtered by device
+//! class and, unless `bots=include`, bot sessions are left out (analytics.md, "Bots").
+
+use crate::event::enrich::page_key;
+use crate::event::{DeviceClass, SurveyKind};
+use crate::rollup::{day_of, funnel, summarize_answers, Dims, FunnelStep, DAY_MS};
+use crate::server::{require_token, ApiError, AppState};
+use crate::warehouse::{Part, RollupQuery};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Common query parameters.
+#[derive(Debug, Deserialize)]
+pub struct Filters {
+    /// ms since epoch or `YYYY-MM-DD` (UTC), inclusive. Default: 30 days before `to`.
+    pub from: Option<String>,
+    /// ms since epoch or `YYYY-MM-DD` (UTC), exclusive. Default: the end of today.
+    pub to: Option<String>,
+    /// `desktop`, `tablet` or `mobile`.
+    pub device: Option<String>,
+    /// `include` to count bot-flagged sessions too.
+    pub bots: Option<String>,
+    /// Heatmap: page URL or page key.
+    pub url: Option<String>,
+    /// Funnel: comma-separated steps (page keys or URLs; `event:<name>` for custom events).
+    pub steps: Option<String>,
+    /// Funnel: conversion window, e.g. `30m`, `2h`, `1d`, `90s`. Default 1 d.
+    pub window: Option<String>,
+    /// Funnel: `visitors` to count visitors instead of sessions.
+    pub count: Option<String>,
+}
+
+/// Parse `from`/`to`: integer ms or `YYYY-MM-DD`.
+pub fn parse_time(field: &str, s: &str) -> Result<i64, ApiError> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| {
+            d.and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc()
+                .timestamp_millis()
+        })
+        .map_err(|_| ApiError::bad(field, "must be ms since epoch or YYYY-MM-DD"))
+}
+
+/// Parse a duration such as `30m`, `2h`, `1d`, `45s`, `500ms` into ms.
+pub fn parse_window(s: &str) -> Result<i64, ApiError> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n
+        .parse()
+        .map_err(|_| ApiError::bad("window", "must look like 30m, 2h, 1d"))?;
+    let mult = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" | "" => 60_000,
+        "h" => 3_600_000,
+        "d" => DAY_MS,
+        _ => return Err(ApiError::bad("window", "unit must be ms, s, m, h or d")),
+    };
+    Ok(n * mult)
+}
+
+struct Scope {
+    site: crate::sites::Site,
+    from_day: i64,
+    to_day: i64,
+    device: Option<DeviceClass>,
+    bots: bool,
+}
+
+impl Scope {
+    fn keeps(&self, d: &Dims) -> bool {
+        (self.bots || !d.bot) && self.device.is_none_or(|dev| dev == d.device)
+    }
+    fn query(&self, parts: Vec<Part>, page: Option<String>) -> RollupQuery {
+        RollupQuery {
+            site: self.site.key.clone(),
+            from_day: self.from_day,
+            to_day: self.to_day,
+            parts,
+            page,
+        }
+    }
+}
+
+fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, ApiError> {
+    let site = state
+        .sites
+        .get(key)
+        .ok_or_else(|| ApiError::not_found("key", "unknown site"))?;
+    let to = match &f.to {
+        Some(t) => parse_time("to", t)?,
+        None => day_of(chrono::Utc::now().timestamp_millis()) + DAY_MS,
+    };
+    let from = match &f.from {
+        Some(t) => parse_time("from", t)?,
+        None => to - 30 * DAY_MS,
+    };
+    if from >= to {
+        return Err(ApiError::bad("from", "must be before to"));
+    }
+    let device = match &f.device {
+        None => None,
+        Some(d) => Some(
+            DeviceClass::parse(d)
+                .filter(|d| *d != DeviceClass::Unknown)
+                .ok_or_else(|| ApiError::bad("device", "must be desktop, tablet or mobile"))?,
+        ),
+    };
+    let bots = match f.bots.as_deref() {
+        None | Some("exclude") => false,
+        Some("include") => true,
+        Some(_) => return Err(ApiError::bad("bots", "must be include or exclude")),
+    };
+    Ok(Scope {
+        site,
+        from_day: day_of(from),
+        to_day: day_of(to - 1) + DAY_MS,
+        device,
+        bots,
+    })
+}
+
+/// A page given as a URL is keyed with the site's rules; anything else is a page key, taken
+/// literally (`?` and `.` are not patterns; `cases/analytics.md` A2).
+fn page_param(s: &str, site: &crate::sites::Site) -> String {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        page_key(s, &site.settings.page_keys)
+    } else {
+        s.to_string()
+    }
+}
+
+#[derive(Serialize)]
+struct Cell {
+    x: u32,
+    y: u32,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct ElementOut {
+    selector: String,
+    zone: String,
+    clicks: u64,
+    rage_clicks: u64,
+    dead_clicks: u64,
+    /// Mean in-element position of clicks that sent one (fractions 0..1).
+    el: Option<ElPos>,
+}
+
+#[derive(Serialize)]
+struct ElPos {
+    x: f64,
+    y: f64,
+}
+
+#[derive(Serialize)]
+struct ScrollOut {
+    depth: u32,
+    pageviews: u64,
+}
+
+/// `GET /v1/sites/{key}/heatmap?url=…`.
+pub async fn heatmap(
+    req: HttpRequest,
+    key: web::Path<String>,
+    f: web::Query<Filters>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let sc = scope(&key, &f, &state)?;
+    let url = f
+        .url
+        .as_deref()
+        .ok_or_else(|| ApiError::bad("url", "missing (a page URL or page key)"))?;
+    let page = page_param(url, &sc.site);
+    let r = state
+        .warehouse
+        .read_rollup(&sc.query(
+            vec![Part::Pages, Part::Grid, Part::Elements, Part::Scroll],
+            Some(page.clone()),
+        ))
+        .await?;
+    let (mut pageviews, mut clicks, mut quick_backs, mut vh, mut dh) = (0, 0, 0, 0, 0);
+    for p in r.pages.iter().filter(|p| sc.keeps(&p.dims)) {
+        pageviews += p.pageviews;
+        clicks += p.clicks;
+        quick_backs += p.quick_backs;
+        vh += p.viewport_h_sum;
+        dh += p.doc_h_sum;
+    }
+    let mut grid: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+    for g in r.grid.iter().filter(|g| sc.keeps(&g.dims)) {
+        *grid.entry((g.cx, g.cy)).or_default() += g.count;
+    }
+    let mut elements: BTreeMap<(String, String), (u64, u64, u64, u64, f64, f64)> = BTreeMap::new();
+    for e in r.elements.iter().filter(|e| sc.keeps(&e.dims)) {
+        let s = elements
+            .entry((e.selector.clone(), e.zone.clone()))
+            .or_default();
+        s.0 += e.clicks;
+        s.1 += e.rage_clicks;
+        s.2 += e.dead_clicks;
+        s.3 += e.el_n;
+        s.4 += e.el_x_sum;
+        s.5 += e.el_y_sum;
+    }
+    let mut elements: Vec<ElementOut> = elements
+        .into_iter()
+        .map(
+            |((selector, zone), (c, rage, dead, n, xs, ys))| ElementOut {
+                selector,
+                zone,
+                clicks: c,
+                rage_clicks: rage,
+                dead_clicks: dead,
+                el: (n > 0).then(|| ElPos {
+                    x: xs / n as f64,
+                    y: ys / n as f64,
+                }),
+            },
+        )
+        .collect();
+    elements.sort_by(|a, b| b.clicks.cmp(&a.clicks).then(a.selector.cmp(&b.selector)));
+    let mut scroll: BTreeMap<u32, u64> = (0..=10).map(|d| (d * 10, 0)).collect();
+    for s in r.scroll.iter().filter(|s| sc.keeps(&s.dims)) {
+        *scroll.entry(s.depth).or_default() += s.pageviews;
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "page": page,
+        "pageviews": pageviews,
+        "clicks": clicks,
+        "quick_backs": quick_backs,
+        "grid_cell_px": sc.site.settings.rules.grid_cell_px,
+        "grid": grid.into_iter().map(|((x, y), count)| Cell { x, y, count }).collect::<Vec<_>>(),
+        "elements": elements,
+        "scroll": scroll.into_iter().map(|(depth, pageviews)| ScrollOut { depth, pageviews }).collect::<Vec<_>>(),
+        "fold": if dh > 0 { Some(vh as f64 / dh as f64) } else { None },
+    })))
+}
+
+/// `GET /v1/sites/{key}/journeys`.
+pub async fn journeys(
+    req: HttpRequest,
+    key: web::Path<String>,
+    f: web::Query<Filters>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let sc = scope(&key, &f, &state)?;
+    let r = state
+        .warehouse
+        .read_rollup(&sc.query(
+            vec![
+                Part::Transitions,
+                Part::Entries,
+                Part::Exits,
+                Part::Paths,
+                Part::Sessions,
+            ],
+            None,
+        ))
+        .await?;
+    let sessions = r
+        .sessions
+        .iter()
+        .filter(|s| sc.keeps(&s.dims) && s.pageviews > 0)
+        .count();
+    let mut tr: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for t in r.transitions.iter().filter(|t| sc.keeps(&t.dims)) {
+        *tr.entry((t.from.clone(), t.to.clone())).or_default() += t.count;
+    }
+    let endpoints = |rows: &[crate::rollup::EndpointRow]| {
+        let mut m: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for e in rows.iter().filter(|e| sc.keeps(&e.dims)) {
+            let s = m.entry(e.page.clone()).or_default();
+            s.0 += e.sessions;
+            s.1 += e.bounces;
+        }
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+        v
+    };
+    let mut paths: BTreeMap<Vec<String>, u64> = BTreeMap::new();
+    for p in r.paths.iter().filter(|p| sc.keeps(&p.dims)) {
+        *paths.entry(p.pages.clone()).or_default() += p.sessions;
+    }
+    let mut tr: Vec<_> = tr.into_iter().collect();
+    tr.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut paths: Vec<_> = paths.into_iter().collect();
+    paths.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "sessions": sessions,
+        "transitions": tr.into_iter().map(|((from, to), count)| serde_json::json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
+        "entries": endpoints(&r.entries).into_iter().map(|(page, (s, b))| serde_json::json!({"page": page, "sessions": s, "bounces": b})).collect::<Vec<_>>(),
+        "exits": endpoints(&r.exits).into_iter().map(|(page, (s, _))| serde_json::json!({"page": page, "sessions": s})).collect::<Vec<_>>(),
+        "paths": paths.into_iter().map(|(pages, s)| serde_json::json!({"pages": pages, "sessions": s})).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /v1/sites/{key}/funnel?steps=a,b,event:signup&window=30m[&count=visitors]`.
+pub async fn funnel_view(
+    req: HttpRequest,
+    key: web::Path<String>,
+    f: web::Query<Filters>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let sc = scope(&key, &f, &state)?;
+    let raw = f
+        .steps
+        .as_deref()
+        .ok_or_else(|| ApiError::bad("steps", "missing (comma-separated pages or event:<name>)"))?;
+    let names: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names.is_empty() || names.len() > 20 {
+        return Err(ApiError::bad("steps", "give 1 to 20 steps"));
+    }
+    let steps: Vec<FunnelStep> = names
+        .iter()
+        .map(|s| match FunnelStep::parse(s) {
+            FunnelStep::Page(p) => FunnelStep::Page(page_param(&p, &sc.site)),
+            e => e,
+        })
+        .collect();
+    let window = parse_window(f.window.as_deref().unwrap_or("1d"))?;
+    let visitors = match f.count.as_deref() {
+        None | Some("sessions") => false,
+        Some("visitors") => true,
+        Some(_) => return Err(ApiError::bad("count", "must be sessions or visitors")),
+    };
+    let r = state
+        .warehouse
+        .read_rollup(&sc.query(vec![Part::Sessions], None))
+        .await?;
+    let sessions: Vec<_> = r
+        .sessions
+        .into_iter()
+        .filter(|s| sc.keeps(&s.dims))
+        .collect();
+    let counts = funnel(&sessions, &steps, window, visitors);
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "window_ms": window,
+        "count": if visitors { "visitors" } else { "sessions" },
+        "steps": names.iter().zip(&counts).map(|(s, n)| serde_json::json!({"step": s, "sessions": n})).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /v1/sites/{key}/voc`.
+pub async fn voc(
+    req: HttpRequest,
+    key: web::Path<String>,
+    f: web::Query<Filters>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let sc = scope(&key, &f, &state)?;
+    let r = state
+        .warehouse
+        .read_rollup(&sc.query(vec![Part::Surveys, Part::Feedback], None))
+        .await?;
+    let mut questions: BTreeMap<(String, String, SurveyKind), BTreeMap<String, u64>> =
+        BTreeMap::new();
+    for s in r.surveys.iter().filter(|s| sc.keeps(&s.dims)) {
+        *questions
+            .entry((s.survey_id.clone(), s.question_id.clone(), s.kind))
+            .or_default()
+            .entry(s.value.clone())
+            .or_default() += s.responses;
+    }
+    let surveys: Vec<_> = questions
+        .into_iter()
+        .map(|((survey_id, question_id, kind), counts)| {
+            let sum = summarize_answers(kind, &counts);
+            serde_json::json!({
+                "survey_id": survey_id, "question_id": question_id, "kind": kind.as_str(),
+                "responses": sum.responses, "distribution": sum.distribution,
+                "nps": sum.nps, "csat": sum.csat, "mean": sum.mean,
+            })
+        })
+        .collect();
+    let mut fb: Vec<_> = r
+        .feedback
+        .into_iter()
+        .filter(|x| sc.keeps(&x.dims))
+        .collect();
+    fb.sort_by(|a, b| b.ts.cmp(&a.ts).then(a.id.cmp(&b.id)));
+    let mean = |rows: &[&crate::rollup::FeedbackRow]| {
+        let rated: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| r.rating)
+            .map(f64::from)
+            .collect();
+        (!rated.is_empty()).then(|| rated.iter().sum::<f64>() / rated.len() as f64)
+    };
+    let all: Vec<&_> = fb.iter().collect();
+    let mut by_page: BTreeMap<String, Vec<&crate::rollup::FeedbackRow>> = BTreeMap::new();
+    for x in &fb {
+        by_page.entry(x.page.clone()).or_default().push(x);
+    }
+    let negative = fb
+        .iter()
+        .filter(|x| x.rating.is_some_and(|r| r <= 2))
+        .count();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "surveys": surveys,
+        "feedback": {
+            "count": fb.len(),
+            "mean_rating": mean(&all),
+            "negative": negative,
+            "by_page": by_page.iter().map(|(p, rows)| serde_json::json!({"page": p, "count": rows.len(), "mean_rating": mean(rows)})).collect::<Vec<_>>(),
+            "recent": fb.iter().take(50).map(|x| serde_json::json!({
+                "ts": x.ts, "page": x.page, "rating": x.rating, "comment": x.comment,
+                "category": x.category, "selector": x.selector, "session": x.session_key,
+            })).collect::<Vec<_>>(),
+        }
+    })))
+}

@@ -1,0 +1,237 @@
+//! Rollups: the analytics definitions of `reference/analytics.md` as pure functions over raw
+//! events (no I/O), plus the job that feeds them from the warehouse and stores their output.
+//!
+//! The unit of work is one **(site, UTC day)**. [`compute_day`] takes every event of every
+//! snippet session that touched the day (so sessions are rebuilt whole, on event time) and
+//! returns a [`DayRollup`]: session-level rows belong to the day their session started,
+//! page-view-level rows to the day of their page view. Re-running it over the same events
+//! yields the same rows, which is what makes the jobs idempotent and a threshold change
+//! recomputable over history.
+
+pub mod definitions;
+pub mod job;
+
+pub use definitions::{
+    compute_day, funnel, sessionize, summarize_answers, FunnelStep, PageView, Session,
+    SurveySummary,
+};
+
+use crate::event::DeviceClass;
+use serde::{Deserialize, Serialize};
+
+/// One UTC day in ms.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Start of the UTC day holding `ts` (ms).
+pub fn day_of(ts: i64) -> i64 {
+    ts.div_euclid(DAY_MS) * DAY_MS
+}
+
+/// Tunable thresholds, defaults from `reference/analytics.md`; per site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rules {
+    /// A gap longer than this (event time) starts a new session. Default 30 min.
+    pub session_gap_ms: i64,
+    /// A session is cut after this long. Default 4 h (Contentsquare).
+    pub session_cap_ms: i64,
+    /// Rage click: at least this many clicks in one page view. Default 3 (PostHog).
+    pub rage_min_clicks: u32,
+    /// … each at most this long after the previous one. Default 1000 ms.
+    pub rage_max_interval_ms: i64,
+    /// … and at most this far (Manhattan, CSS px) from the previous one. Default 30 px.
+    pub rage_max_distance_px: f64,
+    /// A click with no reaction within this long is dead. Default 2500 ms (PostHog).
+    pub dead_click_ms: u32,
+    /// A page view left for the previous page within this long is a quick back. Default 10 s.
+    pub quick_back_ms: i64,
+    /// The same page key in one session within this long is one page view. Default 500 ms.
+    pub pageview_dedup_ms: i64,
+    /// Selectors (exact, or a suffix match on the last compound) never counted as rage clicks.
+    pub rage_ignore_selectors: Vec<String>,
+    /// Grid heatmap cell size, CSS px. Default 16.
+    pub grid_cell_px: u32,
+    /// Include bot-flagged events in rollups. Default false (they are stored, and flagged).
+    pub include_bots: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            session_gap_ms: 30 * 60_000,
+            session_cap_ms: 4 * 3_600_000,
+            rage_min_clicks: 3,
+            rage_max_interval_ms: 1000,
+            rage_max_distance_px: 30.0,
+            dead_click_ms: 2500,
+            quick_back_ms: 10_000,
+            pageview_dedup_ms: 500,
+            rage_ignore_selectors: Vec::new(),
+            grid_cell_px: 16,
+            include_bots: false,
+        }
+    }
+}
+
+/// Dimensions every rollup row carries: day (ms, UTC midnight), device class, bot flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Dims {
+    pub day: i64,
+    pub device: DeviceClass,
+    pub bot: bool,
+}
+
+/// Page views and clicks per page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageRow {
+    pub dims: Dims,
+    pub page: String,
+    pub pageviews: u64,
+    pub clicks: u64,
+    /// Page views left for the previous page within `quick_back_ms`.
+    pub quick_backs: u64,
+    /// Sum of viewport heights (px) and of document heights (px) over page views that
+    /// reported both, and their count: the fold is the ratio of the medians; we keep sums.
+    pub fold_n: u64,
+    pub viewport_h_sum: u64,
+    pub doc_h_sum: u64,
+}
+
+/// Clicks per grid cell (`grid_cell_px` square, page coordinates).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridRow {
+    pub dims: Dims,
+    pub page: String,
+    /// Column = floor(x / cell).
+    pub cx: u32,
+    /// Row = floor(y / cell).
+    pub cy: u32,
+    pub count: u64,
+}
+
+/// Clicks per element (selector + zone) on a page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ElementRow {
+    pub dims: Dims,
+    pub page: String,
+    pub selector: String,
+    /// Zone name, "" when none.
+    pub zone: String,
+    pub clicks: u64,
+    /// Rage bursts whose clicks landed on this element (one per burst).
+    pub rage_clicks: u64,
+    /// Clicks with no reaction within `dead_click_ms` (navigating links and modifier clicks excluded).
+    pub dead_clicks: u64,
+    /// Sums of in-element positions (fractions) over clicks that sent `el`, and their count.
+    pub el_n: u64,
+    pub el_x_sum: f64,
+    pub el_y_sum: f64,
+}
+
+/// Page views whose deepest scroll reached at least `depth` percent (0, 10, …, 100).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScrollRow {
+    pub dims: Dims,
+    pub page: String,
+    pub depth: u32,
+    pub pageviews: u64,
+}
+
+/// Consecutive page pairs in session paths (consecutive repeats collapsed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransitionRow {
+    pub dims: Dims,
+    pub from: String,
+    pub to: String,
+    pub count: u64,
+}
+
+/// Sessions per first (entry) or last (exit) page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointRow {
+    pub dims: Dims,
+    pub page: String,
+    pub sessions: u64,
+    /// Sessions with exactly one page view (bounces), counted on entries only.
+    pub bounces: u64,
+}
+
+/// Sessions per path prefix of at most 5 pages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathRow {
+    pub dims: Dims,
+    pub pages: Vec<String>,
+    pub sessions: u64,
+}
+
+/// One step of a session's timeline, for funnels: a page view or a custom event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub ts: i64,
+    /// Page key for a page view, event name for a custom event.
+    pub name: String,
+    /// True for a custom event.
+    pub custom: bool,
+}
+
+/// One session (server rule: 30 min gap, 4 h cap on event time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub dims: Dims,
+    /// `<snippet session id>#<n>`, n counting server-side splits from 0.
+    pub session_key: String,
+    pub visitor_id: String,
+    pub start: i64,
+    pub end: i64,
+    pub pageviews: u32,
+    pub steps: Vec<Step>,
+    pub clicks: u32,
+    pub rage_clicks: u32,
+    pub dead_clicks: u32,
+    pub quick_backs: u32,
+    pub feedback: u32,
+    pub survey_responses: u32,
+}
+
+/// Responses per (survey, question, value), one per (survey, question, session), latest wins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurveyRow {
+    pub dims: Dims,
+    pub survey_id: String,
+    pub question_id: String,
+    pub kind: crate::event::SurveyKind,
+    /// The answer as text: a number formatted without trailing zeros (`9`, `4.5`), the
+    /// string itself, or for a multi-choice one row per chosen option.
+    pub value: String,
+    pub responses: u64,
+}
+
+/// One feedback submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackRow {
+    pub dims: Dims,
+    pub id: String,
+    pub ts: i64,
+    pub page: String,
+    pub session_key: String,
+    pub rating: Option<u8>,
+    pub comment: String,
+    pub category: String,
+    pub selector: String,
+}
+
+/// Everything [`compute_day`] produces for one (site, day).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DayRollup {
+    pub pages: Vec<PageRow>,
+    pub grid: Vec<GridRow>,
+    pub elements: Vec<ElementRow>,
+    pub scroll: Vec<ScrollRow>,
+    pub transitions: Vec<TransitionRow>,
+    pub entries: Vec<EndpointRow>,
+    pub exits: Vec<EndpointRow>,
+    pub paths: Vec<PathRow>,
+    pub sessions: Vec<SessionRow>,
+    pub surveys: Vec<SurveyRow>,
+    pub feedback: Vec<FeedbackRow>,
+}

@@ -1,0 +1,380 @@
+//! `sightline serve`: wires ingest → log → sink → rollup → query in one process (the
+//! embedded default), plus the admin API, health, readiness and metrics endpoints.
+
+use crate::ingest::{self, Limits};
+use crate::log::{embedded::EmbeddedLog, Log};
+use crate::metrics::{self, METRICS};
+use crate::query;
+use crate::rollup;
+use crate::sink::{self, SinkConfig};
+use crate::sites::{new_key, Site, SiteCache, SiteSettings};
+use crate::warehouse::{sqlite::SqliteWarehouse, Warehouse};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Shared state of every handler.
+pub struct AppState {
+    pub log: Arc<dyn Log>,
+    pub warehouse: Arc<dyn Warehouse>,
+    pub sites: Arc<SiteCache>,
+    /// Bearer token of the query and admin API.
+    pub api_token: String,
+    pub limits: Limits,
+    /// `embedded` or `kafka`, for metric labels.
+    pub log_backend: &'static str,
+}
+
+/// An error of the query or admin API, as `{"error", "field", "reason"}`.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub field: String,
+    pub reason: String,
+}
+
+impl ApiError {
+    /// `400` naming the parameter.
+    pub fn bad(field: &str, reason: &str) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+    /// `404`.
+    pub fn not_found(field: &str, reason: &str) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        tracing::error!(error = %e, "query failed");
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            field: "warehouse".into(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        let error = match self.status {
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            _ => "bad_request",
+        };
+        let mut b = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            b.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        b.json(serde_json::json!({"error": error, "field": self.field, "reason": self.reason}))
+    }
+}
+
+/// Check `Authorization: Bearer <token>` in constant time.
+pub fn require_token(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    use subtle::ConstantTimeEq;
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !given.is_empty() && bool::from(given.as_bytes().ct_eq(state.api_token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            field: "authorization".into(),
+            reason: "a valid Bearer token is required".into(),
+        })
+    }
+}
+
+/// `POST /v1/sites` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSite {
+    pub name: String,
+    #[serde(default)]
+    pub origins: Vec<String>,
+    pub key: Option<String>,
+    #[serde(default)]
+    pub settings: SiteSettings,
+}
+
+/// Validate a new site and give it a key.
+pub fn make_site(n: NewSite) -> Result<Site, ApiError> {
+    if n.name.trim().is_empty() {
+        return Err(ApiError::bad("name", "must not be empty"));
+    }
+    for o in &n.origins {
+        if o != "*"
+            && url::Url::parse(o)
+                .map(|u| u.host().is_none())
+                .unwrap_or(true)
+        {
+            return Err(ApiError::bad(
+                "origins",
+                "each origin must be like https://shop.example, or *",
+            ));
+        }
+    }
+    let key = n.key.unwrap_or_else(new_key);
+    if key.is_empty()
+        || key.len() > 128
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ApiError::bad("key", "1..128 characters of A-Z a-z 0-9 _ -"));
+    }
+    Ok(Site {
+        key,
+        name: n.name,
+        origins: n.origins,
+        settings: n.settings,
+        created_at: chrono::Utc::now().timestamp_millis(),
+    })
+}
+
+#[derive(Serialize)]
+struct SiteOut<'a> {
+    key: &'a str,
+    name: &'a str,
+    origins: &'a [String],
+    settings: &'a SiteSettings,
+}
+
+async fn create_site(
+    req: HttpRequest,
+    body: web::Json<NewSite>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let site = make_site(body.into_inner())?;
+    state.warehouse.put_site(&site).await?;
+    state.sites.put(site.clone());
+    Ok(HttpResponse::Created().json(SiteOut {
+        key: &site.key,
+        name: &site.name,
+        origins: &site.origins,
+        settings: &site.settings,
+    }))
+}
+
+async fn list_sites(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let sites = state.sites.all();
+    let out: Vec<_> = sites
+        .iter()
+        .map(|s| SiteOut {
+            key: &s.key,
+            name: &s.name,
+            origins: &s.origins,
+            settings: &s.settings,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// `POST /v1/admin/rollup/run`: recompute every dirty day now (the job also runs on a timer).
+async fn rollup_run(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let n = rollup::job::run_once(state.warehouse.as_ref(), &state.sites).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"days": n})))
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<usize>,
+}
+
+/// `GET /v1/admin/deadletters?limit=100`.
+async fn dead_letters(
+    req: HttpRequest,
+    q: web::Query<Limit>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let v = state
+        .log
+        .dead_letters(q.limit.unwrap_or(100).min(10_000))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// `GET /v1/sites/{key}/stats`: raw event count (bots included), for operators and tests.
+async fn site_stats(
+    req: HttpRequest,
+    key: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let n = state.warehouse.count_events(&key).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"events": n})))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let (log, wh) = (state.log.ready().await, state.warehouse.ready().await);
+    let body = serde_json::json!({"log": log, "warehouse": wh});
+    if log && wh {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn metrics_text() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics::render())
+}
+
+/// Register every route on an actix `App`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/events", web::post().to(ingest::events))
+        .route(
+            "/v1/events",
+            web::method(actix_web::http::Method::OPTIONS).to(ingest::preflight),
+        )
+        .route("/s.js", web::get().to(ingest::snippet))
+        .route("/v1/sites", web::post().to(create_site))
+        .route("/v1/sites", web::get().to(list_sites))
+        .route("/v1/sites/{key}/config", web::get().to(ingest::site_config))
+        .route("/v1/sites/{key}/heatmap", web::get().to(query::heatmap))
+        .route("/v1/sites/{key}/journeys", web::get().to(query::journeys))
+        .route("/v1/sites/{key}/funnel", web::get().to(query::funnel_view))
+        .route("/v1/sites/{key}/voc", web::get().to(query::voc))
+        .route("/v1/sites/{key}/stats", web::get().to(site_stats))
+        .route("/v1/admin/rollup/run", web::post().to(rollup_run))
+        .route("/v1/admin/deadletters", web::get().to(dead_letters))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics_text));
+}
+
+/// Settings of `sightline serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// From `SIGHTLINE_API_TOKEN`; `None` → read or create `<data-dir>/api-token`.
+    pub api_token: Option<String>,
+    pub limits: Limits,
+    /// How often the rollup job looks for changed days.
+    pub rollup_every: Duration,
+}
+
+/// The API token: the configured one, else `<data-dir>/api-token`, created on first start.
+pub fn api_token(data_dir: &Path, configured: Option<String>) -> anyhow::Result<String> {
+    if let Some(t) = configured.filter(|t| !t.is_empty()) {
+        return Ok(t);
+    }
+    let path = data_dir.join("api-token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        if !t.trim().is_empty() {
+            return Ok(t.trim().to_string());
+        }
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let bytes: [u8; 24] = rand::random();
+    let token = hex::encode(bytes);
+    std::fs::write(&path, &token)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    eprintln!(
+        "sightline: created an API token in {} (use it as `Authorization: Bearer <token>`)",
+        path.display()
+    );
+    Ok(token)
+}
+
+/// Run every stage in this process until SIGINT/SIGTERM.
+pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+    let token = api_token(&cfg.data_dir, cfg.api_token.clone())?;
+    let log: Arc<dyn Log> = EmbeddedLog::open(&cfg.data_dir)?;
+    let warehouse: Arc<dyn Warehouse> = SqliteWarehouse::open(&cfg.data_dir)?;
+    let sites = Arc::new(SiteCache::default());
+    sites.replace(warehouse.sites().await?);
+    let _ = &*METRICS;
+
+    let state = web::Data::new(AppState {
+        log: log.clone(),
+        warehouse: warehouse.clone(),
+        sites: sites.clone(),
+        api_token: token,
+        limits: cfg.limits,
+        log_backend: "embedded",
+    });
+
+    let sink_task = tokio::spawn(sink::run(
+        log.clone(),
+        warehouse.clone(),
+        SinkConfig::default(),
+    ));
+    let rollup_task = tokio::spawn(rollup::job::run(
+        warehouse.clone(),
+        sites.clone(),
+        cfg.rollup_every,
+    ));
+    let refresh_task = tokio::spawn({
+        let (warehouse, sites) = (warehouse.clone(), sites.clone());
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                match warehouse.sites().await {
+                    Ok(s) => sites.replace(s),
+                    Err(e) => tracing::warn!(error = %e, "could not refresh sites"),
+                }
+            }
+        }
+    });
+
+    tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), "sightline serving (embedded log and warehouse)");
+    eprintln!(
+        "sightline: listening on http://{} (data in {})",
+        cfg.listen,
+        cfg.data_dir.display()
+    );
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+        .bind(&cfg.listen)?
+        .shutdown_timeout(5)
+        .run();
+    let result = tokio::select! {
+        r = server => r.map_err(anyhow::Error::from),
+        r = sink_task => Err(anyhow::anyhow!("sink stopped: {:?}", r)),
+    };
+    rollup_task.abort();
+    refresh_task.abort();
+    result
+}

@@ -1,0 +1,104 @@
+//! Sites: a write key, allowed origins and per-site settings (page-key rules, thresholds,
+//! zone rules). Stored in the warehouse, cached in memory by [`SiteCache`].
+
+use crate::event::enrich::PageKeyRules;
+use crate::rollup::Rules;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+/// A CSS selector mapped to a zone name (analytics.md, "Zones").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneRule {
+    pub selector: String,
+    pub name: String,
+}
+
+/// Per-site settings; every field has the documented default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteSettings {
+    pub page_keys: PageKeyRules,
+    pub rules: Rules,
+    pub zones: Vec<ZoneRule>,
+}
+
+/// A tracked site (`api.md`, "Sites and tokens").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Site {
+    /// Public write key used by the snippet.
+    pub key: String,
+    pub name: String,
+    /// Allowed page origins (`https://shop.example`); `*` allows any.
+    pub origins: Vec<String>,
+    #[serde(default)]
+    pub settings: SiteSettings,
+    /// Creation time, ms.
+    pub created_at: i64,
+}
+
+impl Site {
+    /// Whether a request from `origin` may send events for this site.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        self.origins
+            .iter()
+            .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+}
+
+/// Make a fresh random write key (`sl_` + 20 hex chars).
+pub fn new_key() -> String {
+    let bytes: [u8; 10] = rand::random();
+    format!("sl_{}", hex::encode(bytes))
+}
+
+/// In-memory copy of the sites, read on every ingest request.
+#[derive(Default)]
+pub struct SiteCache {
+    by_key: RwLock<HashMap<String, Site>>,
+}
+
+impl SiteCache {
+    /// Replace the cache with `sites`.
+    pub fn replace(&self, sites: Vec<Site>) {
+        let map = sites.into_iter().map(|s| (s.key.clone(), s)).collect();
+        *self.by_key.write().expect("site cache lock") = map;
+    }
+    /// Insert or update one site.
+    pub fn put(&self, site: Site) {
+        self.by_key
+            .write()
+            .expect("site cache lock")
+            .insert(site.key.clone(), site);
+    }
+    /// The site with this write key.
+    pub fn get(&self, key: &str) -> Option<Site> {
+        self.by_key
+            .read()
+            .expect("site cache lock")
+            .get(key)
+            .cloned()
+    }
+    /// Whether any site allows `origin` (CORS preflights carry no site key).
+    pub fn any_allows(&self, origin: &str) -> bool {
+        self.by_key
+            .read()
+            .expect("site cache lock")
+            .values()
+            .any(|s| s.allows_origin(origin))
+    }
+    /// All sites, sorted by name.
+    pub fn all(&self) -> Vec<Site> {
+        let mut v: Vec<Site> = self
+            .by_key
+            .read()
+            .expect("site cache lock")
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name).then(a.key.cmp(&b.key)));
+        v
+    }
+}
