@@ -93,10 +93,9 @@
 
   // ---- page views and events ----
   var pv = null;
-  function ev(type, extra, p) {
-    p = p || pv;
+  function ev(type, extra) { // common fields; url is the page view's (it may be closing)
     var e = { id: uuid7(), type: type, ts: Date.now(), session_id: session(true), visitor_id: visitor,
-      url: p.url, viewport: { w: w.innerWidth, h: w.innerHeight }, seq: p.seq++, pageview_id: p.id };
+      url: pv.url, viewport: { w: w.innerWidth, h: w.innerHeight }, seq: pv.seq++, pageview_id: pv.id };
     for (var k in extra) e[k] = extra[k];
     return e;
   }
@@ -243,7 +242,8 @@
     return out;
   }
   function body(items) {
-    return '{"site":' + JSON.stringify(KEY) + ',"sent_at":' + Date.now() + ',"events":[' + items.join(',') + ']}';
+    return '{"site":' + JSON.stringify(KEY) + ',"sent_at":' + Date.now() + (navigator.webdriver ? ',"webdriver":true' : '') +
+      ',"events":[' + items.join(',') + ']}';
   }
   function newBatch(items) {
     var b = { items: items, tries: 0, timer: 0, inflight: false };

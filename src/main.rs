@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use sightline::ingest::Limits;
-use sightline::server::{self, make_site, NewSite, ServeConfig};
+use sightline::server::{self, make_site, NewSite, Roles, ServeConfig};
 use sightline::sites::SiteSettings;
 use sightline::warehouse::{sqlite::SqliteWarehouse, Warehouse};
 use std::path::PathBuf;
@@ -41,29 +41,22 @@ enum Command {
         /// How often the rollup job runs, ms.
         #[arg(long, env = "SIGHTLINE_ROLLUP_EVERY_MS", default_value_t = 1000)]
         rollup_every_ms: u64,
+        /// Stages to run here: `all`, or a comma list of ingest, sink, rollup, query.
+        #[arg(long, env = "SIGHTLINE_ROLES", default_value = "all", value_parser = Roles::parse)]
+        roles: Roles,
     },
     /// Manage sites (writes to the data dir; a running server picks changes up within 5 s).
     Site {
         #[command(subcommand)]
         command: SiteCommand,
-        #[arg(
-            long,
-            env = "SIGHTLINE_DATA_DIR",
-            default_value = "./sightline-data",
-            global = true
-        )]
+        #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "./sightline-data", global = true)]
         data_dir: PathBuf,
     },
     /// Rollup maintenance.
     Rollup {
         #[command(subcommand)]
         command: RollupCommand,
-        #[arg(
-            long,
-            env = "SIGHTLINE_DATA_DIR",
-            default_value = "./sightline-data",
-            global = true
-        )]
+        #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "./sightline-data", global = true)]
         data_dir: PathBuf,
     },
 }
@@ -101,26 +94,19 @@ enum RollupCommand {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SIGHTLINE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SIGHTLINE_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Command::Serve { listen, data_dir, api_token, max_batch_bytes, max_event_bytes, rollup_every_ms } => {
+        Command::Serve { listen, data_dir, api_token, max_batch_bytes, max_event_bytes, rollup_every_ms, roles } => {
             let limits = Limits { batch_bytes: max_batch_bytes, event_bytes: max_event_bytes, ..Limits::default() };
-            actix_web::rt::System::new().block_on(server::serve(ServeConfig {
-                listen,
-                data_dir,
-                api_token,
-                limits,
-                rollup_every: Duration::from_millis(rollup_every_ms),
-            }))
+            let backends = server::embedded_backends(&data_dir)?;
+            actix_web::rt::System::new().block_on(server::serve(
+                ServeConfig { listen, data_dir, api_token, limits, rollup_every: Duration::from_millis(rollup_every_ms), roles },
+                backends,
+            ))
         }
         Command::Site { command, data_dir } => rt.block_on(async {
             let wh = SqliteWarehouse::open(&data_dir)?;

@@ -124,11 +124,7 @@ pub fn make_site(n: NewSite) -> Result<Site, ApiError> {
         return Err(ApiError::bad("name", "must not be empty"));
     }
     for o in &n.origins {
-        if o != "*"
-            && url::Url::parse(o)
-                .map(|u| u.host().is_none())
-                .unwrap_or(true)
-        {
+        if o != "*" && url::Url::parse(o).map(|u| u.host().is_none()).unwrap_or(true) {
             return Err(ApiError::bad(
                 "origins",
                 "each origin must be like https://shop.example, or *",
@@ -136,12 +132,7 @@ pub fn make_site(n: NewSite) -> Result<Site, ApiError> {
         }
     }
     let key = n.key.unwrap_or_else(new_key);
-    if key.is_empty()
-        || key.len() > 128
-        || !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if key.is_empty() || key.len() > 128 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(ApiError::bad("key", "1..128 characters of A-Z a-z 0-9 _ -"));
     }
     Ok(Site {
@@ -178,10 +169,7 @@ async fn create_site(
     }))
 }
 
-async fn list_sites(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+async fn list_sites(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
     let sites = state.sites.all();
     let out: Vec<_> = sites
@@ -197,10 +185,7 @@ async fn list_sites(
 }
 
 /// `POST /v1/admin/rollup/run`: recompute every dirty day now (the job also runs on a timer).
-async fn rollup_run(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+async fn rollup_run(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
     let n = rollup::job::run_once(state.warehouse.as_ref(), &state.sites).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"days": n})))
@@ -257,27 +242,82 @@ async fn metrics_text() -> HttpResponse {
         .body(metrics::render())
 }
 
-/// Register every route on an actix `App`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/events", web::post().to(ingest::events))
-        .route(
-            "/v1/events",
-            web::method(actix_web::http::Method::OPTIONS).to(ingest::preflight),
-        )
-        .route("/s.js", web::get().to(ingest::snippet))
-        .route("/v1/sites", web::post().to(create_site))
-        .route("/v1/sites", web::get().to(list_sites))
-        .route("/v1/sites/{key}/config", web::get().to(ingest::site_config))
-        .route("/v1/sites/{key}/heatmap", web::get().to(query::heatmap))
-        .route("/v1/sites/{key}/journeys", web::get().to(query::journeys))
-        .route("/v1/sites/{key}/funnel", web::get().to(query::funnel_view))
-        .route("/v1/sites/{key}/voc", web::get().to(query::voc))
-        .route("/v1/sites/{key}/stats", web::get().to(site_stats))
-        .route("/v1/admin/rollup/run", web::post().to(rollup_run))
-        .route("/v1/admin/deadletters", web::get().to(dead_letters))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics_text));
+/// Which stages this process runs (`--roles`). Several processes with different roles
+/// share the work through the log's consumer groups and the warehouse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// `POST /v1/events`, the snippet and its config.
+    pub ingest: bool,
+    /// The log → warehouse sink.
+    pub sink: bool,
+    /// The rollup job.
+    pub rollup: bool,
+    /// The query and admin API.
+    pub query: bool,
+}
+
+impl Roles {
+    /// Every stage.
+    pub const ALL: Roles = Roles {
+        ingest: true,
+        sink: true,
+        rollup: true,
+        query: true,
+    };
+    const NONE: Roles = Roles {
+        ingest: false,
+        sink: false,
+        rollup: false,
+        query: false,
+    };
+
+    /// Parse `all` or a comma-separated list of `ingest`, `sink`, `rollup`, `query`.
+    pub fn parse(s: &str) -> Result<Roles, String> {
+        let mut r = Roles::NONE;
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "all" => r = Roles::ALL,
+                "ingest" => r.ingest = true,
+                "sink" => r.sink = true,
+                "rollup" => r.rollup = true,
+                "query" => r.query = true,
+                other => return Err(format!("unknown role {other:?}; use all or ingest,sink,rollup,query")),
+            }
+        }
+        if r == Roles::NONE {
+            return Err("no role given".into());
+        }
+        Ok(r)
+    }
+}
+
+/// Register the routes of `roles` on an actix `App`; health, readiness and metrics always.
+pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        if roles.ingest {
+            cfg.route("/v1/events", web::post().to(ingest::events))
+                .route(
+                    "/v1/events",
+                    web::method(actix_web::http::Method::OPTIONS).to(ingest::preflight),
+                )
+                .route("/s.js", web::get().to(ingest::snippet))
+                .route("/v1/sites/{key}/config", web::get().to(ingest::site_config));
+        }
+        if roles.query {
+            cfg.route("/v1/sites", web::post().to(create_site))
+                .route("/v1/sites", web::get().to(list_sites))
+                .route("/v1/sites/{key}/heatmap", web::get().to(query::heatmap))
+                .route("/v1/sites/{key}/journeys", web::get().to(query::journeys))
+                .route("/v1/sites/{key}/funnel", web::get().to(query::funnel_view))
+                .route("/v1/sites/{key}/voc", web::get().to(query::voc))
+                .route("/v1/sites/{key}/stats", web::get().to(site_stats))
+                .route("/v1/admin/rollup/run", web::post().to(rollup_run))
+                .route("/v1/admin/deadletters", web::get().to(dead_letters));
+        }
+        cfg.route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics_text));
+    }
 }
 
 /// Settings of `sightline serve`.
@@ -290,6 +330,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How often the rollup job looks for changed days.
     pub rollup_every: Duration,
+    /// Stages this process runs.
+    pub roles: Roles,
 }
 
 /// The API token: the configured one, else `<data-dir>/api-token`, created on first start.
@@ -319,11 +361,30 @@ pub fn api_token(data_dir: &Path, configured: Option<String>) -> anyhow::Result<
     Ok(token)
 }
 
-/// Run every stage in this process until SIGINT/SIGTERM.
-pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+/// The log and warehouse this process uses, and the log's name for metric labels.
+pub struct Backends {
+    pub log: Arc<dyn Log>,
+    pub warehouse: Arc<dyn Warehouse>,
+    pub log_backend: &'static str,
+}
+
+/// Open the embedded backends in `data_dir`.
+pub fn embedded_backends(data_dir: &Path) -> anyhow::Result<Backends> {
+    Ok(Backends {
+        log: EmbeddedLog::open(data_dir)?,
+        warehouse: SqliteWarehouse::open(data_dir)?,
+        log_backend: "embedded",
+    })
+}
+
+/// Run the stages of `cfg.roles` in this process until SIGINT/SIGTERM.
+pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
     let token = api_token(&cfg.data_dir, cfg.api_token.clone())?;
-    let log: Arc<dyn Log> = EmbeddedLog::open(&cfg.data_dir)?;
-    let warehouse: Arc<dyn Warehouse> = SqliteWarehouse::open(&cfg.data_dir)?;
+    let Backends {
+        log,
+        warehouse,
+        log_backend,
+    } = backends;
     let sites = Arc::new(SiteCache::default());
     sites.replace(warehouse.sites().await?);
     let _ = &*METRICS;
@@ -334,20 +395,27 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         sites: sites.clone(),
         api_token: token,
         limits: cfg.limits,
-        log_backend: "embedded",
+        log_backend,
     });
 
-    let sink_task = tokio::spawn(sink::run(
-        log.clone(),
-        warehouse.clone(),
-        SinkConfig::default(),
-    ));
-    let rollup_task = tokio::spawn(rollup::job::run(
-        warehouse.clone(),
-        sites.clone(),
-        cfg.rollup_every,
-    ));
-    let refresh_task = tokio::spawn({
+    let mut tasks = Vec::new();
+    let sink_task = if cfg.roles.sink {
+        Some(tokio::spawn(sink::run(
+            log.clone(),
+            warehouse.clone(),
+            SinkConfig::default(),
+        )))
+    } else {
+        None
+    };
+    if cfg.roles.rollup {
+        tasks.push(tokio::spawn(rollup::job::run(
+            warehouse.clone(),
+            sites.clone(),
+            cfg.rollup_every,
+        )));
+    }
+    tasks.push(tokio::spawn({
         let (warehouse, sites) = (warehouse.clone(), sites.clone());
         async move {
             loop {
@@ -358,23 +426,29 @@ pub async fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
                 }
             }
         }
-    });
+    }));
 
-    tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), "sightline serving (embedded log and warehouse)");
-    eprintln!(
-        "sightline: listening on http://{} (data in {})",
-        cfg.listen,
-        cfg.data_dir.display()
-    );
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+    let roles = cfg.roles;
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes(roles)))
         .bind(&cfg.listen)?
         .shutdown_timeout(5)
         .run();
-    let result = tokio::select! {
-        r = server => r.map_err(anyhow::Error::from),
-        r = sink_task => Err(anyhow::anyhow!("sink stopped: {:?}", r)),
+    tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), log = log_backend, roles = ?roles, "sightline serving");
+    eprintln!(
+        "sightline: listening on http://{} ({log_backend} log, data dir {}, roles {:?})",
+        cfg.listen,
+        cfg.data_dir.display(),
+        roles
+    );
+    let result = match sink_task {
+        Some(sink_task) => tokio::select! {
+            r = server => r.map_err(anyhow::Error::from),
+            r = sink_task => Err(anyhow::anyhow!("sink stopped: {:?}", r)),
+        },
+        None => server.await.map_err(anyhow::Error::from),
     };
-    rollup_task.abort();
-    refresh_task.abort();
+    for t in tasks {
+        t.abort();
+    }
     result
 }

@@ -148,43 +148,50 @@ fn cors_grant(resp: &mut actix_web::HttpResponseBuilder, origin: &str) {
 /// CORS headers (the browser then refuses the request).
 pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let mut resp = HttpResponse::NoContent();
-    if let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-    {
+    if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         if state.sites.any_allows(origin) {
             cors_grant(&mut resp, origin);
             resp.insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS"));
-            resp.insert_header((
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                "content-type, content-encoding",
-            ));
+            resp.insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type, content-encoding"));
             resp.insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"));
         }
     }
     resp.finish()
 }
 
-/// `POST /v1/events`.
+/// `POST /v1/events`. Refusals carry the CORS grant too (for origins some site allows), so
+/// the snippet can read the status and `Retry-After` and tell "retry" from "give up".
 pub async fn events(
     req: HttpRequest,
     payload: web::Payload,
     query: web::Query<IngestQuery>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, IngestError> {
+) -> HttpResponse {
     let started = Instant::now();
-    let result = handle(&req, payload, query.into_inner(), &state).await;
-    let status = match &result {
-        Ok(r) => r.status(),
+    let mut resp = match handle(&req, payload, query.into_inner(), &state).await {
+        Ok(r) => r,
         Err(e) => {
-            METRICS
-                .requests_refused_total
-                .with_label_values(&[e.cause()])
-                .inc();
-            e.status_code()
+            METRICS.requests_refused_total.with_label_values(&[e.cause()]).inc();
+            let mut r = e.error_response();
+            if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+                if state.sites.any_allows(origin) {
+                    if let Ok(v) = header::HeaderValue::from_str(origin) {
+                        r.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+                        r.headers_mut()
+                            .insert(header::VARY, header::HeaderValue::from_static("Origin"));
+                    }
+                }
+            }
+            r
         }
     };
+    if resp.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        resp.headers_mut().insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::HeaderValue::from_static("retry-after, x-request-id"),
+        );
+    }
+    let status = resp.status();
     METRICS
         .http_requests_total
         .with_label_values(&["/v1/events", status.as_str()])
@@ -193,7 +200,7 @@ pub async fn events(
         .http_request_duration_seconds
         .with_label_values(&["/v1/events"])
         .observe(started.elapsed().as_secs_f64());
-    result
+    resp
 }
 
 async fn handle(
@@ -228,10 +235,7 @@ async fn handle(
     }
 
     let request_id = uuid::Uuid::now_v7().to_string();
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     // The client IP is read here for the bot check's benefit and never stored.
     let bot_reason = enrich::bot_reason(user_agent, env.webdriver);
     let skew = Skew::for_batch(env.sent_at, received_at);
@@ -259,19 +263,13 @@ async fn handle(
             .and_then(|t| t.as_str())
             .filter(|t| crate::event::EVENT_TYPES.contains(t))
             .unwrap_or("unknown");
-        METRICS
-            .events_received_total
-            .with_label_values(&[typ])
-            .inc();
+        METRICS.events_received_total.with_label_values(&[typ]).inc();
         let size = v.to_string().len();
         let result = if size > limits.event_bytes {
             Err(Rejection {
                 index: i,
                 field: "event".into(),
-                reason: format!(
-                    "{size} bytes exceeds the per-event cap of {} bytes",
-                    limits.event_bytes
-                ),
+                reason: format!("{size} bytes exceeds the per-event cap of {} bytes", limits.event_bytes),
             })
         } else {
             validate::validate_event(i, v, &site.key)
@@ -288,10 +286,7 @@ async fn handle(
                 accepted_index.push(i);
             }
             Err(r) => {
-                METRICS
-                    .events_rejected_total
-                    .with_label_values(&[typ, &r.field])
-                    .inc();
+                METRICS.events_rejected_total.with_label_values(&[typ, &r.field]).inc();
                 dead.push(DeadLetter {
                     at: received_at,
                     site: site.key.clone(),
@@ -306,23 +301,22 @@ async fn handle(
     }
 
     let append_started = Instant::now();
-    let outcomes =
-        match tokio::time::timeout(limits.append_timeout, state.log.append(&accepted)).await {
-            Ok(Ok(o)) => o,
-            Ok(Err(LogError::TooLarge { limit, .. })) => {
-                return Err(IngestError::TooLarge {
-                    limit,
-                    what: "log record",
-                })
-            }
-            Ok(Err(e)) => return Err(IngestError::Unavailable(e.to_string())),
-            Err(_) => {
-                return Err(IngestError::Unavailable(format!(
-                    "no acknowledgement within {} ms",
-                    limits.append_timeout.as_millis()
-                )))
-            }
-        };
+    let outcomes = match tokio::time::timeout(limits.append_timeout, state.log.append(&accepted)).await {
+        Ok(Ok(o)) => o,
+        Ok(Err(LogError::TooLarge { limit, .. })) => {
+            return Err(IngestError::TooLarge {
+                limit,
+                what: "log record",
+            })
+        }
+        Ok(Err(e)) => return Err(IngestError::Unavailable(e.to_string())),
+        Err(_) => {
+            return Err(IngestError::Unavailable(format!(
+                "no acknowledgement within {} ms",
+                limits.append_timeout.as_millis()
+            )))
+        }
+    };
     METRICS
         .log_append_duration_seconds
         .with_label_values(&[state.log_backend])
@@ -334,10 +328,7 @@ async fn handle(
         match outcome {
             AppendOutcome::Appended => {
                 n_accepted += 1;
-                METRICS
-                    .events_accepted_total
-                    .with_label_values(&[ev.type_name()])
-                    .inc();
+                METRICS.events_accepted_total.with_label_values(&[ev.type_name()]).inc();
                 if ev.bot_reason.is_some() {
                     METRICS.bot_events_total.inc();
                 }
@@ -350,7 +341,11 @@ async fn handle(
                     .inc();
             }
             AppendOutcome::Conflict(earlier) => {
-                let r = Rejection { index: *i, field: "id".into(), reason: format!("id already used by an event of type {earlier}; ids must be unique per event") };
+                let r = Rejection {
+                    index: *i,
+                    field: "id".into(),
+                    reason: format!("id already used by an event of type {earlier}; ids must be unique per event"),
+                };
                 METRICS
                     .events_rejected_total
                     .with_label_values(&[ev.type_name(), "id"])
@@ -404,10 +399,7 @@ pub const SNIPPET_JS: &str = include_str!("../../snippet/sightline.js");
 /// `GET /s.js`.
 pub async fn snippet() -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            "application/javascript; charset=utf-8",
-        ))
+        .insert_header((header::CONTENT_TYPE, "application/javascript; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .body(SNIPPET_JS)
@@ -418,7 +410,12 @@ pub async fn site_config(path: web::Path<String>, state: web::Data<AppState>) ->
     match state.sites.get(&path.into_inner()) {
         Some(site) => HttpResponse::Ok()
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-            .json(serde_json::json!({"zones": site.settings.zones, "surveys": [], "sampling": 1.0})),
+            .json(serde_json::json!({
+                "zones": site.settings.zones,
+                "hash_routing": site.settings.page_keys.hash_routing,
+                "surveys": [],
+                "sampling": 1.0,
+            })),
         None => HttpResponse::NotFound()
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
             .json(serde_json::json!({"error": "unknown_site", "field": "key", "reason": "unknown write key"})),

@@ -13,8 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{
-    DayRollup, Dims, ElementRow, EndpointRow, FeedbackRow, GridRow, PageRow, PathRow, Rules,
-    ScrollRow, SessionRow, Step, SurveyRow, TransitionRow, DAY_MS,
+    DayRollup, Dims, ElementRow, EndpointRow, FeedbackRow, GridRow, PageRow, PathRow, Rules, ScrollRow, SessionRow,
+    Step, SurveyRow, TransitionRow, DAY_MS,
 };
 use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind, Viewport};
 
@@ -140,14 +140,8 @@ pub fn sessionize<'a>(events: &'a [Event], rules: &Rules) -> Vec<Session<'a>> {
         let mut chunk: Vec<&'a Event> = Vec::new();
         for e in evs {
             if let (Some(first), Some(last)) = (chunk.first(), chunk.last()) {
-                if e.ts - last.ts > rules.session_gap_ms || e.ts - first.ts >= rules.session_cap_ms
-                {
-                    out.push(build_session(
-                        session_id,
-                        n,
-                        std::mem::take(&mut chunk),
-                        rules,
-                    ));
+                if e.ts - last.ts > rules.session_gap_ms || e.ts - first.ts >= rules.session_cap_ms {
+                    out.push(build_session(session_id, n, std::mem::take(&mut chunk), rules));
                     n += 1;
                 }
             }
@@ -161,12 +155,7 @@ pub fn sessionize<'a>(events: &'a [Event], rules: &Rules) -> Vec<Session<'a>> {
 }
 
 /// One session from its ordered, non-empty events.
-fn build_session<'a>(
-    session_id: &str,
-    n: usize,
-    events: Vec<&'a Event>,
-    rules: &Rules,
-) -> Session<'a> {
+fn build_session<'a>(session_id: &str, n: usize, events: Vec<&'a Event>, rules: &Rules) -> Session<'a> {
     // Page views in order; `starts[i]` is the index in `events` of page view i's first event.
     let mut pageviews: Vec<PageView<'a>> = Vec::new();
     let mut starts: Vec<usize> = Vec::new();
@@ -182,8 +171,7 @@ fn build_session<'a>(
         let own_id: &'a str = e.pageview_id.as_deref().unwrap_or(e.id.as_str());
         let merge_into = by_id.get(own_id).copied().or_else(|| {
             previous.and_then(|(prev, at)| {
-                (prev.page_key == e.page_key && e.ts - prev.ts <= rules.pageview_dedup_ms)
-                    .then_some(at)
+                (prev.page_key == e.page_key && e.ts - prev.ts <= rules.pageview_dedup_ms).then_some(at)
             })
         });
         let at = match merge_into {
@@ -219,22 +207,12 @@ fn build_session<'a>(
         while reached < real && starts[reached] <= i {
             reached += 1;
         }
-        let by_own_id = e
-            .pageview_id
-            .as_deref()
-            .and_then(|id| by_id.get(id).copied());
-        let latest = if reached > 0 {
-            Some(reached - 1)
-        } else {
-            synthetic
-        };
+        let by_own_id = e.pageview_id.as_deref().and_then(|id| by_id.get(id).copied());
+        let latest = if reached > 0 { Some(reached - 1) } else { synthetic };
         let at = match by_own_id.or(latest) {
             Some(at) => at,
             None => {
-                let id = e
-                    .pageview_id
-                    .clone()
-                    .unwrap_or_else(|| format!("synthetic:{}", e.id));
+                let id = e.pageview_id.clone().unwrap_or_else(|| format!("synthetic:{}", e.id));
                 pageviews.push(PageView {
                     id,
                     page_key: e.page_key.clone(),
@@ -287,20 +265,27 @@ struct ClickFact<'a> {
 
 /// A click with no reaction within `dead_click_ms` (reaction `None` included), unless it
 /// navigates or a modifier key was held (analytics.md, "Dead click").
-fn is_dead(reaction_ms: Option<u32>, navigates: bool, modifier: bool, rules: &Rules) -> bool {
-    !navigates && !modifier && reaction_ms.is_none_or(|r| r > rules.dead_click_ms)
+/// Clicks into a text field, stepper or picker (`text_entry`) are never dead either: focusing
+/// shows only a caret or a native picker, which the page's DOM does not reflect.
+fn is_dead(reaction_ms: Option<u32>, navigates: bool, modifier: bool, text_entry: bool, rules: &Rules) -> bool {
+    !navigates && !modifier && !text_entry && reaction_ms.is_none_or(|r| r > rules.dead_click_ms)
 }
 
-/// Clicks never counted as rage: text-like inputs and steppers (an `<input>` without a type
-/// is a text input), `textarea`, `select`, and selectors on the site's ignore list (A3).
-fn rage_exempt(tag: Option<&str>, input_type: Option<&str>, selector: &str, rules: &Rules) -> bool {
+/// Text-like inputs, steppers and pickers (an `<input>` without a type is a text input),
+/// `textarea` and `select`.
+fn text_entry(tag: Option<&str>, input_type: Option<&str>) -> bool {
     let tag = tag.map(|t| t.trim().to_ascii_lowercase());
     let text_like = match input_type {
         Some(t) => NO_RAGE_INPUT_TYPES.contains(&t.trim().to_ascii_lowercase().as_str()),
         None => tag.as_deref() == Some("input"),
     };
-    text_like
-        || matches!(tag.as_deref(), Some("textarea") | Some("select"))
+    text_like || matches!(tag.as_deref(), Some("textarea") | Some("select"))
+}
+
+/// Clicks never counted as rage: [`text_entry`] targets and selectors on the site's ignore
+/// list (A3).
+fn rage_exempt(tag: Option<&str>, input_type: Option<&str>, selector: &str, rules: &Rules) -> bool {
+    text_entry(tag, input_type)
         || rules
             .rage_ignore_selectors
             .iter()
@@ -313,10 +298,7 @@ fn rage_exempt(tag: Option<&str>, input_type: Option<&str>, selector: &str, rule
 fn selector_ignored(selector: &str, entry: &str) -> bool {
     let selector = selector.trim();
     let entry = entry.trim();
-    !entry.is_empty()
-        && (selector == entry
-            || selector.ends_with(entry)
-            || last_compound(selector).starts_with(entry))
+    !entry.is_empty() && (selector == entry || selector.ends_with(entry) || last_compound(selector).starts_with(entry))
 }
 
 /// The last compound of a CSS selector: what follows the last descendant (whitespace) or
@@ -377,7 +359,13 @@ fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact<'a>> {
                 selector,
                 zone: zone.as_deref().unwrap_or(""),
                 el: *el,
-                dead: is_dead(*reaction_ms, *navigates, *modifier, rules),
+                dead: is_dead(
+                    *reaction_ms,
+                    *navigates,
+                    *modifier,
+                    text_entry(tag.as_deref(), input_type.as_deref()),
+                    rules,
+                ),
                 rage: false,
             });
         }
@@ -496,11 +484,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
             device: s.device,
             bot: s.bot,
         };
-        let facts: Vec<Vec<ClickFact>> = s
-            .pageviews
-            .iter()
-            .map(|pv| click_facts(pv, rules))
-            .collect();
+        let facts: Vec<Vec<ClickFact>> = s.pageviews.iter().map(|pv| click_facts(pv, rules)).collect();
         let quick_backs: Vec<bool> = (0..s.pageviews.len())
             .map(|i| is_quick_back(&s.pageviews, i, rules))
             .collect();
@@ -603,9 +587,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
         path.dedup();
         if let (Some(&first), Some(&last)) = (path.first(), path.last()) {
             for pair in path.windows(2) {
-                *transitions
-                    .entry((session_dims, pair[0], pair[1]))
-                    .or_default() += 1;
+                *transitions.entry((session_dims, pair[0], pair[1])).or_default() += 1;
             }
             let entry = entries.entry((session_dims, first)).or_default();
             entry.0 += 1;
@@ -633,12 +615,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
             let values: Vec<String> = match value {
                 Answer::Number(n) => vec![format_number(*n)],
                 Answer::Text(t) => vec![t.clone()],
-                Answer::Choices(c) => c
-                    .iter()
-                    .cloned()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
+                Answer::Choices(c) => c.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect(),
             };
             for v in values {
                 *surveys
@@ -684,11 +661,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
             visitor_id: s.visitor_id.clone(),
             start: s.start,
             end: s.end,
-            pageviews: s
-                .pageviews
-                .iter()
-                .filter(|pv| pv.pageview.is_some())
-                .count() as u32,
+            pageviews: s.pageviews.iter().filter(|pv| pv.pageview.is_some()).count() as u32,
             steps: steps.into_iter().map(|(_, step)| step).collect(),
             clicks: all_facts.clone().count() as u32,
             rage_clicks: all_facts.clone().filter(|c| c.rage).count() as u32,
@@ -761,16 +734,14 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
         sessions: session_rows,
         surveys: surveys
             .into_iter()
-            .map(
-                |((dims, survey_id, question_id, kind, value), responses)| SurveyRow {
-                    dims,
-                    survey_id: survey_id.to_string(),
-                    question_id: question_id.to_string(),
-                    kind,
-                    value,
-                    responses,
-                },
-            )
+            .map(|((dims, survey_id, question_id, kind, value), responses)| SurveyRow {
+                dims,
+                survey_id: survey_id.to_string(),
+                question_id: question_id.to_string(),
+                kind,
+                value,
+                responses,
+            })
             .collect(),
         feedback: feedback_rows,
     }
@@ -839,12 +810,7 @@ fn funnel_depth(timeline: &[Step], steps: &[FunnelStep], window_ms: i64) -> usiz
 /// hit steps 1..=k+1 in strict order in their `steps` timeline, other steps between
 /// allowed, with step k+1 at most `window_ms` after step 1. The result has one element per
 /// step and never increases.
-pub fn funnel(
-    sessions: &[SessionRow],
-    steps: &[FunnelStep],
-    window_ms: i64,
-    count_visitors: bool,
-) -> Vec<u64> {
+pub fn funnel(sessions: &[SessionRow], steps: &[FunnelStep], window_ms: i64, count_visitors: bool) -> Vec<u64> {
     if steps.is_empty() {
         return Vec::new();
     }
@@ -893,35 +859,21 @@ fn round1(x: f64) -> f64 {
 pub fn summarize_answers(kind: SurveyKind, counts: &BTreeMap<String, u64>) -> SurveySummary {
     let numeric: Vec<(f64, u64)> = counts
         .iter()
-        .filter_map(|(v, &n)| {
-            v.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .map(|x| (x, n))
-        })
+        .filter_map(|(v, &n)| v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).map(|x| (x, n)))
         .collect();
     let numeric_n: u64 = numeric.iter().map(|&(_, n)| n).sum();
     let share = |pred: &dyn Fn(f64) -> bool| -> f64 {
-        let hits: u64 = numeric
-            .iter()
-            .filter(|&&(x, _)| pred(x))
-            .map(|&(_, n)| n)
-            .sum();
+        let hits: u64 = numeric.iter().filter(|&&(x, _)| pred(x)).map(|&(_, n)| n).sum();
         hits as f64 * 100.0 / numeric_n as f64
     };
     let has_numeric = numeric_n > 0;
-    let numeric_kind = matches!(
-        kind,
-        SurveyKind::Nps | SurveyKind::Csat | SurveyKind::Rating
-    );
+    let numeric_kind = matches!(kind, SurveyKind::Nps | SurveyKind::Csat | SurveyKind::Rating);
     SurveySummary {
         responses: counts.values().sum(),
         distribution: counts.clone(),
         mean: (numeric_kind && has_numeric)
             .then(|| numeric.iter().map(|&(x, n)| x * n as f64).sum::<f64>() / numeric_n as f64),
-        nps: (kind == SurveyKind::Nps && has_numeric)
-            .then(|| round1(share(&|x| x >= 9.0) - share(&|x| x <= 6.0))),
+        nps: (kind == SurveyKind::Nps && has_numeric).then(|| round1(share(&|x| x >= 9.0) - share(&|x| x <= 6.0))),
         csat: (kind == SurveyKind::Csat && has_numeric).then(|| round1(share(&|x| x >= 4.0))),
     }
 }
@@ -1059,16 +1011,13 @@ mod tests {
     fn a_gap_longer_than_30_minutes_starts_a_new_session() {
         let events = vec![
             custom("a", at(10, 0), "x"),
-            custom("b", at(10, 30), "x"), // exactly 30 min: same session
+            custom("b", at(10, 30), "x"),    // exactly 30 min: same session
             custom("c", at(11, 0) + 1, "x"), // 30 min + 1 ms: new session
         ];
         let sessions = sessionize(&events, &Rules::default());
         assert_eq!(
             starts(&sessions),
-            vec![
-                ("s#0".to_string(), at(10, 0), 2),
-                ("s#1".to_string(), at(11, 0) + 1, 1)
-            ]
+            vec![("s#0".to_string(), at(10, 0), 2), ("s#1".to_string(), at(11, 0) + 1, 1)]
         );
         assert_eq!(sessions[0].end, at(10, 30));
     }
@@ -1083,10 +1032,7 @@ mod tests {
         let sessions = sessionize(&events, &Rules::default());
         assert_eq!(
             starts(&sessions),
-            vec![
-                ("s#0".to_string(), at(10, 0), 12),
-                ("s#1".to_string(), at(14, 0), 3)
-            ]
+            vec![("s#0".to_string(), at(10, 0), 12), ("s#1".to_string(), at(14, 0), 3)]
         );
         assert_eq!(sessions[0].end, at(13, 40));
     }
@@ -1108,10 +1054,7 @@ mod tests {
         let sessions = sessionize(&events, &Rules::default());
         assert_eq!(
             starts(&sessions),
-            vec![
-                ("s#0".to_string(), at(9, 0), 1),
-                ("s#1".to_string(), at(10, 0), 3)
-            ]
+            vec![("s#0".to_string(), at(9, 0), 1), ("s#1".to_string(), at(10, 0), 3)]
         );
         assert_eq!(sessions[1].end, at(10, 5));
 
@@ -1121,12 +1064,7 @@ mod tests {
         let sessions = sessionize(&next_day, &Rules::default());
         assert_eq!(sessions.len(), 3);
         assert_eq!(sessions[2].start, at(10, 5) + DAY_MS);
-        assert_eq!(
-            compute_day(&next_day, DAY, &Rules::default())
-                .sessions
-                .len(),
-            2
-        );
+        assert_eq!(compute_day(&next_day, DAY, &Rules::default()).sessions.len(), 2);
         let next = compute_day(&next_day, DAY + DAY_MS, &Rules::default());
         assert_eq!(next.sessions.len(), 1);
         assert_eq!(next.sessions[0].session_key, "s#2");
@@ -1147,10 +1085,7 @@ mod tests {
         let sessions = sessionize(&twice, &rules);
         assert_eq!(sessions.len(), 1);
         assert_eq!(sessions[0].events.len(), 3);
-        assert_eq!(
-            compute_day(&twice, DAY, &rules),
-            compute_day(&once, DAY, &rules)
-        );
+        assert_eq!(compute_day(&twice, DAY, &rules), compute_day(&once, DAY, &rules));
     }
 
     #[test]
@@ -1209,21 +1144,10 @@ mod tests {
         assert_eq!(ordered, vec!["c2", "c3"]);
 
         let day = compute_day(&events, DAY, &Rules::default());
-        let steps: Vec<&str> = day.sessions[0]
-            .steps
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        assert_eq!(
-            steps,
-            vec!["shop.example/landing", "shop.example/a", "shop.example/b"]
-        );
+        let steps: Vec<&str> = day.sessions[0].steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(steps, vec!["shop.example/landing", "shop.example/a", "shop.example/b"]);
         assert_eq!(day.sessions[0].pageviews, 2);
-        let landing = day
-            .pages
-            .iter()
-            .find(|p| p.page == "shop.example/landing")
-            .unwrap();
+        let landing = day.pages.iter().find(|p| p.page == "shop.example/landing").unwrap();
         assert_eq!((landing.pageviews, landing.clicks), (0, 1));
     }
 
@@ -1262,29 +1186,16 @@ mod tests {
         let t = at(10, 1);
         let mut events = vec![pageview("p", at(10, 0), "shop.example/cart")];
         for i in 0..4 {
-            events.push(click_on(
-                &format!("n{i}"),
-                t + i * 150,
-                "input[type=number]",
-                |p| {
-                    if let Payload::Click {
-                        tag, input_type, ..
-                    } = p
-                    {
-                        *tag = Some("input".to_string());
-                        *input_type = Some("number".to_string());
-                    }
-                },
-            ));
+            events.push(click_on(&format!("n{i}"), t + i * 150, "input[type=number]", |p| {
+                if let Payload::Click { tag, input_type, .. } = p {
+                    *tag = Some("input".to_string());
+                    *input_type = Some("number".to_string());
+                }
+            }));
         }
         for i in 0..3 {
             let selector = "form.cart > button.qty-plus";
-            events.push(click_on(
-                &format!("q{i}"),
-                t + 5_000 + i * 150,
-                selector,
-                |_| {},
-            ));
+            events.push(click_on(&format!("q{i}"), t + 5_000 + i * 150, selector, |_| {}));
         }
         let day = compute_day(&events, DAY, &rules);
         assert_eq!(day.sessions[0].clicks, 7);
@@ -1301,11 +1212,7 @@ mod tests {
             ));
         }
         let day = compute_day(&events, DAY, &rules);
-        let pay = day
-            .elements
-            .iter()
-            .find(|e| e.selector == "button.pay")
-            .unwrap();
+        let pay = day.elements.iter().find(|e| e.selector == "button.pay").unwrap();
         assert_eq!((pay.clicks, pay.rage_clicks, pay.dead_clicks), (3, 1, 3));
         assert_eq!(day.sessions[0].rage_clicks, 1);
         assert_eq!(day.sessions[0].dead_clicks, 3);
@@ -1340,17 +1247,14 @@ mod tests {
             "button.qty-plus"
         ));
         assert!(selector_ignored("ul > li:nth-child(2n+1) > a.day", "a.day"));
-        assert!(!selector_ignored(
-            "button.qty-plus > span",
-            "button.qty-plus"
-        ));
+        assert!(!selector_ignored("button.qty-plus > span", "button.qty-plus"));
         assert!(!selector_ignored("button.pay", ""));
         assert_eq!(last_compound("a[title='x > y'] b.c"), "b.c");
         assert_eq!(last_compound("li:nth-child(2n+1)"), "li:nth-child(2n+1)");
     }
 
     #[test]
-    fn navigating_and_modifier_clicks_are_never_dead() {
+    fn navigating_modifier_and_text_entry_clicks_are_never_dead() {
         let t = at(10, 1);
         let events = vec![
             pageview("p", at(10, 0), "shop.example/"),
@@ -1377,6 +1281,19 @@ mod tests {
                 }
             }),
             click_on("c5", t + 40_000, "div.dead", no_reaction),
+            click_on("c6", t + 50_000, "input#email", |p| {
+                no_reaction(p);
+                if let Payload::Click { tag, input_type, .. } = p {
+                    *tag = Some("input".into());
+                    *input_type = Some("email".into());
+                }
+            }),
+            click_on("c7", t + 60_000, "textarea#msg", |p| {
+                no_reaction(p);
+                if let Payload::Click { tag, .. } = p {
+                    *tag = Some("textarea".into());
+                }
+            }),
         ];
         let day = compute_day(&events, DAY, &Rules::default());
         let dead: Vec<(&str, u64)> = day
@@ -1391,7 +1308,9 @@ mod tests {
                 ("a.new-tab", 0),
                 ("div.dead", 1),
                 ("div.ok", 0),
-                ("div.slow", 1)
+                ("div.slow", 1),
+                ("input#email", 0),
+                ("textarea#msg", 0)
             ]
         );
         assert_eq!(day.sessions[0].dead_clicks, 2);
@@ -1475,11 +1394,7 @@ mod tests {
             .map(|e| (e.page.as_str(), e.sessions, e.bounces))
             .collect();
         assert_eq!(entries, vec![("a", 4, 1)]);
-        let exits: Vec<(&str, u64)> = day
-            .exits
-            .iter()
-            .map(|e| (e.page.as_str(), e.sessions))
-            .collect();
+        let exits: Vec<(&str, u64)> = day.exits.iter().map(|e| (e.page.as_str(), e.sessions)).collect();
         assert_eq!(exits, vec![("a", 2), ("c", 1), ("f", 1)]);
         let paths: Vec<(Vec<&str>, u64)> = day
             .paths
@@ -1502,8 +1417,8 @@ mod tests {
         let t = at(10, 0);
         let events = vec![
             pageview("p1", t, "list"),
-            pageview("p2", t + 1_000, "item"), // back to list 10 s later: quick back
-            pageview("p3", t + 11_000, "list"), // next page is not the previous one: not
+            pageview("p2", t + 1_000, "item"),   // back to list 10 s later: quick back
+            pageview("p3", t + 11_000, "list"),  // next page is not the previous one: not
             pageview("p4", t + 30_000, "item2"), // back to list 10.001 s later: not
             pageview("p5", t + 40_001, "list"),
             pageview("p6", t + 41_000, "list"), // a reload, then back: not
@@ -1522,18 +1437,9 @@ mod tests {
     #[test]
     fn the_latest_survey_response_per_session_wins() {
         let mut events = vec![
-            in_session(
-                survey("a1", at(10, 0), SurveyKind::Nps, Answer::Number(6.0)),
-                "s1",
-            ),
-            in_session(
-                survey("a2", at(10, 1), SurveyKind::Nps, Answer::Number(9.0)),
-                "s1",
-            ),
-            in_session(
-                survey("b1", at(11, 0), SurveyKind::Nps, Answer::Number(4.5)),
-                "s2",
-            ),
+            in_session(survey("a1", at(10, 0), SurveyKind::Nps, Answer::Number(6.0)), "s1"),
+            in_session(survey("a2", at(10, 1), SurveyKind::Nps, Answer::Number(9.0)), "s1"),
+            in_session(survey("b1", at(11, 0), SurveyKind::Nps, Answer::Number(4.5)), "s2"),
             in_session(
                 survey(
                     "c1",
@@ -1545,15 +1451,9 @@ mod tests {
             ),
         ];
         // Same ts: the higher seq is the later one.
-        let mut x = in_session(
-            survey("d2", at(13, 0), SurveyKind::Nps, Answer::Number(10.0)),
-            "s4",
-        );
+        let mut x = in_session(survey("d2", at(13, 0), SurveyKind::Nps, Answer::Number(10.0)), "s4");
         x.seq = Some(2);
-        let mut y = in_session(
-            survey("d1", at(13, 0), SurveyKind::Nps, Answer::Number(0.0)),
-            "s4",
-        );
+        let mut y = in_session(survey("d1", at(13, 0), SurveyKind::Nps, Answer::Number(0.0)), "s4");
         y.seq = Some(3);
         events.extend([x, y]);
         let day = compute_day(&events, DAY, &Rules::default());
@@ -1604,10 +1504,7 @@ mod tests {
 
     #[test]
     fn csat_of_5_4_3_1_is_50() {
-        let s = summarize_answers(
-            SurveyKind::Csat,
-            &counts(&[("5", 1), ("4", 1), ("3", 1), ("1", 1)]),
-        );
+        let s = summarize_answers(SurveyKind::Csat, &counts(&[("5", 1), ("4", 1), ("3", 1), ("1", 1)]));
         assert_eq!(s.csat, Some(50.0));
         assert_eq!(s.nps, None);
         assert_eq!(s.mean, Some(3.25));
@@ -1651,18 +1548,12 @@ mod tests {
 
     #[test]
     fn funnel_steps_parse_events_by_prefix() {
-        assert_eq!(
-            FunnelStep::parse("event:signup"),
-            FunnelStep::Event("signup".into())
-        );
+        assert_eq!(FunnelStep::parse("event:signup"), FunnelStep::Event("signup".into()));
         assert_eq!(
             FunnelStep::parse("shop.example/cart"),
             FunnelStep::Page("shop.example/cart".into())
         );
-        assert_eq!(
-            FunnelStep::parse("signup"),
-            FunnelStep::Page("signup".into())
-        );
+        assert_eq!(FunnelStep::parse("signup"), FunnelStep::Page("signup".into()));
     }
 
     #[test]
@@ -1676,13 +1567,7 @@ mod tests {
             // All three, with other steps between.
             timeline(
                 "v1",
-                &[
-                    (0, "home"),
-                    (1, "about"),
-                    (2, "cart"),
-                    (3, "event:x"),
-                    (4, "event:buy"),
-                ],
+                &[(0, "home"), (1, "about"), (2, "cart"), (3, "event:x"), (4, "event:buy")],
             ),
             // Wrong order: cart and buy before home.
             timeline("v2", &[(0, "event:buy"), (1, "cart"), (2, "home")]),
@@ -1706,10 +1591,7 @@ mod tests {
             // Never on home.
             timeline("v6", &[(0, "cart"), (1, "event:buy")]),
             // Same visitor again, all steps exactly at the window edge.
-            timeline(
-                "v1",
-                &[(0, "home"), (window, "cart"), (window, "event:buy")],
-            ),
+            timeline("v1", &[(0, "home"), (window, "cart"), (window, "event:buy")]),
         ];
         assert_eq!(funnel(&sessions, &steps, window, false), vec![7, 6, 3]);
         assert_eq!(funnel(&sessions, &steps, window, true), vec![6, 5, 2]);
@@ -1750,11 +1632,7 @@ mod tests {
 
         let second = compute_day(&events, next, &Rules::default());
         assert!(second.sessions.is_empty() && second.transitions.is_empty());
-        let pages: Vec<(&str, u64)> = second
-            .pages
-            .iter()
-            .map(|p| (p.page.as_str(), p.clicks))
-            .collect();
+        let pages: Vec<(&str, u64)> = second.pages.iter().map(|p| (p.page.as_str(), p.clicks)).collect();
         assert_eq!(pages, vec![("b", 1)]);
         assert_eq!(second.feedback.len(), 1);
         let f = &second.feedback[0];
@@ -1767,10 +1645,7 @@ mod tests {
 
     #[test]
     fn bot_sessions_are_emitted_flagged() {
-        let mut events = vec![
-            pageview("p1", at(10, 0), "a"),
-            click("c1", at(10, 1), 1.0, 1.0, "b"),
-        ];
+        let mut events = vec![pageview("p1", at(10, 0), "a"), click("c1", at(10, 1), 1.0, 1.0, "b")];
         events[1].bot_reason = Some("webdriver".into());
         let day = compute_day(&events, DAY, &Rules::default());
         assert!(day.sessions[0].dims.bot);
