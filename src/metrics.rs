@@ -2,8 +2,7 @@
 //! (engineering.md, "Metric names"). Served at `GET /metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 use std::sync::LazyLock;
 
@@ -54,40 +53,22 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
     c
 }
 
-fn histogram(
-    r: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-    buckets: Vec<f64>,
-) -> HistogramVec {
-    let h =
-        HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("metric");
+fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("metric");
     r.register(Box::new(h.clone())).expect("register metric");
     h
 }
 
-const LATENCY: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
+const LATENCY: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 /// The process-wide metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let r = Registry::new();
-    let bot =
-        IntCounter::new("sightline_bot_events_total", "Events flagged as bots").expect("metric");
+    let bot = IntCounter::new("sightline_bot_events_total", "Events flagged as bots").expect("metric");
     r.register(Box::new(bot.clone())).expect("register");
-    let pii = IntCounter::new(
-        "sightline_pii_replacements_total",
-        "PII replacements made at ingest",
-    )
-    .expect("metric");
+    let pii = IntCounter::new("sightline_pii_replacements_total", "PII replacements made at ingest").expect("metric");
     r.register(Box::new(pii.clone())).expect("register");
-    let dirty = IntGauge::new(
-        "sightline_rollup_dirty_days",
-        "Site-days waiting for a rollup",
-    )
-    .expect("metric");
+    let dirty = IntGauge::new("sightline_rollup_dirty_days", "Site-days waiting for a rollup").expect("metric");
     r.register(Box::new(dirty.clone())).expect("register");
     Metrics {
         http_requests_total: counter(
@@ -103,12 +84,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["route"],
             LATENCY.to_vec(),
         ),
-        events_received_total: counter(
-            &r,
-            "sightline_events_received_total",
-            "Events received",
-            &["type"],
-        ),
+        events_received_total: counter(&r, "sightline_events_received_total", "Events received", &["type"]),
         events_accepted_total: counter(
             &r,
             "sightline_events_accepted_total",
@@ -167,12 +143,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Rows handled by the sink",
             &["outcome"],
         ),
-        sink_batches_total: counter(
-            &r,
-            "sightline_sink_batches_total",
-            "Sink batches",
-            &["outcome"],
-        ),
+        sink_batches_total: counter(&r, "sightline_sink_batches_total", "Sink batches", &["outcome"]),
         rollup_runs_total: counter(
             &r,
             "sightline_rollup_runs_total",

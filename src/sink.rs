@@ -33,11 +33,7 @@ impl Default for SinkConfig {
 
 /// Run the sink until the task is dropped. Insert errors are retried with capped
 /// exponential backoff; the offsets stay uncommitted until the insert succeeds.
-pub async fn run(
-    log: Arc<dyn Log>,
-    warehouse: Arc<dyn Warehouse>,
-    cfg: SinkConfig,
-) -> anyhow::Result<()> {
+pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConfig) -> anyhow::Result<()> {
     let mut consumer = log.consumer(SINK_GROUP).await?;
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -84,10 +80,7 @@ pub async fn run(
                     break;
                 }
                 Err(e) => {
-                    METRICS
-                        .sink_batches_total
-                        .with_label_values(&["error"])
-                        .inc();
+                    METRICS.sink_batches_total.with_label_values(&["error"]).inc();
                     tracing::warn!(error = %e, rows = events.len(), "warehouse insert failed; retrying");
                     let jitter = Duration::from_millis(rand::random::<u64>() % 100);
                     tokio::time::sleep(backoff + jitter).await;

@@ -75,11 +75,7 @@ impl SiteCache {
     }
     /// The site with this write key.
     pub fn get(&self, key: &str) -> Option<Site> {
-        self.by_key
-            .read()
-            .expect("site cache lock")
-            .get(key)
-            .cloned()
+        self.by_key.read().expect("site cache lock").get(key).cloned()
     }
     /// Whether any site allows `origin` (CORS preflights carry no site key).
     pub fn any_allows(&self, origin: &str) -> bool {
@@ -91,13 +87,7 @@ impl SiteCache {
     }
     /// All sites, sorted by name.
     pub fn all(&self) -> Vec<Site> {
-        let mut v: Vec<Site> = self
-            .by_key
-            .read()
-            .expect("site cache lock")
-            .values()
-            .cloned()
-            .collect();
+        let mut v: Vec<Site> = self.by_key.read().expect("site cache lock").values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.key.cmp(&b.key)));
         v
     }

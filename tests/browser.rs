@@ -30,5 +30,8 @@ fn a_real_browser_on_a_real_page_produces_exactly_the_scripted_numbers() {
         .env("PAGE_PORT", page_port.to_string())
         .status()
         .expect("run node tests/e2e/slice.mjs");
-    assert!(status.success(), "the browser scenario's numbers did not match (see its output above)");
+    assert!(
+        status.success(),
+        "the browser scenario's numbers did not match (see its output above)"
+    );
 }

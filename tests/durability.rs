@@ -34,10 +34,7 @@ fn every_acknowledged_event_survives_sigkill_right_after_its_202() {
         s.spawn();
     }
     s.settle("dur", acked);
-    let h = s.get(&format!(
-        "/v1/sites/dur/heatmap?url={url}&{}",
-        today_range()
-    ));
+    let h = s.get(&format!("/v1/sites/dur/heatmap?url={url}&{}", today_range()));
     assert_eq!(h["clicks"], acked_clicks, "{h}");
     assert_eq!(h["pageviews"], 5);
     let j = s.get(&format!("/v1/sites/dur/journeys?{}", today_range()));

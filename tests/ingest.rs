@@ -62,12 +62,7 @@ fn every_rejected_event_names_its_field_and_reason() {
             "id",
             "missing",
         ),
-        (
-            "I5 id not a uuid",
-            with(pv("s1"), "id", json!("abc")),
-            "id",
-            "UUID",
-        ),
+        ("I5 id not a uuid", with(pv("s1"), "id", json!("abc")), "id", "UUID"),
         (
             "I5 unknown type",
             with(pv("s1"), "type", json!("tap")),
@@ -245,13 +240,7 @@ fn malformed_requests_get_a_4xx_naming_the_problem() {
             415,
             "content-encoding",
         ),
-        (
-            "broken gzip",
-            b"\x1f\x8b\x08\x00garbage".to_vec(),
-            vec![],
-            400,
-            "body",
-        ),
+        ("broken gzip", b"\x1f\x8b\x08\x00garbage".to_vec(), vec![], 400, "body"),
     ];
     for (case, body, headers, status, field) in cases {
         let (got, resp) = s.post_raw(body, &headers, "");
@@ -265,9 +254,7 @@ fn malformed_requests_get_a_4xx_naming_the_problem() {
     let m = s.metrics();
     for cause in ["malformed", "unknown_site", "origin", "encoding"] {
         assert!(
-            m.contains(&format!(
-                r#"sightline_requests_refused_total{{cause="{cause}"}}"#
-            )),
+            m.contains(&format!(r#"sightline_requests_refused_total{{cause="{cause}"}}"#)),
             "{cause} not counted"
         );
     }
@@ -280,10 +267,7 @@ fn beacons_and_headerless_gzip_are_accepted_and_preflight_is_per_origin() {
     // I1: text/plain beacon, JSON body.
     let (st, r) = s.post_raw(
         body("b1"),
-        &[
-            ("content-type", "text/plain;charset=UTF-8"),
-            ("origin", ORIGIN),
-        ],
+        &[("content-type", "text/plain;charset=UTF-8"), ("origin", ORIGIN)],
         "",
     );
     assert_eq!((st, r["accepted"].as_u64()), (202, Some(1)), "{r}");
@@ -296,10 +280,7 @@ fn beacons_and_headerless_gzip_are_accepted_and_preflight_is_per_origin() {
     // Content-Encoding header, application/json.
     let (st, r) = s.post_raw(
         gzip(&body("b4")),
-        &[
-            ("content-encoding", "gzip"),
-            ("content-type", "application/json"),
-        ],
+        &[("content-encoding", "gzip"), ("content-type", "application/json")],
         "",
     );
     assert_eq!((st, r["accepted"].as_u64()), (202, Some(1)), "{r}");
@@ -331,28 +312,10 @@ fn beacons_and_headerless_gzip_are_accepted_and_preflight_is_per_origin() {
 fn unfamiliar_but_valid_input_is_kept() {
     let s = server();
     let events = vec![
-        event(
-            "pageview",
-            "u1",
-            "http://intranet/home",
-            now_ms(),
-            json!({}),
-        ),
-        event(
-            "pageview",
-            "u1",
-            "http://localhost:8080/",
-            now_ms(),
-            json!({}),
-        ),
+        event("pageview", "u1", "http://intranet/home", now_ms(), json!({})),
+        event("pageview", "u1", "http://localhost:8080/", now_ms(), json!({})),
         event("pageview", "u1", "http://192.0.2.10/a", now_ms(), json!({})),
-        event(
-            "pageview",
-            "u1",
-            "https://shop.example/a%ZZ?q=%b",
-            now_ms(),
-            json!({}),
-        ),
+        event("pageview", "u1", "https://shop.example/a%ZZ?q=%b", now_ms(), json!({})),
         event(
             "pageview",
             "u1",
@@ -445,13 +408,7 @@ fn body_caps_answer_just_under_with_202_and_just_over_with_sightlines_own_413() 
     assert_eq!((st, r["accepted"].as_u64()), (202, Some(1)), "{r}");
     let (st, r) = s.post(&batch(SITE, vec![replay(9000)]));
     assert_eq!(st, 400, "{r}");
-    assert!(
-        r["rejected"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("8192"),
-        "{r}"
-    );
+    assert!(r["rejected"][0]["reason"].as_str().unwrap().contains("8192"), "{r}");
 }
 
 #[test]
@@ -487,11 +444,7 @@ fn the_same_batch_twice_is_reported_as_duplicates_and_changes_no_count() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     let (st, second) = s.post(&b);
     assert_eq!(
-        (
-            st,
-            second["accepted"].as_u64(),
-            second["duplicates"].as_u64()
-        ),
+        (st, second["accepted"].as_u64(), second["duplicates"].as_u64()),
         (202, Some(0), Some(5)),
         "{second}"
     );
@@ -505,23 +458,11 @@ fn the_same_batch_twice_is_reported_as_duplicates_and_changes_no_count() {
     assert_eq!(after.0["pageviews"], 1);
     assert_eq!(after.1["sessions"], 1);
     // I8: the same id again with another type is flagged and counted, not merged.
-    let clash = event(
-        "custom",
-        "d1",
-        URL,
-        t,
-        json!({"id": ids[0], "name": "signup"}),
-    );
+    let clash = event("custom", "d1", URL, t, json!({"id": ids[0], "name": "signup"}));
     let (st, r) = s.post(&batch(SITE, vec![clash]));
     assert_eq!(st, 400, "{r}");
     assert_eq!(r["rejected"][0]["field"], "id");
-    assert!(
-        r["rejected"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("pageview"),
-        "{r}"
-    );
+    assert!(r["rejected"][0]["reason"].as_str().unwrap().contains("pageview"), "{r}");
     assert!(s
         .metrics()
         .contains(r#"sightline_events_duplicate_total{type="click"} 4"#));

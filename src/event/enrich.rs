@@ -36,9 +36,8 @@ pub fn is_tracking_param(name: &str) -> bool {
     n.starts_with("utm_") || matches!(n.as_str(), "gclid" | "fbclid" | "msclkid")
 }
 
-static UUID_SEG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$").unwrap()
-});
+static UUID_SEG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$").unwrap());
 
 /// Canonical page key of a URL: lower-case host (with port), path with numeric and UUID
 /// segments replaced by `:id`, fragment dropped unless the site routes by fragment, tracking
@@ -74,9 +73,7 @@ pub fn page_key(raw: &str, rules: &PageKeyRules) -> String {
         if let Some(frag) = u.fragment().filter(|f| !f.is_empty()) {
             // `#/cart?x=1` routes by its path part; the router's own query is kept as sent.
             key.push('#');
-            let (path, rest) = frag
-                .split_once('?')
-                .map_or((frag, None), |(a, b)| (a, Some(b)));
+            let (path, rest) = frag.split_once('?').map_or((frag, None), |(a, b)| (a, Some(b)));
             let mut p = String::new();
             push_path(&mut p, path);
             key.push_str(if path.starts_with('/') { &p } else { &p[1..] });
@@ -171,9 +168,8 @@ pub fn bot_reason(user_agent: Option<&str>, webdriver: bool) -> Option<String> {
     None
 }
 
-static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}").unwrap()
-});
+static EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}").unwrap());
 static CARD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").unwrap());
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}\b)|(?:\(\d{3}\) ?\d{3}[ .-]\d{4}\b)|(?:\b\d{3}[.-]\d{3}[.-]\d{4}\b)")
@@ -233,17 +229,9 @@ pub fn scrub_text(s: &str) -> (String, u32) {
 /// back (a scrubbed value is written as its token, e.g. `?email=[email]`). Returns the URL
 /// and the number of replacements.
 pub fn scrub_url(raw: &str) -> (String, u32) {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let (base, frag) = raw
-        .split_once('#')
-        .map_or((raw, None), |(a, b)| (a, Some(b)));
-    let (head, query) = base
-        .split_once('?')
-        .map_or((base, None), |(a, b)| (a, Some(b)));
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let (base, frag) = raw.split_once('#').map_or((raw, None), |(a, b)| (a, Some(b)));
+    let (head, query) = base.split_once('?').map_or((base, None), |(a, b)| (a, Some(b)));
     let mut n = 0;
     let mut out = String::with_capacity(raw.len());
     let (h, k) = scrub_text(&decode(head));
@@ -258,9 +246,7 @@ pub fn scrub_url(raw: &str) -> (String, u32) {
         let parts: Vec<String> = q
             .split('&')
             .map(|pair| {
-                let (name, value) = pair
-                    .split_once('=')
-                    .map_or((pair, None), |(a, b)| (a, Some(b)));
+                let (name, value) = pair.split_once('=').map_or((pair, None), |(a, b)| (a, Some(b)));
                 match value {
                     Some(v) => {
                         let (s, k) = scrub_text(&decode(&v.replace('+', " ")));
@@ -321,9 +307,7 @@ pub fn enrich(ev: &mut Event, ctx: &Context) -> u32 {
         }
     };
     match &mut ev.payload {
-        Payload::Pageview {
-            referrer, title, ..
-        } => {
+        Payload::Pageview { referrer, title, .. } => {
             if let Some(r) = referrer.as_mut() {
                 let (c, k) = scrub_url(r);
                 *r = c;
@@ -333,8 +317,7 @@ pub fn enrich(ev: &mut Event, ctx: &Context) -> u32 {
         }
         Payload::Feedback { comment, .. } => n += text(comment),
         Payload::SurveyResponse {
-            value: Answer::Text(t),
-            ..
+            value: Answer::Text(t), ..
         } => {
             let (c, k) = scrub_text(t);
             *t = c;
@@ -368,10 +351,7 @@ mod tests {
             "app.example/merchant/:id/dashboard"
         );
         assert_eq!(
-            page_key(
-                "https://x.example/o/0190a000-0000-7000-8000-0000000000a1/",
-                &r
-            ),
+            page_key("https://x.example/o/0190a000-0000-7000-8000-0000000000a1/", &r),
             "x.example/o/:id/"
         );
     }
@@ -382,10 +362,7 @@ mod tests {
         assert_eq!(page_key("http://intranet/home", &r), "intranet/home");
         assert_eq!(page_key("http://localhost:8080/", &r), "localhost:8080/");
         assert_eq!(page_key("http://192.0.2.10/a", &r), "192.0.2.10/a");
-        assert_eq!(
-            page_key("https://shop.example/a%ZZ?q=%b", &r),
-            "shop.example/a%ZZ?q=%b"
-        );
+        assert_eq!(page_key("https://shop.example/a%ZZ?q=%b", &r), "shop.example/a%ZZ?q=%b");
     }
 
     #[test]
@@ -398,10 +375,7 @@ mod tests {
             hash_routing: true,
             ..Default::default()
         };
-        assert_eq!(
-            page_key("https://app.example/#/cart", &hash),
-            "app.example/#/cart"
-        );
+        assert_eq!(page_key("https://app.example/#/cart", &hash), "app.example/#/cart");
         assert_eq!(
             page_key("https://app.example/#/order/12", &hash),
             "app.example/#/order/:id"
@@ -422,8 +396,7 @@ mod tests {
 
     #[test]
     fn pii_in_text_and_urls_is_replaced_and_counted() {
-        let (t, n) =
-            scrub_text("card 4111 1111 1111 1111 was declined, write me at jo.doe@mail.example");
+        let (t, n) = scrub_text("card 4111 1111 1111 1111 was declined, write me at jo.doe@mail.example");
         assert_eq!(t, "card [card] was declined, write me at [email]");
         assert_eq!(n, 2);
         let (u, n) = scrub_url("https://shop.example/checkout?email=jo.doe%40mail.example");
@@ -438,16 +411,11 @@ mod tests {
     #[test]
     fn headless_chrome_and_webdriver_are_bots() {
         let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36";
-        assert!(bot_reason(Some(ua), false)
-            .unwrap()
-            .contains("HeadlessChrome"));
-        let human = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+        assert!(bot_reason(Some(ua), false).unwrap().contains("HeadlessChrome"));
+        let human =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
         assert_eq!(bot_reason(Some(human), false), None);
         assert!(bot_reason(Some(human), true).is_some());
-        assert!(bot_reason(
-            Some("Googlebot/2.1 (+http://www.google.com/bot.html)"),
-            false
-        )
-        .is_some());
+        assert!(bot_reason(Some("Googlebot/2.1 (+http://www.google.com/bot.html)"), false).is_some());
     }
 }

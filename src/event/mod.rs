@@ -436,9 +436,8 @@ impl Event {
             P::SurveyResponse(s) => {
                 use pb::survey_response::Value as V;
                 Payload::SurveyResponse {
-                    kind: SurveyKind::parse(&s.kind).ok_or_else(|| {
-                        anyhow::anyhow!("record {}: unknown survey kind {:?}", r.id, s.kind)
-                    })?,
+                    kind: SurveyKind::parse(&s.kind)
+                        .ok_or_else(|| anyhow::anyhow!("record {}: unknown survey kind {:?}", r.id, s.kind))?,
                     value: match s.value {
                         Some(V::Number(n)) => Answer::Number(n),
                         Some(V::Text(t)) => Answer::Text(t),

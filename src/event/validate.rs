@@ -58,8 +58,7 @@ pub fn parse_envelope(body: &[u8]) -> Result<Envelope, EnvelopeError> {
         field: field.into(),
         reason,
     };
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| err("body", format!("not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| err("body", format!("not valid JSON: {e}")))?;
     let Value::Object(mut obj) = value else {
         return Err(err(
             "body",
@@ -68,23 +67,13 @@ pub fn parse_envelope(body: &[u8]) -> Result<Envelope, EnvelopeError> {
     };
     let site = match obj.remove("site") {
         Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_ID_CHARS => s,
-        Some(Value::String(_)) => {
-            return Err(err("site", format!("must be 1..{MAX_ID_CHARS} characters")))
-        }
-        Some(_) => {
-            return Err(err(
-                "site",
-                "must be a string (the site's write key)".into(),
-            ))
-        }
+        Some(Value::String(_)) => return Err(err("site", format!("must be 1..{MAX_ID_CHARS} characters"))),
+        Some(_) => return Err(err("site", "must be a string (the site's write key)".into())),
         None => return Err(err("site", "missing (the site's write key)".into())),
     };
     let sent_at = match obj.remove("sent_at") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(
-            as_ms(&v)
-                .ok_or_else(|| err("sent_at", "must be an integer (ms since epoch)".into()))?,
-        ),
+        Some(v) => Some(as_ms(&v).ok_or_else(|| err("sent_at", "must be an integer (ms since epoch)".into()))?),
     };
     let webdriver = matches!(obj.remove("webdriver"), Some(Value::Bool(true)));
     let events = match obj.remove("events") {
@@ -166,9 +155,7 @@ impl<'a> Fields<'a> {
     fn req_ms(&self, f: &str) -> R<i64> {
         match self.obj.get(f) {
             None | Some(Value::Null) => Err(self.reject(f, "missing")),
-            Some(v) => {
-                as_ms(v).ok_or_else(|| self.reject(f, "must be an integer (ms since epoch)"))
-            }
+            Some(v) => as_ms(v).ok_or_else(|| self.reject(f, "must be an integer (ms since epoch)")),
         }
     }
     /// An optional string: ill-typed → dropped with a warning; cut at `max` chars.
@@ -287,11 +274,7 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
             let el = match f.get("el") {
                 None => None,
                 Some(v) => {
-                    let frac = |k: &str| {
-                        v.get(k)
-                            .and_then(Value::as_f64)
-                            .filter(|x| (0.0..=1.0).contains(x))
-                    };
+                    let frac = |k: &str| v.get(k).and_then(Value::as_f64).filter(|x| (0.0..=1.0).contains(x));
                     match (frac("x"), frac("y")) {
                         (Some(a), Some(b)) => Some((a, b)),
                         _ => {
@@ -307,17 +290,13 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
                 y: y.max(0.0),
                 selector,
                 el: if keyboard { Some((0.5, 0.5)) } else { el },
-                tag: f
-                    .opt_str("tag", MAX_LABEL_CHARS)
-                    .map(|t| t.to_ascii_lowercase()),
+                tag: f.opt_str("tag", MAX_LABEL_CHARS).map(|t| t.to_ascii_lowercase()),
                 zone: f.opt_str("zone", MAX_LABEL_CHARS),
                 reaction_ms: f.opt_u32("reaction_ms"),
                 keyboard,
                 modifier: f.opt_bool("modifier"),
                 navigates: f.opt_bool("navigates"),
-                input_type: f
-                    .opt_str("input_type", MAX_LABEL_CHARS)
-                    .map(|t| t.to_ascii_lowercase()),
+                input_type: f.opt_str("input_type", MAX_LABEL_CHARS).map(|t| t.to_ascii_lowercase()),
             }
         }
         "scroll" => {
@@ -342,11 +321,7 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
             ended_at: f.opt_num("ended_at").map(|v| v as i64).unwrap_or(ts),
             pages: f.opt_u32("pages").unwrap_or(0),
             events: f.opt_u32("events").unwrap_or(0),
-            bytes: f
-                .opt_num("bytes")
-                .filter(|b| *b >= 0.0)
-                .map(|b| b as u64)
-                .unwrap_or(0),
+            bytes: f.opt_num("bytes").filter(|b| *b >= 0.0).map(|b| b as u64).unwrap_or(0),
             clicks: f.opt_u32("clicks").unwrap_or(0),
             errors: f.opt_u32("errors").unwrap_or(0),
         },
@@ -354,9 +329,8 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
             let survey_id = f.req_str("survey_id", MAX_LABEL_CHARS)?;
             let question_id = f.req_str("question_id", MAX_LABEL_CHARS)?;
             let kind_s = f.req_str("kind", MAX_LABEL_CHARS)?;
-            let kind = SurveyKind::parse(&kind_s).ok_or_else(|| {
-                f.reject("kind", "must be one of nps, csat, rating, choice, text")
-            })?;
+            let kind = SurveyKind::parse(&kind_s)
+                .ok_or_else(|| f.reject("kind", "must be one of nps, csat, rating, choice, text"))?;
             let value = survey_value(&f, kind)?;
             Payload::SurveyResponse {
                 survey_id,
@@ -453,10 +427,7 @@ fn survey_value(f: &Fields, kind: SurveyKind) -> R<Answer> {
                     .map(|s| cut_chars(s.to_string(), MAX_LABEL_CHARS))
                     .collect(),
             )),
-            _ => Err(f.reject(
-                "value",
-                "a choice answer must be a string or a list of strings",
-            )),
+            _ => Err(f.reject("value", "a choice answer must be a string or a list of strings")),
         },
         SurveyKind::Text => match v {
             Value::String(s) => Ok(Answer::Text(cut_chars(s.clone(), MAX_TEXT_CHARS))),

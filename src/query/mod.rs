@@ -40,12 +40,7 @@ pub fn parse_time(field: &str, s: &str) -> Result<i64, ApiError> {
         return Ok(ms);
     }
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map(|d| {
-            d.and_hms_opt(0, 0, 0)
-                .expect("midnight")
-                .and_utc()
-                .timestamp_millis()
-        })
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis())
         .map_err(|_| ApiError::bad(field, "must be ms since epoch or YYYY-MM-DD"))
 }
 
@@ -204,9 +199,7 @@ pub async fn heatmap(
     }
     let mut elements: BTreeMap<(String, String), (u64, u64, u64, u64, f64, f64)> = BTreeMap::new();
     for e in r.elements.iter().filter(|e| sc.keeps(&e.dims)) {
-        let s = elements
-            .entry((e.selector.clone(), e.zone.clone()))
-            .or_default();
+        let s = elements.entry((e.selector.clone(), e.zone.clone())).or_default();
         s.0 += e.clicks;
         s.1 += e.rage_clicks;
         s.2 += e.dead_clicks;
@@ -216,19 +209,17 @@ pub async fn heatmap(
     }
     let mut elements: Vec<ElementOut> = elements
         .into_iter()
-        .map(
-            |((selector, zone), (c, rage, dead, n, xs, ys))| ElementOut {
-                selector,
-                zone,
-                clicks: c,
-                rage_clicks: rage,
-                dead_clicks: dead,
-                el: (n > 0).then(|| ElPos {
-                    x: xs / n as f64,
-                    y: ys / n as f64,
-                }),
-            },
-        )
+        .map(|((selector, zone), (c, rage, dead, n, xs, ys))| ElementOut {
+            selector,
+            zone,
+            clicks: c,
+            rage_clicks: rage,
+            dead_clicks: dead,
+            el: (n > 0).then(|| ElPos {
+                x: xs / n as f64,
+                y: ys / n as f64,
+            }),
+        })
         .collect();
     elements.sort_by(|a, b| b.clicks.cmp(&a.clicks).then(a.selector.cmp(&b.selector)));
     let mut scroll: BTreeMap<u32, u64> = (0..=10).map(|d| (d * 10, 0)).collect();
@@ -346,11 +337,7 @@ pub async fn funnel_view(
         .warehouse
         .read_rollup(&sc.query(vec![Part::Sessions], None))
         .await?;
-    let sessions: Vec<_> = r
-        .sessions
-        .into_iter()
-        .filter(|s| sc.keeps(&s.dims))
-        .collect();
+    let sessions: Vec<_> = r.sessions.into_iter().filter(|s| sc.keeps(&s.dims)).collect();
     let counts = funnel(&sessions, &steps, window, visitors);
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "window_ms": window,
@@ -372,8 +359,7 @@ pub async fn voc(
         .warehouse
         .read_rollup(&sc.query(vec![Part::Surveys, Part::Feedback], None))
         .await?;
-    let mut questions: BTreeMap<(String, String, SurveyKind), BTreeMap<String, u64>> =
-        BTreeMap::new();
+    let mut questions: BTreeMap<(String, String, SurveyKind), BTreeMap<String, u64>> = BTreeMap::new();
     for s in r.surveys.iter().filter(|s| sc.keeps(&s.dims)) {
         *questions
             .entry((s.survey_id.clone(), s.question_id.clone(), s.kind))
@@ -392,18 +378,10 @@ pub async fn voc(
             })
         })
         .collect();
-    let mut fb: Vec<_> = r
-        .feedback
-        .into_iter()
-        .filter(|x| sc.keeps(&x.dims))
-        .collect();
+    let mut fb: Vec<_> = r.feedback.into_iter().filter(|x| sc.keeps(&x.dims)).collect();
     fb.sort_by(|a, b| b.ts.cmp(&a.ts).then(a.id.cmp(&b.id)));
     let mean = |rows: &[&crate::rollup::FeedbackRow]| {
-        let rated: Vec<f64> = rows
-            .iter()
-            .filter_map(|r| r.rating)
-            .map(f64::from)
-            .collect();
+        let rated: Vec<f64> = rows.iter().filter_map(|r| r.rating).map(f64::from).collect();
         (!rated.is_empty()).then(|| rated.iter().sum::<f64>() / rated.len() as f64)
     };
     let all: Vec<&_> = fb.iter().collect();
@@ -411,10 +389,7 @@ pub async fn voc(
     for x in &fb {
         by_page.entry(x.page.clone()).or_default().push(x);
     }
-    let negative = fb
-        .iter()
-        .filter(|x| x.rating.is_some_and(|r| r <= 2))
-        .count();
+    let negative = fb.iter().filter(|x| x.rating.is_some_and(|r| r <= 2)).count();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "surveys": surveys,
         "feedback": {

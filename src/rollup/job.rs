@@ -15,15 +15,10 @@ pub async fn run_once(warehouse: &dyn Warehouse, sites: &SiteCache) -> anyhow::R
     let mut done = 0;
     for d in dirty {
         let started = Instant::now();
-        let rules = sites
-            .get(&d.site)
-            .map(|s| s.settings.rules)
-            .unwrap_or_default();
+        let rules = sites.get(&d.site).map(|s| s.settings.rules).unwrap_or_default();
         let events = warehouse.session_events_for_day(&d.site, d.day).await?;
         let rollup = super::compute_day(&events, d.day, &rules);
-        warehouse
-            .write_rollup(&d.site, d.day, d.version, &rollup)
-            .await?;
+        warehouse.write_rollup(&d.site, d.day, d.version, &rollup).await?;
         METRICS.rollup_runs_total.with_label_values(&["ok"]).inc();
         METRICS
             .rollup_duration_seconds
@@ -35,17 +30,10 @@ pub async fn run_once(warehouse: &dyn Warehouse, sites: &SiteCache) -> anyhow::R
 }
 
 /// Run [`run_once`] every `every` until the task is dropped.
-pub async fn run(
-    warehouse: Arc<dyn Warehouse>,
-    sites: Arc<SiteCache>,
-    every: Duration,
-) -> anyhow::Result<()> {
+pub async fn run(warehouse: Arc<dyn Warehouse>, sites: Arc<SiteCache>, every: Duration) -> anyhow::Result<()> {
     loop {
         if let Err(e) = run_once(warehouse.as_ref(), &sites).await {
-            METRICS
-                .rollup_runs_total
-                .with_label_values(&["error"])
-                .inc();
+            METRICS.rollup_runs_total.with_label_values(&["error"]).inc();
             tracing::warn!(error = %e, "rollup pass failed; retrying");
         }
         tokio::time::sleep(every).await;

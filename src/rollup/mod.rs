@@ -12,8 +12,7 @@ pub mod definitions;
 pub mod job;
 
 pub use definitions::{
-    compute_day, funnel, sessionize, summarize_answers, FunnelStep, PageView, Session,
-    SurveySummary,
+    compute_day, funnel, sessionize, summarize_answers, FunnelStep, PageView, Session, SurveySummary,
 };
 
 use crate::event::DeviceClass;

@@ -64,9 +64,7 @@ impl SqliteWarehouse {
     ) -> anyhow::Result<T> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut c = conn
-                .lock()
-                .map_err(|_| anyhow::anyhow!("warehouse lock poisoned"))?;
+            let mut c = conn.lock().map_err(|_| anyhow::anyhow!("warehouse lock poisoned"))?;
             f(&mut c)
         })
         .await?
@@ -76,16 +74,7 @@ impl SqliteWarehouse {
 #[async_trait]
 impl Warehouse for SqliteWarehouse {
     async fn insert_events(&self, events: &[Event]) -> anyhow::Result<InsertReport> {
-        let rows: Vec<(
-            String,
-            String,
-            String,
-            i64,
-            &'static str,
-            String,
-            bool,
-            Vec<u8>,
-        )> = events
+        let rows: Vec<(String, String, String, i64, &'static str, String, bool, Vec<u8>)> = events
             .iter()
             .map(|e| {
                 (
@@ -117,9 +106,8 @@ impl Warehouse for SqliteWarehouse {
                         report.duplicates += 1;
                     }
                 }
-                let mut span = tx.prepare_cached(
-                    "SELECT min(ts), max(ts) FROM events WHERE site = ?1 AND session_id = ?2",
-                )?;
+                let mut span =
+                    tx.prepare_cached("SELECT min(ts), max(ts) FROM events WHERE site = ?1 AND session_id = ?2")?;
                 let mut mark = tx.prepare_cached(
                     "INSERT INTO dirty (site, day, version) VALUES (?1, ?2, 1)
                      ON CONFLICT (site, day) DO UPDATE SET version = version + 1",
@@ -142,9 +130,7 @@ impl Warehouse for SqliteWarehouse {
 
     async fn dirty_days(&self, limit: usize) -> anyhow::Result<Vec<DirtyDay>> {
         self.with(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT site, day, version FROM dirty ORDER BY day, site LIMIT ?1",
-            )?;
+            let mut st = c.prepare_cached("SELECT site, day, version FROM dirty ORDER BY day, site LIMIT ?1")?;
             let v = st
                 .query_map([limit as i64], |r| {
                     Ok(DirtyDay {
@@ -188,18 +174,15 @@ impl Warehouse for SqliteWarehouse {
             let blobs = st
                 .query_map(params![site, day, day + DAY_MS], |r| r.get::<_, Vec<u8>>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            blobs.iter().map(|b| Event::decode(b).context("decoding a stored event")).collect()
+            blobs
+                .iter()
+                .map(|b| Event::decode(b).context("decoding a stored event"))
+                .collect()
         })
         .await
     }
 
-    async fn write_rollup(
-        &self,
-        site: &str,
-        day: i64,
-        version: i64,
-        rollup: &DayRollup,
-    ) -> anyhow::Result<()> {
+    async fn write_rollup(&self, site: &str, day: i64, version: i64, rollup: &DayRollup) -> anyhow::Result<()> {
         let site = site.to_string();
         let rows = to_stored(rollup);
         self.with(move |c| {
@@ -209,9 +192,8 @@ impl Warehouse for SqliteWarehouse {
                 params![site, day],
             )?;
             {
-                let mut ins = tx.prepare_cached(
-                    "INSERT INTO rollup_rows (site, day, part, page, data) VALUES (?1,?2,?3,?4,?5)",
-                )?;
+                let mut ins =
+                    tx.prepare_cached("INSERT INTO rollup_rows (site, day, part, page, data) VALUES (?1,?2,?3,?4,?5)")?;
                 for r in &rows {
                     ins.execute(params![site, day, r.part.name(), r.page, r.data])?;
                 }
@@ -252,11 +234,9 @@ impl Warehouse for SqliteWarehouse {
     async fn count_events(&self, site: &str) -> anyhow::Result<u64> {
         let site = site.to_string();
         self.with(move |c| {
-            Ok(
-                c.query_row("SELECT count(*) FROM events WHERE site = ?1", [site], |r| {
-                    r.get::<_, i64>(0)
-                })? as u64,
-            )
+            Ok(c.query_row("SELECT count(*) FROM events WHERE site = ?1", [site], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
         })
         .await
     }
@@ -278,7 +258,10 @@ impl Warehouse for SqliteWarehouse {
         let key = site.key.clone();
         let json = serde_json::to_string(site)?;
         self.with(move |c| {
-            c.execute("INSERT INTO sites (key, json) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET json = excluded.json", params![key, json])?;
+            c.execute(
+                "INSERT INTO sites (key, json) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET json = excluded.json",
+                params![key, json],
+            )?;
             Ok(())
         })
         .await

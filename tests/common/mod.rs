@@ -25,11 +25,7 @@ pub struct Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Server {
@@ -106,12 +102,7 @@ impl Server {
             .json(&body)
             .send()
             .unwrap();
-        assert_eq!(
-            r.status().as_u16(),
-            201,
-            "create site: {}",
-            r.text().unwrap()
-        );
+        assert_eq!(r.status().as_u16(), 201, "create site: {}", r.text().unwrap());
     }
 
     /// POST a body to /v1/events; returns (status, JSON body).
@@ -135,20 +126,12 @@ impl Server {
         let r = rb.send().unwrap();
         let status = r.status().as_u16();
         let text = r.text().unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     /// GET a query endpoint with the token.
     pub fn get(&self, path: &str) -> Value {
-        let r = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(TOKEN)
-            .send()
-            .unwrap();
+        let r = self.http.get(self.url(path)).bearer_auth(TOKEN).send().unwrap();
         assert!(
             r.status().is_success(),
             "GET {path}: {} {}",
@@ -162,9 +145,7 @@ impl Server {
     pub fn settle(&self, site: &str, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let stored = self.get(&format!("/v1/sites/{site}/stats"))["events"]
-                .as_u64()
-                .unwrap();
+            let stored = self.get(&format!("/v1/sites/{site}/stats"))["events"].as_u64().unwrap();
             if stored >= n {
                 let r = self
                     .http
@@ -185,12 +166,7 @@ impl Server {
     }
 
     pub fn metrics(&self) -> String {
-        self.http
-            .get(self.url("/metrics"))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap()
+        self.http.get(self.url("/metrics")).send().unwrap().text().unwrap()
     }
 }
 
@@ -200,7 +176,8 @@ impl Drop for Server {
     }
 }
 
-pub const HUMAN_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+pub const HUMAN_UA: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
 /// Current time, ms.
 pub fn now_ms() -> i64 {
