@@ -2,10 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use sightline::ingest::Limits;
-use sightline::server::{self, make_site, NewSite, Roles, ServeConfig};
+use sightline::server::{self, make_site, BackendArgs, NewSite, Roles, ServeConfig};
 use sightline::sites::SiteSettings;
-use sightline::warehouse::{sqlite::SqliteWarehouse, Warehouse};
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -17,18 +15,17 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    backends: BackendArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every stage (ingest, log, sink, rollups, query) in one process.
+    /// Run the stages of `--roles` (default all: ingest, log, sink, rollups, query) in one process.
     Serve {
         /// Address to listen on.
         #[arg(long, env = "SIGHTLINE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Where the embedded log, warehouse and API token live.
-        #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "./sightline-data")]
-        data_dir: PathBuf,
         /// Bearer token of the query and admin API; created in the data dir when unset.
         #[arg(long, env = "SIGHTLINE_API_TOKEN", hide_env_values = true)]
         api_token: Option<String>,
@@ -38,6 +35,9 @@ enum Command {
         /// Cap on one event's JSON (replay metadata included), bytes.
         #[arg(long, env = "SIGHTLINE_MAX_EVENT_BYTES", default_value_t = 256 << 10)]
         max_event_bytes: usize,
+        /// Longest wait for the log to acknowledge a batch before answering 503, ms.
+        #[arg(long, env = "SIGHTLINE_APPEND_TIMEOUT_MS", default_value_t = 10_000)]
+        append_timeout_ms: u64,
         /// How often the rollup job runs, ms.
         #[arg(long, env = "SIGHTLINE_ROLLUP_EVERY_MS", default_value_t = 1000)]
         rollup_every_ms: u64,
@@ -45,19 +45,15 @@ enum Command {
         #[arg(long, env = "SIGHTLINE_ROLES", default_value = "all", value_parser = Roles::parse)]
         roles: Roles,
     },
-    /// Manage sites (writes to the data dir; a running server picks changes up within 5 s).
+    /// Manage sites (a running server picks changes up within 5 s).
     Site {
         #[command(subcommand)]
         command: SiteCommand,
-        #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "./sightline-data", global = true)]
-        data_dir: PathBuf,
     },
     /// Rollup maintenance.
     Rollup {
         #[command(subcommand)]
         command: RollupCommand,
-        #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "./sightline-data", global = true)]
-        data_dir: PathBuf,
     },
 }
 
@@ -80,7 +76,8 @@ enum SiteCommand {
 
 #[derive(Subcommand)]
 enum RollupCommand {
-    /// Recompute a site's rollups for days in [from, to) (YYYY-MM-DD); the server does the work.
+    /// Recompute a site's rollups for days in [from, to) (YYYY-MM-DD or ms); a running
+    /// server's rollup job does the work.
     Rebuild {
         #[arg(long)]
         site: String,
@@ -98,24 +95,39 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let args = cli.backends;
     match cli.command {
-        Command::Serve { listen, data_dir, api_token, max_batch_bytes, max_event_bytes, rollup_every_ms, roles } => {
-            let limits = Limits { batch_bytes: max_batch_bytes, event_bytes: max_event_bytes, ..Limits::default() };
-            let backends = server::embedded_backends(&data_dir)?;
-            actix_web::rt::System::new().block_on(server::serve(
-                ServeConfig { listen, data_dir, api_token, limits, rollup_every: Duration::from_millis(rollup_every_ms), roles },
-                backends,
-            ))
+        Command::Serve { listen, api_token, max_batch_bytes, max_event_bytes, append_timeout_ms, rollup_every_ms, roles } => {
+            let limits = Limits {
+                batch_bytes: max_batch_bytes,
+                event_bytes: max_event_bytes,
+                append_timeout: Duration::from_millis(append_timeout_ms),
+            };
+            actix_web::rt::System::new().block_on(async move {
+                let backends = server::connect_backends(&args, &limits).await?;
+                let cfg = ServeConfig {
+                    listen,
+                    data_dir: args.data_dir.clone(),
+                    api_token,
+                    limits,
+                    rollup_every: Duration::from_millis(rollup_every_ms),
+                    roles,
+                };
+                server::serve(cfg, backends).await
+            })
         }
-        Command::Site { command, data_dir } => rt.block_on(async {
-            let wh = SqliteWarehouse::open(&data_dir)?;
+        Command::Site { command } => tokio::runtime::Runtime::new()?.block_on(async {
+            let wh = server::connect_warehouse(&args).await?;
             match command {
                 SiteCommand::Add { name, origins, key } => {
-                    let site = make_site(NewSite { name, origins, key, settings: SiteSettings::default() }).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let site = make_site(NewSite { name, origins, key, settings: SiteSettings::default() })
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
                     wh.put_site(&site).await?;
                     println!("{}", site.key);
-                    eprintln!("add to your pages: <script defer src=\"https://<sightline host>/s.js\" data-site=\"{}\"></script>", site.key);
+                    eprintln!(
+                        "add to your pages: <script defer src=\"https://<sightline host>/s.js\" data-site=\"{}\"></script>",
+                        site.key
+                    );
                 }
                 SiteCommand::List => {
                     for s in wh.sites().await? {
@@ -125,13 +137,15 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        Command::Rollup { command: RollupCommand::Rebuild { site, from, to }, data_dir } => rt.block_on(async {
-            let wh = SqliteWarehouse::open(&data_dir)?;
-            let f = sightline::query::parse_time("from", &from).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let t = sightline::query::parse_time("to", &to).map_err(|e| anyhow::anyhow!("{e}"))?;
-            wh.mark_dirty(&site, f, t).await?;
-            eprintln!("marked {site} days {from}..{to} for recomputation");
-            Ok(())
-        }),
+        Command::Rollup { command: RollupCommand::Rebuild { site, from, to } } => {
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let wh = server::connect_warehouse(&args).await?;
+                let f = sightline::query::parse_time("from", &from).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let t = sightline::query::parse_time("to", &to).map_err(|e| anyhow::anyhow!("{e}"))?;
+                wh.mark_dirty(&site, f, t).await?;
+                eprintln!("marked {site} days {from}..{to} for recomputation");
+                Ok(())
+            })
+        }
     }
 }

@@ -2,13 +2,14 @@
 //! embedded default), plus the admin API, health, readiness and metrics endpoints.
 
 use crate::ingest::{self, Limits};
+use crate::log::kafka::{KafkaConfig, KafkaLog};
 use crate::log::{embedded::EmbeddedLog, Log};
 use crate::metrics::{self, METRICS};
 use crate::query;
 use crate::rollup;
 use crate::sink::{self, SinkConfig};
 use crate::sites::{new_key, Site, SiteCache, SiteSettings};
-use crate::warehouse::{sqlite::SqliteWarehouse, Warehouse};
+use crate::warehouse::{clickhouse::ClickHouseWarehouse, sqlite::SqliteWarehouse, Warehouse};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use serde::{Deserialize, Serialize};
@@ -211,7 +212,8 @@ async fn dead_letters(
     Ok(HttpResponse::Ok().json(v))
 }
 
-/// `GET /v1/sites/{key}/stats`: raw event count (bots included), for operators and tests.
+/// `GET /v1/sites/{key}/stats`: `{"events": distinct raw events, "rows": stored rows before
+/// dedup}` (bots included), for operators and tests.
 async fn site_stats(
     req: HttpRequest,
     key: web::Path<String>,
@@ -219,7 +221,8 @@ async fn site_stats(
 ) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
     let n = state.warehouse.count_events(&key).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"events": n})))
+    let rows = state.warehouse.count_rows(&key).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"events": n, "rows": rows})))
 }
 
 async fn healthz() -> HttpResponse {
@@ -368,12 +371,76 @@ pub struct Backends {
     pub log_backend: &'static str,
 }
 
-/// Open the embedded backends in `data_dir`.
-pub fn embedded_backends(data_dir: &Path) -> anyhow::Result<Backends> {
+/// Where the log and the warehouse live. Unset Kafka brokers → the embedded log in
+/// `data_dir`; unset ClickHouse URL → the embedded SQLite warehouse in `data_dir`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackendArgs {
+    /// Where the embedded log and warehouse, the API token and the Kafka id index live.
+    #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "./sightline-data", global = true)]
+    pub data_dir: PathBuf,
+    /// Kafka bootstrap brokers (`host:port,…`); selects the Kafka log.
+    #[arg(long, env = "SIGHTLINE_KAFKA_BROKERS", global = true)]
+    pub kafka_brokers: Option<String>,
+    /// Kafka topic prefix: topics `<prefix>.events` and `<prefix>.deadletter`.
+    #[arg(
+        long,
+        env = "SIGHTLINE_KAFKA_TOPIC_PREFIX",
+        default_value = "sightline",
+        global = true
+    )]
+    pub kafka_topic_prefix: String,
+    /// Partitions of `<prefix>.events` when Sightline creates it.
+    #[arg(long, env = "SIGHTLINE_KAFKA_PARTITIONS", default_value_t = 6, global = true)]
+    pub kafka_partitions: i32,
+    /// Replication factor of the topics Sightline creates.
+    #[arg(long, env = "SIGHTLINE_KAFKA_REPLICATION", default_value_t = 1, global = true)]
+    pub kafka_replication: i32,
+    /// ClickHouse HTTP URL (`http://host:8123`); selects the ClickHouse warehouse.
+    #[arg(long, env = "SIGHTLINE_CLICKHOUSE_URL", global = true)]
+    pub clickhouse_url: Option<String>,
+    /// ClickHouse database (created if missing).
+    #[arg(
+        long,
+        env = "SIGHTLINE_CLICKHOUSE_DATABASE",
+        default_value = "sightline",
+        global = true
+    )]
+    pub clickhouse_database: String,
+}
+
+/// Connect the warehouse selected by `args`.
+pub async fn connect_warehouse(args: &BackendArgs) -> anyhow::Result<Arc<dyn Warehouse>> {
+    Ok(match &args.clickhouse_url {
+        Some(url) => ClickHouseWarehouse::connect(url, &args.clickhouse_database).await?,
+        None => SqliteWarehouse::open(&args.data_dir)?,
+    })
+}
+
+/// Connect the log and warehouse selected by `args`. `limits` bounds the Kafka producer's
+/// wait so that it answers before ingest's own timeout.
+pub async fn connect_backends(args: &BackendArgs, limits: &Limits) -> anyhow::Result<Backends> {
+    let warehouse = connect_warehouse(args).await?;
+    let (log, log_backend): (Arc<dyn Log>, &'static str) = match &args.kafka_brokers {
+        Some(brokers) => {
+            let cfg = KafkaConfig {
+                brokers: brokers.clone(),
+                topic_prefix: args.kafka_topic_prefix.clone(),
+                partitions: args.kafka_partitions,
+                replication: args.kafka_replication,
+                data_dir: args.data_dir.clone(),
+                produce_timeout_ms: (limits.append_timeout.as_millis() as u64)
+                    .saturating_sub(2000)
+                    .max(1000),
+                ..KafkaConfig::default()
+            };
+            (KafkaLog::connect(cfg).await?, "kafka")
+        }
+        None => (EmbeddedLog::open(&args.data_dir)?, "embedded"),
+    };
     Ok(Backends {
-        log: EmbeddedLog::open(data_dir)?,
-        warehouse: SqliteWarehouse::open(data_dir)?,
-        log_backend: "embedded",
+        log,
+        warehouse,
+        log_backend,
     })
 }
 

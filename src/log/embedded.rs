@@ -3,11 +3,11 @@
 //!
 //! One writer thread takes appends from a channel and commits everything that queued up
 //! meanwhile in one transaction (group commit): one fsync per group, not per event. The
-//! `ids` table holds every accepted event id and its type, so dedup and the id-conflict rule
-//! are decided in the same transaction as the append. One partition (0); offsets are the
-//! row ids; consumer groups keep their committed offset in `offsets`.
+//! `ids` table ([`super::dedup`]) holds every accepted event id and its type, so dedup and
+//! the id-conflict rule are decided in the same transaction as the append. One partition
+//! (0); offsets are the row ids; consumer groups keep their committed offset in `offsets`.
 
-use super::{AppendOutcome, Consumer, DeadLetter, Log, LogError, LogRecord, Position};
+use super::{dedup, AppendOutcome, Consumer, DeadLetter, Log, LogError, LogRecord, Position};
 use crate::event::Event;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -51,12 +51,12 @@ impl EmbeddedLog {
                  offset INTEGER PRIMARY KEY AUTOINCREMENT,
                  site TEXT NOT NULL,
                  payload BLOB NOT NULL);
-             CREATE TABLE IF NOT EXISTS ids (id TEXT PRIMARY KEY, type TEXT NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS offsets (grp TEXT PRIMARY KEY, committed INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS dead_letters (
                  at INTEGER NOT NULL, site TEXT NOT NULL, stage TEXT NOT NULL,
                  field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);",
         )?;
+        conn.execute_batch(dedup::SCHEMA)?;
         let (tx, rx) = mpsc::sync_channel::<Cmd>(1024);
         std::thread::Builder::new()
             .name("sightline-log-writer".into())
@@ -111,12 +111,6 @@ fn commit_group(conn: &mut Connection, group: &[Cmd]) -> GroupResult {
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(group.len());
     {
-        let mut claim = tx
-            .prepare_cached("INSERT INTO ids (id, type) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
-            .map_err(|e| e.to_string())?;
-        let mut prior = tx
-            .prepare_cached("SELECT type FROM ids WHERE id = ?1")
-            .map_err(|e| e.to_string())?;
         let mut append = tx
             .prepare_cached("INSERT INTO log (site, payload) VALUES (?1, ?2)")
             .map_err(|e| e.to_string())?;
@@ -129,22 +123,11 @@ fn commit_group(conn: &mut Connection, group: &[Cmd]) -> GroupResult {
                     let mut outcomes = Vec::with_capacity(items.len());
                     for (id_type, site, payload) in items {
                         let (id, typ) = id_type.split_once(' ').unwrap_or((id_type, ""));
-                        let new = claim.execute(params![id, typ]).map_err(|e| e.to_string())? == 1;
-                        if new {
-                            append
-                                .execute(params![site, payload])
-                                .map_err(|e| e.to_string())?;
-                            outcomes.push(AppendOutcome::Appended);
-                        } else {
-                            let earlier: Option<String> = prior
-                                .query_row(params![id], |r| r.get(0))
-                                .optional()
-                                .map_err(|e| e.to_string())?;
-                            match earlier {
-                                Some(t) if t != typ => outcomes.push(AppendOutcome::Conflict(t)),
-                                _ => outcomes.push(AppendOutcome::Duplicate),
-                            }
+                        let outcome = dedup::claim(&tx, id, typ).map_err(|e| e.to_string())?;
+                        if outcome == AppendOutcome::Appended {
+                            append.execute(params![site, payload]).map_err(|e| e.to_string())?;
                         }
+                        outcomes.push(outcome);
                     }
                     out.push(Some(outcomes));
                 }
@@ -170,13 +153,7 @@ impl Log for EmbeddedLog {
         }
         let items = events
             .iter()
-            .map(|e| {
-                (
-                    format!("{} {}", e.id, e.type_name()),
-                    e.site.clone(),
-                    e.encode(),
-                )
-            })
+            .map(|e| (format!("{} {}", e.id, e.type_name()), e.site.clone(), e.encode()))
             .collect();
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Append(items, reply))?;
@@ -220,9 +197,17 @@ impl Log for EmbeddedLog {
         let r = self.reader.clone();
         tokio::task::spawn_blocking(move || -> rusqlite::Result<Vec<DeadLetter>> {
             let c = r.lock().expect("reader lock");
-            let mut st = c.prepare("SELECT at, site, stage, field, reason, raw FROM dead_letters ORDER BY rowid DESC LIMIT ?1")?;
+            let mut st =
+                c.prepare("SELECT at, site, stage, field, reason, raw FROM dead_letters ORDER BY rowid DESC LIMIT ?1")?;
             let rows = st.query_map([limit as i64], |r| {
-                Ok(DeadLetter { at: r.get(0)?, site: r.get(1)?, stage: r.get(2)?, field: r.get(3)?, reason: r.get(4)?, raw: r.get(5)? })
+                Ok(DeadLetter {
+                    at: r.get(0)?,
+                    site: r.get(1)?,
+                    stage: r.get(2)?,
+                    field: r.get(3)?,
+                    reason: r.get(4)?,
+                    raw: r.get(5)?,
+                })
             })?;
             rows.collect()
         })
@@ -253,14 +238,23 @@ impl Consumer for EmbeddedConsumer {
                 let start = match next {
                     Some(n) => n,
                     None => c
-                        .query_row("SELECT committed FROM offsets WHERE grp = ?1", [&group], |r| r.get::<_, i64>(0))
+                        .query_row("SELECT committed FROM offsets WHERE grp = ?1", [&group], |r| {
+                            r.get::<_, i64>(0)
+                        })
                         .optional()?
                         .map_or(0, |o| o + 1),
                 };
-                let mut st = c.prepare_cached("SELECT offset, payload FROM log WHERE offset >= ?1 ORDER BY offset LIMIT ?2")?;
+                let mut st =
+                    c.prepare_cached("SELECT offset, payload FROM log WHERE offset >= ?1 ORDER BY offset LIMIT ?2")?;
                 let recs = st
                     .query_map(params![start, max as i64], |r| {
-                        Ok(LogRecord { position: Position { partition: 0, offset: r.get(0)? }, payload: r.get(1)? })
+                        Ok(LogRecord {
+                            position: Position {
+                                partition: 0,
+                                offset: r.get(0)?,
+                            },
+                            payload: r.get(1)?,
+                        })
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok((start, recs))

@@ -1,13 +1,16 @@
 //! The durable log between ingest and the sink.
 //!
 //! [`Log`] is the one trait both backends implement: the embedded log ([`embedded`], SQLite
-//! files in the data directory, the default) and Kafka (issue "Kafka and ClickHouse").
+//! files in the data directory, the default) and Kafka ([`kafka`]). Both dedup by event id
+//! with the same id index ([`dedup`]).
 //! Contract: [`Log::append`] returns only once every appended event is durable, and reports
 //! per event whether it was new, a duplicate of an accepted id, or an id conflict. Consumers
 //! read with committed offsets per consumer group: a record is delivered again until its
 //! offset is committed, so the sink commits only after the warehouse insert succeeded.
 
+pub mod dedup;
 pub mod embedded;
+pub mod kafka;
 
 use crate::event::Event;
 use async_trait::async_trait;
@@ -87,6 +90,11 @@ pub trait Log: Send + Sync + 'static {
 
     /// Dead letters, newest first, at most `limit`.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, LogError>;
+
+    /// Shutting down: hand over whatever is still queued, waiting a bounded time. Call once,
+    /// after the HTTP server stopped taking requests. Nothing to do for a log whose appends
+    /// are durable when they return and that queues nothing else (the embedded log).
+    async fn shutdown(&self) {}
 }
 
 /// A member of a consumer group.

@@ -5,12 +5,22 @@
 //! [`crate::rollup`] and stored as rows per (site, day, part), so both backends give the
 //! same numbers by construction.
 
+pub mod clickhouse;
 pub mod sqlite;
 
 use crate::event::Event;
 use crate::rollup::DayRollup;
 use crate::sites::Site;
 use async_trait::async_trait;
+
+pub use self::clickhouse::ErrorClass;
+
+/// How the sink treats a failed insert: retry it, dead-letter the batch (the data was
+/// refused), or keep retrying slowly while alerting (a broken deployment). Only ClickHouse
+/// tells data errors apart; every other backend's errors are retryable.
+pub fn insert_error_class(e: &anyhow::Error) -> ErrorClass {
+    self::clickhouse::error_class(e).unwrap_or(ErrorClass::Retryable)
+}
 
 /// What [`Warehouse::insert_events`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -94,12 +104,7 @@ pub struct StoredRow {
 
 /// Split a [`DayRollup`] into stored rows.
 pub fn to_stored(r: &DayRollup) -> Vec<StoredRow> {
-    fn rows<T: serde::Serialize>(
-        out: &mut Vec<StoredRow>,
-        part: Part,
-        items: &[T],
-        page: impl Fn(&T) -> String,
-    ) {
+    fn rows<T: serde::Serialize>(out: &mut Vec<StoredRow>, part: Part, items: &[T], page: impl Fn(&T) -> String) {
         for it in items {
             out.push(StoredRow {
                 part,
@@ -113,9 +118,7 @@ pub fn to_stored(r: &DayRollup) -> Vec<StoredRow> {
     rows(&mut out, Part::Grid, &r.grid, |x| x.page.clone());
     rows(&mut out, Part::Elements, &r.elements, |x| x.page.clone());
     rows(&mut out, Part::Scroll, &r.scroll, |x| x.page.clone());
-    rows(&mut out, Part::Transitions, &r.transitions, |_| {
-        String::new()
-    });
+    rows(&mut out, Part::Transitions, &r.transitions, |_| String::new());
     rows(&mut out, Part::Entries, &r.entries, |_| String::new());
     rows(&mut out, Part::Exits, &r.exits, |_| String::new());
     rows(&mut out, Part::Paths, &r.paths, |_| String::new());
@@ -169,17 +172,16 @@ pub trait Warehouse: Send + Sync + 'static {
     /// Every event of every session (snippet session id) with an event in the day.
     async fn session_events_for_day(&self, site: &str, day: i64) -> anyhow::Result<Vec<Event>>;
     /// Replace the rollup rows of (site, day) and clear its dirty mark if still at `version`.
-    async fn write_rollup(
-        &self,
-        site: &str,
-        day: i64,
-        version: i64,
-        rollup: &DayRollup,
-    ) -> anyhow::Result<()>;
+    async fn write_rollup(&self, site: &str, day: i64, version: i64, rollup: &DayRollup) -> anyhow::Result<()>;
     /// Read rollup rows.
     async fn read_rollup(&self, q: &RollupQuery) -> anyhow::Result<DayRollup>;
-    /// Raw events stored for a site (all, bots included).
+    /// Distinct raw events stored for a site (all, bots included).
     async fn count_events(&self, site: &str) -> anyhow::Result<u64>;
+    /// Stored rows for a site before deduplication: more than [`Warehouse::count_events`]
+    /// only while a replayed batch waits for the warehouse to merge it away.
+    async fn count_rows(&self, site: &str) -> anyhow::Result<u64> {
+        self.count_events(site).await
+    }
     /// All sites.
     async fn sites(&self) -> anyhow::Result<Vec<Site>>;
     /// Create or replace a site.

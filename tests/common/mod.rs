@@ -1,9 +1,11 @@
 //! Test harness: runs the real `sightline` binary as a child process on a free loopback
 //! port with its own data directory, and talks to it over HTTP like a user would.
 //!
-//! The backend mode comes from configuration, not from copied tests: `SIGHTLINE_TEST_MODE`
-//! unset or `embedded` runs the embedded log and warehouse; other modes add the arguments
-//! from `SIGHTLINE_TEST_SERVE_ARGS` (used by CI for Kafka + ClickHouse).
+//! The backend mode comes from configuration, not from copied tests: with neither variable
+//! set, the embedded log and warehouse; with `SIGHTLINE_TEST_KAFKA_BROKERS` (e.g.
+//! `127.0.0.1:9092`) the Kafka log, and with `SIGHTLINE_TEST_CLICKHOUSE_URL` (e.g.
+//! `http://127.0.0.1:18123`) the ClickHouse warehouse, each server under a topic prefix and
+//! database of its own. `scripts/test` runs the suite once per mode.
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
@@ -20,35 +22,88 @@ pub struct Server {
     pub port: u16,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
-    extra: Vec<String>,
+    /// Extra `serve` arguments (e.g. `--roles`), used at every (re)start.
+    pub extra: Vec<String>,
+    /// Backend arguments (Kafka topic prefix, ClickHouse database), fixed for the server's life.
+    pub backend: Vec<String>,
+    /// Extra environment of the process (e.g. a failpoint).
+    pub env: Vec<(String, String)>,
     pub http: reqwest::blocking::Client,
 }
 
-fn free_port() -> u16 {
+/// True when the suite runs against Kafka and ClickHouse.
+pub fn external_mode() -> bool {
+    std::env::var("SIGHTLINE_TEST_KAFKA_BROKERS").is_ok() || std::env::var("SIGHTLINE_TEST_CLICKHOUSE_URL").is_ok()
+}
+
+/// `serve` arguments selecting the backends of this test run, with a fresh topic prefix and
+/// database so tests never see each other's data.
+pub fn backend_args() -> Vec<String> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut a = Vec::new();
+    if let Ok(b) = std::env::var("SIGHTLINE_TEST_KAFKA_BROKERS") {
+        a.extend([
+            "--kafka-brokers".into(),
+            b,
+            "--kafka-topic-prefix".into(),
+            format!("sltest-{}", &run[..12]),
+        ]);
+    }
+    if let Ok(u) = std::env::var("SIGHTLINE_TEST_CLICKHOUSE_URL") {
+        a.extend([
+            "--clickhouse-url".into(),
+            u,
+            "--clickhouse-database".into(),
+            format!("sltest_{}", &run[..12]),
+        ]);
+    }
+    a
+}
+
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Server {
     /// Start a server with a fresh data dir and extra `serve` arguments.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_with(backend_args(), extra, &[])
+    }
+
+    /// Start a server with these backend arguments (share them to make several processes
+    /// work on one log and warehouse), extra `serve` arguments and environment.
+    pub fn start_with(backend: Vec<String>, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut s = Server::new(backend, extra, env);
+        s.spawn();
+        s
+    }
+
+    /// Like [`Server::start_with`], without starting it.
+    pub fn new(backend: Vec<String>, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
-        let mut s = Server {
+        Server {
             child: None,
             port: free_port(),
             data_dir: tmp.path().to_path_buf(),
             _tmp: Some(tmp),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            backend,
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
-        };
-        s.spawn();
-        s
+        }
     }
 
-    /// Start (again) on the same port and data dir.
+    /// Start (again) on the same port and data dir and wait until it is ready.
     pub fn spawn(&mut self) {
+        self.spawn_nowait();
+        self.wait_ready();
+    }
+
+    /// Start (again) without waiting for readiness.
+    pub fn spawn_nowait(&mut self) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sightline"));
         cmd.arg("serve")
             .arg("--listen")
@@ -56,17 +111,27 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.extra)
+            .args(&self.backend)
             .env("SIGHTLINE_API_TOKEN", TOKEN)
             .env("SIGHTLINE_ROLLUP_EVERY_MS", "200")
             .env("SIGHTLINE_LOG", "warn")
+            .env_remove("SIGHTLINE_KAFKA_BROKERS")
+            .env_remove("SIGHTLINE_CLICKHOUSE_URL")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        if let Ok(args) = std::env::var("SIGHTLINE_TEST_SERVE_ARGS") {
-            cmd.args(args.split_whitespace());
-        }
         self.child = Some(cmd.spawn().expect("start sightline serve"));
-        let deadline = Instant::now() + Duration::from_secs(30);
+    }
+
+    /// Wait until `/readyz` answers 200 (60 s at most).
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("sightline serve exited during start-up: {status}");
+                }
+            }
             if let Ok(r) = self.http.get(self.url("/readyz")).send() {
                 if r.status().is_success() {
                     return;
@@ -77,12 +142,44 @@ impl Server {
         panic!("sightline serve did not become ready on port {}", self.port);
     }
 
+    /// Wait for the process to exit by itself (e.g. at a failpoint), at most `secs`.
+    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let c = self.child.as_mut().expect("running");
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                self.child = None;
+                return st;
+            }
+            assert!(Instant::now() < deadline, "process did not exit within {secs} s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGKILL the process (no shutdown hooks run).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             c.kill().unwrap();
             c.wait().unwrap();
         }
+    }
+
+    /// Run a `sightline` subcommand against this server's data dir and backends.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.backend)
+            .env("SIGHTLINE_LOG", "warn")
+            .output()
+            .expect("run sightline");
+        assert!(
+            out.status.success(),
+            "sightline {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -178,6 +275,24 @@ impl Drop for Server {
 
 pub const HUMAN_UA: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// Which pass of the suite this is (`SIGHTLINE_TEST_MODE`, set by `scripts/test`):
+/// `external` must have Kafka and ClickHouse; `embedded` skips tests that need them.
+/// Returns false (after saying so) when a test needing external services should skip.
+pub fn external_services_or_skip(test: &str) -> bool {
+    let mode = std::env::var("SIGHTLINE_TEST_MODE").unwrap_or_default();
+    if std::env::var("SIGHTLINE_TEST_KAFKA_BROKERS").is_ok() && std::env::var("SIGHTLINE_TEST_CLICKHOUSE_URL").is_ok() {
+        return true;
+    }
+    assert_ne!(
+        mode, "external",
+        "{test}: SIGHTLINE_TEST_MODE=external but no SIGHTLINE_TEST_KAFKA_BROKERS/CLICKHOUSE_URL"
+    );
+    eprintln!(
+        "{test}: skipped in the embedded pass (needs Kafka + ClickHouse; scripts/test runs it in the external pass)"
+    );
+    false
+}
 
 /// Current time, ms.
 pub fn now_ms() -> i64 {

@@ -1,0 +1,319 @@
+//! Every SQL statement of the ClickHouse warehouse, in one place: `migrations/*.sql` (the
+//! schema, applied once each, in order) and `queries.sql` (everything else, looked up by
+//! name). Both are `include_str!`ed here and read as text by `tests/chdb/check.py`, which
+//! runs them on current ClickHouse; `tests/clickhouse_warehouse.rs` runs them on the server
+//! of `SIGHTLINE_CLICKHOUSE_URL` (CI: Debian's 18.16). See the header of `queries.sql` for
+//! the format.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// One versioned migration file.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// The number the file name starts with; applied in increasing order.
+    pub version: u32,
+    /// File name in `src/warehouse/clickhouse/migrations/`.
+    pub name: &'static str,
+    /// The file's text.
+    pub text: &'static str,
+}
+
+impl Migration {
+    /// The statements of the file (see [`split_statements`]).
+    pub fn statements(&self) -> Vec<String> {
+        split_statements(self.text)
+    }
+    /// SHA-256 of the file, recorded in `schema_migrations`: an applied migration that was
+    /// edited afterwards is refused at start-up.
+    pub fn checksum(&self) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(self.text.as_bytes()))
+    }
+}
+
+/// Every migration, in order. A unit test checks that this lists exactly the files of the
+/// folder.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_init.sql",
+    text: include_str!("migrations/0001_init.sql"),
+}];
+
+/// The text of `queries.sql`.
+pub const QUERIES_SQL: &str = include_str!("queries.sql");
+
+/// Names of the statements of `queries.sql` the Rust code uses.
+pub mod name {
+    pub const CREATE_DATABASE: &str = "create_database";
+    pub const CREATE_SCHEMA_MIGRATIONS: &str = "create_schema_migrations";
+    pub const APPLIED_MIGRATIONS: &str = "applied_migrations";
+    pub const INSERT_SCHEMA_MIGRATION: &str = "insert_schema_migration";
+    pub const DESCRIBE_TABLE: &str = "describe_table";
+    pub const EXISTING_IDS: &str = "existing_ids";
+    pub const INSERT_EVENTS: &str = "insert_events";
+    pub const SESSION_SPANS: &str = "session_spans";
+    pub const NEXT_VERSION: &str = "next_version";
+    pub const INSERT_DIRTY_MARKS: &str = "insert_dirty_marks";
+    pub const DIRTY_DAYS: &str = "dirty_days";
+    pub const SESSION_EVENTS: &str = "session_events";
+    pub const INSERT_ROLLUP_ROWS: &str = "insert_rollup_rows";
+    pub const INSERT_ROLLUP_STATE: &str = "insert_rollup_state";
+    pub const READ_ROLLUP: &str = "read_rollup";
+    pub const SUPERSEDED_GENERATIONS: &str = "superseded_generations";
+    pub const DELETE_ROLLUP_ROWS: &str = "delete_rollup_rows";
+    pub const DELETE_ROLLUP_STATE: &str = "delete_rollup_state";
+    pub const COUNT_EVENTS: &str = "count_events";
+    pub const SITES: &str = "sites";
+    pub const INSERT_SITES: &str = "insert_sites";
+    pub const PING: &str = "ping";
+
+    /// All of the above.
+    pub const ALL: &[&str] = &[
+        CREATE_DATABASE,
+        CREATE_SCHEMA_MIGRATIONS,
+        APPLIED_MIGRATIONS,
+        INSERT_SCHEMA_MIGRATION,
+        DESCRIBE_TABLE,
+        EXISTING_IDS,
+        INSERT_EVENTS,
+        SESSION_SPANS,
+        NEXT_VERSION,
+        INSERT_DIRTY_MARKS,
+        DIRTY_DAYS,
+        SESSION_EVENTS,
+        INSERT_ROLLUP_ROWS,
+        INSERT_ROLLUP_STATE,
+        READ_ROLLUP,
+        SUPERSEDED_GENERATIONS,
+        DELETE_ROLLUP_ROWS,
+        DELETE_ROLLUP_STATE,
+        COUNT_EVENTS,
+        SITES,
+        INSERT_SITES,
+        PING,
+    ];
+}
+
+/// One block of `queries.sql`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub name: String,
+    /// The SQL with `?` placeholders, without the final `;` ("" for an insert).
+    pub sql: String,
+    /// Sample SQL literals for the placeholders, in order (`-- arg:`).
+    pub args: Vec<String>,
+    /// Declared result columns (`-- returns:`), name and ClickHouse type.
+    pub returns: Vec<(String, String)>,
+    /// Target table of a RowBinary insert (`-- insert:`).
+    pub insert: Option<String>,
+    /// Columns of that insert (`-- columns:`).
+    pub columns: Vec<(String, String)>,
+}
+
+impl Statement {
+    /// The SQL with the sample arguments substituted for the placeholders, as the checks run it.
+    pub fn sample_sql(&self) -> String {
+        let mut parts = self.sql.split('?');
+        let mut out = parts.next().unwrap_or_default().to_string();
+        for (arg, rest) in self.args.iter().zip(parts) {
+            out.push_str(arg);
+            out.push_str(rest);
+        }
+        out
+    }
+}
+
+fn parse_columns(s: &str) -> Result<Vec<(String, String)>, String> {
+    s.split(',')
+        .map(|c| {
+            let c = c.trim();
+            let (n, t) = c
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| format!("column {c:?} needs a name and a type"))?;
+            Ok((n.to_string(), t.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Parse the format of `queries.sql` (same rules as `tests/chdb/check.py`).
+pub fn parse_queries(text: &str) -> Result<Vec<Statement>, String> {
+    let mut out: Vec<Statement> = Vec::new();
+    let mut body: Vec<Vec<&str>> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix("--") {
+            let h = h.trim_start();
+            let header = ["name", "arg", "returns", "insert", "columns"]
+                .into_iter()
+                .find_map(|k| {
+                    h.strip_prefix(k)
+                        .and_then(|r| r.strip_prefix(':'))
+                        .map(|v| (k, v.trim()))
+                });
+            match header {
+                Some(("name", v)) => {
+                    out.push(Statement {
+                        name: v.to_string(),
+                        sql: String::new(),
+                        args: Vec::new(),
+                        returns: Vec::new(),
+                        insert: None,
+                        columns: Vec::new(),
+                    });
+                    body.push(Vec::new());
+                }
+                Some((k, v)) => {
+                    let cur = out
+                        .last_mut()
+                        .ok_or_else(|| format!("`-- {k}:` before any `-- name:`"))?;
+                    match k {
+                        "arg" => cur.args.push(v.to_string()),
+                        "returns" => cur.returns = parse_columns(v)?,
+                        "insert" => cur.insert = Some(v.to_string()),
+                        _ => cur.columns = parse_columns(v)?,
+                    }
+                }
+                None => {}
+            }
+            continue;
+        }
+        if let Some(b) = body.last_mut() {
+            if !t.is_empty() {
+                b.push(line);
+            }
+        }
+    }
+    for (st, b) in out.iter_mut().zip(body) {
+        let sql = b.join("\n");
+        let sql = sql.trim();
+        st.sql = sql.strip_suffix(';').unwrap_or(sql).trim_end().to_string();
+        if st.insert.is_some() != st.sql.is_empty() {
+            return Err(format!(
+                "{}: an insert has `-- insert:` and no SQL, anything else SQL",
+                st.name
+            ));
+        }
+        if st.insert.is_some() && st.columns.is_empty() {
+            return Err(format!("{}: an insert needs `-- columns:`", st.name));
+        }
+        if st.sql.matches('?').count() != st.args.len() {
+            return Err(format!(
+                "{}: {} placeholders but {} sample args",
+                st.name,
+                st.sql.matches('?').count(),
+                st.args.len()
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Split a migration into statements: whole-line `--` comments are dropped and a statement
+/// ends at a line ending in `;` (the rule `tests/chdb/check.py` uses too).
+pub fn split_statements(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("--") {
+            continue;
+        }
+        cur.push(line);
+        if line.trim_end().ends_with(';') {
+            let s = cur.join("\n");
+            let s = s.trim().trim_end_matches(';').trim();
+            if !s.is_empty() {
+                out.push(s.to_string());
+            }
+            cur.clear();
+        }
+    }
+    let rest = cur.join("\n");
+    assert!(rest.trim().is_empty(), "a migration ends with a statement without `;`");
+    out
+}
+
+/// Every statement of `queries.sql`, parsed once.
+pub fn statements() -> &'static [Statement] {
+    static PARSED: OnceLock<Vec<Statement>> = OnceLock::new();
+    PARSED.get_or_init(|| parse_queries(QUERIES_SQL).expect("queries.sql is well-formed (unit-tested)"))
+}
+
+/// The statement called `name`. Panics on an unknown name (every name in [`name::ALL`] is
+/// unit-tested to exist).
+pub fn get(name: &str) -> &'static Statement {
+    static BY_NAME: OnceLock<HashMap<&'static str, &'static Statement>> = OnceLock::new();
+    BY_NAME
+        .get_or_init(|| statements().iter().map(|s| (s.name.as_str(), s)).collect())
+        .get(name)
+        .copied()
+        .unwrap_or_else(|| panic!("queries.sql has no statement {name:?}"))
+}
+
+/// The SQL of the statement called `name`.
+pub fn sql(name: &str) -> &'static str {
+    &get(name).sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_sql_parses_and_every_used_name_exists() {
+        let all = parse_queries(QUERIES_SQL).unwrap();
+        for n in name::ALL {
+            assert!(all.iter().any(|s| s.name == *n), "{n} missing from queries.sql");
+        }
+        for s in &all {
+            assert!(
+                name::ALL.contains(&s.name.as_str()),
+                "{} is not used by the Rust code",
+                s.name
+            );
+            assert!(!s.sql.contains("??"), "{}: `??` is not supported by the checks", s.name);
+        }
+    }
+
+    #[test]
+    fn migrations_list_every_file_of_the_folder_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/warehouse/clickhouse/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|f| f.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
+        assert_eq!(
+            files, listed,
+            "MIGRATIONS must list every file of migrations/, in order"
+        );
+        for w in MIGRATIONS.windows(2) {
+            assert!(w[0].version < w[1].version);
+        }
+        for m in MIGRATIONS {
+            assert!(
+                m.name.starts_with(&format!("{:04}_", m.version)),
+                "{} vs {}",
+                m.name,
+                m.version
+            );
+            assert!(!m.statements().is_empty());
+        }
+    }
+
+    #[test]
+    fn statements_split_on_line_final_semicolons_and_skip_comment_lines() {
+        let v = split_statements("-- a; comment\nCREATE TABLE a (x UInt8)\nENGINE = Memory;\n\n-- b\nSELECT 1;\n");
+        assert_eq!(v, vec!["CREATE TABLE a (x UInt8)\nENGINE = Memory", "SELECT 1"]);
+    }
+
+    #[test]
+    fn sample_sql_substitutes_args_in_order() {
+        let s = get(name::SESSION_EVENTS);
+        let q = s.sample_sql();
+        assert!(!q.contains('?'));
+        assert!(q.contains("day = toDate('2024-05-01')"), "{q}");
+    }
+}
