@@ -15,3 +15,4 @@ pub mod server;
 pub mod sink;
 pub mod sites;
 pub mod warehouse;
+pub mod openapi;

@@ -3,7 +3,7 @@
 
 use crate::ingest::{self, Limits};
 use crate::log::kafka::{KafkaConfig, KafkaLog};
-use crate::log::{embedded::EmbeddedLog, Log};
+use crate::log::{embedded::EmbeddedLog, DeadLetter, Log};
 use crate::metrics::{self, METRICS};
 use crate::query;
 use crate::rollup;
@@ -108,7 +108,7 @@ pub fn require_token(req: &HttpRequest, state: &AppState) -> Result<(), ApiError
 }
 
 /// `POST /v1/sites` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSite {
     pub name: String,
@@ -116,6 +116,7 @@ pub struct NewSite {
     pub origins: Vec<String>,
     pub key: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub settings: SiteSettings,
 }
 
@@ -153,13 +154,20 @@ struct SiteOut<'a> {
     settings: &'a SiteSettings,
 }
 
-async fn create_site(
+#[utoipa::path(post, path = "/v1/sites", tag = "admin", security(("bearer" = [])), request_body = NewSite, responses((status = 201, description = "The site with its write key"), (status = 400, description = "names the field"), (status = 401, description = "no or wrong token")))]
+pub async fn create_site(
     req: HttpRequest,
-    body: web::Json<NewSite>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
-    let site = make_site(body.into_inner())?;
+    // Read as JSON whatever the content type, so a plain `curl -d` works.
+    let new: NewSite = serde_json::from_slice(&body).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        field: "body".into(),
+        reason: format!("expected {{\"name\", \"origins\", \"key\"?, \"settings\"?}}: {e}"),
+    })?;
+    let site = make_site(new)?;
     state.warehouse.put_site(&site).await?;
     state.sites.put(site.clone());
     Ok(HttpResponse::Created().json(SiteOut {
@@ -170,7 +178,8 @@ async fn create_site(
     }))
 }
 
-async fn list_sites(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/v1/sites", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "All sites")))]
+pub async fn list_sites(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
     let sites = state.sites.all();
     let out: Vec<_> = sites
@@ -186,19 +195,22 @@ async fn list_sites(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 }
 
 /// `POST /v1/admin/rollup/run`: recompute every dirty day now (the job also runs on a timer).
-async fn rollup_run(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(post, path = "/v1/admin/rollup/run", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "{days}: site-days recomputed")))]
+pub async fn rollup_run(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
     let n = rollup::job::run_once(state.warehouse.as_ref(), &state.sites).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"days": n})))
 }
 
 #[derive(Deserialize)]
-struct Limit {
-    limit: Option<usize>,
+/// `?limit=` of list endpoints.
+pub struct Limit {
+    pub limit: Option<usize>,
 }
 
 /// `GET /v1/admin/deadletters?limit=100`.
-async fn dead_letters(
+#[utoipa::path(get, path = "/v1/admin/deadletters", tag = "admin", security(("bearer" = [])), params(("limit" = Option<usize>, Query, description = "at most this many, newest first (default 100)")), responses((status = 200, body = Vec<DeadLetter>)))]
+pub async fn dead_letters(
     req: HttpRequest,
     q: web::Query<Limit>,
     state: web::Data<AppState>,
@@ -214,7 +226,8 @@ async fn dead_letters(
 
 /// `GET /v1/sites/{key}/stats`: `{"events": distinct raw events, "rows": stored rows before
 /// dedup}` (bots included), for operators and tests.
-async fn site_stats(
+#[utoipa::path(get, path = "/v1/sites/{key}/stats", tag = "admin", security(("bearer" = [])), params(("key" = String, Path, description = "write key")), responses((status = 200, description = "{events, rows}")))]
+pub async fn site_stats(
     req: HttpRequest,
     key: web::Path<String>,
     state: web::Data<AppState>,
@@ -225,11 +238,13 @@ async fn site_stats(
     Ok(HttpResponse::Ok().json(serde_json::json!({"events": n, "rows": rows})))
 }
 
-async fn healthz() -> HttpResponse {
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "process alive")))]
+pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "log and warehouse reachable"), (status = 503, description = "not ready")))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (log, wh) = (state.log.ready().await, state.warehouse.ready().await);
     let body = serde_json::json!({"log": log, "warehouse": wh});
     if log && wh {
@@ -239,7 +254,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn metrics_text() -> HttpResponse {
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+pub async fn metrics_text() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics::render())
@@ -319,7 +335,8 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
         }
         cfg.route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics_text));
+            .route("/metrics", web::get().to(metrics_text))
+            .route("/v1/openapi.json", web::get().to(crate::openapi::openapi_json));
     }
 }
 

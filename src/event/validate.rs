@@ -23,7 +23,7 @@ pub const MAX_TEXT_CHARS: usize = 5000;
 pub const MAX_LABEL_CHARS: usize = 256;
 
 /// Why one event was not accepted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rejection {
     /// Position of the event in the batch.
     pub index: usize,

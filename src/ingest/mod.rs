@@ -117,7 +117,7 @@ impl ResponseError for IngestError {
 }
 
 /// `202` body (`api.md`), plus `warnings`: optional fields dropped for their type.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IngestResponse {
     pub accepted: usize,
     pub duplicates: usize,
@@ -126,7 +126,7 @@ pub struct IngestResponse {
 }
 
 /// An optional field dropped because of its type; the event was kept.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Warning {
     pub index: usize,
     pub field: String,
@@ -146,6 +146,7 @@ fn cors_grant(resp: &mut actix_web::HttpResponseBuilder, origin: &str) {
 
 /// `OPTIONS /v1/events`: grant the preflight to origins some site allows; others get no
 /// CORS headers (the browser then refuses the request).
+#[utoipa::path(options, path = "/v1/events", tag = "ingest", responses((status = 204, description = "CORS grant for an origin some site allows; no CORS headers otherwise")))]
 pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let mut resp = HttpResponse::NoContent();
     if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
@@ -161,6 +162,15 @@ pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
 
 /// `POST /v1/events`. Refusals carry the CORS grant too (for origins some site allows), so
 /// the snippet can read the status and `Retry-After` and tell "retry" from "give up".
+#[utoipa::path(post, path = "/v1/events", tag = "ingest",
+    params(("compression" = Option<String>, Query, description = "gzip|deflate|br for bodies sent without Content-Encoding (beacons)")),
+    request_body(content = String, content_type = "text/plain", description = "JSON envelope {site, sent_at, events: [...]} (text/plain or application/json; gzip, deflate, br)"),
+    responses(
+        (status = 202, description = "Accepted events are durable in the log", body = IngestResponse),
+        (status = 400, description = "Malformed envelope, or every event rejected (each names field and reason)"),
+        (status = 401, description = "Unknown write key"), (status = 403, description = "Origin not allowed for the site"),
+        (status = 413, description = "Body over the cap (decoded bytes)"), (status = 415, description = "Unsupported content encoding"),
+        (status = 503, description = "The log cannot take events now; retry after Retry-After")))]
 pub async fn events(
     req: HttpRequest,
     payload: web::Payload,
@@ -397,6 +407,7 @@ async fn handle(
 pub const SNIPPET_JS: &str = include_str!("../../snippet/sightline.js");
 
 /// `GET /s.js`.
+#[utoipa::path(get, path = "/s.js", tag = "ingest", responses((status = 200, description = "The snippet", content_type = "application/javascript")))]
 pub async fn snippet() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/javascript; charset=utf-8"))
@@ -406,6 +417,7 @@ pub async fn snippet() -> HttpResponse {
 }
 
 /// `GET /v1/sites/{key}/config`: what the snippet needs (zones, surveys, sampling). Public.
+#[utoipa::path(get, path = "/v1/sites/{key}/config", tag = "ingest", params(("key" = String, Path, description = "write key")), responses((status = 200, description = "zones, hash_routing, surveys, sampling"), (status = 404, description = "unknown site")))]
 pub async fn site_config(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     match state.sites.get(&path.into_inner()) {
         Some(site) => HttpResponse::Ok()

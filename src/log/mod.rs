@@ -43,7 +43,7 @@ pub struct LogRecord {
 }
 
 /// An input kept because it was rejected: the raw event (or a body sample) and why.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     /// When it was rejected, ms.
     pub at: i64,

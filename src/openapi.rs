@@ -1,0 +1,57 @@
+//! The OpenAPI document served at `GET /v1/openapi.json`, generated with utoipa from the
+//! handlers' annotations, so it cannot drift from the routes.
+
+use utoipa::OpenApi;
+
+/// The v1 API description (`api.md`).
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Sightline", description = "Behavioural analytics and voice of customer, v1 HTTP contract (api.md)."),
+    paths(
+        crate::ingest::events,
+        crate::ingest::preflight,
+        crate::ingest::snippet,
+        crate::ingest::site_config,
+        crate::server::create_site,
+        crate::server::list_sites,
+        crate::server::site_stats,
+        crate::server::rollup_run,
+        crate::server::dead_letters,
+        crate::server::healthz,
+        crate::server::readyz,
+        crate::server::metrics_text,
+        crate::query::heatmap,
+        crate::query::journeys,
+        crate::query::funnel_view,
+        crate::query::voc,
+        openapi_json,
+    ),
+    components(schemas(
+        crate::ingest::IngestResponse,
+        crate::ingest::Warning,
+        crate::event::validate::Rejection,
+        crate::server::NewSite,
+        crate::log::DeadLetter,
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `GET /v1/openapi.json`.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, description = "This document")))]
+pub async fn openapi_json() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(ApiDoc::openapi())
+}

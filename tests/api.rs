@@ -1,0 +1,124 @@
+//! The HTTP surface besides ingest: the OpenAPI document, token checks, sites admin,
+//! operations endpoints, and the snippet.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+#[test]
+fn the_openapi_document_lists_the_v1_contract() {
+    let s = Server::start(&[]);
+    let doc: serde_json::Value = s.http.get(s.url("/v1/openapi.json")).send().unwrap().json().unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/v1/events",
+        "/s.js",
+        "/v1/sites",
+        "/v1/sites/{key}/config",
+        "/v1/sites/{key}/heatmap",
+        "/v1/sites/{key}/journeys",
+        "/v1/sites/{key}/funnel",
+        "/v1/sites/{key}/voc",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/openapi.json",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+    }
+    assert!(doc["components"]["schemas"]["IngestResponse"].is_object());
+}
+
+#[test]
+fn query_and_admin_calls_need_the_token() {
+    let s = Server::start(&[]);
+    s.site("tok", &["*"]);
+    for path in [
+        "/v1/sites",
+        "/v1/sites/tok/heatmap?url=x",
+        "/v1/sites/tok/journeys",
+        "/v1/sites/tok/funnel?steps=a",
+        "/v1/sites/tok/voc",
+    ] {
+        let none = s.http.get(s.url(path)).send().unwrap();
+        assert_eq!(none.status().as_u16(), 401, "{path} without a token");
+        let wrong = s.http.get(s.url(path)).bearer_auth("not-the-token").send().unwrap();
+        assert_eq!(wrong.status().as_u16(), 401, "{path} with a wrong token");
+        let body: serde_json::Value = wrong.json().unwrap();
+        assert_eq!(body["field"], "authorization");
+    }
+    let r = s
+        .http
+        .post(s.url("/v1/sites"))
+        .json(&json!({"name": "x"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+#[test]
+fn sites_are_created_with_plain_curl_style_bodies_and_bad_ones_name_the_field() {
+    let s = Server::start(&[]);
+    // No JSON content type, as `curl -d` sends.
+    let r = s
+        .http
+        .post(s.url("/v1/sites"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"name":"shop.example","origins":["https://shop.example"]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let site: serde_json::Value = r.json().unwrap();
+    assert!(site["key"].as_str().unwrap().starts_with("sl_"));
+    let listed = s.get("/v1/sites");
+    assert_eq!(listed[0]["key"], site["key"]);
+    for (body, field) in [
+        (json!({"name": ""}), "name"),
+        (json!({"name": "x", "origins": ["not a url"]}), "origins"),
+        (json!({"name": "x", "key": "bad key!"}), "key"),
+        (json!({"nom": "x"}), "body"),
+    ] {
+        let r = s
+            .http
+            .post(s.url("/v1/sites"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{body}");
+        let v: serde_json::Value = r.json().unwrap();
+        assert_eq!(v["field"], field, "{body}: {v}");
+    }
+}
+
+#[test]
+fn the_snippet_config_and_operations_endpoints_answer() {
+    let s = Server::start(&[]);
+    s.site("ops", &["https://ops.example"]);
+    let js = s.http.get(s.url("/s.js")).send().unwrap();
+    assert_eq!(js.status().as_u16(), 200);
+    assert!(js.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert!(js.text().unwrap().contains("sendBeacon"));
+    let cfg: serde_json::Value = s
+        .http
+        .get(s.url("/v1/sites/ops/config"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(cfg["zones"].is_array());
+    assert_eq!(
+        s.http
+            .get(s.url("/v1/sites/nope/config"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(s.http.get(s.url("/healthz")).send().unwrap().status().as_u16(), 200);
+    let ready: serde_json::Value = s.http.get(s.url("/readyz")).send().unwrap().json().unwrap();
+    assert_eq!(ready, json!({"log": true, "warehouse": true}));
+    assert!(s.metrics().contains("sightline_http_requests_total") || s.metrics().contains("# TYPE"));
+}
