@@ -88,12 +88,29 @@ enum RollupCommand {
     },
 }
 
+/// Structured JSON logs, one object per line: level filter from `SIGHTLINE_LOG` (default
+/// `info`; e.g. `sightline=debug` shows each ingest request's `request_id` and, per sink
+/// batch, the request ids it stored), written to stderr, or appended to the file named by
+/// `SIGHTLINE_LOG_FILE` when that is set.
+fn init_logging() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGHTLINE_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().json().with_env_filter(filter);
+    match std::env::var_os("SIGHTLINE_LOG_FILE").filter(|p| !p.is_empty()) {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| anyhow::anyhow!("SIGHTLINE_LOG_FILE {}: {e}", path.to_string_lossy()))?;
+            builder.with_writer(std::sync::Mutex::new(file)).init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SIGHTLINE_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging()?;
     let cli = Cli::parse();
     let args = cli.backends;
     match cli.command {

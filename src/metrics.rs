@@ -1,50 +1,120 @@
 //! One Prometheus registry for the process, names `sightline_<name>_<unit>[_total]`
 //! (engineering.md, "Metric names"). Served at `GET /metrics`.
+//!
+//! Label sets are bounded: routes are the router's patterns (never raw paths), event types
+//! are the eight v1 names (or `unknown`), fields and causes come from fixed lists in the
+//! code, and the product signals are labelled by site key and (for NPS) at most
+//! [`MAX_SURVEYS_PER_SITE`] survey ids per site — never by URL, visitor or session.
+//!
+//! The alert rules in `deploy/prometheus/rules.yml` and the dashboard in
+//! `deploy/grafana/sightline.json` use these names; `tests/observability.rs` checks that every
+//! name they reference is exported.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::LazyLock;
+use std::time::Instant;
 
-/// Every metric Sightline exports.
+/// Most surveys per site whose NPS is exported (the ones with the most NPS answers today,
+/// ties broken by survey id), to keep `sightline_site_nps` bounded.
+pub const MAX_SURVEYS_PER_SITE: usize = 20;
+
+/// `route` label of requests that matched no route (404s of unknown paths).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Every metric Sightline exports (except the Kafka producer's own, registered by
+/// `log::kafka` in the same registry).
 pub struct Metrics {
+    /// The registry [`render`] encodes; `log::kafka` registers its producer metrics here.
     pub registry: Registry,
-    /// HTTP requests by route and status.
+    /// HTTP requests by route pattern (e.g. `/v1/sites/{key}/heatmap`, or
+    /// [`UNMATCHED_ROUTE`]), method and status code. Counted for every route by
+    /// [`http_middleware`].
     pub http_requests_total: IntCounterVec,
-    /// HTTP request latency by route, seconds.
+    /// HTTP request latency (until the response head is ready), by route pattern and
+    /// method, seconds.
     pub http_request_duration_seconds: HistogramVec,
-    /// Events received at ingest, by type (`unknown` before the type is known).
+    /// Events received at ingest, by type (`unknown` before the type is known), events.
     pub events_received_total: IntCounterVec,
-    /// Events accepted into the log, by type.
+    /// Events accepted into the log (durable, new ids), by type, events.
     pub events_accepted_total: IntCounterVec,
-    /// Events rejected, by type and field.
+    /// Events rejected, by type and the field that was wrong, events.
     pub events_rejected_total: IntCounterVec,
-    /// Events whose id was already accepted, by type.
+    /// Events whose id was already accepted (acknowledged, stored once), by type, events.
     pub events_duplicate_total: IntCounterVec,
-    /// Events dropped after acceptance, by cause (every drop has a cause).
+    /// Events dropped after acceptance, by cause and type (every drop has a cause; `type` is
+    /// `unknown` when the record could not be decoded), events.
     pub events_dropped_total: IntCounterVec,
-    /// Optional fields dropped because of their type, by field.
+    /// Optional fields dropped because of their type, by field, fields.
     pub fields_dropped_total: IntCounterVec,
-    /// Requests refused as a whole, by cause (`malformed`, `unknown_site`, `origin`, `too_large`, `encoding`, `log_unavailable`).
+    /// Requests refused as a whole, by cause (`malformed`, `unknown_site`, `origin`,
+    /// `too_large`, `encoding`, `log_unavailable`), requests.
     pub requests_refused_total: IntCounterVec,
-    /// Events flagged as bots.
+    /// Events flagged as bots, events.
     pub bot_events_total: IntCounter,
-    /// PII replacements made at ingest.
+    /// PII replacements made at ingest, replacements.
     pub pii_replacements_total: IntCounter,
-    /// Absolute clock-skew correction applied per batch, seconds.
+    /// Absolute clock-skew correction applied per batch, by rule (`none`, `shift`), seconds.
     pub clock_skew_seconds: HistogramVec,
-    /// Log append latency, seconds.
+    /// Log append (produce) latency as ingest sees it, by backend (`embedded`, `kafka`) and
+    /// outcome (`ok`, `error`), seconds.
     pub log_append_duration_seconds: HistogramVec,
-    /// Rows written by the sink, and replays of rows already stored.
+    /// Failed log appends (the request got a 503 or 413), by backend and `error_type`
+    /// (`unavailable`, `timeout`, `too_large`, `other`), appends. Not drops: the client is
+    /// told to retry, or that the event is too large.
+    pub log_append_errors_total: IntCounterVec,
+    /// Events handed to the log by ingest and not yet acknowledged, by backend, events.
+    pub log_append_inflight_events: IntGaugeVec,
+    /// Bound of the Kafka producer queue (librdkafka `queue.buffering.max.messages`),
+    /// messages; the depth is `sightline_log_producer_queue_messages` (set by `log::kafka`).
+    /// Only exported by processes on the Kafka log.
+    pub log_producer_queue_capacity_messages: IntGaugeVec,
+    /// Records of a partition not yet consumed by a consumer group (high watermark minus
+    /// committed offset), by group and partition, records. Set with [`set_consumer_lag`].
+    pub consumer_lag_records: IntGaugeVec,
+    /// Rows written by the sink (`inserted`) and replays of rows already stored
+    /// (`replayed`), rows.
     pub sink_rows_total: IntCounterVec,
-    /// Sink batches by outcome (`ok`, `error`).
+    /// Sink batches by outcome (`ok`, `error` retried, `data_error` dead-lettered), batches.
     pub sink_batches_total: IntCounterVec,
-    /// Rollup (site, day) computations by outcome.
+    /// Warehouse insert latency of one sink batch, by outcome (`ok`, `error`,
+    /// `data_error`), seconds.
+    pub sink_insert_duration_seconds: HistogramVec,
+    /// Rollup (site, day) computations by outcome (`ok`; `error` counts failed passes).
     pub rollup_runs_total: IntCounterVec,
-    /// Rollup computation time per (site, day), seconds.
+    /// Rollup computation time per (site, day), read and write included, seconds.
     pub rollup_duration_seconds: HistogramVec,
-    /// Days waiting for a rollup.
+    /// Duration of one rollup pass (every dirty day once), seconds.
+    pub rollup_pass_duration_seconds: HistogramVec,
+    /// Site-days waiting for a rollup at the start of the last pass, days.
     pub rollup_dirty_days: IntGauge,
+    /// Age of the newest event (by `received_at`) included in any rollup this process
+    /// computed: now minus that event's `received_at`, seconds, computed at scrape time.
+    /// Until the job's first pass that includes an event it counts from the job's start;
+    /// absent in processes without the rollup role.
+    pub rollup_freshness_seconds: GaugeVec,
+    /// Rage clicks of today's UTC day per site (bots excluded), clicks. See
+    /// [`SiteSignals`] for why these are gauges of the day's totals.
+    pub site_rage_clicks: IntGaugeVec,
+    /// Dead clicks of today's UTC day per site (bots excluded), clicks.
+    pub site_dead_clicks: IntGaugeVec,
+    /// Feedback submissions rated 1 or 2 (of 5) today per site (bots excluded), submissions.
+    pub site_negative_feedback: IntGaugeVec,
+    /// Survey answers today per site, one per (survey, question, session), latest wins
+    /// (bots excluded), answers.
+    pub site_survey_responses: IntGaugeVec,
+    /// NPS of today's answers per site and survey (answers to the survey's `nps` questions
+    /// pooled), score from −100 to 100. Absent for surveys without NPS answers today.
+    pub site_nps: GaugeVec,
+    /// Numeric NPS answers behind `sightline_site_nps`, per site and survey, answers.
+    pub site_nps_responses: IntGaugeVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -53,13 +123,29 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
     c
 }
 
+fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("metric");
+    r.register(Box::new(g.clone())).expect("register metric");
+    g
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels).expect("metric");
+    r.register(Box::new(g.clone())).expect("register metric");
+    g
+}
+
 fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
     let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("metric");
     r.register(Box::new(h.clone())).expect("register metric");
     h
 }
 
-const LATENCY: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+/// Latency buckets, seconds. They go past 10 s so that the critical p99 threshold of the
+/// alert rules (10 s) can be exceeded by `histogram_quantile`.
+const LATENCY: [f64; 15] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
 /// The process-wide metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -70,18 +156,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     r.register(Box::new(pii.clone())).expect("register");
     let dirty = IntGauge::new("sightline_rollup_dirty_days", "Site-days waiting for a rollup").expect("metric");
     r.register(Box::new(dirty.clone())).expect("register");
-    Metrics {
+    let m = Metrics {
         http_requests_total: counter(
             &r,
             "sightline_http_requests_total",
-            "HTTP requests",
-            &["route", "status"],
+            "HTTP requests by route pattern, method and status",
+            &["route", "method", "status"],
         ),
         http_request_duration_seconds: histogram(
             &r,
             "sightline_http_request_duration_seconds",
-            "HTTP request latency",
-            &["route"],
+            "HTTP request latency by route pattern and method, seconds",
+            &["route", "method"],
             LATENCY.to_vec(),
         ),
         events_received_total: counter(&r, "sightline_events_received_total", "Events received", &["type"]),
@@ -106,8 +192,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         events_dropped_total: counter(
             &r,
             "sightline_events_dropped_total",
-            "Events dropped after acceptance",
-            &["cause"],
+            "Events dropped after acceptance, by cause and type",
+            &["cause", "type"],
         ),
         fields_dropped_total: counter(
             &r,
@@ -126,16 +212,40 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         clock_skew_seconds: histogram(
             &r,
             "sightline_clock_skew_seconds",
-            "Clock-skew correction per batch",
+            "Clock-skew correction per batch, seconds",
             &["rule"],
             vec![0.0, 60.0, 300.0, 3600.0, 86400.0, 31_536_000.0],
         ),
         log_append_duration_seconds: histogram(
             &r,
             "sightline_log_append_duration_seconds",
-            "Log append latency",
-            &["backend"],
+            "Log append (produce) latency seen by ingest, seconds",
+            &["backend", "outcome"],
             LATENCY.to_vec(),
+        ),
+        log_append_errors_total: counter(
+            &r,
+            "sightline_log_append_errors_total",
+            "Failed log appends, by backend and error type",
+            &["backend", "error_type"],
+        ),
+        log_append_inflight_events: int_gauge(
+            &r,
+            "sightline_log_append_inflight_events",
+            "Events handed to the log and not yet acknowledged",
+            &["backend"],
+        ),
+        log_producer_queue_capacity_messages: int_gauge(
+            &r,
+            "sightline_log_producer_queue_capacity_messages",
+            "Bound of the Kafka producer queue, messages",
+            &[],
+        ),
+        consumer_lag_records: int_gauge(
+            &r,
+            "sightline_consumer_lag_records",
+            "Records of a partition not yet consumed by the group",
+            &["group", "partition"],
         ),
         sink_rows_total: counter(
             &r,
@@ -144,6 +254,13 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["outcome"],
         ),
         sink_batches_total: counter(&r, "sightline_sink_batches_total", "Sink batches", &["outcome"]),
+        sink_insert_duration_seconds: histogram(
+            &r,
+            "sightline_sink_insert_duration_seconds",
+            "Warehouse insert latency per sink batch, seconds",
+            &["outcome"],
+            LATENCY.to_vec(),
+        ),
         rollup_runs_total: counter(
             &r,
             "sightline_rollup_runs_total",
@@ -153,17 +270,255 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         rollup_duration_seconds: histogram(
             &r,
             "sightline_rollup_duration_seconds",
-            "Rollup time per site-day",
+            "Rollup time per site-day, seconds",
+            &[],
+            LATENCY.to_vec(),
+        ),
+        rollup_pass_duration_seconds: histogram(
+            &r,
+            "sightline_rollup_pass_duration_seconds",
+            "Duration of one rollup pass, seconds",
             &[],
             LATENCY.to_vec(),
         ),
         rollup_dirty_days: dirty,
+        rollup_freshness_seconds: gauge(
+            &r,
+            "sightline_rollup_freshness_seconds",
+            "Age of the newest event (received_at) included in a rollup, seconds",
+            &[],
+        ),
+        site_rage_clicks: int_gauge(
+            &r,
+            "sightline_site_rage_clicks",
+            "Rage clicks today (UTC) per site, bots excluded",
+            &["site"],
+        ),
+        site_dead_clicks: int_gauge(
+            &r,
+            "sightline_site_dead_clicks",
+            "Dead clicks today (UTC) per site, bots excluded",
+            &["site"],
+        ),
+        site_negative_feedback: int_gauge(
+            &r,
+            "sightline_site_negative_feedback",
+            "Feedback rated 1 or 2 today (UTC) per site, bots excluded",
+            &["site"],
+        ),
+        site_survey_responses: int_gauge(
+            &r,
+            "sightline_site_survey_responses",
+            "Survey answers today (UTC) per site, one per survey, question and session",
+            &["site"],
+        ),
+        site_nps: gauge(
+            &r,
+            "sightline_site_nps",
+            "NPS of today's (UTC) answers per site and survey, -100..100",
+            &["site", "survey"],
+        ),
+        site_nps_responses: int_gauge(
+            &r,
+            "sightline_site_nps_responses",
+            "NPS answers today (UTC) per site and survey",
+            &["site", "survey"],
+        ),
         registry: r,
+    };
+    // Series with known label values start at 0, so that `rate()` and the dashboards see
+    // them before the first event of their kind (a missing series is not a zero).
+    for outcome in ["ok", "error", "data_error"] {
+        m.sink_batches_total.with_label_values(&[outcome]);
     }
+    for outcome in ["inserted", "replayed"] {
+        m.sink_rows_total.with_label_values(&[outcome]);
+    }
+    for outcome in ["ok", "error"] {
+        m.rollup_runs_total.with_label_values(&[outcome]);
+    }
+    m.events_dropped_total.with_label_values(&[DROP_UNDECODABLE, "unknown"]);
+    for typ in crate::event::EVENT_TYPES {
+        m.events_dropped_total.with_label_values(&[DROP_WAREHOUSE_REFUSED, typ]);
+    }
+    m
 });
+
+/// `cause` of events the warehouse refused as data (dead-lettered by the sink).
+pub const DROP_WAREHOUSE_REFUSED: &str = "warehouse_refused";
+/// `cause` of log records the sink could not decode (dead-lettered).
+pub const DROP_UNDECODABLE: &str = "undecodable_record";
+
+/// `error_type` values of [`Metrics::log_append_errors_total`].
+pub const APPEND_ERROR_TYPES: [&str; 4] = ["unavailable", "timeout", "too_large", "other"];
+
+/// Start the per-backend series of this process at 0 (call once the log backend is known).
+pub fn init_backend(backend: &str) {
+    for t in APPEND_ERROR_TYPES {
+        METRICS.log_append_errors_total.with_label_values(&[backend, t]);
+    }
+    METRICS.log_append_inflight_events.with_label_values(&[backend]);
+}
+
+/// Set the bound of the Kafka producer queue, messages (librdkafka
+/// `queue.buffering.max.messages`). The producer-queue alert divides
+/// `sightline_log_producer_queue_messages` by it.
+pub fn set_producer_queue_capacity(messages: usize) {
+    METRICS
+        .log_producer_queue_capacity_messages
+        .with_label_values::<&str>(&[])
+        .set(i64::try_from(messages).unwrap_or(i64::MAX));
+}
+
+/// Set the lag of consumer group `group` on `partition`: records not yet consumed (the
+/// partition's high watermark minus the group's committed offset), records. Call it for
+/// every assigned partition after each poll or on a timer; see [`clear_consumer_lag`].
+pub fn set_consumer_lag(group: &str, partition: i32, records: i64) {
+    METRICS
+        .consumer_lag_records
+        .with_label_values(&[group, &partition.to_string()])
+        .set(records.max(0));
+}
+
+/// Stop exporting the lag of `group` on `partition` (the partition was revoked from this
+/// process in a rebalance), so a stale value does not linger.
+pub fn clear_consumer_lag(group: &str, partition: i32) {
+    let _ = METRICS
+        .consumer_lag_records
+        .remove_label_values(&[group, &partition.to_string()]);
+}
+
+/// `received_at` (ms) of the newest event any rollup pass of this process included; 0 before.
+static NEWEST_ROLLED_UP_MS: AtomicI64 = AtomicI64::new(0);
+
+/// Record that a rollup pass included events up to `received_at_ms` (ms since the epoch).
+/// Only ever moves forward, so recomputing an old day does not make rollups look stale.
+pub fn rollup_included(received_at_ms: i64) {
+    NEWEST_ROLLED_UP_MS.fetch_max(received_at_ms, Ordering::Relaxed);
+}
+
+/// Today's product signals of one site, from its rollup rows of the current UTC day.
+///
+/// Exported as **gauges of the day's totals**, not counters: the rollup job recomputes a
+/// whole (site, day) whenever one of its sessions changes (late events, replays, a rules
+/// change), so the only exactly-known quantity is the day's total, and setting a gauge to it
+/// can never double-count on recomputation. Incrementing a counter by the difference
+/// between two computations would double-count whenever two processes (or the timer and
+/// `POST /v1/admin/rollup/run`) compute the same day. The gauges restart from 0 at UTC
+/// midnight; alert rules compare them with the same time of day on earlier days.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteSignals {
+    /// Rage clicks (one per burst), clicks.
+    pub rage_clicks: u64,
+    /// Dead clicks, clicks.
+    pub dead_clicks: u64,
+    /// Feedback rated 1 or 2 (of 5), submissions.
+    pub negative_feedback: u64,
+    /// Survey answers, one per (survey, question, session), answers.
+    pub survey_responses: u64,
+    /// Per survey id (at most [`MAX_SURVEYS_PER_SITE`]): (NPS score −100..100, numeric answers).
+    pub nps: Vec<(String, f64, u64)>,
+}
+
+/// Export `s` as today's signals of `site`; `previous` are the survey ids exported for it
+/// before, whose series are removed when no longer in `s`.
+pub fn set_site_signals(site: &str, s: &SiteSignals, previous: &[String]) {
+    let m = &*METRICS;
+    let gi = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    m.site_rage_clicks.with_label_values(&[site]).set(gi(s.rage_clicks));
+    m.site_dead_clicks.with_label_values(&[site]).set(gi(s.dead_clicks));
+    m.site_negative_feedback
+        .with_label_values(&[site])
+        .set(gi(s.negative_feedback));
+    m.site_survey_responses
+        .with_label_values(&[site])
+        .set(gi(s.survey_responses));
+    for old in previous {
+        if !s.nps.iter().any(|(id, ..)| id == old) {
+            let _ = m.site_nps.remove_label_values(&[site, old]);
+            let _ = m.site_nps_responses.remove_label_values(&[site, old]);
+        }
+    }
+    for (survey, nps, n) in &s.nps {
+        m.site_nps.with_label_values(&[site, survey]).set(*nps);
+        m.site_nps_responses.with_label_values(&[site, survey]).set(gi(*n));
+    }
+}
+
+/// Remove every site's signals (a new UTC day started; the rollup job sets them again).
+pub fn reset_site_signals() {
+    let m = &*METRICS;
+    m.site_rage_clicks.reset();
+    m.site_dead_clicks.reset();
+    m.site_negative_feedback.reset();
+    m.site_survey_responses.reset();
+    m.site_nps.reset();
+    m.site_nps_responses.reset();
+}
+
+/// The `method` label: the standard methods by name, anything else `other` (clients choose
+/// the method, so it must not become a label value as sent).
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// Count one HTTP request: `route` is the matched route pattern (`None` → [`UNMATCHED_ROUTE`]).
+pub fn observe_http(route: Option<&str>, method: &Method, status: u16, seconds: f64) {
+    let route = route.unwrap_or(UNMATCHED_ROUTE);
+    let method = method_label(method);
+    METRICS
+        .http_requests_total
+        .with_label_values(&[route, method, &status.to_string()])
+        .inc();
+    METRICS
+        .http_request_duration_seconds
+        .with_label_values(&[route, method])
+        .observe(seconds);
+}
+
+/// actix-web middleware (`App::wrap(from_fn(http_middleware))`) counting every request
+/// with its route *pattern* as the label, so `/v1/sites/sl_abc/heatmap` counts under
+/// `/v1/sites/{key}/heatmap`.
+pub async fn http_middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let pattern = req.match_pattern();
+    let res = next.call(req).await;
+    let secs = started.elapsed().as_secs_f64();
+    match &res {
+        Ok(r) => {
+            let pattern = r.request().match_pattern().or(pattern);
+            observe_http(pattern.as_deref(), &method, r.status().as_u16(), secs);
+        }
+        Err(e) => observe_http(
+            pattern.as_deref(),
+            &method,
+            e.as_response_error().status_code().as_u16(),
+            secs,
+        ),
+    }
+    res
+}
 
 /// The registry in Prometheus text format.
 pub fn render() -> String {
+    let newest = NEWEST_ROLLED_UP_MS.load(Ordering::Relaxed);
+    if newest > 0 {
+        let age = (chrono::Utc::now().timestamp_millis() - newest).max(0) as f64 / 1000.0;
+        METRICS.rollup_freshness_seconds.with_label_values::<&str>(&[]).set(age);
+    }
     let mut buf = Vec::new();
     TextEncoder::new()
         .encode(&METRICS.registry.gather(), &mut buf)

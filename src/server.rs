@@ -472,6 +472,10 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
     let sites = Arc::new(SiteCache::default());
     sites.replace(warehouse.sites().await?);
     let _ = &*METRICS;
+    metrics::init_backend(log_backend);
+    if log_backend == "kafka" {
+        metrics::set_producer_queue_capacity(crate::log::kafka::QUEUE_MAX_MESSAGES);
+    }
 
     let state = web::Data::new(AppState {
         log: log.clone(),
@@ -513,10 +517,15 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
     }));
 
     let roles = cfg.roles;
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes(roles)))
-        .bind(&cfg.listen)?
-        .shutdown_timeout(5)
-        .run();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(metrics::http_middleware))
+            .configure(routes(roles))
+    })
+    .bind(&cfg.listen)?
+    .shutdown_timeout(5)
+    .run();
     tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), log = log_backend, roles = ?roles, "sightline serving");
     eprintln!(
         "sightline: listening on http://{} ({log_backend} log, data dir {}, roles {:?})",

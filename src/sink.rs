@@ -5,10 +5,11 @@
 
 use crate::event::Event;
 use crate::log::{DeadLetter, Log};
-use crate::metrics::METRICS;
+use crate::metrics::{DROP_UNDECODABLE, DROP_WAREHOUSE_REFUSED, METRICS};
 use crate::warehouse::{insert_error_class, ErrorClass, Warehouse};
+use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Consumer group of the sink.
 pub const SINK_GROUP: &str = "sightline-sink";
@@ -66,9 +67,22 @@ pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConf
                 }),
             }
         }
+        let undecodable = dead.len();
         loop {
-            match warehouse.insert_events(&events).await {
+            let insert_started = Instant::now();
+            let inserted = warehouse.insert_events(&events).await;
+            let outcome = match &inserted {
+                Ok(_) => "ok",
+                Err(e) if insert_error_class(e) == ErrorClass::Data => "data_error",
+                Err(_) => "error",
+            };
+            METRICS
+                .sink_insert_duration_seconds
+                .with_label_values(&[outcome])
+                .observe(insert_started.elapsed().as_secs_f64());
+            match inserted {
                 Ok(rep) => {
+                    log_batch_request_ids(&events, rep.inserted, rep.duplicates);
                     failpoint_sink_after_insert();
                     METRICS
                         .sink_rows_total
@@ -86,10 +100,12 @@ pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConf
                     // The warehouse refuses this data as it is: retrying cannot help. Keep
                     // every event of the batch as a dead letter with the reason, then go on.
                     METRICS.sink_batches_total.with_label_values(&["data_error"]).inc();
-                    METRICS
-                        .events_dropped_total
-                        .with_label_values(&["warehouse_refused"])
-                        .inc_by(events.len() as u64);
+                    for ev in &events {
+                        METRICS
+                            .events_dropped_total
+                            .with_label_values(&[DROP_WAREHOUSE_REFUSED, ev.type_name()])
+                            .inc();
+                    }
                     tracing::error!(error = %e, rows = events.len(), "warehouse refused a batch; dead-lettered");
                     let at = chrono::Utc::now().timestamp_millis();
                     dead.extend(events.drain(..).map(|ev| DeadLetter {
@@ -117,16 +133,42 @@ pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConf
                 }
             }
         }
-        if !dead.is_empty() {
+        if undecodable > 0 {
+            // Warehouse-refused events (also in `dead`) were counted above, by type.
             METRICS
                 .events_dropped_total
-                .with_label_values(&["undecodable_record"])
-                .inc_by(dead.len() as u64);
+                .with_label_values(&[DROP_UNDECODABLE, "unknown"])
+                .inc_by(undecodable as u64);
+        }
+        if !dead.is_empty() {
             log.dead_letter(dead).await?;
         }
         let positions: Vec<_> = records.iter().map(|r| r.position).collect();
         consumer.commit(&positions).await?;
     }
+}
+
+/// Most distinct request ids one batch's debug line names.
+pub const LOGGED_REQUEST_IDS: usize = 20;
+
+/// Log at debug level which ingest requests (`request_id`, stamped on each event by ingest
+/// and logged there too) a stored batch came from, so that grepping the logs for one id
+/// shows both stages. Names at most [`LOGGED_REQUEST_IDS`] distinct ids (the smallest, i.e.
+/// the oldest UUIDv7s) and says how many there were.
+fn log_batch_request_ids(events: &[Event], inserted: u64, replayed: u64) {
+    if events.is_empty() || !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let ids: BTreeSet<&str> = events.iter().map(|e| e.request_id.as_str()).collect();
+    let named: Vec<&str> = ids.iter().copied().take(LOGGED_REQUEST_IDS).collect();
+    tracing::debug!(
+        rows = events.len(),
+        inserted,
+        replayed,
+        distinct_request_ids = ids.len(),
+        request_ids = %named.join(","),
+        "sink batch stored"
+    );
 }
 
 /// Fault injection for tests: with `SIGHTLINE_FAILPOINT=sink_after_insert` the process kills

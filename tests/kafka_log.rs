@@ -362,7 +362,12 @@ async fn a_bad_config_refuses_to_start() {
 async fn a_paused_broker_gives_a_bounded_failure_and_the_retry_is_produced() {
     let Some(b) = brokers("paused") else { return };
     let pid = std::env::var("SIGHTLINE_KAFKA_PAUSE_PID").expect("SIGHTLINE_KAFKA_PAUSE_PID");
-    let f = connect(b, |c| c.produce_timeout_ms = 3000).await;
+    let idempotence = std::env::var("SIGHTLINE_KAFKA_IDEMPOTENCE").map_or(true, |v| v != "false");
+    let f = connect(b, |c| {
+        c.produce_timeout_ms = 3000;
+        c.idempotence = idempotence;
+    })
+    .await;
     let batch: Vec<Event> = (0..20).map(|i| custom(&id(i), "s1", i as i64)).collect();
     f.log.append(&batch[..1]).await.unwrap();
     let signal = |s: &str| {
@@ -373,9 +378,21 @@ async fn a_paused_broker_gives_a_bounded_failure_and_the_retry_is_produced() {
             .success())
     };
     signal("-STOP");
-    let started = Instant::now();
-    let r = f.log.append(&batch[1..]).await;
-    let took = started.elapsed();
+    let (log, rest) = (f.log.clone(), batch[1..].to_vec());
+    let first = tokio::spawn(async move {
+        let started = Instant::now();
+        let r = log.append(&rest).await;
+        (r, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A retry while the first attempt is unresolved is refused, not reported duplicate.
+    let early = f.log.append(&batch[1..]).await;
+    assert!(
+        matches!(&early, Err(LogError::Unavailable(m)) if m.contains("still being written")),
+        "{early:?}"
+    );
+    assert!(!f.log.ready().await, "not ready while the broker is paused");
+    let (r, took) = first.await.unwrap();
     signal("-CONT");
     eprintln!("paused append: {r:?} after {took:?}");
     assert!(
@@ -383,6 +400,9 @@ async fn a_paused_broker_gives_a_bounded_failure_and_the_retry_is_produced() {
         "{r:?}"
     );
     assert!(took < Duration::from_millis(3000 + 1500), "{took:?}");
+    // Let the background task settle the claims.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(f.log.ready().await, "ready again once the broker is back");
     // The retry: every id is new again (or, had one been acknowledged, a duplicate).
     let out = f.log.append(&batch[1..]).await.unwrap();
     assert!(out.iter().all(|o| *o == AppendOutcome::Appended), "{out:?}");

@@ -177,7 +177,6 @@ pub async fn events(
     query: web::Query<IngestQuery>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let started = Instant::now();
     let mut resp = match handle(&req, payload, query.into_inner(), &state).await {
         Ok(r) => r,
         Err(e) => {
@@ -201,15 +200,7 @@ pub async fn events(
             header::HeaderValue::from_static("retry-after, x-request-id"),
         );
     }
-    let status = resp.status();
-    METRICS
-        .http_requests_total
-        .with_label_values(&["/v1/events", status.as_str()])
-        .inc();
-    METRICS
-        .http_request_duration_seconds
-        .with_label_values(&["/v1/events"])
-        .observe(started.elapsed().as_secs_f64());
+    // Requests and their latency are counted for every route by `metrics::http_middleware`.
     resp
 }
 
@@ -311,7 +302,38 @@ async fn handle(
     }
 
     let append_started = Instant::now();
-    let outcomes = match tokio::time::timeout(limits.append_timeout, state.log.append(&accepted)).await {
+    let inflight = Inflight::add(state.log_backend, accepted.len());
+    let appended = tokio::time::timeout(limits.append_timeout, state.log.append(&accepted)).await;
+    drop(inflight);
+    let error_type = match &appended {
+        Ok(Ok(_)) => None,
+        Ok(Err(LogError::TooLarge { .. })) => Some("too_large"),
+        Ok(Err(LogError::Unavailable(_))) => Some("unavailable"),
+        Ok(Err(LogError::Timeout(_))) | Err(_) => Some("timeout"),
+        Ok(Err(LogError::Other(_))) => Some("other"),
+    };
+    METRICS
+        .log_append_duration_seconds
+        .with_label_values(&[state.log_backend, if error_type.is_none() { "ok" } else { "error" }])
+        .observe(append_started.elapsed().as_secs_f64());
+    if let Some(t) = error_type {
+        METRICS
+            .log_append_errors_total
+            .with_label_values(&[state.log_backend, t])
+            .inc();
+        // Like every refusal: a 413 (the client's oversized event) at debug, a 503 at error.
+        if t == "too_large" {
+            tracing::debug!(
+                request_id,
+                error_type = t,
+                events = accepted.len(),
+                "log append refused"
+            );
+        } else {
+            tracing::error!(request_id, error_type = t, events = accepted.len(), "log append failed");
+        }
+    }
+    let outcomes = match appended {
         Ok(Ok(o)) => o,
         Ok(Err(LogError::TooLarge { limit, .. })) => {
             return Err(IngestError::TooLarge {
@@ -327,10 +349,6 @@ async fn handle(
             )))
         }
     };
-    METRICS
-        .log_append_duration_seconds
-        .with_label_values(&[state.log_backend])
-        .observe(append_started.elapsed().as_secs_f64());
 
     let mut n_accepted = 0;
     let mut n_dup = 0;
@@ -380,6 +398,7 @@ async fn handle(
     }
     tracing::debug!(
         request_id,
+        site = %site.key,
         accepted = n_accepted,
         duplicates = n_dup,
         rejected = rejected.len(),
@@ -401,6 +420,26 @@ async fn handle(
         rejected,
         warnings,
     }))
+}
+
+/// Events counted in `sightline_log_append_inflight_events` while an append is awaited;
+/// subtracted on drop, so a request abandoned by its client (the handler future dropped
+/// mid-append) does not leave them counted.
+struct Inflight(prometheus::IntGauge, i64);
+
+impl Inflight {
+    fn add(backend: &str, events: usize) -> Inflight {
+        let g = METRICS.log_append_inflight_events.with_label_values(&[backend]);
+        let n = events as i64;
+        g.add(n);
+        Inflight(g, n)
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0.sub(self.1);
+    }
 }
 
 /// The snippet source, embedded in the binary.

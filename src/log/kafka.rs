@@ -92,6 +92,13 @@ pub struct KafkaConfig {
     /// producing with [`LogError::TooLarge`]. Must not exceed the broker's
     /// `message.max.bytes` (1 048 588 by default on Kafka). Default 1 000 000.
     pub max_message_bytes: usize,
+    /// Idempotent producer (librdkafka `enable.idempotence`): broker-side dedup of producer
+    /// retries and per-partition order across them. Default true. Turn it off only for a
+    /// broker whose support is broken: Tansu 0.6 (SQLite storage) panics its storage task,
+    /// and then fails every request, when librdkafka bumps its producer epoch after a
+    /// delivery timeout. Off, a producer retry may store a record twice (the warehouse
+    /// dedups by event id) or reorder a session's records (analytics order by event time).
+    pub idempotence: bool,
 }
 
 impl Default for KafkaConfig {
@@ -104,6 +111,7 @@ impl Default for KafkaConfig {
             data_dir: PathBuf::from("data"),
             produce_timeout_ms: 10_000,
             max_message_bytes: 1_000_000,
+            idempotence: true,
         }
     }
 }
@@ -299,7 +307,7 @@ impl KafkaLog {
         let producer: FutureProducer = cfg
             .client_config()
             .set("acks", "all")
-            .set("enable.idempotence", "true")
+            .set("enable.idempotence", if cfg.idempotence { "true" } else { "false" })
             .set("compression.type", "lz4")
             .set("linger.ms", "20")
             .set("queue.buffering.max.messages", QUEUE_MAX_MESSAGES.to_string())
@@ -598,6 +606,9 @@ fn read_newest(cfg: &KafkaConfig, topic: &str, limit: usize) -> Result<Vec<DeadL
     let unavailable = |e: KafkaError| LogError::Unavailable(format!("kafka dead letters: {e}"));
     let consumer: BaseConsumer = cfg
         .client_config()
+        // librdkafka wants a group for assign(); it is never joined (no subscribe) and
+        // nothing is committed to it.
+        .set("group.id", format!("{topic}.reader"))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .create()
