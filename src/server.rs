@@ -412,6 +412,10 @@ pub struct BackendArgs {
     /// Replication factor of the topics Sightline creates.
     #[arg(long, env = "SIGHTLINE_KAFKA_REPLICATION", default_value_t = 1, global = true)]
     pub kafka_replication: i32,
+    /// Kafka idempotent producer (`enable.idempotence`). Keep it on with Apache Kafka; Tansu
+    /// 0.6 breaks when an idempotent producer times out, so its tests turn it off.
+    #[arg(long, env = "SIGHTLINE_KAFKA_IDEMPOTENCE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub kafka_idempotence: bool,
     /// ClickHouse HTTP URL (`http://host:8123`); selects the ClickHouse warehouse.
     #[arg(long, env = "SIGHTLINE_CLICKHOUSE_URL", global = true)]
     pub clickhouse_url: Option<String>,
@@ -445,6 +449,7 @@ pub async fn connect_backends(args: &BackendArgs, limits: &Limits) -> anyhow::Re
                 partitions: args.kafka_partitions,
                 replication: args.kafka_replication,
                 data_dir: args.data_dir.clone(),
+                idempotence: args.kafka_idempotence,
                 produce_timeout_ms: (limits.append_timeout.as_millis() as u64)
                     .saturating_sub(2000)
                     .max(1000),
@@ -543,5 +548,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
     for t in tasks {
         t.abort();
     }
+    // Flush what the producer still holds (bounded) before exiting.
+    log.shutdown().await;
     result
 }

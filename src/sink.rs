@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 /// Consumer group of the sink.
 pub const SINK_GROUP: &str = "sightline-sink";
 
+/// Consecutive failed polls (with backoff up to 10 s each) after which the sink drops its
+/// consumer and joins the group again with a fresh one.
+pub const REJOIN_AFTER_FAILED_POLLS: u32 = 6;
+
 /// Sink tuning: batch by size or time.
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
@@ -39,13 +43,31 @@ impl Default for SinkConfig {
 pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConfig) -> anyhow::Result<()> {
     let mut consumer = log.consumer(SINK_GROUP).await?;
     let mut backoff = Duration::from_millis(100);
+    let mut failed_polls = 0u32;
     loop {
         let records = match consumer.poll(cfg.batch_max, cfg.batch_wait_ms).await {
-            Ok(r) => r,
+            Ok(r) => {
+                failed_polls = 0;
+                r
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "sink poll failed; retrying");
+                failed_polls += 1;
+                tracing::warn!(error = %e, failed_polls, "sink poll failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
+                // A client that keeps failing after its broker came back (seen with Tansu
+                // after a broker restart) is replaced by a fresh member of the group: nothing
+                // is lost, since offsets were only ever committed after inserts.
+                if failed_polls >= REJOIN_AFTER_FAILED_POLLS {
+                    match log.consumer(SINK_GROUP).await {
+                        Ok(fresh) => {
+                            tracing::warn!(failed_polls, "sink consumer replaced after repeated poll failures");
+                            consumer = fresh;
+                            failed_polls = 0;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "could not open a fresh sink consumer; retrying"),
+                    }
+                }
                 continue;
             }
         };
@@ -144,7 +166,11 @@ pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConf
             log.dead_letter(dead).await?;
         }
         let positions: Vec<_> = records.iter().map(|r| r.position).collect();
-        consumer.commit(&positions).await?;
+        // A failed commit only means these records are delivered again (the insert is
+        // idempotent by event id), so warn and go on.
+        if let Err(e) = consumer.commit(&positions).await {
+            tracing::warn!(error = %e, records = positions.len(), "offset commit failed; the batch will be delivered again");
+        }
     }
 }
 

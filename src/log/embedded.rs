@@ -159,7 +159,7 @@ impl Log for EmbeddedLog {
         self.send(Cmd::Append(items, reply))?;
         rx.await
             .map_err(|_| LogError::Unavailable("log writer stopped".into()))?
-            .map_err(|e| LogError::Unavailable(e))
+            .map_err(LogError::Unavailable)
     }
 
     async fn dead_letter(&self, items: Vec<DeadLetter>) -> Result<(), LogError> {

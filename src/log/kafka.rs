@@ -12,7 +12,8 @@
 //! | `<prefix>.deadletter`  | 1                        | `<site>`              | JSON [`DeadLetter`]                |
 //!
 //! Keying events by site and session puts one session's events on one partition, in order
-//! (the producer is idempotent, so retries do not reorder them). The sink's consumer group
+//! (the producer is idempotent, so retries do not reorder them; see
+//! [`KafkaConfig::idempotence`]). The sink's consumer group
 //! shares the partitions of `<prefix>.events` among its members.
 //!
 //! # Append
@@ -34,7 +35,7 @@
 //!
 //! # Consumers
 //!
-//! [`Log::consumer`] joins consumer group `group` with offsets committed only by
+//! [`Log::consumer`] joins consumer group `<prefix>.<group>` with offsets committed only by
 //! [`Consumer::commit`] (no auto-commit): a record polled but not committed is delivered
 //! again after a crash or a rebalance, which the sink's idempotent insert absorbs.
 
@@ -317,15 +318,26 @@ impl KafkaLog {
             .set("message.max.bytes", (cfg.max_message_bytes + 4096).to_string())
             .create()
             .context("creating the kafka producer")?;
-        let _ = &*KAFKA_METRICS;
         tracing::info!(brokers = %cfg.brokers, topic = %events_topic, "kafka log connected");
-        Ok(Arc::new(KafkaLog {
+        let log = Arc::new(KafkaLog {
             cfg,
             events_topic,
             deadletter_topic,
             producer,
             ids: Arc::new(ids),
-        }))
+        });
+        // The queue depth gauge, every second while the log lives.
+        let weak = Arc::downgrade(&log);
+        tokio::spawn(async move {
+            loop {
+                match weak.upgrade() {
+                    Some(log) => KAFKA_METRICS.queue_messages.set(log.producer.in_flight_count().into()),
+                    None => break,
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Ok(log)
     }
 
     /// The settings this log runs with.
@@ -344,11 +356,16 @@ impl KafkaLog {
     }
 
     /// Join consumer group `group`; the concrete type behind [`Log::consumer`].
+    ///
+    /// Groups are scoped by the topic prefix: the Kafka group id is `<prefix>.<group>` (e.g.
+    /// `sightline.sightline-sink`), so two installations sharing a cluster never share a
+    /// group, and a group's members always subscribe to the same topic.
     pub fn kafka_consumer(&self, group: &str) -> Result<KafkaConsumer, LogError> {
+        let group = format!("{}.{group}", self.cfg.topic_prefix);
         let consumer: StreamConsumer = self
             .cfg
             .client_config()
-            .set("group.id", group)
+            .set("group.id", &group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
@@ -362,6 +379,10 @@ impl KafkaLog {
         Ok(KafkaConsumer {
             inner: Some(Arc::new(consumer)),
             topic: self.events_topic.clone(),
+            group,
+            idle_since: None,
+            last_orphan_check: None,
+            last_progress: None,
         })
     }
 
@@ -554,6 +575,7 @@ impl Log for KafkaLog {
         self.produce_wait(&self.deadletter_topic, records).await
     }
 
+    /// See [`KafkaLog::kafka_consumer`] (the group is scoped by the topic prefix).
     async fn consumer(&self, group: &str) -> Result<Box<dyn Consumer>, LogError> {
         Ok(Box::new(self.kafka_consumer(group)?))
     }
@@ -667,7 +689,7 @@ fn read_newest(cfg: &KafkaConfig, topic: &str, limit: usize) -> Result<Vec<DeadL
         }
     }
     // Newest first: by time, then by position.
-    out.sort_by(|a, b| (b.0, b.1, b.2).cmp(&(a.0, a.1, a.2)));
+    out.sort_by_key(|d| std::cmp::Reverse((d.0, d.1, d.2)));
     out.truncate(limit);
     Ok(out.into_iter().map(|(.., d)| d).collect())
 }
@@ -687,11 +709,104 @@ pub struct KafkaConsumer {
     /// `None` only while dropping.
     inner: Option<Arc<StreamConsumer>>,
     topic: String,
+    group: String,
+    /// Since when this member has held no partition (see [`ORPHAN_CHECK_EVERY`]).
+    idle_since: Option<Instant>,
+    last_orphan_check: Option<Instant>,
+    /// The group's progress at the last check while idle.
+    last_progress: Option<Progress>,
+}
+
+/// How often a member that holds no partition looks at its group's progress. When two
+/// looks in a row see records waiting (committed offset below the high watermark) and no
+/// committed offset moved, nobody consumes them: the member joins the group again, which
+/// reassigns the partitions. Tansu 0.6 leaves a group in that state when its leader died
+/// without leaving (`kill -9`) and another member joined before the leader's session
+/// expired: the survivor is "stable" with no partition, forever. On a healthy group some
+/// member commits, so this never fires there.
+const ORPHAN_CHECK_EVERY: Duration = Duration::from_secs(10);
+
+/// Per partition of the topic: (partition, committed offset of the group, high watermark).
+type Progress = Vec<(i32, i64, i64)>;
+
+/// The group's committed offsets and the high watermarks of `topic`.
+fn group_progress(c: &StreamConsumer, topic: &str) -> Result<Progress, KafkaError> {
+    let md = c.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+    let mut tpl = TopicPartitionList::new();
+    for t in md.topics().iter().filter(|t| t.name() == topic) {
+        for p in t.partitions() {
+            tpl.add_partition(topic, p.id());
+        }
+    }
+    let committed = c.committed_offsets(tpl, METADATA_TIMEOUT)?;
+    let mut out = Vec::new();
+    for e in committed.elements() {
+        let (low, high) = c.fetch_watermarks(topic, e.partition(), METADATA_TIMEOUT)?;
+        let done = match e.offset() {
+            Offset::Offset(o) => o,
+            _ => low,
+        };
+        out.push((e.partition(), done, high));
+    }
+    Ok(out)
 }
 
 impl KafkaConsumer {
     fn inner(&self) -> &Arc<StreamConsumer> {
         self.inner.as_ref().expect("consumer is open")
+    }
+
+    /// After a poll that returned nothing: see [`ORPHAN_CHECK_EVERY`].
+    async fn rejoin_if_orphaned(&mut self) {
+        let now = Instant::now();
+        if !self.assigned_partitions().is_empty() {
+            self.idle_since = None;
+            self.last_progress = None;
+            return;
+        }
+        let since = *self.idle_since.get_or_insert(now);
+        let due = self
+            .last_orphan_check
+            .map_or(now.duration_since(since) >= ORPHAN_CHECK_EVERY, |t| {
+                now.duration_since(t) >= ORPHAN_CHECK_EVERY
+            });
+        if !due {
+            return;
+        }
+        self.last_orphan_check = Some(now);
+        let (c, topic) = (self.inner().clone(), self.topic.clone());
+        let progress = match tokio::task::spawn_blocking(move || group_progress(&c, &topic)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "kafka group progress check failed");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "kafka group progress check failed");
+                return;
+            }
+        };
+        let waiting: i64 = progress.iter().map(|(_, done, high)| (high - done).max(0)).sum();
+        let stalled = waiting > 0 && self.last_progress.as_ref() == Some(&progress);
+        if !stalled {
+            self.last_progress = Some(progress);
+            return;
+        }
+        tracing::warn!(
+            group = %self.group,
+            topic = %self.topic,
+            waiting,
+            "this member holds no partition and nobody in its group consumes; joining the group again"
+        );
+        let c = self.inner().clone();
+        let topic = self.topic.clone();
+        c.unsubscribe();
+        if let Err(e) = c.subscribe(&[&topic]) {
+            tracing::warn!(error = %e, "kafka subscribe failed");
+        }
+        self.idle_since = None;
+        self.last_orphan_check = None;
+        self.last_progress = None;
     }
 
     /// The partitions of `<prefix>.events` currently assigned to this member.
@@ -728,7 +843,10 @@ impl Consumer for KafkaConsumer {
             return Ok(out);
         }
         match tokio::time::timeout(Duration::from_millis(wait_ms), c.recv()).await {
-            Err(_) => return Ok(out),
+            Err(_) => {
+                self.rejoin_if_orphaned().await;
+                return Ok(out);
+            }
             Ok(Err(e)) => return Err(LogError::Unavailable(format!("kafka consume: {e}"))),
             Ok(Ok(m)) => out.push(to_record(&m)),
         }

@@ -240,7 +240,12 @@ impl Server {
 
     /// Wait until the sink and rollup job have caught up with `n` raw events of `site`.
     pub fn settle(&self, site: &str, n: u64) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.settle_within(site, n, 60)
+    }
+
+    /// [`Server::settle`] with a deadline of `secs`.
+    pub fn settle_within(&self, site: &str, n: u64, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let stored = self.get(&format!("/v1/sites/{site}/stats"))["events"].as_u64().unwrap();
             if stored >= n {
