@@ -284,7 +284,14 @@ fn every_metric_the_dashboard_and_the_rules_name_is_exported_after_a_known_load(
     s.settle("o1", events.len() as u64);
     s.get("/v1/sites/o1/voc");
 
-    let exported = exported_names(&s.metrics());
+    let kafka_mode = std::env::var("SIGHTLINE_TEST_KAFKA_BROKERS").is_ok();
+    // The consumer lag is exported by the sink's consumer a moment after it fetched.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut exported = exported_names(&s.metrics());
+    while kafka_mode && !exported.contains("sightline_consumer_lag_records") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        exported = exported_names(&s.metrics());
+    }
     let text = rules_text();
     let recorded = recorded_names(&text);
     let kafka = std::env::var("SIGHTLINE_TEST_KAFKA_BROKERS").is_ok();

@@ -185,6 +185,11 @@ static KAFKA_METRICS: LazyLock<KafkaMetrics> = LazyLock::new(|| {
         "Messages in the Kafka producer queue or awaiting acknowledgement",
     )
     .expect("metric");
+    // Every error type exists from the start (at 0), so alerts see the series before the
+    // first error.
+    for kind in ["queue_full", "timeout", "too_large", "broker"] {
+        produce_errors.with_label_values(&[kind]);
+    }
     // A second registration (tests opening several logs) is harmless: the first one wins.
     let _ = r.register(Box::new(produce_errors.clone()));
     let _ = r.register(Box::new(queue_messages.clone()));
@@ -377,6 +382,7 @@ impl KafkaLog {
             .subscribe(&[&self.events_topic])
             .map_err(|e| LogError::Unavailable(format!("kafka subscribe: {e}")))?;
         Ok(KafkaConsumer {
+            lag_reported: None,
             inner: Some(Arc::new(consumer)),
             topic: self.events_topic.clone(),
             group,
@@ -706,6 +712,8 @@ impl Drop for KafkaLog {
 
 /// A member of a consumer group on `<prefix>.events`.
 pub struct KafkaConsumer {
+    /// When the consumer lag was last exported.
+    lag_reported: Option<Instant>,
     /// `None` only while dropping.
     inner: Option<Arc<StreamConsumer>>,
     topic: String,
@@ -752,6 +760,43 @@ fn group_progress(c: &StreamConsumer, topic: &str) -> Result<Progress, KafkaErro
 }
 
 impl KafkaConsumer {
+    /// Export `sightline_consumer_lag_records{group,partition}` (high watermark − next offset
+    /// to read) at most every 5 s, from a blocking task so polling never waits for it.
+    fn report_lag(&mut self, fetched: &[LogRecord]) {
+        if self.lag_reported.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+            return;
+        }
+        self.lag_reported = Some(Instant::now());
+        let c = self.inner().clone();
+        let (topic, group) = (self.topic.clone(), self.group.clone());
+        let mut next_by_partition: BTreeMap<i32, i64> = BTreeMap::new();
+        for r in fetched {
+            let e = next_by_partition
+                .entry(r.position.partition)
+                .or_insert(r.position.offset + 1);
+            *e = (*e).max(r.position.offset + 1);
+        }
+        tokio::task::spawn_blocking(move || {
+            let Ok(assigned) = c.assignment() else { return };
+            let positions = c.position().ok();
+            for el in assigned.elements_for_topic(&topic) {
+                let p = el.partition();
+                let Ok((_, high)) = c.fetch_watermarks(&topic, p, Duration::from_secs(5)) else {
+                    continue;
+                };
+                let next = next_by_partition.get(&p).copied().or_else(|| {
+                    positions
+                        .as_ref()
+                        .and_then(|l| l.find_partition(&topic, p))
+                        .and_then(|e| e.offset().to_raw())
+                });
+                if let Some(next) = next.filter(|o| *o >= 0) {
+                    crate::metrics::set_consumer_lag(&group, p, (high - next).max(0));
+                }
+            }
+        });
+    }
+
     fn inner(&self) -> &Arc<StreamConsumer> {
         self.inner.as_ref().expect("consumer is open")
     }
@@ -861,6 +906,7 @@ impl Consumer for KafkaConsumer {
                 Err(_) => break,
             }
         }
+        self.report_lag(&out);
         Ok(out)
     }
 
