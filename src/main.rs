@@ -61,6 +61,7 @@ enum Command {
 enum SiteCommand {
     /// Add a site and print its write key and snippet tag.
     Add {
+        /// A name for people (e.g. the site's host).
         #[arg(long)]
         name: String,
         /// Allowed page origin, e.g. https://shop.example (repeatable; `*` for any).
@@ -139,6 +140,11 @@ fn main() -> anyhow::Result<()> {
                 SiteCommand::Add { name, origins, key } => {
                     let site = make_site(NewSite { name, origins, key, settings: SiteSettings::default() })
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    anyhow::ensure!(
+                        !wh.sites().await?.iter().any(|s| s.key == site.key),
+                        "a site with key {} exists already",
+                        site.key
+                    );
                     wh.put_site(&site).await?;
                     println!("{}", site.key);
                     eprintln!(

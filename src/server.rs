@@ -76,6 +76,7 @@ impl ResponseError for ApiError {
         let error = match self.status {
             StatusCode::UNAUTHORIZED => "unauthorized",
             StatusCode::NOT_FOUND => "not_found",
+            StatusCode::CONFLICT => "conflict",
             StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             _ => "bad_request",
         };
@@ -126,10 +127,19 @@ pub fn make_site(n: NewSite) -> Result<Site, ApiError> {
         return Err(ApiError::bad("name", "must not be empty"));
     }
     for o in &n.origins {
-        if o != "*" && url::Url::parse(o).map(|u| u.host().is_none()).unwrap_or(true) {
+        // An origin is scheme://host[:port]: no path, query or fragment (browsers send it so).
+        let ok = o == "*"
+            || url::Url::parse(o).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.origin()
+                        .ascii_serialization()
+                        .eq_ignore_ascii_case(o.trim_end_matches('/'))
+            });
+        if !ok {
             return Err(ApiError::bad(
                 "origins",
-                "each origin must be like https://shop.example, or *",
+                "each origin must be scheme://host[:port] like https://shop.example, or *",
             ));
         }
     }
@@ -168,6 +178,13 @@ pub async fn create_site(
         reason: format!("expected {{\"name\", \"origins\", \"key\"?, \"settings\"?}}: {e}"),
     })?;
     let site = make_site(new)?;
+    if state.sites.get(&site.key).is_some() || state.warehouse.sites().await?.iter().any(|s| s.key == site.key) {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            field: "key".into(),
+            reason: format!("a site with key {} exists already", site.key),
+        });
+    }
     state.warehouse.put_site(&site).await?;
     state.sites.put(site.clone());
     Ok(HttpResponse::Created().json(SiteOut {
@@ -236,6 +253,15 @@ pub async fn site_stats(
     let n = state.warehouse.count_events(&key).await?;
     let rows = state.warehouse.count_rows(&key).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"events": n, "rows": rows})))
+}
+
+/// Any route this process does not serve: a JSON 404 naming the path.
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": "not_found",
+        "field": "path",
+        "reason": format!("no {} {} here (see /v1/openapi.json; this process runs only some roles?)", req.method(), req.path()),
+    }))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "process alive")))]
@@ -527,6 +553,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
             .app_data(state.clone())
             .wrap(actix_web::middleware::from_fn(metrics::http_middleware))
             .configure(routes(roles))
+            .default_service(web::to(not_found))
     })
     .bind(&cfg.listen)?
     .shutdown_timeout(5)

@@ -122,3 +122,85 @@ fn the_snippet_config_and_operations_endpoints_answer() {
     assert_eq!(ready, json!({"log": true, "warehouse": true}));
     assert!(s.metrics().contains("sightline_http_requests_total") || s.metrics().contains("# TYPE"));
 }
+
+#[test]
+fn a_site_key_is_never_overwritten_and_origins_are_bare_origins() {
+    let s = Server::start(&[]);
+    s.site("once", &["https://shop.example"]);
+    let again = s
+        .http
+        .post(s.url("/v1/sites"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "other", "key": "once"}))
+        .send()
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 409);
+    assert_eq!(
+        s.get("/v1/sites")[0]["origins"],
+        json!(["https://shop.example"]),
+        "the first site is unchanged"
+    );
+    for origin in [
+        "https://a.example/path",
+        "https://a.example/?q=1",
+        "ftp://a.example",
+        "a.example",
+    ] {
+        let r = s
+            .http
+            .post(s.url("/v1/sites"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": "x", "origins": [origin]}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{origin}");
+    }
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args([
+            "site",
+            "add",
+            "--name",
+            "dup",
+            "--key",
+            "once",
+            "--origin",
+            "http://x.example",
+            "--data-dir",
+        ])
+        .arg(&s.data_dir)
+        .args(&s.backend)
+        .output()
+        .unwrap();
+    assert!(!cli.status.success(), "the CLI must refuse an existing key");
+}
+
+#[test]
+fn unknown_routes_answer_a_json_404() {
+    let s = Server::start(&[]);
+    let r = s.http.get(s.url("/v1/nothing-here")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let v: serde_json::Value = r.json().unwrap();
+    assert_eq!(v["error"], "not_found");
+}
+
+#[test]
+fn dead_letters_are_scrubbed_of_personal_data() {
+    let s = Server::start(&[]);
+    s.site("pii", &["*"]);
+    let bad = event(
+        "feedback",
+        "p1",
+        "https://shop.example/checkout?email=jo.doe%40mail.example",
+        now_ms(),
+        json!({"rating": 9, "comment": "card 4111 1111 1111 1111, write me at jo.doe@mail.example"}),
+    );
+    let (st, _) = s.post(&batch("pii", vec![bad]));
+    assert_eq!(st, 400);
+    let dl = s.get("/v1/admin/deadletters");
+    let raw = dl[0]["raw"].as_str().unwrap();
+    assert!(
+        !raw.contains("jo.doe@mail.example") && !raw.contains("4111 1111"),
+        "{raw}"
+    );
+    assert!(raw.contains("[email]") && raw.contains("[card]"), "{raw}");
+}

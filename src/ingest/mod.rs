@@ -130,6 +130,8 @@ pub struct IngestResponse {
 pub struct Warning {
     pub index: usize,
     pub field: String,
+    /// Why the field was dropped.
+    pub reason: String,
 }
 
 /// Query parameters of `POST /v1/events`.
@@ -257,7 +259,24 @@ async fn handle(
     let mut rejected = Vec::new();
     let mut warnings = Vec::new();
     let mut dead = Vec::new();
-    let raw_of = |v: &serde_json::Value| cut_chars(v.to_string(), 4096);
+    // Every rejection is counted, kept as a dead letter with the raw event, and reported.
+    let reject = |r: Rejection,
+                  typ: &str,
+                  raw: &serde_json::Value,
+                  rejected: &mut Vec<Rejection>,
+                  dead: &mut Vec<DeadLetter>| {
+        METRICS.events_rejected_total.with_label_values(&[typ, &r.field]).inc();
+        dead.push(DeadLetter {
+            at: received_at,
+            site: site.key.clone(),
+            stage: "ingest".into(),
+            field: r.field.clone(),
+            reason: r.reason.clone(),
+            // Dead letters keep the raw event, scrubbed of PII like accepted events are.
+            raw: enrich::scrub_text(&cut_chars(raw.to_string(), 4096)).0,
+        });
+        rejected.push(r);
+    };
     for (i, v) in env.events.iter().enumerate() {
         let typ = v
             .get("type")
@@ -279,25 +298,18 @@ async fn handle(
             Ok(mut ok) => {
                 for f in ok.warnings.drain(..) {
                     METRICS.fields_dropped_total.with_label_values(&[&f]).inc();
-                    warnings.push(Warning { index: i, field: f });
+                    warnings.push(Warning {
+                        index: i,
+                        field: f,
+                        reason: "ill-typed or out of range for this optional field; dropped, the event was kept".into(),
+                    });
                 }
                 let n = enrich::enrich(&mut ok.event, &ctx);
                 METRICS.pii_replacements_total.inc_by(n as u64);
                 accepted.push(ok.event);
                 accepted_index.push(i);
             }
-            Err(r) => {
-                METRICS.events_rejected_total.with_label_values(&[typ, &r.field]).inc();
-                dead.push(DeadLetter {
-                    at: received_at,
-                    site: site.key.clone(),
-                    stage: "ingest".into(),
-                    field: r.field.clone(),
-                    reason: r.reason.clone(),
-                    raw: raw_of(v),
-                });
-                rejected.push(r);
-            }
+            Err(r) => reject(r, typ, v, &mut rejected, &mut dead),
         }
     }
 
@@ -374,19 +386,7 @@ async fn handle(
                     field: "id".into(),
                     reason: format!("id already used by an event of type {earlier}; ids must be unique per event"),
                 };
-                METRICS
-                    .events_rejected_total
-                    .with_label_values(&[ev.type_name(), "id"])
-                    .inc();
-                dead.push(DeadLetter {
-                    at: received_at,
-                    site: site.key.clone(),
-                    stage: "ingest".into(),
-                    field: r.field.clone(),
-                    reason: r.reason.clone(),
-                    raw: raw_of(&env.events[*i]),
-                });
-                rejected.push(r);
+                reject(r, ev.type_name(), &env.events[*i], &mut rejected, &mut dead);
             }
         }
     }

@@ -13,8 +13,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Common query parameters.
-#[derive(Debug, Deserialize)]
+/// Query parameters of the query endpoints (each uses the ones it documents).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Filters {
     /// ms since epoch or `YYYY-MM-DD` (UTC), inclusive. Default: 30 days before `to`.
     pub from: Option<String>,
@@ -165,7 +166,7 @@ struct ScrollOut {
 }
 
 /// `GET /v1/sites/{key}/heatmap?url=…`.
-#[utoipa::path(get, path = "/v1/sites/{key}/heatmap", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), ("from" = Option<String>, Query, description = "ms or YYYY-MM-DD, inclusive (whole UTC days)"), ("to" = Option<String>, Query, description = "ms or YYYY-MM-DD, exclusive"), ("device" = Option<String>, Query, description = "desktop|tablet|mobile"), ("bots" = Option<String>, Query, description = "include to count bot sessions"), ("url" = String, Query, description = "page URL or page key")), responses((status = 200, description = "page, pageviews, clicks, grid, elements (clicks, rage_clicks, dead_clicks), scroll, fold")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/heatmap", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "page, pageviews, clicks, grid, elements (clicks, rage_clicks, dead_clicks), scroll, fold")))]
 pub async fn heatmap(
     req: HttpRequest,
     key: web::Path<String>,
@@ -241,7 +242,7 @@ pub async fn heatmap(
 }
 
 /// `GET /v1/sites/{key}/journeys`.
-#[utoipa::path(get, path = "/v1/sites/{key}/journeys", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), ("from" = Option<String>, Query, description = "ms or YYYY-MM-DD, inclusive (whole UTC days)"), ("to" = Option<String>, Query, description = "ms or YYYY-MM-DD, exclusive"), ("device" = Option<String>, Query, description = "desktop|tablet|mobile"), ("bots" = Option<String>, Query, description = "include to count bot sessions")), responses((status = 200, description = "sessions, transitions, entries, exits, paths")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/journeys", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "sessions, transitions, entries, exits, paths")))]
 pub async fn journeys(
     req: HttpRequest,
     key: web::Path<String>,
@@ -301,7 +302,7 @@ pub async fn journeys(
 }
 
 /// `GET /v1/sites/{key}/funnel?steps=a,b,event:signup&window=30m[&count=visitors]`.
-#[utoipa::path(get, path = "/v1/sites/{key}/funnel", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), ("from" = Option<String>, Query, description = "ms or YYYY-MM-DD, inclusive (whole UTC days)"), ("to" = Option<String>, Query, description = "ms or YYYY-MM-DD, exclusive"), ("device" = Option<String>, Query, description = "desktop|tablet|mobile"), ("bots" = Option<String>, Query, description = "include to count bot sessions"), ("steps" = String, Query, description = "comma-separated pages or event:<name>"), ("window" = Option<String>, Query, description = "conversion window, e.g. 30m (default 1d)"), ("count" = Option<String>, Query, description = "sessions (default) or visitors")), responses((status = 200, description = "steps: [{step, sessions}]")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/funnel", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "steps: [{step, sessions}]")))]
 pub async fn funnel_view(
     req: HttpRequest,
     key: web::Path<String>,
@@ -350,7 +351,7 @@ pub async fn funnel_view(
 }
 
 /// `GET /v1/sites/{key}/voc`.
-#[utoipa::path(get, path = "/v1/sites/{key}/voc", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), ("from" = Option<String>, Query, description = "ms or YYYY-MM-DD, inclusive (whole UTC days)"), ("to" = Option<String>, Query, description = "ms or YYYY-MM-DD, exclusive"), ("device" = Option<String>, Query, description = "desktop|tablet|mobile"), ("bots" = Option<String>, Query, description = "include to count bot sessions")), responses((status = 200, description = "surveys (distribution, nps for nps only, csat, mean) and feedback")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/voc", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "surveys (distribution, nps for nps only, csat, mean) and feedback")))]
 pub async fn voc(
     req: HttpRequest,
     key: web::Path<String>,
