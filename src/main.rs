@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use sightline::ingest::Limits;
-use sightline::server::{self, make_site, BackendArgs, NewSite, Roles, ServeConfig};
+use sightline::server::{self, BackendArgs, NewSite, Roles, ServeConfig};
 use sightline::sites::SiteSettings;
 use std::time::Duration;
 
@@ -138,14 +138,8 @@ fn main() -> anyhow::Result<()> {
             let wh = server::connect_warehouse(&args).await?;
             match command {
                 SiteCommand::Add { name, origins, key } => {
-                    let site = make_site(NewSite { name, origins, key, settings: SiteSettings::default() })
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    anyhow::ensure!(
-                        !wh.sites().await?.iter().any(|s| s.key == site.key),
-                        "a site with key {} exists already",
-                        site.key
-                    );
-                    wh.put_site(&site).await?;
+                    let new = NewSite { name, origins, key, settings: SiteSettings::default() };
+                    let site = server::add_site(wh.as_ref(), new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("{}", site.key);
                     eprintln!(
                         "add to your pages: <script defer src=\"https://<sightline host>/s.js\" data-site=\"{}\"></script>",

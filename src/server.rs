@@ -164,6 +164,22 @@ struct SiteOut<'a> {
     settings: &'a SiteSettings,
 }
 
+/// Validate a new site and store it; `409` (field `key`) when the key is taken. The one
+/// path by which the API and the CLI (`sightline site add`) create sites.
+pub async fn add_site(warehouse: &dyn Warehouse, new: NewSite) -> Result<Site, ApiError> {
+    let site = make_site(new)?;
+    if warehouse.sites().await?.iter().any(|s| s.key == site.key) {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            field: "key".into(),
+            reason: format!("a site with key {} exists already", site.key),
+        });
+    }
+    warehouse.put_site(&site).await?;
+    Ok(site)
+}
+
+/// `POST /v1/sites` (admin): create a site.
 #[utoipa::path(post, path = "/v1/sites", tag = "admin", security(("bearer" = [])), request_body = NewSite, responses((status = 201, description = "The site with its write key"), (status = 400, description = "names the field"), (status = 401, description = "no or wrong token")))]
 pub async fn create_site(
     req: HttpRequest,
@@ -177,15 +193,7 @@ pub async fn create_site(
         field: "body".into(),
         reason: format!("expected {{\"name\", \"origins\", \"key\"?, \"settings\"?}}: {e}"),
     })?;
-    let site = make_site(new)?;
-    if state.sites.get(&site.key).is_some() || state.warehouse.sites().await?.iter().any(|s| s.key == site.key) {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            field: "key".into(),
-            reason: format!("a site with key {} exists already", site.key),
-        });
-    }
-    state.warehouse.put_site(&site).await?;
+    let site = add_site(state.warehouse.as_ref(), new).await?;
     state.sites.put(site.clone());
     Ok(HttpResponse::Created().json(SiteOut {
         key: &site.key,

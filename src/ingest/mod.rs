@@ -284,7 +284,7 @@ async fn handle(
             .filter(|t| crate::event::EVENT_TYPES.contains(t))
             .unwrap_or("unknown");
         METRICS.events_received_total.with_label_values(&[typ]).inc();
-        let size = v.to_string().len();
+        let size = json_len(v);
         let result = if size > limits.event_bytes {
             Err(Rejection {
                 index: i,
@@ -440,6 +440,24 @@ impl Drop for Inflight {
     fn drop(&mut self) {
         self.0.sub(self.1);
     }
+}
+
+/// Bytes of `v` written as compact JSON, counted without building the string (the per-event
+/// cap is checked on every event of every batch).
+fn json_len(v: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    serde_json::to_writer(&mut c, v).expect("writing JSON to a counter cannot fail");
+    c.0
 }
 
 /// The snippet source, embedded in the binary.
