@@ -87,6 +87,13 @@ impl Part {
             Part::Feedback => "feedback",
         }
     }
+    /// Whether the part's rows belong to one page (and a query's page filter applies).
+    pub fn is_page_level(self) -> bool {
+        matches!(
+            self,
+            Part::Pages | Part::Grid | Part::Elements | Part::Scroll | Part::Feedback
+        )
+    }
     /// Parse a storage name.
     pub fn parse(s: &str) -> Option<Part> {
         Part::ALL.into_iter().find(|p| p.name() == s)

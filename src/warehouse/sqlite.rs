@@ -4,7 +4,7 @@
 //! Rust anyway, so the store only needs keyed reads and atomic replacement of a day's rows.
 //! Raw events keep indexed columns for lookups and the full protobuf record as a blob.
 
-use super::{push_stored, to_stored, DirtyDay, InsertReport, Part, RollupQuery, Warehouse};
+use super::{push_stored, to_stored, DirtyDay, InsertReport, RollupQuery, Warehouse};
 use crate::event::Event;
 use crate::rollup::{day_of, DayRollup, DAY_MS};
 use crate::sites::Site;
@@ -213,14 +213,11 @@ impl Warehouse for SqliteWarehouse {
         self.with(move |c| {
             let mut out = DayRollup::default();
             for part in &q.parts {
-                let page_level = matches!(part, Part::Pages | Part::Grid | Part::Elements | Part::Scroll | Part::Feedback);
-                let sql = if page_level && q.page.is_some() {
-                    "SELECT data FROM rollup_rows WHERE site = ?1 AND part = ?2 AND day >= ?3 AND day < ?4 AND page = ?5"
-                } else {
-                    "SELECT data FROM rollup_rows WHERE site = ?1 AND part = ?2 AND day >= ?3 AND day < ?4 AND ?5 IS NOT NULL"
-                };
-                let mut st = c.prepare_cached(sql)?;
-                let page = q.page.clone().unwrap_or_default();
+                // `?5` is the page filter, NULL when the part is not page-level or no page was asked for.
+                let mut st = c.prepare_cached(
+                    "SELECT data FROM rollup_rows WHERE site = ?1 AND part = ?2 AND day >= ?3 AND day < ?4 AND (?5 IS NULL OR page = ?5)",
+                )?;
+                let page = q.page.as_deref().filter(|_| part.is_page_level());
                 let rows = st.query_map(params![q.site, part.name(), q.from_day, q.to_day, page], |r| r.get::<_, String>(0))?;
                 for data in rows {
                     push_stored(&mut out, *part, &data?)?;

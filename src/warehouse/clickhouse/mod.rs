@@ -128,14 +128,6 @@ fn date_string(day: i64) -> String {
         .unwrap_or_else(|| "1970-01-01".into())
 }
 
-/// Rollup parts whose rows are filtered by page (same list as `sqlite.rs`).
-fn page_level(p: Part) -> bool {
-    matches!(
-        p,
-        Part::Pages | Part::Grid | Part::Elements | Part::Scroll | Part::Feedback
-    )
-}
-
 fn wrap<T>(op: &str, r: clickhouse::error::Result<T>) -> anyhow::Result<T> {
     r.map_err(|e| anyhow::Error::new(ClickHouseError::new(op, e)))
 }
@@ -619,7 +611,7 @@ impl Warehouse for ClickHouseWarehouse {
         let parts: Vec<&str> = q.parts.iter().map(|p| p.name()).collect();
         let page_parts: Vec<&str> = Part::ALL
             .into_iter()
-            .filter(|p| page_level(*p))
+            .filter(|p| p.is_page_level())
             .map(|p| p.name())
             .collect();
         let query = self
