@@ -73,6 +73,23 @@ enum SiteCommand {
     },
     /// List sites.
     List,
+    /// Change a site: name, origins, or settings as a JSON merge patch, e.g.
+    /// `--settings '{"rules": {"rage_min_clicks": 4}}'` or `--settings @settings.json`.
+    /// Then `sightline rollup rebuild` recomputes history under the new settings.
+    Update {
+        /// The site's write key.
+        key: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Replaces the allowed origins (repeatable).
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// JSON merge patch for the settings, inline or `@file`.
+        #[arg(long)]
+        settings: Option<String>,
+    },
+    /// Print one site with its settings, as JSON.
+    Show { key: String },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +162,32 @@ fn main() -> anyhow::Result<()> {
                         "add to your pages: <script defer src=\"https://<sightline host>/s.js\" data-site=\"{}\"></script>",
                         site.key
                     );
+                }
+                SiteCommand::Update { key, name, origins, settings } => {
+                    let settings = match settings {
+                        None => None,
+                        Some(s) => {
+                            let text = match s.strip_prefix('@') {
+                                Some(path) => std::fs::read_to_string(path)?,
+                                None => s,
+                            };
+                            Some(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--settings: {e}"))?)
+                        }
+                    };
+                    let patch = server::SitePatch {
+                        name,
+                        origins: (!origins.is_empty()).then_some(origins),
+                        settings,
+                    };
+                    let site = server::update_site(wh.as_ref(), &key, patch)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("{}", serde_json::to_string_pretty(&site)?);
+                }
+                SiteCommand::Show { key } => {
+                    let site = wh.sites().await?.into_iter().find(|s| s.key == key);
+                    let site = site.ok_or_else(|| anyhow::anyhow!("no site with key {key}"))?;
+                    println!("{}", serde_json::to_string_pretty(&site)?);
                 }
                 SiteCommand::List => {
                     for s in wh.sites().await? {

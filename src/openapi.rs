@@ -14,6 +14,8 @@ use utoipa::OpenApi;
         crate::ingest::site_config,
         crate::server::create_site,
         crate::server::list_sites,
+        crate::server::get_site,
+        crate::server::patch_site,
         crate::server::site_stats,
         crate::server::rollup_run,
         crate::server::dead_letters,
@@ -31,6 +33,7 @@ use utoipa::OpenApi;
         crate::ingest::Warning,
         crate::event::validate::Rejection,
         crate::server::NewSite,
+        crate::server::SitePatch,
         crate::log::DeadLetter,
     )),
     modifiers(&BearerAuth)

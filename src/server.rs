@@ -179,6 +179,116 @@ pub async fn add_site(warehouse: &dyn Warehouse, new: NewSite) -> Result<Site, A
     Ok(site)
 }
 
+/// `PATCH /v1/sites/{key}` body: what to change. `settings` is a JSON merge patch (RFC 7396)
+/// applied to the site's current settings: `{"rules": {"rage_min_clicks": 4}}` changes one
+/// threshold and keeps the rest; `null` resets a field to its default.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SitePatch {
+    pub name: Option<String>,
+    pub origins: Option<Vec<String>>,
+    #[schema(value_type = Object)]
+    pub settings: Option<serde_json::Value>,
+}
+
+/// RFC 7396 JSON merge patch: objects merge key by key, `null` removes, anything else replaces.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    use serde_json::Value;
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = Value::Object(Default::default());
+            }
+            let t = target.as_object_mut().expect("object");
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+/// Apply a [`SitePatch`] to the stored site `key` and store it, validated like a new site
+/// (bad settings name the field: `400`); `404` (field `key`) for an unknown site. The one path
+/// by which the API and the CLI (`sightline site update`) change sites. Rollups already
+/// computed are not touched: run `sightline rollup rebuild` to recompute history.
+pub async fn update_site(warehouse: &dyn Warehouse, key: &str, patch: SitePatch) -> Result<Site, ApiError> {
+    let Some(cur) = warehouse.sites().await?.into_iter().find(|s| s.key == key) else {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            field: "key".into(),
+            reason: format!("no site with key {key}"),
+        });
+    };
+    let settings = match patch.settings {
+        None => cur.settings.clone(),
+        Some(p) => {
+            let mut v = serde_json::to_value(&cur.settings).map_err(anyhow::Error::from)?;
+            merge_patch(&mut v, &p);
+            serde_json::from_value(v).map_err(|e| ApiError::bad("settings", &e.to_string()))?
+        }
+    };
+    let mut site = make_site(NewSite {
+        name: patch.name.unwrap_or(cur.name),
+        origins: patch.origins.unwrap_or(cur.origins),
+        key: Some(cur.key),
+        settings,
+    })?;
+    site.created_at = cur.created_at;
+    warehouse.put_site(&site).await?;
+    Ok(site)
+}
+
+fn site_out(site: &Site) -> SiteOut<'_> {
+    SiteOut {
+        key: &site.key,
+        name: &site.name,
+        origins: &site.origins,
+        settings: &site.settings,
+    }
+}
+
+/// `GET /v1/sites/{key}` (admin): one site with its settings.
+#[utoipa::path(get, path = "/v1/sites/{key}", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "The site"), (status = 404, description = "unknown key")))]
+pub async fn get_site(
+    req: HttpRequest,
+    key: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    match state.sites.get(&key) {
+        Some(site) => Ok(HttpResponse::Ok().json(site_out(&site))),
+        None => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            field: "key".into(),
+            reason: format!("no site with key {key}"),
+        }),
+    }
+}
+
+/// `PATCH /v1/sites/{key}` (admin): change a site's name, origins or settings (merge patch).
+#[utoipa::path(patch, path = "/v1/sites/{key}", tag = "admin", security(("bearer" = [])), request_body = SitePatch, responses((status = 200, description = "The updated site"), (status = 400, description = "names the field"), (status = 404, description = "unknown key")))]
+pub async fn patch_site(
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let patch: SitePatch = serde_json::from_slice(&body).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        field: "body".into(),
+        reason: format!("expected {{\"name\"?, \"origins\"?, \"settings\"?}}: {e}"),
+    })?;
+    let site = update_site(state.warehouse.as_ref(), &key, patch).await?;
+    state.sites.put(site.clone());
+    Ok(HttpResponse::Ok().json(site_out(&site)))
+}
+
 /// `POST /v1/sites` (admin): create a site.
 #[utoipa::path(post, path = "/v1/sites", tag = "admin", security(("bearer" = [])), request_body = NewSite, responses((status = 201, description = "The site with its write key"), (status = 400, description = "names the field"), (status = 401, description = "no or wrong token")))]
 pub async fn create_site(
@@ -195,27 +305,14 @@ pub async fn create_site(
     })?;
     let site = add_site(state.warehouse.as_ref(), new).await?;
     state.sites.put(site.clone());
-    Ok(HttpResponse::Created().json(SiteOut {
-        key: &site.key,
-        name: &site.name,
-        origins: &site.origins,
-        settings: &site.settings,
-    }))
+    Ok(HttpResponse::Created().json(site_out(&site)))
 }
 
 #[utoipa::path(get, path = "/v1/sites", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "All sites")))]
 pub async fn list_sites(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
     let sites = state.sites.all();
-    let out: Vec<_> = sites
-        .iter()
-        .map(|s| SiteOut {
-            key: &s.key,
-            name: &s.name,
-            origins: &s.origins,
-            settings: &s.settings,
-        })
-        .collect();
+    let out: Vec<_> = sites.iter().map(site_out).collect();
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -309,6 +406,23 @@ pub struct Roles {
     pub query: bool,
 }
 
+impl std::fmt::Display for Roles {
+    /// `ingest,sink,rollup,query` (the roles this process runs).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let on: Vec<&str> = [
+            (self.ingest, "ingest"),
+            (self.sink, "sink"),
+            (self.rollup, "rollup"),
+            (self.query, "query"),
+        ]
+        .iter()
+        .filter(|(b, _)| *b)
+        .map(|(_, n)| *n)
+        .collect();
+        f.write_str(&on.join(","))
+    }
+}
+
 impl Roles {
     /// Every stage.
     pub const ALL: Roles = Roles {
@@ -359,6 +473,8 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
         if roles.query {
             cfg.route("/v1/sites", web::post().to(create_site))
                 .route("/v1/sites", web::get().to(list_sites))
+                .route("/v1/sites/{key}", web::get().to(get_site))
+                .route("/v1/sites/{key}", web::patch().to(patch_site))
                 .route("/v1/sites/{key}/heatmap", web::get().to(query::heatmap))
                 .route("/v1/sites/{key}/journeys", web::get().to(query::journeys))
                 .route("/v1/sites/{key}/funnel", web::get().to(query::funnel_view))
@@ -568,7 +684,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
     .run();
     tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), log = log_backend, roles = ?roles, "sightline serving");
     eprintln!(
-        "sightline: listening on http://{} ({log_backend} log, data dir {}, roles {:?})",
+        "sightline: listening on http://{} ({log_backend} log, data dir {}, roles {})",
         cfg.listen,
         cfg.data_dir.display(),
         roles
