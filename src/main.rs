@@ -1,6 +1,7 @@
 //! The `sightline` command line.
 
 use clap::{Parser, Subcommand};
+use sightline::ingest::quota::QuotaConfig;
 use sightline::ingest::Limits;
 use sightline::server::{self, BackendArgs, NewSite, Roles, ServeConfig};
 use sightline::sites::SiteSettings;
@@ -44,6 +45,8 @@ enum Command {
         /// Stages to run here: `all`, or a comma list of ingest, sink, rollup, query.
         #[arg(long, env = "SIGHTLINE_ROLES", default_value = "all", value_parser = Roles::parse)]
         roles: Roles,
+        #[command(flatten)]
+        quotas: QuotaArgs,
     },
     /// Manage sites (a running server picks changes up within 5 s).
     Site {
@@ -55,6 +58,26 @@ enum Command {
         #[command(subcommand)]
         command: RollupCommand,
     },
+}
+
+/// Quotas and overload limits of `POST /v1/events` (see `sightline::ingest::quota`).
+#[derive(clap::Args)]
+struct QuotaArgs {
+    /// Requests per second per client IP (bursts of twice that); 0 turns it off.
+    #[arg(long, env = "SIGHTLINE_QUOTA_IP_RPS", default_value_t = 100)]
+    quota_ip_rps: u32,
+    /// Events per second per site (bursts of twice that, at least 1000); 0 turns it off.
+    #[arg(long, env = "SIGHTLINE_QUOTA_SITE_EPS", default_value_t = 20_000)]
+    quota_site_eps: u32,
+    /// Ingest requests handled at once; more are answered 503 + Retry-After.
+    #[arg(long, env = "SIGHTLINE_MAX_INFLIGHT", default_value_t = 1024)]
+    max_inflight: usize,
+    /// A proxy whose X-Forwarded-For is believed, as CIDR (repeatable, or comma list).
+    #[arg(long = "trusted-proxy", env = "SIGHTLINE_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// Longest wait for the next chunk of a request body before answering 408, ms.
+    #[arg(long, env = "SIGHTLINE_BODY_CHUNK_TIMEOUT_MS", default_value_t = 10_000)]
+    body_chunk_timeout_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -132,11 +155,27 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = cli.backends;
     match cli.command {
-        Command::Serve { listen, api_token, max_batch_bytes, max_event_bytes, append_timeout_ms, rollup_every_ms, roles } => {
+        Command::Serve {
+            listen,
+            api_token,
+            max_batch_bytes,
+            max_event_bytes,
+            append_timeout_ms,
+            rollup_every_ms,
+            roles,
+            quotas,
+        } => {
             let limits = Limits {
                 batch_bytes: max_batch_bytes,
                 event_bytes: max_event_bytes,
                 append_timeout: Duration::from_millis(append_timeout_ms),
+                body_chunk_timeout: Duration::from_millis(quotas.body_chunk_timeout_ms),
+            };
+            let quotas = QuotaConfig {
+                ip_requests_per_s: quotas.quota_ip_rps,
+                site_events_per_s: quotas.quota_site_eps,
+                max_inflight: quotas.max_inflight,
+                trusted_proxies: quotas.trusted_proxies,
             };
             actix_web::rt::System::new().block_on(async move {
                 let backends = server::connect_backends(&args, &limits).await?;
@@ -147,6 +186,7 @@ fn main() -> anyhow::Result<()> {
                     limits,
                     rollup_every: Duration::from_millis(rollup_every_ms),
                     roles,
+                    quotas,
                 };
                 server::serve(cfg, backends).await
             })

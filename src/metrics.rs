@@ -55,7 +55,8 @@ pub struct Metrics {
     /// Optional fields dropped because of their type, by field, fields.
     pub fields_dropped_total: IntCounterVec,
     /// Requests refused as a whole, by cause (`malformed`, `unknown_site`, `origin`,
-    /// `too_large`, `encoding`, `log_unavailable`), requests.
+    /// `too_large`, `encoding`, `log_unavailable`, `quota_ip`, `quota_site`, `busy`,
+    /// `slow_body`), requests.
     pub requests_refused_total: IntCounterVec,
     /// Events flagged as bots, events.
     pub bot_events_total: IntCounter,

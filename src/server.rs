@@ -1,6 +1,7 @@
 //! `sightline serve`: wires ingest → log → sink → rollup → query in one process (the
 //! embedded default), plus the admin API, health, readiness and metrics endpoints.
 
+use crate::ingest::quota::{QuotaConfig, Quotas};
 use crate::ingest::{self, Limits};
 use crate::log::kafka::{KafkaConfig, KafkaLog};
 use crate::log::{embedded::EmbeddedLog, DeadLetter, Log};
@@ -27,6 +28,8 @@ pub struct AppState {
     pub limits: Limits,
     /// `embedded` or `kafka`, for metric labels.
     pub log_backend: &'static str,
+    /// Ingest quotas, the in-flight limit and the client-IP rule.
+    pub quotas: Arc<Quotas>,
 }
 
 /// An error of the query or admin API, as `{"error", "field", "reason"}`.
@@ -502,6 +505,19 @@ pub struct ServeConfig {
     pub rollup_every: Duration,
     /// Stages this process runs.
     pub roles: Roles,
+    /// Ingest quotas and overload limits.
+    pub quotas: QuotaConfig,
+}
+
+/// Every minute, forget quota keys (client IPs, sites) that went idle: bounded memory.
+fn tasks_quota_sweep(quotas: &Arc<Quotas>) {
+    let quotas = quotas.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            quotas.sweep();
+        }
+    });
 }
 
 /// The API token: the configured one, else `<data-dir>/api-token`, created on first start.
@@ -639,7 +655,9 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         api_token: token,
         limits: cfg.limits,
         log_backend,
+        quotas: Arc::new(Quotas::new(cfg.quotas.clone())),
     });
+    tasks_quota_sweep(&state.quotas);
 
     let mut tasks = Vec::new();
     let sink_task = if cfg.roles.sink {

@@ -6,10 +6,20 @@ use actix_web::web;
 use futures_util::StreamExt;
 use std::io::Read;
 
-/// Read the raw body, refusing it with `413` as soon as it passes `cap` bytes.
-pub async fn read_capped(mut payload: web::Payload, cap: usize) -> Result<Vec<u8>, IngestError> {
+/// Read the raw body, refusing it with `413` as soon as it passes `cap` bytes, and with
+/// `408` when the next chunk takes longer than `chunk_timeout` (a slow client must not hold a
+/// worker and an in-flight permit for ever).
+pub async fn read_capped(
+    mut payload: web::Payload,
+    cap: usize,
+    chunk_timeout: std::time::Duration,
+) -> Result<Vec<u8>, IngestError> {
     let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(chunk_timeout, payload.next()).await else {
+            return Err(IngestError::SlowBody(chunk_timeout.as_millis() as u64));
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| IngestError::Malformed {
             field: "body".into(),
             reason: format!("could not read the body: {e}"),

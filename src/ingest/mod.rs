@@ -6,6 +6,7 @@
 //! with a JSON body naming the field and reason, and is counted in metrics.
 
 pub mod decode;
+pub mod quota;
 
 use crate::event::enrich::{self, Context, Skew};
 use crate::event::validate::{self, cut_chars, Rejection};
@@ -27,6 +28,9 @@ pub struct Limits {
     pub event_bytes: usize,
     /// Longest wait for the log to acknowledge before answering 503. Default 10 s.
     pub append_timeout: Duration,
+    /// Longest wait for the next chunk of a request body (slow clients get `408`).
+    /// Default 10 s.
+    pub body_chunk_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -35,6 +39,7 @@ impl Default for Limits {
             batch_bytes: 1 << 20,
             event_bytes: 256 << 10,
             append_timeout: Duration::from_secs(10),
+            body_chunk_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -54,6 +59,31 @@ pub enum IngestError {
     UnsupportedEncoding(String),
     #[error("the log cannot take events now: {0}")]
     Unavailable(String),
+    /// A quota is used up (`scope` is `ip` or `site`): `429` with `Retry-After`.
+    #[error("the {scope} quota is used up; retry after {retry_after_s} s")]
+    OverQuota { scope: &'static str, retry_after_s: u64 },
+    /// The body's next chunk did not arrive in time (ms): `408`.
+    #[error("the request body stalled for {0} ms")]
+    SlowBody(u64),
+    /// Too many requests in flight: `503` with `Retry-After`.
+    #[error("too many requests in flight; retry after 1 s")]
+    Busy,
+}
+
+impl From<quota::Refusal> for IngestError {
+    fn from(r: quota::Refusal) -> Self {
+        match r {
+            quota::Refusal::Ip(wait) => IngestError::OverQuota {
+                scope: "ip",
+                retry_after_s: quota::retry_after_secs(wait),
+            },
+            quota::Refusal::Site(wait) => IngestError::OverQuota {
+                scope: "site",
+                retry_after_s: quota::retry_after_secs(wait),
+            },
+            quota::Refusal::Busy => IngestError::Busy,
+        }
+    }
 }
 
 impl IngestError {
@@ -65,6 +95,10 @@ impl IngestError {
             IngestError::TooLarge { .. } => "too_large",
             IngestError::UnsupportedEncoding(_) => "encoding",
             IngestError::Unavailable(_) => "log_unavailable",
+            IngestError::OverQuota { scope: "ip", .. } => "quota_ip",
+            IngestError::OverQuota { .. } => "quota_site",
+            IngestError::Busy => "busy",
+            IngestError::SlowBody(_) => "slow_body",
         }
     }
 }
@@ -87,7 +121,9 @@ impl ResponseError for IngestError {
             IngestError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Unavailable(_) | IngestError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::OverQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
+            IngestError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
     fn error_response(&self) -> HttpResponse {
@@ -98,14 +134,26 @@ impl ResponseError for IngestError {
             IngestError::TooLarge { limit, .. } => ("body".to_string(), Some(*limit)),
             IngestError::UnsupportedEncoding(_) => ("content-encoding".to_string(), None),
             IngestError::Unavailable(_) => ("log".to_string(), None),
+            IngestError::OverQuota { scope, .. } => (scope.to_string(), None),
+            IngestError::Busy => ("server".to_string(), None),
+            IngestError::SlowBody(_) => ("body".to_string(), None),
         };
         let reason = match self {
             IngestError::Malformed { reason, .. } => reason.clone(),
             other => other.to_string(),
         };
         let mut b = HttpResponse::build(self.status_code());
-        if matches!(self, IngestError::Unavailable(_)) {
-            b.insert_header((header::RETRY_AFTER, "2"));
+        match self {
+            IngestError::Unavailable(_) => {
+                b.insert_header((header::RETRY_AFTER, "2"));
+            }
+            IngestError::Busy => {
+                b.insert_header((header::RETRY_AFTER, "1"));
+            }
+            IngestError::OverQuota { retry_after_s, .. } => {
+                b.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
+            }
+            _ => {}
         }
         b.json(ErrorBody {
             error: self.cause(),
@@ -214,7 +262,11 @@ async fn handle(
 ) -> Result<HttpResponse, IngestError> {
     let received_at = chrono::Utc::now().timestamp_millis();
     let limits = state.limits;
-    let raw = decode::read_capped(payload, limits.batch_bytes).await?;
+    // Quotas before reading the body: a refused client costs no body read and no parse.
+    let forwarded_for = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client_ip = state.quotas.client_ip(req.peer_addr().map(|a| a.ip()), forwarded_for);
+    let _permit = state.quotas.admit(client_ip)?;
+    let raw = decode::read_capped(payload, limits.batch_bytes, limits.body_chunk_timeout).await?;
     let content_encoding = req
         .headers()
         .get(header::CONTENT_ENCODING)
@@ -236,6 +288,8 @@ async fn handle(
             return Err(IngestError::OriginNotAllowed(o.clone()));
         }
     }
+
+    state.quotas.take_site(&site.key, env.events.len())?;
 
     let request_id = uuid::Uuid::now_v7().to_string();
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());

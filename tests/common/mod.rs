@@ -115,6 +115,9 @@ impl Server {
             .env("SIGHTLINE_API_TOKEN", TOKEN)
             .env("SIGHTLINE_ROLLUP_EVERY_MS", "200")
             .env("SIGHTLINE_LOG", "warn")
+            // Every test client is 127.0.0.1: the per-IP quota is off unless a test sets it
+            // (tests/hardening.rs does, with `--quota-ip-rps`).
+            .env("SIGHTLINE_QUOTA_IP_RPS", "0")
             .env_remove("SIGHTLINE_KAFKA_BROKERS")
             .env_remove("SIGHTLINE_CLICKHOUSE_URL")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -1,0 +1,243 @@
+//! Quotas and overload protection for `POST /v1/events`: a request rate per client IP, an
+//! event rate per site (both GCRA token buckets from `governor`), a global limit on requests
+//! in flight, and the client IP itself, read behind trusted proxies.
+//!
+//! Anchors: Relay answers `429` with `Retry-After` when a quota is used up and `503` when its
+//! queue is full, and counts every drop as an outcome; so do we (metric
+//! `sightline_requests_refused_total{cause="quota_ip"|"quota_site"|"busy"}`). A refusal here
+//! happens before anything is appended to the log, so nothing acknowledged is ever dropped:
+//! the snippet keeps the batch and retries after `Retry-After`.
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Quota settings (`sightline serve` flags). A rate of 0 turns that quota off.
+#[derive(Debug, Clone)]
+pub struct QuotaConfig {
+    /// Requests per second per client IP; bursts of twice that. Default 100.
+    pub ip_requests_per_s: u32,
+    /// Events per second per site; bursts of twice that (and at least one full batch).
+    /// Default 20,000.
+    pub site_events_per_s: u32,
+    /// Ingest requests being handled at once, across the process; more get `503`.
+    /// Default 1024.
+    pub max_inflight: usize,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDR list, e.g. `10.0.0.0/8`). Empty: the
+    /// peer address is the client.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            ip_requests_per_s: 100,
+            site_events_per_s: 20_000,
+            max_inflight: 1024,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Smallest burst of a site's event rate, in events, whatever its rate: a few full snippet
+/// batches. A batch bigger than the whole burst takes the whole burst (it is never refused
+/// for good).
+const MIN_SITE_BURST: u32 = 1000;
+
+/// Why a request was refused before it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The client IP's request rate is used up: `429`, retry after this long.
+    Ip(Duration),
+    /// The site's event rate is used up: `429`, retry after this long.
+    Site(Duration),
+    /// Too many requests in flight: `503`.
+    Busy,
+}
+
+/// The process's quota state. Keyed limiters forget idle keys in [`Quotas::sweep`], which the
+/// server calls every minute, so memory stays bounded however many IPs and sites appear.
+pub struct Quotas {
+    config: QuotaConfig,
+    ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    site: Option<DefaultKeyedRateLimiter<String>>,
+    inflight: Arc<Semaphore>,
+    clock: DefaultClock,
+}
+
+fn quota(per_s: u32, min_burst: u32) -> Option<Quota> {
+    let rate = NonZeroU32::new(per_s)?;
+    let burst = NonZeroU32::new(per_s.saturating_mul(2).max(min_burst)).expect("burst > 0");
+    Some(Quota::per_second(rate).allow_burst(burst))
+}
+
+impl Quotas {
+    /// Build the limiters of `config`.
+    pub fn new(config: QuotaConfig) -> Quotas {
+        Quotas {
+            ip: quota(config.ip_requests_per_s, 1).map(RateLimiter::keyed),
+            site: quota(config.site_events_per_s, MIN_SITE_BURST).map(RateLimiter::keyed),
+            inflight: Arc::new(Semaphore::new(config.max_inflight.max(1))),
+            clock: DefaultClock::default(),
+            config,
+        }
+    }
+
+    /// Admit one request from `ip`: a permit held while it is handled, or why not.
+    pub fn admit(&self, ip: Option<IpAddr>) -> Result<OwnedSemaphorePermit, Refusal> {
+        if let (Some(limiter), Some(ip)) = (&self.ip, ip) {
+            if let Err(not_until) = limiter.check_key(&ip) {
+                return Err(Refusal::Ip(not_until.wait_time_from(self.clock.now())));
+            }
+        }
+        self.inflight.clone().try_acquire_owned().map_err(|_| Refusal::Busy)
+    }
+
+    /// Take `events` from the site's event rate.
+    pub fn take_site(&self, site: &str, events: usize) -> Result<(), Refusal> {
+        let Some(limiter) = &self.site else {
+            return Ok(());
+        };
+        let burst = quota(self.config.site_events_per_s, MIN_SITE_BURST).map_or(1, |q| q.burst_size().get());
+        let Some(n) = NonZeroU32::new(events.min(burst as usize) as u32) else {
+            return Ok(());
+        };
+        match limiter.check_key_n(&site.to_string(), n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Refusal::Site(not_until.wait_time_from(self.clock.now()))),
+            Err(_) => Err(Refusal::Site(Duration::from_secs(1))),
+        }
+    }
+
+    /// Requests in flight now.
+    pub fn inflight(&self) -> usize {
+        self.config.max_inflight.max(1) - self.inflight.available_permits()
+    }
+
+    /// Forget keys whose bucket is full again (idle IPs and sites).
+    pub fn sweep(&self) {
+        if let Some(l) = &self.ip {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.site {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+
+    /// The client's IP: the peer address, unless the peer is a trusted proxy, in which case
+    /// `X-Forwarded-For` is read from the right, skipping trusted proxies, and the first
+    /// address that is not one is the client (`reference/analytics.md`, "IP"). Entries that
+    /// are not IP addresses stop the walk at the last good address. Used for quotas and bot
+    /// checks, never stored.
+    pub fn client_ip(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
+        client_ip(&self.config.trusted_proxies, peer, forwarded_for)
+    }
+}
+
+/// See [`Quotas::client_ip`].
+pub fn client_ip(trusted: &[IpNet], peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let mut client = peer?;
+    if !is_trusted(&client) {
+        return Some(client);
+    }
+    for hop in forwarded_for.unwrap_or("").rsplit(',') {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+/// `Retry-After` seconds for a wait: rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_millis().div_ceil(1000) as u64).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_read_from_the_right_behind_trusted_proxies_only() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        // Untrusted peer: its own address, whatever the header claims.
+        assert_eq!(
+            client_ip(&trusted, Some(ip("203.0.113.9")), Some("1.2.3.4")),
+            Some(ip("203.0.113.9"))
+        );
+        // Trusted peer: the rightmost untrusted hop; a spoofed leftmost entry is ignored.
+        assert_eq!(
+            client_ip(&trusted, Some(ip("10.0.0.2")), Some("6.6.6.6, 198.51.100.7, 10.0.0.5")),
+            Some(ip("198.51.100.7"))
+        );
+        // Garbage stops the walk at the last good address.
+        assert_eq!(
+            client_ip(&trusted, Some(ip("10.0.0.2")), Some("198.51.100.7, nonsense, 10.0.0.5")),
+            Some(ip("10.0.0.5"))
+        );
+        // No header behind a trusted proxy: the proxy.
+        assert_eq!(client_ip(&trusted, Some(ip("::1")), None), Some(ip("::1")));
+        assert_eq!(client_ip(&[], None, Some("1.2.3.4")), None);
+    }
+
+    #[test]
+    fn the_ip_quota_refuses_past_its_burst_and_says_how_long_to_wait() {
+        let q = Quotas::new(QuotaConfig {
+            ip_requests_per_s: 2,
+            ..QuotaConfig::default()
+        });
+        let a = ip("192.0.2.1");
+        let permits: Vec<_> = (0..4).map(|_| q.admit(Some(a))).collect();
+        assert_eq!(
+            permits.iter().filter(|p| p.is_ok()).count(),
+            4,
+            "burst is twice the rate"
+        );
+        match q.admit(Some(a)) {
+            Err(Refusal::Ip(wait)) => assert!(wait > Duration::ZERO && wait <= Duration::from_millis(500)),
+            other => panic!("expected an IP refusal, got {other:?}"),
+        }
+        // Another IP has its own bucket.
+        assert!(q.admit(Some(ip("192.0.2.2"))).is_ok());
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+    }
+
+    #[test]
+    fn the_site_quota_counts_events_and_the_inflight_limit_answers_busy() {
+        let q = Quotas::new(QuotaConfig {
+            site_events_per_s: 1000,
+            max_inflight: 1,
+            ..QuotaConfig::default()
+        });
+        assert!(q.take_site("s", 1500).is_ok());
+        assert!(q.take_site("s", 500).is_ok());
+        assert!(matches!(q.take_site("s", 50), Err(Refusal::Site(_))));
+        assert!(q.take_site("other", 50).is_ok());
+        // A batch bigger than the burst takes the whole burst, and is not refused for good.
+        assert!(q.take_site("huge", 5000).is_ok());
+        assert!(q.take_site("huge", 1).is_err());
+        let held = q.admit(None).unwrap();
+        assert_eq!(q.inflight(), 1);
+        assert_eq!(q.admit(None).unwrap_err(), Refusal::Busy);
+        drop(held);
+        assert!(q.admit(None).is_ok());
+        q.sweep();
+    }
+}

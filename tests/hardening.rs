@@ -1,0 +1,147 @@
+//! Hardening (issue 10): quotas and overload answers, slow clients, the trusted-proxy client
+//! IP. Every refusal is a 4xx/503 with `Retry-After` where a retry helps, names its field, is
+//! counted, and happens before anything is appended: whatever was acknowledged is stored.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+fn one_event(site: &str, session: &str) -> serde_json::Value {
+    batch(
+        site,
+        vec![event("pageview", session, "https://q.example/", now_ms(), json!({}))],
+    )
+}
+
+fn post_from(s: &Server, body: &serde_json::Value, forwarded_for: Option<&str>) -> reqwest::blocking::Response {
+    let mut rb = s
+        .http
+        .post(s.url("/v1/events"))
+        .header("content-type", "text/plain")
+        .body(serde_json::to_vec(body).unwrap());
+    if let Some(f) = forwarded_for {
+        rb = rb.header("x-forwarded-for", f);
+    }
+    rb.send().unwrap()
+}
+
+#[test]
+fn the_ip_quota_answers_429_with_retry_after_and_nothing_acknowledged_is_lost() {
+    let s = Server::start(&["--quota-ip-rps", "5"]);
+    s.site("ipq", &["*"]);
+    let (mut accepted, mut refused) = (0u64, 0u64);
+    for i in 0..40 {
+        let r = post_from(&s, &one_event("ipq", &format!("s{i}")), None);
+        match r.status().as_u16() {
+            202 => accepted += 1,
+            429 => {
+                let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                assert!((1..=2).contains(&retry), "Retry-After {retry}");
+                let body: serde_json::Value = r.json().unwrap();
+                assert_eq!(body["field"], "ip");
+                assert_eq!(body["error"], "quota_ip");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(accepted >= 10, "the burst (10) is admitted: {accepted}");
+    assert!(refused > 0, "40 requests at once exceed 5/s");
+    // A spoofed X-Forwarded-For does not buy a fresh bucket from an untrusted peer.
+    let r = post_from(&s, &one_event("ipq", "spoof"), Some("198.51.100.1"));
+    assert_eq!(r.status().as_u16(), 429);
+    // After Retry-After the client is admitted again.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(post_from(&s, &one_event("ipq", "later"), None).status().as_u16(), 202);
+    accepted += 1;
+    s.settle("ipq", accepted);
+    let m = s.metrics();
+    assert!(
+        m.contains(&format!(
+            "sightline_requests_refused_total{{cause=\"quota_ip\"}} {}",
+            refused + 1
+        )),
+        "{m}"
+    );
+}
+
+#[test]
+fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
+    let s = Server::start(&["--quota-ip-rps", "1", "--trusted-proxy", "127.0.0.0/8"]);
+    s.site("xff", &["*"]);
+    // Client A uses up its burst of 2; client B, behind the same proxy, is still admitted.
+    let a = "203.0.113.10, 127.0.0.1";
+    let codes: Vec<u16> = (0..3)
+        .map(|i| {
+            post_from(&s, &one_event("xff", &format!("a{i}")), Some(a))
+                .status()
+                .as_u16()
+        })
+        .collect();
+    assert_eq!(codes, vec![202, 202, 429]);
+    assert_eq!(
+        post_from(&s, &one_event("xff", "b"), Some("203.0.113.11"))
+            .status()
+            .as_u16(),
+        202
+    );
+    s.settle("xff", 3);
+}
+
+#[test]
+fn the_site_quota_counts_events_and_answers_429_naming_the_site() {
+    // 1 event/s refills too slowly to matter here; the burst is the 1000-event floor.
+    let s = Server::start(&["--quota-site-eps", "1"]);
+    s.site("siteq", &["*"]);
+    s.site("other", &["*"]);
+    let many = |site: &str, n: usize, tag: &str| {
+        batch(
+            site,
+            (0..n)
+                .map(|i| {
+                    event(
+                        "pageview",
+                        &format!("{tag}{i}"),
+                        "https://q.example/",
+                        now_ms(),
+                        json!({}),
+                    )
+                })
+                .collect(),
+        )
+    };
+    // The burst is 1000 events.
+    assert_eq!(s.post(&many("siteq", 600, "a")).0, 202);
+    assert_eq!(s.post(&many("siteq", 390, "b")).0, 202);
+    let (code, body) = s.post(&many("siteq", 100, "c"));
+    assert_eq!(code, 429, "{body}");
+    assert_eq!(body["field"], "site");
+    // Another site is unaffected.
+    assert_eq!(s.post(&many("other", 100, "d")).0, 202);
+    s.settle("siteq", 990);
+    s.settle("other", 100);
+}
+
+#[test]
+fn a_stalled_body_is_answered_408_and_the_server_keeps_serving() {
+    let s = Server::start(&["--body-chunk-timeout-ms", "500"]);
+    s.site("slow", &["*"]);
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        tcp,
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n{{\"site\":"
+    )
+    .unwrap();
+    let mut buf = [0u8; 512];
+    let n = tcp.read(&mut buf).unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(head.contains("\"field\":\"body\""), "{head}");
+    assert_eq!(s.post(&one_event("slow", "ok")).0, 202);
+    assert!(s
+        .metrics()
+        .contains("sightline_requests_refused_total{cause=\"slow_body\"} 1"));
+}
