@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use sightline::ingest::quota::QuotaConfig;
 use sightline::ingest::Limits;
+use sightline::log::deadletter;
 use sightline::server::{self, BackendArgs, NewSite, Roles, ServeConfig};
 use sightline::sites::SiteSettings;
 use std::time::Duration;
@@ -58,6 +59,55 @@ enum Command {
         #[command(subcommand)]
         command: RollupCommand,
     },
+    /// The dead-letter store: rejected events and refused batches, with their reasons.
+    Deadletter {
+        #[command(subcommand)]
+        command: DeadletterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadletterCommand {
+    /// Print dead letters, newest first: one JSON object per line.
+    List {
+        #[command(flatten)]
+        filter: DeadletterFilter,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Give dead letters a second chance through the same validation as live traffic
+    /// (ingest letters) or the warehouse insert (sink letters); replaying twice counts once.
+    /// Prints a JSON report: letters, replayed, duplicates, still_rejected, reasons, skipped.
+    Replay {
+        #[command(flatten)]
+        filter: DeadletterFilter,
+        /// At most this many (newest first).
+        #[arg(long, default_value_t = 100_000)]
+        limit: usize,
+        /// Validate only; append nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct DeadletterFilter {
+    /// Only this site (write key).
+    #[arg(long)]
+    site: Option<String>,
+    /// Only this stage: ingest or sink.
+    #[arg(long)]
+    stage: Option<String>,
+}
+
+impl From<DeadletterFilter> for deadletter::Filter {
+    fn from(f: DeadletterFilter) -> Self {
+        deadletter::Filter {
+            site: f.site,
+            stage: f.stage,
+        }
+    }
 }
 
 /// Quotas and overload limits of `POST /v1/events` (see `sightline::ingest::quota`).
@@ -235,6 +285,43 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
             }
+            Ok(())
+        }),
+        Command::Deadletter { command } => tokio::runtime::Runtime::new()?.block_on(async {
+            let limits = Limits::default();
+            let backends = server::connect_backends(&args, &limits).await?;
+            let log = backends.log.clone();
+            match command {
+                DeadletterCommand::List { filter, limit } => {
+                    let filter = deadletter::Filter::from(filter);
+                    let letters = log.dead_letters(limit.max(1) * 10).await?;
+                    for d in letters.iter().filter(|d| filter.matches(d)).take(limit) {
+                        println!("{}", serde_json::to_string(d)?);
+                    }
+                }
+                DeadletterCommand::Replay { filter, limit, dry_run } => {
+                    let filter = deadletter::Filter::from(filter);
+                    let letters: Vec<_> = log
+                        .dead_letters(usize::MAX >> 1)
+                        .await?
+                        .into_iter()
+                        .filter(|d| filter.matches(d))
+                        .take(limit)
+                        .collect();
+                    let sites = backends.warehouse.sites().await?;
+                    let report = deadletter::replay(
+                        log.as_ref(),
+                        backends.warehouse.as_ref(),
+                        &sites,
+                        &letters,
+                        limits.event_bytes,
+                        dry_run,
+                    )
+                    .await?;
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
+            }
+            log.shutdown().await;
             Ok(())
         }),
         Command::Rollup { command: RollupCommand::Rebuild { site, from, to } } => {

@@ -86,6 +86,8 @@ pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConf
                     field: "record".into(),
                     reason: format!("undecodable log record at {:?}: {e}", r.position),
                     raw: hex::encode(&r.payload[..r.payload.len().min(2048)]),
+                    sent_at: None,
+                    bot_reason: None,
                 }),
             }
         }
@@ -136,7 +138,9 @@ pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConf
                         stage: "sink".into(),
                         field: String::new(),
                         reason: format!("warehouse refused the batch: {e}"),
-                        raw: crate::event::validate::cut_chars(format!("{ev:?}"), 4096),
+                        raw: crate::log::deadletter::encode_event(&ev),
+                        sent_at: None,
+                        bot_reason: ev.bot_reason.clone(),
                     }));
                     break;
                 }

@@ -145,3 +145,70 @@ fn a_stalled_body_is_answered_408_and_the_server_keeps_serving() {
         .metrics()
         .contains("sightline_requests_refused_total{cause=\"slow_body\"} 1"));
 }
+
+#[test]
+fn dead_letters_are_listed_and_replayed_once_the_cause_is_fixed() {
+    // The operator runs with a small per-event cap; a big (legitimate) page view is rejected.
+    let s = Server::start(&["--max-event-bytes", "700"]);
+    s.site("dl", &["*"]);
+    let big = event(
+        "pageview",
+        "s1",
+        "https://q.example/long",
+        now_ms(),
+        json!({"title": "t".repeat(900)}),
+    );
+    let bad = event("click", "s1", "https://q.example/", now_ms(), json!({"selector": "a"}));
+    let good = event("pageview", "s1", "https://q.example/", now_ms(), json!({}));
+    let (code, body) = s.post(&batch("dl", vec![big, bad, good]));
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body["accepted"], 1);
+    // A refused request leaves a body sample too, PII-scrubbed.
+    let (code, _) = s.post_raw(
+        br#"{"site": "dl", "events": "not a list", "note": "jo.doe@mail.example"}"#.to_vec(),
+        &[("content-type", "text/plain")],
+        "",
+    );
+    assert_eq!(code, 400);
+
+    let lines = |out: std::process::Output| -> Vec<serde_json::Value> {
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let all = lines(s.cli(&["deadletter", "list", "--site", "dl"]));
+    let stages: Vec<(&str, &str)> = all
+        .iter()
+        .map(|d| (d["stage"].as_str().unwrap(), d["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(stages.len(), 3, "{all:?}");
+    assert!(stages.contains(&("ingest", "event")), "{stages:?}");
+    assert!(stages.contains(&("ingest", "x")), "{stages:?}");
+    assert!(stages.contains(&("request", "events")), "{stages:?}");
+    let sample = all.iter().find(|d| d["stage"] == "request").unwrap();
+    assert!(sample["raw"].as_str().unwrap().contains("[email]"), "{sample}");
+    assert!(!sample["raw"].as_str().unwrap().contains("jo.doe"), "{sample}");
+
+    // Replay under the default cap (the CLI's): the big page view gets in, the click without
+    // `x` is rejected again with its reason, the body sample holds no event.
+    let report: serde_json::Value =
+        serde_json::from_slice(&s.cli(&["deadletter", "replay", "--site", "dl"]).stdout).unwrap();
+    assert_eq!(report["letters"], 3, "{report}");
+    assert_eq!(report["replayed"], 1, "{report}");
+    assert_eq!(report["still_rejected"], 1, "{report}");
+    assert_eq!(report["skipped"], 1, "{report}");
+    assert!(report["reasons"][0].as_str().unwrap().starts_with("x:"), "{report}");
+    // A second replay counts the page view as a duplicate: stored once.
+    let again: serde_json::Value = serde_json::from_slice(
+        &s.cli(&["deadletter", "replay", "--site", "dl", "--stage", "ingest"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(again["replayed"], 0, "{again}");
+    assert_eq!(again["duplicates"], 1, "{again}");
+    s.settle("dl", 2);
+    let hm = s.get(&format!("/v1/sites/dl/heatmap?url=q.example/long&{}", today_range()));
+    assert_eq!(hm["pageviews"], 1, "{hm}");
+}

@@ -227,10 +227,12 @@ pub async fn events(
     query: web::Query<IngestQuery>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let mut resp = match handle(&req, payload, query.into_inner(), &state).await {
+    let mut sample = Vec::new();
+    let mut resp = match handle(&req, payload, query.into_inner(), &state, &mut sample).await {
         Ok(r) => r,
         Err(e) => {
             METRICS.requests_refused_total.with_label_values(&[e.cause()]).inc();
+            keep_refused_body(&state, &e, &sample).await;
             let mut r = e.error_response();
             if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
                 if state.sites.any_allows(origin) {
@@ -254,11 +256,88 @@ pub async fn events(
     resp
 }
 
+/// Characters of a rejected event's JSON kept in its dead letter: enough for any event under
+/// the per-event cap to be replayed whole, under Kafka's 1 MB message limit.
+const DEAD_EVENT_CHARS: usize = 512 << 10;
+
+/// Bytes of a refused request's body kept as a dead letter.
+const BODY_SAMPLE_BYTES: usize = 4096;
+
+/// Keep a sample of a request refused as bad input (malformed, unknown site, origin, size,
+/// encoding) in the dead-letter store, stage `request`, PII-scrubbed. Refusals that ask
+/// for a retry (quotas, overload, log outage) are not bad input and are not kept. The
+/// samples are themselves rate limited ([`quota::Quotas::take_sample`]) so a flood of garbage
+/// cannot fill the store; samples over that rate are only counted.
+async fn keep_refused_body(state: &AppState, e: &IngestError, sample: &[u8]) {
+    let field = match e {
+        IngestError::Malformed { field, .. } => field.clone(),
+        IngestError::UnknownSite => "site".into(),
+        IngestError::OriginNotAllowed(_) => "origin".into(),
+        IngestError::TooLarge { .. } => "body".into(),
+        IngestError::UnsupportedEncoding(_) => "content-encoding".into(),
+        _ => return,
+    };
+    if !state.quotas.take_sample() {
+        return;
+    }
+    let text = String::from_utf8_lossy(sample);
+    let site = serde_json::from_slice::<serde_json::Value>(sample)
+        .ok()
+        .and_then(|v| {
+            v.get("site")
+                .and_then(|s| s.as_str())
+                .map(|s| cut_chars(s.to_string(), 128))
+        })
+        .unwrap_or_default();
+    let letter = DeadLetter {
+        at: chrono::Utc::now().timestamp_millis(),
+        site,
+        stage: "request".into(),
+        field,
+        reason: e.to_string(),
+        raw: enrich::scrub_text(&text).0,
+        sent_at: None,
+        bot_reason: None,
+    };
+    if let Err(err) = state.log.dead_letter(vec![letter]).await {
+        tracing::warn!(error = %err, "could not keep a refused request's body sample");
+    }
+}
+
+/// Validate and enrich one raw event of a batch (`index` is its position): the per-event
+/// cap, [`validate::validate_event`], then [`enrich::enrich`]. Returns the event and the
+/// optional fields dropped for their type (counted in metrics), or the rejection. The one
+/// path by which ingest and dead-letter replay accept an event.
+pub fn accept_event(
+    index: usize,
+    raw: &serde_json::Value,
+    site: &str,
+    ctx: &Context,
+    event_cap: usize,
+) -> Result<(crate::event::Event, Vec<String>), Rejection> {
+    let size = json_len(raw);
+    if size > event_cap {
+        return Err(Rejection {
+            index,
+            field: "event".into(),
+            reason: format!("{size} bytes exceeds the per-event cap of {event_cap} bytes"),
+        });
+    }
+    let mut ok = validate::validate_event(index, raw, site)?;
+    for f in &ok.warnings {
+        METRICS.fields_dropped_total.with_label_values(&[f]).inc();
+    }
+    let n = enrich::enrich(&mut ok.event, ctx);
+    METRICS.pii_replacements_total.inc_by(n as u64);
+    Ok((ok.event, ok.warnings))
+}
+
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     query: IngestQuery,
     state: &AppState,
+    sample: &mut Vec<u8>,
 ) -> Result<HttpResponse, IngestError> {
     let received_at = chrono::Utc::now().timestamp_millis();
     let limits = state.limits;
@@ -272,7 +351,11 @@ async fn handle(
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
     let codings = decode::codings(content_encoding, query.compression.as_deref(), &raw)?;
+    sample.extend_from_slice(&raw[..raw.len().min(BODY_SAMPLE_BYTES)]);
     let body = decode::decode(raw, &codings, limits.batch_bytes)?;
+    // The decoded body is the more useful sample.
+    sample.clear();
+    sample.extend_from_slice(&body[..body.len().min(BODY_SAMPLE_BYTES)]);
     let env = validate::parse_envelope(&body).map_err(|e| IngestError::Malformed {
         field: e.field,
         reason: e.reason,
@@ -326,8 +409,11 @@ async fn handle(
             stage: "ingest".into(),
             field: r.field.clone(),
             reason: r.reason.clone(),
-            // Dead letters keep the raw event, scrubbed of PII like accepted events are.
-            raw: enrich::scrub_text(&cut_chars(raw.to_string(), 4096)).0,
+            // Dead letters keep the raw event, scrubbed of PII like accepted events are, and
+            // what a replay needs to treat it as ingest would have.
+            raw: enrich::scrub_text(&cut_chars(raw.to_string(), DEAD_EVENT_CHARS)).0,
+            sent_at: env.sent_at,
+            bot_reason: ctx.bot_reason.clone(),
         });
         rejected.push(r);
     };
@@ -338,29 +424,16 @@ async fn handle(
             .filter(|t| crate::event::EVENT_TYPES.contains(t))
             .unwrap_or("unknown");
         METRICS.events_received_total.with_label_values(&[typ]).inc();
-        let size = json_len(v);
-        let result = if size > limits.event_bytes {
-            Err(Rejection {
-                index: i,
-                field: "event".into(),
-                reason: format!("{size} bytes exceeds the per-event cap of {} bytes", limits.event_bytes),
-            })
-        } else {
-            validate::validate_event(i, v, &site.key)
-        };
-        match result {
-            Ok(mut ok) => {
-                for f in ok.warnings.drain(..) {
-                    METRICS.fields_dropped_total.with_label_values(&[&f]).inc();
+        match accept_event(i, v, &site.key, &ctx, limits.event_bytes) {
+            Ok((event, dropped)) => {
+                for f in dropped {
                     warnings.push(Warning {
                         index: i,
                         field: f,
                         reason: "ill-typed or out of range for this optional field; dropped, the event was kept".into(),
                     });
                 }
-                let n = enrich::enrich(&mut ok.event, &ctx);
-                METRICS.pii_replacements_total.inc_by(n as u64);
-                accepted.push(ok.event);
+                accepted.push(event);
                 accepted_index.push(i);
             }
             Err(r) => reject(r, typ, v, &mut rejected, &mut dead),

@@ -68,7 +68,11 @@ pub struct Quotas {
     site: Option<DefaultKeyedRateLimiter<String>>,
     inflight: Arc<Semaphore>,
     clock: DefaultClock,
+    samples: governor::DefaultDirectRateLimiter,
 }
+
+/// Refused request bodies kept as dead-letter samples, per second (bursts of twice that).
+pub const BODY_SAMPLES_PER_S: u32 = 10;
 
 fn quota(per_s: u32, min_burst: u32) -> Option<Quota> {
     let rate = NonZeroU32::new(per_s)?;
@@ -84,6 +88,7 @@ impl Quotas {
             site: quota(config.site_events_per_s, MIN_SITE_BURST).map(RateLimiter::keyed),
             inflight: Arc::new(Semaphore::new(config.max_inflight.max(1))),
             clock: DefaultClock::default(),
+            samples: RateLimiter::direct(quota(BODY_SAMPLES_PER_S, 1).expect("nonzero")),
             config,
         }
     }
@@ -112,6 +117,11 @@ impl Quotas {
             Ok(Err(not_until)) => Err(Refusal::Site(not_until.wait_time_from(self.clock.now()))),
             Err(_) => Err(Refusal::Site(Duration::from_secs(1))),
         }
+    }
+
+    /// Whether one more refused body may be kept as a dead-letter sample now.
+    pub fn take_sample(&self) -> bool {
+        self.samples.check().is_ok()
     }
 
     /// Requests in flight now.

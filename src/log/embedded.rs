@@ -56,6 +56,16 @@ impl EmbeddedLog {
                  at INTEGER NOT NULL, site TEXT NOT NULL, stage TEXT NOT NULL,
                  field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);",
         )?;
+        // Columns added after the first release: add them to older files.
+        let has_sent_at: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('dead_letters') WHERE name = 'sent_at'")?
+            .exists([])?;
+        if !has_sent_at {
+            conn.execute_batch(
+                "ALTER TABLE dead_letters ADD COLUMN sent_at INTEGER;
+                 ALTER TABLE dead_letters ADD COLUMN bot_reason TEXT;",
+            )?;
+        }
         conn.execute_batch(dedup::SCHEMA)?;
         let (tx, rx) = mpsc::sync_channel::<Cmd>(1024);
         std::thread::Builder::new()
@@ -115,7 +125,7 @@ fn commit_group(conn: &mut Connection, group: &[Cmd]) -> GroupResult {
             .prepare_cached("INSERT INTO log (site, payload) VALUES (?1, ?2)")
             .map_err(|e| e.to_string())?;
         let mut dl = tx
-            .prepare_cached("INSERT INTO dead_letters (at, site, stage, field, reason, raw) VALUES (?1,?2,?3,?4,?5,?6)")
+            .prepare_cached("INSERT INTO dead_letters (at, site, stage, field, reason, raw, sent_at, bot_reason) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
             .map_err(|e| e.to_string())?;
         for cmd in group {
             match cmd {
@@ -133,8 +143,17 @@ fn commit_group(conn: &mut Connection, group: &[Cmd]) -> GroupResult {
                 }
                 Cmd::DeadLetter(items, _) => {
                     for d in items {
-                        dl.execute(params![d.at, d.site, d.stage, d.field, d.reason, d.raw])
-                            .map_err(|e| e.to_string())?;
+                        dl.execute(params![
+                            d.at,
+                            d.site,
+                            d.stage,
+                            d.field,
+                            d.reason,
+                            d.raw,
+                            d.sent_at,
+                            d.bot_reason
+                        ])
+                        .map_err(|e| e.to_string())?;
                     }
                     out.push(None);
                 }
@@ -198,7 +217,7 @@ impl Log for EmbeddedLog {
         tokio::task::spawn_blocking(move || -> rusqlite::Result<Vec<DeadLetter>> {
             let c = r.lock().expect("reader lock");
             let mut st =
-                c.prepare("SELECT at, site, stage, field, reason, raw FROM dead_letters ORDER BY rowid DESC LIMIT ?1")?;
+                c.prepare("SELECT at, site, stage, field, reason, raw, sent_at, bot_reason FROM dead_letters ORDER BY rowid DESC LIMIT ?1")?;
             let rows = st.query_map([limit as i64], |r| {
                 Ok(DeadLetter {
                     at: r.get(0)?,
@@ -207,6 +226,8 @@ impl Log for EmbeddedLog {
                     field: r.get(3)?,
                     reason: r.get(4)?,
                     raw: r.get(5)?,
+                    sent_at: r.get(6)?,
+                    bot_reason: r.get(7)?,
                 })
             })?;
             rows.collect()

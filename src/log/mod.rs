@@ -8,6 +8,7 @@
 //! read with committed offsets per consumer group: a record is delivered again until its
 //! offset is committed, so the sink commits only after the warehouse insert succeeded.
 
+pub mod deadletter;
 pub mod dedup;
 pub mod embedded;
 pub mod kafka;
@@ -54,8 +55,16 @@ pub struct DeadLetter {
     /// The offending field ("" for a whole body).
     pub field: String,
     pub reason: String,
-    /// The raw input (JSON text of the event, or a body sample cut at 4 KiB).
+    /// The raw input: for `ingest`, the JSON text of the event (PII-scrubbed, cut at the
+    /// per-event cap) or a body sample cut at 4 KiB; for `sink`, `proto:` and the hex of the
+    /// event's log record, so a replay restores it exactly.
     pub raw: String,
+    /// The batch's `sent_at` (ms), for the clock-skew rule when the event is replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<i64>,
+    /// Why the request was flagged as a bot, kept so a replayed event stays flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_reason: Option<String>,
 }
 
 /// Errors of the log. Ingest maps `Unavailable` and `Timeout` to `503` + `Retry-After`,
