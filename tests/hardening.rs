@@ -212,3 +212,30 @@ fn dead_letters_are_listed_and_replayed_once_the_cause_is_fixed() {
     let hm = s.get(&format!("/v1/sites/dl/heatmap?url=q.example/long&{}", today_range()));
     assert_eq!(hm["pageviews"], 1, "{hm}");
 }
+
+#[test]
+fn a_lone_utf16_surrogate_is_replaced_not_fatal_to_the_batch() {
+    let s = Server::start(&[]);
+    s.site("surr", &["*"]);
+    let ok = event(
+        "pageview",
+        "s1",
+        "https://q.example/a",
+        now_ms(),
+        json!({"title": "fine"}),
+    );
+    let cut = event(
+        "pageview",
+        "s1",
+        "https://q.example/b",
+        now_ms() + 1,
+        json!({"title": "PLACEHOLDER"}),
+    );
+    let text = serde_json::to_string(&batch("surr", vec![ok, cut])).unwrap();
+    // What JSON.stringify writes for a string holding half of an emoji.
+    let text = text.replace("PLACEHOLDER", "cut \\ud83d here");
+    let (code, body) = s.post_raw(text.into_bytes(), &[("content-type", "text/plain")], "");
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body["accepted"], 2, "{body}");
+    s.settle("surr", 2);
+}

@@ -53,12 +53,83 @@ pub struct Envelope {
 }
 
 /// Parse the envelope `{"site", "sent_at", "events": [...]}`.
+/// Replace every `\uXXXX` escape of a lone UTF-16 surrogate inside the JSON strings of `body`
+/// by `\ufffd` (the replacement character); a high surrogate followed by a low one is a pair
+/// and kept. Returns `None` when there was nothing to replace.
+pub fn repair_lone_surrogates(body: &[u8]) -> Option<Vec<u8>> {
+    fn hex4(b: &[u8]) -> Option<u16> {
+        let s = std::str::from_utf8(b.get(..4)?).ok()?;
+        u16::from_str_radix(s, 16).ok()
+    }
+    let is_high = |u: u16| (0xD800..0xDC00).contains(&u);
+    let is_low = |u: u16| (0xDC00..0xE000).contains(&u);
+    let mut out = Vec::with_capacity(body.len());
+    let (mut i, mut in_string, mut replaced) = (0, false, false);
+    while i < body.len() {
+        let c = body[i];
+        if !in_string {
+            in_string = c == b'"';
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        match c {
+            b'"' => {
+                in_string = false;
+                out.push(c);
+                i += 1;
+            }
+            b'\\' if body.get(i + 1) == Some(&b'u') => {
+                let Some(u) = hex4(&body[i + 2..]) else {
+                    out.push(c);
+                    i += 1;
+                    continue;
+                };
+                let pair_low = (body.get(i + 6) == Some(&b'\\') && body.get(i + 7) == Some(&b'u'))
+                    .then(|| hex4(&body[i + 8..]))
+                    .flatten()
+                    .filter(|l| is_low(*l));
+                if is_high(u) && pair_low.is_some() {
+                    out.extend_from_slice(&body[i..i + 12]);
+                    i += 12;
+                } else if is_high(u) || is_low(u) {
+                    out.extend_from_slice(b"\\ufffd");
+                    replaced = true;
+                    i += 6;
+                } else {
+                    out.extend_from_slice(&body[i..i + 6]);
+                    i += 6;
+                }
+            }
+            b'\\' => {
+                // Any other escape: copy it and the escaped byte.
+                out.extend_from_slice(&body[i..(i + 2).min(body.len())]);
+                i += 2;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    replaced.then_some(out)
+}
+
 pub fn parse_envelope(body: &[u8]) -> Result<Envelope, EnvelopeError> {
     let err = |field: &str, reason: String| EnvelopeError {
         field: field.into(),
         reason,
     };
-    let value: Value = serde_json::from_slice(body).map_err(|e| err("body", format!("not valid JSON: {e}")))?;
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        // JavaScript strings may hold lone UTF-16 surrogates (a cut emoji) that
+        // `JSON.stringify` writes as `\ud83d`; one such string must not cost the batch.
+        // (serde_json reports them in several ways, so any parse error gets one repair try.)
+        Err(e) => match repair_lone_surrogates(body) {
+            Some(fixed) => serde_json::from_slice(&fixed).map_err(|e| err("body", format!("not valid JSON: {e}")))?,
+            None => return Err(err("body", format!("not valid JSON: {e}"))),
+        },
+    };
     let Value::Object(mut obj) = value else {
         return Err(err(
             "body",
@@ -433,5 +504,26 @@ fn survey_value(f: &Fields, kind: SurveyKind) -> R<Answer> {
             Value::String(s) => Ok(Answer::Text(cut_chars(s.clone(), MAX_TEXT_CHARS))),
             _ => Err(f.reject("value", "a text answer must be a string")),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lone_surrogates_are_replaced_and_pairs_kept() {
+        let body = br#"{"site":"s","events":[{"a":"x\ud83d","b":"\ud83d\ude00","c":"\\ud800","d":"\udc00y\u00e9"}]}"#;
+        let fixed = String::from_utf8(repair_lone_surrogates(body).unwrap()).unwrap();
+        assert_eq!(
+            fixed,
+            r#"{"site":"s","events":[{"a":"x\ufffd","b":"\ud83d\ude00","c":"\\ud800","d":"\ufffdy\u00e9"}]}"#
+        );
+        let env = parse_envelope(body).unwrap();
+        assert_eq!(env.events[0]["a"], "x\u{fffd}");
+        assert_eq!(env.events[0]["b"], "\u{1f600}");
+        assert_eq!(env.events[0]["c"], "\\ud800");
+        assert_eq!(env.events[0]["d"], "\u{fffd}y\u{e9}");
+        assert!(repair_lone_surrogates(br#"{"a":"\ud83d\ude00"}"#).is_none());
     }
 }
