@@ -5,6 +5,7 @@
 //! (pure analytics definitions + jobs) → [`query`]. Backends sit behind two traits,
 //! [`log::Log`] and [`warehouse::Warehouse`]; [`server`] wires them together.
 
+pub mod access;
 pub mod event;
 pub mod ingest;
 pub mod log;

@@ -1,6 +1,7 @@
 //! The `sightline` command line.
 
 use clap::{Parser, Subcommand};
+use sightline::access;
 use sightline::ingest::quota::QuotaConfig;
 use sightline::ingest::Limits;
 use sightline::log::deadletter;
@@ -59,11 +60,37 @@ enum Command {
         #[command(subcommand)]
         command: RollupCommand,
     },
+    /// API tokens for the query (`read`) and admin (`admin`) API; stored hashed.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// The dead-letter store: rejected events and refused batches, with their reasons.
     Deadletter {
         #[command(subcommand)]
         command: DeadletterCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token and print it (shown once; only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// read (the query API) or admin (everything).
+        #[arg(long, default_value = "read")]
+        scope: access::Scope,
+        /// Limit the token to this site (repeatable); default every site.
+        #[arg(long = "site")]
+        sites: Vec<String>,
+    },
+    /// List tokens (never their secrets), one JSON object per line.
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+    /// Make a new token like this one and revoke the old; prints the new token.
+    Rotate { id: String },
 }
 
 #[derive(Subcommand)]
@@ -283,6 +310,35 @@ fn main() -> anyhow::Result<()> {
                     for s in wh.sites().await? {
                         println!("{}\t{}\t{}", s.key, s.name, s.origins.join(","));
                     }
+                }
+            }
+            Ok(())
+        }),
+        Command::Token { command } => tokio::runtime::Runtime::new()?.block_on(async {
+            let wh = server::connect_warehouse(&args).await?;
+            match command {
+                TokenCommand::Create { name, scope, sites } => {
+                    let t = access::create_token(wh.as_ref(), &name, scope, sites).await?;
+                    println!("{}", t.plaintext);
+                    eprintln!("token {} ({:?}) created; it is shown only this once", t.token.id, t.token.scope);
+                }
+                TokenCommand::List => {
+                    for t in wh.tokens().await? {
+                        println!("{}", serde_json::to_string(&access::TokenInfo::from(&t))?);
+                    }
+                }
+                TokenCommand::Revoke { id } => {
+                    access::revoke_token(wh.as_ref(), &id)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no token with id {id}"))?;
+                    eprintln!("token {id} revoked (running servers refuse it within 5 s)");
+                }
+                TokenCommand::Rotate { id } => {
+                    let (new, _) = access::rotate_token(wh.as_ref(), &id)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no active token with id {id}"))?;
+                    println!("{}", new.plaintext);
+                    eprintln!("token {id} revoked; new token {} shown only this once", new.token.id);
                 }
             }
             Ok(())

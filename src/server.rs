@@ -1,6 +1,7 @@
 //! `sightline serve`: wires ingest → log → sink → rollup → query in one process (the
 //! embedded default), plus the admin API, health, readiness and metrics endpoints.
 
+use crate::access::{self, Denied, Principal, Scope, TokenInfo, Tokens};
 use crate::ingest::quota::{QuotaConfig, Quotas};
 use crate::ingest::{self, Limits};
 use crate::log::kafka::{KafkaConfig, KafkaLog};
@@ -23,8 +24,8 @@ pub struct AppState {
     pub log: Arc<dyn Log>,
     pub warehouse: Arc<dyn Warehouse>,
     pub sites: Arc<SiteCache>,
-    /// Bearer token of the query and admin API.
-    pub api_token: String,
+    /// The root token and the API tokens ([`crate::access`]).
+    pub tokens: Arc<Tokens>,
     pub limits: Limits,
     /// `embedded` or `kafka`, for metric labels.
     pub log_backend: &'static str,
@@ -91,24 +92,127 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Check `Authorization: Bearer <token>` in constant time.
+/// Check `Authorization: Bearer <token>` for the `admin` scope (see [`require_scope`]).
 pub fn require_token(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    use subtle::ConstantTimeEq;
+    require_scope(req, state, Scope::Admin, None).map(|_| ())
+}
+
+/// Check `Authorization: Bearer <token>` for the `read` scope on site `key` (query API).
+pub fn require_read(req: &HttpRequest, state: &AppState, key: &str) -> Result<(), ApiError> {
+    require_scope(req, state, Scope::Read, Some(key)).map(|_| ())
+}
+
+/// Check the bearer token for `need` on `site` ([`crate::access`]): `401` naming
+/// `authorization` without a valid token, `403` naming `scope` or `site` without the right.
+pub fn require_scope(
+    req: &HttpRequest,
+    state: &AppState,
+    need: Scope,
+    site: Option<&str>,
+) -> Result<Principal, ApiError> {
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !given.is_empty() && bool::from(given.as_bytes().ct_eq(state.api_token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(ApiError {
+    state.tokens.authorize(given, need, site).map_err(|d| match d {
+        Denied::Unauthenticated => ApiError {
             status: StatusCode::UNAUTHORIZED,
             field: "authorization".into(),
             reason: "a valid Bearer token is required".into(),
-        })
+        },
+        Denied::Scope(s) => ApiError {
+            status: StatusCode::FORBIDDEN,
+            field: "scope".into(),
+            reason: format!("this call needs a token with the {s:?} scope").to_lowercase(),
+        },
+        Denied::Site(site) => ApiError {
+            status: StatusCode::FORBIDDEN,
+            field: "site".into(),
+            reason: format!("this token is not valid for site {site}"),
+        },
+    })
+}
+
+/// `POST /v1/tokens` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenRequest {
+    pub name: String,
+    pub scope: Scope,
+    /// Limit the token to these sites (write keys); default every site.
+    #[serde(default)]
+    pub sites: Vec<String>,
+}
+
+/// `POST /v1/tokens` (admin): make an API token; the answer holds its plaintext, once.
+#[utoipa::path(post, path = "/v1/tokens", tag = "admin", security(("bearer" = [])), request_body = NewTokenRequest, responses((status = 201, body = TokenInfo), (status = 400, description = "names the field"), (status = 401), (status = 403)))]
+pub async fn create_token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let n: NewTokenRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad(
+            "body",
+            &format!("expected {{\"name\", \"scope\": \"read\"|\"admin\", \"sites\"?}}: {e}"),
+        )
+    })?;
+    let t = access::create_token(state.warehouse.as_ref(), &n.name, n.scope, n.sites)
+        .await
+        .map_err(|e| ApiError::bad("name", &e.to_string()))?;
+    state.tokens.put(t.token.clone());
+    Ok(HttpResponse::Created().json(TokenInfo::from(&t)))
+}
+
+/// `GET /v1/tokens` (admin): every token, revoked ones too, without secrets.
+#[utoipa::path(get, path = "/v1/tokens", tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<TokenInfo>)))]
+pub async fn list_tokens(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let mut v: Vec<TokenInfo> = state.warehouse.tokens().await?.iter().map(TokenInfo::from).collect();
+    v.sort_by_key(|t| t.created_at);
+    Ok(HttpResponse::Ok().json(v))
+}
+
+fn no_token(id: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        field: "id".into(),
+        reason: format!("no active token with id {id}"),
     }
+}
+
+/// `DELETE /v1/tokens/{id}` (admin): revoke a token.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "admin", security(("bearer" = [])), responses((status = 200, body = TokenInfo), (status = 404)))]
+pub async fn revoke_token(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let t = access::revoke_token(state.warehouse.as_ref(), &id)
+        .await?
+        .ok_or_else(|| no_token(&id))?;
+    state.tokens.put(t.clone());
+    Ok(HttpResponse::Ok().json(TokenInfo::from(&t)))
+}
+
+/// `POST /v1/tokens/{id}/rotate` (admin): a new token like `id`, and `id` revoked.
+#[utoipa::path(post, path = "/v1/tokens/{id}/rotate", tag = "admin", security(("bearer" = [])), responses((status = 201, body = TokenInfo), (status = 404)))]
+pub async fn rotate_token(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let (new, old) = access::rotate_token(state.warehouse.as_ref(), &id)
+        .await?
+        .ok_or_else(|| no_token(&id))?;
+    state.tokens.put(old);
+    state.tokens.put(new.token.clone());
+    Ok(HttpResponse::Created().json(TokenInfo::from(&new)))
 }
 
 /// `POST /v1/sites` body.
@@ -357,7 +461,7 @@ pub async fn site_stats(
     key: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_read(&req, &state, &key)?;
     let n = state.warehouse.count_events(&key).await?;
     let rows = state.warehouse.count_rows(&key).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"events": n, "rows": rows})))
@@ -483,6 +587,10 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 .route("/v1/sites/{key}/funnel", web::get().to(query::funnel_view))
                 .route("/v1/sites/{key}/voc", web::get().to(query::voc))
                 .route("/v1/sites/{key}/stats", web::get().to(site_stats))
+                .route("/v1/tokens", web::post().to(create_token))
+                .route("/v1/tokens", web::get().to(list_tokens))
+                .route("/v1/tokens/{id}", web::delete().to(revoke_token))
+                .route("/v1/tokens/{id}/rotate", web::post().to(rotate_token))
                 .route("/v1/admin/rollup/run", web::post().to(rollup_run))
                 .route("/v1/admin/deadletters", web::get().to(dead_letters));
         }
@@ -640,6 +748,8 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         warehouse,
         log_backend,
     } = backends;
+    let tokens = Arc::new(Tokens::new(token));
+    tokens.refresh(warehouse.as_ref()).await?;
     let sites = Arc::new(SiteCache::default());
     sites.replace(warehouse.sites().await?);
     let _ = &*METRICS;
@@ -652,7 +762,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         log: log.clone(),
         warehouse: warehouse.clone(),
         sites: sites.clone(),
-        api_token: token,
+        tokens: tokens.clone(),
         limits: cfg.limits,
         log_backend,
         quotas: Arc::new(Quotas::new(cfg.quotas.clone())),
@@ -677,13 +787,16 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         )));
     }
     tasks.push(tokio::spawn({
-        let (warehouse, sites) = (warehouse.clone(), sites.clone());
+        let (warehouse, sites, tokens) = (warehouse.clone(), sites.clone(), tokens.clone());
         async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 match warehouse.sites().await {
                     Ok(s) => sites.replace(s),
                     Err(e) => tracing::warn!(error = %e, "could not refresh sites"),
+                }
+                if let Err(e) = tokens.refresh(warehouse.as_ref()).await {
+                    tracing::warn!(error = %e, "could not refresh API tokens");
                 }
             }
         }
@@ -694,6 +807,13 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         App::new()
             .app_data(state.clone())
             .wrap(actix_web::middleware::from_fn(metrics::http_middleware))
+            // Security headers on every answer (the dashboard adds its own CSP).
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer"))
+                    .add(("X-Frame-Options", "DENY")),
+            )
             .configure(routes(roles))
             .default_service(web::to(not_found))
     })

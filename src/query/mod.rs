@@ -7,7 +7,7 @@
 use crate::event::enrich::page_key;
 use crate::event::{DeviceClass, SurveyKind};
 use crate::rollup::{day_of, funnel, summarize_answers, Dims, FunnelStep, DAY_MS};
-use crate::server::{require_token, ApiError, AppState};
+use crate::server::{require_read, ApiError, AppState};
 use crate::warehouse::{Part, RollupQuery};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -173,7 +173,7 @@ pub async fn heatmap(
     f: web::Query<Filters>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
     let url = f
         .url
@@ -249,7 +249,7 @@ pub async fn journeys(
     f: web::Query<Filters>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
     let r = state
         .warehouse
@@ -309,7 +309,7 @@ pub async fn funnel_view(
     f: web::Query<Filters>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
     let raw = f
         .steps
@@ -358,7 +358,7 @@ pub async fn voc(
     f: web::Query<Filters>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
     let r = state
         .warehouse

@@ -8,6 +8,7 @@
 pub mod clickhouse;
 pub mod sqlite;
 
+use crate::access::ApiToken;
 use crate::event::Event;
 use crate::rollup::DayRollup;
 use crate::sites::Site;
@@ -193,6 +194,10 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn sites(&self) -> anyhow::Result<Vec<Site>>;
     /// Create or replace a site.
     async fn put_site(&self, site: &Site) -> anyhow::Result<()>;
+    /// All API tokens, revoked ones included (`crate::access`).
+    async fn tokens(&self) -> anyhow::Result<Vec<ApiToken>>;
+    /// Create or replace an API token (by id).
+    async fn put_token(&self, token: &ApiToken) -> anyhow::Result<()>;
     /// True when the warehouse answers (for `/readyz`).
     async fn ready(&self) -> bool;
 }

@@ -5,6 +5,7 @@
 //! Raw events keep indexed columns for lookups and the full protobuf record as a blob.
 
 use super::{push_stored, to_stored, DirtyDay, InsertReport, RollupQuery, Warehouse};
+use crate::access::ApiToken;
 use crate::event::Event;
 use crate::rollup::{day_of, DayRollup, DAY_MS};
 use crate::sites::Site;
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS rollup_rows (
 );
 CREATE INDEX IF NOT EXISTS rollup_rows_key ON rollup_rows (site, part, day, page);
 CREATE TABLE IF NOT EXISTS sites (key TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_tokens (id TEXT PRIMARY KEY, json TEXT NOT NULL);
 ";
 
 impl SqliteWarehouse {
@@ -258,6 +260,32 @@ impl Warehouse for SqliteWarehouse {
             c.execute(
                 "INSERT INTO sites (key, json) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET json = excluded.json",
                 params![key, json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tokens(&self) -> anyhow::Result<Vec<ApiToken>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached("SELECT json FROM api_tokens")?;
+            let v = st
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v.iter()
+                .map(|j| serde_json::from_str(j).context("decoding a stored API token"))
+                .collect()
+        })
+        .await
+    }
+
+    async fn put_token(&self, token: &ApiToken) -> anyhow::Result<()> {
+        let id = token.id.clone();
+        let json = serde_json::to_string(token)?;
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO api_tokens (id, json) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET json = excluded.json",
+                params![id, json],
             )?;
             Ok(())
         })

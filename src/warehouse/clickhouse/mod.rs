@@ -46,6 +46,7 @@ pub mod sql;
 pub use error::{error_class, is_retryable, ClickHouseError, ErrorClass};
 
 use super::{push_stored, to_stored, DirtyDay, InsertReport, Part, RollupQuery, Warehouse};
+use crate::access::ApiToken;
 use crate::event::{Event, Payload};
 use crate::rollup::{day_of, DayRollup, DAY_MS};
 use crate::sites::Site;
@@ -660,6 +661,28 @@ impl Warehouse for ClickHouseWarehouse {
             name::INSERT_SITES,
             &[SiteRow {
                 key: &site.key,
+                json: &json,
+                updated_at: next_gen(),
+            }],
+        )
+        .await
+    }
+
+    async fn tokens(&self) -> anyhow::Result<Vec<ApiToken>> {
+        let q = self.client.query(sql::sql(name::API_TOKENS));
+        self.fetch::<JsonRow>(name::API_TOKENS, q)
+            .await?
+            .iter()
+            .map(|r| serde_json::from_str(&r.json).context("decoding a stored API token"))
+            .collect()
+    }
+
+    async fn put_token(&self, token: &ApiToken) -> anyhow::Result<()> {
+        let json = serde_json::to_string(token)?;
+        self.insert::<TokenRow>(
+            name::INSERT_API_TOKENS,
+            &[TokenRow {
+                id: &token.id,
                 json: &json,
                 updated_at: next_gen(),
             }],

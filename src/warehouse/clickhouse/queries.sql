@@ -191,6 +191,16 @@ ORDER BY key;
 -- insert: sites
 -- columns: key String, json String, updated_at UInt64
 
+-- name: api_tokens
+-- returns: json String
+SELECT json
+FROM api_tokens FINAL
+ORDER BY id;
+
+-- name: insert_api_tokens
+-- insert: api_tokens
+-- columns: id String, json String, updated_at UInt64
+
 -- name: ping
 -- returns: ok UInt8
 SELECT toUInt8(1) AS ok;

@@ -159,6 +159,14 @@ rows! {
         updated_at: u64,
     }
 
+    /// A row of `api_tokens` (`insert_api_tokens`).
+    #[derive(Debug, clickhouse::Row, Serialize)]
+    pub struct TokenRow<'a> {
+        id: &'a str,
+        json: &'a str,
+        updated_at: u64,
+    }
+
     /// A row of `schema_migrations` (`insert_schema_migration`).
     #[derive(Debug, clickhouse::Row, Serialize)]
     pub struct MigrationRow<'a> {
@@ -252,6 +260,7 @@ pub fn insert_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (INSERT_ROLLUP_STATE, columns::<RollupStateRow>()),
         (INSERT_ROLLUP_ROWS, columns::<RollupRowRow>()),
         (INSERT_SITES, columns::<SiteRow>()),
+        (INSERT_API_TOKENS, columns::<TokenRow>()),
         (INSERT_SCHEMA_MIGRATION, columns::<MigrationRow>()),
     ]
 }
@@ -270,6 +279,7 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (SUPERSEDED_GENERATIONS, columns::<GenRow>()),
         (COUNT_EVENTS, columns::<CountRow>()),
         (SITES, columns::<JsonRow>()),
+        (API_TOKENS, columns::<JsonRow>()),
         (PING, columns::<PingRow>()),
     ]
 }

@@ -34,11 +34,18 @@ impl Migration {
 
 /// Every migration, in order. A unit test checks that this lists exactly the files of the
 /// folder.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init.sql",
-    text: include_str!("migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init.sql",
+        text: include_str!("migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_api_tokens.sql",
+        text: include_str!("migrations/0002_api_tokens.sql"),
+    },
+];
 
 /// The text of `queries.sql`.
 pub const QUERIES_SQL: &str = include_str!("queries.sql");
@@ -66,6 +73,8 @@ pub mod name {
     pub const COUNT_EVENTS: &str = "count_events";
     pub const SITES: &str = "sites";
     pub const INSERT_SITES: &str = "insert_sites";
+    pub const API_TOKENS: &str = "api_tokens";
+    pub const INSERT_API_TOKENS: &str = "insert_api_tokens";
     pub const PING: &str = "ping";
 
     /// All of the above.
@@ -91,6 +100,8 @@ pub mod name {
         COUNT_EVENTS,
         SITES,
         INSERT_SITES,
+        API_TOKENS,
+        INSERT_API_TOKENS,
         PING,
     ];
 }
