@@ -19,7 +19,8 @@ fn day_str(offset_days: i64) -> String {
 
 /// The UTC date of `ms` plus `offset_days`.
 fn date_of(ms: i64, offset_days: i64) -> String {
-    (chrono::DateTime::from_timestamp_millis(ms).unwrap().date_naive() + chrono::Duration::days(offset_days)).to_string()
+    (chrono::DateTime::from_timestamp_millis(ms).unwrap().date_naive() + chrono::Duration::days(offset_days))
+        .to_string()
 }
 
 /// From yesterday to the day after tomorrow: every event of these tests, whatever the hour.
@@ -176,7 +177,10 @@ fn a3_steppers_and_ignored_selectors_are_not_rage_and_a_threshold_change_is_reco
     let list = s.get(&format!("/v1/sites/a3/sessions?{}", range()));
     assert_eq!(list["total"], 1);
     let one = &list["sessions"][0];
-    assert_eq!((one["rage_clicks"].as_u64(), one["dead_clicks"].as_u64()), (Some(1), Some(6)));
+    assert_eq!(
+        (one["rage_clicks"].as_u64(), one["dead_clicks"].as_u64()),
+        (Some(1), Some(6))
+    );
     let p = s.get(&format!("/v1/sites/a3/problems?{}", range()));
     assert_eq!(
         p["elements"],
@@ -230,7 +234,13 @@ fn zones_problems_sessions_and_compare_give_hand_computed_numbers() {
         zone("s1", t + 1_000, "a", 100, 300, None),
         cta("s1", t + 1_500, "a"),
         zone("s1", t + 2_000, "a", 100, 500, Some(640)),
-        event("custom", "s1", URL, t + 3_000, json!({"pageview_id": "a", "name": "purchase"})),
+        event(
+            "custom",
+            "s1",
+            URL,
+            t + 3_000,
+            json!({"pageview_id": "a", "name": "purchase"}),
+        ),
         event(
             "replay",
             "s1",
@@ -246,7 +256,13 @@ fn zones_problems_sessions_and_compare_give_hand_computed_numbers() {
         click("s2", t + 12_000, "b", "div.banner", json!({"reaction_ms": null})),
         click("s2", t + 12_100, "b", "div.banner", json!({"reaction_ms": null})),
         click("s2", t + 12_200, "b", "div.banner", json!({"reaction_ms": null})),
-        event("feedback", "s2", URL, t + 13_000, json!({"pageview_id": "b", "rating": 1})),
+        event(
+            "feedback",
+            "s2",
+            URL,
+            t + 13_000,
+            json!({"pageview_id": "b", "rating": 1}),
+        ),
         // s3: exposed 2000 ms, hovered 400 ms, not clicked.
         pageview("s3", t + 20_000, "c"),
         zone("s3", t + 21_000, "c", 2_000, 400, None),
@@ -310,7 +326,10 @@ fn zones_problems_sessions_and_compare_give_hand_computed_numbers() {
     let fb = s.get(&format!("/v1/sites/z/sessions?has=feedback&page={URL}&{}", range()));
     assert_eq!(keys(&fb), ["s2#0"]);
     let page1 = s.get(&format!("/v1/sites/z/sessions?limit=2&{}", range()));
-    assert_eq!((keys(&page1), page1["total"].as_u64()), (vec!["s4#0".into(), "s3#0".into()], Some(5)));
+    assert_eq!(
+        (keys(&page1), page1["total"].as_u64()),
+        (vec!["s4#0".into(), "s3#0".into()], Some(5))
+    );
     let cursor = page1["next_cursor"].as_str().unwrap().to_string();
     let page2 = s.get(&format!("/v1/sites/z/sessions?limit=2&cursor={cursor}&{}", range()));
     assert_eq!(keys(&page2), ["s2#0", "s1#0"]);
@@ -319,7 +338,10 @@ fn zones_problems_sessions_and_compare_give_hand_computed_numbers() {
         page2["next_cursor"].as_str().unwrap(),
         range()
     ));
-    assert_eq!((keys(&page3), page3["next_cursor"].clone()), (vec!["y1#0".into()], Value::Null));
+    assert_eq!(
+        (keys(&page3), page3["next_cursor"].clone()),
+        (vec!["y1#0".into()], Value::Null)
+    );
 
     // Compare yesterday (1 page view, 2 banner clicks) with today (4 page views, 3 banner
     // clicks, 2 cta clicks): per page view 2.0 → 0.75 and 0 → 0.5.
@@ -377,5 +399,8 @@ fn browser_element_view_at_three_widths_and_an_exact_scripted_zone_visit() {
         .env("PAGE_PORT", page_port.to_string())
         .status()
         .expect("run node tests/e2e/heatmap.mjs");
-    assert!(status.success(), "the heatmap browser scenario failed (see its output above)");
+    assert!(
+        status.success(),
+        "the heatmap browser scenario failed (see its output above)"
+    );
 }

@@ -176,8 +176,14 @@ pub async fn heatmap_compare(
     };
     let page = page_param(url, &sc.site);
     let parts = vec![Part::Pages, Part::Elements];
-    let r1 = state.warehouse.read_rollup(&sc.query(parts.clone(), Some(page.clone()))).await?;
-    let r2 = state.warehouse.read_rollup(&sc2.query(parts, Some(page.clone()))).await?;
+    let r1 = state
+        .warehouse
+        .read_rollup(&sc.query(parts.clone(), Some(page.clone())))
+        .await?;
+    let r2 = state
+        .warehouse
+        .read_rollup(&sc2.query(parts, Some(page.clone())))
+        .await?;
     let (pv1, pv2) = (pageviews(&sc, &r1.pages), pageviews(&sc2, &r2.pages));
     let e1 = element_clicks(r1.elements.iter().filter(|e| sc.keeps(&e.dims)));
     let e2 = element_clicks(r2.elements.iter().filter(|e| sc2.keeps(&e.dims)));
@@ -204,8 +210,17 @@ pub async fn sessions(
     let sc = scope(&key, &f, &state)?;
     let n = limit(&m)?;
     let mut has = Vec::new();
-    for h in m.has.as_deref().unwrap_or("").split(',').map(str::trim).filter(|h| !h.is_empty()) {
-        has.push(Has::parse(h).ok_or_else(|| ApiError::bad("has", "must be rage, dead or feedback (comma-separated)"))?);
+    for h in m
+        .has
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        has.push(
+            Has::parse(h).ok_or_else(|| ApiError::bad("has", "must be rage, dead or feedback (comma-separated)"))?,
+        );
     }
     let filter = SessionFilter {
         page: m.page.as_deref().map(|p| page_param(p, &sc.site)),
