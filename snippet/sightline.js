@@ -100,21 +100,25 @@
     return e;
   }
   function startPV(referrer) {
-    pv = { id: uuid7(), seq: 0, url: location.href, depth: -1, sent: -1, docH: 0 };
+    pv = { id: uuid7(), seq: 0, url: location.href, depth: -1, sent: -1, sentH: 0, docH: 0, bottom: 0 };
     enqueue(ev('pageview', { referrer: referrer, title: d.title,
       screen: { w: w.screen.width, h: w.screen.height } }));
+    resetZones();
   }
+  // Scroll depth: the deepest point seen (scrollY + innerHeight, px) as a percent of the
+  // document height, which is re-measured on every scroll, resize and report (lazy content
+  // makes pages grow), so the percent is always of the current height.
   function measure() {
     var de = d.documentElement, h = Math.max(de.scrollHeight, d.body ? d.body.scrollHeight : 0);
     if (!h) return;
-    var pct = Math.round((w.scrollY + w.innerHeight) / h * 1000) / 10;
-    pct = Math.max(0, Math.min(100, pct));
-    if (pct > pv.depth) { pv.depth = pct; pv.docH = h; }
+    pv.bottom = Math.max(pv.bottom, w.scrollY + w.innerHeight);
+    pv.docH = h;
+    pv.depth = Math.max(0, Math.min(100, Math.round(pv.bottom / h * 1000) / 10));
   }
-  function sendScroll() { // one scroll event per close / hide, only if the depth grew
+  function sendScroll() { // one scroll event per close / hide, when depth or document height changed
     measure();
-    if (pv.depth > pv.sent) {
-      pv.sent = pv.depth;
+    if (pv.depth !== pv.sent || pv.docH !== pv.sentH) {
+      pv.sent = pv.depth; pv.sentH = pv.docH;
       enqueue(ev('scroll', { depth: pv.depth, doc_h: pv.docH }));
     }
   }
@@ -127,6 +131,7 @@
     // In-page anchors (#top, href="#") are not page views; hash routes (#/x, #!x) are.
     if (base(href) === base(pv.url) && !isRoute(href) && !isRoute(pv.url)) { pv.url = href; return; }
     sendScroll();
+    sendZones();
     startPV(pv.url);
   }
   ['pushState', 'replaceState'].forEach(function (m) {
@@ -173,10 +178,11 @@
       if (r.width > 0) ex = (e.clientX - r.left) / r.width;
       if (r.height > 0) ey = (e.clientY - r.top) / r.height;
     }
-    var tg = el.tagName.toLowerCase();
-    var c = { t0: performance.now(), ev: ev('click', {
+    var tg = el.tagName.toLowerCase(), zn = zoneOf(t), t0 = performance.now();
+    if (zn) zoneClick(zn, t0);
+    var c = { t0: t0, ev: ev('click', {
       x: Math.round(x), y: Math.round(y), selector: selector(el), el: { x: round4(ex), y: round4(ey) },
-      tag: tg, zone: zoneOf(t), keyboard: kb, modifier: !!(e.ctrlKey || e.metaKey || e.shiftKey || e.altKey),
+      tag: tg, zone: zn, keyboard: kb, modifier: !!(e.ctrlKey || e.metaKey || e.shiftKey || e.altKey),
       navigates: navigates(t), input_type: tg === 'input' ? (el.getAttribute('type') || 'text').toLowerCase() : null,
       reaction_ms: null }) };
     c.timer = setTimeout(function () { settleClick(c, null); }, CLICK_WINDOW);
@@ -215,12 +221,93 @@
   d.addEventListener('click', onClick, true);
   d.addEventListener('scroll', function () {
     if (pending.length) react();
-    if (!scrollRaf) scrollRaf = requestAnimationFrame(function () { scrollRaf = 0; if (pv) measure(); });
+    if (!scrollRaf) scrollRaf = requestAnimationFrame(function () { scrollRaf = 0; if (pv) measure(); zcheckAll(); });
   }, { capture: true, passive: true });
   d.addEventListener('selectionchange', function () {
     var s = w.getSelection && w.getSelection();
     if (pending.length && s && s.rangeCount && !s.isCollapsed) react();
   });
+
+  // ---- zones: exposure, hover, hesitation (analytics.md, "Zones") ----
+  // Per zone name and page view: `visible_ms` = time the middle line of one of the zone's
+  // elements was inside the viewport while the page was visible (IntersectionObserver tells
+  // which elements intersect; their middle line is checked on its callbacks, scroll, resize
+  // and visibility changes); `hover_ms` = time the pointer was inside one of them;
+  // `hesitation_ms` = first click in the zone minus the last pointer entry before it. Zone
+  // events carry the time since the previous report (the server sums them); hesitation once.
+  var zstate = {}, zels = [], ztick = 0;
+  var io = w.IntersectionObserver ? new IntersectionObserver(function (es) {
+    es.forEach(function (e) { var z = e.target.__slz; if (z) { z.inter = e.isIntersecting; zcheck(z, performance.now()); } });
+  }, { threshold: [0, 0.25, 0.5, 0.75, 1] }) : null;
+  function zs(name) {
+    return zstate[name] || (zstate[name] = { visN: 0, visT: 0, visMs: 0, hovN: 0, hovT: 0, hovMs: 0, enter: null, hes: null, hesSent: false, clicked: false });
+  }
+  function zcheck(z, now) {
+    var on = false;
+    if ((z.inter || !io) && d.visibilityState !== 'hidden' && z.el.isConnected) {
+      var r = z.el.getBoundingClientRect(), mid = r.top + r.height / 2;
+      on = (r.width > 0 || r.height > 0) && mid >= 0 && mid <= w.innerHeight && r.right > 0 && r.left < w.innerWidth;
+    }
+    if (on === z.mid) return;
+    z.mid = on;
+    var s = zs(z.name);
+    if (on) { if (!s.visN++) s.visT = now; }
+    else if (!--s.visN) s.visMs += now - s.visT;
+  }
+  function zcheckAll() { var now = performance.now(); zels.forEach(function (z) { zcheck(z, now); }); }
+  function zhover(z, on) {
+    if (on === z.hov) return;
+    z.hov = on;
+    var s = zs(z.name), now = performance.now();
+    if (on) { s.enter = now; if (!s.hovN++) s.hovT = now; }
+    else if (!--s.hovN) s.hovMs += now - s.hovT;
+  }
+  function zoneClick(name, t) {
+    var s = zs(name);
+    if (s.clicked) return;
+    s.clicked = true;
+    if (s.enter !== null && t >= s.enter) s.hes = Math.round(t - s.enter);
+  }
+  function track(el, name) {
+    if (el.__slz) return;
+    var z = el.__slz = { el: el, name: name, inter: false, mid: false, hov: false };
+    zels.push(z);
+    el.addEventListener('mouseenter', function () { zhover(z, true); });
+    el.addEventListener('mouseleave', function () { zhover(z, false); });
+    if (io) io.observe(el);
+    zcheck(z, performance.now());
+  }
+  function scanZones() {
+    try {
+      d.querySelectorAll('[data-sl-zone]').forEach(function (el) { track(el, el.getAttribute('data-sl-zone')); });
+      zones.forEach(function (r) {
+        try { d.querySelectorAll(r.selector).forEach(function (el) { track(el, r.name); }); } catch (e) { /* bad selector */ }
+      });
+    } catch (e) { /* never break the page */ }
+  }
+  function sendZones() { // report what each zone gained since its previous report
+    var now = performance.now();
+    Object.keys(zstate).forEach(function (name) {
+      var s = zstate[name], vis = s.visMs, hov = s.hovMs;
+      if (s.visN) { vis += now - s.visT; s.visT = now; }
+      if (s.hovN) { hov += now - s.hovT; s.hovT = now; }
+      s.visMs = 0; s.hovMs = 0;
+      var e = { zone: name, visible_ms: Math.round(vis), hover_ms: Math.round(hov) };
+      if (s.hes !== null && !s.hesSent) { e.hesitation_ms = s.hes; s.hesSent = true; }
+      if (e.visible_ms || e.hover_ms || e.hesitation_ms !== undefined) enqueue(ev('zone', e));
+    });
+  }
+  function resetZones() { // a new page view: fresh counters, same elements
+    zstate = {};
+    var now = performance.now();
+    zels.forEach(function (z) { z.mid = false; if (z.hov) { z.hov = false; zhover(z, true); } zcheck(z, now); });
+    scanZones();
+  }
+  function zoneTick() { ztick = 0; zcheckAll(); }
+  w.addEventListener('resize', function () { if (pv) measure(); if (!ztick) ztick = requestAnimationFrame(zoneTick); });
+  d.addEventListener('visibilitychange', zcheckAll);
+  if (d.readyState === 'loading') d.addEventListener('DOMContentLoaded', scanZones);
+  w.addEventListener('load', function () { scanZones(); zcheckAll(); });
 
   // ---- queue and transport ----
   var queue = [], outbox = [], flushTimer = 0;
@@ -309,6 +396,8 @@
     if (!pv) return;
     react(); // navigation, a new tab or window: the page reacted
     sendScroll();
+    zcheckAll(); // a hidden page stops the exposure clocks
+    sendZones();
     clearTimeout(flushTimer); flushTimer = 0;
     var items = queue; queue = [];
     outbox.slice().forEach(function (b) { // a plain fetch in flight dies with the page: resend (ids dedup)
@@ -330,6 +419,7 @@
         if (c && c.hash_routing === true) hashRoutes = true;
         if (c && Array.isArray(c.zones)) {
           zones = c.zones.filter(function (z) { return z && typeof z.selector === 'string' && z.name; });
+          scanZones();
         }
       }, noop);
   } catch (e) { /* no config: no rule zones */ }
@@ -355,11 +445,13 @@
       return clicksDone(CLICK_WINDOW + 100).then(function () {
         var now = performance.now();
         pending.slice().forEach(function (c) { if (now - c.t0 >= CLICK_WINDOW) settleClick(c, null); });
+        if (pv) sendZones();
         flushNow();
         return Promise.all(outbox.map(function (b) { return b.done; }));
       }).then(function (r) { return r.every(Boolean); });
     },
     _selector: selector,
+    _zones: function () { return zels.map(function (z) { return z.name; }); },
     _debug: debug
   };
   Object.defineProperty(api, 'pageviewId', { get: function () { return pv && pv.id; } });

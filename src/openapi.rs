@@ -30,6 +30,10 @@ use utoipa::OpenApi;
         crate::query::journeys,
         crate::query::funnel_view,
         crate::query::voc,
+        crate::query::heatmap::zones,
+        crate::query::heatmap::problems,
+        crate::query::heatmap::heatmap_compare,
+        crate::query::heatmap::sessions,
         openapi_json,
     ),
     components(schemas(

@@ -13,6 +13,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod heatmap;
+pub use heatmap::{heatmap_compare, problems, sessions, zones};
+
 /// Query parameters of the query endpoints (each uses the ones it documents).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -151,6 +154,9 @@ struct ElementOut {
     dead_clicks: u64,
     /// Mean in-element position of clicks that sent one (fractions 0..1).
     el: Option<ElPos>,
+    /// In-element positions: clicks per cell of a 10 × 10 grid over the element's box
+    /// (`x`, `y` = floor(fraction × 10), 0..9).
+    el_cells: Vec<crate::rollup::ElCell>,
 }
 
 #[derive(Serialize)]
@@ -196,10 +202,18 @@ pub async fn heatmap(
         dh += p.doc_h_sum;
     }
     let mut grid: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+    // Grids are kept per device class (page coordinates differ between layouts).
+    let mut grids: BTreeMap<&str, BTreeMap<(u32, u32), u64>> = BTreeMap::new();
     for g in r.grid.iter().filter(|g| sc.keeps(&g.dims)) {
         *grid.entry((g.cx, g.cy)).or_default() += g.count;
+        *grids
+            .entry(g.dims.device.as_str())
+            .or_default()
+            .entry((g.cx, g.cy))
+            .or_default() += g.count;
     }
-    let mut elements: BTreeMap<(String, String), (u64, u64, u64, u64, f64, f64)> = BTreeMap::new();
+    type ElSums = (u64, u64, u64, u64, f64, f64, Vec<crate::rollup::ElCell>);
+    let mut elements: BTreeMap<(String, String), ElSums> = BTreeMap::new();
     for e in r.elements.iter().filter(|e| sc.keeps(&e.dims)) {
         let s = elements.entry((e.selector.clone(), e.zone.clone())).or_default();
         s.0 += e.clicks;
@@ -208,10 +222,16 @@ pub async fn heatmap(
         s.3 += e.el_n;
         s.4 += e.el_x_sum;
         s.5 += e.el_y_sum;
+        for c in &e.el_cells {
+            match s.6.binary_search_by(|x| (x.x, x.y).cmp(&(c.x, c.y))) {
+                Ok(i) => s.6[i].count += c.count,
+                Err(i) => s.6.insert(i, *c),
+            }
+        }
     }
     let mut elements: Vec<ElementOut> = elements
         .into_iter()
-        .map(|((selector, zone), (c, rage, dead, n, xs, ys))| ElementOut {
+        .map(|((selector, zone), (c, rage, dead, n, xs, ys, el_cells))| ElementOut {
             selector,
             zone,
             clicks: c,
@@ -221,6 +241,7 @@ pub async fn heatmap(
                 x: xs / n as f64,
                 y: ys / n as f64,
             }),
+            el_cells,
         })
         .collect();
     elements.sort_by(|a, b| b.clicks.cmp(&a.clicks).then(a.selector.cmp(&b.selector)));
@@ -235,6 +256,7 @@ pub async fn heatmap(
         "quick_backs": quick_backs,
         "grid_cell_px": sc.site.settings.rules.grid_cell_px,
         "grid": grid.into_iter().map(|((x, y), count)| Cell { x, y, count }).collect::<Vec<_>>(),
+        "grids": grids.into_iter().map(|(device, g)| (device, g.into_iter().map(|((x, y), count)| Cell { x, y, count }).collect::<Vec<_>>())).collect::<BTreeMap<_, _>>(),
         "elements": elements,
         "scroll": scroll.into_iter().map(|(depth, pageviews)| ScrollOut { depth, pageviews }).collect::<Vec<_>>(),
         "fold": if dh > 0 { Some(vh as f64 / dh as f64) } else { None },

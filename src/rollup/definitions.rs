@@ -93,10 +93,10 @@ pub struct Session<'a> {
 }
 
 /// Position of an event inside a session: `(ts, seq, id)`, a missing `seq` first.
-type OrderKey<'e> = (i64, Option<u32>, &'e str);
+pub(super) type OrderKey<'e> = (i64, Option<u32>, &'e str);
 
 /// The order of events inside a session: `(ts, seq, id)`, a missing `seq` first.
-fn order_key(e: &Event) -> OrderKey<'_> {
+pub(super) fn order_key(e: &Event) -> OrderKey<'_> {
     (e.ts, e.seq, e.id.as_str())
 }
 
@@ -252,15 +252,17 @@ fn build_session<'a>(session_id: &str, n: usize, events: Vec<&'a Event>, rules: 
 }
 
 /// What the rollups need to know about one click.
-struct ClickFact<'a> {
-    x: f64,
-    y: f64,
-    selector: &'a str,
-    zone: &'a str,
-    el: Option<(f64, f64)>,
-    dead: bool,
+pub(super) struct ClickFact<'a> {
+    /// The click event.
+    pub(super) event: &'a Event,
+    pub(super) x: f64,
+    pub(super) y: f64,
+    pub(super) selector: &'a str,
+    pub(super) zone: &'a str,
+    pub(super) el: Option<(f64, f64)>,
+    pub(super) dead: bool,
     /// First click of a rage burst (a burst counts once, on its first click).
-    rage: bool,
+    pub(super) rage: bool,
 }
 
 /// A click with no reaction within `dead_click_ms` (reaction `None` included), unless it
@@ -332,7 +334,7 @@ fn last_compound(selector: &str) -> &str {
 /// most `rage_max_distance_px` (Manhattan) from the previous one; a burst of at least
 /// `rage_min_clicks` clicks is one rage click, on its first click. Exempt clicks take no
 /// part in bursts.
-fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact<'a>> {
+pub(super) fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact<'a>> {
     let mut facts = Vec::new();
     let mut eligible: Vec<(usize, i64)> = Vec::new(); // (index in facts, ts)
     for &e in &pv.events {
@@ -354,6 +356,7 @@ fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact<'a>> {
                 eligible.push((facts.len(), e.ts));
             }
             facts.push(ClickFact {
+                event: e,
                 x: *x,
                 y: *y,
                 selector,
@@ -392,7 +395,7 @@ fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact<'a>> {
 /// Quick back (analytics.md, Clarity's "quick back"): page view `i` is left for the page
 /// before it — the next page view has the previous page view's key (and that key differs
 /// from this one) and starts at most `quick_back_ms` after this page view.
-fn is_quick_back(pageviews: &[PageView], i: usize, rules: &Rules) -> bool {
+pub(super) fn is_quick_back(pageviews: &[PageView], i: usize, rules: &Rules) -> bool {
     i >= 1
         && i + 1 < pageviews.len()
         && pageviews[i + 1].page_key == pageviews[i - 1].page_key
@@ -455,6 +458,7 @@ fn format_number(n: f64) -> String {
 ///   `min(5, len)` pages. Sessions without page views have no journey rows.
 /// - sessions: one row per session; `pageviews` counts page views with a pageview event;
 ///   `steps` are its page views (synthetic ones included) and custom events in order.
+/// - zones and session details: see [`super::zones`].
 /// - surveys: one response per (survey, question, session), the latest by `(ts, seq, id)`;
 ///   a number counts under its text (`9`, `4.5`), a text under itself, a multi-choice
 ///   once under each distinct option.
@@ -566,6 +570,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                         el_n: 0,
                         el_x_sum: 0.0,
                         el_y_sum: 0.0,
+                        el_cells: Vec::new(),
                     });
                 el.clicks += 1;
                 el.rage_clicks += u64::from(c.rage);
@@ -574,6 +579,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                     el.el_n += 1;
                     el.el_x_sum += ex;
                     el.el_y_sum += ey;
+                    super::zones::add_el_cell(&mut el.el_cells, ex, ey);
                 }
             }
         }
@@ -744,6 +750,8 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
             })
             .collect(),
         feedback: feedback_rows,
+        zones: super::zones::zone_rows(&sessions, day_start, rules),
+        session_details: super::zones::session_detail_rows(&sessions, day_start, rules),
     }
 }
 

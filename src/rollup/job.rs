@@ -224,6 +224,7 @@ mod tests {
             el_n: 0,
             el_x_sum: 0.0,
             el_y_sum: 0.0,
+            el_cells: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@
 
 pub mod definitions;
 pub mod job;
+pub mod zones;
 
 pub use definitions::{
     compute_day, funnel, sessionize, summarize_answers, FunnelStep, PageView, Session, SurveySummary,
@@ -52,6 +53,13 @@ pub struct Rules {
     pub grid_cell_px: u32,
     /// Include bot-flagged events in rollups. Default false (they are stored, and flagged).
     pub include_bots: bool,
+    /// A zone is exposed in a page view when its middle line was in the viewport at least
+    /// this long in total (the sum of the `visible_ms` of the page view's zone events).
+    /// Default 150 ms (analytics.md, "Zones").
+    pub zone_exposure_ms: u32,
+    /// The site goal for zone conversion: a page key (`shop.example/thanks`) or a custom
+    /// event (`event:signup`), as a funnel step is written. `None`: no conversion rate.
+    pub goal: Option<String>,
 }
 
 impl Default for Rules {
@@ -68,6 +76,8 @@ impl Default for Rules {
             rage_ignore_selectors: Vec::new(),
             grid_cell_px: 16,
             include_bots: false,
+            zone_exposure_ms: 150,
+            goal: None,
         }
     }
 }
@@ -125,6 +135,22 @@ pub struct ElementRow {
     pub el_n: u64,
     pub el_x_sum: f64,
     pub el_y_sum: f64,
+    /// In-element positions of the clicks that sent `el`, in an
+    /// [`EL_CELLS`] × [`EL_CELLS`] grid over the element's box (cell = floor(fraction ×
+    /// EL_CELLS), 1.0 in the last cell); sparse, sorted by (x, y).
+    #[serde(default)]
+    pub el_cells: Vec<ElCell>,
+}
+
+/// Cells per side of the in-element position grid of [`ElementRow::el_cells`].
+pub const EL_CELLS: u8 = 10;
+
+/// Clicks in one cell of an element's box (`x`, `y` in 0..[`EL_CELLS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ElCell {
+    pub x: u8,
+    pub y: u8,
+    pub count: u64,
 }
 
 /// Page views whose deepest scroll reached at least `depth` percent (0, 10, …, 100).
@@ -233,4 +259,89 @@ pub struct DayRollup {
     pub sessions: Vec<SessionRow>,
     pub surveys: Vec<SurveyRow>,
     pub feedback: Vec<FeedbackRow>,
+    /// Zone metrics per page view day (see [`zones`]).
+    #[serde(default)]
+    pub zones: Vec<ZoneRow>,
+    /// Per-session detail for the sessions list and `/problems` (see [`zones`]).
+    #[serde(default)]
+    pub session_details: Vec<SessionDetailRow>,
+}
+
+/// Counts per (page, zone) over the page views of a day (analytics.md, "Zones"); rates are
+/// made at query time with the page's page views ([`PageRow::pageviews`]) as denominator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneRow {
+    pub dims: Dims,
+    pub page: String,
+    pub zone: String,
+    /// Page views where the zone's middle line was in the viewport ≥ `zone_exposure_ms`.
+    pub exposed: u64,
+    /// Page views with at least one click in the zone.
+    pub clicked: u64,
+    /// Page views where the zone was both exposed and clicked.
+    pub exposed_clicked: u64,
+    /// Sum of `visible_ms` over all page views, ms.
+    pub visible_ms_sum: u64,
+    /// Page views with hover time > 0, and the sum of their hover time, ms.
+    pub hovered: u64,
+    pub hover_ms_sum: u64,
+    /// Page views that sent a hesitation, and the sum of those hesitations, ms.
+    pub hesitation_n: u64,
+    pub hesitation_ms_sum: u64,
+    /// Sessions whose first click in the zone (on this page) lies in this page view day, and
+    /// of those the ones that reached the site goal after that click.
+    pub click_sessions: u64,
+    pub converted_sessions: u64,
+}
+
+/// One page of a session, with its frustration counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionPage {
+    pub page: String,
+    pub pageviews: u32,
+    pub clicks: u32,
+    pub rage_clicks: u32,
+    pub dead_clicks: u32,
+    pub quick_backs: u32,
+}
+
+/// One clicked element of a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionElement {
+    pub page: String,
+    pub selector: String,
+    /// Zone name, "" when none.
+    pub zone: String,
+    pub clicks: u32,
+    pub rage_clicks: u32,
+    pub dead_clicks: u32,
+}
+
+/// Replay metadata sent by a recorder (`replay` events), ms and bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayMeta {
+    pub recording_id: String,
+    pub started_at: i64,
+    pub ended_at: i64,
+    pub pages: u32,
+    pub events: u32,
+    pub bytes: u64,
+    pub clicks: u32,
+    pub errors: u32,
+}
+
+/// What the sessions list and `/problems` need beyond [`SessionRow`], joined on
+/// `session_key`; stored on the session's start day like [`SessionRow`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionDetailRow {
+    pub dims: Dims,
+    pub session_key: String,
+    /// Pages in first-visit order.
+    pub pages: Vec<SessionPage>,
+    /// Clicked elements, sorted by (page, selector, zone).
+    pub elements: Vec<SessionElement>,
+    /// Recordings, latest report per `recording_id`, by `started_at`.
+    pub replays: Vec<ReplayMeta>,
+    /// Feedback rated ≤ 2 (analytics.md, "Feedback button").
+    pub negative_feedback: u32,
 }

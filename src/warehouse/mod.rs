@@ -55,11 +55,13 @@ pub enum Part {
     Sessions,
     Surveys,
     Feedback,
+    Zones,
+    SessionDetails,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 11] = [
+    pub const ALL: [Part; 13] = [
         Part::Pages,
         Part::Grid,
         Part::Elements,
@@ -71,6 +73,8 @@ impl Part {
         Part::Sessions,
         Part::Surveys,
         Part::Feedback,
+        Part::Zones,
+        Part::SessionDetails,
     ];
     /// Storage name.
     pub fn name(self) -> &'static str {
@@ -86,13 +90,15 @@ impl Part {
             Part::Sessions => "sessions",
             Part::Surveys => "surveys",
             Part::Feedback => "feedback",
+            Part::Zones => "zones",
+            Part::SessionDetails => "session_details",
         }
     }
     /// Whether the part's rows belong to one page (and a query's page filter applies).
     pub fn is_page_level(self) -> bool {
         matches!(
             self,
-            Part::Pages | Part::Grid | Part::Elements | Part::Scroll | Part::Feedback
+            Part::Pages | Part::Grid | Part::Elements | Part::Scroll | Part::Feedback | Part::Zones
         )
     }
     /// Parse a storage name.
@@ -133,6 +139,8 @@ pub fn to_stored(r: &DayRollup) -> Vec<StoredRow> {
     rows(&mut out, Part::Sessions, &r.sessions, |_| String::new());
     rows(&mut out, Part::Surveys, &r.surveys, |_| String::new());
     rows(&mut out, Part::Feedback, &r.feedback, |x| x.page.clone());
+    rows(&mut out, Part::Zones, &r.zones, |x| x.page.clone());
+    rows(&mut out, Part::SessionDetails, &r.session_details, |_| String::new());
     out
 }
 
@@ -150,6 +158,8 @@ pub fn push_stored(r: &mut DayRollup, part: Part, data: &str) -> anyhow::Result<
         Part::Sessions => r.sessions.push(serde_json::from_str(data)?),
         Part::Surveys => r.surveys.push(serde_json::from_str(data)?),
         Part::Feedback => r.feedback.push(serde_json::from_str(data)?),
+        Part::Zones => r.zones.push(serde_json::from_str(data)?),
+        Part::SessionDetails => r.session_details.push(serde_json::from_str(data)?),
     }
     Ok(())
 }

@@ -1,0 +1,295 @@
+//! Zones, problems, heatmap compare and the sessions list (issue 4) over rollup rows. The
+//! definitions live in [`crate::rollup::zones`]; these handlers only read, filter by
+//! [`Filters`] (days, device, bots) and shape the JSON.
+
+use super::{page_param, parse_time, scope, Filters, Scope};
+use crate::rollup::zones::{
+    compare_elements, element_clicks, problems as rank_problems, session_matches, zone_metrics, Has, SessionFilter,
+    ZoneTotals,
+};
+use crate::rollup::{day_of, DAY_MS};
+use crate::server::{require_token, ApiError, AppState};
+use crate::warehouse::Part;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Extra query parameters of the issue-4 endpoints.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MoreFilters {
+    /// Heatmap compare: start of the second range (ms or `YYYY-MM-DD`, inclusive).
+    pub from2: Option<String>,
+    /// Heatmap compare: end of the second range (ms or `YYYY-MM-DD`, exclusive).
+    pub to2: Option<String>,
+    /// Sessions: only sessions that viewed this page (URL or page key).
+    pub page: Option<String>,
+    /// Sessions: only sessions that clicked this element (selector, exact).
+    pub element: Option<String>,
+    /// Sessions: comma-separated signals the session must have: `rage`, `dead`, `feedback`.
+    pub has: Option<String>,
+    /// Sessions / problems: page size, 1..500 (default 50).
+    pub limit: Option<String>,
+    /// Sessions: `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn limit(m: &MoreFilters) -> Result<usize, ApiError> {
+    match m.limit.as_deref() {
+        None => Ok(50),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| ApiError::bad("limit", "must be an integer 1..500")),
+    }
+}
+
+/// Page views of one page in scope (the denominator of zone and compare rates).
+fn pageviews(sc: &Scope, pages: &[crate::rollup::PageRow]) -> u64 {
+    pages.iter().filter(|p| sc.keeps(&p.dims)).map(|p| p.pageviews).sum()
+}
+
+/// `GET /v1/sites/{key}/zones?url=…`: per zone of the page (analytics.md, "Zones").
+#[utoipa::path(get, path = "/v1/sites/{key}/zones", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "page, pageviews, goal, zones: [{zone, exposure_rate, click_rate, attractiveness, hover_ms, hesitation_ms, conversion_rate (fractions 0..1, ms; null without a denominator), and the counts behind them}]")))]
+pub async fn zones(
+    req: HttpRequest,
+    key: web::Path<String>,
+    f: web::Query<Filters>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let sc = scope(&key, &f, &state)?;
+    let url = f
+        .url
+        .as_deref()
+        .ok_or_else(|| ApiError::bad("url", "missing (a page URL or page key)"))?;
+    let page = page_param(url, &sc.site);
+    let r = state
+        .warehouse
+        .read_rollup(&sc.query(vec![Part::Pages, Part::Zones], Some(page.clone())))
+        .await?;
+    let pv = pageviews(&sc, &r.pages);
+    let mut totals: BTreeMap<&str, ZoneTotals> = BTreeMap::new();
+    for z in r.zones.iter().filter(|z| sc.keeps(&z.dims)) {
+        totals.entry(&z.zone).or_default().add(z);
+    }
+    let goal = sc.site.settings.rules.goal.clone().filter(|g| !g.trim().is_empty());
+    let zones: Vec<_> = totals
+        .into_iter()
+        .map(|(zone, t)| {
+            let m = zone_metrics(&t, pv, goal.is_some());
+            serde_json::json!({
+                "zone": zone,
+                "exposure_rate": m.exposure_rate, "click_rate": m.click_rate,
+                "attractiveness": m.attractiveness, "hover_ms": m.hover_ms,
+                "hesitation_ms": m.hesitation_ms, "conversion_rate": m.conversion_rate,
+                "exposed": t.exposed, "clicked": t.clicked, "exposed_clicked": t.exposed_clicked,
+                "visible_ms": t.visible_ms_sum, "hovered": t.hovered, "hover_ms_sum": t.hover_ms_sum,
+                "hesitations": t.hesitation_n, "hesitation_ms_sum": t.hesitation_ms_sum,
+                "click_sessions": t.click_sessions, "converted_sessions": t.converted_sessions,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "page": page,
+        "pageviews": pv,
+        "goal": goal,
+        "exposure_ms": sc.site.settings.rules.zone_exposure_ms,
+        "zones": zones,
+    })))
+}
+
+/// `GET /v1/sites/{key}/problems`: pages and elements ranked by frustration.
+#[utoipa::path(get, path = "/v1/sites/{key}/problems", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, MoreFilters), responses((status = 200, description = "pages: [{page, rage_clicks, dead_clicks, quick_backs, sessions, score}], elements: [{page, selector, zone, rage_clicks, dead_clicks, sessions, score}], ranked by score = the sum of the signals; sessions = sessions affected")))]
+pub async fn problems(
+    req: HttpRequest,
+    key: web::Path<String>,
+    f: web::Query<Filters>,
+    m: web::Query<MoreFilters>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let sc = scope(&key, &f, &state)?;
+    let n = limit(&m)?;
+    let r = state
+        .warehouse
+        .read_rollup(&sc.query(vec![Part::SessionDetails], None))
+        .await?;
+    let details: Vec<_> = r.session_details.iter().filter(|d| sc.keeps(&d.dims)).collect();
+    let (pages, elements) = rank_problems(&details);
+    let out = |v: Vec<crate::rollup::zones::Problem>| -> Vec<serde_json::Value> {
+        v.into_iter()
+            .take(n)
+            .map(|p| {
+                let score = p.score();
+                let mut j = serde_json::to_value(&p).expect("problem to JSON");
+                j["score"] = score.into();
+                if p.selector.is_none() {
+                    let o = j.as_object_mut().expect("object");
+                    o.remove("selector");
+                    o.remove("zone");
+                } else {
+                    j.as_object_mut().expect("object").remove("quick_backs");
+                }
+                j
+            })
+            .collect()
+    };
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "sessions": details.len(),
+        "pages": out(pages),
+        "elements": out(elements),
+    })))
+}
+
+/// `GET /v1/sites/{key}/heatmap/compare?url=&from=&to=&from2=&to2=`: per element, clicks
+/// and clicks per page view in both ranges and the shift (`rate2 − rate`).
+#[utoipa::path(get, path = "/v1/sites/{key}/heatmap/compare", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, MoreFilters), responses((status = 200, description = "page, pageviews, pageviews2, elements: [{selector, zone, clicks, clicks2, rate, rate2, shift}] (rates in clicks per page view), largest |shift| first")))]
+pub async fn heatmap_compare(
+    req: HttpRequest,
+    key: web::Path<String>,
+    f: web::Query<Filters>,
+    m: web::Query<MoreFilters>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let sc = scope(&key, &f, &state)?;
+    let url = f
+        .url
+        .as_deref()
+        .ok_or_else(|| ApiError::bad("url", "missing (a page URL or page key)"))?;
+    let (from2, to2) = match (&m.from2, &m.to2) {
+        (Some(a), Some(b)) => (parse_time("from2", a)?, parse_time("to2", b)?),
+        (None, _) => return Err(ApiError::bad("from2", "missing (start of the second range)")),
+        (_, None) => return Err(ApiError::bad("to2", "missing (end of the second range)")),
+    };
+    if from2 >= to2 {
+        return Err(ApiError::bad("from2", "must be before to2"));
+    }
+    let sc2 = Scope {
+        site: sc.site.clone(),
+        from_day: day_of(from2),
+        to_day: day_of(to2 - 1) + DAY_MS,
+        device: sc.device,
+        bots: sc.bots,
+    };
+    let page = page_param(url, &sc.site);
+    let parts = vec![Part::Pages, Part::Elements];
+    let r1 = state
+        .warehouse
+        .read_rollup(&sc.query(parts.clone(), Some(page.clone())))
+        .await?;
+    let r2 = state
+        .warehouse
+        .read_rollup(&sc2.query(parts, Some(page.clone())))
+        .await?;
+    let (pv1, pv2) = (pageviews(&sc, &r1.pages), pageviews(&sc2, &r2.pages));
+    let e1 = element_clicks(r1.elements.iter().filter(|e| sc.keeps(&e.dims)));
+    let e2 = element_clicks(r2.elements.iter().filter(|e| sc2.keeps(&e.dims)));
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "page": page,
+        "pageviews": pv1,
+        "pageviews2": pv2,
+        "elements": compare_elements(&e1, pv1, &e2, pv2),
+    })))
+}
+
+/// `GET /v1/sites/{key}/sessions`: sessions, newest first (by start, then key, descending),
+/// with pages, duration, frustration counts, feedback, survey responses and replay metadata;
+/// filtered by `page`, `element`, `has`; paginated by `limit` and `cursor`.
+#[utoipa::path(get, path = "/v1/sites/{key}/sessions", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, MoreFilters), responses((status = 200, description = "sessions: [{session, visitor_id, start, end, duration_ms, device, pageviews, pages: [{page, pageviews, clicks, rage_clicks, dead_clicks, quick_backs}], clicks, rage_clicks, dead_clicks, quick_backs, feedback, negative_feedback, survey_responses, replays: [{recording_id, started_at, ended_at, pages, events, bytes, clicks, errors}]}], total, next_cursor")))]
+pub async fn sessions(
+    req: HttpRequest,
+    key: web::Path<String>,
+    f: web::Query<Filters>,
+    m: web::Query<MoreFilters>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    let sc = scope(&key, &f, &state)?;
+    let n = limit(&m)?;
+    let mut has = Vec::new();
+    for h in m
+        .has
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        has.push(
+            Has::parse(h).ok_or_else(|| ApiError::bad("has", "must be rage, dead or feedback (comma-separated)"))?,
+        );
+    }
+    let filter = SessionFilter {
+        page: m.page.as_deref().map(|p| page_param(p, &sc.site)),
+        selector: m.element.clone().filter(|s| !s.trim().is_empty()),
+        has,
+    };
+    // Cursor: "<start>:<session key>" of the last session of the previous page.
+    let cursor: Option<(i64, String)> = match m.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => {
+            let (a, b) = c
+                .split_once(':')
+                .ok_or_else(|| ApiError::bad("cursor", "must be a next_cursor from a previous page"))?;
+            let start = a
+                .parse::<i64>()
+                .map_err(|_| ApiError::bad("cursor", "must be a next_cursor from a previous page"))?;
+            Some((start, b.to_string()))
+        }
+    };
+    let r = state
+        .warehouse
+        .read_rollup(&sc.query(vec![Part::Sessions, Part::SessionDetails], None))
+        .await?;
+    let details: BTreeMap<&str, &crate::rollup::SessionDetailRow> = r
+        .session_details
+        .iter()
+        .filter(|d| sc.keeps(&d.dims))
+        .map(|d| (d.session_key.as_str(), d))
+        .collect();
+    let mut rows: Vec<_> = r
+        .sessions
+        .iter()
+        .filter(|s| sc.keeps(&s.dims))
+        .filter_map(|s| details.get(s.session_key.as_str()).map(|d| (s, *d)))
+        .filter(|(s, d)| session_matches(s, d, &filter))
+        .collect();
+    rows.sort_by(|a, b| (b.0.start, &b.0.session_key).cmp(&(a.0.start, &a.0.session_key)));
+    let total = rows.len();
+    let after: Vec<_> = rows
+        .into_iter()
+        .filter(|(s, _)| {
+            cursor
+                .as_ref()
+                .is_none_or(|(start, k)| (s.start, &s.session_key) < (*start, k))
+        })
+        .collect();
+    let next_cursor = (after.len() > n).then(|| {
+        let (s, _) = after[n - 1];
+        format!("{}:{}", s.start, s.session_key)
+    });
+    let out: Vec<_> = after
+        .into_iter()
+        .take(n)
+        .map(|(s, d)| {
+            serde_json::json!({
+                "session": s.session_key, "visitor_id": s.visitor_id,
+                "start": s.start, "end": s.end, "duration_ms": s.end - s.start,
+                "device": s.dims.device.as_str(), "bot": s.dims.bot,
+                "pageviews": s.pageviews, "pages": d.pages,
+                "clicks": s.clicks, "rage_clicks": s.rage_clicks, "dead_clicks": s.dead_clicks,
+                "quick_backs": s.quick_backs, "feedback": s.feedback,
+                "negative_feedback": d.negative_feedback, "survey_responses": s.survey_responses,
+                "replays": d.replays,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "total": total,
+        "sessions": out,
+        "next_cursor": next_cursor,
+    })))
+}
