@@ -8,7 +8,7 @@ use crate::rollup::zones::{
     ZoneTotals,
 };
 use crate::rollup::{day_of, DAY_MS};
-use crate::server::{require_token, ApiError, AppState};
+use crate::server::{require_read, ApiError, AppState};
 use crate::warehouse::Part;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -58,7 +58,7 @@ pub async fn zones(
     f: web::Query<Filters>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
     let url = f
         .url
@@ -109,7 +109,7 @@ pub async fn problems(
     m: web::Query<MoreFilters>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
     let n = limit(&m)?;
     let r = state
@@ -153,7 +153,7 @@ pub async fn heatmap_compare(
     m: web::Query<MoreFilters>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
     let url = f
         .url
@@ -206,7 +206,7 @@ pub async fn sessions(
     m: web::Query<MoreFilters>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
     let n = limit(&m)?;
     let mut has = Vec::new();
