@@ -1,6 +1,7 @@
 /*! Sightline snippet v1. Plain ES2017, no dependencies; served verbatim at GET /s.js.
  * <script defer src="https://HOST/s.js" data-site="WRITE_KEY"></script>
- * Optional: data-respect-dnt (honour navigator.doNotTrack === '1').
+ * Optional: data-respect-dnt (honour navigator.doNotTrack === '1'); data-require-consent (send
+ * and store nothing until sightline.consent(true); the choice is remembered).
  * Sends the v1 events of shared/api.md to POST /v1/events. Never reads input values or text. */
 (function () {
   'use strict';
@@ -16,7 +17,7 @@
   var noop = function () {};
 
   if (tag.hasAttribute('data-respect-dnt') && (navigator.doNotTrack === '1' || w.doNotTrack === '1')) {
-    w.sightline = { _v: 1, disabled: true, track: noop, survey: noop, feedback: noop,
+    w.sightline = { _v: 1, disabled: true, track: noop, survey: noop, feedback: noop, consent: noop,
       flush: function () { return Promise.resolve(true); }, _selector: selector };
     return;
   }
@@ -37,7 +38,17 @@
     try { var v = w.localStorage.getItem(k); if (v !== null) return v; } catch (e) { /* blocked */ }
     return mem[k] || null;
   }
-  function sset(k, v) { mem[k] = v; try { w.localStorage.setItem(k, v); } catch (e) { /* blocked */ } }
+  // Consent: with data-require-consent nothing is stored in the browser or sent until
+  // sightline.consent(true); sightline.consent(false) stops both and forgets what is queued.
+  var NEEDS_CONSENT = tag.hasAttribute('data-require-consent');
+  function consentGiven() {
+    var c = null;
+    try { c = w.localStorage.getItem('sl_consent'); } catch (e) { /* blocked */ }
+    return NEEDS_CONSENT ? c === '1' : c !== '0';
+  }
+  var allowed = consentGiven();
+  function sset(k, v) { mem[k] = v; if (allowed) try { w.localStorage.setItem(k, v); } catch (e) { /* blocked */ } }
+  function sdel(k) { delete mem[k]; try { w.localStorage.removeItem(k); } catch (e) { /* blocked */ } }
 
   var visitor = sget('sl_vid');
   if (!visitor) { visitor = uuid7(); sset('sl_vid', visitor); }
@@ -312,6 +323,7 @@
   // ---- queue and transport ----
   var queue = [], outbox = [], flushTimer = 0;
   function enqueue(e) {
+    if (!allowed) return;
     queue.push(JSON.stringify(e));
     if (queue.length >= FLUSH_AT) flushNow();
     else if (!flushTimer) flushTimer = setTimeout(flushNow, FLUSH_MS);
@@ -362,10 +374,32 @@
     p.then(function () { if (ka) kaBytes -= n; }, function () { if (ka) kaBytes -= n; });
     p.then(function (r) {
       b.inflight = false;
+      trouble = !r.ok;
       if (r.ok) settleBatch(b, true);
       else if (r.status === 429 || r.status >= 500) retry(b, r.headers.get('Retry-After'));
       else settleBatch(b, false); // other 4xx: never retried
-    }, function () { b.inflight = false; retry(b, null); });
+    }, function () { b.inflight = false; trouble = true; retry(b, null); });
+  }
+  // Delivery across page loads: while the server refuses (429, 503, network down), whatever
+  // is undelivered when the page goes away is also kept in localStorage (the newest KEEP_MAX
+  // events, KEEP_CHARS at most) and sent by the site's next page. Event ids make a copy that
+  // the unload beacon delivered too count once.
+  var KEEP_KEY = 'sl_q', KEEP_MAX = 500, KEEP_CHARS = 500000, trouble = false;
+  function keep(items) {
+    var all = [];
+    try { all = JSON.parse(sget(KEEP_KEY) || '[]'); } catch (e) { all = []; }
+    all = (Array.isArray(all) ? all : []).concat(items);
+    var size = 0, i = all.length;
+    while (i > 0 && all.length - i < KEEP_MAX && size + all[i - 1].length <= KEEP_CHARS) size += all[--i].length;
+    debug.dropped += i;
+    sset(KEEP_KEY, JSON.stringify(all.slice(i)));
+  }
+  function resume() {
+    var items = [];
+    try { items = JSON.parse(sget(KEEP_KEY) || '[]'); } catch (e) { items = []; }
+    sdel(KEEP_KEY);
+    if (!allowed || !Array.isArray(items)) return;
+    chunks(items.filter(function (x) { return typeof x === 'string'; })).forEach(function (c) { post(newBatch(c)); });
   }
   function retry(b, after) {
     if (outbox.indexOf(b) < 0) return;
@@ -405,6 +439,7 @@
       items = items.concat(b.items);
       settleBatch(b, true);
     });
+    if (trouble && items.length) keep(items);
     chunks(items).forEach(beacon);
   }
   w.addEventListener('pagehide', leave);
@@ -450,6 +485,22 @@
         return Promise.all(outbox.map(function (b) { return b.done; }));
       }).then(function (r) { return r.every(Boolean); });
     },
+    // consent(true): start (or resume) collecting, remembered; consent(false): stop, forget
+    // what is queued and the ids stored in the browser.
+    consent: function (yes) {
+      var was = allowed;
+      allowed = !!yes;
+      try { w.localStorage.setItem('sl_consent', yes ? '1' : '0'); } catch (e) { /* blocked */ }
+      if (allowed) {
+        sset('sl_vid', visitor);
+        session(true);
+        if (!was) startPV(d.referrer); // this page counts from now
+      } else {
+        queue = [];
+        outbox.slice().forEach(function (b) { settleBatch(b, false); });
+        ['sl_vid', 'sl_sid', KEEP_KEY].forEach(sdel);
+      }
+    },
     _selector: selector,
     _zones: function () { return zels.map(function (z) { return z.name; }); },
     _debug: debug
@@ -460,6 +511,7 @@
   Object.defineProperty(api, 'pending', { get: function () { return { clicks: pending.length, queued: queue.length, batches: outbox.length }; } });
   w.sightline = api;
 
+  resume();
   startPV(d.referrer);
   pre.forEach(function (c) { try { api[c[0]].apply(api, c.slice(1)); } catch (e) { /* bad call */ } });
 })();

@@ -22,6 +22,10 @@ pub struct SiteSettings {
     pub page_keys: PageKeyRules,
     pub rules: Rules,
     pub zones: Vec<ZoneRule>,
+    /// This site's ingest quota, events a minute (bursts of two seconds' worth, at least
+    /// 1000 events); `0`: none; unset: the server's `--quota-site-eps`. Over it, ingest
+    /// answers `429` + `Retry-After` and the snippet retries, keeping the events meanwhile.
+    pub events_per_minute: Option<u32>,
 }
 
 /// A tracked site (`api.md`, "Sites and tokens").

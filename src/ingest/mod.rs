@@ -372,7 +372,9 @@ async fn handle(
         }
     }
 
-    state.quotas.take_site(&site.key, env.events.len())?;
+    state
+        .quotas
+        .take_site(&site.key, site.settings.events_per_minute, env.events.len())?;
 
     let request_id = uuid::Uuid::now_v7().to_string();
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());

@@ -65,14 +65,37 @@ pub enum Refusal {
 pub struct Quotas {
     config: QuotaConfig,
     ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    site: Option<DefaultKeyedRateLimiter<String>>,
+    /// One bucket per site, at the site's own rate (`SiteSettings::events_per_s`) or the
+    /// server default.
+    sites: std::sync::RwLock<std::collections::HashMap<String, Arc<SiteBucket>>>,
     inflight: Arc<Semaphore>,
     clock: DefaultClock,
     samples: governor::DefaultDirectRateLimiter,
+    started: std::time::Instant,
+}
+
+struct SiteBucket {
+    /// Events a minute.
+    rate: u64,
+    burst: u32,
+    limiter: governor::DefaultDirectRateLimiter,
+    /// Last use, seconds since the process started (for [`Quotas::sweep`]).
+    used: std::sync::atomic::AtomicU64,
 }
 
 /// Refused request bodies kept as dead-letter samples, per second (bursts of twice that).
 pub const BODY_SAMPLES_PER_S: u32 = 10;
+
+/// A site's quota at `per_minute` events a minute: one event every `60 s / per_minute`, bursts
+/// of two seconds' worth and at least [`MIN_SITE_BURST`]. `None` for 0 (no quota).
+fn site_quota(per_minute: u64) -> Option<Quota> {
+    if per_minute == 0 {
+        return None;
+    }
+    let period = Duration::from_nanos((60_000_000_000 / per_minute).max(1));
+    let burst = (per_minute / 30).clamp(MIN_SITE_BURST as u64, u32::MAX as u64) as u32;
+    Quota::with_period(period).map(|q| q.allow_burst(NonZeroU32::new(burst).expect("burst > 0")))
+}
 
 fn quota(per_s: u32, min_burst: u32) -> Option<Quota> {
     let rate = NonZeroU32::new(per_s)?;
@@ -85,7 +108,8 @@ impl Quotas {
     pub fn new(config: QuotaConfig) -> Quotas {
         Quotas {
             ip: quota(config.ip_requests_per_s, 1).map(RateLimiter::keyed),
-            site: quota(config.site_events_per_s, MIN_SITE_BURST).map(RateLimiter::keyed),
+            sites: Default::default(),
+            started: std::time::Instant::now(),
             inflight: Arc::new(Semaphore::new(config.max_inflight.max(1))),
             clock: DefaultClock::default(),
             samples: RateLimiter::direct(quota(BODY_SAMPLES_PER_S, 1).expect("nonzero")),
@@ -103,16 +127,39 @@ impl Quotas {
         self.inflight.clone().try_acquire_owned().map_err(|_| Refusal::Busy)
     }
 
-    /// Take `events` from the site's event rate.
-    pub fn take_site(&self, site: &str, events: usize) -> Result<(), Refusal> {
-        let Some(limiter) = &self.site else {
+    /// Take `events` from the site's event rate: `per_minute` events a minute when the site
+    /// sets its own (`Some(0)`: unlimited), else the server default (`site_events_per_s`).
+    pub fn take_site(&self, site: &str, per_minute: Option<u32>, events: usize) -> Result<(), Refusal> {
+        let rate = per_minute.map_or(self.config.site_events_per_s as u64 * 60, u64::from);
+        let Some(q) = site_quota(rate) else {
             return Ok(());
         };
-        let burst = quota(self.config.site_events_per_s, MIN_SITE_BURST).map_or(1, |q| q.burst_size().get());
-        let Some(n) = NonZeroU32::new(events.min(burst as usize) as u32) else {
-            return Ok(());
+        let bucket = {
+            let found = self.sites.read().expect("quota lock").get(site).cloned();
+            match found {
+                Some(b) if b.rate == rate => b,
+                _ => {
+                    let b = Arc::new(SiteBucket {
+                        rate,
+                        burst: q.burst_size().get(),
+                        limiter: RateLimiter::direct(q),
+                        used: Default::default(),
+                    });
+                    self.sites
+                        .write()
+                        .expect("quota lock")
+                        .insert(site.to_string(), b.clone());
+                    b
+                }
+            }
         };
-        match limiter.check_key_n(&site.to_string(), n) {
+        bucket
+            .used
+            .store(self.started.elapsed().as_secs(), std::sync::atomic::Ordering::Relaxed);
+        // A batch bigger than the whole burst takes the whole burst (never refused for good).
+        let n = NonZeroU32::new(events.min(bucket.burst as usize) as u32);
+        let Some(n) = n else { return Ok(()) };
+        match bucket.limiter.check_n(n) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(not_until)) => Err(Refusal::Site(not_until.wait_time_from(self.clock.now()))),
             Err(_) => Err(Refusal::Site(Duration::from_secs(1))),
@@ -135,10 +182,12 @@ impl Quotas {
             l.retain_recent();
             l.shrink_to_fit();
         }
-        if let Some(l) = &self.site {
-            l.retain_recent();
-            l.shrink_to_fit();
-        }
+        // A site bucket idle for an hour is full again at any rate of 1 event/s or more.
+        let now = self.started.elapsed().as_secs();
+        self.sites
+            .write()
+            .expect("quota lock")
+            .retain(|_, b| now.saturating_sub(b.used.load(std::sync::atomic::Ordering::Relaxed)) < 3600);
     }
 
     /// The client's IP: the peer address, unless the peer is a trusted proxy, in which case
@@ -236,13 +285,22 @@ mod tests {
             max_inflight: 1,
             ..QuotaConfig::default()
         });
-        assert!(q.take_site("s", 1500).is_ok());
-        assert!(q.take_site("s", 500).is_ok());
-        assert!(matches!(q.take_site("s", 50), Err(Refusal::Site(_))));
-        assert!(q.take_site("other", 50).is_ok());
+        assert!(q.take_site("s", None, 1500).is_ok());
+        assert!(q.take_site("s", None, 500).is_ok());
+        assert!(matches!(q.take_site("s", None, 50), Err(Refusal::Site(_))));
+        assert!(q.take_site("other", None, 50).is_ok());
         // A batch bigger than the burst takes the whole burst, and is not refused for good.
-        assert!(q.take_site("huge", 5000).is_ok());
-        assert!(q.take_site("huge", 1).is_err());
+        assert!(q.take_site("huge", None, 5000).is_ok());
+        assert!(q.take_site("huge", None, 1).is_err());
+        // A site's own rate replaces the default; 0 is unlimited.
+        assert!(q.take_site("free", Some(0), 1_000_000).is_ok());
+        assert!(q.take_site("tiny", Some(1), 1000).is_ok());
+        assert!(q.take_site("tiny", Some(1), 1).is_err());
+        match q.take_site("tiny", Some(1), 1) {
+            Err(Refusal::Site(wait)) => assert!(wait > Duration::from_secs(50), "{wait:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(q.take_site("tiny", Some(0), 1).is_ok());
         let held = q.admit(None).unwrap();
         assert_eq!(q.inflight(), 1);
         assert_eq!(q.admit(None).unwrap_err(), Refusal::Busy);

@@ -15,9 +15,10 @@ const TYPES = {
   '.map': 'application/json', '.json': 'application/json',
 };
 
-/** Start the page server; resolves to { server, origin, close() }. */
-export function startPageServer({ port, sightlineUrl, site, root = SITE_ROOT, host = '127.0.0.1' }) {
-  const tagHtml = `<script defer src="${sightlineUrl.replace(/\/$/, '')}/s.js" data-site="${site}"></script>`;
+/** Start the page server; resolves to { server, origin, close() }. `tagAttrs`: extra attributes
+ * of the snippet tag (e.g. `data-require-consent`). */
+export function startPageServer({ port, sightlineUrl, site, root = SITE_ROOT, host = '127.0.0.1', tagAttrs = '' }) {
+  const tagHtml = `<script defer src="${sightlineUrl.replace(/\/$/, '')}/s.js" data-site="${site}"${tagAttrs ? ' ' + tagAttrs : ''}></script>`;
   const server = http.createServer(async (req, res) => {
     try {
       const u = new URL(req.url, 'http://x');
