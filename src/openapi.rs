@@ -25,7 +25,12 @@ use utoipa::OpenApi;
         crate::query::heatmap,
         crate::query::journeys,
         crate::query::funnel_view,
-        crate::query::voc,
+        crate::query::voc::voc,
+        crate::ingest::widgets,
+        crate::survey::list_surveys,
+        crate::survey::get_survey,
+        crate::survey::put_survey,
+        crate::survey::delete_survey,
         openapi_json,
     ),
     components(schemas(

@@ -17,7 +17,8 @@ pub const MAX_URL_CHARS: usize = 4096;
 pub const MAX_SELECTOR_CHARS: usize = 1024;
 /// Feedback comments are cut at this many characters, on a character boundary (analytics.md).
 pub const MAX_COMMENT_CHARS: usize = 2000;
-/// Survey text answers and other free text are cut at this many characters.
+/// Survey text answers (and other free text) are cut at this many characters, on a character
+/// boundary (a `char`, so an emoji is never split); shorter answers are kept intact.
 pub const MAX_TEXT_CHARS: usize = 5000;
 /// Short labels (tag, zone, category, kind, trigger, names) are cut at this many characters.
 pub const MAX_LABEL_CHARS: usize = 256;
@@ -101,10 +102,21 @@ fn as_ms(v: &Value) -> Option<i64> {
     }
 }
 
-/// Cut `s` to at most `max` characters on a character boundary.
+/// Cut `s` to at most `max` characters (Unicode scalar values) without splitting a
+/// user-perceived character: the cut moves back to the start of the grapheme cluster it
+/// would split (an emoji with a skin tone or a ZWJ family stays whole or goes whole). A
+/// string of at most `max` characters is returned unchanged.
 pub fn cut_chars(mut s: String, max: usize) -> String {
+    use unicode_segmentation::UnicodeSegmentation;
     if let Some((idx, _)) = s.char_indices().nth(max) {
-        s.truncate(idx);
+        let cut = s
+            .grapheme_indices(true)
+            .map(|(i, _)| i)
+            .take_while(|&i| i <= idx)
+            .last()
+            .filter(|&i| i > 0)
+            .unwrap_or(idx);
+        s.truncate(cut);
     }
     s
 }
@@ -348,10 +360,23 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
                     _ => return Err(f.reject("rating", "must be an integer 1..5")),
                 },
             };
+            let category = match f.opt_str("category", MAX_LABEL_CHARS) {
+                None => None,
+                Some(c) => {
+                    let c = c.trim().to_ascii_lowercase();
+                    if !super::FEEDBACK_CATEGORIES.contains(&c.as_str()) {
+                        return Err(f.reject(
+                            "category",
+                            format!("must be one of {}", super::FEEDBACK_CATEGORIES.join(", ")),
+                        ));
+                    }
+                    Some(c)
+                }
+            };
             Payload::Feedback {
                 rating,
                 comment: f.opt_str("comment", MAX_COMMENT_CHARS),
-                category: f.opt_str("category", MAX_LABEL_CHARS),
+                category,
                 selector: f.opt_str("selector", MAX_SELECTOR_CHARS),
             }
         }

@@ -54,11 +54,12 @@ pub enum Part {
     Sessions,
     Surveys,
     Feedback,
+    Answers,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 11] = [
+    pub const ALL: [Part; 12] = [
         Part::Pages,
         Part::Grid,
         Part::Elements,
@@ -70,6 +71,7 @@ impl Part {
         Part::Sessions,
         Part::Surveys,
         Part::Feedback,
+        Part::Answers,
     ];
     /// Storage name.
     pub fn name(self) -> &'static str {
@@ -85,6 +87,7 @@ impl Part {
             Part::Sessions => "sessions",
             Part::Surveys => "surveys",
             Part::Feedback => "feedback",
+            Part::Answers => "answers",
         }
     }
     /// Whether the part's rows belong to one page (and a query's page filter applies).
@@ -132,6 +135,7 @@ pub fn to_stored(r: &DayRollup) -> Vec<StoredRow> {
     rows(&mut out, Part::Sessions, &r.sessions, |_| String::new());
     rows(&mut out, Part::Surveys, &r.surveys, |_| String::new());
     rows(&mut out, Part::Feedback, &r.feedback, |x| x.page.clone());
+    rows(&mut out, Part::Answers, &r.answers, |_| String::new());
     out
 }
 
@@ -149,6 +153,7 @@ pub fn push_stored(r: &mut DayRollup, part: Part, data: &str) -> anyhow::Result<
         Part::Sessions => r.sessions.push(serde_json::from_str(data)?),
         Part::Surveys => r.surveys.push(serde_json::from_str(data)?),
         Part::Feedback => r.feedback.push(serde_json::from_str(data)?),
+        Part::Answers => r.answers.push(serde_json::from_str(data)?),
     }
     Ok(())
 }
