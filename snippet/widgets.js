@@ -121,7 +121,8 @@
   }
 
   // ---- surveys ----
-  var openSurvey = null, armed = [], timers = [], pageStart = now(), pvId = sl.pageviewId;
+  var openSurvey = null, armed = [], timers = [], pvId = sl.pageviewId;
+  var pageStart = 0; // performance.now() counts from the navigation: time on the first page starts there
   function capKey(sv) { return 'sl_svy_' + sv.id; }
   function capped(sv) {
     var v = lget(capKey(sv));

@@ -51,14 +51,15 @@ async function api(method, p) {
 // What the browser did, to derive the expected /voc from.
 const given = { answers: [], feedback: [] };
 
-const DIALOG = (id) => `[role=dialog][data-survey="${id}"]`;
+const ANY = 'div.box[role=dialog]'; // our dialogs (the page has a role=dialog modal of its own)
+const DIALOG = (id) => `div.box[role=dialog][data-survey="${id}"]`;
 async function open(page, file) {
   await page.goto(`http://${HOST}/${file}`, { waitUntil: 'load' });
   await page.waitForFunction(() => window.sightline && window.sightline._widgets === true, null, { timeout: 10_000 });
 }
 async function noDialog(page, name) {
   await sleep(400);
-  const n = await page.locator('[role=dialog]').count();
+  const n = await page.locator(ANY).count();
   check(name, n === 0, `${n} dialog(s) open`);
 }
 /** The pointer leaves the viewport through its top edge, moving up. */
@@ -114,7 +115,7 @@ async function desktop(browser, ua) {
     await dlg.locator('textarea').fill('Love the charts 😀 — write me at jo.doe@mail.example');
     await dlg.getByRole('button', { name: 'Send' }).click();
     answer(page, 'exit-nps', 'q3', 'text', 'Love the charts 😀 — write me at [email]', session);
-    await page.locator('[role=dialog]').waitFor({ state: 'detached', timeout: 5000 });
+    await page.locator(ANY).waitFor({ state: 'detached', timeout: 5000 });
     await page.evaluate(() => window.sightline.flush());
 
     // Second visit by the same visitor: the frequency cap (once per visitor) holds.
@@ -153,7 +154,7 @@ async function mobile(browser, major) {
     await dlg.getByRole('button', { name: 'Next' }).tap();
     answer(page, 'exit-nps', 'q1', 'nps', 6, session);
     await page.keyboard.press('Escape');
-    await page.locator('[role=dialog]').waitFor({ state: 'detached', timeout: 3000 });
+    await page.locator(ANY).waitFor({ state: 'detached', timeout: 3000 });
     check('mobile: Escape closes the survey (only the answers given are sent)', true);
     await page.evaluate(() => window.sightline.flush());
   } finally { await ctx.close(); }
@@ -167,10 +168,10 @@ async function feedback(browser, ua) {
     const session = await sessionOf(page);
     await page.locator('button.tab').focus();
     await page.keyboard.press('Enter');
-    const dlg = page.locator('[role=dialog]:has(h2:text("Send feedback"))');
+    const dlg = page.locator(`${ANY}:has(h2:text("Send feedback"))`);
     await dlg.waitFor({ state: 'visible', timeout: 3000 });
     check('feedback: the tab opens the form from the keyboard', true);
-    check('feedback: focus moves into the form', await focusedInside(page, '[role=dialog]'));
+    check('feedback: focus moves into the form', await focusedInside(page, ANY));
     await dlg.locator('label:has(input[value="2"])').click();
     await dlg.locator('select').selectOption('bug');
     await dlg.locator('textarea').fill('The bar chart title is cut off');
@@ -184,7 +185,7 @@ async function feedback(browser, ua) {
     check('feedback: the picked element is shown in the form', shown === `Element: ${expectedSel}`, `${shown} vs ${expectedSel}`);
     await dlg.getByRole('button', { name: 'Send' }).click();
     given.feedback.push({ page: `${HOST}/charts.html`, rating: 2, category: 'bug', comment: 'The bar chart title is cut off', selector: expectedSel, session });
-    await page.locator('[role=dialog]').waitFor({ state: 'detached', timeout: 5000 });
+    await page.locator(ANY).waitFor({ state: 'detached', timeout: 5000 });
 
     // A custom event opens the after-signup survey; answered with the keyboard alone.
     await page.evaluate(() => window.sightline.track('signup', { plan: 'pro' }));
@@ -198,7 +199,7 @@ async function feedback(browser, ua) {
     await page.keyboard.press('Tab');
     await page.keyboard.press('Enter');
     answer(page, 'after-signup', 'q1', 'csat', 4, session);
-    await page.locator('[role=dialog]').waitFor({ state: 'detached', timeout: 5000 });
+    await page.locator(ANY).waitFor({ state: 'detached', timeout: 5000 });
     await page.evaluate(() => window.sightline.flush());
   } finally { await ctx.close(); }
 }
@@ -261,10 +262,10 @@ async function main() {
       `--user-agent=${ua}`, '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
   });
   try {
-    const runs = [['desktop', desktop(browser, ua)], ['mobile', mobile(browser, major)], ['feedback', feedback(browser, ua)]];
-    for (const [name, p] of runs) {
-      try { await p; log(`${name} scenario played`); } catch (e) { check(`${name} scenario`, false, e.message.split('\n')[0]); }
-    }
+    const play = (name, p) => p.then(() => log(`${name} scenario played`),
+      (e) => check(`${name} scenario`, false, e.message.split('\n').slice(0, 3).join(' | ')));
+    await Promise.all([play('desktop', desktop(browser, ua)), play('mobile', mobile(browser, major)),
+      play('feedback', feedback(browser, ua))]);
   } finally {
     await browser.close();
     await pages.close();
