@@ -88,8 +88,10 @@ fn negatives(rows: &[&FeedbackRow]) -> usize {
         .count()
 }
 
-/// Per group: count, mean rating, negatives.
-fn group_stats(rows: &[&FeedbackRow]) -> (usize, Option<f64>, usize) {
+/// Feedback in a group: count, mean rating, negatives (rating ≤ 2).
+type Stats = (usize, Option<f64>, usize);
+
+fn group_stats(rows: &[&FeedbackRow]) -> Stats {
     (rows.len(), mean_rating(rows), negatives(rows))
 }
 
@@ -240,8 +242,7 @@ pub async fn voc(
                 m.entry(k).or_default().push(x);
             }
         }
-        let mut v: Vec<((String, String), (usize, Option<f64>, usize))> =
-            m.into_iter().map(|(k, rows)| (k, group_stats(&rows))).collect();
+        let mut v: Vec<((String, String), Stats)> = m.into_iter().map(|(k, rows)| (k, group_stats(&rows))).collect();
         v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
         v
     };
