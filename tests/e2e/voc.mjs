@@ -10,7 +10,9 @@
 //            exit-nps; answers 9, [Charts, Docs] and a text with an email; a second visit
 //            (same visitor) after 5 s and an exit does not open it again (frequency cap).
 //   mobile   index.html under mobile emulation: a slow upward scroll to the top does nothing;
-//            a fast one (≥ 1000 px/s) opens exit-nps; answers 6, then Escape (partial answers).
+//            a fast one (≥ 1000 px/s) opens exit-nps; answers 6, then Escape (partial answers);
+//            tables.html: scrolling to the bottom opens the inline survey (scroll_depth 90 %,
+//            placed inside #content), answered 3.
 //   feedback charts.html: the feedback tab by keyboard, rating 2, category bug, a comment, an
 //            element picked on the page; then sightline.track('signup') opens after-signup,
 //            answered 4 with the keyboard.
@@ -157,6 +159,23 @@ async function mobile(browser, major) {
     await page.locator(ANY).waitFor({ state: 'detached', timeout: 3000 });
     check('mobile: Escape closes the survey (only the answers given are sent)', true);
     await page.evaluate(() => window.sightline.flush());
+
+    // tables.html: scrolling to 90 % of the page opens the inline survey inside #content.
+    await open(page, 'tables.html');
+    await noDialog(page, 'mobile: the inline survey waits for its scroll depth');
+    await page.evaluate(() => window.scrollTo({ top: document.documentElement.scrollHeight, behavior: 'instant' }));
+    const inline = page.locator(DIALOG('inline-rating'));
+    await inline.waitFor({ state: 'visible', timeout: 3000 });
+    const placed = await inline.evaluate((b) => {
+      const host = b.getRootNode().host;
+      return host.parentElement.id === 'content' && getComputedStyle(host).position !== 'fixed';
+    });
+    check('mobile: scroll depth opens the inline survey inside its element', placed);
+    await inline.locator('label:has(input[value="3"])').tap();
+    await inline.getByRole('button', { name: 'Send' }).tap();
+    answer(page, 'inline-rating', 'q1', 'rating', 3, session);
+    await page.locator(ANY).waitFor({ state: 'detached', timeout: 5000 });
+    await page.evaluate(() => window.sightline.flush());
   } finally { await ctx.close(); }
 }
 
@@ -215,6 +234,7 @@ function expected() {
     const nums = items.map((a) => a.value).filter((v) => typeof v === 'number');
     const share = (f) => Math.round(nums.filter(f).length * 1000 / nums.length) / 10;
     const e = { kind, responses: Object.values(dist).reduce((x, y) => x + y, 0), sessions: items.length, distribution: dist,
+      mean: ['nps', 'csat', 'rating'].includes(kind) ? nums.reduce((x, y) => x + y, 0) / nums.length : null,
       nps: kind === 'nps' ? Math.round((share((v) => v >= 9) - share((v) => v <= 6)) * 10) / 10 : null,
       csat: kind === 'csat' ? share((v) => v >= 4) : null };
     if (kind === 'choice') e.choices = ['Charts', 'Tables', 'Docs'].map((o) => ({ option: o, count: dist[o] || 0 }));
@@ -232,7 +252,7 @@ function expected() {
 function actualOf(voc) {
   const surveys = {};
   for (const s of voc.surveys) {
-    const e = { kind: s.kind, responses: s.responses, sessions: s.sessions, distribution: s.distribution, nps: s.nps, csat: s.csat };
+    const e = { kind: s.kind, responses: s.responses, sessions: s.sessions, distribution: s.distribution, mean: s.mean, nps: s.nps, csat: s.csat };
     if (s.choices) e.choices = s.choices;
     if (s.text) e.texts = s.text.recent.map((t) => ({ text: t.text, session: t.session }));
     surveys[`${s.survey_id}/${s.question_id}`] = e;
