@@ -104,7 +104,8 @@ fn as_ms(v: &Value) -> Option<i64> {
 
 /// Cut `s` to at most `max` characters (Unicode scalar values) without splitting a
 /// user-perceived character: the cut moves back to the start of the grapheme cluster it
-/// would split (an emoji with a skin tone or a ZWJ family stays whole or goes whole). A
+/// would split (an emoji with a skin tone or a ZWJ family stays whole or goes whole), except
+/// when the text's first cluster alone is longer than `max` (then the cut is at `max`). A
 /// string of at most `max` characters is returned unchanged.
 pub fn cut_chars(mut s: String, max: usize) -> String {
     use unicode_segmentation::UnicodeSegmentation;
@@ -458,5 +459,23 @@ fn survey_value(f: &Fields, kind: SurveyKind) -> R<Answer> {
             Value::String(s) => Ok(Answer::Text(cut_chars(s.clone(), MAX_TEXT_CHARS))),
             _ => Err(f.reject("value", "a text answer must be a string")),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_keep_short_text_and_never_split_a_user_perceived_character() {
+        let thumbs = "👍🏽"; // two chars, one grapheme cluster
+        assert_eq!(cut_chars(thumbs.repeat(2500), MAX_TEXT_CHARS), thumbs.repeat(2500));
+        assert_eq!(
+            cut_chars(format!("{}{thumbs}", "a".repeat(4999)), MAX_TEXT_CHARS),
+            "a".repeat(4999)
+        );
+        assert_eq!(cut_chars("é".repeat(2001), MAX_COMMENT_CHARS), "é".repeat(2000));
+        // Only a first cluster longer than the cap itself is cut inside (else nothing would be left).
+        assert_eq!(cut_chars("👨\u{200d}👩\u{200d}👧 ok".into(), 3), "👨\u{200d}👩");
     }
 }
