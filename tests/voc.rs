@@ -520,7 +520,11 @@ fn surveys_are_managed_by_the_admin_api_and_a_file_and_served_to_the_snippet() {
     );
 
     let doc: Value = s.http.get(s.url("/v1/openapi.json")).send().unwrap().json().unwrap();
-    for p in ["/v1/sites/{key}/surveys", "/v1/sites/{key}/surveys/{id}", "/s/widgets.js"] {
+    for p in [
+        "/v1/sites/{key}/surveys",
+        "/v1/sites/{key}/surveys/{id}",
+        "/s/widgets.js",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
     }
     // The widgets are served apart from the snippet, which stays small.
