@@ -181,7 +181,7 @@
   function onClick(e) {
     var t = e.target;
     if (t && t.nodeType !== 1) t = t.parentElement;
-    if (!t || !t.closest || !pv) return;
+    if (!t || !t.closest || !pv || t.closest('[data-sightline-widget]')) return; // not our own widgets
     var el = t.closest(TARGETS) || t, r = el.getBoundingClientRect(), kb = e.detail === 0;
     var x = e.pageX, y = e.pageY, ex = 0.5, ey = 0.5;
     if (kb) { x = r.left + r.width / 2 + w.scrollX; y = r.top + r.height / 2 + w.scrollY; }
@@ -455,6 +455,12 @@
         if (c && Array.isArray(c.zones)) {
           zones = c.zones.filter(function (z) { return z && typeof z.selector === 'string' && z.name; });
           scanZones();
+        }
+        if (c && ((Array.isArray(c.surveys) && c.surveys.length) || (c.feedback && c.feedback.enabled))) {
+          w.sightline._config = c; // survey / feedback widgets: loaded only when the site has them
+          var s = d.createElement('script');
+          s.async = true; s.src = new URL('/s/widgets.js', tag.src).href;
+          (d.head || d.documentElement).appendChild(s);
         }
       }, noop);
   } catch (e) { /* no config: no rule zones */ }

@@ -16,4 +16,5 @@ pub mod rollup;
 pub mod server;
 pub mod sink;
 pub mod sites;
+pub mod survey;
 pub mod warehouse;

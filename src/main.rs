@@ -55,6 +55,12 @@ enum Command {
         #[command(subcommand)]
         command: SiteCommand,
     },
+    /// Surveys and the feedback button of a site, from a JSON file (a running server picks
+    /// changes up within 5 s).
+    Survey {
+        #[command(subcommand)]
+        command: SurveyCommand,
+    },
     /// Rollup maintenance.
     Rollup {
         #[command(subcommand)]
@@ -190,6 +196,31 @@ enum SiteCommand {
     },
     /// Print one site with its settings, as JSON.
     Show { key: String },
+}
+
+#[derive(Subcommand)]
+enum SurveyCommand {
+    /// Upsert the surveys of FILE by id (and set the feedback button when FILE has one).
+    /// FILE is JSON: one survey, a list of surveys, or {"surveys": [...], "feedback": {...}};
+    /// the format is documented in `src/survey.rs` and README.md.
+    Apply {
+        /// The JSON file (`-` reads stdin).
+        file: String,
+        /// The site's write key.
+        #[arg(long)]
+        site: String,
+    },
+    /// Print the site's surveys and feedback button as JSON.
+    List {
+        #[arg(long)]
+        site: String,
+    },
+    /// Remove one survey (its responses stay).
+    Delete {
+        id: String,
+        #[arg(long)]
+        site: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -378,6 +409,40 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             log.shutdown().await;
+            Ok(())
+        }),
+        Command::Survey { command } => tokio::runtime::Runtime::new()?.block_on(async {
+            use sightline::survey;
+            let wh = server::connect_warehouse(&args).await?;
+            let site = match command {
+                SurveyCommand::Apply { file, site } => {
+                    let text = if file == "-" {
+                        std::io::read_to_string(std::io::stdin())?
+                    } else {
+                        std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{file}: {e}"))?
+                    };
+                    survey::apply_file(wh.as_ref(), &site, &text).await.map_err(|e| anyhow::anyhow!("{e}"))?
+                }
+                SurveyCommand::Delete { id, site } => {
+                    let (site, ()) = survey::change_surveys(wh.as_ref(), &site, |all, _| {
+                        let n = all.len();
+                        all.retain(|s| s.id != id);
+                        if all.len() == n {
+                            return Err(server::ApiError::not_found("id", &format!("no survey {id}")));
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    site
+                }
+                SurveyCommand::List { site } => {
+                    let found = wh.sites().await?.into_iter().find(|s| s.key == site);
+                    found.ok_or_else(|| anyhow::anyhow!("no site with key {site}"))?
+                }
+            };
+            let out = serde_json::json!({"surveys": site.settings.surveys, "feedback": site.settings.feedback});
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }),
         Command::Rollup { command: RollupCommand::Rebuild { site, from, to } } => {

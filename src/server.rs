@@ -11,6 +11,7 @@ use crate::query;
 use crate::rollup;
 use crate::sink::{self, SinkConfig};
 use crate::sites::{new_key, Site, SiteCache, SiteSettings};
+use crate::survey;
 use crate::warehouse::{clickhouse::ClickHouseWarehouse, sqlite::SqliteWarehouse, Warehouse};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
@@ -250,6 +251,7 @@ pub fn make_site(n: NewSite) -> Result<Site, ApiError> {
             ));
         }
     }
+    n.settings.validate().map_err(|(f, r)| ApiError::bad(&f, &r))?;
     let key = n.key.unwrap_or_else(new_key);
     if key.is_empty() || key.len() > 128 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(ApiError::bad("key", "1..128 characters of A-Z a-z 0-9 _ -"));
@@ -575,6 +577,7 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                     web::method(actix_web::http::Method::OPTIONS).to(ingest::preflight),
                 )
                 .route("/s.js", web::get().to(ingest::snippet))
+                .route("/s/widgets.js", web::get().to(ingest::widgets))
                 .route("/v1/sites/{key}/config", web::get().to(ingest::site_config));
         }
         if roles.query {
@@ -589,7 +592,11 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 .route("/v1/sites/{key}/sessions", web::get().to(query::sessions))
                 .route("/v1/sites/{key}/journeys", web::get().to(query::journeys))
                 .route("/v1/sites/{key}/funnel", web::get().to(query::funnel_view))
-                .route("/v1/sites/{key}/voc", web::get().to(query::voc))
+                .route("/v1/sites/{key}/voc", web::get().to(query::voc::voc))
+                .route("/v1/sites/{key}/surveys", web::get().to(survey::list_surveys))
+                .route("/v1/sites/{key}/surveys/{id}", web::get().to(survey::get_survey))
+                .route("/v1/sites/{key}/surveys/{id}", web::put().to(survey::put_survey))
+                .route("/v1/sites/{key}/surveys/{id}", web::delete().to(survey::delete_survey))
                 .route("/v1/sites/{key}/stats", web::get().to(site_stats))
                 .route("/v1/tokens", web::post().to(create_token))
                 .route("/v1/tokens", web::get().to(list_tokens))

@@ -3,6 +3,7 @@
 
 use crate::event::enrich::PageKeyRules;
 use crate::rollup::Rules;
+use crate::survey::{FeedbackButton, Survey};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -26,6 +27,17 @@ pub struct SiteSettings {
     /// 1000 events); `0`: none; unset: the server's `--quota-site-eps`. Over it, ingest
     /// answers `429` + `Retry-After` and the snippet retries, keeping the events meanwhile.
     pub events_per_minute: Option<u32>,
+    /// Survey definitions ([`crate::survey`]). Default none.
+    pub surveys: Vec<Survey>,
+    /// The feedback button ([`crate::survey::FeedbackButton`]). Default off.
+    pub feedback: FeedbackButton,
+}
+
+impl SiteSettings {
+    /// Checks serde cannot make; the error names the field (`settings.surveys[0].trigger.ms`).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        crate::survey::validate_settings(&self.surveys, &self.feedback)
+    }
 }
 
 /// A tracked site (`api.md`, "Sites and tokens").

@@ -203,6 +203,12 @@ impl Payload {
     }
 }
 
+/// Feedback categories (analytics.md, "Feedback button"); any other value is rejected.
+pub const FEEDBACK_CATEGORIES: [&str; 4] = ["bug", "idea", "praise", "other"];
+
+/// Ratings at or below this are negative feedback (analytics.md, "Feedback button").
+pub const NEGATIVE_RATING_MAX: u8 = 2;
+
 /// The eight v1 type names, in `api.md` order.
 pub const EVENT_TYPES: [&str; 8] = [
     "pageview",

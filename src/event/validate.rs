@@ -17,7 +17,8 @@ pub const MAX_URL_CHARS: usize = 4096;
 pub const MAX_SELECTOR_CHARS: usize = 1024;
 /// Feedback comments are cut at this many characters, on a character boundary (analytics.md).
 pub const MAX_COMMENT_CHARS: usize = 2000;
-/// Survey text answers and other free text are cut at this many characters.
+/// Survey text answers (and other free text) are cut at this many characters, on a character
+/// boundary (a `char`, so an emoji is never split); shorter answers are kept intact.
 pub const MAX_TEXT_CHARS: usize = 5000;
 /// Short labels (tag, zone, category, kind, trigger, names) are cut at this many characters.
 pub const MAX_LABEL_CHARS: usize = 256;
@@ -172,10 +173,22 @@ fn as_ms(v: &Value) -> Option<i64> {
     }
 }
 
-/// Cut `s` to at most `max` characters on a character boundary.
+/// Cut `s` to at most `max` characters (Unicode scalar values) without splitting a
+/// user-perceived character: the cut moves back to the start of the grapheme cluster it
+/// would split (an emoji with a skin tone or a ZWJ family stays whole or goes whole), except
+/// when the text's first cluster alone is longer than `max` (then the cut is at `max`). A
+/// string of at most `max` characters is returned unchanged.
 pub fn cut_chars(mut s: String, max: usize) -> String {
+    use unicode_segmentation::UnicodeSegmentation;
     if let Some((idx, _)) = s.char_indices().nth(max) {
-        s.truncate(idx);
+        let cut = s
+            .grapheme_indices(true)
+            .map(|(i, _)| i)
+            .take_while(|&i| i <= idx)
+            .last()
+            .filter(|&i| i > 0)
+            .unwrap_or(idx);
+        s.truncate(cut);
     }
     s
 }
@@ -419,10 +432,23 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
                     _ => return Err(f.reject("rating", "must be an integer 1..5")),
                 },
             };
+            let category = match f.opt_str("category", MAX_LABEL_CHARS) {
+                None => None,
+                Some(c) => {
+                    let c = c.trim().to_ascii_lowercase();
+                    if !super::FEEDBACK_CATEGORIES.contains(&c.as_str()) {
+                        return Err(f.reject(
+                            "category",
+                            format!("must be one of {}", super::FEEDBACK_CATEGORIES.join(", ")),
+                        ));
+                    }
+                    Some(c)
+                }
+            };
             Payload::Feedback {
                 rating,
                 comment: f.opt_str("comment", MAX_COMMENT_CHARS),
-                category: f.opt_str("category", MAX_LABEL_CHARS),
+                category,
                 selector: f.opt_str("selector", MAX_SELECTOR_CHARS),
             }
         }
@@ -525,5 +551,18 @@ mod tests {
         assert_eq!(env.events[0]["c"], "\\ud800");
         assert_eq!(env.events[0]["d"], "\u{fffd}y\u{e9}");
         assert!(repair_lone_surrogates(br#"{"a":"\ud83d\ude00"}"#).is_none());
+    }
+
+    #[test]
+    fn cuts_keep_short_text_and_never_split_a_user_perceived_character() {
+        let thumbs = "👍🏽"; // two chars, one grapheme cluster
+        assert_eq!(cut_chars(thumbs.repeat(2500), MAX_TEXT_CHARS), thumbs.repeat(2500));
+        assert_eq!(
+            cut_chars(format!("{}{thumbs}", "a".repeat(4999)), MAX_TEXT_CHARS),
+            "a".repeat(4999)
+        );
+        assert_eq!(cut_chars("é".repeat(2001), MAX_COMMENT_CHARS), "é".repeat(2000));
+        // Only a first cluster longer than the cap itself is cut inside (else nothing would be left).
+        assert_eq!(cut_chars("👨\u{200d}👩\u{200d}👧 ok".into(), 3), "👨\u{200d}👩");
     }
 }

@@ -1,12 +1,14 @@
-//! The query API (api.md, "Query"): heatmap, journeys, funnel and voc over rollup rows.
+//! The query API (api.md, "Query"): heatmap, journeys, funnel and [`voc`] over rollup rows.
 //!
 //! Rollups are stored per UTC day, so `from`/`to` select whole days: `from` is rounded down
 //! to its day and `to` (exclusive) up to the next day boundary. Rows are filtered by device
 //! class and, unless `bots=include`, bot sessions are left out (analytics.md, "Bots").
 
+pub mod voc;
+
 use crate::event::enrich::page_key;
-use crate::event::{DeviceClass, SurveyKind};
-use crate::rollup::{day_of, funnel, summarize_answers, Dims, FunnelStep, DAY_MS};
+use crate::event::DeviceClass;
+use crate::rollup::{day_of, funnel, Dims, FunnelStep, DAY_MS};
 use crate::server::{require_read, ApiError, AppState};
 use crate::warehouse::{Part, RollupQuery};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -369,65 +371,5 @@ pub async fn funnel_view(
         "window_ms": window,
         "count": if visitors { "visitors" } else { "sessions" },
         "steps": names.iter().zip(&counts).map(|(s, n)| serde_json::json!({"step": s, "sessions": n})).collect::<Vec<_>>(),
-    })))
-}
-
-/// `GET /v1/sites/{key}/voc`.
-#[utoipa::path(get, path = "/v1/sites/{key}/voc", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "surveys (distribution, nps for nps only, csat, mean) and feedback")))]
-pub async fn voc(
-    req: HttpRequest,
-    key: web::Path<String>,
-    f: web::Query<Filters>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    require_read(&req, &state, &key)?;
-    let sc = scope(&key, &f, &state)?;
-    let r = state
-        .warehouse
-        .read_rollup(&sc.query(vec![Part::Surveys, Part::Feedback], None))
-        .await?;
-    let mut questions: BTreeMap<(String, String, SurveyKind), BTreeMap<String, u64>> = BTreeMap::new();
-    for s in r.surveys.iter().filter(|s| sc.keeps(&s.dims)) {
-        *questions
-            .entry((s.survey_id.clone(), s.question_id.clone(), s.kind))
-            .or_default()
-            .entry(s.value.clone())
-            .or_default() += s.responses;
-    }
-    let surveys: Vec<_> = questions
-        .into_iter()
-        .map(|((survey_id, question_id, kind), counts)| {
-            let sum = summarize_answers(kind, &counts);
-            serde_json::json!({
-                "survey_id": survey_id, "question_id": question_id, "kind": kind.as_str(),
-                "responses": sum.responses, "distribution": sum.distribution,
-                "nps": sum.nps, "csat": sum.csat, "mean": sum.mean,
-            })
-        })
-        .collect();
-    let mut fb: Vec<_> = r.feedback.into_iter().filter(|x| sc.keeps(&x.dims)).collect();
-    fb.sort_by(|a, b| b.ts.cmp(&a.ts).then(a.id.cmp(&b.id)));
-    let mean = |rows: &[&crate::rollup::FeedbackRow]| {
-        let rated: Vec<f64> = rows.iter().filter_map(|r| r.rating).map(f64::from).collect();
-        (!rated.is_empty()).then(|| rated.iter().sum::<f64>() / rated.len() as f64)
-    };
-    let all: Vec<&_> = fb.iter().collect();
-    let mut by_page: BTreeMap<String, Vec<&crate::rollup::FeedbackRow>> = BTreeMap::new();
-    for x in &fb {
-        by_page.entry(x.page.clone()).or_default().push(x);
-    }
-    let negative = fb.iter().filter(|x| x.rating.is_some_and(|r| r <= 2)).count();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "surveys": surveys,
-        "feedback": {
-            "count": fb.len(),
-            "mean_rating": mean(&all),
-            "negative": negative,
-            "by_page": by_page.iter().map(|(p, rows)| serde_json::json!({"page": p, "count": rows.len(), "mean_rating": mean(rows)})).collect::<Vec<_>>(),
-            "recent": fb.iter().take(50).map(|x| serde_json::json!({
-                "ts": x.ts, "page": x.page, "rating": x.rating, "comment": x.comment,
-                "category": x.category, "selector": x.selector, "session": x.session_key,
-            })).collect::<Vec<_>>(),
-        }
     })))
 }

@@ -13,8 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{
-    DayRollup, Dims, ElementRow, EndpointRow, FeedbackRow, GridRow, PageRow, PathRow, Rules, ScrollRow, SessionRow,
-    Step, SurveyRow, TransitionRow, DAY_MS,
+    AnswerRow, DayRollup, Dims, ElementRow, EndpointRow, FeedbackRow, GridRow, PageRow, PathRow, Rules, ScrollRow,
+    SessionRow, Step, SurveyRow, TransitionRow, DAY_MS,
 };
 use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind, Viewport};
 
@@ -461,7 +461,8 @@ fn format_number(n: f64) -> String {
 /// - zones and session details: see [`super::zones`].
 /// - surveys: one response per (survey, question, session), the latest by `(ts, seq, id)`;
 ///   a number counts under its text (`9`, `4.5`), a text under itself, a multi-choice
-///   once under each distinct option.
+///   once under each distinct option. answers: that same winning response, one row each,
+///   with its time, page, session key and trigger (session-level, like surveys).
 ///
 /// Rows are aggregated in `BTreeMap`s and come out sorted by their keys (dims first);
 /// session rows by `(start, session_key)`, feedback rows by `(ts, id)`.
@@ -481,6 +482,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
     let mut surveys: BTreeMap<(Dims, &str, &str, SurveyKind, String), u64> = BTreeMap::new();
     let mut session_rows: Vec<SessionRow> = Vec::new();
     let mut feedback_rows: Vec<FeedbackRow> = Vec::new();
+    let mut answers: Vec<AnswerRow> = Vec::new();
 
     for s in &sessions {
         let session_dims = Dims {
@@ -604,20 +606,33 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
         }
 
         // Surveys: the latest response per (survey, question) in this session wins.
-        let mut latest: BTreeMap<(&str, &str), (SurveyKind, &Answer)> = BTreeMap::new();
+        let mut latest: BTreeMap<(&str, &str), (SurveyKind, &Answer, &Event, &str)> = BTreeMap::new();
         for e in &s.events {
             if let Payload::SurveyResponse {
                 survey_id,
                 question_id,
                 kind,
                 value,
-                ..
+                trigger,
             } = &e.payload
             {
-                latest.insert((survey_id, question_id), (*kind, value));
+                let trigger = trigger.as_deref().unwrap_or("");
+                latest.insert((survey_id, question_id), (*kind, value, e, trigger));
             }
         }
-        for (&(survey_id, question_id), &(kind, value)) in &latest {
+        for (&(survey_id, question_id), &(kind, value, e, trigger)) in &latest {
+            answers.push(AnswerRow {
+                dims: session_dims,
+                id: e.id.clone(),
+                ts: e.ts,
+                survey_id: survey_id.to_string(),
+                question_id: question_id.to_string(),
+                kind,
+                value: value.clone(),
+                page: e.page_key.clone(),
+                session_key: s.key.clone(),
+                trigger: trigger.to_string(),
+            });
             let values: Vec<String> = match value {
                 Answer::Number(n) => vec![format_number(*n)],
                 Answer::Text(t) => vec![t.clone()],
@@ -680,6 +695,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
 
     session_rows.sort_by(|a, b| (a.start, &a.session_key).cmp(&(b.start, &b.session_key)));
     feedback_rows.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
+    answers.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
     DayRollup {
         pages: pages.into_values().collect(),
         grid: grid
@@ -749,6 +765,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 responses,
             })
             .collect(),
+        answers,
         feedback: feedback_rows,
         zones: super::zones::zone_rows(&sessions, day_start, rules),
         session_details: super::zones::session_detail_rows(&sessions, day_start, rules),
@@ -884,6 +901,39 @@ pub fn summarize_answers(kind: SurveyKind, counts: &BTreeMap<String, u64>) -> Su
         nps: (kind == SurveyKind::Nps && has_numeric).then(|| round1(share(&|x| x >= 9.0) - share(&|x| x <= 6.0))),
         csat: (kind == SurveyKind::Csat && has_numeric).then(|| round1(share(&|x| x >= 4.0))),
     }
+}
+
+/// Words left out of [`top_terms`]: English function words and the PII tokens of the
+/// scrubber (`[email]`, `[card]`, `[phone]`).
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "but",
+    "by", "can", "could", "did", "do", "does", "dont", "for", "from", "get", "got", "had", "has", "have", "he", "her",
+    "here", "him", "his", "how", "i", "if", "im", "in", "into", "is", "it", "its", "just", "me", "more", "my", "no",
+    "not", "of", "on", "one", "or", "our", "out", "she", "so", "some", "than", "that", "the", "their", "them", "then",
+    "there", "they", "this", "to", "too", "up", "us", "very", "was", "we", "were", "what", "when", "which", "who",
+    "why", "will", "with", "would", "you", "your", "email", "card", "phone",
+];
+
+/// Top terms of free-text answers (analytics.md, "Text"): words are maximal runs of letters
+/// and digits (Unicode), lower-cased, at least 2 characters, not all digits and not in
+/// [`STOP_WORDS`]; a term counts once per answer it occurs in. Returns at most `n` terms by
+/// that count, ties by term.
+pub fn top_terms<'a>(texts: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<(String, u64)> {
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for t in texts {
+        let lower = t.to_lowercase();
+        let words: HashSet<&str> = lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 2 && !w.chars().all(|c| c.is_ascii_digit()) && !STOP_WORDS.contains(w))
+            .collect();
+        for w in words {
+            *counts.entry(w.to_string()).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(n);
+    v
 }
 
 #[cfg(test)]
@@ -1683,5 +1733,26 @@ mod tests {
         assert_eq!(format_number(9.0), "9");
         assert_eq!(format_number(4.5), "4.5");
         assert_eq!(format_number(-0.0), "0");
+    }
+
+    #[test]
+    fn top_terms_count_words_once_per_answer_without_stop_words_or_pii_tokens() {
+        let t = top_terms(
+            [
+                "Export is broken, export again!",
+                "The export button 🙃 is slow",
+                "write me at [email] — slow slow",
+                "12345 ok",
+            ],
+            3,
+        );
+        assert_eq!(
+            t,
+            vec![
+                ("export".to_string(), 2),
+                ("slow".to_string(), 2),
+                ("again".to_string(), 1)
+            ]
+        );
     }
 }

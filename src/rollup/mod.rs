@@ -13,7 +13,7 @@ pub mod job;
 pub mod zones;
 
 pub use definitions::{
-    compute_day, funnel, sessionize, summarize_answers, FunnelStep, PageView, Session, SurveySummary,
+    compute_day, funnel, sessionize, summarize_answers, top_terms, FunnelStep, PageView, Session, SurveySummary,
 };
 
 use crate::event::DeviceClass;
@@ -231,6 +231,28 @@ pub struct SurveyRow {
     pub responses: u64,
 }
 
+/// One survey answer as it counts: the latest response of its session to its (survey,
+/// question), with where and when it was given, so answers can be read, searched and linked
+/// to their session (`session_key` as in [`SessionRow`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerRow {
+    pub dims: Dims,
+    /// Event id of the winning response.
+    pub id: String,
+    /// Event time, ms.
+    pub ts: i64,
+    pub survey_id: String,
+    pub question_id: String,
+    pub kind: crate::event::SurveyKind,
+    /// The answer (PII scrubbed at ingest): a number, a text, or a list of options.
+    pub value: crate::event::Answer,
+    /// Page key of the page the answer was given on.
+    pub page: String,
+    pub session_key: String,
+    /// What opened the survey (`exit_intent`, `time_on_page`, `manual`, …), "" when not sent.
+    pub trigger: String,
+}
+
 /// One feedback submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackRow {
@@ -258,6 +280,7 @@ pub struct DayRollup {
     pub paths: Vec<PathRow>,
     pub sessions: Vec<SessionRow>,
     pub surveys: Vec<SurveyRow>,
+    pub answers: Vec<AnswerRow>,
     pub feedback: Vec<FeedbackRow>,
     /// Zone metrics per page view day (see [`zones`]).
     #[serde(default)]

@@ -57,11 +57,12 @@ pub enum Part {
     Feedback,
     Zones,
     SessionDetails,
+    Answers,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 13] = [
+    pub const ALL: [Part; 14] = [
         Part::Pages,
         Part::Grid,
         Part::Elements,
@@ -75,6 +76,7 @@ impl Part {
         Part::Feedback,
         Part::Zones,
         Part::SessionDetails,
+        Part::Answers,
     ];
     /// Storage name.
     pub fn name(self) -> &'static str {
@@ -92,6 +94,7 @@ impl Part {
             Part::Feedback => "feedback",
             Part::Zones => "zones",
             Part::SessionDetails => "session_details",
+            Part::Answers => "answers",
         }
     }
     /// Whether the part's rows belong to one page (and a query's page filter applies).
@@ -141,6 +144,7 @@ pub fn to_stored(r: &DayRollup) -> Vec<StoredRow> {
     rows(&mut out, Part::Feedback, &r.feedback, |x| x.page.clone());
     rows(&mut out, Part::Zones, &r.zones, |x| x.page.clone());
     rows(&mut out, Part::SessionDetails, &r.session_details, |_| String::new());
+    rows(&mut out, Part::Answers, &r.answers, |_| String::new());
     out
 }
 
@@ -160,6 +164,7 @@ pub fn push_stored(r: &mut DayRollup, part: Part, data: &str) -> anyhow::Result<
         Part::Feedback => r.feedback.push(serde_json::from_str(data)?),
         Part::Zones => r.zones.push(serde_json::from_str(data)?),
         Part::SessionDetails => r.session_details.push(serde_json::from_str(data)?),
+        Part::Answers => r.answers.push(serde_json::from_str(data)?),
     }
     Ok(())
 }

@@ -1,0 +1,302 @@
+//! `GET /v1/sites/{key}/voc`: survey and feedback results (api.md; analytics.md, "Voice of
+//! customer") over the `surveys`, `answers` and `feedback` rollup parts.
+//!
+//! Response (extends api.md; every list is sorted as said):
+//! ```text
+//! {"surveys": [{                       -- per (survey_id, question_id, kind), by those keys
+//!    "survey_id", "question_id", "kind", "question": <text from the definition or null>,
+//!    "responses": n,                   -- answers (a multi-choice counts each option chosen)
+//!    "sessions": n,                    -- sessions that answered (one answer per session)
+//!    "distribution": {"<value>": n}, "mean", "nps" (kind nps only), "csat" (kind csat only),
+//!    "choices": [{"option", "count"}], -- choice: the definition's options in order (0 when
+//!                                      -- never chosen), then any other value sent
+//!    "text": {"answers": n, "top_terms": [{"term", "count"}],
+//!             "recent": [{"ts", "text", "page", "session", "trigger"}]},   -- text only; ?q= filters
+//!    "trend": [{"day": "YYYY-MM-DD", "responses", "mean", "nps", "csat"}]}], -- nps, csat, rating
+//!  "feedback": {"count", "mean_rating", "negative": n (rating ≤ 2),
+//!    "negative_rate": % of rated feedback that is negative (0..100, 0.1) or null,
+//!    "by_page": [{"page", "count", "mean_rating", "negative"}],          -- by count desc
+//!    "by_element": [{"page", "selector", "count", "mean_rating", "negative"}], -- picked elements
+//!    "by_category": [{"category", "count"}],
+//!    "trend": [{"day", "count", "mean_rating", "negative"}],
+//!    "recent": [{"id", "ts", "page", "rating", "comment", "category", "selector", "session"}]}}
+//! ```
+//! Survey rows belong to the day their session started; feedback to the day it was given.
+//! `session` values are session keys (`<snippet session id>#<n>`), as in the session rows.
+//! Filters: `survey=<id>`; `q=<text>` (case-insensitive substring) on text answers and on
+//! the recent feedback's comments; `page`, `category`, `rating=N|lo-hi` on recent feedback;
+//! `limit` (default 50, at most 1000) for each recent list.
+
+use super::{page_param, scope, Filters};
+use crate::event::{Answer, SurveyKind, NEGATIVE_RATING_MAX};
+use crate::rollup::{summarize_answers, top_terms, AnswerRow, FeedbackRow};
+use crate::server::{require_read, ApiError, AppState};
+use crate::warehouse::Part;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Most terms in `top_terms`.
+pub const TOP_TERMS: usize = 20;
+
+/// Query parameters of `GET /v1/sites/{key}/voc` besides [`Filters`].
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VocParams {
+    /// Only this survey id.
+    pub survey: Option<String>,
+    /// Case-insensitive text searched in text answers and feedback comments.
+    pub q: Option<String>,
+    /// Recent feedback on this page only (URL or page key).
+    pub page: Option<String>,
+    /// Recent feedback of this category only (bug, idea, praise, other).
+    pub category: Option<String>,
+    /// Recent feedback with this rating (`2`) or in this range (`1-2`).
+    pub rating: Option<String>,
+    /// Items per recent list; default 50, at most 1000.
+    pub limit: Option<String>,
+}
+
+fn day_name(day: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(day)
+        .map(|d| d.date_naive().to_string())
+        .unwrap_or_default()
+}
+
+fn parse_rating(s: &str) -> Result<(u8, u8), ApiError> {
+    let err = || ApiError::bad("rating", "must be 1..5 or a range like 1-2");
+    let (lo, hi) = match s.split_once('-') {
+        Some((a, b)) => (a.trim().parse::<u8>(), b.trim().parse::<u8>()),
+        None => (s.trim().parse::<u8>(), s.trim().parse::<u8>()),
+    };
+    let (lo, hi) = (lo.map_err(|_| err())?, hi.map_err(|_| err())?);
+    if !(1..=5).contains(&lo) || !(1..=5).contains(&hi) || lo > hi {
+        return Err(err());
+    }
+    Ok((lo, hi))
+}
+
+fn mean_rating(rows: &[&FeedbackRow]) -> Option<f64> {
+    let rated: Vec<f64> = rows.iter().filter_map(|r| r.rating).map(f64::from).collect();
+    (!rated.is_empty()).then(|| rated.iter().sum::<f64>() / rated.len() as f64)
+}
+
+fn negatives(rows: &[&FeedbackRow]) -> usize {
+    rows.iter()
+        .filter(|r| r.rating.is_some_and(|x| x <= NEGATIVE_RATING_MAX))
+        .count()
+}
+
+/// Feedback in a group: count, mean rating, negatives (rating ≤ 2).
+type Stats = (usize, Option<f64>, usize);
+
+fn group_stats(rows: &[&FeedbackRow]) -> Stats {
+    (rows.len(), mean_rating(rows), negatives(rows))
+}
+
+fn matches_q(text: &str, q: &Option<String>) -> bool {
+    q.as_ref().is_none_or(|q| text.to_lowercase().contains(q))
+}
+
+/// `GET /v1/sites/{key}/voc`.
+#[utoipa::path(get, path = "/v1/sites/{key}/voc", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, VocParams), responses((status = 200, description = "surveys (distribution, mean, nps for nps only, csat, choices, text answers with top terms, trend by day) and feedback (count, mean_rating, negative, negative_rate, by_page, by_element, by_category, trend, recent); see the module doc of query::voc")))]
+pub async fn voc(
+    req: HttpRequest,
+    key: web::Path<String>,
+    f: web::Query<Filters>,
+    p: web::Query<VocParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_read(&req, &state, &key)?;
+    let sc = scope(&key, &f, &state)?;
+    let limit = match &p.limit {
+        None => 50,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad("limit", "must be 1..1000"))?,
+    };
+    let rating = p.rating.as_deref().map(parse_rating).transpose()?;
+    let category = p.category.as_deref().map(str::to_ascii_lowercase);
+    let page = p.page.as_deref().map(|s| page_param(s, &sc.site));
+    let q =
+        p.q.as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_lowercase);
+    let r = state
+        .warehouse
+        .read_rollup(&sc.query(vec![Part::Surveys, Part::Answers, Part::Feedback], None))
+        .await?;
+    let wanted_survey = |id: &str| p.survey.as_deref().is_none_or(|s| s == id);
+
+    // Surveys.
+    type QKey = (String, String, SurveyKind);
+    let mut counts: BTreeMap<QKey, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut by_day: BTreeMap<QKey, BTreeMap<i64, BTreeMap<String, u64>>> = BTreeMap::new();
+    for s in r
+        .surveys
+        .iter()
+        .filter(|s| sc.keeps(&s.dims) && wanted_survey(&s.survey_id))
+    {
+        let k = (s.survey_id.clone(), s.question_id.clone(), s.kind);
+        *counts.entry(k.clone()).or_default().entry(s.value.clone()).or_default() += s.responses;
+        *by_day
+            .entry(k)
+            .or_default()
+            .entry(s.dims.day)
+            .or_default()
+            .entry(s.value.clone())
+            .or_default() += s.responses;
+    }
+    let mut answers: BTreeMap<QKey, Vec<&AnswerRow>> = BTreeMap::new();
+    for a in r
+        .answers
+        .iter()
+        .filter(|a| sc.keeps(&a.dims) && wanted_survey(&a.survey_id))
+    {
+        answers
+            .entry((a.survey_id.clone(), a.question_id.clone(), a.kind))
+            .or_default()
+            .push(a);
+    }
+    let definition = |survey_id: &str, question_id: &str| {
+        sc.site
+            .settings
+            .surveys
+            .iter()
+            .find(|s| s.id == survey_id)
+            .and_then(|s| s.questions.iter().find(|q| q.id == question_id))
+    };
+    let surveys: Vec<Value> = counts
+        .into_iter()
+        .map(|(k, counts)| {
+            let (survey_id, question_id, kind) = &k;
+            let sum = summarize_answers(*kind, &counts);
+            let def = definition(survey_id, question_id);
+            let rows = answers.remove(&k).unwrap_or_default();
+            let mut out = json!({
+                "survey_id": survey_id, "question_id": question_id, "kind": kind.as_str(),
+                "question": def.map(|d| d.text.clone()),
+                "responses": sum.responses, "sessions": rows.len(), "distribution": sum.distribution,
+                "nps": sum.nps, "csat": sum.csat, "mean": sum.mean,
+            });
+            match kind {
+                SurveyKind::Choice => {
+                    let mut left = counts.clone();
+                    let mut choices: Vec<Value> = def
+                        .map(|d| d.options.as_slice())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|o| json!({"option": o, "count": left.remove(o).unwrap_or(0)}))
+                        .collect();
+                    choices.extend(left.into_iter().map(|(o, n)| json!({"option": o, "count": n})));
+                    out["choices"] = Value::Array(choices);
+                }
+                SurveyKind::Text => {
+                    let mut texts: Vec<(&AnswerRow, &str)> = rows
+                        .iter()
+                        .filter_map(|a| match &a.value {
+                            Answer::Text(t) => Some((*a, t.as_str())),
+                            _ => None,
+                        })
+                        .filter(|(_, t)| matches_q(t, &q))
+                        .collect();
+                    texts.sort_by(|a, b| b.0.ts.cmp(&a.0.ts).then(a.0.id.cmp(&b.0.id)));
+                    let terms = top_terms(texts.iter().map(|(_, t)| *t), TOP_TERMS);
+                    out["text"] = json!({
+                        "answers": texts.len(),
+                        "top_terms": terms.into_iter().map(|(term, count)| json!({"term": term, "count": count})).collect::<Vec<_>>(),
+                        "recent": texts.iter().take(limit).map(|(a, t)| json!({
+                            "ts": a.ts, "text": t, "page": a.page, "session": a.session_key, "trigger": a.trigger,
+                        })).collect::<Vec<_>>(),
+                    });
+                }
+                _ => {
+                    let days = by_day.remove(&k).unwrap_or_default();
+                    out["trend"] = Value::Array(
+                        days.into_iter()
+                            .map(|(day, c)| {
+                                let s = summarize_answers(*kind, &c);
+                                json!({"day": day_name(day), "responses": s.responses, "mean": s.mean, "nps": s.nps, "csat": s.csat})
+                            })
+                            .collect(),
+                    );
+                }
+            }
+            out
+        })
+        .collect();
+
+    // Feedback.
+    let mut fb: Vec<&FeedbackRow> = r.feedback.iter().filter(|x| sc.keeps(&x.dims)).collect();
+    fb.sort_by(|a, b| b.ts.cmp(&a.ts).then(a.id.cmp(&b.id)));
+    let (count, mean, negative) = group_stats(&fb);
+    let rated = fb.iter().filter(|x| x.rating.is_some()).count();
+    let grouped = |key: &dyn Fn(&FeedbackRow) -> Option<(String, String)>| {
+        let mut m: BTreeMap<(String, String), Vec<&FeedbackRow>> = BTreeMap::new();
+        for x in &fb {
+            if let Some(k) = key(x) {
+                m.entry(k).or_default().push(x);
+            }
+        }
+        let mut v: Vec<((String, String), Stats)> = m.into_iter().map(|(k, rows)| (k, group_stats(&rows))).collect();
+        v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+        v
+    };
+    let by_page: Vec<Value> = grouped(&|x| Some((x.page.clone(), String::new())))
+        .into_iter()
+        .map(|((page, _), (n, m, neg))| json!({"page": page, "count": n, "mean_rating": m, "negative": neg}))
+        .collect();
+    let by_element: Vec<Value> = grouped(&|x| (!x.selector.is_empty()).then(|| (x.page.clone(), x.selector.clone())))
+        .into_iter()
+        .map(|((page, selector), (n, m, neg))| {
+            json!({"page": page, "selector": selector, "count": n, "mean_rating": m, "negative": neg})
+        })
+        .collect();
+    let by_category: Vec<Value> = grouped(&|x| (!x.category.is_empty()).then(|| (x.category.clone(), String::new())))
+        .into_iter()
+        .map(|((c, _), (n, _, _))| json!({"category": c, "count": n}))
+        .collect();
+    let mut days: BTreeMap<i64, Vec<&FeedbackRow>> = BTreeMap::new();
+    for x in &fb {
+        days.entry(x.dims.day).or_default().push(x);
+    }
+    let trend: Vec<Value> = days
+        .into_iter()
+        .map(|(day, rows)| {
+            let (n, m, neg) = group_stats(&rows);
+            json!({"day": day_name(day), "count": n, "mean_rating": m, "negative": neg})
+        })
+        .collect();
+    let recent: Vec<Value> = fb
+        .iter()
+        .filter(|x| page.as_ref().is_none_or(|p| &x.page == p))
+        .filter(|x| category.as_ref().is_none_or(|c| &x.category == c))
+        .filter(|x| rating.is_none_or(|(lo, hi)| x.rating.is_some_and(|r| (lo..=hi).contains(&r))))
+        .filter(|x| matches_q(&x.comment, &q))
+        .take(limit)
+        .map(|x| {
+            json!({
+                "id": x.id, "ts": x.ts, "page": x.page, "rating": x.rating, "comment": x.comment,
+                "category": x.category, "selector": x.selector, "session": x.session_key,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "surveys": surveys,
+        "feedback": {
+            "count": count,
+            "mean_rating": mean,
+            "negative": negative,
+            "negative_rate": (rated > 0).then(|| (negative as f64 * 1000.0 / rated as f64).round() / 10.0),
+            "by_page": by_page,
+            "by_element": by_element,
+            "by_category": by_category,
+            "trend": trend,
+            "recent": recent,
+        }
+    })))
+}
