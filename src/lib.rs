@@ -2,11 +2,13 @@
 //!
 //! The data path, one module per stage: [`ingest`] (HTTP, validation, enrichment via
 //! [`event`]) → [`log`] (durable, deduplicating) → [`sink`] → [`warehouse`] → [`rollup`]
-//! (pure analytics definitions + jobs) → [`query`]. Backends sit behind two traits,
+//! (pure analytics definitions + jobs) → [`query`]; [`import`] posts historical data to the
+//! ingest path. Backends sit behind two traits,
 //! [`log::Log`] and [`warehouse::Warehouse`]; [`server`] wires them together.
 
 pub mod access;
 pub mod event;
+pub mod import;
 pub mod ingest;
 pub mod log;
 pub mod metrics;

@@ -76,6 +76,29 @@ enum Command {
         #[command(subcommand)]
         command: DeadletterCommand,
     },
+    /// Import past page views and custom events from a CSV or JSON-lines file (columns
+    /// visitor, session, url, timestamp, and event for a custom event; see `src/import.rs`)
+    /// through a running server's `POST /v1/sites/{key}/import`. Re-running it with the same
+    /// file changes nothing (event ids are derived from the rows).
+    Import {
+        /// The CSV (`.csv`) or JSON-lines (`.jsonl`, `.ndjson`, `.json`) file.
+        file: std::path::PathBuf,
+        /// The site's write key.
+        #[arg(long)]
+        site: String,
+        /// The server's base URL.
+        #[arg(long, env = "SIGHTLINE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// API token; default: `SIGHTLINE_API_TOKEN`, else `<data-dir>/api-token`.
+        #[arg(long, env = "SIGHTLINE_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// File format; default from the file's extension.
+        #[arg(long, value_enum)]
+        format: Option<sightline::import::Format>,
+        /// Events per request.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -445,6 +468,30 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }),
+        Command::Import { file, site, url, token, format, batch } => {
+            use sightline::import;
+            let format = format
+                .or_else(|| import::Format::from_path(&file))
+                .ok_or_else(|| anyhow::anyhow!("{}: unknown extension; pass --format csv|jsonl", file.display()))?;
+            let token = match token {
+                Some(t) => t,
+                None => std::fs::read_to_string(args.data_dir.join("api-token"))
+                    .map(|t| t.trim().to_string())
+                    .map_err(|e| anyhow::anyhow!("no --token / SIGHTLINE_API_TOKEN and no readable api-token in the data dir: {e}"))?,
+            };
+            let reader = std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let rows = import::read_rows(reader, format)?;
+            let target = import::Target { url, site, token, batch };
+            let s = import::send(&rows, &target)?;
+            for (line, field, reason) in s.rejected.iter().take(20) {
+                eprintln!("line {line}: {field}: {reason}");
+            }
+            println!(
+                "{}",
+                serde_json::json!({"rows": s.rows, "accepted": s.accepted, "duplicates": s.duplicates, "rejected": s.rejected.len()})
+            );
+            Ok(())
+        }
         Command::Rollup { command: RollupCommand::Rebuild { site, from, to } } => {
             tokio::runtime::Runtime::new()?.block_on(async {
                 let wh = server::connect_warehouse(&args).await?;

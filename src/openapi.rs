@@ -12,6 +12,7 @@ use utoipa::OpenApi;
         crate::ingest::preflight,
         crate::ingest::snippet,
         crate::ingest::site_config,
+        crate::ingest::import,
         crate::server::create_site,
         crate::server::list_sites,
         crate::server::get_site,

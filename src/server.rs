@@ -578,7 +578,8 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 )
                 .route("/s.js", web::get().to(ingest::snippet))
                 .route("/s/widgets.js", web::get().to(ingest::widgets))
-                .route("/v1/sites/{key}/config", web::get().to(ingest::site_config));
+                .route("/v1/sites/{key}/config", web::get().to(ingest::site_config))
+                .route("/v1/sites/{key}/import", web::post().to(ingest::import));
         }
         if roles.query {
             cfg.route("/v1/sites", web::post().to(create_site))

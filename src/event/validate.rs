@@ -131,6 +131,15 @@ pub fn parse_envelope(body: &[u8]) -> Result<Envelope, EnvelopeError> {
             None => return Err(err("body", format!("not valid JSON: {e}"))),
         },
     };
+    parse_envelope_value(value)
+}
+
+/// [`parse_envelope`] of an already parsed JSON value.
+pub fn parse_envelope_value(value: Value) -> Result<Envelope, EnvelopeError> {
+    let err = |field: &str, reason: String| EnvelopeError {
+        field: field.into(),
+        reason,
+    };
     let Value::Object(mut obj) = value else {
         return Err(err(
             "body",

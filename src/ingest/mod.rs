@@ -376,7 +376,6 @@ async fn handle(
         .quotas
         .take_site(&site.key, site.settings.events_per_minute, env.events.len())?;
 
-    let request_id = uuid::Uuid::now_v7().to_string();
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     // The client IP is read here for the bot check's benefit and never stored.
     let bot_reason = enrich::bot_reason(user_agent, env.webdriver);
@@ -385,6 +384,31 @@ async fn handle(
         .clock_skew_seconds
         .with_label_values(&[if skew.shift_ms == 0 { "none" } else { "shift" }])
         .observe((skew.shift_ms.abs() as f64) / 1000.0);
+    let (status, request_id, out) =
+        accept(state, &site, &env.events, received_at, env.sent_at, skew, bot_reason).await?;
+    let mut resp = HttpResponse::build(status);
+    if let Some(o) = &origin {
+        cors_grant(&mut resp, o);
+    }
+    resp.insert_header(("x-request-id", request_id));
+    Ok(resp.json(out))
+}
+
+/// Validate, enrich and append one batch of event objects of `site` — the one path every
+/// event takes into the log, from the snippet ([`events`]) and from historical import
+/// ([`import`]). Returns the status (`202`, or `400` when every event was rejected), the
+/// batch's request id and the response body.
+async fn accept(
+    state: &AppState,
+    site: &crate::sites::Site,
+    events: &[serde_json::Value],
+    received_at: i64,
+    sent_at: Option<i64>,
+    skew: Skew,
+    bot_reason: Option<String>,
+) -> Result<(StatusCode, String, IngestResponse), IngestError> {
+    let limits = state.limits;
+    let request_id = uuid::Uuid::now_v7().to_string();
     let ctx = Context {
         received_at,
         skew,
@@ -393,8 +417,8 @@ async fn handle(
         request_id: &request_id,
     };
 
-    let mut accepted = Vec::with_capacity(env.events.len());
-    let mut accepted_index = Vec::with_capacity(env.events.len());
+    let mut accepted = Vec::with_capacity(events.len());
+    let mut accepted_index = Vec::with_capacity(events.len());
     let mut rejected = Vec::new();
     let mut warnings = Vec::new();
     let mut dead = Vec::new();
@@ -414,12 +438,12 @@ async fn handle(
             // Dead letters keep the raw event, scrubbed of PII like accepted events are, and
             // what a replay needs to treat it as ingest would have.
             raw: enrich::scrub_text(&cut_chars(raw.to_string(), DEAD_EVENT_CHARS)).0,
-            sent_at: env.sent_at,
+            sent_at,
             bot_reason: ctx.bot_reason.clone(),
         });
         rejected.push(r);
     };
-    for (i, v) in env.events.iter().enumerate() {
+    for (i, v) in events.iter().enumerate() {
         let typ = v
             .get("type")
             .and_then(|t| t.as_str())
@@ -515,7 +539,7 @@ async fn handle(
                     field: "id".into(),
                     reason: format!("id already used by an event of type {earlier}; ids must be unique per event"),
                 };
-                reject(r, ev.type_name(), &env.events[*i], &mut rejected, &mut dead);
+                reject(r, ev.type_name(), &events[*i], &mut rejected, &mut dead);
             }
         }
     }
@@ -538,17 +562,100 @@ async fn handle(
     } else {
         StatusCode::ACCEPTED
     };
-    let mut resp = HttpResponse::build(status);
-    if let Some(o) = &origin {
-        cors_grant(&mut resp, o);
+    Ok((
+        status,
+        request_id,
+        IngestResponse {
+            accepted: n_accepted,
+            duplicates: n_dup,
+            rejected,
+            warnings,
+        },
+    ))
+}
+
+/// `POST /v1/sites/{key}/import` (bearer token): historical import. The body is
+/// `{"events": [...]}` with events as in `POST /v1/events` (`"site"` may be given and must
+/// then be `key`; gzip, deflate and br as there). Past timestamps are kept as sent: no clock
+/// skew shift (there is no live `sent_at`), but anything more than 1 min in the future is
+/// still clamped to the receive time. No origin and no user-agent bot check (the importer
+/// is not a visitor's browser). Otherwise the same path as `POST /v1/events` ([`accept`]):
+/// the same validation, enrichment, log, dedup by event id (a re-import of the same ids
+/// counts them as `duplicates`) and the same `202`/`400` body.
+#[utoipa::path(post, path = "/v1/sites/{key}/import", tag = "ingest", security(("bearer" = [])),
+    params(("key" = String, Path, description = "write key")),
+    request_body(content = String, content_type = "application/json", description = "{events: [...]} as in POST /v1/events; past timestamps kept"),
+    responses(
+        (status = 202, description = "Accepted events are durable in the log", body = IngestResponse),
+        (status = 400, description = "Malformed body, or every event rejected (each names field and reason)"),
+        (status = 401, description = "Missing or wrong bearer token"), (status = 404, description = "Unknown site"),
+        (status = 413, description = "Body over the cap (decoded bytes)"),
+        (status = 503, description = "The log cannot take events now; retry after Retry-After")))]
+pub async fn import(
+    req: HttpRequest,
+    key: web::Path<String>,
+    payload: web::Payload,
+    query: web::Query<IngestQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if let Err(e) = crate::server::require_token(&req, &state) {
+        return e.error_response();
     }
-    resp.insert_header(("x-request-id", request_id.clone()));
-    Ok(resp.json(IngestResponse {
-        accepted: n_accepted,
-        duplicates: n_dup,
-        rejected,
-        warnings,
-    }))
+    let Some(site) = state.sites.get(&key) else {
+        return crate::server::ApiError::not_found("key", "unknown site").error_response();
+    };
+    let result = async {
+        let received_at = chrono::Utc::now().timestamp_millis();
+        let raw = decode::read_capped(payload, state.limits.batch_bytes, state.limits.body_chunk_timeout).await?;
+        let content_encoding = req
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        let codings = decode::codings(content_encoding, query.compression.as_deref(), &raw)?;
+        let body = decode::decode(raw, &codings, state.limits.batch_bytes)?;
+        let malformed = |field: &str, reason: &str| IngestError::Malformed {
+            field: field.into(),
+            reason: reason.into(),
+        };
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| malformed("body", &format!("not valid JSON: {e}")))?;
+        let obj = value
+            .as_object_mut()
+            .ok_or_else(|| malformed("body", "expected a JSON object {\"events\": [...]}"))?;
+        match obj.get("site") {
+            None => {
+                obj.insert("site".into(), serde_json::Value::String(site.key.clone()));
+            }
+            Some(s) if s.as_str() == Some(site.key.as_str()) => {}
+            Some(_) => return Err(malformed("site", "must be the site key of the path, or left out")),
+        }
+        let env = validate::parse_envelope_value(value).map_err(|e| IngestError::Malformed {
+            field: e.field,
+            reason: e.reason,
+        })?;
+        // Only the envelope's `webdriver` flag: the importer's user agent is not a visitor's.
+        let bot_reason = env.webdriver.then(|| "navigator.webdriver".to_string());
+        accept(
+            &state,
+            &site,
+            &env.events,
+            received_at,
+            None,
+            Skew { shift_ms: 0 },
+            bot_reason,
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok((status, request_id, out)) => HttpResponse::build(status)
+            .insert_header(("x-request-id", request_id))
+            .json(out),
+        Err(e) => {
+            METRICS.requests_refused_total.with_label_values(&[e.cause()]).inc();
+            e.error_response()
+        }
+    }
 }
 
 /// Events counted in `sightline_log_append_inflight_events` while an append is awaited;

@@ -38,6 +38,8 @@ pub struct Filters {
     pub window: Option<String>,
     /// Funnel: `visitors` to count visitors instead of sessions.
     pub count: Option<String>,
+    /// Journeys: only sessions whose entry (first) page is this page URL or page key.
+    pub entry: Option<String>,
 }
 
 /// Parse `from`/`to`: integer ms or `YYYY-MM-DD`.
@@ -265,8 +267,13 @@ pub async fn heatmap(
     })))
 }
 
-/// `GET /v1/sites/{key}/journeys`.
-#[utoipa::path(get, path = "/v1/sites/{key}/journeys", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "sessions, transitions, entries, exits, paths")))]
+/// `GET /v1/sites/{key}/journeys[?entry=<page>]` (analytics.md, "Journeys and funnels"):
+/// over the sessions that started in the date range (and device class, bots excluded unless
+/// asked), `{"sessions", "bounces", "transitions": [{from, to, count}], "entries": [{page,
+/// sessions, bounces}], "exits": [{page, sessions}], "paths": [{pages (first 5), sessions}]}`,
+/// each list by count descending then by page. With `entry`, only sessions whose first page
+/// is that page (a URL is keyed with the site's rules, a page key taken literally).
+#[utoipa::path(get, path = "/v1/sites/{key}/journeys", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "sessions, bounces, transitions, entries (with bounces), exits, paths (first 5 pages)")))]
 pub async fn journeys(
     req: HttpRequest,
     key: web::Path<String>,
@@ -275,57 +282,38 @@ pub async fn journeys(
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
+    let entry = match f.entry.as_deref().map(str::trim) {
+        None => None,
+        Some("") => return Err(ApiError::bad("entry", "must be a page URL or page key")),
+        Some(e) => Some(page_param(e, &sc.site)),
+    };
     let r = state
         .warehouse
-        .read_rollup(&sc.query(
-            vec![
-                Part::Transitions,
-                Part::Entries,
-                Part::Exits,
-                Part::Paths,
-                Part::Sessions,
-            ],
-            None,
-        ))
+        .read_rollup(&sc.query(vec![Part::Sessions], None))
         .await?;
-    let sessions = r
-        .sessions
-        .iter()
-        .filter(|s| sc.keeps(&s.dims) && s.pageviews > 0)
-        .count();
-    let mut tr: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for t in r.transitions.iter().filter(|t| sc.keeps(&t.dims)) {
-        *tr.entry((t.from.clone(), t.to.clone())).or_default() += t.count;
-    }
-    let endpoints = |rows: &[crate::rollup::EndpointRow]| {
-        let mut m: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-        for e in rows.iter().filter(|e| sc.keeps(&e.dims)) {
-            let s = m.entry(e.page.clone()).or_default();
-            s.0 += e.sessions;
-            s.1 += e.bounces;
-        }
-        let mut v: Vec<_> = m.into_iter().collect();
-        v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+    let j = crate::rollup::journeys(r.sessions.iter().filter(|s| sc.keeps(&s.dims)), entry.as_deref());
+    fn by_count<K: Ord, V>(m: BTreeMap<K, V>, count: impl Fn(&V) -> u64) -> Vec<(K, V)> {
+        let mut v: Vec<(K, V)> = m.into_iter().collect();
+        v.sort_by(|a, b| count(&b.1).cmp(&count(&a.1)).then(a.0.cmp(&b.0)));
         v
-    };
-    let mut paths: BTreeMap<Vec<String>, u64> = BTreeMap::new();
-    for p in r.paths.iter().filter(|p| sc.keeps(&p.dims)) {
-        *paths.entry(p.pages.clone()).or_default() += p.sessions;
     }
-    let mut tr: Vec<_> = tr.into_iter().collect();
-    tr.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut paths: Vec<_> = paths.into_iter().collect();
-    paths.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "sessions": sessions,
-        "transitions": tr.into_iter().map(|((from, to), count)| serde_json::json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
-        "entries": endpoints(&r.entries).into_iter().map(|(page, (s, b))| serde_json::json!({"page": page, "sessions": s, "bounces": b})).collect::<Vec<_>>(),
-        "exits": endpoints(&r.exits).into_iter().map(|(page, (s, _))| serde_json::json!({"page": page, "sessions": s})).collect::<Vec<_>>(),
-        "paths": paths.into_iter().map(|(pages, s)| serde_json::json!({"pages": pages, "sessions": s})).collect::<Vec<_>>(),
+        "sessions": j.sessions,
+        "bounces": j.bounces,
+        "entry": entry,
+        "transitions": by_count(j.transitions, |c| *c).into_iter().map(|((from, to), count)| serde_json::json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
+        "entries": by_count(j.entries, |c| c.0).into_iter().map(|(page, (s, b))| serde_json::json!({"page": page, "sessions": s, "bounces": b})).collect::<Vec<_>>(),
+        "exits": by_count(j.exits, |c| *c).into_iter().map(|(page, s)| serde_json::json!({"page": page, "sessions": s})).collect::<Vec<_>>(),
+        "paths": by_count(j.paths, |c| *c).into_iter().map(|(pages, s)| serde_json::json!({"pages": pages, "sessions": s})).collect::<Vec<_>>(),
     })))
 }
 
-/// `GET /v1/sites/{key}/funnel?steps=a,b,event:signup&window=30m[&count=visitors]`.
+/// `GET /v1/sites/{key}/funnel?steps=a,b,event:signup&window=30m[&count=visitors]`
+/// (analytics.md, "Funnel"): over the sessions that started in the date range, per step
+/// `{"step", "sessions", "visitors", "count"` (sessions, or visitors with `count=visitors`),
+/// `"dropoff"` (count lost since the previous step; 0 for step 1), `"dropoff_pct"` (% of the
+/// previous step, one decimal; null for step 1), `"conversion_pct"` (% of step 1)`}`.
+/// Steps in strict order, other events between allowed, each within `window` after step 1.
 #[utoipa::path(get, path = "/v1/sites/{key}/funnel", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "steps: [{step, sessions}]")))]
 pub async fn funnel_view(
     req: HttpRequest,
@@ -366,10 +354,30 @@ pub async fn funnel_view(
         .read_rollup(&sc.query(vec![Part::Sessions], None))
         .await?;
     let sessions: Vec<_> = r.sessions.into_iter().filter(|s| sc.keeps(&s.dims)).collect();
-    let counts = funnel(&sessions, &steps, window, visitors);
+    let by_session = funnel(&sessions, &steps, window, false);
+    let by_visitor = funnel(&sessions, &steps, window, true);
+    let counts = if visitors { &by_visitor } else { &by_session };
+    let pct = |n: u64, of: u64| (of > 0).then(|| (n as f64 * 1000.0 / of as f64).round() / 10.0);
+    let out: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let n = counts[k];
+            let previous = if k == 0 { n } else { counts[k - 1] };
+            serde_json::json!({
+                "step": name,
+                "sessions": by_session[k],
+                "visitors": by_visitor[k],
+                "count": n,
+                "dropoff": previous - n,
+                "dropoff_pct": if k == 0 { None } else { pct(previous - n, previous) },
+                "conversion_pct": pct(n, counts[0]),
+            })
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "window_ms": window,
         "count": if visitors { "visitors" } else { "sessions" },
-        "steps": names.iter().zip(&counts).map(|(s, n)| serde_json::json!({"step": s, "sessions": n})).collect::<Vec<_>>(),
+        "steps": out,
     })))
 }

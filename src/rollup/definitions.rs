@@ -111,7 +111,9 @@ fn is_pageview(e: &Event) -> bool {
 ///   `None` first.
 /// - A session is split before an event more than `session_gap_ms` after the previous one,
 ///   or at least `session_cap_ms` after the session's start (event time, never arrival
-///   time, so late events join the session they belong to; I9).
+///   time, so late events join the session they belong to; I9), and, with
+///   `split_at_midnight`, before an event on a later date in `time_zone` than the previous
+///   one (00:00:00.000 belongs to the new day).
 /// - A pageview event starts a page view unless it carries the id of an existing page view
 ///   of the session, or has the same page key as the previous pageview event and comes at
 ///   most `pageview_dedup_ms` after it (A1); then it is merged (its `pageview_id` becomes an
@@ -140,7 +142,10 @@ pub fn sessionize<'a>(events: &'a [Event], rules: &Rules) -> Vec<Session<'a>> {
         let mut chunk: Vec<&'a Event> = Vec::new();
         for e in evs {
             if let (Some(first), Some(last)) = (chunk.first(), chunk.last()) {
-                if e.ts - last.ts > rules.session_gap_ms || e.ts - first.ts >= rules.session_cap_ms {
+                if e.ts - last.ts > rules.session_gap_ms
+                    || e.ts - first.ts >= rules.session_cap_ms
+                    || (rules.split_at_midnight && local_date(last.ts, rules) != local_date(e.ts, rules))
+                {
                     out.push(build_session(session_id, n, std::mem::take(&mut chunk), rules));
                     n += 1;
                 }
@@ -152,6 +157,12 @@ pub fn sessionize<'a>(events: &'a [Event], rules: &Rules) -> Vec<Session<'a>> {
         }
     }
     out
+}
+
+/// The calendar date of `ts` (ms) in the site's time zone (`Rules::time_zone`); a new date
+/// starts at 00:00:00.000 local time.
+fn local_date(ts: i64, rules: &Rules) -> Option<chrono::NaiveDate> {
+    chrono::DateTime::from_timestamp_millis(ts).map(|t| t.with_timezone(&rules.time_zone).date_naive())
 }
 
 /// One session from its ordered, non-empty events.
@@ -590,19 +601,17 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
             continue;
         }
 
-        // Journeys.
-        let mut path: Vec<&str> = s.pageviews.iter().map(|pv| pv.page_key.as_str()).collect();
-        path.dedup();
-        if let (Some(&first), Some(&last)) = (path.first(), path.last()) {
-            for pair in path.windows(2) {
+        // Journeys (the same per-session definition as `journeys` over session rows).
+        let path = SessionPath::of(s.pageviews.iter().map(|pv| pv.page_key.as_str()));
+        if let (Some(&first), Some(&last)) = (path.pages.first(), path.pages.last()) {
+            for pair in path.pages.windows(2) {
                 *transitions.entry((session_dims, pair[0], pair[1])).or_default() += 1;
             }
             let entry = entries.entry((session_dims, first)).or_default();
             entry.0 += 1;
-            entry.1 += u64::from(s.pageviews.len() == 1);
+            entry.1 += u64::from(path.bounce());
             *exits.entry((session_dims, last)).or_default() += 1;
-            let prefix = path[..path.len().min(PATH_PAGES)].to_vec();
-            *paths.entry((session_dims, prefix)).or_default() += 1;
+            *paths.entry((session_dims, path.prefix().to_vec())).or_default() += 1;
         }
 
         // Surveys: the latest response per (survey, question) in this session wins.
@@ -770,6 +779,95 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
         zones: super::zones::zone_rows(&sessions, day_start, rules),
         session_details: super::zones::session_detail_rows(&sessions, day_start, rules),
     }
+}
+
+/// A session's journey (analytics.md, "Journeys and funnels"): its path — the page keys of
+/// its page views in order, consecutive repeats collapsed — and how many page views it had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPath<'a> {
+    /// Page keys in order, consecutive repeats collapsed.
+    pub pages: Vec<&'a str>,
+    /// Page views before collapsing (synthetic page views included).
+    pub pageviews: usize,
+}
+
+impl<'a> SessionPath<'a> {
+    /// The path of a session whose page views have these page keys, in order.
+    pub fn of(page_keys: impl IntoIterator<Item = &'a str>) -> SessionPath<'a> {
+        let mut pages: Vec<&str> = Vec::new();
+        let mut pageviews = 0;
+        for key in page_keys {
+            pageviews += 1;
+            if pages.last() != Some(&key) {
+                pages.push(key);
+            }
+        }
+        SessionPath { pages, pageviews }
+    }
+
+    /// The path of a stored session: its page view steps (custom events left out).
+    pub fn of_steps(steps: &'a [Step]) -> SessionPath<'a> {
+        SessionPath::of(steps.iter().filter(|s| !s.custom).map(|s| s.name.as_str()))
+    }
+
+    /// A bounce: exactly one page view.
+    pub fn bounce(&self) -> bool {
+        self.pageviews == 1
+    }
+
+    /// The first [`PATH_PAGES`] (5) pages, the unit of the paths report (sunburst data).
+    pub fn prefix(&self) -> &[&'a str] {
+        &self.pages[..self.pages.len().min(PATH_PAGES)]
+    }
+}
+
+/// Journeys report over stored sessions (api.md `GET …/journeys`): counts in sessions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Journeys {
+    /// Sessions with at least one page view.
+    pub sessions: u64,
+    /// Sessions with exactly one page view.
+    pub bounces: u64,
+    /// Consecutive (from, to) pairs of the paths → count.
+    pub transitions: BTreeMap<(String, String), u64>,
+    /// First page → (sessions, bounces).
+    pub entries: BTreeMap<String, (u64, u64)>,
+    /// Last page → sessions.
+    pub exits: BTreeMap<String, u64>,
+    /// First 5 pages of the path → sessions.
+    pub paths: BTreeMap<Vec<String>, u64>,
+}
+
+/// The journeys of `sessions` (analytics.md, "Journeys and funnels"; see [`SessionPath`]),
+/// only of sessions whose entry page is `entry` when given. Sessions without page views
+/// count nowhere. Summing [`compute_day`]'s transition, entry, exit and path rows of the
+/// same sessions gives the same numbers.
+pub fn journeys<'a>(sessions: impl IntoIterator<Item = &'a SessionRow>, entry: Option<&str>) -> Journeys {
+    let mut j = Journeys::default();
+    for s in sessions {
+        let path = SessionPath::of_steps(&s.steps);
+        let (Some(&first), Some(&last)) = (path.pages.first(), path.pages.last()) else {
+            continue;
+        };
+        if entry.is_some_and(|e| e != first) {
+            continue;
+        }
+        j.sessions += 1;
+        j.bounces += u64::from(path.bounce());
+        for pair in path.pages.windows(2) {
+            *j.transitions
+                .entry((pair[0].to_string(), pair[1].to_string()))
+                .or_default() += 1;
+        }
+        let e = j.entries.entry(first.to_string()).or_default();
+        e.0 += 1;
+        e.1 += u64::from(path.bounce());
+        *j.exits.entry(last.to_string()).or_default() += 1;
+        *j.paths
+            .entry(path.prefix().iter().map(|p| p.to_string()).collect())
+            .or_default() += 1;
+    }
+    j
 }
 
 /// One funnel step (analytics.md, "Funnel"): a page (by page key) or a custom event.
@@ -1726,6 +1824,97 @@ mod tests {
         assert_eq!(cells, vec![(0, 1, 1), (0, 2, 2)]);
         let el = &day.elements[0];
         assert_eq!((el.el_n, el.el_x_sum, el.el_y_sum), (1, 0.25, 0.5));
+    }
+
+    #[test]
+    fn midnight_split_is_off_by_default_and_uses_the_site_time_zone_when_on() {
+        // Berlin in June is UTC+2: local midnight is 22:00 UTC.
+        let midnight = DAY + 22 * HOUR;
+        let events = vec![
+            pageview("p1", midnight - 10 * MIN, "a"),
+            pageview("p2", midnight - 1, "b"),
+            pageview("p3", midnight, "c"), // 00:00:00.000 belongs to the new day
+            pageview("p4", midnight + 10 * MIN, "d"),
+        ];
+        assert_eq!(sessionize(&events, &Rules::default()).len(), 1);
+        let rules = Rules {
+            split_at_midnight: true,
+            time_zone: chrono_tz::Europe::Berlin,
+            ..Rules::default()
+        };
+        let split = sessionize(&events, &rules);
+        let got: Vec<Vec<&str>> = split
+            .iter()
+            .map(|s| s.pageviews.iter().map(|p| p.page_key.as_str()).collect())
+            .collect();
+        assert_eq!(got, vec![vec!["a", "b"], vec!["c", "d"]]);
+        // In UTC the same events do not cross midnight.
+        let utc = Rules {
+            split_at_midnight: true,
+            ..Rules::default()
+        };
+        assert_eq!(sessionize(&events, &utc).len(), 1);
+    }
+
+    #[test]
+    fn unknown_time_zones_are_refused_naming_the_field() {
+        let e = serde_json::from_value::<Rules>(serde_json::json!({"time_zone": "Mars/Olympus"})).unwrap_err();
+        assert!(e.to_string().contains("time_zone"), "{e}");
+        let r: Rules = serde_json::from_value(serde_json::json!({"time_zone": "Asia/Kolkata"})).unwrap();
+        assert_eq!(r.time_zone, chrono_tz::Asia::Kolkata);
+        assert_eq!(serde_json::to_value(&r).unwrap()["time_zone"], "Asia/Kolkata");
+    }
+
+    #[test]
+    fn journeys_over_session_rows_equal_the_day_rows_and_filter_by_entry_page() {
+        let sessions: Vec<Vec<&str>> = vec![
+            vec!["a", "b", "b", "c"],
+            vec!["a", "b", "c", "d", "e", "f"],
+            vec!["a"],
+            vec!["a", "a"],
+            vec!["x", "a"],
+        ];
+        let mut events = Vec::new();
+        for (n, pages) in sessions.iter().enumerate() {
+            for (i, page) in pages.iter().enumerate() {
+                let id = format!("{n}-{i}");
+                events.push(in_session(
+                    pageview(&id, at(10, 0) + i as i64 * MIN, page),
+                    &format!("s{n}"),
+                ));
+            }
+        }
+        // A session whose first events came before any page view (its page view was cut
+        // off): a page view of the first event's page.
+        let mut orphan = in_session(custom("o1", at(11, 0), "signup"), "s9");
+        orphan.page_key = "x".into();
+        events.push(orphan);
+        let day = compute_day(&events, DAY, &Rules::default());
+        let j = journeys(&day.sessions, None);
+        assert_eq!((j.sessions, j.bounces), (6, 2));
+        let rows: BTreeMap<(String, String), u64> = day
+            .transitions
+            .iter()
+            .map(|t| ((t.from.clone(), t.to.clone()), t.count))
+            .collect();
+        assert_eq!(j.transitions, rows);
+        let rows: BTreeMap<String, (u64, u64)> = day
+            .entries
+            .iter()
+            .map(|e| (e.page.clone(), (e.sessions, e.bounces)))
+            .collect();
+        assert_eq!(j.entries, rows);
+        assert_eq!(j.entries["x"], (2, 1));
+        let rows: BTreeMap<String, u64> = day.exits.iter().map(|e| (e.page.clone(), e.sessions)).collect();
+        assert_eq!(j.exits, rows);
+        let rows: BTreeMap<Vec<String>, u64> = day.paths.iter().map(|p| (p.pages.clone(), p.sessions)).collect();
+        assert_eq!(j.paths, rows);
+
+        let only_a = journeys(&day.sessions, Some("a"));
+        assert_eq!((only_a.sessions, only_a.bounces), (4, 1));
+        assert!(only_a.entries.keys().all(|k| k == "a"));
+        assert!(!only_a.transitions.contains_key(&("x".to_string(), "a".to_string())));
+        assert_eq!(journeys(&day.sessions, Some("a?")).sessions, 0);
     }
 
     #[test]

@@ -13,7 +13,8 @@ pub mod job;
 pub mod zones;
 
 pub use definitions::{
-    compute_day, funnel, sessionize, summarize_answers, top_terms, FunnelStep, PageView, Session, SurveySummary,
+    compute_day, funnel, journeys, sessionize, summarize_answers, top_terms, FunnelStep, Journeys, PageView, Session,
+    SessionPath, SurveySummary,
 };
 
 use crate::event::DeviceClass;
@@ -60,6 +61,23 @@ pub struct Rules {
     /// The site goal for zone conversion: a page key (`shop.example/thanks`) or a custom
     /// event (`event:signup`), as a funnel step is written. `None`: no conversion rate.
     pub goal: Option<String>,
+    /// Also start a new session at midnight in `time_zone` (Matomo does; users ask to turn it
+    /// off). Default false (analytics.md, "Session"). 00:00:00.000 belongs to the new day.
+    pub split_at_midnight: bool,
+    /// The site's time zone (IANA name such as `Europe/Berlin`), used by
+    /// `split_at_midnight`. Default `UTC`. Rollup days stay UTC days.
+    #[serde(deserialize_with = "time_zone_by_name")]
+    pub time_zone: chrono_tz::Tz,
+}
+
+/// An IANA time zone name; an unknown one is refused naming the field.
+fn time_zone_by_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "time_zone: {name:?} is not an IANA time zone name (such as Europe/Berlin or UTC)"
+        ))
+    })
 }
 
 impl Default for Rules {
@@ -78,6 +96,8 @@ impl Default for Rules {
             include_bots: false,
             zone_exposure_ms: 150,
             goal: None,
+            split_at_midnight: false,
+            time_zone: chrono_tz::UTC,
         }
     }
 }
