@@ -335,6 +335,8 @@ async fn dead_letters_are_read_back_newest_first() {
         field: "x".into(),
         reason: format!("reason {at}"),
         raw: "{}".into(),
+        sent_at: Some(at - 1),
+        bot_reason: None,
     };
     f.log.dead_letter(vec![dl(1), dl(2)]).await.unwrap();
     f.log.dead_letter(vec![dl(3), dl(4), dl(5)]).await.unwrap();
