@@ -225,6 +225,39 @@ pub fn scrub_text(s: &str) -> (String, u32) {
     (out.into_owned(), n)
 }
 
+/// Keys of an event whose string values are identifiers or enumerations, never free text:
+/// [`scrub_json`] leaves them alone (an id or a timestamp is not a phone number).
+const STRUCTURAL_KEYS: &[&str] = &[
+    "id", "type", "session_id", "visitor_id", "site", "survey_id", "question_id", "kind", "recording_id",
+    "pageview_id", "trigger", "category", "tag", "zone", "selector", "name",
+];
+
+/// Scrub the PII of a raw JSON event (a dead letter): URLs (`url`, `referrer`) with
+/// [`scrub_url`], every other string with [`scrub_text`], except the identifiers and
+/// enumerations of `STRUCTURAL_KEYS`; numbers are left alone. Returns the number of
+/// replacements.
+pub fn scrub_json(v: &mut serde_json::Value) -> u32 {
+    fn walk(v: &mut serde_json::Value, key: Option<&str>) -> u32 {
+        match v {
+            serde_json::Value::String(s) => {
+                let (out, n) = match key {
+                    Some(k) if STRUCTURAL_KEYS.contains(&k) => return 0,
+                    Some("url" | "referrer") => scrub_url(s),
+                    _ => scrub_text(s),
+                };
+                if n > 0 {
+                    *s = out;
+                }
+                n
+            }
+            serde_json::Value::Array(a) => a.iter_mut().map(|x| walk(x, key)).sum(),
+            serde_json::Value::Object(o) => o.iter_mut().map(|(k, x)| walk(x, Some(k.as_str()))).sum(),
+            _ => 0,
+        }
+    }
+    walk(v, None)
+}
+
 /// Scrub a URL: path segments and query values are percent-decoded, scrubbed, and written
 /// back (a scrubbed value is written as its token, e.g. `?email=[email]`). Returns the URL
 /// and the number of replacements.
@@ -330,6 +363,24 @@ pub fn enrich(ev: &mut Event, ctx: &Context) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn raw_events_are_scrubbed_field_by_field_and_ids_and_times_are_kept() {
+        // A uuid whose hex groups are all digits and a 13-digit time look like phone or card
+        // numbers to a text scrubber; they are structure, not PII.
+        let mut v = serde_json::json!({
+            "id": "01937588-4123-7123-8123-412345678901", "ts": 1764412800123_i64, "type": "feedback",
+            "comment": "call me on +44 20 7946 0958 or jo.doe@mail.example",
+            "url": "https://shop.example/checkout?email=jo.doe%40mail.example",
+            "props": {"note": ["mail jo.doe@mail.example"]}
+        });
+        assert_eq!(scrub_json(&mut v), 4);
+        assert_eq!(v["id"], "01937588-4123-7123-8123-412345678901");
+        assert_eq!(v["ts"], 1764412800123_i64);
+        assert_eq!(v["comment"], "call me on [phone] or [email]");
+        assert_eq!(v["url"], "https://shop.example/checkout?email=[email]");
+        assert_eq!(v["props"]["note"][0], "mail [email]");
+    }
+
     use super::*;
 
     #[test]

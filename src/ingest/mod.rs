@@ -280,7 +280,14 @@ async fn keep_refused_body(state: &AppState, e: &IngestError, sample: &[u8]) {
     if !state.quotas.take_sample() {
         return;
     }
-    let text = String::from_utf8_lossy(sample);
+    // A sample that is JSON is scrubbed field by field (ids and times kept), else as text.
+    let text = match serde_json::from_slice::<serde_json::Value>(sample) {
+        Ok(mut v) => {
+            enrich::scrub_json(&mut v);
+            v.to_string()
+        }
+        Err(_) => enrich::scrub_text(&String::from_utf8_lossy(sample)).0,
+    };
     let site = serde_json::from_slice::<serde_json::Value>(sample)
         .ok()
         .and_then(|v| {
@@ -295,7 +302,7 @@ async fn keep_refused_body(state: &AppState, e: &IngestError, sample: &[u8]) {
         stage: "request".into(),
         field,
         reason: e.to_string(),
-        raw: enrich::scrub_text(&text).0,
+        raw: text,
         sent_at: None,
         bot_reason: None,
     };
@@ -437,7 +444,11 @@ async fn accept(
             reason: r.reason.clone(),
             // Dead letters keep the raw event, scrubbed of PII like accepted events are, and
             // what a replay needs to treat it as ingest would have.
-            raw: enrich::scrub_text(&cut_chars(raw.to_string(), DEAD_EVENT_CHARS)).0,
+            raw: {
+                let mut raw = raw.clone();
+                enrich::scrub_json(&mut raw);
+                cut_chars(raw.to_string(), DEAD_EVENT_CHARS)
+            },
             sent_at,
             bot_reason: ctx.bot_reason.clone(),
         });
