@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod log;
 pub mod metrics;
 pub mod openapi;
+pub mod privacy;
 pub mod query;
 pub mod rollup;
 pub mod server;

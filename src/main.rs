@@ -71,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Privacy: erase a visitor's data everywhere (GDPR art. 17), list past erasures.
+    Gdpr {
+        #[command(subcommand)]
+        command: GdprCommand,
+    },
     /// The dead-letter store: rejected events and refused batches, with their reasons.
     Deadletter {
         #[command(subcommand)]
@@ -99,6 +104,21 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         batch: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum GdprCommand {
+    /// Delete a visitor's events from the log, the warehouse and (recomputed) the rollups;
+    /// prints the audit record. A running server's rollup job recomputes the days.
+    Delete {
+        #[arg(long)]
+        site: String,
+        /// The visitor id (`visitor_id` of the events).
+        #[arg(long)]
+        visitor: String,
+    },
+    /// Print the audit records of past erasures, one JSON object per line.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -395,6 +415,33 @@ fn main() -> anyhow::Result<()> {
                     eprintln!("token {id} revoked; new token {} shown only this once", new.token.id);
                 }
             }
+            Ok(())
+        }),
+        Command::Gdpr { command } => tokio::runtime::Runtime::new()?.block_on(async {
+            let backends = server::connect_backends(&args, &Limits::default()).await?;
+            match command {
+                GdprCommand::Delete { site, visitor } => {
+                    anyhow::ensure!(
+                        backends.warehouse.sites().await?.iter().any(|s| s.key == site),
+                        "no site with key {site}"
+                    );
+                    let rec = sightline::privacy::forget_visitor(
+                        backends.log.as_ref(),
+                        backends.warehouse.as_ref(),
+                        &site,
+                        &visitor,
+                        "cli",
+                    )
+                    .await?;
+                    println!("{}", serde_json::to_string_pretty(&rec)?);
+                }
+                GdprCommand::List => {
+                    for r in backends.warehouse.forgets().await? {
+                        println!("{}", serde_json::to_string(&r)?);
+                    }
+                }
+            }
+            backends.log.shutdown().await;
             Ok(())
         }),
         Command::Deadletter { command } => tokio::runtime::Runtime::new()?.block_on(async {

@@ -349,6 +349,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 pub const DROP_WAREHOUSE_REFUSED: &str = "warehouse_refused";
 /// `cause` of log records the sink could not decode (dead-lettered).
 pub const DROP_UNDECODABLE: &str = "undecodable_record";
+/// `cause` of events of a visitor forgotten on request (`crate::privacy`), dropped on purpose.
+pub const DROP_FORGOTTEN: &str = "forgotten_visitor";
 
 /// `error_type` values of [`Metrics::log_append_errors_total`].
 pub const APPEND_ERROR_TYPES: [&str; 4] = ["unavailable", "timeout", "too_large", "other"];

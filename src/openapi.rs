@@ -21,6 +21,8 @@ use utoipa::OpenApi;
         crate::server::list_tokens,
         crate::server::revoke_token,
         crate::server::rotate_token,
+        crate::server::forget,
+        crate::server::list_forgets,
         crate::server::site_stats,
         crate::server::rollup_run,
         crate::server::dead_letters,
@@ -51,6 +53,8 @@ use utoipa::OpenApi;
         crate::server::NewTokenRequest,
         crate::access::TokenInfo,
         crate::access::Scope,
+        crate::server::ForgetRequest,
+        crate::privacy::ForgetRecord,
         crate::log::DeadLetter,
     )),
     modifiers(&BearerAuth)

@@ -7,6 +7,7 @@ use crate::ingest::{self, Limits};
 use crate::log::kafka::{KafkaConfig, KafkaLog};
 use crate::log::{embedded::EmbeddedLog, DeadLetter, Log};
 use crate::metrics::{self, METRICS};
+use crate::privacy::ForgetRecord;
 use crate::query;
 use crate::rollup;
 use crate::sink::{self, SinkConfig};
@@ -455,18 +456,70 @@ pub async fn dead_letters(
     Ok(HttpResponse::Ok().json(v))
 }
 
+/// `?visitor=` of `/stats`.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct StatsQuery {
+    /// Count only this visitor's raw events (what Sightline holds on one person).
+    pub visitor: Option<String>,
+}
+
 /// `GET /v1/sites/{key}/stats`: `{"events": distinct raw events, "rows": stored rows before
-/// dedup}` (bots included), for operators and tests.
-#[utoipa::path(get, path = "/v1/sites/{key}/stats", tag = "admin", security(("bearer" = [])), params(("key" = String, Path, description = "write key")), responses((status = 200, description = "{events, rows}")))]
+/// dedup}` (bots included), for operators and tests; with `?visitor=`, `{"events": n}` of
+/// that visitor.
+#[utoipa::path(get, path = "/v1/sites/{key}/stats", tag = "admin", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), StatsQuery), responses((status = 200, description = "{events, rows}")))]
 pub async fn site_stats(
     req: HttpRequest,
     key: web::Path<String>,
+    q: web::Query<StatsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
+    if let Some(v) = &q.visitor {
+        let n = state.warehouse.count_visitor_events(&key, v).await?;
+        return Ok(HttpResponse::Ok().json(serde_json::json!({"events": n})));
+    }
     let n = state.warehouse.count_events(&key).await?;
     let rows = state.warehouse.count_rows(&key).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"events": n, "rows": rows})))
+}
+
+/// `POST /v1/sites/{key}/forget` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetRequest {
+    /// The visitor id the snippet assigned (`visitor_id` of the events).
+    pub visitor: String,
+}
+
+/// `POST /v1/sites/{key}/forget` (admin): erase a visitor everywhere ([`crate::privacy`]);
+/// answers the audit record once the events are gone and their days are queued for
+/// recomputation.
+#[utoipa::path(post, path = "/v1/sites/{key}/forget", tag = "admin", security(("bearer" = [])), request_body = ForgetRequest, responses((status = 200, body = ForgetRecord), (status = 400, description = "names the field"), (status = 404, description = "unknown site")))]
+pub async fn forget(
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let who = require_scope(&req, &state, Scope::Admin, Some(&key))?;
+    let r: ForgetRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad("body", &format!("expected {{\"visitor\": \"…\"}}: {e}")))?;
+    if r.visitor.is_empty() {
+        return Err(ApiError::bad("visitor", "must not be empty"));
+    }
+    if state.sites.get(&key).is_none() {
+        return Err(ApiError::not_found("key", &format!("no site with key {key}")));
+    }
+    let rec =
+        crate::privacy::forget_visitor(state.log.as_ref(), state.warehouse.as_ref(), &key, &r.visitor, &who.id).await?;
+    Ok(HttpResponse::Ok().json(rec))
+}
+
+/// `GET /v1/admin/forgets` (admin): the audit records of every erasure.
+#[utoipa::path(get, path = "/v1/admin/forgets", tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<ForgetRecord>)))]
+pub async fn list_forgets(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    require_token(&req, &state)?;
+    Ok(HttpResponse::Ok().json(state.warehouse.forgets().await?))
 }
 
 /// Any route this process does not serve: a JSON 404 naming the path.
@@ -599,6 +652,8 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 .route("/v1/sites/{key}/surveys/{id}", web::put().to(survey::put_survey))
                 .route("/v1/sites/{key}/surveys/{id}", web::delete().to(survey::delete_survey))
                 .route("/v1/sites/{key}/stats", web::get().to(site_stats))
+                .route("/v1/sites/{key}/forget", web::post().to(forget))
+                .route("/v1/admin/forgets", web::get().to(list_forgets))
                 .route("/v1/tokens", web::post().to(create_token))
                 .route("/v1/tokens", web::get().to(list_tokens))
                 .route("/v1/tokens/{id}", web::delete().to(revoke_token))

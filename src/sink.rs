@@ -5,7 +5,7 @@
 
 use crate::event::Event;
 use crate::log::{DeadLetter, Log};
-use crate::metrics::{DROP_UNDECODABLE, DROP_WAREHOUSE_REFUSED, METRICS};
+use crate::metrics::{DROP_FORGOTTEN, DROP_UNDECODABLE, DROP_WAREHOUSE_REFUSED, METRICS};
 use crate::warehouse::{insert_error_class, ErrorClass, Warehouse};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -44,7 +44,21 @@ pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConf
     let mut consumer = log.consumer(SINK_GROUP).await?;
     let mut backoff = Duration::from_millis(100);
     let mut failed_polls = 0u32;
+    // Visitors forgotten on request: their records still in the log never reach the
+    // warehouse again (crate::privacy). Re-read every 5 s.
+    let forgotten = crate::privacy::Forgotten::default();
+    let mut forgotten_read = None::<std::time::Instant>;
     loop {
+        if forgotten_read.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            match forgotten.refresh(warehouse.as_ref()).await {
+                Ok(()) => forgotten_read = Some(std::time::Instant::now()),
+                Err(e) => tracing::warn!(error = %e, "could not read the forgotten visitors; retrying"),
+            }
+            if forgotten_read.is_none() {
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        }
         let records = match consumer.poll(cfg.batch_max, cfg.batch_wait_ms).await {
             Ok(r) => {
                 failed_polls = 0;
@@ -90,6 +104,18 @@ pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConf
                     bot_reason: None,
                 }),
             }
+        }
+        if !forgotten.is_empty() {
+            events.retain(|e| {
+                let drop = forgotten.drops(e);
+                if drop {
+                    METRICS
+                        .events_dropped_total
+                        .with_label_values(&[DROP_FORGOTTEN, e.type_name()])
+                        .inc();
+                }
+                !drop
+            });
         }
         let undecodable = dead.len();
         loop {

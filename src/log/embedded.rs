@@ -212,6 +212,45 @@ impl Log for EmbeddedLog {
         .unwrap_or(false)
     }
 
+    async fn forget_visitor(&self, site: &str, visitor: &str) -> Result<u64, LogError> {
+        let path = self.path.clone();
+        let (site, visitor) = (site.to_string(), visitor.to_string());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+            // Its own connection (the writer thread keeps appending meanwhile); SQLite's
+            // locking orders the two.
+            let mut c = open(&path)?;
+            c.pragma_update(None, "secure_delete", "ON")?;
+            let tx = c.transaction()?;
+            let mut offsets = Vec::new();
+            {
+                let mut st = tx.prepare("SELECT offset, payload FROM log WHERE site = ?1")?;
+                let mut rows = st.query(params![site])?;
+                while let Some(r) = rows.next()? {
+                    let payload: Vec<u8> = r.get(1)?;
+                    if Event::decode(&payload).is_ok_and(|e| e.visitor_id == visitor) {
+                        offsets.push(r.get::<_, i64>(0)?);
+                    }
+                }
+                let mut del = tx.prepare("DELETE FROM log WHERE offset = ?1")?;
+                for o in &offsets {
+                    del.execute(params![o])?;
+                }
+                // Dead letters keep raw JSON: drop those naming the visitor.
+                let needle = serde_json::to_string(&visitor)?;
+                tx.execute(
+                    "DELETE FROM dead_letters WHERE site = ?1 AND instr(raw, ?2) > 0",
+                    params![site, needle],
+                )?;
+            }
+            tx.commit()?;
+            let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            Ok(offsets.len() as u64)
+        })
+        .await
+        .map_err(|e| LogError::Other(e.into()))?
+        .map_err(LogError::Other)
+    }
+
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, LogError> {
         let r = self.reader.clone();
         tokio::task::spawn_blocking(move || -> rusqlite::Result<Vec<DeadLetter>> {

@@ -100,6 +100,13 @@ pub trait Log: Send + Sync + 'static {
     /// Dead letters, newest first, at most `limit`.
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, LogError>;
 
+    /// Delete the records and dead letters of `visitor` on `site` (`crate::privacy`);
+    /// returns the records deleted. A log that cannot delete single records (Kafka) keeps
+    /// them until its retention removes them and returns 0: the sinks drop them meanwhile.
+    async fn forget_visitor(&self, _site: &str, _visitor: &str) -> Result<u64, LogError> {
+        Ok(0)
+    }
+
     /// Shutting down: hand over whatever is still queued, waiting a bounded time. Call once,
     /// after the HTTP server stopped taking requests. Nothing to do for a log whose appends
     /// are durable when they return and that queues nothing else (the embedded log).

@@ -10,6 +10,7 @@ pub mod sqlite;
 
 use crate::access::ApiToken;
 use crate::event::Event;
+use crate::privacy::ForgetRecord;
 use crate::rollup::DayRollup;
 use crate::sites::Site;
 use async_trait::async_trait;
@@ -209,6 +210,16 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn sites(&self) -> anyhow::Result<Vec<Site>>;
     /// Create or replace a site.
     async fn put_site(&self, site: &Site) -> anyhow::Result<()>;
+    /// Delete every raw event of `visitor` on `site` and mark the days of those events for
+    /// recomputation (`crate::privacy`); returns the events deleted and those days (UTC ms).
+    /// Returns once the events are gone (ClickHouse: once the mutation finished).
+    async fn delete_visitor(&self, site: &str, visitor: &str) -> anyhow::Result<(u64, Vec<i64>)>;
+    /// Raw events of `visitor` on `site` stored now.
+    async fn count_visitor_events(&self, site: &str, visitor: &str) -> anyhow::Result<u64>;
+    /// Create or replace a forget record (by id).
+    async fn put_forget(&self, rec: &ForgetRecord) -> anyhow::Result<()>;
+    /// All forget records.
+    async fn forgets(&self) -> anyhow::Result<Vec<ForgetRecord>>;
     /// All API tokens, revoked ones included (`crate::access`).
     async fn tokens(&self) -> anyhow::Result<Vec<ApiToken>>;
     /// Create or replace an API token (by id).

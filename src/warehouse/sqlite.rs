@@ -7,6 +7,7 @@
 use super::{push_stored, to_stored, DirtyDay, InsertReport, RollupQuery, Warehouse};
 use crate::access::ApiToken;
 use crate::event::Event;
+use crate::privacy::ForgetRecord;
 use crate::rollup::{day_of, DayRollup, DAY_MS};
 use crate::sites::Site;
 use anyhow::Context;
@@ -44,6 +45,7 @@ CREATE TABLE IF NOT EXISTS rollup_rows (
 CREATE INDEX IF NOT EXISTS rollup_rows_key ON rollup_rows (site, part, day, page);
 CREATE TABLE IF NOT EXISTS sites (key TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS api_tokens (id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS forgets (id TEXT PRIMARY KEY, json TEXT NOT NULL);
 ";
 
 impl SqliteWarehouse {
@@ -53,6 +55,9 @@ impl SqliteWarehouse {
         let c = Connection::open(dir.join("warehouse.db"))?;
         c.pragma_update(None, "journal_mode", "WAL")?;
         c.pragma_update(None, "synchronous", "NORMAL")?;
+        // Deleted rows are overwritten, not left in free pages: a forgotten visitor is gone
+        // from the file too (crate::privacy).
+        c.pragma_update(None, "secure_delete", "ON")?;
         c.busy_timeout(std::time::Duration::from_secs(10))?;
         c.execute_batch(SCHEMA)?;
         Ok(Arc::new(SqliteWarehouse {
@@ -262,6 +267,86 @@ impl Warehouse for SqliteWarehouse {
                 params![key, json],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn delete_visitor(&self, site: &str, visitor: &str) -> anyhow::Result<(u64, Vec<i64>)> {
+        let (site, visitor) = (site.to_string(), visitor.to_string());
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            // The events table has no visitor column: decode the site's records (an erasure
+            // is rare; a scan is fine).
+            let mut ids = Vec::new();
+            let mut days = BTreeSet::new();
+            {
+                let mut st = tx.prepare("SELECT id, ts, record FROM events WHERE site = ?1")?;
+                let mut rows = st.query(params![site])?;
+                while let Some(r) = rows.next()? {
+                    let record: Vec<u8> = r.get(2)?;
+                    if Event::decode(&record).is_ok_and(|e| e.visitor_id == visitor) {
+                        ids.push(r.get::<_, String>(0)?);
+                        days.insert(day_of(r.get::<_, i64>(1)?));
+                    }
+                }
+            }
+            {
+                let mut del = tx.prepare_cached("DELETE FROM events WHERE id = ?1")?;
+                for id in &ids {
+                    del.execute(params![id])?;
+                }
+                for d in &days {
+                    tx.execute(
+                        "INSERT INTO dirty (site, day, version) VALUES (?1, ?2, 1)
+                         ON CONFLICT (site, day) DO UPDATE SET version = version + 1",
+                        params![site, d],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            // Old page versions live on in the WAL until a checkpoint: fold them in now.
+            let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            Ok((ids.len() as u64, days.into_iter().collect()))
+        })
+        .await
+    }
+
+    async fn count_visitor_events(&self, site: &str, visitor: &str) -> anyhow::Result<u64> {
+        let (site, visitor) = (site.to_string(), visitor.to_string());
+        self.with(move |c| {
+            let mut st = c.prepare("SELECT record FROM events WHERE site = ?1")?;
+            let mut rows = st.query(params![site])?;
+            let mut n = 0;
+            while let Some(r) = rows.next()? {
+                let record: Vec<u8> = r.get(0)?;
+                n += Event::decode(&record).is_ok_and(|e| e.visitor_id == visitor) as u64;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn put_forget(&self, rec: &ForgetRecord) -> anyhow::Result<()> {
+        let (id, json) = (rec.id.clone(), serde_json::to_string(rec)?);
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO forgets (id, json) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET json = excluded.json",
+                params![id, json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn forgets(&self) -> anyhow::Result<Vec<ForgetRecord>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached("SELECT json FROM forgets ORDER BY id")?;
+            let v = st
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v.iter()
+                .map(|j| serde_json::from_str(j).context("decoding a forget record"))
+                .collect()
         })
         .await
     }

@@ -159,6 +159,15 @@ impl Server {
         }
     }
 
+    /// SIGTERM the process and wait (at most 30 s) for its graceful exit.
+    pub fn stop(&mut self) {
+        if let Some(c) = self.child.as_ref() {
+            let pid = c.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            self.wait_exit(30);
+        }
+    }
+
     /// SIGKILL the process (no shutdown hooks run).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -48,6 +48,7 @@ pub use error::{error_class, is_retryable, ClickHouseError, ErrorClass};
 use super::{push_stored, to_stored, DirtyDay, InsertReport, Part, RollupQuery, Warehouse};
 use crate::access::ApiToken;
 use crate::event::{Event, Payload};
+use crate::privacy::ForgetRecord;
 use crate::rollup::{day_of, DayRollup, DAY_MS};
 use crate::sites::Site;
 use anyhow::Context;
@@ -666,6 +667,74 @@ impl Warehouse for ClickHouseWarehouse {
             }],
         )
         .await
+    }
+
+    async fn delete_visitor(&self, site: &str, visitor: &str) -> anyhow::Result<(u64, Vec<i64>)> {
+        let q = self.client.query(sql::sql(name::VISITOR_DAYS)).bind(site).bind(visitor);
+        let days: Vec<i64> = self
+            .fetch::<DayRow>(name::VISITOR_DAYS, q)
+            .await?
+            .iter()
+            .map(|r| r.day)
+            .collect();
+        let before = self.count_visitor_events(site, visitor).await?;
+        if before > 0 {
+            let q = self
+                .client
+                .query(sql::sql(name::DELETE_VISITOR_EVENTS))
+                .bind(site)
+                .bind(visitor);
+            timed(name::DELETE_VISITOR_EVENTS, q.execute()).await?;
+            // A mutation runs in the background (18.16 has no `mutations_sync`): wait for it,
+            // so the days are recomputed without the visitor.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+            while self.count_visitor_events(site, visitor).await? > 0 {
+                anyhow::ensure!(
+                    std::time::Instant::now() < deadline,
+                    "ClickHouse did not finish deleting the visitor's events within 300 s"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+        let marks: BTreeSet<(&str, i64)> = days.iter().map(|d| (site, *d)).collect();
+        self.insert_marks(&marks).await?;
+        Ok((before, days))
+    }
+
+    async fn count_visitor_events(&self, site: &str, visitor: &str) -> anyhow::Result<u64> {
+        let q = self
+            .client
+            .query(sql::sql(name::COUNT_VISITOR_EVENTS))
+            .bind(site)
+            .bind(visitor);
+        Ok(self
+            .fetch::<CountRow>(name::COUNT_VISITOR_EVENTS, q)
+            .await?
+            .first()
+            .map(|r| r.events)
+            .unwrap_or(0))
+    }
+
+    async fn put_forget(&self, rec: &ForgetRecord) -> anyhow::Result<()> {
+        let json = serde_json::to_string(rec)?;
+        self.insert::<ForgetRow>(
+            name::INSERT_FORGETS,
+            &[ForgetRow {
+                id: &rec.id,
+                json: &json,
+                updated_at: next_gen(),
+            }],
+        )
+        .await
+    }
+
+    async fn forgets(&self) -> anyhow::Result<Vec<ForgetRecord>> {
+        let q = self.client.query(sql::sql(name::FORGETS));
+        self.fetch::<JsonRow>(name::FORGETS, q)
+            .await?
+            .iter()
+            .map(|r| serde_json::from_str(&r.json).context("decoding a forget record"))
+            .collect()
     }
 
     async fn tokens(&self) -> anyhow::Result<Vec<ApiToken>> {

@@ -201,6 +201,38 @@ ORDER BY id;
 -- insert: api_tokens
 -- columns: id String, json String, updated_at UInt64
 
+-- name: visitor_days
+-- arg: 'site-a'
+-- arg: 'visitor-a'
+-- returns: day Int64
+SELECT DISTINCT intDiv(ts, 86400000) * 86400000 AS day
+FROM events
+WHERE site = ? AND visitor_id = ?
+ORDER BY day;
+
+-- name: count_visitor_events
+-- arg: 'site-a'
+-- arg: 'visitor-a'
+-- returns: events UInt64
+SELECT count() AS events
+FROM events
+WHERE site = ? AND visitor_id = ?;
+
+-- name: delete_visitor_events
+-- arg: 'site-a'
+-- arg: 'visitor-a'
+ALTER TABLE events DELETE WHERE site = ? AND visitor_id = ?;
+
+-- name: forgets
+-- returns: json String
+SELECT json
+FROM forgets FINAL
+ORDER BY id;
+
+-- name: insert_forgets
+-- insert: forgets
+-- columns: id String, json String, updated_at UInt64
+
 -- name: ping
 -- returns: ok UInt8
 SELECT toUInt8(1) AS ok;

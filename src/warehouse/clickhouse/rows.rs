@@ -167,6 +167,20 @@ rows! {
         updated_at: u64,
     }
 
+    /// A row of `forgets` (`insert_forgets`).
+    #[derive(Debug, clickhouse::Row, Serialize)]
+    pub struct ForgetRow<'a> {
+        id: &'a str,
+        json: &'a str,
+        updated_at: u64,
+    }
+
+    /// `visitor_days`.
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct DayRow {
+        day: i64,
+    }
+
     /// A row of `schema_migrations` (`insert_schema_migration`).
     #[derive(Debug, clickhouse::Row, Serialize)]
     pub struct MigrationRow<'a> {
@@ -261,6 +275,7 @@ pub fn insert_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (INSERT_ROLLUP_ROWS, columns::<RollupRowRow>()),
         (INSERT_SITES, columns::<SiteRow>()),
         (INSERT_API_TOKENS, columns::<TokenRow>()),
+        (INSERT_FORGETS, columns::<ForgetRow>()),
         (INSERT_SCHEMA_MIGRATION, columns::<MigrationRow>()),
     ]
 }
@@ -280,6 +295,9 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (COUNT_EVENTS, columns::<CountRow>()),
         (SITES, columns::<JsonRow>()),
         (API_TOKENS, columns::<JsonRow>()),
+        (VISITOR_DAYS, columns::<DayRow>()),
+        (COUNT_VISITOR_EVENTS, columns::<CountRow>()),
+        (FORGETS, columns::<JsonRow>()),
         (PING, columns::<PingRow>()),
     ]
 }

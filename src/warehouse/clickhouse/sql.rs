@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_api_tokens.sql",
         text: include_str!("migrations/0002_api_tokens.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_forgets.sql",
+        text: include_str!("migrations/0003_forgets.sql"),
+    },
 ];
 
 /// The text of `queries.sql`.
@@ -75,6 +80,11 @@ pub mod name {
     pub const INSERT_SITES: &str = "insert_sites";
     pub const API_TOKENS: &str = "api_tokens";
     pub const INSERT_API_TOKENS: &str = "insert_api_tokens";
+    pub const VISITOR_DAYS: &str = "visitor_days";
+    pub const COUNT_VISITOR_EVENTS: &str = "count_visitor_events";
+    pub const DELETE_VISITOR_EVENTS: &str = "delete_visitor_events";
+    pub const FORGETS: &str = "forgets";
+    pub const INSERT_FORGETS: &str = "insert_forgets";
     pub const PING: &str = "ping";
 
     /// All of the above.
@@ -102,6 +112,11 @@ pub mod name {
         INSERT_SITES,
         API_TOKENS,
         INSERT_API_TOKENS,
+        VISITOR_DAYS,
+        COUNT_VISITOR_EVENTS,
+        DELETE_VISITOR_EVENTS,
+        FORGETS,
+        INSERT_FORGETS,
         PING,
     ];
 }

@@ -1,0 +1,136 @@
+//! Forgetting a visitor on request (GDPR art. 17, "right to erasure"):
+//! `sightline gdpr delete --site KEY --visitor ID` or `POST /v1/sites/{key}/forget`.
+//!
+//! [`forget_visitor`] removes the visitor's events from every store Sightline keeps:
+//!
+//! 1. It records a [`ForgetRecord`] first (warehouse table `forgets`; the audit trail). The
+//!    record holds the SHA-256 of (site, visitor), never the visitor id, and the time. From
+//!    then on every sink drops the visitor's events received up to that time
+//!    ([`Forgotten`]), so records still in the log can never come back into the warehouse.
+//! 2. The log: the embedded log deletes the visitor's records and dead letters (SQLite
+//!    `secure_delete`, so the bytes are overwritten). A Kafka topic cannot delete single
+//!    records: they stay until the topic's retention removes them, and step 1 keeps them out
+//!    of the warehouse meanwhile.
+//! 3. The warehouse deletes the visitor's raw events (ClickHouse: `ALTER TABLE … DELETE`,
+//!    waited for) and marks the days of their sessions dirty, so the rollup job recomputes
+//!    those days without them: heatmaps, journeys, funnels, sessions, VoC all forget too.
+//! 4. The record is completed with the counts and written to the log as an `audit` line.
+//!
+//! A visitor who comes back afterwards is new data: events received after the record's time
+//! are kept.
+
+use crate::event::Event;
+use crate::log::Log;
+use crate::warehouse::Warehouse;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+/// The audit record of one erasure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ForgetRecord {
+    /// Record id (uuid v7).
+    pub id: String,
+    pub site: String,
+    /// Hex SHA-256 of `site`, a NUL byte and the visitor id ([`visitor_hash`]).
+    pub visitor_sha256: String,
+    /// When the erasure started, ms; events received until then are dropped.
+    pub at: i64,
+    /// Who asked: `root`, an API token id, or `cli`.
+    pub by: String,
+    /// Records removed from the log (0 for Kafka, whose records age out by retention).
+    pub log_events: u64,
+    /// Raw events removed from the warehouse.
+    pub warehouse_events: u64,
+    /// UTC days (ms) recomputed.
+    pub days: Vec<i64>,
+    /// When every step finished, ms (`None` while running, or when a step failed).
+    pub done_at: Option<i64>,
+}
+
+/// Hex SHA-256 of (site, visitor): how a forgotten visitor is recognised without keeping the id.
+pub fn visitor_hash(site: &str, visitor: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(site.as_bytes());
+    h.update([0u8]);
+    h.update(visitor.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Forget `visitor` of `site` everywhere (see the module docs). `by` names who asked.
+pub async fn forget_visitor(
+    log: &dyn Log,
+    warehouse: &dyn Warehouse,
+    site: &str,
+    visitor: &str,
+    by: &str,
+) -> anyhow::Result<ForgetRecord> {
+    anyhow::ensure!(!visitor.is_empty(), "visitor: must not be empty");
+    let mut rec = ForgetRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        site: site.to_string(),
+        visitor_sha256: visitor_hash(site, visitor),
+        at: chrono::Utc::now().timestamp_millis(),
+        by: by.to_string(),
+        log_events: 0,
+        warehouse_events: 0,
+        days: Vec::new(),
+        done_at: None,
+    };
+    warehouse.put_forget(&rec).await?;
+    rec.log_events = log.forget_visitor(site, visitor).await?;
+    let (events, days) = warehouse.delete_visitor(site, visitor).await?;
+    rec.warehouse_events = events;
+    rec.days = days;
+    rec.done_at = Some(chrono::Utc::now().timestamp_millis());
+    warehouse.put_forget(&rec).await?;
+    tracing::info!(
+        target: "audit",
+        action = "forget_visitor",
+        id = %rec.id,
+        site = %rec.site,
+        visitor_sha256 = %rec.visitor_sha256,
+        by = %rec.by,
+        log_events = rec.log_events,
+        warehouse_events = rec.warehouse_events,
+        days = rec.days.len(),
+        "visitor forgotten"
+    );
+    Ok(rec)
+}
+
+/// The forgotten visitors, for the sink: per site, visitor hash → time of the erasure.
+/// Refreshed from [`Warehouse::forgets`].
+#[derive(Default)]
+pub struct Forgotten {
+    by_site: RwLock<HashMap<String, HashMap<String, i64>>>,
+}
+
+impl Forgotten {
+    /// Re-read the records.
+    pub async fn refresh(&self, warehouse: &dyn Warehouse) -> anyhow::Result<()> {
+        let mut m: HashMap<String, HashMap<String, i64>> = HashMap::new();
+        for r in warehouse.forgets().await? {
+            let at = m.entry(r.site).or_default().entry(r.visitor_sha256).or_insert(r.at);
+            *at = (*at).max(r.at);
+        }
+        *self.by_site.write().expect("forgotten lock") = m;
+        Ok(())
+    }
+
+    /// Whether `ev` belongs to a visitor forgotten after it was received.
+    pub fn drops(&self, ev: &Event) -> bool {
+        let m = self.by_site.read().expect("forgotten lock");
+        let Some(site) = m.get(&ev.site) else {
+            return false;
+        };
+        site.get(&visitor_hash(&ev.site, &ev.visitor_id))
+            .is_some_and(|at| ev.received_at <= *at)
+    }
+
+    /// Whether any visitor is forgotten at all (the sink skips hashing otherwise).
+    pub fn is_empty(&self) -> bool {
+        self.by_site.read().expect("forgotten lock").is_empty()
+    }
+}
