@@ -451,20 +451,13 @@ fn main() -> anyhow::Result<()> {
             match command {
                 DeadletterCommand::List { filter, limit } => {
                     let filter = deadletter::Filter::from(filter);
-                    let letters = log.dead_letters(limit.max(1) * 10).await?;
-                    for d in letters.iter().filter(|d| filter.matches(d)).take(limit) {
-                        println!("{}", serde_json::to_string(d)?);
+                    for d in deadletter::read(log.as_ref(), backends.warehouse.as_ref(), &filter, limit).await? {
+                        println!("{}", serde_json::to_string(&d)?);
                     }
                 }
                 DeadletterCommand::Replay { filter, limit, dry_run } => {
                     let filter = deadletter::Filter::from(filter);
-                    let letters: Vec<_> = log
-                        .dead_letters(usize::MAX >> 1)
-                        .await?
-                        .into_iter()
-                        .filter(|d| filter.matches(d))
-                        .take(limit)
-                        .collect();
+                    let letters = deadletter::read(log.as_ref(), backends.warehouse.as_ref(), &filter, limit).await?;
                     let sites = backends.warehouse.sites().await?;
                     let report = deadletter::replay(
                         log.as_ref(),

@@ -129,6 +129,20 @@ impl Forgotten {
             .is_some_and(|at| ev.received_at <= *at)
     }
 
+    /// Whether a dead letter holds an event of a visitor forgotten after the letter was
+    /// written (a Kafka dead-letter topic cannot delete it: every reader hides it instead).
+    pub fn hides(&self, d: &crate::log::DeadLetter) -> bool {
+        let m = self.by_site.read().expect("forgotten lock");
+        let Some(site) = m.get(&d.site) else {
+            return false;
+        };
+        let visitor = serde_json::from_str::<serde_json::Value>(&d.raw)
+            .ok()
+            .and_then(|v| v.get("visitor_id").and_then(|x| x.as_str()).map(str::to_string))
+            .or_else(|| crate::log::deadletter::decode_event(&d.raw).map(|e| e.visitor_id));
+        visitor.is_some_and(|v| site.get(&visitor_hash(&d.site, &v)).is_some_and(|at| d.at <= *at))
+    }
+
     /// Whether any visitor is forgotten at all (the sink skips hashing otherwise).
     pub fn is_empty(&self) -> bool {
         self.by_site.read().expect("forgotten lock").is_empty()

@@ -448,11 +448,13 @@ pub async fn dead_letters(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
-    let v = state
-        .log
-        .dead_letters(q.limit.unwrap_or(100).min(10_000))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let v = crate::log::deadletter::read(
+        state.log.as_ref(),
+        state.warehouse.as_ref(),
+        &Default::default(),
+        q.limit.unwrap_or(100).min(10_000),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(v))
 }
 

@@ -22,6 +22,31 @@ use crate::sites::Site;
 use crate::warehouse::Warehouse;
 use serde::Serialize;
 
+/// Dead letters newest first, at most `limit`, passing `filter`, without those of visitors
+/// forgotten on request ([`crate::privacy`]): the one read path of the CLI and the admin API.
+pub async fn read(
+    log: &dyn Log,
+    warehouse: &dyn Warehouse,
+    filter: &Filter,
+    limit: usize,
+) -> anyhow::Result<Vec<DeadLetter>> {
+    let forgotten = crate::privacy::Forgotten::default();
+    forgotten.refresh(warehouse).await?;
+    // Read more than asked: some are filtered out.
+    let scan = if filter.site.is_some() || filter.stage.is_some() || !forgotten.is_empty() {
+        limit.saturating_mul(10).max(1000)
+    } else {
+        limit
+    };
+    Ok(log
+        .dead_letters(scan)
+        .await?
+        .into_iter()
+        .filter(|d| filter.matches(d) && !forgotten.hides(d))
+        .take(limit)
+        .collect())
+}
+
 /// `raw` of a `sink` letter: the event's log record, so a replay restores it exactly.
 pub fn encode_event(ev: &Event) -> String {
     format!("proto:{}", hex::encode(ev.encode()))
