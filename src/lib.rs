@@ -7,6 +7,7 @@
 
 pub mod event;
 pub mod ingest;
+pub mod loadgen;
 pub mod log;
 pub mod metrics;
 pub mod openapi;
