@@ -221,13 +221,7 @@ fn a_site_is_changed_by_merge_patch_through_the_api_and_the_cli() {
     assert_eq!(site["settings"]["rules"]["dead_click_ms"], 2500);
     assert_eq!(site["origins"], json!(["https://shop.example"]));
     // The public config serves the new zone rule at once.
-    let cfg: serde_json::Value = s
-        .http
-        .get(s.url("/v1/sites/patchme/config"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let cfg: serde_json::Value = s.http.get(s.url("/v1/sites/patchme/config")).send().unwrap().json().unwrap();
     assert_eq!(cfg["zones"][0]["name"], "cta");
     // A bad setting names the field; an unknown site is a 404 naming the key.
     let bad = auth(s.http.patch(s.url("/v1/sites/patchme")))
@@ -236,26 +230,12 @@ fn a_site_is_changed_by_merge_patch_through_the_api_and_the_cli() {
         .unwrap();
     assert_eq!(bad.status().as_u16(), 400);
     assert_eq!(bad.json::<serde_json::Value>().unwrap()["field"], "settings");
-    let missing = auth(s.http.patch(s.url("/v1/sites/nope")))
-        .json(&json!({}))
-        .send()
-        .unwrap();
+    let missing = auth(s.http.patch(s.url("/v1/sites/nope"))).json(&json!({})).send().unwrap();
     assert_eq!(missing.status().as_u16(), 404);
-    let no_token = s
-        .http
-        .patch(s.url("/v1/sites/patchme"))
-        .json(&json!({}))
-        .send()
-        .unwrap();
+    let no_token = s.http.patch(s.url("/v1/sites/patchme")).json(&json!({})).send().unwrap();
     assert_eq!(no_token.status().as_u16(), 401);
     // The CLI takes the same patch (null resets to the default) and the API reads it back.
-    let out = s.cli(&[
-        "site",
-        "update",
-        "patchme",
-        "--settings",
-        r#"{"rules": {"rage_min_clicks": null}}"#,
-    ]);
+    let out = s.cli(&["site", "update", "patchme", "--settings", r#"{"rules": {"rage_min_clicks": null}}"#]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let shown: serde_json::Value = serde_json::from_slice(&s.cli(&["site", "show", "patchme"]).stdout).unwrap();
     assert_eq!(shown["settings"]["rules"]["rage_min_clicks"], 3);
@@ -267,10 +247,7 @@ fn a_site_is_changed_by_merge_patch_through_the_api_and_the_cli() {
         if back["settings"]["rules"]["rage_min_clicks"] == 3 {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "server did not pick up the CLI change: {back}"
-        );
+        assert!(std::time::Instant::now() < deadline, "server did not pick up the CLI change: {back}");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
