@@ -8,6 +8,8 @@
 //!
 //! Prints one JSON line: `{"events": n, "seconds": s, "events_per_s": r}`.
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sightline::loadgen::{accept, TrafficGen};
@@ -21,6 +23,16 @@ async fn main() -> anyhow::Result<()> {
     let (brokers, topic) = (a[1].clone(), a[2].clone());
     let secs: f64 = a[3].parse()?;
     let conc: usize = a[4].parse()?;
+    // The topic, with Sightline's default partition count (6), as Sightline creates its own.
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &brokers).create()?;
+    let created = admin
+        .create_topics(&[NewTopic::new(&topic, 6, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .await?;
+    for r in created {
+        if let Err((t, e)) = r {
+            anyhow::ensure!(e == rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists, "creating topic {t}: {e}");
+        }
+    }
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("acks", "all")
