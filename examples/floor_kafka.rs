@@ -26,11 +26,17 @@ async fn main() -> anyhow::Result<()> {
     // The topic, with Sightline's default partition count (6), as Sightline creates its own.
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &brokers).create()?;
     let created = admin
-        .create_topics(&[NewTopic::new(&topic, 6, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(
+            &[NewTopic::new(&topic, 6, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
         .await?;
     for r in created {
         if let Err((t, e)) = r {
-            anyhow::ensure!(e == rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists, "creating topic {t}: {e}");
+            anyhow::ensure!(
+                e == rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists,
+                "creating topic {t}: {e}"
+            );
         }
     }
     let producer: FutureProducer = ClientConfig::new()

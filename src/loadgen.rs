@@ -136,7 +136,8 @@ impl TrafficGen {
                 } else if r < 0.75 {
                     json!({"type": "scroll", "depth": self.rng.random_range(0..=10) * 10, "doc_h": 4200})
                 } else if r < 0.88 {
-                    json!({"type": "zone", "zone": ["pricing-cta", "hero", "footer"][self.rng.random_range(0..3)],
+                    let zone = ["pricing-cta", "hero", "footer"][self.rng.random_range(0..3)];
+                    json!({"type": "zone", "zone": zone,
                            "visible_ms": self.rng.random_range(0..10_000), "hover_ms": self.rng.random_range(0..2000)})
                 } else if r < 0.93 {
                     json!({"type": "custom", "name": "signup", "props": {"plan": "pro"}})
