@@ -93,7 +93,8 @@ impl TrafficGen {
         let mut ts = now_ms - 60_000 - self.rng.random_range(0..60_000);
         let mut pv = 0;
         while out.len() - start < n {
-            let url = self.pages[self.page()].clone();
+            let page = self.page();
+            let url = self.pages[page].clone();
             let pageview_id = format!("pv-{tag}-{batch_no:x}-{s}-{pv}");
             let mut seq = 0u32;
             let mut push = |out: &mut Vec<Value>, mut ev: Value, ts: i64| {
