@@ -10,6 +10,7 @@ pub mod access;
 pub mod event;
 pub mod import;
 pub mod ingest;
+pub mod loadgen;
 pub mod log;
 pub mod metrics;
 pub mod openapi;

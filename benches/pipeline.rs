@@ -1,0 +1,133 @@
+//! Criterion benches of each stage's CPU work, per event, on realistic batches
+//! ([`sightline::loadgen`]): `cargo bench --bench pipeline` (add a filter such as `ingest`).
+//!
+//! - `ingest/decode_validate_enrich`: one 50-event body → envelope parse, per-event
+//!   validation and enrichment (what `POST /v1/events` does before the log append);
+//!   `ingest/parse_floor_serde_json`: `serde_json` parsing of the same body alone (the
+//!   parse floor).
+//! - `log/append_embedded_50`: one 50-event append to the embedded log (SQLite WAL,
+//!   `synchronous=FULL`: one fsync per group commit), fresh ids each time.
+//! - `sink/decode_encode`: a 10,000-record sink batch: protobuf log record → `Event` (the
+//!   sink's decode) → protobuf `record` column (what the ClickHouse row carries). The
+//!   RowBinary serialisation inside the `clickhouse` crate is measured end to end by
+//!   `scripts/load` (sink vs `clickhouse-client`).
+//! - `rollup/sessionize`, `rollup/compute_day`, `rollup/funnel`: 10,000 events of one day
+//!   (400 sessions); throughput per event.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use sightline::event::{enrich, validate, Event};
+use sightline::loadgen::{accept, TrafficGen};
+use sightline::log::Log;
+use sightline::rollup::{compute_day, day_of, funnel, sessionize, FunnelStep, Rules};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const NOW: i64 = 1_764_412_800_000;
+
+fn body_bytes(seed: u64) -> Vec<u8> {
+    serde_json::to_vec(&TrafficGen::new(seed).batch("sl_bench", "0badc0de", 1, 50, NOW)).unwrap()
+}
+
+fn ingest(c: &mut Criterion) {
+    let body = body_bytes(1);
+    let rules = enrich::PageKeyRules::default();
+    let mut g = c.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(50));
+    g.bench_function("decode_validate_enrich", |b| {
+        b.iter(|| {
+            let env = validate::parse_envelope(&body).unwrap();
+            let ctx = enrich::Context {
+                received_at: NOW,
+                skew: enrich::Skew::for_batch(env.sent_at, NOW),
+                bot_reason: enrich::bot_reason(Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"), env.webdriver),
+                page_keys: &rules,
+                request_id: "0192d5a0-0000-7000-8000-000000000000",
+            };
+            let mut n = 0;
+            for (i, v) in env.events.iter().enumerate() {
+                let mut ok = validate::validate_event(i, v, &env.site).unwrap();
+                n += enrich::enrich(&mut ok.event, &ctx);
+                std::hint::black_box(&ok.event);
+            }
+            n
+        })
+    });
+    g.bench_function("parse_floor_serde_json", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+    });
+    g.finish();
+}
+
+fn log_append(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = sightline::log::embedded::EmbeddedLog::open(dir.path()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut gen = TrafficGen::new(2);
+    let n = AtomicU32::new(0);
+    let mut g = c.benchmark_group("log");
+    g.throughput(Throughput::Elements(50));
+    g.sample_size(20);
+    g.bench_function("append_embedded_50", |b| {
+        b.iter_batched(
+            || {
+                let k = n.fetch_add(1, Ordering::Relaxed);
+                accept(&gen.batch("sl_bench", &format!("{k:08x}"), k, 50, NOW), NOW)
+            },
+            |events| rt.block_on(log.append(&events)).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+fn events_of_day(n: usize) -> Vec<Event> {
+    let mut gen = TrafficGen::new(3);
+    let mut out = Vec::with_capacity(n);
+    let mut k = 0u32;
+    while out.len() < n {
+        out.extend(accept(&gen.batch("sl_bench", "0badc0de", k, 50, NOW), NOW));
+        k += 1;
+    }
+    out.truncate(n);
+    out
+}
+
+fn sink(c: &mut Criterion) {
+    let records: Vec<Vec<u8>> = events_of_day(10_000).iter().map(Event::encode).collect();
+    let mut g = c.benchmark_group("sink");
+    g.throughput(Throughput::Elements(records.len() as u64));
+    g.sample_size(20);
+    g.bench_function("decode_encode", |b| {
+        b.iter(|| {
+            records
+                .iter()
+                .map(|r| Event::decode(r).unwrap().encode().len())
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
+fn rollup(c: &mut Criterion) {
+    let events = events_of_day(10_000);
+    let rules = Rules::default();
+    let day = day_of(NOW - 120_000);
+    let mut g = c.benchmark_group("rollup");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.sample_size(10);
+    g.bench_function("sessionize", |b| b.iter(|| sessionize(&events, &rules).len()));
+    g.bench_function("compute_day", |b| b.iter(|| compute_day(&events, day, &rules)));
+    let sessions = compute_day(&events, day, &rules).sessions;
+    let steps = [
+        FunnelStep::parse("shop.example/"),
+        FunnelStep::parse("shop.example/pricing"),
+        FunnelStep::parse("event:signup"),
+    ];
+    g.bench_function("funnel", |b| b.iter(|| funnel(&sessions, &steps, 1_800_000, false)));
+    g.finish();
+}
+
+criterion_group!(benches, ingest, log_append, sink, rollup);
+criterion_main!(benches);
