@@ -36,6 +36,7 @@ fn ingest(c: &mut Criterion) {
         b.iter(|| {
             let env = validate::parse_envelope(&body).unwrap();
             let ctx = enrich::Context {
+                oldest_ts: i64::MIN,
                 received_at: NOW,
                 skew: enrich::Skew::for_batch(env.sent_at, NOW),
                 bot_reason: enrich::bot_reason(Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"), env.webdriver),

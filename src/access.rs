@@ -113,6 +113,8 @@ pub enum Denied {
     Scope(Scope),
     /// `403`: valid, but not for this site.
     Site(String),
+    /// `403`: limited to some sites, and the call is about all of them.
+    AllSites,
 }
 
 /// The tokens every request is checked against: the root token and a copy of the
@@ -182,7 +184,7 @@ impl Tokens {
             }
         } else if !p.sites.is_empty() && need == Scope::Admin {
             // Calls about no one site (listing sites, tokens…) are for unrestricted tokens.
-            return Err(Denied::Site("*".into()));
+            return Err(Denied::AllSites);
         }
         Ok(p)
     }

@@ -169,6 +169,7 @@ pub fn accept(body: &Value, received_at: i64) -> Vec<crate::event::Event> {
     let site = body["site"].as_str().unwrap_or_default();
     let rules = enrich::PageKeyRules::default();
     let ctx = enrich::Context {
+        oldest_ts: i64::MIN,
         received_at,
         skew: enrich::Skew::for_batch(body["sent_at"].as_i64(), received_at),
         bot_reason: None,

@@ -392,9 +392,16 @@ fn main() -> anyhow::Result<()> {
             let wh = server::connect_warehouse(&args).await?;
             match command {
                 TokenCommand::Create { name, scope, sites } => {
+                    let known = wh.sites().await?;
+                    if let Some(unknown) = sites.iter().find(|k| !known.iter().any(|s| &s.key == *k)) {
+                        anyhow::bail!("--site: no site with key {unknown}");
+                    }
                     let t = access::create_token(wh.as_ref(), &name, scope, sites).await?;
                     println!("{}", t.plaintext);
-                    eprintln!("token {} ({:?}) created; it is shown only this once", t.token.id, t.token.scope);
+                    eprintln!(
+                        "token {} ({:?}) created; it is shown only this once (running servers accept it within 5 s)",
+                        t.token.id, t.token.scope
+                    );
                 }
                 TokenCommand::List => {
                     for t in wh.tokens().await? {
@@ -537,6 +544,10 @@ fn main() -> anyhow::Result<()> {
                 let wh = server::connect_warehouse(&args).await?;
                 let f = sightline::query::parse_time("from", &from).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let t = sightline::query::parse_time("to", &to).map_err(|e| anyhow::anyhow!("{e}"))?;
+                anyhow::ensure!(
+                    t > f,
+                    "--to is exclusive and must be after --from: to rebuild {from} alone, give --to the next day"
+                );
                 wh.mark_dirty(&site, f, t).await?;
                 eprintln!("marked {site} days {from}..{to} for recomputation");
                 Ok(())

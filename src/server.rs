@@ -83,6 +83,7 @@ impl ResponseError for ApiError {
             StatusCode::UNAUTHORIZED => "unauthorized",
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::CONFLICT => "conflict",
+            StatusCode::FORBIDDEN => "forbidden",
             StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             _ => "bad_request",
         };
@@ -97,6 +98,12 @@ impl ResponseError for ApiError {
 /// Check `Authorization: Bearer <token>` for the `admin` scope (see [`require_scope`]).
 pub fn require_token(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     require_scope(req, state, Scope::Admin, None).map(|_| ())
+}
+
+/// Check `Authorization: Bearer <token>` for the `admin` scope on site `key` (a site's
+/// settings, surveys, erasures): tokens limited to that site pass too.
+pub fn require_admin(req: &HttpRequest, state: &AppState, key: &str) -> Result<(), ApiError> {
+    require_scope(req, state, Scope::Admin, Some(key)).map(|_| ())
 }
 
 /// Check `Authorization: Bearer <token>` for the `read` scope on site `key` (query API).
@@ -134,6 +141,11 @@ pub fn require_scope(
             field: "site".into(),
             reason: format!("this token is not valid for site {site}"),
         },
+        Denied::AllSites => ApiError {
+            status: StatusCode::FORBIDDEN,
+            field: "site".into(),
+            reason: "this token is limited to some sites; this call is about every site".into(),
+        },
     })
 }
 
@@ -162,6 +174,9 @@ pub async fn create_token(
             &format!("expected {{\"name\", \"scope\": \"read\"|\"admin\", \"sites\"?}}: {e}"),
         )
     })?;
+    if let Some(unknown) = n.sites.iter().find(|k| state.sites.get(k).is_none()) {
+        return Err(ApiError::bad("sites", &format!("no site with key {unknown}")));
+    }
     let t = access::create_token(state.warehouse.as_ref(), &n.name, n.scope, n.sites)
         .await
         .map_err(|e| ApiError::bad("name", &e.to_string()))?;
@@ -369,7 +384,7 @@ pub async fn get_site(
     key: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_admin(&req, &state, &key)?;
     match state.sites.get(&key) {
         Some(site) => Ok(HttpResponse::Ok().json(site_out(&site))),
         None => Err(ApiError {
@@ -388,7 +403,7 @@ pub async fn patch_site(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_admin(&req, &state, &key)?;
     let patch: SitePatch = serde_json::from_slice(&body).map_err(|e| ApiError {
         status: StatusCode::BAD_REQUEST,
         field: "body".into(),

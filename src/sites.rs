@@ -36,6 +36,17 @@ pub struct SiteSettings {
 impl SiteSettings {
     /// Checks serde cannot make; the error names the field (`settings.surveys[0].trigger.ms`).
     pub fn validate(&self) -> Result<(), (String, String)> {
+        self.rules
+            .validate()
+            .map_err(|(f, r)| (format!("settings.rules.{f}"), r))?;
+        for (i, z) in self.zones.iter().enumerate() {
+            if z.selector.trim().is_empty() || z.name.trim().is_empty() {
+                return Err((
+                    format!("settings.zones[{i}]"),
+                    "selector and name must not be empty".into(),
+                ));
+            }
+        }
         crate::survey::validate_settings(&self.surveys, &self.feedback)
     }
 }

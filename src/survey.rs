@@ -27,7 +27,7 @@
 //! (`sightline.showSurvey(id)`).
 
 use crate::event::{DeviceClass, SurveyKind, FEEDBACK_CATEGORIES};
-use crate::server::{require_token, update_site, ApiError, AppState, SitePatch};
+use crate::server::{require_admin, update_site, ApiError, AppState, SitePatch};
 use crate::sites::Site;
 use crate::warehouse::Warehouse;
 use actix_web::http::StatusCode;
@@ -546,7 +546,7 @@ pub async fn list_surveys(
     key: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    require_admin(&req, &state, &key)?;
     let site = state
         .sites
         .get(&key)
@@ -561,8 +561,8 @@ pub async fn get_survey(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
     let (key, id) = path.into_inner();
+    require_admin(&req, &state, &key)?;
     let site = state
         .sites
         .get(&key)
@@ -582,8 +582,8 @@ pub async fn put_survey(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
     let (key, id) = path.into_inner();
+    require_admin(&req, &state, &key)?;
     let mut v: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad("body", &format!("not valid JSON: {e}")))?;
     let obj = v
@@ -611,8 +611,8 @@ pub async fn delete_survey(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
     let (key, id) = path.into_inner();
+    require_admin(&req, &state, &key)?;
     let (site, ()) = change_surveys(state.warehouse.as_ref(), &key, |all, _| {
         let n = all.len();
         all.retain(|s| s.id != id);
@@ -682,5 +682,58 @@ mod tests {
             fb.validate("settings.feedback").unwrap_err().0,
             "settings.feedback.categories[1]"
         );
+    }
+}
+
+/// Check a `survey_response` against the site's definition of its survey, if the site
+/// defines one (answers to surveys run by the site's own code through
+/// `sightline.survey(...)` have none and pass): the question must exist, the kind must be the
+/// question's, a choice must be one of its options (one unless `multiple`), a rating within
+/// `min..=max`. Returns the offending field and the reason.
+pub fn check_answer(
+    surveys: &[Survey],
+    survey_id: &str,
+    question_id: &str,
+    kind: crate::event::SurveyKind,
+    value: &crate::event::Answer,
+) -> Result<(), (&'static str, String)> {
+    use crate::event::Answer;
+    let Some(survey) = surveys.iter().find(|s| s.id == survey_id) else {
+        return Ok(());
+    };
+    let Some(q) = survey.questions.iter().find(|q| q.id == question_id) else {
+        return Err((
+            "question_id",
+            format!("survey {survey_id} has no question {question_id}"),
+        ));
+    };
+    if q.kind != kind {
+        return Err((
+            "kind",
+            format!("question {question_id} of survey {survey_id} is {:?}", q.kind).to_lowercase(),
+        ));
+    }
+    match (kind, value) {
+        (crate::event::SurveyKind::Choice, Answer::Text(c)) if !q.options.contains(c) => {
+            Err(("value", format!("{c:?} is not an option of question {question_id}")))
+        }
+        (crate::event::SurveyKind::Choice, Answer::Choices(cs)) => {
+            if !q.multiple && cs.len() > 1 {
+                return Err(("value", format!("question {question_id} takes one option")));
+            }
+            match cs.iter().find(|c| !q.options.contains(c)) {
+                Some(c) => Err(("value", format!("{c:?} is not an option of question {question_id}"))),
+                None => Ok(()),
+            }
+        }
+        (crate::event::SurveyKind::Rating, Answer::Number(v)) => {
+            let (lo, hi) = (q.min.unwrap_or(1) as f64, q.max.unwrap_or(5) as f64);
+            if (lo..=hi).contains(v) {
+                Ok(())
+            } else {
+                Err(("value", format!("question {question_id} is rated {lo}..{hi}")))
+            }
+        }
+        _ => Ok(()),
     }
 }

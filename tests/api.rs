@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[test]
 fn the_openapi_document_lists_the_v1_contract() {
@@ -273,4 +273,178 @@ fn a_site_is_changed_by_merge_patch_through_the_api_and_the_cli() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// Faults a new user found by trying: each is a clear 4xx naming the field now.
+#[test]
+fn out_of_range_input_is_refused_naming_the_field() {
+    let s = Server::start(&[]);
+    s.site("oor", &["*"]);
+    let now = now_ms();
+    // A 1970 timestamp would make the rollups recompute every day since; live ingest refuses
+    // anything older than 31 days (history goes through the import endpoint).
+    let old = event("pageview", "s1", "https://o.example/", 1000, json!({}));
+    let far = event(
+        "click",
+        "s1",
+        "https://o.example/",
+        now,
+        json!({"x": 1e30, "y": 1, "selector": "a"}),
+    );
+    let neg = event(
+        "click",
+        "s1",
+        "https://o.example/",
+        now,
+        json!({"x": -10, "y": 1, "selector": "a"}),
+    );
+    let ok = event("pageview", "s1", "https://o.example/", now, json!({}));
+    let (code, body) = s.post(&batch("oor", vec![old, far, neg, ok]));
+    assert_eq!(code, 202, "{body}");
+    let fields: Vec<&str> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["ts", "x", "x"], "{body}");
+    // An answer that does not fit the site's survey definition.
+    let put = s
+        .http
+        .put(s.url("/v1/sites/oor/surveys/nps1"))
+        .bearer_auth(TOKEN)
+        .json(
+            &json!({"questions": [{"id": "q1", "kind": "nps", "text": "Recommend us?"},
+                                    {"id": "q2", "kind": "choice", "text": "Why?", "options": ["Price", "Docs"]}],
+                      "trigger": {"type": "manual"}}),
+        )
+        .send()
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.text().unwrap());
+    let answer = |q: &str, kind: &str, value: Value| {
+        event(
+            "survey_response",
+            "s1",
+            "https://o.example/",
+            now,
+            json!({"survey_id": "nps1", "question_id": q, "kind": kind, "value": value}),
+        )
+    };
+    let (_, body) = s.post(&batch(
+        "oor",
+        vec![
+            answer("q1", "csat", json!(3)),
+            answer("q2", "choice", json!("Nope")),
+            answer("q9", "nps", json!(9)),
+            answer("q1", "nps", json!(9)),
+        ],
+    ));
+    let fields: Vec<&str> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["kind", "value", "question_id"], "{body}");
+    assert_eq!(body["accepted"], 1, "{body}");
+
+    // Funnel windows and steps.
+    for (q, field) in [
+        ("steps=a,b&window=999999999999d", "window"),
+        ("steps=a,b&window=0m", "window"),
+        ("steps=a,b&window=30", "window"),
+        ("steps=a,,b", "steps"),
+        ("steps=event:", "steps"),
+    ] {
+        let r = s
+            .http
+            .get(s.url(&format!("/v1/sites/oor/funnel?{q}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{q}");
+        assert_eq!(r.json::<Value>().unwrap()["field"], field, "{q}");
+    }
+    // Settings that would make reports meaningless.
+    for (patch, field) in [
+        (json!({"rules": {"grid_cell_px": 0}}), "settings.rules.grid_cell_px"),
+        (
+            json!({"rules": {"rage_min_clicks": 1}}),
+            "settings.rules.rage_min_clicks",
+        ),
+        (json!({"rules": {"session_gap_ms": 0}}), "settings.rules.session_gap_ms"),
+        (
+            json!({"rules": {"rage_max_distance_px": -3}}),
+            "settings.rules.rage_max_distance_px",
+        ),
+        (json!({"zones": [{"selector": "", "name": "x"}]}), "settings.zones[0]"),
+    ] {
+        let r = s
+            .http
+            .patch(s.url("/v1/sites/oor"))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "settings": patch }))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{patch}");
+        assert_eq!(r.json::<Value>().unwrap()["field"], field, "{patch}");
+    }
+    // `rollup rebuild` with an empty range says so instead of doing nothing.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args([
+            "rollup",
+            "rebuild",
+            "--site",
+            "oor",
+            "--from",
+            "2026-11-29",
+            "--to",
+            "2026-11-29",
+            "--data-dir",
+        ])
+        .arg(&s.data_dir)
+        .args(&s.backend)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--to is exclusive"));
+    // A token limited to one site administers that site, and only that one; tokens for
+    // unknown sites are refused when made.
+    let r = s
+        .http
+        .post(s.url("/v1/tokens"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "ghost", "scope": "read", "sites": ["sl_ghost"]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.json::<Value>().unwrap()["field"], "sites");
+    let t: Value = s
+        .http
+        .post(s.url("/v1/tokens"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "oor-admin", "scope": "admin", "sites": ["oor"]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let tok = t["token"].as_str().unwrap();
+    let r = s
+        .http
+        .patch(s.url("/v1/sites/oor"))
+        .bearer_auth(tok)
+        .json(&json!({"name": "renamed"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = s
+        .http
+        .get(s.url("/v1/sites/oor/surveys"))
+        .bearer_auth(tok)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = s.http.get(s.url("/v1/sites")).bearer_auth(tok).send().unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(r.json::<Value>().unwrap()["error"], "forbidden");
 }

@@ -228,8 +228,22 @@ pub fn scrub_text(s: &str) -> (String, u32) {
 /// Keys of an event whose string values are identifiers or enumerations, never free text:
 /// [`scrub_json`] leaves them alone (an id or a timestamp is not a phone number).
 const STRUCTURAL_KEYS: &[&str] = &[
-    "id", "type", "session_id", "visitor_id", "site", "survey_id", "question_id", "kind", "recording_id",
-    "pageview_id", "trigger", "category", "tag", "zone", "selector", "name",
+    "id",
+    "type",
+    "session_id",
+    "visitor_id",
+    "site",
+    "survey_id",
+    "question_id",
+    "kind",
+    "recording_id",
+    "pageview_id",
+    "trigger",
+    "category",
+    "tag",
+    "zone",
+    "selector",
+    "name",
 ];
 
 /// Scrub the PII of a raw JSON event (a dead letter): URLs (`url`, `referrer`) with
@@ -308,11 +322,22 @@ pub fn scrub_url(raw: &str) -> (String, u32) {
 /// What enrichment needs to know about the request and the site.
 pub struct Context<'a> {
     pub received_at: i64,
+    /// Events whose (corrected) `ts` is older than this (ms) are rejected on field `ts`:
+    /// live traffic takes [`MAX_LIVE_AGE_MS`]; history comes through the import endpoint.
+    pub oldest_ts: i64,
     pub skew: Skew,
     pub bot_reason: Option<String>,
     pub page_keys: &'a PageKeyRules,
     pub request_id: &'a str,
 }
+
+/// Oldest `ts` live ingest takes, relative to `received_at`: 31 days (a snippet's offline
+/// queue is days old at most). Older events would make the rollup job recompute every day
+/// back to them; history is imported instead (`sightline import`).
+pub const MAX_LIVE_AGE_MS: i64 = 31 * 86_400_000;
+
+/// Oldest `ts` an import takes: 2000-01-01T00:00:00Z.
+pub const OLDEST_IMPORT_TS: i64 = 946_684_800_000;
 
 /// Fill the server-side fields of a validated event and scrub PII. Returns the number of
 /// PII replacements made.

@@ -20,6 +20,8 @@ pub const MAX_COMMENT_CHARS: usize = 2000;
 /// Survey text answers (and other free text) are cut at this many characters, on a character
 /// boundary (a `char`, so an emoji is never split); shorter answers are kept intact.
 pub const MAX_TEXT_CHARS: usize = 5000;
+/// Largest page coordinate of a click, CSS px.
+pub const MAX_PAGE_PX: f64 = 1_000_000.0;
 /// Short labels (tag, zone, category, kind, trigger, names) are cut at this many characters.
 pub const MAX_LABEL_CHARS: usize = 256;
 
@@ -361,8 +363,18 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
             screen: f.opt_box("screen"),
         },
         "click" => {
-            let x = f.req_num("x")?;
-            let y = f.req_num("y")?;
+            // Page coordinates (clientX + scrollX): never negative, and no page is a million
+            // CSS px wide or tall.
+            let coord = |k: &str| -> R<f64> {
+                let v = f.req_num(k)?;
+                if (0.0..=MAX_PAGE_PX).contains(&v) {
+                    Ok(v)
+                } else {
+                    Err(f.reject(k, &format!("must be 0..={MAX_PAGE_PX} CSS px (page coordinates)")))
+                }
+            };
+            let x = coord("x")?;
+            let y = coord("y")?;
             let selector = f.req_str("selector", MAX_SELECTOR_CHARS)?;
             let el = match f.get("el") {
                 None => None,
@@ -379,8 +391,8 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
             };
             let keyboard = f.opt_bool("keyboard");
             Payload::Click {
-                x: x.max(0.0),
-                y: y.max(0.0),
+                x,
+                y,
                 selector,
                 el: if keyboard { Some((0.5, 0.5)) } else { el },
                 tag: f.opt_str("tag", MAX_LABEL_CHARS).map(|t| t.to_ascii_lowercase()),

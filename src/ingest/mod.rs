@@ -331,10 +331,21 @@ pub fn accept_event(
         });
     }
     let mut ok = validate::validate_event(index, raw, site)?;
+    let n = enrich::enrich(&mut ok.event, ctx);
+    if ok.event.ts < ctx.oldest_ts {
+        return Err(Rejection {
+            index,
+            field: "ts".into(),
+            reason: if ctx.oldest_ts >= ctx.received_at - enrich::MAX_LIVE_AGE_MS {
+                "older than 31 days; import history with `sightline import` instead".into()
+            } else {
+                "before 2000-01-01".into()
+            },
+        });
+    }
     for f in &ok.warnings {
         METRICS.fields_dropped_total.with_label_values(&[f]).inc();
     }
-    let n = enrich::enrich(&mut ok.event, ctx);
     METRICS.pii_replacements_total.inc_by(n as u64);
     Ok((ok.event, ok.warnings))
 }
@@ -391,8 +402,17 @@ async fn handle(
         .clock_skew_seconds
         .with_label_values(&[if skew.shift_ms == 0 { "none" } else { "shift" }])
         .observe((skew.shift_ms.abs() as f64) / 1000.0);
-    let (status, request_id, out) =
-        accept(state, &site, &env.events, received_at, env.sent_at, skew, bot_reason).await?;
+    let (status, request_id, out) = accept(
+        state,
+        &site,
+        &env.events,
+        received_at,
+        env.sent_at,
+        skew,
+        bot_reason,
+        received_at - enrich::MAX_LIVE_AGE_MS,
+    )
+    .await?;
     let mut resp = HttpResponse::build(status);
     if let Some(o) = &origin {
         cors_grant(&mut resp, o);
@@ -413,11 +433,13 @@ async fn accept(
     sent_at: Option<i64>,
     skew: Skew,
     bot_reason: Option<String>,
+    oldest_ts: i64,
 ) -> Result<(StatusCode, String, IngestResponse), IngestError> {
     let limits = state.limits;
     let request_id = uuid::Uuid::now_v7().to_string();
     let ctx = Context {
         received_at,
+        oldest_ts,
         skew,
         bot_reason,
         page_keys: &site.settings.page_keys,
@@ -461,7 +483,27 @@ async fn accept(
             .filter(|t| crate::event::EVENT_TYPES.contains(t))
             .unwrap_or("unknown");
         METRICS.events_received_total.with_label_values(&[typ]).inc();
-        match accept_event(i, v, &site.key, &ctx, limits.event_bytes) {
+        let result = accept_event(i, v, &site.key, &ctx, limits.event_bytes).and_then(|(event, dropped)| {
+            // An answer to a survey the site defines must fit the definition.
+            if let crate::event::Payload::SurveyResponse {
+                survey_id,
+                question_id,
+                kind,
+                value,
+                ..
+            } = &event.payload
+            {
+                crate::survey::check_answer(&site.settings.surveys, survey_id, question_id, *kind, value).map_err(
+                    |(field, reason)| Rejection {
+                        index: i,
+                        field: field.into(),
+                        reason,
+                    },
+                )?;
+            }
+            Ok((event, dropped))
+        });
+        match result {
             Ok((event, dropped)) => {
                 for f in dropped {
                     warnings.push(Warning {
@@ -654,6 +696,7 @@ pub async fn import(
             None,
             Skew { shift_ms: 0 },
             bot_reason,
+            enrich::OLDEST_IMPORT_TS,
         )
         .await
     }

@@ -121,6 +121,7 @@ pub async fn replay(
                 let request_id = format!("replay-{}", uuid::Uuid::now_v7());
                 let ctx = Context {
                     received_at: d.at,
+                    oldest_ts: d.at - crate::event::enrich::MAX_LIVE_AGE_MS,
                     skew: Skew::for_batch(d.sent_at, d.at),
                     bot_reason: d.bot_reason.clone(),
                     page_keys: &site.settings.page_keys,

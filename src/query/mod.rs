@@ -63,13 +63,20 @@ pub fn parse_window(s: &str) -> Result<i64, ApiError> {
     let mult = match unit {
         "ms" => 1,
         "s" => 1000,
-        "m" | "" => 60_000,
+        "m" => 60_000,
         "h" => 3_600_000,
         "d" => DAY_MS,
+        "" => return Err(ApiError::bad("window", "needs a unit: ms, s, m, h or d (like 30m)")),
         _ => return Err(ApiError::bad("window", "unit must be ms, s, m, h or d")),
     };
-    Ok(n * mult)
+    match n.checked_mul(mult) {
+        Some(ms) if ms > 0 && ms <= MAX_WINDOW_MS => Ok(ms),
+        _ => Err(ApiError::bad("window", "must be more than 0 and at most 366d")),
+    }
 }
+
+/// Longest funnel conversion window: a year and a day.
+pub const MAX_WINDOW_MS: i64 = 366 * DAY_MS;
 
 struct Scope {
     site: crate::sites::Site,
@@ -327,14 +334,15 @@ pub async fn funnel_view(
         .steps
         .as_deref()
         .ok_or_else(|| ApiError::bad("steps", "missing (comma-separated pages or event:<name>)"))?;
-    let names: Vec<String> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    let names: Vec<String> = raw.split(',').map(str::trim).map(str::to_string).collect();
     if names.is_empty() || names.len() > 20 {
         return Err(ApiError::bad("steps", "give 1 to 20 steps"));
+    }
+    if names.iter().any(|n| n.is_empty() || n == "event:") {
+        return Err(ApiError::bad(
+            "steps",
+            "a step is empty: give a page or event:<name> between every pair of commas",
+        ));
     }
     let steps: Vec<FunnelStep> = names
         .iter()

@@ -80,6 +80,55 @@ fn time_zone_by_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono_tz
     })
 }
 
+impl Rules {
+    /// Values that would make the reports meaningless, as (field, reason).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |f: &str, r: &str| Err((f.to_string(), r.to_string()));
+        if self.session_gap_ms < 1000 {
+            return bad("session_gap_ms", "must be at least 1000 (1 s)");
+        }
+        if self.session_cap_ms < self.session_gap_ms {
+            return bad("session_cap_ms", "must be at least session_gap_ms");
+        }
+        if self.rage_min_clicks < 2 {
+            return bad("rage_min_clicks", "must be at least 2");
+        }
+        if self.rage_max_interval_ms <= 0 {
+            return bad("rage_max_interval_ms", "must be more than 0");
+        }
+        if !(self.rage_max_distance_px.is_finite() && self.rage_max_distance_px >= 0.0) {
+            return bad("rage_max_distance_px", "must be 0 or more");
+        }
+        if self.dead_click_ms == 0 {
+            return bad("dead_click_ms", "must be more than 0");
+        }
+        if self.quick_back_ms < 0 || self.pageview_dedup_ms < 0 {
+            return bad(
+                if self.quick_back_ms < 0 {
+                    "quick_back_ms"
+                } else {
+                    "pageview_dedup_ms"
+                },
+                "must be 0 or more",
+            );
+        }
+        if self.grid_cell_px == 0 {
+            return bad("grid_cell_px", "must be at least 1");
+        }
+        if self.rage_ignore_selectors.iter().any(|s| s.trim().is_empty()) {
+            return bad("rage_ignore_selectors", "entries must not be empty");
+        }
+        if self
+            .goal
+            .as_deref()
+            .is_some_and(|g| g.trim().is_empty() || g.trim() == "event:")
+        {
+            return bad("goal", "a page key or event:<name>");
+        }
+        Ok(())
+    }
+}
+
 impl Default for Rules {
     fn default() -> Self {
         Rules {
