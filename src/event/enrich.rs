@@ -228,8 +228,22 @@ pub fn scrub_text(s: &str) -> (String, u32) {
 /// Keys of an event whose string values are identifiers or enumerations, never free text:
 /// [`scrub_json`] leaves them alone (an id or a timestamp is not a phone number).
 const STRUCTURAL_KEYS: &[&str] = &[
-    "id", "type", "session_id", "visitor_id", "site", "survey_id", "question_id", "kind", "recording_id",
-    "pageview_id", "trigger", "category", "tag", "zone", "selector", "name",
+    "id",
+    "type",
+    "session_id",
+    "visitor_id",
+    "site",
+    "survey_id",
+    "question_id",
+    "kind",
+    "recording_id",
+    "pageview_id",
+    "trigger",
+    "category",
+    "tag",
+    "zone",
+    "selector",
+    "name",
 ];
 
 /// Scrub the PII of a raw JSON event (a dead letter): URLs (`url`, `referrer`) with
