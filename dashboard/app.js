@@ -389,7 +389,7 @@
             tooltip: {}, grid: { left: 50, right: 20, top: 20, bottom: 40 },
             xAxis: { type: 'category', data: s.choices ? s.choices.map(function (x) { return x.option; }) : dist },
             yAxis: { type: 'value', minInterval: 1 },
-            series: [{ type: 'bar', id: 'distribution', name: 'answers', data: s.choices ? s.choices.map(function (x) { return x.count; }) : dist.map(function (k) { return s.distribution[k]; }),
+            series: [{ type: 'bar', id: 'distribution ' + s.survey_id + '/' + s.question_id, name: 'answers', data: s.choices ? s.choices.map(function (x) { return x.count; }) : dist.map(function (k) { return s.distribution[k]; }),
               label: { show: true, position: 'top' } }],
           }));
         }

@@ -63,7 +63,7 @@
     return e;
   }
   function heat(t) { return 'hsl(' + Math.round((1 - t) * 240) + ',90%,45%)'; }
-  function pct(v) { return v === null || v === undefined ? '–' : (Math.round(v * 1000) / 10) + ' %'; }
+  function pct(v) { return v === null || v === undefined ? '–' : (v * 100).toFixed(1) + ' %'; }
   function ms(v) { return v === null || v === undefined ? '–' : Math.round(v) + ' ms'; }
   function device() { var x = w.innerWidth; return x < 768 ? 'mobile' : x < 1024 ? 'tablet' : 'desktop'; }
   function docH() { var de = d.documentElement; return Math.max(de.scrollHeight, d.body ? d.body.scrollHeight : 0); }
