@@ -34,9 +34,9 @@
     '.mark{display:inline-block;margin-left:4px;padding:0 4px;border-radius:3px;background:#fff;color:#b00020}',
     '.zone{position:absolute;box-sizing:border-box;border:2px dashed #6f42c1;background:rgba(111,66,193,.08)}',
     '.zone .tag{position:absolute;right:0;top:0;padding:1px 5px;background:#6f42c1;color:#fff}',
-    '.depth{position:absolute;right:0;width:120px;height:0;border-top:2px solid rgba(0,0,0,.6);text-align:right}',
+    '.depth{position:absolute;width:170px;height:0;border-top:2px solid rgba(0,0,0,.6);text-align:right;white-space:nowrap}',
     '.depth span{position:relative;top:-18px;padding:1px 4px;background:rgba(0,0,0,.7);color:#fff;border-radius:3px}',
-    '.bar{position:fixed;top:12px;right:12px;width:290px;padding:10px 12px;background:#1f2430;color:#eef;border-radius:8px;',
+    '.bar{position:fixed;bottom:12px;left:12px;width:300px;padding:10px 12px;background:#1f2430;color:#eef;border-radius:8px;',
     '  box-shadow:0 4px 20px rgba(0,0,0,.4);pointer-events:auto;font:13px/1.4 system-ui,sans-serif}',
     '.bar h1{font-size:14px;margin:0 0 6px}.bar code{color:#ffd479;word-break:break-all}.bar label{margin-right:8px}',
     '.bar button{float:right;background:none;border:0;color:#eef;font-size:16px;cursor:pointer}',
@@ -114,6 +114,7 @@
         b.style.cssText = 'left:' + r.x + 'px;top:' + r.y + 'px;width:' + r.w + 'px;height:' + r.h + 'px;border-color:' + color;
         var tag = el('span', 'tag', '#' + rank + ' · ' + m.clicks);
         tag.style.background = color;
+        if (r.y < 22) tag.style.top = (r.h + 1) + 'px'; // no room above: below the box
         if (m.rage_clicks) tag.appendChild(el('span', 'mark rage', 'rage ' + m.rage_clicks));
         if (m.dead_clicks) tag.appendChild(el('span', 'mark dead', 'dead ' + m.dead_clicks));
         b.appendChild(tag);
@@ -151,7 +152,7 @@
       layer.appendChild(b);
     });
     if (layers.scroll && hm.pageviews > 0) {
-      var H = docH(), left = d.documentElement.clientWidth - 124;
+      var H = docH(), left = d.documentElement.clientWidth - 174;
       (hm.scroll || []).forEach(function (s) {
         if (!s.depth) return;
         var e = el('div', 'depth'), share = s.pageviews / hm.pageviews;
