@@ -125,6 +125,9 @@
   function sessionsLink(extra, label) { return h('a', { class: 'pill', href: link('sessions', extra), text: label || 'sessions' }); }
   function heatmapLink(page, label) { return h('a', { class: 'pill', href: link('heatmap', { url: page }), text: label || 'heatmap' }); }
 
+  /** A page key without its host, for chart labels (`shop.example/pricing` → `/pricing`). */
+  function short(page) { var i = page.indexOf('/'); return i > 0 ? page.slice(i) : page; }
+
   /** The page's URL for a page key (`host/path`), on the site's origin with that host. */
   function pageUrl(page) {
     if (/^https?:\/\//.test(page)) return page;
@@ -305,14 +308,14 @@
       var sankey = j.transitions.length ? chart('tall', {
         tooltip: { trigger: 'item' },
         series: [{ type: 'sankey', id: 'transitions', left: 10, right: 160, data: Object.keys(nodes).map(function (n) { return { name: n }; }), links: links,
-          emphasis: { focus: 'adjacency' }, label: { fontSize: 11 }, lineStyle: { color: 'gradient', curveness: 0.5 } }],
+          emphasis: { focus: 'adjacency' }, label: { fontSize: 11, formatter: function (p) { return p.name.split(' ')[0] + ' ' + short(p.name.slice(p.name.indexOf(' ') + 1)); } }, lineStyle: { color: 'gradient', curveness: 0.5 } }],
       }, function (e) {
         var page = e.dataType === 'edge' ? e.data.page : String(e.name).replace(/^(from|to) /, '');
         location.hash = link('sessions', { page: page });
       }) : empty('transitions');
       var sun = j.paths.length ? chart('tall', {
         tooltip: { formatter: function (p) { return (p.treePathInfo || []).slice(1).map(function (x) { return x.name; }).join(' → ') + ': ' + p.value + ' sessions'; } },
-        series: [{ type: 'sunburst', id: 'paths', data: pathTree(j.paths), radius: [40, '92%'], label: { rotate: 'radial', fontSize: 10, minAngle: 8 } }],
+        series: [{ type: 'sunburst', id: 'paths', data: pathTree(j.paths), radius: [40, '92%'], label: { rotate: 'radial', fontSize: 10, minAngle: 8, formatter: function (p) { return short(p.name); } } }],
       }, function (e) { if (e.name) location.hash = link('sessions', { page: e.name }); }) : empty('paths');
       var funnelOut = h('div', { id: 'fn-out' });
       var funnelCard = card('Funnel', h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ steps: stepsIn.value.trim(), window: windowIn.value.trim(), count: countIn.value }); } },
@@ -382,10 +385,12 @@
           s.kind === 'nps' ? kpi('NPS', num(s.nps), 'nps') : null,
           s.kind === 'csat' ? kpi('CSAT % (4–5 of 5)', num(s.csat), 'csat') : null,
           s.mean !== null && s.mean !== undefined ? kpi('mean', s.mean.toFixed(2), 'mean') : null));
+        var charts2 = h('div', { class: 'grid2' });
+        add(c, charts2);
         if (s.kind !== 'text') {
           var dist = Object.keys(s.distribution || {});
           if (s.kind !== 'choice') dist.sort(function (a, b) { return +a - +b; });
-          add(c, chart('', {
+          add(charts2, chart('', {
             tooltip: {}, grid: { left: 50, right: 20, top: 20, bottom: 40 },
             xAxis: { type: 'category', data: s.choices ? s.choices.map(function (x) { return x.option; }) : dist },
             yAxis: { type: 'value', minInterval: 1 },
@@ -393,7 +398,7 @@
               label: { show: true, position: 'top' } }],
           }));
         }
-        if (s.trend && s.trend.length) add(c, trendChart(s.trend, s.kind === 'nps' ? [['nps', 'NPS']] : s.kind === 'csat' ? [['csat', 'CSAT %']] : [['mean', 'mean']]));
+        if (s.trend && s.trend.length) add(charts2, trendChart(s.trend, s.kind === 'nps' ? [['nps', 'NPS']] : s.kind === 'csat' ? [['csat', 'CSAT %']] : [['mean', 'mean']]));
         if (s.text) {
           add(c, [
             h('p', null, h('b', { 'data-kpi': 'answers', text: num(s.text.answers) }), S.q ? ' answers containing “' + S.q + '”' : ' answers',
