@@ -46,7 +46,11 @@
     try { c = w.localStorage.getItem('sl_consent'); } catch (e) { /* blocked */ }
     return NEEDS_CONSENT ? c === '1' : c !== '0';
   }
-  var allowed = consentGiven();
+  // Heatmap overlay: a signed link (#sightline-overlay=<grant>, made by the dashboard) shows
+  // the heatmap on this page instead: nothing is collected (the viewer is not a visitor) and
+  // the overlay code (/s/overlay.js) is loaded only then.
+  var OVL = /[#?&]sightline-overlay=([\w.-]+)/.exec(location.hash) || /[?&]sightline-overlay=([\w.-]+)/.exec(location.search);
+  var allowed = consentGiven() && !OVL;
   function sset(k, v) { mem[k] = v; if (allowed) try { w.localStorage.setItem(k, v); } catch (e) { /* blocked */ } }
   function sdel(k) { delete mem[k]; try { w.localStorage.removeItem(k); } catch (e) { /* blocked */ } }
 
@@ -517,7 +521,14 @@
   Object.defineProperty(api, 'pending', { get: function () { return { clicks: pending.length, queued: queue.length, batches: outbox.length }; } });
   w.sightline = api;
 
-  resume();
+  if (OVL) {
+    api._overlay = { grant: OVL[1], api: new URL('/', tag.src).href };
+    var os = d.createElement('script');
+    os.async = true; os.src = new URL('/s/overlay.js', tag.src).href;
+    (d.head || d.documentElement).appendChild(os);
+  }
+
+  if (!OVL) resume(); // an overlay viewer leaves a visitor's undelivered events where they are
   startPV(d.referrer);
   pre.forEach(function (c) { try { api[c[0]].apply(api, c.slice(1)); } catch (e) { /* bad call */ } });
 })();

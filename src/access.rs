@@ -149,6 +149,17 @@ impl Tokens {
         Ok(())
     }
 
+    /// A 256-bit key for `purpose` derived from the root token (HMAC-SHA256 keyed with the
+    /// root token over `purpose`): every process of one deployment derives the same key, and
+    /// changing the root token invalidates whatever was signed with it (dashboard overlay
+    /// grants, [`crate::dashboard`]).
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut m = Hmac::<Sha256>::new_from_slice(self.root.as_bytes()).expect("HMAC takes any key length");
+        m.update(purpose.as_bytes());
+        m.finalize().into_bytes().into()
+    }
+
     /// The principal behind a bearer token, or `None`.
     pub fn authenticate(&self, bearer: &str) -> Option<Principal> {
         if bearer.is_empty() {

@@ -7,6 +7,7 @@
 //! [`log::Log`] and [`warehouse::Warehouse`]; [`server`] wires them together.
 
 pub mod access;
+pub mod dashboard;
 pub mod event;
 pub mod import;
 pub mod ingest;

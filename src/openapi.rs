@@ -42,6 +42,10 @@ use utoipa::OpenApi;
         crate::survey::get_survey,
         crate::survey::put_survey,
         crate::survey::delete_survey,
+        crate::dashboard::index,
+        crate::dashboard::overlay_js,
+        crate::dashboard::create_grant,
+        crate::dashboard::overlay_data,
         openapi_json,
     ),
     components(schemas(
@@ -56,6 +60,7 @@ use utoipa::OpenApi;
         crate::server::ForgetRequest,
         crate::privacy::ForgetRecord,
         crate::log::DeadLetter,
+        crate::dashboard::OverlayRequest,
     )),
     modifiers(&BearerAuth)
 )]

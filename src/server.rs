@@ -648,10 +648,12 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 )
                 .route("/s.js", web::get().to(ingest::snippet))
                 .route("/s/widgets.js", web::get().to(ingest::widgets))
+                .route("/s/overlay.js", web::get().to(crate::dashboard::overlay_js))
                 .route("/v1/sites/{key}/config", web::get().to(ingest::site_config))
                 .route("/v1/sites/{key}/import", web::post().to(ingest::import));
         }
         if roles.query {
+            crate::dashboard::routes(cfg);
             cfg.route("/v1/sites", web::post().to(create_site))
                 .route("/v1/sites", web::get().to(list_sites))
                 .route("/v1/sites/{key}", web::get().to(get_site))

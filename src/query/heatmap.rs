@@ -59,7 +59,13 @@ pub async fn zones(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
-    let sc = scope(&key, &f, &state)?;
+    Ok(HttpResponse::Ok().json(zones_data(&state, &key, &f).await?))
+}
+
+/// The body of `GET /v1/sites/{key}/zones` (no token check: callers check access; the
+/// dashboard's signed overlay grant uses it too).
+pub async fn zones_data(state: &AppState, key: &str, f: &Filters) -> Result<serde_json::Value, ApiError> {
+    let sc = scope(key, f, state)?;
     let url = f
         .url
         .as_deref()
@@ -91,13 +97,13 @@ pub async fn zones(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
+    Ok(serde_json::json!({
         "page": page,
         "pageviews": pv,
         "goal": goal,
         "exposure_ms": sc.site.settings.rules.zone_exposure_ms,
         "zones": zones,
-    })))
+    }))
 }
 
 /// `GET /v1/sites/{key}/problems`: pages and elements ranked by frustration.

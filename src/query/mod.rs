@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub mod heatmap;
-pub use heatmap::{heatmap_compare, problems, sessions, zones};
+pub use heatmap::{heatmap_compare, problems, sessions, zones, zones_data};
 
 /// Query parameters of the query endpoints (each uses the ones it documents).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Filters {
     /// ms since epoch or `YYYY-MM-DD` (UTC), inclusive. Default: 30 days before `to`.
@@ -141,7 +141,7 @@ fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, ApiError> {
 
 /// A page given as a URL is keyed with the site's rules; anything else is a page key, taken
 /// literally (`?` and `.` are not patterns; `cases/analytics.md` A2).
-fn page_param(s: &str, site: &crate::sites::Site) -> String {
+pub fn page_param(s: &str, site: &crate::sites::Site) -> String {
     if s.starts_with("http://") || s.starts_with("https://") {
         page_key(s, &site.settings.page_keys)
     } else {
@@ -191,7 +191,13 @@ pub async fn heatmap(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
-    let sc = scope(&key, &f, &state)?;
+    Ok(HttpResponse::Ok().json(heatmap_data(&state, &key, &f).await?))
+}
+
+/// The body of `GET /v1/sites/{key}/heatmap` (no token check: callers check access; the
+/// dashboard's signed overlay grant uses it too).
+pub async fn heatmap_data(state: &AppState, key: &str, f: &Filters) -> Result<serde_json::Value, ApiError> {
+    let sc = scope(key, f, state)?;
     let url = f
         .url
         .as_deref()
@@ -260,7 +266,7 @@ pub async fn heatmap(
     for s in r.scroll.iter().filter(|s| sc.keeps(&s.dims)) {
         *scroll.entry(s.depth).or_default() += s.pageviews;
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({
+    Ok(serde_json::json!({
         "page": page,
         "pageviews": pageviews,
         "clicks": clicks,
@@ -271,7 +277,7 @@ pub async fn heatmap(
         "elements": elements,
         "scroll": scroll.into_iter().map(|(depth, pageviews)| ScrollOut { depth, pageviews }).collect::<Vec<_>>(),
         "fold": if dh > 0 { Some(vh as f64 / dh as f64) } else { None },
-    })))
+    }))
 }
 
 /// `GET /v1/sites/{key}/journeys[?entry=<page>]` (analytics.md, "Journeys and funnels"):

@@ -1,0 +1,549 @@
+/*! Sightline dashboard. Plain JS (no build step), charts by Apache ECharts (vendor/).
+ * State lives in the URL hash: #/<view>?site=&from=&to=&device=&… (from/to inclusive days,
+ * YYYY-MM-DD, UTC), so every view is a shareable link. Every number comes from the query API
+ * with the signed-in token (sessionStorage, this tab only) as a Bearer token. */
+(function () {
+  'use strict';
+  var TOKEN_KEY = 'sightline.token';
+  var VIEWS = [['problems', 'Problems'], ['heatmap', 'Heatmap'], ['journeys', 'Journeys'], ['voc', 'Voice of customer'], ['sessions', 'Sessions']];
+  var S = {}; // the state from the hash
+  var sites = [];
+  var charts = [];
+  var view = document.getElementById('view');
+  var renderSeq = 0;
+
+  // ---- small helpers ----
+  function h(tag, attrs) {
+    var e = document.createElement(tag);
+    for (var k in attrs || {}) {
+      var v = attrs[k];
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'text') e.textContent = v;
+      else if (k.slice(0, 2) === 'on') e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : v);
+    }
+    for (var i = 2; i < arguments.length; i++) add(e, arguments[i]);
+    return e;
+  }
+  function add(e, c) {
+    if (c === null || c === undefined || c === false) return;
+    if (Array.isArray(c)) c.forEach(function (x) { add(e, x); });
+    else e.appendChild(c.nodeType ? c : document.createTextNode(String(c)));
+  }
+  /** Numbers as shown: integers as is, other numbers with one decimal, null as "–". */
+  function num(v) {
+    if (v === null || v === undefined) return '–';
+    return Number.isInteger(v) ? String(v) : v.toFixed(1);
+  }
+  /** A fraction 0..1 as a percent with one decimal. */
+  function pct(v) { return v === null || v === undefined ? '–' : (v * 100).toFixed(1) + ' %'; }
+  function ymd(d) { return d.toISOString().slice(0, 10); }
+  function addDays(s, n) { var d = new Date(s + 'T00:00:00Z'); d.setUTCDate(d.getUTCDate() + n); return ymd(d); }
+  function today() { return ymd(new Date()); }
+
+  // ---- state in the URL ----
+  function parseHash() {
+    var raw = location.hash.replace(/^#\/?/, ''), i = raw.indexOf('?');
+    var name = (i < 0 ? raw : raw.slice(0, i)) || 'problems';
+    var q = new URLSearchParams(i < 0 ? '' : raw.slice(i + 1)), s = { view: name };
+    q.forEach(function (v, k) { s[k] = v; });
+    if (!s.to) s.to = today();
+    if (!s.from) s.from = addDays(s.to, -6);
+    return s;
+  }
+  /** A link to `viewName` keeping site, dates and device, plus `extra`. */
+  function link(viewName, extra) {
+    var q = new URLSearchParams();
+    ['site', 'from', 'to', 'device'].forEach(function (k) { if (S[k]) q.set(k, S[k]); });
+    for (var k in extra || {}) if (extra[k] !== undefined && extra[k] !== null && extra[k] !== '') q.set(k, extra[k]);
+    return '#/' + viewName + '?' + q.toString();
+  }
+  function go(patch, viewName) {
+    var s = Object.assign({}, S, patch), q = new URLSearchParams();
+    Object.keys(s).forEach(function (k) { if (k !== 'view' && s[k] !== undefined && s[k] !== null && s[k] !== '') q.set(k, s[k]); });
+    location.hash = '#/' + (viewName || s.view) + '?' + q.toString();
+  }
+
+  // ---- API ----
+  function token() { return sessionStorage.getItem(TOKEN_KEY) || ''; }
+  function SignIn(msg) { this.message = msg; }
+  /** The range and device of the filters as query API parameters (`to` exclusive). */
+  function scope(extra) {
+    var p = { from: S.from, to: addDays(S.to, 1) };
+    if (S.device) p.device = S.device;
+    return Object.assign(p, extra || {});
+  }
+  function api(path, params, init) {
+    var q = new URLSearchParams();
+    for (var k in params || {}) if (params[k] !== undefined && params[k] !== null && params[k] !== '') q.set(k, params[k]);
+    var url = path + (q.toString() ? '?' + q.toString() : '');
+    var opts = Object.assign({ headers: {} }, init || {});
+    opts.headers.Authorization = 'Bearer ' + token();
+    if (opts.body) opts.headers['Content-Type'] = 'application/json';
+    return fetch(url, opts).then(function (r) {
+      return r.text().then(function (t) {
+        var j = null;
+        try { j = JSON.parse(t); } catch (e) { /* not JSON */ }
+        if (r.status === 401) { sessionStorage.removeItem(TOKEN_KEY); throw new SignIn('The token was refused (401): sign in again.'); }
+        if (!r.ok) throw new Error((j && j.field ? j.field + ': ' + j.reason : 'HTTP ' + r.status));
+        return j;
+      });
+    });
+  }
+  function siteApi(p, params, init) { return api('/v1/sites/' + encodeURIComponent(S.site) + p, params, init); }
+
+  // ---- charts ----
+  function chart(cls, option, onClick) {
+    var div = h('div', { class: 'chart ' + (cls || '') });
+    setTimeout(function () {
+      if (!window.echarts || !div.isConnected) return;
+      var c = window.echarts.init(div, null, { renderer: 'canvas' });
+      c.setOption(option);
+      if (onClick) c.on('click', onClick);
+      charts.push(c);
+    }, 0);
+    return div;
+  }
+  window.addEventListener('resize', function () { charts.forEach(function (c) { c.resize(); }); });
+
+  // ---- tables ----
+  /** A table whose cells carry `data-f` = the API field they show (tests read them). */
+  function table(name, cols, rows) {
+    return h('table', { 'data-table': name },
+      h('thead', null, h('tr', null, cols.map(function (c) { return h('th', { class: c.n ? 'n' : null, text: c.label }); }))),
+      h('tbody', null, rows.map(function (r) {
+        return h('tr', { 'data-row': '', title: r.__title || null }, cols.map(function (c) {
+          var v = c.get ? c.get(r) : r[c.f];
+          var cell = v && v.nodeType ? v : (c.n ? num(v) : (v === null || v === undefined ? '–' : String(v)));
+          return h('td', { class: c.n ? 'n' : null, 'data-f': c.f || null }, cell);
+        }));
+      })));
+  }
+  function kpi(label, value, f) { return h('div', { class: 'kpi' }, h('b', { 'data-kpi': f, text: value }), h('span', { text: label })); }
+  function card(title) { var c = h('section', { class: 'card' }, title ? h('h2', { text: title }) : null); for (var i = 1; i < arguments.length; i++) add(c, arguments[i]); return c; }
+  function empty(what) { return h('p', { class: 'muted', text: 'No ' + what + ' in this range.' }); }
+  function sessionsLink(extra, label) { return h('a', { class: 'pill', href: link('sessions', extra), text: label || 'sessions' }); }
+  function heatmapLink(page, label) { return h('a', { class: 'pill', href: link('heatmap', { url: page }), text: label || 'heatmap' }); }
+
+  /** A page key without its host, for chart labels (`shop.example/pricing` → `/pricing`). */
+  function short(page) { var i = page.indexOf('/'); return i > 0 ? page.slice(i) : page; }
+
+  /** The page's URL for a page key (`host/path`), on the site's origin with that host. */
+  function pageUrl(page) {
+    if (/^https?:\/\//.test(page)) return page;
+    var site = sites.filter(function (s) { return s.key === S.site; })[0];
+    var slash = page.indexOf('/'), host = slash < 0 ? page : page.slice(0, slash), path = slash < 0 ? '/' : page.slice(slash);
+    var o = ((site && site.origins) || []).filter(function (o) { return o !== '*' && o.replace(/^https?:\/\//, '').replace(/\/$/, '') === host; })[0];
+    return (o ? o.replace(/\/$/, '') : 'https://' + host) + path;
+  }
+
+  // ---- views ----
+  var render = {};
+
+  render.problems = function () {
+    return siteApi('/problems', scope({ limit: 50 })).then(function (p) {
+      return [
+        h('h1', { text: 'Problems' }),
+        h('div', { class: 'kpis' }, kpi('sessions in range', num(p.sessions), 'sessions'),
+          kpi('pages with problems', num(p.pages.length), 'pages'), kpi('elements with problems', num(p.elements.length), 'elements')),
+        card('Pages, by rage + dead clicks + quick backs', p.pages.length ? table('problems-pages', [
+          { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } },
+          { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
+          { label: 'Quick backs', f: 'quick_backs', n: 1 }, { label: 'Sessions', f: 'sessions', n: 1 }, { label: 'Score', f: 'score', n: 1 },
+          { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink({ page: r.page })); } },
+        ], p.pages) : empty('problems')),
+        card('Elements, by rage + dead clicks', p.elements.length ? table('problems-elements', [
+          { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } },
+          { label: 'Page', f: 'page' }, { label: 'Zone', f: 'zone' },
+          { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
+          { label: 'Sessions', f: 'sessions', n: 1 }, { label: 'Score', f: 'score', n: 1 },
+          { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink({ page: r.page, element: r.selector })); } },
+        ], p.elements) : empty('problem elements')),
+      ];
+    });
+  };
+
+  function pagesOf(j) {
+    var set = {};
+    (j.entries || []).forEach(function (e) { set[e.page] = 1; });
+    (j.exits || []).forEach(function (e) { set[e.page] = 1; });
+    (j.transitions || []).forEach(function (t) { set[t.from] = 1; set[t.to] = 1; });
+    return Object.keys(set).sort();
+  }
+
+  render.heatmap = function () {
+    var pick = h('input', { type: 'text', id: 'hm-url', list: 'hm-pages', value: S.url || '', placeholder: 'page URL or page key' });
+    var list = h('datalist', { id: 'hm-pages' });
+    var form = h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ url: pick.value.trim() }); } },
+      h('label', null, 'Page ', pick), list, h('button', { type: 'submit', text: 'Show' }));
+    var head = [h('h1', { text: 'Heatmap' }), card(null, form)];
+    var pages = siteApi('/journeys', scope()).then(pagesOf, function () { return []; });
+    if (!S.url) {
+      return pages.then(function (ps) {
+        ps.forEach(function (p) { list.appendChild(h('option', { value: p })); });
+        if (ps.length) { go({ url: ps[0] }); }
+        return head.concat(ps.length ? [] : [empty('pages')]);
+      });
+    }
+    var url = S.url, full = pageUrl(url);
+    var grantBody = { url: full, from: S.from, to: addDays(S.to, 1) };
+    if (S.device) grantBody.device = S.device;
+    return Promise.all([
+      siteApi('/heatmap', scope({ url: url })), siteApi('/zones', scope({ url: url })),
+      siteApi('/overlay', null, { method: 'POST', body: JSON.stringify(grantBody) }).catch(function (e) { if (e instanceof SignIn) throw e; return { error: e.message }; }),
+      pages,
+    ]).then(function (r) {
+      var hm = r[0], z = r[1], g = r[2];
+      r[3].forEach(function (p) { list.appendChild(h('option', { value: p })); });
+      var frame = g.link
+        ? h('div', { class: 'frame-wrap' }, h('iframe', { id: 'hm-frame', src: g.link, title: 'The page with its heatmap', referrerpolicy: 'no-referrer' }))
+        : h('p', { class: 'error', text: 'No overlay: ' + g.error });
+      var maxDepthShare = function (s) { return hm.pageviews ? s.pageviews / hm.pageviews : 0; };
+      var compare = compareCard(url);
+      return head.concat([
+        h('div', { class: 'kpis' }, kpi('page views', num(hm.pageviews), 'pageviews'), kpi('clicks', num(hm.clicks), 'clicks'),
+          kpi('quick backs', num(hm.quick_backs), 'quick_backs'), kpi('fold (viewport / page height)', pct(hm.fold), 'fold')),
+        card('The page, with clicks, rage/dead clicks, zones and the scroll map drawn on it', frame,
+          g.link ? h('p', { class: 'muted' }, 'Overlay link for the live site (valid 1 h): ', h('a', { id: 'hm-overlay-link', href: g.link, target: '_blank', rel: 'noopener noreferrer', text: 'open the page with the overlay' })) : null),
+        h('div', { class: 'grid2' },
+          card('Elements', hm.elements.length ? table('heatmap-elements', [
+            { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } },
+            { label: 'Zone', f: 'zone' }, { label: 'Clicks', f: 'clicks', n: 1 },
+            { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
+            { label: '', get: function (r) { return sessionsLink({ page: hm.page, element: r.selector }); } },
+          ], hm.elements) : empty('clicks')),
+          card('Scroll map: page views that reached each depth', chart('', {
+            tooltip: { trigger: 'axis' }, grid: { left: 60, right: 20, top: 20, bottom: 40 },
+            yAxis: { type: 'category', inverse: true, name: 'depth', data: hm.scroll.map(function (s) { return s.depth + ' %'; }) },
+            xAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value} %' } },
+            series: [{ type: 'bar', name: '% of page views', data: hm.scroll.map(function (s) { return Math.round(maxDepthShare(s) * 1000) / 10; }),
+              itemStyle: { color: '#e8590c' }, label: { show: true, position: 'right', formatter: '{c} %' } }],
+          }), table('heatmap-scroll', [{ label: 'Depth %', f: 'depth', n: 1 }, { label: 'Page views reaching it', f: 'pageviews', n: 1 }], hm.scroll))),
+        card('Zones (hover a row for every metric)', z.zones.length ? table('heatmap-zones', [
+          { label: 'Zone', f: 'zone' },
+          { label: 'Exposure rate', f: 'exposure_rate', get: function (r) { return pct(r.exposure_rate); } },
+          { label: 'Click rate', f: 'click_rate', get: function (r) { return pct(r.click_rate); } },
+          { label: 'Attractiveness', f: 'attractiveness', get: function (r) { return pct(r.attractiveness); } },
+          { label: 'Hover (ms)', f: 'hover_ms', n: 1 }, { label: 'Hesitation (ms)', f: 'hesitation_ms', n: 1 },
+          { label: 'Conversion', f: 'conversion_rate', get: function (r) { return pct(r.conversion_rate); } },
+        ], z.zones.map(function (r) {
+          return Object.assign({ __title: 'exposed ' + r.exposed + ' of ' + z.pageviews + ' page views\nclicked ' + r.clicked +
+            ', exposed and clicked ' + r.exposed_clicked + '\nvisible ' + r.visible_ms + ' ms in all\nhovered ' + r.hovered + ' times, ' +
+            r.hover_ms_sum + ' ms\n' + r.hesitations + ' hesitations, ' + r.hesitation_ms_sum + ' ms\nconverted sessions ' +
+            r.converted_sessions + ' of ' + r.click_sessions }, r);
+        })) : empty('zones')),
+        compare,
+      ]);
+    });
+  };
+
+  function compareCard(url) {
+    var f2 = h('input', { type: 'date', id: 'cmp-from2', value: S.from2 || addDays(S.from, -7) });
+    var t2 = h('input', { type: 'date', id: 'cmp-to2', value: S.to2 || addDays(S.to, -7) });
+    var out = h('div', { id: 'cmp-out' });
+    var c = card('Compare with another range', h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ from2: f2.value, to2: t2.value }); } },
+      h('span', { class: 'muted', text: 'This range (' + S.from + ' → ' + S.to + ') against' }), h('label', null, 'from ', f2), h('label', null, 'to ', t2),
+      h('button', { type: 'submit', text: 'Compare' })), out);
+    if (S.from2 && S.to2) {
+      siteApi('/heatmap/compare', scope({ url: url, from2: S.from2, to2: addDays(S.to2, 1) })).then(function (cmp) {
+        add(out, [
+          h('p', null, 'Page views: ', h('b', { 'data-kpi': 'pageviews', text: num(cmp.pageviews) }), ' → ', h('b', { 'data-kpi': 'pageviews2', text: num(cmp.pageviews2) }),
+            h('span', { class: 'muted', text: ' (rates are clicks per page view, so ranges with different traffic compare fairly)' })),
+          cmp.elements.length ? chart('', {
+            tooltip: { trigger: 'axis' }, legend: {}, grid: { left: 220, right: 20, top: 30, bottom: 30 },
+            yAxis: { type: 'category', inverse: true, data: cmp.elements.map(function (e) { return e.selector; }), axisLabel: { width: 200, overflow: 'truncate' } },
+            xAxis: { type: 'value', name: 'clicks / page view' },
+            series: [{ type: 'bar', name: 'this range', data: cmp.elements.map(function (e) { return e.rate; }) },
+              { type: 'bar', name: 'other range', data: cmp.elements.map(function (e) { return e.rate2; }) }],
+          }) : null,
+          cmp.elements.length ? table('heatmap-compare', [
+            { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } },
+            { label: 'Clicks', f: 'clicks', n: 1 }, { label: 'Clicks (other)', f: 'clicks2', n: 1 },
+            { label: 'Rate', f: 'rate', get: function (r) { return r.rate.toFixed(3); } },
+            { label: 'Rate (other)', f: 'rate2', get: function (r) { return r.rate2.toFixed(3); } },
+            { label: 'Shift', f: 'shift', get: function (r) { return (r.shift > 0 ? '+' : '') + r.shift.toFixed(3); } },
+          ], cmp.elements) : empty('clicks to compare'),
+        ]);
+      }, function (e) { add(out, h('p', { class: 'error', text: e.message })); });
+    }
+    return c;
+  }
+
+  /** Sessions → tree for the sunburst: each path's pages as nested levels. */
+  function pathTree(paths) {
+    var root = { children: {} };
+    paths.forEach(function (p) {
+      var n = root;
+      p.pages.forEach(function (page, i) {
+        n.children[page] = n.children[page] || { name: page, value: 0, ends: 0, children: {} };
+        n = n.children[page];
+        n.value += p.sessions;
+        if (i === p.pages.length - 1) n.ends += p.sessions;
+      });
+    });
+    function out(n) {
+      return Object.keys(n.children).map(function (k) {
+        var c = n.children[k];
+        return { name: c.name, value: c.value, children: out(c) };
+      });
+    }
+    return out(root);
+  }
+
+  render.journeys = function () {
+    var stepsIn = h('input', { type: 'text', id: 'fn-steps', value: S.steps || '', placeholder: 'page keys or URLs, event:<name>, comma-separated' });
+    var windowIn = h('input', { type: 'text', id: 'fn-window', value: S.window || '1d', size: 5 });
+    var countIn = h('select', { id: 'fn-count' }, h('option', { value: 'sessions', text: 'sessions' }), h('option', { value: 'visitors', text: 'visitors' }));
+    countIn.value = S.count || 'sessions';
+    return siteApi('/journeys', scope({ entry: S.entry })).then(function (j) {
+      if (!S.steps && j.paths.length) {
+        var longest = j.paths.filter(function (p) { return p.pages.length > 1; })[0];
+        if (longest) stepsIn.value = longest.pages.join(',');
+      }
+      // Sankey of transitions: pages on the left (from) and right (to), so the flow is acyclic.
+      var nodes = {}, links = j.transitions.map(function (t) {
+        nodes['from ' + t.from] = 1; nodes['to ' + t.to] = 1;
+        return { source: 'from ' + t.from, target: 'to ' + t.to, value: t.count, page: t.from };
+      });
+      var sankey = j.transitions.length ? chart('tall', {
+        tooltip: { trigger: 'item' },
+        series: [{ type: 'sankey', id: 'transitions', left: 10, right: 160, data: Object.keys(nodes).map(function (n) { return { name: n }; }), links: links,
+          emphasis: { focus: 'adjacency' }, label: { fontSize: 11, formatter: function (p) { return p.name.split(' ')[0] + ' ' + short(p.name.slice(p.name.indexOf(' ') + 1)); } }, lineStyle: { color: 'gradient', curveness: 0.5 } }],
+      }, function (e) {
+        var page = e.dataType === 'edge' ? e.data.page : String(e.name).replace(/^(from|to) /, '');
+        location.hash = link('sessions', { page: page });
+      }) : empty('transitions');
+      var sun = j.paths.length ? chart('tall', {
+        tooltip: { formatter: function (p) { return (p.treePathInfo || []).slice(1).map(function (x) { return x.name; }).join(' → ') + ': ' + p.value + ' sessions'; } },
+        series: [{ type: 'sunburst', id: 'paths', data: pathTree(j.paths), radius: [40, '92%'], label: { rotate: 'radial', fontSize: 10, minAngle: 8, formatter: function (p) { return short(p.name); } } }],
+      }, function (e) { if (e.name) location.hash = link('sessions', { page: e.name }); }) : empty('paths');
+      var funnelOut = h('div', { id: 'fn-out' });
+      var funnelCard = card('Funnel', h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ steps: stepsIn.value.trim(), window: windowIn.value.trim(), count: countIn.value }); } },
+        h('label', null, 'Steps ', stepsIn), h('label', null, 'window ', windowIn), h('label', null, 'count ', countIn), h('button', { type: 'submit', text: 'Show funnel' })), funnelOut);
+      var steps = S.steps || stepsIn.value;
+      if (steps) {
+        siteApi('/funnel', scope({ steps: steps, window: S.window || '1d', count: S.count })).then(function (f) {
+          add(funnelOut, [
+            chart('', {
+              tooltip: { trigger: 'item', formatter: function (p) { return p.name + ': ' + p.value; } },
+              series: [{ type: 'funnel', id: 'funnel', sort: 'none', left: '10%', width: '60%', minSize: '8%', gap: 2,
+                label: { position: 'right', formatter: function (p) { return p.name + '  ' + p.value; } },
+                data: f.steps.map(function (s) { return { name: s.step, value: s.count }; }) }],
+            }, function (e) { if (!/^event:/.test(e.name)) location.hash = link('sessions', { page: e.name }); }),
+            table('funnel-steps', [
+              { label: 'Step', f: 'step', get: function (r) { return h('code', { text: r.step }); } },
+              { label: f.count === 'visitors' ? 'Visitors' : 'Sessions', f: 'count', n: 1 },
+              { label: 'Conversion % (of step 1)', f: 'conversion_pct', n: 1 },
+              { label: 'Drop-off', f: 'dropoff', n: 1 }, { label: 'Drop-off % (of previous)', f: 'dropoff_pct', n: 1 },
+              { label: '', get: function (r) { return /^event:/.test(r.step) ? null : sessionsLink({ page: r.step }, 'sessions on this page'); } },
+            ], f.steps),
+          ]);
+        }, function (e) { add(funnelOut, h('p', { class: 'error', text: e.message })); });
+      }
+      return [
+        h('h1', { text: 'Journeys' }),
+        h('div', { class: 'kpis' }, kpi('sessions', num(j.sessions), 'sessions'), kpi('bounces', num(j.bounces), 'bounces'),
+          j.entry ? kpi('entry page', j.entry, 'entry') : null),
+        h('div', { class: 'grid2' }, card('Transitions (click a flow for its sessions)', sankey), card('Paths: first 5 pages', sun)),
+        funnelCard,
+        h('div', { class: 'grid2' },
+          card('Transitions', j.transitions.length ? table('journeys-transitions', [
+            { label: 'From', f: 'from', get: function (r) { return h('code', { text: r.from }); } }, { label: 'To', f: 'to', get: function (r) { return h('code', { text: r.to }); } },
+            { label: 'Sessions', f: 'count', n: 1 }, { label: '', get: function (r) { return sessionsLink({ page: r.from }); } },
+          ], j.transitions) : empty('transitions')),
+          card('Entry pages', j.entries.length ? table('journeys-entries', [
+            { label: 'Page', f: 'page', get: function (r) { return h('a', { href: link('journeys', { entry: r.page }), text: r.page }); } },
+            { label: 'Sessions', f: 'sessions', n: 1 }, { label: 'Bounces', f: 'bounces', n: 1 },
+            { label: '', get: function (r) { return sessionsLink({ page: r.page }); } },
+          ], j.entries) : empty('entries')),
+          card('Exit pages', j.exits.length ? table('journeys-exits', [
+            { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } }, { label: 'Sessions', f: 'sessions', n: 1 },
+            { label: '', get: function (r) { return sessionsLink({ page: r.page }); } },
+          ], j.exits) : empty('exits')),
+          card('Paths', j.paths.length ? table('journeys-paths', [
+            { label: 'Pages', f: 'pages', get: function (r) { return r.pages.join(' → '); } }, { label: 'Sessions', f: 'sessions', n: 1 },
+          ], j.paths) : empty('paths'))),
+      ];
+    });
+  };
+
+  function trendChart(rows, series) {
+    return chart('', {
+      tooltip: { trigger: 'axis' }, legend: {}, grid: { left: 50, right: 20, top: 30, bottom: 30 },
+      xAxis: { type: 'category', data: rows.map(function (r) { return r.day; }) }, yAxis: { type: 'value' },
+      series: series.map(function (s) { return { type: 'line', name: s[1], data: rows.map(function (r) { return r[s[0]]; }), connectNulls: true }; }),
+    });
+  }
+
+  render.voc = function () {
+    var qIn = h('input', { type: 'search', id: 'voc-q', value: S.q || '', placeholder: 'search text answers and comments' });
+    return siteApi('/voc', scope({ q: S.q, survey: S.survey })).then(function (v) {
+      var qs = v.surveys.map(function (s) {
+        var title = s.survey_id + ' · ' + s.question_id + (s.question ? ': ' + s.question : '');
+        var c = card(title, h('div', { class: 'kpis', 'data-question': s.survey_id + '/' + s.question_id },
+          kpi('responses', num(s.responses), 'responses'), kpi('sessions', num(s.sessions), 'sessions'),
+          s.kind === 'nps' ? kpi('NPS', num(s.nps), 'nps') : null,
+          s.kind === 'csat' ? kpi('CSAT % (4–5 of 5)', num(s.csat), 'csat') : null,
+          s.mean !== null && s.mean !== undefined ? kpi('mean', s.mean.toFixed(2), 'mean') : null));
+        var charts2 = h('div', { class: 'grid2' });
+        add(c, charts2);
+        if (s.kind !== 'text') {
+          var dist = Object.keys(s.distribution || {});
+          if (s.kind !== 'choice') dist.sort(function (a, b) { return +a - +b; });
+          add(charts2, chart('', {
+            tooltip: {}, grid: { left: 50, right: 20, top: 20, bottom: 40 },
+            xAxis: { type: 'category', data: s.choices ? s.choices.map(function (x) { return x.option; }) : dist },
+            yAxis: { type: 'value', minInterval: 1 },
+            series: [{ type: 'bar', id: 'distribution ' + s.survey_id + '/' + s.question_id, name: 'answers', data: s.choices ? s.choices.map(function (x) { return x.count; }) : dist.map(function (k) { return s.distribution[k]; }),
+              label: { show: true, position: 'top' } }],
+          }));
+        }
+        if (s.trend && s.trend.length) add(charts2, trendChart(s.trend, s.kind === 'nps' ? [['nps', 'NPS']] : s.kind === 'csat' ? [['csat', 'CSAT %']] : [['mean', 'mean']]));
+        if (s.text) {
+          add(c, [
+            h('p', null, h('b', { 'data-kpi': 'answers', text: num(s.text.answers) }), S.q ? ' answers containing “' + S.q + '”' : ' answers',
+              s.text.top_terms.length ? ' · top terms: ' + s.text.top_terms.slice(0, 10).map(function (t) { return t.term + ' (' + t.count + ')'; }).join(', ') : ''),
+            h('ul', { class: 'plain', 'data-list': 'answers' }, s.text.recent.map(function (a) {
+              return h('li', null, h('span', { 'data-f': 'text', text: a.text }), ' ', h('span', { class: 'muted', text: '— ' + a.page + ' ' }), sessionsLink({ page: a.page }, 'session'));
+            })),
+          ]);
+        }
+        return c;
+      });
+      var fb = v.feedback;
+      return [
+        h('h1', { text: 'Voice of customer' }),
+        card(null, h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ q: qIn.value.trim() }); } }, h('label', null, 'Search ', qIn), h('button', { type: 'submit', text: 'Search' }))),
+        qs.length ? qs : card('Surveys', empty('survey answers')),
+        card('Feedback',
+          h('div', { class: 'kpis', 'data-feedback': '' }, kpi('feedback', num(fb.count), 'count'), kpi('mean rating', fb.mean_rating === null ? '–' : fb.mean_rating.toFixed(2), 'mean_rating'),
+            kpi('negative (rating ≤ 2)', num(fb.negative), 'negative'), kpi('negative rate %', num(fb.negative_rate), 'negative_rate')),
+          fb.trend.length ? trendChart(fb.trend, [['count', 'feedback'], ['negative', 'negative'], ['mean_rating', 'mean rating']]) : null,
+          h('div', { class: 'grid2' },
+            h('div', null, h('h2', { text: 'By page' }), fb.by_page.length ? table('feedback-pages', [
+              { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } }, { label: 'Feedback', f: 'count', n: 1 },
+              { label: 'Mean rating', f: 'mean_rating', get: function (r) { return r.mean_rating === null ? '–' : r.mean_rating.toFixed(2); } },
+              { label: 'Negative', f: 'negative', n: 1 }, { label: '', get: function (r) { return sessionsLink({ page: r.page, has: 'feedback' }); } },
+            ], fb.by_page) : empty('feedback')),
+            h('div', null, h('h2', { text: 'By element' }), fb.by_element.length ? table('feedback-elements', [
+              { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } }, { label: 'Page', f: 'page' },
+              { label: 'Feedback', f: 'count', n: 1 },
+              { label: 'Mean rating', f: 'mean_rating', get: function (r) { return r.mean_rating === null ? '–' : r.mean_rating.toFixed(2); } },
+              { label: 'Negative', f: 'negative', n: 1 }, { label: '', get: function (r) { return heatmapLink(r.page); } },
+            ], fb.by_element) : empty('feedback on elements'))),
+          h('h2', { text: 'Categories' }),
+          fb.by_category.length ? table('feedback-categories', [{ label: 'Category', f: 'category' }, { label: 'Feedback', f: 'count', n: 1 }], fb.by_category) : empty('categories'),
+          h('h2', { text: 'Recent feedback' + (S.q ? ' containing “' + S.q + '”' : '') }),
+          fb.recent.length ? table('feedback-recent', [
+            { label: 'When', f: 'ts', get: function (r) { return new Date(r.ts).toISOString().replace('T', ' ').slice(0, 16); } },
+            { label: 'Rating', f: 'rating', n: 1 }, { label: 'Category', f: 'category' }, { label: 'Comment', f: 'comment' },
+            { label: 'Page', f: 'page' }, { label: 'Element', f: 'selector' },
+          ], fb.recent) : empty('feedback')),
+      ];
+    });
+  };
+
+  render.sessions = function () {
+    var pageIn = h('input', { type: 'text', id: 's-page', value: S.page || '', placeholder: 'page URL or key' });
+    var elIn = h('input', { type: 'text', id: 's-element', value: S.element || '', placeholder: 'element selector' });
+    var has = (S.has || '').split(',').filter(Boolean);
+    var boxes = ['rage', 'dead', 'feedback'].map(function (k) { return h('input', { type: 'checkbox', value: k, checked: has.indexOf(k) >= 0 }); });
+    var form = h('form', { class: 'row', onsubmit: function (e) {
+      e.preventDefault();
+      go({ page: pageIn.value.trim(), element: elIn.value.trim(), has: boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; }).join(','), cursor: '' });
+    } }, h('label', null, 'Page ', pageIn), h('label', null, 'Element ', elIn),
+    boxes.map(function (b) { return h('label', null, b, ' ' + b.value); }), h('button', { type: 'submit', text: 'Filter' }));
+    return siteApi('/sessions', scope({ page: S.page, element: S.element, has: S.has, cursor: S.cursor, limit: 50 })).then(function (r) {
+      return [
+        h('h1', { text: 'Sessions' }),
+        card(null, form),
+        h('div', { class: 'kpis' }, kpi('sessions matching', num(r.total), 'total')),
+        card(null, r.sessions.length ? table('sessions', [
+          { label: 'Session', f: 'session', get: function (s) { return h('code', { text: s.session }); } },
+          { label: 'Start (UTC)', f: 'start', get: function (s) { return new Date(s.start).toISOString().replace('T', ' ').slice(0, 19); } },
+          { label: 'Duration (s)', f: 'duration_ms', get: function (s) { return (s.duration_ms / 1000).toFixed(1); } },
+          { label: 'Device', f: 'device' }, { label: 'Page views', f: 'pageviews', n: 1 }, { label: 'Clicks', f: 'clicks', n: 1 },
+          { label: 'Rage', f: 'rage_clicks', n: 1 }, { label: 'Dead', f: 'dead_clicks', n: 1 }, { label: 'Quick backs', f: 'quick_backs', n: 1 },
+          { label: 'Feedback', f: 'feedback', n: 1 }, { label: 'Survey answers', f: 'survey_responses', n: 1 },
+          { label: 'Pages', f: 'pages', get: function (s) { return s.pages.map(function (p) { return p.page; }).join(' → '); } },
+        ], r.sessions) : empty('sessions'),
+        r.next_cursor ? h('p', null, h('a', { id: 's-next', href: link('sessions', { page: S.page, element: S.element, has: S.has, cursor: r.next_cursor }), text: 'Next page →' })) : null),
+      ];
+    });
+  };
+
+  // ---- shell ----
+  function showSignIn(msg) {
+    document.getElementById('top').hidden = true;
+    view.textContent = '';
+    document.getElementById('signin').hidden = false;
+    document.getElementById('signin-error').textContent = msg || '';
+    document.body.setAttribute('data-state', 'signin');
+  }
+  document.getElementById('signin-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, document.getElementById('token').value.trim());
+    document.getElementById('token').value = '';
+    sites = [];
+    route();
+  });
+  document.getElementById('sign-out').addEventListener('click', function () { sessionStorage.removeItem(TOKEN_KEY); sites = []; showSignIn('Signed out.'); });
+  var fSite = document.getElementById('f-site'), fFrom = document.getElementById('f-from'), fTo = document.getElementById('f-to'), fDev = document.getElementById('f-device');
+  fSite.addEventListener('change', function () { go({ site: fSite.value, url: '', page: '', element: '', cursor: '', steps: '' }); });
+  fFrom.addEventListener('change', function () { if (fFrom.value) go({ from: fFrom.value, cursor: '' }); });
+  fTo.addEventListener('change', function () { if (fTo.value) go({ to: fTo.value, cursor: '' }); });
+  fDev.addEventListener('change', function () { go({ device: fDev.value, cursor: '' }); });
+
+  function loadSites() {
+    if (sites.length) return Promise.resolve(sites);
+    return api('/v1/sites').then(function (s) { sites = s; return s; }, function (e) {
+      // A read token limited to sites cannot list them: use the site in the link.
+      if (e instanceof SignIn) throw e;
+      var key = parseHash().site;
+      if (!key) throw new Error('This token cannot list sites (' + e.message + '): open a link with ?site=<key>.');
+      sites = [{ key: key, name: key, origins: [] }];
+      return sites;
+    });
+  }
+
+  function route() {
+    var seq = ++renderSeq;
+    if (!token()) return showSignIn();
+    document.getElementById('signin').hidden = true;
+    loadSites().then(function () {
+      S = parseHash();
+      if (!S.site || !sites.some(function (s) { return s.key === S.site; })) {
+        if (!sites.length) throw new Error('No sites yet: create one with POST /v1/sites.');
+        return go({ site: sites[0].key });
+      }
+      document.getElementById('top').hidden = false;
+      fSite.textContent = '';
+      sites.forEach(function (s) { fSite.appendChild(h('option', { value: s.key, text: s.name + ' (' + s.key + ')' })); });
+      fSite.value = S.site; fFrom.value = S.from; fTo.value = S.to; fDev.value = S.device || '';
+      var tabs = document.getElementById('tabs');
+      tabs.textContent = '';
+      VIEWS.forEach(function (v) { tabs.appendChild(h('a', { href: link(v[0]), class: v[0] === S.view ? 'on' : null, text: v[1] })); });
+      if (!render[S.view]) return go({}, 'problems');
+      charts.forEach(function (c) { c.dispose(); });
+      charts = [];
+      view.textContent = '';
+      view.appendChild(h('p', { class: 'loading', text: 'Loading…' }));
+      document.body.setAttribute('data-state', 'loading');
+      return render[S.view]().then(function (nodes) {
+        if (seq !== renderSeq) return;
+        view.textContent = '';
+        add(view, nodes);
+        document.body.setAttribute('data-view', S.view);
+        setTimeout(function () { if (seq === renderSeq) document.body.setAttribute('data-state', 'ready'); }, 0);
+      });
+    }).catch(function (e) {
+      if (seq !== renderSeq) return;
+      if (e instanceof SignIn) return showSignIn(e.message);
+      view.textContent = '';
+      view.appendChild(h('p', { class: 'error', role: 'alert', text: e.message }));
+      document.body.setAttribute('data-state', 'error');
+    });
+  }
+  window.addEventListener('hashchange', route);
+  route();
+})();

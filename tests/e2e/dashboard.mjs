@@ -1,0 +1,354 @@
+#!/usr/bin/env node
+// The PM dashboard and the live overlay in a real browser (issue 8): real Chromium, the real
+// dashboard served by Sightline, the real snippet on the real SB Admin 2 pages.
+//
+//   SIGHTLINE_URL=… SIGHTLINE_TOKEN=… SIGHTLINE_SITE=<key> PAGE_PORT=… HOT_SELECTOR=… \
+//   FROM=YYYY-MM-DD TO=YYYY-MM-DD FROM2=… TO2=… node tests/e2e/dashboard.mjs
+//
+// The site must hold seeded data (tests/dashboard.rs seeds it through POST /v1/events and
+// waits for the rollups). The script checks:
+// 1. without a token the dashboard shows only the sign-in, and the data calls it makes (a
+//    wrong token too) are refused with 401;
+// 2. each view (problems, heatmap + compare, journeys + funnel, VoC + search, sessions) shows
+//    exactly the numbers the query API gives for the same filters (read from the page's
+//    tables, KPIs and chart options); a screenshot of each view goes to
+//    $E2E_ARTIFACTS/dashboard/ (default test-artifacts/dashboard/);
+// 3. the overlay link opened on the live page (and the page framed in the heatmap view) draws
+//    the heatmap, and its hottest element is HOT_SELECTOR, drawn over that element; the
+//    overlay viewer sends no events.
+// Prints `dashboard e2e: N passed, 0 failed` and exits 0 on success.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { startPageServer } from './pageserver.mjs';
+
+const SL = (process.env.SIGHTLINE_URL || 'http://127.0.0.1:18080').replace(/\/$/, '');
+const TOKEN = process.env.SIGHTLINE_TOKEN || '';
+const SITE = process.env.SIGHTLINE_SITE || '';
+const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
+const ORIGIN = `http://127.0.0.1:${PAGE_PORT}`;
+const HOT = process.env.HOT_SELECTOR || '';
+const { FROM, TO, FROM2, TO2 } = process.env;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = path.join(process.env.E2E_ARTIFACTS || 'test-artifacts', 'dashboard');
+const PAGE_KEY = `127.0.0.1:${PAGE_PORT}/index.html`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const t0 = Date.now();
+
+const checks = { passed: 0, failed: [] };
+function check(name, ok, detail) {
+  if (ok) checks.passed++;
+  else checks.failed.push(detail ? `${name}: ${detail}` : name);
+}
+function same(name, actual, expected) {
+  const a = JSON.stringify(actual), e = JSON.stringify(expected);
+  check(name, a === e, `\n    expected ${e}\n    shown    ${a}`);
+}
+
+function addDay(s, n) { const d = new Date(s + 'T00:00:00Z'); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); }
+/** The query API with the token, for the dashboard's filters (`to` inclusive → exclusive). */
+async function api(p, params = {}, init = {}) {
+  const q = new URLSearchParams({ from: FROM, to: addDay(TO, 1), ...params });
+  const r = await fetch(`${SL}/v1/sites/${SITE}${p}?${q}`, { ...init, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' } });
+  if (!r.ok) throw new Error(`${p}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+// Expected rendering of API values (written here independently of the dashboard's code).
+const n = (v) => (v === null || v === undefined ? '–' : Number.isInteger(v) ? String(v) : v.toFixed(1));
+const pct = (v) => (v === null || v === undefined ? '–' : (v * 100).toFixed(1) + ' %');
+const s = (v) => (v === null || v === undefined ? '–' : String(v));
+const pick = (rows, fields) => rows.map((r) => Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, f(r[k], r)])));
+
+async function readTable(page, name) {
+  return page.$$eval(`[data-table="${name}"] tbody tr`, (trs) => trs.map((tr) => {
+    const o = {};
+    tr.querySelectorAll('td[data-f]').forEach((td) => { o[td.dataset.f] = td.textContent; });
+    return o;
+  }));
+}
+async function kpis(page, scope = 'body') {
+  return page.$$eval(`${scope} [data-kpi]`, (els) => Object.fromEntries(els.map((e) => [e.dataset.kpi, e.textContent])));
+}
+/** Series data of the chart whose first series has this id. */
+async function chartData(page, id) {
+  return page.evaluate((id) => {
+    for (const div of document.querySelectorAll('.chart')) {
+      const c = window.echarts.getInstanceByDom(div);
+      const se = c && c.getOption().series;
+      if (se && se[0] && se[0].id === id) return { data: se[0].data, links: se[0].links };
+    }
+    return null;
+  }, id);
+}
+function hashFor(view, extra = {}) {
+  const q = new URLSearchParams({ site: SITE, from: FROM, to: TO, ...extra });
+  return `${SL}/dashboard/#/${view}?${q}`;
+}
+async function open(page, view, extra, waitFor) {
+  await page.goto(hashFor(view, extra));
+  await page.waitForFunction((v) => document.body.dataset.state === 'ready' && document.body.dataset.view === v, view, { timeout: 20_000 });
+  if (waitFor) await page.waitForSelector(waitFor, { timeout: 20_000 });
+}
+async function shot(page, name) {
+  await sleep(900); // chart animations
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+// ---- 1. without a token ----
+async function noToken(browser) {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await ctx.newPage();
+  const calls = [];
+  page.on('response', (r) => { if (new URL(r.url()).pathname.startsWith('/v1/')) calls.push([new URL(r.url()).pathname, r.status()]); });
+  await page.goto(hashFor('problems'));
+  await page.waitForFunction(() => document.body.dataset.state === 'signin');
+  check('no token: the sign-in is shown', await page.isVisible('#signin'));
+  check('no token: the views and filters are hidden', !(await page.isVisible('#top')) && (await page.$$('[data-table]')).length === 0);
+  same('no token: no data call is made', calls, []);
+  // A wrong token: the API refuses it and the dashboard goes back to the sign-in.
+  await page.fill('#token', 'not-the-token');
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForFunction(() => document.body.dataset.state === 'signin' && document.getElementById('signin-error').textContent.includes('401'));
+  check('wrong token: every data call was refused with 401', calls.length > 0 && calls.every(([, st]) => st === 401), JSON.stringify(calls));
+  check('wrong token: no data is shown', (await page.$$('[data-table]')).length === 0);
+  await page.screenshot({ path: path.join(SHOTS, 'signin.png') });
+  // Straight from the page, without the token: every data call the views make is refused.
+  const refused = await page.evaluate(async ({ site, key }) => {
+    const paths = ['/v1/sites', `/v1/sites/${site}/problems`, `/v1/sites/${site}/heatmap?url=${key}`, `/v1/sites/${site}/zones?url=${key}`,
+      `/v1/sites/${site}/journeys`, `/v1/sites/${site}/funnel?steps=${key}`, `/v1/sites/${site}/voc`, `/v1/sites/${site}/sessions`];
+    const out = [];
+    for (const p of paths) out.push((await fetch(p)).status);
+    out.push((await fetch(`/v1/sites/${site}/overlay`, { method: 'POST', body: JSON.stringify({ url: location.origin }) })).status);
+    return out;
+  }, { site: SITE, key: PAGE_KEY });
+  same('no token: the data endpoints answer 401', refused, refused.map(() => 401));
+  await ctx.close();
+}
+
+// ---- 2. the views ----
+async function views(browser) {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // The framed SB Admin page's own CDN fonts do not resolve here: only the dashboard's errors count.
+  page.on('console', (m) => { if (m.type() === 'error' && (m.location().url || '').startsWith(SL)) errors.push(m.text()); });
+  await page.goto(hashFor('problems'));
+  await page.fill('#token', TOKEN);
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForFunction(() => document.body.dataset.state === 'ready' && document.body.dataset.view === 'problems');
+
+  // Problems (the first view).
+  const p = await api('/problems', { limit: 50 });
+  same('problems: KPI sessions', (await kpis(page)).sessions, n(p.sessions));
+  same('problems: pages', await readTable(page, 'problems-pages'),
+    pick(p.pages, { page: s, rage_clicks: n, dead_clicks: n, quick_backs: n, sessions: n, score: n }));
+  same('problems: elements', await readTable(page, 'problems-elements'),
+    pick(p.elements, { selector: s, page: s, zone: s, rage_clicks: n, dead_clicks: n, sessions: n, score: n }));
+  check('problems: seeded data has a problem element', p.elements.length > 0);
+  await shot(page, 'problems');
+  // A row's sessions link opens the sessions behind it.
+  const el0 = p.elements[0];
+  await page.click('[data-table="problems-elements"] tbody tr:first-child a.pill:has-text("sessions")');
+  await page.waitForFunction(() => document.body.dataset.state === 'ready' && document.body.dataset.view === 'sessions');
+  const behind = await api('/sessions', { page: el0.page, element: el0.selector, limit: 50 });
+  same('problems → sessions: the sessions behind the row', (await readTable(page, 'sessions')).map((r) => r.session), behind.sessions.map((x) => x.session));
+  same('problems → sessions: total', (await kpis(page)).total, n(behind.total));
+
+  // Heatmap: numbers, the framed page with the overlay, zones, scroll map.
+  await open(page, 'heatmap', { url: PAGE_KEY }, '[data-table="heatmap-elements"]');
+  const hm = await api('/heatmap', { url: PAGE_KEY });
+  const z = await api('/zones', { url: PAGE_KEY });
+  const k = await kpis(page);
+  same('heatmap: KPIs', [k.pageviews, k.clicks, k.quick_backs, k.fold], [n(hm.pageviews), n(hm.clicks), n(hm.quick_backs), pct(hm.fold)]);
+  same('heatmap: elements', await readTable(page, 'heatmap-elements'),
+    pick(hm.elements, { selector: s, zone: s, clicks: n, rage_clicks: n, dead_clicks: n }));
+  same('heatmap: scroll map', await readTable(page, 'heatmap-scroll'), pick(hm.scroll, { depth: n, pageviews: n }));
+  const zoneRows = await readTable(page, 'heatmap-zones');
+  same('heatmap: zones', zoneRows, pick(z.zones, { zone: s, exposure_rate: pct, click_rate: pct, attractiveness: pct, hover_ms: n, hesitation_ms: n, conversion_rate: pct }));
+  const zoneTitle = await page.getAttribute('[data-table="heatmap-zones"] tbody tr', 'title');
+  check('heatmap: zone metrics on hover (row title)', z.zones.length > 0 && zoneTitle.includes(`exposed ${z.zones[0].exposed} of ${z.pageviews} page views`), zoneTitle);
+  check('heatmap: seeded zone present', z.zones.some((x) => x.zone === 'illustration'));
+  const frame = await (await page.waitForSelector('#hm-frame')).contentFrame();
+  await frame.waitForFunction(() => window.sightline && window.sightline._overlayState && window.sightline._overlayState.ready, null, { timeout: 20_000 });
+  const inFrame = await frame.evaluate(() => { const st = window.sightline._overlayState; return { error: st.error, hottest: st.hottest && st.hottest.selector, boxes: st.boxes.length }; });
+  same('heatmap frame: the overlay draws, hottest = the seeded target', [inFrame.error, inFrame.hottest], [null, HOT]);
+  await frame.evaluate((sel) => document.querySelector(sel).scrollIntoView({ block: 'center' }), HOT).catch(() => {});
+  await shot(page, 'heatmap');
+
+  // Compare two ranges.
+  await open(page, 'heatmap', { url: PAGE_KEY, from2: FROM2, to2: TO2 }, '[data-table="heatmap-compare"]');
+  const cmp = await api('/heatmap/compare', { url: PAGE_KEY, from2: FROM2, to2: addDay(TO2, 1) });
+  const f3 = (v) => v.toFixed(3);
+  same('compare: elements', await readTable(page, 'heatmap-compare'),
+    pick(cmp.elements, { selector: s, clicks: n, clicks2: n, rate: f3, rate2: f3, shift: (v) => (v > 0 ? '+' : '') + v.toFixed(3) }));
+  const ck = await kpis(page, '#cmp-out');
+  same('compare: page views in both ranges', [ck.pageviews, ck.pageviews2], [n(cmp.pageviews), n(cmp.pageviews2)]);
+  await page.evaluate(() => document.getElementById('cmp-out').scrollIntoView());
+  await shot(page, 'heatmap-compare');
+
+  // Journeys: Sankey of transitions, sunburst of paths, funnel.
+  const j = await api('/journeys');
+  const steps = `${PAGE_KEY},127.0.0.1:${PAGE_PORT}/charts.html,event:signup`;
+  await open(page, 'journeys', { steps, window: '1h' }, '[data-table="funnel-steps"]');
+  const jk = await kpis(page);
+  same('journeys: sessions, bounces', [jk.sessions, jk.bounces], [n(j.sessions), n(j.bounces)]);
+  same('journeys: transitions', await readTable(page, 'journeys-transitions'), pick(j.transitions, { from: s, to: s, count: n }));
+  same('journeys: entries', await readTable(page, 'journeys-entries'), pick(j.entries, { page: s, sessions: n, bounces: n }));
+  same('journeys: exits', await readTable(page, 'journeys-exits'), pick(j.exits, { page: s, sessions: n }));
+  same('journeys: paths', await readTable(page, 'journeys-paths'), pick(j.paths, { pages: (v) => v.join(' → '), sessions: n }));
+  const sk = await chartData(page, 'transitions');
+  same('journeys: Sankey flows = transitions', sk && sk.links.map((l) => [l.source, l.target, l.value]), j.transitions.map((t) => [`from ${t.from}`, `to ${t.to}`, t.count]));
+  const sb = await chartData(page, 'paths');
+  same('journeys: sunburst first ring = sessions by first page', sb && sb.data.map((d) => [d.name, d.value]).sort(),
+    Object.entries(j.paths.reduce((m, p) => ({ ...m, [p.pages[0]]: (m[p.pages[0]] || 0) + p.sessions }), {})).sort());
+  const f = await api('/funnel', { steps, window: '1h' });
+  same('funnel: steps', await readTable(page, 'funnel-steps'),
+    pick(f.steps, { step: s, count: n, conversion_pct: n, dropoff: n, dropoff_pct: n }));
+  const fc = await chartData(page, 'funnel');
+  same('funnel: chart', fc && fc.data.map((d) => [d.name, d.value]), f.steps.map((x) => [x.step, x.count]));
+  check('funnel: the seeded funnel converts somebody', f.steps[2].count > 0 && f.steps[1].dropoff >= 0, JSON.stringify(f.steps));
+  await shot(page, 'journeys');
+  // Click-through: an entry page's sessions.
+  await page.click('[data-table="journeys-entries"] tbody tr:first-child a.pill');
+  await page.waitForFunction(() => document.body.dataset.state === 'ready' && document.body.dataset.view === 'sessions');
+  const entry = await api('/sessions', { page: j.entries[0].page, limit: 50 });
+  same('journeys → sessions: total for the entry page', (await kpis(page)).total, n(entry.total));
+
+  // Voice of customer, then a text search.
+  await open(page, 'voc', {}, '[data-feedback]');
+  const v = await api('/voc');
+  for (const q of v.surveys) {
+    const shown = await kpis(page, `[data-question="${q.survey_id}/${q.question_id}"]`);
+    const want = { responses: n(q.responses), sessions: n(q.sessions) };
+    if (q.kind === 'nps') want.nps = n(q.nps);
+    if (q.kind === 'csat') want.csat = n(q.csat);
+    if (q.mean !== null && q.mean !== undefined) want.mean = q.mean.toFixed(2);
+    same(`voc: ${q.survey_id}/${q.question_id} (${q.kind})`, shown, want);
+  }
+  check('voc: the seeded NPS question is there', v.surveys.some((q) => q.kind === 'nps' && q.responses === 2));
+  const nps = v.surveys.find((q) => q.kind === 'nps');
+  const dist = await chartData(page, `distribution ${nps.survey_id}/${nps.question_id}`);
+  same('voc: NPS distribution chart', dist && dist.data, Object.keys(nps.distribution).sort((a, b) => a - b).map((key) => nps.distribution[key]));
+  const fk = await kpis(page, '[data-feedback]');
+  const fb = v.feedback;
+  same('voc: feedback KPIs', fk, { count: n(fb.count), mean_rating: fb.mean_rating.toFixed(2), negative: n(fb.negative), negative_rate: n(fb.negative_rate) });
+  const mr = (x) => (x === null ? '–' : x.toFixed(2));
+  same('voc: feedback by page', await readTable(page, 'feedback-pages'), pick(fb.by_page, { page: s, count: n, mean_rating: mr, negative: n }));
+  same('voc: feedback by element', await readTable(page, 'feedback-elements'), pick(fb.by_element, { selector: s, page: s, count: n, mean_rating: mr, negative: n }));
+  same('voc: recent feedback comments', (await readTable(page, 'feedback-recent')).map((r) => r.comment), fb.recent.map((r) => s(r.comment)));
+  await shot(page, 'voc');
+  await page.fill('#voc-q', 'slow');
+  await page.click('#voc-q ~ button, form:has(#voc-q) button');
+  await page.waitForFunction(() => document.body.dataset.state === 'ready' && location.hash.includes('q=slow'));
+  const vq = await api('/voc', { q: 'slow' });
+  const textQ = vq.surveys.find((q) => q.kind === 'text');
+  same('voc search: matching text answers', await page.$$eval('[data-list="answers"] [data-f="text"]', (els) => els.map((e) => e.textContent)), textQ.text.recent.map((a) => a.text));
+  same('voc search: matching feedback comments', (await readTable(page, 'feedback-recent')).map((r) => r.comment), vq.feedback.recent.map((r) => s(r.comment)));
+  check('voc search: finds the seeded answer', textQ.text.answers === 1, JSON.stringify(textQ.text));
+  await shot(page, 'voc-search');
+
+  // Sessions with filters.
+  await open(page, 'sessions', { element: HOT, has: 'feedback' }, '[data-table="sessions"]');
+  const ss = await api('/sessions', { element: HOT, has: 'feedback', limit: 50 });
+  same('sessions (element + has=feedback): rows', await readTable(page, 'sessions'),
+    pick(ss.sessions, { session: s, start: (v) => new Date(v).toISOString().replace('T', ' ').slice(0, 19), duration_ms: (v) => (v / 1000).toFixed(1),
+      device: s, pageviews: n, clicks: n, rage_clicks: n, dead_clicks: n, quick_backs: n, feedback: n, survey_responses: n,
+      pages: (v) => v.map((x) => x.page).join(' → ') }));
+  check('sessions: the filter narrows to the seeded session with feedback', ss.total === 1, JSON.stringify(ss.total));
+  await open(page, 'sessions', {}, '[data-table="sessions"]');
+  const all = await api('/sessions', { limit: 50 });
+  same('sessions: all', (await readTable(page, 'sessions')).map((r) => r.session), all.sessions.map((x) => x.session));
+  await shot(page, 'sessions');
+  same('no script errors in the dashboard', errors, []);
+  await ctx.close();
+}
+
+// ---- 3. the live overlay on the real page ----
+async function liveOverlay(browser, ua) {
+  const g = await api('/overlay', {}, { method: 'POST', body: JSON.stringify({ url: `${ORIGIN}/index.html`, from: FROM, to: addDay(TO, 1) }) });
+  const hm = await api('/heatmap', { url: PAGE_KEY });
+  const z = await api('/zones', { url: PAGE_KEY });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, userAgent: ua });
+  const page = await ctx.newPage();
+  const sent = [];
+  page.on('request', (r) => { if (r.url().startsWith(`${SL}/v1/events`)) sent.push(r.url()); });
+  await page.goto(g.link, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.sightline && window.sightline._overlayState && window.sightline._overlayState.ready, null, { timeout: 20_000 });
+  const st = await page.evaluate(() => window.sightline._overlayState);
+  same('overlay: no error', st.error, null);
+  check('overlay: the seeded target is what the snippet calls that element', await page.evaluate((sel) => window.sightline._selector(document.querySelector(sel)) === sel, HOT));
+  same('overlay: hottest element = the seeded clicks\' target', st.hottest && [st.hottest.selector, st.hottest.clicks, st.hottest.rank], [HOT, hm.elements[0].clicks, 1]);
+  same('overlay: the API agrees which element is hottest', hm.elements[0].selector, HOT);
+  const rect = await page.evaluate((sel) => { const r = document.querySelector(sel).getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width, r.height].map(Math.round); }, HOT);
+  same('overlay: the hottest box is drawn over that element', [st.hottest.x, st.hottest.y, st.hottest.w, st.hottest.h].map(Math.round), rect);
+  const drawn = await page.evaluate(() => {
+    const root = document.querySelector('[data-sightline-widget="overlay"]').shadowRoot;
+    const hot = [...root.querySelectorAll('.box.hot')].map((b) => b.dataset.selector);
+    const rage = [...root.querySelectorAll('.box')].filter((b) => b.querySelector('.mark.rage')).map((b) => b.dataset.selector);
+    return { hot, rage, zones: [...root.querySelectorAll('.zone')].map((z) => z.dataset.zone), depths: root.querySelectorAll('.depth').length, cells: root.querySelectorAll('.cell').length };
+  });
+  same('overlay: one box marked hottest, on the target', drawn.hot, [HOT]);
+  same('overlay: rage markers where the API has rage clicks', drawn.rage.sort(), hm.elements.filter((e) => e.rage_clicks > 0).map((e) => e.selector).sort());
+  same('overlay: zone outlines', [...new Set(drawn.zones)], z.zones.map((x) => x.zone));
+  check('overlay: scroll map and click grid drawn', drawn.depths === 10 && drawn.cells > 0, JSON.stringify(drawn));
+  // Zone metrics on hover.
+  const zb = await page.evaluate(() => { const z = window.sightline._overlayState.zones[0]; return z && [z.x + z.w / 2, z.y + z.h / 2]; });
+  await page.evaluate((y) => window.scrollTo(0, y - 300), zb[1]);
+  await sleep(100);
+  const sy = await page.evaluate(() => scrollY);
+  await page.mouse.move(zb[0], zb[1] - sy);
+  await sleep(100);
+  const tip = await page.evaluate(() => window.sightline._overlayState.tip);
+  const zz = z.zones[0];
+  check('overlay: zone metrics on hover', tip && tip.includes(`exposure rate ${(zz.exposure_rate * 100).toFixed(1)} %`) && tip.includes(`click rate ${(zz.click_rate * 100).toFixed(1)} %`), tip);
+  await shot(page, 'overlay-zone-hover');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await sleep(100);
+  await page.screenshot({ path: path.join(SHOTS, 'overlay.png') });
+  await page.waitForTimeout(2500); // longer than the snippet's flush interval
+  await page.evaluate(() => window.sightline.flush());
+  same('overlay: the viewer sends no events', sent, []);
+  // A forged grant draws nothing and says why.
+  const forged = g.link.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+  await page.goto('about:blank');
+  await page.goto(forged, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.sightline && window.sightline._overlayState && window.sightline._overlayState.ready, null, { timeout: 20_000 });
+  const bad = await page.evaluate(() => ({ error: window.sightline._overlayState.error, boxes: window.sightline._overlayState.boxes.length }));
+  check('overlay: a forged link draws nothing and says why', bad.boxes === 0 && /signature|malformed/.test(bad.error || ''), JSON.stringify(bad));
+  await ctx.close();
+}
+
+async function main() {
+  if (!TOKEN || !SITE || !HOT || !FROM || !TO) throw new Error('SIGHTLINE_TOKEN, SIGHTLINE_SITE, HOT_SELECTOR, FROM and TO must be set');
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const pages = await startPageServer({ port: PAGE_PORT, sightlineUrl: SL, site: SITE });
+  let major = '130';
+  try { major = (execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).match(/(\d+)\.\d+\.\d+\.\d+/) || [])[1] || major; } catch { /* default */ }
+  const ua = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+      '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-blink-features=AutomationControlled',
+      `--user-agent=${ua}`, '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
+  });
+  try {
+    await noToken(browser);
+    await views(browser);
+    await liveOverlay(browser, ua);
+  } finally {
+    await browser.close();
+    await pages.close();
+  }
+  for (const d of checks.failed) console.log('  FAIL ' + d);
+  console.log(`dashboard e2e: ${checks.passed} passed, ${checks.failed.length} failed in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${SHOTS}/`);
+  return checks.failed.length ? 1 : 0;
+}
+
+main().then((code) => process.exit(code), (e) => {
+  for (const d of checks.failed) console.log('  FAIL ' + d);
+  console.error(`dashboard e2e: ${e.stack || e.message}`);
+  process.exit(1);
+});
