@@ -9,6 +9,7 @@
 pub mod access;
 pub mod dashboard;
 pub mod event;
+pub mod fuzzing;
 pub mod import;
 pub mod ingest;
 pub mod loadgen;

@@ -93,6 +93,7 @@ pub fn page_key(raw: &str, rules: &PageKeyRules) -> String {
 
 fn push_path(key: &mut String, path: &str) {
     let path = if path.is_empty() { "/" } else { path };
+    let start = key.len();
     let mut first = true;
     for seg in path.split('/') {
         if !first {
@@ -106,7 +107,8 @@ fn push_path(key: &mut String, path: &str) {
         }
     }
     if !path.starts_with('/') {
-        key.insert(key.len() - path.len(), '/');
+        // (Not `key.len() - path.len()`: `:id` may be shorter than the segment it replaced.)
+        key.insert(start, '/');
     }
 }
 
@@ -205,6 +207,24 @@ pub fn luhn_valid(s: &str) -> bool {
 /// `[phone]`. Returns the text and the number of replacements. A 16-digit number failing the
 /// Luhn check (an order id) is kept (`cases/analytics.md` A5).
 pub fn scrub_text(s: &str) -> (String, u32) {
+    // A replacement can leave digits that now read as another number (a long run of
+    // phone-like groups): repeat until nothing more is found. Each pass that finds something
+    // replaces digits by digit-free tokens, so this ends.
+    let (mut out, mut n) = scrub_text_once(s);
+    if n > 0 {
+        loop {
+            let (again, k) = scrub_text_once(&out);
+            if k == 0 {
+                break;
+            }
+            out = again;
+            n += k;
+        }
+    }
+    (out, n)
+}
+
+fn scrub_text_once(s: &str) -> (String, u32) {
     let mut n = 0u32;
     let out = EMAIL.replace_all(s, |_: &regex::Captures| {
         n += 1;
@@ -388,6 +408,16 @@ pub fn enrich(ev: &mut Event, ctx: &Context) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_url_whose_path_has_no_slash_gets_a_page_key_without_panicking() {
+        // Found by the canonical_url fuzz target: `:id` is shorter than `1234`.
+        let k = page_key("mailto:1234", &PageKeyRules::default());
+        assert!(k.ends_with("/:id"), "{k}");
+        // Scrubbing is idempotent even where a replacement leaves phone-like digits behind.
+        let (once, _) = scrub_text("call +44 20 7946 0958 0958 0958 0958 0958 0958 0958 0958");
+        assert_eq!(scrub_text(&once).1, 0, "{once}");
+    }
+
     #[test]
     fn raw_events_are_scrubbed_field_by_field_and_ids_and_times_are_kept() {
         // A uuid whose hex groups are all digits and a 13-digit time look like phone or card
