@@ -9,8 +9,6 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::path::Path;
-use std::process::Command;
 
 /// The element the seeded clicks favour (7 clicks; the next has 3).
 const HOT: &str = "#alertsDropdown";
@@ -364,6 +362,7 @@ fn without_a_token_the_dashboard_is_an_empty_sign_in_and_every_data_call_is_refu
         );
         assert_eq!((st, b["field"].as_str()), (400, Some(field)), "{body}: {b}");
     }
+    s.site("other", &["*"]);
     let (_, other) = status_of(
         s.http
             .post(s.url("/v1/tokens"))
@@ -392,11 +391,6 @@ fn without_a_token_the_dashboard_is_an_empty_sign_in_and_every_data_call_is_refu
 /// Must-show 1, 2 and 3 in Chromium: see `tests/e2e/dashboard.mjs`.
 #[test]
 fn browser_dashboard_views_show_the_apis_numbers_and_the_live_overlay_marks_the_seeded_hottest_element() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        root.join("tests/e2e/node_modules/playwright-core").exists(),
-        "browser test dependencies missing: run `scripts/test` (or `npm ci --prefix tests/e2e`)"
-    );
     let s = Server::start(&[]);
     let page_port = free_port();
     let origin = format!("http://127.0.0.1:{page_port}");
@@ -406,22 +400,16 @@ fn browser_dashboard_views_show_the_apis_numbers_and_the_live_overlay_marks_the_
     let (st, body) = s.post(&batch("dash", evs));
     assert_eq!(st, 202, "{body}");
     s.settle("dash", n);
-    let status = Command::new("node")
-        .arg(root.join("tests/e2e/dashboard.mjs"))
-        .current_dir(root)
-        .env("SIGHTLINE_URL", s.url(""))
-        .env("SIGHTLINE_TOKEN", TOKEN)
-        .env("SIGHTLINE_SITE", "dash")
-        .env("PAGE_PORT", page_port.to_string())
-        .env("HOT_SELECTOR", HOT)
-        .env("FROM", day(-1))
-        .env("TO", day(1))
-        .env("FROM2", day(-1))
-        .env("TO2", day(-1))
-        .status()
-        .expect("run node tests/e2e/dashboard.mjs");
-    assert!(
-        status.success(),
-        "the dashboard browser scenario failed (see its output above)"
+    s.run_e2e(
+        "dashboard.mjs",
+        "dash",
+        page_port,
+        &[
+            ("HOT_SELECTOR", HOT.to_string()),
+            ("FROM", day(-1)),
+            ("TO", day(1)),
+            ("FROM2", day(-1)),
+            ("TO2", day(-1)),
+        ],
     );
 }

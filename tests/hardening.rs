@@ -244,11 +244,6 @@ fn a_lone_utf16_surrogate_is_replaced_not_fatal_to_the_batch() {
 /// Chromium on SB Admin 2: see `tests/e2e/resilience.mjs`.
 #[test]
 fn browser_snippet_keeps_refused_events_across_pages_and_honours_consent() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        root.join("tests/e2e/node_modules/playwright-core").exists(),
-        "browser test dependencies missing: run `scripts/test` (or `npm ci --prefix tests/e2e`)"
-    );
     let s = Server::start(&[]);
     let (page_port, consent_port) = (free_port(), free_port());
     s.site(
@@ -259,18 +254,10 @@ fn browser_snippet_keeps_refused_events_across_pages_and_honours_consent() {
             "https://filler.example",
         ],
     );
-    let status = std::process::Command::new("node")
-        .arg(root.join("tests/e2e/resilience.mjs"))
-        .current_dir(root)
-        .env("SIGHTLINE_URL", s.url(""))
-        .env("SIGHTLINE_TOKEN", TOKEN)
-        .env("SIGHTLINE_SITE", "res")
-        .env("PAGE_PORT", page_port.to_string())
-        .env("CONSENT_PORT", consent_port.to_string())
-        .status()
-        .expect("run node tests/e2e/resilience.mjs");
-    assert!(
-        status.success(),
-        "the resilience browser scenario failed (see its output above)"
+    s.run_e2e(
+        "resilience.mjs",
+        "res",
+        page_port,
+        &[("CONSENT_PORT", consent_port.to_string())],
     );
 }

@@ -7,8 +7,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::Command;
 
 const URL: &str = "https://shop.example/cart";
 const PAGE: &str = "shop.example/cart";
@@ -378,11 +376,6 @@ fn zones_problems_sessions_and_compare_give_hand_computed_numbers() {
 /// Must-show 1 and 2 of issue 4 in Chromium on SB Admin 2: see `tests/e2e/heatmap.mjs`.
 #[test]
 fn browser_element_view_at_three_widths_and_an_exact_scripted_zone_visit() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        root.join("tests/e2e/node_modules/playwright-core").exists(),
-        "browser test dependencies missing: run `scripts/test` (or `npm ci --prefix tests/e2e`)"
-    );
     let s = Server::start(&[]);
     let page_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // The zone comes from a site rule (selector → name), not from editing the page.
@@ -390,17 +383,5 @@ fn browser_element_view_at_three_widths_and_an_exact_scripted_zone_visit() {
         "name": "hm", "key": "hm", "origins": [format!("http://127.0.0.1:{page_port}")],
         "settings": {"zones": [{"selector": "img[src=\"img/undraw_posting_photo.svg\"]", "name": "illustration"}]},
     }));
-    let status = Command::new("node")
-        .arg(root.join("tests/e2e/heatmap.mjs"))
-        .current_dir(root)
-        .env("SIGHTLINE_URL", s.url(""))
-        .env("SIGHTLINE_TOKEN", TOKEN)
-        .env("SIGHTLINE_SITE", "hm")
-        .env("PAGE_PORT", page_port.to_string())
-        .status()
-        .expect("run node tests/e2e/heatmap.mjs");
-    assert!(
-        status.success(),
-        "the heatmap browser scenario failed (see its output above)"
-    );
+    s.run_e2e("heatmap.mjs", "hm", page_port, &[]);
 }

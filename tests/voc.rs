@@ -546,10 +546,6 @@ fn surveys_are_managed_by_the_admin_api_and_a_file_and_served_to_the_snippet() {
 #[test]
 fn in_a_real_browser_surveys_and_feedback_widgets_send_exactly_the_scripted_answers() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        root.join("tests/e2e/node_modules/playwright-core").exists(),
-        "browser test dependencies missing: run `scripts/test` (or `npm ci --prefix tests/e2e`)"
-    );
     let s = Server::start(&[]);
     let page_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     s.site("voc-e2e", &[&format!("http://127.0.0.1:{page_port}")]);
@@ -574,17 +570,5 @@ fn in_a_real_browser_surveys_and_feedback_widgets_send_exactly_the_scripted_answ
         assert!(std::time::Instant::now() < deadline, "survey config not picked up");
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
-    let status = Command::new("node")
-        .arg(root.join("tests/e2e/voc.mjs"))
-        .current_dir(root)
-        .env("SIGHTLINE_URL", s.url(""))
-        .env("SIGHTLINE_TOKEN", TOKEN)
-        .env("SIGHTLINE_SITE", "voc-e2e")
-        .env("PAGE_PORT", page_port.to_string())
-        .status()
-        .expect("run node tests/e2e/voc.mjs");
-    assert!(
-        status.success(),
-        "the browser VoC scenario did not match (see its output above)"
-    );
+    s.run_e2e("voc.mjs", "voc-e2e", page_port, &[]);
 }

@@ -355,3 +355,31 @@ pub fn event(typ: &str, session: &str, url: &str, ts: i64, extra: Value) -> Valu
 pub fn batch(site: &str, events: Vec<Value>) -> Value {
     json!({"site": site, "sent_at": now_ms(), "events": events})
 }
+
+impl Server {
+    /// Run the browser scenario `tests/e2e/<script>` (node + playwright-core) against this
+    /// server for `site`, its pages served on `page_port`, with `env` added; panics (naming
+    /// the script) unless it exits 0. Every scenario gets `SIGHTLINE_URL`, `SIGHTLINE_TOKEN`,
+    /// `SIGHTLINE_SITE` and `PAGE_PORT`.
+    pub fn run_e2e(&self, script: &str, site: &str, page_port: u16, env: &[(&str, String)]) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert!(
+            root.join("tests/e2e/node_modules/playwright-core").exists(),
+            "browser test dependencies missing: run `scripts/test` (or `npm ci --prefix tests/e2e`)"
+        );
+        let status = Command::new("node")
+            .arg(root.join("tests/e2e").join(script))
+            .current_dir(root)
+            .env("SIGHTLINE_URL", self.url(""))
+            .env("SIGHTLINE_TOKEN", TOKEN)
+            .env("SIGHTLINE_SITE", site)
+            .env("PAGE_PORT", page_port.to_string())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .status()
+            .unwrap_or_else(|e| panic!("run node tests/e2e/{script}: {e}"));
+        assert!(
+            status.success(),
+            "the browser scenario tests/e2e/{script} failed (see its output above)"
+        );
+    }
+}

@@ -17,10 +17,9 @@
 //    the heatmap, and its hottest element is HOT_SELECTOR, drawn over that element; the
 //    overlay viewer sends no events.
 // Prints `dashboard e2e: N passed, 0 failed` and exits 0 on success.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { chromiumMajor, desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
 
 const SL = (process.env.SIGHTLINE_URL || 'http://127.0.0.1:18080').replace(/\/$/, '');
@@ -30,7 +29,6 @@ const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
 const ORIGIN = `http://127.0.0.1:${PAGE_PORT}`;
 const HOT = process.env.HOT_SELECTOR || '';
 const { FROM, TO, FROM2, TO2 } = process.env;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(process.env.E2E_ARTIFACTS || 'test-artifacts', 'dashboard');
 const PAGE_KEY = `127.0.0.1:${PAGE_PORT}/index.html`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -324,16 +322,9 @@ async function main() {
   if (!TOKEN || !SITE || !HOT || !FROM || !TO) throw new Error('SIGHTLINE_TOKEN, SIGHTLINE_SITE, HOT_SELECTOR, FROM and TO must be set');
   fs.mkdirSync(SHOTS, { recursive: true });
   const pages = await startPageServer({ port: PAGE_PORT, sightlineUrl: SL, site: SITE });
-  let major = '130';
-  try { major = (execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).match(/(\d+)\.\d+\.\d+\.\d+/) || [])[1] || major; } catch { /* default */ }
-  const ua = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-      '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-blink-features=AutomationControlled',
-      `--user-agent=${ua}`, '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
+  const major = chromiumMajor();
+  const ua = desktopUserAgent(major);
+  const browser = await launchChromium(ua);
   try {
     await noToken(browser);
     await views(browser);

@@ -18,9 +18,8 @@
 //    (captured from the page's requests), and the sent values must be within a tolerance
 //    of the script's own clock.
 // Prints `heatmap e2e: N passed, 0 failed` and exits 0 on success.
-import { execFileSync } from 'node:child_process';
 import { isDeepStrictEqual } from 'node:util';
-import { chromium } from 'playwright-core';
+import { chromiumMajor, desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
 
 const SL = (process.env.SIGHTLINE_URL || 'http://127.0.0.1:18080').replace(/\/$/, '');
@@ -28,7 +27,6 @@ const TOKEN = process.env.SIGHTLINE_TOKEN || '';
 const SITE = process.env.SIGHTLINE_SITE || '';
 const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
 const ORIGIN = `http://127.0.0.1:${PAGE_PORT}`;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const ZONE = 'illustration';
 export const ZONE_RULE = 'img[src="img/undraw_posting_photo.svg"]';
 const PAGE = 'index.html';
@@ -225,16 +223,9 @@ async function actual(expHeat) {
 async function main() {
   if (!TOKEN || !SITE) throw new Error('SIGHTLINE_TOKEN and SIGHTLINE_SITE must be set');
   const pages = await startPageServer({ port: PAGE_PORT, sightlineUrl: SL, site: SITE });
-  let major = '130';
-  try { major = (execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).match(/(\d+)\.\d+\.\d+\.\d+/) || [])[1] || major; } catch { /* default */ }
-  const ua = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-      '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-blink-features=AutomationControlled',
-      `--user-agent=${ua}`, '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
+  const major = chromiumMajor();
+  const ua = desktopUserAgent(major);
+  const browser = await launchChromium(ua);
   let scripted, t;
   try {
     scripted = await elementAtThreeWidths(browser, ua);

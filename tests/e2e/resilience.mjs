@@ -13,8 +13,7 @@
 // 2. Consent: with `data-require-consent`, nothing is sent or stored in the browser until
 //    `sightline.consent(true)`; `consent(false)` stops sending and forgets the stored ids.
 // Prints `resilience e2e: N passed, 0 failed` and exits 0 on success.
-import { execFileSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
+import { chromiumMajor, desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
 
 const SL = (process.env.SIGHTLINE_URL || '').replace(/\/$/, '');
@@ -22,7 +21,6 @@ const TOKEN = process.env.SIGHTLINE_TOKEN || '';
 const SITE = process.env.SIGHTLINE_SITE || '';
 const PAGE_PORT = +process.env.PAGE_PORT;
 const CONSENT_PORT = +process.env.CONSENT_PORT;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const checks = { passed: 0, failed: [] };
@@ -173,16 +171,9 @@ async function consentScenario(browser) {
 
 const pages = await startPageServer({ port: PAGE_PORT, sightlineUrl: SL, site: SITE });
 const consentPages = await startPageServer({ port: CONSENT_PORT, sightlineUrl: SL, site: SITE, tagAttrs: 'data-require-consent' });
-let major = '130';
-try { major = (execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).match(/(\d+)\.\d+\.\d+\.\d+/) || [])[1] || major; } catch { /* default */ }
-const ua = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-    '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-blink-features=AutomationControlled',
-    `--user-agent=${ua}`, '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-});
+const major = chromiumMajor();
+const ua = desktopUserAgent(major);
+const browser = await launchChromium(ua);
 try {
   await consentScenario(browser);
   await quotaScenario(browser);

@@ -11,11 +11,10 @@
 // actually did (the ledger), then polls the query API until the numbers match or 60 s pass.
 // Prints a diff and exits 1 on mismatch; prints `e2e: N passed, 0 failed` and exits 0 on success.
 // Screenshots of every visited page go to test-artifacts/ (E2E_ARTIFACTS overrides).
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { chromium } from 'playwright-core';
+import { desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
 
 const SL = (process.env.SIGHTLINE_URL || 'http://127.0.0.1:18080').replace(/\/$/, '');
@@ -23,7 +22,6 @@ const TOKEN = process.env.SIGHTLINE_TOKEN || '';
 let SITE = process.env.SIGHTLINE_SITE || '';
 const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
 const ORIGIN = `http://127.0.0.1:${PAGE_PORT}`;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(process.env.E2E_ARTIFACTS || 'test-artifacts');
 const POLL_MS = 60_000;
 const HARD_DEADLINE_MS = 170_000;
@@ -535,13 +533,6 @@ function compare(exp, act, at = '') {
 }
 
 // ---- main -------------------------------------------------------------------------------
-function chromiumVersion() {
-  try {
-    const out = execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return (out.match(/(\d+\.\d+\.\d+\.\d+)/) || [])[1];
-  } catch { return null; }
-}
-
 async function main() {
   if (DRY_RUN) SITE ||= 'dry-run';
   else {
@@ -564,17 +555,8 @@ async function main() {
   // A normal desktop Chrome user agent (the server flags HeadlessChrome as a bot). It goes on
   // the command line too: the context's override does not reach beacons sent while a page
   // unloads, which would otherwise go out as HeadlessChrome and make the session a bot's.
-  const major = (chromiumVersion() || '130').split('.')[0];
-  const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-      '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-blink-features=AutomationControlled',
-      `--user-agent=${userAgent}`,
-      // The pages link web fonts and images on the internet: fail those at once, offline.
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
+  const userAgent = desktopUserAgent();
+  const browser = await launchChromium(userAgent);
   try {
     for (const spec of SCENARIO) {
       const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 }, userAgent, locale: 'en-US' });

@@ -19,16 +19,14 @@
 // The sampled-out survey never shows. Then /voc must equal the answers given (PII scrubbed,
 // each answer linked to its browser session), polled for up to 60 s.
 // Prints `voc e2e: N passed, M failed`; exits 1 on any failure.
-import { execFileSync } from 'node:child_process';
 import { isDeepStrictEqual } from 'node:util';
-import { chromium } from 'playwright-core';
+import { chromiumMajor, desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
 
 const SL = (process.env.SIGHTLINE_URL || 'http://127.0.0.1:18080').replace(/\/$/, '');
 const TOKEN = process.env.SIGHTLINE_TOKEN || '';
 const SITE = process.env.SIGHTLINE_SITE || '';
 const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const HOST = `127.0.0.1:${PAGE_PORT}`;
 const started = Date.now();
 const RANGE = `from=${new Date().toISOString().slice(0, 10)}&to=${new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)}`;
@@ -269,18 +267,9 @@ async function main() {
   const cfg = await fetch(`${SL}/v1/sites/${SITE}/config`).then((r) => r.json());
   if (!cfg.surveys?.some((s) => s.id === 'exit-nps')) throw new Error('the site lacks the surveys of tests/e2e/voc-surveys.json');
   const pages = await startPageServer({ port: PAGE_PORT, sightlineUrl: SL, site: SITE });
-  let major = '130';
-  try { major = (execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).match(/(\d+)\.\d+\.\d+\.\d+/) || [])[1] || major; } catch { /* default */ }
-  // A normal Chrome user agent (HeadlessChrome is flagged as a bot), on the command line too
-  // so that beacons sent while a page unloads carry it.
-  const ua = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${major}.0.0.0 Safari/537.36`;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-      '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-blink-features=AutomationControlled',
-      `--user-agent=${ua}`, '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
+  const major = chromiumMajor();
+  const ua = desktopUserAgent(major);
+  const browser = await launchChromium(ua);
   try {
     const play = (name, p) => p.then(() => log(`${name} scenario played`),
       (e) => check(`${name} scenario`, false, e.message.split('\n').slice(0, 3).join(' | ')));
