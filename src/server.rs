@@ -556,8 +556,11 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "log and warehouse reachable"), (status = 503, description = "not ready")))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (log, wh) = (state.log.ready().await, state.warehouse.ready().await);
-    let body = serde_json::json!({"log": log, "warehouse": wh});
-    if log && wh {
+    // Saturated: every ingest slot is taken (the next request would get 503), so a load
+    // balancer should send traffic elsewhere until one frees.
+    let saturated = state.quotas.saturated();
+    let body = serde_json::json!({"log": log, "warehouse": wh, "saturated": saturated});
+    if log && wh && !saturated {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

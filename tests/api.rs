@@ -119,7 +119,7 @@ fn the_snippet_config_and_operations_endpoints_answer() {
     );
     assert_eq!(s.http.get(s.url("/healthz")).send().unwrap().status().as_u16(), 200);
     let ready: serde_json::Value = s.http.get(s.url("/readyz")).send().unwrap().json().unwrap();
-    assert_eq!(ready, json!({"log": true, "warehouse": true}));
+    assert_eq!(ready, json!({"log": true, "warehouse": true, "saturated": false}));
     assert!(s.metrics().contains("sightline_http_requests_total") || s.metrics().contains("# TYPE"));
 }
 
@@ -348,6 +348,26 @@ fn out_of_range_input_is_refused_naming_the_field() {
     assert_eq!(fields, vec!["kind", "value", "question_id"], "{body}");
     assert_eq!(body["accepted"], 1, "{body}");
 
+    // An empty feedback (no rating, comment or category) says nothing.
+    let (_, body) = s.post(&batch(
+        "oor",
+        vec![event(
+            "feedback",
+            "s1",
+            "https://o.example/",
+            now,
+            json!({"selector": "#x"}),
+        )],
+    ));
+    assert_eq!(body["rejected"][0]["field"], "rating", "{body}");
+    let r = s
+        .http
+        .get(s.url("/v1/sites/oor/voc?category=rant"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.json::<Value>().unwrap()["field"], "category");
     // Funnel windows and steps.
     for (q, field) in [
         ("steps=a,b&window=999999999999d", "window"),

@@ -261,3 +261,34 @@ fn browser_snippet_keeps_refused_events_across_pages_and_honours_consent() {
         &[("CONSENT_PORT", consent_port.to_string())],
     );
 }
+
+#[test]
+fn readyz_says_saturated_while_every_ingest_slot_is_taken() {
+    let s = Server::start(&["--max-inflight", "1", "--body-chunk-timeout-ms", "1500"]);
+    s.site("sat", &["*"]);
+    let ready = || s.http.get(s.url("/readyz")).send().unwrap();
+    assert_eq!(ready().status().as_u16(), 200);
+    // A client that stalls mid-body holds the only slot.
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    write!(
+        tcp,
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n{{"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = ready();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.json::<serde_json::Value>().unwrap()["saturated"], true);
+    // Meanwhile a new batch is refused with 503 + Retry-After, not queued without bound.
+    let busy = post_from(&s, &one_event("sat", "b"), None);
+    assert_eq!(busy.status().as_u16(), 503);
+    assert!(busy.headers().contains_key("retry-after"));
+    // The stalled body times out, the slot frees, and the server is ready again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while ready().status().as_u16() != 200 {
+        assert!(std::time::Instant::now() < deadline, "still saturated");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(post_from(&s, &one_event("sat", "c"), None).status().as_u16(), 202);
+    drop(tcp);
+}

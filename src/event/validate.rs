@@ -466,9 +466,13 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
                     Some(c)
                 }
             };
+            let comment = f.opt_str("comment", MAX_COMMENT_CHARS).filter(|c| !c.trim().is_empty());
+            if rating.is_none() && comment.is_none() && category.is_none() {
+                return Err(f.reject("rating", "feedback needs a rating, a comment or a category"));
+            }
             Payload::Feedback {
                 rating,
-                comment: f.opt_str("comment", MAX_COMMENT_CHARS),
+                comment,
                 category,
                 selector: f.opt_str("selector", MAX_SELECTOR_CHARS),
             }

@@ -171,6 +171,11 @@ impl Quotas {
         self.samples.check().is_ok()
     }
 
+    /// Whether every in-flight slot is taken (`/readyz` answers 503 meanwhile).
+    pub fn saturated(&self) -> bool {
+        self.inflight.available_permits() == 0
+    }
+
     /// Requests in flight now.
     pub fn inflight(&self) -> usize {
         self.config.max_inflight.max(1) - self.inflight.available_permits()

@@ -120,6 +120,14 @@ pub async fn voc(
     };
     let rating = p.rating.as_deref().map(parse_rating).transpose()?;
     let category = p.category.as_deref().map(str::to_ascii_lowercase);
+    if let Some(c) = &category {
+        if !crate::event::FEEDBACK_CATEGORIES.contains(&c.as_str()) {
+            return Err(ApiError::bad(
+                "category",
+                &format!("must be one of {}", crate::event::FEEDBACK_CATEGORIES.join(", ")),
+            ));
+        }
+    }
     let page = p.page.as_deref().map(|s| page_param(s, &sc.site));
     let q =
         p.q.as_deref()
