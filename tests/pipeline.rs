@@ -8,7 +8,6 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -128,50 +127,6 @@ fn two_sinks_in_one_consumer_group_land_every_event_exactly_once() {
     assert_eq!(per_sink.iter().sum::<f64>() as u64, acked);
     let h = heatmap(&front, "cg");
     assert_eq!(h["clicks"], (sessions * clicks) as u64, "{h}");
-}
-
-/// A service this test starts and stops itself.
-struct Service {
-    script: &'static str,
-    dir: std::path::PathBuf,
-    port: u16,
-    pid: Option<u32>,
-}
-
-impl Service {
-    fn start(&mut self) {
-        let root = env!("CARGO_MANIFEST_DIR");
-        let out = Command::new(format!("{root}/scripts/{}", self.script))
-            .arg(&self.dir)
-            .arg(self.port.to_string())
-            .output()
-            .expect("run start script");
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            self.script,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        self.pid = Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap());
-    }
-    fn stop(&mut self) {
-        if let Some(pid) = self.pid.take() {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            for _ in 0..200 {
-                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[test]

@@ -168,6 +168,21 @@ impl Server {
         }
     }
 
+    /// Like a process supervisor (systemd `Restart=always`, Docker's restart policy): if the
+    /// process has exited (e.g. it was started while a backend it needs was down), start it
+    /// again without waiting. Returns whether it did.
+    pub fn restart_if_exited(&mut self) -> bool {
+        let exited = match self.child.as_mut() {
+            Some(c) => c.try_wait().unwrap().is_some(),
+            None => false,
+        };
+        if exited {
+            self.child = None;
+            self.spawn_nowait();
+        }
+        exited
+    }
+
     /// SIGKILL the process (no shutdown hooks run).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -381,5 +396,51 @@ impl Server {
             status.success(),
             "the browser scenario tests/e2e/{script} failed (see its output above)"
         );
+    }
+}
+
+/// A service a test starts and stops itself (`scripts/start-clickhouse`, `scripts/start-tansu`).
+pub struct Service {
+    pub script: &'static str,
+    pub dir: std::path::PathBuf,
+    pub port: u16,
+    pub pid: Option<u32>,
+}
+
+impl Service {
+    /// Start it (again) on its port and directory.
+    pub fn start(&mut self) {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let out = Command::new(format!("{root}/scripts/{}", self.script))
+            .arg(&self.dir)
+            .arg(self.port.to_string())
+            .output()
+            .expect("run start script");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            self.script,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.pid = Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap());
+    }
+    /// Stop it: SIGTERM, then SIGKILL after 20 s.
+    pub fn stop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            for _ in 0..200 {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
