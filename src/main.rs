@@ -71,6 +71,12 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Data retention: delete now what sites' `retention_days` no longer keep (the rollup
+    /// role also does it every hour). Prints one line per site with a retention.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Privacy: erase a visitor's data everywhere (GDPR art. 17), list past erasures.
     Gdpr {
         #[command(subcommand)]
@@ -104,6 +110,12 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         batch: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Apply every site's retention now.
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -421,6 +433,14 @@ fn main() -> anyhow::Result<()> {
                     println!("{}", new.plaintext);
                     eprintln!("token {id} revoked; new token {} shown only this once", new.token.id);
                 }
+            }
+            Ok(())
+        }),
+        Command::Retention { command: RetentionCommand::Run } => tokio::runtime::Runtime::new()?.block_on(async {
+            let wh = server::connect_warehouse(&args).await?;
+            let sites = wh.sites().await?;
+            for (site, n) in sightline::rollup::job::apply_retention(wh.as_ref(), &sites).await? {
+                println!("{site}\t{n} events deleted");
             }
             Ok(())
         }),

@@ -27,6 +27,10 @@ pub struct SiteSettings {
     /// 1000 events); `0`: none; unset: the server's `--quota-site-eps`. Over it, ingest
     /// answers `429` + `Retry-After` and the snippet retries, keeping the events meanwhile.
     pub events_per_minute: Option<u32>,
+    /// Keep this many UTC days of raw events and rollups (today counts as one); older days
+    /// are deleted by the rollup role every hour (`sightline retention run` does it now).
+    /// Unset: kept for ever.
+    pub retention_days: Option<u32>,
     /// Survey definitions ([`crate::survey`]). Default none.
     pub surveys: Vec<Survey>,
     /// The feedback button ([`crate::survey::FeedbackButton`]). Default off.
@@ -39,6 +43,12 @@ impl SiteSettings {
         self.rules
             .validate()
             .map_err(|(f, r)| (format!("settings.rules.{f}"), r))?;
+        if self.retention_days == Some(0) {
+            return Err((
+                "settings.retention_days".into(),
+                "must be at least 1 (or null: keep for ever)".into(),
+            ));
+        }
         for (i, z) in self.zones.iter().enumerate() {
             if z.selector.trim().is_empty() || z.name.trim().is_empty() {
                 return Err((

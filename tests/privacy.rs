@@ -145,3 +145,41 @@ fn today_range_around(t: i64) -> String {
         day.succ_opt().unwrap().succ_opt().unwrap()
     )
 }
+
+#[test]
+fn retention_deletes_the_days_a_site_no_longer_keeps() {
+    let s = Server::start(&[]);
+    s.site_with(json!({"name": "ret", "key": "ret", "origins": ["*"], "settings": {"retention_days": 2}}));
+    let day = 86_400_000;
+    let now = now_ms();
+    let events = vec![
+        event("pageview", "today", "https://ret.example/", now - 1000, json!({})),
+        event("pageview", "yesterday", "https://ret.example/", now - day, json!({})),
+        event("pageview", "old", "https://ret.example/", now - 3 * day, json!({})),
+    ];
+    assert_eq!(s.post(&batch("ret", events)).0, 202);
+    s.settle("ret", 3);
+    let range = |s: &Server| {
+        let d = chrono::Utc::now().date_naive();
+        s.get(&format!(
+            "/v1/sites/ret/journeys?from={}&to={}",
+            d - chrono::Duration::days(5),
+            d.succ_opt().unwrap()
+        ))
+    };
+    assert_eq!(range(&s)["sessions"], 3);
+    let out = s.cli(&["retention", "run"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ret\t1 events deleted");
+    s.settle("ret", 2);
+    assert_eq!(range(&s)["sessions"], 2, "the old day's rollups are gone too");
+    // A zero retention is refused naming the field.
+    let r = s
+        .http
+        .patch(s.url("/v1/sites/ret"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"settings": {"retention_days": 0}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.json::<Value>().unwrap()["field"], "settings.retention_days");
+}

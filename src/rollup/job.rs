@@ -187,13 +187,42 @@ pub async fn run_once(warehouse: &dyn Warehouse, sites: &SiteCache) -> anyhow::R
 /// up as stale.
 pub async fn run(warehouse: Arc<dyn Warehouse>, sites: Arc<SiteCache>, every: Duration) -> anyhow::Result<()> {
     metrics::rollup_included(chrono::Utc::now().timestamp_millis());
+    let mut retention_at = tokio::time::Instant::now();
     loop {
         if let Err(e) = run_once(warehouse.as_ref(), &sites).await {
             METRICS.rollup_runs_total.with_label_values(&["error"]).inc();
             tracing::warn!(error = %e, "rollup pass failed; retrying");
         }
+        if tokio::time::Instant::now() >= retention_at {
+            match apply_retention(warehouse.as_ref(), &sites.all()).await {
+                Ok(_) => retention_at = tokio::time::Instant::now() + Duration::from_secs(3600),
+                Err(e) => tracing::warn!(error = %e, "retention pass failed; retrying"),
+            }
+        }
         tokio::time::sleep(every).await;
     }
+}
+
+/// Data retention: for every site that sets `retention_days`, delete its raw events and
+/// rollups of the UTC days before the newest `retention_days` days. Returns (site, events
+/// deleted) per such site. The rollup role runs it every hour; `sightline retention run` now.
+pub async fn apply_retention(
+    warehouse: &dyn Warehouse,
+    sites: &[crate::sites::Site],
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let today = day_of(chrono::Utc::now().timestamp_millis());
+    let mut out = Vec::new();
+    for s in sites {
+        if let Some(days) = s.settings.retention_days.filter(|d| *d > 0) {
+            let before = today - (days as i64 - 1) * DAY_MS;
+            let n = warehouse.drop_before(&s.key, before).await?;
+            if n > 0 {
+                tracing::info!(site = %s.key, days, events = n, "retention: deleted events of older days");
+            }
+            out.push((s.key.clone(), n));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -220,6 +220,10 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn put_forget(&self, rec: &ForgetRecord) -> anyhow::Result<()>;
     /// All forget records.
     async fn forgets(&self) -> anyhow::Result<Vec<ForgetRecord>>;
+    /// Delete a site's raw events and rollup rows of the UTC days before `before_day` (ms,
+    /// a UTC midnight): data retention. Returns the raw events deleted; returns once they are
+    /// gone (ClickHouse: once the mutations finished).
+    async fn drop_before(&self, site: &str, before_day: i64) -> anyhow::Result<u64>;
     /// All API tokens, revoked ones included (`crate::access`).
     async fn tokens(&self) -> anyhow::Result<Vec<ApiToken>>;
     /// Create or replace an API token (by id).

@@ -311,6 +311,28 @@ impl Warehouse for SqliteWarehouse {
         .await
     }
 
+    async fn drop_before(&self, site: &str, before_day: i64) -> anyhow::Result<u64> {
+        let site = site.to_string();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "DELETE FROM events WHERE site = ?1 AND ts < ?2",
+                params![site, before_day],
+            )?;
+            tx.execute(
+                "DELETE FROM rollup_rows WHERE site = ?1 AND day < ?2",
+                params![site, before_day],
+            )?;
+            tx.execute(
+                "DELETE FROM dirty WHERE site = ?1 AND day < ?2",
+                params![site, before_day],
+            )?;
+            tx.commit()?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn count_visitor_events(&self, site: &str, visitor: &str) -> anyhow::Result<u64> {
         let (site, visitor) = (site.to_string(), visitor.to_string());
         self.with(move |c| {

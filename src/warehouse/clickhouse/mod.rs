@@ -701,6 +701,38 @@ impl Warehouse for ClickHouseWarehouse {
         Ok((before, days))
     }
 
+    async fn drop_before(&self, site: &str, before_day: i64) -> anyhow::Result<u64> {
+        let count = || async {
+            let q = self
+                .client
+                .query(sql::sql(name::COUNT_EVENTS_BEFORE))
+                .bind(site)
+                .bind(before_day);
+            anyhow::Ok(
+                self.fetch::<CountRow>(name::COUNT_EVENTS_BEFORE, q)
+                    .await?
+                    .first()
+                    .map(|r| r.events)
+                    .unwrap_or(0),
+            )
+        };
+        let before = count().await?;
+        for op in [name::DELETE_EVENTS_BEFORE, name::DELETE_ROLLUPS_BEFORE] {
+            let q = self.client.query(sql::sql(op)).bind(site).bind(before_day);
+            timed(op, q.execute()).await?;
+        }
+        // Mutations run in the background: wait for the raw events to be gone.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        while before > 0 && count().await? > 0 {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "ClickHouse did not finish the retention delete within 300 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        Ok(before)
+    }
+
     async fn count_visitor_events(&self, site: &str, visitor: &str) -> anyhow::Result<u64> {
         let q = self
             .client

@@ -223,6 +223,24 @@ WHERE site = ? AND visitor_id = ?;
 -- arg: 'visitor-a'
 ALTER TABLE events DELETE WHERE site = ? AND visitor_id = ?;
 
+-- name: count_events_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- returns: events UInt64
+SELECT count() AS events
+FROM events
+WHERE site = ? AND ts < ?;
+
+-- name: delete_events_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE events DELETE WHERE site = ? AND ts < ?;
+
+-- name: delete_rollups_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_rows DELETE WHERE site = ? AND day < ?;
+
 -- name: forgets
 -- returns: json String
 SELECT json

@@ -297,6 +297,7 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (API_TOKENS, columns::<JsonRow>()),
         (VISITOR_DAYS, columns::<DayRow>()),
         (COUNT_VISITOR_EVENTS, columns::<CountRow>()),
+        (COUNT_EVENTS_BEFORE, columns::<CountRow>()),
         (FORGETS, columns::<JsonRow>()),
         (PING, columns::<PingRow>()),
     ]

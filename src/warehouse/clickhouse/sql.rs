@@ -83,6 +83,9 @@ pub mod name {
     pub const VISITOR_DAYS: &str = "visitor_days";
     pub const COUNT_VISITOR_EVENTS: &str = "count_visitor_events";
     pub const DELETE_VISITOR_EVENTS: &str = "delete_visitor_events";
+    pub const COUNT_EVENTS_BEFORE: &str = "count_events_before";
+    pub const DELETE_EVENTS_BEFORE: &str = "delete_events_before";
+    pub const DELETE_ROLLUPS_BEFORE: &str = "delete_rollups_before";
     pub const FORGETS: &str = "forgets";
     pub const INSERT_FORGETS: &str = "insert_forgets";
     pub const PING: &str = "ping";
@@ -115,6 +118,9 @@ pub mod name {
         VISITOR_DAYS,
         COUNT_VISITOR_EVENTS,
         DELETE_VISITOR_EVENTS,
+        COUNT_EVENTS_BEFORE,
+        DELETE_EVENTS_BEFORE,
+        DELETE_ROLLUPS_BEFORE,
         FORGETS,
         INSERT_FORGETS,
         PING,
