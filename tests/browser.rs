@@ -7,12 +7,11 @@
 
 mod common;
 use common::*;
-use std::net::TcpListener;
 
 #[test]
 fn a_real_browser_on_a_real_page_produces_exactly_the_scripted_numbers() {
     let s = Server::start(&[]);
-    let page_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let page_port = free_port();
     s.site("e2e", &[&format!("http://127.0.0.1:{page_port}")]);
     s.run_e2e("slice.mjs", "e2e", page_port, &[]);
 }

@@ -6,7 +6,6 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::net::TcpListener;
 
 const URL: &str = "https://shop.example/cart";
 const PAGE: &str = "shop.example/cart";
@@ -377,7 +376,7 @@ fn zones_problems_sessions_and_compare_give_hand_computed_numbers() {
 #[test]
 fn browser_element_view_at_three_widths_and_an_exact_scripted_zone_visit() {
     let s = Server::start(&[]);
-    let page_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let page_port = free_port();
     // The zone comes from a site rule (selector → name), not from editing the page.
     s.site_with(json!({
         "name": "hm", "key": "hm", "origins": [format!("http://127.0.0.1:{page_port}")],

@@ -7,7 +7,6 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
@@ -547,7 +546,7 @@ fn surveys_are_managed_by_the_admin_api_and_a_file_and_served_to_the_snippet() {
 fn in_a_real_browser_surveys_and_feedback_widgets_send_exactly_the_scripted_answers() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let s = Server::start(&[]);
-    let page_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let page_port = free_port();
     s.site("voc-e2e", &[&format!("http://127.0.0.1:{page_port}")]);
     s.cli(&[
         "survey",

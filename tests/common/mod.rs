@@ -60,8 +60,17 @@ pub fn backend_args() -> Vec<String> {
     a
 }
 
+/// A free loopback port whose next port is free too (ClickHouse takes HTTP + 1 for its native
+/// protocol). Chosen below the kernel's ephemeral range (32768–60999), where outgoing
+/// connections pick their local ports: a port from there could be taken by some client
+/// between this check and the server's bind.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    loop {
+        let p: u16 = rand::random_range(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
 }
 
 impl Server {
