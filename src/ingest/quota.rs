@@ -131,14 +131,16 @@ impl Quotas {
     /// sets its own (`Some(0)`: unlimited), else the server default (`site_events_per_s`).
     pub fn take_site(&self, site: &str, per_minute: Option<u32>, events: usize) -> Result<(), Refusal> {
         let rate = per_minute.map_or(self.config.site_events_per_s as u64 * 60, u64::from);
-        let Some(q) = site_quota(rate) else {
+        if rate == 0 {
             return Ok(());
-        };
+        }
         let bucket = {
             let found = self.sites.read().expect("quota lock").get(site).cloned();
             match found {
                 Some(b) if b.rate == rate => b,
                 _ => {
+                    // Only a new site or a changed rate builds a quota (not every request).
+                    let q = site_quota(rate).expect("rate > 0");
                     let b = Arc::new(SiteBucket {
                         rate,
                         burst: q.burst_size().get(),

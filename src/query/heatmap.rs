@@ -66,11 +66,7 @@ pub async fn zones(
 /// dashboard's signed overlay grant uses it too).
 pub async fn zones_data(state: &AppState, key: &str, f: &Filters) -> Result<serde_json::Value, ApiError> {
     let sc = scope(key, f, state)?;
-    let url = f
-        .url
-        .as_deref()
-        .ok_or_else(|| ApiError::bad("url", "missing (a page URL or page key)"))?;
-    let page = page_param(url, &sc.site);
+    let page = sc.page(f)?;
     let r = state
         .warehouse
         .read_rollup(&sc.query(vec![Part::Pages, Part::Zones], Some(page.clone())))
@@ -161,10 +157,7 @@ pub async fn heatmap_compare(
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
-    let url = f
-        .url
-        .as_deref()
-        .ok_or_else(|| ApiError::bad("url", "missing (a page URL or page key)"))?;
+    let page = sc.page(&f)?;
     let (from2, to2) = match (&m.from2, &m.to2) {
         (Some(a), Some(b)) => (parse_time("from2", a)?, parse_time("to2", b)?),
         (None, _) => return Err(ApiError::bad("from2", "missing (start of the second range)")),
@@ -180,7 +173,6 @@ pub async fn heatmap_compare(
         device: sc.device,
         bots: sc.bots,
     };
-    let page = page_param(url, &sc.site);
     let parts = vec![Part::Pages, Part::Elements];
     let r1 = state
         .warehouse

@@ -90,6 +90,15 @@ impl Scope {
     fn keeps(&self, d: &Dims) -> bool {
         (self.bots || !d.bot) && self.device.is_none_or(|dev| dev == d.device)
     }
+    /// The page of a page-level query: `url` (a URL or a page key, [`page_param`]); `400`
+    /// naming `url` when missing.
+    fn page(&self, f: &Filters) -> Result<String, ApiError> {
+        let url = f
+            .url
+            .as_deref()
+            .ok_or_else(|| ApiError::bad("url", "missing (a page URL or page key)"))?;
+        Ok(page_param(url, &self.site))
+    }
     fn query(&self, parts: Vec<Part>, page: Option<String>) -> RollupQuery {
         RollupQuery {
             site: self.site.key.clone(),
@@ -198,11 +207,7 @@ pub async fn heatmap(
 /// dashboard's signed overlay grant uses it too).
 pub async fn heatmap_data(state: &AppState, key: &str, f: &Filters) -> Result<serde_json::Value, ApiError> {
     let sc = scope(key, f, state)?;
-    let url = f
-        .url
-        .as_deref()
-        .ok_or_else(|| ApiError::bad("url", "missing (a page URL or page key)"))?;
-    let page = page_param(url, &sc.site);
+    let page = sc.page(f)?;
     let r = state
         .warehouse
         .read_rollup(&sc.query(
