@@ -292,18 +292,36 @@ pub fn scrub_json(v: &mut serde_json::Value) -> u32 {
     walk(v, None)
 }
 
-/// Scrub a URL: path segments and query values are percent-decoded, scrubbed, and written
-/// back (a scrubbed value is written as its token, e.g. `?email=[email]`). Returns the URL
-/// and the number of replacements.
+/// What a scrubbed URL part is percent-encoded with when written back: `%`, the characters
+/// that split a URL (`?`, `#`, `&`, `+`), space, controls and non-ASCII. Tokens stay
+/// readable (`[email]`), and decoding the part again gives exactly the scrubbed text.
+const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`');
+
+/// Scrub a URL: path, query values and fragment are percent-decoded, scrubbed, and, when
+/// something was replaced, written back re-encoded (a scrubbed value reads as its token,
+/// e.g. `?email=[email]`). Returns the URL and the number of replacements. Idempotent:
+/// scrubbing the result again replaces nothing (a decoded `%3F` or `%2540` cannot turn into
+/// a new separator or a new address on the next pass).
 pub fn scrub_url(raw: &str) -> (String, u32) {
     let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let encode = |s: &str| percent_encoding::utf8_percent_encode(s, URL_PART).to_string();
     let (base, frag) = raw.split_once('#').map_or((raw, None), |(a, b)| (a, Some(b)));
     let (head, query) = base.split_once('?').map_or((base, None), |(a, b)| (a, Some(b)));
     let mut n = 0;
     let mut out = String::with_capacity(raw.len());
     let (h, k) = scrub_text(&decode(head));
     if k > 0 {
-        out.push_str(&h);
+        out.push_str(&encode(&h));
         n += k;
     } else {
         out.push_str(head);
@@ -319,7 +337,7 @@ pub fn scrub_url(raw: &str) -> (String, u32) {
                         let (s, k) = scrub_text(&decode(&v.replace('+', " ")));
                         n += k;
                         if k > 0 {
-                            format!("{name}={s}")
+                            format!("{name}={}", encode(&s))
                         } else {
                             pair.to_string()
                         }
@@ -334,7 +352,7 @@ pub fn scrub_url(raw: &str) -> (String, u32) {
         let (s, k) = scrub_text(&decode(f));
         n += k;
         out.push('#');
-        out.push_str(if k > 0 { &s } else { f });
+        out.push_str(&if k > 0 { encode(&s) } else { f.to_string() });
     }
     (out, n)
 }
@@ -508,6 +526,20 @@ mod tests {
         let (u, n) = scrub_url("https://shop.example/checkout?email=jo.doe%40mail.example");
         assert_eq!(u, "https://shop.example/checkout?email=[email]");
         assert_eq!(n, 1);
+        // Written back encoded: a decoded `%3F` in a scrubbed path does not start a query on
+        // the next pass; a value is decoded once, as a browser would.
+        let (u, n) = scrub_url("https://x.example/u/jo@mail.example%3Fa=b?next=jo%2540mail.example%2540x.io");
+        assert_eq!(u, "https://x.example/u/[email]%3Fa=b?next=jo%2540mail.example%2540x.io");
+        assert_eq!(n, 1);
+        assert_eq!(scrub_url(&u).1, 0);
+        let crash = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/artifacts/canonical_url/crash-20875814f70c4310c3ba8d01bee72427beb601ae"
+        ))
+        .unwrap();
+        let (u, n) = scrub_url(&String::from_utf8_lossy(&crash));
+        assert!(n > 0);
+        assert_eq!(scrub_url(&u), (u.clone(), 0));
         let (t, n) = scrub_text("order 1234567812345678 shipped");
         assert_eq!((t.as_str(), n), ("order 1234567812345678 shipped", 0));
         let (t, n) = scrub_text("call +44 20 7946 0958 or (555) 123-4567");
