@@ -53,41 +53,67 @@ pub struct Row {
     pub fields: Map<String, Value>,
 }
 
+/// What a file held: the rows that could be read, and the lines that could not.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Input {
+    pub rows: Vec<Row>,
+    /// `(line, "row", reason)` of each line that is not a row (not JSON, not an object, a
+    /// CSV record with the wrong number of cells, not UTF-8): reported as rejected rows,
+    /// without stopping the rows around them.
+    pub unreadable: Vec<(usize, String, String)>,
+}
+
 /// Read every row of a CSV file (with a header) or a JSON-lines file (one object per line;
-/// blank lines skipped). CSV cells are strings; empty cells count as absent.
-pub fn read_rows(reader: impl Read, format: Format) -> anyhow::Result<Vec<Row>> {
+/// blank lines skipped). CSV cells are strings; empty cells count as absent. A line that is
+/// not a row is kept in [`Input::unreadable`]; only an unreadable CSV header or a read
+/// error of the file itself is an error.
+pub fn read_rows(reader: impl Read, format: Format) -> anyhow::Result<Input> {
+    let mut input = Input::default();
+    let mut unreadable = |line: usize, reason: String| input.unreadable.push((line, "row".to_string(), reason));
     let mut rows = Vec::new();
     match format {
         Format::Csv => {
             let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
             let headers: Vec<String> = r.headers()?.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-            for (i, rec) in r.records().enumerate() {
-                let rec = rec.map_err(|e| anyhow::anyhow!("CSV row {}: {e}", i + 2))?;
-                let mut fields = Map::new();
-                for (h, cell) in headers.iter().zip(rec.iter()) {
-                    if !cell.is_empty() {
-                        fields.insert(h.clone(), Value::String(cell.to_string()));
+            let mut rec = csv::StringRecord::new();
+            let mut line = 1;
+            loop {
+                match r.read_record(&mut rec) {
+                    Ok(false) => break,
+                    Ok(true) => {
+                        line = rec.position().map_or(line + 1, |p| p.line() as usize);
+                        let mut fields = Map::new();
+                        for (h, cell) in headers.iter().zip(rec.iter()) {
+                            if !cell.is_empty() {
+                                fields.insert(h.clone(), Value::String(cell.to_string()));
+                            }
+                        }
+                        rows.push(Row { line, fields });
+                    }
+                    Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(e.into()),
+                    Err(e) => {
+                        line = e.position().map_or(line + 1, |p| p.line() as usize);
+                        unreadable(line, format!("not a CSV row: {e}"));
                     }
                 }
-                rows.push(Row { line: i + 2, fields });
             }
         }
         Format::Jsonl => {
-            for (i, line) in std::io::BufReader::new(reader).lines().enumerate() {
+            for (i, line) in std::io::BufReader::new(reader).split(b'\n').enumerate() {
                 let line = line?;
-                if line.trim().is_empty() {
+                if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let v: Value =
-                    serde_json::from_str(&line).map_err(|e| anyhow::anyhow!("line {}: not valid JSON: {e}", i + 1))?;
-                let Value::Object(fields) = v else {
-                    anyhow::bail!("line {}: expected a JSON object", i + 1);
-                };
-                rows.push(Row { line: i + 1, fields });
+                match serde_json::from_slice::<Value>(&line) {
+                    Ok(Value::Object(fields)) => rows.push(Row { line: i + 1, fields }),
+                    Ok(_) => unreadable(i + 1, "expected a JSON object".into()),
+                    Err(e) => unreadable(i + 1, format!("not valid JSON: {e}")),
+                }
             }
         }
     }
-    Ok(rows)
+    input.rows = rows;
+    Ok(input)
 }
 
 /// A timestamp cell as ms since the epoch: an integer (ms), RFC 3339, or
@@ -219,7 +245,8 @@ pub struct Target {
 /// Post `rows` in batches to `POST {url}/v1/sites/{site}/import`, with a progress bar on a
 /// terminal. A `429`/`503` (or a connection error) is retried with capped backoff, up to 8
 /// times; any other refusal stops the import with the server's message.
-pub fn send(rows: &[Row], target: &Target) -> anyhow::Result<Summary> {
+pub fn send(input: &Input, target: &Target) -> anyhow::Result<Summary> {
+    let rows = &input.rows;
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
@@ -230,7 +257,8 @@ pub fn send(rows: &[Row], target: &Target) -> anyhow::Result<Summary> {
             .expect("progress template"),
     );
     let mut summary = Summary {
-        rows: rows.len(),
+        rows: rows.len() + input.unreadable.len(),
+        rejected: input.unreadable.clone(),
         ..Summary::default()
     };
     for chunk in rows.chunks(target.batch.max(1)) {
@@ -278,6 +306,7 @@ pub fn send(rows: &[Row], target: &Target) -> anyhow::Result<Summary> {
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    summary.rejected.sort_by_key(|r| r.0);
     Ok(summary)
 }
 
@@ -286,7 +315,21 @@ mod tests {
     use super::*;
 
     fn rows(csv_text: &str) -> Vec<Row> {
-        read_rows(csv_text.as_bytes(), Format::Csv).unwrap()
+        read_rows(csv_text.as_bytes(), Format::Csv).unwrap().rows
+    }
+
+    #[test]
+    fn a_line_that_is_not_a_row_is_reported_and_the_others_are_read() {
+        let jsonl = b"{\"visitor\":\"v1\"}\nnot json\n[1]\n\xff\xfe\n\n{\"visitor\":\"v2\"}\n";
+        let input = read_rows(&jsonl[..], Format::Jsonl).unwrap();
+        assert_eq!(input.rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![1, 6]);
+        let bad: Vec<(usize, &str)> = input.unreadable.iter().map(|(l, f, _)| (*l, f.as_str())).collect();
+        assert_eq!(bad, vec![(2, "row"), (3, "row"), (4, "row")]);
+        assert!(input.unreadable[1].2.contains("JSON object"));
+        let input = read_rows(&b"visitor,session\nv1,s1\nv2\nv3,s3\n"[..], Format::Csv).unwrap();
+        assert_eq!(input.rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 4]);
+        assert_eq!(input.unreadable.len(), 1);
+        assert_eq!(input.unreadable[0].0, 3);
     }
 
     #[test]
@@ -298,7 +341,7 @@ mod tests {
         );
         let jsonl = "{\"visitor\":\"v1\",\"session\":\"s1\",\"url\":\"https://shop.example/a\",\"timestamp\":1748772000000}\n\n\
              {\"visitor\":\"v1\",\"session\":\"s1\",\"event\":\"signup\",\"url\":\"https://shop.example/a\",\"timestamp\":\"2025-06-01 10:00:05\"}\n";
-        let json_rows = read_rows(jsonl.as_bytes(), Format::Jsonl).unwrap();
+        let json_rows = read_rows(jsonl.as_bytes(), Format::Jsonl).unwrap().rows;
         let a: Vec<Value> = csv_rows.iter().map(|r| row_to_event("site", r)).collect();
         let b: Vec<Value> = json_rows.iter().map(|r| row_to_event("site", r)).collect();
         assert_eq!(a, b);

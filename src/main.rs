@@ -547,9 +547,9 @@ fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("no --token / SIGHTLINE_API_TOKEN and no readable api-token in the data dir: {e}"))?,
             };
             let reader = std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let rows = import::read_rows(reader, format)?;
+            let input = import::read_rows(reader, format)?;
             let target = import::Target { url, site, token, batch };
-            let s = import::send(&rows, &target)?;
+            let s = import::send(&input, &target)?;
             for (line, field, reason) in s.rejected.iter().take(20) {
                 eprintln!("line {line}: {field}: {reason}");
             }

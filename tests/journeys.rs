@@ -809,6 +809,9 @@ fn importing_the_same_file_twice_changes_nothing() {
     }
     // A row the server's validator refuses, reported with its line number.
     csv_text += "v999,s999,,not a url,2025-01-01T00:00:00Z,390,844\n";
+    // A line that is not JSON: reported as a rejected row, and the rows after it still go in.
+    let at = jsonl.len() / 2 + jsonl[jsonl.len() / 2..].find('\n').unwrap() + 1;
+    jsonl.insert_str(at, "{\"visitor\": \"v998\", \"session\": \n");
     let csv_path = dir.path().join("history.csv");
     let jsonl_path = dir.path().join("history.jsonl");
     std::fs::write(&csv_path, &csv_text).unwrap();
@@ -817,6 +820,7 @@ fn importing_the_same_file_twice_changes_nothing() {
     let a = cli_import(&s, &csv_path, site);
     let b = cli_import(&s, &jsonl_path, site);
     assert_eq!(a["rejected"], 1);
+    assert_eq!(b["rejected"], 1);
     assert_eq!(
         a["accepted"].as_u64().unwrap() + b["accepted"].as_u64().unwrap(),
         rows as u64
