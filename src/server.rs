@@ -63,6 +63,42 @@ impl ApiError {
     }
 }
 
+/// Deserialize `T` from JSON (a request body's `serde_json::Deserializer`, or a
+/// `serde_json::Value`), naming where it failed: a `400` whose field is the dotted path of
+/// the bad value under `prefix` (`settings.rules.rage_clicks`, `questions[0].kind`; a
+/// missing field is named itself), or `prefix` alone, `body` when that is empty, when the
+/// failure is at the top (not JSON, not an object). `expected` describes the shape and
+/// starts the reason.
+pub fn from_json<'de, T, D>(de: D, prefix: &str, expected: &str) -> Result<T, ApiError>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+    D::Error: std::fmt::Display,
+{
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner().to_string();
+        let mut path: Vec<String> = [prefix.to_string()]
+            .into_iter()
+            .chain(e.path().iter().map(|s| s.to_string()))
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(missing) = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+            path.push(missing.to_string());
+        }
+        let field = if path.is_empty() {
+            "body".to_string()
+        } else {
+            path.join(".").replace(".[", "[")
+        };
+        ApiError::bad(&field, &format!("{expected}: {inner}"))
+    })
+}
+
+/// [`from_json`] over a request body.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, ApiError> {
+    from_json(&mut serde_json::Deserializer::from_slice(body), "", expected)
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         tracing::error!(error = %e, "query failed");
@@ -168,12 +204,7 @@ pub async fn create_token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
-    let n: NewTokenRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad(
-            "body",
-            &format!("expected {{\"name\", \"scope\": \"read\"|\"admin\", \"sites\"?}}: {e}"),
-        )
-    })?;
+    let n: NewTokenRequest = json_body(&body, "expected {\"name\", \"scope\": \"read\"|\"admin\", \"sites\"?}")?;
     if let Some(unknown) = n.sites.iter().find(|k| state.sites.get(k).is_none()) {
         return Err(ApiError::bad("sites", &format!("no site with key {unknown}")));
     }
@@ -354,7 +385,7 @@ pub async fn update_site(warehouse: &dyn Warehouse, key: &str, patch: SitePatch)
         Some(p) => {
             let mut v = serde_json::to_value(&cur.settings).map_err(anyhow::Error::from)?;
             merge_patch(&mut v, &p);
-            serde_json::from_value(v).map_err(|e| ApiError::bad("settings", &e.to_string()))?
+            from_json(v, "settings", "not valid settings")?
         }
     };
     let mut site = make_site(NewSite {
@@ -404,11 +435,7 @@ pub async fn patch_site(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state, &key)?;
-    let patch: SitePatch = serde_json::from_slice(&body).map_err(|e| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        field: "body".into(),
-        reason: format!("expected {{\"name\"?, \"origins\"?, \"settings\"?}}: {e}"),
-    })?;
+    let patch: SitePatch = json_body(&body, "expected {\"name\"?, \"origins\"?, \"settings\"?}")?;
     let site = update_site(state.warehouse.as_ref(), &key, patch).await?;
     state.sites.put(site.clone());
     Ok(HttpResponse::Ok().json(site_out(&site)))
@@ -423,11 +450,7 @@ pub async fn create_site(
 ) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
     // Read as JSON whatever the content type, so a plain `curl -d` works.
-    let new: NewSite = serde_json::from_slice(&body).map_err(|e| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        field: "body".into(),
-        reason: format!("expected {{\"name\", \"origins\", \"key\"?, \"settings\"?}}: {e}"),
-    })?;
+    let new: NewSite = json_body(&body, "expected {\"name\", \"origins\", \"key\"?, \"settings\"?}")?;
     let site = add_site(state.warehouse.as_ref(), new).await?;
     state.sites.put(site.clone());
     Ok(HttpResponse::Created().json(site_out(&site)))
@@ -519,8 +542,7 @@ pub async fn forget(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let who = require_scope(&req, &state, Scope::Admin, Some(&key))?;
-    let r: ForgetRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad("body", &format!("expected {{\"visitor\": \"…\"}}: {e}")))?;
+    let r: ForgetRequest = json_body(&body, "expected {\"visitor\": \"…\"}")?;
     if r.visitor.is_empty() {
         return Err(ApiError::bad("visitor", "must not be empty"));
     }

@@ -471,7 +471,7 @@ pub fn upsert(surveys: &mut Vec<Survey>, survey: Survey) -> bool {
 
 /// Parse a survey from JSON, naming the field of the first problem (relative to the survey).
 pub fn parse_survey(v: serde_json::Value) -> Result<Survey, ApiError> {
-    let s: Survey = serde_json::from_value(v).map_err(|e| ApiError::bad("body", &format!("not a survey: {e}")))?;
+    let s: Survey = crate::server::from_json(v, "", "not a survey")?;
     s.validate("").map_err(|(f, r)| ApiError::bad(&f, &r))?;
     Ok(s)
 }
@@ -501,10 +501,11 @@ pub fn parse_file(text: &str) -> Result<(Vec<Survey>, Option<FeedbackButton>), A
             };
             let feedback = match o.remove("feedback") {
                 None => None,
-                Some(f) => Some(
-                    serde_json::from_value::<FeedbackButton>(f)
-                        .map_err(|e| ApiError::bad("feedback", &e.to_string()))?,
-                ),
+                Some(f) => Some(crate::server::from_json::<FeedbackButton, _>(
+                    f,
+                    "feedback",
+                    "not a feedback button",
+                )?),
             };
             if let Some(k) = o.keys().next() {
                 return Err(ApiError::bad(k, "unknown field; expected surveys or feedback"));

@@ -87,7 +87,7 @@ fn tokens_have_scopes_and_sites_and_are_refused_outside_them() {
         Some(TOKEN),
         Some(json!({"name": "x", "scope": "superuser"})),
     );
-    assert_eq!((code, body["field"].as_str()), (400, Some("body")), "{body}");
+    assert_eq!((code, body["field"].as_str()), (400, Some("scope")), "{body}");
 }
 
 #[test]

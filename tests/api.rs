@@ -77,7 +77,12 @@ fn sites_are_created_with_plain_curl_style_bodies_and_bad_ones_name_the_field() 
         (json!({"name": ""}), "name"),
         (json!({"name": "x", "origins": ["not a url"]}), "origins"),
         (json!({"name": "x", "key": "bad key!"}), "key"),
-        (json!({"nom": "x"}), "body"),
+        (json!({"nom": "x"}), "nom"),
+        (json!({"origins": []}), "name"),
+        (
+            json!({"name": "x", "settings": {"rules": {"session_gap_ms": "30m"}}}),
+            "settings.rules.session_gap_ms",
+        ),
     ] {
         let r = s
             .http
@@ -235,7 +240,26 @@ fn a_site_is_changed_by_merge_patch_through_the_api_and_the_cli() {
         .send()
         .unwrap();
     assert_eq!(bad.status().as_u16(), 400);
-    assert_eq!(bad.json::<serde_json::Value>().unwrap()["field"], "settings");
+    assert_eq!(
+        bad.json::<serde_json::Value>().unwrap()["field"],
+        "settings.rules.rage_min_clicks"
+    );
+    let bad = auth(s.http.patch(s.url("/v1/sites/patchme")))
+        .json(&json!({"settings": {"zones": [{"name": "ok", "selector": "#a"}, {"name": "x"}]}}))
+        .send()
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    assert_eq!(
+        bad.json::<serde_json::Value>().unwrap()["field"],
+        "settings.zones[1].selector"
+    );
+    let bad = auth(s.http.post(s.url("/v1/sites")))
+        .body("{\"name\": \"x\", \"origins\": [1]}")
+        .send()
+        .unwrap();
+    assert_eq!(bad.json::<serde_json::Value>().unwrap()["field"], "origins[0]");
+    let bad = auth(s.http.post(s.url("/v1/sites"))).body("not json").send().unwrap();
+    assert_eq!(bad.json::<serde_json::Value>().unwrap()["field"], "body");
     let missing = auth(s.http.patch(s.url("/v1/sites/nope")))
         .json(&json!({}))
         .send()

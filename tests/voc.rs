@@ -410,7 +410,7 @@ fn surveys_are_managed_by_the_admin_api_and_a_file_and_served_to_the_snippet() {
     let mut bad = survey.clone();
     bad["trigger"] = json!({"type": "time_on_page", "ms": -1});
     let (st, body) = put(&s, "/v1/sites/adm/surveys/exit", &bad);
-    assert_eq!((st, body["field"].as_str()), (400, Some("body")), "{body}");
+    assert_eq!((st, body["field"].as_str()), (400, Some("trigger")), "{body}");
     let (st, body) = put(
         &s,
         "/v1/sites/adm/surveys/exit",
