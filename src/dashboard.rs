@@ -17,7 +17,7 @@
 //!   heatmap and zones of exactly that site and page and draws them on the live page.
 
 use crate::event::DeviceClass;
-use crate::query::{heatmap_data, page_param, parse_time, zones_data, Filters};
+use crate::query::{heatmap_data, page_param, parse_time, zones_data, Filters, PageParam};
 use crate::server::{require_read, ApiError, AppState};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -310,11 +310,13 @@ pub async fn overlay_data(
             from: g.from.clone(),
             to: g.to.clone(),
             device: g.device.clone(),
-            url: Some(g.page.clone()),
             ..Filters::default()
         };
-        let heatmap = heatmap_data(&state, &g.site, &f).await?;
-        let zones = zones_data(&state, &g.site, &f).await?;
+        let p = PageParam {
+            url: Some(g.page.clone()),
+        };
+        let heatmap = heatmap_data(&state, &g.site, &f, &p).await?;
+        let zones = zones_data(&state, &g.site, &f, &p).await?;
         Ok::<_, ApiError>(serde_json::json!({
             "site": g.site, "page": g.page, "expires_at": g.exp,
             "from": g.from, "to": g.to, "device": g.device,

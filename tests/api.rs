@@ -27,6 +27,42 @@ fn the_openapi_document_lists_the_v1_contract() {
         assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
     }
     assert!(doc["components"]["schemas"]["IngestResponse"].is_object());
+    // Each query endpoint lists the parameters it reads, and only those.
+    let params = |path: &str| -> Vec<String> {
+        let mut v: Vec<String> = doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let with_range = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["key", "from", "to", "device", "bots"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(params("/v1/sites/{key}/heatmap"), with_range(&["url"]));
+    assert_eq!(params("/v1/sites/{key}/zones"), with_range(&["url"]));
+    assert_eq!(params("/v1/sites/{key}/journeys"), with_range(&["entry"]));
+    assert_eq!(
+        params("/v1/sites/{key}/funnel"),
+        with_range(&["steps", "window", "count"])
+    );
+    assert_eq!(params("/v1/sites/{key}/problems"), with_range(&["limit"]));
+    assert_eq!(
+        params("/v1/sites/{key}/heatmap/compare"),
+        with_range(&["url", "from2", "to2"])
+    );
+    assert_eq!(
+        params("/v1/sites/{key}/sessions"),
+        with_range(&["page", "element", "has", "limit", "cursor"])
+    );
 }
 
 #[test]

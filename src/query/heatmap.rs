@@ -2,7 +2,7 @@
 //! definitions live in [`crate::rollup::zones`]; these handlers only read, filter by
 //! [`Filters`] (days, device, bots) and shape the JSON.
 
-use super::{page_param, parse_time, scope, Filters, Scope};
+use super::{page_param, parse_limit, parse_time, scope, Filters, PageParam, Scope};
 use crate::rollup::zones::{
     compare_elements, element_clicks, problems as rank_problems, session_matches, zone_metrics, Has, SessionFilter,
     ZoneTotals,
@@ -14,35 +14,38 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// Extra query parameters of the issue-4 endpoints.
+/// Parameters of `GET /v1/sites/{key}/heatmap/compare` besides the page.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct MoreFilters {
-    /// Heatmap compare: start of the second range (ms or `YYYY-MM-DD`, inclusive).
+pub struct CompareParams {
+    /// Start of the second range (ms or `YYYY-MM-DD`, inclusive).
     pub from2: Option<String>,
-    /// Heatmap compare: end of the second range (ms or `YYYY-MM-DD`, exclusive).
+    /// End of the second range (ms or `YYYY-MM-DD`, exclusive).
     pub to2: Option<String>,
-    /// Sessions: only sessions that viewed this page (URL or page key).
+}
+
+/// Parameters of `GET /v1/sites/{key}/sessions`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionParams {
+    /// Only sessions that viewed this page (URL or page key).
     pub page: Option<String>,
-    /// Sessions: only sessions that clicked this element (selector, exact).
+    /// Only sessions that clicked this element (selector, exact).
     pub element: Option<String>,
-    /// Sessions: comma-separated signals the session must have: `rage`, `dead`, `feedback`.
+    /// Comma-separated signals the session must have: `rage`, `dead`, `feedback`.
     pub has: Option<String>,
-    /// Sessions / problems: page size, 1..500 (default 50).
+    /// Page size, 1..500 (default 50).
     pub limit: Option<String>,
-    /// Sessions: `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-fn limit(m: &MoreFilters) -> Result<usize, ApiError> {
-    match m.limit.as_deref() {
-        None => Ok(50),
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| ApiError::bad("limit", "must be an integer 1..500")),
-    }
+/// Parameter of `GET /v1/sites/{key}/problems`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProblemParams {
+    /// Pages and elements listed, each, 1..500 (default 50).
+    pub limit: Option<String>,
 }
 
 /// Page views of one page in scope (the denominator of zone and compare rates).
@@ -51,22 +54,28 @@ fn pageviews(sc: &Scope, pages: &[crate::rollup::PageRow]) -> u64 {
 }
 
 /// `GET /v1/sites/{key}/zones?url=…`: per zone of the page (analytics.md, "Zones").
-#[utoipa::path(get, path = "/v1/sites/{key}/zones", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "page, pageviews, goal, zones: [{zone, exposure_rate, click_rate, attractiveness, hover_ms, hesitation_ms, conversion_rate (fractions 0..1, ms; null without a denominator), and the counts behind them}]")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/zones", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, PageParam), responses((status = 200, description = "page, pageviews, goal, zones: [{zone, exposure_rate, click_rate, attractiveness, hover_ms, hesitation_ms, conversion_rate (fractions 0..1, ms; null without a denominator), and the counts behind them}]")))]
 pub async fn zones(
     req: HttpRequest,
     key: web::Path<String>,
     f: web::Query<Filters>,
+    p: web::Query<PageParam>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
-    Ok(HttpResponse::Ok().json(zones_data(&state, &key, &f).await?))
+    Ok(HttpResponse::Ok().json(zones_data(&state, &key, &f, &p).await?))
 }
 
 /// The body of `GET /v1/sites/{key}/zones` (no token check: callers check access; the
 /// dashboard's signed overlay grant uses it too).
-pub async fn zones_data(state: &AppState, key: &str, f: &Filters) -> Result<serde_json::Value, ApiError> {
+pub async fn zones_data(
+    state: &AppState,
+    key: &str,
+    f: &Filters,
+    p: &PageParam,
+) -> Result<serde_json::Value, ApiError> {
     let sc = scope(key, f, state)?;
-    let page = sc.page(f)?;
+    let page = sc.page(p)?;
     let r = state
         .warehouse
         .read_rollup(&sc.query(vec![Part::Pages, Part::Zones], Some(page.clone())))
@@ -103,17 +112,17 @@ pub async fn zones_data(state: &AppState, key: &str, f: &Filters) -> Result<serd
 }
 
 /// `GET /v1/sites/{key}/problems`: pages and elements ranked by frustration.
-#[utoipa::path(get, path = "/v1/sites/{key}/problems", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, MoreFilters), responses((status = 200, description = "pages: [{page, rage_clicks, dead_clicks, quick_backs, sessions, score}], elements: [{page, selector, zone, rage_clicks, dead_clicks, sessions, score}], ranked by score = the sum of the signals; sessions = sessions affected")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/problems", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, ProblemParams), responses((status = 200, description = "pages: [{page, rage_clicks, dead_clicks, quick_backs, sessions, score}], elements: [{page, selector, zone, rage_clicks, dead_clicks, sessions, score}], ranked by score = the sum of the signals; sessions = sessions affected")))]
 pub async fn problems(
     req: HttpRequest,
     key: web::Path<String>,
     f: web::Query<Filters>,
-    m: web::Query<MoreFilters>,
+    m: web::Query<ProblemParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
-    let n = limit(&m)?;
+    let n = parse_limit(m.limit.as_deref(), 50, 500)?;
     let r = state
         .warehouse
         .read_rollup(&sc.query(vec![Part::SessionDetails], None))
@@ -147,17 +156,18 @@ pub async fn problems(
 
 /// `GET /v1/sites/{key}/heatmap/compare?url=&from=&to=&from2=&to2=`: per element, clicks
 /// and clicks per page view in both ranges and the shift (`rate2 − rate`).
-#[utoipa::path(get, path = "/v1/sites/{key}/heatmap/compare", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, MoreFilters), responses((status = 200, description = "page, pageviews, pageviews2, elements: [{selector, zone, clicks, clicks2, rate, rate2, shift}] (rates in clicks per page view), largest |shift| first")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/heatmap/compare", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, PageParam, CompareParams), responses((status = 200, description = "page, pageviews, pageviews2, elements: [{selector, zone, clicks, clicks2, rate, rate2, shift}] (rates in clicks per page view), largest |shift| first")))]
 pub async fn heatmap_compare(
     req: HttpRequest,
     key: web::Path<String>,
     f: web::Query<Filters>,
-    m: web::Query<MoreFilters>,
+    p: web::Query<PageParam>,
+    m: web::Query<CompareParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
-    let page = sc.page(&f)?;
+    let page = sc.page(&p)?;
     let (from2, to2) = match (&m.from2, &m.to2) {
         (Some(a), Some(b)) => (parse_time("from2", a)?, parse_time("to2", b)?),
         (None, _) => return Err(ApiError::bad("from2", "missing (start of the second range)")),
@@ -196,17 +206,17 @@ pub async fn heatmap_compare(
 /// `GET /v1/sites/{key}/sessions`: sessions, newest first (by start, then key, descending),
 /// with pages, duration, frustration counts, feedback, survey responses and replay metadata;
 /// filtered by `page`, `element`, `has`; paginated by `limit` and `cursor`.
-#[utoipa::path(get, path = "/v1/sites/{key}/sessions", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, MoreFilters), responses((status = 200, description = "sessions: [{session, visitor_id, start, end, duration_ms, device, pageviews, pages: [{page, pageviews, clicks, rage_clicks, dead_clicks, quick_backs}], clicks, rage_clicks, dead_clicks, quick_backs, feedback, negative_feedback, survey_responses, replays: [{recording_id, started_at, ended_at, pages, events, bytes, clicks, errors}]}], total, next_cursor")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/sessions", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, SessionParams), responses((status = 200, description = "sessions: [{session, visitor_id, start, end, duration_ms, device, pageviews, pages: [{page, pageviews, clicks, rage_clicks, dead_clicks, quick_backs}], clicks, rage_clicks, dead_clicks, quick_backs, feedback, negative_feedback, survey_responses, replays: [{recording_id, started_at, ended_at, pages, events, bytes, clicks, errors}]}], total, next_cursor")))]
 pub async fn sessions(
     req: HttpRequest,
     key: web::Path<String>,
     f: web::Query<Filters>,
-    m: web::Query<MoreFilters>,
+    m: web::Query<SessionParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
-    let n = limit(&m)?;
+    let n = parse_limit(m.limit.as_deref(), 50, 500)?;
     let mut has = Vec::new();
     for h in m
         .has

@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 pub mod heatmap;
 pub use heatmap::{heatmap_compare, problems, sessions, zones, zones_data};
 
-/// Query parameters of the query endpoints (each uses the ones it documents).
+/// Time range, device and bot parameters, taken by every query endpoint; the others add
+/// their own ([`PageParam`], [`FunnelParams`], [`EntryParam`], [`heatmap::SessionParams`]…),
+/// so the OpenAPI document lists for each endpoint only what it reads.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Filters {
@@ -30,16 +32,48 @@ pub struct Filters {
     pub device: Option<String>,
     /// `include` to count bot-flagged sessions too.
     pub bots: Option<String>,
-    /// Heatmap: page URL or page key.
+}
+
+/// The page of a page-level query (heatmap, zones, compare).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParam {
+    /// Page URL or page key (required).
     pub url: Option<String>,
-    /// Funnel: comma-separated steps (page keys or URLs; `event:<name>` for custom events).
+}
+
+/// Parameters of `GET /v1/sites/{key}/funnel`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FunnelParams {
+    /// Comma-separated steps (page keys or URLs; `event:<name>` for custom events), 1 to 20.
     pub steps: Option<String>,
-    /// Funnel: conversion window, e.g. `30m`, `2h`, `1d`, `90s`. Default 1 d.
+    /// Conversion window, e.g. `30m`, `2h`, `1d`, `90s`. Default 1 d.
     pub window: Option<String>,
-    /// Funnel: `visitors` to count visitors instead of sessions.
+    /// `visitors` to count visitors instead of sessions.
     pub count: Option<String>,
-    /// Journeys: only sessions whose entry (first) page is this page URL or page key.
+}
+
+/// Parameter of `GET /v1/sites/{key}/journeys`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EntryParam {
+    /// Only sessions whose entry (first) page is this page URL or page key.
     pub entry: Option<String>,
+}
+
+/// A `limit` parameter: `default` when absent, else an integer 1..=`max` (`400` naming
+/// `limit` otherwise).
+pub fn parse_limit(v: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match v {
+        None => Ok(default),
+        Some(s) => s
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::bad("limit", &format!("must be an integer 1..{max}"))),
+    }
 }
 
 /// Parse `from`/`to`: integer ms or `YYYY-MM-DD`.
@@ -92,8 +126,8 @@ impl Scope {
     }
     /// The page of a page-level query: `url` (a URL or a page key, [`page_param`]); `400`
     /// naming `url` when missing.
-    fn page(&self, f: &Filters) -> Result<String, ApiError> {
-        let url = f
+    fn page(&self, p: &PageParam) -> Result<String, ApiError> {
+        let url = p
             .url
             .as_deref()
             .ok_or_else(|| ApiError::bad("url", "missing (a page URL or page key)"))?;
@@ -192,22 +226,28 @@ struct ScrollOut {
 }
 
 /// `GET /v1/sites/{key}/heatmap?url=…`.
-#[utoipa::path(get, path = "/v1/sites/{key}/heatmap", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "page, pageviews, clicks, grid, elements (clicks, rage_clicks, dead_clicks), scroll, fold")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/heatmap", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, PageParam), responses((status = 200, description = "page, pageviews, clicks, grid, elements (clicks, rage_clicks, dead_clicks), scroll, fold")))]
 pub async fn heatmap(
     req: HttpRequest,
     key: web::Path<String>,
     f: web::Query<Filters>,
+    p: web::Query<PageParam>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
-    Ok(HttpResponse::Ok().json(heatmap_data(&state, &key, &f).await?))
+    Ok(HttpResponse::Ok().json(heatmap_data(&state, &key, &f, &p).await?))
 }
 
 /// The body of `GET /v1/sites/{key}/heatmap` (no token check: callers check access; the
 /// dashboard's signed overlay grant uses it too).
-pub async fn heatmap_data(state: &AppState, key: &str, f: &Filters) -> Result<serde_json::Value, ApiError> {
+pub async fn heatmap_data(
+    state: &AppState,
+    key: &str,
+    f: &Filters,
+    p: &PageParam,
+) -> Result<serde_json::Value, ApiError> {
     let sc = scope(key, f, state)?;
-    let page = sc.page(f)?;
+    let page = sc.page(p)?;
     let r = state
         .warehouse
         .read_rollup(&sc.query(
@@ -291,16 +331,17 @@ pub async fn heatmap_data(state: &AppState, key: &str, f: &Filters) -> Result<se
 /// sessions, bounces}], "exits": [{page, sessions}], "paths": [{pages (first 5), sessions}]}`,
 /// each list by count descending then by page. With `entry`, only sessions whose first page
 /// is that page (a URL is keyed with the site's rules, a page key taken literally).
-#[utoipa::path(get, path = "/v1/sites/{key}/journeys", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "sessions, bounces, transitions, entries (with bounces), exits, paths (first 5 pages)")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/journeys", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, EntryParam), responses((status = 200, description = "sessions, bounces, transitions, entries (with bounces), exits, paths (first 5 pages)")))]
 pub async fn journeys(
     req: HttpRequest,
     key: web::Path<String>,
     f: web::Query<Filters>,
+    e: web::Query<EntryParam>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
-    let entry = match f.entry.as_deref().map(str::trim) {
+    let entry = match e.entry.as_deref().map(str::trim) {
         None => None,
         Some("") => return Err(ApiError::bad("entry", "must be a page URL or page key")),
         Some(e) => Some(page_param(e, &sc.site)),
@@ -332,16 +373,17 @@ pub async fn journeys(
 /// `"dropoff"` (count lost since the previous step; 0 for step 1), `"dropoff_pct"` (% of the
 /// previous step, one decimal; null for step 1), `"conversion_pct"` (% of step 1)`}`.
 /// Steps in strict order, other events between allowed, each within `window` after step 1.
-#[utoipa::path(get, path = "/v1/sites/{key}/funnel", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "steps: [{step, sessions}]")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/funnel", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, FunnelParams), responses((status = 200, description = "steps: [{step, sessions, visitors, count, dropoff, dropoff_pct, conversion_pct}]")))]
 pub async fn funnel_view(
     req: HttpRequest,
     key: web::Path<String>,
     f: web::Query<Filters>,
+    fp: web::Query<FunnelParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
-    let raw = f
+    let raw = fp
         .steps
         .as_deref()
         .ok_or_else(|| ApiError::bad("steps", "missing (comma-separated pages or event:<name>)"))?;
@@ -362,8 +404,8 @@ pub async fn funnel_view(
             e => e,
         })
         .collect();
-    let window = parse_window(f.window.as_deref().unwrap_or("1d"))?;
-    let visitors = match f.count.as_deref() {
+    let window = parse_window(fp.window.as_deref().unwrap_or("1d"))?;
+    let visitors = match fp.count.as_deref() {
         None | Some("sessions") => false,
         Some("visitors") => true,
         Some(_) => return Err(ApiError::bad("count", "must be sessions or visitors")),

@@ -110,14 +110,7 @@ pub async fn voc(
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
-    let limit = match &p.limit {
-        None => 50,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::bad("limit", "must be 1..1000"))?,
-    };
+    let limit = super::parse_limit(p.limit.as_deref(), 50, 1000)?;
     let rating = p.rating.as_deref().map(parse_rating).transpose()?;
     let category = p.category.as_deref().map(str::to_ascii_lowercase);
     if let Some(c) = &category {

@@ -294,6 +294,9 @@ impl Server {
                         .http
                         .post(self.url("/v1/admin/rollup/run"))
                         .bearer_auth(TOKEN)
+                        // A pass over many days takes longer than the client's 30 s on a
+                        // loaded machine (debug build).
+                        .timeout(Duration::from_secs(300))
                         .send()
                         .unwrap();
                     assert!(r.status().is_success());
