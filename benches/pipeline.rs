@@ -11,6 +11,10 @@
 //!   sink's decode) → protobuf `record` column (what the ClickHouse row carries). The
 //!   RowBinary serialisation inside the `clickhouse` crate is measured end to end by
 //!   `scripts/load` (sink vs `clickhouse-client`).
+//! - `scrub/ascii_comment`, `scrub/non_ascii_comment`: PII scrubbing of a 2 KB feedback
+//!   comment in English and in French (with a card number, an address and a phone number);
+//!   the two should cost about the same (a Unicode `\b` once made the French one 13–38×
+//!   slower); `scrub/floor_lowercase` is `to_lowercase` of the French one.
 //! - `rollup/sessionize`, `rollup/compute_day`, `rollup/funnel`: 10,000 events of one day
 //!   (400 sessions); throughput per event.
 
@@ -130,5 +134,17 @@ fn rollup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ingest, log_append, sink, rollup);
+fn scrub(c: &mut Criterion) {
+    let tail = " card 4111 1111 1111 1111, mail jo@mail.example, phone +44 20 7946 0958";
+    let en = "The checkout page was slow and the button did not work, 3 items. ".repeat(30) + tail;
+    let fr = "La page de paiement était lente, le bouton ne répondait pas, 3 articles. ".repeat(30) + tail;
+    let mut g = c.benchmark_group("scrub");
+    g.throughput(Throughput::Bytes(fr.len() as u64));
+    g.bench_function("ascii_comment", |b| b.iter(|| enrich::scrub_text(&en)));
+    g.bench_function("non_ascii_comment", |b| b.iter(|| enrich::scrub_text(&fr)));
+    g.bench_function("floor_lowercase", |b| b.iter(|| fr.to_lowercase()));
+    g.finish();
+}
+
+criterion_group!(benches, ingest, log_append, sink, scrub, rollup);
 criterion_main!(benches);
