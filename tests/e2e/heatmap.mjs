@@ -247,8 +247,11 @@ async function main() {
   const hes = zev.find((e) => e.hesitation_ms !== undefined)?.hesitation_ms;
   near('sent hesitation vs the scripted 800 ms hover before the click', hes, t.click - t.enter, 150);
   near('sent hover time vs the scripted hover', expZ.zone.hover_ms_sum, t.leave - t.enter, 200);
-  // In view from somewhere in [shown, shownDone] to somewhere in [hiding, hidden] (+ a frame).
-  const lo = t.hiding - t.shownDone - 50, hi = t.hidden - t.shown + 50;
+  // In view from somewhere in [shown, shownDone] to somewhere in [hiding, hidden], give or
+  // take the delay of an intersection observer's notification: the next rendering step,
+  // which a busy 2-core machine can push back by a few frames (one run sent 1540 ms for
+  // [1605, 1663] with 50 ms); the same 150 ms as the hesitation check.
+  const lo = t.hiding - t.shownDone - 150, hi = t.hidden - t.shown + 150;
   check(`sent visible time within the scripted time in view [${lo}, ${hi}] ms`, expZ.zone.visible_ms >= lo && expZ.zone.visible_ms <= hi, `got ${expZ.zone.visible_ms}`);
   check('zone click sent with its zone', sent.some((e) => e.type === 'click' && e.zone === ZONE));
   console.log(`heatmap e2e: sent hesitation ${hes} ms (script ${t.click - t.enter}), hover ${expZ.zone.hover_ms_sum} ms (script ${t.leave - t.enter}), visible ${expZ.zone.visible_ms} ms (script ${t.hidden - t.shown}); desktop page views ${expZ.pageviews}`);
