@@ -68,9 +68,9 @@ pub struct Input {
 /// not a row is kept in [`Input::unreadable`]; only an unreadable CSV header or a read
 /// error of the file itself is an error.
 pub fn read_rows(reader: impl Read, format: Format) -> anyhow::Result<Input> {
-    let mut input = Input::default();
-    let mut unreadable = |line: usize, reason: String| input.unreadable.push((line, "row".to_string(), reason));
     let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    let mut unreadable = |line: usize, reason: String| bad.push((line, "row".to_string(), reason));
     match format {
         Format::Csv => {
             let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
@@ -112,8 +112,7 @@ pub fn read_rows(reader: impl Read, format: Format) -> anyhow::Result<Input> {
             }
         }
     }
-    input.rows = rows;
-    Ok(input)
+    Ok(Input { rows, unreadable: bad })
 }
 
 /// A timestamp cell as ms since the epoch: an integer (ms), RFC 3339, or

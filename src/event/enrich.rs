@@ -172,14 +172,15 @@ pub fn bot_reason(user_agent: Option<&str>, webdriver: bool) -> Option<String> {
 
 static EMAIL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}").unwrap());
-// International (`+44 20 7946 0958`, French `+33 1 23 45 67 89`), North American
-// (`(555) 123-4567`, `555.123.4567`). Word boundaries are ASCII (`(?-u:\b)`): a Unicode `\b` makes the regex engine leave its
+// Word boundaries are ASCII (`(?-u:\b)`): a Unicode `\b` makes the regex engine leave its
 // DFA for a much slower one on any non-ASCII text (13–38× slower on a French comment, found
 // by the canonical_url fuzzer's rate); at a digit, both agree except after a non-ASCII
 // letter, where the ASCII one scrubs more.
 static CARD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?-u:\b)\d(?:[ -]?\d){12,18}(?-u:\b)").unwrap());
 /// Fewest digits in a [`CARD`] match.
 const CARD_MIN_DIGITS: usize = 13;
+/// Phone numbers: international (`+44 20 7946 0958`, French `+33 1 23 45 67 89`) and North
+/// American (`(555) 123-4567`, `555.123.4567`).
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:\+\d{1,3}[ .-]\d(?:[ .-]\d{2}){4}(?-u:\b))|(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?-u:\b))|(?:\(\d{3}\) ?\d{3}[ .-]\d{4}(?-u:\b))|(?:(?-u:\b)\d{3}[.-]\d{3}[.-]\d{4}(?-u:\b))")
         .unwrap()
