@@ -48,6 +48,19 @@ fn the_openapi_document_lists_the_v1_contract() {
         v
     };
     assert_eq!(params("/v1/sites/{key}/heatmap"), with_range(&["url"]));
+    // What a query endpoint cannot answer without is marked required.
+    let required = |path: &str| -> Vec<String> {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["required"] == true)
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(required("/v1/sites/{key}/heatmap"), vec!["key", "url"]);
+    assert_eq!(required("/v1/sites/{key}/funnel"), vec!["key", "steps"]);
+    assert_eq!(required("/v1/sites/{key}/journeys"), vec!["key"]);
     assert_eq!(params("/v1/sites/{key}/zones"), with_range(&["url"]));
     assert_eq!(params("/v1/sites/{key}/journeys"), with_range(&["entry"]));
     assert_eq!(

@@ -39,6 +39,7 @@ pub struct Filters {
 #[into_params(parameter_in = Query)]
 pub struct PageParam {
     /// Page URL or page key (required).
+    #[param(required = true)]
     pub url: Option<String>,
 }
 
@@ -46,7 +47,9 @@ pub struct PageParam {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FunnelParams {
-    /// Comma-separated steps (page keys or URLs; `event:<name>` for custom events), 1 to 20.
+    /// Comma-separated steps (page keys or URLs; `event:<name>` for custom events), 1 to 20
+    /// (required).
+    #[param(required = true)]
     pub steps: Option<String>,
     /// Conversion window, e.g. `30m`, `2h`, `1d`, `90s`. Default 1 d.
     pub window: Option<String>,
