@@ -47,6 +47,11 @@ enum Command {
         /// Stages to run here: `all`, or a comma list of ingest, sink, rollup, query.
         #[arg(long, env = "SIGHTLINE_ROLES", default_value = "all", value_parser = Roles::parse)]
         roles: Roles,
+        /// The share of the rollup work this process takes, `INDEX/COUNT` (0-based): with N
+        /// rollup processes give each one of `0/N` … `N-1/N`; sessions are split by a hash of
+        /// their id, so they share one busy site.
+        #[arg(long, env = "SIGHTLINE_ROLLUP_SHARD", default_value = "0/1", value_parser = server::parse_shard)]
+        rollup_shard: sightline::warehouse::Shard,
         #[command(flatten)]
         quotas: QuotaArgs,
     },
@@ -326,6 +331,7 @@ fn main() -> anyhow::Result<()> {
             append_timeout_ms,
             rollup_every_ms,
             roles,
+            rollup_shard,
             quotas,
         } => {
             let limits = Limits {
@@ -348,6 +354,7 @@ fn main() -> anyhow::Result<()> {
                     api_token,
                     limits,
                     rollup_every: Duration::from_millis(rollup_every_ms),
+                    rollup_shard,
                     roles,
                     quotas,
                 };
@@ -568,8 +575,8 @@ fn main() -> anyhow::Result<()> {
                     t > f,
                     "--to is exclusive and must be after --from: to rebuild {from} alone, give --to the next day"
                 );
-                wh.mark_dirty(&site, f, t).await?;
-                eprintln!("marked {site} days {from}..{to} for recomputation");
+                let n = wh.mark_dirty(&site, f, t).await?;
+                eprintln!("marked {n} sessions of {site} with events in {from}..{to} for recomputation");
                 Ok(())
             })
         }

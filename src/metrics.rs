@@ -88,14 +88,18 @@ pub struct Metrics {
     /// Warehouse insert latency of one sink batch, by outcome (`ok`, `error`,
     /// `data_error`), seconds.
     pub sink_insert_duration_seconds: HistogramVec,
-    /// Rollup (site, day) computations by outcome (`ok`; `error` counts failed passes).
+    /// Rollup batches (one site's share of a batch of dirty sessions) by outcome (`ok`;
+    /// `error` counts failed passes).
     pub rollup_runs_total: IntCounterVec,
-    /// Rollup computation time per (site, day), read and write included, seconds.
+    /// Rollup time per batch, read and write included, seconds.
     pub rollup_duration_seconds: HistogramVec,
-    /// Duration of one rollup pass (every dirty day once), seconds.
+    /// Duration of one rollup pass (until no dirty session is left), seconds.
     pub rollup_pass_duration_seconds: HistogramVec,
-    /// Site-days waiting for a rollup at the start of the last pass, days.
-    pub rollup_dirty_days: IntGauge,
+    /// Dirty sessions in the rollup's last batch taken (at most
+    /// `rollup::job::BATCH_SESSIONS`; at that cap there is a backlog).
+    pub rollup_dirty_sessions: IntGauge,
+    /// Snippet sessions recomputed.
+    pub rollup_sessions_total: IntCounter,
     /// Age of the newest event (by `received_at`) included in any rollup this process
     /// computed: now minus that event's `received_at`, seconds, computed at scrape time.
     /// Until the job's first pass that includes an event it counts from the job's start;
@@ -155,8 +159,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     r.register(Box::new(bot.clone())).expect("register");
     let pii = IntCounter::new("sightline_pii_replacements_total", "PII replacements made at ingest").expect("metric");
     r.register(Box::new(pii.clone())).expect("register");
-    let dirty = IntGauge::new("sightline_rollup_dirty_days", "Site-days waiting for a rollup").expect("metric");
+    let dirty = IntGauge::new(
+        "sightline_rollup_dirty_sessions",
+        "Dirty sessions in the rollup's last batch (at the batch size: a backlog)",
+    )
+    .expect("metric");
     r.register(Box::new(dirty.clone())).expect("register");
+    let recomputed = IntCounter::new(
+        "sightline_rollup_sessions_total",
+        "Snippet sessions recomputed by the rollup",
+    )
+    .expect("metric");
+    r.register(Box::new(recomputed.clone())).expect("register");
     let m = Metrics {
         http_requests_total: counter(
             &r,
@@ -265,13 +279,13 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         rollup_runs_total: counter(
             &r,
             "sightline_rollup_runs_total",
-            "Rollup computations per site-day",
+            "Rollup batches (a site's share of a batch of dirty sessions)",
             &["outcome"],
         ),
         rollup_duration_seconds: histogram(
             &r,
             "sightline_rollup_duration_seconds",
-            "Rollup time per site-day, seconds",
+            "Rollup time per batch, seconds",
             &[],
             LATENCY.to_vec(),
         ),
@@ -282,7 +296,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &[],
             LATENCY.to_vec(),
         ),
-        rollup_dirty_days: dirty,
+        rollup_dirty_sessions: dirty,
+        rollup_sessions_total: recomputed,
         rollup_freshness_seconds: gauge(
             &r,
             "sightline_rollup_freshness_seconds",

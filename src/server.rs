@@ -33,6 +33,8 @@ pub struct AppState {
     pub log_backend: &'static str,
     /// Ingest quotas, the in-flight limit and the client-IP rule.
     pub quotas: Arc<Quotas>,
+    /// This process's share of the rollup work (`--rollup-shard`).
+    pub rollup_shard: crate::warehouse::Shard,
 }
 
 /// An error of the query or admin API, as `{"error", "field", "reason"}`.
@@ -464,12 +466,13 @@ pub async fn list_sites(req: HttpRequest, state: web::Data<AppState>) -> Result<
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// `POST /v1/admin/rollup/run`: recompute every dirty day now (the job also runs on a timer).
-#[utoipa::path(post, path = "/v1/admin/rollup/run", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "{days}: site-days recomputed")))]
+/// `POST /v1/admin/rollup/run`: recompute every dirty session now (the job also runs on a
+/// timer); answers `{"sessions", "events"}`: snippet sessions recomputed and events read.
+#[utoipa::path(post, path = "/v1/admin/rollup/run", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "{sessions, events}: snippet sessions recomputed, events read for them")))]
 pub async fn rollup_run(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
-    let n = rollup::job::run_once(state.warehouse.as_ref(), &state.sites).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"days": n})))
+    let r = rollup::job::run_once(state.warehouse.as_ref(), &state.sites, state.rollup_shard, true).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"sessions": r.sessions, "events": r.events})))
 }
 
 #[derive(Deserialize)]
@@ -712,6 +715,25 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
     }
 }
 
+/// Parse `--rollup-shard`: `INDEX/COUNT`, 0 ≤ INDEX < COUNT ≤ [`crate::warehouse::BUCKETS`].
+pub fn parse_shard(s: &str) -> Result<crate::warehouse::Shard, String> {
+    let bad = || {
+        format!(
+            "{s:?}: give INDEX/COUNT with 0 <= INDEX < COUNT <= {}",
+            crate::warehouse::BUCKETS
+        )
+    };
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (index, count): (u32, u32) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if count == 0 || index >= count || count > crate::warehouse::BUCKETS {
+        return Err(bad());
+    }
+    Ok(crate::warehouse::Shard { index, count })
+}
+
 /// Settings of `sightline serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -720,8 +742,10 @@ pub struct ServeConfig {
     /// From `SIGHTLINE_API_TOKEN`; `None` → read or create `<data-dir>/api-token`.
     pub api_token: Option<String>,
     pub limits: Limits,
-    /// How often the rollup job looks for changed days.
+    /// How often the rollup job looks for dirty sessions.
     pub rollup_every: Duration,
+    /// This process's share of the rollup work.
+    pub rollup_shard: crate::warehouse::Shard,
     /// Stages this process runs.
     pub roles: Roles,
     /// Ingest quotas and overload limits.
@@ -877,6 +901,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         limits: cfg.limits,
         log_backend,
         quotas: Arc::new(Quotas::new(cfg.quotas.clone())),
+        rollup_shard: cfg.rollup_shard,
     });
     tasks_quota_sweep(&state.quotas);
 
@@ -895,6 +920,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
             warehouse.clone(),
             sites.clone(),
             cfg.rollup_every,
+            cfg.rollup_shard,
         )));
     }
     tasks.push(tokio::spawn({

@@ -3,15 +3,20 @@
 //! `scripts/start-clickhouse DIR 18123`; CI uses Debian's 18.16). Each ClickHouse test uses
 //! its own fresh database and drops it when it passes.
 //!
+//! The heart of it: the rollup rows stored per snippet session and read back (summed by the
+//! warehouse per day, device, bot and key) equal what `compute_day` gives over the same
+//! events, however the sessions were written, rewritten, erased or half-written.
+//!
 //! Without `SIGHTLINE_TEST_CLICKHOUSE_URL` the ClickHouse tests print that they were skipped and
 //! pass.
 
-use sightline::event::{DeviceClass, Event, Payload, Viewport};
-use sightline::rollup::{compute_day, DayRollup, Rules, DAY_MS};
+use sightline::event::{Answer, DeviceClass, Event, Payload, SurveyKind, Viewport};
+use sightline::rollup::{compute_day, compute_sessions, DayRollup, Rules, DAY_MS};
 use sightline::sites::Site;
 use sightline::warehouse::clickhouse::{self as ch, sql, ClickHouseWarehouse};
 use sightline::warehouse::sqlite::SqliteWarehouse;
-use sightline::warehouse::{to_stored, InsertReport, Part, RollupQuery, StoredRow, Warehouse};
+use sightline::warehouse::{bucket_of, DirtySession, InsertReport, Part, RollupQuery, Shard, Warehouse};
+use std::collections::BTreeSet;
 
 /// 2024-05-01T00:00:00Z.
 const D0: i64 = 1_714_521_600_000;
@@ -59,7 +64,7 @@ fn click(id: &str, site: &str, session: &str, ts: i64, page: &str) -> Event {
         selector: "#buy".into(),
         el: Some((0.5, 0.25)),
         tag: Some("button".into()),
-        zone: None,
+        zone: Some("hero".into()),
         reaction_ms: Some(120),
         keyboard: false,
         modifier: false,
@@ -69,55 +74,214 @@ fn click(id: &str, site: &str, session: &str, ts: i64, page: &str) -> Event {
     event(id, site, session, ts, page, p)
 }
 
-/// Session a on D0 (site-a), session b across the night D1 → D2 (site-a), session c on D0
-/// (site-b), plus a copy of a2 inside the batch.
+fn other(id: &str, session: &str, ts: i64, page: &str, payload: Payload) -> Event {
+    event(id, SA, session, ts, page, payload)
+}
+
+/// Session a on D0 (site-a: page views, clicks, scroll, zone, feedback, survey answers, a
+/// custom event), session b across the night D1 → D2 (site-a, with a text answer), session
+/// c on D0 (site-b), plus a copy of a2 inside the batch.
 fn batch() -> Vec<Event> {
     vec![
         pageview("a1", SA, "sess-a", D0 + H, "/"),
         click("a2", SA, "sess-a", D0 + H + 5_000, "/"),
         pageview("a3", SA, "sess-a", D0 + H + 20_000, "/pricing"),
+        other(
+            "a6",
+            "sess-a",
+            D0 + H + 21_000,
+            "/pricing",
+            Payload::Scroll {
+                depth: 55.0,
+                doc_h: Some(2400),
+            },
+        ),
+        other(
+            "a7",
+            "sess-a",
+            D0 + H + 22_000,
+            "/pricing",
+            Payload::Zone {
+                zone: "plans".into(),
+                visible_ms: 400,
+                hover_ms: 100,
+                hesitation_ms: Some(250),
+            },
+        ),
+        click("a8", SA, "sess-a", D0 + H + 23_000, "/pricing"),
+        other(
+            "a9",
+            "sess-a",
+            D0 + H + 24_000,
+            "/pricing",
+            Payload::Feedback {
+                rating: Some(2),
+                comment: Some("too expensive".into()),
+                category: Some("idea".into()),
+                selector: None,
+            },
+        ),
+        other(
+            "a10",
+            "sess-a",
+            D0 + H + 25_000,
+            "/pricing",
+            Payload::SurveyResponse {
+                survey_id: "nps".into(),
+                question_id: "q1".into(),
+                kind: SurveyKind::Nps,
+                value: Answer::Number(9.0),
+                trigger: Some("manual".into()),
+            },
+        ),
+        other(
+            "a11",
+            "sess-a",
+            D0 + H + 26_000,
+            "/pricing",
+            Payload::SurveyResponse {
+                survey_id: "nps".into(),
+                question_id: "q2".into(),
+                kind: SurveyKind::Choice,
+                value: Answer::Choices(vec!["price".into(), "speed".into()]),
+                trigger: None,
+            },
+        ),
+        other(
+            "a12",
+            "sess-a",
+            D0 + H + 27_000,
+            "/pricing",
+            Payload::Custom {
+                name: "signup".into(),
+                props_json: "{}".into(),
+            },
+        ),
         pageview("b1", SA, "sess-b", D1 + 23 * H + 50 * 60_000, "/"),
         pageview("b2", SA, "sess-b", D2 + 5 * 60_000, "/pricing"),
+        other(
+            "b3",
+            "sess-b",
+            D2 + 6 * 60_000,
+            "/pricing",
+            Payload::SurveyResponse {
+                survey_id: "csat".into(),
+                question_id: "why".into(),
+                kind: SurveyKind::Text,
+                value: Answer::Text("fine".into()),
+                trigger: None,
+            },
+        ),
         pageview("c1", SB, "sess-c", D0 + 2 * H, "/"),
         click("a2", SA, "sess-a", D0 + H + 5_000, "/"),
     ]
 }
 
-async fn dirty_keys(w: &dyn Warehouse) -> Vec<(String, i64)> {
-    w.dirty_days(1000)
+/// The first copy of each id.
+fn unique(events: &[Event]) -> Vec<Event> {
+    let mut seen = BTreeSet::new();
+    events.iter().filter(|e| seen.insert(e.id.clone())).cloned().collect()
+}
+
+/// Additive rows whose counters are all 0 are not stored (a read drops them).
+fn without_zero_rows(mut r: DayRollup) -> DayRollup {
+    r.pages
+        .retain(|p| p.pageviews + p.clicks + p.quick_backs + p.fold_n + p.viewport_h_sum + p.doc_h_sum > 0);
+    r.grid.retain(|g| g.count > 0);
+    r.elements
+        .retain(|e| e.clicks + e.rage_clicks + e.dead_clicks + e.el_n > 0);
+    r.scroll.retain(|s| s.pageviews > 0);
+    r.zones.retain(|z| {
+        z.exposed
+            + z.clicked
+            + z.exposed_clicked
+            + z.visible_ms_sum
+            + z.hovered
+            + z.hover_ms_sum
+            + z.hesitation_n
+            + z.hesitation_ms_sum
+            + z.click_sessions
+            + z.converted_sessions
+            > 0
+    });
+    r.surveys.retain(|s| s.responses > 0);
+    r
+}
+
+/// What a read of `site` over days [from, to) must return: `compute_day` over all of the
+/// site's events, day by day (so rows of every session merged per key), zero rows dropped.
+fn expected(events: &[Event], site: &str, from: i64, to: i64) -> DayRollup {
+    let evs: Vec<Event> = unique(events).into_iter().filter(|e| e.site == site).collect();
+    let mut out = DayRollup::default();
+    let mut d = from;
+    while d < to {
+        out.extend(compute_day(&evs, d, &Rules::default()));
+        d += DAY_MS;
+    }
+    without_zero_rows(out)
+}
+
+/// Part by part, for readable failures.
+fn assert_rollup(got: &DayRollup, want: &DayRollup, what: &str) {
+    assert_eq!(got.pages, want.pages, "{what}: pages");
+    assert_eq!(got.grid, want.grid, "{what}: grid");
+    assert_eq!(got.elements, want.elements, "{what}: elements");
+    assert_eq!(got.scroll, want.scroll, "{what}: scroll");
+    assert_eq!(got.zones, want.zones, "{what}: zones");
+    assert_eq!(got.surveys, want.surveys, "{what}: surveys");
+    assert_eq!(got.sessions, want.sessions, "{what}: sessions");
+    assert_eq!(got.session_details, want.session_details, "{what}: session details");
+    assert_eq!(got.answers, want.answers, "{what}: answers");
+    assert_eq!(got.feedback, want.feedback, "{what}: feedback");
+    assert_eq!(got, want, "{what}");
+}
+
+async fn dirty_keys(w: &dyn Warehouse) -> BTreeSet<(String, String)> {
+    w.dirty_sessions(1000, Shard::ALL)
         .await
         .unwrap()
         .into_iter()
-        .map(|d| (d.site, d.day))
+        .map(|d| (d.site, d.session_id))
         .collect()
 }
 
-fn keys(v: &[(&str, i64)]) -> Vec<(String, i64)> {
-    v.iter().map(|(s, d)| (s.to_string(), *d)).collect()
+fn keys(v: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    v.iter().map(|(s, d)| (s.to_string(), d.to_string())).collect()
 }
 
-async fn events_of(w: &dyn Warehouse, site: &str, day: i64) -> Vec<Event> {
-    let mut v = w.session_events_for_day(site, day).await.unwrap();
+async fn events_of(w: &dyn Warehouse, site: &str, sessions: &[&str]) -> Vec<Event> {
+    let ids: Vec<String> = sessions.iter().map(|s| s.to_string()).collect();
+    let mut v = w.session_events(site, &ids).await.unwrap();
     v.sort_by(|a, b| a.id.cmp(&b.id));
     v
 }
 
-fn by_id(all: &[Event], ids: &[&str]) -> Vec<Event> {
-    let mut v: Vec<Event> = ids
-        .iter()
-        .map(|id| all.iter().find(|e| e.id == *id).unwrap().clone())
+fn of_sessions(all: &[Event], site: &str, sessions: &[&str]) -> Vec<Event> {
+    let mut v: Vec<Event> = unique(all)
+        .into_iter()
+        .filter(|e| e.site == site && sessions.contains(&e.session_id.as_str()))
         .collect();
     v.sort_by(|a, b| a.id.cmp(&b.id));
     v
 }
 
-/// What the rollup job does: recompute every dirty day.
+/// The rows `compute_sessions` gives for these sessions of `site`, from what is stored.
+async fn rows_of(w: &dyn Warehouse, site: &str, sessions: &[&str]) -> Vec<sightline::warehouse::SessionRollup> {
+    let ids: Vec<String> = sessions.iter().map(|s| s.to_string()).collect();
+    let events = w.session_events(site, &ids).await.unwrap();
+    compute_sessions(&events, &Rules::default())
+}
+
+/// What the rollup job does: recompute every dirty session. Returns how many.
 async fn rollup_pass(w: &dyn Warehouse) -> usize {
-    let dirty = w.dirty_days(1000).await.unwrap();
-    for d in &dirty {
-        let events = w.session_events_for_day(&d.site, d.day).await.unwrap();
-        let r = compute_day(&events, d.day, &Rules::default());
-        w.write_rollup(&d.site, d.day, d.version, &r).await.unwrap();
+    let dirty = w.dirty_sessions(1000, Shard::ALL).await.unwrap();
+    let sites: BTreeSet<String> = dirty.iter().map(|d| d.site.clone()).collect();
+    for site in sites {
+        let done: Vec<DirtySession> = dirty.iter().filter(|d| d.site == site).cloned().collect();
+        let ids: Vec<String> = done.iter().map(|d| d.session_id.clone()).collect();
+        let events = w.session_events(&site, &ids).await.unwrap();
+        let rows = compute_sessions(&events, &Rules::default());
+        w.write_sessions(&site, &done, &rows).await.unwrap();
     }
     dirty.len()
 }
@@ -132,30 +296,6 @@ fn query(site: &str, from: i64, to: i64, parts: &[Part], page: Option<&str>) -> 
     }
 }
 
-fn flat(r: &DayRollup) -> Vec<(Part, String, String)> {
-    to_stored(r)
-        .into_iter()
-        .map(|StoredRow { part, page, data }| (part, page, data))
-        .collect()
-}
-
-/// The rows a read over `days` must return, in the order SQLite returns them: per part,
-/// ordered by (day, page, write order).
-fn expected(per_day: &[(i64, DayRollup)]) -> Vec<(Part, String, String)> {
-    let mut out = Vec::new();
-    for part in Part::ALL {
-        let mut rows: Vec<(i64, String, String)> = Vec::new();
-        for (day, r) in per_day {
-            for s in to_stored(r).into_iter().filter(|s| s.part == part) {
-                rows.push((*day, s.page, s.data));
-            }
-        }
-        rows.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        out.extend(rows.into_iter().map(|(_, page, data)| (part, page, data)));
-    }
-    out
-}
-
 fn site(key: &str, name: &str) -> Site {
     Site {
         key: key.into(),
@@ -166,37 +306,47 @@ fn site(key: &str, name: &str) -> Site {
     }
 }
 
-/// The contract every warehouse must meet (see `src/warehouse/mod.rs` and `sqlite.rs`).
+const WHOLE: (i64, i64) = (D0, D0 + 3 * DAY_MS);
+
+async fn read_all(w: &dyn Warehouse, site: &str) -> DayRollup {
+    w.read_rollup(&query(site, WHOLE.0, WHOLE.1, &Part::ALL, None))
+        .await
+        .unwrap()
+}
+
+/// The contract every warehouse must meet (see `src/warehouse/mod.rs`).
 async fn contract(w: &dyn Warehouse) {
     assert!(w.ready().await, "ready");
-    let all = batch();
+    let mut all = batch();
 
     // Insert: ids are unique, a copy inside the batch is a duplicate.
     let rep = w.insert_events(&all).await.unwrap();
     assert_eq!(
         rep,
         InsertReport {
-            inserted: 6,
+            inserted: 14,
             duplicates: 1
         }
     );
-    assert_eq!(w.count_events(SA).await.unwrap(), 5);
+    assert_eq!(w.count_events(SA).await.unwrap(), 13);
     assert_eq!(w.count_events(SB).await.unwrap(), 1);
     assert_eq!(w.count_events("nobody").await.unwrap(), 0);
     assert_eq!(w.insert_events(&[]).await.unwrap(), InsertReport::default());
 
-    // Dirty days: every day each session spans, oldest first, then by site.
-    let first_dirty = keys(&[(SA, D0), (SB, D0), (SA, D1), (SA, D2)]);
+    // Dirty sessions: each session of the batch once, with a version.
+    let first_dirty = keys(&[(SA, "sess-a"), (SA, "sess-b"), (SB, "sess-c")]);
     assert_eq!(dirty_keys(w).await, first_dirty);
-    let two: Vec<_> = w.dirty_days(2).await.unwrap();
-    assert_eq!(two.len(), 2);
+    assert_eq!(w.dirty_sessions(2, Shard::ALL).await.unwrap().len(), 2);
 
-    // Every event of every session touching the day, decoded as it was written.
-    assert_eq!(events_of(w, SA, D0).await, by_id(&all, &["a1", "a2", "a3"]));
-    assert_eq!(events_of(w, SA, D1).await, by_id(&all, &["b1", "b2"]));
-    assert_eq!(events_of(w, SA, D2).await, by_id(&all, &["b1", "b2"]));
-    assert_eq!(events_of(w, SB, D0).await, by_id(&all, &["c1"]));
-    assert!(events_of(w, SA, D0 + 5 * DAY_MS).await.is_empty());
+    // Every event of the sessions asked for, decoded as it was written; nothing of others.
+    assert_eq!(events_of(w, SA, &["sess-a"]).await, of_sessions(&all, SA, &["sess-a"]));
+    assert_eq!(
+        events_of(w, SA, &["sess-a", "sess-b", "sess-b"]).await,
+        of_sessions(&all, SA, &["sess-a", "sess-b"])
+    );
+    assert!(events_of(w, SA, &["sess-c"]).await.is_empty(), "sess-c is on site-b");
+    assert!(events_of(w, SA, &["nobody"]).await.is_empty());
+    assert!(events_of(w, SA, &[]).await.is_empty());
 
     // Replay (a sink restarted before committing its offsets): counted once.
     let rep = w.insert_events(&all).await.unwrap();
@@ -204,37 +354,28 @@ async fn contract(w: &dyn Warehouse) {
         rep,
         InsertReport {
             inserted: 0,
-            duplicates: 7
+            duplicates: 15
         }
     );
-    assert_eq!(w.count_events(SA).await.unwrap(), 5);
-    assert_eq!(events_of(w, SA, D1).await, by_id(&all, &["b1", "b2"]));
-    // SQLite marks nothing for a pure replay; ClickHouse may mark the same days again (it
-    // cannot tell a replay from a crash between its two INSERTs). Never other days.
+    assert_eq!(w.count_events(SA).await.unwrap(), 13);
+    // SQLite marks nothing for a pure replay; ClickHouse may mark the same sessions again (it
+    // cannot tell a replay from a crash between its two INSERTs). Never other sessions.
     for k in dirty_keys(w).await {
         assert!(first_dirty.contains(&k), "replay dirtied {k:?}");
     }
 
-    // Rollups: one pass clears every dirty day, and reads give what compute_day gave.
-    assert!(rollup_pass(w).await >= 4);
+    // Rollups: one pass clears every dirty session, and reads give what compute_day gives.
+    assert_eq!(rollup_pass(w).await, 3);
     assert!(dirty_keys(w).await.is_empty(), "dirty after a full pass");
-    let per_day: Vec<(i64, DayRollup)> = [D0, D1, D2]
-        .into_iter()
-        .map(|d| {
-            let evs: Vec<Event> = all.iter().filter(|e| e.site == SA).cloned().collect();
-            let evs: Vec<Event> = match d {
-                D0 => evs.into_iter().filter(|e| e.session_id == "sess-a").collect(),
-                _ => evs.into_iter().filter(|e| e.session_id == "sess-b").collect(),
-            };
-            (d, compute_day(&evs, d, &Rules::default()))
-        })
-        .collect();
-    let whole = query(SA, D0, D0 + 3 * DAY_MS, &Part::ALL, None);
-    let read = w.read_rollup(&whole).await.unwrap();
+    let read = read_all(w, SA).await;
     assert!(!read.pages.is_empty() && !read.sessions.is_empty() && !read.elements.is_empty());
-    assert_eq!(flat(&read), expected(&per_day));
+    assert!(!read.zones.is_empty() && !read.answers.is_empty() && !read.feedback.is_empty());
+    assert!(!read.session_details.is_empty() && !read.surveys.is_empty() && !read.scroll.is_empty());
+    assert!(read.elements.iter().any(|e| !e.el_cells.is_empty()), "el_cells merged");
+    assert_rollup(&read, &expected(&all, SA, WHOLE.0, WHOLE.1), "after the first pass");
+    assert_rollup(&read_all(w, SB).await, &expected(&all, SB, WHOLE.0, WHOLE.1), "site-b");
     let only_d1 = w.read_rollup(&query(SA, D1, D2, &Part::ALL, None)).await.unwrap();
-    assert_eq!(flat(&only_d1), expected(&per_day[1..2]));
+    assert_rollup(&only_d1, &expected(&all, SA, D1, D2), "day D1 only");
     assert_eq!(
         w.read_rollup(&query(SA, D0, D0, &Part::ALL, None)).await.unwrap(),
         DayRollup::default()
@@ -243,84 +384,167 @@ async fn contract(w: &dyn Warehouse) {
         w.read_rollup(&query(SA, D0, D2, &[], None)).await.unwrap(),
         DayRollup::default()
     );
+    let just_pages = w
+        .read_rollup(&query(SA, WHOLE.0, WHOLE.1, &[Part::Pages], None))
+        .await
+        .unwrap();
+    assert_eq!(
+        just_pages,
+        DayRollup {
+            pages: read.pages.clone(),
+            ..Default::default()
+        }
+    );
 
-    // Re-writing the same version is idempotent; writing replaces.
-    let v0 = 1_000_000;
-    w.write_rollup(SA, D0, v0, &per_day[0].1).await.unwrap();
-    w.write_rollup(SA, D0, v0, &per_day[0].1).await.unwrap();
-    assert_eq!(w.read_rollup(&whole).await.unwrap(), read);
-    w.write_rollup(SA, D0, v0, &DayRollup::default()).await.unwrap();
-    let without_d0 = w.read_rollup(&whole).await.unwrap();
-    assert_eq!(flat(&without_d0), expected(&per_day[1..]));
-    w.write_rollup(SA, D0, v0, &per_day[0].1).await.unwrap();
-    assert_eq!(w.read_rollup(&whole).await.unwrap(), read);
+    // Rewriting a session with the same rows is idempotent; writing it empty erases it;
+    // writing it again restores it.
+    let rows_a = rows_of(w, SA, &["sess-a"]).await;
+    let stale = DirtySession {
+        site: SA.into(),
+        session_id: "sess-a".into(),
+        version: 1,
+    };
+    w.write_sessions(SA, std::slice::from_ref(&stale), &rows_a)
+        .await
+        .unwrap();
+    w.write_sessions(SA, std::slice::from_ref(&stale), &rows_a)
+        .await
+        .unwrap();
+    assert_rollup(&read_all(w, SA).await, &read, "rewritten twice");
+    w.write_sessions(SA, std::slice::from_ref(&stale), &[]).await.unwrap();
+    let without_a: Vec<Event> = all.iter().filter(|e| e.session_id != "sess-a").cloned().collect();
+    assert_rollup(
+        &read_all(w, SA).await,
+        &expected(&without_a, SA, WHOLE.0, WHOLE.1),
+        "sess-a written empty",
+    );
+    w.write_sessions(SA, &[stale], &rows_a).await.unwrap();
+    assert_rollup(&read_all(w, SA).await, &read, "sess-a written back");
+    assert!(
+        dirty_keys(w).await.is_empty(),
+        "an old version clears nothing it must not"
+    );
 
     // Page filter: literal, only on page-level parts.
     let filtered = w
         .read_rollup(&query(
             SA,
-            D0,
-            D0 + 3 * DAY_MS,
-            &[Part::Pages, Part::Transitions],
+            WHOLE.0,
+            WHOLE.1,
+            &[Part::Pages, Part::Elements, Part::Feedback, Part::Surveys],
             Some("/pricing"),
         ))
         .await
         .unwrap();
-    assert!(!filtered.pages.is_empty());
+    assert!(!filtered.pages.is_empty() && !filtered.elements.is_empty() && !filtered.feedback.is_empty());
     assert!(filtered.pages.iter().all(|p| p.page == "/pricing"));
-    assert_eq!(filtered.transitions, read.transitions);
+    assert!(filtered.elements.iter().all(|p| p.page == "/pricing"));
+    assert_eq!(filtered.surveys, read.surveys, "surveys are not page-level");
     assert!(filtered.sessions.is_empty());
     let none = w
-        .read_rollup(&query(SA, D0, D0 + 3 * DAY_MS, &[Part::Pages], Some("/pric%")))
+        .read_rollup(&query(SA, WHOLE.0, WHOLE.1, &[Part::Pages], Some("/pric%")))
         .await
         .unwrap();
     assert!(none.pages.is_empty());
 
-    // A new event dirties its session's days again; a write at an older version does not
-    // clear them, a write at the current one does.
-    w.insert_events(&[pageview("a4", SA, "sess-a", D0 + H + 40_000, "/checkout")])
-        .await
-        .unwrap();
-    let d = w.dirty_days(10).await.unwrap();
+    // A late event dirties its session only; a write at an older version does not clear
+    // it, a write at the current one does; the read gives the recomputed numbers.
+    let late = pageview("a4", SA, "sess-a", D0 + H + 40_000, "/checkout");
+    w.insert_events(std::slice::from_ref(&late)).await.unwrap();
+    all.push(late);
+    let d = w.dirty_sessions(10, Shard::ALL).await.unwrap();
     assert_eq!(
-        d.iter().map(|d| (d.site.clone(), d.day)).collect::<Vec<_>>(),
-        keys(&[(SA, D0)])
+        d.iter()
+            .map(|d| (d.site.clone(), d.session_id.clone()))
+            .collect::<BTreeSet<_>>(),
+        keys(&[(SA, "sess-a")])
     );
-    let v1 = d[0].version;
-    w.insert_events(&[pageview("a5", SA, "sess-a", D0 + H + 50_000, "/")])
-        .await
-        .unwrap();
-    let v2 = w.dirty_days(10).await.unwrap()[0].version;
-    assert_ne!(v1, v2, "a new event changes the version");
-    let evs = w.session_events_for_day(SA, D0).await.unwrap();
-    assert_eq!(evs.len(), 5);
-    w.write_rollup(SA, D0, v1, &compute_day(&evs, D0, &Rules::default()))
-        .await
-        .unwrap();
+    let v1 = d[0].clone();
+    let late2 = click("a5", SA, "sess-a", D0 + H + 50_000, "/checkout");
+    w.insert_events(std::slice::from_ref(&late2)).await.unwrap();
+    all.push(late2);
+    let v2 = w.dirty_sessions(10, Shard::ALL).await.unwrap()[0].clone();
+    assert!(v2.version > v1.version, "a new event raises the version");
+    let rows = rows_of(w, SA, &["sess-a"]).await;
+    w.write_sessions(SA, &[v1], &rows).await.unwrap();
     assert_eq!(
         dirty_keys(w).await,
-        keys(&[(SA, D0)]),
+        keys(&[(SA, "sess-a")]),
         "a stale version must not clear the mark"
     );
-    w.write_rollup(SA, D0, v2, &compute_day(&evs, D0, &Rules::default()))
-        .await
-        .unwrap();
+    w.write_sessions(SA, &[v2], &rows).await.unwrap();
     assert!(dirty_keys(w).await.is_empty());
+    let read = read_all(w, SA).await;
+    assert_rollup(&read, &expected(&all, SA, WHOLE.0, WHOLE.1), "after a late event");
+    assert!(read.pages.iter().any(|p| p.page == "/checkout"));
+
+    // rollup rebuild: mark the sessions of a range of days, then recompute them to the
+    // same rows.
+    assert_eq!(w.mark_dirty(SA, D0 + 5, D0 + 2 * DAY_MS).await.unwrap(), 2);
+    assert_eq!(dirty_keys(w).await, keys(&[(SA, "sess-a"), (SA, "sess-b")]));
+    assert_eq!(rollup_pass(w).await, 2);
+    assert!(dirty_keys(w).await.is_empty());
+    assert_rollup(&read_all(w, SA).await, &read, "after a rebuild");
+    assert_eq!(w.mark_dirty(SA, D1, D1).await.unwrap(), 0);
+    assert_eq!(w.mark_dirty(SA, D0 + 10 * DAY_MS, D0 + 11 * DAY_MS).await.unwrap(), 0);
+    assert!(dirty_keys(w).await.is_empty());
+
+    // Shards split the dirty sessions by bucket, disjointly and completely.
+    let ids: Vec<String> = (0..40).map(|i| format!("shard-{i}")).collect();
+    let evs: Vec<Event> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| pageview(&format!("sh{i}"), "site-shard", s, D0 + i as i64 * 1000, "/"))
+        .collect();
+    w.insert_events(&evs).await.unwrap();
+    let mut seen = BTreeSet::new();
+    for index in 0..4 {
+        let shard = Shard { index, count: 4 };
+        for d in w.dirty_sessions(1000, shard).await.unwrap() {
+            assert_eq!(bucket_of(&d.session_id) % 4, index, "{} in shard {index}", d.session_id);
+            assert!(seen.insert(d.session_id), "in two shards");
+        }
+    }
+    assert_eq!(seen.len(), ids.len());
+    assert_eq!(rollup_pass(w).await, ids.len());
     let pages = w
-        .read_rollup(&query(SA, D0, D1, &[Part::Pages], Some("/checkout")))
+        .read_rollup(&query("site-shard", D0, D1, &[Part::Pages, Part::Sessions], None))
         .await
         .unwrap();
     assert_eq!(pages.pages.len(), 1);
+    assert_eq!(pages.pages[0].pageviews, ids.len() as u64);
+    assert_eq!(pages.sessions.len(), ids.len());
 
-    // rollup rebuild: mark a range of days, then recompute them to the same rows.
-    w.mark_dirty(SA, D0 + 5, D0 + 2 * DAY_MS).await.unwrap();
-    assert_eq!(dirty_keys(w).await, keys(&[(SA, D0), (SA, D1)]));
-    let before = w.read_rollup(&whole).await.unwrap();
-    assert_eq!(rollup_pass(w).await, 2);
-    assert!(dirty_keys(w).await.is_empty());
-    assert_eq!(w.read_rollup(&whole).await.unwrap(), before);
-    w.mark_dirty(SA, D1, D1).await.unwrap();
-    assert!(dirty_keys(w).await.is_empty());
+    // Erasure: the visitor's events go, their session is dirty, and recomputes to nothing.
+    let (deleted, days) = w.delete_visitor(SA, "v-sess-b").await.unwrap();
+    assert_eq!((deleted, days), (3, vec![D1, D2]));
+    assert_eq!(w.count_visitor_events(SA, "v-sess-b").await.unwrap(), 0);
+    assert_eq!(dirty_keys(w).await, keys(&[(SA, "sess-b")]));
+    assert_eq!(rollup_pass(w).await, 1);
+    all.retain(|e| e.session_id != "sess-b");
+    let read = read_all(w, SA).await;
+    assert_rollup(&read, &expected(&all, SA, WHOLE.0, WHOLE.1), "after erasure");
+    assert!(read.sessions.iter().all(|s| !s.session_key.starts_with("sess-b")));
+
+    // Retention: events and rollup rows before the day go; other sites stay.
+    let late_b = pageview("d1", SA, "sess-d", D2 + H, "/");
+    w.insert_events(std::slice::from_ref(&late_b)).await.unwrap();
+    all.push(late_b);
+    rollup_pass(w).await;
+    assert_eq!(w.drop_before(SA, D1).await.unwrap(), 12);
+    assert_eq!(w.count_events(SA).await.unwrap(), 1);
+    all.retain(|e| e.ts >= D1 || e.site != SA);
+    assert_rollup(
+        &read_all(w, SA).await,
+        &expected(&all, SA, WHOLE.0, WHOLE.1),
+        "after retention",
+    );
+    assert!(read_all(w, SA).await.sessions.len() == 1);
+    assert_rollup(
+        &read_all(w, SB).await,
+        &expected(&all, SB, WHOLE.0, WHOLE.1),
+        "site-b kept",
+    );
 
     // Sites: create, replace.
     w.put_site(&site("sl_1", "Shop")).await.unwrap();
@@ -387,33 +611,6 @@ async fn clickhouse_meets_the_warehouse_contract() {
     let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
     contract(w.as_ref()).await;
 
-    // Superseded rollup generations: none is past the grace period yet; with no grace they
-    // are deleted (asynchronously) and reads do not change.
-    assert_eq!(w.cleanup_superseded().await.unwrap(), 0);
-    let whole = query(SA, D0, D0 + 3 * DAY_MS, &Part::ALL, None);
-    let before = w.read_rollup(&whole).await.unwrap();
-    let c = raw_client(&url).with_database(&db);
-    let current = "SELECT toUInt64(count()) FROM rollup_rows WHERE (site, day, gen) IN \
-                   (SELECT site, day, max(gen) FROM rollup_state GROUP BY site, day)";
-    let want = count(&c, current).await;
-    assert!(count(&c, "SELECT toUInt64(count()) FROM rollup_rows").await > want);
-    assert!(
-        w.cleanup_superseded_older_than(std::time::Duration::ZERO)
-            .await
-            .unwrap()
-            > 0
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while count(&c, "SELECT toUInt64(count()) FROM rollup_rows").await != want {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "superseded rows not deleted within 60 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert_eq!(w.read_rollup(&whole).await.unwrap(), before);
-    assert!(w.dirty_days(10).await.unwrap().is_empty());
-
     // A sink-sized batch (10k events, ~400 KB of ids in the dedup query) in one call.
     let big: Vec<Event> = (0..10_000)
         .map(|i| {
@@ -436,6 +633,169 @@ async fn clickhouse_meets_the_warehouse_contract() {
         }
     );
     assert_eq!(w.count_events("site-big").await.unwrap(), 10_000);
+    assert_eq!(w.dirty_sessions(10_000, Shard::ALL).await.unwrap().len(), 500);
+    assert_eq!(rollup_pass(w.as_ref()).await, 500);
+    let r = w
+        .read_rollup(&query("site-big", D0, D1, &[Part::Pages, Part::Sessions], None))
+        .await
+        .unwrap();
+    let want = expected(&big, "site-big", D0, D1);
+    assert_eq!(r.pages, want.pages);
+    assert_eq!(r.sessions, want.sessions);
+    assert_eq!(r.sessions.len(), 500);
+    drop_database(&url, &db).await;
+}
+
+/// Rows stored in every rollup table (all generations and deltas, before merges).
+async fn stored_rows(c: &clickhouse::Client) -> u64 {
+    let mut n = 0;
+    for t in [
+        "rollup_pages",
+        "rollup_grid",
+        "rollup_elements",
+        "rollup_el_cells",
+        "rollup_scroll",
+        "rollup_zones",
+        "rollup_surveys",
+        "rollup_sessions",
+        "rollup_session_details",
+        "rollup_answers",
+        "rollup_feedback",
+    ] {
+        n += count(c, &format!("SELECT toUInt64(count()) FROM {t}")).await;
+    }
+    n
+}
+
+/// ClickHouse has no transactions: whatever a crashed write left, the next write of the
+/// session gives exact numbers, and a rewrite of unchanged rows inserts nothing.
+#[tokio::test]
+async fn clickhouse_rewrites_sessions_exactly_after_partial_writes() {
+    let Some(url) = clickhouse_url("clickhouse_rewrites_sessions_exactly_after_partial_writes") else {
+        return;
+    };
+    let db = fresh_database("partial");
+    let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
+    let c = raw_client(&url).with_database(&db);
+    let mut all = unique(&batch());
+    w.insert_events(&all).await.unwrap();
+    assert_eq!(rollup_pass(w.as_ref()).await, 3);
+    let want = expected(&all, SA, WHOLE.0, WHOLE.1);
+    assert_rollup(&read_all(w.as_ref(), SA).await, &want, "first pass");
+
+    // Unchanged rows: a rewrite inserts nothing (deltas are 0, per-session rows equal).
+    let stored = stored_rows(&c).await;
+    let rows = rows_of(w.as_ref(), SA, &["sess-a", "sess-b"]).await;
+    w.write_parts(SA, &["sess-a", "sess-b"], &rows, &Part::ALL)
+        .await
+        .unwrap();
+    assert_eq!(stored_rows(&c).await, stored, "an idempotent rewrite inserts nothing");
+
+    // A late event, then a write that "crashes" after two tables (no state row): the
+    // session stays dirty, the read mixes old and new rows; the next pass repairs it.
+    let late = click("a20", SA, "sess-a", D0 + H + 30_000, "/pricing");
+    w.insert_events(std::slice::from_ref(&late)).await.unwrap();
+    all.push(late);
+    let rows = rows_of(w.as_ref(), SA, &["sess-a"]).await;
+    w.write_parts(SA, &["sess-a"], &rows, &[Part::Pages, Part::Sessions])
+        .await
+        .unwrap();
+    assert_eq!(dirty_keys(w.as_ref()).await, keys(&[(SA, "sess-a")]));
+    let half = read_all(w.as_ref(), SA).await;
+    let want = expected(&all, SA, WHOLE.0, WHOLE.1);
+    assert_eq!(half.pages, want.pages, "the pages table was written");
+    assert_ne!(half.elements, want.elements, "the elements table was not");
+    // The same partial write again (a retry that crashed at the same place): still exact
+    // per table.
+    w.write_parts(SA, &["sess-a"], &rows, &[Part::Pages, Part::Sessions])
+        .await
+        .unwrap();
+    assert_eq!(read_all(w.as_ref(), SA).await.pages, want.pages);
+    assert_eq!(rollup_pass(w.as_ref()).await, 1);
+    assert_rollup(&read_all(w.as_ref(), SA).await, &want, "repaired by the next pass");
+
+    // A stray half-applied delta (another writer's, say) in an additive table and a stale
+    // per-session row: the session's next recompute folds both away.
+    run(
+        &c,
+        &format!(
+            "INSERT INTO rollup_pages (site, day, session_id, device, bot, page, pageviews, clicks, \
+             quick_backs, fold_n, viewport_h_sum, doc_h_sum) VALUES ('{SA}', {D0}, 'sess-a', 'desktop', 0, \
+             '/', 5, -1, 0, 0, 0, 0), ('{SA}', {D0}, 'sess-a', 'desktop', 0, '/ghost', 1, 0, 0, 0, 0, 0)"
+        ),
+    )
+    .await;
+    run(
+        &c,
+        &format!(
+            "INSERT INTO rollup_sessions (site, day, session_id, session_key, gen, deleted, device, bot, \
+             visitor_id, start_ts, end_ts, pageviews, step_ts, step_name, step_custom, clicks, rage_clicks, \
+             dead_clicks, quick_backs, feedback, survey_responses) VALUES ('{SA}', {D0}, 'sess-a', \
+             'sess-a#9', 1, 0, 'desktop', 0, 'v', {D0}, {D0}, 1, [], [], [], 0, 0, 0, 0, 0, 0)"
+        ),
+    )
+    .await;
+    assert_ne!(read_all(w.as_ref(), SA).await, want);
+    assert_eq!(w.mark_dirty(SA, D0, D1).await.unwrap(), 1);
+    assert_eq!(rollup_pass(w.as_ref()).await, 1);
+    assert_rollup(&read_all(w.as_ref(), SA).await, &want, "stray rows folded away");
+
+    // A session that moves to another day (an earlier event) leaves no row behind.
+    let early = pageview("a0", SA, "sess-a", D0 - 2 * H, "/");
+    w.insert_events(std::slice::from_ref(&early)).await.unwrap();
+    all.push(early);
+    assert_eq!(rollup_pass(w.as_ref()).await, 1);
+    let from = D0 - DAY_MS;
+    assert_rollup(
+        &w.read_rollup(&query(SA, from, WHOLE.1, &Part::ALL, None))
+            .await
+            .unwrap(),
+        &expected(&all, SA, from, WHOLE.1),
+        "after an earlier event",
+    );
+    drop_database(&url, &db).await;
+}
+
+/// Covered dirty marks are deleted by the cleanup; uncovered ones stay, so cleaning never
+/// makes a dirty session clean.
+#[tokio::test]
+async fn clickhouse_cleans_up_covered_marks_only() {
+    let Some(url) = clickhouse_url("clickhouse_cleans_up_covered_marks_only") else {
+        return;
+    };
+    let db = fresh_database("cleanup");
+    let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
+    let c = raw_client(&url).with_database(&db);
+    w.insert_events(&batch()).await.unwrap();
+    w.insert_events(&batch()).await.unwrap();
+    assert_eq!(rollup_pass(w.as_ref()).await, 3);
+    assert!(count(&c, "SELECT toUInt64(count()) FROM session_marks").await >= 3);
+    // Within the grace period nothing goes.
+    w.cleanup_marks().await.unwrap();
+    // A session dirty again: its marks are kept, the others' go.
+    w.insert_events(&[pageview("a30", SA, "sess-a", D0 + H + 60_000, "/")])
+        .await
+        .unwrap();
+    w.cleanup_marks_older_than(std::time::Duration::ZERO).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = count(
+            &c,
+            "SELECT toUInt64(count()) FROM session_marks WHERE session_id != 'sess-a'",
+        )
+        .await;
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "covered marks not deleted within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(dirty_keys(w.as_ref()).await, keys(&[(SA, "sess-a")]));
+    assert_eq!(rollup_pass(w.as_ref()).await, 1);
+    assert!(dirty_keys(w.as_ref()).await.is_empty());
     drop_database(&url, &db).await;
 }
 
@@ -530,6 +890,9 @@ fn sample(ty: &str) -> &'static str {
         "UInt64" | "UInt32" | "UInt16" | "UInt8" => "1",
         "Float64" => "1.5",
         "Date" => "'2024-05-01'",
+        "Array(String)" => "['x']",
+        "Array(Int64)" => "[1714521600000]",
+        "Array(UInt64)" | "Array(UInt32)" | "Array(UInt8)" => "[1]",
         other => panic!("no sample for type {other}"),
     }
 }

@@ -13,12 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{
-    AnswerRow, DayRollup, Dims, ElementRow, EndpointRow, FeedbackRow, GridRow, PageRow, PathRow, Rules, ScrollRow,
-    SessionRow, Step, SurveyRow, TransitionRow, DAY_MS,
+    day_of, AnswerRow, DayRollup, Dims, ElementRow, FeedbackRow, GridRow, PageRow, Rules, ScrollRow, SessionRow, Step,
+    SurveyRow, DAY_MS,
 };
 use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind, Viewport};
 
-/// Number of pages a [`PathRow`] keeps (analytics.md, "Paths report the first 5 pages").
+/// Number of pages a journey path keeps (analytics.md, "Paths report the first 5 pages").
 const PATH_PAGES: usize = 5;
 
 /// Scroll map depths, percent (analytics.md, "Scroll map": 0, 10, …, 100 %).
@@ -439,12 +439,44 @@ fn format_number(n: f64) -> String {
     format!("{}", n + 0.0)
 }
 
+/// Every rollup row of the snippet sessions whose events are in `events`, one
+/// [`super::SessionRollup`] per snippet session id (sorted by it), each covering
+/// every UTC day its events span: the union of [`compute_day`] over those days, computed
+/// from that session's events alone. `events` must hold every stored event of each of its
+/// sessions (a session is rebuilt whole); duplicates by id are not expected.
+///
+/// This is the unit of work of the rollup job: a late, duplicate or out-of-order event
+/// costs its own session's recompute, whatever the size of the day.
+pub fn compute_sessions(events: &[Event], rules: &Rules) -> Vec<super::SessionRollup> {
+    let mut by_session: BTreeMap<&str, Vec<Event>> = BTreeMap::new();
+    for e in events {
+        by_session.entry(e.session_id.as_str()).or_default().push(e.clone());
+    }
+    by_session
+        .into_iter()
+        .map(|(session_id, evs)| {
+            let lo = evs.iter().map(|e| e.ts).min().unwrap_or(0);
+            let hi = evs.iter().map(|e| e.ts).max().unwrap_or(0);
+            let mut rows = DayRollup::default();
+            let mut day = day_of(lo);
+            while day <= day_of(hi) {
+                rows.extend(compute_day(&evs, day, rules));
+                day += DAY_MS;
+            }
+            super::SessionRollup {
+                session_id: session_id.to_string(),
+                rows,
+            }
+        })
+        .collect()
+}
+
 /// Everything one (site, UTC day) contributes to the rollups (see the module doc of
 /// `rollup` and analytics.md).
 ///
 /// `events` holds every event of every snippet session that touched the day, possibly with
 /// events of other days, so sessions are rebuilt whole with [`sessionize`]. Rows:
-/// - **Session-level** (sessions, transitions, entries, exits, paths, surveys): sessions whose
+/// - **Session-level** (sessions, surveys, answers, session details): sessions whose
 ///   `start` lies in `[day_start, day_start + DAY_MS)`; `dims.device` = the session's device.
 /// - **Page-view-level** (pages, grid, elements, scroll): page views whose `ts` lies in the
 ///   day, with all their events (so a page view is never cut at midnight);
@@ -463,10 +495,7 @@ fn format_number(n: f64) -> String {
 ///   burst, on the burst's first click), sums of the in-element positions.
 /// - scroll: per page view with a pageview event its deepest scroll (0 without scroll
 ///   events, rounded to 0.1 %); per depth d in 0, 10, …, 100 the page views with depth ≥ d.
-/// - journeys: a session's path is its page views' keys in order, consecutive repeats
-///   collapsed; transitions are its consecutive pairs, the entry its first page (a bounce
-///   when the session has one page view), the exit its last, and one path row per first
-///   `min(5, len)` pages. Sessions without page views have no journey rows.
+/// - journeys are counted at query time from the session rows' `steps` ([`journeys`]).
 /// - sessions: one row per session; `pageviews` counts page views with a pageview event;
 ///   `steps` are its page views (synthetic ones included) and custom events in order.
 /// - zones and session details: see [`super::zones`].
@@ -486,10 +515,6 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
     let mut grid: BTreeMap<(Dims, &str, u32, u32), u64> = BTreeMap::new();
     let mut elements: BTreeMap<(Dims, &str, &str, &str), ElementRow> = BTreeMap::new();
     let mut scroll: BTreeMap<(Dims, &str, u32), u64> = BTreeMap::new();
-    let mut transitions: BTreeMap<(Dims, &str, &str), u64> = BTreeMap::new();
-    let mut entries: BTreeMap<(Dims, &str), (u64, u64)> = BTreeMap::new();
-    let mut exits: BTreeMap<(Dims, &str), u64> = BTreeMap::new();
-    let mut paths: BTreeMap<(Dims, Vec<&str>), u64> = BTreeMap::new();
     let mut surveys: BTreeMap<(Dims, &str, &str, SurveyKind, String), u64> = BTreeMap::new();
     let mut session_rows: Vec<SessionRow> = Vec::new();
     let mut feedback_rows: Vec<FeedbackRow> = Vec::new();
@@ -599,19 +624,6 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
 
         if !in_day(s.start) {
             continue;
-        }
-
-        // Journeys (the same per-session definition as `journeys` over session rows).
-        let path = SessionPath::of(s.pageviews.iter().map(|pv| pv.page_key.as_str()));
-        if let (Some(&first), Some(&last)) = (path.pages.first(), path.pages.last()) {
-            for pair in path.pages.windows(2) {
-                *transitions.entry((session_dims, pair[0], pair[1])).or_default() += 1;
-            }
-            let entry = entries.entry((session_dims, first)).or_default();
-            entry.0 += 1;
-            entry.1 += u64::from(path.bounce());
-            *exits.entry((session_dims, last)).or_default() += 1;
-            *paths.entry((session_dims, path.prefix().to_vec())).or_default() += 1;
         }
 
         // Surveys: the latest response per (survey, question) in this session wins.
@@ -725,41 +737,6 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 page: page.to_string(),
                 depth,
                 pageviews,
-            })
-            .collect(),
-        transitions: transitions
-            .into_iter()
-            .map(|((dims, from, to), count)| TransitionRow {
-                dims,
-                from: from.to_string(),
-                to: to.to_string(),
-                count,
-            })
-            .collect(),
-        entries: entries
-            .into_iter()
-            .map(|((dims, page), (sessions, bounces))| EndpointRow {
-                dims,
-                page: page.to_string(),
-                sessions,
-                bounces,
-            })
-            .collect(),
-        exits: exits
-            .into_iter()
-            .map(|((dims, page), sessions)| EndpointRow {
-                dims,
-                page: page.to_string(),
-                sessions,
-                bounces: 0,
-            })
-            .collect(),
-        paths: paths
-            .into_iter()
-            .map(|((dims, pages), sessions)| PathRow {
-                dims,
-                pages: pages.into_iter().map(str::to_string).collect(),
-                sessions,
             })
             .collect(),
         sessions: session_rows,
@@ -1529,10 +1506,11 @@ mod tests {
             }
         }
         let day = compute_day(&events, DAY, &Rules::default());
-        let transitions: Vec<(&str, &str, u64)> = day
+        let j = journeys(&day.sessions, None);
+        let transitions: Vec<(&str, &str, u64)> = j
             .transitions
             .iter()
-            .map(|t| (t.from.as_str(), t.to.as_str(), t.count))
+            .map(|((from, to), count)| (from.as_str(), to.as_str(), *count))
             .collect();
         assert_eq!(
             transitions,
@@ -1544,18 +1522,14 @@ mod tests {
                 ("e", "f", 1)
             ]
         );
-        let entries: Vec<(&str, u64, u64)> = day
-            .entries
-            .iter()
-            .map(|e| (e.page.as_str(), e.sessions, e.bounces))
-            .collect();
+        let entries: Vec<(&str, u64, u64)> = j.entries.iter().map(|(p, (s, b))| (p.as_str(), *s, *b)).collect();
         assert_eq!(entries, vec![("a", 4, 1)]);
-        let exits: Vec<(&str, u64)> = day.exits.iter().map(|e| (e.page.as_str(), e.sessions)).collect();
+        let exits: Vec<(&str, u64)> = j.exits.iter().map(|(p, s)| (p.as_str(), *s)).collect();
         assert_eq!(exits, vec![("a", 2), ("c", 1), ("f", 1)]);
-        let paths: Vec<(Vec<&str>, u64)> = day
+        let paths: Vec<(Vec<&str>, u64)> = j
             .paths
             .iter()
-            .map(|p| (p.pages.iter().map(String::as_str).collect(), p.sessions))
+            .map(|(p, s)| (p.iter().map(String::as_str).collect(), *s))
             .collect();
         assert_eq!(
             paths,
@@ -1781,13 +1755,13 @@ mod tests {
         assert_eq!(first.sessions.len(), 1);
         assert_eq!(first.sessions[0].clicks, 1);
         assert_eq!(first.sessions[0].feedback, 1);
-        assert_eq!(first.transitions.len(), 1);
+        assert_eq!(journeys(&first.sessions, None).transitions.len(), 1);
         let pages: Vec<&str> = first.pages.iter().map(|p| p.page.as_str()).collect();
         assert_eq!(pages, vec!["a"]);
         assert!(first.feedback.is_empty());
 
         let second = compute_day(&events, next, &Rules::default());
-        assert!(second.sessions.is_empty() && second.transitions.is_empty());
+        assert!(second.sessions.is_empty());
         let pages: Vec<(&str, u64)> = second.pages.iter().map(|p| (p.page.as_str(), p.clicks)).collect();
         assert_eq!(pages, vec![("b", 1)]);
         assert_eq!(second.feedback.len(), 1);
@@ -1866,7 +1840,7 @@ mod tests {
     }
 
     #[test]
-    fn journeys_over_session_rows_equal_the_day_rows_and_filter_by_entry_page() {
+    fn journeys_over_session_rows_count_entries_and_filter_by_entry_page() {
         let sessions: Vec<Vec<&str>> = vec![
             vec!["a", "b", "b", "c"],
             vec!["a", "b", "c", "d", "e", "f"],
@@ -1892,23 +1866,9 @@ mod tests {
         let day = compute_day(&events, DAY, &Rules::default());
         let j = journeys(&day.sessions, None);
         assert_eq!((j.sessions, j.bounces), (6, 2));
-        let rows: BTreeMap<(String, String), u64> = day
-            .transitions
-            .iter()
-            .map(|t| ((t.from.clone(), t.to.clone()), t.count))
-            .collect();
-        assert_eq!(j.transitions, rows);
-        let rows: BTreeMap<String, (u64, u64)> = day
-            .entries
-            .iter()
-            .map(|e| (e.page.clone(), (e.sessions, e.bounces)))
-            .collect();
-        assert_eq!(j.entries, rows);
         assert_eq!(j.entries["x"], (2, 1));
-        let rows: BTreeMap<String, u64> = day.exits.iter().map(|e| (e.page.clone(), e.sessions)).collect();
-        assert_eq!(j.exits, rows);
-        let rows: BTreeMap<Vec<String>, u64> = day.paths.iter().map(|p| (p.pages.clone(), p.sessions)).collect();
-        assert_eq!(j.paths, rows);
+        assert_eq!(j.entries["a"], (4, 1));
+        assert_eq!(j.transitions[&("x".to_string(), "a".to_string())], 1);
 
         let only_a = journeys(&day.sessions, Some("a"));
         assert_eq!((only_a.sessions, only_a.bounces), (4, 1));

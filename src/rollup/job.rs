@@ -1,26 +1,39 @@
-//! The rollup job: finds (site, day) windows whose raw events changed, recomputes them with
-//! [`super::compute_day`] using the site's rules, and atomically replaces their rows. Running
-//! it twice over the same events writes the same rows.
+//! The rollup job: takes batches of dirty snippet sessions (of this process's [`Shard`]),
+//! reads their events, recomputes their rows with [`super::compute_sessions`] under the
+//! site's rules (on a blocking thread, never on the HTTP runtime), and replaces those
+//! sessions' rows in the warehouse. A pass costs in proportion to the sessions that changed;
+//! running it twice over the same events writes the same rows; N processes with shards
+//! `0/N … N-1/N` share the work of one site.
 //!
 //! It also exports what only it knows exactly (see [`crate::metrics`]):
 //! - `sightline_rollup_freshness_seconds`: the age of the newest event (`received_at`)
 //!   included in a rollup;
 //! - today's product signals per site ([`site_signals`]): gauges set to the totals of the
-//!   current UTC day's rollup each time that day is recomputed, and read back from the
-//!   stored rows for sites this process has not computed today (start-up, a new day, a new
-//!   site). Passes of one process run one at a time, so the last computation wins.
+//!   current UTC day read back from the warehouse after a pass touched the site (at most
+//!   every [`SIGNALS_EVERY`] per site), and for sites this process has not touched today
+//!   (start-up, a new day, a new site).
 
 use super::{day_of, DayRollup, DAY_MS};
 use crate::event::SurveyKind;
 use crate::metrics::{self, SiteSignals, MAX_SURVEYS_PER_SITE, METRICS};
 use crate::sites::SiteCache;
+use crate::warehouse::{DirtySession, Shard};
 use crate::warehouse::{Part, RollupQuery, Warehouse};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// Rollup parts [`site_signals`] reads.
-const SIGNAL_PARTS: [Part; 4] = [Part::Elements, Part::Sessions, Part::Surveys, Part::Feedback];
+const SIGNAL_PARTS: [Part; 4] = [Part::Elements, Part::Answers, Part::Surveys, Part::Feedback];
+
+/// Dirty sessions taken per batch (one events read, one compute, one write).
+pub const BATCH_SESSIONS: usize = 500;
+
+/// Batches per pass at most, so that a pass under steady load ends and signals refresh.
+const MAX_BATCHES_PER_PASS: usize = 200;
+
+/// A site's signals are read back at most this often.
+pub const SIGNALS_EVERY: Duration = Duration::from_secs(5);
 
 /// Today's product signals of one site, from a day's rollup: bot-flagged rows left out (as
 /// the query API does by default), NPS per survey for at most
@@ -29,8 +42,8 @@ const SIGNAL_PARTS: [Part; 4] = [Part::Elements, Part::Sessions, Part::Surveys, 
 /// - rage and dead clicks: sums over the element rows (page views of the day), as the
 ///   heatmap reports them;
 /// - negative feedback: feedback rows of the day rated 1 or 2;
-/// - survey responses: per session of the day, its answered (survey, question) pairs,
-///   latest answer wins;
+/// - survey responses: the answers of the day's sessions (one per answered (survey, question)
+///   of a session, latest wins);
 /// - NPS: the answers to a survey's `nps` questions pooled, scored like `GET …/voc`
 ///   ([`super::summarize_answers`]).
 pub fn site_signals(r: &DayRollup) -> SiteSignals {
@@ -44,12 +57,7 @@ pub fn site_signals(r: &DayRollup) -> SiteSignals {
         .iter()
         .filter(|f| !f.dims.bot && f.rating.is_some_and(|x| x <= 2))
         .count() as u64;
-    s.survey_responses = r
-        .sessions
-        .iter()
-        .filter(|x| !x.dims.bot)
-        .map(|x| u64::from(x.survey_responses))
-        .sum();
+    s.survey_responses = r.answers.iter().filter(|x| !x.dims.bot).count() as u64;
     let mut nps_counts: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
     for row in r.surveys.iter().filter(|x| !x.dims.bot && x.kind == SurveyKind::Nps) {
         *nps_counts
@@ -82,12 +90,18 @@ struct Today {
     day: i64,
     /// Sites whose signals for `day` are exported → their exported survey ids.
     sites: HashMap<String, Vec<String>>,
+    /// Sites whose rows changed since their signals were last read, and when each site's
+    /// signals were last read.
+    pending: BTreeSet<String>,
+    read_at: HashMap<String, Instant>,
 }
 
 static TODAY: LazyLock<Mutex<Today>> = LazyLock::new(|| {
     Mutex::new(Today {
         day: i64::MIN,
         sites: HashMap::new(),
+        pending: BTreeSet::new(),
+        read_at: HashMap::new(),
     })
 });
 
@@ -130,54 +144,114 @@ async fn seed_missing(warehouse: &dyn Warehouse, sites: &SiteCache, today: i64) 
             .collect()
     };
     for site in missing {
-        let q = RollupQuery {
-            site: site.clone(),
-            from_day: today,
-            to_day: today + DAY_MS,
-            parts: SIGNAL_PARTS.to_vec(),
-            page: None,
-        };
-        match warehouse.read_rollup(&q).await {
+        match warehouse.read_rollup(&signal_query(&site, today)).await {
             Ok(r) => apply(&site, today, &site_signals(&r), true),
             Err(e) => tracing::warn!(error = %e, site, "could not read today's rollup for the site signals"),
         }
     }
 }
 
-/// Recompute every dirty day once. Returns how many (site, day) windows were written.
-pub async fn run_once(warehouse: &dyn Warehouse, sites: &SiteCache) -> anyhow::Result<usize> {
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Snippet sessions recomputed.
+    pub sessions: u64,
+    /// Events read to recompute them.
+    pub events: u64,
+}
+
+/// Recompute the dirty sessions of `shard`, in batches of [`BATCH_SESSIONS`], until none is
+/// left (or [`MAX_BATCHES_PER_PASS`] batches ran), then refresh the product signals of the
+/// sites touched: each at most every [`SIGNALS_EVERY`], or all of them now with
+/// `signals_now` (`POST /v1/admin/rollup/run`).
+pub async fn run_once(
+    warehouse: &dyn Warehouse,
+    sites: &SiteCache,
+    shard: Shard,
+    signals_now: bool,
+) -> anyhow::Result<PassReport> {
     let _one_at_a_time = PASS.lock().await;
     let pass_started = Instant::now();
     let today = day_of(chrono::Utc::now().timestamp_millis());
     roll_day(today);
-    let dirty = warehouse.dirty_days(1000).await?;
-    METRICS.rollup_dirty_days.set(dirty.len() as i64);
-    let mut done = 0;
-    for d in dirty {
-        let started = Instant::now();
-        let rules = sites.get(&d.site).map(|s| s.settings.rules).unwrap_or_default();
-        let events = warehouse.session_events_for_day(&d.site, d.day).await?;
-        let rollup = super::compute_day(&events, d.day, &rules);
-        warehouse.write_rollup(&d.site, d.day, d.version, &rollup).await?;
-        if let Some(newest) = events.iter().map(|e| e.received_at).max() {
-            metrics::rollup_included(newest);
+    let mut report = PassReport::default();
+    for _ in 0..MAX_BATCHES_PER_PASS {
+        let dirty = warehouse.dirty_sessions(BATCH_SESSIONS, shard).await?;
+        METRICS.rollup_dirty_sessions.set(dirty.len() as i64);
+        if dirty.is_empty() {
+            break;
         }
-        if d.day == today {
-            apply(&d.site, d.day, &site_signals(&rollup), false);
+        let mut by_site: BTreeMap<String, Vec<DirtySession>> = BTreeMap::new();
+        for d in dirty {
+            by_site.entry(d.site.clone()).or_default().push(d);
         }
-        METRICS.rollup_runs_total.with_label_values(&["ok"]).inc();
-        METRICS
-            .rollup_duration_seconds
-            .with_label_values::<&str>(&[])
-            .observe(started.elapsed().as_secs_f64());
-        done += 1;
+        for (site, done) in by_site {
+            let started = Instant::now();
+            let rules = sites.get(&site).map(|s| s.settings.rules).unwrap_or_default();
+            let ids: Vec<String> = done.iter().map(|d| d.session_id.clone()).collect();
+            let events = warehouse.session_events(&site, &ids).await?;
+            let newest = events.iter().map(|e| e.received_at).max();
+            report.events += events.len() as u64;
+            let rows = tokio::task::spawn_blocking(move || super::compute_sessions(&events, &rules)).await?;
+            warehouse.write_sessions(&site, &done, &rows).await?;
+            report.sessions += done.len() as u64;
+            if let Some(newest) = newest {
+                metrics::rollup_included(newest);
+            }
+            TODAY.lock().expect("rollup signals lock").pending.insert(site);
+            METRICS.rollup_runs_total.with_label_values(&["ok"]).inc();
+            METRICS.rollup_sessions_total.inc_by(done.len() as u64);
+            METRICS
+                .rollup_duration_seconds
+                .with_label_values::<&str>(&[])
+                .observe(started.elapsed().as_secs_f64());
+        }
     }
+    refresh_signals(warehouse, today, signals_now).await;
     seed_missing(warehouse, sites, today).await;
     METRICS
         .rollup_pass_duration_seconds
         .with_label_values::<&str>(&[])
         .observe(pass_started.elapsed().as_secs_f64());
-    Ok(done)
+    Ok(report)
+}
+
+/// Read back today's signals of the sites whose rows changed, each at most every
+/// [`SIGNALS_EVERY`] unless `now`.
+async fn refresh_signals(warehouse: &dyn Warehouse, today: i64, now: bool) {
+    let due: Vec<String> = {
+        let mut t = TODAY.lock().expect("rollup signals lock");
+        let due: Vec<String> = t
+            .pending
+            .iter()
+            .filter(|s| now || t.read_at.get(*s).is_none_or(|at| at.elapsed() >= SIGNALS_EVERY))
+            .cloned()
+            .collect();
+        for s in &due {
+            t.pending.remove(s);
+            t.read_at.insert(s.clone(), Instant::now());
+        }
+        due
+    };
+    for site in due {
+        match warehouse.read_rollup(&signal_query(&site, today)).await {
+            Ok(r) => apply(&site, today, &site_signals(&r), false),
+            Err(e) => {
+                tracing::warn!(error = %e, site, "could not read today's rollup for the site signals");
+                TODAY.lock().expect("rollup signals lock").pending.insert(site);
+            }
+        }
+    }
+}
+
+fn signal_query(site: &str, today: i64) -> RollupQuery {
+    RollupQuery {
+        site: site.to_string(),
+        from_day: today,
+        to_day: today + DAY_MS,
+        parts: SIGNAL_PARTS.to_vec(),
+        page: None,
+    }
 }
 
 /// Run [`run_once`] every `every` until the task is dropped.
@@ -185,11 +259,16 @@ pub async fn run_once(warehouse: &dyn Warehouse, sites: &SiteCache) -> anyhow::R
 /// `sightline_rollup_freshness_seconds` counts from the job's start until a pass includes an
 /// event, so that a job that never gets to include anything after a restart still shows
 /// up as stale.
-pub async fn run(warehouse: Arc<dyn Warehouse>, sites: Arc<SiteCache>, every: Duration) -> anyhow::Result<()> {
+pub async fn run(
+    warehouse: Arc<dyn Warehouse>,
+    sites: Arc<SiteCache>,
+    every: Duration,
+    shard: Shard,
+) -> anyhow::Result<()> {
     metrics::rollup_included(chrono::Utc::now().timestamp_millis());
     let mut retention_at = tokio::time::Instant::now();
     loop {
-        if let Err(e) = run_once(warehouse.as_ref(), &sites).await {
+        if let Err(e) = run_once(warehouse.as_ref(), &sites, shard, false).await {
             METRICS.rollup_runs_total.with_label_values(&["error"]).inc();
             tracing::warn!(error = %e, "rollup pass failed; retrying");
         }
@@ -229,7 +308,7 @@ pub async fn apply_retention(
 mod tests {
     use super::*;
     use crate::event::DeviceClass;
-    use crate::rollup::{Dims, ElementRow, FeedbackRow, SessionRow, SurveyRow};
+    use crate::rollup::{AnswerRow, Dims, ElementRow, FeedbackRow, Rules, SurveyRow};
 
     const DAY: i64 = 20_240 * DAY_MS;
 
@@ -271,21 +350,18 @@ mod tests {
         }
     }
 
-    fn session(bot: bool, survey_responses: u32) -> SessionRow {
-        SessionRow {
+    fn answer_row(bot: bool, question: &str) -> AnswerRow {
+        AnswerRow {
             dims: dims(bot),
+            id: format!("a-{question}"),
+            ts: DAY,
+            survey_id: "s".into(),
+            question_id: question.into(),
+            kind: SurveyKind::Text,
+            value: crate::event::Answer::Text("ok".into()),
+            page: "shop.example/".into(),
             session_key: "s#0".into(),
-            visitor_id: "v".into(),
-            start: DAY,
-            end: DAY,
-            pageviews: 1,
-            steps: Vec::new(),
-            clicks: 0,
-            rage_clicks: 0,
-            dead_clicks: 0,
-            quick_backs: 0,
-            feedback: 0,
-            survey_responses,
+            trigger: String::new(),
         }
     }
 
@@ -311,7 +387,12 @@ mod tests {
                 feedback(false, None),
                 feedback(true, Some(1)),
             ],
-            sessions: vec![session(false, 2), session(false, 1), session(true, 4)],
+            answers: vec![
+                answer_row(false, "q1"),
+                answer_row(false, "q2"),
+                answer_row(false, "q3"),
+                answer_row(true, "q1"),
+            ],
             ..DayRollup::default()
         };
         let s = site_signals(&r);
@@ -352,5 +433,59 @@ mod tests {
         assert!(s.nps.windows(2).all(|w| w[0].2 >= w[1].2));
         // Every survey with 3 answers (i % 3 == 2: 8 of them) made the cut.
         assert_eq!(s.nps.iter().filter(|x| x.2 == 3).count(), 8);
+    }
+
+    /// The job over the SQLite store, fed per session (in several passes, with late events),
+    /// reads back exactly what `compute_day` gives over all the events of each day.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn per_session_rows_read_back_equal_compute_day_over_the_whole_day() {
+        use crate::loadgen::{accept, TrafficGen};
+        use crate::rollup::compute_day;
+        use crate::warehouse::{sqlite::SqliteWarehouse, Warehouse};
+        let dir = tempfile::tempdir().unwrap();
+        let wh = SqliteWarehouse::open(dir.path()).unwrap();
+        let sites = SiteCache::default();
+        let noon = DAY + DAY_MS / 2;
+        let mut g = TrafficGen::new(5);
+        let mut all = Vec::new();
+        for k in 0..40u32 {
+            // The last batches land at midnight: sessions spanning two days.
+            let at = if k < 30 { noon } else { DAY + DAY_MS + 90_000 };
+            let mut evs = accept(&g.batch("sl_t", "0000cafe", k, 50, at), at);
+            if k % 10 == 9 {
+                // Late events of a session of the first batch.
+                for e in evs.iter_mut().take(5) {
+                    e.session_id = all.first().map(|f: &crate::event::Event| f.session_id.clone()).unwrap();
+                    e.visitor_id = all[0].visitor_id.clone();
+                }
+            }
+            wh.insert_events(&evs).await.unwrap();
+            all.extend(evs);
+            if k % 7 == 0 {
+                run_once(wh.as_ref(), &sites, Shard::ALL, true).await.unwrap();
+            }
+        }
+        while run_once(wh.as_ref(), &sites, Shard::ALL, true).await.unwrap().sessions > 0 {}
+        for day in [DAY, DAY + DAY_MS] {
+            let mut read = wh
+                .read_rollup(&RollupQuery {
+                    site: "sl_t".into(),
+                    from_day: day,
+                    to_day: day + DAY_MS,
+                    parts: Part::ALL.to_vec(),
+                    page: None,
+                })
+                .await
+                .unwrap();
+            let mut want = compute_day(&all, day, &Rules::default());
+            // In-element position sums are floats added in another order: compare them
+            // to 1e-9, then the rest exactly.
+            for (a, b) in read.elements.iter_mut().zip(want.elements.iter_mut()) {
+                assert!((a.el_x_sum - b.el_x_sum).abs() < 1e-9 && (a.el_y_sum - b.el_y_sum).abs() < 1e-9);
+                (a.el_x_sum, a.el_y_sum, b.el_x_sum, b.el_y_sum) = (0.0, 0.0, 0.0, 0.0);
+            }
+            assert!(!want.sessions.is_empty() && !want.pages.is_empty());
+            assert_eq!(read, want, "day {day}");
+        }
     }
 }

@@ -1,20 +1,21 @@
 //! Rollups: the analytics definitions of `reference/analytics.md` as pure functions over raw
 //! events (no I/O), plus the job that feeds them from the warehouse and stores their output.
 //!
-//! The unit of work is one **(site, UTC day)**. [`compute_day`] takes every event of every
-//! snippet session that touched the day (so sessions are rebuilt whole, on event time) and
-//! returns a [`DayRollup`]: session-level rows belong to the day their session started,
-//! page-view-level rows to the day of their page view. Re-running it over the same events
-//! yields the same rows, which is what makes the jobs idempotent and a threshold change
-//! recomputable over history.
+//! The unit of work is one **snippet session** (all its events, whatever their days).
+//! [`compute_sessions`] rebuilds each session whole, on event time, and returns its rows:
+//! session-level rows belong to the UTC day their (server-side) session started,
+//! page-view-level rows to the day of their page view. The warehouse stores them per session
+//! and sums them per day at read time, so a late or duplicate event costs one session's
+//! recompute, and re-running over the same events yields the same rows: the jobs are
+//! idempotent and a threshold change is recomputable over history.
 
 pub mod definitions;
 pub mod job;
 pub mod zones;
 
 pub use definitions::{
-    compute_day, funnel, journeys, sessionize, summarize_answers, top_terms, FunnelStep, Journeys, PageView, Session,
-    SessionPath, SurveySummary,
+    compute_day, compute_sessions, funnel, journeys, sessionize, summarize_answers, top_terms, FunnelStep, Journeys,
+    PageView, Session, SessionPath, SurveySummary,
 };
 
 use crate::event::DeviceClass;
@@ -231,33 +232,6 @@ pub struct ScrollRow {
     pub pageviews: u64,
 }
 
-/// Consecutive page pairs in session paths (consecutive repeats collapsed).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TransitionRow {
-    pub dims: Dims,
-    pub from: String,
-    pub to: String,
-    pub count: u64,
-}
-
-/// Sessions per first (entry) or last (exit) page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EndpointRow {
-    pub dims: Dims,
-    pub page: String,
-    pub sessions: u64,
-    /// Sessions with exactly one page view (bounces), counted on entries only.
-    pub bounces: u64,
-}
-
-/// Sessions per path prefix of at most 5 pages.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PathRow {
-    pub dims: Dims,
-    pub pages: Vec<String>,
-    pub sessions: u64,
-}
-
 /// One step of a session's timeline, for funnels: a page view or a custom event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
@@ -336,17 +310,14 @@ pub struct FeedbackRow {
     pub selector: String,
 }
 
-/// Everything [`compute_day`] produces for one (site, day).
+/// Rollup rows: what [`compute_day`] produces for one day, what
+/// [`compute_sessions`] produces for some sessions, or what a warehouse read returns.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DayRollup {
     pub pages: Vec<PageRow>,
     pub grid: Vec<GridRow>,
     pub elements: Vec<ElementRow>,
     pub scroll: Vec<ScrollRow>,
-    pub transitions: Vec<TransitionRow>,
-    pub entries: Vec<EndpointRow>,
-    pub exits: Vec<EndpointRow>,
-    pub paths: Vec<PathRow>,
     pub sessions: Vec<SessionRow>,
     pub surveys: Vec<SurveyRow>,
     pub answers: Vec<AnswerRow>,
@@ -357,6 +328,75 @@ pub struct DayRollup {
     /// Per-session detail for the sessions list and `/problems` (see [`zones`]).
     #[serde(default)]
     pub session_details: Vec<SessionDetailRow>,
+}
+
+/// The rollup rows of one snippet session: every server-side session it split into, on
+/// every day it spans ([`compute_sessions`]); the unit the warehouse stores and replaces.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionRollup {
+    /// The snippet's session id.
+    pub session_id: String,
+    pub rows: DayRollup,
+}
+
+impl DayRollup {
+    /// Sort the rows as [`compute_day`] emits them (additive parts by dims then key; sessions
+    /// by (day, start, key), details by (day, key), answers and feedback by (day, ts, id)):
+    /// warehouse reads use it so that both backends answer with rows in one order.
+    pub fn sort_rows(&mut self) {
+        let r = self;
+        r.pages.sort_by(|a, b| (a.dims, &a.page).cmp(&(b.dims, &b.page)));
+        r.grid
+            .sort_by(|a, b| (a.dims, &a.page, a.cx, a.cy).cmp(&(b.dims, &b.page, b.cx, b.cy)));
+        r.elements
+            .sort_by(|a, b| (a.dims, &a.page, &a.selector, &a.zone).cmp(&(b.dims, &b.page, &b.selector, &b.zone)));
+        r.scroll
+            .sort_by(|a, b| (a.dims, &a.page, a.depth).cmp(&(b.dims, &b.page, b.depth)));
+        r.zones
+            .sort_by(|a, b| (a.dims, &a.page, &a.zone).cmp(&(b.dims, &b.page, &b.zone)));
+        r.surveys.sort_by(|a, b| {
+            (a.dims, &a.survey_id, &a.question_id, a.kind, &a.value).cmp(&(
+                b.dims,
+                &b.survey_id,
+                &b.question_id,
+                b.kind,
+                &b.value,
+            ))
+        });
+        r.sessions
+            .sort_by(|a, b| (a.dims.day, a.start, &a.session_key).cmp(&(b.dims.day, b.start, &b.session_key)));
+        r.session_details
+            .sort_by(|a, b| (a.dims.day, &a.session_key).cmp(&(b.dims.day, &b.session_key)));
+        r.answers
+            .sort_by(|a, b| (a.dims.day, a.ts, &a.id).cmp(&(b.dims.day, b.ts, &b.id)));
+        r.feedback
+            .sort_by(|a, b| (a.dims.day, a.ts, &a.id).cmp(&(b.dims.day, b.ts, &b.id)));
+    }
+    /// Append every row of `other`.
+    pub fn extend(&mut self, other: DayRollup) {
+        let DayRollup {
+            pages,
+            grid,
+            elements,
+            scroll,
+            sessions,
+            surveys,
+            answers,
+            feedback,
+            zones,
+            session_details,
+        } = other;
+        self.pages.extend(pages);
+        self.grid.extend(grid);
+        self.elements.extend(elements);
+        self.scroll.extend(scroll);
+        self.sessions.extend(sessions);
+        self.surveys.extend(surveys);
+        self.answers.extend(answers);
+        self.feedback.extend(feedback);
+        self.zones.extend(zones);
+        self.session_details.extend(session_details);
+    }
 }
 
 /// Counts per (page, zone) over the page views of a day (analytics.md, "Zones"); rates are

@@ -1,9 +1,18 @@
 //! The warehouse: raw events (deduplicated by event id), rollup rows and site definitions.
 //!
 //! [`Warehouse`] is the one trait both backends implement: SQLite ([`sqlite`], the embedded
-//! default) and ClickHouse (issue "Kafka and ClickHouse"). Rollups are computed in Rust by
-//! [`crate::rollup`] and stored as rows per (site, day, part), so both backends give the
-//! same numbers by construction.
+//! default) and ClickHouse ([`clickhouse`]).
+//!
+//! # Rollups: the session is the unit of work, the warehouse does the sums
+//! Storing events marks their snippet sessions dirty. The rollup job
+//! ([`crate::rollup::job`]) takes a batch of dirty sessions, reads their events, computes
+//! their rows with the one set of definitions ([`crate::rollup::compute_sessions`]) and
+//! replaces those sessions' stored rows ([`Warehouse::write_sessions`]). A pass therefore
+//! costs in proportion to the sessions that changed, never to the day.
+//!
+//! Rows are stored per session in typed columns. Reads sum the additive parts (page views,
+//! clicks, grid cells, scroll, zones, survey counts) in the warehouse per (day, device, bot,
+//! key), so both backends answer with the same rows, and so the same numbers.
 
 pub mod clickhouse;
 pub mod sqlite;
@@ -12,6 +21,7 @@ use crate::access::ApiToken;
 use crate::event::Event;
 use crate::privacy::ForgetRecord;
 use crate::rollup::DayRollup;
+pub use crate::rollup::SessionRollup;
 use crate::sites::Site;
 use async_trait::async_trait;
 
@@ -33,26 +43,63 @@ pub struct InsertReport {
     pub duplicates: u64,
 }
 
-/// A (site, day) whose rollups must be recomputed; `version` grows with each new event.
+/// A snippet session whose rollup rows must be recomputed: new events arrived for it (or a
+/// rebuild / erasure asked for it). `version` grows with each mark, so a recompute that saw
+/// version V clears the mark only if no newer event marked it since.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirtyDay {
+pub struct DirtySession {
     pub site: String,
-    /// UTC midnight, ms.
-    pub day: i64,
+    /// The snippet's session id (all its server-side sessions are recomputed together).
+    pub session_id: String,
     pub version: i64,
 }
 
+/// Buckets a session id falls in (see [`bucket_of`]); a [`Shard`] takes the buckets `b` with
+/// `b % count == index`.
+pub const BUCKETS: u32 = 1024;
+
+/// The bucket of a snippet session id: FNV-1a (64 bit) of its bytes, modulo [`BUCKETS`].
+/// Stored with each dirty mark, so that N rollup processes split the work by session, each
+/// taking its [`Shard`], and one hot site is shared by all of them.
+pub fn bucket_of(session_id: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in session_id.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % u64::from(BUCKETS)) as u32
+}
+
+/// Which dirty sessions a rollup process takes: those whose [`bucket_of`] is `index` modulo
+/// `count`. [`Shard::ALL`] takes every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based, below `count`.
+    pub index: u32,
+    /// Number of rollup processes sharing the work, 1..=[`BUCKETS`].
+    pub count: u32,
+}
+
+impl Shard {
+    /// One process does all the work.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+    /// Whether this shard takes a session of bucket `bucket`.
+    pub fn owns_bucket(&self, bucket: u32) -> bool {
+        bucket % self.count.max(1) == self.index
+    }
+}
+
 /// The rollup parts a query can ask for.
+///
+/// Additive parts (pages, grid, elements, scroll, zones, surveys) are stored per session
+/// and summed by the warehouse per (day, device, bot, key) at read time; the others (sessions,
+/// session details, answers, feedback) are rows of one session each, read as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Part {
     Pages,
     Grid,
     Elements,
     Scroll,
-    Transitions,
-    Entries,
-    Exits,
-    Paths,
     Sessions,
     Surveys,
     Feedback,
@@ -63,15 +110,11 @@ pub enum Part {
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 14] = [
+    pub const ALL: [Part; 10] = [
         Part::Pages,
         Part::Grid,
         Part::Elements,
         Part::Scroll,
-        Part::Transitions,
-        Part::Entries,
-        Part::Exits,
-        Part::Paths,
         Part::Sessions,
         Part::Surveys,
         Part::Feedback,
@@ -86,10 +129,6 @@ impl Part {
             Part::Grid => "grid",
             Part::Elements => "elements",
             Part::Scroll => "scroll",
-            Part::Transitions => "transitions",
-            Part::Entries => "entries",
-            Part::Exits => "exits",
-            Part::Paths => "paths",
             Part::Sessions => "sessions",
             Part::Surveys => "surveys",
             Part::Feedback => "feedback",
@@ -111,66 +150,13 @@ impl Part {
     }
 }
 
-/// One stored rollup row: its part, the page it belongs to ("" when not page-level) and the
-/// row as JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredRow {
-    pub part: Part,
-    pub page: String,
-    pub data: String,
-}
-
-/// Split a [`DayRollup`] into stored rows.
-pub fn to_stored(r: &DayRollup) -> Vec<StoredRow> {
-    fn rows<T: serde::Serialize>(out: &mut Vec<StoredRow>, part: Part, items: &[T], page: impl Fn(&T) -> String) {
-        for it in items {
-            out.push(StoredRow {
-                part,
-                page: page(it),
-                data: serde_json::to_string(it).expect("rollup row to JSON"),
-            });
-        }
-    }
-    let mut out = Vec::new();
-    rows(&mut out, Part::Pages, &r.pages, |x| x.page.clone());
-    rows(&mut out, Part::Grid, &r.grid, |x| x.page.clone());
-    rows(&mut out, Part::Elements, &r.elements, |x| x.page.clone());
-    rows(&mut out, Part::Scroll, &r.scroll, |x| x.page.clone());
-    rows(&mut out, Part::Transitions, &r.transitions, |_| String::new());
-    rows(&mut out, Part::Entries, &r.entries, |_| String::new());
-    rows(&mut out, Part::Exits, &r.exits, |_| String::new());
-    rows(&mut out, Part::Paths, &r.paths, |_| String::new());
-    rows(&mut out, Part::Sessions, &r.sessions, |_| String::new());
-    rows(&mut out, Part::Surveys, &r.surveys, |_| String::new());
-    rows(&mut out, Part::Feedback, &r.feedback, |x| x.page.clone());
-    rows(&mut out, Part::Zones, &r.zones, |x| x.page.clone());
-    rows(&mut out, Part::SessionDetails, &r.session_details, |_| String::new());
-    rows(&mut out, Part::Answers, &r.answers, |_| String::new());
-    out
-}
-
-/// Add one stored row back into a [`DayRollup`].
-pub fn push_stored(r: &mut DayRollup, part: Part, data: &str) -> anyhow::Result<()> {
-    match part {
-        Part::Pages => r.pages.push(serde_json::from_str(data)?),
-        Part::Grid => r.grid.push(serde_json::from_str(data)?),
-        Part::Elements => r.elements.push(serde_json::from_str(data)?),
-        Part::Scroll => r.scroll.push(serde_json::from_str(data)?),
-        Part::Transitions => r.transitions.push(serde_json::from_str(data)?),
-        Part::Entries => r.entries.push(serde_json::from_str(data)?),
-        Part::Exits => r.exits.push(serde_json::from_str(data)?),
-        Part::Paths => r.paths.push(serde_json::from_str(data)?),
-        Part::Sessions => r.sessions.push(serde_json::from_str(data)?),
-        Part::Surveys => r.surveys.push(serde_json::from_str(data)?),
-        Part::Feedback => r.feedback.push(serde_json::from_str(data)?),
-        Part::Zones => r.zones.push(serde_json::from_str(data)?),
-        Part::SessionDetails => r.session_details.push(serde_json::from_str(data)?),
-        Part::Answers => r.answers.push(serde_json::from_str(data)?),
-    }
-    Ok(())
-}
-
 /// Which rollup rows to read: days in [from_day, to_day), these parts, optionally one page.
+///
+/// The answer holds, for additive parts, one row per (day, device, bot, key) with the sums
+/// over every session, all-zero rows left out (sorted by that key; `el_cells` merged), and
+/// for the other parts the stored rows (sessions by (day, start, session key), details by
+/// (day, session key), answers and feedback by (day, ts, id)):
+/// [`crate::rollup::DayRollup::sort_rows`].
 #[derive(Debug, Clone)]
 pub struct RollupQuery {
     pub site: String,
@@ -186,18 +172,23 @@ pub struct RollupQuery {
 /// The warehouse. See the module docs.
 #[async_trait]
 pub trait Warehouse: Send + Sync + 'static {
-    /// Store raw events, idempotently by event id, and mark the days their sessions span as
-    /// needing a rollup.
+    /// Store raw events, idempotently by event id, and mark the snippet sessions of the new
+    /// events dirty ([`DirtySession`]).
     async fn insert_events(&self, events: &[Event]) -> anyhow::Result<InsertReport>;
-    /// Days whose rollups are out of date, oldest first.
-    async fn dirty_days(&self, limit: usize) -> anyhow::Result<Vec<DirtyDay>>;
-    /// Mark days [from_day, to_day) of a site for recomputation (`rollup rebuild`).
-    async fn mark_dirty(&self, site: &str, from_day: i64, to_day: i64) -> anyhow::Result<()>;
-    /// Every event of every session (snippet session id) with an event in the day.
-    async fn session_events_for_day(&self, site: &str, day: i64) -> anyhow::Result<Vec<Event>>;
-    /// Replace the rollup rows of (site, day) and clear its dirty mark if still at `version`.
-    async fn write_rollup(&self, site: &str, day: i64, version: i64, rollup: &DayRollup) -> anyhow::Result<()>;
-    /// Read rollup rows.
+    /// Up to `limit` dirty sessions of `shard`, oldest mark first.
+    async fn dirty_sessions(&self, limit: usize, shard: Shard) -> anyhow::Result<Vec<DirtySession>>;
+    /// Mark every session of `site` with an event in days [from_day, to_day) dirty
+    /// (`rollup rebuild`); returns how many were marked.
+    async fn mark_dirty(&self, site: &str, from_day: i64, to_day: i64) -> anyhow::Result<u64>;
+    /// Every stored event of these snippet sessions of `site`, each once, in no given order.
+    async fn session_events(&self, site: &str, session_ids: &[String]) -> anyhow::Result<Vec<Event>>;
+    /// Replace the stored rollup rows of every session of `done` with its entry in `rows` (a
+    /// session of `done` without an entry keeps no rows: its events were erased), then clear
+    /// the marks of `done` still at their version (a session marked again meanwhile stays
+    /// dirty). Idempotent: writing the same rows again changes nothing; a crash part-way
+    /// leaves the marks, so the next pass writes the sessions again.
+    async fn write_sessions(&self, site: &str, done: &[DirtySession], rows: &[SessionRollup]) -> anyhow::Result<()>;
+    /// Read rollup rows (see [`RollupQuery`]).
     async fn read_rollup(&self, q: &RollupQuery) -> anyhow::Result<DayRollup>;
     /// Distinct raw events stored for a site (all, bots included).
     async fn count_events(&self, site: &str) -> anyhow::Result<u64>;
@@ -210,8 +201,9 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn sites(&self) -> anyhow::Result<Vec<Site>>;
     /// Create or replace a site.
     async fn put_site(&self, site: &Site) -> anyhow::Result<()>;
-    /// Delete every raw event of `visitor` on `site` and mark the days of those events for
-    /// recomputation (`crate::privacy`); returns the events deleted and those days (UTC ms).
+    /// Delete every raw event of `visitor` on `site` and mark their sessions dirty (their
+    /// rollup rows are recomputed, to nothing when no event is left) (`crate::privacy`);
+    /// returns the events deleted and the days they were on (UTC ms).
     /// Returns once the events are gone (ClickHouse: once the mutation finished).
     async fn delete_visitor(&self, site: &str, visitor: &str) -> anyhow::Result<(u64, Vec<i64>)>;
     /// Raw events of `visitor` on `site` stored now.

@@ -45,6 +45,11 @@ SAMPLE = {
     "UInt8": "1",
     "Float64": "1.5",
     "Date": "'2024-05-01'",
+    "Array(String)": "['x']",
+    "Array(Int64)": "[1714521600000]",
+    "Array(UInt64)": "[1]",
+    "Array(UInt32)": "[1]",
+    "Array(UInt8)": "[1]",
 }
 
 

@@ -286,7 +286,7 @@ impl Server {
             let stored = self.get(&format!("/v1/sites/{site}/stats"))["events"].as_u64().unwrap();
             if stored >= n {
                 assert_eq!(stored, n, "more events stored than sent");
-                // The sink marks days for the rollup job after its insert (ClickHouse: a
+                // The sink marks sessions for the rollup job after its insert (ClickHouse: a
                 // second insert), so run the job until two passes in a row find nothing.
                 let mut idle = 0;
                 while idle < 2 {
@@ -300,8 +300,8 @@ impl Server {
                         .send()
                         .unwrap();
                     assert!(r.status().is_success());
-                    let days = r.json::<Value>().unwrap()["days"].as_u64().unwrap();
-                    idle = if days == 0 { idle + 1 } else { 0 };
+                    let sessions = r.json::<Value>().unwrap()["sessions"].as_u64().unwrap();
+                    idle = if sessions == 0 { idle + 1 } else { 0 };
                     assert!(Instant::now() < deadline, "rollups did not settle");
                     std::thread::sleep(Duration::from_millis(200));
                 }

@@ -4,7 +4,7 @@
 //! # Where the SQL is
 //! Everything this module sends is in [`sql`]: `migrations/*.sql` and `queries.sql`, looked up
 //! by name. `tests/chdb/check.py` runs all of it on current ClickHouse (chDB) or on a server
-//! (`--url`), and `tests/clickhouse_warehouse.rs` runs it on `SIGHTLINE_CLICKHOUSE_URL`.
+//! (`--url`), and `tests/clickhouse_warehouse.rs` runs it on `SIGHTLINE_TEST_CLICKHOUSE_URL`.
 //!
 //! # Start-up
 //! [`ClickHouseWarehouse::connect`] creates the database if missing, applies the migrations
@@ -17,22 +17,58 @@
 //!   asks which of its ids are already stored (one query), inserts the others (one INSERT)
 //!   and reports the rest as duplicates. Copies that slip in anyway (two sinks racing) are
 //!   folded by merges and ignored by reads (`LIMIT 1 BY id`, `uniqExact(id)`).
-//! - **Dirty days** are append-only marks `(site, day, version)`; a day is dirty while its
-//!   highest mark is above the highest version in `rollup_state`. After the events are
-//!   inserted, the batch reads the sessions' spans (one grouped query) and the next version
-//!   (max + 1 of marks and states of its sites), then inserts one mark per spanned day. The
-//!   version is read *after* the events are visible, so a rollup that saw mark V saw every
-//!   event whose mark is V or lower.
+//! - **Dirty sessions** are append-only marks `(site, session_id, bucket, version)` in
+//!   `session_marks`; a session is dirty while one of its marks is above its highest
+//!   `session_state` version. After the events are inserted, the batch takes one version
+//!   for its marks: above the process clock (`next_gen`, µs) *and* above every mark and
+//!   state version already stored for its sessions (one query), then inserts one mark per
+//!   (site, session_id) of the batch. Because that version is taken *after* the events are
+//!   visible, and above every mark the server holds for the session, a rollup that read the
+//!   session's events after seeing mark V either saw the new events or leaves a mark above
+//!   V: clock skew between processes cannot hide an event.
 //!   The one deliberate difference from SQLite: the sessions of **duplicate** events are
 //!   marked again too. Without a transaction, a crash between the events INSERT and the marks
-//!   INSERT would otherwise leave those days un-rolled-up forever after the replay (P5); a
-//!   recompute is idempotent, so the numbers never change, only work is repeated.
-//! - **Rollups**: `write_rollup` inserts the rows under a new generation `gen` (unique,
-//!   time-ordered), then the `rollup_state` row (site, day, version, gen). Reads take the rows
-//!   of the highest gen per (site, day), so a re-write replaces and a half-written one is
-//!   invisible. Superseded generations are deleted best-effort with `ALTER TABLE … DELETE`
-//!   at most every [`ClickHouseWarehouse::set_cleanup_every`] (default 10 min), in the
-//!   background.
+//!   INSERT would otherwise leave those sessions un-rolled-up forever after the replay (P5);
+//!   a recompute is idempotent, so the numbers never change, only work is repeated.
+//!   `dirty_sessions` returns a shard's sessions by their oldest uncovered mark.
+//!
+//! # Rollups
+//! [`Warehouse::write_sessions`] replaces the rows of each session table by table, then
+//! inserts the `session_state` rows. Each table's replace is idempotent on its own, so a
+//! crash anywhere leaves the marks in place and the next pass repairs every table:
+//! - **Additive parts** (pages, grid, elements, their `el_cells`, scroll, zones, surveys):
+//!   `SummingMergeTree` tables keyed by (site, day, session_id, device, bot, key) with signed
+//!   counters. A replace reads the session's current net rows (`sum()` per key), and inserts
+//!   `new − net` per key where non-zero (one INSERT per table); re-running reads the new net,
+//!   so it inserts nothing. Reads sum per (day, device, bot, key) over sessions and drop rows
+//!   whose integer counters are all 0 (`HAVING`); merges remove such rows too. `el_x_sum` and
+//!   `el_y_sum` are `Float64` sums: exact for the binary fractions the tests use, otherwise
+//!   within rounding of the order of additions (and reset to 0 when `el_n` is 0).
+//! - **Per-session parts** (sessions, session details, answers, feedback): one row per key
+//!   ((site, day, session_id, session key or event id)), `ReplacingMergeTree(gen)` with a
+//!   `deleted` tombstone. A replace reads the session's live rows (newest `gen` per key, not
+//!   deleted), inserts the new rows that differ under a new `gen` (above the clock and above
+//!   the live rows' gens) and tombstones for the keys no longer produced. Reads take the
+//!   newest `gen` per key (`ORDER BY gen DESC LIMIT 1 BY …`) and drop tombstones; merges
+//!   fold superseded gens. Tombstones stay until retention drops their day.
+//! - Nested lists (a session's steps, a detail row's pages / elements / replays, a
+//!   multi-choice answer) are **parallel `Array` columns**: RowBinary encodes `Vec<T>` as
+//!   `Array(T)` natively on 18.16 and current releases, the values stay typed and queryable
+//!   (`arrayJoin`), and no JSON function is needed on 18.16. An answer is stored as
+//!   `value_type` + `value_number` / `value_text` / `value_choices`, a feedback rating as
+//!   `has_rating` + `rating` (no `Nullable`).
+//! - The write needs one writer per session at a time (the rollup shards are disjoint); two
+//!   writers racing on one session could apply a delta twice, which the session's next
+//!   recompute repairs. Reads right after an INSERT see it (one server, no replication).
+//! - **Cleanup**: at most every [`ClickHouseWarehouse::set_cleanup_every`] (default 10 min)
+//!   a write starts, in the background, `ALTER TABLE session_marks DELETE WHERE version < C`
+//!   with C = the older of the oldest still-dirty mark and now − 10 min (the grace period,
+//!   which process clocks must agree within). Every mark below C is covered by its
+//!   session's state, so this never makes a session clean. Bound: the marks table holds the
+//!   marks of the last grace period and cleanup period, plus every mark since the oldest
+//!   still-dirty one (a session that stays dirty holds the cleanup back). `session_state`
+//!   keeps one row per session after merges and is read only for the sessions having marks
+//!   (`IN` on the marks).
 //! - **Sites**: `ReplacingMergeTree(updated_at)`, read with `FINAL`.
 //!
 //! # Errors
@@ -45,11 +81,14 @@ pub mod sql;
 
 pub use error::{error_class, is_retryable, ClickHouseError, ErrorClass};
 
-use super::{push_stored, to_stored, DirtyDay, InsertReport, Part, RollupQuery, Warehouse};
+use super::{bucket_of, DirtySession, InsertReport, Part, RollupQuery, SessionRollup, Shard, Warehouse};
 use crate::access::ApiToken;
-use crate::event::{Event, Payload};
+use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind};
 use crate::privacy::ForgetRecord;
-use crate::rollup::{day_of, DayRollup, DAY_MS};
+use crate::rollup::{
+    AnswerRow, DayRollup, Dims, ElCell, ElementRow, FeedbackRow, GridRow, PageRow, ReplayMeta, ScrollRow,
+    SessionDetailRow, SessionElement, SessionPage, SessionRow, Step, SurveyRow, ZoneRow, DAY_MS,
+};
 use crate::sites::Site;
 use anyhow::Context;
 use async_trait::async_trait;
@@ -73,9 +112,13 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Longest wait to send one chunk of an INSERT.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Superseded rollup generations younger than this are left alone (a write may be between
-/// its rows and its state row).
+/// Dirty marks younger than this are never deleted by the cleanup, covered or not: a mark
+/// version comes from a process clock, and a mark may be inserted a moment after its version
+/// was taken. Process clocks must agree within this.
 const CLEANUP_GRACE: Duration = Duration::from_secs(600);
+
+/// Session ids per query (`session_id IN (…)`), and so per read of a rollup table.
+const CHUNK: usize = 2000;
 
 /// The ClickHouse warehouse. See the module docs.
 pub struct ClickHouseWarehouse {
@@ -101,7 +144,7 @@ impl<T: Serialize> Serialize for Tuple<'_, T> {
 }
 
 /// A unique, increasing id from the clock: µs since the epoch, bumped past the last one handed
-/// out in this process. Used for rollup generations and site versions.
+/// out in this process. Used for mark versions, per-session row generations and site versions.
 fn next_gen() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = now_micros();
@@ -157,6 +200,406 @@ fn wide(e: &Event) -> (&str, &str, f64, f64, f64, &str) {
         Payload::Pageview { .. } => ("", "", 0.0, 0.0, 0.0, ""),
     }
 }
+
+/// The rows of some sessions, per table, as stored (gen 0, not deleted).
+#[derive(Default)]
+struct ChRows {
+    pages: Vec<PagesCh>,
+    grid: Vec<GridCh>,
+    elements: Vec<ElementsCh>,
+    el_cells: Vec<ElCellsCh>,
+    scroll: Vec<ScrollCh>,
+    zones: Vec<ZonesCh>,
+    surveys: Vec<SurveysCh>,
+    sessions: Vec<SessionsCh>,
+    details: Vec<DetailsCh>,
+    answers: Vec<AnswersCh>,
+    feedback: Vec<FeedbackCh>,
+}
+
+fn n64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn u64of(n: i64) -> u64 {
+    n.max(0) as u64
+}
+
+fn dims_of(day: i64, device: &str, bot: u8) -> Dims {
+    Dims {
+        day,
+        device: DeviceClass::parse(device).unwrap_or(DeviceClass::Unknown),
+        bot: bot != 0,
+    }
+}
+
+impl ChRows {
+    fn of(site: &str, rollups: &[&SessionRollup]) -> ChRows {
+        let mut out = ChRows::default();
+        for sr in rollups {
+            let sid = sr.session_id.as_str();
+            let r = &sr.rows;
+            let base = |d: &Dims| {
+                (
+                    site.to_string(),
+                    d.day,
+                    sid.to_string(),
+                    d.device.as_str().to_string(),
+                    d.bot as u8,
+                )
+            };
+            for p in &r.pages {
+                let (site, day, session_id, device, bot) = base(&p.dims);
+                out.pages.push(PagesCh {
+                    site,
+                    day,
+                    session_id,
+                    device,
+                    bot,
+                    page: p.page.clone(),
+                    pageviews: n64(p.pageviews),
+                    clicks: n64(p.clicks),
+                    quick_backs: n64(p.quick_backs),
+                    fold_n: n64(p.fold_n),
+                    viewport_h_sum: n64(p.viewport_h_sum),
+                    doc_h_sum: n64(p.doc_h_sum),
+                });
+            }
+            for g in &r.grid {
+                let (site, day, session_id, device, bot) = base(&g.dims);
+                out.grid.push(GridCh {
+                    site,
+                    day,
+                    session_id,
+                    device,
+                    bot,
+                    page: g.page.clone(),
+                    cx: g.cx,
+                    cy: g.cy,
+                    clicks: n64(g.count),
+                });
+            }
+            for e in &r.elements {
+                let (site, day, session_id, device, bot) = base(&e.dims);
+                for c in &e.el_cells {
+                    out.el_cells.push(ElCellsCh {
+                        site: site.clone(),
+                        day,
+                        session_id: session_id.clone(),
+                        device: device.clone(),
+                        bot,
+                        page: e.page.clone(),
+                        selector: e.selector.clone(),
+                        zone: e.zone.clone(),
+                        x: c.x,
+                        y: c.y,
+                        clicks: n64(c.count),
+                    });
+                }
+                out.elements.push(ElementsCh {
+                    site,
+                    day,
+                    session_id,
+                    device,
+                    bot,
+                    page: e.page.clone(),
+                    selector: e.selector.clone(),
+                    zone: e.zone.clone(),
+                    clicks: n64(e.clicks),
+                    rage_clicks: n64(e.rage_clicks),
+                    dead_clicks: n64(e.dead_clicks),
+                    el_n: n64(e.el_n),
+                    el_x_sum: e.el_x_sum,
+                    el_y_sum: e.el_y_sum,
+                });
+            }
+            for s in &r.scroll {
+                let (site, day, session_id, device, bot) = base(&s.dims);
+                out.scroll.push(ScrollCh {
+                    site,
+                    day,
+                    session_id,
+                    device,
+                    bot,
+                    page: s.page.clone(),
+                    depth: s.depth,
+                    pageviews: n64(s.pageviews),
+                });
+            }
+            for z in &r.zones {
+                let (site, day, session_id, device, bot) = base(&z.dims);
+                out.zones.push(ZonesCh {
+                    site,
+                    day,
+                    session_id,
+                    device,
+                    bot,
+                    page: z.page.clone(),
+                    zone: z.zone.clone(),
+                    exposed: n64(z.exposed),
+                    clicked: n64(z.clicked),
+                    exposed_clicked: n64(z.exposed_clicked),
+                    visible_ms_sum: n64(z.visible_ms_sum),
+                    hovered: n64(z.hovered),
+                    hover_ms_sum: n64(z.hover_ms_sum),
+                    hesitation_n: n64(z.hesitation_n),
+                    hesitation_ms_sum: n64(z.hesitation_ms_sum),
+                    click_sessions: n64(z.click_sessions),
+                    converted_sessions: n64(z.converted_sessions),
+                });
+            }
+            for s in &r.surveys {
+                let (site, day, session_id, device, bot) = base(&s.dims);
+                out.surveys.push(SurveysCh {
+                    site,
+                    day,
+                    session_id,
+                    device,
+                    bot,
+                    survey_id: s.survey_id.clone(),
+                    question_id: s.question_id.clone(),
+                    kind: s.kind.as_str().to_string(),
+                    value: s.value.clone(),
+                    responses: n64(s.responses),
+                });
+            }
+            for s in &r.sessions {
+                let (site, day, session_id, device, bot) = base(&s.dims);
+                out.sessions.push(SessionsCh {
+                    site,
+                    day,
+                    session_id,
+                    session_key: s.session_key.clone(),
+                    gen: 0,
+                    deleted: 0,
+                    device,
+                    bot,
+                    visitor_id: s.visitor_id.clone(),
+                    start_ts: s.start,
+                    end_ts: s.end,
+                    pageviews: s.pageviews,
+                    step_ts: s.steps.iter().map(|x| x.ts).collect(),
+                    step_name: s.steps.iter().map(|x| x.name.clone()).collect(),
+                    step_custom: s.steps.iter().map(|x| x.custom as u8).collect(),
+                    clicks: s.clicks,
+                    rage_clicks: s.rage_clicks,
+                    dead_clicks: s.dead_clicks,
+                    quick_backs: s.quick_backs,
+                    feedback: s.feedback,
+                    survey_responses: s.survey_responses,
+                });
+            }
+            for d in &r.session_details {
+                let (site, day, session_id, device, bot) = base(&d.dims);
+                out.details.push(DetailsCh {
+                    site,
+                    day,
+                    session_id,
+                    session_key: d.session_key.clone(),
+                    gen: 0,
+                    deleted: 0,
+                    device,
+                    bot,
+                    page_page: d.pages.iter().map(|p| p.page.clone()).collect(),
+                    page_pageviews: d.pages.iter().map(|p| p.pageviews).collect(),
+                    page_clicks: d.pages.iter().map(|p| p.clicks).collect(),
+                    page_rage_clicks: d.pages.iter().map(|p| p.rage_clicks).collect(),
+                    page_dead_clicks: d.pages.iter().map(|p| p.dead_clicks).collect(),
+                    page_quick_backs: d.pages.iter().map(|p| p.quick_backs).collect(),
+                    el_page: d.elements.iter().map(|e| e.page.clone()).collect(),
+                    el_selector: d.elements.iter().map(|e| e.selector.clone()).collect(),
+                    el_zone: d.elements.iter().map(|e| e.zone.clone()).collect(),
+                    el_clicks: d.elements.iter().map(|e| e.clicks).collect(),
+                    el_rage_clicks: d.elements.iter().map(|e| e.rage_clicks).collect(),
+                    el_dead_clicks: d.elements.iter().map(|e| e.dead_clicks).collect(),
+                    replay_recording_id: d.replays.iter().map(|x| x.recording_id.clone()).collect(),
+                    replay_started_at: d.replays.iter().map(|x| x.started_at).collect(),
+                    replay_ended_at: d.replays.iter().map(|x| x.ended_at).collect(),
+                    replay_pages: d.replays.iter().map(|x| x.pages).collect(),
+                    replay_events: d.replays.iter().map(|x| x.events).collect(),
+                    replay_bytes: d.replays.iter().map(|x| x.bytes).collect(),
+                    replay_clicks: d.replays.iter().map(|x| x.clicks).collect(),
+                    replay_errors: d.replays.iter().map(|x| x.errors).collect(),
+                    negative_feedback: d.negative_feedback,
+                });
+            }
+            for a in &r.answers {
+                let (site, day, session_id, device, bot) = base(&a.dims);
+                let (value_type, value_number, value_text, value_choices) = match &a.value {
+                    Answer::Number(n) => (0, *n, String::new(), Vec::new()),
+                    Answer::Text(t) => (1, 0.0, t.clone(), Vec::new()),
+                    Answer::Choices(c) => (2, 0.0, String::new(), c.clone()),
+                };
+                out.answers.push(AnswersCh {
+                    site,
+                    day,
+                    session_id,
+                    id: a.id.clone(),
+                    gen: 0,
+                    deleted: 0,
+                    device,
+                    bot,
+                    ts: a.ts,
+                    survey_id: a.survey_id.clone(),
+                    question_id: a.question_id.clone(),
+                    kind: a.kind.as_str().to_string(),
+                    value_type,
+                    value_number,
+                    value_text,
+                    value_choices,
+                    page: a.page.clone(),
+                    session_key: a.session_key.clone(),
+                    survey_trigger: a.trigger.clone(),
+                });
+            }
+            for f in &r.feedback {
+                let (site, day, session_id, device, bot) = base(&f.dims);
+                out.feedback.push(FeedbackCh {
+                    site,
+                    day,
+                    session_id,
+                    id: f.id.clone(),
+                    gen: 0,
+                    deleted: 0,
+                    device,
+                    bot,
+                    ts: f.ts,
+                    page: f.page.clone(),
+                    session_key: f.session_key.clone(),
+                    has_rating: f.rating.is_some() as u8,
+                    rating: f.rating.unwrap_or(0),
+                    comment: f.comment.clone(),
+                    category: f.category.clone(),
+                    selector: f.selector.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+fn survey_kind(kind: &str) -> anyhow::Result<SurveyKind> {
+    SurveyKind::parse(kind).with_context(|| format!("unknown survey kind {kind:?} in ClickHouse"))
+}
+
+fn session_row(r: SessionsCh) -> SessionRow {
+    SessionRow {
+        dims: dims_of(r.day, &r.device, r.bot),
+        session_key: r.session_key,
+        visitor_id: r.visitor_id,
+        start: r.start_ts,
+        end: r.end_ts,
+        pageviews: r.pageviews,
+        steps: r
+            .step_ts
+            .into_iter()
+            .zip(r.step_name)
+            .zip(r.step_custom)
+            .map(|((ts, name), custom)| Step {
+                ts,
+                name,
+                custom: custom != 0,
+            })
+            .collect(),
+        clicks: r.clicks,
+        rage_clicks: r.rage_clicks,
+        dead_clicks: r.dead_clicks,
+        quick_backs: r.quick_backs,
+        feedback: r.feedback,
+        survey_responses: r.survey_responses,
+    }
+}
+
+fn detail_row(r: DetailsCh) -> SessionDetailRow {
+    let pages = (0..r.page_page.len())
+        .map(|i| SessionPage {
+            page: r.page_page[i].clone(),
+            pageviews: r.page_pageviews.get(i).copied().unwrap_or(0),
+            clicks: r.page_clicks.get(i).copied().unwrap_or(0),
+            rage_clicks: r.page_rage_clicks.get(i).copied().unwrap_or(0),
+            dead_clicks: r.page_dead_clicks.get(i).copied().unwrap_or(0),
+            quick_backs: r.page_quick_backs.get(i).copied().unwrap_or(0),
+        })
+        .collect();
+    let elements = (0..r.el_page.len())
+        .map(|i| SessionElement {
+            page: r.el_page[i].clone(),
+            selector: r.el_selector.get(i).cloned().unwrap_or_default(),
+            zone: r.el_zone.get(i).cloned().unwrap_or_default(),
+            clicks: r.el_clicks.get(i).copied().unwrap_or(0),
+            rage_clicks: r.el_rage_clicks.get(i).copied().unwrap_or(0),
+            dead_clicks: r.el_dead_clicks.get(i).copied().unwrap_or(0),
+        })
+        .collect();
+    let replays = (0..r.replay_recording_id.len())
+        .map(|i| ReplayMeta {
+            recording_id: r.replay_recording_id[i].clone(),
+            started_at: r.replay_started_at.get(i).copied().unwrap_or(0),
+            ended_at: r.replay_ended_at.get(i).copied().unwrap_or(0),
+            pages: r.replay_pages.get(i).copied().unwrap_or(0),
+            events: r.replay_events.get(i).copied().unwrap_or(0),
+            bytes: r.replay_bytes.get(i).copied().unwrap_or(0),
+            clicks: r.replay_clicks.get(i).copied().unwrap_or(0),
+            errors: r.replay_errors.get(i).copied().unwrap_or(0),
+        })
+        .collect();
+    SessionDetailRow {
+        dims: dims_of(r.day, &r.device, r.bot),
+        session_key: r.session_key,
+        pages,
+        elements,
+        replays,
+        negative_feedback: r.negative_feedback,
+    }
+}
+
+fn answer_row(r: AnswersCh) -> anyhow::Result<AnswerRow> {
+    Ok(AnswerRow {
+        dims: dims_of(r.day, &r.device, r.bot),
+        id: r.id,
+        ts: r.ts,
+        survey_id: r.survey_id,
+        question_id: r.question_id,
+        kind: survey_kind(&r.kind)?,
+        value: match r.value_type {
+            0 => Answer::Number(r.value_number),
+            1 => Answer::Text(r.value_text),
+            _ => Answer::Choices(r.value_choices),
+        },
+        page: r.page,
+        session_key: r.session_key,
+        trigger: r.survey_trigger,
+    })
+}
+
+fn feedback_row(r: FeedbackCh) -> FeedbackRow {
+    FeedbackRow {
+        dims: dims_of(r.day, &r.device, r.bot),
+        id: r.id,
+        ts: r.ts,
+        page: r.page,
+        session_key: r.session_key,
+        rating: (r.has_rating != 0).then_some(r.rating),
+        comment: r.comment,
+        category: r.category,
+        selector: r.selector,
+    }
+}
+
+/// The retention deletes of every rollup table (`drop_before`).
+const ROLLUP_DELETES: [&str; 11] = [
+    name::DELETE_ROLLUP_PAGES_BEFORE,
+    name::DELETE_ROLLUP_GRID_BEFORE,
+    name::DELETE_ROLLUP_ELEMENTS_BEFORE,
+    name::DELETE_ROLLUP_EL_CELLS_BEFORE,
+    name::DELETE_ROLLUP_SCROLL_BEFORE,
+    name::DELETE_ROLLUP_ZONES_BEFORE,
+    name::DELETE_ROLLUP_SURVEYS_BEFORE,
+    name::DELETE_ROLLUP_SESSIONS_BEFORE,
+    name::DELETE_ROLLUP_SESSION_DETAILS_BEFORE,
+    name::DELETE_ROLLUP_ANSWERS_BEFORE,
+    name::DELETE_ROLLUP_FEEDBACK_BEFORE,
+];
 
 impl ClickHouseWarehouse {
     /// Connect to `url` (`http://host:8123`, credentials may be in the URL), create
@@ -336,44 +779,262 @@ impl ClickHouseWarehouse {
         timed(op, q.fetch_all::<R>()).await
     }
 
-    /// The next dirty-mark version for these sites: above every mark and state version.
-    async fn next_version(&self, sites: &[&str]) -> anyhow::Result<u64> {
-        let q = self
-            .client
-            .query(sql::sql(name::NEXT_VERSION))
-            .bind(Tuple(sites))
-            .bind(Tuple(sites));
-        let v: Vec<VersionRow> = self.fetch(name::NEXT_VERSION, q).await?;
-        Ok(v.first().map(|r| r.version).unwrap_or(1).max(1))
-    }
-
-    async fn insert_marks(&self, marks: &BTreeSet<(&str, i64)>) -> anyhow::Result<()> {
+    /// Insert one mark per (site, session_id) with a version above the clock, above `floor`
+    /// and above every mark and state version stored for those sessions (see the module docs).
+    async fn insert_marks(&self, marks: &BTreeSet<(&str, &str)>, floor: u64) -> anyhow::Result<()> {
         if marks.is_empty() {
             return Ok(());
         }
         let sites: Vec<&str> = marks.iter().map(|m| m.0).collect::<BTreeSet<_>>().into_iter().collect();
-        let version = self.next_version(&sites).await?;
-        let rows: Vec<DirtyMarkRow> = marks
+        let ids: Vec<&str> = marks.iter().map(|m| m.1).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut stored = floor;
+        for chunk in ids.chunks(CHUNK) {
+            let q = self
+                .client
+                .query(sql::sql(name::NEXT_SESSION_VERSION))
+                .bind(Tuple(&sites))
+                .bind(Tuple(chunk))
+                .bind(Tuple(&sites))
+                .bind(Tuple(chunk));
+            for r in self.fetch::<VersionRow>(name::NEXT_SESSION_VERSION, q).await? {
+                stored = stored.max(r.version);
+            }
+        }
+        let version = next_gen().max(stored + 1);
+        let rows: Vec<SessionMarkRow> = marks
             .iter()
-            .map(|(site, day)| DirtyMarkRow {
+            .map(|(site, session_id)| SessionMarkRow {
                 site,
-                day: *day,
+                session_id,
+                bucket: bucket_of(session_id) as u16,
                 version,
             })
             .collect();
-        self.insert::<DirtyMarkRow>(name::INSERT_DIRTY_MARKS, &rows).await
+        self.insert::<SessionMarkRow>(name::INSERT_SESSION_MARKS, &rows).await
     }
 
-    /// Delete the rows and states of superseded rollup generations older than the grace
+    /// Replace the rows of the sessions `ids` in one additive table with `new` (see the
+    /// module docs): insert `new − net` per key, where non-zero.
+    async fn replace_additive<R>(
+        &self,
+        net_op: &'static str,
+        insert_op: &'static str,
+        site: &str,
+        ids: &[&str],
+        new: Vec<R>,
+    ) -> anyhow::Result<()>
+    where
+        R: Additive + RowOwned + RowRead + RowWrite,
+    {
+        let mut want: BTreeMap<R::Key, R> = BTreeMap::new();
+        for r in new {
+            match want.entry(r.key()) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(r);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    let sum = o.get().minus(&r.negated());
+                    *o.get_mut() = sum;
+                }
+            }
+        }
+        let mut have: BTreeMap<R::Key, R> = BTreeMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            let q = self.client.query(sql::sql(net_op)).bind(site).bind(Tuple(chunk));
+            for r in self.fetch::<R>(net_op, q).await? {
+                have.insert(r.key(), r);
+            }
+        }
+        let mut deltas: Vec<R> = Vec::new();
+        for (k, n) in &want {
+            let d = match have.get(k) {
+                Some(old) => n.minus(old),
+                None => n.clone(),
+            };
+            if !d.is_zero() {
+                deltas.push(d);
+            }
+        }
+        for (k, old) in &have {
+            if !want.contains_key(k) && !old.is_zero() {
+                deltas.push(old.negated());
+            }
+        }
+        self.insert_owned::<R>(insert_op, &deltas).await
+    }
+
+    /// Replace the rows of the sessions `ids` in one per-session table with `new` (see the
+    /// module docs): changed and new rows under a new gen, tombstones for vanished keys.
+    async fn replace_per_session<R>(
+        &self,
+        live_op: &'static str,
+        insert_op: &'static str,
+        site: &str,
+        ids: &[&str],
+        new: Vec<R>,
+    ) -> anyhow::Result<()>
+    where
+        R: PerSession + RowOwned + RowRead + RowWrite,
+    {
+        let want: BTreeMap<R::Key, R> = new.into_iter().map(|r| (r.key(), r)).collect();
+        let mut have: BTreeMap<R::Key, R> = BTreeMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            let q = self.client.query(sql::sql(live_op)).bind(site).bind(Tuple(chunk));
+            for r in self.fetch::<R>(live_op, q).await? {
+                have.insert(r.key(), r);
+            }
+        }
+        let gen = next_gen().max(have.values().map(|r| r.gen() + 1).max().unwrap_or(0));
+        let mut out: Vec<R> = Vec::new();
+        for (k, n) in &want {
+            let mut n = n.clone();
+            if let Some(old) = have.get(k) {
+                n.set_gen(old.gen());
+                if n == *old {
+                    continue;
+                }
+            }
+            n.set_gen(gen);
+            out.push(n);
+        }
+        for (k, old) in &have {
+            if !want.contains_key(k) {
+                let mut t = old.clone();
+                t.set_gen(gen);
+                t.set_deleted();
+                out.push(t);
+            }
+        }
+        self.insert_owned::<R>(insert_op, &out).await
+    }
+
+    async fn insert_owned<R: RowOwned + RowWrite>(&self, op: &'static str, rows: &[R]) -> anyhow::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let table = sql::get(op)
+            .insert
+            .as_deref()
+            .expect("an insert statement names its table");
+        let mut ins =
+            wrap(op, self.client.insert::<R>(table).await)?.with_timeouts(Some(SEND_TIMEOUT), Some(QUERY_TIMEOUT));
+        for r in rows {
+            wrap(op, ins.write(r).await)?;
+        }
+        wrap(op, ins.end().await)
+    }
+
+    /// Replace the stored rows of the parts `parts` of the sessions `session_ids` with their
+    /// rows in `rows` (none for a session without an entry), without touching
+    /// `session_state`: the first half of [`Warehouse::write_sessions`], public so that tests
+    /// can leave what a crash part-way leaves. `Part::Elements` includes the `el_cells`.
+    #[doc(hidden)]
+    pub async fn write_parts(
+        &self,
+        site: &str,
+        session_ids: &[&str],
+        rows: &[SessionRollup],
+        parts: &[Part],
+    ) -> anyhow::Result<()> {
+        let ids: BTreeSet<&str> = session_ids.iter().copied().collect();
+        let ids: Vec<&str> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let wanted: Vec<&SessionRollup> = rows
+            .iter()
+            .filter(|r| ids.binary_search(&r.session_id.as_str()).is_ok())
+            .collect();
+        let ch = ChRows::of(site, &wanted);
+        for part in Part::ALL.into_iter().filter(|p| parts.contains(p)) {
+            match part {
+                Part::Pages => {
+                    self.replace_additive(name::NET_PAGES, name::INSERT_PAGES, site, &ids, ch.pages.clone())
+                        .await?
+                }
+                Part::Grid => {
+                    self.replace_additive(name::NET_GRID, name::INSERT_GRID, site, &ids, ch.grid.clone())
+                        .await?
+                }
+                Part::Elements => {
+                    self.replace_additive(
+                        name::NET_ELEMENTS,
+                        name::INSERT_ELEMENTS,
+                        site,
+                        &ids,
+                        ch.elements.clone(),
+                    )
+                    .await?;
+                    self.replace_additive(
+                        name::NET_EL_CELLS,
+                        name::INSERT_EL_CELLS,
+                        site,
+                        &ids,
+                        ch.el_cells.clone(),
+                    )
+                    .await?
+                }
+                Part::Scroll => {
+                    self.replace_additive(name::NET_SCROLL, name::INSERT_SCROLL, site, &ids, ch.scroll.clone())
+                        .await?
+                }
+                Part::Zones => {
+                    self.replace_additive(name::NET_ZONES, name::INSERT_ZONES, site, &ids, ch.zones.clone())
+                        .await?
+                }
+                Part::Surveys => {
+                    self.replace_additive(name::NET_SURVEYS, name::INSERT_SURVEYS, site, &ids, ch.surveys.clone())
+                        .await?
+                }
+                Part::Sessions => {
+                    self.replace_per_session(
+                        name::LIVE_SESSIONS,
+                        name::INSERT_SESSIONS,
+                        site,
+                        &ids,
+                        ch.sessions.clone(),
+                    )
+                    .await?
+                }
+                Part::SessionDetails => {
+                    self.replace_per_session(
+                        name::LIVE_SESSION_DETAILS,
+                        name::INSERT_SESSION_DETAILS,
+                        site,
+                        &ids,
+                        ch.details.clone(),
+                    )
+                    .await?
+                }
+                Part::Answers => {
+                    self.replace_per_session(name::LIVE_ANSWERS, name::INSERT_ANSWERS, site, &ids, ch.answers.clone())
+                        .await?
+                }
+                Part::Feedback => {
+                    self.replace_per_session(
+                        name::LIVE_FEEDBACK,
+                        name::INSERT_FEEDBACK,
+                        site,
+                        &ids,
+                        ch.feedback.clone(),
+                    )
+                    .await?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete the dirty marks below the oldest still-dirty one and older than the grace
     /// period (best-effort `ALTER TABLE … DELETE`, run asynchronously by ClickHouse). Returns
-    /// how many generations were submitted for deletion.
-    pub async fn cleanup_superseded(&self) -> anyhow::Result<usize> {
-        cleanup_superseded(&self.client, CLEANUP_GRACE).await
+    /// the cutoff version used.
+    pub async fn cleanup_marks(&self) -> anyhow::Result<u64> {
+        cleanup_marks(&self.client, CLEANUP_GRACE).await
     }
 
-    /// [`Self::cleanup_superseded`] with another grace period (tests: zero).
-    pub async fn cleanup_superseded_older_than(&self, grace: Duration) -> anyhow::Result<usize> {
-        cleanup_superseded(&self.client, grace).await
+    /// [`Self::cleanup_marks`] with another grace period (tests: zero).
+    pub async fn cleanup_marks_older_than(&self, grace: Duration) -> anyhow::Result<u64> {
+        cleanup_marks(&self.client, grace).await
     }
 
     fn maybe_cleanup(&self) {
@@ -389,36 +1050,49 @@ impl ClickHouseWarehouse {
         }
         let client = self.client.clone();
         tokio::spawn(async move {
-            match cleanup_superseded(&client, CLEANUP_GRACE).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(generations = n, "deleting superseded ClickHouse rollup rows"),
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "deleting superseded ClickHouse rollup rows failed; will retry")
-                }
+            if let Err(e) = cleanup_marks(&client, CLEANUP_GRACE).await {
+                tracing::warn!(error = %format!("{e:#}"), "deleting covered ClickHouse dirty marks failed; will retry");
             }
         });
     }
+
+    /// Wait until `done` says a mutation finished (18.16 has no `mutations_sync`).
+    async fn wait_for<F, Fut>(&self, what: &str, mut done: F) -> anyhow::Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<bool>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !done().await? {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "ClickHouse did not finish {what} within 300 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
 }
 
-async fn cleanup_superseded(client: &Client, grace: Duration) -> anyhow::Result<usize> {
-    let cutoff = now_micros().saturating_sub(grace.as_micros() as u64) + 1;
-    let gens: Vec<GenRow> = timed(
-        name::SUPERSEDED_GENERATIONS,
-        client
-            .query(sql::sql(name::SUPERSEDED_GENERATIONS))
-            .bind(cutoff)
-            .bind(cutoff)
-            .fetch_all(),
+async fn cleanup_marks(client: &Client, grace: Duration) -> anyhow::Result<u64> {
+    let oldest: Vec<OldestDirtyRow> = timed(
+        name::OLDEST_DIRTY_MARK,
+        client.query(sql::sql(name::OLDEST_DIRTY_MARK)).fetch_all(),
     )
     .await?;
-    let gens: Vec<u64> = gens.into_iter().map(|g| g.gen).collect();
-    if gens.is_empty() {
-        return Ok(0);
+    let mut cutoff = now_micros().saturating_sub(grace.as_micros() as u64);
+    if let Some(o) = oldest.first().filter(|o| o.dirty > 0) {
+        cutoff = cutoff.min(o.since);
     }
-    for op in [name::DELETE_ROLLUP_ROWS, name::DELETE_ROLLUP_STATE] {
-        timed(op, client.query(sql::sql(op)).bind(Tuple(&gens)).execute()).await?;
-    }
-    Ok(gens.len())
+    timed(
+        name::DELETE_COVERED_MARKS,
+        client
+            .query(sql::sql(name::DELETE_COVERED_MARKS))
+            .bind(cutoff)
+            .execute(),
+    )
+    .await?;
+    Ok(cutoff)
 }
 
 #[async_trait]
@@ -495,112 +1169,124 @@ impl Warehouse for ClickHouseWarehouse {
             .collect();
         self.insert::<EventRow>(name::INSERT_EVENTS, &rows).await?;
 
-        // Mark every day spanned by each session of the batch (now that its events are
-        // visible), duplicates' sessions included: see the module docs.
-        let q = self
-            .client
-            .query(sql::sql(name::SESSION_SPANS))
-            .bind(Tuple(&sites))
-            .bind(Tuple(&sessions));
-        let spans: BTreeMap<(String, String), (i64, i64)> = self
-            .fetch::<SpanRow>(name::SESSION_SPANS, q)
-            .await?
-            .into_iter()
-            .map(|r| ((r.site, r.session_id), (r.first_ts, r.last_ts)))
+        // Mark every session of the batch (now that its events are visible), duplicates'
+        // sessions included: see the module docs.
+        let marks: BTreeSet<(&str, &str)> = unique
+            .iter()
+            .map(|e| (e.site.as_str(), e.session_id.as_str()))
             .collect();
-        let mut batch_spans: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
-        for e in &unique {
-            let s = batch_spans
-                .entry((e.site.as_str(), e.session_id.as_str()))
-                .or_insert((e.ts, e.ts));
-            s.0 = s.0.min(e.ts);
-            s.1 = s.1.max(e.ts);
-        }
-        let mut marks = BTreeSet::new();
-        for ((site, session), (lo, hi)) in batch_spans {
-            let (lo, hi) = match spans.get(&(site.to_string(), session.to_string())) {
-                Some(&(a, b)) => (a.min(lo), b.max(hi)),
-                None => (lo, hi),
-            };
-            let mut d = day_of(lo);
-            while d <= day_of(hi) {
-                marks.insert((site, d));
-                d += DAY_MS;
-            }
-        }
-        self.insert_marks(&marks).await?;
+        self.insert_marks(&marks, 0).await?;
         Ok(report)
     }
 
-    async fn dirty_days(&self, limit: usize) -> anyhow::Result<Vec<DirtyDay>> {
-        let q = self.client.query(sql::sql(name::DIRTY_DAYS)).bind(limit as u64);
+    async fn dirty_sessions(&self, limit: usize, shard: Shard) -> anyhow::Result<Vec<DirtySession>> {
+        let count = shard.count.max(1);
+        let q = self
+            .client
+            .query(sql::sql(name::DIRTY_SESSIONS))
+            .bind(count)
+            .bind(shard.index)
+            .bind(count)
+            .bind(shard.index)
+            .bind(limit as u64);
         Ok(self
-            .fetch::<DirtyRow>(name::DIRTY_DAYS, q)
+            .fetch::<DirtySessionRow>(name::DIRTY_SESSIONS, q)
             .await?
             .into_iter()
-            .map(|r| DirtyDay {
+            .map(|r| DirtySession {
                 site: r.site,
-                day: r.day,
-                version: r.version as i64,
+                session_id: r.session_id,
+                version: i64::try_from(r.newest).unwrap_or(i64::MAX),
             })
             .collect())
     }
 
-    async fn mark_dirty(&self, site: &str, from_day: i64, to_day: i64) -> anyhow::Result<()> {
-        let mut marks = BTreeSet::new();
-        let mut d = day_of(from_day);
-        while d < to_day {
-            marks.insert((site, d));
-            d += DAY_MS;
+    async fn mark_dirty(&self, site: &str, from_day: i64, to_day: i64) -> anyhow::Result<u64> {
+        if from_day >= to_day {
+            return Ok(0);
         }
-        self.insert_marks(&marks).await
-    }
-
-    async fn session_events_for_day(&self, site: &str, day: i64) -> anyhow::Result<Vec<Event>> {
         let q = self
             .client
-            .query(sql::sql(name::SESSION_EVENTS))
+            .query(sql::sql(name::SESSIONS_IN_DAYS))
             .bind(site)
-            .bind(site)
-            .bind(date_string(day))
-            .bind(day)
-            .bind(day + DAY_MS);
-        self.fetch::<RecordRow>(name::SESSION_EVENTS, q)
+            .bind(date_string(from_day))
+            .bind(date_string(to_day - 1))
+            .bind(from_day)
+            .bind(to_day);
+        let ids: Vec<String> = self
+            .fetch::<SessionIdRow>(name::SESSIONS_IN_DAYS, q)
             .await?
+            .into_iter()
+            .map(|r| r.session_id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        // One site-wide lookup instead of one per chunk of sessions: the floor only has to
+        // be above every stored version of these sessions.
+        let q = self
+            .client
+            .query(sql::sql(name::NEXT_SITE_VERSION))
+            .bind(site)
+            .bind(site);
+        let floor = self
+            .fetch::<VersionRow>(name::NEXT_SITE_VERSION, q)
+            .await?
+            .first()
+            .map(|r| r.version)
+            .unwrap_or(0);
+        let version = next_gen().max(floor + 1);
+        let rows: Vec<SessionMarkRow> = ids
             .iter()
-            .map(|r| Event::decode(&r.record.0).context("decoding a stored event"))
-            .collect()
-    }
-
-    async fn write_rollup(&self, site: &str, day: i64, version: i64, rollup: &DayRollup) -> anyhow::Result<()> {
-        let gen = next_gen();
-        let version = version.max(0) as u64;
-        let stored = to_stored(rollup);
-        let rows: Vec<RollupRowRow> = stored
-            .iter()
-            .enumerate()
-            .map(|(n, r)| RollupRowRow {
+            .map(|id| SessionMarkRow {
                 site,
-                day,
+                session_id: id,
+                bucket: bucket_of(id) as u16,
                 version,
-                gen,
-                part: r.part.name(),
-                page: &r.page,
-                n: n as u32,
-                data: &r.data,
             })
             .collect();
-        self.insert::<RollupRowRow>(name::INSERT_ROLLUP_ROWS, &rows).await?;
-        self.insert::<RollupStateRow>(
-            name::INSERT_ROLLUP_STATE,
-            &[RollupStateRow {
+        self.insert::<SessionMarkRow>(name::INSERT_SESSION_MARKS, &rows).await?;
+        Ok(ids.len() as u64)
+    }
+
+    async fn session_events(&self, site: &str, session_ids: &[String]) -> anyhow::Result<Vec<Event>> {
+        let ids: Vec<&str> = session_ids
+            .iter()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut out = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let q = self
+                .client
+                .query(sql::sql(name::SESSION_EVENTS))
+                .bind(site)
+                .bind(Tuple(chunk));
+            for r in self.fetch::<RecordRow>(name::SESSION_EVENTS, q).await? {
+                out.push(Event::decode(&r.record.0).context("decoding a stored event")?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn write_sessions(&self, site: &str, done: &[DirtySession], rows: &[SessionRollup]) -> anyhow::Result<()> {
+        let ids: Vec<&str> = done
+            .iter()
+            .map(|d| d.session_id.as_str())
+            .chain(rows.iter().map(|r| r.session_id.as_str()))
+            .collect();
+        self.write_parts(site, &ids, rows, &Part::ALL).await?;
+        let state: Vec<SessionStateRow> = done
+            .iter()
+            .map(|d| SessionStateRow {
                 site,
-                day,
-                version,
-                gen,
-            }],
-        )
-        .await?;
+                session_id: &d.session_id,
+                version: d.version.max(0) as u64,
+            })
+            .collect();
+        self.insert::<SessionStateRow>(name::INSERT_SESSION_STATE, &state)
+            .await?;
         self.maybe_cleanup();
         Ok(())
     }
@@ -610,30 +1296,170 @@ impl Warehouse for ClickHouseWarehouse {
         if q.parts.is_empty() || q.from_day >= q.to_day {
             return Ok(out);
         }
-        let parts: Vec<&str> = q.parts.iter().map(|p| p.name()).collect();
-        let page_parts: Vec<&str> = Part::ALL
-            .into_iter()
-            .filter(|p| p.is_page_level())
-            .map(|p| p.name())
-            .collect();
-        let query = self
-            .client
-            .query(sql::sql(name::READ_ROLLUP))
-            .bind(q.site.as_str())
-            .bind(q.from_day)
-            .bind(q.to_day)
-            .bind(Tuple(&parts))
-            .bind(q.page.is_some() as u8)
-            .bind(q.page.as_deref().unwrap_or(""))
-            .bind(Tuple(&page_parts))
-            .bind(q.site.as_str())
-            .bind(q.from_day)
-            .bind(q.to_day);
-        for r in self.fetch::<PartDataRow>(name::READ_ROLLUP, query).await? {
-            let part =
-                Part::parse(&r.part).with_context(|| format!("unknown rollup part {:?} in ClickHouse", r.part))?;
-            push_stored(&mut out, part, &r.data)?;
+        let site = q.site.as_str();
+        let filter = q.page.is_some() as u8;
+        let page = q.page.as_deref().unwrap_or("");
+        // Additive parts: sums per (day, device, bot, key) over sessions.
+        let sums = |op: &'static str, paged: bool| {
+            let query = self
+                .client
+                .query(sql::sql(op))
+                .bind(site)
+                .bind(q.from_day)
+                .bind(q.to_day);
+            if paged {
+                query.bind(filter).bind(page)
+            } else {
+                query
+            }
+        };
+        for part in Part::ALL.into_iter().filter(|p| q.parts.contains(p)) {
+            match part {
+                Part::Pages => {
+                    let rows: Vec<PagesSumCh> = self.fetch(name::SUM_PAGES, sums(name::SUM_PAGES, true)).await?;
+                    out.pages = rows
+                        .into_iter()
+                        .map(|r| PageRow {
+                            dims: dims_of(r.day, &r.device, r.bot),
+                            page: r.page,
+                            pageviews: u64of(r.pageviews),
+                            clicks: u64of(r.clicks),
+                            quick_backs: u64of(r.quick_backs),
+                            fold_n: u64of(r.fold_n),
+                            viewport_h_sum: u64of(r.viewport_h_sum),
+                            doc_h_sum: u64of(r.doc_h_sum),
+                        })
+                        .collect();
+                }
+                Part::Grid => {
+                    let rows: Vec<GridSumCh> = self.fetch(name::SUM_GRID, sums(name::SUM_GRID, true)).await?;
+                    out.grid = rows
+                        .into_iter()
+                        .map(|r| GridRow {
+                            dims: dims_of(r.day, &r.device, r.bot),
+                            page: r.page,
+                            cx: r.cx,
+                            cy: r.cy,
+                            count: u64of(r.clicks),
+                        })
+                        .collect();
+                }
+                Part::Elements => {
+                    let cells: Vec<ElCellsSumCh> =
+                        self.fetch(name::SUM_EL_CELLS, sums(name::SUM_EL_CELLS, true)).await?;
+                    type ElKey = (Dims, String, String, String);
+                    let mut by_element: BTreeMap<ElKey, Vec<ElCell>> = BTreeMap::new();
+                    for c in cells {
+                        by_element
+                            .entry((dims_of(c.day, &c.device, c.bot), c.page, c.selector, c.zone))
+                            .or_default()
+                            .push(ElCell {
+                                x: c.x,
+                                y: c.y,
+                                count: u64of(c.clicks),
+                            });
+                    }
+                    let rows: Vec<ElementsSumCh> =
+                        self.fetch(name::SUM_ELEMENTS, sums(name::SUM_ELEMENTS, true)).await?;
+                    out.elements = rows
+                        .into_iter()
+                        .map(|r| {
+                            let dims = dims_of(r.day, &r.device, r.bot);
+                            let mut el_cells = by_element
+                                .remove(&(dims, r.page.clone(), r.selector.clone(), r.zone.clone()))
+                                .unwrap_or_default();
+                            el_cells.sort();
+                            let located = r.el_n != 0;
+                            ElementRow {
+                                dims,
+                                page: r.page,
+                                selector: r.selector,
+                                zone: r.zone,
+                                clicks: u64of(r.clicks),
+                                rage_clicks: u64of(r.rage_clicks),
+                                dead_clicks: u64of(r.dead_clicks),
+                                el_n: u64of(r.el_n),
+                                el_x_sum: if located { r.el_x_sum } else { 0.0 },
+                                el_y_sum: if located { r.el_y_sum } else { 0.0 },
+                                el_cells,
+                            }
+                        })
+                        .collect();
+                }
+                Part::Scroll => {
+                    let rows: Vec<ScrollSumCh> = self.fetch(name::SUM_SCROLL, sums(name::SUM_SCROLL, true)).await?;
+                    out.scroll = rows
+                        .into_iter()
+                        .map(|r| ScrollRow {
+                            dims: dims_of(r.day, &r.device, r.bot),
+                            page: r.page,
+                            depth: r.depth,
+                            pageviews: u64of(r.pageviews),
+                        })
+                        .collect();
+                }
+                Part::Zones => {
+                    let rows: Vec<ZonesSumCh> = self.fetch(name::SUM_ZONES, sums(name::SUM_ZONES, true)).await?;
+                    out.zones = rows
+                        .into_iter()
+                        .map(|r| ZoneRow {
+                            dims: dims_of(r.day, &r.device, r.bot),
+                            page: r.page,
+                            zone: r.zone,
+                            exposed: u64of(r.exposed),
+                            clicked: u64of(r.clicked),
+                            exposed_clicked: u64of(r.exposed_clicked),
+                            visible_ms_sum: u64of(r.visible_ms_sum),
+                            hovered: u64of(r.hovered),
+                            hover_ms_sum: u64of(r.hover_ms_sum),
+                            hesitation_n: u64of(r.hesitation_n),
+                            hesitation_ms_sum: u64of(r.hesitation_ms_sum),
+                            click_sessions: u64of(r.click_sessions),
+                            converted_sessions: u64of(r.converted_sessions),
+                        })
+                        .collect();
+                }
+                Part::Surveys => {
+                    let rows: Vec<SurveysSumCh> = self.fetch(name::SUM_SURVEYS, sums(name::SUM_SURVEYS, false)).await?;
+                    out.surveys = rows
+                        .into_iter()
+                        .map(|r| {
+                            Ok(SurveyRow {
+                                dims: dims_of(r.day, &r.device, r.bot),
+                                survey_id: r.survey_id,
+                                question_id: r.question_id,
+                                kind: survey_kind(&r.kind)?,
+                                value: r.value,
+                                responses: u64of(r.responses),
+                            })
+                        })
+                        .collect::<anyhow::Result<_>>()?;
+                }
+                // Per-session parts: the newest live row per key.
+                Part::Sessions => {
+                    let rows: Vec<SessionsCh> = self
+                        .fetch(name::READ_SESSIONS, sums(name::READ_SESSIONS, false))
+                        .await?;
+                    out.sessions = rows.into_iter().map(session_row).collect();
+                }
+                Part::SessionDetails => {
+                    let rows: Vec<DetailsCh> = self
+                        .fetch(name::READ_SESSION_DETAILS, sums(name::READ_SESSION_DETAILS, false))
+                        .await?;
+                    out.session_details = rows.into_iter().map(detail_row).collect();
+                }
+                Part::Answers => {
+                    let rows: Vec<AnswersCh> = self.fetch(name::READ_ANSWERS, sums(name::READ_ANSWERS, false)).await?;
+                    out.answers = rows.into_iter().map(answer_row).collect::<anyhow::Result<_>>()?;
+                }
+                Part::Feedback => {
+                    let rows: Vec<FeedbackCh> =
+                        self.fetch(name::READ_FEEDBACK, sums(name::READ_FEEDBACK, true)).await?;
+                    out.feedback = rows.into_iter().map(feedback_row).collect();
+                }
+            }
         }
+        out.sort_rows();
         Ok(out)
     }
 
@@ -670,12 +1496,17 @@ impl Warehouse for ClickHouseWarehouse {
     }
 
     async fn delete_visitor(&self, site: &str, visitor: &str) -> anyhow::Result<(u64, Vec<i64>)> {
-        let q = self.client.query(sql::sql(name::VISITOR_DAYS)).bind(site).bind(visitor);
-        let days: Vec<i64> = self
-            .fetch::<DayRow>(name::VISITOR_DAYS, q)
-            .await?
+        let q = self
+            .client
+            .query(sql::sql(name::VISITOR_SESSIONS))
+            .bind(site)
+            .bind(visitor);
+        let found = self.fetch::<VisitorSessionRow>(name::VISITOR_SESSIONS, q).await?;
+        let days: Vec<i64> = found
             .iter()
             .map(|r| r.day)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
         let before = self.count_visitor_events(site, visitor).await?;
         if before > 0 {
@@ -686,18 +1517,16 @@ impl Warehouse for ClickHouseWarehouse {
                 .bind(visitor);
             timed(name::DELETE_VISITOR_EVENTS, q.execute()).await?;
             // A mutation runs in the background (18.16 has no `mutations_sync`): wait for it,
-            // so the days are recomputed without the visitor.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-            while self.count_visitor_events(site, visitor).await? > 0 {
-                anyhow::ensure!(
-                    std::time::Instant::now() < deadline,
-                    "ClickHouse did not finish deleting the visitor's events within 300 s"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
+            // so the sessions are recomputed without the visitor.
+            self.wait_for("deleting the visitor's events", || async {
+                Ok(self.count_visitor_events(site, visitor).await? == 0)
+            })
+            .await?;
         }
-        let marks: BTreeSet<(&str, i64)> = days.iter().map(|d| (site, *d)).collect();
-        self.insert_marks(&marks).await?;
+        // Marked after the events are gone: a recompute that sees these marks reads none of
+        // the visitor's events.
+        let marks: BTreeSet<(&str, &str)> = found.iter().map(|r| (site, r.session_id.as_str())).collect();
+        self.insert_marks(&marks, 0).await?;
         Ok((before, days))
     }
 
@@ -716,20 +1545,29 @@ impl Warehouse for ClickHouseWarehouse {
                     .unwrap_or(0),
             )
         };
+        let rollup_rows = || async {
+            let mut q = self.client.query(sql::sql(name::ROLLUP_ROWS_BEFORE));
+            for _ in ROLLUP_DELETES {
+                q = q.bind(site).bind(before_day);
+            }
+            anyhow::Ok(
+                self.fetch::<RowsCountRow>(name::ROLLUP_ROWS_BEFORE, q)
+                    .await?
+                    .first()
+                    .map(|r| r.rows)
+                    .unwrap_or(0),
+            )
+        };
         let before = count().await?;
-        for op in [name::DELETE_EVENTS_BEFORE, name::DELETE_ROLLUPS_BEFORE] {
+        for op in std::iter::once(name::DELETE_EVENTS_BEFORE).chain(ROLLUP_DELETES.iter().copied()) {
             let q = self.client.query(sql::sql(op)).bind(site).bind(before_day);
             timed(op, q.execute()).await?;
         }
-        // Mutations run in the background: wait for the raw events to be gone.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-        while before > 0 && count().await? > 0 {
-            anyhow::ensure!(
-                std::time::Instant::now() < deadline,
-                "ClickHouse did not finish the retention delete within 300 s"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+        // Mutations run in the background: wait for the raw events and rollup rows to be gone.
+        self.wait_for("the retention delete", || async {
+            Ok(count().await? == 0 && rollup_rows().await? == 0)
+        })
+        .await?;
         Ok(before)
     }
 

@@ -59,120 +59,761 @@ WHERE site IN ? AND session_id IN ? AND id IN ?;
 -- insert: events
 -- columns: id String, site String, session_id String, visitor_id String, ts Int64, day Date, received_at Int64, type String, page_key String, url String, device String, bot UInt8, bot_reason String, pageview_id String, selector String, zone String, x Float64, y Float64, scroll_depth Float64, name String, record String
 
--- name: session_spans
--- arg: ('site-a')
+-- name: next_session_version
+-- arg: ('site-a', 'site-b')
 -- arg: ('session-1', 'session-2')
--- returns: site String, session_id String, first_ts Int64, last_ts Int64
-SELECT site, session_id, min(ts) AS first_ts, max(ts) AS last_ts
-FROM events
-WHERE site IN ? AND session_id IN ?
-GROUP BY site, session_id;
-
--- name: next_version
 -- arg: ('site-a', 'site-b')
--- arg: ('site-a', 'site-b')
+-- arg: ('session-1', 'session-2')
 -- returns: version UInt64
-SELECT max(v) + 1 AS version
+SELECT max(v) AS version
 FROM
 (
-    SELECT max(version) AS v FROM dirty_marks WHERE site IN ?
+    SELECT max(version) AS v FROM session_marks WHERE site IN ? AND session_id IN ?
     UNION ALL
-    SELECT max(version) AS v FROM rollup_state WHERE site IN ?
+    SELECT max(version) AS v FROM session_state WHERE site IN ? AND session_id IN ?
 );
 
--- name: insert_dirty_marks
--- insert: dirty_marks
--- columns: site String, day Int64, version UInt64
-
--- name: dirty_days
--- arg: 1000
--- returns: site String, day Int64, version UInt64
-SELECT site, day, marked AS version
+-- name: next_site_version
+-- arg: 'site-a'
+-- arg: 'site-a'
+-- returns: version UInt64
+SELECT max(v) AS version
 FROM
 (
-    SELECT site, day, maxIf(v, src = 0) AS marked, maxIf(v, src = 1) AS done
+    SELECT max(version) AS v FROM session_marks WHERE site = ?
+    UNION ALL
+    SELECT max(version) AS v FROM session_state WHERE site = ?
+);
+
+-- name: insert_session_marks
+-- insert: session_marks
+-- columns: site String, session_id String, bucket UInt16, version UInt64
+
+-- name: insert_session_state
+-- insert: session_state
+-- columns: site String, session_id String, version UInt64
+
+-- name: dirty_sessions
+-- arg: 4
+-- arg: 1
+-- arg: 4
+-- arg: 1
+-- arg: 500
+-- returns: site String, session_id String, newest UInt64, since UInt64
+SELECT site, session_id, max(version) AS newest, min(version) AS since
+FROM
+(
+    SELECT site, session_id, version, done
     FROM
     (
-        SELECT site, day, version AS v, toUInt8(0) AS src FROM dirty_marks
-        UNION ALL
-        SELECT site, day, version AS v, toUInt8(1) AS src FROM rollup_state
-    )
-    GROUP BY site, day
+        SELECT site, session_id, version
+        FROM session_marks
+        WHERE bucket % ? = ?
+    ) AS m
+    ANY LEFT JOIN
+    (
+        SELECT site, session_id, max(version) AS done
+        FROM session_state
+        WHERE (site, session_id) IN (SELECT site, session_id FROM session_marks WHERE bucket % ? = ?)
+        GROUP BY site, session_id
+    ) AS s USING (site, session_id)
+    WHERE version > done
 )
-WHERE marked > done
-ORDER BY day, site
+GROUP BY site, session_id
+ORDER BY since, site, session_id
 LIMIT ?;
+
+-- name: oldest_dirty_mark
+-- returns: dirty UInt64, since UInt64
+SELECT count() AS dirty, min(version) AS since
+FROM
+(
+    SELECT site, session_id, version
+    FROM session_marks
+) AS m
+ANY LEFT JOIN
+(
+    SELECT site, session_id, max(version) AS done
+    FROM session_state
+    WHERE (site, session_id) IN (SELECT site, session_id FROM session_marks)
+    GROUP BY site, session_id
+) AS s USING (site, session_id)
+WHERE version > done;
+
+-- name: delete_covered_marks
+-- arg: 1714521600000000
+ALTER TABLE session_marks DELETE WHERE version < ?;
+
+-- name: sessions_in_days
+-- arg: 'site-a'
+-- arg: '2024-05-01'
+-- arg: '2024-05-03'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- returns: session_id String
+SELECT DISTINCT session_id
+FROM events
+WHERE site = ? AND day >= toDate(?) AND day <= toDate(?) AND ts >= ? AND ts < ?
+ORDER BY session_id;
 
 -- name: session_events
 -- arg: 'site-a'
--- arg: 'site-a'
--- arg: '2024-05-01'
--- arg: 1714521600000
--- arg: 1714608000000
+-- arg: ('session-1', 'session-2')
 -- returns: record String
 SELECT record
 FROM events
-WHERE site = ? AND session_id IN
-(
-    SELECT session_id FROM events
-    WHERE site = ? AND day = toDate(?) AND ts >= ? AND ts < ?
-)
+WHERE site = ? AND session_id IN ?
 ORDER BY session_id, ts, id
 LIMIT 1 BY id;
 
--- name: insert_rollup_rows
--- insert: rollup_rows
--- columns: site String, day Int64, version UInt64, gen UInt64, part String, page String, n UInt32, data String
+-- name: insert_pages
+-- insert: rollup_pages
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, pageviews Int64, clicks Int64, quick_backs Int64, fold_n Int64, viewport_h_sum Int64, doc_h_sum Int64
 
--- name: insert_rollup_state
--- insert: rollup_state
--- columns: site String, day Int64, version UInt64, gen UInt64
+-- name: net_pages
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, pageviews Int64, clicks Int64, quick_backs Int64, fold_n Int64, viewport_h_sum Int64, doc_h_sum Int64
+SELECT site, day, session_id, device, bot, page,
+    sum(pageviews) AS pageviews,
+    sum(clicks) AS clicks,
+    sum(quick_backs) AS quick_backs,
+    sum(fold_n) AS fold_n,
+    sum(viewport_h_sum) AS viewport_h_sum,
+    sum(doc_h_sum) AS doc_h_sum
+FROM rollup_pages
+WHERE site = ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, page;
 
--- name: read_rollup
+-- name: sum_pages
 -- arg: 'site-a'
 -- arg: 1714521600000
 -- arg: 1714780800000
--- arg: ('pages', 'transitions')
 -- arg: 1
 -- arg: '/pricing'
--- arg: ('pages', 'grid', 'elements', 'scroll', 'feedback')
+-- returns: day Int64, device String, bot UInt8, page String, pageviews Int64, clicks Int64, quick_backs Int64, fold_n Int64, viewport_h_sum Int64, doc_h_sum Int64
+SELECT day, device, bot, page,
+    sum(pageviews) AS pageviews,
+    sum(clicks) AS clicks,
+    sum(quick_backs) AS quick_backs,
+    sum(fold_n) AS fold_n,
+    sum(viewport_h_sum) AS viewport_h_sum,
+    sum(doc_h_sum) AS doc_h_sum
+FROM rollup_pages
+WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
+GROUP BY day, device, bot, page
+HAVING pageviews != 0 OR clicks != 0 OR quick_backs != 0 OR fold_n != 0 OR viewport_h_sum != 0 OR doc_h_sum != 0;
+
+-- name: insert_grid
+-- insert: rollup_grid
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, cx UInt32, cy UInt32, clicks Int64
+
+-- name: net_grid
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, cx UInt32, cy UInt32, clicks Int64
+SELECT site, day, session_id, device, bot, page, cx, cy,
+    sum(clicks) AS clicks
+FROM rollup_grid
+WHERE site = ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, page, cx, cy;
+
+-- name: sum_grid
 -- arg: 'site-a'
 -- arg: 1714521600000
 -- arg: 1714780800000
--- returns: part String, data String
-SELECT part, data
-FROM rollup_rows
-WHERE site = ? AND day >= ? AND day < ? AND part IN ?
-    AND (? = 0 OR page = ? OR part NOT IN ?)
-    AND (day, gen) IN
-    (
-        SELECT day, max(gen) FROM rollup_state
-        WHERE site = ? AND day >= ? AND day < ?
-        GROUP BY day
-    )
-ORDER BY day, page, n;
+-- arg: 1
+-- arg: '/pricing'
+-- returns: day Int64, device String, bot UInt8, page String, cx UInt32, cy UInt32, clicks Int64
+SELECT day, device, bot, page, cx, cy,
+    sum(clicks) AS clicks
+FROM rollup_grid
+WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
+GROUP BY day, device, bot, page, cx, cy
+HAVING clicks != 0;
 
--- name: superseded_generations
--- arg: 1714521600000000
--- arg: 1714521600000000
--- returns: gen UInt64
-SELECT DISTINCT gen
+-- name: insert_elements
+-- insert: rollup_elements
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, selector String, zone String, clicks Int64, rage_clicks Int64, dead_clicks Int64, el_n Int64, el_x_sum Float64, el_y_sum Float64
+
+-- name: net_elements
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, selector String, zone String, clicks Int64, rage_clicks Int64, dead_clicks Int64, el_n Int64, el_x_sum Float64, el_y_sum Float64
+SELECT site, day, session_id, device, bot, page, selector, zone,
+    sum(clicks) AS clicks,
+    sum(rage_clicks) AS rage_clicks,
+    sum(dead_clicks) AS dead_clicks,
+    sum(el_n) AS el_n,
+    sum(el_x_sum) AS el_x_sum,
+    sum(el_y_sum) AS el_y_sum
+FROM rollup_elements
+WHERE site = ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, page, selector, zone;
+
+-- name: sum_elements
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 1
+-- arg: '/pricing'
+-- returns: day Int64, device String, bot UInt8, page String, selector String, zone String, clicks Int64, rage_clicks Int64, dead_clicks Int64, el_n Int64, el_x_sum Float64, el_y_sum Float64
+SELECT day, device, bot, page, selector, zone,
+    sum(clicks) AS clicks,
+    sum(rage_clicks) AS rage_clicks,
+    sum(dead_clicks) AS dead_clicks,
+    sum(el_n) AS el_n,
+    sum(el_x_sum) AS el_x_sum,
+    sum(el_y_sum) AS el_y_sum
+FROM rollup_elements
+WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
+GROUP BY day, device, bot, page, selector, zone
+HAVING clicks != 0 OR rage_clicks != 0 OR dead_clicks != 0 OR el_n != 0;
+
+-- name: insert_el_cells
+-- insert: rollup_el_cells
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, selector String, zone String, x UInt8, y UInt8, clicks Int64
+
+-- name: net_el_cells
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, selector String, zone String, x UInt8, y UInt8, clicks Int64
+SELECT site, day, session_id, device, bot, page, selector, zone, x, y,
+    sum(clicks) AS clicks
+FROM rollup_el_cells
+WHERE site = ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, page, selector, zone, x, y;
+
+-- name: sum_el_cells
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 1
+-- arg: '/pricing'
+-- returns: day Int64, device String, bot UInt8, page String, selector String, zone String, x UInt8, y UInt8, clicks Int64
+SELECT day, device, bot, page, selector, zone, x, y,
+    sum(clicks) AS clicks
+FROM rollup_el_cells
+WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
+GROUP BY day, device, bot, page, selector, zone, x, y
+HAVING clicks != 0;
+
+-- name: insert_scroll
+-- insert: rollup_scroll
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, depth UInt32, pageviews Int64
+
+-- name: net_scroll
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, depth UInt32, pageviews Int64
+SELECT site, day, session_id, device, bot, page, depth,
+    sum(pageviews) AS pageviews
+FROM rollup_scroll
+WHERE site = ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, page, depth;
+
+-- name: sum_scroll
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 1
+-- arg: '/pricing'
+-- returns: day Int64, device String, bot UInt8, page String, depth UInt32, pageviews Int64
+SELECT day, device, bot, page, depth,
+    sum(pageviews) AS pageviews
+FROM rollup_scroll
+WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
+GROUP BY day, device, bot, page, depth
+HAVING pageviews != 0;
+
+-- name: insert_zones
+-- insert: rollup_zones
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, zone String, exposed Int64, clicked Int64, exposed_clicked Int64, visible_ms_sum Int64, hovered Int64, hover_ms_sum Int64, hesitation_n Int64, hesitation_ms_sum Int64, click_sessions Int64, converted_sessions Int64
+
+-- name: net_zones
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, zone String, exposed Int64, clicked Int64, exposed_clicked Int64, visible_ms_sum Int64, hovered Int64, hover_ms_sum Int64, hesitation_n Int64, hesitation_ms_sum Int64, click_sessions Int64, converted_sessions Int64
+SELECT site, day, session_id, device, bot, page, zone,
+    sum(exposed) AS exposed,
+    sum(clicked) AS clicked,
+    sum(exposed_clicked) AS exposed_clicked,
+    sum(visible_ms_sum) AS visible_ms_sum,
+    sum(hovered) AS hovered,
+    sum(hover_ms_sum) AS hover_ms_sum,
+    sum(hesitation_n) AS hesitation_n,
+    sum(hesitation_ms_sum) AS hesitation_ms_sum,
+    sum(click_sessions) AS click_sessions,
+    sum(converted_sessions) AS converted_sessions
+FROM rollup_zones
+WHERE site = ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, page, zone;
+
+-- name: sum_zones
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 1
+-- arg: '/pricing'
+-- returns: day Int64, device String, bot UInt8, page String, zone String, exposed Int64, clicked Int64, exposed_clicked Int64, visible_ms_sum Int64, hovered Int64, hover_ms_sum Int64, hesitation_n Int64, hesitation_ms_sum Int64, click_sessions Int64, converted_sessions Int64
+SELECT day, device, bot, page, zone,
+    sum(exposed) AS exposed,
+    sum(clicked) AS clicked,
+    sum(exposed_clicked) AS exposed_clicked,
+    sum(visible_ms_sum) AS visible_ms_sum,
+    sum(hovered) AS hovered,
+    sum(hover_ms_sum) AS hover_ms_sum,
+    sum(hesitation_n) AS hesitation_n,
+    sum(hesitation_ms_sum) AS hesitation_ms_sum,
+    sum(click_sessions) AS click_sessions,
+    sum(converted_sessions) AS converted_sessions
+FROM rollup_zones
+WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
+GROUP BY day, device, bot, page, zone
+HAVING exposed != 0 OR clicked != 0 OR exposed_clicked != 0 OR visible_ms_sum != 0 OR hovered != 0 OR hover_ms_sum != 0 OR hesitation_n != 0 OR hesitation_ms_sum != 0 OR click_sessions != 0 OR converted_sessions != 0;
+
+-- name: insert_surveys
+-- insert: rollup_surveys
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, survey_id String, question_id String, kind String, value String, responses Int64
+
+-- name: net_surveys
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, survey_id String, question_id String, kind String, value String, responses Int64
+SELECT site, day, session_id, device, bot, survey_id, question_id, kind, value,
+    sum(responses) AS responses
+FROM rollup_surveys
+WHERE site = ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, survey_id, question_id, kind, value;
+
+-- name: sum_surveys
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- returns: day Int64, device String, bot UInt8, survey_id String, question_id String, kind String, value String, responses Int64
+SELECT day, device, bot, survey_id, question_id, kind, value,
+    sum(responses) AS responses
+FROM rollup_surveys
+WHERE site = ? AND day >= ? AND day < ?
+GROUP BY day, device, bot, survey_id, question_id, kind, value
+HAVING responses != 0;
+
+-- name: insert_sessions
+-- insert: rollup_sessions
+-- columns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, visitor_id String, start_ts Int64, end_ts Int64, pageviews UInt32, step_ts Array(Int64), step_name Array(String), step_custom Array(UInt8), clicks UInt32, rage_clicks UInt32, dead_clicks UInt32, quick_backs UInt32, feedback UInt32, survey_responses UInt32
+
+-- name: live_sessions
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, visitor_id String, start_ts Int64, end_ts Int64, pageviews UInt32, step_ts Array(Int64), step_name Array(String), step_custom Array(UInt8), clicks UInt32, rage_clicks UInt32, dead_clicks UInt32, quick_backs UInt32, feedback UInt32, survey_responses UInt32
+SELECT
+    site,
+    day,
+    session_id,
+    session_key,
+    gen,
+    deleted,
+    device,
+    bot,
+    visitor_id,
+    start_ts,
+    end_ts,
+    pageviews,
+    step_ts,
+    step_name,
+    step_custom,
+    clicks,
+    rage_clicks,
+    dead_clicks,
+    quick_backs,
+    feedback,
+    survey_responses
 FROM
 (
-    SELECT gen FROM rollup_rows WHERE gen < ?
-    UNION ALL
-    SELECT gen FROM rollup_state WHERE gen < ?
+    SELECT site, day, session_id, session_key, gen, deleted, device, bot, visitor_id, start_ts, end_ts, pageviews, step_ts, step_name, step_custom, clicks, rage_clicks, dead_clicks, quick_backs, feedback, survey_responses
+    FROM rollup_sessions
+    WHERE site = ? AND session_id IN ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, session_key
 )
-WHERE gen NOT IN (SELECT max(gen) FROM rollup_state GROUP BY site, day)
-LIMIT 10000;
+WHERE deleted = 0;
 
--- name: delete_rollup_rows
--- arg: (1, 2)
-ALTER TABLE rollup_rows DELETE WHERE gen IN ?;
+-- name: read_sessions
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- returns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, visitor_id String, start_ts Int64, end_ts Int64, pageviews UInt32, step_ts Array(Int64), step_name Array(String), step_custom Array(UInt8), clicks UInt32, rage_clicks UInt32, dead_clicks UInt32, quick_backs UInt32, feedback UInt32, survey_responses UInt32
+SELECT
+    site,
+    day,
+    session_id,
+    session_key,
+    gen,
+    deleted,
+    device,
+    bot,
+    visitor_id,
+    start_ts,
+    end_ts,
+    pageviews,
+    step_ts,
+    step_name,
+    step_custom,
+    clicks,
+    rage_clicks,
+    dead_clicks,
+    quick_backs,
+    feedback,
+    survey_responses
+FROM
+(
+    SELECT site, day, session_id, session_key, gen, deleted, device, bot, visitor_id, start_ts, end_ts, pageviews, step_ts, step_name, step_custom, clicks, rage_clicks, dead_clicks, quick_backs, feedback, survey_responses
+    FROM rollup_sessions
+    WHERE site = ? AND day >= ? AND day < ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, session_key
+)
+WHERE deleted = 0;
 
--- name: delete_rollup_state
--- arg: (1, 2)
-ALTER TABLE rollup_state DELETE WHERE gen IN ?;
+-- name: insert_session_details
+-- insert: rollup_session_details
+-- columns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, page_page Array(String), page_pageviews Array(UInt32), page_clicks Array(UInt32), page_rage_clicks Array(UInt32), page_dead_clicks Array(UInt32), page_quick_backs Array(UInt32), el_page Array(String), el_selector Array(String), el_zone Array(String), el_clicks Array(UInt32), el_rage_clicks Array(UInt32), el_dead_clicks Array(UInt32), replay_recording_id Array(String), replay_started_at Array(Int64), replay_ended_at Array(Int64), replay_pages Array(UInt32), replay_events Array(UInt32), replay_bytes Array(UInt64), replay_clicks Array(UInt32), replay_errors Array(UInt32), negative_feedback UInt32
+
+-- name: live_session_details
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, page_page Array(String), page_pageviews Array(UInt32), page_clicks Array(UInt32), page_rage_clicks Array(UInt32), page_dead_clicks Array(UInt32), page_quick_backs Array(UInt32), el_page Array(String), el_selector Array(String), el_zone Array(String), el_clicks Array(UInt32), el_rage_clicks Array(UInt32), el_dead_clicks Array(UInt32), replay_recording_id Array(String), replay_started_at Array(Int64), replay_ended_at Array(Int64), replay_pages Array(UInt32), replay_events Array(UInt32), replay_bytes Array(UInt64), replay_clicks Array(UInt32), replay_errors Array(UInt32), negative_feedback UInt32
+SELECT
+    site,
+    day,
+    session_id,
+    session_key,
+    gen,
+    deleted,
+    device,
+    bot,
+    page_page,
+    page_pageviews,
+    page_clicks,
+    page_rage_clicks,
+    page_dead_clicks,
+    page_quick_backs,
+    el_page,
+    el_selector,
+    el_zone,
+    el_clicks,
+    el_rage_clicks,
+    el_dead_clicks,
+    replay_recording_id,
+    replay_started_at,
+    replay_ended_at,
+    replay_pages,
+    replay_events,
+    replay_bytes,
+    replay_clicks,
+    replay_errors,
+    negative_feedback
+FROM
+(
+    SELECT site, day, session_id, session_key, gen, deleted, device, bot, page_page, page_pageviews, page_clicks, page_rage_clicks, page_dead_clicks, page_quick_backs, el_page, el_selector, el_zone, el_clicks, el_rage_clicks, el_dead_clicks, replay_recording_id, replay_started_at, replay_ended_at, replay_pages, replay_events, replay_bytes, replay_clicks, replay_errors, negative_feedback
+    FROM rollup_session_details
+    WHERE site = ? AND session_id IN ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, session_key
+)
+WHERE deleted = 0;
+
+-- name: read_session_details
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- returns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, page_page Array(String), page_pageviews Array(UInt32), page_clicks Array(UInt32), page_rage_clicks Array(UInt32), page_dead_clicks Array(UInt32), page_quick_backs Array(UInt32), el_page Array(String), el_selector Array(String), el_zone Array(String), el_clicks Array(UInt32), el_rage_clicks Array(UInt32), el_dead_clicks Array(UInt32), replay_recording_id Array(String), replay_started_at Array(Int64), replay_ended_at Array(Int64), replay_pages Array(UInt32), replay_events Array(UInt32), replay_bytes Array(UInt64), replay_clicks Array(UInt32), replay_errors Array(UInt32), negative_feedback UInt32
+SELECT
+    site,
+    day,
+    session_id,
+    session_key,
+    gen,
+    deleted,
+    device,
+    bot,
+    page_page,
+    page_pageviews,
+    page_clicks,
+    page_rage_clicks,
+    page_dead_clicks,
+    page_quick_backs,
+    el_page,
+    el_selector,
+    el_zone,
+    el_clicks,
+    el_rage_clicks,
+    el_dead_clicks,
+    replay_recording_id,
+    replay_started_at,
+    replay_ended_at,
+    replay_pages,
+    replay_events,
+    replay_bytes,
+    replay_clicks,
+    replay_errors,
+    negative_feedback
+FROM
+(
+    SELECT site, day, session_id, session_key, gen, deleted, device, bot, page_page, page_pageviews, page_clicks, page_rage_clicks, page_dead_clicks, page_quick_backs, el_page, el_selector, el_zone, el_clicks, el_rage_clicks, el_dead_clicks, replay_recording_id, replay_started_at, replay_ended_at, replay_pages, replay_events, replay_bytes, replay_clicks, replay_errors, negative_feedback
+    FROM rollup_session_details
+    WHERE site = ? AND day >= ? AND day < ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, session_key
+)
+WHERE deleted = 0;
+
+-- name: insert_answers
+-- insert: rollup_answers
+-- columns: site String, day Int64, session_id String, id String, gen UInt64, deleted UInt8, device String, bot UInt8, ts Int64, survey_id String, question_id String, kind String, value_type UInt8, value_number Float64, value_text String, value_choices Array(String), page String, session_key String, survey_trigger String
+
+-- name: live_answers
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, id String, gen UInt64, deleted UInt8, device String, bot UInt8, ts Int64, survey_id String, question_id String, kind String, value_type UInt8, value_number Float64, value_text String, value_choices Array(String), page String, session_key String, survey_trigger String
+SELECT
+    site,
+    day,
+    session_id,
+    id,
+    gen,
+    deleted,
+    device,
+    bot,
+    ts,
+    survey_id,
+    question_id,
+    kind,
+    value_type,
+    value_number,
+    value_text,
+    value_choices,
+    page,
+    session_key,
+    survey_trigger
+FROM
+(
+    SELECT site, day, session_id, id, gen, deleted, device, bot, ts, survey_id, question_id, kind, value_type, value_number, value_text, value_choices, page, session_key, survey_trigger
+    FROM rollup_answers
+    WHERE site = ? AND session_id IN ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, id
+)
+WHERE deleted = 0;
+
+-- name: read_answers
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- returns: site String, day Int64, session_id String, id String, gen UInt64, deleted UInt8, device String, bot UInt8, ts Int64, survey_id String, question_id String, kind String, value_type UInt8, value_number Float64, value_text String, value_choices Array(String), page String, session_key String, survey_trigger String
+SELECT
+    site,
+    day,
+    session_id,
+    id,
+    gen,
+    deleted,
+    device,
+    bot,
+    ts,
+    survey_id,
+    question_id,
+    kind,
+    value_type,
+    value_number,
+    value_text,
+    value_choices,
+    page,
+    session_key,
+    survey_trigger
+FROM
+(
+    SELECT site, day, session_id, id, gen, deleted, device, bot, ts, survey_id, question_id, kind, value_type, value_number, value_text, value_choices, page, session_key, survey_trigger
+    FROM rollup_answers
+    WHERE site = ? AND day >= ? AND day < ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, id
+)
+WHERE deleted = 0;
+
+-- name: insert_feedback
+-- insert: rollup_feedback
+-- columns: site String, day Int64, session_id String, id String, gen UInt64, deleted UInt8, device String, bot UInt8, ts Int64, page String, session_key String, has_rating UInt8, rating UInt8, comment String, category String, selector String
+
+-- name: live_feedback
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, id String, gen UInt64, deleted UInt8, device String, bot UInt8, ts Int64, page String, session_key String, has_rating UInt8, rating UInt8, comment String, category String, selector String
+SELECT
+    site,
+    day,
+    session_id,
+    id,
+    gen,
+    deleted,
+    device,
+    bot,
+    ts,
+    page,
+    session_key,
+    has_rating,
+    rating,
+    comment,
+    category,
+    selector
+FROM
+(
+    SELECT site, day, session_id, id, gen, deleted, device, bot, ts, page, session_key, has_rating, rating, comment, category, selector
+    FROM rollup_feedback
+    WHERE site = ? AND session_id IN ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, id
+)
+WHERE deleted = 0;
+
+-- name: read_feedback
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 1
+-- arg: '/pricing'
+-- returns: site String, day Int64, session_id String, id String, gen UInt64, deleted UInt8, device String, bot UInt8, ts Int64, page String, session_key String, has_rating UInt8, rating UInt8, comment String, category String, selector String
+SELECT
+    site,
+    day,
+    session_id,
+    id,
+    gen,
+    deleted,
+    device,
+    bot,
+    ts,
+    page,
+    session_key,
+    has_rating,
+    rating,
+    comment,
+    category,
+    selector
+FROM
+(
+    SELECT site, day, session_id, id, gen, deleted, device, bot, ts, page, session_key, has_rating, rating, comment, category, selector
+    FROM rollup_feedback
+    WHERE site = ? AND day >= ? AND day < ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, id
+)
+WHERE deleted = 0 AND (? = 0 OR page = ?);
+
+-- name: delete_rollup_pages_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_pages DELETE WHERE site = ? AND day < ?;
+
+-- name: delete_rollup_grid_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_grid DELETE WHERE site = ? AND day < ?;
+
+-- name: delete_rollup_elements_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_elements DELETE WHERE site = ? AND day < ?;
+
+-- name: delete_rollup_el_cells_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_el_cells DELETE WHERE site = ? AND day < ?;
+
+-- name: delete_rollup_scroll_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_scroll DELETE WHERE site = ? AND day < ?;
+
+-- name: delete_rollup_zones_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_zones DELETE WHERE site = ? AND day < ?;
+
+-- name: delete_rollup_surveys_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_surveys DELETE WHERE site = ? AND day < ?;
+
+-- name: delete_rollup_sessions_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_sessions DELETE WHERE site = ? AND day < ?;
+
+-- name: delete_rollup_session_details_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_session_details DELETE WHERE site = ? AND day < ?;
+
+-- name: delete_rollup_answers_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_answers DELETE WHERE site = ? AND day < ?;
+
+-- name: delete_rollup_feedback_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_feedback DELETE WHERE site = ? AND day < ?;
+
+-- name: rollup_rows_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- returns: rows UInt64
+SELECT toUInt64(sum(n)) AS rows
+FROM
+(
+    SELECT count() AS n FROM rollup_pages WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_grid WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_elements WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_el_cells WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_scroll WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_zones WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_surveys WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_sessions WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_session_details WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_answers WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_feedback WHERE site = ? AND day < ?
+);
 
 -- name: count_events
 -- arg: 'site-a'
@@ -201,14 +842,14 @@ ORDER BY id;
 -- insert: api_tokens
 -- columns: id String, json String, updated_at UInt64
 
--- name: visitor_days
+-- name: visitor_sessions
 -- arg: 'site-a'
 -- arg: 'visitor-a'
--- returns: day Int64
-SELECT DISTINCT intDiv(ts, 86400000) * 86400000 AS day
+-- returns: session_id String, day Int64
+SELECT DISTINCT session_id, intDiv(ts, 86400000) * 86400000 AS day
 FROM events
 WHERE site = ? AND visitor_id = ?
-ORDER BY day;
+ORDER BY session_id, day;
 
 -- name: count_visitor_events
 -- arg: 'site-a'
@@ -235,11 +876,6 @@ WHERE site = ? AND ts < ?;
 -- arg: 'site-a'
 -- arg: 1764374400000
 ALTER TABLE events DELETE WHERE site = ? AND ts < ?;
-
--- name: delete_rollups_before
--- arg: 'site-a'
--- arg: 1764374400000
-ALTER TABLE rollup_rows DELETE WHERE site = ? AND day < ?;
 
 -- name: forgets
 -- returns: json String

@@ -20,7 +20,12 @@ macro_rules! ch_type {
         $(impl ChType for $t { const NAME: &'static str = $n; })*
     };
 }
-ch_type!(String => "String", u8 => "UInt8", u32 => "UInt32", u64 => "UInt64", i64 => "Int64", f64 => "Float64");
+ch_type!(
+    String => "String", u8 => "UInt8", u16 => "UInt16", u32 => "UInt32", u64 => "UInt64", i64 => "Int64",
+    f64 => "Float64",
+    Vec<String> => "Array(String)", Vec<u8> => "Array(UInt8)", Vec<u32> => "Array(UInt32)",
+    Vec<u64> => "Array(UInt64)", Vec<i64> => "Array(Int64)",
+);
 impl ChType for &str {
     const NAME: &'static str = "String";
 }
@@ -121,36 +126,6 @@ rows! {
         record: Blob,
     }
 
-    /// A row of `dirty_marks` (`insert_dirty_marks`).
-    #[derive(Debug, clickhouse::Row, Serialize)]
-    pub struct DirtyMarkRow<'a> {
-        site: &'a str,
-        day: i64,
-        version: u64,
-    }
-
-    /// A row of `rollup_state` (`insert_rollup_state`).
-    #[derive(Debug, clickhouse::Row, Serialize)]
-    pub struct RollupStateRow<'a> {
-        site: &'a str,
-        day: i64,
-        version: u64,
-        gen: u64,
-    }
-
-    /// A row of `rollup_rows` (`insert_rollup_rows`).
-    #[derive(Debug, clickhouse::Row, Serialize)]
-    pub struct RollupRowRow<'a> {
-        site: &'a str,
-        day: i64,
-        version: u64,
-        gen: u64,
-        part: &'a str,
-        page: &'a str,
-        n: u32,
-        data: &'a str,
-    }
-
     /// A row of `sites` (`insert_sites`).
     #[derive(Debug, clickhouse::Row, Serialize)]
     pub struct SiteRow<'a> {
@@ -173,12 +148,6 @@ rows! {
         id: &'a str,
         json: &'a str,
         updated_at: u64,
-    }
-
-    /// `visitor_days`.
-    #[derive(Debug, clickhouse::Row, Deserialize)]
-    pub struct DayRow {
-        day: i64,
     }
 
     /// A row of `schema_migrations` (`insert_schema_migration`).
@@ -204,46 +173,176 @@ rows! {
         id: String,
     }
 
-    /// `session_spans`.
-    #[derive(Debug, clickhouse::Row, Deserialize)]
-    pub struct SpanRow {
-        site: String,
-        session_id: String,
-        first_ts: i64,
-        last_ts: i64,
-    }
-
-    /// `next_version`.
-    #[derive(Debug, clickhouse::Row, Deserialize)]
-    pub struct VersionRow {
-        version: u64,
-    }
-
-    /// `dirty_days`.
-    #[derive(Debug, clickhouse::Row, Deserialize)]
-    pub struct DirtyRow {
-        site: String,
-        day: i64,
-        version: u64,
-    }
-
     /// `session_events`.
     #[derive(Debug, clickhouse::Row, Deserialize)]
     pub struct RecordRow {
         record: Blob,
     }
 
-    /// `read_rollup`.
-    #[derive(Debug, clickhouse::Row, Deserialize)]
-    pub struct PartDataRow {
-        part: String,
-        data: String,
+    /// A row of `session_marks` (`insert_session_marks`).
+    #[derive(Debug, clickhouse::Row, Serialize)]
+    pub struct SessionMarkRow<'a> {
+        site: &'a str,
+        session_id: &'a str,
+        bucket: u16,
+        version: u64,
     }
 
-    /// `superseded_generations`.
+    /// A row of `session_state` (`insert_session_state`).
+    #[derive(Debug, clickhouse::Row, Serialize)]
+    pub struct SessionStateRow<'a> {
+        site: &'a str,
+        session_id: &'a str,
+        version: u64,
+    }
+
+    /// `next_session_version`, `next_site_version`.
     #[derive(Debug, clickhouse::Row, Deserialize)]
-    pub struct GenRow {
+    pub struct VersionRow {
+        version: u64,
+    }
+
+    /// `dirty_sessions`: the newest mark and the oldest mark not covered by a state.
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct DirtySessionRow {
+        site: String,
+        session_id: String,
+        newest: u64,
+        since: u64,
+    }
+
+    /// `oldest_dirty_mark`: marks not covered by a state, and the oldest of them (0 when none).
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct OldestDirtyRow {
+        dirty: u64,
+        since: u64,
+    }
+
+    /// `sessions_in_days`.
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct SessionIdRow {
+        session_id: String,
+    }
+
+    /// `visitor_sessions`.
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct VisitorSessionRow {
+        session_id: String,
+        day: i64,
+    }
+
+    /// `rollup_rows_before`.
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct RowsCountRow {
+        rows: u64,
+    }
+
+    /// A row of `rollup_sessions` (`insert_sessions`, `live_sessions`, `read_sessions`):
+    /// [`crate::rollup::SessionRow`], its steps as parallel arrays.
+    #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+    pub struct SessionsCh {
+        site: String,
+        day: i64,
+        session_id: String,
+        session_key: String,
         gen: u64,
+        deleted: u8,
+        device: String,
+        bot: u8,
+        visitor_id: String,
+        start_ts: i64,
+        end_ts: i64,
+        pageviews: u32,
+        step_ts: Vec<i64>,
+        step_name: Vec<String>,
+        step_custom: Vec<u8>,
+        clicks: u32,
+        rage_clicks: u32,
+        dead_clicks: u32,
+        quick_backs: u32,
+        feedback: u32,
+        survey_responses: u32,
+    }
+
+    /// A row of `rollup_session_details` ([`crate::rollup::SessionDetailRow`], its lists as
+    /// parallel arrays).
+    #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+    pub struct DetailsCh {
+        site: String,
+        day: i64,
+        session_id: String,
+        session_key: String,
+        gen: u64,
+        deleted: u8,
+        device: String,
+        bot: u8,
+        page_page: Vec<String>,
+        page_pageviews: Vec<u32>,
+        page_clicks: Vec<u32>,
+        page_rage_clicks: Vec<u32>,
+        page_dead_clicks: Vec<u32>,
+        page_quick_backs: Vec<u32>,
+        el_page: Vec<String>,
+        el_selector: Vec<String>,
+        el_zone: Vec<String>,
+        el_clicks: Vec<u32>,
+        el_rage_clicks: Vec<u32>,
+        el_dead_clicks: Vec<u32>,
+        replay_recording_id: Vec<String>,
+        replay_started_at: Vec<i64>,
+        replay_ended_at: Vec<i64>,
+        replay_pages: Vec<u32>,
+        replay_events: Vec<u32>,
+        replay_bytes: Vec<u64>,
+        replay_clicks: Vec<u32>,
+        replay_errors: Vec<u32>,
+        negative_feedback: u32,
+    }
+
+    /// A row of `rollup_answers` ([`crate::rollup::AnswerRow`]; `value_type` 0 number, 1 text,
+    /// 2 choices).
+    #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+    pub struct AnswersCh {
+        site: String,
+        day: i64,
+        session_id: String,
+        id: String,
+        gen: u64,
+        deleted: u8,
+        device: String,
+        bot: u8,
+        ts: i64,
+        survey_id: String,
+        question_id: String,
+        kind: String,
+        value_type: u8,
+        value_number: f64,
+        value_text: String,
+        value_choices: Vec<String>,
+        page: String,
+        session_key: String,
+        survey_trigger: String,
+    }
+
+    /// A row of `rollup_feedback` ([`crate::rollup::FeedbackRow`]).
+    #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+    pub struct FeedbackCh {
+        site: String,
+        day: i64,
+        session_id: String,
+        id: String,
+        gen: u64,
+        deleted: u8,
+        device: String,
+        bot: u8,
+        ts: i64,
+        page: String,
+        session_key: String,
+        has_rating: u8,
+        rating: u8,
+        comment: String,
+        category: String,
+        selector: String,
     }
 
     /// `count_events`.
@@ -265,14 +364,179 @@ rows! {
     }
 }
 
+/// A table of an additive part: rows per (day, session, device, bot, key) whose counters are
+/// summed by the `SummingMergeTree` and by reads. The stored rows of a session are deltas:
+/// [`Additive::minus`] of its new and its current net rows.
+pub trait Additive: Clone {
+    /// (day, session_id, device, bot, key columns…).
+    type Key: Ord + Clone;
+    fn key(&self) -> Self::Key;
+    /// The counters of `self` minus those of `old` (same key).
+    fn minus(&self, old: &Self) -> Self;
+    /// The counters negated.
+    fn negated(&self) -> Self;
+    /// Every counter is 0.
+    fn is_zero(&self) -> bool;
+}
+
+/// A table of a per-session part: one row per key, the highest `gen` wins, `deleted` = 1
+/// is a tombstone.
+pub trait PerSession: Clone + PartialEq {
+    /// (day, session_id, session key or event id).
+    type Key: Ord + Clone;
+    fn key(&self) -> Self::Key;
+    fn session_id(&self) -> &str;
+    fn gen(&self) -> u64;
+    fn set_gen(&mut self, gen: u64);
+    fn set_deleted(&mut self);
+}
+
+macro_rules! per_session {
+    ($($t:ident by $k:ident),* $(,)?) => { $(
+        impl PerSession for $t {
+            type Key = (i64, String, String);
+            fn key(&self) -> Self::Key {
+                (self.day, self.session_id.clone(), self.$k.clone())
+            }
+            fn session_id(&self) -> &str {
+                &self.session_id
+            }
+            fn gen(&self) -> u64 {
+                self.gen
+            }
+            fn set_gen(&mut self, gen: u64) {
+                self.gen = gen;
+            }
+            fn set_deleted(&mut self) {
+                self.deleted = 1;
+            }
+        }
+    )* };
+}
+per_session!(SessionsCh by session_key, DetailsCh by session_key, AnswersCh by id, FeedbackCh by id);
+
+macro_rules! additive {
+    ($(
+        $(#[$m:meta])* $row:ident, $sum:ident {
+            keys: $($k:ident : $kt:ty),* ;
+            ints: $($c:ident),* ;
+            floats: $($f:ident),*
+        }
+    )*) => { $(
+        rows! {
+            $(#[$m])*
+            #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+            pub struct $row {
+                site: String,
+                day: i64,
+                session_id: String,
+                device: String,
+                bot: u8,
+                $($k: $kt,)*
+                $($c: i64,)*
+                $($f: f64,)*
+            }
+
+            /// The sums of the part per (day, device, bot, key) over sessions.
+            #[derive(Debug, Clone, PartialEq, clickhouse::Row, Deserialize)]
+            pub struct $sum {
+                day: i64,
+                device: String,
+                bot: u8,
+                $($k: $kt,)*
+                $($c: i64,)*
+                $($f: f64,)*
+            }
+        }
+
+        impl Additive for $row {
+            type Key = (i64, String, String, u8, $($kt,)*);
+            fn key(&self) -> Self::Key {
+                (self.day, self.session_id.clone(), self.device.clone(), self.bot, $(self.$k.clone(),)*)
+            }
+            fn minus(&self, old: &Self) -> Self {
+                let mut d = self.clone();
+                $(d.$c -= old.$c;)*
+                $(d.$f -= old.$f;)*
+                d
+            }
+            fn negated(&self) -> Self {
+                let mut d = self.clone();
+                $(d.$c = -d.$c;)*
+                $(d.$f = -d.$f;)*
+                d
+            }
+            fn is_zero(&self) -> bool {
+                true $(&& self.$c == 0)* $(&& self.$f == 0.0)*
+            }
+        }
+    )* };
+}
+
+additive! {
+    /// A row of `rollup_pages` ([`crate::rollup::PageRow`] of one session).
+    PagesCh, PagesSumCh {
+        keys: page: String;
+        ints: pageviews, clicks, quick_backs, fold_n, viewport_h_sum, doc_h_sum;
+        floats:
+    }
+    /// A row of `rollup_grid` ([`crate::rollup::GridRow`]; `clicks` is its `count`).
+    GridCh, GridSumCh {
+        keys: page: String, cx: u32, cy: u32;
+        ints: clicks;
+        floats:
+    }
+    /// A row of `rollup_elements` ([`crate::rollup::ElementRow`] without its `el_cells`).
+    ElementsCh, ElementsSumCh {
+        keys: page: String, selector: String, zone: String;
+        ints: clicks, rage_clicks, dead_clicks, el_n;
+        floats: el_x_sum, el_y_sum
+    }
+    /// A row of `rollup_el_cells` (one [`crate::rollup::ElCell`] of an element).
+    ElCellsCh, ElCellsSumCh {
+        keys: page: String, selector: String, zone: String, x: u8, y: u8;
+        ints: clicks;
+        floats:
+    }
+    /// A row of `rollup_scroll` ([`crate::rollup::ScrollRow`]).
+    ScrollCh, ScrollSumCh {
+        keys: page: String, depth: u32;
+        ints: pageviews;
+        floats:
+    }
+    /// A row of `rollup_zones` ([`crate::rollup::ZoneRow`]).
+    ZonesCh, ZonesSumCh {
+        keys: page: String, zone: String;
+        ints: exposed, clicked, exposed_clicked, visible_ms_sum, hovered, hover_ms_sum, hesitation_n,
+            hesitation_ms_sum, click_sessions, converted_sessions;
+        floats:
+    }
+    /// A row of `rollup_surveys` ([`crate::rollup::SurveyRow`]).
+    SurveysCh, SurveysSumCh {
+        keys: survey_id: String, question_id: String, kind: String, value: String;
+        ints: responses;
+        floats:
+    }
+}
+
 /// For every insert statement: its name and the columns the Rust row writes.
 pub fn insert_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
     use super::sql::name::*;
     vec![
         (INSERT_EVENTS, columns::<EventRow>()),
-        (INSERT_DIRTY_MARKS, columns::<DirtyMarkRow>()),
-        (INSERT_ROLLUP_STATE, columns::<RollupStateRow>()),
-        (INSERT_ROLLUP_ROWS, columns::<RollupRowRow>()),
+        (INSERT_SESSION_MARKS, columns::<SessionMarkRow>()),
+        (INSERT_SESSION_STATE, columns::<SessionStateRow>()),
+        (INSERT_PAGES, columns::<PagesCh>()),
+        (INSERT_GRID, columns::<GridCh>()),
+        (INSERT_ELEMENTS, columns::<ElementsCh>()),
+        (INSERT_EL_CELLS, columns::<ElCellsCh>()),
+        (INSERT_SCROLL, columns::<ScrollCh>()),
+        (INSERT_ZONES, columns::<ZonesCh>()),
+        (INSERT_SURVEYS, columns::<SurveysCh>()),
+        (INSERT_SESSIONS, columns::<SessionsCh>()),
+        (INSERT_SESSION_DETAILS, columns::<DetailsCh>()),
+        (INSERT_ANSWERS, columns::<AnswersCh>()),
+        (INSERT_FEEDBACK, columns::<FeedbackCh>()),
         (INSERT_SITES, columns::<SiteRow>()),
         (INSERT_API_TOKENS, columns::<TokenRow>()),
         (INSERT_FORGETS, columns::<ForgetRow>()),
@@ -286,16 +550,39 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
     vec![
         (APPLIED_MIGRATIONS, columns::<AppliedRow>()),
         (EXISTING_IDS, columns::<IdRow>()),
-        (SESSION_SPANS, columns::<SpanRow>()),
-        (NEXT_VERSION, columns::<VersionRow>()),
-        (DIRTY_DAYS, columns::<DirtyRow>()),
+        (NEXT_SESSION_VERSION, columns::<VersionRow>()),
+        (NEXT_SITE_VERSION, columns::<VersionRow>()),
+        (DIRTY_SESSIONS, columns::<DirtySessionRow>()),
+        (OLDEST_DIRTY_MARK, columns::<OldestDirtyRow>()),
+        (SESSIONS_IN_DAYS, columns::<SessionIdRow>()),
         (SESSION_EVENTS, columns::<RecordRow>()),
-        (READ_ROLLUP, columns::<PartDataRow>()),
-        (SUPERSEDED_GENERATIONS, columns::<GenRow>()),
+        (NET_PAGES, columns::<PagesCh>()),
+        (SUM_PAGES, columns::<PagesSumCh>()),
+        (NET_GRID, columns::<GridCh>()),
+        (SUM_GRID, columns::<GridSumCh>()),
+        (NET_ELEMENTS, columns::<ElementsCh>()),
+        (SUM_ELEMENTS, columns::<ElementsSumCh>()),
+        (NET_EL_CELLS, columns::<ElCellsCh>()),
+        (SUM_EL_CELLS, columns::<ElCellsSumCh>()),
+        (NET_SCROLL, columns::<ScrollCh>()),
+        (SUM_SCROLL, columns::<ScrollSumCh>()),
+        (NET_ZONES, columns::<ZonesCh>()),
+        (SUM_ZONES, columns::<ZonesSumCh>()),
+        (NET_SURVEYS, columns::<SurveysCh>()),
+        (SUM_SURVEYS, columns::<SurveysSumCh>()),
+        (LIVE_SESSIONS, columns::<SessionsCh>()),
+        (READ_SESSIONS, columns::<SessionsCh>()),
+        (LIVE_SESSION_DETAILS, columns::<DetailsCh>()),
+        (READ_SESSION_DETAILS, columns::<DetailsCh>()),
+        (LIVE_ANSWERS, columns::<AnswersCh>()),
+        (READ_ANSWERS, columns::<AnswersCh>()),
+        (LIVE_FEEDBACK, columns::<FeedbackCh>()),
+        (READ_FEEDBACK, columns::<FeedbackCh>()),
+        (ROLLUP_ROWS_BEFORE, columns::<RowsCountRow>()),
         (COUNT_EVENTS, columns::<CountRow>()),
         (SITES, columns::<JsonRow>()),
         (API_TOKENS, columns::<JsonRow>()),
-        (VISITOR_DAYS, columns::<DayRow>()),
+        (VISITOR_SESSIONS, columns::<VisitorSessionRow>()),
         (COUNT_VISITOR_EVENTS, columns::<CountRow>()),
         (COUNT_EVENTS_BEFORE, columns::<CountRow>()),
         (FORGETS, columns::<JsonRow>()),

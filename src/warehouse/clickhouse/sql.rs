@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_forgets.sql",
         text: include_str!("migrations/0003_forgets.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_session_rollups.sql",
+        text: include_str!("migrations/0004_session_rollups.sql"),
+    },
 ];
 
 /// The text of `queries.sql`.
@@ -64,28 +69,70 @@ pub mod name {
     pub const DESCRIBE_TABLE: &str = "describe_table";
     pub const EXISTING_IDS: &str = "existing_ids";
     pub const INSERT_EVENTS: &str = "insert_events";
-    pub const SESSION_SPANS: &str = "session_spans";
-    pub const NEXT_VERSION: &str = "next_version";
-    pub const INSERT_DIRTY_MARKS: &str = "insert_dirty_marks";
-    pub const DIRTY_DAYS: &str = "dirty_days";
+    pub const NEXT_SESSION_VERSION: &str = "next_session_version";
+    pub const NEXT_SITE_VERSION: &str = "next_site_version";
+    pub const INSERT_SESSION_MARKS: &str = "insert_session_marks";
+    pub const INSERT_SESSION_STATE: &str = "insert_session_state";
+    pub const DIRTY_SESSIONS: &str = "dirty_sessions";
+    pub const OLDEST_DIRTY_MARK: &str = "oldest_dirty_mark";
+    pub const DELETE_COVERED_MARKS: &str = "delete_covered_marks";
+    pub const SESSIONS_IN_DAYS: &str = "sessions_in_days";
     pub const SESSION_EVENTS: &str = "session_events";
-    pub const INSERT_ROLLUP_ROWS: &str = "insert_rollup_rows";
-    pub const INSERT_ROLLUP_STATE: &str = "insert_rollup_state";
-    pub const READ_ROLLUP: &str = "read_rollup";
-    pub const SUPERSEDED_GENERATIONS: &str = "superseded_generations";
-    pub const DELETE_ROLLUP_ROWS: &str = "delete_rollup_rows";
-    pub const DELETE_ROLLUP_STATE: &str = "delete_rollup_state";
+    pub const INSERT_PAGES: &str = "insert_pages";
+    pub const NET_PAGES: &str = "net_pages";
+    pub const SUM_PAGES: &str = "sum_pages";
+    pub const INSERT_GRID: &str = "insert_grid";
+    pub const NET_GRID: &str = "net_grid";
+    pub const SUM_GRID: &str = "sum_grid";
+    pub const INSERT_ELEMENTS: &str = "insert_elements";
+    pub const NET_ELEMENTS: &str = "net_elements";
+    pub const SUM_ELEMENTS: &str = "sum_elements";
+    pub const INSERT_EL_CELLS: &str = "insert_el_cells";
+    pub const NET_EL_CELLS: &str = "net_el_cells";
+    pub const SUM_EL_CELLS: &str = "sum_el_cells";
+    pub const INSERT_SCROLL: &str = "insert_scroll";
+    pub const NET_SCROLL: &str = "net_scroll";
+    pub const SUM_SCROLL: &str = "sum_scroll";
+    pub const INSERT_ZONES: &str = "insert_zones";
+    pub const NET_ZONES: &str = "net_zones";
+    pub const SUM_ZONES: &str = "sum_zones";
+    pub const INSERT_SURVEYS: &str = "insert_surveys";
+    pub const NET_SURVEYS: &str = "net_surveys";
+    pub const SUM_SURVEYS: &str = "sum_surveys";
+    pub const INSERT_SESSIONS: &str = "insert_sessions";
+    pub const LIVE_SESSIONS: &str = "live_sessions";
+    pub const READ_SESSIONS: &str = "read_sessions";
+    pub const INSERT_SESSION_DETAILS: &str = "insert_session_details";
+    pub const LIVE_SESSION_DETAILS: &str = "live_session_details";
+    pub const READ_SESSION_DETAILS: &str = "read_session_details";
+    pub const INSERT_ANSWERS: &str = "insert_answers";
+    pub const LIVE_ANSWERS: &str = "live_answers";
+    pub const READ_ANSWERS: &str = "read_answers";
+    pub const INSERT_FEEDBACK: &str = "insert_feedback";
+    pub const LIVE_FEEDBACK: &str = "live_feedback";
+    pub const READ_FEEDBACK: &str = "read_feedback";
+    pub const DELETE_ROLLUP_PAGES_BEFORE: &str = "delete_rollup_pages_before";
+    pub const DELETE_ROLLUP_GRID_BEFORE: &str = "delete_rollup_grid_before";
+    pub const DELETE_ROLLUP_ELEMENTS_BEFORE: &str = "delete_rollup_elements_before";
+    pub const DELETE_ROLLUP_EL_CELLS_BEFORE: &str = "delete_rollup_el_cells_before";
+    pub const DELETE_ROLLUP_SCROLL_BEFORE: &str = "delete_rollup_scroll_before";
+    pub const DELETE_ROLLUP_ZONES_BEFORE: &str = "delete_rollup_zones_before";
+    pub const DELETE_ROLLUP_SURVEYS_BEFORE: &str = "delete_rollup_surveys_before";
+    pub const DELETE_ROLLUP_SESSIONS_BEFORE: &str = "delete_rollup_sessions_before";
+    pub const DELETE_ROLLUP_SESSION_DETAILS_BEFORE: &str = "delete_rollup_session_details_before";
+    pub const DELETE_ROLLUP_ANSWERS_BEFORE: &str = "delete_rollup_answers_before";
+    pub const DELETE_ROLLUP_FEEDBACK_BEFORE: &str = "delete_rollup_feedback_before";
+    pub const ROLLUP_ROWS_BEFORE: &str = "rollup_rows_before";
     pub const COUNT_EVENTS: &str = "count_events";
     pub const SITES: &str = "sites";
     pub const INSERT_SITES: &str = "insert_sites";
     pub const API_TOKENS: &str = "api_tokens";
     pub const INSERT_API_TOKENS: &str = "insert_api_tokens";
-    pub const VISITOR_DAYS: &str = "visitor_days";
+    pub const VISITOR_SESSIONS: &str = "visitor_sessions";
     pub const COUNT_VISITOR_EVENTS: &str = "count_visitor_events";
     pub const DELETE_VISITOR_EVENTS: &str = "delete_visitor_events";
     pub const COUNT_EVENTS_BEFORE: &str = "count_events_before";
     pub const DELETE_EVENTS_BEFORE: &str = "delete_events_before";
-    pub const DELETE_ROLLUPS_BEFORE: &str = "delete_rollups_before";
     pub const FORGETS: &str = "forgets";
     pub const INSERT_FORGETS: &str = "insert_forgets";
     pub const PING: &str = "ping";
@@ -99,28 +146,70 @@ pub mod name {
         DESCRIBE_TABLE,
         EXISTING_IDS,
         INSERT_EVENTS,
-        SESSION_SPANS,
-        NEXT_VERSION,
-        INSERT_DIRTY_MARKS,
-        DIRTY_DAYS,
+        NEXT_SESSION_VERSION,
+        NEXT_SITE_VERSION,
+        INSERT_SESSION_MARKS,
+        INSERT_SESSION_STATE,
+        DIRTY_SESSIONS,
+        OLDEST_DIRTY_MARK,
+        DELETE_COVERED_MARKS,
+        SESSIONS_IN_DAYS,
         SESSION_EVENTS,
-        INSERT_ROLLUP_ROWS,
-        INSERT_ROLLUP_STATE,
-        READ_ROLLUP,
-        SUPERSEDED_GENERATIONS,
-        DELETE_ROLLUP_ROWS,
-        DELETE_ROLLUP_STATE,
+        INSERT_PAGES,
+        NET_PAGES,
+        SUM_PAGES,
+        INSERT_GRID,
+        NET_GRID,
+        SUM_GRID,
+        INSERT_ELEMENTS,
+        NET_ELEMENTS,
+        SUM_ELEMENTS,
+        INSERT_EL_CELLS,
+        NET_EL_CELLS,
+        SUM_EL_CELLS,
+        INSERT_SCROLL,
+        NET_SCROLL,
+        SUM_SCROLL,
+        INSERT_ZONES,
+        NET_ZONES,
+        SUM_ZONES,
+        INSERT_SURVEYS,
+        NET_SURVEYS,
+        SUM_SURVEYS,
+        INSERT_SESSIONS,
+        LIVE_SESSIONS,
+        READ_SESSIONS,
+        INSERT_SESSION_DETAILS,
+        LIVE_SESSION_DETAILS,
+        READ_SESSION_DETAILS,
+        INSERT_ANSWERS,
+        LIVE_ANSWERS,
+        READ_ANSWERS,
+        INSERT_FEEDBACK,
+        LIVE_FEEDBACK,
+        READ_FEEDBACK,
+        DELETE_ROLLUP_PAGES_BEFORE,
+        DELETE_ROLLUP_GRID_BEFORE,
+        DELETE_ROLLUP_ELEMENTS_BEFORE,
+        DELETE_ROLLUP_EL_CELLS_BEFORE,
+        DELETE_ROLLUP_SCROLL_BEFORE,
+        DELETE_ROLLUP_ZONES_BEFORE,
+        DELETE_ROLLUP_SURVEYS_BEFORE,
+        DELETE_ROLLUP_SESSIONS_BEFORE,
+        DELETE_ROLLUP_SESSION_DETAILS_BEFORE,
+        DELETE_ROLLUP_ANSWERS_BEFORE,
+        DELETE_ROLLUP_FEEDBACK_BEFORE,
+        ROLLUP_ROWS_BEFORE,
         COUNT_EVENTS,
         SITES,
         INSERT_SITES,
         API_TOKENS,
         INSERT_API_TOKENS,
-        VISITOR_DAYS,
+        VISITOR_SESSIONS,
         COUNT_VISITOR_EVENTS,
         DELETE_VISITOR_EVENTS,
         COUNT_EVENTS_BEFORE,
         DELETE_EVENTS_BEFORE,
-        DELETE_ROLLUPS_BEFORE,
         FORGETS,
         INSERT_FORGETS,
         PING,
@@ -343,9 +432,12 @@ mod tests {
 
     #[test]
     fn sample_sql_substitutes_args_in_order() {
-        let s = get(name::SESSION_EVENTS);
+        let s = get(name::SESSIONS_IN_DAYS);
         let q = s.sample_sql();
         assert!(!q.contains('?'));
-        assert!(q.contains("day = toDate('2024-05-01')"), "{q}");
+        assert!(
+            q.contains("day >= toDate('2024-05-01') AND day <= toDate('2024-05-03')"),
+            "{q}"
+        );
     }
 }

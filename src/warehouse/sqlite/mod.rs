@@ -1,14 +1,17 @@
 //! The embedded warehouse: SQLite (`<data-dir>/warehouse.db`) through `rusqlite` (bundled).
 //!
-//! Why SQLite: one file, no server, crash-safe transactions, and the rollups are computed in
-//! Rust anyway, so the store only needs keyed reads and atomic replacement of a day's rows.
-//! Raw events keep indexed columns for lookups and the full protobuf record as a blob.
+//! Why SQLite: one file, no server, crash-safe transactions. The rollups are computed in Rust
+//! per session; the store replaces a session's rows atomically and sums them per day at
+//! read time ([`rollups`]). Raw events keep indexed columns for lookups and the full protobuf
+//! record as a blob.
 
-use super::{push_stored, to_stored, DirtyDay, InsertReport, RollupQuery, Warehouse};
+pub mod rollups;
+
+use super::{bucket_of, DirtySession, InsertReport, RollupQuery, SessionRollup, Shard, Warehouse};
 use crate::access::ApiToken;
 use crate::event::Event;
 use crate::privacy::ForgetRecord;
-use crate::rollup::{day_of, DayRollup, DAY_MS};
+use crate::rollup::{day_of, DayRollup};
 use crate::sites::Site;
 use anyhow::Context;
 use async_trait::async_trait;
@@ -21,6 +24,11 @@ use std::sync::{Arc, Mutex};
 pub struct SqliteWarehouse {
     conn: Arc<Mutex<Connection>>,
 }
+
+/// Mark a session dirty: a new mark, or the next version of its mark (the row keeps its
+/// place in the oldest-first order).
+const MARK: &str = "INSERT INTO dirty_sessions (site, session_id, bucket, version) VALUES (?1, ?2, ?3, 1)
+     ON CONFLICT (site, session_id) DO UPDATE SET version = version + 1";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -35,14 +43,12 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_site_ts ON events (site, ts);
 CREATE INDEX IF NOT EXISTS events_site_session ON events (site, session_id);
-CREATE TABLE IF NOT EXISTS dirty (
-    site TEXT NOT NULL, day INTEGER NOT NULL, version INTEGER NOT NULL,
-    PRIMARY KEY (site, day)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollup_rows (
-    site TEXT NOT NULL, day INTEGER NOT NULL, part TEXT NOT NULL, page TEXT NOT NULL, data TEXT NOT NULL
+DROP TABLE IF EXISTS dirty;
+DROP TABLE IF EXISTS rollup_rows;
+CREATE TABLE IF NOT EXISTS dirty_sessions (
+    site TEXT NOT NULL, session_id TEXT NOT NULL, bucket INTEGER NOT NULL, version INTEGER NOT NULL,
+    UNIQUE (site, session_id)
 );
-CREATE INDEX IF NOT EXISTS rollup_rows_key ON rollup_rows (site, part, day, page);
 CREATE TABLE IF NOT EXISTS sites (key TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS api_tokens (id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS forgets (id TEXT PRIMARY KEY, json TEXT NOT NULL);
@@ -52,14 +58,43 @@ impl SqliteWarehouse {
     /// Open (creating) `<dir>/warehouse.db`.
     pub fn open(dir: &Path) -> anyhow::Result<Arc<SqliteWarehouse>> {
         std::fs::create_dir_all(dir)?;
-        let c = Connection::open(dir.join("warehouse.db"))?;
+        let mut c = Connection::open(dir.join("warehouse.db"))?;
         c.pragma_update(None, "journal_mode", "WAL")?;
         c.pragma_update(None, "synchronous", "NORMAL")?;
         // Deleted rows are overwritten, not left in free pages: a forgotten visitor is gone
         // from the file too (crate::privacy).
         c.pragma_update(None, "secure_delete", "ON")?;
         c.busy_timeout(std::time::Duration::from_secs(10))?;
+        // A data dir of the day-based rollups (before per-session rows): its rollups are
+        // rebuilt from the raw events by marking every session dirty.
+        let day_based: bool = c.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'rollup_rows'",
+            [],
+            |r| r.get(0),
+        )?;
         c.execute_batch(SCHEMA)?;
+        c.execute_batch(&rollups::schema())?;
+        if day_based {
+            let sessions: Vec<(String, String)> = {
+                let mut st = c.prepare("SELECT DISTINCT site, session_id FROM events")?;
+                let v = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                v
+            };
+            let tx = c.transaction()?;
+            {
+                let mut mark = tx.prepare_cached(MARK)?;
+                for (site, s) in &sessions {
+                    mark.execute(params![site, s, bucket_of(s)])?;
+                }
+            }
+            tx.commit()?;
+            tracing::info!(
+                sessions = sessions.len(),
+                "rollups are now per session: every session marked for recompute"
+            );
+        }
         Ok(Arc::new(SqliteWarehouse {
             conn: Arc::new(Mutex::new(c)),
         }))
@@ -113,20 +148,9 @@ impl Warehouse for SqliteWarehouse {
                         report.duplicates += 1;
                     }
                 }
-                let mut span =
-                    tx.prepare_cached("SELECT min(ts), max(ts) FROM events WHERE site = ?1 AND session_id = ?2")?;
-                let mut mark = tx.prepare_cached(
-                    "INSERT INTO dirty (site, day, version) VALUES (?1, ?2, 1)
-                     ON CONFLICT (site, day) DO UPDATE SET version = version + 1",
-                )?;
+                let mut mark = tx.prepare_cached(MARK)?;
                 for (site, session) in &sessions {
-                    let (lo, hi): (i64, i64) =
-                        span.query_row(params![site, session], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                    let mut d = day_of(lo);
-                    while d <= day_of(hi) {
-                        mark.execute(params![site, d])?;
-                        d += DAY_MS;
-                    }
+                    mark.execute(params![site, session, bucket_of(session)])?;
                 }
             }
             tx.commit()?;
@@ -135,14 +159,16 @@ impl Warehouse for SqliteWarehouse {
         .await
     }
 
-    async fn dirty_days(&self, limit: usize) -> anyhow::Result<Vec<DirtyDay>> {
+    async fn dirty_sessions(&self, limit: usize, shard: Shard) -> anyhow::Result<Vec<DirtySession>> {
         self.with(move |c| {
-            let mut st = c.prepare_cached("SELECT site, day, version FROM dirty ORDER BY day, site LIMIT ?1")?;
+            let mut st = c.prepare_cached(
+                "SELECT site, session_id, version FROM dirty_sessions WHERE bucket % ?2 = ?3 ORDER BY rowid LIMIT ?1",
+            )?;
             let v = st
-                .query_map([limit as i64], |r| {
-                    Ok(DirtyDay {
+                .query_map(params![limit as i64, shard.count.max(1), shard.index], |r| {
+                    Ok(DirtySession {
                         site: r.get(0)?,
-                        day: r.get(1)?,
+                        session_id: r.get(1)?,
                         version: r.get(2)?,
                     })
                 })?
@@ -152,63 +178,65 @@ impl Warehouse for SqliteWarehouse {
         .await
     }
 
-    async fn mark_dirty(&self, site: &str, from_day: i64, to_day: i64) -> anyhow::Result<()> {
+    async fn mark_dirty(&self, site: &str, from_day: i64, to_day: i64) -> anyhow::Result<u64> {
         let site = site.to_string();
         self.with(move |c| {
             let tx = c.transaction()?;
-            let mut d = day_of(from_day);
-            while d < to_day {
-                tx.execute(
-                    "INSERT INTO dirty (site, day, version) VALUES (?1, ?2, 1)
-                     ON CONFLICT (site, day) DO UPDATE SET version = version + 1",
-                    params![site, d],
+            let sessions: Vec<String> = {
+                let mut st = tx.prepare_cached(
+                    "SELECT DISTINCT session_id FROM events WHERE site = ?1 AND ts >= ?2 AND ts < ?3",
                 )?;
-                d += DAY_MS;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn session_events_for_day(&self, site: &str, day: i64) -> anyhow::Result<Vec<Event>> {
-        let site = site.to_string();
-        self.with(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT record FROM events WHERE site = ?1 AND session_id IN
-                   (SELECT DISTINCT session_id FROM events WHERE site = ?1 AND ts >= ?2 AND ts < ?3)",
-            )?;
-            let blobs = st
-                .query_map(params![site, day, day + DAY_MS], |r| r.get::<_, Vec<u8>>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            blobs
-                .iter()
-                .map(|b| Event::decode(b).context("decoding a stored event"))
-                .collect()
-        })
-        .await
-    }
-
-    async fn write_rollup(&self, site: &str, day: i64, version: i64, rollup: &DayRollup) -> anyhow::Result<()> {
-        let site = site.to_string();
-        let rows = to_stored(rollup);
-        self.with(move |c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "DELETE FROM rollup_rows WHERE site = ?1 AND day = ?2",
-                params![site, day],
-            )?;
+                let v = st
+                    .query_map(params![site, day_of(from_day), to_day], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                v
+            };
             {
-                let mut ins =
-                    tx.prepare_cached("INSERT INTO rollup_rows (site, day, part, page, data) VALUES (?1,?2,?3,?4,?5)")?;
-                for r in &rows {
-                    ins.execute(params![site, day, r.part.name(), r.page, r.data])?;
+                let mut mark = tx.prepare_cached(MARK)?;
+                for s in &sessions {
+                    mark.execute(params![site, s, bucket_of(s)])?;
                 }
             }
-            tx.execute(
-                "DELETE FROM dirty WHERE site = ?1 AND day = ?2 AND version = ?3",
-                params![site, day, version],
-            )?;
+            tx.commit()?;
+            Ok(sessions.len() as u64)
+        })
+        .await
+    }
+
+    async fn session_events(&self, site: &str, session_ids: &[String]) -> anyhow::Result<Vec<Event>> {
+        let site = site.to_string();
+        let ids: BTreeSet<String> = session_ids.iter().cloned().collect();
+        self.with(move |c| {
+            let mut st = c.prepare_cached("SELECT record FROM events WHERE site = ?1 AND session_id = ?2")?;
+            let mut out = Vec::new();
+            for id in &ids {
+                let mut rows = st.query(params![site, id])?;
+                while let Some(r) = rows.next()? {
+                    let b = r.get_ref(0)?.as_blob()?;
+                    out.push(Event::decode(b).context("decoding a stored event")?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn write_sessions(&self, site: &str, done: &[DirtySession], rows: &[SessionRollup]) -> anyhow::Result<()> {
+        let site = site.to_string();
+        let done = done.to_vec();
+        let rows = rows.to_vec();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let ids: Vec<String> = done.iter().map(|d| d.session_id.clone()).collect();
+            rollups::replace(&tx, &site, &ids, &rows)?;
+            {
+                let mut clear = tx.prepare_cached(
+                    "DELETE FROM dirty_sessions WHERE site = ?1 AND session_id = ?2 AND version = ?3",
+                )?;
+                for d in &done {
+                    clear.execute(params![site, d.session_id, d.version])?;
+                }
+            }
             tx.commit()?;
             Ok(())
         })
@@ -217,22 +245,7 @@ impl Warehouse for SqliteWarehouse {
 
     async fn read_rollup(&self, q: &RollupQuery) -> anyhow::Result<DayRollup> {
         let q = q.clone();
-        self.with(move |c| {
-            let mut out = DayRollup::default();
-            for part in &q.parts {
-                // `?5` is the page filter, NULL when the part is not page-level or no page was asked for.
-                let mut st = c.prepare_cached(
-                    "SELECT data FROM rollup_rows WHERE site = ?1 AND part = ?2 AND day >= ?3 AND day < ?4 AND (?5 IS NULL OR page = ?5)",
-                )?;
-                let page = q.page.as_deref().filter(|_| part.is_page_level());
-                let rows = st.query_map(params![q.site, part.name(), q.from_day, q.to_day, page], |r| r.get::<_, String>(0))?;
-                for data in rows {
-                    push_stored(&mut out, *part, &data?)?;
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.with(move |c| rollups::read(c, &q)).await
     }
 
     async fn count_events(&self, site: &str) -> anyhow::Result<u64> {
@@ -279,14 +292,16 @@ impl Warehouse for SqliteWarehouse {
             // is rare; a scan is fine).
             let mut ids = Vec::new();
             let mut days = BTreeSet::new();
+            let mut sessions = BTreeSet::new();
             {
-                let mut st = tx.prepare("SELECT id, ts, record FROM events WHERE site = ?1")?;
+                let mut st = tx.prepare("SELECT id, ts, session_id, record FROM events WHERE site = ?1")?;
                 let mut rows = st.query(params![site])?;
                 while let Some(r) = rows.next()? {
-                    let record: Vec<u8> = r.get(2)?;
-                    if Event::decode(&record).is_ok_and(|e| e.visitor_id == visitor) {
+                    let record = r.get_ref(3)?.as_blob()?;
+                    if Event::decode(record).is_ok_and(|e| e.visitor_id == visitor) {
                         ids.push(r.get::<_, String>(0)?);
                         days.insert(day_of(r.get::<_, i64>(1)?));
+                        sessions.insert(r.get::<_, String>(2)?);
                     }
                 }
             }
@@ -295,12 +310,9 @@ impl Warehouse for SqliteWarehouse {
                 for id in &ids {
                     del.execute(params![id])?;
                 }
-                for d in &days {
-                    tx.execute(
-                        "INSERT INTO dirty (site, day, version) VALUES (?1, ?2, 1)
-                         ON CONFLICT (site, day) DO UPDATE SET version = version + 1",
-                        params![site, d],
-                    )?;
+                let mut mark = tx.prepare_cached(MARK)?;
+                for s in &sessions {
+                    mark.execute(params![site, s, bucket_of(s)])?;
                 }
             }
             tx.commit()?;
@@ -319,14 +331,12 @@ impl Warehouse for SqliteWarehouse {
                 "DELETE FROM events WHERE site = ?1 AND ts < ?2",
                 params![site, before_day],
             )?;
-            tx.execute(
-                "DELETE FROM rollup_rows WHERE site = ?1 AND day < ?2",
-                params![site, before_day],
-            )?;
-            tx.execute(
-                "DELETE FROM dirty WHERE site = ?1 AND day < ?2",
-                params![site, before_day],
-            )?;
+            for t in rollups::TABLES {
+                tx.execute(
+                    &format!("DELETE FROM {} WHERE site = ?1 AND day < ?2", t.name),
+                    params![site, before_day],
+                )?;
+            }
             tx.commit()?;
             Ok(n as u64)
         })

@@ -1,0 +1,680 @@
+//! The rollup tables of the SQLite warehouse: one table per part, one row per (session,
+//! day, device, bot, key), typed columns. Replacing a session's rows is a delete and an
+//! insert in the caller's transaction; reads of additive parts `GROUP BY` (day, device, bot,
+//! key) with `sum()`, so SQLite does the sums (see [`crate::warehouse`]).
+//!
+//! Each part is described once ([`TABLES`]): its key columns and its counters (additive
+//! parts) or its columns (per-session parts). The SQL of every statement is built from that
+//! description, and [`encode`] / [`decode`] map the rollup row types to and from column
+//! values in the same order.
+
+use crate::event::{DeviceClass, SurveyKind};
+use crate::rollup::{
+    AnswerRow, DayRollup, Dims, ElCell, ElementRow, FeedbackRow, GridRow, PageRow, ScrollRow, SessionDetailRow,
+    SessionRow, SurveyRow, ZoneRow,
+};
+use crate::warehouse::Part;
+use anyhow::{anyhow, Context};
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Transaction};
+
+/// One stored part: table name, key columns and counters (additive) or plain columns.
+pub struct Table {
+    pub part: Stored,
+    pub name: &'static str,
+    /// Columns after (site, session_id, day, device, bot) that identify a row.
+    pub keys: &'static [&'static str],
+    /// Counters summed at read time (additive parts) or the remaining columns.
+    pub values: &'static [&'static str],
+    /// Whether reads sum `values` per (day, device, bot, keys).
+    pub additive: bool,
+}
+
+/// What a table stores: a query [`Part`], or the in-element position cells of the elements
+/// part (their own table, merged into [`ElementRow::el_cells`] on read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Part(Part),
+    ElCells,
+}
+
+/// Every rollup table.
+pub const TABLES: &[Table] = &[
+    Table {
+        part: Stored::Part(Part::Pages),
+        name: "r_pages",
+        keys: &["page"],
+        values: &[
+            "pageviews",
+            "clicks",
+            "quick_backs",
+            "fold_n",
+            "viewport_h_sum",
+            "doc_h_sum",
+        ],
+        additive: true,
+    },
+    Table {
+        part: Stored::Part(Part::Grid),
+        name: "r_grid",
+        keys: &["page", "cx", "cy"],
+        values: &["count"],
+        additive: true,
+    },
+    Table {
+        part: Stored::Part(Part::Elements),
+        name: "r_elements",
+        keys: &["page", "selector", "zone"],
+        values: &["clicks", "rage_clicks", "dead_clicks", "el_n", "el_x_sum", "el_y_sum"],
+        additive: true,
+    },
+    Table {
+        part: Stored::ElCells,
+        name: "r_el_cells",
+        keys: &["page", "selector", "zone", "x", "y"],
+        values: &["count"],
+        additive: true,
+    },
+    Table {
+        part: Stored::Part(Part::Scroll),
+        name: "r_scroll",
+        keys: &["page", "depth"],
+        values: &["pageviews"],
+        additive: true,
+    },
+    Table {
+        part: Stored::Part(Part::Zones),
+        name: "r_zones",
+        keys: &["page", "zone"],
+        values: &[
+            "exposed",
+            "clicked",
+            "exposed_clicked",
+            "visible_ms_sum",
+            "hovered",
+            "hover_ms_sum",
+            "hesitation_n",
+            "hesitation_ms_sum",
+            "click_sessions",
+            "converted_sessions",
+        ],
+        additive: true,
+    },
+    Table {
+        part: Stored::Part(Part::Surveys),
+        name: "r_surveys",
+        keys: &["survey_id", "question_id", "kind", "value"],
+        values: &["responses"],
+        additive: true,
+    },
+    Table {
+        part: Stored::Part(Part::Sessions),
+        name: "r_sessions",
+        keys: &["session_key"],
+        values: &[
+            "visitor_id",
+            "start",
+            "end_ts",
+            "pageviews",
+            "clicks",
+            "rage_clicks",
+            "dead_clicks",
+            "quick_backs",
+            "feedback",
+            "survey_responses",
+            "steps",
+        ],
+        additive: false,
+    },
+    Table {
+        part: Stored::Part(Part::SessionDetails),
+        name: "r_session_details",
+        keys: &["session_key"],
+        values: &["negative_feedback", "pages", "elements", "replays"],
+        additive: false,
+    },
+    Table {
+        part: Stored::Part(Part::Answers),
+        name: "r_answers",
+        keys: &["id"],
+        values: &[
+            "ts",
+            "survey_id",
+            "question_id",
+            "kind",
+            "value",
+            "page",
+            "session_key",
+            "trigger",
+        ],
+        additive: false,
+    },
+    Table {
+        part: Stored::Part(Part::Feedback),
+        name: "r_feedback",
+        keys: &["id"],
+        values: &["ts", "page", "session_key", "rating", "comment", "category", "selector"],
+        additive: false,
+    },
+];
+
+/// Columns every rollup table starts with.
+const LEAD: [&str; 5] = ["site", "session_id", "day", "device", "bot"];
+
+/// `CREATE TABLE` and index statements of every rollup table.
+pub fn schema() -> String {
+    let mut s = String::new();
+    for t in TABLES {
+        let cols: Vec<&str> = LEAD.iter().chain(t.keys).chain(t.values).copied().collect();
+        s.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS {} ({});\n\
+             CREATE INDEX IF NOT EXISTS {0}_session ON {0} (site, session_id);\n\
+             CREATE INDEX IF NOT EXISTS {0}_day ON {0} (site, day{});\n",
+            t.name,
+            cols.join(", "),
+            if t.keys.first() == Some(&"page") { ", page" } else { "" },
+        ));
+    }
+    s
+}
+
+fn table_of(part: Stored) -> &'static Table {
+    TABLES.iter().find(|t| t.part == part).expect("every part has a table")
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn int(n: impl Into<i64>) -> Value {
+    Value::Integer(n.into())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Value {
+    Value::Text(serde_json::to_string(v).expect("rollup value to JSON"))
+}
+
+fn lead(dims: &Dims) -> [Value; 3] {
+    [int(dims.day), text(dims.device.as_str()), int(dims.bot)]
+}
+
+/// Column values (after site and session_id) of every row of `r`, per table.
+pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
+    let mut out = Vec::new();
+    let mut push = |part: Stored, dims: &Dims, rest: Vec<Value>| {
+        let mut v: Vec<Value> = lead(dims).into();
+        v.extend(rest);
+        out.push((table_of(part), v));
+    };
+    let u = |n: u64| Value::Integer(n as i64);
+    for p in &r.pages {
+        push(
+            Stored::Part(Part::Pages),
+            &p.dims,
+            vec![
+                text(&p.page),
+                u(p.pageviews),
+                u(p.clicks),
+                u(p.quick_backs),
+                u(p.fold_n),
+                u(p.viewport_h_sum),
+                u(p.doc_h_sum),
+            ],
+        );
+    }
+    for g in &r.grid {
+        push(
+            Stored::Part(Part::Grid),
+            &g.dims,
+            vec![text(&g.page), int(g.cx), int(g.cy), u(g.count)],
+        );
+    }
+    for e in &r.elements {
+        push(
+            Stored::Part(Part::Elements),
+            &e.dims,
+            vec![
+                text(&e.page),
+                text(&e.selector),
+                text(&e.zone),
+                u(e.clicks),
+                u(e.rage_clicks),
+                u(e.dead_clicks),
+                u(e.el_n),
+                Value::Real(e.el_x_sum),
+                Value::Real(e.el_y_sum),
+            ],
+        );
+        for c in &e.el_cells {
+            push(
+                Stored::ElCells,
+                &e.dims,
+                vec![
+                    text(&e.page),
+                    text(&e.selector),
+                    text(&e.zone),
+                    int(c.x),
+                    int(c.y),
+                    u(c.count),
+                ],
+            );
+        }
+    }
+    for s in &r.scroll {
+        push(
+            Stored::Part(Part::Scroll),
+            &s.dims,
+            vec![text(&s.page), int(s.depth), u(s.pageviews)],
+        );
+    }
+    for z in &r.zones {
+        push(
+            Stored::Part(Part::Zones),
+            &z.dims,
+            vec![
+                text(&z.page),
+                text(&z.zone),
+                u(z.exposed),
+                u(z.clicked),
+                u(z.exposed_clicked),
+                u(z.visible_ms_sum),
+                u(z.hovered),
+                u(z.hover_ms_sum),
+                u(z.hesitation_n),
+                u(z.hesitation_ms_sum),
+                u(z.click_sessions),
+                u(z.converted_sessions),
+            ],
+        );
+    }
+    for s in &r.surveys {
+        push(
+            Stored::Part(Part::Surveys),
+            &s.dims,
+            vec![
+                text(&s.survey_id),
+                text(&s.question_id),
+                text(s.kind.as_str()),
+                text(&s.value),
+                u(s.responses),
+            ],
+        );
+    }
+    for s in &r.sessions {
+        push(
+            Stored::Part(Part::Sessions),
+            &s.dims,
+            vec![
+                text(&s.session_key),
+                text(&s.visitor_id),
+                int(s.start),
+                int(s.end),
+                int(s.pageviews),
+                int(s.clicks),
+                int(s.rage_clicks),
+                int(s.dead_clicks),
+                int(s.quick_backs),
+                int(s.feedback),
+                int(s.survey_responses),
+                json(&s.steps),
+            ],
+        );
+    }
+    for d in &r.session_details {
+        push(
+            Stored::Part(Part::SessionDetails),
+            &d.dims,
+            vec![
+                text(&d.session_key),
+                int(d.negative_feedback),
+                json(&d.pages),
+                json(&d.elements),
+                json(&d.replays),
+            ],
+        );
+    }
+    for a in &r.answers {
+        push(
+            Stored::Part(Part::Answers),
+            &a.dims,
+            vec![
+                text(&a.id),
+                int(a.ts),
+                text(&a.survey_id),
+                text(&a.question_id),
+                text(a.kind.as_str()),
+                json(&a.value),
+                text(&a.page),
+                text(&a.session_key),
+                text(&a.trigger),
+            ],
+        );
+    }
+    for f in &r.feedback {
+        push(
+            Stored::Part(Part::Feedback),
+            &f.dims,
+            vec![
+                text(&f.id),
+                int(f.ts),
+                text(&f.page),
+                text(&f.session_key),
+                f.rating.map_or(Value::Null, int),
+                text(&f.comment),
+                text(&f.category),
+                text(&f.selector),
+            ],
+        );
+    }
+    out
+}
+
+/// Reads values of one row, in column order, with the column's name in errors.
+struct Cols<'a> {
+    table: &'static str,
+    v: std::slice::Iter<'a, Value>,
+}
+
+impl<'a> Cols<'a> {
+    fn next(&mut self) -> anyhow::Result<&'a Value> {
+        self.v.next().ok_or_else(|| anyhow!("{}: too few columns", self.table))
+    }
+    fn i(&mut self) -> anyhow::Result<i64> {
+        match self.next()? {
+            Value::Integer(n) => Ok(*n),
+            Value::Real(x) => Ok(*x as i64),
+            Value::Null => Ok(0),
+            other => Err(anyhow!("{}: expected an integer, got {other:?}", self.table)),
+        }
+    }
+    fn u(&mut self) -> anyhow::Result<u64> {
+        Ok(self.i()?.max(0) as u64)
+    }
+    fn f(&mut self) -> anyhow::Result<f64> {
+        match self.next()? {
+            Value::Integer(n) => Ok(*n as f64),
+            Value::Real(x) => Ok(*x),
+            Value::Null => Ok(0.0),
+            other => Err(anyhow!("{}: expected a number, got {other:?}", self.table)),
+        }
+    }
+    fn s(&mut self) -> anyhow::Result<String> {
+        match self.next()? {
+            Value::Text(s) => Ok(s.clone()),
+            other => Err(anyhow!("{}: expected text, got {other:?}", self.table)),
+        }
+    }
+    fn json<T: serde::de::DeserializeOwned>(&mut self) -> anyhow::Result<T> {
+        let t = self.s()?;
+        serde_json::from_str(&t).with_context(|| format!("{}: a JSON column", self.table))
+    }
+    fn dims(&mut self) -> anyhow::Result<Dims> {
+        let day = self.i()?;
+        let device = self.s()?;
+        Ok(Dims {
+            day,
+            device: DeviceClass::parse(&device).ok_or_else(|| anyhow!("{}: device {device:?}", self.table))?,
+            bot: self.i()? != 0,
+        })
+    }
+    fn kind(&mut self) -> anyhow::Result<SurveyKind> {
+        let k = self.s()?;
+        SurveyKind::parse(&k).ok_or_else(|| anyhow!("{}: survey kind {k:?}", self.table))
+    }
+}
+
+/// Add one row read back (columns from `day` on, in [`TABLES`] order) to `r`. El cells go
+/// to `cells`, keyed by their element, for [`merge_el_cells`].
+pub fn decode(
+    t: &Table,
+    values: &[Value],
+    r: &mut DayRollup,
+    cells: &mut Vec<(Dims, String, String, String, ElCell)>,
+) -> anyhow::Result<()> {
+    let mut c = Cols {
+        table: t.name,
+        v: values.iter(),
+    };
+    let dims = c.dims()?;
+    match t.part {
+        Stored::Part(Part::Pages) => r.pages.push(PageRow {
+            dims,
+            page: c.s()?,
+            pageviews: c.u()?,
+            clicks: c.u()?,
+            quick_backs: c.u()?,
+            fold_n: c.u()?,
+            viewport_h_sum: c.u()?,
+            doc_h_sum: c.u()?,
+        }),
+        Stored::Part(Part::Grid) => r.grid.push(GridRow {
+            dims,
+            page: c.s()?,
+            cx: c.u()? as u32,
+            cy: c.u()? as u32,
+            count: c.u()?,
+        }),
+        Stored::Part(Part::Elements) => r.elements.push(ElementRow {
+            dims,
+            page: c.s()?,
+            selector: c.s()?,
+            zone: c.s()?,
+            clicks: c.u()?,
+            rage_clicks: c.u()?,
+            dead_clicks: c.u()?,
+            el_n: c.u()?,
+            el_x_sum: c.f()?,
+            el_y_sum: c.f()?,
+            el_cells: Vec::new(),
+        }),
+        Stored::ElCells => {
+            let (page, selector, zone) = (c.s()?, c.s()?, c.s()?);
+            let cell = ElCell {
+                x: c.u()? as u8,
+                y: c.u()? as u8,
+                count: c.u()?,
+            };
+            cells.push((dims, page, selector, zone, cell));
+        }
+        Stored::Part(Part::Scroll) => r.scroll.push(ScrollRow {
+            dims,
+            page: c.s()?,
+            depth: c.u()? as u32,
+            pageviews: c.u()?,
+        }),
+        Stored::Part(Part::Zones) => r.zones.push(ZoneRow {
+            dims,
+            page: c.s()?,
+            zone: c.s()?,
+            exposed: c.u()?,
+            clicked: c.u()?,
+            exposed_clicked: c.u()?,
+            visible_ms_sum: c.u()?,
+            hovered: c.u()?,
+            hover_ms_sum: c.u()?,
+            hesitation_n: c.u()?,
+            hesitation_ms_sum: c.u()?,
+            click_sessions: c.u()?,
+            converted_sessions: c.u()?,
+        }),
+        Stored::Part(Part::Surveys) => r.surveys.push(SurveyRow {
+            dims,
+            survey_id: c.s()?,
+            question_id: c.s()?,
+            kind: c.kind()?,
+            value: c.s()?,
+            responses: c.u()?,
+        }),
+        Stored::Part(Part::Sessions) => r.sessions.push(SessionRow {
+            dims,
+            session_key: c.s()?,
+            visitor_id: c.s()?,
+            start: c.i()?,
+            end: c.i()?,
+            pageviews: c.u()? as u32,
+            clicks: c.u()? as u32,
+            rage_clicks: c.u()? as u32,
+            dead_clicks: c.u()? as u32,
+            quick_backs: c.u()? as u32,
+            feedback: c.u()? as u32,
+            survey_responses: c.u()? as u32,
+            steps: c.json()?,
+        }),
+        Stored::Part(Part::SessionDetails) => r.session_details.push(SessionDetailRow {
+            dims,
+            session_key: c.s()?,
+            negative_feedback: c.u()? as u32,
+            pages: c.json()?,
+            elements: c.json()?,
+            replays: c.json()?,
+        }),
+        Stored::Part(Part::Answers) => r.answers.push(AnswerRow {
+            dims,
+            id: c.s()?,
+            ts: c.i()?,
+            survey_id: c.s()?,
+            question_id: c.s()?,
+            kind: c.kind()?,
+            value: c.json()?,
+            page: c.s()?,
+            session_key: c.s()?,
+            trigger: c.s()?,
+        }),
+        Stored::Part(Part::Feedback) => r.feedback.push(FeedbackRow {
+            dims,
+            id: c.s()?,
+            ts: c.i()?,
+            page: c.s()?,
+            session_key: c.s()?,
+            rating: match c.next()? {
+                Value::Null => None,
+                Value::Integer(n) => Some(*n as u8),
+                other => return Err(anyhow!("r_feedback: rating {other:?}")),
+            },
+            comment: c.s()?,
+            category: c.s()?,
+            selector: c.s()?,
+        }),
+    }
+    Ok(())
+}
+
+/// Put the el cells read back into their element rows (sorted by (x, y)); cells of an
+/// element with no row (cannot happen for rows written together) are dropped.
+fn merge_el_cells(r: &mut DayRollup, mut cells: Vec<(Dims, String, String, String, ElCell)>) {
+    cells.sort_by(|a, b| (a.0, &a.1, &a.2, &a.3, a.4.x, a.4.y).cmp(&(b.0, &b.1, &b.2, &b.3, b.4.x, b.4.y)));
+    for (dims, page, selector, zone, cell) in cells {
+        if let Ok(i) = r
+            .elements
+            .binary_search_by(|e| (e.dims, &e.page, &e.selector, &e.zone).cmp(&(dims, &page, &selector, &zone)))
+        {
+            r.elements[i].el_cells.push(cell);
+        }
+    }
+}
+
+/// Replace the rows of `sessions` of `site` with `rows` (session id → its rows), inside `tx`.
+pub fn replace(
+    tx: &Transaction,
+    site: &str,
+    sessions: &[String],
+    rows: &[crate::rollup::SessionRollup],
+) -> anyhow::Result<()> {
+    for t in TABLES {
+        let mut del = tx.prepare_cached(&format!("DELETE FROM {} WHERE site = ?1 AND session_id = ?2", t.name))?;
+        for s in sessions {
+            del.execute(rusqlite::params![site, s])?;
+        }
+    }
+    for sr in rows {
+        for (t, values) in encode(&sr.rows) {
+            let n = LEAD.len() + t.keys.len() + t.values.len();
+            let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+            let cols: Vec<&str> = LEAD.iter().chain(t.keys).chain(t.values).copied().collect();
+            let mut ins = tx.prepare_cached(&format!(
+                "INSERT INTO {} ({}) VALUES ({})",
+                t.name,
+                cols.join(", "),
+                marks.join(", ")
+            ))?;
+            let all = [text(site), text(&sr.session_id)].into_iter().chain(values);
+            ins.execute(params_from_iter(all))?;
+        }
+    }
+    Ok(())
+}
+
+/// Read the rows of `parts` for a query (see [`crate::warehouse::RollupQuery`]).
+pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyhow::Result<DayRollup> {
+    let mut out = DayRollup::default();
+    let mut cells = Vec::new();
+    for t in TABLES {
+        let part = match t.part {
+            Stored::Part(p) => p,
+            Stored::ElCells => Part::Elements,
+        };
+        if !q.parts.contains(&part) {
+            continue;
+        }
+        let keys: Vec<&str> = ["day", "device", "bot"].iter().chain(t.keys).copied().collect();
+        let select: Vec<String> = keys
+            .iter()
+            .map(|k| k.to_string())
+            .chain(
+                t.values
+                    .iter()
+                    .map(|v| if t.additive { format!("sum({v})") } else { v.to_string() }),
+            )
+            .collect();
+        let page = q.page.as_deref().filter(|_| part.is_page_level());
+        let sql = format!(
+            "SELECT {} FROM {} WHERE site = ?1 AND day >= ?2 AND day < ?3 AND (?4 IS NULL OR page = ?4){}",
+            select.join(", "),
+            t.name,
+            if t.additive {
+                format!(" GROUP BY {}", keys.join(", "))
+            } else {
+                String::new()
+            }
+        );
+        // Non-page-level tables have no page column: bind NULL and drop the condition.
+        let sql = if t.keys.first() == Some(&"page") {
+            sql
+        } else {
+            sql.replace(" AND (?4 IS NULL OR page = ?4)", "")
+        };
+        let mut st = c.prepare_cached(&sql)?;
+        let ncols = select.len();
+        let mut rows = if t.keys.first() == Some(&"page") {
+            st.query(rusqlite::params![q.site, q.from_day, q.to_day, page])?
+        } else {
+            st.query(rusqlite::params![q.site, q.from_day, q.to_day])?
+        };
+        while let Some(row) = rows.next()? {
+            let values: Vec<Value> = (0..ncols)
+                .map(|i| row.get::<_, Value>(i))
+                .collect::<rusqlite::Result<_>>()?;
+            if t.additive
+                && t.values
+                    .iter()
+                    .enumerate()
+                    .all(|(i, _)| is_zero(&values[keys.len() + i]))
+            {
+                continue;
+            }
+            decode(t, &values, &mut out, &mut cells)?;
+        }
+    }
+    out.sort_rows();
+    merge_el_cells(&mut out, cells);
+    Ok(out)
+}
+
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Integer(n) => *n == 0,
+        Value::Real(x) => *x == 0.0,
+        Value::Null => true,
+        _ => false,
+    }
+}
