@@ -124,3 +124,68 @@ fn a_late_batch_recomputes_only_the_sessions_it_touches() {
     ));
     assert_eq!(f["steps"][1]["sessions"], LATE);
 }
+
+/// Scale-out: two rollup processes, each with half of the session buckets
+/// (`--rollup-shard 0/2` and `1/2`) over one Kafka + ClickHouse, give the numbers one process
+/// gives (a recount of what was sent), and both do part of the work.
+#[test]
+fn two_rollup_shards_share_one_site_and_give_the_numbers_of_one() {
+    if !external_services_or_skip("two_rollup_shards_share_one_site_and_give_the_numbers_of_one") {
+        return;
+    }
+    let backend = backend_args();
+    let front = Server::start_with(
+        backend.clone(),
+        &["--roles", "ingest,sink,query,rollup", "--rollup-shard", "0/2"],
+        &[],
+    );
+    let other = Server::start_with(backend, &["--roles", "rollup,query", "--rollup-shard", "1/2"], &[]);
+    let site = "sl_two_shards";
+    front.site(site, &["https://shop.example"]);
+    let t0 = now_ms() - 2 * 3_600_000;
+    let mut events = Vec::new();
+    for i in 0..SESSIONS {
+        let sid = format!("s{i:03}");
+        let ts = t0 + i as i64 * 1000;
+        events.push(event("pageview", &sid, "https://shop.example/", ts, json!({})));
+        if i % 2 == 0 {
+            events.push(event(
+                "pageview",
+                &sid,
+                "https://shop.example/pricing",
+                ts + 500,
+                json!({}),
+            ));
+        }
+    }
+    for chunk in events.chunks(50) {
+        assert_eq!(front.post(&batch(site, chunk.to_vec())).0, 202);
+    }
+    wait_stored(&front, site, events.len() as u64);
+    let yesterday = chrono::Utc::now().date_naive().pred_opt().unwrap();
+    let range = format!("from={yesterday}&to={}", yesterday + chrono::Days::new(2));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let j = front.get(&format!("/v1/sites/{site}/journeys?{range}"));
+        if j["sessions"] == SESSIONS && j["bounces"] == SESSIONS / 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rollups by two shards did not converge: {j}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let f = front.get(&format!(
+        "/v1/sites/{site}/funnel?steps=shop.example/,shop.example/pricing&{range}"
+    ));
+    assert_eq!(
+        (f["steps"][0]["sessions"].as_u64(), f["steps"][1]["sessions"].as_u64()),
+        (Some(100), Some(50))
+    );
+    let (a, b) = (recomputed_total(&front), recomputed_total(&other));
+    assert!(
+        a > 0 && b > 0 && a + b >= SESSIONS as u64,
+        "both shards recompute sessions: {a} + {b}"
+    );
+}
