@@ -332,10 +332,13 @@ impl Warehouse for SqliteWarehouse {
                 params![site, before_day],
             )?;
             for t in rollups::TABLES {
-                tx.execute(
-                    &format!("DELETE FROM {} WHERE site = ?1 AND day < ?2", t.name),
-                    params![site, before_day],
-                )?;
+                let day_table = t.additive.then(|| rollups::day_table(t));
+                for table in std::iter::once(t.name).chain(day_table.as_deref()) {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE site = ?1 AND day < ?2"),
+                        params![site, before_day],
+                    )?;
+                }
             }
             tx.commit()?;
             Ok(n as u64)

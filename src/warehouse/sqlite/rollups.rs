@@ -1,7 +1,9 @@
 //! The rollup tables of the SQLite warehouse: one table per part, one row per (session,
 //! day, device, bot, key), typed columns. Replacing a session's rows is a delete and an
-//! insert in the caller's transaction; reads of additive parts `GROUP BY` (day, device, bot,
-//! key) with `sum()`, so SQLite does the sums (see [`crate::warehouse`]).
+//! insert in the caller's transaction. Additive parts also keep day totals per (day, device,
+//! bot, key) ([`day_table`]): in the same transaction the session's old rows are taken out
+//! and its new rows added in by SQL, so reads cost what a day has distinct keys, whatever
+//! its traffic (see [`crate::warehouse`]).
 //!
 //! Each part is described once ([`TABLES`]): its key columns and its counters (additive
 //! parts) or its columns (per-session parts). The SQL of every statement is built from that
@@ -161,21 +163,67 @@ pub const TABLES: &[Table] = &[
 /// Columns every rollup table starts with.
 const LEAD: [&str; 5] = ["site", "session_id", "day", "device", "bot"];
 
-/// `CREATE TABLE` and index statements of every rollup table.
+/// `CREATE TABLE` and index statements of every rollup table, and of the day totals of the
+/// additive ones.
 pub fn schema() -> String {
     let mut s = String::new();
     for t in TABLES {
         let cols: Vec<&str> = LEAD.iter().chain(t.keys).chain(t.values).copied().collect();
         s.push_str(&format!(
             "CREATE TABLE IF NOT EXISTS {} ({});\n\
-             CREATE INDEX IF NOT EXISTS {0}_session ON {0} (site, session_id);\n\
-             CREATE INDEX IF NOT EXISTS {0}_day ON {0} (site, day{});\n",
+             CREATE INDEX IF NOT EXISTS {0}_session ON {0} (site, session_id);\n",
             t.name,
             cols.join(", "),
-            if t.keys.first() == Some(&"page") { ", page" } else { "" },
         ));
+        if t.additive {
+            let key: Vec<&str> = DAY_KEY.iter().chain(t.keys).copied().collect();
+            let cols: Vec<&str> = key.iter().chain(t.values).copied().collect();
+            s.push_str(&format!(
+                "CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({})) WITHOUT ROWID;\n",
+                day_table(t),
+                cols.join(", "),
+                key.join(", "),
+            ));
+        } else {
+            s.push_str(&format!(
+                "CREATE INDEX IF NOT EXISTS {0}_day ON {0} (site, day);\n",
+                t.name
+            ));
+        }
     }
     s
+}
+
+/// Columns that key a row of a day-totals table, before the part's own keys.
+const DAY_KEY: [&str; 4] = ["site", "day", "device", "bot"];
+
+/// The day-totals table of an additive part: its rows summed over sessions per (site, day,
+/// device, bot, key), kept up to date by [`replace`] (a session's old rows out, its new rows
+/// in), so that reads cost what the day has distinct keys, not sessions.
+pub fn day_table(t: &Table) -> String {
+    t.name.replacen("r_", "d_", 1)
+}
+
+/// Add (`sign` 1) or take out (`sign` -1) the rows of one session of a table in its day
+/// totals.
+fn add_to_day(tx: &Transaction, t: &Table, site: &str, session: &str, sign: i64) -> anyhow::Result<()> {
+    let key: Vec<&str> = DAY_KEY.iter().chain(t.keys).copied().collect();
+    let signed: Vec<String> = t.values.iter().map(|v| format!("?3 * {v}")).collect();
+    let set: Vec<String> = t.values.iter().map(|v| format!("{v} = {v} + excluded.{v}")).collect();
+    let mut st = tx.prepare_cached(&format!(
+        "INSERT INTO {} ({}, {}) SELECT {}, {} FROM {} WHERE site = ?1 AND session_id = ?2 AND 1 \
+         ON CONFLICT ({}) DO UPDATE SET {}",
+        day_table(t),
+        key.join(", "),
+        t.values.join(", "),
+        key.join(", "),
+        signed.join(", "),
+        t.name,
+        key.join(", "),
+        set.join(", "),
+    ))?;
+    st.execute(rusqlite::params![site, session, sign])?;
+    Ok(())
 }
 
 fn table_of(part: Stored) -> &'static Table {
@@ -583,6 +631,9 @@ pub fn replace(
     for t in TABLES {
         let mut del = tx.prepare_cached(&format!("DELETE FROM {} WHERE site = ?1 AND session_id = ?2", t.name))?;
         for s in sessions {
+            if t.additive {
+                add_to_day(tx, t, site, s, -1)?;
+            }
             del.execute(rusqlite::params![site, s])?;
         }
     }
@@ -599,6 +650,9 @@ pub fn replace(
             ))?;
             let all = [text(site), text(&sr.session_id)].into_iter().chain(values);
             ins.execute(params_from_iter(all))?;
+        }
+        for t in TABLES.iter().filter(|t| t.additive) {
+            add_to_day(tx, t, site, &sr.session_id, 1)?;
         }
     }
     Ok(())
@@ -620,22 +674,13 @@ pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyh
         let select: Vec<String> = keys
             .iter()
             .map(|k| k.to_string())
-            .chain(
-                t.values
-                    .iter()
-                    .map(|v| if t.additive { format!("sum({v})") } else { v.to_string() }),
-            )
+            .chain(t.values.iter().map(|v| v.to_string()))
             .collect();
         let page = q.page.as_deref().filter(|_| part.is_page_level());
         let sql = format!(
-            "SELECT {} FROM {} WHERE site = ?1 AND day >= ?2 AND day < ?3 AND (?4 IS NULL OR page = ?4){}",
+            "SELECT {} FROM {} WHERE site = ?1 AND day >= ?2 AND day < ?3 AND (?4 IS NULL OR page = ?4)",
             select.join(", "),
-            t.name,
-            if t.additive {
-                format!(" GROUP BY {}", keys.join(", "))
-            } else {
-                String::new()
-            }
+            if t.additive { day_table(t) } else { t.name.to_string() },
         );
         // Non-page-level tables have no page column: bind NULL and drop the condition.
         let sql = if t.keys.first() == Some(&"page") {
@@ -654,12 +699,9 @@ pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyh
             let values: Vec<Value> = (0..ncols)
                 .map(|i| row.get::<_, Value>(i))
                 .collect::<rusqlite::Result<_>>()?;
-            if t.additive
-                && t.values
-                    .iter()
-                    .enumerate()
-                    .all(|(i, _)| is_zero(&values[keys.len() + i]))
-            {
+            // A key whose sessions all went (totals back to 0); floats may keep a rounding
+            // residue, so only the integer counters decide.
+            if t.additive && values[keys.len()..].iter().all(is_zero) {
                 continue;
             }
             decode(t, &values, &mut out, &mut cells)?;
@@ -673,8 +715,7 @@ pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyh
 fn is_zero(v: &Value) -> bool {
     match v {
         Value::Integer(n) => *n == 0,
-        Value::Real(x) => *x == 0.0,
-        Value::Null => true,
+        Value::Real(_) | Value::Null => true,
         _ => false,
     }
 }
