@@ -15,12 +15,17 @@
 //!                                        each size in SIZES (comma-separated, ascending),
 //!                                        fill the day to that many events and roll it up,
 //!                                        then add 10,000 new events (1 in 10 late events
-//!                                        of sessions already stored) and time the rollup
+//!                                        of 100 sessions already stored) and time the rollup
 //!                                        passes that take them in: process CPU seconds and
 //!                                        wall seconds. Embedded (SQLite in a scratch dir),
 //!                                        or ClickHouse with a scratch database.
 //!
-//! The floors, `rollup` and `growth` print one JSON line.
+//!     loadgen fill EVENTS DATA_DIR | fill EVENTS CLICKHOUSE_URL DATABASE
+//!                                        one day of EVENTS events of site sl_load into
+//!                                        the warehouse, rolled up; then the day marked
+//!                                        and rolled up again, timed (a `rollup rebuild`)
+//!
+//! The floors, `rollup`, `growth` and `fill` print one JSON line.
 
 use sightline::loadgen::{accept, TrafficGen, TEMPLATE_TAG};
 use sightline::rollup::{compute_day, day_of, Rules, DAY_MS};
@@ -106,22 +111,32 @@ fn main() -> anyhow::Result<()> {
                                    "wall_seconds": started.elapsed().as_secs_f64()})
             );
         }
+        Some("fill") if a.len() == 4 || a.len() == 5 => {
+            let n: usize = a[2].parse()?;
+            tokio::runtime::Runtime::new()?.block_on(fill(n, &a[3], a.get(4).map(String::as_str), now))?;
+        }
         Some("growth") if a.len() == 3 || a.len() == 4 => {
             let sizes: Vec<usize> = a[2].split(',').map(str::parse).collect::<Result<_, _>>()?;
             tokio::runtime::Runtime::new()?.block_on(growth(&sizes, a.get(3).map(String::as_str), now))?;
         }
         _ => anyhow::bail!(
-            "usage: loadgen bodies SITE N FILE | parse-floor FILE SECONDS | rollup EVENTS PER_DAY | growth SIZES [CLICKHOUSE_URL]"
+            "usage: loadgen bodies SITE N FILE | parse-floor FILE SECONDS | rollup EVENTS PER_DAY | growth SIZES [CLICKHOUSE_URL] | fill EVENTS DATA_DIR|CLICKHOUSE_URL [DATABASE]"
         ),
     }
     Ok(())
 }
 
-/// CPU seconds this process used so far (user + system).
-fn cpu_seconds() -> f64 {
+/// This process's resource usage so far.
+fn rusage() -> libc::rusage {
     // SAFETY: getrusage only writes the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    u
+}
+
+/// CPU seconds this process used so far (user + system).
+fn cpu_seconds() -> f64 {
+    let u = rusage();
     let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
     t(u.ru_utime) + t(u.ru_stime)
 }
@@ -129,78 +144,107 @@ fn cpu_seconds() -> f64 {
 /// New events added at each size.
 const GROWTH_STEP: usize = 10_000;
 
-async fn growth(sizes: &[usize], clickhouse: Option<&str>, now: i64) -> anyhow::Result<()> {
-    use sightline::rollup::job::run_once;
-    use sightline::sites::SiteCache;
-    use sightline::warehouse::{Shard, Warehouse};
-    use std::sync::Arc;
-    let tmp = std::env::temp_dir().join(format!("sightline-growth-{}", std::process::id()));
-    let wh: Arc<dyn Warehouse> = match clickhouse {
-        Some(url) => {
-            sightline::warehouse::clickhouse::ClickHouseWarehouse::connect(
-                url,
-                &format!("growth_{}", std::process::id()),
-            )
-            .await?
+/// Generated events of one site on one UTC day (yesterday, around noon), in batches as
+/// ingest accepts them; optionally some of them late events of sessions already made.
+struct Filler {
+    gen: TrafficGen,
+    site: String,
+    noon: i64,
+    batch_no: u32,
+    /// A sample of events made so far, for late events of their sessions.
+    known: Vec<sightline::event::Event>,
+}
+
+impl Filler {
+    fn new(site: &str, now: i64) -> Filler {
+        Filler {
+            gen: TrafficGen::new(11),
+            site: site.to_string(),
+            // Noon of yesterday: every event on one UTC day, whatever the time now.
+            noon: day_of(now) - DAY_MS / 2,
+            batch_no: 0,
+            known: Vec::new(),
         }
-        None => sightline::warehouse::sqlite::SqliteWarehouse::open(&tmp)?,
-    };
-    let sites = SiteCache::default();
-    let site = "sl_growth";
-    // Noon of yesterday: every event on one UTC day, whatever the time now.
-    let noon = day_of(now) - DAY_MS / 2;
-    let mut gen = TrafficGen::new(11);
-    let mut batch_no = 0u32;
-    let mut stored = 0usize;
-    // Sessions stored so far (session id → its events), for late events.
-    let mut known: Vec<sightline::event::Event> = Vec::new();
-    let mut next = |n: usize, late: bool, known: &mut Vec<sightline::event::Event>| {
-        let mut out = Vec::with_capacity(n);
+    }
+
+    /// `n` new events; with `late`, one in ten of them are late events of [`LATE_SESSIONS`]
+    /// sessions made earlier (spread over the whole day so far, ten late events each), so
+    /// every step touches the same number of old sessions whatever the day's size.
+    fn next(&mut self, n: usize, late: bool) -> Vec<sightline::event::Event> {
+        let mut out = Vec::with_capacity(n + 50);
         while out.len() < n {
-            let body = gen.batch(site, "0000beef", batch_no, 50, noon);
-            batch_no += 1;
-            let mut evs = accept(&body, noon);
-            if late && !known.is_empty() {
-                // One in ten: the same event id scheme, moved into a stored session.
-                for (i, e) in evs.iter_mut().enumerate().filter(|(i, _)| i % 10 == 0) {
-                    let old = &known[(batch_no as usize * 31 + i * 7) % known.len()];
-                    e.session_id = old.session_id.clone();
-                    e.visitor_id = old.visitor_id.clone();
-                    e.ts = old.ts + 1;
-                }
-            }
-            out.extend(evs);
+            let body = self.gen.batch(&self.site, "0000beef", self.batch_no, 50, self.noon);
+            self.batch_no += 1;
+            out.extend(accept(&body, self.noon));
         }
         out.truncate(n);
-        if known.len() < 100_000 {
-            known.extend(out.iter().step_by(50).cloned());
+        if late && !self.known.is_empty() {
+            let step = (self.known.len() / LATE_SESSIONS).max(1);
+            let offset = self.batch_no as usize % step;
+            for (k, e) in out.iter_mut().step_by(10).enumerate() {
+                let old = &self.known[(offset + (k % LATE_SESSIONS) * step) % self.known.len()];
+                e.session_id = old.session_id.clone();
+                e.visitor_id = old.visitor_id.clone();
+                e.ts = old.ts + 1;
+            }
+        }
+        if self.known.len() < 100_000 && !late {
+            self.known.extend(out.iter().step_by(50).cloned());
         }
         out
-    };
+    }
+}
+
+/// Old sessions a step of late events touches.
+const LATE_SESSIONS: usize = 100;
+
+/// The embedded warehouse in `dir`, or ClickHouse at `url` in database `db`.
+async fn open_warehouse(
+    clickhouse: Option<&str>,
+    db: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<std::sync::Arc<dyn sightline::warehouse::Warehouse>> {
+    Ok(match clickhouse {
+        Some(url) => sightline::warehouse::clickhouse::ClickHouseWarehouse::connect(url, db).await?,
+        None => sightline::warehouse::sqlite::SqliteWarehouse::open(dir)?,
+    })
+}
+
+/// Run rollup passes until one finds nothing; returns the sessions recomputed.
+async fn roll_up_all(wh: &dyn sightline::warehouse::Warehouse) -> anyhow::Result<u64> {
+    let sites = sightline::sites::SiteCache::default();
+    let mut n = 0;
+    loop {
+        let r = sightline::rollup::job::run_once(wh, &sites, sightline::warehouse::Shard::ALL, false).await?;
+        if r.sessions == 0 {
+            return Ok(n);
+        }
+        n += r.sessions;
+    }
+}
+
+async fn growth(sizes: &[usize], clickhouse: Option<&str>, now: i64) -> anyhow::Result<()> {
+    let tmp = std::env::temp_dir().join(format!("sightline-growth-{}", std::process::id()));
+    let wh = open_warehouse(clickhouse, &format!("growth_{}", std::process::id()), &tmp).await?;
+    let mut fill = Filler::new("sl_growth", now);
+    let mut stored = 0usize;
     let mut results = Vec::new();
     for &size in sizes {
         while stored < size {
-            let evs = next((size - stored).min(GROWTH_STEP), false, &mut known);
+            let evs = fill.next((size - stored).min(GROWTH_STEP), false);
             stored += evs.len();
             wh.insert_events(&evs).await?;
             // Keep the backlog bounded while filling.
             if stored % 200_000 < GROWTH_STEP {
-                while run_once(wh.as_ref(), &sites, Shard::ALL, false).await?.sessions > 0 {}
+                roll_up_all(wh.as_ref()).await?;
             }
         }
-        while run_once(wh.as_ref(), &sites, Shard::ALL, false).await?.sessions > 0 {}
-        let evs = next(GROWTH_STEP, true, &mut known);
+        roll_up_all(wh.as_ref()).await?;
+        let evs = fill.next(GROWTH_STEP, true);
         wh.insert_events(&evs).await?;
         stored += evs.len();
         let (cpu, wall) = (cpu_seconds(), Instant::now());
-        let mut sessions = 0;
-        loop {
-            let r = run_once(wh.as_ref(), &sites, Shard::ALL, false).await?;
-            if r.sessions == 0 {
-                break;
-            }
-            sessions += r.sessions;
-        }
+        let sessions = roll_up_all(wh.as_ref()).await?;
         let (cpu, wall) = (cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
         eprintln!("growth: day of {size} events: 10k new events rolled up in {cpu:.2} CPU s, {wall:.2} s ({sessions} sessions)");
         results.push(
@@ -219,5 +263,47 @@ async fn growth(sizes: &[usize], clickhouse: Option<&str>, now: i64) -> anyhow::
         serde_json::json!({"steps": results, "last_over_first_cpu": ratio})
     );
     let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// Peak resident set of this process so far, MiB.
+fn peak_rss_mib() -> f64 {
+    rusage().ru_maxrss as f64 / 1024.0
+}
+
+/// `fill`: one day of `n` events for site `sl_load` into the warehouse (the data dir
+/// `target`, or ClickHouse at `target` in database `db`), rolled up; then the whole day
+/// marked and rolled up again, timed: what `sightline rollup rebuild` of that day costs.
+async fn fill(n: usize, target: &str, db: Option<&str>, now: i64) -> anyhow::Result<()> {
+    let clickhouse = target.starts_with("http").then_some(target);
+    let wh = open_warehouse(clickhouse, db.unwrap_or("sightline"), std::path::Path::new(target)).await?;
+    let mut f = Filler::new("sl_load", now);
+    let started = Instant::now();
+    let mut stored = 0;
+    while stored < n {
+        let evs = f.next((n - stored).min(GROWTH_STEP), false);
+        stored += evs.len();
+        wh.insert_events(&evs).await?;
+    }
+    let insert_s = started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let sessions = roll_up_all(wh.as_ref()).await?;
+    let first_rollup_s = t.elapsed().as_secs_f64();
+    let day = day_of(f.noon);
+    wh.mark_dirty("sl_load", day, day + DAY_MS).await?;
+    let (cpu, t) = (cpu_seconds(), Instant::now());
+    let rebuilt = roll_up_all(wh.as_ref()).await?;
+    let (rebuild_cpu, rebuild_s) = (cpu_seconds() - cpu, t.elapsed().as_secs_f64());
+    eprintln!(
+        "fill: {stored} events in {insert_s:.1} s; rollup {sessions} sessions in {first_rollup_s:.1} s; \
+         rebuild {rebuilt} sessions in {rebuild_s:.1} s ({rebuild_cpu:.1} CPU s)"
+    );
+    println!(
+        "{}",
+        serde_json::json!({"events": stored, "day": day, "insert_seconds": insert_s, "sessions": sessions,
+                           "rollup_seconds": first_rollup_s, "rebuild_sessions": rebuilt,
+                           "rebuild_seconds": rebuild_s, "rebuild_cpu_seconds": rebuild_cpu,
+                           "peak_rss_mib": peak_rss_mib()})
+    );
     Ok(())
 }

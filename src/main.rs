@@ -47,9 +47,12 @@ enum Command {
         /// Stages to run here: `all`, or a comma list of ingest, sink, rollup, query.
         #[arg(long, env = "SIGHTLINE_ROLES", default_value = "all", value_parser = Roles::parse)]
         roles: Roles,
-        /// The share of the rollup work this process takes, `INDEX/COUNT` (0-based): with N
-        /// rollup processes give each one of `0/N` … `N-1/N`; sessions are split by a hash of
-        /// their id, so they share one busy site.
+        /// The share of the rollup work this process takes with the embedded log,
+        /// `INDEX/COUNT` (0-based): with N rollup processes give each one of `0/N` … `N-1/N`;
+        /// sessions are split by a hash of their id, so they share one busy site. With
+        /// `--kafka-brokers` the rollup processes lease their share from the consumer group
+        /// `<prefix>.rollup` instead (processes may come and go) and any value but `0/1` is
+        /// refused at start-up.
         #[arg(long, env = "SIGHTLINE_ROLLUP_SHARD", default_value = "0/1", value_parser = server::parse_shard)]
         rollup_shard: sightline::warehouse::Shard,
         #[command(flatten)]

@@ -100,6 +100,11 @@ pub struct Metrics {
     pub rollup_dirty_sessions: IntGauge,
     /// Snippet sessions recomputed.
     pub rollup_sessions_total: IntCounter,
+    /// Session buckets (of `warehouse::BUCKETS` = 1024) whose dirty sessions this process
+    /// takes now, buckets: its static `--rollup-shard`, or with Kafka the buckets of the
+    /// `<prefix>.rollup-leases` partitions the group assigned it (`rollup::leases`); 0 in a
+    /// process without the rollup role and while a rebalance is under way.
+    pub rollup_owned_buckets: IntGauge,
     /// Age of the newest event (by `received_at`) included in any rollup this process
     /// computed: now minus that event's `received_at`, seconds, computed at scrape time.
     /// Until the job's first pass that includes an event it counts from the job's start;
@@ -171,6 +176,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     )
     .expect("metric");
     r.register(Box::new(recomputed.clone())).expect("register");
+    let owned = IntGauge::new(
+        "sightline_rollup_owned_buckets",
+        "Session buckets (of 1024) whose dirty sessions this rollup process takes now",
+    )
+    .expect("metric");
+    r.register(Box::new(owned.clone())).expect("register");
     let m = Metrics {
         http_requests_total: counter(
             &r,
@@ -298,6 +309,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         ),
         rollup_dirty_sessions: dirty,
         rollup_sessions_total: recomputed,
+        rollup_owned_buckets: owned,
         rollup_freshness_seconds: gauge(
             &r,
             "sightline_rollup_freshness_seconds",

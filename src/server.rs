@@ -33,8 +33,10 @@ pub struct AppState {
     pub log_backend: &'static str,
     /// Ingest quotas, the in-flight limit and the client-IP rule.
     pub quotas: Arc<Quotas>,
-    /// This process's share of the rollup work (`--rollup-shard`).
-    pub rollup_shard: crate::warehouse::Shard,
+    /// This process's share of the rollup work: `--rollup-shard` (embedded log), the buckets
+    /// leased from the Kafka group (Kafka log, rollup role), or nothing (Kafka log, no
+    /// rollup role). `POST /v1/admin/rollup/run` runs a pass over it.
+    pub rollup: rollup::job::Ownership,
 }
 
 /// An error of the query or admin API, as `{"error", "field", "reason"}`.
@@ -466,13 +468,26 @@ pub async fn list_sites(req: HttpRequest, state: web::Data<AppState>) -> Result<
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// `POST /v1/admin/rollup/run`: recompute every dirty session now (the job also runs on a
-/// timer); answers `{"sessions", "events"}`: snippet sessions recomputed and events read.
-#[utoipa::path(post, path = "/v1/admin/rollup/run", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "{sessions, events}: snippet sessions recomputed, events read for them")))]
+/// How long `POST /v1/admin/rollup/run` waits for the Kafka group to lease this process some
+/// buckets when it holds none (start-up, a rebalance).
+pub const ROLLUP_RUN_LEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// `POST /v1/admin/rollup/run`: recompute now the dirty sessions this process owns (the job
+/// also runs on a timer); answers `{"sessions", "events", "owned_buckets"}`: snippet sessions
+/// recomputed, events read for them, and the buckets (of 1024) owned when the pass started.
+/// With the Kafka log, a process with the rollup role first waits (at most
+/// [`ROLLUP_RUN_LEASE_WAIT`]) until the group has leased it some buckets; a process without
+/// the rollup role owns nothing there and recomputes nothing.
+#[utoipa::path(post, path = "/v1/admin/rollup/run", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "{sessions, events, owned_buckets}: snippet sessions recomputed, events read for them, buckets (of 1024) this process owned")))]
 pub async fn rollup_run(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
-    let r = rollup::job::run_once(state.warehouse.as_ref(), &state.sites, state.rollup_shard, true).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"sessions": r.sessions, "events": r.events})))
+    if let rollup::job::Ownership::Leased(l) = &state.rollup {
+        l.wait_owned(ROLLUP_RUN_LEASE_WAIT).await;
+    }
+    let owned_buckets = state.rollup.shard().bucket_count();
+    let r = rollup::job::run_once(state.warehouse.as_ref(), &state.sites, state.rollup.clone(), true).await?;
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({"sessions": r.sessions, "events": r.events, "owned_buckets": owned_buckets})))
 }
 
 #[derive(Deserialize)]
@@ -715,7 +730,8 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
     }
 }
 
-/// Parse `--rollup-shard`: `INDEX/COUNT`, 0 ≤ INDEX < COUNT ≤ [`crate::warehouse::BUCKETS`].
+/// Parse `--rollup-shard`: `INDEX/COUNT`, 0 ≤ INDEX < COUNT ≤ [`crate::warehouse::BUCKETS`]
+/// (buckets `b` with `b % COUNT == INDEX`, [`crate::warehouse::Shard::fixed`]).
 pub fn parse_shard(s: &str) -> Result<crate::warehouse::Shard, String> {
     let bad = || {
         format!(
@@ -731,7 +747,7 @@ pub fn parse_shard(s: &str) -> Result<crate::warehouse::Shard, String> {
     if count == 0 || index >= count || count > crate::warehouse::BUCKETS {
         return Err(bad());
     }
-    Ok(crate::warehouse::Shard { index, count })
+    Ok(crate::warehouse::Shard::fixed(index, count))
 }
 
 /// Settings of `sightline serve`.
@@ -744,7 +760,9 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How often the rollup job looks for dirty sessions.
     pub rollup_every: Duration,
-    /// This process's share of the rollup work.
+    /// This process's share of the rollup work with the embedded log (`--rollup-shard`). With
+    /// the Kafka log the share is leased from the group ([`crate::rollup::leases`]) and
+    /// anything but [`crate::warehouse::Shard::ALL`] is refused at start-up.
     pub rollup_shard: crate::warehouse::Shard,
     /// Stages this process runs.
     pub roles: Roles,
@@ -795,6 +813,9 @@ pub struct Backends {
     pub log: Arc<dyn Log>,
     pub warehouse: Arc<dyn Warehouse>,
     pub log_backend: &'static str,
+    /// The Kafka log's settings (`None`: the embedded log); the rollup role leases its buckets
+    /// from a consumer group on these brokers.
+    pub kafka: Option<KafkaConfig>,
 }
 
 /// Where the log and the warehouse live. Unset Kafka brokers → the embedded log in
@@ -850,6 +871,7 @@ pub async fn connect_warehouse(args: &BackendArgs) -> anyhow::Result<Arc<dyn War
 /// wait so that it answers before ingest's own timeout.
 pub async fn connect_backends(args: &BackendArgs, limits: &Limits) -> anyhow::Result<Backends> {
     let warehouse = connect_warehouse(args).await?;
+    let mut kafka = None;
     let (log, log_backend): (Arc<dyn Log>, &'static str) = match &args.kafka_brokers {
         Some(brokers) => {
             let cfg = KafkaConfig {
@@ -864,6 +886,7 @@ pub async fn connect_backends(args: &BackendArgs, limits: &Limits) -> anyhow::Re
                     .max(1000),
                 ..KafkaConfig::default()
             };
+            kafka = Some(cfg.clone());
             (KafkaLog::connect(cfg).await?, "kafka")
         }
         None => (EmbeddedLog::open(&args.data_dir)?, "embedded"),
@@ -872,6 +895,7 @@ pub async fn connect_backends(args: &BackendArgs, limits: &Limits) -> anyhow::Re
         log,
         warehouse,
         log_backend,
+        kafka,
     })
 }
 
@@ -882,7 +906,16 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         log,
         warehouse,
         log_backend,
+        kafka,
     } = backends;
+    if kafka.is_some() && cfg.rollup_shard != crate::warehouse::Shard::ALL {
+        anyhow::bail!(
+            "--rollup-shard {} is for the embedded log: with Kafka the rollup processes lease their \
+             session buckets from the consumer group {} (leave --rollup-shard at 0/1)",
+            cfg.rollup_shard,
+            kafka.as_ref().map(KafkaConfig::rollup_group).unwrap_or_default()
+        );
+    }
     let tokens = Arc::new(Tokens::new(token));
     tokens.refresh(warehouse.as_ref()).await?;
     let sites = Arc::new(SiteCache::default());
@@ -893,6 +926,25 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         metrics::set_producer_queue_capacity(crate::log::kafka::QUEUE_MAX_MESSAGES);
     }
 
+    // What the rollup job (and `POST /v1/admin/rollup/run`) of this process takes.
+    let leases = match (&kafka, cfg.roles.rollup) {
+        (Some(k), true) => Some(rollup::leases::Leases::join(k).await?),
+        _ => None,
+    };
+    let rollup_owner = match (&leases, &kafka) {
+        (Some(l), _) => rollup::job::Ownership::Leased(l.clone()),
+        (None, Some(_)) => rollup::job::Ownership::Fixed(crate::warehouse::Shard::NONE),
+        (None, None) => rollup::job::Ownership::Fixed(cfg.rollup_shard.clone()),
+    };
+    if leases.is_none() {
+        let owned = if cfg.roles.rollup {
+            rollup_owner.shard().bucket_count()
+        } else {
+            0
+        };
+        METRICS.rollup_owned_buckets.set(i64::from(owned));
+    }
+
     let state = web::Data::new(AppState {
         log: log.clone(),
         warehouse: warehouse.clone(),
@@ -901,7 +953,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         limits: cfg.limits,
         log_backend,
         quotas: Arc::new(Quotas::new(cfg.quotas.clone())),
-        rollup_shard: cfg.rollup_shard,
+        rollup: rollup_owner.clone(),
     });
     tasks_quota_sweep(&state.quotas);
 
@@ -920,7 +972,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
             warehouse.clone(),
             sites.clone(),
             cfg.rollup_every,
-            cfg.rollup_shard,
+            rollup_owner.clone(),
         )));
     }
     tasks.push(tokio::spawn({
@@ -973,6 +1025,10 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
     };
     for t in tasks {
         t.abort();
+    }
+    // Leave the rollup group now, so the others take this process's buckets at once.
+    if let Some(l) = &leases {
+        l.shutdown(Duration::from_secs(10)).await;
     }
     // Flush what the producer still holds (bounded) before exiting.
     log.shutdown().await;

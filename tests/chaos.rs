@@ -1,10 +1,15 @@
 //! Chaos (issue 10): the roles split across processes (ingest, sink, rollup, query) on a real
 //! Kafka-protocol broker and a real ClickHouse, under a steady load from a client that retries
-//! like the snippet (same batch, same ids, until `202`). Each of ingest, sink and rollup is
-//! SIGKILLed twice at seeded random moments and restarted; ClickHouse is stopped 30 s, then
+//! like the snippet (same batch, same ids, until `202`). Two rollup processes share the
+//! session buckets through their Kafka group's leases. Each of ingest, sink and the first
+//! rollup process is SIGKILLed twice at seeded random moments and restarted; the second
+//! rollup process is SIGKILLed once, mid-pass (at a seeded moment, the first time after it
+//! that its last batch took dirty sessions), and restarted; ClickHouse is stopped 30 s, then
 //! the broker 30 s. Afterwards every event the client saw acknowledged is in the warehouse
-//! exactly once and the rollups equal a recount from the raw events. Prints acknowledged /
-//! stored / duplicate / lost. External pass only (it needs the services it stops).
+//! exactly once and the rollups equal a recount from the raw events (a rollup write by a
+//! process that lost its buckets while their new owner wrote would count a session twice).
+//! Prints acknowledged / stored / duplicate / lost. External pass only (it needs the services
+//! it stops).
 
 mod common;
 use common::*;
@@ -36,6 +41,8 @@ fn session_batch(sid: &str) -> Value {
 #[derive(Clone, Copy, Debug)]
 enum Act {
     Kill(usize),
+    /// SIGKILL a rollup process while its last batch took dirty sessions (waits 20 s at most).
+    KillMidPass(usize),
     StopClickHouse,
     StartClickHouse,
     StopBroker,
@@ -76,8 +83,8 @@ fn killing_every_role_and_stopping_both_services_under_load_loses_and_doubles_no
         "--kafka-idempotence".to_string(),
         "false".to_string(),
     ];
-    // One process per role; the query process answers the test's reads.
-    let roles = ["ingest", "sink", "rollup"];
+    // One process per role, two for the rollup; the query process answers the test's reads.
+    let roles = ["ingest", "sink", "rollup", "rollup"];
     let mut procs: Vec<Server> = roles
         .iter()
         .map(|r| Server::start_with(backend.clone(), &["--roles", r, "--append-timeout-ms", "4000"], &[]))
@@ -138,11 +145,13 @@ fn killing_every_role_and_stopping_both_services_under_load_loses_and_doubles_no
     // The schedule: each role killed twice at random moments, ClickHouse down 30 s, then the
     // broker down 30 s, kills also landing inside the outages.
     let mut plan: Vec<(u64, Act)> = Vec::new();
-    for (r, _) in roles.iter().enumerate() {
+    for r in 0..3 {
         plan.push((rng.random_range(2_000..20_000), Act::Kill(r)));
         plan.push((rng.random_range(25_000..85_000), Act::Kill(r)));
     }
     let ch_down = rng.random_range(10_000..15_000);
+    // Before the outages, while the rollup processes are busy with the load.
+    plan.push((rng.random_range(4_000..ch_down - 3_000), Act::KillMidPass(3)));
     plan.push((ch_down, Act::StopClickHouse));
     plan.push((ch_down + 30_000, Act::StartClickHouse));
     let broker_down = ch_down + 30_000 + rng.random_range(8_000..12_000);
@@ -167,6 +176,16 @@ fn killing_every_role_and_stopping_both_services_under_load_loses_and_doubles_no
         println!("chaos t={:.1}s {act:?}", started.elapsed().as_secs_f64());
         match act {
             Act::Kill(r) => {
+                procs[*r].kill9();
+                std::thread::sleep(Duration::from_millis(rng.random_range(200..2000)));
+                procs[*r].spawn_nowait();
+            }
+            Act::KillMidPass(r) => {
+                let busy = wait_mid_pass(&procs[*r], Duration::from_secs(20));
+                println!(
+                    "chaos: rollup process {r} killed {}",
+                    if busy { "mid-pass" } else { "(idle for 20 s)" }
+                );
                 procs[*r].kill9();
                 std::thread::sleep(Duration::from_millis(rng.random_range(200..2000)));
                 procs[*r].spawn_nowait();
@@ -199,7 +218,7 @@ fn killing_every_role_and_stopping_both_services_under_load_loses_and_doubles_no
 
     let acked = *acked.lock().unwrap();
     let (refusals, conn_errors) = *retries.lock().unwrap();
-    // Every acknowledged event reaches the warehouse once; the rollup process recomputes.
+    // Every acknowledged event reaches the warehouse once.
     query.settle_within("chaos", acked, 300);
     let v = query.get("/v1/sites/chaos/stats");
     let (stored, rows) = (v["events"].as_u64().unwrap(), v["rows"].as_u64().unwrap());
@@ -211,11 +230,36 @@ fn killing_every_role_and_stopping_both_services_under_load_loses_and_doubles_no
     );
     assert_eq!(stored, acked, "stored exactly what was acknowledged");
     // The rollups equal a recount from the raw events: every session is 1 page view and 10
-    // clicks on one button, so clicks = 10/11 of the events and sessions = 1/11.
-    let h = query.get(&format!("/v1/sites/chaos/heatmap?url={URL}&{}", today_range()));
+    // clicks on one button, so clicks = 10/11 of the events and sessions = 1/11. The query
+    // process owns no buckets (its `rollup/run` recomputes nothing): wait for the rollup
+    // processes to get there.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let (h, j) = loop {
+        let h = query.get(&format!("/v1/sites/chaos/heatmap?url={URL}&{}", today_range()));
+        let j = query.get(&format!("/v1/sites/chaos/journeys?{}", today_range()));
+        let clicks = h["clicks"].as_u64().unwrap();
+        let (pageviews, sessions) = (h["pageviews"].as_u64().unwrap(), j["sessions"].as_u64().unwrap());
+        if (clicks * 11, pageviews * 11, sessions * 11) == (acked * CLICKS as u64, acked, acked)
+            || Instant::now() > deadline
+        {
+            break (h, j);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let rollups: Vec<String> = procs[2..]
+        .iter()
+        .map(|p| {
+            let m = p.metrics();
+            ["sightline_rollup_owned_buckets ", "sightline_rollup_sessions_total "]
+                .iter()
+                .map(|k| m.lines().find(|l| l.starts_with(k)).unwrap_or(k).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    println!("chaos: rollup processes after the run: {rollups:?}");
     assert_eq!(h["clicks"].as_u64().unwrap() * 11, acked * CLICKS as u64, "{h}");
     assert_eq!(h["pageviews"].as_u64().unwrap() * 11, acked, "{h}");
-    let j = query.get(&format!("/v1/sites/chaos/journeys?{}", today_range()));
     assert_eq!(j["sessions"].as_u64().unwrap() * 11, acked, "{j}");
     let el = &h["elements"][0];
     assert_eq!(
@@ -223,4 +267,29 @@ fn killing_every_role_and_stopping_both_services_under_load_loses_and_doubles_no
         (Some(0), Some(0)),
         "{h}"
     );
+}
+
+/// Wait (at most `within`) until `p`'s last rollup batch took dirty sessions
+/// (`sightline_rollup_dirty_sessions` > 0: it is between taking them and writing them);
+/// returns whether it saw that.
+fn wait_mid_pass(p: &Server, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let busy = p
+            .http
+            .get(p.url("/metrics"))
+            .send()
+            .ok()
+            .and_then(|r| r.text().ok())
+            .is_some_and(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("sightline_rollup_dirty_sessions "))
+                    .is_some_and(|v| v.trim() != "0")
+            });
+        if busy {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
 }

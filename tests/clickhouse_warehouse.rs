@@ -237,7 +237,7 @@ fn assert_rollup(got: &DayRollup, want: &DayRollup, what: &str) {
 }
 
 async fn dirty_keys(w: &dyn Warehouse) -> BTreeSet<(String, String)> {
-    w.dirty_sessions(1000, Shard::ALL)
+    w.dirty_sessions(1000, &Shard::ALL)
         .await
         .unwrap()
         .into_iter()
@@ -274,7 +274,7 @@ async fn rows_of(w: &dyn Warehouse, site: &str, sessions: &[&str]) -> Vec<sightl
 
 /// What the rollup job does: recompute every dirty session. Returns how many.
 async fn rollup_pass(w: &dyn Warehouse) -> usize {
-    let dirty = w.dirty_sessions(1000, Shard::ALL).await.unwrap();
+    let dirty = w.dirty_sessions(1000, &Shard::ALL).await.unwrap();
     let sites: BTreeSet<String> = dirty.iter().map(|d| d.site.clone()).collect();
     for site in sites {
         let done: Vec<DirtySession> = dirty.iter().filter(|d| d.site == site).cloned().collect();
@@ -336,7 +336,7 @@ async fn contract(w: &dyn Warehouse) {
     // Dirty sessions: each session of the batch once, with a version.
     let first_dirty = keys(&[(SA, "sess-a"), (SA, "sess-b"), (SB, "sess-c")]);
     assert_eq!(dirty_keys(w).await, first_dirty);
-    assert_eq!(w.dirty_sessions(2, Shard::ALL).await.unwrap().len(), 2);
+    assert_eq!(w.dirty_sessions(2, &Shard::ALL).await.unwrap().len(), 2);
 
     // Every event of the sessions asked for, decoded as it was written; nothing of others.
     assert_eq!(events_of(w, SA, &["sess-a"]).await, of_sessions(&all, SA, &["sess-a"]));
@@ -452,7 +452,7 @@ async fn contract(w: &dyn Warehouse) {
     let late = pageview("a4", SA, "sess-a", D0 + H + 40_000, "/checkout");
     w.insert_events(std::slice::from_ref(&late)).await.unwrap();
     all.push(late);
-    let d = w.dirty_sessions(10, Shard::ALL).await.unwrap();
+    let d = w.dirty_sessions(10, &Shard::ALL).await.unwrap();
     assert_eq!(
         d.iter()
             .map(|d| (d.site.clone(), d.session_id.clone()))
@@ -463,7 +463,7 @@ async fn contract(w: &dyn Warehouse) {
     let late2 = click("a5", SA, "sess-a", D0 + H + 50_000, "/checkout");
     w.insert_events(std::slice::from_ref(&late2)).await.unwrap();
     all.push(late2);
-    let v2 = w.dirty_sessions(10, Shard::ALL).await.unwrap()[0].clone();
+    let v2 = w.dirty_sessions(10, &Shard::ALL).await.unwrap()[0].clone();
     assert!(v2.version > v1.version, "a new event raises the version");
     let rows = rows_of(w, SA, &["sess-a"]).await;
     w.write_sessions(SA, &[v1], &rows).await.unwrap();
@@ -499,13 +499,30 @@ async fn contract(w: &dyn Warehouse) {
     w.insert_events(&evs).await.unwrap();
     let mut seen = BTreeSet::new();
     for index in 0..4 {
-        let shard = Shard { index, count: 4 };
-        for d in w.dirty_sessions(1000, shard).await.unwrap() {
+        let shard = Shard::fixed(index, 4);
+        for d in w.dirty_sessions(1000, &shard).await.unwrap() {
             assert_eq!(bucket_of(&d.session_id) % 4, index, "{} in shard {index}", d.session_id);
             assert!(seen.insert(d.session_id), "in two shards");
         }
     }
     assert_eq!(seen.len(), ids.len());
+    // Leased shards (residues modulo 64, as the Kafka group assigns them) split them too; the
+    // empty shard takes nothing.
+    let sets: [Vec<u32>; 3] = [(0..20).collect(), vec![20], (21..64).collect()];
+    let mut leased = BTreeSet::new();
+    for set in &sets {
+        let shard = Shard::owned(64, set.iter().copied());
+        for d in w.dirty_sessions(1000, &shard).await.unwrap() {
+            assert!(
+                set.contains(&(bucket_of(&d.session_id) % 64)),
+                "{} in {shard}",
+                d.session_id
+            );
+            assert!(leased.insert(d.session_id), "in two leased shards");
+        }
+    }
+    assert_eq!(leased, seen);
+    assert!(w.dirty_sessions(1000, &Shard::NONE).await.unwrap().is_empty());
     assert_eq!(rollup_pass(w).await, ids.len());
     let pages = w
         .read_rollup(&query("site-shard", D0, D1, &[Part::Pages, Part::Sessions], None))
@@ -633,7 +650,7 @@ async fn clickhouse_meets_the_warehouse_contract() {
         }
     );
     assert_eq!(w.count_events("site-big").await.unwrap(), 10_000);
-    assert_eq!(w.dirty_sessions(10_000, Shard::ALL).await.unwrap().len(), 500);
+    assert_eq!(w.dirty_sessions(10_000, &Shard::ALL).await.unwrap().len(), 500);
     assert_eq!(rollup_pass(w.as_ref()).await, 500);
     let r = w
         .read_rollup(&query("site-big", D0, D1, &[Part::Pages, Part::Sessions], None))

@@ -3,13 +3,15 @@
 //!
 //! # Topics
 //!
-//! Both are created at [`KafkaLog::connect`] with the admin API (an existing topic is fine;
-//! brokers such as Tansu do not auto-create):
+//! The first two are created at [`KafkaLog::connect`] with the admin API (an existing topic is
+//! fine; brokers such as Tansu do not auto-create); the leases topic by the rollup processes
+//! when they join their group ([`crate::rollup::leases`]):
 //!
 //! | topic                  | partitions               | key                   | value                              |
 //! |------------------------|--------------------------|-----------------------|------------------------------------|
 //! | `<prefix>.events`      | [`KafkaConfig::partitions`] | `<site>/<session_id>` | protobuf `sightline.v1.Record`     |
 //! | `<prefix>.deadletter`  | 1                        | `<site>`              | JSON [`DeadLetter`]                |
+//! | `<prefix>.rollup-leases` | [`crate::rollup::leases::LEASE_PARTITIONS`] | none | none: only its consumer group matters |
 //!
 //! Keying events by site and session puts one session's events on one partition, in order
 //! (the producer is idempotent, so retries do not reorder them; see
@@ -154,7 +156,19 @@ impl KafkaConfig {
         format!("{}.deadletter", self.topic_prefix)
     }
 
-    fn client_config(&self) -> ClientConfig {
+    /// `<prefix>.rollup-leases`: the topic whose partitions the rollup processes lease
+    /// ([`crate::rollup::leases`]). Nothing is produced to it.
+    pub fn leases_topic(&self) -> String {
+        format!("{}.rollup-leases", self.topic_prefix)
+    }
+
+    /// `<prefix>.rollup`: the consumer group of the rollup processes (the lease manager).
+    pub fn rollup_group(&self) -> String {
+        format!("{}.rollup", self.topic_prefix)
+    }
+
+    /// A librdkafka configuration with the bootstrap brokers set.
+    pub fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
         c
@@ -406,6 +420,54 @@ impl KafkaLog {
             Err(_) => Err(LogError::Timeout(self.cfg.produce_timeout_ms)),
         }
     }
+}
+
+/// Create `topic` with `partitions` partitions (and the configured replication) unless it
+/// exists, then wait (15 s at most) until the metadata shows it; returns its partition count,
+/// which for an existing topic may differ from `partitions`.
+pub async fn ensure_topic(cfg: &KafkaConfig, topic: &str, partitions: i32) -> anyhow::Result<usize> {
+    let admin: AdminClient<DefaultClientContext> = cfg
+        .client_config()
+        .create()
+        .context("creating the kafka admin client")?;
+    let opts = AdminOptions::new()
+        .request_timeout(Some(Duration::from_secs(10)))
+        .operation_timeout(Some(Duration::from_secs(10)));
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(cfg.replication));
+    for r in admin
+        .create_topics([&new], &opts)
+        .await
+        .with_context(|| format!("creating kafka topic {topic} on {}", cfg.brokers))?
+    {
+        match r {
+            Ok(name) => tracing::info!(topic = %name, "kafka topic created"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("creating kafka topic {name}: {code}"),
+        }
+    }
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let started = Instant::now();
+        loop {
+            let md = admin
+                .inner()
+                .fetch_metadata(Some(&topic), METADATA_TIMEOUT)
+                .context("fetching kafka metadata")?;
+            let n = md
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic && t.error().is_none())
+                .map_or(0, |t| t.partitions().len());
+            if n > 0 {
+                return Ok(n);
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                anyhow::bail!("kafka topic {topic} did not appear in the metadata");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+    .await?
 }
 
 /// Create the two topics; "already exists" is fine. Then wait until the metadata shows them.

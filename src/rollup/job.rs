@@ -1,9 +1,11 @@
-//! The rollup job: takes batches of dirty snippet sessions (of this process's [`Shard`]),
-//! reads their events, recomputes their rows with [`super::compute_sessions`] under the
-//! site's rules (on a blocking thread, never on the HTTP runtime), and replaces those
-//! sessions' rows in the warehouse. A pass costs in proportion to the sessions that changed;
-//! running it twice over the same events writes the same rows; N processes with shards
-//! `0/N … N-1/N` share the work of one site.
+//! The rollup job: takes batches of dirty snippet sessions (of what this process owns, its
+//! [`Ownership`]), reads their events, recomputes their rows with [`super::compute_sessions`]
+//! under the site's rules (on a blocking thread, never on the HTTP runtime), and replaces
+//! those sessions' rows in the warehouse. A pass costs in proportion to the sessions that
+//! changed; running it twice over the same events writes the same rows. Processes share the
+//! work of one site by session bucket: with static shards `0/N … N-1/N` (embedded log), or
+//! with buckets leased from a Kafka consumer group ([`super::leases`]), re-read before every
+//! batch.
 //!
 //! It also exports what only it knows exactly (see [`crate::metrics`]):
 //! - `sightline_rollup_freshness_seconds`: the age of the newest event (`received_at`)
@@ -13,6 +15,7 @@
 //!   every [`SIGNALS_EVERY`] per site), and for sites this process has not touched today
 //!   (start-up, a new day, a new site).
 
+use super::leases::Leases;
 use super::{day_of, DayRollup, DAY_MS};
 use crate::event::SurveyKind;
 use crate::metrics::{self, SiteSignals, MAX_SURVEYS_PER_SITE, METRICS};
@@ -160,23 +163,75 @@ pub struct PassReport {
     pub events: u64,
 }
 
-/// Recompute the dirty sessions of `shard`, in batches of [`BATCH_SESSIONS`], until none is
-/// left (or [`MAX_BATCHES_PER_PASS`] batches ran), then refresh the product signals of the
-/// sites touched: each at most every [`SIGNALS_EVERY`], or all of them now with
-/// `signals_now` (`POST /v1/admin/rollup/run`).
+/// Which dirty sessions a rollup process takes.
+#[derive(Clone)]
+pub enum Ownership {
+    /// A fixed shard: `--rollup-shard` (embedded log), or [`Shard::NONE`] for a process
+    /// without the rollup role on the Kafka log.
+    Fixed(Shard),
+    /// The buckets leased from the Kafka group now, re-read before every batch; a revoke
+    /// waits for the batch in flight ([`super::leases`]).
+    Leased(Arc<Leases>),
+}
+
+impl From<Shard> for Ownership {
+    fn from(s: Shard) -> Ownership {
+        Ownership::Fixed(s)
+    }
+}
+
+impl std::fmt::Debug for Ownership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ownership::Fixed(s) => write!(f, "Fixed({s})"),
+            Ownership::Leased(l) => write!(f, "Leased({})", l.shard()),
+        }
+    }
+}
+
+impl Ownership {
+    /// What this process owns now.
+    pub fn shard(&self) -> Shard {
+        match self {
+            Ownership::Fixed(s) => s.clone(),
+            Ownership::Leased(l) => l.shard(),
+        }
+    }
+
+    /// The shard of one batch, and (leased) the guard to hold until its last write.
+    async fn batch(&self) -> (Shard, Option<super::leases::Batch>) {
+        match self {
+            Ownership::Fixed(s) => (s.clone(), None),
+            Ownership::Leased(l) => {
+                let b = l.batch().await;
+                (b.shard.clone(), Some(b))
+            }
+        }
+    }
+}
+
+/// Recompute the dirty sessions of what `owner` owns (a [`Shard`], or [`Ownership`]), in
+/// batches of [`BATCH_SESSIONS`], until none is left (or [`MAX_BATCHES_PER_PASS`] batches
+/// ran), then refresh the product signals of the sites touched: each at most every
+/// [`SIGNALS_EVERY`], or all of them now with `signals_now` (`POST /v1/admin/rollup/run`).
+///
+/// With leases, each batch re-reads the owned buckets and holds the batch lock until its last
+/// write, so a revoke never returns while a batch on the revoked buckets runs.
 pub async fn run_once(
     warehouse: &dyn Warehouse,
     sites: &SiteCache,
-    shard: Shard,
+    owner: impl Into<Ownership>,
     signals_now: bool,
 ) -> anyhow::Result<PassReport> {
+    let owner = owner.into();
     let _one_at_a_time = PASS.lock().await;
     let pass_started = Instant::now();
     let today = day_of(chrono::Utc::now().timestamp_millis());
     roll_day(today);
     let mut report = PassReport::default();
     for _ in 0..MAX_BATCHES_PER_PASS {
-        let dirty = warehouse.dirty_sessions(BATCH_SESSIONS, shard).await?;
+        let (shard, _lease) = owner.batch().await;
+        let dirty = warehouse.dirty_sessions(BATCH_SESSIONS, &shard).await?;
         METRICS.rollup_dirty_sessions.set(dirty.len() as i64);
         if dirty.is_empty() {
             break;
@@ -254,7 +309,7 @@ fn signal_query(site: &str, today: i64) -> RollupQuery {
     }
 }
 
-/// Run [`run_once`] every `every` until the task is dropped.
+/// Run [`run_once`] over what `owner` owns every `every` until the task is dropped.
 ///
 /// `sightline_rollup_freshness_seconds` counts from the job's start until a pass includes an
 /// event, so that a job that never gets to include anything after a restart still shows
@@ -263,12 +318,12 @@ pub async fn run(
     warehouse: Arc<dyn Warehouse>,
     sites: Arc<SiteCache>,
     every: Duration,
-    shard: Shard,
+    owner: Ownership,
 ) -> anyhow::Result<()> {
     metrics::rollup_included(chrono::Utc::now().timestamp_millis());
     let mut retention_at = tokio::time::Instant::now();
     loop {
-        if let Err(e) = run_once(warehouse.as_ref(), &sites, shard, false).await {
+        if let Err(e) = run_once(warehouse.as_ref(), &sites, owner.clone(), false).await {
             METRICS.rollup_runs_total.with_label_values(&["error"]).inc();
             tracing::warn!(error = %e, "rollup pass failed; retrying");
         }

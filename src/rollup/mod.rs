@@ -11,6 +11,7 @@
 
 pub mod definitions;
 pub mod job;
+pub mod leases;
 pub mod zones;
 
 pub use definitions::{

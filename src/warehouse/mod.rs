@@ -54,8 +54,8 @@ pub struct DirtySession {
     pub version: i64,
 }
 
-/// Buckets a session id falls in (see [`bucket_of`]); a [`Shard`] takes the buckets `b` with
-/// `b % count == index`.
+/// Buckets a session id falls in (see [`bucket_of`]); a [`Shard`] takes the buckets `b`
+/// whose residue `b % modulus` it owns.
 pub const BUCKETS: u32 = 1024;
 
 /// The bucket of a snippet session id: FNV-1a (64 bit) of its bytes, modulo [`BUCKETS`].
@@ -70,22 +70,116 @@ pub fn bucket_of(session_id: &str) -> u32 {
     (h % u64::from(BUCKETS)) as u32
 }
 
-/// Which dirty sessions a rollup process takes: those whose [`bucket_of`] is `index` modulo
-/// `count`. [`Shard::ALL`] takes every one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which dirty sessions a rollup process takes: those whose [`bucket_of`] `b` has its residue
+/// `b % modulus` in `owned`.
+///
+/// - A static share (`serve --rollup-shard INDEX/COUNT`, [`Shard::fixed`]) owns one residue:
+///   `modulus = COUNT`, `owned = [INDEX]`.
+/// - A share leased from the Kafka group ([`crate::rollup::leases`], [`Shard::owned`]) owns
+///   the partitions of `<prefix>.rollup-leases` assigned to the process: `modulus` = the
+///   topic's partition count (a divisor of [`BUCKETS`]), `owned` = those partition numbers.
+///
+/// [`Shard::ALL`] takes every session; [`Shard::NONE`] (and any shard with nothing in
+/// `owned`) takes none, and the warehouses answer it without a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shard {
-    /// 0-based, below `count`.
-    pub index: u32,
-    /// Number of rollup processes sharing the work, 1..=[`BUCKETS`].
-    pub count: u32,
+    /// 1..=[`BUCKETS`].
+    pub modulus: u32,
+    /// Residues taken, each below `modulus`, sorted, no repeats (the constructors see to it).
+    pub owned: std::borrow::Cow<'static, [u32]>,
 }
 
 impl Shard {
     /// One process does all the work.
-    pub const ALL: Shard = Shard { index: 0, count: 1 };
+    pub const ALL: Shard = Shard {
+        modulus: 1,
+        owned: std::borrow::Cow::Borrowed(&[0]),
+    };
+    /// No work at all (a process holding no lease).
+    pub const NONE: Shard = Shard {
+        modulus: 1,
+        owned: std::borrow::Cow::Borrowed(&[]),
+    };
+
+    /// The static share `index` of `count` (`--rollup-shard index/count`): buckets `b` with
+    /// `b % count == index`. `count` is taken as at least 1; an `index` not below `count`
+    /// owns nothing.
+    pub fn fixed(index: u32, count: u32) -> Shard {
+        let count = count.max(1);
+        Shard::owned(count, [index])
+    }
+
+    /// Buckets `b` with `b % modulus` in `residues` (residues not below `modulus` are
+    /// dropped; `modulus` is taken as at least 1).
+    pub fn owned(modulus: u32, residues: impl IntoIterator<Item = u32>) -> Shard {
+        let modulus = modulus.max(1);
+        let set: std::collections::BTreeSet<u32> = residues.into_iter().filter(|r| *r < modulus).collect();
+        Shard {
+            modulus,
+            owned: std::borrow::Cow::Owned(set.into_iter().collect()),
+        }
+    }
+
     /// Whether this shard takes a session of bucket `bucket`.
     pub fn owns_bucket(&self, bucket: u32) -> bool {
-        bucket % self.count.max(1) == self.index
+        self.owned.binary_search(&(bucket % self.modulus.max(1))).is_ok()
+    }
+
+    /// Whether this shard takes no session at all.
+    pub fn is_empty(&self) -> bool {
+        self.owned.is_empty()
+    }
+
+    /// How many of the [`BUCKETS`] buckets this shard takes (0..=1024); the gauge
+    /// `sightline_rollup_owned_buckets`.
+    pub fn bucket_count(&self) -> u32 {
+        (0..BUCKETS).filter(|b| self.owns_bucket(*b)).count() as u32
+    }
+
+    /// `BUCKETS` characters, the one at position `b` `'1'` when the shard takes bucket `b`,
+    /// else `'0'`: how the SQLite store filters by bucket (`substr(?, bucket + 1, 1)`).
+    pub fn bucket_flags(&self) -> String {
+        (0..BUCKETS)
+            .map(|b| if self.owns_bucket(b) { '1' } else { '0' })
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Shard {
+    /// A static share as `INDEX/COUNT` (`1/2`), others as `[r, …] mod modulus`
+    /// (`[1, 5] mod 64`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.owned[..] {
+            [index] => write!(f, "{index}/{}", self.modulus),
+            owned => write!(f, "{owned:?} mod {}", self.modulus),
+        }
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    #[test]
+    fn static_and_owned_shards_take_their_buckets() {
+        assert_eq!(Shard::ALL.bucket_count(), BUCKETS);
+        assert_eq!(Shard::NONE.bucket_count(), 0);
+        assert!(Shard::NONE.is_empty() && !Shard::ALL.is_empty());
+        let halves = [Shard::fixed(0, 2), Shard::fixed(1, 2)];
+        for b in 0..BUCKETS {
+            assert_eq!(halves.iter().filter(|s| s.owns_bucket(b)).count(), 1);
+        }
+        assert_eq!(Shard::fixed(0, 3).bucket_count(), 342);
+        assert_eq!(Shard::fixed(3, 3).bucket_count(), 0);
+        let leased = Shard::owned(64, [5, 1, 5, 70]);
+        assert_eq!(&leased.owned[..], &[1, 5]);
+        assert_eq!(leased.bucket_count(), 32);
+        assert!(leased.owns_bucket(65) && leased.owns_bucket(5) && !leased.owns_bucket(2));
+        let flags = leased.bucket_flags();
+        assert_eq!(flags.len(), BUCKETS as usize);
+        assert_eq!(&flags[..6], "010001");
+        assert_eq!(leased.to_string(), "[1, 5] mod 64");
+        assert_eq!(Shard::fixed(1, 2).to_string(), "1/2");
     }
 }
 
@@ -175,8 +269,9 @@ pub trait Warehouse: Send + Sync + 'static {
     /// Store raw events, idempotently by event id, and mark the snippet sessions of the new
     /// events dirty ([`DirtySession`]).
     async fn insert_events(&self, events: &[Event]) -> anyhow::Result<InsertReport>;
-    /// Up to `limit` dirty sessions of `shard`, oldest mark first.
-    async fn dirty_sessions(&self, limit: usize, shard: Shard) -> anyhow::Result<Vec<DirtySession>>;
+    /// Up to `limit` dirty sessions of `shard` (their bucket's residue is in `shard.owned`),
+    /// oldest mark first; nothing, without asking the store, when `shard` is empty.
+    async fn dirty_sessions(&self, limit: usize, shard: &Shard) -> anyhow::Result<Vec<DirtySession>>;
     /// Mark every session of `site` with an event in days [from_day, to_day) dirty
     /// (`rollup rebuild`); returns how many were marked.
     async fn mark_dirty(&self, site: &str, from_day: i64, to_day: i64) -> anyhow::Result<u64>;

@@ -436,7 +436,7 @@ impl Service {
         );
         self.pid = Some(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap());
     }
-    /// Stop it: SIGTERM, then SIGKILL after 20 s.
+    /// Stop it: SIGTERM, then SIGKILL after 20 s (and wait, 10 s at most, until it is gone).
     pub fn stop(&mut self) {
         if let Some(pid) = self.pid.take() {
             let _ = Command::new("kill").arg(pid.to_string()).status();
@@ -447,6 +447,13 @@ impl Service {
                 std::thread::sleep(Duration::from_millis(100));
             }
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            // A SIGKILLed process takes a moment to go: a start right after must not see it.
+            for _ in 0..100 {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 }

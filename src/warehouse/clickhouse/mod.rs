@@ -30,7 +30,8 @@
 //!   marked again too. Without a transaction, a crash between the events INSERT and the marks
 //!   INSERT would otherwise leave those sessions un-rolled-up forever after the replay (P5);
 //!   a recompute is idempotent, so the numbers never change, only work is repeated.
-//!   `dirty_sessions` returns a shard's sessions by their oldest uncovered mark.
+//!   `dirty_sessions` returns a shard's sessions (`bucket % modulus IN (owned…)`, the owned
+//!   residues bound as a tuple) by their oldest uncovered mark.
 //!
 //! # Rollups
 //! [`Warehouse::write_sessions`] replaces the rows of each session table by table, then
@@ -57,7 +58,8 @@
 //!   (`arrayJoin`), and no JSON function is needed on 18.16. An answer is stored as
 //!   `value_type` + `value_number` / `value_text` / `value_choices`, a feedback rating as
 //!   `has_rating` + `rating` (no `Nullable`).
-//! - The write needs one writer per session at a time (the rollup shards are disjoint); two
+//! - The write needs one writer per session at a time (the rollup shards are disjoint, and
+//!   with Kafka the leases of [`crate::rollup::leases`] are exclusive); two
 //!   writers racing on one session could apply a delta twice, which the session's next
 //!   recompute repairs. Reads right after an INSERT see it (one server, no replication).
 //! - **Cleanup**: at most every [`ClickHouseWarehouse::set_cleanup_every`] (default 10 min)
@@ -1179,15 +1181,18 @@ impl Warehouse for ClickHouseWarehouse {
         Ok(report)
     }
 
-    async fn dirty_sessions(&self, limit: usize, shard: Shard) -> anyhow::Result<Vec<DirtySession>> {
-        let count = shard.count.max(1);
+    async fn dirty_sessions(&self, limit: usize, shard: &Shard) -> anyhow::Result<Vec<DirtySession>> {
+        if shard.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (modulus, owned) = (shard.modulus.max(1), Tuple(&shard.owned));
         let q = self
             .client
             .query(sql::sql(name::DIRTY_SESSIONS))
-            .bind(count)
-            .bind(shard.index)
-            .bind(count)
-            .bind(shard.index)
+            .bind(modulus)
+            .bind(&owned)
+            .bind(modulus)
+            .bind(&owned)
             .bind(limit as u64);
         Ok(self
             .fetch::<DirtySessionRow>(name::DIRTY_SESSIONS, q)

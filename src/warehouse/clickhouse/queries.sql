@@ -94,10 +94,10 @@ FROM
 -- columns: site String, session_id String, version UInt64
 
 -- name: dirty_sessions
--- arg: 4
--- arg: 1
--- arg: 4
--- arg: 1
+-- arg: 64
+-- arg: (1, 5, 63)
+-- arg: 64
+-- arg: (1, 5, 63)
 -- arg: 500
 -- returns: site String, session_id String, newest UInt64, since UInt64
 SELECT site, session_id, max(version) AS newest, min(version) AS since
@@ -108,13 +108,13 @@ FROM
     (
         SELECT site, session_id, version
         FROM session_marks
-        WHERE bucket % ? = ?
+        WHERE bucket % ? IN ?
     ) AS m
     ANY LEFT JOIN
     (
         SELECT site, session_id, max(version) AS done
         FROM session_state
-        WHERE (site, session_id) IN (SELECT site, session_id FROM session_marks WHERE bucket % ? = ?)
+        WHERE (site, session_id) IN (SELECT site, session_id FROM session_marks WHERE bucket % ? IN ?)
         GROUP BY site, session_id
     ) AS s USING (site, session_id)
     WHERE version > done

@@ -159,13 +159,18 @@ impl Warehouse for SqliteWarehouse {
         .await
     }
 
-    async fn dirty_sessions(&self, limit: usize, shard: Shard) -> anyhow::Result<Vec<DirtySession>> {
+    async fn dirty_sessions(&self, limit: usize, shard: &Shard) -> anyhow::Result<Vec<DirtySession>> {
+        if shard.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One flag per bucket ('1': taken), so that any shard is one statement.
+        let flags = shard.bucket_flags();
         self.with(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT site, session_id, version FROM dirty_sessions WHERE bucket % ?2 = ?3 ORDER BY rowid LIMIT ?1",
+                "SELECT site, session_id, version FROM dirty_sessions WHERE substr(?2, bucket + 1, 1) = '1' ORDER BY rowid LIMIT ?1",
             )?;
             let v = st
-                .query_map(params![limit as i64, shard.count.max(1), shard.index], |r| {
+                .query_map(params![limit as i64, flags], |r| {
                     Ok(DirtySession {
                         site: r.get(0)?,
                         session_id: r.get(1)?,
