@@ -465,6 +465,8 @@ pub fn compute_sessions(events: &[Event], rules: &Rules) -> Vec<super::SessionRo
             }
             super::SessionRollup {
                 session_id: session_id.to_string(),
+                first_day: day_of(lo),
+                last_day: day_of(hi),
                 rows,
             }
         })

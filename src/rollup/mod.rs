@@ -337,6 +337,11 @@ pub struct DayRollup {
 pub struct SessionRollup {
     /// The snippet's session id.
     pub session_id: String,
+    /// UTC midnights (ms) of the first and last day its events span. Every row it ever had
+    /// lies in these days (a session's events only grow, unless erased or expired), so a
+    /// store may look for its old rows there alone.
+    pub first_day: i64,
+    pub last_day: i64,
     pub rows: DayRollup,
 }
 

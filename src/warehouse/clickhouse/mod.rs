@@ -822,6 +822,7 @@ impl ClickHouseWarehouse {
         net_op: &'static str,
         insert_op: &'static str,
         site: &str,
+        days: &[i64],
         ids: &[&str],
         new: Vec<R>,
     ) -> anyhow::Result<()>
@@ -842,7 +843,12 @@ impl ClickHouseWarehouse {
         }
         let mut have: BTreeMap<R::Key, R> = BTreeMap::new();
         for chunk in ids.chunks(CHUNK) {
-            let q = self.client.query(sql::sql(net_op)).bind(site).bind(Tuple(chunk));
+            let q = self
+                .client
+                .query(sql::sql(net_op))
+                .bind(site)
+                .bind(Tuple(days))
+                .bind(Tuple(chunk));
             for r in self.fetch::<R>(net_op, q).await? {
                 have.insert(r.key(), r);
             }
@@ -872,6 +878,7 @@ impl ClickHouseWarehouse {
         live_op: &'static str,
         insert_op: &'static str,
         site: &str,
+        days: &[i64],
         ids: &[&str],
         new: Vec<R>,
     ) -> anyhow::Result<()>
@@ -881,7 +888,12 @@ impl ClickHouseWarehouse {
         let want: BTreeMap<R::Key, R> = new.into_iter().map(|r| (r.key(), r)).collect();
         let mut have: BTreeMap<R::Key, R> = BTreeMap::new();
         for chunk in ids.chunks(CHUNK) {
-            let q = self.client.query(sql::sql(live_op)).bind(site).bind(Tuple(chunk));
+            let q = self
+                .client
+                .query(sql::sql(live_op))
+                .bind(site)
+                .bind(Tuple(days))
+                .bind(Tuple(chunk));
             for r in self.fetch::<R>(live_op, q).await? {
                 have.insert(r.key(), r);
             }
@@ -947,15 +959,44 @@ impl ClickHouseWarehouse {
             .iter()
             .filter(|r| ids.binary_search(&r.session_id.as_str()).is_ok())
             .collect();
+        // Where the sessions' old rows can be: the days their events span. A session with no
+        // events left (erased) has no span: then every day the site has rows is searched.
+        let mut days: BTreeSet<i64> = BTreeSet::new();
+        for r in &wanted {
+            let mut d = r.first_day;
+            while d <= r.last_day {
+                days.insert(d);
+                d += DAY_MS;
+            }
+        }
+        if wanted.len() < ids.len() {
+            let q = self
+                .client
+                .query(sql::sql(name::ROLLUP_DAYS))
+                .bind(site)
+                .bind(site)
+                .bind(site);
+            days.extend(
+                self.fetch::<DayRow>(name::ROLLUP_DAYS, q)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.day),
+            );
+        }
+        if days.is_empty() {
+            // No events and no rows anywhere: nothing to replace, nothing to write.
+            return Ok(());
+        }
+        let days: Vec<i64> = days.into_iter().collect();
         let ch = ChRows::of(site, &wanted);
         for part in Part::ALL.into_iter().filter(|p| parts.contains(p)) {
             match part {
                 Part::Pages => {
-                    self.replace_additive(name::NET_PAGES, name::INSERT_PAGES, site, &ids, ch.pages.clone())
+                    self.replace_additive(name::NET_PAGES, name::INSERT_PAGES, site, &days, &ids, ch.pages.clone())
                         .await?
                 }
                 Part::Grid => {
-                    self.replace_additive(name::NET_GRID, name::INSERT_GRID, site, &ids, ch.grid.clone())
+                    self.replace_additive(name::NET_GRID, name::INSERT_GRID, site, &days, &ids, ch.grid.clone())
                         .await?
                 }
                 Part::Elements => {
@@ -963,6 +1004,7 @@ impl ClickHouseWarehouse {
                         name::NET_ELEMENTS,
                         name::INSERT_ELEMENTS,
                         site,
+                        &days,
                         &ids,
                         ch.elements.clone(),
                     )
@@ -971,28 +1013,44 @@ impl ClickHouseWarehouse {
                         name::NET_EL_CELLS,
                         name::INSERT_EL_CELLS,
                         site,
+                        &days,
                         &ids,
                         ch.el_cells.clone(),
                     )
                     .await?
                 }
                 Part::Scroll => {
-                    self.replace_additive(name::NET_SCROLL, name::INSERT_SCROLL, site, &ids, ch.scroll.clone())
-                        .await?
+                    self.replace_additive(
+                        name::NET_SCROLL,
+                        name::INSERT_SCROLL,
+                        site,
+                        &days,
+                        &ids,
+                        ch.scroll.clone(),
+                    )
+                    .await?
                 }
                 Part::Zones => {
-                    self.replace_additive(name::NET_ZONES, name::INSERT_ZONES, site, &ids, ch.zones.clone())
+                    self.replace_additive(name::NET_ZONES, name::INSERT_ZONES, site, &days, &ids, ch.zones.clone())
                         .await?
                 }
                 Part::Surveys => {
-                    self.replace_additive(name::NET_SURVEYS, name::INSERT_SURVEYS, site, &ids, ch.surveys.clone())
-                        .await?
+                    self.replace_additive(
+                        name::NET_SURVEYS,
+                        name::INSERT_SURVEYS,
+                        site,
+                        &days,
+                        &ids,
+                        ch.surveys.clone(),
+                    )
+                    .await?
                 }
                 Part::Sessions => {
                     self.replace_per_session(
                         name::LIVE_SESSIONS,
                         name::INSERT_SESSIONS,
                         site,
+                        &days,
                         &ids,
                         ch.sessions.clone(),
                     )
@@ -1003,20 +1061,29 @@ impl ClickHouseWarehouse {
                         name::LIVE_SESSION_DETAILS,
                         name::INSERT_SESSION_DETAILS,
                         site,
+                        &days,
                         &ids,
                         ch.details.clone(),
                     )
                     .await?
                 }
                 Part::Answers => {
-                    self.replace_per_session(name::LIVE_ANSWERS, name::INSERT_ANSWERS, site, &ids, ch.answers.clone())
-                        .await?
+                    self.replace_per_session(
+                        name::LIVE_ANSWERS,
+                        name::INSERT_ANSWERS,
+                        site,
+                        &days,
+                        &ids,
+                        ch.answers.clone(),
+                    )
+                    .await?
                 }
                 Part::Feedback => {
                     self.replace_per_session(
                         name::LIVE_FEEDBACK,
                         name::INSERT_FEEDBACK,
                         site,
+                        &days,
                         &ids,
                         ch.feedback.clone(),
                     )

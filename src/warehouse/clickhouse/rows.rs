@@ -224,6 +224,12 @@ rows! {
         session_id: String,
     }
 
+    /// `rollup_days`.
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct DayRow {
+        day: i64,
+    }
+
     /// `visitor_sessions`.
     #[derive(Debug, clickhouse::Row, Deserialize)]
     pub struct VisitorSessionRow {
@@ -556,6 +562,7 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (OLDEST_DIRTY_MARK, columns::<OldestDirtyRow>()),
         (SESSIONS_IN_DAYS, columns::<SessionIdRow>()),
         (SESSION_EVENTS, columns::<RecordRow>()),
+        (ROLLUP_DAYS, columns::<DayRow>()),
         (NET_PAGES, columns::<PagesCh>()),
         (SUM_PAGES, columns::<PagesSumCh>()),
         (NET_GRID, columns::<GridCh>()),

@@ -78,6 +78,7 @@ pub mod name {
     pub const DELETE_COVERED_MARKS: &str = "delete_covered_marks";
     pub const SESSIONS_IN_DAYS: &str = "sessions_in_days";
     pub const SESSION_EVENTS: &str = "session_events";
+    pub const ROLLUP_DAYS: &str = "rollup_days";
     pub const INSERT_PAGES: &str = "insert_pages";
     pub const NET_PAGES: &str = "net_pages";
     pub const SUM_PAGES: &str = "sum_pages";
@@ -155,6 +156,7 @@ pub mod name {
         DELETE_COVERED_MARKS,
         SESSIONS_IN_DAYS,
         SESSION_EVENTS,
+        ROLLUP_DAYS,
         INSERT_PAGES,
         NET_PAGES,
         SUM_PAGES,
