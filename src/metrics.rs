@@ -96,7 +96,7 @@ pub struct Metrics {
     /// Duration of one rollup pass (until no dirty session is left), seconds.
     pub rollup_pass_duration_seconds: HistogramVec,
     /// Dirty sessions in the rollup's last batch taken (at most
-    /// `rollup::job::BATCH_SESSIONS`; at that cap there is a backlog).
+    /// `rollup::job::BATCH_SESSIONS` × the cores, 8 at most; at that cap there is a backlog).
     pub rollup_dirty_sessions: IntGauge,
     /// Snippet sessions recomputed.
     pub rollup_sessions_total: IntCounter,

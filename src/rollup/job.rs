@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 /// Rollup parts [`site_signals`] reads.
 const SIGNAL_PARTS: [Part; 4] = [Part::Elements, Part::Answers, Part::Surveys, Part::Feedback];
 
-/// Dirty sessions taken per batch (one events read, one compute, one write).
+/// Dirty sessions per batch and worker: each batch takes up to this many times [`workers`]
+/// sessions and recomputes them in that many chunks at once (each one events read, one
+/// compute on a blocking thread, one write).
 pub const BATCH_SESSIONS: usize = 500;
 
 /// Batches per pass at most, so that a pass under steady load ends and signals refresh.
@@ -231,35 +233,29 @@ pub async fn run_once(
     let mut report = PassReport::default();
     for _ in 0..MAX_BATCHES_PER_PASS {
         let (shard, _lease) = owner.batch().await;
-        let dirty = warehouse.dirty_sessions(BATCH_SESSIONS, &shard).await?;
+        let workers = workers();
+        let dirty = warehouse.dirty_sessions(BATCH_SESSIONS * workers, &shard).await?;
         METRICS.rollup_dirty_sessions.set(dirty.len() as i64);
         if dirty.is_empty() {
             break;
         }
+        // Up to `workers` chunks of one site each, recomputed at once: the compute of one
+        // overlaps the reads and writes of the others; memory stays within the events of
+        // BATCH_SESSIONS × workers sessions.
         let mut by_site: BTreeMap<String, Vec<DirtySession>> = BTreeMap::new();
         for d in dirty {
             by_site.entry(d.site.clone()).or_default().push(d);
         }
-        for (site, done) in by_site {
-            let started = Instant::now();
-            let rules = sites.get(&site).map(|s| s.settings.rules).unwrap_or_default();
-            let ids: Vec<String> = done.iter().map(|d| d.session_id.clone()).collect();
-            let events = warehouse.session_events(&site, &ids).await?;
-            let newest = events.iter().map(|e| e.received_at).max();
-            report.events += events.len() as u64;
-            let rows = tokio::task::spawn_blocking(move || super::compute_sessions(&events, &rules)).await?;
-            warehouse.write_sessions(&site, &done, &rows).await?;
-            report.sessions += done.len() as u64;
-            if let Some(newest) = newest {
-                metrics::rollup_included(newest);
-            }
-            TODAY.lock().expect("rollup signals lock").pending.insert(site);
-            METRICS.rollup_runs_total.with_label_values(&["ok"]).inc();
-            METRICS.rollup_sessions_total.inc_by(done.len() as u64);
-            METRICS
-                .rollup_duration_seconds
-                .with_label_values::<&str>(&[])
-                .observe(started.elapsed().as_secs_f64());
+        let chunks = by_site.into_iter().flat_map(|(site, done)| {
+            let per = done.len().div_ceil(workers).max(1);
+            done.chunks(per).map(|c| (site.clone(), c.to_vec())).collect::<Vec<_>>()
+        });
+        let done =
+            futures_util::future::try_join_all(chunks.map(|(site, done)| recompute(warehouse, sites, site, done)))
+                .await?;
+        for (sessions, events) in done {
+            report.sessions += sessions;
+            report.events += events;
         }
     }
     refresh_signals(warehouse, today, signals_now).await;
@@ -269,6 +265,40 @@ pub async fn run_once(
         .with_label_values::<&str>(&[])
         .observe(pass_started.elapsed().as_secs_f64());
     Ok(report)
+}
+
+/// Batches recomputed at once: the cores of the machine, at most 8.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8)
+}
+
+/// Recompute the sessions `done` of `site` and replace their rows; returns (sessions,
+/// events read).
+async fn recompute(
+    warehouse: &dyn Warehouse,
+    sites: &SiteCache,
+    site: String,
+    done: Vec<DirtySession>,
+) -> anyhow::Result<(u64, u64)> {
+    let started = Instant::now();
+    let rules = sites.get(&site).map(|s| s.settings.rules).unwrap_or_default();
+    let ids: Vec<String> = done.iter().map(|d| d.session_id.clone()).collect();
+    let events = warehouse.session_events(&site, &ids).await?;
+    let newest = events.iter().map(|e| e.received_at).max();
+    let n_events = events.len() as u64;
+    let rows = tokio::task::spawn_blocking(move || super::compute_sessions(&events, &rules)).await?;
+    warehouse.write_sessions(&site, &done, &rows).await?;
+    if let Some(newest) = newest {
+        metrics::rollup_included(newest);
+    }
+    TODAY.lock().expect("rollup signals lock").pending.insert(site);
+    METRICS.rollup_runs_total.with_label_values(&["ok"]).inc();
+    METRICS.rollup_sessions_total.inc_by(done.len() as u64);
+    METRICS
+        .rollup_duration_seconds
+        .with_label_values::<&str>(&[])
+        .observe(started.elapsed().as_secs_f64());
+    Ok((done.len() as u64, n_events))
 }
 
 /// Read back today's signals of the sites whose rows changed, each at most every
