@@ -96,8 +96,10 @@ FROM
 -- name: dirty_sessions
 -- arg: 64
 -- arg: (1, 5, 63)
+-- arg: 1714521600000000
 -- arg: 64
 -- arg: (1, 5, 63)
+-- arg: 1714521600000000
 -- arg: 500
 -- returns: site String, session_id String, newest UInt64, since UInt64
 SELECT site, session_id, max(version) AS newest, min(version) AS since
@@ -108,13 +110,13 @@ FROM
     (
         SELECT site, session_id, version
         FROM session_marks
-        WHERE bucket % ? IN ?
+        WHERE bucket % ? IN ? AND version >= ?
     ) AS m
     ANY LEFT JOIN
     (
         SELECT site, session_id, max(version) AS done
         FROM session_state
-        WHERE (site, session_id) IN (SELECT site, session_id FROM session_marks WHERE bucket % ? IN ?)
+        WHERE (site, session_id) IN (SELECT site, session_id FROM session_marks WHERE bucket % ? IN ? AND version >= ?)
         GROUP BY site, session_id
     ) AS s USING (site, session_id)
     WHERE version > done
