@@ -165,6 +165,23 @@ fn clickhouse_cpu_seconds() -> f64 {
     total
 }
 
+/// Wait (at most 120 s) until the ClickHouse server at `url` runs no merge.
+async fn settle_merges(url: Option<&str>) {
+    let Some(url) = url else { return };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let n = match client.post(url).body("SELECT count() FROM system.merges").send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => return,
+        };
+        if n.trim() == "0" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// New events added at each size.
 const GROWTH_STEP: usize = 10_000;
 
@@ -264,12 +281,16 @@ async fn growth(sizes: &[usize], clickhouse: Option<&str>, now: i64) -> anyhow::
             }
         }
         roll_up_all(wh.as_ref()).await?;
+        // ClickHouse: the merges of the fill's parts finish first (not the new events' cost).
+        settle_merges(clickhouse).await;
         let evs = fill.next(GROWTH_STEP, true);
         wh.insert_events(&evs).await?;
         stored += evs.len();
         let (cpu, server, wall) = (cpu_seconds(), clickhouse_cpu_seconds(), Instant::now());
         let sessions = roll_up_all(wh.as_ref()).await?;
         let (cpu, wall) = (cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
+        // ... and the merges of what this step inserted, waited for and counted.
+        settle_merges(clickhouse).await;
         // The warehouse's CPU counts too when it is a server of its own.
         let server = if clickhouse.is_some() {
             clickhouse_cpu_seconds() - server

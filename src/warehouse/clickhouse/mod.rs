@@ -139,7 +139,8 @@ pub struct ClickHouseWarehouse {
 /// uncovered mark found minus [`WATERMARK_MARGIN_US`], or the clock minus it when none was,
 /// so a sink whose clock lags by less than the margin is never missed. A different shard
 /// (a rebalance) starts from 0, and every [`FULL_SCAN_EVERY`] a scan reads every mark
-/// again, which catches a sink lagging by more.
+/// again, which catches a sink lagging by more. `session_marks` is partitioned by the hour
+/// of `version`, so a scan from the watermark reads the newest partitions only.
 struct Watermark {
     shard: String,
     since: u64,
@@ -148,8 +149,8 @@ struct Watermark {
 
 /// See [`Watermark`]: 30 s.
 const WATERMARK_MARGIN_US: u64 = 30_000_000;
-/// See [`Watermark`].
-const FULL_SCAN_EVERY: Duration = Duration::from_secs(60);
+/// See [`Watermark`]: as often as the cleanup of covered marks.
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(600);
 
 /// A list bound as a SQL tuple, `('a', 'b')`, for `x IN ?` (18.16 has no `IN [array]`).
 /// Never empty: callers check.

@@ -11,7 +11,9 @@ DROP TABLE IF EXISTS dirty_marks;
 -- Append-only marks "session (site, session_id) has new events (or must be recomputed)
 -- since `version`". `bucket` = warehouse::bucket_of(session_id), for sharding the rollup
 -- work. A session is dirty while a mark is above its newest session_state version. Marks
--- below the oldest still-dirty mark are deleted by the periodic cleanup.
+-- below the oldest still-dirty mark are deleted by the periodic cleanup. Versions are µs
+-- clock readings: one partition per hour of them, so a scan from a recent watermark
+-- (`version >= ?`) reads the newest partitions only.
 CREATE TABLE IF NOT EXISTS session_marks
 (
     site String,
@@ -20,6 +22,7 @@ CREATE TABLE IF NOT EXISTS session_marks
     version UInt64
 )
 ENGINE = MergeTree
+PARTITION BY intDiv(version, 3600000000)
 ORDER BY (site, session_id, version);
 
 -- One row per written session: its rollup rows cover every mark up to `version`.
