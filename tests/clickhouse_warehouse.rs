@@ -269,7 +269,7 @@ fn of_sessions(all: &[Event], site: &str, sessions: &[&str]) -> Vec<Event> {
 async fn rows_of(w: &dyn Warehouse, site: &str, sessions: &[&str]) -> Vec<sightline::warehouse::SessionRollup> {
     let ids: Vec<String> = sessions.iter().map(|s| s.to_string()).collect();
     let events = w.session_events(site, &ids).await.unwrap();
-    compute_sessions(&events, &Rules::default())
+    compute_sessions(events, &Rules::default())
 }
 
 /// What the rollup job does: recompute every dirty session. Returns how many.
@@ -280,7 +280,7 @@ async fn rollup_pass(w: &dyn Warehouse) -> usize {
         let done: Vec<DirtySession> = dirty.iter().filter(|d| d.site == site).cloned().collect();
         let ids: Vec<String> = done.iter().map(|d| d.session_id.clone()).collect();
         let events = w.session_events(&site, &ids).await.unwrap();
-        let rows = compute_sessions(&events, &Rules::default());
+        let rows = compute_sessions(events, &Rules::default());
         w.write_sessions(&site, &done, &rows).await.unwrap();
     }
     dirty.len()

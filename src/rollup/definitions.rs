@@ -442,15 +442,21 @@ fn format_number(n: f64) -> String {
 /// Every rollup row of the snippet sessions whose events are in `events`, one
 /// [`super::SessionRollup`] per snippet session id (sorted by it), each covering
 /// every UTC day its events span: the union of [`compute_day`] over those days, computed
-/// from that session's events alone. `events` must hold every stored event of each of its
+/// from that session's events alone (moved, not copied, into their sessions). `events`
+/// must hold every stored event of each of its
 /// sessions (a session is rebuilt whole); duplicates by id are not expected.
 ///
 /// This is the unit of work of the rollup job: a late, duplicate or out-of-order event
 /// costs its own session's recompute, whatever the size of the day.
-pub fn compute_sessions(events: &[Event], rules: &Rules) -> Vec<super::SessionRollup> {
-    let mut by_session: BTreeMap<&str, Vec<Event>> = BTreeMap::new();
+pub fn compute_sessions(events: Vec<Event>, rules: &Rules) -> Vec<super::SessionRollup> {
+    let mut by_session: BTreeMap<String, Vec<Event>> = BTreeMap::new();
     for e in events {
-        by_session.entry(e.session_id.as_str()).or_default().push(e.clone());
+        match by_session.get_mut(&e.session_id) {
+            Some(v) => v.push(e),
+            None => {
+                by_session.insert(e.session_id.clone(), vec![e]);
+            }
+        }
     }
     by_session
         .into_iter()
@@ -464,7 +470,7 @@ pub fn compute_sessions(events: &[Event], rules: &Rules) -> Vec<super::SessionRo
                 day += DAY_MS;
             }
             super::SessionRollup {
-                session_id: session_id.to_string(),
+                session_id,
                 first_day: day_of(lo),
                 last_day: day_of(hi),
                 rows,

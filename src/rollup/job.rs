@@ -286,7 +286,7 @@ async fn recompute(
     let events = warehouse.session_events(&site, &ids).await?;
     let newest = events.iter().map(|e| e.received_at).max();
     let n_events = events.len() as u64;
-    let rows = tokio::task::spawn_blocking(move || super::compute_sessions(&events, &rules)).await?;
+    let rows = tokio::task::spawn_blocking(move || super::compute_sessions(events, &rules)).await?;
     warehouse.write_sessions(&site, &done, &rows).await?;
     if let Some(newest) = newest {
         metrics::rollup_included(newest);

@@ -30,6 +30,15 @@ pub struct SqliteWarehouse {
 const MARK: &str = "INSERT INTO dirty_sessions (site, session_id, bucket, version) VALUES (?1, ?2, ?3, 1)
      ON CONFLICT (site, session_id) DO UPDATE SET version = version + 1";
 
+/// Mark sessions `(site, session id)` dirty with [`MARK`].
+fn mark_sessions<'a>(c: &Connection, sessions: impl IntoIterator<Item = (&'a str, &'a str)>) -> rusqlite::Result<()> {
+    let mut mark = c.prepare_cached(MARK)?;
+    for (site, s) in sessions {
+        mark.execute(params![site, s, bucket_of(s)])?;
+    }
+    Ok(())
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY,
@@ -84,10 +93,7 @@ impl SqliteWarehouse {
             };
             let tx = c.transaction()?;
             {
-                let mut mark = tx.prepare_cached(MARK)?;
-                for (site, s) in &sessions {
-                    mark.execute(params![site, s, bucket_of(s)])?;
-                }
+                mark_sessions(&tx, sessions.iter().map(|(site, s)| (site.as_str(), s.as_str())))?;
             }
             tx.commit()?;
             tracing::info!(
@@ -148,10 +154,7 @@ impl Warehouse for SqliteWarehouse {
                         report.duplicates += 1;
                     }
                 }
-                let mut mark = tx.prepare_cached(MARK)?;
-                for (site, session) in &sessions {
-                    mark.execute(params![site, session, bucket_of(session)])?;
-                }
+                mark_sessions(&tx, sessions.iter().map(|(site, s)| (site.as_str(), s.as_str())))?;
             }
             tx.commit()?;
             Ok(report)
@@ -197,10 +200,7 @@ impl Warehouse for SqliteWarehouse {
                 v
             };
             {
-                let mut mark = tx.prepare_cached(MARK)?;
-                for s in &sessions {
-                    mark.execute(params![site, s, bucket_of(s)])?;
-                }
+                mark_sessions(&tx, sessions.iter().map(|s| (site.as_str(), s.as_str())))?;
             }
             tx.commit()?;
             Ok(sessions.len() as u64)
@@ -315,10 +315,7 @@ impl Warehouse for SqliteWarehouse {
                 for id in &ids {
                     del.execute(params![id])?;
                 }
-                let mut mark = tx.prepare_cached(MARK)?;
-                for s in &sessions {
-                    mark.execute(params![site, s, bucket_of(s)])?;
-                }
+                mark_sessions(&tx, sessions.iter().map(|s| (site.as_str(), s.as_str())))?;
             }
             tx.commit()?;
             // Old page versions live on in the WAL until a checkpoint: fold them in now.

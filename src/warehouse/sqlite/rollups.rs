@@ -204,25 +204,69 @@ pub fn day_table(t: &Table) -> String {
     t.name.replacen("r_", "d_", 1)
 }
 
-/// Add (`sign` 1) or take out (`sign` -1) the rows of one session of a table in its day
-/// totals.
+/// The write statements of one table, built once from its description.
+struct WriteSql {
+    name: &'static str,
+    /// Insert one row: (site, session_id, day, device, bot, keys…, values…).
+    insert: String,
+    /// Delete a session's rows: `?1` site, `?2` session id.
+    delete: String,
+    /// Additive tables: add `?3` (1 or -1) times a session's rows (`?1`, `?2`) to the day
+    /// totals.
+    add_to_day: Option<String>,
+}
+
+static WRITE_SQL: std::sync::LazyLock<Vec<WriteSql>> = std::sync::LazyLock::new(|| {
+    TABLES
+        .iter()
+        .map(|t| {
+            let cols: Vec<&str> = LEAD.iter().chain(t.keys).chain(t.values).copied().collect();
+            let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+            let key: Vec<&str> = DAY_KEY.iter().chain(t.keys).copied().collect();
+            let signed: Vec<String> = t.values.iter().map(|v| format!("?3 * {v}")).collect();
+            let set: Vec<String> = t.values.iter().map(|v| format!("{v} = {v} + excluded.{v}")).collect();
+            WriteSql {
+                name: t.name,
+                insert: format!(
+                    "INSERT INTO {} ({}) VALUES ({})",
+                    t.name,
+                    cols.join(", "),
+                    marks.join(", ")
+                ),
+                delete: format!("DELETE FROM {} WHERE site = ?1 AND session_id = ?2", t.name),
+                add_to_day: t.additive.then(|| {
+                    format!(
+                        "INSERT INTO {} ({}, {}) SELECT {}, {} FROM {} WHERE site = ?1 AND session_id = ?2 AND 1 \
+                         ON CONFLICT ({}) DO UPDATE SET {}",
+                        day_table(t),
+                        key.join(", "),
+                        t.values.join(", "),
+                        key.join(", "),
+                        signed.join(", "),
+                        t.name,
+                        key.join(", "),
+                        set.join(", "),
+                    )
+                }),
+            }
+        })
+        .collect()
+});
+
+fn write_sql(t: &Table) -> &'static WriteSql {
+    WRITE_SQL
+        .iter()
+        .find(|w| w.name == t.name)
+        .expect("every table has its statements")
+}
+
+/// Add (`sign` 1) or take out (`sign` -1) the rows of one session of an additive table in its
+/// day totals.
 fn add_to_day(tx: &Transaction, t: &Table, site: &str, session: &str, sign: i64) -> anyhow::Result<()> {
-    let key: Vec<&str> = DAY_KEY.iter().chain(t.keys).copied().collect();
-    let signed: Vec<String> = t.values.iter().map(|v| format!("?3 * {v}")).collect();
-    let set: Vec<String> = t.values.iter().map(|v| format!("{v} = {v} + excluded.{v}")).collect();
-    let mut st = tx.prepare_cached(&format!(
-        "INSERT INTO {} ({}, {}) SELECT {}, {} FROM {} WHERE site = ?1 AND session_id = ?2 AND 1 \
-         ON CONFLICT ({}) DO UPDATE SET {}",
-        day_table(t),
-        key.join(", "),
-        t.values.join(", "),
-        key.join(", "),
-        signed.join(", "),
-        t.name,
-        key.join(", "),
-        set.join(", "),
-    ))?;
-    st.execute(rusqlite::params![site, session, sign])?;
+    if let Some(sql) = &write_sql(t).add_to_day {
+        tx.prepare_cached(sql)?
+            .execute(rusqlite::params![site, session, sign])?;
+    }
     Ok(())
 }
 
@@ -629,29 +673,19 @@ pub fn replace(
     rows: &[crate::rollup::SessionRollup],
 ) -> anyhow::Result<()> {
     for t in TABLES {
-        let mut del = tx.prepare_cached(&format!("DELETE FROM {} WHERE site = ?1 AND session_id = ?2", t.name))?;
+        let mut del = tx.prepare_cached(&write_sql(t).delete)?;
         for s in sessions {
-            if t.additive {
-                add_to_day(tx, t, site, s, -1)?;
-            }
+            add_to_day(tx, t, site, s, -1)?;
             del.execute(rusqlite::params![site, s])?;
         }
     }
     for sr in rows {
         for (t, values) in encode(&sr.rows) {
-            let n = LEAD.len() + t.keys.len() + t.values.len();
-            let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
-            let cols: Vec<&str> = LEAD.iter().chain(t.keys).chain(t.values).copied().collect();
-            let mut ins = tx.prepare_cached(&format!(
-                "INSERT INTO {} ({}) VALUES ({})",
-                t.name,
-                cols.join(", "),
-                marks.join(", ")
-            ))?;
             let all = [text(site), text(&sr.session_id)].into_iter().chain(values);
-            ins.execute(params_from_iter(all))?;
+            tx.prepare_cached(&write_sql(t).insert)?
+                .execute(params_from_iter(all))?;
         }
-        for t in TABLES.iter().filter(|t| t.additive) {
+        for t in TABLES {
             add_to_day(tx, t, site, &sr.session_id, 1)?;
         }
     }
@@ -677,20 +711,17 @@ pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyh
             .chain(t.values.iter().map(|v| v.to_string()))
             .collect();
         let page = q.page.as_deref().filter(|_| part.is_page_level());
+        // Only tables keyed by page have a page column to filter on.
+        let by_page = t.keys.first() == Some(&"page");
         let sql = format!(
-            "SELECT {} FROM {} WHERE site = ?1 AND day >= ?2 AND day < ?3 AND (?4 IS NULL OR page = ?4)",
+            "SELECT {} FROM {} WHERE site = ?1 AND day >= ?2 AND day < ?3{}",
             select.join(", "),
             if t.additive { day_table(t) } else { t.name.to_string() },
+            if by_page { " AND (?4 IS NULL OR page = ?4)" } else { "" },
         );
-        // Non-page-level tables have no page column: bind NULL and drop the condition.
-        let sql = if t.keys.first() == Some(&"page") {
-            sql
-        } else {
-            sql.replace(" AND (?4 IS NULL OR page = ?4)", "")
-        };
         let mut st = c.prepare_cached(&sql)?;
         let ncols = select.len();
-        let mut rows = if t.keys.first() == Some(&"page") {
+        let mut rows = if by_page {
             st.query(rusqlite::params![q.site, q.from_day, q.to_day, page])?
         } else {
             st.query(rusqlite::params![q.site, q.from_day, q.to_day])?
