@@ -233,6 +233,8 @@ fn assert_rollup(got: &DayRollup, want: &DayRollup, what: &str) {
     assert_eq!(got.session_details, want.session_details, "{what}: session details");
     assert_eq!(got.answers, want.answers, "{what}: answers");
     assert_eq!(got.feedback, want.feedback, "{what}: feedback");
+    assert_eq!(got.journeys, want.journeys, "{what}: journeys");
+    assert_eq!(got.problems, want.problems, "{what}: problems");
     assert_eq!(got, want, "{what}");
 }
 
@@ -579,6 +581,56 @@ async fn sqlite_meets_the_warehouse_contract() {
     contract(w.as_ref()).await;
 }
 
+/// A store written before a rollup table existed: after the upgrade (`reopen`), every
+/// stored session is marked once, and the rollup job fills the new table exactly.
+async fn new_rollup_tables_are_filled_from_stored_events<F, Fut>(w: std::sync::Arc<dyn Warehouse>, drop_tables: F)
+where
+    F: FnOnce(std::sync::Arc<dyn Warehouse>) -> Fut,
+    Fut: std::future::Future<Output = std::sync::Arc<dyn Warehouse>>,
+{
+    w.put_site(&site(SA, "A")).await.unwrap();
+    let all = batch();
+    w.insert_events(&all).await.unwrap();
+    while rollup_pass(w.as_ref()).await > 0 {}
+    let want = expected(&all, SA, WHOLE.0, WHOLE.1);
+    assert!(!want.journeys.is_empty() && !want.problems.is_empty());
+    let sessions: BTreeSet<String> = unique(&all)
+        .into_iter()
+        .filter(|e| e.site == SA)
+        .map(|e| e.session_id)
+        .collect();
+    let w = drop_tables(w).await;
+    let marked: BTreeSet<String> = w
+        .dirty_sessions(1000, &Shard::ALL)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.site == SA)
+        .map(|d| d.session_id)
+        .collect();
+    assert_eq!(marked.len(), sessions.len(), "every stored session is marked once");
+    while rollup_pass(w.as_ref()).await > 0 {}
+    assert_rollup(&read_all(w.as_ref(), SA).await, &want, "after the upgrade");
+}
+
+#[tokio::test]
+async fn sqlite_fills_new_rollup_tables_after_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = SqliteWarehouse::open(dir.path()).unwrap();
+    let path = dir.path().to_path_buf();
+    new_rollup_tables_are_filled_from_stored_events(w, |w| async move {
+        drop(w);
+        // The data dir of a build without the journeys part.
+        let c = rusqlite::Connection::open(path.join("warehouse.db")).unwrap();
+        c.execute_batch("DROP TABLE r_journeys; DROP TABLE d_journeys;")
+            .unwrap();
+        drop(c);
+        let w: std::sync::Arc<dyn Warehouse> = SqliteWarehouse::open(&path).unwrap();
+        w
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------- ClickHouse
 
 fn clickhouse_url(test: &str) -> Option<String> {
@@ -678,6 +730,8 @@ async fn stored_rows(c: &clickhouse::Client) -> u64 {
         "rollup_session_details",
         "rollup_answers",
         "rollup_feedback",
+        "rollup_journeys",
+        "rollup_problems",
     ] {
         n += count(c, &format!("SELECT toUInt64(count()) FROM {t}")).await;
     }
@@ -858,6 +912,33 @@ async fn clickhouse_applies_migrations_once_and_refuses_a_mismatched_schema() {
         err.contains("events.zone: Sightline writes String, the table has no such column"),
         "{err}"
     );
+    drop_database(&url, &db).await;
+}
+
+#[tokio::test]
+async fn clickhouse_fills_new_rollup_tables_after_an_upgrade() {
+    let Some(url) = clickhouse_url("clickhouse_fills_new_rollup_tables_after_an_upgrade") else {
+        return;
+    };
+    let db = fresh_database("upgrade");
+    let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
+    let (u, d) = (url.clone(), db.clone());
+    new_rollup_tables_are_filled_from_stored_events(w, |_| async move {
+        // The database of a build before migration 5: its tables and its record gone.
+        let c = raw_client(&u).with_database(&d);
+        run(&c, "DROP TABLE rollup_journeys").await;
+        run(&c, "DROP TABLE rollup_problems").await;
+        run(&c, "ALTER TABLE schema_migrations DELETE WHERE version = 5").await;
+        for _ in 0..100 {
+            if count(&c, "SELECT toUInt64(count()) FROM schema_migrations WHERE version = 5").await == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let w: std::sync::Arc<dyn Warehouse> = ClickHouseWarehouse::connect(&u, &d).await.unwrap();
+        w
+    })
+    .await;
     drop_database(&url, &db).await;
 }
 

@@ -125,10 +125,9 @@ pub async fn problems(
     let n = parse_limit(m.limit.as_deref(), 50, 500)?;
     let r = state
         .warehouse
-        .read_rollup(&sc.query(vec![Part::SessionDetails], None))
+        .read_rollup(&sc.query(vec![Part::Problems], None))
         .await?;
-    let details: Vec<_> = r.session_details.iter().filter(|d| sc.keeps(&d.dims)).collect();
-    let (pages, elements) = rank_problems(&details);
+    let (sessions, pages, elements) = rank_problems(r.problems.iter().filter(|p| sc.keeps(&p.dims)));
     let out = |v: Vec<crate::rollup::zones::Problem>| -> Vec<serde_json::Value> {
         v.into_iter()
             .take(n)
@@ -148,7 +147,7 @@ pub async fn problems(
             .collect()
     };
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "sessions": details.len(),
+        "sessions": sessions,
         "pages": out(pages),
         "elements": out(elements),
     })))

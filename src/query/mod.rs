@@ -349,11 +349,24 @@ pub async fn journeys(
         Some("") => return Err(ApiError::bad("entry", "must be a page URL or page key")),
         Some(e) => Some(page_param(e, &sc.site)),
     };
-    let r = state
-        .warehouse
-        .read_rollup(&sc.query(vec![Part::Sessions], None))
-        .await?;
-    let j = crate::rollup::journeys(r.sessions.iter().filter(|s| sc.keeps(&s.dims)), entry.as_deref());
+    // Without an entry page the stored journey sums answer; with one, the sessions that
+    // entered there are read (the journey rows carry no entry page).
+    let j = match &entry {
+        None => {
+            let r = state
+                .warehouse
+                .read_rollup(&sc.query(vec![Part::Journeys], None))
+                .await?;
+            crate::rollup::Journeys::of_rows(r.journeys.iter().filter(|j| sc.keeps(&j.dims)))
+        }
+        Some(e) => {
+            let r = state
+                .warehouse
+                .read_rollup(&sc.query(vec![Part::Sessions], None))
+                .await?;
+            crate::rollup::journeys(r.sessions.iter().filter(|s| sc.keeps(&s.dims)), Some(e))
+        }
+    };
     fn by_count<K: Ord, V>(m: BTreeMap<K, V>, count: impl Fn(&V) -> u64) -> Vec<(K, V)> {
         let mut v: Vec<(K, V)> = m.into_iter().collect();
         v.sort_by(|a, b| count(&b.1).cmp(&count(&a.1)).then(a.0.cmp(&b.0)));

@@ -13,13 +13,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{
-    day_of, AnswerRow, DayRollup, Dims, ElementRow, FeedbackRow, GridRow, PageRow, Rules, ScrollRow, SessionRow, Step,
-    SurveyRow, DAY_MS,
+    day_of, AnswerRow, DayRollup, Dims, ElementRow, FeedbackRow, GridRow, JourneyKind, JourneyRow, PageRow, Rules,
+    ScrollRow, SessionRow, Step, SurveyRow, DAY_MS,
 };
 use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind, Viewport};
 
 /// Number of pages a journey path keeps (analytics.md, "Paths report the first 5 pages").
-const PATH_PAGES: usize = 5;
+pub const PATH_PAGES: usize = 5;
 
 /// Scroll map depths, percent (analytics.md, "Scroll map": 0, 10, …, 100 %).
 const SCROLL_DEPTHS: [u32; 11] = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
@@ -503,7 +503,8 @@ pub fn compute_sessions(events: Vec<Event>, rules: &Rules) -> Vec<super::Session
 ///   burst, on the burst's first click), sums of the in-element positions.
 /// - scroll: per page view with a pageview event its deepest scroll (0 without scroll
 ///   events, rounded to 0.1 %); per depth d in 0, 10, …, 100 the page views with depth ≥ d.
-/// - journeys are counted at query time from the session rows' `steps` ([`journeys`]).
+/// - journeys: [`journey_rows`] of the day's sessions, summed per (kind, from, to).
+/// - problems: [`super::zones::problem_rows`] of the day's session details, summed.
 /// - sessions: one row per session; `pageviews` counts page views with a pageview event;
 ///   `steps` are its page views (synthetic ones included) and custom events in order.
 /// - zones and session details: see [`super::zones`].
@@ -725,6 +726,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
     session_rows.sort_by(|a, b| (a.start, &a.session_key).cmp(&(b.start, &b.session_key)));
     feedback_rows.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
     answers.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
+    let session_details = super::zones::session_detail_rows(&sessions, day_start, rules);
     DayRollup {
         pages: pages.into_values().collect(),
         grid: grid
@@ -747,7 +749,6 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 pageviews,
             })
             .collect(),
-        sessions: session_rows,
         surveys: surveys
             .into_iter()
             .map(|((dims, survey_id, question_id, kind, value), responses)| SurveyRow {
@@ -762,7 +763,10 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
         answers,
         feedback: feedback_rows,
         zones: super::zones::zone_rows(&sessions, day_start, rules),
-        session_details: super::zones::session_detail_rows(&sessions, day_start, rules),
+        journeys: sum_journey_rows(session_rows.iter().flat_map(journey_rows)),
+        problems: super::zones::sum_problem_rows(session_details.iter().flat_map(super::zones::problem_rows)),
+        session_details,
+        sessions: session_rows,
     }
 }
 
@@ -823,36 +827,98 @@ pub struct Journeys {
     pub paths: BTreeMap<Vec<String>, u64>,
 }
 
-/// The journeys of `sessions` (analytics.md, "Journeys and funnels"; see [`SessionPath`]),
-/// only of sessions whose entry page is `entry` when given. Sessions without page views
-/// count nowhere. Summing [`compute_day`]'s transition, entry, exit and path rows of the
-/// same sessions gives the same numbers.
-pub fn journeys<'a>(sessions: impl IntoIterator<Item = &'a SessionRow>, entry: Option<&str>) -> Journeys {
-    let mut j = Journeys::default();
-    for s in sessions {
-        let path = SessionPath::of_steps(&s.steps);
-        let (Some(&first), Some(&last)) = (path.pages.first(), path.pages.last()) else {
-            continue;
-        };
-        if entry.is_some_and(|e| e != first) {
-            continue;
-        }
-        j.sessions += 1;
-        j.bounces += u64::from(path.bounce());
-        for pair in path.pages.windows(2) {
-            *j.transitions
-                .entry((pair[0].to_string(), pair[1].to_string()))
-                .or_default() += 1;
-        }
-        let e = j.entries.entry(first.to_string()).or_default();
-        e.0 += 1;
-        e.1 += u64::from(path.bounce());
-        *j.exits.entry(last.to_string()).or_default() += 1;
-        *j.paths
-            .entry(path.prefix().iter().map(|p| p.to_string()).collect())
-            .or_default() += 1;
+/// The journey rows of one session (analytics.md, "Journeys and funnels"; see
+/// [`SessionPath`]): its entry (with its bounce), its exit, each transition of its path, and
+/// its path's first [`PATH_PAGES`] pages, under the session's dims. None for a session without
+/// page views. The one definition of journeys: stores sum these rows per day
+/// ([`crate::rollup::Part`] `Journeys`) and [`Journeys::of_rows`] sums them per report.
+pub fn journey_rows(s: &SessionRow) -> Vec<JourneyRow> {
+    let path = SessionPath::of_steps(&s.steps);
+    let (Some(&first), Some(&last)) = (path.pages.first(), path.pages.last()) else {
+        return Vec::new();
+    };
+    let row = |kind, from: String, to: &str, bounces| JourneyRow {
+        dims: s.dims,
+        kind,
+        from,
+        to: to.to_string(),
+        count: 1,
+        bounces,
+    };
+    let mut out = Vec::with_capacity(path.pages.len() + 2);
+    out.push(row(JourneyKind::Entry, first.to_string(), "", u64::from(path.bounce())));
+    out.push(row(JourneyKind::Exit, last.to_string(), "", 0));
+    for pair in path.pages.windows(2) {
+        out.push(row(JourneyKind::Transition, pair[0].to_string(), pair[1], 0));
     }
-    j
+    let mut joined = String::new();
+    for (i, p) in path.prefix().iter().enumerate() {
+        if i > 0 {
+            joined.push(super::PATH_SEP);
+        }
+        joined.push_str(p);
+    }
+    out.push(row(JourneyKind::Path, joined, "", 0));
+    out
+}
+
+/// Sum journey rows per (dims, kind, from, to), sorted by that key.
+pub fn sum_journey_rows(rows: impl IntoIterator<Item = JourneyRow>) -> Vec<JourneyRow> {
+    let mut sums: BTreeMap<(Dims, JourneyKind, String, String), (u64, u64)> = BTreeMap::new();
+    for r in rows {
+        let e = sums.entry((r.dims, r.kind, r.from, r.to)).or_default();
+        e.0 += r.count;
+        e.1 += r.bounces;
+    }
+    sums.into_iter()
+        .map(|((dims, kind, from, to), (count, bounces))| JourneyRow {
+            dims,
+            kind,
+            from,
+            to,
+            count,
+            bounces,
+        })
+        .collect()
+}
+
+impl Journeys {
+    /// The report of journey rows (any mix of sessions and days): entries, exits,
+    /// transitions and paths summed; `sessions` and `bounces` are the entry sums (every
+    /// session with a page view has exactly one entry).
+    pub fn of_rows<'a>(rows: impl IntoIterator<Item = &'a JourneyRow>) -> Journeys {
+        let mut j = Journeys::default();
+        for r in rows {
+            match r.kind {
+                JourneyKind::Entry => {
+                    j.sessions += r.count;
+                    j.bounces += r.bounces;
+                    let e = j.entries.entry(r.from.clone()).or_default();
+                    e.0 += r.count;
+                    e.1 += r.bounces;
+                }
+                JourneyKind::Exit => *j.exits.entry(r.from.clone()).or_default() += r.count,
+                JourneyKind::Transition => *j.transitions.entry((r.from.clone(), r.to.clone())).or_default() += r.count,
+                JourneyKind::Path => {
+                    *j.paths
+                        .entry(r.from.split(super::PATH_SEP).map(str::to_string).collect())
+                        .or_default() += r.count
+                }
+            }
+        }
+        j
+    }
+}
+
+/// The journeys of `sessions`, only of sessions whose entry page is `entry` when given
+/// ([`journey_rows`] summed). Sessions without page views count nowhere.
+pub fn journeys<'a>(sessions: impl IntoIterator<Item = &'a SessionRow>, entry: Option<&str>) -> Journeys {
+    let rows: Vec<JourneyRow> = sessions
+        .into_iter()
+        .filter(|s| entry.is_none_or(|e| SessionPath::of_steps(&s.steps).pages.first() == Some(&e)))
+        .flat_map(journey_rows)
+        .collect();
+    Journeys::of_rows(&rows)
 }
 
 /// One funnel step (analytics.md, "Funnel"): a page (by page key) or a custom event.

@@ -15,8 +15,8 @@ pub mod leases;
 pub mod zones;
 
 pub use definitions::{
-    compute_day, compute_sessions, funnel, journeys, sessionize, summarize_answers, top_terms, FunnelStep, Journeys,
-    PageView, Session, SessionPath, SurveySummary,
+    compute_day, compute_sessions, funnel, journey_rows, journeys, sessionize, summarize_answers, top_terms,
+    FunnelStep, Journeys, PageView, Session, SessionPath, SurveySummary,
 };
 
 use crate::event::DeviceClass;
@@ -233,6 +233,104 @@ pub struct ScrollRow {
     pub pageviews: u64,
 }
 
+/// What a [`JourneyRow`] counts (analytics.md, "Journeys and funnels"). Stored as its
+/// [`JourneyKind::code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum JourneyKind {
+    /// `from` is a session's first page; `count` sessions, `bounces` of them bounced.
+    Entry,
+    /// `from` is a session's last page; `count` sessions.
+    Exit,
+    /// `from` → `to`, consecutive pages of a path; `count` transitions.
+    Transition,
+    /// `from` is a path's first [`definitions::PATH_PAGES`] pages joined by [`PATH_SEP`];
+    /// `count` sessions.
+    Path,
+}
+
+/// Joins the pages of a [`JourneyKind::Path`] row (a character no page key holds).
+pub const PATH_SEP: char = '\u{1f}';
+
+impl JourneyKind {
+    /// Every kind, in code order.
+    pub const ALL: [JourneyKind; 4] = [
+        JourneyKind::Entry,
+        JourneyKind::Exit,
+        JourneyKind::Transition,
+        JourneyKind::Path,
+    ];
+    /// The stored code: 0 entry, 1 exit, 2 transition, 3 path.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+    /// The kind of a stored code.
+    pub fn from_code(code: u8) -> Option<JourneyKind> {
+        JourneyKind::ALL.get(usize::from(code)).copied()
+    }
+}
+
+/// Journey counts of the sessions that started on `dims.day`, summed per (kind, from, to):
+/// an additive part, so `/journeys` sums stored rows instead of re-reading sessions
+/// ([`definitions::journey_rows`] gives one session's rows, [`Journeys::of_rows`] sums them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JourneyRow {
+    pub dims: Dims,
+    pub kind: JourneyKind,
+    /// A page key, or a path's pages joined by [`PATH_SEP`].
+    pub from: String,
+    /// The next page of a transition; "" for the other kinds.
+    pub to: String,
+    /// Sessions (transitions for [`JourneyKind::Transition`]).
+    pub count: u64,
+    /// Entry rows: sessions that bounced (one page view); 0 for the other kinds.
+    pub bounces: u64,
+}
+
+/// What a [`ProblemRow`] counts (see `/problems`). Stored as its [`ProblemKind::code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ProblemKind {
+    /// One per session (page, selector and zone ""): `sessions` = 1, so the sum is the
+    /// sessions `/problems` looked at.
+    Session,
+    /// Signals on a page (selector and zone "").
+    Page,
+    /// Signals on an element (page, selector, zone or "").
+    Element,
+}
+
+impl ProblemKind {
+    /// Every kind, in code order.
+    pub const ALL: [ProblemKind; 3] = [ProblemKind::Session, ProblemKind::Page, ProblemKind::Element];
+    /// The stored code: 0 session, 1 page, 2 element.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+    /// The kind of a stored code.
+    pub fn from_code(code: u8) -> Option<ProblemKind> {
+        ProblemKind::ALL.get(usize::from(code)).copied()
+    }
+}
+
+/// Frustration signals of the sessions that started on `dims.day`, summed per (kind, page,
+/// selector, zone): an additive part, so `/problems` sums stored rows instead of re-reading
+/// session details ([`zones::problem_rows`] gives one session's rows, [`zones::problems`]
+/// ranks their sums). Only pages and elements with a signal get a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProblemRow {
+    pub dims: Dims,
+    pub kind: ProblemKind,
+    pub page: String,
+    pub selector: String,
+    /// Zone name, "" when none.
+    pub zone: String,
+    pub rage_clicks: u64,
+    pub dead_clicks: u64,
+    /// Quick backs (page rows only).
+    pub quick_backs: u64,
+    /// Sessions with at least one signal here (session rows: 1 per session).
+    pub sessions: u64,
+}
+
 /// One step of a session's timeline, for funnels: a page view or a custom event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
@@ -329,6 +427,12 @@ pub struct DayRollup {
     /// Per-session detail for the sessions list and `/problems` (see [`zones`]).
     #[serde(default)]
     pub session_details: Vec<SessionDetailRow>,
+    /// Journey counts (see [`JourneyRow`]).
+    #[serde(default)]
+    pub journeys: Vec<JourneyRow>,
+    /// Frustration signals for `/problems` (see [`ProblemRow`]).
+    #[serde(default)]
+    pub problems: Vec<ProblemRow>,
 }
 
 /// The rollup rows of one snippet session: every server-side session it split into, on
@@ -373,6 +477,11 @@ impl DayRollup {
             .sort_by(|a, b| (a.dims.day, a.start, &a.session_key).cmp(&(b.dims.day, b.start, &b.session_key)));
         r.session_details
             .sort_by(|a, b| (a.dims.day, &a.session_key).cmp(&(b.dims.day, &b.session_key)));
+        r.journeys
+            .sort_by(|a, b| (a.dims, a.kind, &a.from, &a.to).cmp(&(b.dims, b.kind, &b.from, &b.to)));
+        r.problems.sort_by(|a, b| {
+            (a.dims, a.kind, &a.page, &a.selector, &a.zone).cmp(&(b.dims, b.kind, &b.page, &b.selector, &b.zone))
+        });
         r.answers
             .sort_by(|a, b| (a.dims.day, a.ts, &a.id).cmp(&(b.dims.day, b.ts, &b.id)));
         r.feedback
@@ -391,6 +500,8 @@ impl DayRollup {
             feedback,
             zones,
             session_details,
+            journeys,
+            problems,
         } = other;
         self.pages.extend(pages);
         self.grid.extend(grid);
@@ -402,6 +513,8 @@ impl DayRollup {
         self.feedback.extend(feedback);
         self.zones.extend(zones);
         self.session_details.extend(session_details);
+        self.journeys.extend(journeys);
+        self.problems.extend(problems);
     }
 }
 

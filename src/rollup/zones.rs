@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::definitions::{click_facts, is_quick_back, order_key, OrderKey, PageView, Session};
 use super::{
-    Dims, ElCell, ElementRow, FunnelStep, ReplayMeta, Rules, SessionDetailRow, SessionElement, SessionPage, SessionRow,
-    ZoneRow, DAY_MS, EL_CELLS,
+    Dims, ElCell, ElementRow, FunnelStep, ProblemKind, ProblemRow, ReplayMeta, Rules, SessionDetailRow, SessionElement,
+    SessionPage, SessionRow, ZoneRow, DAY_MS, EL_CELLS,
 };
 use crate::event::Payload;
 
@@ -372,36 +372,104 @@ impl Problem {
     }
 }
 
-/// `/problems`: pages ranked by rage + dead clicks + quick backs, elements by rage + dead
-/// clicks, over session detail rows; ties by sessions affected, then by name. Entries
-/// with a score of 0 are left out.
-pub fn problems(details: &[&SessionDetailRow]) -> (Vec<Problem>, Vec<Problem>) {
+/// The problem rows of one session's details (see [`ProblemRow`]): one
+/// [`ProblemKind::Session`] row, and a row per page and per element with at least one
+/// signal (rage or dead clicks, and quick backs for pages), with `sessions` = 1. The one
+/// definition of `/problems`' counts: stores sum these rows per day, [`problems`] ranks
+/// the sums.
+pub fn problem_rows(d: &SessionDetailRow) -> Vec<ProblemRow> {
+    let row = |kind, page: &str, selector: &str, zone: &str, rage: u32, dead: u32, quick_backs: u32| ProblemRow {
+        dims: d.dims,
+        kind,
+        page: page.to_string(),
+        selector: selector.to_string(),
+        zone: zone.to_string(),
+        rage_clicks: u64::from(rage),
+        dead_clicks: u64::from(dead),
+        quick_backs: u64::from(quick_backs),
+        sessions: 1,
+    };
+    let mut out = vec![row(ProblemKind::Session, "", "", "", 0, 0, 0)];
+    for p in d
+        .pages
+        .iter()
+        .filter(|p| p.rage_clicks + p.dead_clicks + p.quick_backs > 0)
+    {
+        out.push(row(
+            ProblemKind::Page,
+            &p.page,
+            "",
+            "",
+            p.rage_clicks,
+            p.dead_clicks,
+            p.quick_backs,
+        ));
+    }
+    for e in d.elements.iter().filter(|e| e.rage_clicks + e.dead_clicks > 0) {
+        out.push(row(
+            ProblemKind::Element,
+            &e.page,
+            &e.selector,
+            &e.zone,
+            e.rage_clicks,
+            e.dead_clicks,
+            0,
+        ));
+    }
+    out
+}
+
+/// Sum problem rows per (dims, kind, page, selector, zone), sorted by that key.
+pub fn sum_problem_rows(rows: impl IntoIterator<Item = ProblemRow>) -> Vec<ProblemRow> {
+    let mut sums: BTreeMap<(Dims, ProblemKind, String, String, String), ProblemRow> = BTreeMap::new();
+    for r in rows {
+        match sums.entry((r.dims, r.kind, r.page.clone(), r.selector.clone(), r.zone.clone())) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(r);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let s = o.get_mut();
+                s.rage_clicks += r.rage_clicks;
+                s.dead_clicks += r.dead_clicks;
+                s.quick_backs += r.quick_backs;
+                s.sessions += r.sessions;
+            }
+        }
+    }
+    sums.into_values().collect()
+}
+
+/// `/problems` over problem rows ([`problem_rows`], any mix of sessions and days): the
+/// sessions looked at, pages ranked by rage + dead clicks + quick backs, and elements by
+/// rage + dead clicks; ties by sessions affected, then by name. Entries with a score of 0
+/// are left out.
+pub fn problems<'a>(rows: impl IntoIterator<Item = &'a ProblemRow>) -> (u64, Vec<Problem>, Vec<Problem>) {
+    let mut sessions = 0;
     let mut pages: BTreeMap<&str, Problem> = BTreeMap::new();
     let mut elements: BTreeMap<(&str, &str, &str), Problem> = BTreeMap::new();
-    for d in details {
-        for p in &d.pages {
-            let e = pages.entry(&p.page).or_insert_with(|| Problem {
-                page: p.page.clone(),
+    for r in rows {
+        let e = match r.kind {
+            ProblemKind::Session => {
+                sessions += r.sessions;
+                continue;
+            }
+            ProblemKind::Page => pages.entry(&r.page).or_insert_with(|| Problem {
+                page: r.page.clone(),
                 ..Problem::default()
-            });
-            e.rage_clicks += u64::from(p.rage_clicks);
-            e.dead_clicks += u64::from(p.dead_clicks);
-            e.quick_backs += u64::from(p.quick_backs);
-            e.sessions += u64::from(p.rage_clicks + p.dead_clicks + p.quick_backs > 0);
-        }
-        for el in &d.elements {
-            let e = elements
-                .entry((&el.page, &el.selector, &el.zone))
+            }),
+            ProblemKind::Element => elements
+                .entry((&r.page, &r.selector, &r.zone))
                 .or_insert_with(|| Problem {
-                    page: el.page.clone(),
-                    selector: Some(el.selector.clone()),
-                    zone: Some(el.zone.clone()),
+                    page: r.page.clone(),
+                    selector: Some(r.selector.clone()),
+                    zone: Some(r.zone.clone()),
                     ..Problem::default()
-                });
-            e.rage_clicks += u64::from(el.rage_clicks);
-            e.dead_clicks += u64::from(el.dead_clicks);
-            e.sessions += u64::from(el.rage_clicks + el.dead_clicks > 0);
-        }
+                }),
+        };
+        e.rage_clicks += r.rage_clicks;
+        e.dead_clicks += r.dead_clicks;
+        e.quick_backs += r.quick_backs;
+        e.sessions += r.sessions;
     }
     let rank = |v: Vec<Problem>| {
         let mut v: Vec<Problem> = v.into_iter().filter(|p| p.score() > 0).collect();
@@ -414,6 +482,7 @@ pub fn problems(details: &[&SessionDetailRow]) -> (Vec<Problem>, Vec<Problem>) {
         v
     };
     (
+        sessions,
         rank(pages.into_values().collect()),
         rank(elements.into_values().collect()),
     )
@@ -812,8 +881,12 @@ mod tests {
             detail("s2", &[("a", 0, 1, 0)], &[("a", "pay", 0, 1)]),
             detail("s3", &[("a", 0, 0, 0), ("b", 0, 2, 0)], &[("b", "menu", 0, 2)]),
         ];
-        let refs: Vec<&SessionDetailRow> = d.iter().collect();
-        let (pages, elements) = problems(&refs);
+        // Rows summed per key, as a store keeps them, rank like the rows of each session.
+        let summed = sum_problem_rows(d.iter().flat_map(problem_rows));
+        let (sessions, pages, elements) = problems(&summed);
+        assert_eq!(sessions, 3);
+        let per_session: Vec<ProblemRow> = d.iter().flat_map(problem_rows).collect();
+        assert_eq!(problems(&per_session), (sessions, pages.clone(), elements.clone()));
         let p: Vec<(&str, u64, u64)> = pages.iter().map(|p| (p.page.as_str(), p.score(), p.sessions)).collect();
         assert_eq!(p, vec![("a", 5, 2), ("b", 3, 2)]);
         let e: Vec<(&str, u64, u64)> = elements

@@ -185,7 +185,8 @@ mod shard_tests {
 
 /// The rollup parts a query can ask for.
 ///
-/// Additive parts (pages, grid, elements, scroll, zones, surveys) are stored per session
+/// Additive parts (pages, grid, elements, scroll, zones, surveys, journeys, problems) are
+/// stored per session
 /// and summed by the warehouse per (day, device, bot, key) at read time; the others (sessions,
 /// session details, answers, feedback) are rows of one session each, read as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -200,11 +201,13 @@ pub enum Part {
     Zones,
     SessionDetails,
     Answers,
+    Journeys,
+    Problems,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 10] = [
+    pub const ALL: [Part; 12] = [
         Part::Pages,
         Part::Grid,
         Part::Elements,
@@ -215,6 +218,8 @@ impl Part {
         Part::Zones,
         Part::SessionDetails,
         Part::Answers,
+        Part::Journeys,
+        Part::Problems,
     ];
     /// Storage name.
     pub fn name(self) -> &'static str {
@@ -229,6 +234,8 @@ impl Part {
             Part::Zones => "zones",
             Part::SessionDetails => "session_details",
             Part::Answers => "answers",
+            Part::Journeys => "journeys",
+            Part::Problems => "problems",
         }
     }
     /// Whether the part's rows belong to one page (and a query's page filter applies).

@@ -37,7 +37,8 @@
 //! [`Warehouse::write_sessions`] replaces the rows of each session table by table, then
 //! inserts the `session_state` rows. Each table's replace is idempotent on its own, so a
 //! crash anywhere leaves the marks in place and the next pass repairs every table:
-//! - **Additive parts** (pages, grid, elements, their `el_cells`, scroll, zones, surveys):
+//! - **Additive parts** (pages, grid, elements, their `el_cells`, scroll, zones, surveys,
+//!   journeys, problems):
 //!   `SummingMergeTree` tables keyed by (site, day, session_id, device, bot, key) with signed
 //!   counters. A replace reads the session's current net rows (`sum()` per key), and inserts
 //!   `new − net` per key where non-zero (one INSERT per table); re-running reads the new net,
@@ -88,8 +89,9 @@ use crate::access::ApiToken;
 use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind};
 use crate::privacy::ForgetRecord;
 use crate::rollup::{
-    AnswerRow, DayRollup, Dims, ElCell, ElementRow, FeedbackRow, GridRow, PageRow, ReplayMeta, ScrollRow,
-    SessionDetailRow, SessionElement, SessionPage, SessionRow, Step, SurveyRow, ZoneRow, DAY_MS,
+    AnswerRow, DayRollup, Dims, ElCell, ElementRow, FeedbackRow, GridRow, JourneyKind, JourneyRow, PageRow,
+    ProblemKind, ProblemRow, ReplayMeta, ScrollRow, SessionDetailRow, SessionElement, SessionPage, SessionRow, Step,
+    SurveyRow, ZoneRow, DAY_MS,
 };
 use crate::sites::Site;
 use anyhow::Context;
@@ -235,6 +237,8 @@ struct ChRows {
     scroll: Vec<ScrollCh>,
     zones: Vec<ZonesCh>,
     surveys: Vec<SurveysCh>,
+    journeys: Vec<JourneysCh>,
+    problems: Vec<ProblemsCh>,
     sessions: Vec<SessionsCh>,
     details: Vec<DetailsCh>,
     answers: Vec<AnswersCh>,
@@ -385,6 +389,39 @@ impl ChRows {
                     kind: s.kind.as_str().to_string(),
                     value: s.value.clone(),
                     responses: n64(s.responses),
+                });
+            }
+            for j in &r.journeys {
+                let (site, day, session_id, device, bot) = base(&j.dims);
+                out.journeys.push(JourneysCh {
+                    site,
+                    day,
+                    session_id,
+                    device,
+                    bot,
+                    kind: j.kind.code(),
+                    from_page: j.from.clone(),
+                    to_page: j.to.clone(),
+                    count: n64(j.count),
+                    bounces: n64(j.bounces),
+                });
+            }
+            for p in &r.problems {
+                let (site, day, session_id, device, bot) = base(&p.dims);
+                out.problems.push(ProblemsCh {
+                    site,
+                    day,
+                    session_id,
+                    device,
+                    bot,
+                    kind: p.kind.code(),
+                    page: p.page.clone(),
+                    selector: p.selector.clone(),
+                    zone: p.zone.clone(),
+                    rage_clicks: n64(p.rage_clicks),
+                    dead_clicks: n64(p.dead_clicks),
+                    quick_backs: n64(p.quick_backs),
+                    sessions: n64(p.sessions),
                 });
             }
             for s in &r.sessions {
@@ -610,8 +647,15 @@ fn feedback_row(r: FeedbackCh) -> FeedbackRow {
     }
 }
 
+/// Migrations that add rollup tables, after which every stored session is recomputed.
+const RECOMPUTE_AFTER: &[u32] = &[5];
+
+/// The end (exclusive, ms) of the days [`RECOMPUTE_AFTER`] marks: 2100-01-01, past any
+/// stored event.
+const RECOMPUTE_TO_DAY: i64 = 4_102_444_800_000;
+
 /// The retention deletes of every rollup table (`drop_before`).
-const ROLLUP_DELETES: [&str; 11] = [
+const ROLLUP_DELETES: [&str; 13] = [
     name::DELETE_ROLLUP_PAGES_BEFORE,
     name::DELETE_ROLLUP_GRID_BEFORE,
     name::DELETE_ROLLUP_ELEMENTS_BEFORE,
@@ -623,6 +667,8 @@ const ROLLUP_DELETES: [&str; 11] = [
     name::DELETE_ROLLUP_SESSION_DETAILS_BEFORE,
     name::DELETE_ROLLUP_ANSWERS_BEFORE,
     name::DELETE_ROLLUP_FEEDBACK_BEFORE,
+    name::DELETE_ROLLUP_JOURNEYS_BEFORE,
+    name::DELETE_ROLLUP_PROBLEMS_BEFORE,
 ];
 
 impl ClickHouseWarehouse {
@@ -735,6 +781,7 @@ impl ClickHouseWarehouse {
                 ),
             }
         }
+        let mut recompute = false;
         for m in sql::MIGRATIONS {
             if applied.iter().any(|a| a.version == m.version) {
                 continue;
@@ -756,6 +803,17 @@ impl ClickHouseWarehouse {
             )
             .await?;
             tracing::info!(migration = m.name, database = %self.database, "applied ClickHouse migration");
+            if RECOMPUTE_AFTER.contains(&m.version) {
+                recompute = true;
+            }
+        }
+        // Migrations that add rollup tables: every session of every site is recomputed once
+        // (the rollup job does it, in its bounded batches).
+        if recompute {
+            for site in Warehouse::sites(self).await? {
+                let n = self.mark_dirty(&site.key, 0, RECOMPUTE_TO_DAY).await?;
+                tracing::info!(site = %site.key, sessions = n, "new rollup tables: sessions marked for recompute");
+            }
         }
         Ok(())
     }
@@ -1056,6 +1114,28 @@ impl ClickHouseWarehouse {
                 Part::Zones => {
                     self.replace_additive(name::NET_ZONES, name::INSERT_ZONES, site, &days, &ids, ch.zones.clone())
                         .await?
+                }
+                Part::Journeys => {
+                    self.replace_additive(
+                        name::NET_JOURNEYS,
+                        name::INSERT_JOURNEYS,
+                        site,
+                        &days,
+                        &ids,
+                        ch.journeys.clone(),
+                    )
+                    .await?
+                }
+                Part::Problems => {
+                    self.replace_additive(
+                        name::NET_PROBLEMS,
+                        name::INSERT_PROBLEMS,
+                        site,
+                        &days,
+                        &ids,
+                        ch.problems.clone(),
+                    )
+                    .await?
                 }
                 Part::Surveys => {
                     self.replace_additive(
@@ -1527,6 +1607,45 @@ impl Warehouse for ClickHouseWarehouse {
                             converted_sessions: u64of(r.converted_sessions),
                         })
                         .collect();
+                }
+                Part::Journeys => {
+                    let rows: Vec<JourneysSumCh> =
+                        self.fetch(name::SUM_JOURNEYS, sums(name::SUM_JOURNEYS, false)).await?;
+                    out.journeys = rows
+                        .into_iter()
+                        .map(|r| {
+                            Ok(JourneyRow {
+                                dims: dims_of(r.day, &r.device, r.bot),
+                                kind: JourneyKind::from_code(r.kind)
+                                    .ok_or_else(|| anyhow::anyhow!("rollup_journeys: kind {}", r.kind))?,
+                                from: r.from_page,
+                                to: r.to_page,
+                                count: u64of(r.count),
+                                bounces: u64of(r.bounces),
+                            })
+                        })
+                        .collect::<anyhow::Result<_>>()?;
+                }
+                Part::Problems => {
+                    let rows: Vec<ProblemsSumCh> =
+                        self.fetch(name::SUM_PROBLEMS, sums(name::SUM_PROBLEMS, false)).await?;
+                    out.problems = rows
+                        .into_iter()
+                        .map(|r| {
+                            Ok(ProblemRow {
+                                dims: dims_of(r.day, &r.device, r.bot),
+                                kind: ProblemKind::from_code(r.kind)
+                                    .ok_or_else(|| anyhow::anyhow!("rollup_problems: kind {}", r.kind))?,
+                                page: r.page,
+                                selector: r.selector,
+                                zone: r.zone,
+                                rage_clicks: u64of(r.rage_clicks),
+                                dead_clicks: u64of(r.dead_clicks),
+                                quick_backs: u64of(r.quick_backs),
+                                sessions: u64of(r.sessions),
+                            })
+                        })
+                        .collect::<anyhow::Result<_>>()?;
                 }
                 Part::Surveys => {
                     let rows: Vec<SurveysSumCh> = self.fetch(name::SUM_SURVEYS, sums(name::SUM_SURVEYS, false)).await?;

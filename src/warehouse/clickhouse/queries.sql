@@ -333,6 +333,62 @@ WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
 GROUP BY day, device, bot, page, depth
 HAVING pageviews != 0;
 
+-- name: insert_journeys
+-- insert: rollup_journeys
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, kind UInt8, from_page String, to_page String, count Int64, bounces Int64
+
+-- name: net_journeys
+-- arg: 'site-a'
+-- arg: (1714521600000, 1714608000000)
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, kind UInt8, from_page String, to_page String, count Int64, bounces Int64
+SELECT site, day, session_id, device, bot, kind, from_page, to_page,
+    sum(count) AS count, sum(bounces) AS bounces
+FROM rollup_journeys
+WHERE site = ? AND day IN ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, kind, from_page, to_page;
+
+-- name: sum_journeys
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- returns: day Int64, device String, bot UInt8, kind UInt8, from_page String, to_page String, count Int64, bounces Int64
+SELECT day, device, bot, kind, from_page, to_page,
+    sum(count) AS count, sum(bounces) AS bounces
+FROM rollup_journeys
+WHERE site = ? AND day >= ? AND day < ?
+GROUP BY day, device, bot, kind, from_page, to_page
+HAVING count != 0 OR bounces != 0;
+
+-- name: insert_problems
+-- insert: rollup_problems
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, kind UInt8, page String, selector String, zone String, rage_clicks Int64, dead_clicks Int64, quick_backs Int64, sessions Int64
+
+-- name: net_problems
+-- arg: 'site-a'
+-- arg: (1714521600000, 1714608000000)
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, kind UInt8, page String, selector String, zone String, rage_clicks Int64, dead_clicks Int64, quick_backs Int64, sessions Int64
+SELECT site, day, session_id, device, bot, kind, page, selector, zone,
+    sum(rage_clicks) AS rage_clicks, sum(dead_clicks) AS dead_clicks, sum(quick_backs) AS quick_backs,
+    sum(sessions) AS sessions
+FROM rollup_problems
+WHERE site = ? AND day IN ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, kind, page, selector, zone;
+
+-- name: sum_problems
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- returns: day Int64, device String, bot UInt8, kind UInt8, page String, selector String, zone String, rage_clicks Int64, dead_clicks Int64, quick_backs Int64, sessions Int64
+SELECT day, device, bot, kind, page, selector, zone,
+    sum(rage_clicks) AS rage_clicks, sum(dead_clicks) AS dead_clicks, sum(quick_backs) AS quick_backs,
+    sum(sessions) AS sessions
+FROM rollup_problems
+WHERE site = ? AND day >= ? AND day < ?
+GROUP BY day, device, bot, kind, page, selector, zone
+HAVING rage_clicks != 0 OR dead_clicks != 0 OR quick_backs != 0 OR sessions != 0;
+
 -- name: insert_zones
 -- insert: rollup_zones
 -- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, zone String, exposed Int64, clicked Int64, exposed_clicked Int64, visible_ms_sum Int64, hovered Int64, hover_ms_sum Int64, hesitation_n Int64, hesitation_ms_sum Int64, click_sessions Int64, converted_sessions Int64
@@ -763,6 +819,16 @@ ALTER TABLE rollup_el_cells DELETE WHERE site = ? AND day < ?;
 -- arg: 1764374400000
 ALTER TABLE rollup_scroll DELETE WHERE site = ? AND day < ?;
 
+-- name: delete_rollup_journeys_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_journeys DELETE WHERE site = ? AND day < ?;
+
+-- name: delete_rollup_problems_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_problems DELETE WHERE site = ? AND day < ?;
+
 -- name: delete_rollup_zones_before
 -- arg: 'site-a'
 -- arg: 1764374400000
@@ -816,6 +882,10 @@ ALTER TABLE rollup_feedback DELETE WHERE site = ? AND day < ?;
 -- arg: 1764374400000
 -- arg: 'site-a'
 -- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
 -- returns: rows UInt64
 SELECT toUInt64(sum(n)) AS rows
 FROM
@@ -841,6 +911,10 @@ FROM
     SELECT count() AS n FROM rollup_answers WHERE site = ? AND day < ?
     UNION ALL
     SELECT count() AS n FROM rollup_feedback WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_journeys WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_problems WHERE site = ? AND day < ?
 );
 
 -- name: count_events

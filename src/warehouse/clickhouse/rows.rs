@@ -510,6 +510,19 @@ additive! {
         ints: pageviews;
         floats:
     }
+    /// A row of `rollup_journeys` ([`crate::rollup::JourneyRow`]; `kind` its code, `from_page`
+    /// and `to_page` its `from` and `to`).
+    JourneysCh, JourneysSumCh {
+        keys: kind: u8, from_page: String, to_page: String;
+        ints: count, bounces;
+        floats:
+    }
+    /// A row of `rollup_problems` ([`crate::rollup::ProblemRow`]; `kind` its code).
+    ProblemsCh, ProblemsSumCh {
+        keys: kind: u8, page: String, selector: String, zone: String;
+        ints: rage_clicks, dead_clicks, quick_backs, sessions;
+        floats:
+    }
     /// A row of `rollup_zones` ([`crate::rollup::ZoneRow`]).
     ZonesCh, ZonesSumCh {
         keys: page: String, zone: String;
@@ -538,6 +551,8 @@ pub fn insert_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (INSERT_EL_CELLS, columns::<ElCellsCh>()),
         (INSERT_SCROLL, columns::<ScrollCh>()),
         (INSERT_ZONES, columns::<ZonesCh>()),
+        (INSERT_JOURNEYS, columns::<JourneysCh>()),
+        (INSERT_PROBLEMS, columns::<ProblemsCh>()),
         (INSERT_SURVEYS, columns::<SurveysCh>()),
         (INSERT_SESSIONS, columns::<SessionsCh>()),
         (INSERT_SESSION_DETAILS, columns::<DetailsCh>()),
@@ -573,6 +588,10 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (SUM_EL_CELLS, columns::<ElCellsSumCh>()),
         (NET_SCROLL, columns::<ScrollCh>()),
         (SUM_SCROLL, columns::<ScrollSumCh>()),
+        (NET_JOURNEYS, columns::<JourneysCh>()),
+        (SUM_JOURNEYS, columns::<JourneysSumCh>()),
+        (NET_PROBLEMS, columns::<ProblemsCh>()),
+        (SUM_PROBLEMS, columns::<ProblemsSumCh>()),
         (NET_ZONES, columns::<ZonesCh>()),
         (SUM_ZONES, columns::<ZonesSumCh>()),
         (NET_SURVEYS, columns::<SurveysCh>()),

@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_session_rollups.sql",
         text: include_str!("migrations/0004_session_rollups.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_journeys_problems.sql",
+        text: include_str!("migrations/0005_journeys_problems.sql"),
+    },
 ];
 
 /// The text of `queries.sql`.
@@ -94,6 +99,14 @@ pub mod name {
     pub const INSERT_SCROLL: &str = "insert_scroll";
     pub const NET_SCROLL: &str = "net_scroll";
     pub const SUM_SCROLL: &str = "sum_scroll";
+    pub const INSERT_JOURNEYS: &str = "insert_journeys";
+    pub const NET_JOURNEYS: &str = "net_journeys";
+    pub const SUM_JOURNEYS: &str = "sum_journeys";
+    pub const INSERT_PROBLEMS: &str = "insert_problems";
+    pub const NET_PROBLEMS: &str = "net_problems";
+    pub const SUM_PROBLEMS: &str = "sum_problems";
+    pub const DELETE_ROLLUP_JOURNEYS_BEFORE: &str = "delete_rollup_journeys_before";
+    pub const DELETE_ROLLUP_PROBLEMS_BEFORE: &str = "delete_rollup_problems_before";
     pub const INSERT_ZONES: &str = "insert_zones";
     pub const NET_ZONES: &str = "net_zones";
     pub const SUM_ZONES: &str = "sum_zones";
@@ -172,6 +185,12 @@ pub mod name {
         INSERT_SCROLL,
         NET_SCROLL,
         SUM_SCROLL,
+        INSERT_JOURNEYS,
+        NET_JOURNEYS,
+        SUM_JOURNEYS,
+        INSERT_PROBLEMS,
+        NET_PROBLEMS,
+        SUM_PROBLEMS,
         INSERT_ZONES,
         NET_ZONES,
         SUM_ZONES,
@@ -195,6 +214,8 @@ pub mod name {
         DELETE_ROLLUP_ELEMENTS_BEFORE,
         DELETE_ROLLUP_EL_CELLS_BEFORE,
         DELETE_ROLLUP_SCROLL_BEFORE,
+        DELETE_ROLLUP_JOURNEYS_BEFORE,
+        DELETE_ROLLUP_PROBLEMS_BEFORE,
         DELETE_ROLLUP_ZONES_BEFORE,
         DELETE_ROLLUP_SURVEYS_BEFORE,
         DELETE_ROLLUP_SESSIONS_BEFORE,

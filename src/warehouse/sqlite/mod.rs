@@ -74,16 +74,29 @@ impl SqliteWarehouse {
         // from the file too (crate::privacy).
         c.pragma_update(None, "secure_delete", "ON")?;
         c.busy_timeout(std::time::Duration::from_secs(10))?;
-        // A data dir of the day-based rollups (before per-session rows): its rollups are
-        // rebuilt from the raw events by marking every session dirty.
-        let day_based: bool = c.query_row(
-            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'rollup_rows'",
+        // A data dir from before a rollup table existed (the day-based rollups, or per-session
+        // rollups without a newer part): its rollups are rebuilt from the raw events by
+        // marking every session dirty.
+        let had_events: bool = c.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'events'",
             [],
             |r| r.get(0),
         )?;
+        let rollup_tables: i64 = {
+            let names: Vec<String> = rollups::TABLES.iter().map(|t| format!("'{}'", t.name)).collect();
+            c.query_row(
+                &format!(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({})",
+                    names.join(", ")
+                ),
+                [],
+                |r| r.get(0),
+            )?
+        };
+        let missing_rollups = had_events && rollup_tables < rollups::TABLES.len() as i64;
         c.execute_batch(SCHEMA)?;
         c.execute_batch(&rollups::schema())?;
-        if day_based {
+        if missing_rollups {
             let sessions: Vec<(String, String)> = {
                 let mut st = c.prepare("SELECT DISTINCT site, session_id FROM events")?;
                 let v = st
@@ -98,7 +111,7 @@ impl SqliteWarehouse {
             tx.commit()?;
             tracing::info!(
                 sessions = sessions.len(),
-                "rollups are now per session: every session marked for recompute"
+                "rollup tables added: every session marked for recompute"
             );
         }
         Ok(Arc::new(SqliteWarehouse {

@@ -12,8 +12,8 @@
 
 use crate::event::{DeviceClass, SurveyKind};
 use crate::rollup::{
-    AnswerRow, DayRollup, Dims, ElCell, ElementRow, FeedbackRow, GridRow, PageRow, ScrollRow, SessionDetailRow,
-    SessionRow, SurveyRow, ZoneRow,
+    AnswerRow, DayRollup, Dims, ElCell, ElementRow, FeedbackRow, GridRow, JourneyKind, JourneyRow, PageRow,
+    ProblemKind, ProblemRow, ScrollRow, SessionDetailRow, SessionRow, SurveyRow, ZoneRow,
 };
 use crate::warehouse::Part;
 use anyhow::{anyhow, Context};
@@ -107,6 +107,20 @@ pub const TABLES: &[Table] = &[
         name: "r_surveys",
         keys: &["survey_id", "question_id", "kind", "value"],
         values: &["responses"],
+        additive: true,
+    },
+    Table {
+        part: Stored::Part(Part::Journeys),
+        name: "r_journeys",
+        keys: &["kind", "from_page", "to_page"],
+        values: &["count", "bounces"],
+        additive: true,
+    },
+    Table {
+        part: Stored::Part(Part::Problems),
+        name: "r_problems",
+        keys: &["kind", "page", "selector", "zone"],
+        values: &["rage_clicks", "dead_clicks", "quick_backs", "sessions"],
         additive: true,
     },
     Table {
@@ -392,6 +406,29 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
             ],
         );
     }
+    for j in &r.journeys {
+        push(
+            Stored::Part(Part::Journeys),
+            &j.dims,
+            vec![int(j.kind.code()), text(&j.from), text(&j.to), u(j.count), u(j.bounces)],
+        );
+    }
+    for p in &r.problems {
+        push(
+            Stored::Part(Part::Problems),
+            &p.dims,
+            vec![
+                int(p.kind.code()),
+                text(&p.page),
+                text(&p.selector),
+                text(&p.zone),
+                u(p.rage_clicks),
+                u(p.dead_clicks),
+                u(p.quick_backs),
+                u(p.sessions),
+            ],
+        );
+    }
     for s in &r.sessions {
         push(
             Stored::Part(Part::Sessions),
@@ -596,6 +633,31 @@ pub fn decode(
             kind: c.kind()?,
             value: c.s()?,
             responses: c.u()?,
+        }),
+        Stored::Part(Part::Journeys) => r.journeys.push(JourneyRow {
+            dims,
+            kind: {
+                let k = c.u()?;
+                JourneyKind::from_code(k as u8).ok_or_else(|| anyhow!("r_journeys: kind {k}"))?
+            },
+            from: c.s()?,
+            to: c.s()?,
+            count: c.u()?,
+            bounces: c.u()?,
+        }),
+        Stored::Part(Part::Problems) => r.problems.push(ProblemRow {
+            dims,
+            kind: {
+                let k = c.u()?;
+                ProblemKind::from_code(k as u8).ok_or_else(|| anyhow!("r_problems: kind {k}"))?
+            },
+            page: c.s()?,
+            selector: c.s()?,
+            zone: c.s()?,
+            rage_clicks: c.u()?,
+            dead_clicks: c.u()?,
+            quick_backs: c.u()?,
+            sessions: c.u()?,
         }),
         Stored::Part(Part::Sessions) => r.sessions.push(SessionRow {
             dims,
