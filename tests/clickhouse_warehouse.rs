@@ -631,6 +631,161 @@ async fn sqlite_fills_new_rollup_tables_after_an_upgrade() {
     .await;
 }
 
+/// 90 sessions on D0 of site-a with every mix the sessions list filters on: devices, bots,
+/// rage bursts, dead clicks, feedback, a second page, clicks without a page view event, and
+/// sessions of a custom event alone.
+fn list_mix() -> Vec<Event> {
+    let mut out = Vec::new();
+    for i in 0..90i64 {
+        let s = format!("mix-{i:02}");
+        let t0 = D0 + H + i * 60_000 + (i % 7) * 13;
+        let id = |k: &str| format!("{s}-{k}");
+        let mut evs = Vec::new();
+        match i % 9 {
+            // A custom event alone.
+            8 => evs.push(event(
+                &id("c"),
+                SA,
+                &s,
+                t0,
+                "/",
+                Payload::Custom {
+                    name: "ping".into(),
+                    props_json: "{}".into(),
+                },
+            )),
+            // Clicks without a page view event (a synthetic page view).
+            7 => evs.push(click(&id("k"), SA, &s, t0, "/x")),
+            _ => evs.push(pageview(&id("pv"), SA, &s, t0, "/")),
+        }
+        if i % 3 == 0 {
+            // A rage burst: three clicks 200 ms apart on one spot.
+            for k in 0..3 {
+                evs.push(click(&id(&format!("r{k}")), SA, &s, t0 + 1_000 + k * 200, "/"));
+            }
+        }
+        if i % 4 == 1 {
+            let mut dead = click(&id("d"), SA, &s, t0 + 5_000, "/");
+            if let Payload::Click { reaction_ms, .. } = &mut dead.payload {
+                *reaction_ms = None;
+            }
+            evs.push(dead);
+        }
+        if i % 5 == 2 {
+            evs.push(pageview(&id("pv2"), SA, &s, t0 + 20_000, &format!("/p{}", i % 3)));
+        }
+        if i % 6 == 3 {
+            evs.push(other(
+                &id("f"),
+                &s,
+                t0 + 30_000,
+                "/",
+                Payload::Feedback {
+                    rating: Some(4),
+                    comment: None,
+                    category: None,
+                    selector: None,
+                },
+            ));
+        }
+        for e in &mut evs {
+            e.device = [DeviceClass::Desktop, DeviceClass::Mobile, DeviceClass::Tablet][(i % 3) as usize];
+            if i % 10 == 9 {
+                e.bot_reason = Some("ua".into());
+            }
+        }
+        out.extend(evs);
+    }
+    out
+}
+
+/// The SQLite sessions list (SQL count and `ORDER BY … LIMIT` on filter columns) gives, page
+/// by page, what the definition gives over all rows (`list_sessions_by_reading`).
+#[tokio::test]
+async fn sqlite_lists_sessions_by_sql_like_the_definition() {
+    use sightline::rollup::zones::{Has, SessionFilter};
+    use sightline::warehouse::{list_sessions_by_reading, SessionsQuery};
+    let dir = tempfile::tempdir().unwrap();
+    let w = SqliteWarehouse::open(dir.path()).unwrap();
+    w.put_site(&site(SA, "A")).await.unwrap();
+    w.insert_events(&list_mix()).await.unwrap();
+    while rollup_pass(w.as_ref()).await > 0 {}
+    let mut checked = 0;
+    for device in [None, Some(DeviceClass::Desktop), Some(DeviceClass::Mobile)] {
+        for bots in [false, true] {
+            for has in [
+                vec![],
+                vec![Has::Rage],
+                vec![Has::Dead],
+                vec![Has::Feedback],
+                vec![Has::Rage, Has::Dead],
+            ] {
+                let mut q = SessionsQuery {
+                    site: SA.into(),
+                    from_day: D0,
+                    to_day: D1,
+                    device,
+                    bots,
+                    filter: SessionFilter {
+                        page: None,
+                        selector: None,
+                        has,
+                    },
+                    before: None,
+                    limit: 7,
+                };
+                loop {
+                    let got = w.list_sessions(&q).await.unwrap();
+                    let want = list_sessions_by_reading(w.as_ref(), &q).await.unwrap();
+                    assert_eq!(got, want, "{q:?}");
+                    checked += got.sessions.len();
+                    if !got.more {
+                        break;
+                    }
+                    let (last, _) = got.sessions.last().unwrap();
+                    q.before = Some((last.start, last.session_key.clone()));
+                }
+            }
+        }
+    }
+    let all = SessionsQuery {
+        site: SA.into(),
+        from_day: D0,
+        to_day: D1,
+        device: None,
+        bots: true,
+        filter: SessionFilter::default(),
+        before: None,
+        limit: 500,
+    };
+    let listed = w.list_sessions(&all).await.unwrap();
+    // Every session is listed: the custom-event-only ones have a (synthetic) page view too.
+    assert_eq!(listed.total, 90);
+    let rage = SessionsQuery {
+        filter: SessionFilter {
+            has: vec![Has::Rage],
+            ..SessionFilter::default()
+        },
+        ..all.clone()
+    };
+    assert!(w.list_sessions(&rage).await.unwrap().total > 0);
+    let dead = SessionsQuery {
+        filter: SessionFilter {
+            has: vec![Has::Dead],
+            ..SessionFilter::default()
+        },
+        ..all.clone()
+    };
+    assert!(w.list_sessions(&dead).await.unwrap().total > 0);
+    let next_day = SessionsQuery {
+        from_day: D1,
+        to_day: D2,
+        ..all
+    };
+    assert_eq!(w.list_sessions(&next_day).await.unwrap().total, 0);
+    assert!(checked > 200, "{checked}");
+}
+
 // ---------------------------------------------------------------- ClickHouse
 
 fn clickhouse_url(test: &str) -> Option<String> {

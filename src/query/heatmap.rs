@@ -4,12 +4,11 @@
 
 use super::{page_param, parse_limit, parse_time, scope, Filters, PageParam, Scope};
 use crate::rollup::zones::{
-    compare_elements, element_clicks, problems as rank_problems, session_matches, zone_metrics, Has, SessionFilter,
-    ZoneTotals,
+    compare_elements, element_clicks, problems as rank_problems, zone_metrics, Has, SessionFilter, ZoneTotals,
 };
 use crate::rollup::{day_of, DAY_MS};
 use crate::server::{require_read, ApiError, AppState};
-use crate::warehouse::Part;
+use crate::warehouse::{Part, SessionsQuery};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -247,40 +246,30 @@ pub async fn sessions(
             Some((start, b.to_string()))
         }
     };
-    let r = state
+    let list = state
         .warehouse
-        .read_rollup(&sc.query(vec![Part::Sessions, Part::SessionDetails], None))
-        .await?;
-    let details: BTreeMap<&str, &crate::rollup::SessionDetailRow> = r
-        .session_details
-        .iter()
-        .filter(|d| sc.keeps(&d.dims))
-        .map(|d| (d.session_key.as_str(), d))
-        .collect();
-    let mut rows: Vec<_> = r
-        .sessions
-        .iter()
-        .filter(|s| sc.keeps(&s.dims))
-        .filter_map(|s| details.get(s.session_key.as_str()).map(|d| (s, *d)))
-        .filter(|(s, d)| session_matches(s, d, &filter))
-        .collect();
-    rows.sort_by(|a, b| (b.0.start, &b.0.session_key).cmp(&(a.0.start, &a.0.session_key)));
-    let total = rows.len();
-    let after: Vec<_> = rows
-        .into_iter()
-        .filter(|(s, _)| {
-            cursor
-                .as_ref()
-                .is_none_or(|(start, k)| (s.start, &s.session_key) < (*start, k))
+        .list_sessions(&SessionsQuery {
+            site: sc.site.key.clone(),
+            from_day: sc.from_day,
+            to_day: sc.to_day,
+            device: sc.device,
+            bots: sc.bots,
+            filter,
+            before: cursor,
+            limit: n,
         })
-        .collect();
-    let next_cursor = (after.len() > n).then(|| {
-        let (s, _) = after[n - 1];
-        format!("{}:{}", s.start, s.session_key)
-    });
-    let out: Vec<_> = after
+        .await?;
+    let next_cursor = list
+        .more
+        .then(|| {
+            list.sessions
+                .last()
+                .map(|(s, _)| format!("{}:{}", s.start, s.session_key))
+        })
+        .flatten();
+    let out: Vec<_> = list
+        .sessions
         .into_iter()
-        .take(n)
         .map(|(s, d)| {
             serde_json::json!({
                 "session": s.session_key, "visitor_id": s.visitor_id,
@@ -295,7 +284,7 @@ pub async fn sessions(
         })
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "total": total,
+        "total": list.total,
         "sessions": out,
         "next_cursor": next_cursor,
     })))

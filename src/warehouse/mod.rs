@@ -18,10 +18,12 @@ pub mod clickhouse;
 pub mod sqlite;
 
 use crate::access::ApiToken;
+use crate::event::DeviceClass;
 use crate::event::Event;
 use crate::privacy::ForgetRecord;
-use crate::rollup::DayRollup;
+use crate::rollup::zones::{session_matches, SessionFilter};
 pub use crate::rollup::SessionRollup;
+use crate::rollup::{DayRollup, SessionDetailRow, SessionRow};
 use crate::sites::Site;
 use async_trait::async_trait;
 
@@ -270,6 +272,96 @@ pub struct RollupQuery {
     pub page: Option<String>,
 }
 
+/// One page of the sessions list (`GET /v1/sites/{key}/sessions`): the sessions that
+/// started in days [from_day, to_day), of one device class or all, bots only when asked,
+/// that pass `filter` ([`session_matches`]), newest first (by start, then session key,
+/// descending), after the cursor `before`.
+#[derive(Debug, Clone)]
+pub struct SessionsQuery {
+    pub site: String,
+    /// UTC midnight, ms, inclusive.
+    pub from_day: i64,
+    /// UTC midnight, ms, exclusive.
+    pub to_day: i64,
+    /// Only sessions of this device class (`None`: every class).
+    pub device: Option<DeviceClass>,
+    /// Include bot-flagged sessions.
+    pub bots: bool,
+    pub filter: SessionFilter,
+    /// Only sessions strictly after this (start ms, session key) in list order: the last
+    /// session of the previous page.
+    pub before: Option<(i64, String)>,
+    /// Sessions per page.
+    pub limit: usize,
+}
+
+/// The answer to a [`SessionsQuery`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionList {
+    /// Sessions passing the query's filter, over all pages.
+    pub total: usize,
+    /// This page: at most `limit` sessions with their detail rows, in list order.
+    pub sessions: Vec<(SessionRow, SessionDetailRow)>,
+    /// Whether sessions follow this page.
+    pub more: bool,
+}
+
+impl SessionsQuery {
+    /// Whether a session's dims pass the device and bot filters.
+    pub fn keeps(&self, d: &crate::rollup::Dims) -> bool {
+        (self.bots || !d.bot) && self.device.is_none_or(|dev| dev == d.device)
+    }
+
+    /// The list from the query's session and detail rows (any order, other dims included):
+    /// joined by session key, filtered, sorted and cut into the page. The one definition of
+    /// the list; a store that narrows by SQL must give the same answer.
+    pub fn list_of_rows(&self, sessions: Vec<SessionRow>, details: Vec<SessionDetailRow>) -> SessionList {
+        let mut details: std::collections::HashMap<String, SessionDetailRow> = details
+            .into_iter()
+            .filter(|d| self.keeps(&d.dims))
+            .map(|d| (d.session_key.clone(), d))
+            .collect();
+        let mut rows: Vec<(SessionRow, SessionDetailRow)> = sessions
+            .into_iter()
+            .filter(|s| self.keeps(&s.dims))
+            .filter_map(|s| details.remove(&s.session_key).map(|d| (s, d)))
+            .filter(|(s, d)| session_matches(s, d, &self.filter))
+            .collect();
+        rows.sort_by(|a, b| (b.0.start, &b.0.session_key).cmp(&(a.0.start, &a.0.session_key)));
+        let total = rows.len();
+        let mut after: Vec<(SessionRow, SessionDetailRow)> = rows
+            .into_iter()
+            .filter(|(s, _)| {
+                self.before
+                    .as_ref()
+                    .is_none_or(|(start, k)| (s.start, &s.session_key) < (*start, k))
+            })
+            .collect();
+        let more = after.len() > self.limit;
+        after.truncate(self.limit);
+        SessionList {
+            total,
+            sessions: after,
+            more,
+        }
+    }
+}
+
+/// [`Warehouse::list_sessions`] by reading the range's session and detail rows and listing
+/// them with [`SessionsQuery::list_of_rows`].
+pub async fn list_sessions_by_reading<W: Warehouse + ?Sized>(w: &W, q: &SessionsQuery) -> anyhow::Result<SessionList> {
+    let r = w
+        .read_rollup(&RollupQuery {
+            site: q.site.clone(),
+            from_day: q.from_day,
+            to_day: q.to_day,
+            parts: vec![Part::Sessions, Part::SessionDetails],
+            page: None,
+        })
+        .await?;
+    Ok(q.list_of_rows(r.sessions, r.session_details))
+}
+
 /// The warehouse. See the module docs.
 #[async_trait]
 pub trait Warehouse: Send + Sync + 'static {
@@ -292,6 +384,12 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn write_sessions(&self, site: &str, done: &[DirtySession], rows: &[SessionRollup]) -> anyhow::Result<()>;
     /// Read rollup rows (see [`RollupQuery`]).
     async fn read_rollup(&self, q: &RollupQuery) -> anyhow::Result<DayRollup>;
+    /// One page of the sessions list (see [`SessionsQuery`]). By default the range's session
+    /// and detail rows are read and listed by [`SessionsQuery::list_of_rows`]; a store may
+    /// answer with less reading.
+    async fn list_sessions(&self, q: &SessionsQuery) -> anyhow::Result<SessionList> {
+        list_sessions_by_reading(self, q).await
+    }
     /// Distinct raw events stored for a site (all, bots included).
     async fn count_events(&self, site: &str) -> anyhow::Result<u64>;
     /// Stored rows for a site before deduplication: more than [`Warehouse::count_events`]

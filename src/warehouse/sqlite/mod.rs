@@ -7,7 +7,9 @@
 
 pub mod rollups;
 
-use super::{bucket_of, DirtySession, InsertReport, RollupQuery, SessionRollup, Shard, Warehouse};
+use super::{
+    bucket_of, DirtySession, InsertReport, RollupQuery, SessionList, SessionRollup, SessionsQuery, Shard, Warehouse,
+};
 use crate::access::ApiToken;
 use crate::event::Event;
 use crate::privacy::ForgetRecord;
@@ -74,26 +76,33 @@ impl SqliteWarehouse {
         // from the file too (crate::privacy).
         c.pragma_update(None, "secure_delete", "ON")?;
         c.busy_timeout(std::time::Duration::from_secs(10))?;
-        // A data dir from before a rollup table existed (the day-based rollups, or per-session
-        // rollups without a newer part): its rollups are rebuilt from the raw events by
-        // marking every session dirty.
+        // A data dir from before a rollup table existed or had its current columns (the
+        // day-based rollups, or per-session rollups of an older build): such tables are
+        // dropped and recreated, and every session is marked dirty, so the rollup job rebuilds
+        // them from the raw events.
         let had_events: bool = c.query_row(
             "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'events'",
             [],
             |r| r.get(0),
         )?;
-        let rollup_tables: i64 = {
-            let names: Vec<String> = rollups::TABLES.iter().map(|t| format!("'{}'", t.name)).collect();
-            c.query_row(
-                &format!(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({})",
-                    names.join(", ")
-                ),
-                [],
-                |r| r.get(0),
-            )?
-        };
-        let missing_rollups = had_events && rollup_tables < rollups::TABLES.len() as i64;
+        let mut missing_rollups = false;
+        for t in rollups::TABLES {
+            let have: Vec<String> = c
+                .prepare(&format!("SELECT name FROM pragma_table_info('{}')", t.name))?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            if have != rollups::table_columns(t) {
+                missing_rollups = true;
+                if !have.is_empty() {
+                    c.execute_batch(&format!(
+                        "DROP TABLE {}; DROP TABLE IF EXISTS {};",
+                        t.name,
+                        rollups::day_table(t)
+                    ))?;
+                }
+            }
+        }
+        let missing_rollups = had_events && missing_rollups;
         c.execute_batch(SCHEMA)?;
         c.execute_batch(&rollups::schema())?;
         if missing_rollups {
@@ -264,6 +273,15 @@ impl Warehouse for SqliteWarehouse {
     async fn read_rollup(&self, q: &RollupQuery) -> anyhow::Result<DayRollup> {
         let q = q.clone();
         self.with(move |c| rollups::read(c, &q)).await
+    }
+
+    async fn list_sessions(&self, q: &SessionsQuery) -> anyhow::Result<SessionList> {
+        if q.filter.page.is_some() || q.filter.selector.is_some() {
+            // Page and element filters look into the detail rows: read and list them.
+            return super::list_sessions_by_reading(self, q).await;
+        }
+        let q = q.clone();
+        self.with(move |c| rollups::list_sessions(c, &q)).await
     }
 
     async fn count_events(&self, site: &str) -> anyhow::Result<u64> {

@@ -139,6 +139,9 @@ pub const TABLES: &[Table] = &[
             "feedback",
             "survey_responses",
             "steps",
+            "n_pages",
+            "page_rage",
+            "page_dead",
         ],
         additive: false,
     },
@@ -177,12 +180,17 @@ pub const TABLES: &[Table] = &[
 /// Columns every rollup table starts with.
 const LEAD: [&str; 5] = ["site", "session_id", "day", "device", "bot"];
 
+/// The columns of a rollup table, in order.
+pub fn table_columns(t: &Table) -> Vec<&'static str> {
+    LEAD.iter().chain(t.keys).chain(t.values).copied().collect()
+}
+
 /// `CREATE TABLE` and index statements of every rollup table, and of the day totals of the
 /// additive ones.
 pub fn schema() -> String {
     let mut s = String::new();
     for t in TABLES {
-        let cols: Vec<&str> = LEAD.iter().chain(t.keys).chain(t.values).copied().collect();
+        let cols = table_columns(t);
         s.push_str(&format!(
             "CREATE TABLE IF NOT EXISTS {} ({});\n\
              CREATE INDEX IF NOT EXISTS {0}_session ON {0} (site, session_id);\n",
@@ -205,6 +213,12 @@ pub fn schema() -> String {
             ));
         }
     }
+    // The sessions list ([`list_sessions`]): newest first within a range of starts, its
+    // filters answered from the index alone.
+    s.push_str(
+        "CREATE INDEX IF NOT EXISTS r_sessions_list ON r_sessions \
+         (site, start, session_key, n_pages, device, bot, page_rage, page_dead, feedback);\n",
+    );
     s
 }
 
@@ -234,7 +248,7 @@ static WRITE_SQL: std::sync::LazyLock<Vec<WriteSql>> = std::sync::LazyLock::new(
     TABLES
         .iter()
         .map(|t| {
-            let cols: Vec<&str> = LEAD.iter().chain(t.keys).chain(t.values).copied().collect();
+            let cols = table_columns(t);
             let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
             let key: Vec<&str> = DAY_KEY.iter().chain(t.keys).copied().collect();
             let signed: Vec<String> = t.values.iter().map(|v| format!("?3 * {v}")).collect();
@@ -429,7 +443,16 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
             ],
         );
     }
+    // The sessions list's filter columns ([`list_sessions`]), from the session's detail row.
+    let details: std::collections::HashMap<(i64, &str), &SessionDetailRow> = r
+        .session_details
+        .iter()
+        .map(|d| ((d.dims.day, d.session_key.as_str()), d))
+        .collect();
     for s in &r.sessions {
+        let d = details.get(&(s.dims.day, s.session_key.as_str()));
+        let pages = d.map_or(&[][..], |d| &d.pages[..]);
+        let page_sum = |f: fn(&crate::rollup::SessionPage) -> u32| pages.iter().map(|p| i64::from(f(p))).sum::<i64>();
         push(
             Stored::Part(Part::Sessions),
             &s.dims,
@@ -446,6 +469,9 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
                 int(s.feedback),
                 int(s.survey_responses),
                 json(&s.steps),
+                int(pages.len() as i64),
+                int(page_sum(|p| p.rage_clicks)),
+                int(page_sum(|p| p.dead_clicks)),
             ],
         );
     }
@@ -672,7 +698,14 @@ pub fn decode(
             quick_backs: c.u()? as u32,
             feedback: c.u()? as u32,
             survey_responses: c.u()? as u32,
-            steps: c.json()?,
+            steps: {
+                let steps = c.json()?;
+                // n_pages, page_rage, page_dead: filter columns only.
+                for _ in 0..3 {
+                    c.next()?;
+                }
+                steps
+            },
         }),
         Stored::Part(Part::SessionDetails) => r.session_details.push(SessionDetailRow {
             dims,
@@ -754,6 +787,112 @@ pub fn replace(
     Ok(())
 }
 
+/// One page of the sessions list without a page or element filter (see
+/// [`crate::warehouse::SessionsQuery`]), answered by SQL on `r_sessions`: its filter columns
+/// give the same test as [`crate::rollup::zones::session_matches`] does on the detail rows
+/// (a listed session has a page; rage / dead: on some page; feedback: in the session), so
+/// the total is a count and the page an `ORDER BY … LIMIT`; only the page's detail rows are
+/// read.
+pub fn list_sessions(
+    c: &rusqlite::Connection,
+    q: &crate::warehouse::SessionsQuery,
+) -> anyhow::Result<crate::warehouse::SessionList> {
+    use crate::rollup::zones::Has;
+    debug_assert!(q.filter.page.is_none() && q.filter.selector.is_none());
+    let mut cond = String::from(
+        "site = ?1 AND start >= ?2 AND start < ?3 AND n_pages > 0 AND (?4 IS NULL OR device = ?4) AND (?5 OR bot = 0)",
+    );
+    for h in &q.filter.has {
+        cond.push_str(match h {
+            Has::Rage => " AND page_rage > 0",
+            Has::Dead => " AND page_dead > 0",
+            Has::Feedback => " AND feedback > 0",
+        });
+    }
+    let device = q.device.map(|d| d.as_str());
+    let total: i64 = c
+        .prepare_cached(&format!("SELECT count(*) FROM r_sessions WHERE {cond}"))?
+        .query_row(rusqlite::params![q.site, q.from_day, q.to_day, device, q.bots], |r| {
+            r.get(0)
+        })?;
+    let sessions_t = table_of(Stored::Part(Part::Sessions));
+    let details_t = table_of(Stored::Part(Part::SessionDetails));
+    let (before_start, before_key) = match &q.before {
+        Some((start, key)) => (Some(*start), Some(key.as_str())),
+        None => (None, None),
+    };
+    let mut out = DayRollup::default();
+    let mut cells = Vec::new();
+    let mut ids = Vec::new();
+    {
+        let mut st = c.prepare_cached(&format!(
+            "SELECT {}, session_id FROM r_sessions WHERE {cond} AND (?6 IS NULL OR (start, session_key) < (?6, ?7)) \
+             ORDER BY start DESC, session_key DESC LIMIT ?8",
+            columns(sessions_t).join(", ")
+        ))?;
+        let mut rows = st.query(rusqlite::params![
+            q.site,
+            q.from_day,
+            q.to_day,
+            device,
+            q.bots,
+            before_start,
+            before_key,
+            (q.limit + 1) as i64
+        ])?;
+        let n = columns(sessions_t).len();
+        while let Some(row) = rows.next()? {
+            let values: Vec<Value> = (0..n)
+                .map(|i| row.get::<_, Value>(i))
+                .collect::<rusqlite::Result<_>>()?;
+            decode(sessions_t, &values, &mut out, &mut cells)?;
+            ids.push(row.get::<_, String>(n)?);
+        }
+    }
+    let more = out.sessions.len() > q.limit;
+    out.sessions.truncate(q.limit);
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {} FROM r_session_details WHERE site = ?1 AND session_id = ?2 AND session_key = ?3",
+        columns(details_t).join(", ")
+    ))?;
+    let n = columns(details_t).len();
+    let keys: Vec<String> = out.sessions.iter().map(|s| s.session_key.clone()).collect();
+    for (key, id) in keys.iter().zip(&ids) {
+        let mut rows = st.query(rusqlite::params![q.site, id, key])?;
+        if let Some(row) = rows.next()? {
+            let values: Vec<Value> = (0..n)
+                .map(|i| row.get::<_, Value>(i))
+                .collect::<rusqlite::Result<_>>()?;
+            decode(details_t, &values, &mut out, &mut cells)?;
+        }
+    }
+    let mut details: std::collections::HashMap<String, SessionDetailRow> = std::mem::take(&mut out.session_details)
+        .into_iter()
+        .map(|d| (d.session_key.clone(), d))
+        .collect();
+    let sessions = out
+        .sessions
+        .into_iter()
+        .filter_map(|s| details.remove(&s.session_key).map(|d| (s, d)))
+        .collect();
+    Ok(crate::warehouse::SessionList {
+        total: total as usize,
+        sessions,
+        more,
+    })
+}
+
+/// The columns a read selects from a table, in [`decode`] order: day, device, bot, keys,
+/// values.
+fn columns(t: &Table) -> Vec<&'static str> {
+    ["day", "device", "bot"]
+        .iter()
+        .chain(t.keys)
+        .chain(t.values)
+        .copied()
+        .collect()
+}
+
 /// Read the rows of `parts` for a query (see [`crate::warehouse::RollupQuery`]).
 pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyhow::Result<DayRollup> {
     let mut out = DayRollup::default();
@@ -766,12 +905,8 @@ pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyh
         if !q.parts.contains(&part) {
             continue;
         }
-        let keys: Vec<&str> = ["day", "device", "bot"].iter().chain(t.keys).copied().collect();
-        let select: Vec<String> = keys
-            .iter()
-            .map(|k| k.to_string())
-            .chain(t.values.iter().map(|v| v.to_string()))
-            .collect();
+        let keys = 3 + t.keys.len();
+        let select = columns(t);
         let page = q.page.as_deref().filter(|_| part.is_page_level());
         // Only tables keyed by page have a page column to filter on.
         let by_page = t.keys.first() == Some(&"page");
@@ -794,7 +929,7 @@ pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyh
                 .collect::<rusqlite::Result<_>>()?;
             // A key whose sessions all went (totals back to 0); floats may keep a rounding
             // residue, so only the integer counters decide.
-            if t.additive && values[keys.len()..].iter().all(is_zero) {
+            if t.additive && values[keys..].iter().all(is_zero) {
                 continue;
             }
             decode(t, &values, &mut out, &mut cells)?;
