@@ -405,6 +405,7 @@ async fn contract(w: &dyn Warehouse) {
         site: SA.into(),
         session_id: "sess-a".into(),
         version: 1,
+        fresh: false,
     };
     w.write_sessions(SA, std::slice::from_ref(&stale), &rows_a)
         .await
@@ -893,6 +894,18 @@ async fn stored_rows(c: &clickhouse::Client) -> u64 {
     n
 }
 
+/// Sessions to rewrite, as a pass that found them written before would have them.
+fn stale(ids: &[&str]) -> Vec<DirtySession> {
+    ids.iter()
+        .map(|id| DirtySession {
+            site: SA.into(),
+            session_id: id.to_string(),
+            version: 1,
+            fresh: false,
+        })
+        .collect()
+}
+
 /// ClickHouse has no transactions: whatever a crashed write left, the next write of the
 /// session gives exact numbers, and a rewrite of unchanged rows inserts nothing.
 #[tokio::test]
@@ -912,7 +925,7 @@ async fn clickhouse_rewrites_sessions_exactly_after_partial_writes() {
     // Unchanged rows: a rewrite inserts nothing (deltas are 0, per-session rows equal).
     let stored = stored_rows(&c).await;
     let rows = rows_of(w.as_ref(), SA, &["sess-a", "sess-b"]).await;
-    w.write_parts(SA, &["sess-a", "sess-b"], &rows, &Part::ALL)
+    w.write_parts(SA, &stale(&["sess-a", "sess-b"]), &rows, &Part::ALL)
         .await
         .unwrap();
     assert_eq!(stored_rows(&c).await, stored, "an idempotent rewrite inserts nothing");
@@ -923,7 +936,7 @@ async fn clickhouse_rewrites_sessions_exactly_after_partial_writes() {
     w.insert_events(std::slice::from_ref(&late)).await.unwrap();
     all.push(late);
     let rows = rows_of(w.as_ref(), SA, &["sess-a"]).await;
-    w.write_parts(SA, &["sess-a"], &rows, &[Part::Pages, Part::Sessions])
+    w.write_parts(SA, &stale(&["sess-a"]), &rows, &[Part::Pages, Part::Sessions])
         .await
         .unwrap();
     assert_eq!(dirty_keys(w.as_ref()).await, keys(&[(SA, "sess-a")]));
@@ -933,12 +946,35 @@ async fn clickhouse_rewrites_sessions_exactly_after_partial_writes() {
     assert_ne!(half.elements, want.elements, "the elements table was not");
     // The same partial write again (a retry that crashed at the same place): still exact
     // per table.
-    w.write_parts(SA, &["sess-a"], &rows, &[Part::Pages, Part::Sessions])
+    w.write_parts(SA, &stale(&["sess-a"]), &rows, &[Part::Pages, Part::Sessions])
         .await
         .unwrap();
     assert_eq!(read_all(w.as_ref(), SA).await.pages, want.pages);
     assert_eq!(rollup_pass(w.as_ref()).await, 1);
     assert_rollup(&read_all(w.as_ref(), SA).await, &want, "repaired by the next pass");
+
+    // A new session (fresh: its old rows are not looked up) whose first write crashes after
+    // two tables: the next pass must see it as begun, look its rows up, and not count the
+    // rows written twice.
+    let new = vec![
+        pageview("n1", SA, "sess-n", D0 + 3 * H, "/"),
+        click("n2", SA, "sess-n", D0 + 3 * H + 1_000, "/"),
+    ];
+    w.insert_events(&new).await.unwrap();
+    all.extend(new);
+    let dirty = w.dirty_sessions(100, &Shard::ALL).await.unwrap();
+    assert_eq!(dirty.len(), 1);
+    assert!(dirty[0].fresh, "a never-written session is fresh");
+    let rows = rows_of(w.as_ref(), SA, &["sess-n"]).await;
+    w.write_parts(SA, &dirty, &rows, &[Part::Pages, Part::Sessions])
+        .await
+        .unwrap();
+    let again = w.dirty_sessions(100, &Shard::ALL).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(!again[0].fresh, "a session whose write began is not fresh");
+    assert_eq!(rollup_pass(w.as_ref()).await, 1);
+    let want = expected(&all, SA, WHOLE.0, WHOLE.1);
+    assert_rollup(&read_all(w.as_ref(), SA).await, &want, "a crashed first write repaired");
 
     // A stray half-applied delta (another writer's, say) in an additive table and a stale
     // per-session row: the session's next recompute folds both away.
@@ -962,8 +998,8 @@ async fn clickhouse_rewrites_sessions_exactly_after_partial_writes() {
     )
     .await;
     assert_ne!(read_all(w.as_ref(), SA).await, want);
-    assert_eq!(w.mark_dirty(SA, D0, D1).await.unwrap(), 1);
-    assert_eq!(rollup_pass(w.as_ref()).await, 1);
+    assert_eq!(w.mark_dirty(SA, D0, D1).await.unwrap(), 2, "sess-a and sess-n");
+    assert_eq!(rollup_pass(w.as_ref()).await, 2);
     assert_rollup(&read_all(w.as_ref(), SA).await, &want, "stray rows folded away");
 
     // A session that moves to another day (an earlier event) leaves no row behind.
@@ -1079,7 +1115,8 @@ async fn clickhouse_fills_new_rollup_tables_after_an_upgrade() {
     let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
     let (u, d) = (url.clone(), db.clone());
     new_rollup_tables_are_filled_from_stored_events(w, |_| async move {
-        // The database of a build before migration 5: its tables and its record gone.
+        // The database of a build before migration 5 (no journeys and problems tables):
+        // applying it again recreates every rollup table and marks every session.
         let c = raw_client(&u).with_database(&d);
         run(&c, "DROP TABLE rollup_journeys").await;
         run(&c, "DROP TABLE rollup_problems").await;
@@ -1094,6 +1131,60 @@ async fn clickhouse_fills_new_rollup_tables_after_an_upgrade() {
         w
     })
     .await;
+    drop_database(&url, &db).await;
+}
+
+/// A process that takes over rollup buckets first waits for rollup writes already running
+/// (a killed owner's INSERT still executing on the server), so their rows are there before
+/// it reads the rows it replaces; with the same shard again it does not wait.
+#[tokio::test]
+async fn clickhouse_takeover_waits_for_running_rollup_writes() {
+    let Some(url) = clickhouse_url("clickhouse_takeover_waits_for_running_rollup_writes") else {
+        return;
+    };
+    let db = fresh_database("fence");
+    let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
+    let c = raw_client(&url).with_database(&db);
+    // A slow write of another client: its row lands about 2 s from now.
+    let ghost = tokio::spawn(async move {
+        run(
+            &c,
+            &format!(
+                "INSERT INTO rollup_pages SELECT '{SA}', {D0}, 'ghost', 'desktop', 0, '/', \
+                 toInt64(sleep(2)) + 7, 0, 0, 0, 0, 0 FROM system.one"
+            ),
+        )
+        .await
+    });
+    let c = raw_client(&url).with_database(&db);
+    let started = std::time::Instant::now();
+    let mut seen = false;
+    while started.elapsed() < std::time::Duration::from_secs(2) {
+        if count(
+            &c,
+            "SELECT toUInt64(count()) FROM system.processes WHERE query LIKE 'INSERT INTO rollup%'",
+        )
+        .await
+            > 0
+        {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(seen, "the slow write is running");
+    w.fence_takeover(&Shard::ALL).await.unwrap();
+    let pages = read_all(w.as_ref(), SA).await.pages;
+    assert_eq!(
+        pages.iter().map(|p| p.pageviews).sum::<u64>(),
+        7,
+        "the running write landed first"
+    );
+    ghost.await.unwrap();
+    // The same shard again: nothing to wait for, even with a write running.
+    let again = std::time::Instant::now();
+    w.fence_takeover(&Shard::ALL).await.unwrap();
+    assert!(again.elapsed() < std::time::Duration::from_millis(500));
     drop_database(&url, &db).await;
 }
 

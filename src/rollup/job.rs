@@ -234,6 +234,7 @@ pub async fn run_once(
     for _ in 0..MAX_BATCHES_PER_PASS {
         let (shard, _lease) = owner.batch().await;
         let workers = workers();
+        warehouse.fence_takeover(&shard).await?;
         let dirty = warehouse.dirty_sessions(BATCH_SESSIONS * workers, &shard).await?;
         METRICS.rollup_dirty_sessions.set(dirty.len() as i64);
         if dirty.is_empty() {

@@ -54,6 +54,10 @@ pub struct DirtySession {
     /// The snippet's session id (all its server-side sessions are recomputed together).
     pub session_id: String,
     pub version: i64,
+    /// No rollup rows were ever written, or begun, for this session (ClickHouse: it has no
+    /// `session_state` row), so a store need not look for its old rows. Always false from a
+    /// store that does not track it (SQLite, whose lookups are indexed).
+    pub fresh: bool,
 }
 
 /// Buckets a session id falls in (see [`bucket_of`]); a [`Shard`] takes the buckets `b`
@@ -382,6 +386,15 @@ pub trait Warehouse: Send + Sync + 'static {
     /// dirty). Idempotent: writing the same rows again changes nothing; a crash part-way
     /// leaves the marks, so the next pass writes the sessions again.
     async fn write_sessions(&self, site: &str, done: &[DirtySession], rows: &[SessionRollup]) -> anyhow::Result<()>;
+    /// Called before each rollup batch of `shard`. When this process takes buckets it did not
+    /// have at the previous call (its first batch, a rebalance), wait until every rollup write
+    /// already running in the store has ended: a process that died mid-write may have left
+    /// one running, and it must land before this process reads the rows it replaces, or its
+    /// delta would count twice. Nothing to wait for in a store with one writing process
+    /// (the default).
+    async fn fence_takeover(&self, _shard: &Shard) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Read rollup rows (see [`RollupQuery`]).
     async fn read_rollup(&self, q: &RollupQuery) -> anyhow::Result<DayRollup>;
     /// One page of the sessions list (see [`SessionsQuery`]). By default the range's session

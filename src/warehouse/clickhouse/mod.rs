@@ -132,6 +132,8 @@ pub struct ClickHouseWarehouse {
     last_cleanup: Mutex<Instant>,
     /// Where [`Warehouse::dirty_sessions`] starts reading the marks (see [`Watermark`]).
     watermark: Mutex<Option<Watermark>>,
+    /// The shard [`Warehouse::fence_takeover`] last waited for.
+    fenced: Mutex<Option<Shard>>,
 }
 
 /// The dirty-marks watermark of one shard: every mark below `since` was covered by its
@@ -647,12 +649,22 @@ fn feedback_row(r: FeedbackCh) -> FeedbackRow {
     }
 }
 
-/// Migrations that add rollup tables, after which every stored session is recomputed.
+/// Migrations that (re)create rollup tables: after their statements, every stored session
+/// of every site is marked dirty, so the rollup job refills the tables from the raw events
+/// in its bounded batches.
 const RECOMPUTE_AFTER: &[u32] = &[5];
 
 /// The end (exclusive, ms) of the days [`RECOMPUTE_AFTER`] marks: 2100-01-01, past any
 /// stored event.
 const RECOMPUTE_TO_DAY: i64 = 4_102_444_800_000;
+
+/// The `session_state` version of a session whose rows are being written for the first
+/// time: below every mark version (µs clock readings), so the session stays dirty, and not
+/// fresh, until its write completes.
+const BEGUN_VERSION: u64 = 1;
+
+/// The longest [`Warehouse::fence_takeover`] waits for writes of another process.
+const FENCE_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// The retention deletes of every rollup table (`drop_before`).
 const ROLLUP_DELETES: [&str; 13] = [
@@ -716,6 +728,7 @@ impl ClickHouseWarehouse {
             database: database.to_string(),
             cleanup_every_ms: AtomicU64::new(600_000),
             watermark: Mutex::new(None),
+            fenced: Mutex::new(None),
             last_cleanup: Mutex::new(Instant::now()),
         };
         w.migrate().await.context("applying the ClickHouse migrations")?;
@@ -781,7 +794,6 @@ impl ClickHouseWarehouse {
                 ),
             }
         }
-        let mut recompute = false;
         for m in sql::MIGRATIONS {
             if applied.iter().any(|a| a.version == m.version) {
                 continue;
@@ -790,6 +802,13 @@ impl ClickHouseWarehouse {
                 timed(m.name, self.client.query_raw(stmt).execute())
                     .await
                     .with_context(|| format!("migration {} statement {}", m.name, i + 1))?;
+            }
+            if RECOMPUTE_AFTER.contains(&m.version) {
+                // Before the migration is recorded: a crash in between applies it again.
+                for site in Warehouse::sites(self).await? {
+                    let n = self.mark_dirty(&site.key, 0, RECOMPUTE_TO_DAY).await?;
+                    tracing::info!(site = %site.key, sessions = n, migration = m.name, "rollup tables recreated: sessions marked for recompute");
+                }
             }
             let checksum = m.checksum();
             self.insert::<MigrationRow>(
@@ -803,17 +822,6 @@ impl ClickHouseWarehouse {
             )
             .await?;
             tracing::info!(migration = m.name, database = %self.database, "applied ClickHouse migration");
-            if RECOMPUTE_AFTER.contains(&m.version) {
-                recompute = true;
-            }
-        }
-        // Migrations that add rollup tables: every session of every site is recomputed once
-        // (the rollup job does it, in its bounded batches).
-        if recompute {
-            for site in Warehouse::sites(self).await? {
-                let n = self.mark_dirty(&site.key, 0, RECOMPUTE_TO_DAY).await?;
-                tracing::info!(site = %site.key, sessions = n, "new rollup tables: sessions marked for recompute");
-            }
         }
         Ok(())
     }
@@ -1019,15 +1027,50 @@ impl ClickHouseWarehouse {
         wrap(op, ins.end().await)
     }
 
-    /// Replace the stored rows of the parts `parts` of the sessions `session_ids` with their
-    /// rows in `rows` (none for a session without an entry), without touching
-    /// `session_state`: the first half of [`Warehouse::write_sessions`], public so that tests
-    /// can leave what a crash part-way leaves. `Part::Elements` includes the `el_cells`.
+    /// Replace the stored rows of the parts `parts` of the sessions of `done` (and of `rows`)
+    /// with their rows in `rows` (none for a session without an entry), without recording
+    /// their versions in `session_state` (fresh sessions get their "begun" state row): the
+    /// first half of [`Warehouse::write_sessions`], public so that tests can leave what a
+    /// crash part-way leaves. `Part::Elements` includes the `el_cells`.
     #[doc(hidden)]
     pub async fn write_parts(
         &self,
         site: &str,
+        done: &[DirtySession],
+        rows: &[SessionRollup],
+        parts: &[Part],
+    ) -> anyhow::Result<()> {
+        let ids: Vec<&str> = done
+            .iter()
+            .map(|d| d.session_id.as_str())
+            .chain(rows.iter().map(|r| r.session_id.as_str()))
+            .collect();
+        // Fresh sessions have no rows to look up. A state row below every mark version says
+        // "rows begun" first: after a crash part-way, the next pass sees the session as
+        // written, and reads the rows it left.
+        let fresh: BTreeSet<&str> = done.iter().filter(|d| d.fresh).map(|d| d.session_id.as_str()).collect();
+        let begun: Vec<SessionStateRow> = fresh
+            .iter()
+            .map(|id| SessionStateRow {
+                site,
+                session_id: id,
+                version: BEGUN_VERSION,
+            })
+            .collect();
+        if !begun.is_empty() {
+            self.insert::<SessionStateRow>(name::INSERT_SESSION_STATE, &begun)
+                .await?;
+        }
+        self.write_parts_of(site, &ids, &fresh, rows, parts).await
+    }
+
+    /// [`Self::write_parts`], where the old rows of the sessions of `fresh` (never written)
+    /// are not looked up.
+    async fn write_parts_of(
+        &self,
+        site: &str,
         session_ids: &[&str],
+        fresh: &BTreeSet<&str>,
         rows: &[SessionRollup],
         parts: &[Part],
     ) -> anyhow::Result<()> {
@@ -1050,7 +1093,10 @@ impl ClickHouseWarehouse {
                 d += DAY_MS;
             }
         }
-        if wanted.len() < ids.len() {
+        let erased = wanted.len() < ids.len();
+        // The sessions whose old rows are looked up.
+        let ids: Vec<&str> = ids.into_iter().filter(|id| !fresh.contains(id)).collect();
+        if erased {
             let q = self
                 .client
                 .query(sql::sql(name::ROLLUP_DAYS))
@@ -1386,6 +1432,7 @@ impl Warehouse for ClickHouseWarehouse {
                 site: r.site,
                 session_id: r.session_id,
                 version: i64::try_from(r.newest).unwrap_or(i64::MAX),
+                fresh: r.fresh != 0,
             })
             .collect())
     }
@@ -1460,12 +1507,7 @@ impl Warehouse for ClickHouseWarehouse {
     }
 
     async fn write_sessions(&self, site: &str, done: &[DirtySession], rows: &[SessionRollup]) -> anyhow::Result<()> {
-        let ids: Vec<&str> = done
-            .iter()
-            .map(|d| d.session_id.as_str())
-            .chain(rows.iter().map(|r| r.session_id.as_str()))
-            .collect();
-        self.write_parts(site, &ids, rows, &Part::ALL).await?;
+        self.write_parts(site, done, rows, &Part::ALL).await?;
         let state: Vec<SessionStateRow> = done
             .iter()
             .map(|d| SessionStateRow {
@@ -1477,6 +1519,46 @@ impl Warehouse for ClickHouseWarehouse {
         self.insert::<SessionStateRow>(name::INSERT_SESSION_STATE, &state)
             .await?;
         self.maybe_cleanup();
+        Ok(())
+    }
+
+    async fn fence_takeover(&self, shard: &Shard) -> anyhow::Result<()> {
+        if self.fenced.lock().expect("fence lock").as_ref() == Some(shard) || shard.is_empty() {
+            return Ok(());
+        }
+        let running = || async {
+            let q = self.client.query(sql::sql(name::RUNNING_ROLLUP_WRITES));
+            anyhow::Ok(
+                self.fetch::<QueryIdRow>(name::RUNNING_ROLLUP_WRITES, q)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.query_id)
+                    .collect::<BTreeSet<String>>(),
+            )
+        };
+        let before = running().await?;
+        let started = Instant::now();
+        let mut left = before.len();
+        while left > 0 {
+            if started.elapsed() > FENCE_MAX_WAIT {
+                tracing::warn!(
+                    writes = left,
+                    "rollup takeover: writes of another process still running after {FENCE_MAX_WAIT:?}; going on"
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = running().await?;
+            left = before.intersection(&now).count();
+        }
+        if !before.is_empty() {
+            tracing::info!(
+                writes = before.len(),
+                waited_ms = started.elapsed().as_millis() as u64,
+                "rollup takeover: waited for rollup writes already running"
+            );
+        }
+        *self.fenced.lock().expect("fence lock") = Some(shard.clone());
         Ok(())
     }
 

@@ -101,8 +101,8 @@ FROM
 -- arg: (1, 5, 63)
 -- arg: 1714521600000000
 -- arg: 500
--- returns: site String, session_id String, newest UInt64, since UInt64
-SELECT site, session_id, max(version) AS newest, min(version) AS since
+-- returns: site String, session_id String, newest UInt64, since UInt64, fresh UInt8
+SELECT site, session_id, max(version) AS newest, min(version) AS since, toUInt8(max(done) = 0) AS fresh
 FROM
 (
     SELECT site, session_id, version, done
@@ -988,6 +988,14 @@ ORDER BY id;
 -- name: insert_forgets
 -- insert: forgets
 -- columns: id String, json String, updated_at UInt64
+
+-- name: running_rollup_writes
+-- The rollup writes (rollup tables and session_state) running on the server now, of any
+-- client: a takeover waits for them (Warehouse::fence_takeover).
+-- returns: query_id String
+SELECT query_id
+FROM system.processes
+WHERE query LIKE 'INSERT INTO rollup%' OR query LIKE 'INSERT INTO session_state%';
 
 -- name: ping
 -- returns: ok UInt8

@@ -209,6 +209,7 @@ rows! {
         session_id: String,
         newest: u64,
         since: u64,
+        fresh: u8,
     }
 
     /// `oldest_dirty_mark`: marks not covered by a state, and the oldest of them (0 when none).
@@ -367,6 +368,12 @@ rows! {
     #[derive(Debug, clickhouse::Row, Deserialize)]
     pub struct PingRow {
         ok: u8,
+    }
+
+    /// `running_rollup_writes`: one running query.
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct QueryIdRow {
+        query_id: String,
     }
 }
 
@@ -612,6 +619,7 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (COUNT_VISITOR_EVENTS, columns::<CountRow>()),
         (COUNT_EVENTS_BEFORE, columns::<CountRow>()),
         (FORGETS, columns::<JsonRow>()),
+        (RUNNING_ROLLUP_WRITES, columns::<QueryIdRow>()),
         (PING, columns::<PingRow>()),
     ]
 }

@@ -57,8 +57,8 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 5,
-        name: "0005_journeys_problems.sql",
-        text: include_str!("migrations/0005_journeys_problems.sql"),
+        name: "0005_rollup_tables_v2.sql",
+        text: include_str!("migrations/0005_rollup_tables_v2.sql"),
     },
 ];
 
@@ -99,6 +99,7 @@ pub mod name {
     pub const INSERT_SCROLL: &str = "insert_scroll";
     pub const NET_SCROLL: &str = "net_scroll";
     pub const SUM_SCROLL: &str = "sum_scroll";
+    pub const RUNNING_ROLLUP_WRITES: &str = "running_rollup_writes";
     pub const INSERT_JOURNEYS: &str = "insert_journeys";
     pub const NET_JOURNEYS: &str = "net_journeys";
     pub const SUM_JOURNEYS: &str = "sum_journeys";
@@ -235,6 +236,7 @@ pub mod name {
         DELETE_EVENTS_BEFORE,
         FORGETS,
         INSERT_FORGETS,
+        RUNNING_ROLLUP_WRITES,
         PING,
     ];
 }

@@ -200,6 +200,7 @@ impl Warehouse for SqliteWarehouse {
                         site: r.get(0)?,
                         session_id: r.get(1)?,
                         version: r.get(2)?,
+                        fresh: false,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
