@@ -31,6 +31,7 @@ use utoipa::OpenApi;
         crate::server::metrics_text,
         crate::query::heatmap,
         crate::query::journeys,
+        crate::query::pages,
         crate::query::funnel_view,
         crate::query::heatmap::zones,
         crate::query::heatmap::problems,

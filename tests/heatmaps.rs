@@ -386,3 +386,66 @@ fn browser_element_view_at_three_widths_and_an_exact_scripted_zone_visit() {
     }));
     s.run_e2e("heatmap.mjs", "hm", page_port, &[]);
 }
+
+/// `/sessions` gives each session's path in visit order (a page seen again counts again, a
+/// reload once), and `/pages` lists the pages busiest first (issue 18, items 3 and 6).
+#[test]
+fn sessions_give_the_ordered_path_and_pages_rank_the_busiest() {
+    let s = Server::start(&[]);
+    s.site("p", &["https://shop.example"]);
+    let t = now_ms() - 600_000;
+    let (index, cards) = ("https://shop.example/index.html", "https://shop.example/cards.html");
+    let pv =
+        |session: &str, ts: i64, url: &str, id: &str| event("pageview", session, url, ts, json!({"pageview_id": id}));
+    let evs = vec![
+        // p1: index → cards → index.
+        pv("p1", t, index, "a"),
+        pv("p1", t + 10_000, cards, "b"),
+        pv("p1", t + 20_000, index, "c"),
+        // p2: cards, reloaded: one step of its path, two page views.
+        pv("p2", t + 1_000, cards, "d"),
+        pv("p2", t + 15_000, cards, "e"),
+        event(
+            "click",
+            "p2",
+            cards,
+            t + 16_000,
+            json!({"pageview_id": "e", "x": 10, "y": 20, "selector": "a.card"}),
+        ),
+        // p3: cards once.
+        pv("p3", t + 2_000, cards, "f"),
+    ];
+    let n = evs.len() as u64;
+    let (st, body) = s.post(&batch("p", evs));
+    assert_eq!(st, 202, "{body}");
+    s.settle("p", n);
+    let list = s.get(&format!("/v1/sites/p/sessions?{}", range()));
+    let path = |key: &str| -> Value {
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["session"] == key)
+            .map(|x| x["path"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        path("p1#0"),
+        json!([
+            "shop.example/index.html",
+            "shop.example/cards.html",
+            "shop.example/index.html"
+        ])
+    );
+    assert_eq!(path("p2#0"), json!(["shop.example/cards.html"]));
+    assert_eq!(path("p3#0"), json!(["shop.example/cards.html"]));
+    let pages = s.get(&format!("/v1/sites/p/pages?{}", range()));
+    assert_eq!(
+        pages["pages"],
+        json!([
+            // p1 went back from cards to index after 10 s: a quick back (threshold 10 s).
+            {"page": "shop.example/cards.html", "pageviews": 4, "clicks": 1, "quick_backs": 1},
+            {"page": "shop.example/index.html", "pageviews": 2, "clicks": 0, "quick_backs": 0},
+        ])
+    );
+}

@@ -328,6 +328,39 @@ pub async fn heatmap_data(
     }))
 }
 
+/// `GET /v1/sites/{key}/pages`: every page with page views or clicks in the range (and
+/// device class, bots excluded unless asked), `{"pages": [{page, pageviews, clicks,
+/// quick_backs}]}`, busiest first (page views descending, then clicks, then page). Summed
+/// from the stored page rows, as the heatmap's totals are.
+#[utoipa::path(get, path = "/v1/sites/{key}/pages", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters), responses((status = 200, description = "pages: [{page, pageviews, clicks, quick_backs}], page views descending")))]
+pub async fn pages(
+    req: HttpRequest,
+    key: web::Path<String>,
+    f: web::Query<Filters>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_read(&req, &state, &key)?;
+    let sc = scope(&key, &f, &state)?;
+    let r = state.warehouse.read_rollup(&sc.query(vec![Part::Pages], None)).await?;
+    let mut sums: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+    for p in r.pages.iter().filter(|p| sc.keeps(&p.dims)) {
+        let e = sums.entry(&p.page).or_default();
+        e.0 += p.pageviews;
+        e.1 += p.clicks;
+        e.2 += p.quick_backs;
+    }
+    let mut out: Vec<(&str, (u64, u64, u64))> = sums.into_iter().collect();
+    out.sort_by(|a, b| (b.1 .0, b.1 .1).cmp(&(a.1 .0, a.1 .1)).then(a.0.cmp(b.0)));
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "pages": out
+            .into_iter()
+            .map(|(page, (pageviews, clicks, quick_backs))| serde_json::json!({
+                "page": page, "pageviews": pageviews, "clicks": clicks, "quick_backs": quick_backs,
+            }))
+            .collect::<Vec<_>>(),
+    })))
+}
+
 /// `GET /v1/sites/{key}/journeys[?entry=<page>]` (analytics.md, "Journeys and funnels"):
 /// over the sessions that started in the date range (and device class, bots excluded unless
 /// asked), `{"sessions", "bounces", "transitions": [{from, to, count}], "entries": [{page,
