@@ -115,6 +115,7 @@ pub fn parse_window(s: &str) -> Result<i64, ApiError> {
 /// Longest funnel conversion window: a year and a day.
 pub const MAX_WINDOW_MS: i64 = 366 * DAY_MS;
 
+#[derive(Clone)]
 struct Scope {
     site: crate::sites::Site,
     from_day: i64,
@@ -145,6 +146,15 @@ impl Scope {
             page,
         }
     }
+}
+
+/// Run a report's compute on a blocking-pool thread, off the HTTP workers, so that a heavy
+/// report (a funnel over every session of a range) never stalls requests on the same
+/// worker (ingest included).
+pub(crate) async fn off_http<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    Ok(tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| anyhow::anyhow!("report computation failed: {e}"))?)
 }
 
 fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, ApiError> {
@@ -397,7 +407,8 @@ pub async fn journeys(
                 .warehouse
                 .read_rollup(&sc.query(vec![Part::Sessions], None))
                 .await?;
-            crate::rollup::journeys(r.sessions.iter().filter(|s| sc.keeps(&s.dims)), Some(e))
+            let (sc, e) = (sc.clone(), e.clone());
+            off_http(move || crate::rollup::journeys(r.sessions.iter().filter(|s| sc.keeps(&s.dims)), Some(&e))).await?
         }
     };
     fn by_count<K: Ord, V>(m: BTreeMap<K, V>, count: impl Fn(&V) -> u64) -> Vec<(K, V)> {
@@ -463,9 +474,15 @@ pub async fn funnel_view(
         .warehouse
         .read_rollup(&sc.query(vec![Part::Sessions], None))
         .await?;
-    let sessions: Vec<_> = r.sessions.into_iter().filter(|s| sc.keeps(&s.dims)).collect();
-    let by_session = funnel(&sessions, &steps, window, false);
-    let by_visitor = funnel(&sessions, &steps, window, true);
+    let keep = sc.clone();
+    let (by_session, by_visitor) = off_http(move || {
+        let sessions: Vec<_> = r.sessions.into_iter().filter(|s| keep.keeps(&s.dims)).collect();
+        (
+            funnel(&sessions, &steps, window, false),
+            funnel(&sessions, &steps, window, true),
+        )
+    })
+    .await?;
     let counts = if visitors { &by_visitor } else { &by_session };
     let pct = |n: u64, of: u64| (of > 0).then(|| (n as f64 * 1000.0 / of as f64).round() / 10.0);
     let out: Vec<_> = names

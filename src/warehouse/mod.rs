@@ -352,7 +352,7 @@ impl SessionsQuery {
 }
 
 /// [`Warehouse::list_sessions`] by reading the range's session and detail rows and listing
-/// them with [`SessionsQuery::list_of_rows`].
+/// them with [`SessionsQuery::list_of_rows`] (on a blocking-pool thread).
 pub async fn list_sessions_by_reading<W: Warehouse + ?Sized>(w: &W, q: &SessionsQuery) -> anyhow::Result<SessionList> {
     let r = w
         .read_rollup(&RollupQuery {
@@ -363,7 +363,9 @@ pub async fn list_sessions_by_reading<W: Warehouse + ?Sized>(w: &W, q: &Sessions
             page: None,
         })
         .await?;
-    Ok(q.list_of_rows(r.sessions, r.session_details))
+    // Off the async workers: joining and sorting a range's sessions is compute.
+    let q = q.clone();
+    Ok(tokio::task::spawn_blocking(move || q.list_of_rows(r.sessions, r.session_details)).await?)
 }
 
 /// The warehouse. See the module docs.
