@@ -5,6 +5,8 @@
 (function () {
   'use strict';
   var TOKEN_KEY = 'sightline.token';
+  /** Days shown when the link has no range: the query API's default (the last 30 days). */
+  var DEFAULT_DAYS = 30;
   var VIEWS = [['problems', 'Problems'], ['heatmap', 'Heatmap'], ['journeys', 'Journeys'], ['voc', 'Voice of customer'], ['sessions', 'Sessions']];
   var S = {}; // the state from the hash
   var sites = [];
@@ -48,7 +50,7 @@
     var q = new URLSearchParams(i < 0 ? '' : raw.slice(i + 1)), s = { view: name };
     q.forEach(function (v, k) { s[k] = v; });
     if (!s.to) s.to = today();
-    if (!s.from) s.from = addDays(s.to, -6);
+    if (!s.from) s.from = addDays(s.to, 1 - DEFAULT_DAYS);
     return s;
   }
   /** A link to `viewName` keeping site, dates and device, plus `extra`. */
@@ -105,11 +107,17 @@
     return div;
   }
   window.addEventListener('resize', function () { charts.forEach(function (c) { c.resize(); }); });
+  /** A legend in its own band above the plot: the grid (axes, labels) starts below it. */
+  function legendAbove(grid) {
+    return { legend: { top: 0 }, grid: Object.assign({}, grid, { top: 48 }) };
+  }
+  /** A CSS custom property of the page (colours shared by the styles and the charts). */
+  function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
 
   // ---- tables ----
   /** A table whose cells carry `data-f` = the API field they show (tests read them). */
   function table(name, cols, rows) {
-    return h('table', { 'data-table': name },
+    return h('div', { class: 'table-wrap' }, h('table', { 'data-table': name },
       h('thead', null, h('tr', null, cols.map(function (c) { return h('th', { class: c.n ? 'n' : null, text: c.label }); }))),
       h('tbody', null, rows.map(function (r) {
         return h('tr', { 'data-row': '', title: r.__title || null }, cols.map(function (c) {
@@ -117,7 +125,7 @@
           var cell = v && v.nodeType ? v : (c.n ? num(v) : (v === null || v === undefined ? '–' : String(v)));
           return h('td', { class: c.n ? 'n' : null, 'data-f': c.f || null }, cell);
         }));
-      })));
+      }))));
   }
   function kpi(label, value, f) { return h('div', { class: 'kpi' }, h('b', { 'data-kpi': f, text: value }), h('span', { text: label })); }
   function card(title) { var c = h('section', { class: 'card' }, title ? h('h2', { text: title }) : null); for (var i = 1; i < arguments.length; i++) add(c, arguments[i]); return c; }
@@ -163,21 +171,24 @@
     });
   };
 
-  function pagesOf(j) {
-    var set = {};
-    (j.entries || []).forEach(function (e) { set[e.page] = 1; });
-    (j.exits || []).forEach(function (e) { set[e.page] = 1; });
-    (j.transitions || []).forEach(function (t) { set[t.from] = 1; set[t.to] = 1; });
-    return Object.keys(set).sort();
+  /** The pages of the journeys, busiest first: page views as the journeys count them (each
+   * session's first page and each arrival from another page; a reload counts once), then by
+   * name. Every page of a path is an entry or a transition's target. */
+  function pagesByViews(j) {
+    var views = {};
+    function count(page, n) { views[page] = (views[page] || 0) + n; }
+    j.entries.forEach(function (e) { count(e.page, e.sessions); });
+    j.transitions.forEach(function (t) { count(t.to, t.count); });
+    return Object.keys(views).sort(function (a, b) { return views[b] - views[a] || (a < b ? -1 : a > b ? 1 : 0); });
   }
 
   render.heatmap = function () {
     var pick = h('input', { type: 'text', id: 'hm-url', list: 'hm-pages', value: S.url || '', placeholder: 'page URL or page key' });
     var list = h('datalist', { id: 'hm-pages' });
     var form = h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ url: pick.value.trim() }); } },
-      h('label', null, 'Page ', pick), list, h('button', { type: 'submit', text: 'Show' }));
+      h('label', { class: 'grow' }, 'Page ', pick), list, h('button', { type: 'submit', text: 'Show' }));
     var head = [h('h1', { text: 'Heatmap' }), card(null, form)];
-    var pages = siteApi('/journeys', scope()).then(pagesOf, function () { return []; });
+    var pages = siteApi('/journeys', scope()).then(pagesByViews, function () { return []; });
     if (!S.url) {
       return pages.then(function (ps) {
         ps.forEach(function (p) { list.appendChild(h('option', { value: p })); });
@@ -195,8 +206,10 @@
     ]).then(function (r) {
       var hm = r[0], z = r[1], g = r[2];
       r[3].forEach(function (p) { list.appendChild(h('option', { value: p })); });
+      // The page framed at the device's width (app.css).
       var frame = g.link
-        ? h('div', { class: 'frame-wrap' }, h('iframe', { id: 'hm-frame', src: g.link, title: 'The page with its heatmap', referrerpolicy: 'no-referrer' }))
+        ? h('div', { class: 'frame-wrap' }, h('iframe', { id: 'hm-frame', src: g.link, title: 'The page with its heatmap', referrerpolicy: 'no-referrer',
+          class: S.device || null }))
         : h('p', { class: 'error', text: 'No overlay: ' + g.error });
       var maxDepthShare = function (s) { return hm.pageviews ? s.pageviews / hm.pageviews : 0; };
       var compare = compareCard(url);
@@ -249,13 +262,13 @@
         add(out, [
           h('p', null, 'Page views: ', h('b', { 'data-kpi': 'pageviews', text: num(cmp.pageviews) }), ' → ', h('b', { 'data-kpi': 'pageviews2', text: num(cmp.pageviews2) }),
             h('span', { class: 'muted', text: ' (rates are clicks per page view, so ranges with different traffic compare fairly)' })),
-          cmp.elements.length ? chart('', {
-            tooltip: { trigger: 'axis' }, legend: {}, grid: { left: 220, right: 20, top: 30, bottom: 30 },
+          cmp.elements.length ? chart('', Object.assign(legendAbove({ left: 220, right: 20, bottom: 30 }), {
+            tooltip: { trigger: 'axis' },
             yAxis: { type: 'category', inverse: true, data: cmp.elements.map(function (e) { return e.selector; }), axisLabel: { width: 200, overflow: 'truncate' } },
             xAxis: { type: 'value', name: 'clicks / page view' },
             series: [{ type: 'bar', name: 'this range', data: cmp.elements.map(function (e) { return e.rate; }) },
               { type: 'bar', name: 'other range', data: cmp.elements.map(function (e) { return e.rate2; }) }],
-          }) : null,
+          })) : null,
           cmp.elements.length ? table('heatmap-compare', [
             { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } },
             { label: 'Clicks', f: 'clicks', n: 1 }, { label: 'Clicks (other)', f: 'clicks2', n: 1 },
@@ -315,11 +328,13 @@
       }) : empty('transitions');
       var sun = j.paths.length ? chart('tall', {
         tooltip: { formatter: function (p) { return (p.treePathInfo || []).slice(1).map(function (x) { return x.name; }).join(' → ') + ': ' + p.value + ' sessions'; } },
-        series: [{ type: 'sunburst', id: 'paths', data: pathTree(j.paths), radius: [40, '92%'], label: { rotate: 'radial', fontSize: 10, minAngle: 8, formatter: function (p) { return short(p.name); } } }],
+        // Labels only on arcs of 8° or more, and none that would overlap another (the larger arc keeps its label).
+        series: [{ type: 'sunburst', id: 'paths', data: pathTree(j.paths), radius: [40, '92%'], labelLayout: { hideOverlap: true },
+          label: { rotate: 'radial', fontSize: 10, minAngle: 8, formatter: function (p) { return short(p.name); } } }],
       }, function (e) { if (e.name) location.hash = link('sessions', { page: e.name }); }) : empty('paths');
       var funnelOut = h('div', { id: 'fn-out' });
       var funnelCard = card('Funnel', h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ steps: stepsIn.value.trim(), window: windowIn.value.trim(), count: countIn.value }); } },
-        h('label', null, 'Steps ', stepsIn), h('label', null, 'window ', windowIn), h('label', null, 'count ', countIn), h('button', { type: 'submit', text: 'Show funnel' })), funnelOut);
+        h('label', { class: 'grow' }, 'Steps ', stepsIn), h('label', null, 'window ', windowIn), h('label', null, 'count ', countIn), h('button', { type: 'submit', text: 'Show funnel' })), funnelOut);
       var steps = S.steps || stepsIn.value;
       if (steps) {
         siteApi('/funnel', scope({ steps: steps, window: S.window || '1d', count: S.count })).then(function (f) {
@@ -368,11 +383,42 @@
   };
 
   function trendChart(rows, series) {
-    return chart('', {
-      tooltip: { trigger: 'axis' }, legend: {}, grid: { left: 50, right: 20, top: 30, bottom: 30 },
+    return chart('', Object.assign(legendAbove({ left: 50, right: 20, bottom: 30 }), {
+      tooltip: { trigger: 'axis' },
       xAxis: { type: 'category', data: rows.map(function (r) { return r.day; }) }, yAxis: { type: 'value' },
       series: series.map(function (s) { return { type: 'line', name: s[1], data: rows.map(function (r) { return r[s[0]]; }), connectNulls: true }; }),
-    });
+    }));
+  }
+
+  function range(a, b) { var r = []; for (var i = a; i <= b; i++) r.push(i); return r; }
+  /** The scales of the survey kinds: every answer is a bar, answered or not; an NPS answer's
+   * class (detractor 0–6, passive 7–8, promoter 9–10) is its colour (`--<class>` in app.css). */
+  var SCALES = {
+    nps: { values: range(0, 10), cls: function (v) { return v <= 6 ? 'detractor' : v <= 8 ? 'passive' : 'promoter'; },
+      legend: [['detractor', 'detractors 0–6'], ['passive', 'passives 7–8'], ['promoter', 'promoters 9–10']] },
+    csat: { values: range(1, 5) },
+  };
+  /** The distribution of a survey question's answers (bars carry their class as `cls`). */
+  function distribution(s) {
+    var scale = SCALES[s.kind], d = s.distribution || {}, bars;
+    if (s.choices) bars = s.choices.map(function (x) { return { name: x.option, value: x.count }; });
+    else {
+      var keys = Object.keys(d).map(Number);
+      if (scale) keys = keys.concat(scale.values.filter(function (v) { return !(v in d); }));
+      bars = keys.sort(function (a, b) { return a - b; }).map(function (v) {
+        var cls = scale && scale.cls ? scale.cls(v) : null;
+        return { name: String(v), value: d[v] || 0, cls: cls, itemStyle: cls ? { color: cssVar('--' + cls) } : undefined };
+      });
+    }
+    return h('div', null, chart('', {
+      tooltip: {}, grid: { left: 50, right: 20, top: 20, bottom: 40 },
+      xAxis: { type: 'category', data: bars.map(function (b) { return b.name; }) },
+      yAxis: { type: 'value', minInterval: 1 },
+      series: [{ type: 'bar', id: 'distribution ' + s.survey_id + '/' + s.question_id, name: 'answers', data: bars,
+        label: { show: true, position: 'top', formatter: function (p) { return p.value || ''; } } }],
+    }), scale && scale.legend ? h('p', { class: 'scale-legend' }, scale.legend.map(function (l) {
+      return h('span', null, h('i', { class: 'swatch ' + l[0] }), l[1]);
+    })) : null);
   }
 
   render.voc = function () {
@@ -387,17 +433,7 @@
           s.mean !== null && s.mean !== undefined ? kpi('mean', s.mean.toFixed(2), 'mean') : null));
         var charts2 = h('div', { class: 'grid2' });
         add(c, charts2);
-        if (s.kind !== 'text') {
-          var dist = Object.keys(s.distribution || {});
-          if (s.kind !== 'choice') dist.sort(function (a, b) { return +a - +b; });
-          add(charts2, chart('', {
-            tooltip: {}, grid: { left: 50, right: 20, top: 20, bottom: 40 },
-            xAxis: { type: 'category', data: s.choices ? s.choices.map(function (x) { return x.option; }) : dist },
-            yAxis: { type: 'value', minInterval: 1 },
-            series: [{ type: 'bar', id: 'distribution ' + s.survey_id + '/' + s.question_id, name: 'answers', data: s.choices ? s.choices.map(function (x) { return x.count; }) : dist.map(function (k) { return s.distribution[k]; }),
-              label: { show: true, position: 'top' } }],
-          }));
-        }
+        if (s.kind !== 'text') add(charts2, distribution(s));
         if (s.trend && s.trend.length) add(charts2, trendChart(s.trend, s.kind === 'nps' ? [['nps', 'NPS']] : s.kind === 'csat' ? [['csat', 'CSAT %']] : [['mean', 'mean']]));
         if (s.text) {
           add(c, [
@@ -465,7 +501,8 @@
           { label: 'Device', f: 'device' }, { label: 'Page views', f: 'pageviews', n: 1 }, { label: 'Clicks', f: 'clicks', n: 1 },
           { label: 'Rage', f: 'rage_clicks', n: 1 }, { label: 'Dead', f: 'dead_clicks', n: 1 }, { label: 'Quick backs', f: 'quick_backs', n: 1 },
           { label: 'Feedback', f: 'feedback', n: 1 }, { label: 'Survey answers', f: 'survey_responses', n: 1 },
-          { label: 'Pages', f: 'pages', get: function (s) { return s.pages.map(function (p) { return p.page; }).join(' → '); } },
+          // The pages in the order visited (the API's `path`; without it, the distinct pages).
+          { label: 'Path', f: 'path', get: function (s) { return (s.path || s.pages.map(function (p) { return p.page; })).join(' → '); } },
         ], r.sessions) : empty('sessions'),
         r.next_cursor ? h('p', null, h('a', { id: 's-next', href: link('sessions', { page: S.page, element: S.element, has: S.has, cursor: r.next_cursor }), text: 'Next page →' })) : null),
       ];

@@ -1,7 +1,8 @@
 /*! Sightline heatmap overlay. Loaded by /s.js only when the page's URL carries a signed
  * overlay grant (#sightline-overlay=<grant>, made by the dashboard: POST /v1/sites/{key}/overlay).
  * Asks GET /v1/overlay?grant= for the heatmap and zones of this page and draws them on the live
- * page, in a shadow root that never takes the page's clicks:
+ * page, in a shadow root that never takes the page's clicks (styled by a constructed sheet
+ * and CSSOM only: it works under a strict Content-Security-Policy):
  *  - elements: a box over each clicked element, coloured by its clicks (blue → red, the hottest
  *    is rank 1), with its in-element hotspots (el_cells, 10 × 10 of the box) and rage / dead
  *    markers;
@@ -22,8 +23,7 @@
   host.setAttribute('data-sightline-widget', 'overlay');
   host.style.cssText = 'position:absolute;left:0;top:0;width:0;height:0;z-index:2147483646;pointer-events:none';
   var root = host.attachShadow ? host.attachShadow({ mode: 'open' }) : host;
-  var css = d.createElement('style');
-  css.textContent = [
+  sl._style(root, [
     ':host{all:initial}',
     '.layer{position:absolute;left:0;top:0;pointer-events:none;font:12px/1.3 system-ui,sans-serif}',
     '.cell{position:absolute;background:rgba(255,60,0,.55)}',
@@ -42,8 +42,7 @@
     '.bar button{float:right;background:none;border:0;color:#eef;font-size:16px;cursor:pointer}',
     '.tip{position:fixed;display:none;max-width:320px;padding:8px 10px;background:#111;color:#fff;border-radius:6px;',
     '  font:12px/1.4 system-ui,sans-serif;pointer-events:none;white-space:pre-line}',
-  ].join('\n');
-  root.appendChild(css);
+  ].join('\n'));
   var layer = d.createElement('div');
   layer.className = 'layer';
   root.appendChild(layer);
@@ -65,13 +64,19 @@
   function heat(t) { return 'hsl(' + Math.round((1 - t) * 240) + ',90%,45%)'; }
   function pct(v) { return v === null || v === undefined ? '–' : (v * 100).toFixed(1) + ' %'; }
   function ms(v) { return v === null || v === undefined ? '–' : Math.round(v) + ' ms'; }
+  /** The UTC day of a range bound (`YYYY-MM-DD` or ms); `end` = 1 for an exclusive end: the
+   * last day the range includes. */
+  function day(v, end) {
+    var t = /^\d+$/.test(String(v)) ? +v : Date.parse(v + 'T00:00:00Z');
+    return new Date(t - (end ? 1 : 0)).toISOString().slice(0, 10);
+  }
   function device() { var x = w.innerWidth; return x < 768 ? 'mobile' : x < 1024 ? 'tablet' : 'desktop'; }
   function docH() { var de = d.documentElement; return Math.max(de.scrollHeight, d.body ? d.body.scrollHeight : 0); }
   function pageRect(e) {
     var r = e.getBoundingClientRect();
     return { x: r.left + w.scrollX, y: r.top + w.scrollY, w: r.width, h: r.height };
   }
-  function all(sel) { try { return Array.prototype.slice.call(d.querySelectorAll(sel)); } catch (e) { return []; } }
+  function all(sel) { return sl._query(sel); } // shadow-root selectors (` >>> `) too
 
   // ---- drawing ----
   var hover = []; // [{rect, text}] for the tooltip
@@ -177,7 +182,7 @@
     p.appendChild(el('code', '', data.page));
     bar.appendChild(p);
     bar.appendChild(el('div', 'stats', hm.pageviews + ' page views · ' + hm.clicks + ' clicks' +
-      (data.device ? ' · ' + data.device : '') + (data.from ? ' · ' + data.from + ' → ' + (data.to || 'today') : '')));
+      (data.device ? ' · ' + data.device : '') + (data.from ? ' · ' + day(data.from) + ' → ' + (data.to ? day(data.to, 1) : 'today') : '')));
     if (st.hottest) {
       var h = el('div', 'hottest', 'Hottest: ');
       h.appendChild(el('code', '', st.hottest.selector));

@@ -13,12 +13,13 @@
   var EP = new URL('/v1/events', tag.src).href;
   var CLICK_WINDOW = 2500, FLUSH_MS = 2000, FLUSH_AT = 20, MAX_BODY = 60000, SESSION_GAP = 30 * 60 * 1000;
   var pre = Array.isArray(w.sightline) ? w.sightline : []; // calls queued before load: [method, ...args]
-  var debug = { fetch: 0, beacon: 0, retries: 0, dropped: 0 };
+  // For tests and tools; oversized: single events refused with 413 (dropped, never resent).
+  var debug = { fetch: 0, beacon: 0, retries: 0, dropped: 0, oversized: 0, config: false };
   var noop = function () {};
 
   if (tag.hasAttribute('data-respect-dnt') && (navigator.doNotTrack === '1' || w.doNotTrack === '1')) {
     w.sightline = { _v: 1, disabled: true, track: noop, survey: noop, feedback: noop, consent: noop,
-      flush: function () { return Promise.resolve(true); }, _selector: selector };
+      flush: function () { return Promise.resolve(true); }, _selector: selector, _query: query };
     return;
   }
 
@@ -68,10 +69,10 @@
   var IDENT = /^-?[_a-zA-Z][_a-zA-Z0-9-]*$/;
   // State classes that frameworks toggle on interaction: skipped so one element keeps one selector.
   var STATE = /^(active|show|showing|open|opened|collapsed|collapsing|expanded|focus|focused|hover|hovered|selected|checked|current|disabled|loading|visible|hidden)$|^(is|has)-/;
-  function uniqueId(n) {
+  function uniqueId(n) { // in its own tree (document or shadow root)
     var id = n.getAttribute('id');
     if (!id || !IDENT.test(id)) return false;
-    try { return d.querySelectorAll('#' + id).length === 1; } catch (e) { return false; }
+    try { return n.getRootNode().querySelectorAll('#' + id).length === 1; } catch (e) { return false; }
   }
   function compound(n) {
     var c = n.tagName.toLowerCase(), k = 0;
@@ -81,8 +82,28 @@
     }
     return c;
   }
+  // In an open shadow root: `<host's selector> >>> <selector in the root>` (query() resolves
+  // it). A closed root cannot be entered: its clicks are its host's.
+  var SHADOW = ' >>> ';
   function selector(el) {
     if (!el || el.nodeType !== 1) return '';
+    var host = el.getRootNode().host;
+    return (host ? selector(host) + SHADOW : '') + local(el);
+  }
+  /** The elements a selector() names. */
+  function query(sel) {
+    var found = [d];
+    String(sel).split(SHADOW).forEach(function (part, i) {
+      var next = [];
+      found.forEach(function (r) {
+        if (i) r = r.shadowRoot;
+        try { if (r) next.push.apply(next, r.querySelectorAll(part)); } catch (e) { /* not CSS */ }
+      });
+      found = next;
+    });
+    return found;
+  }
+  function local(el) { // within its own tree
     if (uniqueId(el)) return '#' + el.getAttribute('id');
     var parts = [], n = el;
     while (n && n.nodeType === 1 && parts.length < 5) {
@@ -115,7 +136,8 @@
     return e;
   }
   function startPV(referrer) {
-    pv = { id: uuid7(), seq: 0, url: location.href, depth: -1, sent: -1, sentH: 0, docH: 0, bottom: 0 };
+    href = location.href;
+    pv = { id: uuid7(), seq: 0, url: pageUrl(href), depth: -1, sent: -1, sentH: 0, docH: 0, bottom: 0 };
     enqueue(ev('pageview', { referrer: referrer, title: d.title,
       screen: { w: w.screen.width, h: w.screen.height } }));
     resetZones();
@@ -137,14 +159,21 @@
       enqueue(ev('scroll', { depth: pv.depth, doc_h: pv.docH }));
     }
   }
+  // A fragment starting with / or ! is a route (#/a, #!/a), others are anchors (#install):
+  // the url sent keeps a route and drops an anchor (page keys keep fragments for sites with
+  // hash_routing). A changed url is a new page view, except an anchor, and a route change
+  // only when the site has hash_routing. pushState, popstate and hashchange of one
+  // navigation count once.
+  var href = '';
   function base(u) { return u.split('#')[0]; }
-  function isRoute(u) { var i = u.indexOf('#'); return hashRoutes || /^#[!\/]/.test(i < 0 ? '' : u.slice(i)); }
+  function pageUrl(u) { var i = u.indexOf('#'); return i < 0 || /^#[!\/]/.test(u.slice(i)) ? u : u.slice(0, i); }
   function onLocation() {
-    var href = location.href;
-    if (href === pv.url) return;
+    if (location.href === href) return; // seen already
+    href = location.href;
     react(); // a location change is a reaction to a pending click
-    // In-page anchors (#top, href="#") are not page views; hash routes (#/x, #!x) are.
-    if (base(href) === base(pv.url) && !isRoute(href) && !isRoute(pv.url)) { pv.url = href; return; }
+    var u = pageUrl(href);
+    if (u === pv.url || (location.hash.length > 1 && u === base(u))) return; // an anchor
+    if (!hashRoutes && base(u) === base(pv.url)) { pv.url = u; return; }
     sendScroll();
     sendZones();
     startPV(pv.url);
@@ -182,13 +211,24 @@
     var u = a.href, i = u.indexOf('#');
     return !(i >= 0 && u.slice(0, i) === location.href.split('#')[0]);
   }
+  // Clicks on fixed (or stuck sticky) elements are in viewport coordinates, not page ones.
+  function pinned(n) {
+    for (; n && n.nodeType === 1; n = n.parentElement || n.getRootNode().host) {
+      var cs = getComputedStyle(n);
+      if (cs.position === 'fixed' || (cs.position === 'sticky' && Math.abs(n.getBoundingClientRect().top - parseFloat(cs.top)) < 1)) return true;
+    }
+    return false;
+  }
   function onClick(e) {
-    var t = e.target;
+    // The innermost target, in open shadow roots too (e.target is their host).
+    var path = e.composedPath ? e.composedPath() : [e.target], t = path[0];
     if (t && t.nodeType !== 1) t = t.parentElement;
-    if (!t || !t.closest || !pv || t.closest('[data-sightline-widget]')) return; // not our own widgets
+    if (!t || !t.closest || !pv) return;
+    for (var i = 0; i < path.length; i++) if (path[i].hasAttribute && path[i].hasAttribute('data-sightline-widget')) return; // ours
     var el = t.closest(TARGETS) || t, r = el.getBoundingClientRect(), kb = e.detail === 0;
-    var x = e.pageX, y = e.pageY, ex = 0.5, ey = 0.5;
-    if (kb) { x = r.left + r.width / 2 + w.scrollX; y = r.top + r.height / 2 + w.scrollY; }
+    var pin = pinned(el), sx = pin ? 0 : w.scrollX, sy = pin ? 0 : w.scrollY;
+    var x = e.clientX + sx, y = e.clientY + sy, ex = 0.5, ey = 0.5;
+    if (kb) { x = r.left + r.width / 2 + sx; y = r.top + r.height / 2 + sy; }
     else {
       if (r.width > 0) ex = (e.clientX - r.left) / r.width;
       if (r.height > 0) ey = (e.clientY - r.top) / r.height;
@@ -202,9 +242,11 @@
       reaction_ms: null }) };
     c.timer = setTimeout(function () { settleClick(c, null); }, CLICK_WINDOW);
     pending.push(c);
-    if (mo && !watching) {
-      mo.observe(d, { subtree: true, childList: true, attributes: true, characterData: true });
+    // Reactions: in the document and each shadow root around the target.
+    for (var root = t.getRootNode(); mo; root = root.host.getRootNode()) {
+      mo.observe(root, { subtree: true, childList: true, attributes: true, characterData: true });
       watching = true;
+      if (!root.host) break;
     }
   }
   function settleClick(c, ms) {
@@ -240,7 +282,7 @@
   }, { capture: true, passive: true });
   d.addEventListener('selectionchange', function () {
     var s = w.getSelection && w.getSelection();
-    if (pending.length && s && s.rangeCount && !s.isCollapsed) react();
+    if (pending.length && s && s.type === 'Range') react(); // (isCollapsed is true in shadow roots)
   });
 
   // ---- zones: exposure, hover, hesitation (analytics.md, "Zones") ----
@@ -334,11 +376,12 @@
   }
   var enc = w.TextEncoder ? new TextEncoder() : null;
   function bytes(s) { return enc ? enc.encode(s).length : s.length * 3; }
-  function chunks(items) { // split serialized events into bodies < MAX_BODY bytes
+  var cap = MAX_BODY; // lowered to the limit a 413 names
+  function chunks(items) { // serialized events in bodies < cap bytes
     var out = [], cur = [], size = 0;
     items.forEach(function (s) {
       var n = bytes(s) + 1;
-      if (cur.length && size + n > MAX_BODY - 200) { out.push(cur); cur = []; size = 0; }
+      if (cur.length && size + n > cap - 200) { out.push(cur); cur = []; size = 0; }
       cur.push(s); size += n;
     });
     if (cur.length) out.push(cur);
@@ -381,8 +424,20 @@
       trouble = !r.ok;
       if (r.ok) settleBatch(b, true);
       else if (r.status === 429 || r.status >= 500) retry(b, r.headers.get('Retry-After'));
+      else if (r.status === 413) r.json().then(function (j) { if (j && j.limit > 200) cap = Math.min(cap, j.limit); }, noop).then(function () { split(b); });
       else settleBatch(b, false); // other 4xx: never retried
     }, function () { b.inflight = false; trouble = true; retry(b, null); });
+  }
+  // On 413 a batch is resent as two halves (each split again on its 413); a single event
+  // refused is dropped and counted, never resent.
+  function split(b) {
+    var n = b.items.length, h = Math.ceil(n / 2);
+    if (outbox.indexOf(b) < 0) return; // settled meanwhile (page left, consent withdrawn)
+    if (n < 2) { debug.oversized++; return settleBatch(b, false); }
+    var parts = [b.items.slice(0, h), b.items.slice(h)].map(newBatch);
+    outbox.splice(outbox.indexOf(b), 1);
+    b.resolve(Promise.all(parts.map(function (p) { return p.done; })).then(function (r) { return r.every(Boolean); }));
+    parts.forEach(post);
   }
   // Delivery across page loads: while the server refuses (429, 503, network down), whatever
   // is undelivered when the page goes away is also kept in localStorage (the newest KEEP_MAX
@@ -450,11 +505,19 @@
   d.addEventListener('visibilitychange', function () { if (d.visibilityState === 'hidden') leave(); });
   w.addEventListener('pageshow', function (e) { if (e.persisted) startPV(d.referrer); }); // back/forward cache
 
-  // ---- site config (zones) ----
-  try {
+  /** Load /s/<file> with this tag's CSP nonce. */
+  function load(file) {
+    var s = d.createElement('script');
+    s.async = true; s.src = new URL(file, tag.src).href; s.nonce = tag.nonce;
+    (d.head || d.documentElement).appendChild(s);
+  }
+
+  // ---- site config (not in overlay mode) ----
+  if (!OVL) try {
     fetch(new URL('/v1/sites/' + encodeURIComponent(KEY) + '/config', tag.src).href, { mode: 'cors', credentials: 'omit' })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (c) {
+        debug.config = true;
         if (c && c.hash_routing === true) hashRoutes = true;
         if (c && Array.isArray(c.zones)) {
           zones = c.zones.filter(function (z) { return z && typeof z.selector === 'string' && z.name; });
@@ -462,9 +525,7 @@
         }
         if (c && ((Array.isArray(c.surveys) && c.surveys.length) || (c.feedback && c.feedback.enabled))) {
           w.sightline._config = c; // survey / feedback widgets: loaded only when the site has them
-          var s = d.createElement('script');
-          s.async = true; s.src = new URL('/s/widgets.js', tag.src).href;
-          (d.head || d.documentElement).appendChild(s);
+          load('/s/widgets.js');
         }
       }, noop);
   } catch (e) { /* no config: no rule zones */ }
@@ -499,7 +560,7 @@
     // what is queued and the ids stored in the browser.
     consent: function (yes) {
       var was = allowed;
-      allowed = !!yes;
+      allowed = !!yes && !OVL;
       try { w.localStorage.setItem('sl_consent', yes ? '1' : '0'); } catch (e) { /* blocked */ }
       if (allowed) {
         sset('sl_vid', visitor);
@@ -512,6 +573,19 @@
       }
     },
     _selector: selector,
+    _query: query,
+    // Styles a widget's shadow root under CSP: a constructed sheet, else <style nonce>.
+    _style: function (root, css) {
+      try {
+        var sh = new CSSStyleSheet();
+        sh.replaceSync(css);
+        root.adoptedStyleSheets = [sh];
+      } catch (e) {
+        var st = d.createElement('style');
+        st.nonce = tag.nonce; st.textContent = css;
+        root.appendChild(st);
+      }
+    },
     _zones: function () { return zels.map(function (z) { return z.name; }); },
     _debug: debug
   };
@@ -523,9 +597,7 @@
 
   if (OVL) {
     api._overlay = { grant: OVL[1], api: new URL('/', tag.src).href };
-    var os = d.createElement('script');
-    os.async = true; os.src = new URL('/s/overlay.js', tag.src).href;
-    (d.head || d.documentElement).appendChild(os);
+    load('/s/overlay.js');
   }
 
   if (!OVL) resume(); // an overlay viewer leaves a visitor's undelivered events where they are

@@ -2,7 +2,9 @@
  * GET /s/widgets.js and loaded by the snippet (/s.js) only when the site config has surveys
  * or the feedback button on. Reads the config from window.sightline._config and sends
  * through window.sightline.survey / .feedback (the snippet's queue, session and page view).
- * Everything renders in shadow roots (page CSS does not reach in, ours does not leak out);
+ * Everything renders in shadow roots (page CSS does not reach in, ours does not leak out),
+ * styled by constructed stylesheets and CSSOM only, so a strict Content-Security-Policy
+ * (style-src without 'unsafe-inline') lets it work (sightline._style);
  * dialogs are role=dialog with labels, take focus when they open, give it back when they
  * close, and close with Escape.
  *
@@ -72,7 +74,8 @@
     'width:340px;max-width:calc(100vw - 24px);position:relative;text-align:left}' +
     'h2{font-size:16px;margin:0 28px 8px 0;font-weight:600}' +
     'fieldset{border:0;margin:0 0 12px;padding:0}legend{padding:0;margin:0 0 8px;font-weight:500}' +
-    '.scale{display:flex;flex-wrap:wrap;gap:4px}.scale label{flex:1 0 26px;text-align:center;border:1px solid #c8ccd0;' +
+    // One row for every scale (0–10 too), down to phone widths: the labels shrink, never wrap.
+    '.scale{display:flex;gap:4px}.scale label{flex:1 1 0;min-width:0;text-align:center;border:1px solid #c8ccd0;' +
     'border-radius:4px;padding:4px 0;cursor:pointer}.scale input{position:absolute;opacity:0;width:1px;height:1px}' +
     '.scale label:has(input:checked){background:#2f6feb;color:#fff;border-color:#2f6feb}' +
     '.scale label:has(input:focus-visible){outline:2px solid #0b57d0;outline-offset:1px}' +
@@ -87,17 +90,18 @@
     '.muted{color:#57606a;font-size:12px}.err{color:#b42318;font-size:13px;min-height:1em;margin:4px 0 0}' +
     '.tab{position:fixed;top:50%;padding:8px 12px;border-radius:6px 6px 0 0;z-index:2147483646}' +
     '.tab.right{right:0;transform:translate(38%,-50%) rotate(-90deg)}.tab.left{left:0;transform:translate(-38%,-50%) rotate(90deg)}' +
+    '.wrap{position:fixed;bottom:16px;right:16px}.wrap.left{left:16px;right:auto}' +
     '.hl{position:fixed;pointer-events:none;border:2px solid #2f6feb;background:rgba(47,111,235,.12);z-index:2147483646;display:none}' +
     '.banner{position:fixed;top:8px;left:50%;transform:translateX(-50%);z-index:2147483647;background:#1f2328;color:#fff;' +
     'padding:8px 12px;border-radius:6px;font:14px system-ui,sans-serif}';
 
-  /** A host element with an open shadow root holding our styles. */
+  /** A host element with an open shadow root holding our styles (host styles by CSSOM). */
   function mount(css, parent) {
     var h = d.createElement('div');
     h.setAttribute('data-sightline-widget', '');
     h.style.cssText = 'all:initial;' + css;
     var root = h.attachShadow({ mode: 'open' });
-    root.appendChild(el('style', { text: CSS }));
+    sl._style(root, CSS);
     (parent || d.body || d.documentElement).appendChild(h);
     return { host: h, root: root };
   }
@@ -308,7 +312,7 @@
       if (open) return;
       tab.setAttribute('aria-expanded', 'true');
       var titleId = id('ft'), cid = id('c'), kid = id('k'), rid = id('r');
-      var wrap = el('div', { style: 'position:fixed;bottom:16px;' + (fb.position === 'left' ? 'left' : 'right') + ':16px' });
+      var wrap = el('div', { 'class': 'wrap' + (fb.position === 'left' ? ' left' : '') });
       var box = el('div', { 'class': 'box', role: 'dialog', 'aria-modal': 'false', 'aria-labelledby': titleId });
       var closeBtn = el('button', { type: 'button', 'class': 'x', 'aria-label': 'Close feedback', text: '\u00d7' });
       var ratings = [];

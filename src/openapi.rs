@@ -3,10 +3,11 @@
 
 use utoipa::OpenApi;
 
-/// The v1 API description (`api.md`).
+/// The v1 API description. `docs/api.md` documents the same routes and parameters in prose;
+/// `tests/docs.rs` fails when the two drift.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Sightline", description = "Behavioural analytics and voice of customer, v1 HTTP contract (api.md)."),
+    info(title = "Sightline", description = "Behavioural analytics and voice of customer, v1 HTTP contract. Reference: docs/api.md; what each number means: docs/analytics.md. Query ranges are whole UTC days, `from` inclusive, `to` exclusive; `to` equal to `from` is that one day."),
     paths(
         crate::ingest::events,
         crate::ingest::preflight,

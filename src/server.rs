@@ -516,6 +516,7 @@ pub async fn dead_letters(
 
 /// `?visitor=` of `/stats`.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// Count only this visitor's raw events (what Sightline holds on one person).
     pub visitor: Option<String>,

@@ -4,7 +4,11 @@
 //!   overlay grants (valid, forged, expired, another page, a foreign origin, scopes);
 //! - in Chromium (`tests/e2e/dashboard.mjs`): each view on seeded data shows exactly the query
 //!   API's numbers (screenshots in `test-artifacts/dashboard/`), and the overlay drawn by the
-//!   snippet on a real SB Admin 2 page marks as hottest the element the seeded clicks targeted.
+//!   snippet on a real SB Admin 2 page marks as hottest the element the seeded clicks targeted;
+//!   and the PM's findings of issue 18: the API's default range, the busiest page first, the
+//!   page framed at the device's width, the inclusive last day on the overlay panel, chart
+//!   labels and legends that overlap nothing, the whole NPS scale by class, a funnel input that
+//!   fills its row, tables that scroll in their card at 400 px, a session's path in order.
 
 mod common;
 use common::*;
@@ -19,7 +23,8 @@ fn day(offset: i64) -> String {
 
 /// A page view, clicks, scroll and zone time, journeys, a funnel event, survey answers and
 /// feedback on the SB Admin 2 pages of `origin`; returns the events (the hot element `HOT`
-/// gets 7 clicks; `#messagesDropdown` a dead rage burst of 3; `#userDropdown` 1).
+/// gets 7 clicks; `#messagesDropdown` a dead rage burst of 3; `#userDropdown` 1; index.html
+/// has the most page views; one session, `m1`, is on a phone).
 fn seed(origin: &str) -> Vec<Value> {
     let t0 = now_ms() - 20 * 60_000;
     let yesterday = now_ms() - 86_400_000 - 60_000;
@@ -52,6 +57,45 @@ fn seed(origin: &str) -> Vec<Value> {
             t0 + 240_000,
             vec!["index.html", "tables.html"],
             vec![("#userDropdown", 1, Some(30), 1_000)],
+        ),
+        // A path that comes back to a page (shown in order, not as distinct pages), and
+        // deeper paths whose thin sunburst arcs would crowd their labels.
+        (
+            "s6",
+            t0 + 300_000,
+            vec!["index.html", "cards.html", "index.html"],
+            vec![],
+        ),
+        (
+            "s7",
+            t0 + 360_000,
+            vec![
+                "index.html",
+                "buttons.html",
+                "cards.html",
+                "utilities-color.html",
+                "utilities-border.html",
+            ],
+            vec![],
+        ),
+        (
+            "s8",
+            t0 + 420_000,
+            vec!["index.html", "charts.html", "utilities-animation.html", "blank.html"],
+            vec![],
+        ),
+        (
+            "s9",
+            t0 + 480_000,
+            vec!["index.html", "utilities-other.html", "buttons.html"],
+            vec![],
+        ),
+        // A phone (viewport set below).
+        (
+            "m1",
+            t0 + 540_000,
+            vec!["index.html"],
+            vec![("#sidebarToggleTop", 1, Some(30), 1_000)],
         ),
         (
             "y1",
@@ -152,6 +196,9 @@ fn seed(origin: &str) -> Vec<Value> {
             }
             _ => {}
         }
+    }
+    for e in evs.iter_mut().filter(|e| e["session_id"] == "m1") {
+        e["viewport"] = json!({"w": 390, "h": 844});
     }
     evs
 }

@@ -2,11 +2,10 @@
 //! definitions live in [`crate::rollup::zones`]; these handlers only read, filter by
 //! [`Filters`] (days, device, bots) and shape the JSON.
 
-use super::{page_param, parse_limit, parse_time, scope, Filters, PageParam, Scope};
+use super::{day_range, page_param, parse_limit, parse_time, scope, Filters, PageParam, Scope};
 use crate::rollup::zones::{
     compare_elements, element_clicks, problems as rank_problems, zone_metrics, Has, SessionFilter, ZoneTotals,
 };
-use crate::rollup::{day_of, DAY_MS};
 use crate::server::{require_read, ApiError, AppState};
 use crate::warehouse::{Part, SessionsQuery};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -17,9 +16,10 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CompareParams {
-    /// Start of the second range (ms or `YYYY-MM-DD`, inclusive).
+    /// Start of the second range (ms or `YYYY-MM-DD`, UTC, inclusive; required).
     pub from2: Option<String>,
-    /// End of the second range (ms or `YYYY-MM-DD`, exclusive).
+    /// End of the second range (ms or `YYYY-MM-DD`, UTC, exclusive; equal to `from2`: that
+    /// one day; required).
     pub to2: Option<String>,
 }
 
@@ -171,13 +171,11 @@ pub async fn heatmap_compare(
         (None, _) => return Err(ApiError::bad("from2", "missing (start of the second range)")),
         (_, None) => return Err(ApiError::bad("to2", "missing (end of the second range)")),
     };
-    if from2 >= to2 {
-        return Err(ApiError::bad("from2", "must be before to2"));
-    }
+    let (from_day2, to_day2) = day_range(("from2", "to2"), from2, to2)?;
     let sc2 = Scope {
         site: sc.site.clone(),
-        from_day: day_of(from2),
-        to_day: day_of(to2 - 1) + DAY_MS,
+        from_day: from_day2,
+        to_day: to_day2,
         device: sc.device,
         bots: sc.bots,
     };

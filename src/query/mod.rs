@@ -1,8 +1,9 @@
-//! The query API (api.md, "Query"): heatmap, journeys, funnel and [`voc`] over rollup rows.
+//! The query API (docs/api.md, "Query"): heatmap, journeys, funnel and [`voc`] over rollup rows.
 //!
 //! Rollups are stored per UTC day, so `from`/`to` select whole days: `from` is rounded down
-//! to its day and `to` (exclusive) up to the next day boundary. Rows are filtered by device
-//! class and, unless `bots=include`, bot sessions are left out (analytics.md, "Bots").
+//! to its day and `to` (exclusive) up to the next day boundary; `to` equal to `from` selects
+//! that one day ([`day_range`]). Rows are filtered by device class and, unless
+//! `bots=include`, bot sessions are left out (docs/analytics.md, "Bot flag").
 
 pub mod voc;
 
@@ -24,9 +25,12 @@ pub use heatmap::{heatmap_compare, problems, sessions, zones, zones_data};
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Filters {
-    /// ms since epoch or `YYYY-MM-DD` (UTC), inclusive. Default: 30 days before `to`.
+    /// Start, inclusive: ms since epoch or `YYYY-MM-DD` (UTC), rounded down to its UTC day.
+    /// Default: 30 days before `to`.
     pub from: Option<String>,
-    /// ms since epoch or `YYYY-MM-DD` (UTC), exclusive. Default: the end of today.
+    /// End, exclusive: ms since epoch or `YYYY-MM-DD` (UTC), rounded up to a UTC day
+    /// boundary; `to` equal to `from` means that one day (`from=2026-03-01&to=2026-03-01` is
+    /// 1 March). Must not be before `from` (`400`). Default: the end of today (UTC).
     pub to: Option<String>,
     /// `desktop`, `tablet` or `mobile`.
     pub device: Option<String>,
@@ -170,9 +174,7 @@ fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, ApiError> {
         Some(t) => parse_time("from", t)?,
         None => to - 30 * DAY_MS,
     };
-    if from >= to {
-        return Err(ApiError::bad("from", "must be before to"));
-    }
+    let (from_day, to_day) = day_range(("from", "to"), from, to)?;
     let device = match &f.device {
         None => None,
         Some(d) => Some(
@@ -188,11 +190,32 @@ fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, ApiError> {
     };
     Ok(Scope {
         site,
-        from_day: day_of(from),
-        to_day: day_of(to - 1) + DAY_MS,
+        from_day,
+        to_day,
         device,
         bots,
     })
+}
+
+/// The whole UTC days `[from_day, to_day)` of a range whose start `from` is inclusive and
+/// end `to` exclusive (ms): `from` rounded down to its day, `to` up to the next day
+/// boundary. `to == from` is the one day holding `from` (`from=D&to=D` asks for day D).
+/// `400` naming the start field when `to` is before `from`.
+pub fn day_range(fields: (&str, &str), from: i64, to: i64) -> Result<(i64, i64), ApiError> {
+    let (from_field, to_field) = fields;
+    if to < from {
+        return Err(ApiError::bad(
+            from_field,
+            &format!("must be before {to_field} (or equal to it for one day)"),
+        ));
+    }
+    let from_day = day_of(from);
+    let to_day = if to == from {
+        from_day + DAY_MS
+    } else {
+        day_of(to - 1) + DAY_MS
+    };
+    Ok((from_day, to_day))
 }
 
 /// A page given as a URL is keyed with the site's rules; anything else is a page key, taken

@@ -49,3 +49,38 @@ export function startPageServer({ port, sightlineUrl, site, root = SITE_ROOT, ho
     }));
   });
 }
+
+import crypto from 'node:crypto';
+
+/** A proxy on `port` in front of the page server at `target` (its origin) that serves every
+ * HTML page under a strict Content-Security-Policy, as a site with one would:
+ * `script-src 'self' 'nonce-N'; style-src 'self' 'nonce-N'` with a fresh N per page, set
+ * on the page's own <script>, <style> and <link> tags (the snippet tag's included). Other
+ * responses pass unchanged. Resolves to { origin, close() }. */
+export function startCspProxy({ port, target, host = '127.0.0.1' }) {
+  const server = http.createServer(async (req, res) => {
+    try {
+      const r = await fetch(target + req.url, { method: req.method });
+      const type = r.headers.get('content-type') || 'application/octet-stream';
+      const headers = { 'Content-Type': type, 'Cache-Control': 'no-store' };
+      let body = Buffer.from(await r.arrayBuffer());
+      if (type.startsWith('text/html')) {
+        const nonce = crypto.randomBytes(16).toString('base64');
+        body = Buffer.from(body.toString('utf8').replace(/<(script|style|link)\b/g, `<$1 nonce="${nonce}"`), 'utf8');
+        headers['Content-Security-Policy'] = `script-src 'self' 'nonce-${nonce}'; style-src 'self' 'nonce-${nonce}'`;
+      }
+      res.writeHead(r.status, headers);
+      res.end(body);
+    } catch (e) {
+      res.writeHead(502, { 'Content-Type': 'text/plain' });
+      res.end(String(e.message));
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve({
+      origin: `http://${host}:${port}`,
+      close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+    }));
+  });
+}
