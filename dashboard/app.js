@@ -171,28 +171,22 @@
     });
   };
 
-  /** The pages of the journeys, busiest first: page views as the journeys count them (each
-   * session's first page and each arrival from another page; a reload counts once), then by
-   * name. Every page of a path is an entry or a transition's target. */
-  function pagesByViews(j) {
-    var views = {};
-    function count(page, n) { views[page] = (views[page] || 0) + n; }
-    j.entries.forEach(function (e) { count(e.page, e.sessions); });
-    j.transitions.forEach(function (t) { count(t.to, t.count); });
-    return Object.keys(views).sort(function (a, b) { return views[b] - views[a] || (a < b ? -1 : a > b ? 1 : 0); });
-  }
-
   render.heatmap = function () {
     var pick = h('input', { type: 'text', id: 'hm-url', list: 'hm-pages', value: S.url || '', placeholder: 'page URL or page key' });
     var list = h('datalist', { id: 'hm-pages' });
     var form = h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ url: pick.value.trim() }); } },
       h('label', { class: 'grow' }, 'Page ', pick), list, h('button', { type: 'submit', text: 'Show' }));
     var head = [h('h1', { text: 'Heatmap' }), card(null, form)];
-    var pages = siteApi('/journeys', scope()).then(pagesByViews, function () { return []; });
+    // The site's pages, busiest first as `/pages` orders them (page views descending, then
+    // clicks, then page key): the page list, and the page shown when the link names none.
+    var pages = siteApi('/pages', scope()).then(function (r) { return r.pages; }, function (e) { if (e instanceof SignIn) throw e; return []; });
+    function fillList(ps) {
+      ps.forEach(function (p) { list.appendChild(h('option', { value: p.page, label: p.page + ' · ' + p.pageviews + ' page views' })); });
+    }
     if (!S.url) {
       return pages.then(function (ps) {
-        ps.forEach(function (p) { list.appendChild(h('option', { value: p })); });
-        if (ps.length) { go({ url: ps[0] }); }
+        fillList(ps);
+        if (ps.length) { go({ url: ps[0].page }); }
         return head.concat(ps.length ? [] : [empty('pages')]);
       });
     }
@@ -205,7 +199,7 @@
       pages,
     ]).then(function (r) {
       var hm = r[0], z = r[1], g = r[2];
-      r[3].forEach(function (p) { list.appendChild(h('option', { value: p })); });
+      fillList(r[3]);
       // The page framed at the device's width (app.css).
       var frame = g.link
         ? h('div', { class: 'frame-wrap' }, h('iframe', { id: 'hm-frame', src: g.link, title: 'The page with its heatmap', referrerpolicy: 'no-referrer',
@@ -501,8 +495,8 @@
           { label: 'Device', f: 'device' }, { label: 'Page views', f: 'pageviews', n: 1 }, { label: 'Clicks', f: 'clicks', n: 1 },
           { label: 'Rage', f: 'rage_clicks', n: 1 }, { label: 'Dead', f: 'dead_clicks', n: 1 }, { label: 'Quick backs', f: 'quick_backs', n: 1 },
           { label: 'Feedback', f: 'feedback', n: 1 }, { label: 'Survey answers', f: 'survey_responses', n: 1 },
-          // The pages in the order visited (the API's `path`; without it, the distinct pages).
-          { label: 'Path', f: 'path', get: function (s) { return (s.path || s.pages.map(function (p) { return p.page; })).join(' → '); } },
+          // The pages in the order visited, a reload once (the API's `path`).
+          { label: 'Path', f: 'path', get: function (s) { return s.path.join(' → '); } },
         ], r.sessions) : empty('sessions'),
         r.next_cursor ? h('p', null, h('a', { id: 's-next', href: link('sessions', { page: S.page, element: S.element, has: S.has, cursor: r.next_cursor }), text: 'Next page →' })) : null),
       ];

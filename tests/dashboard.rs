@@ -8,7 +8,8 @@
 //!   and the PM's findings of issue 18: the API's default range, the busiest page first, the
 //!   page framed at the device's width, the inclusive last day on the overlay panel, chart
 //!   labels and legends that overlap nothing, the whole NPS scale by class, a funnel input that
-//!   fills its row, tables that scroll in their card at 400 px, a session's path in order.
+//!   fills its row, tables that scroll in their card at 400 px, a session's path in order
+//!   (`path` of `/sessions`).
 
 mod common;
 use common::*;
@@ -276,6 +277,7 @@ fn without_a_token_the_dashboard_is_an_empty_sign_in_and_every_data_call_is_refu
     let gets = [
         "/v1/sites".to_string(),
         format!("/v1/sites/dash/problems?{q}"),
+        format!("/v1/sites/dash/pages?{q}"),
         format!("/v1/sites/dash/heatmap?url={page}&{q}"),
         format!("/v1/sites/dash/zones?url={page}&{q}"),
         format!(

@@ -13,11 +13,12 @@
 //    exactly the numbers the query API gives for the same filters (read from the page's
 //    tables, KPIs and chart options); a screenshot of each view goes to
 //    $E2E_ARTIFACTS/dashboard/ (default test-artifacts/dashboard/);
-// 3. issue 18: the range defaults to the API's (30 days); the heatmap opens the busiest page,
-//    framed at the device's width, its panel showing the inclusive last day; no sunburst labels
+// 3. issue 18: the range defaults to the API's (30 days); the heatmap opens the busiest page
+//    (the first of /pages) and lists the pages in /pages order, framed at the device's width, its panel showing the inclusive last day; no sunburst labels
 //    overlap; no legend overlaps its chart's axes; the NPS distribution has all 11 answers,
 //    coloured by class; the funnel steps input fills its row; at 400 px wide no table runs off
-//    the screen (they scroll in their card); a session's path is shown in order;
+//    the screen (they scroll in their card); a session's path is shown in order, as /sessions
+//    gives it (`path`);
 // 4. the overlay link opened on the live page (and the page framed in the heatmap view) draws
 //    the heatmap, and its hottest element is HOT_SELECTOR, drawn over that element; the
 //    overlay viewer sends no events.
@@ -200,7 +201,7 @@ async function noToken(browser) {
   // Straight from the page, without the token: every data call the views make is refused.
   const refused = await page.evaluate(async ({ site, key }) => {
     const paths = ['/v1/sites', `/v1/sites/${site}/problems`, `/v1/sites/${site}/heatmap?url=${key}`, `/v1/sites/${site}/zones?url=${key}`,
-      `/v1/sites/${site}/journeys`, `/v1/sites/${site}/funnel?steps=${key}`, `/v1/sites/${site}/voc`, `/v1/sites/${site}/sessions`];
+      `/v1/sites/${site}/pages`, `/v1/sites/${site}/journeys`, `/v1/sites/${site}/funnel?steps=${key}`, `/v1/sites/${site}/voc`, `/v1/sites/${site}/sessions`];
     const out = [];
     for (const p of paths) out.push((await fetch(p)).status);
     out.push((await fetch(`/v1/sites/${site}/overlay`, { method: 'POST', body: JSON.stringify({ url: location.origin }) })).status);
@@ -248,14 +249,17 @@ async function views(browser) {
   same('default range: the API\'s numbers', [(await kpis(page)).sessions, (await readTable(page, 'problems-pages')).map((r) => r.page)],
     [n(pd.sessions), pd.pages.map((x) => x.page)]);
 
-  // Heatmap without a page: the busiest page (most page views, by the API's /heatmap).
-  const j0 = await api('/journeys');
-  const known = [...new Set([...j0.entries.map((e) => e.page), ...j0.transitions.flatMap((t) => [t.from, t.to])])];
-  const byViews = (await Promise.all(known.map(async (u) => [u, (await api('/heatmap', { url: u })).pageviews]))).sort((a, b) => b[1] - a[1]);
-  check('heatmap: the seed has one busiest page, not the alphabetically first', byViews[0][1] > byViews[1][1] && [...known].sort()[0] !== byViews[0][0], JSON.stringify(byViews));
+  // Heatmap without a page: the busiest page, the first of /pages (page views descending).
+  const pg = (await api('/pages')).pages;
+  const pvs = pg.map((x) => x.pageviews);
+  check('/pages: busiest first', pvs.every((v, i) => i === 0 || pvs[i - 1] >= v), JSON.stringify(pg));
+  check('heatmap: the seed has one busiest page, not the alphabetically first',
+    pg.length > 1 && pg[0].pageviews > pg[1].pageviews && pg.map((x) => x.page).sort()[0] !== pg[0].page, JSON.stringify(pg));
+  same('/pages: the busiest page\'s page views, as /heatmap counts them', (await api('/heatmap', { url: pg[0].page })).pageviews, pg[0].pageviews);
   await open(page, 'heatmap', {}, '#hm-frame');
   await page.waitForFunction(() => location.hash.includes('url=') && document.body.dataset.state === 'ready');
-  same('heatmap: opens the busiest page', new URLSearchParams(await page.evaluate(() => location.hash.split('?')[1])).get('url'), byViews[0][0]);
+  same('heatmap: opens the busiest page', new URLSearchParams(await page.evaluate(() => location.hash.split('?')[1])).get('url'), pg[0].page);
+  same('heatmap: the page list in /pages order', await page.$$eval('#hm-pages option', (os) => os.map((o) => o.value)), pg.map((x) => x.page));
 
   // Heatmap: numbers, the framed page with the overlay, zones, scroll map.
   await open(page, 'heatmap', { url: PAGE_KEY }, '[data-table="heatmap-elements"]');
@@ -401,26 +405,23 @@ async function views(browser) {
   same('sessions (element + has=feedback): rows', await readTable(page, 'sessions'),
     pick(ss.sessions, { session: s, start: (v) => new Date(v).toISOString().replace('T', ' ').slice(0, 19), duration_ms: (v) => (v / 1000).toFixed(1),
       device: s, pageviews: n, clicks: n, rage_clicks: n, dead_clicks: n, quick_backs: n, feedback: n, survey_responses: n,
-      path: (v, r) => (v || r.pages.map((x) => x.page)).join(' → ') }));
+      path: (v) => v.join(' → ') }));
   check('sessions: the filter narrows to the seeded session with feedback', ss.total === 1, JSON.stringify(ss.total));
   await open(page, 'sessions', {}, '[data-table="sessions"]');
   const all = await api('/sessions', { limit: 50 });
   same('sessions: all', (await readTable(page, 'sessions')).map((r) => r.session), all.sessions.map((x) => x.session));
   same('sessions: each path as the API gives it', (await readTable(page, 'sessions')).map((r) => r.path),
-    all.sessions.map((x) => (x.path || x.pages.map((p) => p.page)).join(' → ')));
+    all.sessions.map((x) => x.path.join(' → ')));
   await shot(page, 'sessions');
-  // A session's path in order, a page visited twice shown twice (s6: index → cards → index).
-  // Until /sessions returns `path` (the session's page views in order), the answer is given
-  // one here, as the seed made it; with the API's own `path` it passes through unchanged.
+  // A session's path in order, a page visited twice shown twice (s6: index → cards → index),
+  // as /sessions gives it (`path`), while `pages` holds each page once.
   const s6Path = ['index.html', 'cards.html', 'index.html'].map(pageKey);
-  await page.route(`${SL}/v1/sites/${SITE}/sessions?*`, async (route) => {
-    const r = await route.fetch(), body = await r.json();
-    for (const x of body.sessions) if (x.session.startsWith('s6#') && !x.path) x.path = s6Path;
-    await route.fulfill({ response: r, json: body });
-  });
+  const viaCards = await api('/sessions', { page: pageKey('cards.html'), limit: 50 });
+  const s6 = viaCards.sessions.filter((x) => x.session.startsWith('s6#'));
+  same('/sessions: s6\'s path, index twice', s6.map((x) => x.path), [s6Path]);
+  same('/sessions: s6\'s pages, each once', s6.map((x) => x.pages.map((p) => p.page)), [s6Path.slice(0, 2)]);
   await open(page, 'sessions', { page: pageKey('cards.html') }, '[data-table="sessions"]');
   same('sessions: s6 shows its path in order, index twice', (await readTable(page, 'sessions')).filter((r) => r.session.startsWith('s6#')).map((r) => r.path), [s6Path.join(' → ')]);
-  await page.unroute(`${SL}/v1/sites/${SITE}/sessions?*`);
   same('no script errors in the dashboard', errors, []);
   await ctx.close();
 }
