@@ -571,3 +571,68 @@ fn in_a_real_browser_surveys_and_feedback_widgets_send_exactly_the_scripted_answ
     }
     s.run_e2e("voc.mjs", "voc-e2e", page_port, &[]);
 }
+
+/// Issue 18, item 9: a multi-choice question answered once is one response; free text is no
+/// distribution; every kind has a trend; `q=` narrows the counts, not only the lists.
+#[test]
+fn responses_count_answers_text_has_no_distribution_every_kind_trends_and_q_narrows_counts() {
+    let s = Server::start(&[]);
+    s.site("v9", &["*"]);
+    let t = now_ms() - 60_000;
+    let day = today_range();
+    let fb = |session: &str, ts: i64, rating: u8, comment: &str| {
+        event(
+            "feedback",
+            session,
+            URL,
+            ts,
+            json!({"rating": rating, "category": "idea", "comment": comment}),
+        )
+    };
+    let evs = vec![
+        // One answer choosing two options; a second answer choosing one.
+        answer("a", t, "s", "why", "choice", json!(["Docs", "Pricing"])),
+        answer("b", t + 1, "s", "why", "choice", json!("Docs")),
+        // Three free-text answers, two of them about pricing.
+        answer("a", t + 2, "s", "say", "text", json!("Pricing is too high")),
+        answer("b", t + 3, "s", "say", "text", json!("love the docs")),
+        answer("c", t + 4, "s", "say", "text", json!("pricing page confusing")),
+        // Feedback: two comments about pricing (ratings 1, 2), one not (rating 5).
+        fb("a", t + 5, 1, "pricing is unclear"),
+        fb("b", t + 6, 2, "Pricing again"),
+        fb("c", t + 7, 5, "great docs"),
+    ];
+    let n = evs.len() as u64;
+    let (st, body) = s.post(&batch("v9", evs));
+    assert_eq!(st, 202, "{body}");
+    s.settle("v9", n);
+
+    let voc = s.get(&format!("/v1/sites/v9/voc?{day}"));
+    let why = question(&voc, "s", "why");
+    assert_eq!(
+        (why["responses"].clone(), why["sessions"].clone()),
+        (json!(2), json!(2))
+    );
+    assert_eq!(why["distribution"], json!({"Docs": 2, "Pricing": 1}));
+    let today = why["trend"][0]["day"].clone();
+    assert_eq!(
+        why["trend"],
+        json!([{"day": today, "responses": 2, "choices": {"Docs": 2, "Pricing": 1}}])
+    );
+    let say = question(&voc, "s", "say");
+    assert_eq!(say["responses"], 3);
+    assert_eq!(say["distribution"], json!({}), "free text is no category");
+    assert_eq!(say["trend"], json!([{"day": today, "responses": 3}]));
+    assert_eq!(voc["feedback"]["count"], 3);
+
+    let q = s.get(&format!("/v1/sites/v9/voc?q=PRICING&{day}"));
+    let say = question(&q, "s", "say");
+    assert_eq!(say["responses"], 2);
+    assert_eq!(say["text"]["answers"], 2);
+    assert_eq!(say["trend"], json!([{"day": today, "responses": 2}]));
+    let f = &q["feedback"];
+    assert_eq!((f["count"].clone(), f["negative"].clone()), (json!(2), json!(2)));
+    assert_eq!(f["mean_rating"], json!(1.5));
+    assert_eq!(f["by_page"][0]["count"], 2);
+    assert_eq!(f["recent"].as_array().unwrap().len(), 2);
+}

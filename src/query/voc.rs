@@ -5,14 +5,20 @@
 //! ```text
 //! {"surveys": [{                       -- per (survey_id, question_id, kind), by those keys
 //!    "survey_id", "question_id", "kind", "question": <text from the definition or null>,
-//!    "responses": n,                   -- answers (a multi-choice counts each option chosen)
-//!    "sessions": n,                    -- sessions that answered (one answer per session)
-//!    "distribution": {"<value>": n}, "mean", "nps" (kind nps only), "csat" (kind csat only),
+//!    "responses": n,                   -- answers: one per session that answered (a multi-
+//!                                      -- choice answer is one, however many options it chose;
+//!                                      -- text: those matching ?q=)
+//!    "sessions": n,                    -- sessions that answered (= responses without ?q=)
+//!    "distribution": {"<value>": n},   -- per value (a multi-choice: per option chosen); {}
+//!                                      -- for text (free text is no category: see "text")
+//!    "mean", "nps" (kind nps only), "csat" (kind csat only),
 //!    "choices": [{"option", "count"}], -- choice: the definition's options in order (0 when
 //!                                      -- never chosen), then any other value sent
 //!    "text": {"answers": n, "top_terms": [{"term", "count"}],
 //!             "recent": [{"ts", "text", "page", "session", "trigger"}]},   -- text only; ?q= filters
-//!    "trend": [{"day": "YYYY-MM-DD", "responses", "mean", "nps", "csat"}]}], -- nps, csat, rating
+//!    "trend": [{"day": "YYYY-MM-DD", "responses", …}]}], -- every kind: nps, csat, rating add
+//!                                      -- "mean", "nps", "csat"; choice adds "choices"
+//!                                      -- {"<option>": n}; text counts answers matching ?q=
 //!  "feedback": {"count", "mean_rating", "negative": n (rating ≤ 2),
 //!    "negative_rate": % of rated feedback that is negative (0..100, 0.1) or null,
 //!    "by_page": [{"page", "count", "mean_rating", "negative"}],          -- by count desc
@@ -23,8 +29,9 @@
 //! ```
 //! Survey rows belong to the day their session started; feedback to the day it was given.
 //! `session` values are session keys (`<snippet session id>#<n>`), as in the session rows.
-//! Filters: `survey=<id>`; `q=<text>` (case-insensitive substring) on text answers and on
-//! the recent feedback's comments; `page`, `category`, `rating=N|lo-hi` on recent feedback;
+//! Filters: `survey=<id>`; `q=<text>` (case-insensitive substring) on text answers and
+//! feedback comments, counts and lists alike; `page`, `category`, `rating=N|lo-hi` on
+//! recent feedback;
 //! `limit` (default 50, at most 1000) for each recent list.
 
 use super::{page_param, scope, Filters};
@@ -178,12 +185,25 @@ pub async fn voc(
             let sum = summarize_answers(*kind, &counts);
             let def = definition(survey_id, question_id);
             let rows = answers.remove(&k).unwrap_or_default();
+            // Responses are answers, one per session (a multi-choice answer is one response
+            // however many options it chose); free text has no distribution (see `text`).
+            let distribution = if *kind == SurveyKind::Text {
+                BTreeMap::new()
+            } else {
+                sum.distribution
+            };
             let mut out = json!({
                 "survey_id": survey_id, "question_id": question_id, "kind": kind.as_str(),
                 "question": def.map(|d| d.text.clone()),
-                "responses": sum.responses, "sessions": rows.len(), "distribution": sum.distribution,
+                "responses": rows.len(), "sessions": rows.len(), "distribution": distribution,
                 "nps": sum.nps, "csat": sum.csat, "mean": sum.mean,
             });
+            // Answers per day, for every kind.
+            let mut answered: BTreeMap<i64, usize> = BTreeMap::new();
+            for a in &rows {
+                *answered.entry(a.dims.day).or_default() += 1;
+            }
+            let days = by_day.remove(&k).unwrap_or_default();
             match kind {
                 SurveyKind::Choice => {
                     let mut left = counts.clone();
@@ -195,6 +215,14 @@ pub async fn voc(
                         .collect();
                     choices.extend(left.into_iter().map(|(o, n)| json!({"option": o, "count": n})));
                     out["choices"] = Value::Array(choices);
+                    out["trend"] = Value::Array(
+                        answered
+                            .iter()
+                            .map(|(day, n)| {
+                                json!({"day": day_name(*day), "responses": n, "choices": days.get(day).cloned().unwrap_or_default()})
+                            })
+                            .collect(),
+                    );
                 }
                 SurveyKind::Text => {
                     let mut texts: Vec<(&AnswerRow, &str)> = rows
@@ -207,6 +235,18 @@ pub async fn voc(
                         .collect();
                     texts.sort_by(|a, b| b.0.ts.cmp(&a.0.ts).then(a.0.id.cmp(&b.0.id)));
                     let terms = top_terms(texts.iter().map(|(_, t)| *t), TOP_TERMS);
+                    // `q` narrows the counts as well as the lists.
+                    let mut per_day: BTreeMap<i64, usize> = BTreeMap::new();
+                    for (a, _) in &texts {
+                        *per_day.entry(a.dims.day).or_default() += 1;
+                    }
+                    out["responses"] = json!(texts.len());
+                    out["trend"] = Value::Array(
+                        per_day
+                            .into_iter()
+                            .map(|(day, n)| json!({"day": day_name(day), "responses": n}))
+                            .collect(),
+                    );
                     out["text"] = json!({
                         "answers": texts.len(),
                         "top_terms": terms.into_iter().map(|(term, count)| json!({"term": term, "count": count})).collect::<Vec<_>>(),
@@ -216,7 +256,6 @@ pub async fn voc(
                     });
                 }
                 _ => {
-                    let days = by_day.remove(&k).unwrap_or_default();
                     out["trend"] = Value::Array(
                         days.into_iter()
                             .map(|(day, c)| {
@@ -232,7 +271,12 @@ pub async fn voc(
         .collect();
 
     // Feedback.
-    let mut fb: Vec<&FeedbackRow> = r.feedback.iter().filter(|x| sc.keeps(&x.dims)).collect();
+    // `q` narrows every feedback figure, not only the recent list.
+    let mut fb: Vec<&FeedbackRow> = r
+        .feedback
+        .iter()
+        .filter(|x| sc.keeps(&x.dims) && matches_q(&x.comment, &q))
+        .collect();
     fb.sort_by(|a, b| b.ts.cmp(&a.ts).then(a.id.cmp(&b.id)));
     let (count, mean, negative) = group_stats(&fb);
     let rated = fb.iter().filter(|x| x.rating.is_some()).count();
@@ -277,7 +321,6 @@ pub async fn voc(
         .filter(|x| page.as_ref().is_none_or(|p| &x.page == p))
         .filter(|x| category.as_ref().is_none_or(|c| &x.category == c))
         .filter(|x| rating.is_none_or(|(lo, hi)| x.rating.is_some_and(|r| (lo..=hi).contains(&r))))
-        .filter(|x| matches_q(&x.comment, &q))
         .take(limit)
         .map(|x| {
             json!({

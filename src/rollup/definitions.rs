@@ -509,7 +509,8 @@ pub fn compute_sessions(events: Vec<Event>, rules: &Rules) -> Vec<super::Session
 ///   `steps` are its page views (synthetic ones included) and custom events in order.
 /// - zones and session details: see [`super::zones`].
 /// - surveys: one response per (survey, question, session), the latest by `(ts, seq, id)`;
-///   a number counts under its text (`9`, `4.5`), a text under itself, a multi-choice
+///   a number counts under its text (`9`, `4.5`), a text under itself (under "" for a
+///   question of kind text: free text is no category), a multi-choice
 ///   once under each distinct option. answers: that same winning response, one row each,
 ///   with its time, page, session key and trigger (session-level, like surveys).
 ///
@@ -665,6 +666,9 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
             });
             let values: Vec<String> = match value {
                 Answer::Number(n) => vec![format_number(*n)],
+                // Free text is not a category: a text question's answers count under "" (the
+                // texts are in the answer rows), so its survey rows stay one per day.
+                Answer::Text(_) if kind == SurveyKind::Text => vec![String::new()],
                 Answer::Text(t) => vec![t.clone()],
                 Answer::Choices(c) => c.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect(),
             };

@@ -368,7 +368,8 @@ pub struct SurveyRow {
     pub question_id: String,
     pub kind: crate::event::SurveyKind,
     /// The answer as text: a number formatted without trailing zeros (`9`, `4.5`), the
-    /// string itself, or for a multi-choice one row per chosen option.
+    /// string itself ("" for a question of kind text), or for a multi-choice one row per
+    /// chosen option.
     pub value: String,
     pub responses: u64,
 }

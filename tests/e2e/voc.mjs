@@ -231,7 +231,9 @@ function expected() {
     for (const a of items) for (const v of [].concat(a.value)) dist[String(v)] = (dist[String(v)] || 0) + 1;
     const nums = items.map((a) => a.value).filter((v) => typeof v === 'number');
     const share = (f) => Math.round(nums.filter(f).length * 1000 / nums.length) / 10;
-    const e = { kind, responses: Object.values(dist).reduce((x, y) => x + y, 0), sessions: items.length, distribution: dist,
+    // One response per answer (a multi-choice answer is one, however many options it
+    // chose); free text has no distribution.
+    const e = { kind, responses: items.length, sessions: items.length, distribution: kind === 'text' ? {} : dist,
       mean: ['nps', 'csat', 'rating'].includes(kind) ? nums.reduce((x, y) => x + y, 0) / nums.length : null,
       nps: kind === 'nps' ? Math.round((share((v) => v >= 9) - share((v) => v <= 6)) * 10) / 10 : null,
       csat: kind === 'csat' ? share((v) => v >= 4) : null };
