@@ -12,8 +12,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
 
-export const SL = (process.env.SIGHTLINE_URL || 'http://127.0.0.1:18080').replace(/\/$/, '');
-export const TOKEN = process.env.SIGHTLINE_TOKEN || '';
+export { SL, TOKEN, api } from './sightline-api.mjs';
+import { SL, TOKEN, api } from './sightline-api.mjs';
 export const SITE = process.env.SIGHTLINE_SITE || '';
 export const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
 export const ORIGIN = `http://127.0.0.1:${PAGE_PORT}`;
@@ -45,18 +45,6 @@ export function approx(actual, expected, tol = 0.02) {
   return typeof actual === 'number' && Math.abs(actual - expected) <= tol ? expected : actual;
 }
 
-/** The query/admin API with the token: { status, json, text }. */
-export async function api(method, p, body) {
-  const r = await fetch(SL + p, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: r.status, json, text };
-}
 
 /** GET a query endpoint of `site` (default SITE), e.g. get('heatmap', {url}); throws unless 200. */
 export async function get(what, params = {}, site = SITE) {

@@ -21,9 +21,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { chromiumMajor, desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
+import { SL, TOKEN, api } from './sightline-api.mjs';
 
-const SL = (process.env.SIGHTLINE_URL || 'http://127.0.0.1:18080').replace(/\/$/, '');
-const TOKEN = process.env.SIGHTLINE_TOKEN || '';
 const SITE = process.env.SIGHTLINE_SITE || '';
 const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
 const ORIGIN = `http://127.0.0.1:${PAGE_PORT}`;
@@ -44,17 +43,6 @@ function near(name, actual, want, tol) {
   check(`${name} ≈ ${want} ± ${tol}`, typeof actual === 'number' && Math.abs(actual - want) <= tol, `got ${actual}`);
 }
 
-async function api(method, p, body) {
-  const r = await fetch(SL + p, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: r.status, json, text };
-}
 
 const sent = []; // every event the snippet sent, from the page's requests
 

@@ -15,9 +15,8 @@
 // Prints `resilience e2e: N passed, 0 failed` and exits 0 on success.
 import { chromiumMajor, desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
+import { SL, TOKEN, api } from './sightline-api.mjs';
 
-const SL = (process.env.SIGHTLINE_URL || '').replace(/\/$/, '');
-const TOKEN = process.env.SIGHTLINE_TOKEN || '';
 const SITE = process.env.SIGHTLINE_SITE || '';
 const PAGE_PORT = +process.env.PAGE_PORT;
 const CONSENT_PORT = +process.env.CONSENT_PORT;
@@ -27,14 +26,6 @@ const checks = { passed: 0, failed: [] };
 function check(name, ok, detail) {
   if (ok) checks.passed++;
   else checks.failed.push(detail ? `${name}: ${detail}` : name);
-}
-async function api(method, p, body) {
-  const r = await fetch(SL + p, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: r.status, json: await r.json().catch(() => null) };
 }
 async function stored() {
   return (await api('GET', `/v1/sites/${SITE}/stats`)).json.events;

@@ -16,9 +16,8 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
+import { SL, TOKEN, api } from './sightline-api.mjs';
 
-const SL = (process.env.SIGHTLINE_URL || 'http://127.0.0.1:18080').replace(/\/$/, '');
-const TOKEN = process.env.SIGHTLINE_TOKEN || '';
 let SITE = process.env.SIGHTLINE_SITE || '';
 const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
 const ORIGIN = `http://127.0.0.1:${PAGE_PORT}`;
@@ -145,17 +144,6 @@ function pageKey(u) {
 }
 const keyOf = (page) => pageKey(`${ORIGIN}/${page}`);
 
-async function api(method, p, body) {
-  const r = await fetch(SL + p, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: r.status, json, text };
-}
 
 // ---- the browser side ---------------------------------------------------------------------
 const ledger = []; // one entry per session: { name, pageviews: [...], timeline: [...], surveys, feedback }

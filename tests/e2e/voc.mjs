@@ -22,9 +22,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { chromiumMajor, desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
+import { SL, TOKEN, api } from './sightline-api.mjs';
 
-const SL = (process.env.SIGHTLINE_URL || 'http://127.0.0.1:18080').replace(/\/$/, '');
-const TOKEN = process.env.SIGHTLINE_TOKEN || '';
 const SITE = process.env.SIGHTLINE_SITE || '';
 const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
 const HOST = `127.0.0.1:${PAGE_PORT}`;
@@ -40,13 +39,6 @@ function check(name, ok, detail) {
 }
 setTimeout(() => { console.error('voc e2e: gave up after 150 s'); process.exit(1); }, 150_000).unref();
 
-async function api(method, p) {
-  const r = await fetch(SL + p, { method, headers: { Authorization: `Bearer ${TOKEN}` } });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: r.status, json, text };
-}
 
 // What the browser did, to derive the expected /voc from.
 const given = { answers: [], feedback: [] };
