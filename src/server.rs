@@ -14,7 +14,7 @@ use crate::sink::{self, SinkConfig};
 use crate::sites::{new_key, Site, SiteCache, SiteSettings};
 use crate::survey;
 use crate::warehouse::{clickhouse::ClickHouseWarehouse, sqlite::SqliteWarehouse, Warehouse};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -98,8 +98,12 @@ where
     })
 }
 
-/// [`from_json`] over a request body.
+/// [`from_json`] over a request body. A body that is not JSON at all (a syntax error, a
+/// truncated document) names `body`, with the line and column, not the field being read when
+/// the parser stopped.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, ApiError> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map_err(|e| ApiError::bad("body", &format!("{expected}: not valid JSON: {e}")))?;
     from_json(&mut serde_json::Deserializer::from_slice(body), "", expected)
 }
 
@@ -124,6 +128,7 @@ impl ResponseError for ApiError {
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::CONFLICT => "conflict",
             StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
             StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             _ => "bad_request",
         };
@@ -580,13 +585,182 @@ pub async fn list_forgets(req: HttpRequest, state: web::Data<AppState>) -> Resul
     Ok(HttpResponse::Ok().json(state.warehouse.forgets().await?))
 }
 
-/// Any route this process does not serve: a JSON 404 naming the path.
-async fn not_found(req: HttpRequest) -> HttpResponse {
+/// The HTTP contract of the OpenAPI document ([`crate::openapi::ApiDoc`]), read once: for
+/// each path pattern, the methods it answers and, per method, the query parameters the
+/// operation reads. The one table behind `405` with `Allow` ([`unrouted`]) and the refusal of
+/// unknown query parameters ([`http_contract`]), so neither can drift from the routes
+/// (`tests/docs.rs` checks that every registered route is in the document).
+struct Contract(std::collections::HashMap<String, Vec<(Method, Operation)>>);
+
+/// One operation of the [`Contract`].
+struct Operation {
+    /// The query parameters it reads.
+    query: Vec<String>,
+    /// Whether query parameters not in `query` are refused: operations of the query and admin
+    /// API (tags `query`, `admin`). The snippet, ingest and operations routes ignore extra
+    /// ones (a cache buster on `/s.js` must not cost the page its analytics).
+    strict: bool,
+}
+
+/// Methods in the order `Allow` lists them.
+const METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
+static CONTRACT: std::sync::LazyLock<Contract> = std::sync::LazyLock::new(Contract::from_openapi);
+
+impl Contract {
+    fn from_openapi() -> Contract {
+        use utoipa::OpenApi;
+        let doc = serde_json::to_value(crate::openapi::ApiDoc::openapi()).expect("the OpenAPI document is JSON");
+        let mut paths = std::collections::HashMap::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            let mut ops = Vec::new();
+            for m in METHODS {
+                let Some(op) = item.get(m.as_str().to_ascii_lowercase()) else {
+                    continue;
+                };
+                let query = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["in"] == "query")
+                    .filter_map(|p| p["name"].as_str().map(str::to_string))
+                    .collect();
+                let strict = op["tags"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "query" || t == "admin"));
+                ops.push((m, Operation { query, strict }));
+            }
+            paths.insert(path.clone(), ops);
+        }
+        Contract(paths)
+    }
+
+    /// The methods `pattern` answers, in [`METHODS`] order, `HEAD` wherever `GET` is. A
+    /// registered pattern the document leaves out (the dashboard's redirects and static
+    /// assets, see `tests/docs.rs`) answers `GET` and `HEAD`.
+    fn allowed(&self, pattern: &str) -> Vec<Method> {
+        let documented: Vec<_> = match self.0.get(pattern) {
+            Some(ops) => ops.iter().map(|(m, _)| m.clone()).collect(),
+            None => vec![Method::GET],
+        };
+        let get = documented.contains(&Method::GET);
+        METHODS
+            .into_iter()
+            .filter(|m| documented.contains(m) || (get && *m == Method::HEAD))
+            .collect()
+    }
+
+    fn operation(&self, pattern: &str, method: &Method) -> Option<&Operation> {
+        self.0.get(pattern)?.iter().find(|(m, _)| m == method).map(|(_, op)| op)
+    }
+}
+
+/// Marks a `HEAD` request that [`http_contract`] routes as `GET`.
+#[derive(Clone, Copy)]
+struct HeadRequest;
+
+/// Middleware (`App::wrap(from_fn(http_contract))`, innermost) applying the [`Contract`]
+/// before routing:
+/// - `HEAD` is routed as `GET`, so every `GET` route answers `HEAD` with the same status and
+///   headers; the HTTP layer sends no body for a `HEAD` request.
+/// - A query or admin API operation refuses a query parameter it does not read: `400`
+///   naming the parameter and listing the known ones (checked once for the whole request, so
+///   a handler taking several `web::Query` extractors is judged by all of its parameters).
+pub async fn http_contract(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse, actix_web::Error> {
+    use actix_web::HttpMessage;
+    if req.method() == Method::HEAD {
+        req.extensions_mut().insert(HeadRequest);
+        req.head_mut().method = Method::GET;
+    }
+    if !req.query_string().is_empty() {
+        if let Err(e) = check_query(&req) {
+            return Ok(req.error_response(e));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// `400` for the first query parameter the request's operation does not read (strict
+/// operations only, see [`Operation::strict`]).
+fn check_query(req: &actix_web::dev::ServiceRequest) -> Result<(), ApiError> {
+    let Some(pattern) = req.resource_map().match_pattern(req.path()) else {
+        return Ok(());
+    };
+    let Some(op) = CONTRACT.operation(&pattern, req.method()).filter(|op| op.strict) else {
+        return Ok(());
+    };
+    for (name, _) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        if !op.query.iter().any(|q| *q == name) {
+            let known = if op.query.is_empty() {
+                "none".to_string()
+            } else {
+                op.query.join(", ")
+            };
+            return Err(ApiError::bad(
+                &name,
+                &format!("unknown query parameter of {} {pattern}; known: {known}", req.method()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The default service, for a request no route took: `405` with `Allow` when some route
+/// serves the path with other methods (the body names the method), else a JSON `404`
+/// naming the path.
+async fn unrouted(req: HttpRequest) -> HttpResponse {
+    use actix_web::HttpMessage;
+    let method = if req.extensions().contains::<HeadRequest>() {
+        Method::HEAD
+    } else {
+        req.method().clone()
+    };
+    if let Some(pattern) = req.resource_map().match_pattern(req.path()) {
+        let allowed = CONTRACT.allowed(&pattern);
+        // A method the document lists but no route took is served by another role's process.
+        if !allowed.contains(&method) {
+            let allow = allowed.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+            let mut r = ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                field: "method".into(),
+                reason: format!("{method} is not allowed on {}; allowed: {allow}", req.path()),
+            }
+            .error_response();
+            if let Ok(v) = header::HeaderValue::from_str(&allow) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            return r;
+        }
+    }
     HttpResponse::NotFound().json(serde_json::json!({
         "error": "not_found",
         "field": "path",
-        "reason": format!("no {} {} here (see /v1/openapi.json; this process runs only some roles?)", req.method(), req.path()),
+        "reason": format!("no {method} {} here (see /v1/openapi.json; this process runs only some roles?)", req.path()),
     }))
+}
+
+/// The icon browsers ask every site for, a small SVG (browsers take an icon by its content
+/// type, not its name).
+const FAVICON_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1f6feb"/><path d="M3 16c3.2-6 7.8-9 13-9s9.8 3 13 9c-3.2 6-7.8 9-13 9s-9.8-3-13-9z" fill="#fff"/><circle cx="16" cy="16" r="4.5" fill="#1f6feb"/></svg>"##;
+
+/// `GET /favicon.ico`: [`FAVICON_SVG`], cached for a day (a static asset like the
+/// dashboard's, not part of the API).
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "image/svg+xml"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(FAVICON_SVG)
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "process alive")))]
@@ -728,7 +902,8 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
         cfg.route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics_text))
-            .route("/v1/openapi.json", web::get().to(crate::openapi::openapi_json));
+            .route("/v1/openapi.json", web::get().to(crate::openapi::openapi_json))
+            .route("/favicon.ico", web::get().to(favicon));
     }
 }
 
@@ -997,6 +1172,10 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            // A query string that does not fit a handler's parameters (a repeated one) is a
+            // house-format `400`, like every other refusal.
+            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad("query", &e.to_string()).into()))
+            .wrap(actix_web::middleware::from_fn(http_contract))
             .wrap(actix_web::middleware::from_fn(metrics::http_middleware))
             // Security headers on every answer (the dashboard adds its own CSP).
             .wrap(
@@ -1006,7 +1185,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
                     .add(("X-Frame-Options", "DENY")),
             )
             .configure(routes(roles))
-            .default_service(web::to(not_found))
+            .default_service(web::to(unrouted))
     })
     .bind(&cfg.listen)?
     .shutdown_timeout(5)

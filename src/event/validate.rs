@@ -30,10 +30,36 @@ pub const MAX_LABEL_CHARS: usize = 256;
 pub struct Rejection {
     /// Position of the event in the batch.
     pub index: usize,
-    /// The offending field, dotted for nested ones (`viewport.w`).
+    /// The first offending field, dotted for nested ones (`viewport.w`).
     pub field: String,
-    /// A human-readable reason.
+    /// A human-readable reason for `field`.
     pub reason: String,
+    /// Every problem found in the event, in field order; the first is `field`/`reason`.
+    #[serde(default)]
+    pub errors: Vec<FieldError>,
+}
+
+/// One bad field of a rejected event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Rejection {
+    /// A rejection for one bad field.
+    pub fn new(index: usize, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
+        let (field, reason) = (field.into(), reason.into());
+        Rejection {
+            index,
+            errors: vec![FieldError {
+                field: field.clone(),
+                reason: reason.clone(),
+            }],
+            field,
+            reason,
+        }
+    }
 }
 
 /// A malformed envelope: the whole request is refused with `400`.
@@ -204,22 +230,40 @@ pub fn cut_chars(mut s: String, max: usize) -> String {
     s
 }
 
-/// Reads the fields of one event object, recording the first hard error and any warnings.
+/// Reads the fields of one event object, recording every hard error and any warnings.
 struct Fields<'a> {
     obj: &'a Map<String, Value>,
     index: usize,
     /// Optional fields dropped because of their type.
     warnings: Vec<String>,
+    /// Required fields missing, ill-typed or out of range, in the order they were checked.
+    errors: Vec<FieldError>,
 }
 
-type R<T> = Result<T, Rejection>;
+/// A field's value, or the error recorded for it with [`Fields::record`].
+type R<T> = Result<T, FieldError>;
 
 impl<'a> Fields<'a> {
-    fn reject(&self, field: &str, reason: impl Into<String>) -> Rejection {
-        Rejection {
-            index: self.index,
+    fn reject(&self, field: &str, reason: impl Into<String>) -> FieldError {
+        FieldError {
             field: field.into(),
             reason: reason.into(),
+        }
+    }
+    /// The value of a check, or `None` with its error recorded: validation goes on, so one
+    /// rejection reports every bad field of the event.
+    fn record<T>(&mut self, r: R<T>) -> Option<T> {
+        r.map_err(|e| self.errors.push(e)).ok()
+    }
+    /// The rejection of the event: its recorded errors, the first one in `field`/`reason`.
+    fn rejection(&mut self) -> Rejection {
+        let errors = std::mem::take(&mut self.errors);
+        let first = errors.first().cloned().expect("a rejection has an error");
+        Rejection {
+            index: self.index,
+            field: first.field,
+            reason: first.reason,
+            errors,
         }
     }
     fn get(&self, f: &str) -> Option<&'a Value> {
@@ -323,59 +367,66 @@ pub struct Validated {
 /// Validate one event of a batch. `index` is its position, used in the rejection.
 pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validated, Rejection> {
     let Value::Object(obj) = value else {
-        return Err(Rejection {
-            index,
-            field: "event".into(),
-            reason: "must be a JSON object".into(),
-        });
+        return Err(Rejection::new(index, "event", "must be a JSON object"));
     };
     let mut f = Fields {
         obj,
         index,
         warnings: Vec::new(),
+        errors: Vec::new(),
     };
-    let id = f.req_str("id", MAX_ID_CHARS)?;
-    let id = uuid::Uuid::parse_str(&id)
-        .map_err(|_| f.reject("id", "must be a UUID (v7 preferred)"))?
-        .hyphenated()
-        .to_string();
-    let typ = f.req_str("type", MAX_LABEL_CHARS)?;
-    let ts = f.req_ms("ts")?;
-    if ts <= 0 {
-        return Err(f.reject("ts", "must be a positive time in ms since epoch"));
-    }
-    let session_id = f.req_str("session_id", MAX_ID_CHARS)?;
-    let visitor_id = f.req_str("visitor_id", MAX_ID_CHARS)?;
-    let url = f.req_str("url", MAX_URL_CHARS)?;
-    match url::Url::parse(&url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        Ok(_) => return Err(f.reject("url", "must be an absolute http(s) URL with a host")),
-        Err(e) => return Err(f.reject("url", format!("not a valid URL: {e}"))),
-    }
+    let id = f.req_str("id", MAX_ID_CHARS).and_then(|id| {
+        uuid::Uuid::parse_str(&id)
+            .map(|u| u.hyphenated().to_string())
+            .map_err(|_| f.reject("id", "must be a UUID (v7 preferred)"))
+    });
+    let id = f.record(id);
+    let typ = f.record(f.req_str("type", MAX_LABEL_CHARS));
+    let ts = f.req_ms("ts").and_then(|ts| {
+        if ts > 0 {
+            Ok(ts)
+        } else {
+            Err(f.reject("ts", "must be a positive time in ms since epoch"))
+        }
+    });
+    let ts = f.record(ts);
+    let session_id = f.record(f.req_str("session_id", MAX_ID_CHARS));
+    let visitor_id = f.record(f.req_str("visitor_id", MAX_ID_CHARS));
+    let url = f
+        .req_str("url", MAX_URL_CHARS)
+        .and_then(|url| match url::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(url),
+            Ok(_) => Err(f.reject("url", "must be an absolute http(s) URL with a host")),
+            Err(e) => Err(f.reject("url", format!("not a valid URL: {e}"))),
+        });
+    let url = f.record(url);
     let viewport = f.opt_box("viewport");
     let seq = f.opt_u32("seq");
     let pageview_id = f.opt_str("pageview_id", MAX_ID_CHARS);
 
-    let payload = match typ.as_str() {
-        "pageview" => Payload::Pageview {
+    // `None` when a required field of the type is bad (its error is recorded) or the type
+    // itself is missing or unknown.
+    let payload = match typ.as_deref() {
+        None => None,
+        Some("pageview") => Some(Payload::Pageview {
             referrer: f.opt_str("referrer", MAX_URL_CHARS),
             title: f.opt_str("title", MAX_LABEL_CHARS),
             screen: f.opt_box("screen"),
-        },
-        "click" => {
+        }),
+        Some("click") => {
             // Page coordinates (clientX + scrollX): never negative, and no page is a million
             // CSS px wide or tall.
-            let coord = |k: &str| -> R<f64> {
+            fn coord(f: &Fields, k: &str) -> R<f64> {
                 let v = f.req_num(k)?;
                 if (0.0..=MAX_PAGE_PX).contains(&v) {
                     Ok(v)
                 } else {
-                    Err(f.reject(k, &format!("must be 0..={MAX_PAGE_PX} CSS px (page coordinates)")))
+                    Err(f.reject(k, format!("must be 0..={MAX_PAGE_PX} CSS px (page coordinates)")))
                 }
-            };
-            let x = coord("x")?;
-            let y = coord("y")?;
-            let selector = f.req_str("selector", MAX_SELECTOR_CHARS)?;
+            }
+            let x = f.record(coord(&f, "x"));
+            let y = f.record(coord(&f, "y"));
+            let selector = f.record(f.req_str("selector", MAX_SELECTOR_CHARS));
             let el = match f.get("el") {
                 None => None,
                 Some(v) => {
@@ -390,95 +441,136 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
                 }
             };
             let keyboard = f.opt_bool("keyboard");
-            Payload::Click {
-                x,
-                y,
-                selector,
-                el: if keyboard { Some((0.5, 0.5)) } else { el },
-                tag: f.opt_str("tag", MAX_LABEL_CHARS).map(|t| t.to_ascii_lowercase()),
-                zone: f.opt_str("zone", MAX_LABEL_CHARS),
-                reaction_ms: f.opt_u32("reaction_ms"),
-                keyboard,
-                modifier: f.opt_bool("modifier"),
-                navigates: f.opt_bool("navigates"),
-                input_type: f.opt_str("input_type", MAX_LABEL_CHARS).map(|t| t.to_ascii_lowercase()),
+            let (tag, zone, reaction_ms) = (
+                f.opt_str("tag", MAX_LABEL_CHARS).map(|t| t.to_ascii_lowercase()),
+                f.opt_str("zone", MAX_LABEL_CHARS),
+                f.opt_u32("reaction_ms"),
+            );
+            let (modifier, navigates) = (f.opt_bool("modifier"), f.opt_bool("navigates"));
+            let input_type = f.opt_str("input_type", MAX_LABEL_CHARS).map(|t| t.to_ascii_lowercase());
+            match (x, y, selector) {
+                (Some(x), Some(y), Some(selector)) => Some(Payload::Click {
+                    x,
+                    y,
+                    selector,
+                    el: if keyboard { Some((0.5, 0.5)) } else { el },
+                    tag,
+                    zone,
+                    reaction_ms,
+                    keyboard,
+                    modifier,
+                    navigates,
+                    input_type,
+                }),
+                _ => None,
             }
         }
-        "scroll" => {
-            let depth = f.req_num("depth")?;
-            if !(0.0..=100.0).contains(&depth) {
-                return Err(f.reject("depth", "must be a percent of the document height, 0..100"));
-            }
-            Payload::Scroll {
-                depth,
-                doc_h: f.opt_u32("doc_h"),
+        Some("scroll") => {
+            let depth = f.req_num("depth").and_then(|d| {
+                if (0.0..=100.0).contains(&d) {
+                    Ok(d)
+                } else {
+                    Err(f.reject("depth", "must be a percent of the document height, 0..100"))
+                }
+            });
+            let depth = f.record(depth);
+            let doc_h = f.opt_u32("doc_h");
+            depth.map(|depth| Payload::Scroll { depth, doc_h })
+        }
+        Some("zone") => {
+            let zone = f.record(f.req_str("zone", MAX_LABEL_CHARS));
+            let (visible_ms, hover_ms) = (f.opt_u32("visible_ms"), f.opt_u32("hover_ms"));
+            let hesitation_ms = f.opt_u32("hesitation_ms");
+            zone.map(|zone| Payload::Zone {
+                zone,
+                visible_ms: visible_ms.unwrap_or(0),
+                hover_ms: hover_ms.unwrap_or(0),
+                hesitation_ms,
+            })
+        }
+        Some("replay") => {
+            let recording_id = f.record(f.req_str("recording_id", MAX_ID_CHARS));
+            let at = ts.unwrap_or(0);
+            let started_at = f.opt_num("started_at").map(|v| v as i64).unwrap_or(at);
+            let ended_at = f.opt_num("ended_at").map(|v| v as i64).unwrap_or(at);
+            let (pages, events) = (f.opt_u32("pages").unwrap_or(0), f.opt_u32("events").unwrap_or(0));
+            let bytes = f.opt_num("bytes").filter(|b| *b >= 0.0).map(|b| b as u64).unwrap_or(0);
+            let (clicks, errors) = (f.opt_u32("clicks").unwrap_or(0), f.opt_u32("errors").unwrap_or(0));
+            recording_id.map(|recording_id| Payload::Replay {
+                recording_id,
+                started_at,
+                ended_at,
+                pages,
+                events,
+                bytes,
+                clicks,
+                errors,
+            })
+        }
+        Some("survey_response") => {
+            let survey_id = f.record(f.req_str("survey_id", MAX_LABEL_CHARS));
+            let question_id = f.record(f.req_str("question_id", MAX_LABEL_CHARS));
+            let kind = f.req_str("kind", MAX_LABEL_CHARS).and_then(|k| {
+                SurveyKind::parse(&k).ok_or_else(|| f.reject("kind", "must be one of nps, csat, rating, choice, text"))
+            });
+            let kind = f.record(kind);
+            // The value is judged by its kind, so only when the kind is known.
+            let value = kind.and_then(|k| f.record(survey_value(&f, k)));
+            let trigger = f.opt_str("trigger", MAX_LABEL_CHARS);
+            match (survey_id, question_id, kind, value) {
+                (Some(survey_id), Some(question_id), Some(kind), Some(value)) => Some(Payload::SurveyResponse {
+                    survey_id,
+                    question_id,
+                    kind,
+                    value,
+                    trigger,
+                }),
+                _ => None,
             }
         }
-        "zone" => Payload::Zone {
-            zone: f.req_str("zone", MAX_LABEL_CHARS)?,
-            visible_ms: f.opt_u32("visible_ms").unwrap_or(0),
-            hover_ms: f.opt_u32("hover_ms").unwrap_or(0),
-            hesitation_ms: f.opt_u32("hesitation_ms"),
-        },
-        "replay" => Payload::Replay {
-            recording_id: f.req_str("recording_id", MAX_ID_CHARS)?,
-            started_at: f.opt_num("started_at").map(|v| v as i64).unwrap_or(ts),
-            ended_at: f.opt_num("ended_at").map(|v| v as i64).unwrap_or(ts),
-            pages: f.opt_u32("pages").unwrap_or(0),
-            events: f.opt_u32("events").unwrap_or(0),
-            bytes: f.opt_num("bytes").filter(|b| *b >= 0.0).map(|b| b as u64).unwrap_or(0),
-            clicks: f.opt_u32("clicks").unwrap_or(0),
-            errors: f.opt_u32("errors").unwrap_or(0),
-        },
-        "survey_response" => {
-            let survey_id = f.req_str("survey_id", MAX_LABEL_CHARS)?;
-            let question_id = f.req_str("question_id", MAX_LABEL_CHARS)?;
-            let kind_s = f.req_str("kind", MAX_LABEL_CHARS)?;
-            let kind = SurveyKind::parse(&kind_s)
-                .ok_or_else(|| f.reject("kind", "must be one of nps, csat, rating, choice, text"))?;
-            let value = survey_value(&f, kind)?;
-            Payload::SurveyResponse {
-                survey_id,
-                question_id,
-                kind,
-                value,
-                trigger: f.opt_str("trigger", MAX_LABEL_CHARS),
-            }
-        }
-        "feedback" => {
+        Some("feedback") => {
             let rating = match f.get("rating") {
-                None => None,
+                None => Ok(None),
                 Some(v) => match v.as_f64() {
-                    Some(r) if r.fract() == 0.0 && (1.0..=5.0).contains(&r) => Some(r as u8),
-                    _ => return Err(f.reject("rating", "must be an integer 1..5")),
+                    Some(r) if r.fract() == 0.0 && (1.0..=5.0).contains(&r) => Ok(Some(r as u8)),
+                    _ => Err(f.reject("rating", "must be an integer 1..5")),
                 },
             };
+            let rating = f.record(rating);
             let category = match f.opt_str("category", MAX_LABEL_CHARS) {
-                None => None,
+                None => Ok(None),
                 Some(c) => {
                     let c = c.trim().to_ascii_lowercase();
-                    if !super::FEEDBACK_CATEGORIES.contains(&c.as_str()) {
-                        return Err(f.reject(
+                    if super::FEEDBACK_CATEGORIES.contains(&c.as_str()) {
+                        Ok(Some(c))
+                    } else {
+                        Err(f.reject(
                             "category",
                             format!("must be one of {}", super::FEEDBACK_CATEGORIES.join(", ")),
-                        ));
+                        ))
                     }
-                    Some(c)
                 }
             };
+            let category = f.record(category);
             let comment = f.opt_str("comment", MAX_COMMENT_CHARS).filter(|c| !c.trim().is_empty());
-            if rating.is_none() && comment.is_none() && category.is_none() {
-                return Err(f.reject("rating", "feedback needs a rating, a comment or a category"));
-            }
-            Payload::Feedback {
-                rating,
-                comment,
-                category,
-                selector: f.opt_str("selector", MAX_SELECTOR_CHARS),
+            let selector = f.opt_str("selector", MAX_SELECTOR_CHARS);
+            match (rating, category) {
+                (Some(None), Some(None)) if comment.is_none() => {
+                    f.errors
+                        .push(f.reject("rating", "feedback needs a rating, a comment or a category"));
+                    None
+                }
+                (Some(rating), Some(category)) => Some(Payload::Feedback {
+                    rating,
+                    comment,
+                    category,
+                    selector,
+                }),
+                _ => None,
             }
         }
-        "custom" => {
-            let name = f.req_str("name", MAX_LABEL_CHARS)?;
+        Some("custom") => {
+            let name = f.record(f.req_str("name", MAX_LABEL_CHARS));
             let props_json = match f.get("props") {
                 None => "{}".to_string(),
                 Some(v @ Value::Object(_)) => v.to_string(),
@@ -487,17 +579,24 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
                     "{}".to_string()
                 }
             };
-            Payload::Custom { name, props_json }
+            name.map(|name| Payload::Custom { name, props_json })
         }
-        other => {
-            return Err(f.reject(
+        Some(other) => {
+            let e = f.reject(
                 "type",
                 format!(
                     "unknown event type {other:?}; expected one of {}",
                     super::EVENT_TYPES.join(", ")
                 ),
-            ))
+            );
+            f.errors.push(e);
+            None
         }
+    };
+    let (Some(id), Some(ts), Some(session_id), Some(visitor_id), Some(url), Some(payload)) =
+        (id, ts, session_id, visitor_id, url, payload)
+    else {
+        return Err(f.rejection());
     };
     let warnings = std::mem::take(&mut f.warnings);
     Ok(Validated {

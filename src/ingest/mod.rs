@@ -57,6 +57,9 @@ pub enum IngestError {
     TooLarge { limit: usize, what: &'static str },
     #[error("unsupported content encoding {0:?}; use gzip, deflate or br")]
     UnsupportedEncoding(String),
+    /// A `Content-Type` other than [`ACCEPTED_CONTENT_TYPES`]: `415`.
+    #[error("unsupported content type {0:?}; send application/json or text/plain (a JSON envelope)")]
+    UnsupportedContentType(String),
     #[error("the log cannot take events now: {0}")]
     Unavailable(String),
     /// A quota is used up (`scope` is `ip` or `site`): `429` with `Retry-After`.
@@ -94,6 +97,7 @@ impl IngestError {
             IngestError::OriginNotAllowed(_) => "origin",
             IngestError::TooLarge { .. } => "too_large",
             IngestError::UnsupportedEncoding(_) => "encoding",
+            IngestError::UnsupportedContentType(_) => "content_type",
             IngestError::Unavailable(_) => "log_unavailable",
             IngestError::OverQuota { scope: "ip", .. } => "quota_ip",
             IngestError::OverQuota { .. } => "quota_site",
@@ -120,7 +124,9 @@ impl ResponseError for IngestError {
             IngestError::UnknownSite => StatusCode::UNAUTHORIZED,
             IngestError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            IngestError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::UnsupportedEncoding(_) | IngestError::UnsupportedContentType(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             IngestError::Unavailable(_) | IngestError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::OverQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
             IngestError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
@@ -133,6 +139,7 @@ impl ResponseError for IngestError {
             IngestError::OriginNotAllowed(_) => ("origin".to_string(), None),
             IngestError::TooLarge { limit, .. } => ("body".to_string(), Some(*limit)),
             IngestError::UnsupportedEncoding(_) => ("content-encoding".to_string(), None),
+            IngestError::UnsupportedContentType(_) => ("content-type".to_string(), None),
             IngestError::Unavailable(_) => ("log".to_string(), None),
             IngestError::OverQuota { scope, .. } => (scope.to_string(), None),
             IngestError::Busy => ("server".to_string(), None),
@@ -189,6 +196,30 @@ pub struct IngestQuery {
     pub compression: Option<String>,
 }
 
+/// Media types `POST /v1/events` and the import read (parameters such as `charset` aside):
+/// JSON, and `text/plain`, which `navigator.sendBeacon` and a CORS-simple `fetch` send. A
+/// request without `Content-Type` is read as JSON too.
+pub const ACCEPTED_CONTENT_TYPES: [&str; 2] = ["application/json", "text/plain"];
+
+/// Refuse (`415`, field `content-type`) a body whose declared media type is not one of
+/// [`ACCEPTED_CONTENT_TYPES`]: a form post or an XML document is no event envelope, even if
+/// its bytes parse as JSON.
+fn check_content_type(req: &HttpRequest) -> Result<(), IngestError> {
+    let Some(v) = req.headers().get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let declared = String::from_utf8_lossy(v.as_bytes());
+    let essence = declared.split(';').next().unwrap_or("").trim();
+    if ACCEPTED_CONTENT_TYPES.iter().any(|t| t.eq_ignore_ascii_case(essence)) {
+        Ok(())
+    } else {
+        Err(IngestError::UnsupportedContentType(cut_chars(
+            declared.into_owned(),
+            128,
+        )))
+    }
+}
+
 fn cors_grant(resp: &mut actix_web::HttpResponseBuilder, origin: &str) {
     resp.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.to_string()));
     resp.insert_header((header::VARY, "Origin"));
@@ -219,7 +250,7 @@ pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
         (status = 202, description = "Accepted events are durable in the log", body = IngestResponse),
         (status = 400, description = "Malformed envelope, or every event rejected (each names field and reason)"),
         (status = 401, description = "Unknown write key"), (status = 403, description = "Origin not allowed for the site"),
-        (status = 413, description = "Body over the cap (decoded bytes)"), (status = 415, description = "Unsupported content encoding"),
+        (status = 413, description = "Body over the cap (decoded bytes)"), (status = 415, description = "Unsupported content encoding, or a content type other than application/json or text/plain"),
         (status = 503, description = "The log cannot take events now; retry after Retry-After")))]
 pub async fn events(
     req: HttpRequest,
@@ -324,24 +355,24 @@ pub fn accept_event(
 ) -> Result<(crate::event::Event, Vec<String>), Rejection> {
     let size = json_len(raw);
     if size > event_cap {
-        return Err(Rejection {
+        return Err(Rejection::new(
             index,
-            field: "event".into(),
-            reason: format!("{size} bytes exceeds the per-event cap of {event_cap} bytes"),
-        });
+            "event",
+            format!("{size} bytes exceeds the per-event cap of {event_cap} bytes"),
+        ));
     }
     let mut ok = validate::validate_event(index, raw, site)?;
     let n = enrich::enrich(&mut ok.event, ctx);
     if ok.event.ts < ctx.oldest_ts {
-        return Err(Rejection {
+        return Err(Rejection::new(
             index,
-            field: "ts".into(),
-            reason: if ctx.oldest_ts >= ctx.received_at - enrich::MAX_LIVE_AGE_MS {
-                "older than 31 days; import history with `sightline import` instead".into()
+            "ts",
+            if ctx.oldest_ts >= ctx.received_at - enrich::MAX_LIVE_AGE_MS {
+                "older than 31 days; import history with `sightline import` instead"
             } else {
-                "before 2000-01-01".into()
+                "before 2000-01-01"
             },
-        });
+        ));
     }
     for f in &ok.warnings {
         METRICS.fields_dropped_total.with_label_values(&[f]).inc();
@@ -363,6 +394,7 @@ async fn handle(
     let forwarded_for = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let client_ip = state.quotas.client_ip(req.peer_addr().map(|a| a.ip()), forwarded_for);
     let _permit = state.quotas.admit(client_ip)?;
+    check_content_type(req)?;
     let raw = decode::read_capped(payload, limits.batch_bytes, limits.body_chunk_timeout).await?;
     let content_encoding = req
         .headers()
@@ -493,13 +525,8 @@ async fn accept(
                 ..
             } = &event.payload
             {
-                crate::survey::check_answer(&site.settings.surveys, survey_id, question_id, *kind, value).map_err(
-                    |(field, reason)| Rejection {
-                        index: i,
-                        field: field.into(),
-                        reason,
-                    },
-                )?;
+                crate::survey::check_answer(&site.settings.surveys, survey_id, question_id, *kind, value)
+                    .map_err(|(field, reason)| Rejection::new(i, field, reason))?;
             }
             Ok((event, dropped))
         });
@@ -587,11 +614,11 @@ async fn accept(
                     .inc();
             }
             AppendOutcome::Conflict(earlier) => {
-                let r = Rejection {
-                    index: *i,
-                    field: "id".into(),
-                    reason: format!("id already used by an event of type {earlier}; ids must be unique per event"),
-                };
+                let r = Rejection::new(
+                    *i,
+                    "id",
+                    format!("id already used by an event of type {earlier}; ids must be unique per event"),
+                );
                 reject(r, ev.type_name(), &events[*i], &mut rejected, &mut dead);
             }
         }
@@ -643,6 +670,7 @@ async fn accept(
         (status = 400, description = "Malformed body, or every event rejected (each names field and reason)"),
         (status = 401, description = "Missing or wrong bearer token"), (status = 404, description = "Unknown site"),
         (status = 413, description = "Body over the cap (decoded bytes)"),
+        (status = 415, description = "Unsupported content encoding, or a content type other than application/json or text/plain"),
         (status = 503, description = "The log cannot take events now; retry after Retry-After")))]
 pub async fn import(
     req: HttpRequest,
@@ -659,6 +687,7 @@ pub async fn import(
     };
     let result = async {
         let received_at = chrono::Utc::now().timestamp_millis();
+        check_content_type(&req)?;
         let raw = decode::read_capped(payload, state.limits.batch_bytes, state.limits.body_chunk_timeout).await?;
         let content_encoding = req
             .headers()

@@ -21,7 +21,10 @@ pub use heatmap::{heatmap_compare, problems, sessions, zones, zones_data};
 
 /// Time range, device and bot parameters, taken by every query endpoint; the others add
 /// their own ([`PageParam`], [`FunnelParams`], [`EntryParam`], [`heatmap::SessionParams`]…),
-/// so the OpenAPI document lists for each endpoint only what it reads.
+/// so the OpenAPI document lists for each endpoint only what it reads. A parameter no struct
+/// of the endpoint reads is refused (`400` naming it) once for the whole request, from that
+/// list ([`crate::server::http_contract`]), not per struct: a per-struct
+/// `deny_unknown_fields` would refuse the other structs' parameters.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Filters {

@@ -1,0 +1,320 @@
+//! The HTTP contract a new user meets first (issue 18, items 5, 10, 11, 12 and 17): `HEAD`
+//! on every `GET` route, `405` with `Allow` for a wrong method, `415` for a body that is not
+//! JSON by its content type, syntax errors naming the body, every bad field of an event
+//! reported, unknown query parameters refused by name, and a favicon.
+
+mod common;
+use common::*;
+use reqwest::blocking::Response;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// A request with the token; returns the status, the response (headers) and the JSON body
+/// (`Null` when there is none).
+fn call(s: &Server, method: &str, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let r: Response = s
+        .http
+        .request(Method::from_bytes(method.as_bytes()).unwrap(), s.url(path))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    let text = r.text().unwrap();
+    (status, headers, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    h.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+}
+
+#[test]
+fn every_get_route_answers_head_and_a_wrong_method_is_405_naming_the_allowed_ones() {
+    let s = Server::start(&[]);
+    s.site("shop", &["https://shop.example"]);
+
+    // HEAD: the status and headers of GET, no body.
+    for path in ["/s.js", "/healthz", "/v1/sites/shop/config", "/dashboard/app.js"] {
+        let get = s.http.get(s.url(path)).send().unwrap();
+        let (get_status, get_type) = (get.status().as_u16(), header(get.headers(), "content-type").to_string());
+        let get_len = get.bytes().unwrap().len();
+        let head = s.http.head(s.url(path)).send().unwrap();
+        assert_eq!(head.status().as_u16(), get_status, "HEAD {path}");
+        assert_eq!(header(head.headers(), "content-type"), get_type, "HEAD {path}");
+        assert_eq!(
+            header(head.headers(), "content-length"),
+            get_len.to_string(),
+            "HEAD {path}"
+        );
+        assert!(head.bytes().unwrap().is_empty(), "HEAD {path} sent a body");
+    }
+    // HEAD goes through the same checks as GET.
+    let anon = s.http.head(s.url("/v1/sites/shop/pages")).send().unwrap();
+    assert_eq!(anon.status().as_u16(), 401);
+    assert_eq!(call(&s, "HEAD", "/v1/sites/shop/pages").0, 200);
+
+    // A known path with a method it does not answer: 405, Allow, the house error naming it.
+    for (method, path, allow) in [
+        ("POST", "/healthz", "GET, HEAD"),
+        ("DELETE", "/s.js", "GET, HEAD"),
+        ("GET", "/v1/events", "POST, OPTIONS"),
+        ("PUT", "/v1/events", "POST, OPTIONS"),
+        ("DELETE", "/v1/sites", "GET, HEAD, POST"),
+        ("GET", "/v1/tokens/some-id", "DELETE"),
+        ("POST", "/v1/sites/shop/journeys", "GET, HEAD"),
+        ("POST", "/dashboard/app.js", "GET, HEAD"),
+    ] {
+        let (status, h, body) = call(&s, method, path);
+        assert_eq!(status, 405, "{method} {path}: {body}");
+        assert_eq!(header(&h, "allow"), allow, "{method} {path}");
+        assert_eq!(body["error"], "method_not_allowed", "{method} {path}");
+        assert_eq!(body["field"], "method");
+        let reason = body["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(method) && reason.contains(allow),
+            "{method} {path}: {reason}"
+        );
+    }
+    // HEAD on a path without GET is a wrong method too (no body to read).
+    let (status, h, _) = call(&s, "HEAD", "/v1/events");
+    assert_eq!((status, header(&h, "allow")), (405, "POST, OPTIONS"));
+
+    // Unknown paths stay a JSON 404, whatever the method.
+    for method in ["GET", "POST", "DELETE"] {
+        let (status, _, body) = call(&s, method, "/v1/nothing-here");
+        assert_eq!(status, 404, "{method}");
+        assert_eq!(body["error"], "not_found");
+        assert_eq!(body["field"], "path");
+        assert!(body["reason"].as_str().unwrap().contains(method));
+    }
+    assert_eq!(call(&s, "HEAD", "/v1/nothing-here").0, 404);
+}
+
+#[test]
+fn the_favicon_is_a_small_cached_icon() {
+    let s = Server::start(&[]);
+    let r = s.http.get(s.url("/favicon.ico")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(header(r.headers(), "content-type"), "image/svg+xml");
+    assert!(header(r.headers(), "cache-control").contains("max-age="));
+    let body = r.text().unwrap();
+    assert!(body.starts_with("<svg") && body.len() < 2048, "{body}");
+    assert_eq!(
+        s.http.head(s.url("/favicon.ico")).send().unwrap().status().as_u16(),
+        200
+    );
+}
+
+#[test]
+fn ingest_refuses_bodies_that_are_not_json_by_content_type_with_415() {
+    let s = Server::start(&[]);
+    s.site("shop", &["https://shop.example"]);
+    let ev = || event("pageview", "s1", "https://shop.example/", now_ms(), json!({}));
+    let body = || serde_json::to_vec(&batch("shop", vec![ev()])).unwrap();
+
+    let refused = [
+        "application/xml",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ];
+    for ct in refused {
+        let (status, r) = s.post_raw(body(), &[("content-type", ct)], "");
+        assert_eq!(status, 415, "{ct}: {r}");
+        assert_eq!(r["error"], "content_type", "{ct}");
+        assert_eq!(r["field"], "content-type");
+        let reason = r["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(ct) && reason.contains("application/json") && reason.contains("text/plain"),
+            "{ct}: {reason}"
+        );
+    }
+    let m = s.metrics();
+    assert!(
+        m.contains(&format!(
+            r#"sightline_requests_refused_total{{cause="content_type"}} {}"#,
+            refused.len()
+        )),
+        "the refusals are counted"
+    );
+
+    // JSON (with a charset or not), sendBeacon's text/plain, and no content type at all.
+    for headers in [
+        vec![("content-type", "application/json")],
+        vec![("content-type", "Application/JSON; charset=utf-8")],
+        vec![("content-type", "text/plain;charset=UTF-8")],
+        vec![],
+    ] {
+        let (status, r) = s.post_raw(body(), &headers, "");
+        assert_eq!(status, 202, "{headers:?}: {r}");
+        assert_eq!(r["accepted"], 1);
+    }
+
+    // The import endpoint reads the same JSON body and follows the same rule.
+    let import = |ct: &str| {
+        let r = s
+            .http
+            .post(s.url("/v1/sites/shop/import"))
+            .bearer_auth(TOKEN)
+            .header("content-type", ct)
+            .body(serde_json::to_vec(&json!({"events": [ev()]})).unwrap())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    let (status, r) = import("application/xml");
+    assert_eq!((status, r["field"].as_str()), (415, Some("content-type")), "{r}");
+    let (status, r) = import("application/json");
+    assert_eq!(status, 202, "{r}");
+}
+
+#[test]
+fn a_json_syntax_error_names_the_body_with_line_and_column() {
+    let s = Server::start(&[]);
+    s.site("shop", &["https://shop.example"]);
+    // The parser stops inside `name`'s object member: still the body's fault, not `name`'s.
+    for (path, body) in [
+        ("/v1/sites", "{\"name\": \"x\",\n \"origins\": [}"),
+        ("/v1/sites", "{\"name\": \"x\""),
+        ("/v1/tokens", "{\"name\": \"ci\" \"scope\": \"read\"}"),
+        ("/v1/sites/shop", "{\"name\": tru}"),
+    ] {
+        let method = if path == "/v1/sites/shop" { "PATCH" } else { "POST" };
+        let r = s
+            .http
+            .request(Method::from_bytes(method.as_bytes()).unwrap(), s.url(path))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{method} {path} {body}");
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["error"], "bad_request");
+        assert_eq!(v["field"], "body", "{method} {path} {body}: {v}");
+        let reason = v["reason"].as_str().unwrap();
+        assert!(reason.contains("line ") && reason.contains("column "), "{reason}");
+    }
+    // A well-formed body with a bad field still names the field.
+    let r = s
+        .http
+        .post(s.url("/v1/sites"))
+        .bearer_auth(TOKEN)
+        .body(r#"{"name": 5}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.json::<Value>().unwrap()["field"], "name");
+    // Ingest too.
+    let (status, r) = s.post_raw(b"{\"site\": \"shop\", \"events\": [{\"id\": }]}".to_vec(), &[], "");
+    assert_eq!(status, 400);
+    assert_eq!(r["field"], "body");
+    assert!(r["reason"].as_str().unwrap().contains("column "), "{r}");
+}
+
+#[test]
+fn a_rejected_event_reports_every_bad_field() {
+    let s = Server::start(&[]);
+    s.site("shop", &["https://shop.example"]);
+    let good = event("pageview", "s1", "https://shop.example/", now_ms(), json!({}));
+    let mut many = event(
+        "click",
+        "s1",
+        "https://shop.example/",
+        now_ms(),
+        json!({"id": "not-a-uuid", "x": -5, "y": 10}),
+    );
+    many.as_object_mut().unwrap().remove("url");
+    let one = event("scroll", "s1", "https://shop.example/", now_ms(), json!({"depth": 150}));
+    let (status, r) = s.post(&batch("shop", vec![good, many, one]));
+    assert_eq!(status, 202, "{r}");
+    assert_eq!(r["accepted"], 1);
+    let rejected = r["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{r}");
+
+    // Every problem, in field order; the first is also `field`/`reason` as before.
+    let e = &rejected[0];
+    assert_eq!(e["index"], 1);
+    let fields: Vec<&str> = e["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["id", "url", "x", "selector"], "{e}");
+    assert_eq!(e["field"], "id");
+    assert_eq!(e["reason"], e["errors"][0]["reason"]);
+    assert_eq!(
+        e["errors"][2]["reason"],
+        "must be 0..=1000000 CSS px (page coordinates)"
+    );
+    assert_eq!(e["errors"][3]["reason"], "missing");
+
+    // One bad field: the same shape, one entry.
+    let e = &rejected[1];
+    assert_eq!((e["index"].as_u64(), e["field"].as_str()), (Some(2), Some("depth")));
+    assert_eq!(e["errors"], json!([{"field": "depth", "reason": e["reason"]}]));
+
+    // An unknown type is reported with the other bad fields.
+    let mut odd = event("hover", "s2", "https://shop.example/", now_ms(), json!({}));
+    odd.as_object_mut().unwrap().remove("session_id");
+    let (status, r) = s.post(&batch("shop", vec![odd]));
+    assert_eq!(status, 400, "{r}");
+    let errors = &r["rejected"][0]["errors"];
+    assert_eq!(errors[0]["field"], "session_id", "{r}");
+    assert_eq!(errors[1]["field"], "type", "{r}");
+}
+
+#[test]
+fn unknown_query_parameters_are_refused_naming_them() {
+    let s = Server::start(&[]);
+    s.site("shop", &["https://shop.example"]);
+    let range = today_range();
+
+    // The finding: a typo was ignored and the report silently unfiltered.
+    let (status, _, body) = call(&s, "GET", "/v1/sites/shop/journeys?devise=mobile");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad_request");
+    assert_eq!(body["field"], "devise");
+    let reason = body["reason"].as_str().unwrap();
+    for known in ["from", "to", "device", "bots", "entry"] {
+        assert!(reason.contains(known), "{reason}");
+    }
+
+    // Every report, with all of its parameters (those of every struct it reads) accepted,
+    // and one more refused.
+    for path in [
+        format!("/v1/sites/shop/heatmap?{range}&device=mobile&bots=include&url=/"),
+        format!("/v1/sites/shop/heatmap/compare?{range}&url=/&from2=2026-01-01&to2=2026-01-02"),
+        format!("/v1/sites/shop/zones?{range}&url=/"),
+        format!("/v1/sites/shop/problems?{range}&limit=5"),
+        format!("/v1/sites/shop/sessions?{range}&page=/&has=rage&limit=5"),
+        format!("/v1/sites/shop/journeys?{range}&entry=/"),
+        format!("/v1/sites/shop/pages?{range}"),
+        format!("/v1/sites/shop/funnel?{range}&steps=/,/cart&window=1h&count=visitors"),
+        format!("/v1/sites/shop/voc?{range}&survey=s&q=x&page=/&category=bug&rating=1-2&limit=5"),
+        "/v1/sites/shop/stats?visitor=v1".to_string(),
+        "/v1/admin/deadletters?limit=5".to_string(),
+    ] {
+        let (status, _, body) = call(&s, "GET", &path);
+        assert_eq!(status, 200, "{path}: {body}");
+        let (status, _, body) = call(&s, "GET", &format!("{path}&colour=red"));
+        assert_eq!(status, 400, "{path}&colour=red: {body}");
+        assert_eq!(body["field"], "colour", "{path}");
+        assert!(body["reason"].as_str().unwrap().contains("known: "), "{body}");
+    }
+    // A route without query parameters names none.
+    let (status, _, body) = call(&s, "GET", "/v1/sites?verbose=1");
+    assert_eq!((status, body["field"].as_str()), (400, Some("verbose")), "{body}");
+    assert!(body["reason"].as_str().unwrap().ends_with("known: none"), "{body}");
+
+    // A repeated parameter is a house-format 400 too.
+    let (status, _, body) = call(&s, "GET", "/v1/sites/shop/pages?from=2026-01-01&from=2026-01-02");
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "bad_request", "{body}");
+    assert_eq!(body["field"], "query");
+
+    // The snippet, ingest and operations routes ignore extra parameters (cache busters).
+    assert_eq!(s.http.get(s.url("/s.js?v=3")).send().unwrap().status().as_u16(), 200);
+    assert_eq!(
+        s.http.get(s.url("/healthz?probe=lb")).send().unwrap().status().as_u16(),
+        200
+    );
+}
