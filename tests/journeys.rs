@@ -902,3 +902,67 @@ fn the_import_endpoint_keeps_past_timestamps_and_validates_like_ingest() {
         json!([{"page": "shop.example/old", "sessions": 1, "bounces": 1}])
     );
 }
+
+/// `/journeys?limit=N` cuts the transitions and paths lists at the N largest and says how
+/// many there are; the sums are unchanged.
+#[test]
+fn journeys_limit_cuts_the_lists_and_gives_their_totals() {
+    let s = Server::start(&[]);
+    s.site("jl", &["https://shop.example"]);
+    let t = now_ms() - 3_600_000;
+    let mut evs = Vec::new();
+    // Three sessions a → b, one a → c, one d (a bounce).
+    for (i, path) in [
+        vec!["a", "b"],
+        vec!["a", "b"],
+        vec!["a", "b"],
+        vec!["a", "c"],
+        vec!["d"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for (k, p) in path.into_iter().enumerate() {
+            evs.push(event(
+                "pageview",
+                &format!("jl{i}"),
+                &format!("https://shop.example/{p}"),
+                t + i as i64 * 60_000 + k as i64 * 20_000,
+                json!({"pageview_id": format!("pv{i}{k}")}),
+            ));
+        }
+    }
+    let n = evs.len() as u64;
+    let (st, body) = s.post(&batch("jl", evs));
+    assert_eq!(st, 202, "{body}");
+    s.settle("jl", n);
+    let range = format!("from={}&to={}", date(days_ago(1)), date(days_ago(-1)));
+    let all = s.get(&format!("/v1/sites/jl/journeys?{range}"));
+    assert_eq!(
+        (all["transitions_total"].clone(), all["paths_total"].clone()),
+        (json!(2), json!(3))
+    );
+    let one = s.get(&format!("/v1/sites/jl/journeys?limit=1&{range}"));
+    assert_eq!(one["sessions"], 5);
+    assert_eq!(one["bounces"], 1);
+    assert_eq!(
+        one["transitions"],
+        json!([{"from": "shop.example/a", "to": "shop.example/b", "count": 3}])
+    );
+    assert_eq!(
+        one["paths"],
+        json!([{"pages": ["shop.example/a", "shop.example/b"], "sessions": 3}])
+    );
+    assert_eq!(
+        (one["transitions_total"].clone(), one["paths_total"].clone()),
+        (json!(2), json!(3))
+    );
+    let r = s
+        .http
+        .get(s.url(&format!("/v1/sites/jl/journeys?limit=0&{range}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().unwrap().contains("limit"));
+}

@@ -70,7 +70,13 @@ pub struct FunnelParams {
 pub struct EntryParam {
     /// Only sessions whose entry (first) page is this page URL or page key.
     pub entry: Option<String>,
+    /// Most transitions and most paths listed, by count; default 10000, at most 100000
+    /// (`transitions_total` and `paths_total` give how many there are).
+    pub limit: Option<String>,
 }
+
+/// Default and largest `limit` of `/journeys`' transitions and paths lists.
+pub const JOURNEY_LIST_LIMIT: (usize, usize) = (10_000, 100_000);
 
 /// A `limit` parameter: `default` when absent, else an integer 1..=`max` (`400` naming
 /// `limit` otherwise).
@@ -401,9 +407,10 @@ pub async fn pages(
 /// over the sessions that started in the date range (and device class, bots excluded unless
 /// asked), `{"sessions", "bounces", "transitions": [{from, to, count}], "entries": [{page,
 /// sessions, bounces}], "exits": [{page, sessions}], "paths": [{pages (first 5), sessions}]}`,
-/// each list by count descending then by page. With `entry`, only sessions whose first page
+/// each list by count descending then by page; transitions and paths cut at `limit`
+/// (default 10000), with `transitions_total` and `paths_total`. With `entry`, only sessions whose first page
 /// is that page (a URL is keyed with the site's rules, a page key taken literally).
-#[utoipa::path(get, path = "/v1/sites/{key}/journeys", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, EntryParam), responses((status = 200, description = "sessions, bounces, transitions, entries (with bounces), exits, paths (first 5 pages)")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/journeys", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, EntryParam), responses((status = 200, description = "sessions, bounces, transitions, entries (with bounces), exits, paths (first 5 pages); transitions and paths at most `limit` each (by count), with transitions_total and paths_total")))]
 pub async fn journeys(
     req: HttpRequest,
     key: web::Path<String>,
@@ -418,6 +425,7 @@ pub async fn journeys(
         Some("") => return Err(ApiError::bad("entry", "must be a page URL or page key")),
         Some(e) => Some(page_param(e, &sc.site)),
     };
+    let limit = parse_limit(e.limit.as_deref(), JOURNEY_LIST_LIMIT.0, JOURNEY_LIST_LIMIT.1)?;
     // Without an entry page the stored journey sums answer; with one, the sessions that
     // entered there are read (the journey rows carry no entry page).
     let j = match &entry {
@@ -442,14 +450,17 @@ pub async fn journeys(
         v.sort_by(|a, b| count(&b.1).cmp(&count(&a.1)).then(a.0.cmp(&b.0)));
         v
     }
+    let (transitions_total, paths_total) = (j.transitions.len(), j.paths.len());
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "sessions": j.sessions,
         "bounces": j.bounces,
         "entry": entry,
-        "transitions": by_count(j.transitions, |c| *c).into_iter().map(|((from, to), count)| serde_json::json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
+        "transitions_total": transitions_total,
+        "paths_total": paths_total,
+        "transitions": by_count(j.transitions, |c| *c).into_iter().take(limit).map(|((from, to), count)| serde_json::json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
         "entries": by_count(j.entries, |c| c.0).into_iter().map(|(page, (s, b))| serde_json::json!({"page": page, "sessions": s, "bounces": b})).collect::<Vec<_>>(),
         "exits": by_count(j.exits, |c| *c).into_iter().map(|(page, s)| serde_json::json!({"page": page, "sessions": s})).collect::<Vec<_>>(),
-        "paths": by_count(j.paths, |c| *c).into_iter().map(|(pages, s)| serde_json::json!({"pages": pages, "sessions": s})).collect::<Vec<_>>(),
+        "paths": by_count(j.paths, |c| *c).into_iter().take(limit).map(|(pages, s)| serde_json::json!({"pages": pages, "sessions": s})).collect::<Vec<_>>(),
     })))
 }
 
