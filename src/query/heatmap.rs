@@ -134,6 +134,7 @@ pub async fn problems(
                 let score = p.score();
                 let mut j = serde_json::to_value(&p).expect("problem to JSON");
                 j["score"] = score.into();
+                super::null_empty_zone(&mut j);
                 if p.selector.is_none() {
                     let o = j.as_object_mut().expect("object");
                     o.remove("selector");
@@ -195,7 +196,14 @@ pub async fn heatmap_compare(
         "page": page,
         "pageviews": pv1,
         "pageviews2": pv2,
-        "elements": compare_elements(&e1, pv1, &e2, pv2),
+        "elements": compare_elements(&e1, pv1, &e2, pv2)
+            .into_iter()
+            .map(|e| {
+                let mut j = serde_json::to_value(&e).expect("element shift to JSON");
+                super::null_empty_zone(&mut j);
+                j
+            })
+            .collect::<Vec<_>>(),
     })))
 }
 

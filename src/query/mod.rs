@@ -170,6 +170,14 @@ pub(crate) async fn off_http<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
         .map_err(|e| anyhow::anyhow!("report computation failed: {e}"))?)
 }
 
+/// In an element object of an answer, a `zone` of `""` (stored for "no zone") becomes
+/// `null`.
+pub(crate) fn null_empty_zone(v: &mut serde_json::Value) {
+    if v.get("zone").and_then(|z| z.as_str()) == Some("") {
+        v["zone"] = serde_json::Value::Null;
+    }
+}
+
 fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, ApiError> {
     let site = state
         .sites
@@ -247,7 +255,8 @@ struct Cell {
 #[derive(Serialize)]
 struct ElementOut {
     selector: String,
-    zone: String,
+    /// The element's zone; `null` without one.
+    zone: Option<String>,
     clicks: u64,
     rage_clicks: u64,
     dead_clicks: u64,
@@ -340,7 +349,7 @@ pub async fn heatmap_data(
         .into_iter()
         .map(|((selector, zone), (c, rage, dead, n, xs, ys, el_cells))| ElementOut {
             selector,
-            zone,
+            zone: (!zone.is_empty()).then_some(zone),
             clicks: c,
             rage_clicks: rage,
             dead_clicks: dead,
