@@ -3,7 +3,10 @@
 //! `POST /v1/sites/{key}/import` (bearer token), which sends them through the same
 //! validation, enrichment, log and id dedup as `POST /v1/events` (see
 //! [`crate::ingest::import`]). Nothing is validated here beyond turning a row into an event
-//! object: the server's validator names the field and the reason of every rejected row.
+//! object: the server's validator gives the reason of every rejected row, and the import
+//! reports it under the file's column name ([`column_of`]: `timestamp`, not the API's `ts`).
+//! `sightline import` exits with status 2 when any row was rejected, after a summary of how
+//! many rows were rejected for which reason ([`Summary::reasons`]).
 //!
 //! **Rows.** One event per row, with these columns (CSV header) or keys (JSON lines):
 //! - `visitor` — visitor id; `session` — the session id; `url` — the page URL (absolute);
@@ -117,7 +120,8 @@ pub fn read_rows(reader: impl Read, format: Format) -> anyhow::Result<Input> {
 
 /// A timestamp cell as ms since the epoch: an integer (ms), RFC 3339, or
 /// `YYYY-MM-DD HH:MM:SS[.fff]` / `YYYY-MM-DDTHH:MM:SS[.fff]` in UTC. `None` when it is none
-/// of these (the raw value is then sent and the server rejects the row, naming `ts`).
+/// of these (the raw value is then sent, the server rejects the row, and the import reports
+/// it under `timestamp` with [`TIMESTAMP_FORMS`]).
 pub fn parse_timestamp(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64(),
@@ -221,14 +225,48 @@ pub fn row_to_event(site: &str, row: &Row) -> Value {
     Value::Object(e)
 }
 
+/// What a `timestamp` cell may hold, for the message of a row whose timestamp did not parse.
+pub const TIMESTAMP_FORMS: &str =
+    "not a time: expected ms since the Unix epoch, RFC 3339, or YYYY-MM-DD HH:MM:SS[.fff] (UTC)";
+
+/// The input column (CSV header or JSON-lines key) that an event field the server names comes
+/// from, so messages speak of the user's file: `ts` → `timestamp`, `visitor_id` → `visitor`,
+/// `session_id` → `session`, `name` → `event`, `viewport` → `viewport_w/viewport_h`; other
+/// fields (`url`, `id`, `title`, `referrer`, `seq`, `props`, `row`) have the column's name.
+/// A nested field (`viewport.w`) maps by its head.
+pub fn column_of(field: &str) -> &str {
+    match field.split('.').next().unwrap_or(field) {
+        "ts" => "timestamp",
+        "visitor_id" => "visitor",
+        "session_id" => "session",
+        "name" => "event",
+        "viewport" => "viewport_w/viewport_h",
+        _ => field,
+    }
+}
+
 /// Totals of an import run (sums of the server's `202` bodies).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub rows: usize,
     pub accepted: usize,
     pub duplicates: usize,
-    /// `(line, field, reason)` of each rejected row.
+    /// `(line, column, reason)` of each rejected row, by line; the column as the file names
+    /// it ([`column_of`]).
     pub rejected: Vec<(usize, String, String)>,
+}
+
+impl Summary {
+    /// Rejected rows grouped by `"column: reason"`, most frequent first (ties by text).
+    pub fn reasons(&self) -> Vec<(String, usize)> {
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for (_, column, reason) in &self.rejected {
+            *counts.entry(format!("{column}: {reason}")).or_default() += 1;
+        }
+        let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    }
 }
 
 /// Where and how to send.
@@ -292,15 +330,20 @@ pub fn send(input: &Input, target: &Target) -> anyhow::Result<Summary> {
         summary.accepted += reply["accepted"].as_u64().unwrap_or(0) as usize;
         summary.duplicates += reply["duplicates"].as_u64().unwrap_or(0) as usize;
         for r in reply["rejected"].as_array().into_iter().flatten() {
-            let line = r["index"]
-                .as_u64()
-                .and_then(|i| chunk.get(i as usize))
-                .map_or(0, |row| row.line);
-            summary.rejected.push((
-                line,
-                r["field"].as_str().unwrap_or("").to_string(),
-                r["reason"].as_str().unwrap_or("").to_string(),
-            ));
+            let row = r["index"].as_u64().and_then(|i| chunk.get(i as usize));
+            let field = r["field"].as_str().unwrap_or("");
+            let mut reason = r["reason"].as_str().unwrap_or("").to_string();
+            let unparsed_time = row.is_some_and(|row| {
+                row.fields
+                    .get("timestamp")
+                    .is_some_and(|t| parse_timestamp(t).is_none())
+            });
+            if field == "ts" && unparsed_time {
+                reason = TIMESTAMP_FORMS.to_string();
+            }
+            summary
+                .rejected
+                .push((row.map_or(0, |row| row.line), column_of(field).to_string(), reason));
         }
         bar.inc(chunk.len() as u64);
     }
@@ -373,6 +416,33 @@ mod tests {
         assert!(e.get("visitor_id").is_none());
         assert_eq!(e["ts"], "yesterday");
         assert_eq!(e["viewport"], json!({"w": 390, "h": 844}));
+    }
+
+    #[test]
+    fn rejections_name_the_files_columns_and_group_by_reason() {
+        assert_eq!(column_of("ts"), "timestamp");
+        assert_eq!(column_of("visitor_id"), "visitor");
+        assert_eq!(column_of("session_id"), "session");
+        assert_eq!(column_of("name"), "event");
+        assert_eq!(column_of("viewport.w"), "viewport_w/viewport_h");
+        assert_eq!(column_of("url"), "url");
+        let s = Summary {
+            rows: 4,
+            accepted: 1,
+            duplicates: 0,
+            rejected: vec![
+                (2, "timestamp".into(), TIMESTAMP_FORMS.into()),
+                (3, "url".into(), "required".into()),
+                (4, "timestamp".into(), TIMESTAMP_FORMS.into()),
+            ],
+        };
+        assert_eq!(
+            s.reasons(),
+            vec![
+                (format!("timestamp: {TIMESTAMP_FORMS}"), 2),
+                ("url: required".to_string(), 1)
+            ]
+        );
     }
 
     #[test]

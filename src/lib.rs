@@ -21,6 +21,7 @@ pub mod query;
 pub mod rollup;
 pub mod server;
 pub mod sink;
+pub mod site_admin;
 pub mod sites;
 pub mod survey;
 pub mod warehouse;

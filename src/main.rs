@@ -1,4 +1,8 @@
 //! The `sightline` command line.
+//!
+//! Each subcommand takes the flags it uses: the backend flags ([`BackendArgs`]: data dir,
+//! Kafka, ClickHouse) belong to the commands that open the stores, not to `import`, which
+//! only talks HTTP to a running server.
 
 use clap::{Parser, Subcommand};
 use sightline::access;
@@ -18,8 +22,6 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    #[command(flatten)]
-    backends: BackendArgs,
 }
 
 #[derive(Subcommand)]
@@ -57,48 +59,66 @@ enum Command {
         rollup_shard: sightline::warehouse::Shard,
         #[command(flatten)]
         quotas: QuotaArgs,
+        #[command(flatten)]
+        backends: BackendArgs,
     },
     /// Manage sites (a running server picks changes up within 5 s).
     Site {
         #[command(subcommand)]
         command: SiteCommand,
+        #[command(flatten)]
+        backends: BackendArgs,
     },
     /// Surveys and the feedback button of a site, from a JSON file (a running server picks
     /// changes up within 5 s).
     Survey {
         #[command(subcommand)]
         command: SurveyCommand,
+        #[command(flatten)]
+        backends: BackendArgs,
     },
     /// Rollup maintenance.
     Rollup {
         #[command(subcommand)]
         command: RollupCommand,
+        #[command(flatten)]
+        backends: BackendArgs,
     },
     /// API tokens for the query (`read`) and admin (`admin`) API; stored hashed.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+        #[command(flatten)]
+        backends: BackendArgs,
     },
     /// Data retention: delete now what sites' `retention_days` no longer keep (the rollup
     /// role also does it every hour). Prints one line per site with a retention.
     Retention {
         #[command(subcommand)]
         command: RetentionCommand,
+        #[command(flatten)]
+        backends: BackendArgs,
     },
     /// Privacy: erase a visitor's data everywhere (GDPR art. 17), list past erasures.
     Gdpr {
         #[command(subcommand)]
         command: GdprCommand,
+        #[command(flatten)]
+        backends: BackendArgs,
     },
     /// The dead-letter store: rejected events and refused batches, with their reasons.
     Deadletter {
         #[command(subcommand)]
         command: DeadletterCommand,
+        #[command(flatten)]
+        backends: BackendArgs,
     },
     /// Import past page views and custom events from a CSV or JSON-lines file (columns
-    /// visitor, session, url, timestamp, and event for a custom event; see `src/import.rs`)
-    /// through a running server's `POST /v1/sites/{key}/import`. Re-running it with the same
-    /// file changes nothing (event ids are derived from the rows).
+    /// visitor, session, url, timestamp, and event for a custom event; optional id,
+    /// viewport_w, viewport_h, title, referrer, seq, props) through a running server's
+    /// `POST /v1/sites/{key}/import`. Re-running it with the same file changes nothing (event
+    /// ids are derived from the rows). Prints the totals as JSON; when rows were rejected, a
+    /// summary of how many and why (by column) goes to stderr and the exit status is 2.
     Import {
         /// The CSV (`.csv`) or JSON-lines (`.jsonl`, `.ndjson`, `.json`) file.
         file: std::path::PathBuf,
@@ -111,6 +131,9 @@ enum Command {
         /// API token; default: `SIGHTLINE_API_TOKEN`, else `<data-dir>/api-token`.
         #[arg(long, env = "SIGHTLINE_API_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// The server's data dir, read only for its `api-token` when no token is given.
+        #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "./sightline-data")]
+        data_dir: std::path::PathBuf,
         /// File format; default from the file's extension.
         #[arg(long, value_enum)]
         format: Option<sightline::import::Format>,
@@ -259,13 +282,22 @@ enum SiteCommand {
     },
     /// Print one site with its settings, as JSON.
     Show { key: String },
+    /// Delete a site with its raw events and rollup rows (also `DELETE /v1/sites/{key}`);
+    /// prints `{"key", "events"}`. A later site with the same key starts empty.
+    Delete {
+        /// The site's write key.
+        key: String,
+        /// Confirm: without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
 enum SurveyCommand {
     /// Upsert the surveys of FILE by id (and set the feedback button when FILE has one).
     /// FILE is JSON: one survey, a list of surveys, or {"surveys": [...], "feedback": {...}};
-    /// the format is documented in `src/survey.rs` and README.md.
+    /// the format is documented in README.md.
     Apply {
         /// The JSON file (`-` reads stdin).
         file: String,
@@ -324,7 +356,6 @@ fn init_logging() -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     init_logging()?;
     let cli = Cli::parse();
-    let args = cli.backends;
     match cli.command {
         Command::Serve {
             listen,
@@ -336,6 +367,7 @@ fn main() -> anyhow::Result<()> {
             roles,
             rollup_shard,
             quotas,
+            backends: args,
         } => {
             let limits = Limits {
                 batch_bytes: max_batch_bytes,
@@ -364,7 +396,10 @@ fn main() -> anyhow::Result<()> {
                 server::serve(cfg, backends).await
             })
         }
-        Command::Site { command } => tokio::runtime::Runtime::new()?.block_on(async {
+        Command::Site { command, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
+            if let SiteCommand::Delete { key, yes: false } = &command {
+                anyhow::bail!("refusing to delete site {key} and all its data without --yes");
+            }
             let wh = server::connect_warehouse(&args).await?;
             match command {
                 SiteCommand::Add { name, origins, key } => {
@@ -402,6 +437,13 @@ fn main() -> anyhow::Result<()> {
                     let site = site.ok_or_else(|| anyhow::anyhow!("no site with key {key}"))?;
                     println!("{}", serde_json::to_string_pretty(&site)?);
                 }
+                SiteCommand::Delete { key, .. } => {
+                    let deleted = sightline::site_admin::delete_site(wh.as_ref(), &key)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("{}", serde_json::to_string(&deleted)?);
+                    eprintln!("site {key} deleted (running servers refuse it within 5 s)");
+                }
                 SiteCommand::List => {
                     for s in wh.sites().await? {
                         println!("{}\t{}\t{}", s.key, s.name, s.origins.join(","));
@@ -410,7 +452,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        Command::Token { command } => tokio::runtime::Runtime::new()?.block_on(async {
+        Command::Token { command, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
             let wh = server::connect_warehouse(&args).await?;
             match command {
                 TokenCommand::Create { name, scope, sites } => {
@@ -421,7 +463,7 @@ fn main() -> anyhow::Result<()> {
                     let t = access::create_token(wh.as_ref(), &name, scope, sites).await?;
                     println!("{}", t.plaintext);
                     eprintln!(
-                        "token {} ({:?}) created; it is shown only this once (running servers accept it within 5 s)",
+                        "token {} ({}) created; it is shown only this once (running servers accept it within 5 s)",
                         t.token.id, t.token.scope
                     );
                 }
@@ -446,7 +488,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        Command::Retention { command: RetentionCommand::Run } => tokio::runtime::Runtime::new()?.block_on(async {
+        Command::Retention { command: RetentionCommand::Run, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
             let wh = server::connect_warehouse(&args).await?;
             let sites = wh.sites().await?;
             for (site, n) in sightline::rollup::job::apply_retention(wh.as_ref(), &sites).await? {
@@ -454,7 +496,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        Command::Gdpr { command } => tokio::runtime::Runtime::new()?.block_on(async {
+        Command::Gdpr { command, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
             let backends = server::connect_backends(&args, &Limits::default()).await?;
             match command {
                 GdprCommand::Delete { site, visitor } => {
@@ -481,7 +523,7 @@ fn main() -> anyhow::Result<()> {
             backends.log.shutdown().await;
             Ok(())
         }),
-        Command::Deadletter { command } => tokio::runtime::Runtime::new()?.block_on(async {
+        Command::Deadletter { command, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
             let limits = Limits::default();
             let backends = server::connect_backends(&args, &limits).await?;
             let log = backends.log.clone();
@@ -511,7 +553,7 @@ fn main() -> anyhow::Result<()> {
             log.shutdown().await;
             Ok(())
         }),
-        Command::Survey { command } => tokio::runtime::Runtime::new()?.block_on(async {
+        Command::Survey { command, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
             use sightline::survey;
             let wh = server::connect_warehouse(&args).await?;
             let site = match command {
@@ -545,14 +587,14 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }),
-        Command::Import { file, site, url, token, format, batch } => {
+        Command::Import { file, site, url, token, data_dir, format, batch } => {
             use sightline::import;
             let format = format
                 .or_else(|| import::Format::from_path(&file))
                 .ok_or_else(|| anyhow::anyhow!("{}: unknown extension; pass --format csv|jsonl", file.display()))?;
             let token = match token {
                 Some(t) => t,
-                None => std::fs::read_to_string(args.data_dir.join("api-token"))
+                None => std::fs::read_to_string(data_dir.join("api-token"))
                     .map(|t| t.trim().to_string())
                     .map_err(|e| anyhow::anyhow!("no --token / SIGHTLINE_API_TOKEN and no readable api-token in the data dir: {e}"))?,
             };
@@ -560,16 +602,24 @@ fn main() -> anyhow::Result<()> {
             let input = import::read_rows(reader, format)?;
             let target = import::Target { url, site, token, batch };
             let s = import::send(&input, &target)?;
-            for (line, field, reason) in s.rejected.iter().take(20) {
-                eprintln!("line {line}: {field}: {reason}");
-            }
             println!(
                 "{}",
                 serde_json::json!({"rows": s.rows, "accepted": s.accepted, "duplicates": s.duplicates, "rejected": s.rejected.len()})
             );
-            Ok(())
+            if s.rejected.is_empty() {
+                return Ok(());
+            }
+            eprintln!("{} of {} rows rejected:", s.rejected.len(), s.rows);
+            for (reason, n) in s.reasons() {
+                eprintln!("  {n} × {reason}");
+            }
+            eprintln!("first rejected rows:");
+            for (line, column, reason) in s.rejected.iter().take(20) {
+                eprintln!("  line {line}: {column}: {reason}");
+            }
+            std::process::exit(2)
         }
-        Command::Rollup { command: RollupCommand::Rebuild { site, from, to } } => {
+        Command::Rollup { command: RollupCommand::Rebuild { site, from, to }, backends: args } => {
             tokio::runtime::Runtime::new()?.block_on(async {
                 let wh = server::connect_warehouse(&args).await?;
                 let f = sightline::query::parse_time("from", &from).map_err(|e| anyhow::anyhow!("{e}"))?;

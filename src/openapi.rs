@@ -18,6 +18,7 @@ use utoipa::OpenApi;
         crate::server::list_sites,
         crate::server::get_site,
         crate::server::patch_site,
+        crate::site_admin::delete_site_handler,
         crate::server::create_token,
         crate::server::list_tokens,
         crate::server::revoke_token,

@@ -110,6 +110,10 @@ impl SiteCache {
             .expect("site cache lock")
             .insert(site.key.clone(), site);
     }
+    /// Forget a deleted site.
+    pub fn remove(&self, key: &str) {
+        self.by_key.write().expect("site cache lock").remove(key);
+    }
     /// The site with this write key.
     pub fn get(&self, key: &str) -> Option<Site> {
         self.by_key.read().expect("site cache lock").get(key).cloned()

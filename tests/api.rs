@@ -62,7 +62,7 @@ fn the_openapi_document_lists_the_v1_contract() {
     assert_eq!(required("/v1/sites/{key}/funnel"), vec!["key", "steps"]);
     assert_eq!(required("/v1/sites/{key}/journeys"), vec!["key"]);
     assert_eq!(params("/v1/sites/{key}/zones"), with_range(&["url"]));
-    assert_eq!(params("/v1/sites/{key}/journeys"), with_range(&["entry"]));
+    assert_eq!(params("/v1/sites/{key}/journeys"), with_range(&["entry", "limit"]));
     assert_eq!(
         params("/v1/sites/{key}/funnel"),
         with_range(&["steps", "window", "count"])

@@ -311,15 +311,20 @@ async fn keep_refused_body(state: &AppState, e: &IngestError, sample: &[u8]) {
     if !state.quotas.take_sample() {
         return;
     }
-    // A sample that is JSON is scrubbed field by field (ids and times kept), else as text.
-    let text = match serde_json::from_slice::<serde_json::Value>(sample) {
+    // A sample that is JSON is scrubbed field by field (ids and times kept), else as text;
+    // compressed bytes are decoded first, and bytes that are not text are kept as base64.
+    let sample = crate::log::deadletter::decoded_sample(sample, BODY_SAMPLE_BYTES);
+    let text = match serde_json::from_slice::<serde_json::Value>(&sample) {
         Ok(mut v) => {
             enrich::scrub_json(&mut v);
             v.to_string()
         }
-        Err(_) => enrich::scrub_text(&String::from_utf8_lossy(sample)).0,
+        Err(_) => match crate::log::deadletter::sample_text(&sample) {
+            Ok(text) => enrich::scrub_text(text).0,
+            Err(binary) => binary,
+        },
     };
-    let site = serde_json::from_slice::<serde_json::Value>(sample)
+    let site = serde_json::from_slice::<serde_json::Value>(&sample)
         .ok()
         .and_then(|v| {
             v.get("site")

@@ -431,6 +431,11 @@ pub trait Warehouse: Send + Sync + 'static {
     /// a UTC midnight): data retention. Returns the raw events deleted; returns once they are
     /// gone (ClickHouse: once the mutations finished).
     async fn drop_before(&self, site: &str, before_day: i64) -> anyhow::Result<u64>;
+    /// Delete site `key` (`DELETE /v1/sites/{key}`, `sightline site delete`): its row, then
+    /// every raw event and rollup row ([`Warehouse::drop_before`] with no day kept) and its
+    /// rollup bookkeeping, so a later site with the same key starts empty. Returns the raw
+    /// events deleted; returns once they are gone (ClickHouse: once the mutations finished).
+    async fn delete_site(&self, key: &str) -> anyhow::Result<u64>;
     /// All API tokens, revoked ones included (`crate::access`).
     async fn tokens(&self) -> anyhow::Result<Vec<ApiToken>>;
     /// Create or replace an API token (by id).

@@ -1881,6 +1881,20 @@ impl Warehouse for ClickHouseWarehouse {
         Ok(before)
     }
 
+    async fn delete_site(&self, key: &str) -> anyhow::Result<u64> {
+        for op in [
+            name::DELETE_SITE,
+            name::DELETE_SITE_SESSION_MARKS,
+            name::DELETE_SITE_SESSION_STATE,
+        ] {
+            timed(op, self.client.query(sql::sql(op)).bind(key).execute()).await?;
+        }
+        // Mutations run in the background: wait for the site row to be gone.
+        let gone = || async { anyhow::Ok(self.sites().await?.iter().all(|s| s.key != key)) };
+        self.wait_for("the site delete", gone).await?;
+        self.drop_before(key, i64::MAX).await
+    }
+
     async fn count_visitor_events(&self, site: &str, visitor: &str) -> anyhow::Result<u64> {
         let q = self
             .client

@@ -979,6 +979,18 @@ WHERE site = ? AND ts < ?;
 -- arg: 1764374400000
 ALTER TABLE events DELETE WHERE site = ? AND ts < ?;
 
+-- name: delete_site
+-- arg: 'site-a'
+ALTER TABLE sites DELETE WHERE key = ?;
+
+-- name: delete_site_session_marks
+-- arg: 'site-a'
+ALTER TABLE session_marks DELETE WHERE site = ?;
+
+-- name: delete_site_session_state
+-- arg: 'site-a'
+ALTER TABLE session_state DELETE WHERE site = ?;
+
 -- name: forgets
 -- returns: json String
 SELECT json

@@ -148,6 +148,9 @@ pub mod name {
     pub const DELETE_VISITOR_EVENTS: &str = "delete_visitor_events";
     pub const COUNT_EVENTS_BEFORE: &str = "count_events_before";
     pub const DELETE_EVENTS_BEFORE: &str = "delete_events_before";
+    pub const DELETE_SITE: &str = "delete_site";
+    pub const DELETE_SITE_SESSION_MARKS: &str = "delete_site_session_marks";
+    pub const DELETE_SITE_SESSION_STATE: &str = "delete_site_session_state";
     pub const FORGETS: &str = "forgets";
     pub const INSERT_FORGETS: &str = "insert_forgets";
     pub const PING: &str = "ping";
@@ -234,6 +237,9 @@ pub mod name {
         DELETE_VISITOR_EVENTS,
         COUNT_EVENTS_BEFORE,
         DELETE_EVENTS_BEFORE,
+        DELETE_SITE,
+        DELETE_SITE_SESSION_MARKS,
+        DELETE_SITE_SESSION_STATE,
         FORGETS,
         INSERT_FORGETS,
         RUNNING_ROLLUP_WRITES,

@@ -357,6 +357,19 @@ impl Warehouse for SqliteWarehouse {
         .await
     }
 
+    async fn delete_site(&self, key: &str) -> anyhow::Result<u64> {
+        let site = key.to_string();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM sites WHERE key = ?1", params![site])?;
+            tx.execute("DELETE FROM dirty_sessions WHERE site = ?1", params![site])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+        self.drop_before(key, i64::MAX).await
+    }
+
     async fn drop_before(&self, site: &str, before_day: i64) -> anyhow::Result<u64> {
         let site = site.to_string();
         self.with(move |c| {

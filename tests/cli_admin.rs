@@ -1,0 +1,265 @@
+//! The command line and the site admin API (issue 18 items 13–17): `import` exit status and
+//! messages, per-subcommand `--help`, deleting a site, dead-letter samples of compressed
+//! bodies, and `token create`'s scope.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::Command;
+
+fn sightline(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(args)
+        .env("SIGHTLINE_LOG", "warn")
+        .env_remove("SIGHTLINE_API_TOKEN")
+        .output()
+        .expect("run sightline")
+}
+
+#[test]
+fn each_subcommand_help_shows_only_its_flags_and_no_source_paths() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["site"],
+        &["site", "add"],
+        &["site", "delete"],
+        &["survey", "apply"],
+        &["rollup", "rebuild"],
+        &["token", "create"],
+        &["retention", "run"],
+        &["gdpr", "delete"],
+        &["deadletter", "list"],
+        &["import"],
+    ];
+    for c in commands {
+        let mut args = c.to_vec();
+        args.push("--help");
+        let out = sightline(&args);
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !help.contains("src/"),
+            "{args:?} --help points at a source file:\n{help}"
+        );
+    }
+    let import = String::from_utf8(sightline(&["import", "--help"]).stdout).unwrap();
+    for flag in ["--kafka", "--clickhouse"] {
+        assert!(!import.contains(flag), "import --help lists {flag}:\n{import}");
+    }
+    assert!(import.contains("--url") && import.contains("--data-dir"));
+    let serve = String::from_utf8(sightline(&["serve", "--help"]).stdout).unwrap();
+    assert!(serve.contains("--kafka-brokers") && serve.contains("--clickhouse-url"));
+}
+
+#[test]
+fn import_with_rejected_rows_exits_2_and_names_the_files_columns() {
+    let s = Server::start(&[]);
+    s.site("imp", &["https://shop.example"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("visits.csv");
+    let now = now_ms() - 3_600_000;
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "visitor,session,url,timestamp").unwrap();
+    writeln!(f, "v1,s1,https://shop.example/a,{now}").unwrap();
+    writeln!(f, "v1,s1,https://shop.example/b,yesterday").unwrap();
+    writeln!(f, "v2,s2,https://shop.example/c,{}", now + 1000).unwrap();
+    writeln!(f, "v3,s3,https://shop.example/d,01/06/2025").unwrap();
+    drop(f);
+    let url = format!("http://127.0.0.1:{}", s.port);
+    let out = sightline(&[
+        "import",
+        path.to_str().unwrap(),
+        "--site",
+        "imp",
+        "--url",
+        &url,
+        "--token",
+        TOKEN,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    let totals: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        totals,
+        json!({"rows": 4, "accepted": 2, "duplicates": 0, "rejected": 2})
+    );
+    assert!(stderr.contains("2 of 4 rows rejected"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("2 × timestamp: {}", sightline::import::TIMESTAMP_FORMS)),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 3: timestamp:") && stderr.contains("line 5: timestamp:"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("ts:"),
+        "messages must name the file's column: {stderr}"
+    );
+    // All rows good: exit 0 (the rejected ones again, fixed, in a new file).
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        format!("visitor,session,url,timestamp\nv4,s4,https://shop.example/e,{now}\n"),
+    )
+    .unwrap();
+    let out = sightline(&[
+        "import",
+        good.to_str().unwrap(),
+        "--site",
+        "imp",
+        "--url",
+        &url,
+        "--token",
+        TOKEN,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn token_create_prints_the_scope_as_the_api_names_it() {
+    let s = Server::start(&[]);
+    let out = s.cli(&["token", "create", "--name", "ops", "--scope", "admin"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("(admin) created"), "{stderr}");
+    let out = s.cli(&["token", "create", "--name", "grafana"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(read) created"));
+}
+
+fn delete(s: &Server, path: &str) -> (u16, Value) {
+    let r = s.http.delete(s.url(path)).bearer_auth(TOKEN).send().unwrap();
+    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn deleting_a_site_removes_it_and_its_data_and_needs_a_confirmation() {
+    let s = Server::start(&[]);
+    s.site("gone", &["https://shop.example"]);
+    let now = now_ms();
+    let events = (0..3)
+        .map(|i| event("pageview", "s1", "https://shop.example/a", now - 10_000 + i, json!({})))
+        .collect();
+    assert_eq!(s.post(&batch("gone", events)).0, 202);
+    s.settle("gone", 3);
+    let range = today_range();
+    assert_eq!(
+        s.get(&format!("/v1/sites/gone/sessions?{range}"))["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let (status, body) = delete(&s, "/v1/sites/gone");
+    assert_eq!((status, body["field"].as_str()), (400, Some("confirm")));
+    let (status, body) = delete(&s, "/v1/sites/gone?confirm=other");
+    assert_eq!((status, body["field"].as_str()), (400, Some("confirm")));
+    assert_eq!(
+        s.get("/v1/sites/gone/stats")["events"],
+        3,
+        "a refused delete deletes nothing"
+    );
+
+    let (status, body) = delete(&s, "/v1/sites/gone?confirm=gone");
+    assert_eq!((status, body), (200, json!({"key": "gone", "events": 3})));
+    for path in ["/v1/sites/gone".to_string(), format!("/v1/sites/gone/sessions?{range}")] {
+        let r = s.http.get(s.url(&path)).bearer_auth(TOKEN).send().unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+    }
+    assert_eq!(delete(&s, "/v1/sites/gone?confirm=gone").0, 404);
+    assert!(!s
+        .get("/v1/sites")
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["key"] == "gone"));
+
+    // A new site with the same key starts empty.
+    s.site("gone", &["https://shop.example"]);
+    assert_eq!(s.get("/v1/sites/gone/stats")["events"], 0);
+    assert_eq!(
+        s.get(&format!("/v1/sites/gone/sessions?{range}"))["sessions"],
+        json!([])
+    );
+
+    // The CLI: refused without --yes, then deletes.
+    let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(["site", "delete", "gone", "--data-dir"])
+        .arg(&s.data_dir)
+        .args(&s.backend)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    assert!(
+        s.cli(&["site", "show", "gone"]).status.success(),
+        "a refused delete deletes nothing"
+    );
+    let out = s.cli(&["site", "delete", "gone", "--yes"]);
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, json!({"key": "gone", "events": 0}));
+    let listed = String::from_utf8(s.cli(&["site", "list"]).stdout).unwrap();
+    assert!(!listed.lines().any(|l| l.starts_with("gone\t")), "{listed}");
+}
+
+#[test]
+fn a_refused_gzip_body_is_kept_as_readable_text() {
+    let s = Server::start(&["--max-batch-bytes", "2000"]);
+    s.site("gz", &["https://shop.example"]);
+    let events: Vec<Value> = (0..40)
+        .map(|i| {
+            event(
+                "pageview",
+                "s1",
+                "https://shop.example/compressed",
+                now_ms() - i,
+                json!({}),
+            )
+        })
+        .collect();
+    let body = serde_json::to_vec(&batch("gz", events)).unwrap();
+    assert!(body.len() > 2000);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    let (status, _) = s.post_raw(
+        gz.finish().unwrap(),
+        &[("content-type", "text/plain"), ("content-encoding", "gzip")],
+        "",
+    );
+    assert_eq!(status, 413);
+    let letters = s.get("/v1/admin/deadletters");
+    let letter = letters
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["stage"] == "request")
+        .unwrap_or_else(|| panic!("no request letter in {letters}"));
+    let raw = letter["raw"].as_str().unwrap();
+    assert!(raw.starts_with("{\"events\":[{\"id\":"), "the decoded body: {raw}");
+    assert!(raw.contains("https://shop.example/compressed"), "{raw}");
+    assert!(!raw.contains('\u{fffd}'), "mojibake: {raw}");
+    // The CLI reads the same letter.
+    let out = s.cli(&["deadletter", "list", "--stage", "request"]);
+    let first: Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(first["raw"], letter["raw"]);
+}
+
+#[test]
+fn a_sample_that_is_not_text_is_marked_base64() {
+    use sightline::log::deadletter::{decoded_sample, sample_text};
+    assert_eq!(sample_text(b"plain"), Ok("plain"));
+    assert_eq!(
+        sample_text("caf\u{e9}".as_bytes()[..4].as_ref()),
+        Ok("caf"),
+        "a cut character is dropped"
+    );
+    assert_eq!(sample_text(&[0xff, 0x00, 0x41]), Err("base64:/wBB".to_string()));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"hello world").unwrap();
+    let mut bytes = gz.finish().unwrap();
+    assert_eq!(&*decoded_sample(&bytes, 5), b"hello");
+    bytes.truncate(bytes.len() - 8); // a cut stream still yields its start
+    assert_eq!(&*decoded_sample(&bytes, 100), b"hello world");
+}
