@@ -1,6 +1,6 @@
 -- wrk script of scripts/load: POST /v1/events with generated 50-event batch bodies.
 --
---   wrk ... -s scripts/load.lua URL -- BODIES_FILE NONCE DELAY_MS
+--   wrk ... -s scripts/load.lua URL -- BODIES_FILE NONCE DELAY_MS [THREAD_RPS]
 --
 -- BODIES_FILE: one body per line (examples/loadgen.rs `bodies`), every id starting with the
 -- template tag 5e1f7a90, replaced per request by NONCE (2 hex digits, one per run) + the
@@ -8,6 +8,12 @@
 -- request carries fresh event ids (a resent body would only count duplicates).
 -- DELAY_MS: pause of each connection between requests (0: saturation); wrk has no
 -- open-loop fixed-rate mode, so fixed offered loads are paced this way.
+-- THREAD_RPS (> 0): pace each wrk thread to this many requests/s on a schedule instead
+-- (the soak phase): every request has a due time 1/THREAD_RPS after the thread's previous
+-- one, and delay() waits until it, so slow responses do not lower the offered rate as long
+-- as the thread has a free connection. A thread more than 1 s behind its schedule starts
+-- again from now (no burst): the requests it skipped are not offered, and the harness
+-- reports the rate actually sent next to the one asked for.
 -- done() prints one JSON line prefixed "WRKJSON ".
 
 local threads = {}
@@ -20,6 +26,18 @@ function setup(thread)
 end
 
 local bodies, nonce, pause = {}, "00", 0
+local interval_ms, next_due = 0, nil -- THREAD_RPS pacing
+
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } sl_timespec;
+int clock_gettime(int clk_id, sl_timespec *tp);
+]]
+local ts = ffi.new("sl_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
 counter, accepted, refused = 0, 0, 0 -- globals: done() reads them with thread:get
 
 function init(args)
@@ -28,6 +46,8 @@ function init(args)
   end
   nonce = args[2] or "00"
   pause = tonumber(args[3] or "0")
+  local rps = tonumber(args[4] or "0")
+  if rps > 0 then interval_ms = 1000 / rps end
 end
 
 function request()
@@ -39,7 +59,13 @@ function request()
 end
 
 function delay()
-  return pause
+  if interval_ms <= 0 then return pause end
+  local t = now_ms()
+  if next_due == nil or next_due < t - 1000 then next_due = t end
+  local d = next_due - t
+  next_due = next_due + interval_ms
+  if d < 0 then return 0 end
+  return math.floor(d)
 end
 
 function response(status, headers, body)

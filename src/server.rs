@@ -876,7 +876,10 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 .route("/v1/sites", web::get().to(list_sites))
                 .route("/v1/sites/{key}", web::get().to(get_site))
                 .route("/v1/sites/{key}", web::patch().to(patch_site))
-                .route("/v1/sites/{key}", web::delete().to(crate::site_admin::delete_site_handler))
+                .route(
+                    "/v1/sites/{key}",
+                    web::delete().to(crate::site_admin::delete_site_handler),
+                )
                 .route("/v1/sites/{key}/heatmap", web::get().to(query::heatmap))
                 .route("/v1/sites/{key}/heatmap/compare", web::get().to(query::heatmap_compare))
                 .route("/v1/sites/{key}/zones", web::get().to(query::zones))
