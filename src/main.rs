@@ -235,6 +235,11 @@ struct QuotaArgs {
     /// Requests per second per client IP (bursts of twice that); 0 turns it off.
     #[arg(long, env = "SIGHTLINE_QUOTA_IP_RPS", default_value_t = 100)]
     quota_ip_rps: u32,
+    /// Events per second per visitor of a site (bursts of 20 s worth: 1000 events at the
+    /// default); a visitor over it gets 429 + Retry-After, or, sharing a batch with others,
+    /// its events are listed as rejected on visitor_id. 0 turns it off.
+    #[arg(long, env = "SIGHTLINE_QUOTA_VISITOR_EPS", default_value_t = 50)]
+    quota_visitor_eps: u32,
     /// Events per second per site (bursts of twice that, at least 1000); 0 turns it off.
     #[arg(long, env = "SIGHTLINE_QUOTA_SITE_EPS", default_value_t = 20_000)]
     quota_site_eps: u32,
@@ -378,6 +383,7 @@ fn main() -> anyhow::Result<()> {
             let quotas = QuotaConfig {
                 ip_requests_per_s: quotas.quota_ip_rps,
                 site_events_per_s: quotas.quota_site_eps,
+                visitor_events_per_s: quotas.quota_visitor_eps,
                 max_inflight: quotas.max_inflight,
                 trusted_proxies: quotas.trusted_proxies,
             };

@@ -263,3 +263,64 @@ fn a_sample_that_is_not_text_is_marked_base64() {
     bytes.truncate(bytes.len() - 8); // a cut stream still yields its start
     assert_eq!(&*decoded_sample(&bytes, 100), b"hello world");
 }
+
+/// Item 17: a session split by the server (here after 30 min without events) is listed as
+/// the snippet's session id with its split index as a field of its own, in `/sessions` and
+/// in the voc answers that name sessions; no `#` suffix anywhere; the cursor still pages.
+#[test]
+fn a_split_session_is_listed_by_its_id_and_split_index() {
+    let s = Server::start(&[]);
+    s.site("split", &["https://shop.example"]);
+    let t0 = now_ms() - 3 * 3_600_000;
+    let url = "https://shop.example/a";
+    let events = vec![
+        event("pageview", "s#1", url, t0, json!({})),
+        event("pageview", "s#1", url, t0 + 60_000, json!({})),
+        // 40 min later: a new server-side session of the same snippet session.
+        event("pageview", "s#1", url, t0 + 41 * 60_000, json!({})),
+        event(
+            "feedback",
+            "s#1",
+            url,
+            t0 + 42 * 60_000,
+            json!({"rating": 2, "comment": "slow"}),
+        ),
+    ];
+    assert_eq!(s.post(&batch("split", events)).0, 202);
+    s.settle("split", 4);
+    let d = chrono::DateTime::from_timestamp_millis(t0).unwrap().date_naive();
+    let range = format!("from={d}&to={}", d.succ_opt().unwrap().succ_opt().unwrap());
+    let list = s.get(&format!("/v1/sites/split/sessions?{range}"));
+    let rows: Vec<(Value, Value, Value)> = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["session"].clone(), x["split"].clone(), x["pageviews"].clone()))
+        .collect();
+    // Newest first. A session id may itself contain `#`: it is returned as sent.
+    assert_eq!(
+        rows,
+        vec![(json!("s#1"), json!(1), json!(1)), (json!("s#1"), json!(0), json!(2))],
+        "{list}"
+    );
+    let first = s.get(&format!("/v1/sites/split/sessions?limit=1&{range}"));
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let second = s.get(&format!(
+        "/v1/sites/split/sessions?limit=1&cursor={}&{range}",
+        url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>()
+    ));
+    assert_eq!(
+        (
+            second["sessions"][0]["session"].clone(),
+            second["sessions"][0]["split"].clone()
+        ),
+        (json!("s#1"), json!(0))
+    );
+    let voc = s.get(&format!("/v1/sites/split/voc?{range}"));
+    let fb = &voc["feedback"]["recent"][0];
+    assert_eq!(
+        (fb["session"].clone(), fb["split"].clone()),
+        (json!("s#1"), json!(1)),
+        "{voc}"
+    );
+}

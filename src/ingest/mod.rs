@@ -62,7 +62,7 @@ pub enum IngestError {
     UnsupportedContentType(String),
     #[error("the log cannot take events now: {0}")]
     Unavailable(String),
-    /// A quota is used up (`scope` is `ip` or `site`): `429` with `Retry-After`.
+    /// A quota is used up (`scope` is `ip`, `visitor` or `site`): `429` with `Retry-After`.
     #[error("the {scope} quota is used up; retry after {retry_after_s} s")]
     OverQuota { scope: &'static str, retry_after_s: u64 },
     /// The body's next chunk did not arrive in time (ms): `408`.
@@ -84,6 +84,10 @@ impl From<quota::Refusal> for IngestError {
                 scope: "site",
                 retry_after_s: quota::retry_after_secs(wait),
             },
+            quota::Refusal::Visitor(wait) => IngestError::OverQuota {
+                scope: "visitor",
+                retry_after_s: quota::retry_after_secs(wait),
+            },
             quota::Refusal::Busy => IngestError::Busy,
         }
     }
@@ -100,6 +104,7 @@ impl IngestError {
             IngestError::UnsupportedContentType(_) => "content_type",
             IngestError::Unavailable(_) => "log_unavailable",
             IngestError::OverQuota { scope: "ip", .. } => "quota_ip",
+            IngestError::OverQuota { scope: "visitor", .. } => "quota_visitor",
             IngestError::OverQuota { .. } => "quota_site",
             IngestError::Busy => "busy",
             IngestError::SlowBody(_) => "slow_body",
@@ -141,6 +146,7 @@ impl ResponseError for IngestError {
             IngestError::UnsupportedEncoding(_) => ("content-encoding".to_string(), None),
             IngestError::UnsupportedContentType(_) => ("content-type".to_string(), None),
             IngestError::Unavailable(_) => ("log".to_string(), None),
+            IngestError::OverQuota { scope: "visitor", .. } => ("visitor_id".to_string(), None),
             IngestError::OverQuota { scope, .. } => (scope.to_string(), None),
             IngestError::Busy => ("server".to_string(), None),
             IngestError::SlowBody(_) => ("body".to_string(), None),
@@ -427,9 +433,24 @@ async fn handle(
         }
     }
 
-    state
-        .quotas
-        .take_site(&site.key, site.settings.events_per_minute, env.events.len())?;
+    // The visitor quota first: a flooding visitor's refused events take nothing from the
+    // site's quota, so its other visitors are not refused for it (cases/2026-12.md C12).
+    let visitors = env.events.iter().map(|e| e.get("visitor_id").and_then(|v| v.as_str()));
+    let over = state.quotas.take_visitors(&site.key, visitors);
+    if !over.refused.is_empty() {
+        METRICS
+            .events_refused_total
+            .with_label_values(&["quota_visitor"])
+            .inc_by(over.refused.len() as u64);
+        if over.refused.len() == env.events.len() {
+            return Err(quota::Refusal::Visitor(over.wait).into());
+        }
+    }
+    state.quotas.take_site(
+        &site.key,
+        site.settings.events_per_minute,
+        env.events.len() - over.refused.len(),
+    )?;
 
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     // The client IP is read here for the bot check's benefit and never stored.
@@ -448,6 +469,7 @@ async fn handle(
         skew,
         bot_reason,
         received_at - enrich::MAX_LIVE_AGE_MS,
+        &over,
     )
     .await?;
     let mut resp = HttpResponse::build(status);
@@ -460,8 +482,11 @@ async fn handle(
 
 /// Validate, enrich and append one batch of event objects of `site` — the one path every
 /// event takes into the log, from the snippet ([`events`]) and from historical import
-/// ([`import`]). Returns the status (`202`, or `400` when every event was rejected), the
-/// batch's request id and the response body.
+/// ([`import`]). `over_quota` lists the events the visitor quota refused: they are reported
+/// as rejected on `visitor_id` (not dead-lettered: not bad input, and a resend may be taken).
+/// Returns the status (`202`, or `400` when every event was rejected), the batch's request
+/// id and the response body.
+#[allow(clippy::too_many_arguments)]
 async fn accept(
     state: &AppState,
     site: &crate::sites::Site,
@@ -471,6 +496,7 @@ async fn accept(
     skew: Skew,
     bot_reason: Option<String>,
     oldest_ts: i64,
+    over_quota: &quota::VisitorRefusals,
 ) -> Result<(StatusCode, String, IngestResponse), IngestError> {
     let limits = state.limits;
     let request_id = uuid::Uuid::now_v7().to_string();
@@ -513,6 +539,7 @@ async fn accept(
         });
         rejected.push(r);
     };
+    let mut over_quota_left = over_quota.refused.iter().peekable();
     for (i, v) in events.iter().enumerate() {
         let typ = v
             .get("type")
@@ -520,6 +547,18 @@ async fn accept(
             .filter(|t| crate::event::EVENT_TYPES.contains(t))
             .unwrap_or("unknown");
         METRICS.events_received_total.with_label_values(&[typ]).inc();
+        if over_quota_left.next_if_eq(&&i).is_some() {
+            let (rate, burst) = state.quotas.visitor_rate().unwrap_or_default();
+            rejected.push(Rejection::new(
+                i,
+                "visitor_id",
+                format!(
+                    "this visitor's event rate ({rate} events/s, bursts of {burst}) is used up; retry after {} s",
+                    quota::retry_after_secs(over_quota.wait)
+                ),
+            ));
+            continue;
+        }
         let result = accept_event(i, v, &site.key, &ctx, limits.event_bytes).and_then(|(event, dropped)| {
             // An answer to a survey the site defines must fit the definition.
             if let crate::event::Payload::SurveyResponse {
@@ -731,6 +770,7 @@ pub async fn import(
             Skew { shift_ms: 0 },
             bot_reason,
             enrich::OLDEST_IMPORT_TS,
+            &quota::VisitorRefusals::default(),
         )
         .await
     }
