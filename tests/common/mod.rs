@@ -200,13 +200,33 @@ impl Server {
         }
     }
 
-    /// Run a `sightline` subcommand against this server's data dir and backends.
+    /// The backend arguments without Kafka's: what the subcommands that open only the
+    /// warehouse take (`site`, `survey`, `rollup`, `token`, `retention`).
+    pub fn warehouse_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut args = self.backend.iter();
+        while let Some(a) = args.next() {
+            if a.starts_with("--kafka-") {
+                args.next();
+            } else {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
+
+    /// Run a `sightline` subcommand against this server's data dir and backends (only the
+    /// warehouse's for the subcommands that open only the warehouse).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let backend = match args.first() {
+            Some(&("site" | "survey" | "rollup" | "token" | "retention")) => self.warehouse_args(),
+            _ => self.backend.clone(),
+        };
         let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
             .args(args)
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(&self.backend)
+            .args(&backend)
             .env("SIGHTLINE_LOG", "warn")
             .output()
             .expect("run sightline");
