@@ -301,8 +301,9 @@ enum SiteCommand {
         /// The site's write key.
         key: String,
     },
-    /// Delete a site with its raw events and rollup rows (also `DELETE /v1/sites/{key}`);
-    /// prints `{"key", "events"}`. A later site with the same key starts empty.
+    /// Delete a site with its raw events, rollup rows, dead letters and its place in API
+    /// tokens (also `DELETE /v1/sites/{key}`); prints `{"key", "events"}`. A later site with
+    /// the same key starts empty.
     Delete {
         /// The site's write key.
         key: String,
@@ -464,7 +465,7 @@ fn main() -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string_pretty(&site)?);
                 }
                 SiteCommand::Delete { key, .. } => {
-                    let deleted = sightline::site_admin::delete_site(wh.as_ref(), &key)
+                    let deleted = sightline::site_admin::delete_site(wh.as_ref(), &key, "cli")
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("{}", serde_json::to_string(&deleted)?);

@@ -184,10 +184,58 @@ fn delete(s: &Server, path: &str) -> (u16, Value) {
     (r.status().as_u16(), r.json().unwrap_or(Value::Null))
 }
 
+/// A request with `token`; returns the status.
+fn status_with(s: &Server, path: &str, token: &str) -> u16 {
+    s.http
+        .get(s.url(path))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Wait (30 s at most) until `path` answers `want` to `token` (servers reload tokens within 5 s).
+fn wait_status(s: &Server, path: &str, token: &str, want: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while status_with(s, path, token) != want {
+        assert!(std::time::Instant::now() < deadline, "{path} never answered {want}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Dead letters of `site` as the API lists them.
+fn letters_of(s: &Server, site: &str) -> Vec<Value> {
+    s.get("/v1/admin/deadletters?limit=1000")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["site"] == site)
+        .cloned()
+        .collect()
+}
+
+/// An event ingest rejects (on `url`), kept as a dead letter of `site`.
+fn post_rejected(s: &Server, site: &str, tag: &str) {
+    let bad = event("pageview", tag, "not a url", now_ms() - 1000, json!({}));
+    let (status, body) = s.post(&batch(site, vec![bad]));
+    assert_eq!(
+        (status, body["rejected"][0]["field"].as_str()),
+        (400, Some("url")),
+        "{body}"
+    );
+}
+
+/// Item 15: deleting a site needs a confirmation and removes everything kept for it: raw
+/// events, rollups, dirty-session marks, dead letters (hidden in both modes), its place in
+/// API tokens; it is recorded in the erasure audit trail. A new site with the same key
+/// starts empty and is not open to the old site's tokens.
 #[test]
 fn deleting_a_site_removes_it_and_its_data_and_needs_a_confirmation() {
-    let s = Server::start(&[]);
+    // The rollup job only runs when asked: dirty-session marks stay until the delete.
+    let s = Server::start_with(backend_args(), &[], &[("SIGHTLINE_ROLLUP_EVERY_MS", "3600000")]);
     s.site("gone", &["https://shop.example"]);
+    s.site("kept", &["https://shop.example"]);
     let now = now_ms();
     let events = (0..3)
         .map(|i| event("pageview", "s1", "https://shop.example/a", now - 10_000 + i, json!({})))
@@ -202,6 +250,42 @@ fn deleting_a_site_removes_it_and_its_data_and_needs_a_confirmation() {
             .len(),
         1
     );
+    // What else is kept for the site: dead letters, tokens limited to it, and (two more
+    // events, stored but not rolled up yet) dirty-session marks.
+    post_rejected(&s, "gone", "d1");
+    post_rejected(&s, "kept", "d2");
+    assert_eq!((letters_of(&s, "gone").len(), letters_of(&s, "kept").len()), (1, 1));
+    let token = |sites: Value| -> (String, String) {
+        let r = s
+            .http
+            .post(s.url("/v1/tokens"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": "t", "scope": "read", "sites": sites}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let b: Value = r.json().unwrap();
+        (
+            b["id"].as_str().unwrap().to_string(),
+            b["token"].as_str().unwrap().to_string(),
+        )
+    };
+    let (only_id, only) = token(json!(["gone"]));
+    let (both_id, both) = token(json!(["gone", "kept"]));
+    wait_status(&s, "/v1/sites/gone/stats", &only, 200);
+    wait_status(&s, "/v1/sites/gone/stats", &both, 200);
+    let more = (0..2)
+        .map(|i| event("pageview", "s2", "https://shop.example/b", now - 5_000 + i, json!({})))
+        .collect();
+    assert_eq!(s.post(&batch("gone", more)).0, 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while s.get("/v1/sites/gone/stats")["events"] != 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 2 events never reached the warehouse"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 
     let (status, body) = delete(&s, "/v1/sites/gone");
     assert_eq!((status, body["field"].as_str()), (400, Some("confirm")));
@@ -209,12 +293,54 @@ fn deleting_a_site_removes_it_and_its_data_and_needs_a_confirmation() {
     assert_eq!((status, body["field"].as_str()), (400, Some("confirm")));
     assert_eq!(
         s.get("/v1/sites/gone/stats")["events"],
-        3,
+        5,
         "a refused delete deletes nothing"
     );
 
     let (status, body) = delete(&s, "/v1/sites/gone?confirm=gone");
-    assert_eq!((status, body), (200, json!({"key": "gone", "events": 3})));
+    assert_eq!((status, body), (200, json!({"key": "gone", "events": 5})));
+    // Its dirty-session marks went with it: a rollup pass finds nothing to recompute.
+    let r: Value = s
+        .http
+        .post(s.url("/v1/admin/rollup/run"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(r["sessions"], 0, "{r}");
+    // Its dead letters are gone from the API and the CLI; the other site's stay.
+    assert_eq!((letters_of(&s, "gone").len(), letters_of(&s, "kept").len()), (0, 1));
+    let out = s.cli(&["deadletter", "list", "--site", "gone"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    // Tokens: the one for this site alone is revoked, the other keeps only "kept".
+    let tokens = s.get("/v1/tokens");
+    let find = |id: &str| {
+        tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert!(find(&only_id)["revoked_at"].is_i64(), "{tokens}");
+    assert_eq!(
+        (find(&both_id)["sites"].clone(), find(&both_id)["revoked_at"].clone()),
+        (json!(["kept"]), Value::Null)
+    );
+    // The erasure is in the audit trail.
+    let forgets = s.get("/v1/admin/forgets");
+    let rec = forgets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["site"] == "gone" && r["whole_site"] == true)
+        .unwrap_or_else(|| panic!("{forgets}"));
+    assert_eq!(
+        (rec["warehouse_events"].as_u64(), rec["done_at"].is_i64()),
+        (Some(5), true)
+    );
     for path in ["/v1/sites/gone".to_string(), format!("/v1/sites/gone/sessions?{range}")] {
         let r = s.http.get(s.url(&path)).bearer_auth(TOKEN).send().unwrap();
         assert_eq!(r.status().as_u16(), 404, "{path}");
@@ -227,13 +353,20 @@ fn deleting_a_site_removes_it_and_its_data_and_needs_a_confirmation() {
         .iter()
         .any(|x| x["key"] == "gone"));
 
-    // A new site with the same key starts empty.
+    // A new site with the same key starts empty, and is not open to the old site's tokens.
     s.site("gone", &["https://shop.example"]);
     assert_eq!(s.get("/v1/sites/gone/stats")["events"], 0);
     assert_eq!(
         s.get(&format!("/v1/sites/gone/sessions?{range}"))["sessions"],
         json!([])
     );
+    wait_status(&s, "/v1/sites/gone/stats", &only, 401);
+    wait_status(&s, "/v1/sites/gone/stats", &both, 403);
+    assert_eq!(status_with(&s, "/v1/sites/kept/stats", &both), 200);
+    assert!(letters_of(&s, "gone").is_empty());
+    // Its own dead letters are listed as usual.
+    post_rejected(&s, "gone", "d3");
+    assert_eq!(letters_of(&s, "gone").len(), 1);
 
     // The CLI: refused without --yes, then deletes.
     let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
