@@ -58,6 +58,25 @@ pub struct ForgetRecord {
     pub done_at: Option<i64>,
 }
 
+impl ForgetRecord {
+    /// A new record, not done yet, of the erasure of `visitor` of `site`, or of the whole
+    /// site with `None` (a site deletion, [`crate::site_admin`]), starting now.
+    pub fn begin(site: &str, visitor: Option<&str>, by: &str) -> ForgetRecord {
+        ForgetRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            site: site.to_string(),
+            visitor_sha256: visitor.map(|v| visitor_hash(site, v)).unwrap_or_default(),
+            whole_site: visitor.is_none(),
+            at: chrono::Utc::now().timestamp_millis(),
+            by: by.to_string(),
+            log_events: 0,
+            warehouse_events: 0,
+            days: Vec::new(),
+            done_at: None,
+        }
+    }
+}
+
 /// Hex SHA-256 of (site, visitor): how a forgotten visitor is recognised without keeping the id.
 pub fn visitor_hash(site: &str, visitor: &str) -> String {
     let mut h = Sha256::new();
@@ -76,18 +95,7 @@ pub async fn forget_visitor(
     by: &str,
 ) -> anyhow::Result<ForgetRecord> {
     anyhow::ensure!(!visitor.is_empty(), "visitor: must not be empty");
-    let mut rec = ForgetRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        site: site.to_string(),
-        visitor_sha256: visitor_hash(site, visitor),
-        whole_site: false,
-        at: chrono::Utc::now().timestamp_millis(),
-        by: by.to_string(),
-        log_events: 0,
-        warehouse_events: 0,
-        days: Vec::new(),
-        done_at: None,
-    };
+    let mut rec = ForgetRecord::begin(site, Some(visitor), by);
     warehouse.put_forget(&rec).await?;
     rec.log_events = log.forget_visitor(site, visitor).await?;
     let (events, days) = warehouse.delete_visitor(site, visitor).await?;

@@ -41,18 +41,7 @@ pub async fn delete_site(warehouse: &dyn Warehouse, key: &str, by: &str) -> Resu
     if !warehouse.sites().await?.iter().any(|s| s.key == key) {
         return Err(ApiError::not_found("key", &format!("no site with key {key}")));
     }
-    let mut rec = ForgetRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        site: key.to_string(),
-        visitor_sha256: String::new(),
-        whole_site: true,
-        at: chrono::Utc::now().timestamp_millis(),
-        by: by.to_string(),
-        log_events: 0,
-        warehouse_events: 0,
-        days: Vec::new(),
-        done_at: None,
-    };
+    let mut rec = ForgetRecord::begin(key, None, by);
     warehouse.put_forget(&rec).await?;
     let events = warehouse.delete_site(key).await?;
     let tokens = crate::access::drop_site_from_tokens(warehouse, key).await?;

@@ -300,14 +300,7 @@ fn deleting_a_site_removes_it_and_its_data_and_needs_a_confirmation() {
     let (status, body) = delete(&s, "/v1/sites/gone?confirm=gone");
     assert_eq!((status, body), (200, json!({"key": "gone", "events": 5})));
     // Its dirty-session marks went with it: a rollup pass finds nothing to recompute.
-    let r: Value = s
-        .http
-        .post(s.url("/v1/admin/rollup/run"))
-        .bearer_auth(TOKEN)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let r = s.rollup_run();
     assert_eq!(r["sessions"], 0, "{r}");
     // Its dead letters are gone from the API and the CLI; the other site's stay.
     assert_eq!((letters_of(&s, "gone").len(), letters_of(&s, "kept").len()), (0, 1));

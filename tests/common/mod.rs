@@ -310,17 +310,7 @@ impl Server {
                 // second insert), so run the job until two passes in a row find nothing.
                 let mut idle = 0;
                 while idle < 2 {
-                    let r = self
-                        .http
-                        .post(self.url("/v1/admin/rollup/run"))
-                        .bearer_auth(TOKEN)
-                        // A pass over many days takes longer than the client's 30 s on a
-                        // loaded machine (debug build).
-                        .timeout(Duration::from_secs(300))
-                        .send()
-                        .unwrap();
-                    assert!(r.status().is_success());
-                    let sessions = r.json::<Value>().unwrap()["sessions"].as_u64().unwrap();
+                    let sessions = self.rollup_run()["sessions"].as_u64().unwrap();
                     idle = if sessions == 0 { idle + 1 } else { 0 };
                     assert!(Instant::now() < deadline, "rollups did not settle");
                     std::thread::sleep(Duration::from_millis(200));
@@ -333,6 +323,22 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// `POST /v1/admin/rollup/run`: one rollup pass now; its answer
+    /// (`{"sessions", "events", "owned_buckets"}`).
+    pub fn rollup_run(&self) -> Value {
+        let r = self
+            .http
+            .post(self.url("/v1/admin/rollup/run"))
+            .bearer_auth(TOKEN)
+            // A pass over many days takes longer than the client's 30 s on a loaded machine
+            // (debug build).
+            .timeout(Duration::from_secs(300))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+        r.json().unwrap()
     }
 
     pub fn metrics(&self) -> String {
