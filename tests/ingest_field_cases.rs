@@ -277,3 +277,49 @@ fn one_flooding_visitor_is_held_to_its_bucket_and_other_visitors_are_unaffected(
     assert_eq!(save["rage_clicks"].as_u64(), Some(flood_batches), "{problems}");
     assert!(flood_batches <= bound / 20);
 }
+
+/// C11 in the widgets: survey targeting matches patterns against the page key's host and
+/// path, which the widgets make from `location.pathname` (percent-encoded by the browser).
+/// Their `canonicalPath` (run in node, as shipped in `/s/widgets.js`) must give the path the
+/// server's [`canonical_encoding`] gives, so `*/café*` targets `/caf%C3%A9`.
+#[test]
+fn the_widgets_encode_paths_as_page_keys_do() {
+    use sightline::event::enrich::canonical_encoding;
+    let src = sightline::ingest::WIDGETS_JS;
+    let start = src.find("  var KEEP_ENCODED").expect("canonicalPath in widgets.js");
+    let end = src.find("  function pagePath()").expect("pagePath in widgets.js");
+    let paths = [
+        "/caf%C3%A9",
+        "/caf%c3%a9",
+        "/last%5Fversion",
+        "/last_version",
+        "/%7euser/%41bc",
+        "/a%2fb",
+        "/a%2Fb",
+        "/%E4%B8%AD%E6%96%87/%31%32",
+        "/a%20b",
+        "/a%e2%80%8fb",
+        "/a%C2%A0b",
+        "/bad%FFbyte%C3",
+        "/cut%E4%B8",
+        "/surrogate%ED%A0%80x",
+        "/emoji%F0%9F%98%80",
+        "/a%ZZ%",
+    ];
+    let script = format!(
+        "{}\nconsole.log(JSON.stringify({}.map(canonicalPath)));",
+        &src[start..end],
+        serde_json::to_string(&paths).unwrap()
+    );
+    let out = std::process::Command::new("node")
+        .arg("-e")
+        .arg(&script)
+        .output()
+        .expect("run node");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let js: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    for (path, got) in paths.iter().zip(&js) {
+        assert_eq!(got, &canonical_encoding(path), "{path}");
+    }
+    assert_eq!(js[0], "/café");
+}
