@@ -460,7 +460,7 @@ async fn handle(
         .clock_skew_seconds
         .with_label_values(&[if skew.shift_ms == 0 { "none" } else { "shift" }])
         .observe((skew.shift_ms.abs() as f64) / 1000.0);
-    let (status, request_id, out) = accept(
+    let (status, request_id, out) = accept_within_quota(
         state,
         &site,
         &env.events,
@@ -482,12 +482,41 @@ async fn handle(
 
 /// Validate, enrich and append one batch of event objects of `site` — the one path every
 /// event takes into the log, from the snippet ([`events`]) and from historical import
-/// ([`import`]). `over_quota` lists the events the visitor quota refused: they are reported
-/// as rejected on `visitor_id` (not dead-lettered: not bad input, and a resend may be taken).
-/// Returns the status (`202`, or `400` when every event was rejected), the batch's request
-/// id and the response body.
+/// ([`import`]). Returns the status (`202`, or `400` when every event was rejected), the
+/// batch's request id and the response body. [`accept_within_quota`] with no event refused
+/// by the visitor quota.
 #[allow(clippy::too_many_arguments)]
 async fn accept(
+    state: &AppState,
+    site: &crate::sites::Site,
+    events: &[serde_json::Value],
+    received_at: i64,
+    sent_at: Option<i64>,
+    skew: Skew,
+    bot_reason: Option<String>,
+    oldest_ts: i64,
+) -> Result<(StatusCode, String, IngestResponse), IngestError> {
+    let none = quota::VisitorRefusals::default();
+    accept_within_quota(
+        state,
+        site,
+        events,
+        received_at,
+        sent_at,
+        skew,
+        bot_reason,
+        oldest_ts,
+        &none,
+    )
+    .await
+}
+
+/// [`accept`], where `over_quota` lists the events the visitor quota refused
+/// ([`quota::Quotas::take_visitors`]): they are reported as rejected on `visitor_id`, counted
+/// in `sightline_events_refused_total` by the caller, and not dead-lettered (not bad input;
+/// a resend may be taken).
+#[allow(clippy::too_many_arguments)]
+async fn accept_within_quota(
     state: &AppState,
     site: &crate::sites::Site,
     events: &[serde_json::Value],
@@ -770,7 +799,6 @@ pub async fn import(
             Skew { shift_ms: 0 },
             bot_reason,
             enrich::OLDEST_IMPORT_TS,
-            &quota::VisitorRefusals::default(),
         )
         .await
     }
