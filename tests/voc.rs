@@ -450,7 +450,7 @@ fn surveys_are_managed_by_the_admin_api_and_a_file_and_served_to_the_snippet() {
     let bad = Command::new(env!("CARGO_BIN_EXE_sightline"))
         .args(["survey", "apply", file.to_str().unwrap(), "--site", "adm", "--data-dir"])
         .arg(&s.data_dir)
-        .args(&s.backend)
+        .args(s.warehouse_args())
         .output()
         .unwrap();
     assert!(!bad.status.success());
