@@ -220,13 +220,24 @@ fn one_flooding_visitor_is_held_to_its_bucket_and_other_visitors_are_unaffected(
     mixed.extend(
         (0..burst as i64 + 1).map(|i| event("custom", "flood", url, t0 + 2_100_000 + i, json!({"name": "loop"}))),
     );
+    // And, after them, an event of the other visitor that validation rejects: its index is
+    // its place in the batch.
+    mixed.push(event("pageview", "late", "not a url", t0 + 2_000_500, json!({})));
     let (status, body) = s.post(&batch(site, mixed));
     assert_eq!((status, body["accepted"].as_u64()), (202, Some(1)), "{body}");
     let rejected = body["rejected"].as_array().unwrap();
-    assert_eq!(rejected.len() as u64, burst + 1, "{body}");
+    assert_eq!(rejected.len() as u64, burst + 2, "{body}");
+    let indexes: Vec<u64> = rejected.iter().map(|r| r["index"].as_u64().unwrap()).collect();
+    assert_eq!(indexes, (1..=burst + 2).collect::<Vec<_>>());
     assert_eq!(
         (rejected[0]["index"].as_u64(), rejected[0]["field"].as_str()),
         (Some(1), Some("visitor_id"))
+    );
+    assert_eq!(
+        (rejected[burst as usize + 1]["field"].as_str()),
+        Some("url"),
+        "{}",
+        rejected[burst as usize + 1]
     );
     assert!(
         rejected[0]["reason"]

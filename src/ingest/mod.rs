@@ -460,18 +460,28 @@ async fn handle(
         .clock_skew_seconds
         .with_label_values(&[if skew.shift_ms == 0 { "none" } else { "shift" }])
         .observe((skew.shift_ms.abs() as f64) / 1000.0);
-    let (status, request_id, out) = accept_within_quota(
+    // Events the visitor quota refused are left out of the batch and reported as rejected.
+    let kept: std::borrow::Cow<[serde_json::Value]> = if over.refused.is_empty() {
+        (&env.events[..]).into()
+    } else {
+        let mut refused = over.refused.iter().peekable();
+        let kept = (0..env.events.len()).filter(|i| refused.next_if_eq(&i).is_none());
+        kept.map(|i| env.events[i].clone()).collect::<Vec<_>>().into()
+    };
+    let (status, request_id, mut out) = accept(
         state,
         &site,
-        &env.events,
+        &kept,
         received_at,
         env.sent_at,
         skew,
         bot_reason,
         received_at - enrich::MAX_LIVE_AGE_MS,
-        &over,
     )
     .await?;
+    if !over.refused.is_empty() {
+        report_over_quota(state, &over, &mut out);
+    }
     let mut resp = HttpResponse::build(status);
     if let Some(o) = &origin {
         cors_grant(&mut resp, o);
@@ -480,12 +490,43 @@ async fn handle(
     Ok(resp.json(out))
 }
 
+/// Put the events the visitor quota refused back into a batch's answer, whose indexes count
+/// only the events that were kept: rejections on `visitor_id` naming the rate and the wait
+/// (not dead-lettered: not bad input, and a resend may be taken), every index the batch's.
+fn report_over_quota(state: &AppState, over: &quota::VisitorRefusals, out: &mut IngestResponse) {
+    // The i-th kept event's index in the batch: i plus the refused events before it.
+    let original = |i: usize| {
+        let mut at = i;
+        for r in &over.refused {
+            if *r <= at {
+                at += 1;
+            }
+        }
+        at
+    };
+    for r in &mut out.rejected {
+        r.index = original(r.index);
+    }
+    for w in &mut out.warnings {
+        w.index = original(w.index);
+    }
+    let (rate, burst) = state.quotas.visitor_rate().unwrap_or_default();
+    let reason = format!(
+        "this visitor's event rate ({rate} events/s, bursts of {burst}) is used up; retry after {} s",
+        quota::retry_after_secs(over.wait)
+    );
+    out.rejected.extend(
+        over.refused
+            .iter()
+            .map(|&i| Rejection::new(i, "visitor_id", reason.clone())),
+    );
+    out.rejected.sort_by_key(|r| r.index);
+}
+
 /// Validate, enrich and append one batch of event objects of `site` — the one path every
 /// event takes into the log, from the snippet ([`events`]) and from historical import
 /// ([`import`]). Returns the status (`202`, or `400` when every event was rejected), the
-/// batch's request id and the response body. [`accept_within_quota`] with no event refused
-/// by the visitor quota.
-#[allow(clippy::too_many_arguments)]
+/// batch's request id and the response body.
 async fn accept(
     state: &AppState,
     site: &crate::sites::Site,
@@ -495,37 +536,6 @@ async fn accept(
     skew: Skew,
     bot_reason: Option<String>,
     oldest_ts: i64,
-) -> Result<(StatusCode, String, IngestResponse), IngestError> {
-    let none = quota::VisitorRefusals::default();
-    accept_within_quota(
-        state,
-        site,
-        events,
-        received_at,
-        sent_at,
-        skew,
-        bot_reason,
-        oldest_ts,
-        &none,
-    )
-    .await
-}
-
-/// [`accept`], where `over_quota` lists the events the visitor quota refused
-/// ([`quota::Quotas::take_visitors`]): they are reported as rejected on `visitor_id`, counted
-/// in `sightline_events_refused_total` by the caller, and not dead-lettered (not bad input;
-/// a resend may be taken).
-#[allow(clippy::too_many_arguments)]
-async fn accept_within_quota(
-    state: &AppState,
-    site: &crate::sites::Site,
-    events: &[serde_json::Value],
-    received_at: i64,
-    sent_at: Option<i64>,
-    skew: Skew,
-    bot_reason: Option<String>,
-    oldest_ts: i64,
-    over_quota: &quota::VisitorRefusals,
 ) -> Result<(StatusCode, String, IngestResponse), IngestError> {
     let limits = state.limits;
     let request_id = uuid::Uuid::now_v7().to_string();
@@ -568,7 +578,6 @@ async fn accept_within_quota(
         });
         rejected.push(r);
     };
-    let mut over_quota_left = over_quota.refused.iter().peekable();
     for (i, v) in events.iter().enumerate() {
         let typ = v
             .get("type")
@@ -576,18 +585,6 @@ async fn accept_within_quota(
             .filter(|t| crate::event::EVENT_TYPES.contains(t))
             .unwrap_or("unknown");
         METRICS.events_received_total.with_label_values(&[typ]).inc();
-        if over_quota_left.next_if_eq(&&i).is_some() {
-            let (rate, burst) = state.quotas.visitor_rate().unwrap_or_default();
-            rejected.push(Rejection::new(
-                i,
-                "visitor_id",
-                format!(
-                    "this visitor's event rate ({rate} events/s, bursts of {burst}) is used up; retry after {} s",
-                    quota::retry_after_secs(over_quota.wait)
-                ),
-            ));
-            continue;
-        }
         let result = accept_event(i, v, &site.key, &ctx, limits.event_bytes).and_then(|(event, dropped)| {
             // An answer to a survey the site defines must fit the definition.
             if let crate::event::Payload::SurveyResponse {
