@@ -20,6 +20,10 @@
 //! A record erased later ([`Log::forget_visitor`]) stays as an empty record, so offsets
 //! never move.
 //!
+//! **Retention.** A chunk that every consumer group has committed is deleted once it is
+//! [`RETENTION_MS`] old (7 days); each writer looks once a minute. The id index stays, so a
+//! retry even later is still reported as a duplicate.
+//!
 //! Dead letters live in `log.db` and are written by shard 0's writer.
 //!
 //! A `log.db` of the older one-row-per-record format (tables `log`, `ids`, `offsets`) is
@@ -44,6 +48,12 @@ const MAX_GROUP_BYTES: usize = 16 << 20;
 pub const MAX_SHARDS: usize = 16;
 /// zstd level of the chunks: 1 is the fastest; the records compress well even so.
 const ZSTD_LEVEL: i32 = 1;
+/// Retention: a chunk every consumer group has committed is deleted once it is this old
+/// (7 days, ms), as a Kafka topic's retention would. A shard that no group reads yet keeps
+/// everything. The id index is kept: a retry after that still counts as a duplicate.
+pub const RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How often a writer looks for chunks past retention, ms.
+const RETENTION_EVERY_MS: i64 = 60_000;
 
 type Reply = oneshot::Sender<Result<Vec<AppendOutcome>, String>>;
 
@@ -165,9 +175,21 @@ impl EmbeddedLog {
         for (k, conn) in conns.into_iter().enumerate() {
             let next: i64 = conn.query_row("SELECT coalesce(max(first + n), 0) FROM chunks", [], |r| r.get(0))?;
             let (tx, rx) = mpsc::sync_channel::<Cmd>(1024);
+            let offsets = open(&paths[0])?;
             std::thread::Builder::new()
                 .name(format!("sightline-log-{k}"))
-                .spawn(move || writer(conn, rx, next))?;
+                .spawn(move || {
+                    writer(
+                        conn,
+                        rx,
+                        next,
+                        Retention {
+                            shard: k,
+                            offsets,
+                            last: 0,
+                        },
+                    )
+                })?;
             writers.push(tx);
         }
         let reader = Arc::new(Mutex::new(open(&paths[0])?));
@@ -289,8 +311,60 @@ fn unpack(raw: i64, body: &[u8]) -> rusqlite::Result<Vec<u8>> {
     zstd::bulk::decompress(body, raw.max(0) as usize).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, mut next: i64) {
-    while let Ok(first) = rx.recv() {
+/// A writer's retention state: its shard, a connection to `log.db` (the groups' offsets)
+/// and when it last looked, ms.
+struct Retention {
+    shard: usize,
+    offsets: Connection,
+    last: i64,
+}
+
+impl Retention {
+    /// Delete the chunks of this shard that every group has committed and that are older
+    /// than [`RETENTION_MS`] at `now`; at most once per [`RETENTION_EVERY_MS`]. Returns the
+    /// chunks deleted.
+    fn apply(&mut self, conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+        if now - self.last < RETENTION_EVERY_MS {
+            return Ok(0);
+        }
+        self.last = now;
+        let done: Option<i64> = self.offsets.query_row(
+            "SELECT min(committed) FROM consumer_offsets WHERE part = ?1",
+            [self.shard as i64],
+            |r| r.get(0),
+        )?;
+        let Some(done) = done else { return Ok(0) };
+        // A group that never committed this shard has read nothing of it.
+        let groups: i64 = self
+            .offsets
+            .query_row("SELECT count(DISTINCT grp) FROM consumer_offsets", [], |r| r.get(0))?;
+        let here: i64 = self.offsets.query_row(
+            "SELECT count(*) FROM consumer_offsets WHERE part = ?1",
+            [self.shard as i64],
+            |r| r.get(0),
+        )?;
+        if here < groups {
+            return Ok(0);
+        }
+        conn.execute(
+            "DELETE FROM chunks WHERE first + n - 1 <= ?1 AND at < ?2",
+            params![done, now - RETENTION_MS],
+        )
+    }
+}
+
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, mut next: i64, mut retention: Retention) {
+    loop {
+        let first = match rx.recv_timeout(std::time::Duration::from_millis(RETENTION_EVERY_MS as u64)) {
+            Ok(c) => c,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = retention.apply(&conn, chrono::Utc::now().timestamp_millis()) {
+                    tracing::warn!(error = %e, "embedded log retention failed; retrying later");
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let size = |c: &Cmd| match c {
             Cmd::Append(items, _) => items.iter().map(|i| i.payload.len() + 4).sum(),
             Cmd::DeadLetter(..) => 0,
@@ -309,6 +383,9 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, mut next: i64) {
         let result = commit_group(&mut conn, &group, next);
         if let Ok((_, appended)) = &result {
             next += appended;
+        }
+        if let Err(e) = retention.apply(&conn, chrono::Utc::now().timestamp_millis()) {
+            tracing::warn!(error = %e, "embedded log retention failed; retrying later");
         }
         for (i, cmd) in group.into_iter().enumerate() {
             let res = match &result {
@@ -840,6 +917,49 @@ mod tests {
             .filter(|r| Event::decode(&r.payload).unwrap().visitor_id == "kept")
             .count();
         assert_eq!(rest.len() + seen_before, 15);
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_old_chunks_every_group_committed_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open_with(dir.path(), 1).unwrap();
+        for i in 0..3 {
+            log.append(&[event(&format!("e{i}"), "v")]).await.unwrap();
+        }
+        let mut a = log.consumer("a").await.unwrap();
+        let recs = a.poll(2, 0).await.unwrap();
+        a.commit(&recs.iter().map(|r| r.position).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        let conn = open(&log.paths[0]).unwrap();
+        let mut r = Retention {
+            shard: 0,
+            offsets: open(&log.paths[0]).unwrap(),
+            last: 0,
+        };
+        let later = chrono::Utc::now().timestamp_millis() + RETENTION_MS + 1;
+        // Group "a" committed offsets 0 and 1: their chunks go, offset 2 stays.
+        assert_eq!(r.apply(&conn, later).unwrap(), 2);
+        // Not again within the minute.
+        assert_eq!(r.apply(&conn, later + 1).unwrap(), 0);
+        // A group that starts later begins after the deleted chunks; a chunk stays until
+        // every group that committed has committed it.
+        let mut b = log.consumer("b").await.unwrap();
+        let seen = b.poll(10, 0).await.unwrap();
+        assert_eq!(seen.iter().map(|r| r.position.offset).collect::<Vec<_>>(), vec![2]);
+        b.commit(&seen.iter().map(|r| r.position).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.apply(&conn, later + RETENTION_EVERY_MS).unwrap(),
+            0,
+            "a has not committed offset 2"
+        );
+        let rest = a.poll(10, 0).await.unwrap();
+        a.commit(&rest.iter().map(|r| r.position).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert_eq!(r.apply(&conn, later + 2 * RETENTION_EVERY_MS).unwrap(), 1);
     }
 
     #[tokio::test]
