@@ -148,12 +148,31 @@
   // ---- views ----
   var render = {};
 
+  /** The current site's goal (`settings.rules.goal`), or null. */
+  function siteGoal() {
+    var site = sites.filter(function (s) { return s.key === S.site; })[0];
+    return (site && site.settings && site.settings.rules && site.settings.rules.goal) || null;
+  }
+
+  /** `/problems?sort=impact`'s ranking: one plain sentence per signal, its numbers beside. */
+  function impactCard(p) {
+    if (!p.impact) return card('Impact on conversion', h('p', { class: 'muted', text: 'Set the site goal (settings.rules.goal) to rank problems by the conversions they cost.' }));
+    return card('Impact on conversion (goal ' + p.goal + '), most lost conversions first', p.impact.length ? table('problems-impact', [
+      { label: 'Finding', f: 'summary', get: function (r) { return h('span', { class: r.significant ? 'impact sig' : 'impact', text: r.summary }); } },
+      { label: 'Sessions with', f: 'sessions_with', n: 1 }, { label: 'Conv. with %', f: 'conversion_with_pct' },
+      { label: 'Conv. without %', f: 'conversion_without_pct' }, { label: 'Lost conversions', f: 'lost_conversions' },
+      { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink(r.selector ? { page: r.page, element: r.selector } : { page: r.page })); } },
+    ], p.impact) : empty('signals'));
+  }
+
   render.problems = function () {
-    return siteApi('/problems', scope({ limit: 50 })).then(function (p) {
+    var goal = siteGoal();
+    return siteApi('/problems', scope({ limit: 50, sort: goal ? 'impact' : undefined })).then(function (p) {
       return [
         h('h1', { text: 'Problems' }),
         h('div', { class: 'kpis' }, kpi('sessions in range', num(p.sessions), 'sessions'),
           kpi('pages with problems', num(p.pages.length), 'pages'), kpi('elements with problems', num(p.elements.length), 'elements')),
+        impactCard(p),
         card('Pages, by rage + dead clicks + quick backs', p.pages.length ? table('problems-pages', [
           { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } },
           { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },

@@ -449,3 +449,287 @@ fn sessions_give_the_ordered_path_and_pages_rank_the_busiest() {
         ])
     );
 }
+
+/// analytics.md, "Impact on conversion", worked example, over HTTP: 440 sessions on three
+/// pages with the goal `event:purchase`. Rage clicks on `#pay` (40 sessions, 8 convert, vs
+/// 160 and 64): −20 points ±19.1, 8 lost, significant. Dead clicks on `button.promo` (50, 30
+/// vs 150, 60): +20 points ±20.6, −10 lost, not significant (the problem group converts
+/// better). Quick backs from /help (10, 1 vs 30, 12): 3 lost, not enough sessions.
+#[test]
+fn impact_ranks_signals_by_lost_conversions_with_hand_computed_numbers() {
+    let s = Server::start(&[]);
+    s.site_with(json!({
+        "name": "imp", "key": "imp", "origins": ["https://shop.example"],
+        "settings": {"rules": {"goal": "event:purchase"}},
+    }));
+    let t = now_ms() - 600_000;
+    let at = |page: &str| format!("https://shop.example/{page}");
+    let pv =
+        |sid: &str, ts: i64, page: &str, id: &str| event("pageview", sid, &at(page), ts, json!({"pageview_id": id}));
+    let tap = |sid: &str, ts: i64, page: &str, id: &str, sel: &str, reaction: Value| {
+        event(
+            "click",
+            sid,
+            &at(page),
+            ts,
+            json!({"pageview_id": id, "x": 100, "y": 200, "selector": sel, "tag": "button", "reaction_ms": reaction}),
+        )
+    };
+    let buy = |sid: &str, ts: i64, page: &str, id: &str| {
+        event(
+            "custom",
+            sid,
+            &at(page),
+            ts,
+            json!({"pageview_id": id, "name": "purchase"}),
+        )
+    };
+    let mut evs = Vec::new();
+    for i in 0..200i64 {
+        let (sid, ts) = (format!("c{i}"), t + i * 10);
+        evs.push(pv(&sid, ts, "cart", "a"));
+        let rage = i < 40;
+        if rage {
+            for k in 0..3 {
+                evs.push(tap(&sid, ts + 1_000 + k * 200, "cart", "a", "#pay", json!(30)));
+            }
+        }
+        if (rage && i < 8) || (!rage && i < 40 + 64) {
+            evs.push(buy(&sid, ts + 5_000, "cart", "a"));
+        }
+    }
+    for i in 0..200i64 {
+        let (sid, ts) = (format!("p{i}"), t + i * 10);
+        evs.push(pv(&sid, ts, "promo", "a"));
+        let dead = i < 50;
+        if dead {
+            evs.push(tap(&sid, ts + 1_000, "promo", "a", "button.promo", Value::Null));
+        }
+        if (dead && i < 30) || (!dead && i < 50 + 60) {
+            evs.push(buy(&sid, ts + 5_000, "promo", "a"));
+        }
+    }
+    for i in 0..40i64 {
+        let (sid, ts) = (format!("h{i}"), t + i * 10);
+        evs.push(pv(&sid, ts, "x", "a"));
+        evs.push(pv(&sid, ts + 1_000, "help", "b"));
+        let qb = i < 10;
+        if qb {
+            evs.push(pv(&sid, ts + 3_000, "x", "c"));
+        }
+        if (qb && i < 1) || (!qb && i < 10 + 12) {
+            evs.push(buy(&sid, ts + 5_000, "x", if qb { "c" } else { "b" }));
+        }
+    }
+    let n = evs.len() as u64;
+    for chunk in evs.chunks(200) {
+        let (st, body) = s.post(&batch("imp", chunk.to_vec()));
+        assert_eq!(st, 202, "{body}");
+    }
+    s.settle("imp", n);
+
+    let p = s.get(&format!("/v1/sites/imp/problems?sort=impact&{}", range()));
+    assert_eq!(p["goal"], "event:purchase");
+    assert_eq!(p["sessions"], 440);
+    let brief: Vec<Value> = p["impact"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            json!([
+                i["signal"],
+                i["page"],
+                i["selector"],
+                i["sessions_with"],
+                i["converted_with"],
+                i["sessions_without"],
+                i["converted_without"],
+                i["conversion_with_pct"],
+                i["conversion_without_pct"],
+                i["difference_pts"],
+                i["ci99_pts"],
+                i["lost_conversions"],
+                i["verdict"],
+                i["significant"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        brief,
+        vec![
+            json!([
+                "rage_click",
+                "shop.example/cart",
+                "#pay",
+                40,
+                8,
+                160,
+                64,
+                20.0,
+                40.0,
+                -20.0,
+                [-39.1, -0.9],
+                8.0,
+                "significant",
+                true
+            ]),
+            json!([
+                "quick_back",
+                "shop.example/help",
+                null,
+                10,
+                1,
+                30,
+                12,
+                10.0,
+                40.0,
+                -30.0,
+                null,
+                3.0,
+                "not_enough_sessions",
+                false
+            ]),
+            json!([
+                "dead_click",
+                "shop.example/promo",
+                "button.promo",
+                50,
+                30,
+                150,
+                60,
+                60.0,
+                40.0,
+                20.0,
+                [-0.6, 40.6],
+                -10.0,
+                "not_significant",
+                false
+            ]),
+        ]
+    );
+    assert_eq!(
+        p["impact"][0]["summary"],
+        "Sessions with rage clicks on #pay convert 20 points less (±19.1); about 8 lost conversions in this range"
+    );
+    // The score ranking is still there, unchanged by sort=impact.
+    assert_eq!(p["elements"][0]["selector"], "button.promo");
+    // The device filter applies: no mobile sessions, no impact.
+    let m = s.get(&format!("/v1/sites/imp/problems?sort=impact&device=mobile&{}", range()));
+    assert_eq!(m["impact"], json!([]));
+    // Bad input names the field.
+    let (st, body) = get_status(&s, &format!("/v1/sites/imp/problems?sort=loudest&{}", range()));
+    assert_eq!((st, body["field"].as_str()), (400, Some("sort")), "{body}");
+    patch_settings(&s, "imp", json!({"rules": {"goal": null}}));
+    let (st, body) = get_status(&s, &format!("/v1/sites/imp/problems?sort=impact&{}", range()));
+    assert_eq!(
+        (st, body["field"].as_str()),
+        (400, Some("settings.rules.goal")),
+        "{body}"
+    );
+    let r = s
+        .http
+        .patch(s.url("/v1/sites/imp"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"settings": {"rules": {"goal": "funnel:shop.example/cart,,event:purchase"}}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.json::<Value>().unwrap()["field"], "settings.rules.goal");
+    // A funnel goal: the cart page, then the purchase.
+    patch_settings(
+        &s,
+        "imp",
+        json!({"rules": {"goal": "funnel:shop.example/cart,event:purchase"}}),
+    );
+    let f = s.get(&format!("/v1/sites/imp/problems?sort=impact&{}", range()));
+    let of = |signal: &str| {
+        let i = f["impact"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["signal"] == signal)
+            .unwrap();
+        (
+            i["converted_with"].clone(),
+            i["converted_without"].clone(),
+            i["lost_conversions"].clone(),
+        )
+    };
+    assert_eq!(of("rage_click"), (json!(8), json!(64), json!(8.0)));
+    // Quick-back and promo sessions never view the cart: none of them converts to this goal.
+    assert_eq!(of("quick_back"), (json!(0), json!(0), json!(0.0)));
+    assert_eq!(of("dead_click"), (json!(0), json!(0), json!(0.0)));
+}
+
+/// cases/2026-12.md C4: selectors with build-generated tokens give one element; a selector
+/// with `:` or `/` in a class name is accepted, escaped, and filters the sessions list.
+#[test]
+fn c4_generated_selector_tokens_give_one_element() {
+    let s = Server::start(&[]);
+    s.site("c4", &["https://shop.example"]);
+    let t = now_ms() - 600_000;
+    let evs = vec![
+        pageview("s1", t, "a"),
+        click(
+            "s1",
+            t + 1_000,
+            "a",
+            "main > button.btn[_ngcontent-abc-c12]",
+            json!({"reaction_ms": 20}),
+        ),
+        pageview("s2", t + 10_000, "b"),
+        click(
+            "s2",
+            t + 11_000,
+            "b",
+            "main > button.btn[_ngcontent-xyz-c98]",
+            json!({"reaction_ms": 20}),
+        ),
+        click(
+            "s2",
+            t + 15_000,
+            "b",
+            "div.w-1/2 > a.hover:text-gray-500",
+            json!({"reaction_ms": 20}),
+        ),
+    ];
+    let n = evs.len() as u64;
+    let (st, body) = s.post(&batch("c4", evs));
+    assert_eq!(st, 202, "{body}");
+    s.settle("c4", n);
+    assert_eq!(
+        elements(&s, "c4"),
+        vec![
+            ("div.w-1\\/2 > a.hover\\:text-gray-500".to_string(), 1, 0, 0),
+            ("main > button.btn".to_string(), 2, 0, 0),
+        ]
+    );
+    // The sessions filter takes the selector as sent or as shown.
+    for sel in ["main > button.btn[_ngcontent-q-c1]", "main > button.btn"] {
+        let q = format!(
+            "/v1/sites/c4/sessions?element={}&{}",
+            sel.replace(' ', "%20")
+                .replace('>', "%3E")
+                .replace('[', "%5B")
+                .replace(']', "%5D"),
+            range()
+        );
+        assert_eq!(s.get(&q)["total"], 2, "{sel}");
+    }
+    let q = format!(
+        "/v1/sites/c4/sessions?element={}&{}",
+        "div.w-1/2 > a.hover:text-gray-500"
+            .replace(' ', "%20")
+            .replace('>', "%3E")
+            .replace('/', "%2F"),
+        range()
+    );
+    assert_eq!(s.get(&q)["total"], 1);
+    // Without a goal, sort=impact is refused naming the setting.
+    let (st, body) = get_status(&s, &format!("/v1/sites/c4/problems?sort=impact&{}", range()));
+    assert_eq!(
+        (st, body["field"].as_str()),
+        (400, Some("settings.rules.goal")),
+        "{body}"
+    );
+}
