@@ -177,6 +177,7 @@
           { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } },
           { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
           { label: 'Quick backs', f: 'quick_backs', n: 1 }, { label: 'Sessions', f: 'sessions', n: 1 }, { label: 'Score', f: 'score', n: 1 },
+          { label: 'Trend', f: 'regression', get: function (r) { return r.regression ? h('span', { class: 'pill', title: r.regression.rate_per_100 + ' rage + dead per 100 page views (baseline median ' + r.regression.baseline_median_per_100 + ', max ' + r.regression.baseline_max_per_100 + ')', text: 'new since ' + r.regression.since }) : '–'; } },
           { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink({ page: r.page })); } },
         ], p.pages) : empty('problems')),
         card('Elements, by rage + dead clicks', p.elements.length ? table('problems-elements', [

@@ -190,7 +190,7 @@ fn a3_steppers_and_ignored_selectors_are_not_rage_and_a_threshold_change_is_reco
     );
     assert_eq!(
         p["pages"],
-        json!([{"page": PAGE, "rage_clicks": 1, "dead_clicks": 6, "quick_backs": 0, "sessions": 1, "score": 7}])
+        json!([{"page": PAGE, "rage_clicks": 1, "dead_clicks": 6, "quick_backs": 0, "sessions": 1, "score": 7, "regression": null}])
     );
 }
 
@@ -732,4 +732,84 @@ fn c4_generated_selector_tokens_give_one_element() {
         (400, Some("settings.rules.goal")),
         "{body}"
     );
+}
+
+/// Issue 21, must-show 2: two builds of the SB Admin 2 page whose button carries a
+/// CSS-module class with a different generated hash give one element with 2 clicks, whose
+/// selector still finds the button (`tests/e2e/builds.mjs`).
+#[test]
+fn browser_two_builds_with_generated_class_hashes_give_one_element() {
+    let s = Server::start(&[]);
+    let page_port = free_port();
+    s.site("builds", &[&format!("http://127.0.0.1:{page_port}")]);
+    s.run_e2e("builds.mjs", "builds", page_port, &[]);
+}
+
+/// Issue 21, regressions: /cart has 20 page views a day for 9 days; dead clicks per day 1, 1,
+/// 2, 1, 1, 2, 1 (5, 5, 10, 5, 5, 10, 5 per 100 page views: median 5, spread up to 10), then
+/// 3 (15 per 100: above 10 and ≥ 2 × 5) and 4 (20 per 100, over a baseline of median 5 and
+/// max 15). /problems flags /cart "new since" the day of the 3, with the last day's numbers;
+/// /home stays at its rate and is not flagged.
+#[test]
+fn problems_flag_a_page_whose_frustration_rate_left_its_baseline() {
+    let s = Server::start(&[]);
+    s.site("reg", &["https://shop.example"]);
+    let today = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+    let mut evs = Vec::new();
+    for (k, dead) in [1, 1, 2, 1, 1, 2, 1, 3, 4].into_iter().enumerate() {
+        let noon = today - (9 - k as i64) * 86_400_000 + 43_200_000;
+        for i in 0..20 {
+            for (page, n) in [("cart", dead), ("home", 1)] {
+                let sid = format!("{page}-{k}-{i}");
+                let ts = noon + i * 60_000;
+                let url = format!("https://shop.example/{page}");
+                evs.push(event("pageview", &sid, &url, ts, json!({"pageview_id": "a"})));
+                if i < n {
+                    evs.push(event(
+                        "click",
+                        &sid,
+                        &url,
+                        ts + 1_000,
+                        json!({"pageview_id": "a", "x": 10, "y": 10, "selector": "#buy", "tag": "button"}),
+                    ));
+                }
+            }
+        }
+    }
+    let n = evs.len() as u64;
+    for chunk in evs.chunks(200) {
+        let (st, body) = s.post(&batch("reg", chunk.to_vec()));
+        assert_eq!(st, 202, "{body}");
+    }
+    s.settle("reg", n);
+    let p = s.get(&format!(
+        "/v1/sites/reg/problems?from={}&to={}",
+        day_str(-1),
+        day_str(0)
+    ));
+    let by_page: std::collections::BTreeMap<String, Value> = p["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["page"].as_str().unwrap().to_string(), x["regression"].clone()))
+        .collect();
+    assert_eq!(
+        by_page["shop.example/cart"],
+        json!({"since": day_str(-2), "rate_per_100": 20.0, "baseline_median_per_100": 5.0, "baseline_max_per_100": 15.0})
+    );
+    assert_eq!(by_page["shop.example/home"], Value::Null);
+    // The same range one day earlier: flagged since that same day.
+    let p = s.get(&format!(
+        "/v1/sites/reg/problems?from={}&to={}",
+        day_str(-2),
+        day_str(-1)
+    ));
+    assert_eq!(p["pages"][0]["page"], "shop.example/cart");
+    assert_eq!(p["pages"][0]["regression"]["since"], day_str(-2));
+    assert_eq!(p["pages"][0]["regression"]["rate_per_100"], 15.0);
 }

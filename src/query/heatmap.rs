@@ -4,10 +4,13 @@
 
 use super::{day_range, off_http, page_param, parse_limit, parse_time, scope, Filters, PageParam, Scope};
 use crate::rollup::impact::{impact, Goal};
+use crate::rollup::regressions::{page_regressions, LOOKBACK_DAYS};
 use crate::rollup::zones::{
     compare_elements, element_clicks, problems as rank_problems, zone_metrics, Has, SessionFilter, ZoneTotals,
 };
+use crate::rollup::DAY_MS;
 use crate::server::{require_read, ApiError, AppState};
+use crate::warehouse::RollupQuery;
 use crate::warehouse::{Part, SessionsQuery};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -119,7 +122,7 @@ pub async fn zones_data(
 }
 
 /// `GET /v1/sites/{key}/problems`: pages and elements ranked by frustration.
-#[utoipa::path(get, path = "/v1/sites/{key}/problems", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, ProblemParams), responses((status = 200, description = "pages: [{page, rage_clicks, dead_clicks, quick_backs, sessions, score}], elements: [{page, selector, zone, rage_clicks, dead_clicks, sessions, score}], ranked by score = the sum of the signals; sessions = sessions affected. With sort=impact also goal and impact: [{signal, page, selector, zone, survey, sessions_with, converted_with, sessions_without, converted_without, conversion_with_pct, conversion_without_pct, difference_pts, ci99_pts, lost_conversions, verdict, significant, summary}], most lost conversions first"), (status = 400, description = "sort is not score or impact, or sort=impact without settings.rules.goal")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/problems", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, ProblemParams), responses((status = 200, description = "pages: [{page, rage_clicks, dead_clicks, quick_backs, sessions, score, regression (null or {since, rate_per_100, baseline_median_per_100, baseline_max_per_100}: new since)}], elements: [{page, selector, zone, rage_clicks, dead_clicks, sessions, score}], ranked by score = the sum of the signals; sessions = sessions affected. With sort=impact also goal and impact: [{signal, page, selector, zone, survey, sessions_with, converted_with, sessions_without, converted_without, conversion_with_pct, conversion_without_pct, difference_pts, ci99_pts, lost_conversions, verdict, significant, summary}], most lost conversions first"), (status = 400, description = "sort is not score or impact, or sort=impact without settings.rules.goal")))]
 pub async fn problems(
     req: HttpRequest,
     key: web::Path<String>,
@@ -149,6 +152,21 @@ pub async fn problems(
         .read_rollup(&sc.query(vec![Part::Problems], None))
         .await?;
     let (sessions, pages, elements) = rank_problems(r.problems.iter().filter(|p| sc.keeps(&p.dims)));
+    // Regressions at the range's last day: page and problem rows of that day and the
+    // lookback before it (day totals: cost in distinct pages × days).
+    let last_day = sc.to_day - DAY_MS;
+    let back = state
+        .warehouse
+        .read_rollup(&RollupQuery {
+            from_day: last_day - LOOKBACK_DAYS * DAY_MS,
+            ..sc.query(vec![Part::Pages, Part::Problems], None)
+        })
+        .await?;
+    let regressions = page_regressions(
+        back.pages.iter().filter(|p| sc.keeps(&p.dims)),
+        back.problems.iter().filter(|p| sc.keeps(&p.dims)),
+        last_day,
+    );
     let out = |v: Vec<crate::rollup::zones::Problem>| -> Vec<serde_json::Value> {
         v.into_iter()
             .take(n)
@@ -161,6 +179,10 @@ pub async fn problems(
                     let o = j.as_object_mut().expect("object");
                     o.remove("selector");
                     o.remove("zone");
+                    o.insert(
+                        "regression".into(),
+                        serde_json::to_value(regressions.get(&p.page)).expect("regression to JSON"),
+                    );
                 } else {
                     j.as_object_mut().expect("object").remove("quick_backs");
                 }

@@ -228,10 +228,17 @@ async function views(browser) {
   const p = await api('/problems', { limit: 50 });
   same('problems: KPI sessions', (await kpis(page)).sessions, n(p.sessions));
   same('problems: pages', await readTable(page, 'problems-pages'),
-    pick(p.pages, { page: s, rage_clicks: n, dead_clicks: n, quick_backs: n, sessions: n, score: n }));
+    pick(p.pages, { page: s, rage_clicks: n, dead_clicks: n, quick_backs: n, sessions: n, score: n, regression: (v) => (v ? `new since ${v.since}` : '–') }));
   same('problems: elements', await readTable(page, 'problems-elements'),
     pick(p.elements, { selector: s, page: s, zone: s, rage_clicks: n, dead_clicks: n, sessions: n, score: n }));
   check('problems: seeded data has a problem element', p.elements.length > 0);
+  // The site has a goal: the view ranks the signals by lost conversions (issue 21), one
+  // plain-language line each, as /problems?sort=impact gives them.
+  const pi = await api('/problems', { limit: 50, sort: 'impact' });
+  check('problems: the seeded site has impact lines', (pi.impact || []).length > 0, JSON.stringify(pi.impact));
+  same('problems: impact lines, most lost conversions first', await readTable(page, 'problems-impact'),
+    pick(pi.impact || [], { summary: s, sessions_with: n, conversion_with_pct: s, conversion_without_pct: s, lost_conversions: s }));
+  check('problems: an impact line reads as a sentence', /^Sessions with .* (convert|: \d+ with)/.test((pi.impact || [])[0]?.summary || ''), (pi.impact || [])[0]?.summary);
   await shot(page, 'problems');
   // A row's sessions link opens the sessions behind it.
   const el0 = p.elements[0];
