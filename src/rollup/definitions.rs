@@ -580,16 +580,9 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 continue;
             }
             let page = pv.page_key.as_str();
-            let row = pages.entry((dims, page)).or_insert_with(|| PageRow {
-                dims,
-                page: page.to_string(),
-                pageviews: 0,
-                clicks: 0,
-                quick_backs: 0,
-                fold_n: 0,
-                viewport_h_sum: 0,
-                doc_h_sum: 0,
-            });
+            let row = pages
+                .entry((dims, page))
+                .or_insert_with(|| PageRow::with_pageviews(dims, page, 0));
             row.clicks += facts[i].len() as u64;
             if pv.pageview.is_some() {
                 row.pageviews += 1;

@@ -520,16 +520,8 @@ mod tests {
 
     #[test]
     fn page_signals_are_rage_plus_dead_per_100_page_views_of_the_busiest_pages() {
-        let page = |bot: bool, key: &str, pageviews: u64| crate::rollup::PageRow {
-            dims: dims(bot),
-            page: key.into(),
-            pageviews,
-            clicks: 0,
-            quick_backs: 0,
-            fold_n: 0,
-            viewport_h_sum: 0,
-            doc_h_sum: 0,
-        };
+        let page =
+            |bot: bool, key: &str, pageviews: u64| crate::rollup::PageRow::with_pageviews(dims(bot), key, pageviews);
         // shop.example/: 40 page views (+ 10 of bots), elements 2 + 3 and 1 + 0 (bots' 5 + 5
         // left out): 6 per 40 = 15 per 100. 25 more pages with fewer page views each, the
         // busiest 19 of which make the cut; a page without page views is never exported.

@@ -178,6 +178,22 @@ pub struct PageRow {
     pub doc_h_sum: u64,
 }
 
+impl PageRow {
+    /// A row with `pageviews` page views and nothing else counted yet.
+    pub fn with_pageviews(dims: Dims, page: &str, pageviews: u64) -> PageRow {
+        PageRow {
+            dims,
+            page: page.to_string(),
+            pageviews,
+            clicks: 0,
+            quick_backs: 0,
+            fold_n: 0,
+            viewport_h_sum: 0,
+            doc_h_sum: 0,
+        }
+    }
+}
+
 /// Clicks per grid cell (`grid_cell_px` square, page coordinates).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GridRow {

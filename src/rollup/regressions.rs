@@ -132,16 +132,7 @@ mod tests {
         }
     }
     fn page(day: i64, page: &str, pageviews: u64) -> PageRow {
-        PageRow {
-            dims: dims(day),
-            page: page.into(),
-            pageviews,
-            clicks: 0,
-            quick_backs: 0,
-            fold_n: 0,
-            viewport_h_sum: 0,
-            doc_h_sum: 0,
-        }
+        PageRow::with_pageviews(dims(day), page, pageviews)
     }
     fn el(day: i64, page: &str, rage: u64, dead: u64) -> ProblemRow {
         ProblemRow {
