@@ -4,7 +4,8 @@
 //
 //   SIGHTLINE_URL=… SIGHTLINE_TOKEN=… SIGHTLINE_SITE=<write key> PAGE_PORT=… node tests/e2e/builds.mjs
 //
-// Two "builds" of index.html are served (the page is rewritten on its way to the browser):
+// Two "builds" of index.html are served (a proxy on PAGE_PORT rewrites the page on its way
+// to the browser):
 // each gives the "Generate Report" button a CSS-module class with its own generated hash
 // (`Report_cta__Ab3dE`, then `Report_cta__x9Q2b`), as a bundler does on every build. The
 // button is clicked once in each build. The snippet sends two different selectors; the
@@ -12,6 +13,7 @@
 // (`[class*="Report_cta__"]` in place of the hashed class) still finds the button in either
 // build, as the overlay resolves it.
 // Prints `builds e2e: N passed, 0 failed` and exits 0 on success.
+import http from 'node:http';
 import { desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
 import { SL, TOKEN, api } from './sightline-api.mjs';
@@ -31,30 +33,56 @@ function check(name, ok, detail) {
   else checks.failed.push(detail ? `${name}: ${detail}` : name);
 }
 
-/** Open build `hash` of the page: the button gets the class `Report_cta__<hash>` first. */
+/** The build the proxy serves: the hash of the button's CSS-module class. */
+let build = '';
+
+/** A proxy on PAGE_PORT in front of the page server: serves `index.html` as build `build`
+ * (the button gets the class `Report_cta__<build>` first), everything else unchanged. Served
+ * from 127.0.0.1 like the pages themselves, so the snippet loads as on any page. */
+function startBuildProxy(target) {
+  const server = http.createServer((req, res) => {
+    http.get(target + req.url, (up) => {
+      const chunks = [];
+      up.on('data', (c) => chunks.push(c));
+      up.on('end', () => {
+        let body = Buffer.concat(chunks);
+        const headers = { ...up.headers };
+        delete headers['content-length'];
+        if (req.url.split('?')[0] === `/${PAGE}`) {
+          const html = body.toString('utf8');
+          rewrites.push(html.includes(BUTTON_CLASS));
+          body = Buffer.from(html.replace(BUTTON_CLASS, `class="Report_cta__${build} d-none d-sm-inline-block btn btn-sm btn-primary shadow-sm"`), 'utf8');
+        }
+        res.writeHead(up.statusCode, headers);
+        res.end(body);
+      });
+    }).on('error', (e) => { res.writeHead(502); res.end(String(e)); });
+  });
+  return new Promise((resolve) => server.listen(PAGE_PORT, '127.0.0.1', () => resolve({
+    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+  })));
+}
+const rewrites = [];
+
+/** Open build `hash` of the page. */
 async function openBuild(browser, ua, hash, sent) {
+  build = hash;
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 }, userAgent: ua, locale: 'en-US' });
   const page = await ctx.newPage();
-  let rewritten = false;
-  await page.route(`${ORIGIN}/${PAGE}`, async (route) => {
-    const r = await route.fetch();
-    const html = await r.text();
-    rewritten = html.includes(BUTTON_CLASS);
-    await route.fulfill({ response: r, body: html.replace(BUTTON_CLASS, `class="Report_cta__${hash} d-none d-sm-inline-block btn btn-sm btn-primary shadow-sm"`) });
-  });
   page.on('request', (req) => {
     if (!req.url().startsWith(`${SL}/v1/events`) || req.method() !== 'POST') return;
     try { sent.push(...JSON.parse(req.postData()).events); } catch { /* not ours */ }
   });
   await page.goto(`${ORIGIN}/${PAGE}`, { waitUntil: 'load' });
   await page.waitForFunction(() => window.sightline && window.sightline._selector, null, { timeout: 10_000 });
-  check(`build ${hash}: the page has the button to rewrite`, rewritten);
+  check(`build ${hash}: the page has the button to rewrite`, rewrites[rewrites.length - 1] === true);
   return { ctx, page };
 }
 
 async function main() {
   if (!TOKEN || !SITE) throw new Error('SIGHTLINE_TOKEN and SIGHTLINE_SITE must be set');
-  const pages = await startPageServer({ port: PAGE_PORT, sightlineUrl: SL, site: SITE });
+  const pages = await startPageServer({ port: 0, sightlineUrl: SL, site: SITE });
+  const proxy = await startBuildProxy(`http://127.0.0.1:${pages.server.address().port}`);
   const ua = desktopUserAgent();
   const browser = await launchChromium(ua);
   const sent = [];
@@ -95,6 +123,7 @@ async function main() {
     console.log(`builds e2e: sent ${JSON.stringify(selectors)} → shown ${JSON.stringify(shown)} (clicks ${elements[0]?.clicks})`);
   } finally {
     await browser.close();
+    await proxy.close();
     await pages.close();
   }
   for (const d of checks.failed) console.log('  FAIL ' + d);
