@@ -103,7 +103,7 @@ pub enum Signal {
 }
 
 /// Who met a signal: (signal, page, selector, zone, survey), "" where it does not apply.
-type Key<'a> = (Signal, &'a str, &'a str, &'a str, &'a str);
+pub type Key<'a> = (Signal, &'a str, &'a str, &'a str, &'a str);
 
 /// Whether a group comparison can be trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -171,23 +171,15 @@ fn say(x: f64) -> String {
     }
 }
 
-/// The comparison of two groups (analytics.md, "Impact on conversion"): `(n1, x1)` the
+/// The comparison of two groups (analytics.md, "Impact on conversion") for the signal `key`
+/// ((signal, page, selector, zone, survey), "" where one does not apply): `(n1, x1)` the
 /// sessions with the signal and their conversions, `(n0, x0)` those without. The 99 %
 /// interval is the Wald interval of p1 − p0 (unpooled standard error
 /// √(p1(1−p1)/n1 + p0(1−p0)/n0)); the test is the two-proportion z-test with the same
 /// standard error, significant when |p1 − p0| > [`Z_99`] × SE, so the flag and the interval
 /// always agree (significant exactly when the interval excludes 0).
-pub fn compare(
-    signal: Signal,
-    page: &str,
-    selector: &str,
-    zone: &str,
-    survey: &str,
-    n1: u64,
-    x1: u64,
-    n0: u64,
-    x0: u64,
-) -> Impact {
+pub fn compare(key: Key, (n1, x1): (u64, u64), (n0, x0): (u64, u64)) -> Impact {
+    let (signal, page, selector, zone, survey) = key;
     let rate = |x: u64, n: u64| (n > 0).then(|| x as f64 / n as f64);
     let (p1, p0) = (rate(x1, n1), rate(x0, n0));
     let diff = p1.zip(p0).map(|(a, b)| a - b);
@@ -343,9 +335,9 @@ pub fn impact(
     }
     let mut out: Vec<Impact> = with
         .into_iter()
-        .map(|((signal, page, selector, zone, survey), (n1, x1))| {
-            let (n, x) = exposed.get(page).copied().unwrap_or((n1, x1));
-            compare(signal, page, selector, zone, survey, n1, x1, n - n1, x - x1)
+        .map(|(key, (n1, x1))| {
+            let (n, x) = exposed.get(key.1).copied().unwrap_or((n1, x1));
+            compare(key, (n1, x1), (n - n1, x - x1))
         })
         .collect();
     let lost = |i: &Impact| i.lost_conversions.unwrap_or(f64::NEG_INFINITY);
