@@ -127,6 +127,7 @@ pub struct Impact {
     /// Element signals: the (normalised) selector and zone (`None` without a zone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
+    /// Element signals: the element's zone (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
     /// Exit-intent detractors: the survey.
@@ -134,12 +135,15 @@ pub struct Impact {
     pub survey: Option<String>,
     /// Sessions that met the signal, and those of them that reached the goal.
     pub sessions_with: u64,
+    /// Of `sessions_with`, the sessions that reached the goal.
     pub converted_with: u64,
     /// Sessions that viewed the page but did not meet the signal, and their conversions.
     pub sessions_without: u64,
+    /// Of `sessions_without`, the sessions that reached the goal.
     pub converted_without: u64,
     /// converted ÷ sessions × 100 per group (`None` for an empty group).
     pub conversion_with_pct: Option<f64>,
+    /// converted_without ÷ sessions_without × 100, rounded to 0.1.
     pub conversion_without_pct: Option<f64>,
     /// conversion with − conversion without, points (negative: the signal's sessions
     /// convert less).

@@ -35,6 +35,7 @@ pub struct Regression {
     pub rate_per_100: f64,
     /// Median and largest rate of the last day's baseline days, rounded to 0.1.
     pub baseline_median_per_100: f64,
+    /// Largest rate of the last day's baseline days (the top of its spread), rounded to 0.1.
     pub baseline_max_per_100: f64,
 }
 
