@@ -456,12 +456,7 @@ fn browser_dashboard_views_show_the_apis_numbers_and_the_live_overlay_marks_the_
         "settings": {"rules": {"goal": "event:purchase"}},
     }));
     let evs = impact_example_events(now_ms() - 600_000);
-    let n = evs.len() as u64;
-    for chunk in evs.chunks(200) {
-        let (st, body) = s.post(&batch("impact", chunk.to_vec()));
-        assert_eq!(st, 202, "{body}");
-    }
-    s.settle("impact", n);
+    s.post_all_and_settle("impact", evs);
     s.run_e2e(
         "dashboard.mjs",
         "dash",

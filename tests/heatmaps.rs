@@ -463,12 +463,7 @@ fn impact_ranks_signals_by_lost_conversions_with_hand_computed_numbers() {
         "settings": {"rules": {"goal": "event:purchase"}},
     }));
     let evs = impact_example_events(now_ms() - 600_000);
-    let n = evs.len() as u64;
-    for chunk in evs.chunks(200) {
-        let (st, body) = s.post(&batch("imp", chunk.to_vec()));
-        assert_eq!(st, 202, "{body}");
-    }
-    s.settle("imp", n);
+    s.post_all_and_settle("imp", evs);
 
     let p = s.get(&format!("/v1/sites/imp/problems?sort=impact&{}", range()));
     assert_eq!(p["goal"], "event:purchase");
@@ -723,12 +718,7 @@ fn problems_flag_a_page_whose_frustration_rate_left_its_baseline() {
             }
         }
     }
-    let n = evs.len() as u64;
-    for chunk in evs.chunks(200) {
-        let (st, body) = s.post(&batch("reg", chunk.to_vec()));
-        assert_eq!(st, 202, "{body}");
-    }
-    s.settle("reg", n);
+    s.post_all_and_settle("reg", evs);
     let p = s.get(&format!(
         "/v1/sites/reg/problems?from={}&to={}",
         day_str(-1),

@@ -464,6 +464,19 @@ impl Drop for Service {
     }
 }
 
+impl Server {
+    /// POST `events` for `site` in batches of 200 (each must be accepted, `202`), then
+    /// [`Server::settle`] until all of them are stored and rolled up.
+    pub fn post_all_and_settle(&self, site: &str, events: Vec<Value>) {
+        let n = events.len() as u64;
+        for chunk in events.chunks(200) {
+            let (st, body) = self.post(&batch(site, chunk.to_vec()));
+            assert_eq!(st, 202, "{body}");
+        }
+        self.settle(site, n);
+    }
+}
+
 /// The worked example of analytics.md, "Impact on conversion", as events (goal
 /// `event:purchase`), sessions starting at `t` (ms): 200 sessions on shop.example/cart, 40 of
 /// them rage-click `#pay` (8 convert) and 160 do not (64 convert); 200 on /promo, 50 dead-click
