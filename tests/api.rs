@@ -67,7 +67,7 @@ fn the_openapi_document_lists_the_v1_contract() {
         params("/v1/sites/{key}/funnel"),
         with_range(&["steps", "window", "count"])
     );
-    assert_eq!(params("/v1/sites/{key}/problems"), with_range(&["limit"]));
+    assert_eq!(params("/v1/sites/{key}/problems"), with_range(&["limit", "sort"]));
     assert_eq!(
         params("/v1/sites/{key}/heatmap/compare"),
         with_range(&["url", "from2", "to2"])
