@@ -365,10 +365,23 @@ pub async fn heatmap_data(
     for s in r.scroll.iter().filter(|s| sc.keeps(&s.dims)) {
         *scroll.entry(s.depth).or_default() += s.pageviews;
     }
+    // Clicks another tracker reported without a position (posthog-js autocapture) are on
+    // their elements but not in the grid; a page seen with no click at all (a Segment-only
+    // site) has no click data. Both are said, not filled in (docs/compat.md).
+    let unplaced_clicks = clicks.saturating_sub(grid.values().sum::<u64>());
+    let mut missing = Vec::new();
+    if unplaced_clicks > 0 {
+        missing.push("click_position");
+    }
+    if pageviews > 0 && clicks == 0 {
+        missing.push("clicks");
+    }
     Ok(serde_json::json!({
         "page": page,
         "pageviews": pageviews,
         "clicks": clicks,
+        "unplaced_clicks": unplaced_clicks,
+        "missing": missing,
         "quick_backs": quick_backs,
         "grid_cell_px": sc.site.settings.rules.grid_cell_px,
         "grid": grid.into_iter().map(|((x, y), count)| Cell { x, y, count }).collect::<Vec<_>>(),

@@ -145,6 +145,7 @@ async fn capture_with(
     payload: web::Payload,
     state: web::Data<AppState>,
     base64: bool,
+    client_fields: &'static [(&'static str, &'static str)],
     map: impl FnOnce(&HttpRequest, Value) -> Result<Mapped, IngestError>,
 ) -> HttpResponse {
     let mut sample = Vec::new();
@@ -182,7 +183,18 @@ async fn capture_with(
             webdriver: false,
             received_at,
         };
-        let (status, request_id, out) = super::accept_browser_batch(&req, &state, &site, batch).await?;
+        let (status, request_id, mut out) = super::accept_browser_batch(&req, &state, &site, batch).await?;
+        // Rejections name Sightline's field; say which of the client's it came from.
+        for r in &mut out.rejected {
+            if let Some((_, theirs)) = client_fields.iter().find(|(ours, _)| *ours == r.field) {
+                r.reason = format!("{} (the client's {theirs})", r.reason);
+            }
+            for e in &mut r.errors {
+                if let Some((_, theirs)) = client_fields.iter().find(|(ours, _)| *ours == e.field) {
+                    e.reason = format!("{} (the client's {theirs})", e.reason);
+                }
+            }
+        }
         let status = if status == StatusCode::ACCEPTED {
             StatusCode::OK
         } else {

@@ -30,8 +30,19 @@ pub async fn capture(
     let sent_at = q("_")
         .or(q("sent_at"))
         .and_then(|v| time_ms(&Value::String(v.to_string())));
-    capture_with(req, payload, state, base64, move |_, v| map_body(v, sent_at)).await
+    capture_with(req, payload, state, base64, &FIELDS, move |_, v| map_body(v, sent_at)).await
 }
+
+/// Sightline's event fields and the posthog fields they are made from.
+const FIELDS: [(&str, &str); 7] = [
+    ("id", "uuid"),
+    ("ts", "timestamp"),
+    ("session_id", "properties.$session_id"),
+    ("visitor_id", "properties.$device_id or distinct_id"),
+    ("url", "properties.$current_url"),
+    ("selector", "properties.$elements_chain"),
+    ("value", "properties.$survey_response"),
+];
 
 /// Map a posthog-js body to Sightline event objects. Errors name the field.
 pub fn map_body(body: Value, sent_at: Option<i64>) -> Result<Mapped, IngestError> {

@@ -34,11 +34,21 @@ pub const CAPTURE_PATHS: [&str; 13] = [
 /// `POST /v1/batch`, `/v1/t`, …: one call object, or `{"batch": [...], "writeKey", "sentAt"}`.
 /// The write key is the body's `writeKey` or the `Authorization: Basic base64("<key>:")`.
 pub async fn capture(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    capture_with(req, payload, state, false, |req, v| {
+    capture_with(req, payload, state, false, &FIELDS, |req, v| {
         map_body(v, basic_user(req).as_deref())
     })
     .await
 }
+
+/// Sightline's event fields and the Segment fields they are made from.
+const FIELDS: [(&str, &str); 6] = [
+    ("id", "messageId"),
+    ("ts", "timestamp"),
+    ("session_id", "anonymousId"),
+    ("visitor_id", "anonymousId or userId"),
+    ("url", "context.page.url"),
+    ("name", "event"),
+];
 
 /// The user of an `Authorization: Basic` header (the write key).
 fn basic_user(req: &HttpRequest) -> Option<String> {
