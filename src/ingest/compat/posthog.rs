@@ -246,11 +246,29 @@ fn map_event(e: &Value, key: &str, out: &mut Vec<Value>) {
 /// Tags Sightline attributes clicks to (`docs/analytics.md`, "Selector").
 const TARGET_TAGS: [&str; 6] = ["a", "button", "input", "select", "textarea", "label"];
 
-/// Classes frameworks toggle, left out of selectors as the snippet does.
+/// Classes frameworks toggle, left out of selectors as the snippet does (its `STATE`).
 fn state_class(c: &str) -> bool {
     matches!(
         c,
-        "active" | "open" | "selected" | "show" | "focus" | "hover" | "disabled"
+        "active"
+            | "show"
+            | "showing"
+            | "open"
+            | "opened"
+            | "collapsed"
+            | "collapsing"
+            | "expanded"
+            | "focus"
+            | "focused"
+            | "hover"
+            | "hovered"
+            | "selected"
+            | "checked"
+            | "current"
+            | "disabled"
+            | "loading"
+            | "visible"
+            | "hidden"
     ) || c.starts_with("is-")
         || c.starts_with("has-")
 }
@@ -327,6 +345,8 @@ pub fn parse_chain(chain: &str) -> Vec<ChainElement> {
                 "nth-of-type" => el.nth_of_type = val.parse().ok(),
                 "href" | "attr__href" => el.href = el.href.take().or(Some(val)),
                 "attr__role" => el.role = Some(val),
+                // The class attribute in page order (the head's classes are sorted).
+                "attr__class" => el.classes = val.split_whitespace().map(str::to_string).collect(),
                 _ => {}
             }
             a = body.get(close + 1..).unwrap_or("");
@@ -338,19 +358,19 @@ pub fn parse_chain(chain: &str) -> Vec<ChainElement> {
     out
 }
 
-/// A plain CSS identifier (what the snippet turns into `#id`).
+/// A plain CSS identifier, the snippet's `IDENT` (`-?[_a-zA-Z][_a-zA-Z0-9-]*`).
 fn plain_ident(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next()
-        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == '-')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    let t = s.strip_prefix('-').unwrap_or(s);
+    let mut c = t.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// The Sightline selector of a posthog click (`docs/compat.md`): the nearest `a`, `button`,
 /// `input`, `select`, `textarea`, `label` or `[role=button]` in `$elements_chain` (else the
 /// clicked element), named like the snippet names it — `#id`, or up to 5 steps
-/// `tag.class…:nth-of-type(n)` joined by ` > `, stopping at `body` or at an ancestor with an
-/// id. `:nth-of-type(n)` is written for n > 1 (the chain does not say whether a sibling
+/// `tag.class…:nth-of-type(n)` (classes in page order, from `attr__class`) joined by ` > `,
+/// stopping at `body` or at an ancestor with an id. `:nth-of-type(n)` is written for n > 1 (the chain does not say whether a sibling
 /// matches). Also the tag and whether the target is a link with an `href`.
 pub fn selector_of(p: &Map<String, Value>) -> (String, Option<String>, bool) {
     let chain = match p.get("$elements_chain").and_then(Value::as_str) {
@@ -375,6 +395,7 @@ pub fn selector_of(p: &Map<String, Value>) -> (String, Option<String>, bool) {
     let mut steps = Vec::new();
     for el in chain[start..].iter().take(5) {
         if matches!(el.tag.as_str(), "body" | "html") {
+            steps.push(el.tag.clone());
             break;
         }
         if let Some(id) = el.id.as_deref().filter(|i| plain_ident(i)) {
@@ -495,6 +516,15 @@ mod tests {
         assert_eq!(
             sel,
             "div#collapseTwo > div.bg-white.py-2.collapse-inner > a.collapse-item:nth-of-type(2)"
+        );
+        // The class attribute's order wins over the head's sorted classes; body ends the chain.
+        p.insert(
+            "$elements_chain".into(),
+            json!(r#"button.btn.btn-primary:attr__class="btn btn-primary"nth-of-type="1";form.d-none.form-inline:attr__class="form-inline d-none";body:nth-of-type="1""#),
+        );
+        assert_eq!(
+            selector_of(&p).0,
+            "body > form.form-inline.d-none > button.btn.btn-primary"
         );
         assert_eq!(tag.as_deref(), Some("a"));
         assert!(nav);
