@@ -39,6 +39,9 @@ pub struct SiteSettings {
     /// key (`phc_…`) or a Segment write key. Each 1..128 characters of `A-Z a-z 0-9 _ - .`,
     /// at most 16, no repeats; the site's own write key works without being listed. Default none.
     pub compat_keys: Vec<String>,
+    /// Identity links undone (`docs/compat.md`, "Identity"): event ids of `$identify`
+    /// events whose link is no longer applied when counting persons. Default none.
+    pub identity_undo: Vec<String>,
 }
 
 /// Most [`SiteSettings::compat_keys`] of one site.
@@ -81,6 +84,16 @@ impl SiteSettings {
             if self.compat_keys[..i].contains(k) {
                 return Err((format!("settings.compat_keys[{i}]"), "listed twice".into()));
             }
+        }
+        if let Some(i) = self
+            .identity_undo
+            .iter()
+            .position(|id| uuid::Uuid::parse_str(id).is_err())
+        {
+            return Err((
+                format!("settings.identity_undo[{i}]"),
+                "must be the event id (a UUID) of an $identify event".into(),
+            ));
         }
         crate::survey::validate_settings(&self.surveys, &self.feedback)
     }

@@ -443,3 +443,84 @@ fn real_posthog_and_segment_clients_in_chromium_give_the_scripted_numbers() {
     let s = Server::start(&[]);
     s.run_e2e("compat.mjs", "", free_port(), &[]);
 }
+
+/// `funnel?count=persons` (C9 in the team's case file): one user on two devices is one
+/// person; a shared anonymous id identified as carol, then (an hour later, a new session)
+/// as dave, stays two people; junk ids link nothing; an undone link stops applying.
+#[test]
+fn funnel_counts_persons_through_identify_links_c9() {
+    let s = Server::start(&[]);
+    s.site_with(
+        json!({"name": "seg", "key": "sl_people", "origins": ["*"], "settings": {"compat_keys": ["wk_people"]}}),
+    );
+    let t0 = now_ms() - 3 * 3_600_000;
+    let iso = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let page = |id: &str, anon: &str, ts: i64| {
+        json!({"type": "page", "messageId": id, "anonymousId": anon, "timestamp": iso(ts),
+               "context": {"page": {"url": "http://shop.test/"}}})
+    };
+    let identify = |id: &str, anon: &str, user: &str, ts: i64| {
+        json!({"type": "identify", "messageId": id, "anonymousId": anon, "userId": user, "timestamp": iso(ts),
+               "context": {"page": {"url": "http://shop.test/"}}})
+    };
+    let batch = vec![
+        // alice on her laptop and her phone
+        page("p1", "laptop", t0),
+        identify("i1", "laptop", "alice", t0 + 1000),
+        page("p2", "phone", t0 + 2000),
+        identify("i2", "phone", "alice", t0 + 3000),
+        // a shared kiosk: carol, then an hour later dave
+        page("p3", "kiosk", t0),
+        identify("i3", "kiosk", "carol", t0 + 1000),
+        page("p4", "kiosk", t0 + 3_600_000),
+        identify("i4", "kiosk", "dave", t0 + 3_601_000),
+        // two people behind the junk id "undefined": never linked
+        page("p5", "undefined", t0),
+        identify("i5", "undefined", "erin", t0 + 1000),
+        identify("i6", "undefined", "frank", t0 + 2000),
+    ];
+    let body = json!({"writeKey": "wk_people", "batch": batch});
+    let (st, b) = post(
+        &s,
+        "/v1/batch",
+        body.to_string().as_bytes(),
+        &[("content-type", "text/plain")],
+    );
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(
+        (b["accepted"].as_u64(), b["ignored"].as_u64()),
+        (Some(9), Some(2)),
+        "{b}"
+    );
+    s.settle("sl_people", 9);
+    let day = chrono::DateTime::from_timestamp_millis(t0).unwrap().date_naive();
+    let range = format!("from={day}&to={}", day.succ_opt().unwrap().succ_opt().unwrap());
+    let funnel = |count: &str| {
+        s.get(&format!(
+            "/v1/sites/sl_people/funnel?{range}&steps=shop.test/&count={count}"
+        ))
+    };
+    let f = funnel("persons");
+    // sessions: laptop, phone, kiosk ×2, undefined = 5; visitors: laptop, phone, kiosk,
+    // undefined = 4; persons: alice, carol, dave, "undefined" = 4.
+    assert_eq!(f["steps"][0]["sessions"], 5, "{f}");
+    assert_eq!(f["steps"][0]["visitors"], 4, "{f}");
+    assert_eq!(f["steps"][0]["persons"], 4, "{f}");
+    assert_eq!(f["steps"][0]["count"], 4, "{f}");
+    assert_eq!(funnel("visitors")["steps"][0]["persons"], Value::Null);
+    // Undo alice's phone link: the phone is its own person again (5).
+    let phone_link = sightline::ingest::compat::event_id("segment", "wk_people", "i2");
+    let r = s
+        .http
+        .patch(s.url("/v1/sites/sl_people"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"settings": {"compat_keys": ["wk_people"], "identity_undo": [phone_link]}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
+    assert_eq!(funnel("persons")["steps"][0]["persons"], 5);
+}

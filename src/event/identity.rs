@@ -13,6 +13,30 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// The name of the custom event that keeps one link: props `{"anonymous_id", "user_id"}`
+/// (written by the tracker routes, `docs/compat.md`).
+pub const IDENTIFY_EVENT: &str = "$identify";
+
+/// The links kept in `events` (custom [`IDENTIFY_EVENT`] events), in event order; events
+/// of other kinds, or with ids missing from their props, are skipped.
+pub fn links_of(events: &[super::Event]) -> Vec<Link> {
+    events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            super::Payload::Custom { name, props_json } if name == IDENTIFY_EVENT => {
+                let p: serde_json::Value = serde_json::from_str(props_json).ok()?;
+                Some(Link {
+                    id: e.id.clone(),
+                    anonymous_id: p.get("anonymous_id")?.as_str()?.to_string(),
+                    user_id: p.get("user_id")?.as_str()?.to_string(),
+                    ts: e.ts,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Ids clients send when they have none (C9): never linked. Compared after trimming,
 /// ignoring ASCII case.
 pub const JUNK_IDS: [&str; 8] = [

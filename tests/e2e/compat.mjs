@@ -175,8 +175,10 @@ async function verify(name, { site, host, seen }) {
   const j = (await api('GET', `/v1/sites/${site}/journeys?${range}`)).json;
   check(`${name}: journeys transitions`, j.transitions.map((t) => [t.from, t.to, t.count]), [[index, charts, 1]]);
   check(`${name}: journeys sessions`, j.sessions, 1);
-  const f = (await api('GET', `/v1/sites/${site}/funnel?${range}&steps=${encodeURIComponent(`${index},event:signup,${charts}`)}`)).json;
-  check(`${name}: funnel`, f.steps.map((s) => s.sessions), [1, 1, 1]);
+  const f = (await api('GET', `/v1/sites/${site}/funnel?${range}&count=persons&steps=${encodeURIComponent(`${index},event:signup,${charts}`)}`)).json;
+  check(`${name}: funnel`, f.steps.map((s) => [s.sessions, s.visitors, s.persons]), [[1, 1, 1], [1, 1, 1], [1, 1, 1]]);
+  const s = (await api('GET', `/v1/sites/${site}/sessions?${range}`)).json;
+  check(`${name}: sessions`, s.sessions.length, 1);
   const h = (await api('GET', `/v1/sites/${site}/heatmap?${range}&url=${encodeURIComponent(`http://${index}`)}`)).json;
   const els = h.elements.map((e) => [e.selector, e.clicks, e.rage_clicks, e.dead_clicks, e.el]);
   const problems = (await api('GET', `/v1/sites/${site}/problems?${range}`)).json;

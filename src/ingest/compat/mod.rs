@@ -297,5 +297,4 @@ fn identify_props(anonymous_id: &str, user_id: &str) -> Option<Value> {
     Some(serde_json::json!({"anonymous_id": anonymous_id, "user_id": user_id}))
 }
 
-/// The name of the custom event that carries an identity link.
-pub const IDENTIFY_EVENT: &str = "$identify";
+pub use crate::event::identity::IDENTIFY_EVENT;
