@@ -266,6 +266,23 @@ fn post(s: &Server, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, 
     (st, serde_json::from_str(&t).unwrap_or(Value::String(t)))
 }
 
+/// Post Segment calls to `/v1/batch` and check the (accepted, ignored) counts.
+fn segment_batch(s: &Server, key: &str, batch: Vec<Value>, want: (u64, u64)) {
+    let body = json!({"writeKey": key, "batch": batch});
+    let (st, b) = post(
+        s,
+        "/v1/batch",
+        body.to_string().as_bytes(),
+        &[("content-type", "text/plain")],
+    );
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(
+        (b["accepted"].as_u64(), b["ignored"].as_u64()),
+        (Some(want.0), Some(want.1)),
+        "{b}"
+    );
+}
+
 fn refused(s: &Server, cause: &str) -> u64 {
     let m = s.metrics();
     m.lines()
@@ -421,19 +438,7 @@ fn identity_links_skip_junk_ids_at_ingest() {
         batch.push(call(&format!("m-j{i}"), j, "alice"));
     }
     batch.push(call("m-empty-user", "a-9", ""));
-    let body = json!({"writeKey": "wk_seg", "batch": batch});
-    let (st, b) = post(
-        &s,
-        "/v1/batch",
-        body.to_string().as_bytes(),
-        &[("content-type", "text/plain")],
-    );
-    assert_eq!(st, 200, "{b}");
-    assert_eq!(
-        (b["accepted"].as_u64(), b["ignored"].as_u64()),
-        (Some(2), Some(8)),
-        "{b}"
-    );
+    segment_batch(&s, "wk_seg", batch, (2, 8));
     s.settle("sl_seg", 2);
 }
 
@@ -483,19 +488,7 @@ fn funnel_counts_persons_through_identify_links_c9() {
         identify("i5", "undefined", "erin", t0 + 1000),
         identify("i6", "undefined", "frank", t0 + 2000),
     ];
-    let body = json!({"writeKey": "wk_people", "batch": batch});
-    let (st, b) = post(
-        &s,
-        "/v1/batch",
-        body.to_string().as_bytes(),
-        &[("content-type", "text/plain")],
-    );
-    assert_eq!(st, 200, "{b}");
-    assert_eq!(
-        (b["accepted"].as_u64(), b["ignored"].as_u64()),
-        (Some(9), Some(2)),
-        "{b}"
-    );
+    segment_batch(&s, "wk_people", batch, (9, 2));
     s.settle("sl_people", 9);
     let day = chrono::DateTime::from_timestamp_millis(t0).unwrap().date_naive();
     let range = format!("from={day}&to={}", day.succ_opt().unwrap().succ_opt().unwrap());

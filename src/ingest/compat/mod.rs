@@ -75,6 +75,33 @@ pub struct Mapped {
     pub ignored: usize,
 }
 
+impl Mapped {
+    /// Map each client item with `map` (which pushes the Sightline events it makes, none for
+    /// an item with no Sightline meaning, counted as ignored).
+    pub fn each(
+        key: String,
+        sent_at: Option<i64>,
+        items: &[Value],
+        mut map: impl FnMut(&Value, &str, &mut Vec<Value>),
+    ) -> Mapped {
+        let mut events = Vec::with_capacity(items.len());
+        let mut ignored = 0;
+        for item in items {
+            let before = events.len();
+            map(item, &key, &mut events);
+            if events.len() == before {
+                ignored += 1;
+            }
+        }
+        Mapped {
+            key,
+            sent_at,
+            events,
+            ignored,
+        }
+    }
+}
+
 /// `200` body: the `/v1/events` answer, `status: 1` (what posthog-js expects) and the count
 /// of client events left out.
 #[derive(Serialize)]

@@ -83,21 +83,7 @@ pub fn map_body(body: Value, sent_at: Option<i64>) -> Result<Mapped, IngestError
             })
         })
         .ok_or_else(|| malformed("token", "missing: no api_key and no properties.token (the project key)"))?;
-    let mut out = Vec::with_capacity(events.len());
-    let mut ignored = 0;
-    for e in &events {
-        let before = out.len();
-        map_event(e, &key, &mut out);
-        if out.len() == before {
-            ignored += 1;
-        }
-    }
-    Ok(Mapped {
-        key,
-        sent_at,
-        events: out,
-        ignored,
-    })
+    Ok(Mapped::each(key, sent_at, &events, map_event))
 }
 
 /// Map one posthog event, pushing the Sightline events it makes (none for events with no

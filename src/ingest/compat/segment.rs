@@ -88,21 +88,7 @@ pub fn map_body(body: Value, auth_key: Option<&str>) -> Result<Mapped, IngestErr
         })
         .or_else(|| auth_key.map(str::to_string))
         .ok_or_else(|| malformed("writeKey", "missing: no writeKey and no Authorization: Basic header"))?;
-    let mut out = Vec::with_capacity(calls.len());
-    let mut ignored = 0;
-    for c in &calls {
-        let before = out.len();
-        map_call(c, &key, &mut out);
-        if out.len() == before {
-            ignored += 1;
-        }
-    }
-    Ok(Mapped {
-        key,
-        sent_at,
-        events: out,
-        ignored,
-    })
+    Ok(Mapped::each(key, sent_at, &calls, map_call))
 }
 
 fn map_call(c: &Value, key: &str, out: &mut Vec<Value>) {
