@@ -243,6 +243,17 @@ fn recorded_posthog_bodies_are_accepted_exactly_once_on_retry() {
 }
 
 #[test]
+fn recorded_uncompressed_posthog_bodies_and_base64_beacons_are_accepted_exactly_once_on_retry() {
+    let s = Server::start(&[]);
+    let (accepted, ignored, encodings) = replay_twice(&s, "posthog-plain");
+    assert_eq!((accepted, ignored), expected("posthog-plain"));
+    assert!(encodings.contains(&Encoding::Json), "{encodings:?}");
+    assert!(encodings.contains(&Encoding::Base64Form), "{encodings:?}");
+    let site = s.get("/v1/sites")[0]["key"].as_str().unwrap().to_string();
+    s.settle(&site, accepted);
+}
+
+#[test]
 fn recorded_segment_bodies_are_accepted_exactly_once_on_retry() {
     let s = Server::start(&[]);
     let (accepted, ignored, _) = replay_twice(&s, "segment");

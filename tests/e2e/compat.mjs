@@ -8,7 +8,8 @@
 // <dir>/<client>.json (method, path and query, headers, body as base64, capture time): the
 // fixtures tests/compat.rs replays.
 //
-// env: SIGHTLINE_URL, SIGHTLINE_TOKEN, PAGE_PORT (posthog page server; Segment's is +1).
+// env: SIGHTLINE_URL, SIGHTLINE_TOKEN, PAGE_PORT (the page server of each scenario in turn;
+// the recording proxy on PAGE_PORT + 1).
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -37,16 +38,16 @@ const CLIENTS = {
     key: `phc_e2e${run}`,
     port: PAGE_PORT,
     files: { '/vendor/posthog.js': path.join(here, 'node_modules/posthog-js/dist/array.full.js') },
-    head: (key, api) => `<script src="/vendor/posthog.js"></script>
+    head: (key, api, extra = '') => `<script src="/vendor/posthog.js"></script>
 <script>posthog.init(${JSON.stringify(key)}, { api_host: ${JSON.stringify(api)}, autocapture: true,
-  capture_pageview: true, capture_pageleave: true, persistence: 'localStorage', request_batching: true });</script>`,
+  capture_pageview: true, capture_pageleave: true, persistence: 'localStorage', request_batching: true${extra} });</script>`,
     custom: (page) => page.evaluate(() => posthog.capture('signup', { plan: 'pro' })),
     identify: (page) => page.evaluate(() => posthog.identify('user-42')),
     flush: async (page) => { await page.waitForTimeout(3500); }, // posthog-js sends its queue every 3 s
   },
   segment: {
     key: `seg_e2e${run}`,
-    port: PAGE_PORT + 1,
+    port: PAGE_PORT,
     files: { '/vendor/segment.js': path.join(here, 'node_modules/@segment/analytics-next/dist/umd/index.js') },
     head: (key, api) => `<script src="/vendor/segment.js"></script>
 <script>window.analytics = AnalyticsNext.AnalyticsBrowser.load({ writeKey: ${JSON.stringify(key)}, cdnURL: ${JSON.stringify(api)} },
@@ -88,12 +89,20 @@ function startRecorder(port) {
   })));
 }
 
+// posthog-js with compression off: plain JSON posts, and its page-hide beacons as base64
+// forms (`?compression=base64`, `data=`).
+CLIENTS['posthog-plain'] = {
+  ...CLIENTS.posthog,
+  key: `phc_plain${run}`,
+  head: (key, api) => CLIENTS.posthog.head(key, api, ', disable_compression: true'),
+};
+
 const SEARCH_BUTTON = 'nav form.navbar-search button.btn-primary';
 const CHARTS_LINK = 'a.nav-link[href="charts.html"]';
 
 async function scenario(browser, userAgent, name) {
   const c = CLIENTS[name];
-  const recorder = RECORD ? await startRecorder(PAGE_PORT + 2) : null;
+  const recorder = RECORD ? await startRecorder(PAGE_PORT + 1) : null;
   const API = recorder ? recorder.url : SL;
   const pages = await startPageServer({ port: c.port, sightlineUrl: SL, site: '', headHtml: c.head(c.key, API), files: c.files });
   const origin = pages.origin;
@@ -128,7 +137,6 @@ async function scenario(browser, userAgent, name) {
     // viewport over the document height.
     seen = await page.evaluate(() => Math.min(1, Math.ceil(window.scrollY + window.innerHeight) / Math.ceil(document.documentElement.scrollHeight)));
     await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click(CHARTS_LINK)]);
-    if (name === 'segment') await page.evaluate(() => true); // its tag calls analytics.page() on load
     await page.waitForTimeout(1500);
     await c.flush(page);
     // Leaving the page: posthog-js sends $pageleave by sendBeacon.
@@ -171,7 +179,7 @@ async function verify(name, { site, host, seen }) {
   const range = `from=${day}&to=${day}`;
   // posthog: 2 page views, 5 clicks, the client's rage signal, signup, identify, page leave(s);
   // Segment: 2 page views, signup, identify.
-  await waitStats(site, name === 'posthog' ? 10 : 4);
+  await waitStats(site, name.startsWith('posthog') ? 12 : 4);
   const j = (await api('GET', `/v1/sites/${site}/journeys?${range}`)).json;
   check(`${name}: journeys transitions`, j.transitions.map((t) => [t.from, t.to, t.count]), [[index, charts, 1]]);
   check(`${name}: journeys sessions`, j.sessions, 1);
@@ -182,7 +190,7 @@ async function verify(name, { site, host, seen }) {
   const h = (await api('GET', `/v1/sites/${site}/heatmap?${range}&url=${encodeURIComponent(`http://${index}`)}`)).json;
   const els = h.elements.map((e) => [e.selector, e.clicks, e.rage_clicks, e.dead_clicks, e.el]);
   const problems = (await api('GET', `/v1/sites/${site}/problems?${range}`)).json;
-  if (name === 'posthog') {
+  if (name.startsWith('posthog')) {
     // The selectors the snippet would give these elements (docs/analytics.md, "Selector").
     const search = 'nav.navbar.navbar-expand.navbar-light > form.d-none.d-sm-inline-block.form-inline > div.input-group > div.input-group-append > button.btn.btn-primary';
     const chartsLink = 'ul#accordionSidebar > li.nav-item:nth-of-type(5) > a.nav-link';
