@@ -204,6 +204,9 @@ async function verify(name, { site, host, seen }) {
       [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100].map((d) => (depth >= d ? 1 : 0)));
     check(`${name}: problems pages`, problems.pages.map((p) => [p.page, p.rage_clicks, p.dead_clicks]), [[index, 1, 0]]);
     check(`${name}: problems elements`, problems.elements.map((e) => [e.selector, e.rage_clicks, e.dead_clicks]), [[search, 1, 0]]);
+    // The client's own rage signal, kept as a custom event, agrees with Sightline's count.
+    const rage = (await api('GET', `/v1/sites/${site}/funnel?${range}&steps=${encodeURIComponent('event:$rageclick')}`)).json;
+    check(`${name}: the client's $rageclick kept`, rage.steps.map((s) => s.sessions), [1]);
   } else {
     check(`${name}: heatmap elements (Segment sends no clicks)`, els, []);
     check(`${name}: heatmap says what is missing`, [h.unplaced_clicks, h.missing], [0, ['clicks']]);
