@@ -191,12 +191,7 @@ async fn capture_with(
                 })
             }
         };
-        let mut events = mapped.events;
-        for e in &mut events {
-            if let Some(o) = e.as_object_mut() {
-                o.insert("site".into(), Value::String(site.key.clone()));
-            }
-        }
+        let events = mapped.events;
         crate::metrics::METRICS
             .compat_events_ignored_total
             .inc_by(mapped.ignored as u64);
