@@ -148,9 +148,14 @@ async fn read_json(
         body = if base64 || !(text.starts_with('{') || text.starts_with('[')) {
             use base64::Engine;
             let engine = base64::engine::general_purpose::STANDARD;
-            let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            // A `+` the form did not escape reads as a space.
+            let cleaned: String = text
+                .chars()
+                .filter(|c| *c != '\n' && *c != '\r')
+                .map(|c| if c == ' ' { '+' } else { c })
+                .collect();
             let bytes = engine
-                .decode(cleaned.trim_end_matches('='))
+                .decode(&cleaned)
                 .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.trim_end_matches('=')))
                 .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cleaned.trim_end_matches('=')))
                 .map_err(|e| malformed(format!("the data field is not base64: {e}")))?;
@@ -247,7 +252,6 @@ fn answer(
     let mut resp = HttpResponse::build(status);
     if let Some(o) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         super::cors_grant(&mut resp, o);
-        resp.insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"));
     }
     if let Some(id) = request_id {
         resp.insert_header(("x-request-id", id));

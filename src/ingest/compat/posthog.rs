@@ -427,8 +427,7 @@ fn chain_from_elements(v: Option<&Value>) -> Vec<ChainElement> {
 
 /// `POST /flags/` (and the older `/decide/`): no feature flags; with `config=true` the
 /// remote config as well ([`remote_config`]).
-pub async fn flags(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let _ = state;
+pub async fn flags(req: HttpRequest) -> HttpResponse {
     let mut v = json!({
         "flags": {},
         "featureFlags": {},
@@ -437,7 +436,7 @@ pub async fn flags(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         "quotaLimited": [],
     });
     if req.query_string().contains("config=true") {
-        if let (Value::Object(a), Value::Object(b)) = (&mut v, remote_config("", &req)) {
+        if let (Value::Object(a), Value::Object(b)) = (&mut v, remote_config("")) {
             a.extend(b);
         }
     }
@@ -448,7 +447,7 @@ pub async fn flags(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 /// start only with `autocapture_opt_out: false`), gzip accepted, everything Sightline does
 /// not take off (recordings, surveys, heatmaps, dead clicks, exceptions, web vitals, site
 /// apps).
-fn remote_config(key: &str, _req: &HttpRequest) -> Value {
+fn remote_config(key: &str) -> Value {
     json!({
         "token": key,
         "supportedCompression": ["gzip", "gzip-js"],
@@ -471,14 +470,14 @@ fn remote_config(key: &str, _req: &HttpRequest) -> Value {
 }
 
 /// `GET /array/{key}/config`: [`remote_config`] as JSON.
-pub async fn config_json(req: HttpRequest, key: web::Path<String>) -> HttpResponse {
-    public_json(remote_config(&key, &req))
+pub async fn config_json(key: web::Path<String>) -> HttpResponse {
+    public_json(remote_config(&key))
 }
 
 /// `GET /array/{key}/config.js`: the same config as the script posthog-js loads, which sets
 /// `window._POSTHOG_REMOTE_CONFIG[key]`.
-pub async fn config_js(req: HttpRequest, key: web::Path<String>) -> HttpResponse {
-    let config = json!({"config": remote_config(&key, &req), "siteApps": []});
+pub async fn config_js(key: web::Path<String>) -> HttpResponse {
+    let config = json!({"config": remote_config(&key), "siteApps": []});
     let key_js = serde_json::to_string(key.as_str()).unwrap_or_else(|_| "\"\"".into());
     HttpResponse::Ok()
         .insert_header((actix_web::http::header::CONTENT_TYPE, "application/javascript; charset=utf-8"))
