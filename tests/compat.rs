@@ -231,35 +231,34 @@ fn expected(client: &str) -> (u64, u64) {
     )
 }
 
-#[test]
-fn recorded_posthog_bodies_are_accepted_exactly_once_on_retry() {
+/// Replay `client`'s recording twice on a fresh server, check the counts against
+/// `expected.json` and that the warehouse holds each event once; returns the encodings seen.
+fn replay_checked(client: &str) -> Vec<Encoding> {
     let s = Server::start(&[]);
-    let (accepted, ignored, encodings) = replay_twice(&s, "posthog");
-    assert_eq!((accepted, ignored), expected("posthog"));
-    // The recording has the client's gzip bodies (no Content-Encoding) and its page-hide beacon.
-    assert!(encodings.contains(&Encoding::Gzip), "{encodings:?}");
+    let (accepted, ignored, encodings) = replay_twice(&s, client);
+    assert_eq!((accepted, ignored), expected(client));
     let site = s.get("/v1/sites")[0]["key"].as_str().unwrap().to_string();
     s.settle(&site, accepted);
+    encodings
+}
+
+#[test]
+fn recorded_posthog_bodies_are_accepted_exactly_once_on_retry() {
+    // The recording has the client's gzip bodies (no Content-Encoding) and its page-hide beacons.
+    let encodings = replay_checked("posthog");
+    assert!(encodings.contains(&Encoding::Gzip), "{encodings:?}");
 }
 
 #[test]
 fn recorded_uncompressed_posthog_bodies_and_base64_beacons_are_accepted_exactly_once_on_retry() {
-    let s = Server::start(&[]);
-    let (accepted, ignored, encodings) = replay_twice(&s, "posthog-plain");
-    assert_eq!((accepted, ignored), expected("posthog-plain"));
+    let encodings = replay_checked("posthog-plain");
     assert!(encodings.contains(&Encoding::Json), "{encodings:?}");
     assert!(encodings.contains(&Encoding::Base64Form), "{encodings:?}");
-    let site = s.get("/v1/sites")[0]["key"].as_str().unwrap().to_string();
-    s.settle(&site, accepted);
 }
 
 #[test]
 fn recorded_segment_bodies_are_accepted_exactly_once_on_retry() {
-    let s = Server::start(&[]);
-    let (accepted, ignored, _) = replay_twice(&s, "segment");
-    assert_eq!((accepted, ignored), expected("segment"));
-    let site = s.get("/v1/sites")[0]["key"].as_str().unwrap().to_string();
-    s.settle(&site, accepted);
+    replay_checked("segment");
 }
 
 fn post(s: &Server, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
