@@ -489,7 +489,8 @@
         card(null, form),
         h('div', { class: 'kpis' }, kpi('sessions matching', num(r.total), 'total')),
         card(null, r.sessions.length ? table('sessions', [
-          { label: 'Session', f: 'session', get: function (s) { return h('code', { text: s.session }); } },
+          // A session split by the server (30 min idle, 4 h cap) shows its part: "s1 · part 2".
+          { label: 'Session', f: 'session', get: function (s) { return h('code', { text: s.split ? s.session + ' · part ' + (s.split + 1) : s.session }); } },
           { label: 'Start (UTC)', f: 'start', get: function (s) { return new Date(s.start).toISOString().replace('T', ' ').slice(0, 19); } },
           { label: 'Duration (s)', f: 'duration_ms', get: function (s) { return (s.duration_ms / 1000).toFixed(1); } },
           { label: 'Device', f: 'device' }, { label: 'Page views', f: 'pageviews', n: 1 }, { label: 'Clicks', f: 'clicks', n: 1 },

@@ -55,9 +55,13 @@ pub struct Metrics {
     /// Optional fields dropped because of their type, by field, fields.
     pub fields_dropped_total: IntCounterVec,
     /// Requests refused as a whole, by cause (`malformed`, `unknown_site`, `origin`,
-    /// `too_large`, `encoding`, `log_unavailable`, `quota_ip`, `quota_site`, `busy`,
-    /// `slow_body`), requests.
+    /// `too_large`, `encoding`, `log_unavailable`, `quota_ip`, `quota_visitor`, `quota_site`,
+    /// `busy`, `slow_body`), requests.
     pub requests_refused_total: IntCounterVec,
+    /// Events refused by a quota before validation, by cause (`quota_visitor`: the visitor's
+    /// event rate was used up), whether their request got a `429` or a `202` listing them,
+    /// events.
+    pub events_refused_total: IntCounterVec,
     /// Events flagged as bots, events.
     pub bot_events_total: IntCounter,
     /// Tracker events (posthog-js, Segment) with no Sightline meaning, left out by the
@@ -236,6 +240,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Ill-typed optional fields dropped",
             &["field"],
         ),
+        events_refused_total: counter(
+            &r,
+            "sightline_events_refused_total",
+            "Events refused by a quota before validation, by cause",
+            &["cause"],
+        ),
         requests_refused_total: counter(
             &r,
             "sightline_requests_refused_total",
@@ -376,6 +386,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         m.rollup_runs_total.with_label_values(&[outcome]);
     }
     m.events_dropped_total.with_label_values(&[DROP_UNDECODABLE, "unknown"]);
+    m.events_refused_total.with_label_values(&["quota_visitor"]);
     for typ in crate::event::EVENT_TYPES {
         m.events_dropped_total.with_label_values(&[DROP_WAREHOUSE_REFUSED, typ]);
     }

@@ -210,7 +210,7 @@ pub async fn heatmap_compare(
 /// `GET /v1/sites/{key}/sessions`: sessions, newest first (by start, then key, descending),
 /// with pages, duration, frustration counts, feedback, survey responses and replay metadata;
 /// filtered by `page`, `element`, `has`; paginated by `limit` and `cursor`.
-#[utoipa::path(get, path = "/v1/sites/{key}/sessions", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, SessionParams), responses((status = 200, description = "sessions: [{session, visitor_id, start, end, duration_ms, device, pageviews, pages: [{page, pageviews, clicks, rage_clicks, dead_clicks, quick_backs}] (distinct pages, first-visit order), path: [page] (the pages in visit order, a reload counted once), clicks, rage_clicks, dead_clicks, quick_backs, feedback, negative_feedback, survey_responses, replays: [{recording_id, started_at, ended_at, pages, events, bytes, clicks, errors}]}], total, next_cursor")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/sessions", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, SessionParams), responses((status = 200, description = "sessions: [{session (the snippet's session id), split (0, 1, …: its parts after server-side splits), visitor_id, start, end, duration_ms, device, pageviews, pages: [{page, pageviews, clicks, rage_clicks, dead_clicks, quick_backs}] (distinct pages, first-visit order), path: [page] (the pages in visit order, a reload counted once), clicks, rage_clicks, dead_clicks, quick_backs, feedback, negative_feedback, survey_responses, replays: [{recording_id, started_at, ended_at, pages, events, bytes, clicks, errors}]}], total, next_cursor")))]
 pub async fn sessions(
     req: HttpRequest,
     key: web::Path<String>,
@@ -277,8 +277,9 @@ pub async fn sessions(
         .sessions
         .into_iter()
         .map(|(s, d)| {
+            let (session, split) = crate::rollup::session_key_parts(&s.session_key);
             serde_json::json!({
-                "session": s.session_key, "visitor_id": s.visitor_id,
+                "session": session, "split": split, "visitor_id": s.visitor_id,
                 "start": s.start, "end": s.end, "duration_ms": s.end - s.start,
                 "device": s.dims.device.as_str(), "bot": s.dims.bot,
                 "pageviews": s.pageviews, "pages": d.pages,

@@ -250,7 +250,7 @@ fn build_session<'a>(session_id: &str, n: usize, events: Vec<&'a Event>, rules: 
     let first = events[0];
     let last = events[events.len() - 1];
     Session {
-        key: format!("{session_id}#{n}"),
+        key: super::session_key(session_id, n as u32),
         session_id: session_id.to_string(),
         visitor_id: first.visitor_id.clone(),
         start: first.ts,

@@ -341,6 +341,24 @@ pub struct Step {
     pub custom: bool,
 }
 
+/// The key of a session in rollup rows: `<snippet session id>#<split>`, where `split` counts
+/// the server-side splits of the snippet's session in time order (0: the first part, or a
+/// session never split; 1, 2, …: the parts after each 30 min of inactivity, the 4 h cap or,
+/// by site setting, midnight; docs/analytics.md, "Sessions").
+pub fn session_key(session_id: &str, split: u32) -> String {
+    format!("{session_id}#{split}")
+}
+
+/// A [`session_key`] taken apart: the snippet's session id and the split index, which the API
+/// answers as separate fields (`session`, `split`). A key without a `#<digits>` suffix is a
+/// session id, split 0.
+pub fn session_key_parts(key: &str) -> (&str, u32) {
+    match key.rsplit_once('#') {
+        Some((id, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => (id, n.parse().unwrap_or(u32::MAX)),
+        _ => (key, 0),
+    }
+}
+
 /// One session (server rule: 30 min gap, 4 h cap on event time).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRow {

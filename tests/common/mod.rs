@@ -200,13 +200,33 @@ impl Server {
         }
     }
 
-    /// Run a `sightline` subcommand against this server's data dir and backends.
+    /// The backend arguments without Kafka's: what the subcommands that open only the
+    /// warehouse take (`site`, `survey`, `rollup`, `token`, `retention`).
+    pub fn warehouse_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut args = self.backend.iter();
+        while let Some(a) = args.next() {
+            if a.starts_with("--kafka-") {
+                args.next();
+            } else {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
+
+    /// Run a `sightline` subcommand against this server's data dir and backends (only the
+    /// warehouse's for the subcommands that open only the warehouse).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let backend = match args.first() {
+            Some(&("site" | "survey" | "rollup" | "token" | "retention")) => self.warehouse_args(),
+            _ => self.backend.clone(),
+        };
         let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
             .args(args)
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(&self.backend)
+            .args(&backend)
             .env("SIGHTLINE_LOG", "warn")
             .output()
             .expect("run sightline");
@@ -290,17 +310,7 @@ impl Server {
                 // second insert), so run the job until two passes in a row find nothing.
                 let mut idle = 0;
                 while idle < 2 {
-                    let r = self
-                        .http
-                        .post(self.url("/v1/admin/rollup/run"))
-                        .bearer_auth(TOKEN)
-                        // A pass over many days takes longer than the client's 30 s on a
-                        // loaded machine (debug build).
-                        .timeout(Duration::from_secs(300))
-                        .send()
-                        .unwrap();
-                    assert!(r.status().is_success());
-                    let sessions = r.json::<Value>().unwrap()["sessions"].as_u64().unwrap();
+                    let sessions = self.rollup_run()["sessions"].as_u64().unwrap();
                     idle = if sessions == 0 { idle + 1 } else { 0 };
                     assert!(Instant::now() < deadline, "rollups did not settle");
                     std::thread::sleep(Duration::from_millis(200));
@@ -313,6 +323,22 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// `POST /v1/admin/rollup/run`: one rollup pass now; its answer
+    /// (`{"sessions", "events", "owned_buckets"}`).
+    pub fn rollup_run(&self) -> Value {
+        let r = self
+            .http
+            .post(self.url("/v1/admin/rollup/run"))
+            .bearer_auth(TOKEN)
+            // A pass over many days takes longer than the client's 30 s on a loaded machine
+            // (debug build).
+            .timeout(Duration::from_secs(300))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+        r.json().unwrap()
     }
 
     pub fn metrics(&self) -> String {
