@@ -4,6 +4,11 @@
 //!     loadgen bodies SITE N FILE         N 50-event batch bodies, one per line, every id
 //!                                        starting with loadgen::TEMPLATE_TAG (wrk's script
 //!                                        replaces it per request)
+//!     loadgen compat-bodies SITE N KEY DIR
+//!                                        for posthog and segment: DIR/v1-CLIENT.txt, N
+//!                                        bodies of the events that client can send, and
+//!                                        DIR/CLIENT.txt, the same events as it sends them
+//!                                        (key KEY; loadgen::as_client)
 //!     loadgen parse-floor FILE SECONDS   serde_json parsing of those bodies alone, on every
 //!                                        core: the parse floor
 //!     loadgen rollup EVENTS PER_DAY      compute_day over EVENTS generated events, PER_DAY
@@ -46,6 +51,25 @@ fn main() -> anyhow::Result<()> {
                 out.write_all(b"\n")?;
             }
             out.flush()?;
+        }
+        Some("compat-bodies") if a.len() == 6 => {
+            // The same events for /v1/events and for a tracker's route (scripts/load compat):
+            // DIR/v1-CLIENT.txt and DIR/CLIENT.txt, one body per line.
+            let (n, key, dir): (u32, &str, &str) = (a[3].parse()?, &a[4], &a[5]);
+            for client in ["posthog", "segment"] {
+                let mut gen = TrafficGen::new(42);
+                let mut v1 = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/v1-{client}.txt"))?);
+                let mut theirs = std::io::BufWriter::new(std::fs::File::create(format!("{dir}/{client}.txt"))?);
+                for k in 0..n {
+                    let (a1, b1) = sightline::loadgen::as_client(&gen.batch(&a[2], TEMPLATE_TAG, k, 50, now), client, key);
+                    serde_json::to_writer(&mut v1, &a1)?;
+                    v1.write_all(b"\n")?;
+                    serde_json::to_writer(&mut theirs, &b1)?;
+                    theirs.write_all(b"\n")?;
+                }
+                v1.flush()?;
+                theirs.flush()?;
+            }
         }
         Some("parse-floor") if a.len() == 4 => {
             let bodies: Vec<Vec<u8>> = std::io::BufReader::new(std::fs::File::open(&a[2])?)

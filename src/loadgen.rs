@@ -189,9 +189,110 @@ pub fn accept(body: &Value, received_at: i64) -> Vec<crate::event::Event> {
         .collect()
 }
 
+/// The same events as a tracker would send them (`docs/compat.md`), for the compat
+/// throughput phase of `scripts/load`: from a `/v1/events` body, the events `client` can
+/// express — posthog-js: page views, clicks (`$autocapture`, no position), scroll
+/// (`$pageleave`) and custom events; Segment: page views and custom events — as
+/// (`/v1/events` body of just those events, the client's body). Ids are kept (posthog `uuid`,
+/// Segment `messageId`), so [`TEMPLATE_TAG`] still starts every id.
+pub fn as_client(body: &Value, client: &str, key: &str) -> (Value, Value) {
+    let iso = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    };
+    let empty = Vec::new();
+    let mut kept = Vec::new();
+    let mut theirs = Vec::new();
+    for e in body["events"].as_array().unwrap_or(&empty) {
+        let (typ, ts) = (e["type"].as_str().unwrap_or(""), e["ts"].as_i64().unwrap_or(0));
+        let mut props = json!({
+            "token": key, "distinct_id": e["visitor_id"], "$device_id": e["visitor_id"],
+            "$session_id": e["session_id"], "$current_url": e["url"], "$pageview_id": e["pageview_id"],
+            "$viewport_width": e["viewport"]["w"], "$viewport_height": e["viewport"]["h"],
+        });
+        let ph = |event: &str, props: Value| json!({"uuid": e["id"], "event": event, "timestamp": iso(ts), "properties": props});
+        let seg = |typ: &str, extra: Value| {
+            let mut v = json!({"type": typ, "messageId": e["id"], "anonymousId": e["visitor_id"], "timestamp": iso(ts),
+                               "context": {"page": {"url": e["url"], "title": e["title"]}}, "properties": {}});
+            for (k, x) in extra.as_object().into_iter().flatten() {
+                v[k] = x.clone();
+            }
+            v
+        };
+        let mapped = match (client, typ) {
+            ("posthog", "pageview") => Some(ph("$pageview", props)),
+            ("posthog", "click") => {
+                // `section#pricing > button.buy` → `button.buy:nth-of-type="1";section:attr__id="pricing"`
+                let sel = e["selector"].as_str().unwrap_or("");
+                let steps: Vec<&str> = sel.split(" > ").collect();
+                let chain: Vec<String> = steps
+                    .iter()
+                    .rev()
+                    .map(|step| match step.split_once('#') {
+                        Some((tag, id)) => format!("{tag}:attr__id=\"{id}\""),
+                        None => format!("{step}:nth-of-type=\"1\""),
+                    })
+                    .collect();
+                props["$event_type"] = json!("click");
+                props["$elements_chain"] = json!(chain.join(";"));
+                props["$el_text"] = json!("Buy");
+                Some(ph("$autocapture", props))
+            }
+            ("posthog", "scroll") => {
+                props["$prev_pageview_id"] = e["pageview_id"].clone();
+                props["$prev_pageview_max_content_percentage"] = json!(e["depth"].as_f64().unwrap_or(0.0) / 100.0);
+                Some(ph("$pageleave", props))
+            }
+            ("posthog", "custom") => {
+                if let (Some(p), Some(o)) = (props.as_object_mut(), e["props"].as_object()) {
+                    p.extend(o.clone());
+                }
+                Some(ph(e["name"].as_str().unwrap_or(""), props))
+            }
+            ("segment", "pageview") => Some(seg("page", json!({}))),
+            ("segment", "custom") => Some(seg("track", json!({"event": e["name"], "properties": e["props"]}))),
+            _ => None,
+        };
+        if let Some(m) = mapped {
+            kept.push(e.clone());
+            theirs.push(m);
+        }
+    }
+    let v1 = json!({"site": body["site"], "sent_at": body["sent_at"], "events": kept});
+    let client_body = match client {
+        "segment" => json!({"writeKey": key, "sentAt": body["sent_at"].as_i64().map(iso), "batch": theirs}),
+        _ => Value::Array(theirs),
+    };
+    (v1, client_body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_bodies_map_back_to_the_same_events() {
+        let now = 1_764_412_800_000;
+        let body = TrafficGen::new(9).batch("sl_bench", TEMPLATE_TAG, 1, 50, now);
+        for client in ["posthog", "segment"] {
+            let (v1, theirs) = as_client(&body, client, "k");
+            let mapped = match client {
+                "posthog" => crate::ingest::compat::posthog::map_body(theirs, None),
+                _ => crate::ingest::compat::segment::map_body(theirs, None),
+            }
+            .unwrap_or_else(|_| panic!("{client} body maps"));
+            let want = v1["events"].as_array().unwrap();
+            assert!(want.len() >= 10, "{client}: {} events", want.len());
+            assert_eq!(mapped.ignored, 0, "{client}");
+            assert_eq!(mapped.events.len(), want.len(), "{client}");
+            for (a, b) in mapped.events.iter().zip(want) {
+                for f in ["id", "type", "ts", "url", "visitor_id"] {
+                    assert_eq!(a[f], b[f], "{client} {f}: {a} vs {b}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn batches_are_valid_varied_and_tagged_only_in_ids() {

@@ -70,6 +70,9 @@ pub struct Metrics {
     pub events_refused_total: IntCounterVec,
     /// Events flagged as bots, events.
     pub bot_events_total: IntCounter,
+    /// Tracker events (posthog-js, Segment) with no Sightline meaning, left out by the
+    /// compatible routes (`docs/compat.md`), events.
+    pub compat_events_ignored_total: IntCounter,
     /// PII replacements made at ingest, replacements.
     pub pii_replacements_total: IntCounter,
     /// Absolute clock-skew correction applied per batch, by rule (`none`, `shift`), seconds.
@@ -177,6 +180,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let r = Registry::new();
     let bot = IntCounter::new("sightline_bot_events_total", "Events flagged as bots").expect("metric");
     r.register(Box::new(bot.clone())).expect("register");
+    let compat_ignored = IntCounter::new(
+        "sightline_compat_events_ignored_total",
+        "Tracker events with no Sightline meaning, left out",
+    )
+    .expect("metric");
+    r.register(Box::new(compat_ignored.clone())).expect("register");
     let pii = IntCounter::new("sightline_pii_replacements_total", "PII replacements made at ingest").expect("metric");
     r.register(Box::new(pii.clone())).expect("register");
     let dirty = IntGauge::new(
@@ -255,6 +264,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["cause"],
         ),
         bot_events_total: bot,
+        compat_events_ignored_total: compat_ignored,
         pii_replacements_total: pii,
         clock_skew_seconds: histogram(
             &r,

@@ -869,6 +869,8 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 .route("/s/overlay.js", web::get().to(crate::dashboard::overlay_js))
                 .route("/v1/sites/{key}/config", web::get().to(ingest::site_config))
                 .route("/v1/sites/{key}/import", web::post().to(ingest::import));
+            // posthog-js and Segment analytics.js routes (docs/compat.md).
+            ingest::compat::routes(cfg);
         }
         if roles.query {
             crate::dashboard::routes(cfg);

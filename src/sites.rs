@@ -35,7 +35,17 @@ pub struct SiteSettings {
     pub surveys: Vec<Survey>,
     /// The feedback button ([`crate::survey::FeedbackButton`]). Default off.
     pub feedback: FeedbackButton,
+    /// Keys other trackers send that mean this site (`docs/compat.md`): a posthog-js project
+    /// key (`phc_…`) or a Segment write key. Each 1..128 characters of `A-Z a-z 0-9 _ - .`,
+    /// at most 16, no repeats; the site's own write key works without being listed. Default none.
+    pub compat_keys: Vec<String>,
+    /// Identity links undone (`docs/compat.md`, "Identity"): event ids of `$identify`
+    /// events whose link is no longer applied when counting persons. Default none.
+    pub identity_undo: Vec<String>,
 }
+
+/// Most [`SiteSettings::compat_keys`] of one site.
+pub const MAX_COMPAT_KEYS: usize = 16;
 
 impl SiteSettings {
     /// Checks serde cannot make; the error names the field (`settings.surveys[0].trigger.ms`).
@@ -56,6 +66,34 @@ impl SiteSettings {
                     "selector and name must not be empty".into(),
                 ));
             }
+        }
+        if self.compat_keys.len() > MAX_COMPAT_KEYS {
+            return Err(("settings.compat_keys".into(), format!("at most {MAX_COMPAT_KEYS} keys")));
+        }
+        for (i, k) in self.compat_keys.iter().enumerate() {
+            let ok = !k.is_empty()
+                && k.len() <= 128
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !ok {
+                return Err((
+                    format!("settings.compat_keys[{i}]"),
+                    "must be 1..128 characters of A-Z a-z 0-9 _ - .".into(),
+                ));
+            }
+            if self.compat_keys[..i].contains(k) {
+                return Err((format!("settings.compat_keys[{i}]"), "listed twice".into()));
+            }
+        }
+        if let Some(i) = self
+            .identity_undo
+            .iter()
+            .position(|id| uuid::Uuid::parse_str(id).is_err())
+        {
+            return Err((
+                format!("settings.identity_undo[{i}]"),
+                "must be the event id (a UUID) of an $identify event".into(),
+            ));
         }
         crate::survey::validate_settings(&self.surveys, &self.feedback)
     }
@@ -117,6 +155,22 @@ impl SiteCache {
     /// The site with this write key.
     pub fn get(&self, key: &str) -> Option<Site> {
         self.by_key.read().expect("site cache lock").get(key).cloned()
+    }
+    /// The site a tracker's key means: the site with that write key, else the one site
+    /// listing it in [`SiteSettings::compat_keys`]. `Err(())` when several sites list it.
+    pub fn by_compat_key(&self, key: &str) -> Result<Option<Site>, ()> {
+        let sites = self.by_key.read().expect("site cache lock");
+        if let Some(s) = sites.get(key) {
+            return Ok(Some(s.clone()));
+        }
+        let mut owners = sites
+            .values()
+            .filter(|s| s.settings.compat_keys.iter().any(|k| k == key));
+        match (owners.next(), owners.next()) {
+            (Some(s), None) => Ok(Some(s.clone())),
+            (None, _) => Ok(None),
+            (Some(_), Some(_)) => Err(()),
+        }
     }
     /// Whether any site allows `origin` (CORS preflights carry no site key).
     pub fn any_allows(&self, origin: &str) -> bool {

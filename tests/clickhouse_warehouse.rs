@@ -70,6 +70,7 @@ fn click(id: &str, site: &str, session: &str, ts: i64, page: &str) -> Event {
         modifier: false,
         navigates: false,
         input_type: None,
+        tracker: None,
     };
     event(id, site, session, ts, page, p)
 }

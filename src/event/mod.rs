@@ -6,6 +6,7 @@
 //! `proto/sightline/v1/record.proto`) and lands in the warehouse.
 
 pub mod enrich;
+pub mod identity;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -143,6 +144,11 @@ pub enum Payload {
         navigates: bool,
         /// `type` attribute of an `<input>` target (number steppers are not rage clicks).
         input_type: Option<String>,
+        /// The third-party tracker that reported the click (`posthog-js`, see `docs/compat.md`),
+        /// `None` for the snippet. Such a click has no measured position (`x`, `y` are 0 and
+        /// left out of the click grid, `el` is `None`) and no reaction time (never a dead
+        /// click); in rage bursts it is near the previous click when both have the same selector.
+        tracker: Option<String>,
     },
     Scroll {
         /// Maximum percent of the document height seen, 0..100.
@@ -287,6 +293,7 @@ impl Event {
                 modifier,
                 navigates,
                 input_type,
+                tracker,
             } => P::Click(pb::Click {
                 x: *x,
                 y: *y,
@@ -300,6 +307,7 @@ impl Event {
                 modifier: *modifier,
                 navigates: *navigates,
                 input_type: input_type.clone().unwrap_or_default(),
+                tracker: tracker.clone().unwrap_or_default(),
             }),
             Payload::Scroll { depth, doc_h } => P::Scroll(pb::Scroll {
                 depth: *depth,
@@ -418,6 +426,7 @@ impl Event {
                 modifier: c.modifier,
                 navigates: c.navigates,
                 input_type: none_if_empty(c.input_type),
+                tracker: none_if_empty(c.tracker),
             },
             P::Scroll(s) => Payload::Scroll {
                 depth: s.depth,

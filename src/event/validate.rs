@@ -424,8 +424,15 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
                     Err(f.reject(k, format!("must be 0..={MAX_PAGE_PX} CSS px (page coordinates)")))
                 }
             }
-            let x = f.record(coord(&f, "x"));
-            let y = f.record(coord(&f, "y"));
+            // A click another tracker reported (`docs/compat.md`) may come without a position:
+            // it is stored at 0, 0 and left out of the grid, never placed by guess.
+            let tracker = f.opt_str("tracker", MAX_LABEL_CHARS);
+            let unplaced = tracker.is_some() && f.get("x").is_none() && f.get("y").is_none();
+            let (x, y) = if unplaced {
+                (Some(0.0), Some(0.0))
+            } else {
+                (f.record(coord(&f, "x")), f.record(coord(&f, "y")))
+            };
             let selector = f.record(f.req_str("selector", MAX_SELECTOR_CHARS));
             let el = match f.get("el") {
                 None => None,
@@ -461,6 +468,7 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
                     modifier,
                     navigates,
                     input_type,
+                    tracker,
                 }),
                 _ => None,
             }

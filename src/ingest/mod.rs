@@ -5,6 +5,7 @@
 //! events are durable. Every refusal is an [`IngestError`] that maps itself to a 4xx/503
 //! with a JSON body naming the field and reason, and is counted in metrics.
 
+pub mod compat;
 pub mod decode;
 pub mod quota;
 
@@ -210,7 +211,7 @@ pub const ACCEPTED_CONTENT_TYPES: [&str; 2] = ["application/json", "text/plain"]
 /// Refuse (`415`, field `content-type`) a body whose declared media type is not one of
 /// [`ACCEPTED_CONTENT_TYPES`]: a form post or an XML document is no event envelope, even if
 /// its bytes parse as JSON.
-fn check_content_type(req: &HttpRequest) -> Result<(), IngestError> {
+pub(crate) fn check_content_type(req: &HttpRequest) -> Result<(), IngestError> {
     let Some(v) = req.headers().get(header::CONTENT_TYPE) else {
         return Ok(());
     };
@@ -226,7 +227,7 @@ fn check_content_type(req: &HttpRequest) -> Result<(), IngestError> {
     }
 }
 
-fn cors_grant(resp: &mut actix_web::HttpResponseBuilder, origin: &str) {
+pub(crate) fn cors_grant(resp: &mut actix_web::HttpResponseBuilder, origin: &str) {
     resp.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.to_string()));
     resp.insert_header((header::VARY, "Origin"));
 }
@@ -265,11 +266,24 @@ pub async fn events(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let mut sample = Vec::new();
-    let mut resp = match handle(&req, payload, query.into_inner(), &state, &mut sample).await {
+    let result = handle(&req, payload, query.into_inner(), &state, &mut sample).await;
+    finish(&req, &state, result, &sample).await
+}
+
+/// The answer of a browser ingest request: a refusal is counted, its body sample kept as a
+/// dead letter ([`keep_refused_body`]) and answered with the CORS grant (for origins some
+/// site allows) so the client can read the status and `Retry-After`.
+pub(crate) async fn finish(
+    req: &HttpRequest,
+    state: &AppState,
+    result: Result<HttpResponse, IngestError>,
+    sample: &[u8],
+) -> HttpResponse {
+    let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
             METRICS.requests_refused_total.with_label_values(&[e.cause()]).inc();
-            keep_refused_body(&state, &e, &sample).await;
+            keep_refused_body(state, &e, sample).await;
             let mut r = e.error_response();
             if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
                 if state.sites.any_allows(origin) {
@@ -400,94 +414,141 @@ async fn handle(
     sample: &mut Vec<u8>,
 ) -> Result<HttpResponse, IngestError> {
     let received_at = chrono::Utc::now().timestamp_millis();
-    let limits = state.limits;
-    // Quotas before reading the body: a refused client costs no body read and no parse.
-    let forwarded_for = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let client_ip = state.quotas.client_ip(req.peer_addr().map(|a| a.ip()), forwarded_for);
-    let _permit = state.quotas.admit(client_ip)?;
+    let _permit = admit(req, state)?;
     check_content_type(req)?;
-    let raw = decode::read_capped(payload, limits.batch_bytes, limits.body_chunk_timeout).await?;
-    let content_encoding = req
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok());
-    let codings = decode::codings(content_encoding, query.compression.as_deref(), &raw)?;
-    sample.extend_from_slice(&raw[..raw.len().min(BODY_SAMPLE_BYTES)]);
-    let body = decode::decode(raw, &codings, limits.batch_bytes)?;
-    // The decoded body is the more useful sample.
-    sample.clear();
-    sample.extend_from_slice(&body[..body.len().min(BODY_SAMPLE_BYTES)]);
+    let body = read_body(req, payload, query.compression.as_deref(), state, sample).await?;
     let env = validate::parse_envelope(&body).map_err(|e| IngestError::Malformed {
         field: e.field,
         reason: e.reason,
     })?;
     let site = state.sites.get(&env.site).ok_or(IngestError::UnknownSite)?;
-    let origin = req
+    let batch = BrowserBatch {
+        events: &env.events,
+        sent_at: env.sent_at,
+        webdriver: env.webdriver,
+        received_at,
+    };
+    let (status, request_id, out) = accept_browser_batch(req, state, &site, batch).await?;
+    let mut resp = HttpResponse::build(status);
+    if let Some(o) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        cors_grant(&mut resp, o);
+    }
+    resp.insert_header(("x-request-id", request_id));
+    Ok(resp.json(out))
+}
+
+/// The in-flight permit of a browser ingest request, after the per-IP quota: taken before
+/// the body is read, so a refused client costs no body read and no parse.
+pub(crate) fn admit(req: &HttpRequest, state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, IngestError> {
+    let forwarded_for = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client_ip = state.quotas.client_ip(req.peer_addr().map(|a| a.ip()), forwarded_for);
+    Ok(state.quotas.admit(client_ip)?)
+}
+
+/// Read and decode a request body: capped while reading and while decoding (`413`), content
+/// codings from `Content-Encoding`, else `compression` (a query parameter, for beacons), else
+/// the gzip magic bytes `1f 8b`. `sample` gets the first [`BODY_SAMPLE_BYTES`] of the decoded
+/// body (of the raw one when decoding fails), for the dead letter of a refusal.
+pub(crate) async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    compression: Option<&str>,
+    state: &AppState,
+    sample: &mut Vec<u8>,
+) -> Result<Vec<u8>, IngestError> {
+    let limits = state.limits;
+    let raw = decode::read_capped(payload, limits.batch_bytes, limits.body_chunk_timeout).await?;
+    let content_encoding = req
         .headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .map(str::to_string);
-    if let Some(o) = &origin {
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let codings = decode::codings(content_encoding, compression, &raw)?;
+    sample.extend_from_slice(&raw[..raw.len().min(BODY_SAMPLE_BYTES)]);
+    let body = decode::decode(raw, &codings, limits.batch_bytes)?;
+    // The decoded body is the more useful sample.
+    sample.clear();
+    sample.extend_from_slice(&body[..body.len().min(BODY_SAMPLE_BYTES)]);
+    Ok(body)
+}
+
+/// A batch of event objects (`POST /v1/events` fields) sent by a visitor's browser.
+pub(crate) struct BrowserBatch<'a> {
+    pub events: &'a [serde_json::Value],
+    /// Client time the batch was sent, ms (for the clock-skew shift).
+    pub sent_at: Option<i64>,
+    /// `navigator.webdriver` as the client reported it.
+    pub webdriver: bool,
+    /// Receive time, ms.
+    pub received_at: i64,
+}
+
+/// The checks of a browser's batch for `site` — origin (`403`), the visitor quota (its
+/// refused events reported as rejected, `429` when all are), the site quota (`429`), the bot
+/// flag from the user agent, the clock-skew shift — then [`accept`]. Shared by
+/// `POST /v1/events` and the tracker-compatible routes ([`compat`]).
+pub(crate) async fn accept_browser_batch(
+    req: &HttpRequest,
+    state: &AppState,
+    site: &crate::sites::Site,
+    batch: BrowserBatch<'_>,
+) -> Result<(StatusCode, String, IngestResponse), IngestError> {
+    if let Some(o) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         if !site.allows_origin(o) {
-            return Err(IngestError::OriginNotAllowed(o.clone()));
+            return Err(IngestError::OriginNotAllowed(o.to_string()));
         }
     }
-
     // The visitor quota first: a flooding visitor's refused events take nothing from the
     // site's quota, so its other visitors are not refused for it (cases/2026-12.md C12).
-    let visitors = env.events.iter().map(|e| e.get("visitor_id").and_then(|v| v.as_str()));
+    let visitors = batch
+        .events
+        .iter()
+        .map(|e| e.get("visitor_id").and_then(|v| v.as_str()));
     let over = state.quotas.take_visitors(&site.key, visitors);
     if !over.refused.is_empty() {
         METRICS
             .events_refused_total
             .with_label_values(&["quota_visitor"])
             .inc_by(over.refused.len() as u64);
-        if over.refused.len() == env.events.len() {
+        if over.refused.len() == batch.events.len() {
             return Err(quota::Refusal::Visitor(over.wait).into());
         }
     }
     state.quotas.take_site(
         &site.key,
         site.settings.events_per_minute,
-        env.events.len() - over.refused.len(),
+        batch.events.len() - over.refused.len(),
     )?;
-
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     // The client IP is read here for the bot check's benefit and never stored.
-    let bot_reason = enrich::bot_reason(user_agent, env.webdriver);
-    let skew = Skew::for_batch(env.sent_at, received_at);
+    let bot_reason = enrich::bot_reason(user_agent, batch.webdriver);
+    let skew = Skew::for_batch(batch.sent_at, batch.received_at);
     METRICS
         .clock_skew_seconds
         .with_label_values(&[if skew.shift_ms == 0 { "none" } else { "shift" }])
         .observe((skew.shift_ms.abs() as f64) / 1000.0);
     // Events the visitor quota refused are left out of the batch and reported as rejected.
     let kept: std::borrow::Cow<[serde_json::Value]> = if over.refused.is_empty() {
-        (&env.events[..]).into()
+        batch.events.into()
     } else {
         let mut refused = over.refused.iter().peekable();
-        let kept = (0..env.events.len()).filter(|i| refused.next_if_eq(&i).is_none());
-        kept.map(|i| env.events[i].clone()).collect::<Vec<_>>().into()
+        let kept = (0..batch.events.len()).filter(|i| refused.next_if_eq(&i).is_none());
+        kept.map(|i| batch.events[i].clone()).collect::<Vec<_>>().into()
     };
     let (status, request_id, mut out) = accept(
         state,
-        &site,
+        site,
         &kept,
-        received_at,
-        env.sent_at,
+        batch.received_at,
+        batch.sent_at,
         skew,
         bot_reason,
-        received_at - enrich::MAX_LIVE_AGE_MS,
+        batch.received_at - enrich::MAX_LIVE_AGE_MS,
     )
     .await?;
     if !over.refused.is_empty() {
         report_over_quota(state, &over, &mut out);
     }
-    let mut resp = HttpResponse::build(status);
-    if let Some(o) = &origin {
-        cors_grant(&mut resp, o);
-    }
-    resp.insert_header(("x-request-id", request_id));
-    Ok(resp.json(out))
+    Ok((status, request_id, out))
 }
 
 /// Put the events the visitor quota refused back into a batch's answer, whose indexes count

@@ -60,7 +60,8 @@ pub struct FunnelParams {
     pub steps: Option<String>,
     /// Conversion window, e.g. `30m`, `2h`, `1d`, `90s`. Default 1 d.
     pub window: Option<String>,
-    /// `visitors` to count visitors instead of sessions.
+    /// `visitors` to count visitors instead of sessions; `persons` to count people, visitors
+    /// linked by an identify counting as their user (`docs/compat.md`, "Identity").
     pub count: Option<String>,
 }
 
@@ -366,10 +367,23 @@ pub async fn heatmap_data(
     for s in r.scroll.iter().filter(|s| sc.keeps(&s.dims)) {
         *scroll.entry(s.depth).or_default() += s.pageviews;
     }
+    // Clicks another tracker reported without a position (posthog-js autocapture) are on
+    // their elements but not in the grid; a page seen with no click at all (a Segment-only
+    // site) has no click data. Both are said, not filled in (docs/compat.md).
+    let unplaced_clicks = clicks.saturating_sub(grid.values().sum::<u64>());
+    let mut missing = Vec::new();
+    if unplaced_clicks > 0 {
+        missing.push("click_position");
+    }
+    if pageviews > 0 && clicks == 0 {
+        missing.push("clicks");
+    }
     Ok(serde_json::json!({
         "page": page,
         "pageviews": pageviews,
         "clicks": clicks,
+        "unplaced_clicks": unplaced_clicks,
+        "missing": missing,
         "quick_backs": quick_backs,
         "grid_cell_px": sc.site.settings.rules.grid_cell_px,
         "grid": grid.into_iter().map(|((x, y), count)| Cell { x, y, count }).collect::<Vec<_>>(),
@@ -512,25 +526,71 @@ pub async fn funnel_view(
         })
         .collect();
     let window = parse_window(fp.window.as_deref().unwrap_or("1d"))?;
-    let visitors = match fp.count.as_deref() {
-        None | Some("sessions") => false,
-        Some("visitors") => true,
-        Some(_) => return Err(ApiError::bad("count", "must be sessions or visitors")),
+    let count = match fp.count.as_deref() {
+        None | Some("sessions") => "sessions",
+        Some("visitors") => "visitors",
+        Some("persons") => "persons",
+        Some(_) => return Err(ApiError::bad("count", "must be sessions, visitors or persons")),
     };
     let r = state
         .warehouse
         .read_rollup(&sc.query(vec![Part::Sessions], None))
         .await?;
-    let keep = sc.clone();
-    let (by_session, by_visitor) = off_http(move || {
-        let sessions: Vec<_> = r.sessions.into_iter().filter(|s| keep.keeps(&s.dims)).collect();
+    let sessions: Vec<_> = r.sessions.into_iter().filter(|s| sc.keeps(&s.dims)).collect();
+    // Persons: the identity links of the sessions that made one, read from their events
+    // (cost ∝ identifying sessions), applied at each session's end.
+    let identities = if count == "persons" {
+        let ids: Vec<String> = sessions
+            .iter()
+            .filter(|s| {
+                s.steps
+                    .iter()
+                    .any(|st| st.custom && st.name == crate::event::identity::IDENTIFY_EVENT)
+            })
+            .map(|s| {
+                s.session_key
+                    .rsplit_once('#')
+                    .map_or(s.session_key.as_str(), |(id, _)| id)
+                    .to_string()
+            })
+            .collect();
+        let events = if ids.is_empty() {
+            Vec::new()
+        } else {
+            state.warehouse.session_events(&key, &ids).await?
+        };
+        let undone = sc.site.settings.identity_undo.iter().cloned().collect();
+        Some(crate::event::identity::Identities::from_links(
+            &crate::event::identity::links_of(&events),
+            &undone,
+        ))
+    } else {
+        None
+    };
+    let (by_session, by_visitor, by_person) = off_http(move || {
+        let by_person = identities.map(|ids| {
+            let as_persons: Vec<_> = sessions
+                .iter()
+                .map(|s| {
+                    let mut p = s.clone();
+                    p.visitor_id = ids.person(&s.visitor_id, s.end).to_string();
+                    p
+                })
+                .collect();
+            funnel(&as_persons, &steps, window, true)
+        });
         (
             funnel(&sessions, &steps, window, false),
             funnel(&sessions, &steps, window, true),
+            by_person,
         )
     })
     .await?;
-    let counts = if visitors { &by_visitor } else { &by_session };
+    let counts = match (count, &by_person) {
+        ("visitors", _) => &by_visitor,
+        ("persons", Some(p)) => p,
+        _ => &by_session,
+    };
     let pct = |n: u64, of: u64| (of > 0).then(|| (n as f64 * 1000.0 / of as f64).round() / 10.0);
     let out: Vec<_> = names
         .iter()
@@ -542,6 +602,7 @@ pub async fn funnel_view(
                 "step": name,
                 "sessions": by_session[k],
                 "visitors": by_visitor[k],
+                "persons": by_person.as_ref().map(|p| p[k]),
                 "count": n,
                 "dropoff": previous - n,
                 "dropoff_pct": if k == 0 { None } else { pct(previous - n, previous) },
@@ -551,7 +612,7 @@ pub async fn funnel_view(
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "window_ms": window,
-        "count": if visitors { "visitors" } else { "sessions" },
+        "count": count,
         "steps": out,
     })))
 }

@@ -361,6 +361,7 @@ pub(super) fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact
             modifier,
             navigates,
             input_type,
+            tracker,
             ..
         } = &e.payload
         {
@@ -375,13 +376,15 @@ pub(super) fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact
                 selector,
                 zone: zone.as_deref().unwrap_or(""),
                 el: *el,
-                dead: is_dead(
-                    *reaction_ms,
-                    *navigates,
-                    *modifier,
-                    text_entry(tag.as_deref(), input_type.as_deref()),
-                    rules,
-                ),
+                // A tracker's click has no reaction time: unknown, not dead.
+                dead: tracker.is_none()
+                    && is_dead(
+                        *reaction_ms,
+                        *navigates,
+                        *modifier,
+                        text_entry(tag.as_deref(), input_type.as_deref()),
+                        rules,
+                    ),
                 rage: false,
             });
         }
@@ -391,8 +394,13 @@ pub(super) fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact
         let ends = k == eligible.len() || {
             let ((a, a_ts), (b, b_ts)) = (eligible[k - 1], eligible[k]);
             let distance = (facts[b].x - facts[a].x).abs() + (facts[b].y - facts[a].y).abs();
-            // Written so that a NaN distance ends the burst.
-            let near = distance <= rules.rage_max_distance_px;
+            // Written so that a NaN distance ends the burst. Clicks a tracker reported have
+            // no position: near when on the same selector.
+            let near = if is_tracker_click(facts[a].event) || is_tracker_click(facts[b].event) {
+                facts[a].selector == facts[b].selector
+            } else {
+                distance <= rules.rage_max_distance_px
+            };
             b_ts - a_ts > rules.rage_max_interval_ms || !near
         };
         if ends {
@@ -403,6 +411,11 @@ pub(super) fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact
         }
     }
     facts
+}
+
+/// A click reported by another tracker ([`Payload::Click::tracker`]): it has no position.
+pub(super) fn is_tracker_click(e: &Event) -> bool {
+    matches!(&e.payload, Payload::Click { tracker: Some(_), .. })
 }
 
 /// Quick back (analytics.md, Clarity's "quick back"): page view `i` is left for the page
@@ -500,7 +513,7 @@ pub fn compute_sessions(events: Vec<Event>, rules: &Rules) -> Vec<super::Session
 ///   their clicks only); `quick_backs` see "Quick back"; fold sums over page views with both a
 ///   viewport height and a document height (max `doc_h` of their scroll events).
 /// - grid: per click, cell `(floor(x / grid_cell_px), floor(y / grid_cell_px))`, x and y
-///   clamped at 0.
+///   clamped at 0; clicks another tracker reported (no position) are left out.
 /// - elements: per (page, selector, zone or ""): clicks, dead clicks, rage clicks (one per
 ///   burst, on the burst's first click), sums of the in-element positions.
 /// - scroll: per page view with a pageview event its deepest scroll (0 without scroll
@@ -600,9 +613,12 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 }
             }
             for c in &facts[i] {
-                let cx = (c.x.max(0.0) / cell).floor() as u32;
-                let cy = (c.y.max(0.0) / cell).floor() as u32;
-                *grid.entry((dims, page, cx, cy)).or_default() += 1;
+                // A tracker's click has no position: counted on its element, not in the grid.
+                if !is_tracker_click(c.event) {
+                    let cx = (c.x.max(0.0) / cell).floor() as u32;
+                    let cy = (c.y.max(0.0) / cell).floor() as u32;
+                    *grid.entry((dims, page, cx, cy)).or_default() += 1;
+                }
                 let el = elements
                     .entry((dims, page, c.selector.clone(), c.zone))
                     .or_insert_with(|| ElementRow {
@@ -1155,6 +1171,7 @@ mod tests {
                 modifier: false,
                 navigates: false,
                 input_type: None,
+                tracker: None,
             },
         )
     }

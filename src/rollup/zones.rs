@@ -677,6 +677,7 @@ mod tests {
                 modifier: false,
                 navigates: false,
                 input_type: None,
+                tracker: None,
             },
         )
     }

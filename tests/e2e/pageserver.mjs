@@ -16,16 +16,17 @@ const TYPES = {
 };
 
 /** Start the page server; resolves to { server, origin, close() }. `tagAttrs`: extra attributes
- * of the snippet tag (e.g. `data-require-consent`). */
-export function startPageServer({ port, sightlineUrl, site, root = SITE_ROOT, host = '127.0.0.1', tagAttrs = '' }) {
-  const tagHtml = `<script defer src="${sightlineUrl.replace(/\/$/, '')}/s.js" data-site="${site}"${tagAttrs ? ' ' + tagAttrs : ''}></script>`;
+ * of the snippet tag (e.g. `data-require-consent`). `headHtml`: injected instead of the
+ * snippet tag (another tracker's tag); `files`: extra { '/url/path': absolute file } served. */
+export function startPageServer({ port, sightlineUrl, site, root = SITE_ROOT, host = '127.0.0.1', tagAttrs = '', headHtml, files = {} }) {
+  const tagHtml = headHtml ?? `<script defer src="${sightlineUrl.replace(/\/$/, '')}/s.js" data-site="${site}"${tagAttrs ? ' ' + tagAttrs : ''}></script>`;
   const server = http.createServer(async (req, res) => {
     try {
       const u = new URL(req.url, 'http://x');
       let rel = decodeURIComponent(u.pathname);
       if (rel.endsWith('/')) rel += 'index.html';
-      const file = path.normalize(path.join(root, rel));
-      if (!file.startsWith(root + path.sep)) { res.writeHead(403); return res.end(); }
+      const file = files[rel] || path.normalize(path.join(root, rel));
+      if (!files[rel] && !file.startsWith(root + path.sep)) { res.writeHead(403); return res.end(); }
       let data = await fs.readFile(file);
       const ext = path.extname(file).toLowerCase();
       if (ext === '.html') {
