@@ -59,19 +59,31 @@ WHERE site IN ? AND session_id IN ? AND id IN ?;
 -- insert: events
 -- columns: id String, site String, session_id String, visitor_id String, ts Int64, day Date, received_at Int64, type String, page_key String, url String, device String, bot UInt8, bot_reason String, pageview_id String, selector String, zone String, x Float64, y Float64, scroll_depth Float64, name String, record String
 
--- name: next_session_version
+-- name: mark_sessions
+-- arg: 1714521600000000
 -- arg: ('site-a', 'site-b')
 -- arg: ('session-1', 'session-2')
 -- arg: ('site-a', 'site-b')
 -- arg: ('session-1', 'session-2')
--- returns: version UInt64
-SELECT max(v) AS version
-FROM
-(
-    SELECT max(version) AS v FROM session_marks WHERE site IN ? AND session_id IN ?
-    UNION ALL
-    SELECT max(version) AS v FROM session_state WHERE site IN ? AND session_id IN ?
-);
+-- arg: [('site-a', 'session-1', 7), ('site-b', 'session-2', 9)]
+-- One mark per (site, session_id, bucket) of the last argument, all with one version: the
+-- first argument (the process clock) or, when higher, one above every mark and state
+-- version stored for those sessions, read by the server as it inserts (one round trip).
+INSERT INTO session_marks (site, session_id, bucket, version)
+SELECT
+    tupleElement(m, 1) AS site,
+    tupleElement(m, 2) AS session_id,
+    toUInt16(tupleElement(m, 3)) AS bucket,
+    greatest(toUInt64(?), (
+        SELECT max(v)
+        FROM
+        (
+            SELECT max(version) AS v FROM session_marks WHERE site IN ? AND session_id IN ?
+            UNION ALL
+            SELECT max(version) AS v FROM session_state WHERE site IN ? AND session_id IN ?
+        )
+    ) + 1) AS version
+FROM (SELECT arrayJoin(?) AS m);
 
 -- name: next_site_version
 -- arg: 'site-a'
