@@ -15,14 +15,21 @@
 //! # Semantics (the same as `sqlite.rs`, without transactions)
 //! - **Events** go to a `ReplacingMergeTree` ordered by (site, session_id, id). A batch first
 //!   asks which of its ids are already stored (one query), inserts the others (one INSERT)
-//!   and reports the rest as duplicates. Copies that slip in anyway (two sinks racing) are
-//!   folded by merges and ignored by reads (`LIMIT 1 BY id`, `uniqExact(id)`).
+//!   and reports the rest as duplicates. Copies that slip in anyway (two sinks racing, or two
+//!   batches of one sink in flight at once holding the same id twice in the log) are folded
+//!   by merges and ignored by reads (`LIMIT 1 BY id`, `uniqExact(id)`).
+//!   Three round trips per batch: the dedup read, the events INSERT, the marks INSERT (below).
+//!   The read cannot be dropped or merged: the report of duplicates is part of the contract
+//!   (replays must not add rows), 18.16 has no `input()` to filter an INSERT against the
+//!   table, and the marks must follow the events. The sink keeps several batches in flight
+//!   instead ([`crate::sink`]), so the round trips overlap.
 //! - **Dirty sessions** are append-only marks `(site, session_id, bucket, version)` in
 //!   `session_marks`; a session is dirty while one of its marks is above its highest
 //!   `session_state` version. After the events are inserted, the batch takes one version
 //!   for its marks: above the process clock (`next_gen`, µs) *and* above every mark and
-//!   state version already stored for its sessions (one query), then inserts one mark per
-//!   (site, session_id) of the batch. Because that version is taken *after* the events are
+//!   state version already stored for its sessions, and inserts one mark per (site,
+//!   session_id) of the batch, in one statement (`mark_sessions`, an `INSERT … SELECT` whose
+//!   scalar subquery reads the stored versions as the server inserts). Because that version is taken *after* the events are
 //!   visible, and above every mark the server holds for the session, a rollup that read the
 //!   session's events after seeing mark V either saw the new events or leaves a mark above
 //!   V: clock skew between processes cannot hide an event.
@@ -899,9 +906,9 @@ impl ClickHouseWarehouse {
         let q = self
             .client
             .query(sql::sql(name::EXISTING_IDS))
-            .bind(Tuple(&sites))
-            .bind(Tuple(&sessions))
-            .bind(Tuple(&ids));
+            .bind(&sites)
+            .bind(&sessions)
+            .bind(&ids);
         let existing: HashSet<String> = self
             .fetch::<IdRow>(name::EXISTING_IDS, q)
             .await?
@@ -976,19 +983,20 @@ impl ClickHouseWarehouse {
         }
         let sites: Vec<&str> = marks.iter().map(|m| m.0).collect::<BTreeSet<_>>().into_iter().collect();
         let ids: Vec<&str> = marks.iter().map(|m| m.1).collect::<BTreeSet<_>>().into_iter().collect();
-        let rows: Vec<(&str, &str, u16)> = marks
-            .iter()
-            .map(|(site, session_id)| (*site, *session_id, bucket_of(session_id) as u16))
-            .collect();
+        let mark_sites: Vec<&str> = marks.iter().map(|m| m.0).collect();
+        let mark_ids: Vec<&str> = marks.iter().map(|m| m.1).collect();
+        let buckets: Vec<u16> = marks.iter().map(|m| bucket_of(m.1) as u16).collect();
         let q = self
             .client
             .query(sql::sql(name::MARK_SESSIONS))
+            .bind(&mark_sites)
+            .bind(&mark_ids)
+            .bind(&buckets)
             .bind(next_gen().max(floor.saturating_add(1)))
-            .bind(Tuple(&sites))
-            .bind(Tuple(&ids))
-            .bind(Tuple(&sites))
-            .bind(Tuple(&ids))
-            .bind(rows);
+            .bind(&sites)
+            .bind(&ids)
+            .bind(&sites)
+            .bind(&ids);
         timed(name::MARK_SESSIONS, q.execute()).await
     }
 
