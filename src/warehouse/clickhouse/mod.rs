@@ -179,6 +179,11 @@ impl<T: Serialize> Serialize for Tuple<'_, T> {
     }
 }
 
+/// The distinct strings of `items`, sorted.
+fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    items.collect::<BTreeSet<_>>().into_iter().collect()
+}
+
 /// A unique, increasing id from the clock: µs since the epoch, bumped past the last one handed
 /// out in this process. Used for mark versions, per-session row generations and site versions.
 fn next_gen() -> u64 {
@@ -888,18 +893,8 @@ impl ClickHouseWarehouse {
         // The first copy of each id in the batch; later copies are duplicates.
         let mut seen = HashSet::new();
         let unique: Vec<&Event> = events.iter().filter(|e| seen.insert(e.id.as_str())).collect();
-        let sites: Vec<&str> = unique
-            .iter()
-            .map(|e| e.site.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let sessions: Vec<&str> = unique
-            .iter()
-            .map(|e| e.session_id.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let sites = distinct(unique.iter().map(|e| e.site.as_str()));
+        let sessions = distinct(unique.iter().map(|e| e.session_id.as_str()));
         let ids: Vec<&str> = unique.iter().map(|e| e.id.as_str()).collect();
 
         let started = Instant::now();
@@ -981,8 +976,8 @@ impl ClickHouseWarehouse {
         if marks.is_empty() {
             return Ok(());
         }
-        let sites: Vec<&str> = marks.iter().map(|m| m.0).collect::<BTreeSet<_>>().into_iter().collect();
-        let ids: Vec<&str> = marks.iter().map(|m| m.1).collect::<BTreeSet<_>>().into_iter().collect();
+        let sites = distinct(marks.iter().map(|m| m.0));
+        let ids = distinct(marks.iter().map(|m| m.1));
         let mark_sites: Vec<&str> = marks.iter().map(|m| m.0).collect();
         let mark_ids: Vec<&str> = marks.iter().map(|m| m.1).collect();
         let buckets: Vec<u16> = marks.iter().map(|m| bucket_of(m.1) as u16).collect();
