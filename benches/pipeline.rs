@@ -131,6 +131,15 @@ fn rollup(c: &mut Criterion) {
         FunnelStep::parse("event:signup"),
     ];
     g.bench_function("funnel", |b| b.iter(|| funnel(&sessions, &steps, 1_800_000, false)));
+    // Impact (issue 21) over the same sessions: the funnel is its floor (one pass over the
+    // session rows); impact also joins the details, feedback and answers.
+    let r = compute_day(&events, day, &rules);
+    let goal = sightline::rollup::impact::Goal::parse("event:signup").unwrap();
+    g.bench_function("impact", |b| {
+        b.iter(|| {
+            sightline::rollup::impact::impact(&r.sessions, &r.session_details, &r.feedback, &r.answers, &goal).len()
+        })
+    });
     g.finish();
 }
 

@@ -148,16 +148,36 @@
   // ---- views ----
   var render = {};
 
+  /** The current site's goal (`settings.rules.goal`), or null. */
+  function siteGoal() {
+    var site = sites.filter(function (s) { return s.key === S.site; })[0];
+    return (site && site.settings && site.settings.rules && site.settings.rules.goal) || null;
+  }
+
+  /** `/problems?sort=impact`'s ranking: one plain sentence per signal, its numbers beside. */
+  function impactCard(p) {
+    if (!p.impact) return card('Impact on conversion', h('p', { class: 'muted', text: 'Set the site goal (settings.rules.goal) to rank problems by the conversions they cost.' }));
+    return card('Impact on conversion (goal ' + p.goal + '), most lost conversions first', p.impact.length ? table('problems-impact', [
+      { label: 'Finding', f: 'summary', get: function (r) { return h('span', { class: r.significant ? 'impact sig' : 'impact', text: r.summary }); } },
+      { label: 'Sessions with', f: 'sessions_with', n: 1 }, { label: 'Conv. with %', f: 'conversion_with_pct' },
+      { label: 'Conv. without %', f: 'conversion_without_pct' }, { label: 'Lost conversions', f: 'lost_conversions' },
+      { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink(r.selector ? { page: r.page, element: r.selector } : { page: r.page })); } },
+    ], p.impact) : empty('signals'));
+  }
+
   render.problems = function () {
-    return siteApi('/problems', scope({ limit: 50 })).then(function (p) {
+    var goal = siteGoal();
+    return siteApi('/problems', scope({ limit: 50, sort: goal ? 'impact' : undefined })).then(function (p) {
       return [
         h('h1', { text: 'Problems' }),
         h('div', { class: 'kpis' }, kpi('sessions in range', num(p.sessions), 'sessions'),
           kpi('pages with problems', num(p.pages.length), 'pages'), kpi('elements with problems', num(p.elements.length), 'elements')),
+        impactCard(p),
         card('Pages, by rage + dead clicks + quick backs', p.pages.length ? table('problems-pages', [
           { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } },
           { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
           { label: 'Quick backs', f: 'quick_backs', n: 1 }, { label: 'Sessions', f: 'sessions', n: 1 }, { label: 'Score', f: 'score', n: 1 },
+          { label: 'Trend', f: 'regression', get: function (r) { return r.regression ? h('span', { class: 'pill', title: r.regression.rate_per_100 + ' rage + dead per 100 page views (baseline median ' + r.regression.baseline_median_per_100 + ', max ' + r.regression.baseline_max_per_100 + ')', text: 'new since ' + r.regression.since }) : '–'; } },
           { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink({ page: r.page })); } },
         ], p.pages) : empty('problems')),
         card('Elements, by rage + dead clicks', p.elements.length ? table('problems-elements', [
@@ -489,7 +509,8 @@
         card(null, form),
         h('div', { class: 'kpis' }, kpi('sessions matching', num(r.total), 'total')),
         card(null, r.sessions.length ? table('sessions', [
-          { label: 'Session', f: 'session', get: function (s) { return h('code', { text: s.session }); } },
+          // A session split by the server (30 min idle, 4 h cap) shows its part: "s1 · part 2".
+          { label: 'Session', f: 'session', get: function (s) { return h('code', { text: s.split ? s.session + ' · part ' + (s.split + 1) : s.session }); } },
           { label: 'Start (UTC)', f: 'start', get: function (s) { return new Date(s.start).toISOString().replace('T', ' ').slice(0, 19); } },
           { label: 'Duration (s)', f: 'duration_ms', get: function (s) { return (s.duration_ms / 1000).toFixed(1); } },
           { label: 'Device', f: 'device' }, { label: 'Page views', f: 'pageviews', n: 1 }, { label: 'Clicks', f: 'clicks', n: 1 },

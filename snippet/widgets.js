@@ -41,8 +41,28 @@
     return deviceClass() !== 'desktop' || !!(w.matchMedia && w.matchMedia('(pointer: coarse)').matches);
   }
   var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  // Kept encoded when decoded: controls, whitespace, bidirectional formatting characters.
+  var KEEP_ENCODED = /[\u0000-\u001F\u007F-\u009F\s\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/;
+  /** The page key's encoding of a path (analytics.md "Page key", Encoding; the server's
+   * `canonical_encoding`): a run of %XX is decoded where it is an unreserved character or a
+   * UTF-8 character, every other %XX stays, in upper case: /caf%c3%a9 → /café. */
+  function canonicalPath(p) {
+    return p.replace(/(?:%[0-9a-fA-F]{2})+/g, function (run) {
+      var hex = run.match(/%[0-9a-fA-F]{2}/g), out = '';
+      for (var i = 0; i < hex.length;) {
+        var b = parseInt(hex[i].slice(1), 16);
+        var n = b < 0x80 ? 1 : b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+        var c = null;
+        if (n && i + n <= hex.length) {
+          try { c = decodeURIComponent(hex.slice(i, i + n).join('')); } catch (e) { c = null; }
+        }
+        if (c !== null && (n === 1 ? /^[A-Za-z0-9\-._~]$/.test(c) : !KEEP_ENCODED.test(c))) { out += c; i += n; } else { out += hex[i].toUpperCase(); i += 1; }
+      }
+      return out;
+    });
+  }
   function pagePath() { // the page key's host + path (analytics.md "Page key"), no query
-    return location.host.toLowerCase() + location.pathname.split('/').map(function (s) {
+    return location.host.toLowerCase() + canonicalPath(location.pathname).split('/').map(function (s) {
       return s && (/^\d+$/.test(s) || UUID.test(s)) ? ':id' : s;
     }).join('/');
   }

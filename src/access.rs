@@ -293,6 +293,31 @@ pub async fn revoke_token(warehouse: &dyn Warehouse, id: &str) -> anyhow::Result
     Ok(Some(t))
 }
 
+/// Take a deleted site out of every token's sites ([`crate::site_admin`]), so that a later
+/// site with the same key is not open to them: a token limited to that site alone is
+/// revoked (an empty list would mean every site), one limited to several keeps the others.
+/// Returns the ids of the tokens changed.
+pub async fn drop_site_from_tokens(warehouse: &dyn Warehouse, key: &str) -> anyhow::Result<Vec<String>> {
+    let mut changed = Vec::new();
+    for mut t in warehouse.tokens().await? {
+        if !t.sites.iter().any(|s| s == key) {
+            continue;
+        }
+        if t.sites.iter().all(|s| s == key) {
+            // Limited to the deleted site alone: revoked, its list left as it was.
+            if t.revoked_at.is_some() {
+                continue;
+            }
+            t.revoked_at = Some(chrono::Utc::now().timestamp_millis());
+        } else {
+            t.sites.retain(|s| s != key);
+        }
+        warehouse.put_token(&t).await?;
+        changed.push(t.id);
+    }
+    Ok(changed)
+}
+
 /// Rotate token `id`: a new token with the same name, scope and sites, and the old one
 /// revoked. `Ok(None)` when there is no such (unrevoked) token.
 pub async fn rotate_token(warehouse: &dyn Warehouse, id: &str) -> anyhow::Result<Option<(NewToken, ApiToken)>> {

@@ -1,15 +1,17 @@
 //! The `sightline` command line.
 //!
 //! Each subcommand takes the flags it uses: the backend flags ([`BackendArgs`]: data dir,
-//! Kafka, ClickHouse) belong to the commands that open the stores, not to `import`, which
-//! only talks HTTP to a running server.
+//! Kafka, ClickHouse) belong to the commands that open the log and the warehouse (`serve`,
+//! `gdpr`, `deadletter`); the warehouse flags alone ([`WarehouseArgs`]: data dir, ClickHouse)
+//! to those that open only the warehouse (`site`, `survey`, `rollup`, `token`, `retention`);
+//! none to `import`, which only talks HTTP to a running server.
 
 use clap::{Parser, Subcommand};
 use sightline::access;
 use sightline::ingest::quota::QuotaConfig;
 use sightline::ingest::Limits;
 use sightline::log::deadletter;
-use sightline::server::{self, BackendArgs, NewSite, Roles, ServeConfig};
+use sightline::server::{self, BackendArgs, NewSite, Roles, ServeConfig, WarehouseArgs};
 use sightline::sites::SiteSettings;
 use std::time::Duration;
 
@@ -67,7 +69,7 @@ enum Command {
         #[command(subcommand)]
         command: SiteCommand,
         #[command(flatten)]
-        backends: BackendArgs,
+        backends: WarehouseArgs,
     },
     /// Surveys and the feedback button of a site, from a JSON file (a running server picks
     /// changes up within 5 s).
@@ -75,21 +77,21 @@ enum Command {
         #[command(subcommand)]
         command: SurveyCommand,
         #[command(flatten)]
-        backends: BackendArgs,
+        backends: WarehouseArgs,
     },
     /// Rollup maintenance.
     Rollup {
         #[command(subcommand)]
         command: RollupCommand,
         #[command(flatten)]
-        backends: BackendArgs,
+        backends: WarehouseArgs,
     },
     /// API tokens for the query (`read`) and admin (`admin`) API; stored hashed.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
         #[command(flatten)]
-        backends: BackendArgs,
+        backends: WarehouseArgs,
     },
     /// Data retention: delete now what sites' `retention_days` no longer keep (the rollup
     /// role also does it every hour). Prints one line per site with a retention.
@@ -97,7 +99,7 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
         #[command(flatten)]
-        backends: BackendArgs,
+        backends: WarehouseArgs,
     },
     /// Privacy: erase a visitor's data everywhere (GDPR art. 17), list past erasures.
     Gdpr {
@@ -154,6 +156,7 @@ enum GdprCommand {
     /// Delete a visitor's events from the log, the warehouse and (recomputed) the rollups;
     /// prints the audit record. A running server's rollup job recomputes the days.
     Delete {
+        /// The site's write key.
         #[arg(long)]
         site: String,
         /// The visitor id (`visitor_id` of the events).
@@ -168,6 +171,7 @@ enum GdprCommand {
 enum TokenCommand {
     /// Make a token and print it (shown once; only its hash is stored).
     Create {
+        /// A name for people (who or what uses the token).
         #[arg(long)]
         name: String,
         /// read (the query API) or admin (everything).
@@ -180,9 +184,15 @@ enum TokenCommand {
     /// List tokens (never their secrets), one JSON object per line.
     List,
     /// Revoke a token by id.
-    Revoke { id: String },
+    Revoke {
+        /// The token's id (`token list`).
+        id: String,
+    },
     /// Make a new token like this one and revoke the old; prints the new token.
-    Rotate { id: String },
+    Rotate {
+        /// The token's id (`token list`).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -235,6 +245,11 @@ struct QuotaArgs {
     /// Requests per second per client IP (bursts of twice that); 0 turns it off.
     #[arg(long, env = "SIGHTLINE_QUOTA_IP_RPS", default_value_t = 100)]
     quota_ip_rps: u32,
+    /// Events per second per visitor of a site (bursts of 20 s worth: 1000 events at the
+    /// default); a visitor over it gets 429 + Retry-After, or, sharing a batch with others,
+    /// its events are listed as rejected on visitor_id. 0 turns it off.
+    #[arg(long, env = "SIGHTLINE_QUOTA_VISITOR_EPS", default_value_t = 50)]
+    quota_visitor_eps: u32,
     /// Events per second per site (bursts of twice that, at least 1000); 0 turns it off.
     #[arg(long, env = "SIGHTLINE_QUOTA_SITE_EPS", default_value_t = 20_000)]
     quota_site_eps: u32,
@@ -271,6 +286,7 @@ enum SiteCommand {
     Update {
         /// The site's write key.
         key: String,
+        /// A new name.
         #[arg(long)]
         name: Option<String>,
         /// Replaces the allowed origins (repeatable).
@@ -281,9 +297,13 @@ enum SiteCommand {
         settings: Option<String>,
     },
     /// Print one site with its settings, as JSON.
-    Show { key: String },
-    /// Delete a site with its raw events and rollup rows (also `DELETE /v1/sites/{key}`);
-    /// prints `{"key", "events"}`. A later site with the same key starts empty.
+    Show {
+        /// The site's write key.
+        key: String,
+    },
+    /// Delete a site with its raw events, rollup rows, dead letters and its place in API
+    /// tokens (also `DELETE /v1/sites/{key}`); prints `{"key", "events"}`. A later site with
+    /// the same key starts empty.
     Delete {
         /// The site's write key.
         key: String,
@@ -307,12 +327,15 @@ enum SurveyCommand {
     },
     /// Print the site's surveys and feedback button as JSON.
     List {
+        /// The site's write key.
         #[arg(long)]
         site: String,
     },
     /// Remove one survey (its responses stay).
     Delete {
+        /// The survey's id.
         id: String,
+        /// The site's write key.
         #[arg(long)]
         site: String,
     },
@@ -323,10 +346,13 @@ enum RollupCommand {
     /// Recompute a site's rollups for days in [from, to) (YYYY-MM-DD or ms); a running
     /// server's rollup job does the work.
     Rebuild {
+        /// The site's write key.
         #[arg(long)]
         site: String,
+        /// First day, inclusive (YYYY-MM-DD or ms, UTC).
         #[arg(long)]
         from: String,
+        /// End, exclusive (YYYY-MM-DD or ms, UTC): the day after the last day to rebuild.
         #[arg(long)]
         to: String,
     },
@@ -378,6 +404,7 @@ fn main() -> anyhow::Result<()> {
             let quotas = QuotaConfig {
                 ip_requests_per_s: quotas.quota_ip_rps,
                 site_events_per_s: quotas.quota_site_eps,
+                visitor_events_per_s: quotas.quota_visitor_eps,
                 max_inflight: quotas.max_inflight,
                 trusted_proxies: quotas.trusted_proxies,
             };
@@ -438,7 +465,7 @@ fn main() -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string_pretty(&site)?);
                 }
                 SiteCommand::Delete { key, .. } => {
-                    let deleted = sightline::site_admin::delete_site(wh.as_ref(), &key)
+                    let deleted = sightline::site_admin::delete_site(wh.as_ref(), &key, "cli")
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("{}", serde_json::to_string(&deleted)?);

@@ -3,8 +3,10 @@
 //!
 //! Label sets are bounded: routes are the router's patterns (never raw paths), event types
 //! are the eight v1 names (or `unknown`), fields and causes come from fixed lists in the
-//! code, and the product signals are labelled by site key and (for NPS) at most
-//! [`MAX_SURVEYS_PER_SITE`] survey ids per site — never by URL, visitor or session.
+//! code, and the product signals are labelled by site key, (for NPS) at most
+//! [`MAX_SURVEYS_PER_SITE`] survey ids per site and (per page) at most
+//! [`MAX_PAGES_PER_SITE`] page keys per site, today's busiest — never by raw URL, visitor or
+//! session.
 //!
 //! The alert rules in `deploy/prometheus/rules.yml` and the dashboard in
 //! `deploy/grafana/sightline.json` use these names; `tests/observability.rs` checks that every
@@ -25,6 +27,10 @@ use std::time::Instant;
 /// Most surveys per site whose NPS is exported (the ones with the most NPS answers today,
 /// ties broken by survey id), to keep `sightline_site_nps` bounded.
 pub const MAX_SURVEYS_PER_SITE: usize = 20;
+
+/// Most pages per site whose frustration rate is exported (today's busiest by page views,
+/// ties broken by page key), to keep `sightline_page_*` bounded.
+pub const MAX_PAGES_PER_SITE: usize = 20;
 
 /// `route` label of requests that matched no route (404s of unknown paths).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -55,9 +61,13 @@ pub struct Metrics {
     /// Optional fields dropped because of their type, by field, fields.
     pub fields_dropped_total: IntCounterVec,
     /// Requests refused as a whole, by cause (`malformed`, `unknown_site`, `origin`,
-    /// `too_large`, `encoding`, `log_unavailable`, `quota_ip`, `quota_site`, `busy`,
-    /// `slow_body`), requests.
+    /// `too_large`, `encoding`, `log_unavailable`, `quota_ip`, `quota_visitor`, `quota_site`,
+    /// `busy`, `slow_body`), requests.
     pub requests_refused_total: IntCounterVec,
+    /// Events refused by a quota before validation, by cause (`quota_visitor`: the visitor's
+    /// event rate was used up), whether their request got a `429` or a `202` listing them,
+    /// events.
+    pub events_refused_total: IntCounterVec,
     /// Events flagged as bots, events.
     pub bot_events_total: IntCounter,
     /// PII replacements made at ingest, replacements.
@@ -125,6 +135,11 @@ pub struct Metrics {
     pub site_nps: GaugeVec,
     /// Numeric NPS answers behind `sightline_site_nps`, per site and survey, answers.
     pub site_nps_responses: IntGaugeVec,
+    /// Today's (rage + dead clicks) per 100 page views per site and page (page key; the
+    /// [`MAX_PAGES_PER_SITE`] busiest pages of the site today, bots excluded).
+    pub page_frustration_per_100_pageviews: GaugeVec,
+    /// Page views today per site and page behind `sightline_page_frustration_per_100_pageviews`.
+    pub page_pageviews: IntGaugeVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -227,6 +242,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Ill-typed optional fields dropped",
             &["field"],
         ),
+        events_refused_total: counter(
+            &r,
+            "sightline_events_refused_total",
+            "Events refused by a quota before validation, by cause",
+            &["cause"],
+        ),
         requests_refused_total: counter(
             &r,
             "sightline_requests_refused_total",
@@ -316,6 +337,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Age of the newest event (received_at) included in a rollup, seconds",
             &[],
         ),
+        page_frustration_per_100_pageviews: gauge(
+            &r,
+            "sightline_page_frustration_per_100_pageviews",
+            "Rage plus dead clicks per 100 page views today (UTC) per site and page (the site's busiest pages), bots excluded",
+            &["site", "page"],
+        ),
+        page_pageviews: int_gauge(
+            &r,
+            "sightline_page_pageviews",
+            "Page views today (UTC) per site and page (the site's busiest pages), bots excluded",
+            &["site", "page"],
+        ),
         site_rage_clicks: int_gauge(
             &r,
             "sightline_site_rage_clicks",
@@ -366,6 +399,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         m.rollup_runs_total.with_label_values(&[outcome]);
     }
     m.events_dropped_total.with_label_values(&[DROP_UNDECODABLE, "unknown"]);
+    m.events_refused_total.with_label_values(&["quota_visitor"]);
     for typ in crate::event::EVENT_TYPES {
         m.events_dropped_total.with_label_values(&[DROP_WAREHOUSE_REFUSED, typ]);
     }
@@ -448,11 +482,15 @@ pub struct SiteSignals {
     pub survey_responses: u64,
     /// Per survey id (at most [`MAX_SURVEYS_PER_SITE`]): (NPS score −100..100, numeric answers).
     pub nps: Vec<(String, f64, u64)>,
+    /// Per page key (at most [`MAX_PAGES_PER_SITE`], busiest first): (page views,
+    /// (rage + dead clicks) per 100 page views).
+    pub pages: Vec<(String, u64, f64)>,
 }
 
-/// Export `s` as today's signals of `site`; `previous` are the survey ids exported for it
-/// before, whose series are removed when no longer in `s`.
-pub fn set_site_signals(site: &str, s: &SiteSignals, previous: &[String]) {
+/// Export `s` as today's signals of `site`; `previous` are the survey ids and
+/// `previous_pages` the page keys exported for it before, whose series are removed when no
+/// longer in `s`.
+pub fn set_site_signals(site: &str, s: &SiteSignals, previous: &[String], previous_pages: &[String]) {
     let m = &*METRICS;
     let gi = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     m.site_rage_clicks.with_label_values(&[site]).set(gi(s.rage_clicks));
@@ -473,6 +511,18 @@ pub fn set_site_signals(site: &str, s: &SiteSignals, previous: &[String]) {
         m.site_nps.with_label_values(&[site, survey]).set(*nps);
         m.site_nps_responses.with_label_values(&[site, survey]).set(gi(*n));
     }
+    for old in previous_pages {
+        if !s.pages.iter().any(|(p, ..)| p == old) {
+            let _ = m.page_frustration_per_100_pageviews.remove_label_values(&[site, old]);
+            let _ = m.page_pageviews.remove_label_values(&[site, old]);
+        }
+    }
+    for (page, pageviews, rate) in &s.pages {
+        m.page_frustration_per_100_pageviews
+            .with_label_values(&[site, page])
+            .set(*rate);
+        m.page_pageviews.with_label_values(&[site, page]).set(gi(*pageviews));
+    }
 }
 
 /// Remove every site's signals (a new UTC day started; the rollup job sets them again).
@@ -484,6 +534,8 @@ pub fn reset_site_signals() {
     m.site_survey_responses.reset();
     m.site_nps.reset();
     m.site_nps_responses.reset();
+    m.page_frustration_per_100_pageviews.reset();
+    m.page_pageviews.reset();
 }
 
 /// The `method` label: the standard methods by name, anything else `other` (clients choose

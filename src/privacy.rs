@@ -18,6 +18,11 @@
 //!
 //! A visitor who comes back afterwards is new data: events received after the record's time
 //! are kept.
+//!
+//! Deleting a site ([`crate::site_admin`]) writes the same kind of record for the whole site
+//! ([`ForgetRecord::whole_site`]): from then on the sinks drop every event of the site
+//! received up to its time, and every reader of dead letters hides the site's letters written
+//! up to then, so a later site with the same key starts empty in both modes.
 
 use crate::event::Event;
 use crate::log::Log;
@@ -33,8 +38,12 @@ pub struct ForgetRecord {
     /// Record id (uuid v7).
     pub id: String,
     pub site: String,
-    /// Hex SHA-256 of `site`, a NUL byte and the visitor id ([`visitor_hash`]).
+    /// Hex SHA-256 of `site`, a NUL byte and the visitor id ([`visitor_hash`]); empty for a
+    /// whole site.
     pub visitor_sha256: String,
+    /// The record of a deleted site: every visitor of `site` until `at`.
+    #[serde(default)]
+    pub whole_site: bool,
     /// When the erasure started, ms; events received until then are dropped.
     pub at: i64,
     /// Who asked: `root`, an API token id, or `cli`.
@@ -47,6 +56,25 @@ pub struct ForgetRecord {
     pub days: Vec<i64>,
     /// When every step finished, ms (`None` while running, or when a step failed).
     pub done_at: Option<i64>,
+}
+
+impl ForgetRecord {
+    /// A new record, not done yet, of the erasure of `visitor` of `site`, or of the whole
+    /// site with `None` (a site deletion, [`crate::site_admin`]), starting now.
+    pub fn begin(site: &str, visitor: Option<&str>, by: &str) -> ForgetRecord {
+        ForgetRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            site: site.to_string(),
+            visitor_sha256: visitor.map(|v| visitor_hash(site, v)).unwrap_or_default(),
+            whole_site: visitor.is_none(),
+            at: chrono::Utc::now().timestamp_millis(),
+            by: by.to_string(),
+            log_events: 0,
+            warehouse_events: 0,
+            days: Vec::new(),
+            done_at: None,
+        }
+    }
 }
 
 /// Hex SHA-256 of (site, visitor): how a forgotten visitor is recognised without keeping the id.
@@ -67,17 +95,7 @@ pub async fn forget_visitor(
     by: &str,
 ) -> anyhow::Result<ForgetRecord> {
     anyhow::ensure!(!visitor.is_empty(), "visitor: must not be empty");
-    let mut rec = ForgetRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        site: site.to_string(),
-        visitor_sha256: visitor_hash(site, visitor),
-        at: chrono::Utc::now().timestamp_millis(),
-        by: by.to_string(),
-        log_events: 0,
-        warehouse_events: 0,
-        days: Vec::new(),
-        done_at: None,
-    };
+    let mut rec = ForgetRecord::begin(site, Some(visitor), by);
     warehouse.put_forget(&rec).await?;
     rec.log_events = log.forget_visitor(site, visitor).await?;
     let (events, days) = warehouse.delete_visitor(site, visitor).await?;
@@ -105,22 +123,33 @@ pub async fn forget_visitor(
 #[derive(Default)]
 pub struct Forgotten {
     by_site: RwLock<HashMap<String, HashMap<String, i64>>>,
+    /// Deleted sites: key → time of the deletion.
+    sites: RwLock<HashMap<String, i64>>,
 }
 
 impl Forgotten {
     /// Re-read the records.
     pub async fn refresh(&self, warehouse: &dyn Warehouse) -> anyhow::Result<()> {
         let mut m: HashMap<String, HashMap<String, i64>> = HashMap::new();
+        let mut sites: HashMap<String, i64> = HashMap::new();
         for r in warehouse.forgets().await? {
-            let at = m.entry(r.site).or_default().entry(r.visitor_sha256).or_insert(r.at);
+            let at = if r.whole_site {
+                sites.entry(r.site).or_insert(r.at)
+            } else {
+                m.entry(r.site).or_default().entry(r.visitor_sha256).or_insert(r.at)
+            };
             *at = (*at).max(r.at);
         }
         *self.by_site.write().expect("forgotten lock") = m;
+        *self.sites.write().expect("forgotten lock") = sites;
         Ok(())
     }
 
-    /// Whether `ev` belongs to a visitor forgotten after it was received.
+    /// Whether `ev` belongs to a visitor forgotten, or a site deleted, after it was received.
     pub fn drops(&self, ev: &Event) -> bool {
+        if self.site_deleted_after(&ev.site, ev.received_at) {
+            return true;
+        }
         let m = self.by_site.read().expect("forgotten lock");
         let Some(site) = m.get(&ev.site) else {
             return false;
@@ -132,6 +161,9 @@ impl Forgotten {
     /// Whether a dead letter holds an event of a visitor forgotten after the letter was
     /// written (a Kafka dead-letter topic cannot delete it: every reader hides it instead).
     pub fn hides(&self, d: &crate::log::DeadLetter) -> bool {
+        if self.site_deleted_after(&d.site, d.at) {
+            return true;
+        }
         let m = self.by_site.read().expect("forgotten lock");
         let Some(site) = m.get(&d.site) else {
             return false;
@@ -143,8 +175,18 @@ impl Forgotten {
         visitor.is_some_and(|v| site.get(&visitor_hash(&d.site, &v)).is_some_and(|at| d.at <= *at))
     }
 
-    /// Whether any visitor is forgotten at all (the sink skips hashing otherwise).
+    /// Whether site `key` was deleted at or after `at` (ms).
+    fn site_deleted_after(&self, key: &str, at: i64) -> bool {
+        self.sites
+            .read()
+            .expect("forgotten lock")
+            .get(key)
+            .is_some_and(|deleted| at <= *deleted)
+    }
+
+    /// Whether any visitor is forgotten or any site deleted at all (the sink skips the
+    /// checks otherwise).
     pub fn is_empty(&self) -> bool {
-        self.by_site.read().expect("forgotten lock").is_empty()
+        self.by_site.read().expect("forgotten lock").is_empty() && self.sites.read().expect("forgotten lock").is_empty()
     }
 }

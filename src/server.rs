@@ -999,13 +999,34 @@ pub struct Backends {
     pub kafka: Option<KafkaConfig>,
 }
 
-/// Where the log and the warehouse live. Unset Kafka brokers → the embedded log in
-/// `data_dir`; unset ClickHouse URL → the embedded SQLite warehouse in `data_dir`.
+/// Where the warehouse lives: the flags of the commands that open only the warehouse (`site`,
+/// `token`, `survey`, `rollup`, `retention`). Unset ClickHouse URL → the embedded SQLite
+/// warehouse in `data_dir`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct BackendArgs {
-    /// Where the embedded log and warehouse, the API token and the Kafka id index live.
+pub struct WarehouseArgs {
+    /// The data directory: the embedded warehouse and log, the API token, the Kafka id index.
     #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "./sightline-data", global = true)]
     pub data_dir: PathBuf,
+    /// ClickHouse HTTP URL (`http://host:8123`); selects the ClickHouse warehouse.
+    #[arg(long, env = "SIGHTLINE_CLICKHOUSE_URL", global = true)]
+    pub clickhouse_url: Option<String>,
+    /// ClickHouse database (created if missing).
+    #[arg(
+        long,
+        env = "SIGHTLINE_CLICKHOUSE_DATABASE",
+        default_value = "sightline",
+        global = true
+    )]
+    pub clickhouse_database: String,
+}
+
+/// Where the log and the warehouse live ([`WarehouseArgs`] and the Kafka flags): the flags
+/// of the commands that open the log too (`serve`, `gdpr`, `deadletter`). Unset Kafka
+/// brokers → the embedded log in `data_dir`. Derefs to its [`WarehouseArgs`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackendArgs {
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
     /// Kafka bootstrap brokers (`host:port,…`); selects the Kafka log.
     #[arg(long, env = "SIGHTLINE_KAFKA_BROKERS", global = true)]
     pub kafka_brokers: Option<String>,
@@ -1027,21 +1048,17 @@ pub struct BackendArgs {
     /// 0.6 breaks when an idempotent producer times out, so its tests turn it off.
     #[arg(long, env = "SIGHTLINE_KAFKA_IDEMPOTENCE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub kafka_idempotence: bool,
-    /// ClickHouse HTTP URL (`http://host:8123`); selects the ClickHouse warehouse.
-    #[arg(long, env = "SIGHTLINE_CLICKHOUSE_URL", global = true)]
-    pub clickhouse_url: Option<String>,
-    /// ClickHouse database (created if missing).
-    #[arg(
-        long,
-        env = "SIGHTLINE_CLICKHOUSE_DATABASE",
-        default_value = "sightline",
-        global = true
-    )]
-    pub clickhouse_database: String,
+}
+
+impl std::ops::Deref for BackendArgs {
+    type Target = WarehouseArgs;
+    fn deref(&self) -> &WarehouseArgs {
+        &self.warehouse
+    }
 }
 
 /// Connect the warehouse selected by `args`.
-pub async fn connect_warehouse(args: &BackendArgs) -> anyhow::Result<Arc<dyn Warehouse>> {
+pub async fn connect_warehouse(args: &WarehouseArgs) -> anyhow::Result<Arc<dyn Warehouse>> {
     Ok(match &args.clickhouse_url {
         Some(url) => ClickHouseWarehouse::connect(url, &args.clickhouse_database).await?,
         None => SqliteWarehouse::open(&args.data_dir)?,

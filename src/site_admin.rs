@@ -1,14 +1,27 @@
 //! Deleting a site: `DELETE /v1/sites/{key}?confirm={key}` (admin) and
 //! `sightline site delete KEY --yes`, both through [`delete_site`].
 //!
-//! A delete removes the site's row, then its raw events, rollup rows and rollup bookkeeping
-//! from the warehouse ([`Warehouse::delete_site`]), so a later site with the same key starts
-//! empty. Running servers stop accepting the key within 5 s (at once on the server that
-//! answered the API call). What the log still holds is not rewritten: its records of the
-//! site are already in the warehouse (or refused by it, the key being unknown), and its dead
-//! letters stay until the log's retention removes them (Kafka cannot delete records).
+//! A delete removes everything Sightline keeps for the site, so a later site with the same
+//! key starts empty:
+//!
+//! 1. It records the erasure first: a [`ForgetRecord`] of the whole site (`whole_site`, the
+//!    audit trail, `sightline gdpr list`). From then on every sink drops the site's events
+//!    received up to that time (records still in the log never come back), and every reader
+//!    of dead letters (`GET /v1/admin/deadletters`, `sightline deadletter list|replay`)
+//!    hides the site's letters written up to then: a Kafka topic cannot delete records, so
+//!    they are hidden in both modes and age out with the log's retention
+//!    ([`crate::privacy::Forgotten`]).
+//! 2. The warehouse deletes the site's row, raw events, rollup rows and rollup bookkeeping
+//!    (dirty-session marks, session state) ([`Warehouse::delete_site`]).
+//! 3. API tokens limited to the site lose it: one limited to it alone is revoked, one limited
+//!    to several keeps the others ([`crate::access::drop_site_from_tokens`]).
+//!
+//! The erasure records of visitors of the site forgotten earlier stay: they are the audit
+//! trail of those requests and hold no visitor id (a hash). Running servers stop accepting
+//! the key within 5 s (at once on the server that answered the API call).
 
-use crate::server::{require_admin, ApiError, AppState};
+use crate::privacy::ForgetRecord;
+use crate::server::{require_scope, ApiError, AppState};
 use crate::warehouse::Warehouse;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -22,14 +35,20 @@ pub struct Deleted {
     pub events: u64,
 }
 
-/// Delete site `key` and its data (see the module docs); `404` naming `key` when there is no
-/// such site.
-pub async fn delete_site(warehouse: &dyn Warehouse, key: &str) -> Result<Deleted, ApiError> {
+/// Delete site `key` and its data (see the module docs); `by` names who asked (an API token
+/// id, `root` or `cli`). `404` naming `key` when there is no such site.
+pub async fn delete_site(warehouse: &dyn Warehouse, key: &str, by: &str) -> Result<Deleted, ApiError> {
     if !warehouse.sites().await?.iter().any(|s| s.key == key) {
         return Err(ApiError::not_found("key", &format!("no site with key {key}")));
     }
+    let mut rec = ForgetRecord::begin(key, None, by);
+    warehouse.put_forget(&rec).await?;
     let events = warehouse.delete_site(key).await?;
-    tracing::info!(site = key, events, "site deleted");
+    let tokens = crate::access::drop_site_from_tokens(warehouse, key).await?;
+    rec.warehouse_events = events;
+    rec.done_at = Some(chrono::Utc::now().timestamp_millis());
+    warehouse.put_forget(&rec).await?;
+    tracing::info!(target: "audit", action = "delete_site", site = key, events, tokens = ?tokens, by, "site deleted");
     Ok(Deleted {
         key: key.to_string(),
         events,
@@ -44,8 +63,8 @@ pub struct Confirm {
     pub confirm: Option<String>,
 }
 
-/// `DELETE /v1/sites/{key}?confirm={key}` (admin): delete the site with its raw events and
-/// rollup rows; answers `{"key", "events"}`. Without `confirm` equal to the key: `400`
+/// `DELETE /v1/sites/{key}?confirm={key}` (admin): delete the site with its data (see the
+/// module docs); answers `{"key", "events"}`. Without `confirm` equal to the key: `400`
 /// naming `confirm`, and nothing is deleted.
 #[utoipa::path(delete, path = "/v1/sites/{key}", tag = "admin", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Confirm), responses((status = 200, description = "{key, events}: the deleted site and the raw events deleted with it"), (status = 400, description = "confirm missing or not the key"), (status = 401, description = "no or wrong token"), (status = 404, description = "unknown key")))]
 pub async fn delete_site_handler(
@@ -54,14 +73,14 @@ pub async fn delete_site_handler(
     query: web::Query<Confirm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state, &key)?;
+    let who = require_scope(&req, &state, crate::access::Scope::Admin, Some(&key))?;
     if query.confirm.as_deref() != Some(key.as_str()) {
         return Err(ApiError::bad(
             "confirm",
             &format!("deleting a site and all its data needs ?confirm={key}"),
         ));
     }
-    let deleted = delete_site(state.warehouse.as_ref(), &key).await?;
+    let deleted = delete_site(state.warehouse.as_ref(), &key, &who.id).await?;
     state.sites.remove(&key);
     Ok(HttpResponse::Ok().json(deleted))
 }

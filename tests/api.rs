@@ -67,7 +67,7 @@ fn the_openapi_document_lists_the_v1_contract() {
         params("/v1/sites/{key}/funnel"),
         with_range(&["steps", "window", "count"])
     );
-    assert_eq!(params("/v1/sites/{key}/problems"), with_range(&["limit"]));
+    assert_eq!(params("/v1/sites/{key}/problems"), with_range(&["limit", "sort"]));
     assert_eq!(
         params("/v1/sites/{key}/heatmap/compare"),
         with_range(&["url", "from2", "to2"])
@@ -222,10 +222,15 @@ fn a_site_key_is_never_overwritten_and_origins_are_bare_origins() {
             "--data-dir",
         ])
         .arg(&s.data_dir)
-        .args(&s.backend)
+        .args(s.warehouse_args())
         .output()
         .unwrap();
     assert!(!cli.status.success(), "the CLI must refuse an existing key");
+    assert!(
+        String::from_utf8_lossy(&cli.stderr).contains("a site with key once exists already"),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
 }
 
 #[test]
@@ -496,7 +501,7 @@ fn out_of_range_input_is_refused_naming_the_field() {
             "--data-dir",
         ])
         .arg(&s.data_dir)
-        .args(&s.backend)
+        .args(s.warehouse_args())
         .output()
         .unwrap();
     assert!(!out.status.success());

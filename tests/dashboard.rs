@@ -449,6 +449,14 @@ fn browser_dashboard_views_show_the_apis_numbers_and_the_live_overlay_marks_the_
     let (st, body) = s.post(&batch("dash", evs));
     assert_eq!(st, 202, "{body}");
     s.settle("dash", n);
+    // A second site with the worked example of impact (analytics.md): the Problems view's
+    // screenshot shows its impact lines (issue 21).
+    s.site_with(json!({
+        "name": "Impact example", "key": "impact", "origins": ["https://shop.example"],
+        "settings": {"rules": {"goal": "event:purchase"}},
+    }));
+    let evs = impact_example_events(now_ms() - 600_000);
+    s.post_all_and_settle("impact", evs);
     s.run_e2e(
         "dashboard.mjs",
         "dash",

@@ -244,6 +244,28 @@ fn analytics_md_quotes_the_code_defaults() {
         ("el_cells", sightline::rollup::EL_CELLS.to_string()),
         ("top_terms", sightline::query::voc::TOP_TERMS.to_string()),
         ("max_funnel_window_ms", sightline::query::MAX_WINDOW_MS.to_string()),
+        (
+            "impact.min_sessions",
+            sightline::rollup::impact::MIN_SESSIONS.to_string(),
+        ),
+        ("impact.z_99", format!("{:.4}", sightline::rollup::impact::Z_99)),
+        (
+            "impact.funnel_goal_window_ms",
+            sightline::rollup::impact::FUNNEL_GOAL_WINDOW_MS.to_string(),
+        ),
+        (
+            "regression.baseline_days",
+            sightline::rollup::regressions::BASELINE_DAYS.to_string(),
+        ),
+        ("regression.ratio", sightline::rollup::regressions::RATIO.to_string()),
+        (
+            "regression.min_pageviews",
+            sightline::rollup::regressions::MIN_PAGEVIEWS.to_string(),
+        ),
+        (
+            "regression.min_baseline_days",
+            sightline::rollup::regressions::MIN_BASELINE_DAYS.to_string(),
+        ),
     ] {
         expected.insert(k.to_string(), v);
     }

@@ -344,13 +344,26 @@ fn a_known_load_gives_exact_counters_and_product_gauges_on_the_metrics_page() {
     let heat = s.get(&format!(
         "/v1/sites/m1/heatmap?{range}&url=https://shop.example/pricing"
     ));
-    let rage: u64 = heat["elements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["rage_clicks"].as_u64().unwrap())
-        .sum();
+    let sum_of = |field: &str| -> u64 {
+        heat["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e[field].as_u64().unwrap())
+            .sum()
+    };
+    let (rage, dead) = (sum_of("rage_clicks"), sum_of("dead_clicks"));
     assert_eq!(rage, 2, "{heat}");
+    // The page's frustration rate: (rage + dead clicks) per 100 of its page views, as the
+    // heatmap counts them: 2 rage + 4 dead on the pricing page.
+    assert_eq!(dead, 4, "{heat}");
+    let pageviews = heat["pageviews"].as_u64().unwrap();
+    let page = [("site", "m1"), ("page", "shop.example/pricing")];
+    assert_eq!(get(&m, "sightline_page_pageviews", &page), pageviews as f64);
+    assert_eq!(
+        get(&m, "sightline_page_frustration_per_100_pageviews", &page),
+        (rage + dead) as f64 * 100.0 / pageviews as f64
+    );
 }
 
 #[test]

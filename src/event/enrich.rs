@@ -42,6 +42,8 @@ static UUID_SEG: LazyLock<Regex> =
 /// Canonical page key of a URL: lower-case host (with port), path with numeric and UUID
 /// segments replaced by `:id`, fragment dropped unless the site routes by fragment, tracking
 /// parameters dropped, the rest of the query sorted (or dropped by site setting). No scheme.
+/// Path, query and fragment are in the canonical encoding of [`canonical_encoding`], so
+/// `/caf%C3%A9`, `/café` and `/caf%c3%a9` give one key (`…/café`).
 /// Example: `https://App.example/merchant/1234/dashboard?b=2&a=1&utm_source=x`
 /// → `app.example/merchant/:id/dashboard?a=1&b=2`. An unparseable URL keys as itself.
 pub fn page_key(raw: &str, rules: &PageKeyRules) -> String {
@@ -54,9 +56,10 @@ pub fn page_key(raw: &str, rules: &PageKeyRules) -> String {
         key.push(':');
         key.push_str(&p.to_string());
     }
-    push_path(&mut key, u.path());
+    push_path(&mut key, &canonical_encoding(u.path()));
     if !rules.drop_query {
-        if let Some(q) = u.query() {
+        if let Some(q) = u.query().map(canonical_encoding) {
+            let q = q.as_ref();
             let mut pairs: Vec<&str> = q
                 .split('&')
                 .filter(|p| !p.is_empty())
@@ -70,7 +73,8 @@ pub fn page_key(raw: &str, rules: &PageKeyRules) -> String {
         }
     }
     if rules.hash_routing {
-        if let Some(frag) = u.fragment().filter(|f| !f.is_empty()) {
+        if let Some(frag) = u.fragment().filter(|f| !f.is_empty()).map(canonical_encoding) {
+            let frag = frag.as_ref();
             // `#/cart?x=1` routes by its path part; the router's own query is kept as sent.
             key.push('#');
             let (path, rest) = frag.split_once('?').map_or((frag, None), |(a, b)| (a, Some(b)));
@@ -89,6 +93,153 @@ pub fn page_key(raw: &str, rules: &PageKeyRules) -> String {
         }
     }
     key
+}
+
+/// A page key given as such (to a query, without a scheme) in its canonical form, so that it
+/// finds the key [`page_key`] made at ingest whichever way it was written: the host
+/// lower-cased (a non-ASCII host in its ASCII form, as the URL's host is keyed), the rest
+/// (path, query, fragment) in [`canonical_encoding`]. Nothing else of [`page_key`] is applied
+/// (the key's segments, query and merge rules are taken as given):
+/// `shop.example/caf%c3%a9` → `shop.example/café`.
+pub fn canonical_page_key(key: &str) -> String {
+    let split = key.find(['/', '?', '#']).unwrap_or(key.len());
+    let (host, rest) = key.split_at(split);
+    let mut out = String::with_capacity(key.len());
+    if host.is_ascii() {
+        out.push_str(&host.to_ascii_lowercase());
+    } else {
+        let (name, port) = match host.rsplit_once(':') {
+            Some((n, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (n, Some(p)),
+            _ => (host, None),
+        };
+        match url::Host::parse(name) {
+            Ok(h) => out.push_str(&h.to_string().to_ascii_lowercase()),
+            Err(_) => out.push_str(&name.to_lowercase()),
+        }
+        if let Some(p) = port {
+            out.push(':');
+            out.push_str(p);
+        }
+    }
+    out.push_str(&canonical_encoding(rest));
+    out
+}
+
+/// The canonical encoding of a URL part (path, query or fragment) in page keys: RFC 3986
+/// §6.2.2 normalisation with non-ASCII kept as characters (the IRI form of RFC 3987 §3.2).
+///
+/// - `%XX` of an unreserved character (`A–Z a–z 0–9 - . _ ~`) is decoded: `%5F` → `_`.
+/// - `%XX` sequences that decode to UTF-8 characters are decoded: `caf%C3%A9` → `café`;
+///   a non-ASCII character sent as is stays as is.
+/// - Every other `%XX` (reserved and other ASCII characters, bytes that are not UTF-8) stays
+///   encoded with upper-case hex: `%2f` → `%2F`, so `/a%2Fb` stays apart from `/a/b`.
+/// - Characters that cannot stand in a URL, whether sent encoded or not, are encoded: ASCII
+///   controls, space, `"`, `<`, `>`, `\`, `^`, `` ` ``, `{`, `|`, `}`, and among non-ASCII
+///   characters the controls, whitespace and bidirectional formatting characters (RFC 3987
+///   §4.1): `a b` → `a%20b`, `a%E2%80%8Fb` (U+200F) stays so.
+/// - A `%` not followed by two hex digits is kept as it is.
+///
+/// No Unicode normalisation: `é` (U+00E9) and `e` + U+0301 stay different. Idempotent.
+/// Borrows when the part is canonical already (most parts: no `%`, plain ASCII).
+pub fn canonical_encoding(part: &str) -> std::borrow::Cow<'_, str> {
+    let b = part.as_bytes();
+    if !part.contains('%') && part.is_ascii() && !b.iter().any(|&c| ascii_needs_encoding(c)) {
+        return std::borrow::Cow::Borrowed(part);
+    }
+    let mut out = String::with_capacity(part.len());
+    // Decoded bytes of the current run of `%XX` triplets.
+    let mut run: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() && hex(b[i + 1]).is_some() && hex(b[i + 2]).is_some() {
+            run.push(hex(b[i + 1]).unwrap() << 4 | hex(b[i + 2]).unwrap());
+            i += 3;
+            continue;
+        }
+        flush_run(&mut out, &mut run);
+        // A literal character: the same rule as a decoded one.
+        let c = part[i..].chars().next().expect("a character at a char boundary");
+        push_canonical_char(&mut out, c);
+        i += c.len_utf8();
+    }
+    flush_run(&mut out, &mut run);
+    std::borrow::Cow::Owned(out)
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// ASCII characters that cannot stand in a URL (RFC 3986 §2): encoded in every key.
+fn ascii_needs_encoding(c: u8) -> bool {
+    c.is_ascii_control() || matches!(c, b' ' | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}')
+}
+
+/// Non-ASCII characters kept encoded: controls, whitespace and bidirectional formatting
+/// characters, which would be invisible or reorder the text around them (RFC 3987 §4.1).
+fn non_ascii_needs_encoding(c: char) -> bool {
+    c.is_control()
+        || c.is_whitespace()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn push_encoded(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &x in bytes {
+        out.push('%');
+        out.push(HEX[(x >> 4) as usize] as char);
+        out.push(HEX[(x & 15) as usize] as char);
+    }
+}
+
+fn push_canonical_char(out: &mut String, c: char) {
+    let keep = if c.is_ascii() {
+        // A literal reserved character keeps its meaning (`/`, `?`, `=`, `&`…).
+        !ascii_needs_encoding(c as u8)
+    } else {
+        !non_ascii_needs_encoding(c)
+    };
+    if keep {
+        out.push(c);
+    } else {
+        push_encoded(out, c.encode_utf8(&mut [0; 4]).as_bytes());
+    }
+}
+
+/// Write the decoded bytes of a run of `%XX` triplets canonically (see [`canonical_encoding`]).
+fn flush_run(out: &mut String, run: &mut Vec<u8>) {
+    let mut rest: &[u8] = run;
+    while !rest.is_empty() {
+        let x = rest[0];
+        if x.is_ascii() {
+            if x.is_ascii_alphanumeric() || matches!(x, b'-' | b'.' | b'_' | b'~') {
+                out.push(x as char);
+            } else {
+                push_encoded(out, &[x]);
+            }
+            rest = &rest[1..];
+            continue;
+        }
+        // The longest valid UTF-8 prefix of the non-ASCII bytes, one character at a time.
+        let len = match x {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => 1,
+        };
+        match rest.get(..len).and_then(|s| std::str::from_utf8(s).ok()) {
+            Some(s) if len > 1 => {
+                let c = s.chars().next().expect("one character");
+                push_canonical_char(out, c);
+                rest = &rest[len..];
+            }
+            _ => {
+                push_encoded(out, &[x]);
+                rest = &rest[1..];
+            }
+        }
+    }
+    run.clear();
 }
 
 fn push_path(key: &mut String, path: &str) {
@@ -501,6 +652,70 @@ mod tests {
             page_key("https://x.example/o/0190a000-0000-7000-8000-0000000000a1/", &r),
             "x.example/o/:id/"
         );
+    }
+
+    /// cases/2026-12.md C11: percent-encoding and Unicode variants of one page give one key
+    /// (RFC 3986 §6.2.2, non-ASCII as characters); an encoded reserved character does not.
+    #[test]
+    fn percent_encoding_and_unicode_variants_give_one_page_key() {
+        let r = PageKeyRules::default();
+        let table: &[(&str, &str)] = &[
+            ("https://shop.example/caf%C3%A9", "shop.example/café"),
+            ("https://shop.example/café", "shop.example/café"),
+            ("https://shop.example/caf%c3%a9", "shop.example/café"),
+            ("https://shop.example/cafe%CC%81", "shop.example/cafe\u{301}"),
+            ("https://shop.example/last%5Fversion", "shop.example/last_version"),
+            ("https://shop.example/last%5fversion", "shop.example/last_version"),
+            ("https://shop.example/last_version", "shop.example/last_version"),
+            ("https://shop.example/%7Euser/%41bc", "shop.example/~user/Abc"),
+            ("https://shop.example/a%2Fb", "shop.example/a%2Fb"),
+            ("https://shop.example/a%2fb", "shop.example/a%2Fb"),
+            ("https://shop.example/a/b", "shop.example/a/b"),
+            (
+                "https://shop.example/%E4%B8%AD%E6%96%87/%31%32",
+                "shop.example/中文/:id",
+            ),
+            ("https://shop.example/中文", "shop.example/中文"),
+            ("https://shop.example/a b", "shop.example/a%20b"),
+            ("https://shop.example/a%20b", "shop.example/a%20b"),
+            ("https://shop.example/a%e2%80%8fb", "shop.example/a%E2%80%8Fb"),
+            ("https://shop.example/bad%FFbyte%C3", "shop.example/bad%FFbyte%C3"),
+            ("https://shop.example/p?q=caf%c3%a9&a=%5f", "shop.example/p?a=_&q=café"),
+            ("https://shop.example/p?q=a%26b", "shop.example/p?q=a%26b"),
+            ("https://shop.example/p?utm%5Fsource=x&k=1", "shop.example/p?k=1"),
+            ("https://Caf%C3%A9.example/x", "xn--caf-dma.example/x"),
+            ("https://shop.example/a%ZZ?q=%b", "shop.example/a%ZZ?q=%b"),
+        ];
+        for (url, key) in table {
+            let k = page_key(url, &r);
+            assert_eq!(&k, key, "{url}");
+            // Idempotent, and a page key given to a query finds the same page in any encoding.
+            assert_eq!(canonical_encoding(&k), k, "{url}");
+            assert_eq!(canonical_page_key(&k), k, "{url}");
+            // Non-ASCII sent percent-encoded (as `encodeURI` would).
+            let encoded = percent_encoding::utf8_percent_encode(&k, percent_encoding::CONTROLS).to_string();
+            assert_eq!(canonical_page_key(&encoded), k, "{encoded}");
+        }
+        assert_eq!(canonical_page_key("shop.example/caf%c3%a9"), "shop.example/café");
+        assert_eq!(
+            canonical_page_key("Shop.Example/last%5fversion"),
+            "shop.example/last_version"
+        );
+        assert_eq!(canonical_page_key("shop.example/a%2fb"), "shop.example/a%2Fb");
+        assert_eq!(canonical_page_key("café.example:8080/x"), "xn--caf-dma.example:8080/x");
+        let hash = PageKeyRules {
+            hash_routing: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            page_key("https://app.example/#/caf%C3%A9/12", &hash),
+            "app.example/#/café/:id"
+        );
+        // Plain keys are not copied.
+        assert!(matches!(
+            canonical_encoding("/pricing?a=1"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

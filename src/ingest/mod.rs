@@ -62,7 +62,7 @@ pub enum IngestError {
     UnsupportedContentType(String),
     #[error("the log cannot take events now: {0}")]
     Unavailable(String),
-    /// A quota is used up (`scope` is `ip` or `site`): `429` with `Retry-After`.
+    /// A quota is used up (`scope` is `ip`, `visitor` or `site`): `429` with `Retry-After`.
     #[error("the {scope} quota is used up; retry after {retry_after_s} s")]
     OverQuota { scope: &'static str, retry_after_s: u64 },
     /// The body's next chunk did not arrive in time (ms): `408`.
@@ -84,6 +84,10 @@ impl From<quota::Refusal> for IngestError {
                 scope: "site",
                 retry_after_s: quota::retry_after_secs(wait),
             },
+            quota::Refusal::Visitor(wait) => IngestError::OverQuota {
+                scope: "visitor",
+                retry_after_s: quota::retry_after_secs(wait),
+            },
             quota::Refusal::Busy => IngestError::Busy,
         }
     }
@@ -100,6 +104,7 @@ impl IngestError {
             IngestError::UnsupportedContentType(_) => "content_type",
             IngestError::Unavailable(_) => "log_unavailable",
             IngestError::OverQuota { scope: "ip", .. } => "quota_ip",
+            IngestError::OverQuota { scope: "visitor", .. } => "quota_visitor",
             IngestError::OverQuota { .. } => "quota_site",
             IngestError::Busy => "busy",
             IngestError::SlowBody(_) => "slow_body",
@@ -141,6 +146,7 @@ impl ResponseError for IngestError {
             IngestError::UnsupportedEncoding(_) => ("content-encoding".to_string(), None),
             IngestError::UnsupportedContentType(_) => ("content-type".to_string(), None),
             IngestError::Unavailable(_) => ("log".to_string(), None),
+            IngestError::OverQuota { scope: "visitor", .. } => ("visitor_id".to_string(), None),
             IngestError::OverQuota { scope, .. } => (scope.to_string(), None),
             IngestError::Busy => ("server".to_string(), None),
             IngestError::SlowBody(_) => ("body".to_string(), None),
@@ -427,9 +433,24 @@ async fn handle(
         }
     }
 
-    state
-        .quotas
-        .take_site(&site.key, site.settings.events_per_minute, env.events.len())?;
+    // The visitor quota first: a flooding visitor's refused events take nothing from the
+    // site's quota, so its other visitors are not refused for it (cases/2026-12.md C12).
+    let visitors = env.events.iter().map(|e| e.get("visitor_id").and_then(|v| v.as_str()));
+    let over = state.quotas.take_visitors(&site.key, visitors);
+    if !over.refused.is_empty() {
+        METRICS
+            .events_refused_total
+            .with_label_values(&["quota_visitor"])
+            .inc_by(over.refused.len() as u64);
+        if over.refused.len() == env.events.len() {
+            return Err(quota::Refusal::Visitor(over.wait).into());
+        }
+    }
+    state.quotas.take_site(
+        &site.key,
+        site.settings.events_per_minute,
+        env.events.len() - over.refused.len(),
+    )?;
 
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     // The client IP is read here for the bot check's benefit and never stored.
@@ -439,10 +460,18 @@ async fn handle(
         .clock_skew_seconds
         .with_label_values(&[if skew.shift_ms == 0 { "none" } else { "shift" }])
         .observe((skew.shift_ms.abs() as f64) / 1000.0);
-    let (status, request_id, out) = accept(
+    // Events the visitor quota refused are left out of the batch and reported as rejected.
+    let kept: std::borrow::Cow<[serde_json::Value]> = if over.refused.is_empty() {
+        (&env.events[..]).into()
+    } else {
+        let mut refused = over.refused.iter().peekable();
+        let kept = (0..env.events.len()).filter(|i| refused.next_if_eq(&i).is_none());
+        kept.map(|i| env.events[i].clone()).collect::<Vec<_>>().into()
+    };
+    let (status, request_id, mut out) = accept(
         state,
         &site,
-        &env.events,
+        &kept,
         received_at,
         env.sent_at,
         skew,
@@ -450,12 +479,48 @@ async fn handle(
         received_at - enrich::MAX_LIVE_AGE_MS,
     )
     .await?;
+    if !over.refused.is_empty() {
+        report_over_quota(state, &over, &mut out);
+    }
     let mut resp = HttpResponse::build(status);
     if let Some(o) = &origin {
         cors_grant(&mut resp, o);
     }
     resp.insert_header(("x-request-id", request_id));
     Ok(resp.json(out))
+}
+
+/// Put the events the visitor quota refused back into a batch's answer, whose indexes count
+/// only the events that were kept: rejections on `visitor_id` naming the rate and the wait
+/// (not dead-lettered: not bad input, and a resend may be taken), every index the batch's.
+fn report_over_quota(state: &AppState, over: &quota::VisitorRefusals, out: &mut IngestResponse) {
+    // The i-th kept event's index in the batch: i plus the refused events before it.
+    let original = |i: usize| {
+        let mut at = i;
+        for r in &over.refused {
+            if *r <= at {
+                at += 1;
+            }
+        }
+        at
+    };
+    for r in &mut out.rejected {
+        r.index = original(r.index);
+    }
+    for w in &mut out.warnings {
+        w.index = original(w.index);
+    }
+    let (rate, burst) = state.quotas.visitor_rate().unwrap_or_default();
+    let reason = format!(
+        "this visitor's event rate ({rate} events/s, bursts of {burst}) is used up; retry after {} s",
+        quota::retry_after_secs(over.wait)
+    );
+    out.rejected.extend(
+        over.refused
+            .iter()
+            .map(|&i| Rejection::new(i, "visitor_id", reason.clone())),
+    );
+    out.rejected.sort_by_key(|r| r.index);
 }
 
 /// Validate, enrich and append one batch of event objects of `site` — the one path every

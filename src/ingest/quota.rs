@@ -1,12 +1,16 @@
 //! Quotas and overload protection for `POST /v1/events`: a request rate per client IP, an
-//! event rate per site (both GCRA token buckets from `governor`), a global limit on requests
-//! in flight, and the client IP itself, read behind trusted proxies.
+//! event rate per visitor and one per site (GCRA token buckets from `governor`), a global
+//! limit on requests in flight, and the client IP itself, read behind trusted proxies.
 //!
 //! Anchors: Relay answers `429` with `Retry-After` when a quota is used up and `503` when its
 //! queue is full, and counts every drop as an outcome; so do we (metric
-//! `sightline_requests_refused_total{cause="quota_ip"|"quota_site"|"busy"}`). A refusal here
-//! happens before anything is appended to the log, so nothing acknowledged is ever dropped:
-//! the snippet keeps the batch and retries after `Retry-After`.
+//! `sightline_requests_refused_total{cause="quota_ip"|"quota_visitor"|"quota_site"|"busy"}`).
+//! A refusal here happens before anything is appended to the log, so nothing acknowledged is
+//! ever dropped: the snippet keeps the batch and retries after `Retry-After`.
+//!
+//! The visitor quota (`cases/2026-12.md` C12: one client stuck in a loop sent 60,000 events a
+//! minute) is taken before the site's, so a flooding visitor's refused events do not use up
+//! the site's quota, and its other visitors see no change ([`Quotas::take_visitors`]).
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -25,6 +29,11 @@ pub struct QuotaConfig {
     /// Events per second per site; bursts of twice that (and at least one full batch).
     /// Default 20,000.
     pub site_events_per_s: u32,
+    /// Events per second per visitor (a site's `visitor_id`); bursts of
+    /// [`VISITOR_BURST_SECONDS`] times that. Default 50 (bursts of 1000 events): far above
+    /// what a person's clicks, scrolls and page views make, and room for the snippet's
+    /// offline backlog (500 events) sent on the next page.
+    pub visitor_events_per_s: u32,
     /// Ingest requests being handled at once, across the process; more get `503`.
     /// Default 1024.
     pub max_inflight: usize,
@@ -38,6 +47,7 @@ impl Default for QuotaConfig {
         QuotaConfig {
             ip_requests_per_s: 100,
             site_events_per_s: 20_000,
+            visitor_events_per_s: 50,
             max_inflight: 1024,
             trusted_proxies: Vec::new(),
         }
@@ -56,6 +66,8 @@ pub enum Refusal {
     Ip(Duration),
     /// The site's event rate is used up: `429`, retry after this long.
     Site(Duration),
+    /// The event rate of every visitor of the batch is used up: `429`, retry after this long.
+    Visitor(Duration),
     /// Too many requests in flight: `503`.
     Busy,
 }
@@ -65,6 +77,10 @@ pub enum Refusal {
 pub struct Quotas {
     config: QuotaConfig,
     ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// One bucket per (site, visitor), keyed by a hash of the two (no per-request copy of
+    /// the ids; keys are random per process, so nobody can aim at a collision).
+    visitors: Option<DefaultKeyedRateLimiter<u64>>,
+    visitor_hasher: std::collections::hash_map::RandomState,
     /// One bucket per site, at the site's own rate (`SiteSettings::events_per_s`) or the
     /// server default.
     sites: std::sync::RwLock<std::collections::HashMap<String, Arc<SiteBucket>>>,
@@ -81,6 +97,18 @@ struct SiteBucket {
     limiter: governor::DefaultDirectRateLimiter,
     /// Last use, seconds since the process started (for [`Quotas::sweep`]).
     used: std::sync::atomic::AtomicU64,
+}
+
+/// A visitor's burst, in seconds of its rate: 20 (1000 events at the default 50 events/s).
+pub const VISITOR_BURST_SECONDS: u32 = 20;
+
+/// What [`Quotas::take_visitors`] refused of a batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct VisitorRefusals {
+    /// Indexes (ascending) of the events refused: their visitor's rate is used up.
+    pub refused: Vec<usize>,
+    /// The longest wait until a refused visitor's events are taken again.
+    pub wait: Duration,
 }
 
 /// Refused request bodies kept as dead-letter samples, per second (bursts of twice that).
@@ -108,6 +136,11 @@ impl Quotas {
     pub fn new(config: QuotaConfig) -> Quotas {
         Quotas {
             ip: quota(config.ip_requests_per_s, 1).map(RateLimiter::keyed),
+            visitors: NonZeroU32::new(config.visitor_events_per_s).map(|rate| {
+                let burst = NonZeroU32::new(rate.get().saturating_mul(VISITOR_BURST_SECONDS)).expect("burst > 0");
+                RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+            }),
+            visitor_hasher: Default::default(),
             sites: Default::default(),
             started: std::time::Instant::now(),
             inflight: Arc::new(Semaphore::new(config.max_inflight.max(1))),
@@ -168,6 +201,60 @@ impl Quotas {
         }
     }
 
+    /// Take the events of a batch from their visitors' buckets: `visitors` gives each event's
+    /// `visitor_id` in order (`None` for an event without one: not counted here, validation
+    /// rejects it). Each visitor's events of the batch are taken at once, all or none; a
+    /// visitor with more events in one batch than its whole burst has the burst taken and the
+    /// rest refused. Returns the events refused (empty when the quota is off).
+    pub fn take_visitors<'a>(
+        &self,
+        site: &str,
+        visitors: impl Iterator<Item = Option<&'a str>> + Clone,
+    ) -> VisitorRefusals {
+        let mut out = VisitorRefusals::default();
+        let Some(limiter) = &self.visitors else {
+            return out;
+        };
+        let burst = self.config.visitor_events_per_s.saturating_mul(VISITOR_BURST_SECONDS);
+        // Visitor hash → (events in the batch, events admitted, events seen in the 2nd pass).
+        let mut by_visitor: std::collections::HashMap<u64, (u32, u32, u32)> = Default::default();
+        let key = |v: &str| {
+            use std::hash::BuildHasher;
+            self.visitor_hasher.hash_one((site, v))
+        };
+        for v in visitors.clone().flatten() {
+            by_visitor.entry(key(v)).or_default().0 += 1;
+        }
+        for (k, (n, admitted, _)) in by_visitor.iter_mut() {
+            let take = (*n).min(burst);
+            let Some(take_n) = NonZeroU32::new(take) else { continue };
+            match limiter.check_key_n(k, take_n) {
+                Ok(Ok(())) => *admitted = take,
+                Ok(Err(not_until)) => out.wait = out.wait.max(not_until.wait_time_from(self.clock.now())),
+                Err(_) => out.wait = out.wait.max(Duration::from_secs(1)),
+            }
+            if *admitted > 0 && *admitted < *n {
+                // Over the burst in one batch: the rest may come once the bucket refills.
+                out.wait = out.wait.max(Duration::from_secs(1));
+            }
+        }
+        for (i, v) in visitors.enumerate() {
+            let Some(v) = v else { continue };
+            let (_, admitted, seen) = by_visitor.get_mut(&key(v)).expect("counted above");
+            *seen += 1;
+            if *seen > *admitted {
+                out.refused.push(i);
+            }
+        }
+        out
+    }
+
+    /// The visitor quota, as `(events per second, burst)`; `None` when off.
+    pub fn visitor_rate(&self) -> Option<(u32, u32)> {
+        let rate = self.config.visitor_events_per_s;
+        (rate > 0).then(|| (rate, rate.saturating_mul(VISITOR_BURST_SECONDS)))
+    }
+
     /// Whether one more refused body may be kept as a dead-letter sample now.
     pub fn take_sample(&self) -> bool {
         self.samples.check().is_ok()
@@ -186,6 +273,10 @@ impl Quotas {
     /// Forget keys whose bucket is full again (idle IPs and sites).
     pub fn sweep(&self) {
         if let Some(l) = &self.ip {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.visitors {
             l.retain_recent();
             l.shrink_to_fit();
         }
@@ -283,6 +374,45 @@ mod tests {
         assert!(q.admit(Some(ip("192.0.2.2"))).is_ok());
         assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
         assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+    }
+
+    #[test]
+    fn each_visitor_has_its_own_event_bucket_taken_before_the_sites() {
+        let q = Quotas::new(QuotaConfig {
+            visitor_events_per_s: 1,
+            ..QuotaConfig::default()
+        });
+        let batch = |vs: &[&'static str]| vs.iter().map(|v| Some(*v)).collect::<Vec<_>>();
+        // The burst is 20 events: 15 + 5 pass, then the visitor is refused, whole batch.
+        assert_eq!(
+            q.take_visitors("s", batch(&["a"; 15]).into_iter()).refused,
+            Vec::<usize>::new()
+        );
+        assert!(q.take_visitors("s", batch(&["a"; 5]).into_iter()).refused.is_empty());
+        let r = q.take_visitors("s", batch(&["a", "b", "a", "b"]).into_iter());
+        assert_eq!(r.refused, vec![0, 2], "a is refused, b is not");
+        assert!(
+            r.wait > Duration::from_millis(500) && r.wait <= Duration::from_secs(2),
+            "{r:?}"
+        );
+        // The same visitor id on another site is another visitor.
+        assert!(q.take_visitors("t", batch(&["a"]).into_iter()).refused.is_empty());
+        // Events without a visitor id are left to validation; more than the burst in one batch
+        // takes the burst and refuses the rest.
+        let mut big = batch(&["c"; 25]);
+        big.insert(0, None);
+        let r = q.take_visitors("s", big.into_iter());
+        assert_eq!(r.refused, (21..26).collect::<Vec<_>>());
+        assert_eq!(q.visitor_rate(), Some((1, 20)));
+        let off = Quotas::new(QuotaConfig {
+            visitor_events_per_s: 0,
+            ..QuotaConfig::default()
+        });
+        assert!(off
+            .take_visitors("s", batch(&["a"; 10_000]).into_iter())
+            .refused
+            .is_empty());
+        assert_eq!(off.visitor_rate(), None);
     }
 
     #[test]

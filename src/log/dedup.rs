@@ -1,12 +1,12 @@
 //! The id index: every accepted event id with its type, in a SQLite table
-//! `ids(id PRIMARY KEY, type)`. It decides the dedup rule of `api.md` ("an event whose id
+//! `id_keys(key PRIMARY KEY, type)`, the key being the id's [`IdKey`] (16 bytes). It decides the dedup rule of `api.md` ("an event whose id
 //! was already accepted counts as a duplicate") and the id-conflict rule of
 //! `cases/ingest.md` I8 (the same id again with another type is flagged, not merged).
 //!
 //! One piece of SQL serves both logs:
 //!
-//! - The embedded log calls [`claim`] inside its own append transaction (table `ids` of
-//!   `log.db`), so the claim and the append commit or roll back together.
+//! - The embedded log calls [`claim`] inside its own append transaction (table `id_keys`
+//!   of the shard's file), so the claim and the append commit or roll back together.
 //! - The Kafka log cannot dedup, so it keeps an [`IdIndex`] in its own file
 //!   (`<data-dir>/kafka-ids.db`): it claims the ids of a batch before producing, then
 //!   [`IdIndex::settle`]s the batch: ids whose delivery the broker acknowledged stay claimed,
@@ -20,6 +20,12 @@
 //! the index is opened again: their fate is unknown, so a retry produces them again and the
 //! warehouse, which dedups by event id, keeps one copy.
 //!
+//! An id is kept as the first 16 bytes of its SHA-256 ([`IdKey`]), not as text: 16 bytes per
+//! event instead of the id's 36 or more, and a fixed-size key. Two different ids share a key
+//! only by a SHA-256 collision on 128 bits, which nobody, not even a client choosing ids
+//! on purpose, can find (2^64 work); the dedup stays exact in practice. Files written
+//! before keys (a `ids(id TEXT …)` table) are converted when opened ([`migrate`]).
+//!
 //! Scope: one index per process (per data directory). With several ingest processes, the
 //! duplicate *report* in the `202` answer is per process: a retry that lands on another
 //! process is counted as accepted there and produced again. Storage stays exactly-once
@@ -28,28 +34,78 @@
 
 use super::AppendOutcome;
 use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
-/// The `ids` table. Part of every database that dedups (`log.db`, `kafka-ids.db`).
-pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ids (id TEXT PRIMARY KEY, type TEXT NOT NULL) WITHOUT ROWID;";
+/// The `id_keys` table. Part of every database that dedups (each embedded log shard,
+/// `kafka-ids.db`).
+pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS id_keys (key BLOB PRIMARY KEY, type TEXT NOT NULL) WITHOUT ROWID;";
 
-/// Claim `id` for an event of type `typ`, on `conn` (the caller's transaction).
+/// The dedup key of an event id: the first 16 bytes of SHA-256 of its UTF-8 bytes (see the
+/// module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdKey(pub [u8; 16]);
+
+impl IdKey {
+    /// The key of `id`.
+    pub fn of(id: &str) -> IdKey {
+        let digest = Sha256::digest(id.as_bytes());
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&digest[..16]);
+        IdKey(k)
+    }
+
+    /// A number spread evenly over keys, to route an id to one of several shards.
+    pub fn spread(&self) -> u64 {
+        u64::from_le_bytes(self.0[..8].try_into().expect("8 bytes"))
+    }
+}
+
+/// Create [`SCHEMA`] in `conn` and convert a table `ids(id TEXT, type)` written by an older
+/// release into keys (in one transaction; the old table is dropped). Returns the number of
+/// ids converted.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u64> {
+    conn.execute_batch(SCHEMA)?;
+    let old: bool = conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ids'")?
+        .exists([])?;
+    if !old {
+        return Ok(0);
+    }
+    let tx = conn.transaction()?;
+    let mut n = 0;
+    {
+        let mut read = tx.prepare("SELECT id, type FROM ids")?;
+        let mut put = tx.prepare("INSERT INTO id_keys (key, type) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?;
+        let mut rows = read.query([])?;
+        while let Some(r) = rows.next()? {
+            let (id, typ): (String, String) = (r.get(0)?, r.get(1)?);
+            put.execute(params![&IdKey::of(&id).0[..], typ])?;
+            n += 1;
+        }
+    }
+    tx.execute_batch("DROP TABLE ids;")?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// Claim `key` for an event of type `typ`, on `conn` (the caller's transaction).
 ///
-/// Returns [`AppendOutcome::Appended`] when the id is new (it is now claimed),
+/// Returns [`AppendOutcome::Appended`] when the key is new (it is now claimed),
 /// [`AppendOutcome::Duplicate`] when it was claimed before with the same type, and
 /// [`AppendOutcome::Conflict`] with the earlier type otherwise.
-pub fn claim(conn: &Connection, id: &str, typ: &str) -> rusqlite::Result<AppendOutcome> {
+pub fn claim(conn: &Connection, key: &IdKey, typ: &str) -> rusqlite::Result<AppendOutcome> {
     let inserted = conn
-        .prepare_cached("INSERT INTO ids (id, type) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
-        .execute(params![id, typ])?;
+        .prepare_cached("INSERT INTO id_keys (key, type) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+        .execute(params![&key.0[..], typ])?;
     if inserted == 1 {
         return Ok(AppendOutcome::Appended);
     }
     let earlier: Option<String> = conn
-        .prepare_cached("SELECT type FROM ids WHERE id = ?1")?
-        .query_row(params![id], |r| r.get(0))
+        .prepare_cached("SELECT type FROM id_keys WHERE key = ?1")?
+        .query_row(params![&key.0[..]], |r| r.get(0))
         .optional()?;
     Ok(match earlier {
         Some(t) if t != typ => AppendOutcome::Conflict(t),
@@ -57,10 +113,10 @@ pub fn claim(conn: &Connection, id: &str, typ: &str) -> rusqlite::Result<AppendO
     })
 }
 
-/// Forget the claim of `id` (its event did not reach the log).
-pub fn release(conn: &Connection, id: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("DELETE FROM ids WHERE id = ?1")?
-        .execute(params![id])?;
+/// Forget the claim of `key` (its event did not reach the log).
+pub fn release(conn: &Connection, key: &IdKey) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM id_keys WHERE key = ?1")?
+        .execute(params![&key.0[..]])?;
     Ok(())
 }
 
@@ -88,18 +144,31 @@ impl IdIndex {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // A lost claim only makes a retry produce again (the warehouse dedups), a lost
         // settle only releases an id: NORMAL is enough, no fsync per batch.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(SCHEMA)?;
+        // An older file's pending ids (table `pending(id TEXT)`) are released before the
+        // ids become keys.
+        let old_pending: bool = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pending'")?
+            .exists([])?;
+        if old_pending {
+            conn.execute_batch(
+                "BEGIN;
+                 DELETE FROM ids WHERE id IN (SELECT id FROM pending);
+                 DROP TABLE pending;
+                 COMMIT;",
+            )?;
+        }
+        migrate(&mut conn)?;
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY) WITHOUT ROWID;
+            "CREATE TABLE IF NOT EXISTS pending_keys (key BLOB PRIMARY KEY) WITHOUT ROWID;
              BEGIN;
-             DELETE FROM ids WHERE id IN (SELECT id FROM pending);
-             DELETE FROM pending;
+             DELETE FROM id_keys WHERE key IN (SELECT key FROM pending_keys);
+             DELETE FROM pending_keys;
              COMMIT;",
         )?;
         Ok(IdIndex { conn: Mutex::new(conn) })
@@ -111,19 +180,20 @@ impl IdIndex {
         let tx = conn.transaction()?;
         let mut outcomes = Vec::with_capacity(items.len());
         // Ids claimed by this call: a repeat inside one batch is a plain duplicate.
-        let mut mine: HashSet<&str> = HashSet::new();
+        let mut mine: HashSet<IdKey> = HashSet::new();
         for (id, typ) in items {
-            let outcome = claim(&tx, id, typ)?;
+            let key = IdKey::of(id);
+            let outcome = claim(&tx, &key, typ)?;
             match &outcome {
                 AppendOutcome::Appended => {
-                    tx.prepare_cached("INSERT INTO pending (id) VALUES (?1)")?
-                        .execute(params![id])?;
-                    mine.insert(id);
+                    tx.prepare_cached("INSERT INTO pending_keys (key) VALUES (?1)")?
+                        .execute(params![&key.0[..]])?;
+                    mine.insert(key);
                 }
-                AppendOutcome::Duplicate if !mine.contains(id.as_str()) => {
+                AppendOutcome::Duplicate if !mine.contains(&key) => {
                     let pending = tx
-                        .prepare_cached("SELECT 1 FROM pending WHERE id = ?1")?
-                        .exists(params![id])?;
+                        .prepare_cached("SELECT 1 FROM pending_keys WHERE key = ?1")?
+                        .exists(params![&key.0[..]])?;
                     if pending {
                         // Dropping `tx` rolls back this call's claims.
                         return Ok(Claimed::InFlight(id.clone()));
@@ -142,13 +212,13 @@ impl IdIndex {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction()?;
         {
-            let mut unpend = tx.prepare_cached("DELETE FROM pending WHERE id = ?1")?;
+            let mut unpend = tx.prepare_cached("DELETE FROM pending_keys WHERE key = ?1")?;
             for id in delivered.iter().chain(failed) {
-                unpend.execute(params![id])?;
+                unpend.execute(params![&IdKey::of(id).0[..]])?;
             }
         }
         for id in failed {
-            release(&tx, id)?;
+            release(&tx, &IdKey::of(id))?;
         }
         tx.commit()
     }
@@ -224,5 +294,52 @@ mod tests {
                 .unwrap(),
             Claimed::Outcomes(vec![AppendOutcome::Duplicate, AppendOutcome::Appended])
         );
+    }
+
+    #[test]
+    fn a_file_of_the_text_id_format_is_converted_and_its_pending_ids_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE ids (id TEXT PRIMARY KEY, type TEXT NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE pending (id TEXT PRIMARY KEY) WITHOUT ROWID;
+                 INSERT INTO ids VALUES ('kept', 'click'), ('typed', 'scroll'), ('unsettled', 'click');
+                 INSERT INTO pending VALUES ('unsettled');",
+            )
+            .unwrap();
+        }
+        let ix = IdIndex::open(&path).unwrap();
+        assert_eq!(
+            ix.claim(&items(&[
+                ("kept", "click"),
+                ("typed", "click"),
+                ("unsettled", "click"),
+                ("new", "click")
+            ]))
+            .unwrap(),
+            Claimed::Outcomes(vec![
+                AppendOutcome::Duplicate,
+                AppendOutcome::Conflict("scroll".into()),
+                AppendOutcome::Appended,
+                AppendOutcome::Appended
+            ])
+        );
+        let c = ix.conn.lock().unwrap();
+        let old: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('ids', 'pending')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old, 0);
+    }
+
+    #[test]
+    fn keys_are_sixteen_bytes_of_sha256() {
+        // SHA-256("abc") = ba7816bf 8f01cfea 414140de 5dae2223 b00361a3 96177a9c b410ff61 f20015ad
+        assert_eq!(hex::encode(IdKey::of("abc").0), "ba7816bf8f01cfea414140de5dae2223");
     }
 }

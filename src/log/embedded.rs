@@ -1,13 +1,38 @@
-//! The embedded log: an append-only SQLite database (`<data-dir>/log.db`, WAL mode,
+//! The embedded log: append-only SQLite files in the data directory (WAL mode,
 //! `synchronous=FULL`), so an acknowledged event survives `kill -9` and power loss.
 //!
-//! One writer thread takes appends from a channel and commits everything that queued up
-//! meanwhile in one transaction (group commit): one fsync per group, not per event. The
-//! `ids` table ([`super::dedup`]) holds every accepted event id and its type, so dedup and
-//! the id-conflict rule are decided in the same transaction as the append. One partition
-//! (0); offsets are the row ids; consumer groups keep their committed offset in `offsets`.
+//! **Shards, not one writer.** The log has N shards (partitions), N = the cores available
+//! when the data directory is first used (1 to 16), kept in the directory for good:
+//! `log.db` is shard 0, `log-1.db` … `log-<N-1>.db` the others. An event goes to the shard
+//! of its id's [`IdKey`], so the id index of that shard alone decides dedup and the
+//! id-conflict rule. Each shard has its own writer thread that takes appends from a channel
+//! and commits everything queued meanwhile in one transaction (group commit: one fsync per
+//! group and shard). An append of a batch waits for every shard it touched; if one shard
+//! fails, the append fails (`503`), and the client's retry finds the events of the other
+//! shards already claimed, reported as duplicates and stored once.
+//!
+//! **Chunks.** A group's new records are written as one row of `chunks(first, n, raw, at,
+//! body)`: records `first … first+n-1` of the shard, each a little-endian `u32` length and
+//! the protobuf record, the whole zstd-compressed (`raw` is the uncompressed size). The
+//! records of a group share site keys, sessions, pages and selectors, so a chunk compresses
+//! well; the id index stores 16-byte keys ([`super::dedup`]). Offsets are record numbers per
+//! shard; a consumer group commits one offset per shard (`consumer_offsets` in `log.db`).
+//! A record erased later ([`Log::forget_visitor`]) stays as an empty record, so offsets
+//! never move.
+//!
+//! **Retention.** A chunk that every consumer group has committed is deleted once it is
+//! [`RETENTION_MS`] old (7 days); each writer looks once a minute. The id index stays, so a
+//! retry even later is still reported as a duplicate.
+//!
+//! Dead letters live in `log.db` and are written by shard 0's writer.
+//!
+//! A `log.db` of the older one-row-per-record format (tables `log`, `ids`, `offsets`) is
+//! converted when opened: its ids move to the shards' indexes, and its records not yet
+//! committed by every consumer group are written again as chunks (a group that had read
+//! further sees some of them twice; the warehouse keeps one copy, it dedups by event id).
 
-use super::{dedup, AppendOutcome, Consumer, DeadLetter, Log, LogError, LogRecord, Position};
+use super::dedup::{self, IdKey};
+use super::{AppendOutcome, Consumer, DeadLetter, Log, LogError, LogRecord, Position};
 use crate::event::Event;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -15,20 +40,42 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
 
-/// Largest number of queued appends committed in one transaction.
+/// Most queued commands committed in one transaction.
 const MAX_GROUP: usize = 256;
+/// A group stops taking commands once its records hold this many bytes (uncompressed).
+const MAX_GROUP_BYTES: usize = 16 << 20;
+/// Most shards, whatever the core count.
+pub const MAX_SHARDS: usize = 16;
+/// zstd level of the chunks: 1 is the fastest; the records compress well even so.
+const ZSTD_LEVEL: i32 = 1;
+/// Retention: a chunk every consumer group has committed is deleted once it is this old
+/// (7 days, ms), as a Kafka topic's retention would. A shard that no group reads yet keeps
+/// everything. The id index is kept: a retry after that still counts as a duplicate.
+pub const RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How often a writer looks for chunks past retention, ms.
+const RETENTION_EVERY_MS: i64 = 60_000;
 
 type Reply = oneshot::Sender<Result<Vec<AppendOutcome>, String>>;
 
+/// One event to append: its id key and type (for dedup) and its protobuf record.
+struct Item {
+    key: IdKey,
+    typ: &'static str,
+    payload: Vec<u8>,
+}
+
 enum Cmd {
-    Append(Vec<(String, String, Vec<u8>)>, Reply),
+    Append(Vec<Item>, Reply),
     DeadLetter(Vec<DeadLetter>, oneshot::Sender<Result<(), String>>),
 }
 
 /// The embedded log. Cheap to clone through `Arc`.
 pub struct EmbeddedLog {
-    path: PathBuf,
-    tx: Mutex<mpsc::SyncSender<Cmd>>,
+    /// Path of each shard's file; index = partition.
+    paths: Vec<PathBuf>,
+    /// Channel to each shard's writer thread.
+    writers: Vec<mpsc::SyncSender<Cmd>>,
+    /// A connection to `log.db` for dead letters and readiness.
     reader: Arc<Mutex<Connection>>,
 }
 
@@ -40,65 +87,309 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(c)
 }
 
+fn shard_path(dir: &Path, k: usize) -> PathBuf {
+    if k == 0 {
+        dir.join("log.db")
+    } else {
+        dir.join(format!("log-{k}.db"))
+    }
+}
+
+fn has_table(c: &Connection, name: &str) -> rusqlite::Result<bool> {
+    c.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+        .exists([name])
+}
+
+/// The tables of every shard file.
+const SHARD_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS chunks (
+         first INTEGER PRIMARY KEY, n INTEGER NOT NULL, raw INTEGER NOT NULL,
+         at INTEGER NOT NULL, body BLOB NOT NULL);";
+
+/// The tables only `log.db` (shard 0) has.
+const MAIN_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS consumer_offsets (
+         grp TEXT NOT NULL, part INTEGER NOT NULL, committed INTEGER NOT NULL,
+         PRIMARY KEY (grp, part)) WITHOUT ROWID;
+     CREATE TABLE IF NOT EXISTS dead_letters (
+         at INTEGER NOT NULL, site TEXT NOT NULL, stage TEXT NOT NULL,
+         field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);";
+
+/// The number of shards a new data directory gets: the cores this process may use.
+pub fn default_shards() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_SHARDS)
+}
+
 impl EmbeddedLog {
-    /// Open (creating) `<dir>/log.db` and start the writer thread.
+    /// Open (creating) the log in `dir` with [`default_shards`] shards if it is new, and
+    /// start the writer threads.
     pub fn open(dir: &Path) -> anyhow::Result<Arc<EmbeddedLog>> {
+        Self::open_with(dir, default_shards())
+    }
+
+    /// Open (creating) the log in `dir`. `shards` applies only to a new directory: an
+    /// existing one keeps the count it was created with.
+    pub fn open_with(dir: &Path, shards: usize) -> anyhow::Result<Arc<EmbeddedLog>> {
         std::fs::create_dir_all(dir)?;
-        let path = dir.join("log.db");
-        let conn = open(&path)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS log (
-                 offset INTEGER PRIMARY KEY AUTOINCREMENT,
-                 site TEXT NOT NULL,
-                 payload BLOB NOT NULL);
-             CREATE TABLE IF NOT EXISTS offsets (grp TEXT PRIMARY KEY, committed INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS dead_letters (
-                 at INTEGER NOT NULL, site TEXT NOT NULL, stage TEXT NOT NULL,
-                 field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);",
-        )?;
+        let main = open(&shard_path(dir, 0))?;
+        main.execute_batch(MAIN_SCHEMA)?;
         // Columns added after the first release: add them to older files.
-        let has_sent_at: bool = conn
+        let has_sent_at: bool = main
             .prepare("SELECT 1 FROM pragma_table_info('dead_letters') WHERE name = 'sent_at'")?
             .exists([])?;
         if !has_sent_at {
-            conn.execute_batch(
+            main.execute_batch(
                 "ALTER TABLE dead_letters ADD COLUMN sent_at INTEGER;
                  ALTER TABLE dead_letters ADD COLUMN bot_reason TEXT;",
             )?;
         }
-        conn.execute_batch(dedup::SCHEMA)?;
-        let (tx, rx) = mpsc::sync_channel::<Cmd>(1024);
-        std::thread::Builder::new()
-            .name("sightline-log-writer".into())
-            .spawn(move || writer(conn, rx))?;
-        let reader = Arc::new(Mutex::new(open(&path)?));
-        Ok(Arc::new(EmbeddedLog {
-            path,
-            tx: Mutex::new(tx),
-            reader,
-        }))
+        let count: Option<i64> = main
+            .query_row("SELECT value FROM meta WHERE name = 'shards'", [], |r| r.get(0))
+            .optional()?;
+        let n = match count {
+            Some(n) => n.clamp(1, MAX_SHARDS as i64) as usize,
+            None => {
+                let n = shards.clamp(1, MAX_SHARDS);
+                main.execute("INSERT INTO meta (name, value) VALUES ('shards', ?1)", [n as i64])?;
+                n
+            }
+        };
+        drop(main);
+        let paths: Vec<PathBuf> = (0..n).map(|k| shard_path(dir, k)).collect();
+        let mut conns = Vec::with_capacity(n);
+        for (k, p) in paths.iter().enumerate() {
+            let mut c = open(p)?;
+            c.execute_batch(SHARD_SCHEMA)?;
+            if k > 0 {
+                dedup::migrate(&mut c)?;
+            } else {
+                c.execute_batch(dedup::SCHEMA)?;
+            }
+            conns.push(c);
+        }
+        // Shard 0 may hold the older format: convert it before any writer starts.
+        convert_old_format(&mut conns)?;
+        dedup::migrate(&mut conns[0])?;
+        let mut writers = Vec::with_capacity(n);
+        for (k, conn) in conns.into_iter().enumerate() {
+            let next: i64 = conn.query_row("SELECT coalesce(max(first + n), 0) FROM chunks", [], |r| r.get(0))?;
+            let (tx, rx) = mpsc::sync_channel::<Cmd>(1024);
+            let offsets = open(&paths[0])?;
+            std::thread::Builder::new()
+                .name(format!("sightline-log-{k}"))
+                .spawn(move || {
+                    writer(
+                        conn,
+                        rx,
+                        next,
+                        Retention {
+                            shard: k,
+                            offsets,
+                            last: 0,
+                        },
+                    )
+                })?;
+            writers.push(tx);
+        }
+        let reader = Arc::new(Mutex::new(open(&paths[0])?));
+        Ok(Arc::new(EmbeddedLog { paths, writers, reader }))
     }
 
-    fn send(&self, cmd: Cmd) -> Result<(), LogError> {
-        let tx = self.tx.lock().expect("log sender lock").clone();
-        tx.send(cmd)
+    /// Number of shards (partitions).
+    pub fn shards(&self) -> usize {
+        self.paths.len()
+    }
+
+    fn send(&self, shard: usize, cmd: Cmd) -> Result<(), LogError> {
+        self.writers[shard]
+            .send(cmd)
             .map_err(|_| LogError::Unavailable("log writer stopped".into()))
     }
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
-    while let Ok(first) = rx.recv() {
+/// Convert a `log.db` of the one-row-per-record format (see the module docs). `conns[0]`
+/// is `log.db`; every shard's `id_keys` table exists.
+fn convert_old_format(conns: &mut [Connection]) -> anyhow::Result<()> {
+    if !has_table(&conns[0], "log")? {
+        return Ok(());
+    }
+    let n = conns.len();
+    // Ids: to the shard each one routes to.
+    if has_table(&conns[0], "ids")? {
+        let ids: Vec<(String, String)> = conns[0]
+            .prepare("SELECT id, type FROM ids")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut per: Vec<Vec<(IdKey, String)>> = (0..n).map(|_| Vec::new()).collect();
+        for (id, typ) in ids {
+            let key = IdKey::of(&id);
+            per[(key.spread() % n as u64) as usize].push((key, typ));
+        }
+        for (c, keys) in conns.iter_mut().zip(per) {
+            let tx = c.transaction()?;
+            {
+                let mut put = tx.prepare("INSERT INTO id_keys (key, type) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?;
+                for (k, t) in keys {
+                    put.execute(params![&k.0[..], t])?;
+                }
+            }
+            tx.commit()?;
+        }
+    }
+    // Records not committed by every group (all of them when no group committed any).
+    let floor: i64 = if has_table(&conns[0], "offsets")? {
+        conns[0].query_row("SELECT coalesce(min(committed), -1) FROM offsets", [], |r| r.get(0))?
+    } else {
+        -1
+    };
+    let records: Vec<Vec<u8>> = conns[0]
+        .prepare("SELECT payload FROM log WHERE offset > ?1 ORDER BY offset")?
+        .query_map([floor], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut per: Vec<Vec<Vec<u8>>> = (0..n).map(|_| Vec::new()).collect();
+    for payload in records {
+        // A record that does not decode still moves (the sink dead-letters it); shard 0.
+        let k = Event::decode(&payload).map_or(0, |e| (IdKey::of(&e.id).spread() % n as u64) as usize);
+        per[k].push(payload);
+    }
+    for (c, payloads) in conns.iter_mut().zip(per) {
+        let tx = c.transaction()?;
+        let mut next: i64 = tx.query_row("SELECT coalesce(max(first + n), 0) FROM chunks", [], |r| r.get(0))?;
+        for part in payloads.chunks(10_000) {
+            let mut body = Vec::new();
+            for p in part {
+                push_record(&mut body, p);
+            }
+            write_chunk(&tx, next, part.len() as i64, &body).map_err(anyhow::Error::msg)?;
+            next += part.len() as i64;
+        }
+        tx.commit()?;
+    }
+    conns[0].execute_batch(
+        "BEGIN;
+         DROP TABLE log;
+         DROP TABLE IF EXISTS ids;
+         DROP TABLE IF EXISTS offsets;
+         COMMIT;",
+    )?;
+    tracing::info!("embedded log converted to the chunk format");
+    Ok(())
+}
+
+/// Append one record to an uncompressed chunk body.
+fn push_record(body: &mut Vec<u8>, payload: &[u8]) {
+    body.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    body.extend_from_slice(payload);
+}
+
+/// The records of an uncompressed chunk body, in order (an erased record is empty).
+fn records(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        if rest.len() < 4 {
+            return None;
+        }
+        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        let end = (4 + len).min(rest.len());
+        let r = &rest[4..end];
+        rest = &rest[end..];
+        Some(r)
+    })
+}
+
+fn write_chunk(tx: &Connection, first: i64, n: i64, body: &[u8]) -> Result<(), String> {
+    let z = zstd::bulk::compress(body, ZSTD_LEVEL).map_err(|e| e.to_string())?;
+    let at = chrono::Utc::now().timestamp_millis();
+    tx.prepare_cached("INSERT INTO chunks (first, n, raw, at, body) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .and_then(|mut st| st.execute(params![first, n, body.len() as i64, at, z]))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn unpack(raw: i64, body: &[u8]) -> rusqlite::Result<Vec<u8>> {
+    zstd::bulk::decompress(body, raw.max(0) as usize).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// A writer's retention state: its shard, a connection to `log.db` (the groups' offsets)
+/// and when it last looked, ms.
+struct Retention {
+    shard: usize,
+    offsets: Connection,
+    last: i64,
+}
+
+impl Retention {
+    /// Delete the chunks of this shard that every group has committed and that are older
+    /// than [`RETENTION_MS`] at `now`; at most once per [`RETENTION_EVERY_MS`]. Returns the
+    /// chunks deleted.
+    fn apply(&mut self, conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+        if now - self.last < RETENTION_EVERY_MS {
+            return Ok(0);
+        }
+        self.last = now;
+        let done: Option<i64> = self.offsets.query_row(
+            "SELECT min(committed) FROM consumer_offsets WHERE part = ?1",
+            [self.shard as i64],
+            |r| r.get(0),
+        )?;
+        let Some(done) = done else { return Ok(0) };
+        // A group that never committed this shard has read nothing of it.
+        let groups: i64 = self
+            .offsets
+            .query_row("SELECT count(DISTINCT grp) FROM consumer_offsets", [], |r| r.get(0))?;
+        let here: i64 = self.offsets.query_row(
+            "SELECT count(*) FROM consumer_offsets WHERE part = ?1",
+            [self.shard as i64],
+            |r| r.get(0),
+        )?;
+        if here < groups {
+            return Ok(0);
+        }
+        conn.execute(
+            "DELETE FROM chunks WHERE first + n - 1 <= ?1 AND at < ?2",
+            params![done, now - RETENTION_MS],
+        )
+    }
+}
+
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, mut next: i64, mut retention: Retention) {
+    loop {
+        let first = match rx.recv_timeout(std::time::Duration::from_millis(RETENTION_EVERY_MS as u64)) {
+            Ok(c) => c,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = retention.apply(&conn, chrono::Utc::now().timestamp_millis()) {
+                    tracing::warn!(error = %e, "embedded log retention failed; retrying later");
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let size = |c: &Cmd| match c {
+            Cmd::Append(items, _) => items.iter().map(|i| i.payload.len() + 4).sum(),
+            Cmd::DeadLetter(..) => 0,
+        };
+        let mut bytes = size(&first);
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+        while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             match rx.try_recv() {
-                Ok(c) => group.push(c),
+                Ok(c) => {
+                    bytes += size(&c);
+                    group.push(c)
+                }
                 Err(_) => break,
             }
         }
-        let result = commit_group(&mut conn, &group);
+        let result = commit_group(&mut conn, &group, next);
+        if let Ok((_, appended)) = &result {
+            next += appended;
+        }
+        if let Err(e) = retention.apply(&conn, chrono::Utc::now().timestamp_millis()) {
+            tracing::warn!(error = %e, "embedded log retention failed; retrying later");
+        }
         for (i, cmd) in group.into_iter().enumerate() {
             let res = match &result {
-                Ok(v) => Ok(v[i].clone()),
+                Ok((v, _)) => Ok(v[i].clone()),
                 Err(e) => Err(e.clone()),
             };
             match cmd {
@@ -113,55 +404,57 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>) {
     }
 }
 
-/// Per command: the append outcomes (`None` for a dead-letter command), or the error that
-/// rolled the whole group back.
-type GroupResult = Result<Vec<Option<Vec<AppendOutcome>>>, String>;
+/// Per command: the append outcomes (`None` for a dead-letter command), and the records
+/// appended; or the error that rolled the whole group back.
+type GroupResult = Result<(Vec<Option<Vec<AppendOutcome>>>, i64), String>;
 
-fn commit_group(conn: &mut Connection, group: &[Cmd]) -> GroupResult {
+/// Commit one group as one transaction: the id claims, one chunk of the new records
+/// (offsets from `next`), the dead letters.
+fn commit_group(conn: &mut Connection, group: &[Cmd], next: i64) -> GroupResult {
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(group.len());
-    {
-        let mut append = tx
-            .prepare_cached("INSERT INTO log (site, payload) VALUES (?1, ?2)")
-            .map_err(|e| e.to_string())?;
-        let mut dl = tx
-            .prepare_cached("INSERT INTO dead_letters (at, site, stage, field, reason, raw, sent_at, bot_reason) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
-            .map_err(|e| e.to_string())?;
-        for cmd in group {
-            match cmd {
-                Cmd::Append(items, _) => {
-                    let mut outcomes = Vec::with_capacity(items.len());
-                    for (id_type, site, payload) in items {
-                        let (id, typ) = id_type.split_once(' ').unwrap_or((id_type, ""));
-                        let outcome = dedup::claim(&tx, id, typ).map_err(|e| e.to_string())?;
-                        if outcome == AppendOutcome::Appended {
-                            append.execute(params![site, payload]).map_err(|e| e.to_string())?;
-                        }
-                        outcomes.push(outcome);
+    let mut body = Vec::new();
+    let mut n = 0i64;
+    for cmd in group {
+        match cmd {
+            Cmd::Append(items, _) => {
+                let mut outcomes = Vec::with_capacity(items.len());
+                for it in items {
+                    let outcome = dedup::claim(&tx, &it.key, it.typ).map_err(|e| e.to_string())?;
+                    if outcome == AppendOutcome::Appended {
+                        push_record(&mut body, &it.payload);
+                        n += 1;
                     }
-                    out.push(Some(outcomes));
+                    outcomes.push(outcome);
                 }
-                Cmd::DeadLetter(items, _) => {
-                    for d in items {
-                        dl.execute(params![
-                            d.at,
-                            d.site,
-                            d.stage,
-                            d.field,
-                            d.reason,
-                            d.raw,
-                            d.sent_at,
-                            d.bot_reason
-                        ])
-                        .map_err(|e| e.to_string())?;
-                    }
-                    out.push(None);
+                out.push(Some(outcomes));
+            }
+            Cmd::DeadLetter(items, _) => {
+                let mut dl = tx
+                    .prepare_cached("INSERT INTO dead_letters (at, site, stage, field, reason, raw, sent_at, bot_reason) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")
+                    .map_err(|e| e.to_string())?;
+                for d in items {
+                    dl.execute(params![
+                        d.at,
+                        d.site,
+                        d.stage,
+                        d.field,
+                        d.reason,
+                        d.raw,
+                        d.sent_at,
+                        d.bot_reason
+                    ])
+                    .map_err(|e| e.to_string())?;
                 }
+                out.push(None);
             }
         }
     }
+    if n > 0 {
+        write_chunk(&tx, next, n, &body)?;
+    }
     tx.commit().map_err(|e| e.to_string())?;
-    Ok(out)
+    Ok((out, n))
 }
 
 #[async_trait]
@@ -170,15 +463,46 @@ impl Log for EmbeddedLog {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let items = events
-            .iter()
-            .map(|e| (format!("{} {}", e.id, e.type_name()), e.site.clone(), e.encode()))
-            .collect();
-        let (reply, rx) = oneshot::channel();
-        self.send(Cmd::Append(items, reply))?;
-        rx.await
-            .map_err(|_| LogError::Unavailable("log writer stopped".into()))?
-            .map_err(LogError::Unavailable)
+        let n = self.shards();
+        // Per shard: the items and the batch index of each.
+        let mut per: Vec<(Vec<Item>, Vec<usize>)> = (0..n).map(|_| (Vec::new(), Vec::new())).collect();
+        for (i, e) in events.iter().enumerate() {
+            let key = IdKey::of(&e.id);
+            let k = (key.spread() % n as u64) as usize;
+            per[k].0.push(Item {
+                key,
+                typ: e.type_name(),
+                payload: e.encode(),
+            });
+            per[k].1.push(i);
+        }
+        let mut waits = Vec::new();
+        for (k, (items, index)) in per.into_iter().enumerate() {
+            if items.is_empty() {
+                continue;
+            }
+            let (reply, rx) = oneshot::channel();
+            self.send(k, Cmd::Append(items, reply))?;
+            waits.push((rx, index));
+        }
+        let mut out = vec![AppendOutcome::Appended; events.len()];
+        // Every shard's answer is awaited, even after an error, so nothing is left behind.
+        let mut failed = None;
+        for (rx, index) in waits {
+            match rx.await {
+                Ok(Ok(outcomes)) => {
+                    for (i, o) in index.into_iter().zip(outcomes) {
+                        out[i] = o;
+                    }
+                }
+                Ok(Err(e)) => failed = Some(e),
+                Err(_) => failed = Some("log writer stopped".into()),
+            }
+        }
+        match failed {
+            Some(e) => Err(LogError::Unavailable(e)),
+            None => Ok(out),
+        }
     }
 
     async fn dead_letter(&self, items: Vec<DeadLetter>) -> Result<(), LogError> {
@@ -186,18 +510,26 @@ impl Log for EmbeddedLog {
             return Ok(());
         }
         let (reply, rx) = oneshot::channel();
-        self.send(Cmd::DeadLetter(items, reply))?;
+        self.send(0, Cmd::DeadLetter(items, reply))?;
         rx.await
             .map_err(|_| LogError::Unavailable("log writer stopped".into()))?
             .map_err(LogError::Unavailable)
     }
 
     async fn consumer(&self, group: &str) -> Result<Box<dyn Consumer>, LogError> {
-        let conn = open(&self.path).map_err(|e| LogError::Unavailable(e.to_string()))?;
+        let conns = self
+            .paths
+            .iter()
+            .map(|p| open(p))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| LogError::Unavailable(e.to_string()))?;
         Ok(Box::new(EmbeddedConsumer {
-            conn: Arc::new(Mutex::new(conn)),
-            group: group.to_string(),
-            next: None,
+            inner: Arc::new(Mutex::new(ConsumerState {
+                shards: conns.into_iter().map(|c| (c, None)).collect(),
+                group: group.to_string(),
+                next: None,
+                turn: 0,
+            })),
         }))
     }
 
@@ -213,38 +545,62 @@ impl Log for EmbeddedLog {
     }
 
     async fn forget_visitor(&self, site: &str, visitor: &str) -> Result<u64, LogError> {
-        let path = self.path.clone();
+        let paths = self.paths.clone();
         let (site, visitor) = (site.to_string(), visitor.to_string());
         tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-            // Its own connection (the writer thread keeps appending meanwhile); SQLite's
-            // locking orders the two.
-            let mut c = open(&path)?;
-            c.pragma_update(None, "secure_delete", "ON")?;
-            let tx = c.transaction()?;
-            let mut offsets = Vec::new();
-            {
-                let mut st = tx.prepare("SELECT offset, payload FROM log WHERE site = ?1")?;
-                let mut rows = st.query(params![site])?;
-                while let Some(r) = rows.next()? {
-                    let payload: Vec<u8> = r.get(1)?;
-                    if Event::decode(&payload).is_ok_and(|e| e.visitor_id == visitor) {
-                        offsets.push(r.get::<_, i64>(0)?);
+            let mut erased = 0;
+            for (k, path) in paths.iter().enumerate() {
+                // Its own connection (the writer keeps appending meanwhile). First find
+                // the chunks that hold the visitor without a lock; then rewrite each one
+                // under the write lock (chunks change only here, so the first read stays
+                // true).
+                let mut c = open(path)?;
+                c.pragma_update(None, "secure_delete", "ON")?;
+                let mut hits = Vec::new();
+                {
+                    let mut st = c.prepare("SELECT first, raw, body FROM chunks ORDER BY first")?;
+                    let mut rows = st.query([])?;
+                    while let Some(r) = rows.next()? {
+                        let body = unpack(r.get(1)?, &r.get::<_, Vec<u8>>(2)?)?;
+                        if records(&body).any(|p| is_of(p, &site, &visitor)) {
+                            hits.push(r.get::<_, i64>(0)?);
+                        }
                     }
                 }
-                let mut del = tx.prepare("DELETE FROM log WHERE offset = ?1")?;
-                for o in &offsets {
-                    del.execute(params![o])?;
+                for first in hits {
+                    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let (raw, z): (i64, Vec<u8>) =
+                        tx.query_row("SELECT raw, body FROM chunks WHERE first = ?1", [first], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?;
+                    let body = unpack(raw, &z)?;
+                    let mut kept = Vec::with_capacity(body.len());
+                    for p in records(&body) {
+                        if is_of(p, &site, &visitor) {
+                            push_record(&mut kept, &[]);
+                            erased += 1;
+                        } else {
+                            push_record(&mut kept, p);
+                        }
+                    }
+                    let z = zstd::bulk::compress(&kept, ZSTD_LEVEL)?;
+                    tx.execute(
+                        "UPDATE chunks SET raw = ?2, body = ?3 WHERE first = ?1",
+                        params![first, kept.len() as i64, z],
+                    )?;
+                    tx.commit()?;
                 }
-                // Dead letters keep raw JSON: drop those naming the visitor.
-                let needle = serde_json::to_string(&visitor)?;
-                tx.execute(
-                    "DELETE FROM dead_letters WHERE site = ?1 AND instr(raw, ?2) > 0",
-                    params![site, needle],
-                )?;
+                if k == 0 {
+                    // Dead letters keep raw JSON: drop those naming the visitor.
+                    let needle = serde_json::to_string(&visitor)?;
+                    c.execute(
+                        "DELETE FROM dead_letters WHERE site = ?1 AND instr(raw, ?2) > 0",
+                        params![site, needle],
+                    )?;
+                }
+                let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
             }
-            tx.commit()?;
-            let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-            Ok(offsets.len() as u64)
+            Ok(erased)
         })
         .await
         .map_err(|e| LogError::Other(e.into()))?
@@ -277,12 +633,119 @@ impl Log for EmbeddedLog {
     }
 }
 
-/// A consumer of the embedded log; offsets live in the same database.
-struct EmbeddedConsumer {
-    conn: Arc<Mutex<Connection>>,
+/// True when `payload` is a record of `visitor` on `site`.
+fn is_of(payload: &[u8], site: &str, visitor: &str) -> bool {
+    !payload.is_empty() && Event::decode(payload).is_ok_and(|e| e.site == site && e.visitor_id == visitor)
+}
+
+/// The chunk a poll read last of one shard, uncompressed: its first offset, record
+/// count and body.
+type Cached = Option<(i64, i64, Vec<u8>)>;
+
+struct ConsumerState {
+    /// Per shard: a read connection and the chunk read last.
+    shards: Vec<(Connection, Cached)>,
     group: String,
-    /// Next offset to read; `None` until loaded from the committed offset.
-    next: Option<i64>,
+    /// Next offset to read per shard; `None` until loaded from the committed offsets.
+    next: Option<Vec<i64>>,
+    /// The shard to read first on the next poll (turns, so no shard starves).
+    turn: usize,
+}
+
+impl ConsumerState {
+    /// Up to `max` records, reading the shards in turn.
+    fn read(&mut self, max: usize) -> rusqlite::Result<Vec<LogRecord>> {
+        let n = self.shards.len();
+        if self.next.is_none() {
+            let c = &self.shards[0].0;
+            let mut next = vec![0i64; n];
+            let mut st = c.prepare("SELECT part, committed FROM consumer_offsets WHERE grp = ?1")?;
+            let mut rows = st.query([&self.group])?;
+            while let Some(r) = rows.next()? {
+                let (p, o): (i64, i64) = (r.get(0)?, r.get(1)?);
+                if let Some(slot) = next.get_mut(p as usize) {
+                    *slot = o + 1;
+                }
+            }
+            self.next = Some(next);
+        }
+        // A chunk is decompressed once per poll: a chunk rewritten meanwhile (an erasure)
+        // is read again.
+        for (_, cache) in &mut self.shards {
+            *cache = None;
+        }
+        let mut out = Vec::new();
+        let first_turn = self.turn;
+        self.turn = (self.turn + 1) % n;
+        for j in 0..n {
+            let k = (first_turn + j) % n;
+            if out.len() >= max {
+                break;
+            }
+            let from = self.next.as_ref().expect("loaded")[k];
+            let upto = self.read_shard(k, from, max - out.len(), &mut out)?;
+            self.next.as_mut().expect("loaded")[k] = upto;
+        }
+        Ok(out)
+    }
+
+    /// Append to `out` up to `max` records of shard `k` from offset `from`; returns the
+    /// next offset to read.
+    fn read_shard(&mut self, k: usize, mut from: i64, max: usize, out: &mut Vec<LogRecord>) -> rusqlite::Result<i64> {
+        let mut taken = 0;
+        while taken < max {
+            let (conn, cache) = &mut self.shards[k];
+            let hit = matches!(cache, Some((first, n, _)) if *first <= from && from < *first + *n);
+            if !hit {
+                // The chunk holding `from`, else the first one after it (records erased
+                // by retention leave gaps).
+                let row: Option<(i64, i64, i64, Vec<u8>)> = conn
+                    .prepare_cached(
+                        "SELECT first, n, raw, body FROM chunks
+                         WHERE first >= coalesce((SELECT max(first) FROM chunks WHERE first <= ?1), 0)
+                           AND first + n > ?1
+                         ORDER BY first LIMIT 1",
+                    )?
+                    .query_row([from], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .optional()?;
+                let Some((first, n, raw, z)) = row else { break };
+                *cache = Some((first, n, unpack(raw, &z)?));
+                from = from.max(first);
+            }
+            let (first, _, body) = cache.as_ref().expect("cached");
+            let mut offset = *first;
+            let mut advanced = false;
+            for p in records(body) {
+                if offset >= from {
+                    if taken >= max {
+                        break;
+                    }
+                    if !p.is_empty() {
+                        out.push(LogRecord {
+                            position: Position {
+                                partition: k as i32,
+                                offset,
+                            },
+                            payload: p.to_vec(),
+                        });
+                        taken += 1;
+                    }
+                    from = offset + 1;
+                    advanced = true;
+                }
+                offset += 1;
+            }
+            if !advanced {
+                break;
+            }
+        }
+        Ok(from)
+    }
+}
+
+/// A consumer of the embedded log: reads every shard; offsets live in `log.db`.
+struct EmbeddedConsumer {
+    inner: Arc<Mutex<ConsumerState>>,
 }
 
 #[async_trait]
@@ -290,39 +753,11 @@ impl Consumer for EmbeddedConsumer {
     async fn poll(&mut self, max: usize, wait_ms: u64) -> Result<Vec<LogRecord>, LogError> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
         loop {
-            let conn = self.conn.clone();
-            let group = self.group.clone();
-            let next = self.next;
-            let (start, recs) = tokio::task::spawn_blocking(move || -> rusqlite::Result<(i64, Vec<LogRecord>)> {
-                let c = conn.lock().expect("consumer lock");
-                let start = match next {
-                    Some(n) => n,
-                    None => c
-                        .query_row("SELECT committed FROM offsets WHERE grp = ?1", [&group], |r| {
-                            r.get::<_, i64>(0)
-                        })
-                        .optional()?
-                        .map_or(0, |o| o + 1),
-                };
-                let mut st =
-                    c.prepare_cached("SELECT offset, payload FROM log WHERE offset >= ?1 ORDER BY offset LIMIT ?2")?;
-                let recs = st
-                    .query_map(params![start, max as i64], |r| {
-                        Ok(LogRecord {
-                            position: Position {
-                                partition: 0,
-                                offset: r.get(0)?,
-                            },
-                            payload: r.get(1)?,
-                        })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok((start, recs))
-            })
-            .await
-            .map_err(|e| LogError::Other(e.into()))?
-            .map_err(|e| LogError::Unavailable(e.to_string()))?;
-            self.next = Some(recs.last().map_or(start, |r| r.position.offset + 1));
+            let inner = self.inner.clone();
+            let recs = tokio::task::spawn_blocking(move || inner.lock().expect("consumer lock").read(max))
+                .await
+                .map_err(|e| LogError::Other(e.into()))?
+                .map_err(|e| LogError::Unavailable(e.to_string()))?;
             if !recs.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(recs);
             }
@@ -331,21 +766,240 @@ impl Consumer for EmbeddedConsumer {
     }
 
     async fn commit(&mut self, positions: &[Position]) -> Result<(), LogError> {
-        let Some(max) = positions.iter().map(|p| p.offset).max() else {
+        let mut top: std::collections::BTreeMap<i32, i64> = std::collections::BTreeMap::new();
+        for p in positions {
+            let o = top.entry(p.partition).or_insert(p.offset);
+            *o = (*o).max(p.offset);
+        }
+        if top.is_empty() {
             return Ok(());
-        };
-        let conn = self.conn.clone();
-        let group = self.group.clone();
-        tokio::task::spawn_blocking(move || {
-            conn.lock().expect("consumer lock").execute(
-                "INSERT INTO offsets (grp, committed) VALUES (?1, ?2)
-                 ON CONFLICT (grp) DO UPDATE SET committed = max(committed, excluded.committed)",
-                params![group, max],
-            )
+        }
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
+            let mut s = inner.lock().expect("consumer lock");
+            let group = s.group.clone();
+            let tx = s.shards[0].0.transaction()?;
+            for (part, committed) in top {
+                tx.execute(
+                    "INSERT INTO consumer_offsets (grp, part, committed) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (grp, part) DO UPDATE SET committed = max(committed, excluded.committed)",
+                    params![group, part, committed],
+                )?;
+            }
+            tx.commit()
         })
         .await
         .map_err(|e| LogError::Other(e.into()))?
         .map_err(|e| LogError::Unavailable(e.to_string()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, visitor: &str) -> Event {
+        Event {
+            id: id.to_string(),
+            site: "site".to_string(),
+            ts: 1_700_000_000_000,
+            client_ts: 1_700_000_000_000,
+            received_at: 1_700_000_000_000,
+            skew_rule: "none".to_string(),
+            session_id: "s".to_string(),
+            visitor_id: visitor.to_string(),
+            url: "https://shop.example/".to_string(),
+            page_key: "shop.example/".to_string(),
+            viewport: None,
+            seq: None,
+            pageview_id: None,
+            device: crate::event::DeviceClass::Desktop,
+            bot_reason: None,
+            request_id: "r".to_string(),
+            payload: crate::event::Payload::Custom {
+                name: "signup".to_string(),
+                props_json: "{}".to_string(),
+            },
+        }
+    }
+
+    async fn drain(log: &EmbeddedLog, group: &str) -> Vec<Event> {
+        let mut c = log.consumer(group).await.unwrap();
+        let mut all = Vec::new();
+        loop {
+            let recs = c.poll(7, 0).await.unwrap();
+            if recs.is_empty() {
+                break;
+            }
+            c.commit(&recs.iter().map(|r| r.position).collect::<Vec<_>>())
+                .await
+                .unwrap();
+            all.extend(recs.iter().map(|r| Event::decode(&r.payload).unwrap()));
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn shards_dedup_exactly_and_a_group_reads_every_record_once_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = (0..40).map(|i| format!("e{i}")).collect();
+        {
+            let log = EmbeddedLog::open_with(dir.path(), 3).unwrap();
+            assert_eq!(log.shards(), 3);
+            let batch: Vec<Event> = ids[..30].iter().map(|i| event(i, "v")).collect();
+            let out = log.append(&batch).await.unwrap();
+            assert!(out.iter().all(|o| *o == AppendOutcome::Appended));
+            // A retry of 10 of them plus 10 new ones, with a repeat inside the batch.
+            let mut again: Vec<Event> = ids[20..40].iter().map(|i| event(i, "v")).collect();
+            again.push(event("e35", "v"));
+            let out = log.append(&again).await.unwrap();
+            let dups = out.iter().filter(|o| **o == AppendOutcome::Duplicate).count();
+            assert_eq!((out.len() - dups, dups), (10, 11));
+            let mut c = log.consumer("g").await.unwrap();
+            let first = c.poll(12, 0).await.unwrap();
+            assert_eq!(first.len(), 12);
+            c.commit(&first.iter().map(|r| r.position).collect::<Vec<_>>())
+                .await
+                .unwrap();
+        }
+        // The count of shards is the directory's: a different request is ignored.
+        let log = EmbeddedLog::open_with(dir.path(), 1).unwrap();
+        assert_eq!(log.shards(), 3);
+        let rest = drain(&log, "g").await;
+        assert_eq!(rest.len(), 28, "the 12 committed records are not read again");
+        let mut everything: Vec<String> = drain(&log, "other").await.into_iter().map(|e| e.id).collect();
+        everything.sort();
+        let mut want = ids.clone();
+        want.sort();
+        assert_eq!(everything, want);
+        // Another type under a known id is a conflict.
+        let mut other = event("e3", "v");
+        other.payload = crate::event::Payload::Scroll {
+            depth: 50.0,
+            doc_h: None,
+        };
+        assert_eq!(
+            log.append(&[other]).await.unwrap(),
+            vec![AppendOutcome::Conflict("custom".into())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_visitor_leaves_empty_records_and_offsets_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open_with(dir.path(), 2).unwrap();
+        let batch: Vec<Event> = (0..20)
+            .map(|i| event(&format!("e{i}"), if i % 4 == 0 { "gone" } else { "kept" }))
+            .collect();
+        log.append(&batch).await.unwrap();
+        let mut c = log.consumer("g").await.unwrap();
+        let head = c.poll(3, 0).await.unwrap();
+        c.commit(&head.iter().map(|r| r.position).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        let site = batch[0].site.clone();
+        assert_eq!(log.forget_visitor(&site, "gone").await.unwrap(), 5);
+        let rest: Vec<Event> = {
+            let mut all = Vec::new();
+            loop {
+                let recs = c.poll(100, 0).await.unwrap();
+                if recs.is_empty() {
+                    break;
+                }
+                all.extend(recs.iter().map(|r| Event::decode(&r.payload).unwrap()));
+            }
+            all
+        };
+        assert!(rest.iter().all(|e| e.visitor_id == "kept"));
+        let seen_before = head
+            .iter()
+            .filter(|r| Event::decode(&r.payload).unwrap().visitor_id == "kept")
+            .count();
+        assert_eq!(rest.len() + seen_before, 15);
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_old_chunks_every_group_committed_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open_with(dir.path(), 1).unwrap();
+        for i in 0..3 {
+            log.append(&[event(&format!("e{i}"), "v")]).await.unwrap();
+        }
+        let mut a = log.consumer("a").await.unwrap();
+        let recs = a.poll(2, 0).await.unwrap();
+        a.commit(&recs.iter().map(|r| r.position).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        let conn = open(&log.paths[0]).unwrap();
+        let mut r = Retention {
+            shard: 0,
+            offsets: open(&log.paths[0]).unwrap(),
+            last: 0,
+        };
+        let later = chrono::Utc::now().timestamp_millis() + RETENTION_MS + 1;
+        // Group "a" committed offsets 0 and 1: their chunks go, offset 2 stays.
+        assert_eq!(r.apply(&conn, later).unwrap(), 2);
+        // Not again within the minute.
+        assert_eq!(r.apply(&conn, later + 1).unwrap(), 0);
+        // A group that starts later begins after the deleted chunks; a chunk stays until
+        // every group that committed has committed it.
+        let mut b = log.consumer("b").await.unwrap();
+        let seen = b.poll(10, 0).await.unwrap();
+        assert_eq!(seen.iter().map(|r| r.position.offset).collect::<Vec<_>>(), vec![2]);
+        b.commit(&seen.iter().map(|r| r.position).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.apply(&conn, later + RETENTION_EVERY_MS).unwrap(),
+            0,
+            "a has not committed offset 2"
+        );
+        let rest = a.poll(10, 0).await.unwrap();
+        a.commit(&rest.iter().map(|r| r.position).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert_eq!(r.apply(&conn, later + 2 * RETENTION_EVERY_MS).unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_log_of_the_row_format_is_converted_with_its_ids_and_unread_records() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join("log.db")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE log (offset INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL, payload BLOB NOT NULL);
+                 CREATE TABLE offsets (grp TEXT PRIMARY KEY, committed INTEGER NOT NULL);
+                 CREATE TABLE dead_letters (at INTEGER NOT NULL, site TEXT NOT NULL, stage TEXT NOT NULL,
+                     field TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL);
+                 CREATE TABLE ids (id TEXT PRIMARY KEY, type TEXT NOT NULL) WITHOUT ROWID;",
+            )
+            .unwrap();
+            for i in 0..10 {
+                let e = event(&format!("old{i}"), "v");
+                c.execute(
+                    "INSERT INTO log (site, payload) VALUES (?1, ?2)",
+                    params![e.site, e.encode()],
+                )
+                .unwrap();
+                c.execute("INSERT INTO ids VALUES (?1, 'custom')", [&e.id]).unwrap();
+            }
+            // The sink had committed up to offset 6 (rows 1..=6 done).
+            c.execute("INSERT INTO offsets VALUES ('sightline-sink', 6)", [])
+                .unwrap();
+            c.execute(
+                "INSERT INTO dead_letters VALUES (1, 's', 'ingest', 'x', 'bad', '{}')",
+                [],
+            )
+            .unwrap();
+        }
+        let log = EmbeddedLog::open_with(dir.path(), 2).unwrap();
+        let unread: Vec<String> = drain(&log, "sightline-sink").await.into_iter().map(|e| e.id).collect();
+        let mut unread = unread;
+        unread.sort();
+        assert_eq!(unread, vec!["old6", "old7", "old8", "old9"]);
+        let out = log.append(&[event("old0", "v"), event("new", "v")]).await.unwrap();
+        assert_eq!(out, vec![AppendOutcome::Duplicate, AppendOutcome::Appended]);
+        assert_eq!(log.dead_letters(10).await.unwrap().len(), 1);
     }
 }

@@ -2,11 +2,15 @@
 //! definitions live in [`crate::rollup::zones`]; these handlers only read, filter by
 //! [`Filters`] (days, device, bots) and shape the JSON.
 
-use super::{day_range, page_param, parse_limit, parse_time, scope, Filters, PageParam, Scope};
+use super::{day_range, off_http, page_param, parse_limit, parse_time, scope, Filters, PageParam, Scope};
+use crate::rollup::impact::{impact, Goal};
+use crate::rollup::regressions::{page_regressions, LOOKBACK_DAYS};
 use crate::rollup::zones::{
     compare_elements, element_clicks, problems as rank_problems, zone_metrics, Has, SessionFilter, ZoneTotals,
 };
+use crate::rollup::DAY_MS;
 use crate::server::{require_read, ApiError, AppState};
+use crate::warehouse::RollupQuery;
 use crate::warehouse::{Part, SessionsQuery};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -29,7 +33,8 @@ pub struct CompareParams {
 pub struct SessionParams {
     /// Only sessions that viewed this page (URL or page key).
     pub page: Option<String>,
-    /// Only sessions that clicked this element (selector, exact).
+    /// Only sessions that clicked this element (selector, exact after
+    /// [normalisation](crate::rollup::selector::normalize_selector)).
     pub element: Option<String>,
     /// Comma-separated signals the session must have: `rage`, `dead`, `feedback`.
     pub has: Option<String>,
@@ -43,8 +48,14 @@ pub struct SessionParams {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ProblemParams {
-    /// Pages and elements listed, each, 1..500 (default 50).
+    /// Pages and elements listed, each, 1..500 (default 50); with `sort=impact` also the
+    /// impact entries.
     pub limit: Option<String>,
+    /// `score` (default: pages and elements by rage + dead clicks + quick backs) or `impact`
+    /// (also `impact`: every signal with its conversion impact on the site goal
+    /// `settings.rules.goal`, most lost conversions first; analytics.md, "Impact on
+    /// conversion").
+    pub sort: Option<String>,
 }
 
 /// Page views of one page in scope (the denominator of zone and compare rates).
@@ -111,7 +122,7 @@ pub async fn zones_data(
 }
 
 /// `GET /v1/sites/{key}/problems`: pages and elements ranked by frustration.
-#[utoipa::path(get, path = "/v1/sites/{key}/problems", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, ProblemParams), responses((status = 200, description = "pages: [{page, rage_clicks, dead_clicks, quick_backs, sessions, score}], elements: [{page, selector, zone, rage_clicks, dead_clicks, sessions, score}], ranked by score = the sum of the signals; sessions = sessions affected")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/problems", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, ProblemParams), responses((status = 200, description = "pages: [{page, rage_clicks, dead_clicks, quick_backs, sessions, score, regression (null or {since, rate_per_100, baseline_median_per_100, baseline_max_per_100}: new since)}], elements: [{page, selector, zone, rage_clicks, dead_clicks, sessions, score}], ranked by score = the sum of the signals; sessions = sessions affected. With sort=impact also goal and impact: [{signal, page, selector, zone, survey, sessions_with, converted_with, sessions_without, converted_without, conversion_with_pct, conversion_without_pct, difference_pts, ci99_pts, lost_conversions, verdict, significant, summary}], most lost conversions first"), (status = 400, description = "sort is not score or impact, or sort=impact without settings.rules.goal")))]
 pub async fn problems(
     req: HttpRequest,
     key: web::Path<String>,
@@ -122,11 +133,40 @@ pub async fn problems(
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
     let n = parse_limit(m.limit.as_deref(), 50, 500)?;
+    let goal = match m.sort.as_deref() {
+        None | Some("score") => None,
+        Some("impact") => {
+            let raw = sc.site.settings.rules.goal.clone().ok_or_else(|| {
+                ApiError::bad(
+                    "settings.rules.goal",
+                    "sort=impact needs the site's goal: a page key, event:<name> or funnel:<step>,…",
+                )
+            })?;
+            let goal = Goal::parse(&raw).map_err(|r| ApiError::bad("settings.rules.goal", &r))?;
+            Some((raw, goal))
+        }
+        Some(_) => return Err(ApiError::bad("sort", "must be score or impact")),
+    };
     let r = state
         .warehouse
         .read_rollup(&sc.query(vec![Part::Problems], None))
         .await?;
     let (sessions, pages, elements) = rank_problems(r.problems.iter().filter(|p| sc.keeps(&p.dims)));
+    // Regressions at the range's last day: page and problem rows of that day and the
+    // lookback before it (day totals: cost in distinct pages × days).
+    let last_day = sc.to_day - DAY_MS;
+    let back = state
+        .warehouse
+        .read_rollup(&RollupQuery {
+            from_day: last_day - LOOKBACK_DAYS * DAY_MS,
+            ..sc.query(vec![Part::Pages, Part::Problems], None)
+        })
+        .await?;
+    let regressions = page_regressions(
+        back.pages.iter().filter(|p| sc.keeps(&p.dims)),
+        back.problems.iter().filter(|p| sc.keeps(&p.dims)),
+        last_day,
+    );
     let out = |v: Vec<crate::rollup::zones::Problem>| -> Vec<serde_json::Value> {
         v.into_iter()
             .take(n)
@@ -139,6 +179,10 @@ pub async fn problems(
                     let o = j.as_object_mut().expect("object");
                     o.remove("selector");
                     o.remove("zone");
+                    o.insert(
+                        "regression".into(),
+                        serde_json::to_value(regressions.get(&p.page)).expect("regression to JSON"),
+                    );
                 } else {
                     j.as_object_mut().expect("object").remove("quick_backs");
                 }
@@ -146,11 +190,35 @@ pub async fn problems(
             })
             .collect()
     };
-    Ok(HttpResponse::Ok().json(serde_json::json!({
+    let mut body = serde_json::json!({
         "sessions": sessions,
         "pages": out(pages),
         "elements": out(elements),
-    })))
+    });
+    if let Some((raw, goal)) = goal {
+        // One pass over the range's session rows (no raw events), off the HTTP workers.
+        let r = state
+            .warehouse
+            .read_rollup(&sc.query(
+                vec![Part::Sessions, Part::SessionDetails, Part::Feedback, Part::Answers],
+                None,
+            ))
+            .await?;
+        let keep = sc.clone();
+        let ranked = off_http(move || {
+            let sessions: Vec<_> = r.sessions.into_iter().filter(|s| keep.keeps(&s.dims)).collect();
+            let details: Vec<_> = r.session_details.into_iter().filter(|d| keep.keeps(&d.dims)).collect();
+            impact(&sessions, &details, &r.feedback, &r.answers, &goal)
+        })
+        .await?;
+        body["goal"] = raw.into();
+        body["impact"] = ranked
+            .into_iter()
+            .take(n)
+            .map(|i| serde_json::to_value(i).expect("impact to JSON"))
+            .collect();
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// `GET /v1/sites/{key}/heatmap/compare?url=&from=&to=&from2=&to2=`: per element, clicks
@@ -210,7 +278,7 @@ pub async fn heatmap_compare(
 /// `GET /v1/sites/{key}/sessions`: sessions, newest first (by start, then key, descending),
 /// with pages, duration, frustration counts, feedback, survey responses and replay metadata;
 /// filtered by `page`, `element`, `has`; paginated by `limit` and `cursor`.
-#[utoipa::path(get, path = "/v1/sites/{key}/sessions", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, SessionParams), responses((status = 200, description = "sessions: [{session, visitor_id, start, end, duration_ms, device, pageviews, pages: [{page, pageviews, clicks, rage_clicks, dead_clicks, quick_backs}] (distinct pages, first-visit order), path: [page] (the pages in visit order, a reload counted once), clicks, rage_clicks, dead_clicks, quick_backs, feedback, negative_feedback, survey_responses, replays: [{recording_id, started_at, ended_at, pages, events, bytes, clicks, errors}]}], total, next_cursor")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/sessions", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, SessionParams), responses((status = 200, description = "sessions: [{session (the snippet's session id), split (0, 1, …: its parts after server-side splits), visitor_id, start, end, duration_ms, device, pageviews, pages: [{page, pageviews, clicks, rage_clicks, dead_clicks, quick_backs}] (distinct pages, first-visit order), path: [page] (the pages in visit order, a reload counted once), clicks, rage_clicks, dead_clicks, quick_backs, feedback, negative_feedback, survey_responses, replays: [{recording_id, started_at, ended_at, pages, events, bytes, clicks, errors}]}], total, next_cursor")))]
 pub async fn sessions(
     req: HttpRequest,
     key: web::Path<String>,
@@ -236,7 +304,11 @@ pub async fn sessions(
     }
     let filter = SessionFilter {
         page: m.page.as_deref().map(|p| page_param(p, &sc.site)),
-        selector: m.element.clone().filter(|s| !s.trim().is_empty()),
+        selector: m
+            .element
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| crate::rollup::selector::normalize_selector(s).into_owned()),
         has,
     };
     // Cursor: "<start>:<session key>" of the last session of the previous page.
@@ -277,8 +349,9 @@ pub async fn sessions(
         .sessions
         .into_iter()
         .map(|(s, d)| {
+            let (session, split) = crate::rollup::session_key_parts(&s.session_key);
             serde_json::json!({
-                "session": s.session_key, "visitor_id": s.visitor_id,
+                "session": session, "split": split, "visitor_id": s.visitor_id,
                 "start": s.start, "end": s.end, "duration_ms": s.end - s.start,
                 "device": s.dims.device.as_str(), "bot": s.dims.bot,
                 "pageviews": s.pageviews, "pages": d.pages,

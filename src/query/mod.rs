@@ -7,7 +7,7 @@
 
 pub mod voc;
 
-use crate::event::enrich::page_key;
+use crate::event::enrich::{canonical_page_key, page_key};
 use crate::event::DeviceClass;
 use crate::rollup::{day_of, funnel, Dims, FunnelStep, DAY_MS};
 use crate::server::{require_read, ApiError, AppState};
@@ -236,12 +236,13 @@ pub fn day_range(fields: (&str, &str), from: i64, to: i64) -> Result<(i64, i64),
 }
 
 /// A page given as a URL is keyed with the site's rules; anything else is a page key, taken
-/// literally (`?` and `.` are not patterns; `cases/analytics.md` A2).
+/// literally (`?` and `.` are not patterns; `cases/analytics.md` A2) but for its encoding
+/// ([`canonical_page_key`]): `shop.example/caf%C3%A9` and `shop.example/café` are one page.
 pub fn page_param(s: &str, site: &crate::sites::Site) -> String {
     if s.starts_with("http://") || s.starts_with("https://") {
         page_key(s, &site.settings.page_keys)
     } else {
-        s.to_string()
+        canonical_page_key(s)
     }
 }
 

@@ -15,7 +15,7 @@
 //!    "choices": [{"option", "count"}], -- choice: the definition's options in order (0 when
 //!                                      -- never chosen), then any other value sent
 //!    "text": {"answers": n, "top_terms": [{"term", "count"}],
-//!             "recent": [{"ts", "text", "page", "session", "trigger"}]},   -- text only; ?q= filters
+//!             "recent": [{"ts", "text", "page", "session", "split", "trigger"}]},   -- text only; ?q= filters
 //!    "trend": [{"day": "YYYY-MM-DD", "responses", …}]}], -- every kind: nps, csat, rating add
 //!                                      -- "mean", "nps", "csat"; choice adds "choices"
 //!                                      -- {"<option>": n}; text counts answers matching ?q=
@@ -25,10 +25,11 @@
 //!    "by_element": [{"page", "selector", "count", "mean_rating", "negative"}], -- picked elements
 //!    "by_category": [{"category", "count"}],
 //!    "trend": [{"day", "count", "mean_rating", "negative"}],
-//!    "recent": [{"id", "ts", "page", "rating", "comment", "category", "selector", "session"}]}}
+//!    "recent": [{"id", "ts", "page", "rating", "comment", "category", "selector", "session", "split"}]}}
 //! ```
 //! Survey rows belong to the day their session started; feedback to the day it was given.
-//! `session` values are session keys (`<snippet session id>#<n>`), as in the session rows.
+//! `session` is the snippet's session id and `split` the part of it after server-side splits
+//! (0, 1, …), as in the session rows ([`crate::rollup::session_key_parts`]).
 //! Filters: `survey=<id>`; `q=<text>` (case-insensitive substring) on text answers and
 //! feedback comments, counts and lists alike; `page`, `category`, `rating=N|lo-hi` on
 //! recent feedback;
@@ -250,9 +251,10 @@ pub async fn voc(
                     out["text"] = json!({
                         "answers": texts.len(),
                         "top_terms": terms.into_iter().map(|(term, count)| json!({"term": term, "count": count})).collect::<Vec<_>>(),
-                        "recent": texts.iter().take(limit).map(|(a, t)| json!({
-                            "ts": a.ts, "text": t, "page": a.page, "session": a.session_key, "trigger": a.trigger,
-                        })).collect::<Vec<_>>(),
+                        "recent": texts.iter().take(limit).map(|(a, t)| {
+                            let (session, split) = crate::rollup::session_key_parts(&a.session_key);
+                            json!({"ts": a.ts, "text": t, "page": a.page, "session": session, "split": split, "trigger": a.trigger})
+                        }).collect::<Vec<_>>(),
                     });
                 }
                 _ => {
@@ -323,9 +325,10 @@ pub async fn voc(
         .filter(|x| rating.is_none_or(|(lo, hi)| x.rating.is_some_and(|r| (lo..=hi).contains(&r))))
         .take(limit)
         .map(|x| {
+            let (session, split) = crate::rollup::session_key_parts(&x.session_key);
             json!({
                 "id": x.id, "ts": x.ts, "page": x.page, "rating": x.rating, "comment": x.comment,
-                "category": x.category, "selector": x.selector, "session": x.session_key,
+                "category": x.category, "selector": x.selector, "session": session, "split": split,
             })
         })
         .collect();

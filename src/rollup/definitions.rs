@@ -250,7 +250,7 @@ fn build_session<'a>(session_id: &str, n: usize, events: Vec<&'a Event>, rules: 
     let first = events[0];
     let last = events[events.len() - 1];
     Session {
-        key: format!("{session_id}#{n}"),
+        key: super::session_key(session_id, n as u32),
         session_id: session_id.to_string(),
         visitor_id: first.visitor_id.clone(),
         start: first.ts,
@@ -268,7 +268,8 @@ pub(super) struct ClickFact<'a> {
     pub(super) event: &'a Event,
     pub(super) x: f64,
     pub(super) y: f64,
-    pub(super) selector: &'a str,
+    /// The normalised selector ([`super::selector::normalize_selector`]).
+    pub(super) selector: std::borrow::Cow<'a, str>,
     pub(super) zone: &'a str,
     pub(super) el: Option<(f64, f64)>,
     pub(super) dead: bool,
@@ -363,7 +364,8 @@ pub(super) fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact
             ..
         } = &e.payload
         {
-            if !rage_exempt(tag.as_deref(), input_type.as_deref(), selector, rules) {
+            let selector = super::selector::normalize_selector(selector);
+            if !rage_exempt(tag.as_deref(), input_type.as_deref(), &selector, rules) {
                 eligible.push((facts.len(), e.ts));
             }
             facts.push(ClickFact {
@@ -523,7 +525,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
 
     let mut pages: BTreeMap<(Dims, &str), PageRow> = BTreeMap::new();
     let mut grid: BTreeMap<(Dims, &str, u32, u32), u64> = BTreeMap::new();
-    let mut elements: BTreeMap<(Dims, &str, &str, &str), ElementRow> = BTreeMap::new();
+    let mut elements: BTreeMap<(Dims, &str, std::borrow::Cow<str>, &str), ElementRow> = BTreeMap::new();
     let mut scroll: BTreeMap<(Dims, &str, u32), u64> = BTreeMap::new();
     let mut surveys: BTreeMap<(Dims, &str, &str, SurveyKind, String), u64> = BTreeMap::new();
     let mut session_rows: Vec<SessionRow> = Vec::new();
@@ -566,7 +568,10 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                             rating: *rating,
                             comment: comment.clone().unwrap_or_default(),
                             category: category.clone().unwrap_or_default(),
-                            selector: selector.clone().unwrap_or_default(),
+                            selector: selector
+                                .as_deref()
+                                .map(|s| super::selector::normalize_selector(s).into_owned())
+                                .unwrap_or_default(),
                         });
                     }
                 }
@@ -575,16 +580,9 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 continue;
             }
             let page = pv.page_key.as_str();
-            let row = pages.entry((dims, page)).or_insert_with(|| PageRow {
-                dims,
-                page: page.to_string(),
-                pageviews: 0,
-                clicks: 0,
-                quick_backs: 0,
-                fold_n: 0,
-                viewport_h_sum: 0,
-                doc_h_sum: 0,
-            });
+            let row = pages
+                .entry((dims, page))
+                .or_insert_with(|| PageRow::with_pageviews(dims, page, 0));
             row.clicks += facts[i].len() as u64;
             if pv.pageview.is_some() {
                 row.pageviews += 1;
@@ -606,7 +604,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 let cy = (c.y.max(0.0) / cell).floor() as u32;
                 *grid.entry((dims, page, cx, cy)).or_default() += 1;
                 let el = elements
-                    .entry((dims, page, c.selector, c.zone))
+                    .entry((dims, page, c.selector.clone(), c.zone))
                     .or_insert_with(|| ElementRow {
                         dims,
                         page: page.to_string(),
@@ -944,7 +942,8 @@ impl FunnelStep {
         }
     }
 
-    fn matches(&self, step: &Step) -> bool {
+    /// Whether a timeline step is this step.
+    pub(super) fn matches(&self, step: &Step) -> bool {
         match self {
             FunnelStep::Page(key) => !step.custom && step.name == *key,
             FunnelStep::Event(name) => step.custom && step.name == *name,
@@ -955,7 +954,7 @@ impl FunnelStep {
 /// How many funnel steps one session timeline reaches: trying every occurrence of step 1
 /// as the start, steps are matched greedily in strict order (anything may lie between),
 /// each at most `window_ms` after the start; the deepest match counts.
-fn funnel_depth(timeline: &[Step], steps: &[FunnelStep], window_ms: i64) -> usize {
+pub(super) fn funnel_depth(timeline: &[Step], steps: &[FunnelStep], window_ms: i64) -> usize {
     let mut best = 0;
     for (i, start) in timeline.iter().enumerate() {
         if !steps[0].matches(start) {

@@ -18,7 +18,7 @@
 use super::leases::Leases;
 use super::{day_of, DayRollup, DAY_MS};
 use crate::event::SurveyKind;
-use crate::metrics::{self, SiteSignals, MAX_SURVEYS_PER_SITE, METRICS};
+use crate::metrics::{self, SiteSignals, MAX_PAGES_PER_SITE, MAX_SURVEYS_PER_SITE, METRICS};
 use crate::sites::SiteCache;
 use crate::warehouse::{DirtySession, Shard};
 use crate::warehouse::{Part, RollupQuery, Warehouse};
@@ -27,7 +27,13 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// Rollup parts [`site_signals`] reads.
-const SIGNAL_PARTS: [Part; 4] = [Part::Elements, Part::Answers, Part::Surveys, Part::Feedback];
+const SIGNAL_PARTS: [Part; 5] = [
+    Part::Pages,
+    Part::Elements,
+    Part::Answers,
+    Part::Surveys,
+    Part::Feedback,
+];
 
 /// Dirty sessions per batch and worker: each batch takes up to this many times [`workers`]
 /// sessions and recomputes them in that many chunks at once (each one events read, one
@@ -50,13 +56,31 @@ pub const SIGNALS_EVERY: Duration = Duration::from_secs(5);
 /// - survey responses: the answers of the day's sessions (one per answered (survey, question)
 ///   of a session, latest wins);
 /// - NPS: the answers to a survey's `nps` questions pooled, scored like `GET …/voc`
-///   ([`super::summarize_answers`]).
+///   ([`super::summarize_answers`]);
+/// - per page (the [`MAX_PAGES_PER_SITE`] with the most page views, ties by page key): page
+///   views and (rage + dead clicks) per 100 page views, as the heatmap counts them (the
+///   rate the regression alert compares with its 7-day median; analytics.md, "Regressions").
 pub fn site_signals(r: &DayRollup) -> SiteSignals {
     let mut s = SiteSignals::default();
+    let mut pages: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for p in r.pages.iter().filter(|p| !p.dims.bot) {
+        pages.entry(&p.page).or_default().0 += p.pageviews;
+    }
     for e in r.elements.iter().filter(|e| !e.dims.bot) {
         s.rage_clicks += e.rage_clicks;
         s.dead_clicks += e.dead_clicks;
+        if let Some(p) = pages.get_mut(e.page.as_str()) {
+            p.1 += e.rage_clicks + e.dead_clicks;
+        }
     }
+    let mut pages: Vec<(String, u64, f64)> = pages
+        .into_iter()
+        .filter(|(_, (pv, _))| *pv > 0)
+        .map(|(page, (pv, n))| (page.to_string(), pv, n as f64 * 100.0 / pv as f64))
+        .collect();
+    pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    pages.truncate(MAX_PAGES_PER_SITE);
+    s.pages = pages;
     s.negative_feedback = r
         .feedback
         .iter()
@@ -93,8 +117,8 @@ pub fn site_signals(r: &DayRollup) -> SiteSignals {
 struct Today {
     /// UTC midnight, ms; `i64::MIN` before the first pass.
     day: i64,
-    /// Sites whose signals for `day` are exported → their exported survey ids.
-    sites: HashMap<String, Vec<String>>,
+    /// Sites whose signals for `day` are exported → their exported survey ids and page keys.
+    sites: HashMap<String, (Vec<String>, Vec<String>)>,
     /// Sites whose rows changed since their signals were last read, and when each site's
     /// signals were last read.
     pending: BTreeSet<String>,
@@ -131,10 +155,15 @@ fn apply(site: &str, day: i64, s: &SiteSignals, only_if_new: bool) {
     if t.day != day || (only_if_new && t.sites.contains_key(site)) {
         return;
     }
-    let previous = t.sites.get(site).cloned().unwrap_or_default();
-    metrics::set_site_signals(site, s, &previous);
-    t.sites
-        .insert(site.to_string(), s.nps.iter().map(|(id, ..)| id.clone()).collect());
+    let (previous, previous_pages) = t.sites.get(site).cloned().unwrap_or_default();
+    metrics::set_site_signals(site, s, &previous, &previous_pages);
+    t.sites.insert(
+        site.to_string(),
+        (
+            s.nps.iter().map(|(id, ..)| id.clone()).collect(),
+            s.pages.iter().map(|(p, ..)| p.clone()).collect(),
+        ),
+    );
 }
 
 /// Export today's signals of every known site not exported yet, from the stored rows.
@@ -487,6 +516,29 @@ mod tests {
             (3, 3, 2, 3)
         );
         assert!(s.nps.is_empty());
+    }
+
+    #[test]
+    fn page_signals_are_rage_plus_dead_per_100_page_views_of_the_busiest_pages() {
+        let page =
+            |bot: bool, key: &str, pageviews: u64| crate::rollup::PageRow::with_pageviews(dims(bot), key, pageviews);
+        // shop.example/: 40 page views (+ 10 of bots), elements 2 + 3 and 1 + 0 (bots' 5 + 5
+        // left out): 6 per 40 = 15 per 100. 25 more pages with fewer page views each, the
+        // busiest 19 of which make the cut; a page without page views is never exported.
+        let mut pages = vec![page(false, "shop.example/", 40), page(true, "shop.example/", 10)];
+        for i in 0..25u64 {
+            pages.push(page(false, &format!("shop.example/p{i:02}"), 1 + i));
+        }
+        pages.push(page(false, "shop.example/none", 0));
+        let s = site_signals(&DayRollup {
+            pages,
+            elements: vec![element(false, 2, 3), element(false, 1, 0), element(true, 5, 5)],
+            ..DayRollup::default()
+        });
+        assert_eq!(s.pages.len(), MAX_PAGES_PER_SITE);
+        assert_eq!(s.pages[0], ("shop.example/".to_string(), 40, 15.0));
+        assert_eq!(s.pages[1], ("shop.example/p24".to_string(), 25, 0.0));
+        assert_eq!(s.pages[19], ("shop.example/p06".to_string(), 7, 0.0));
     }
 
     #[test]

@@ -10,8 +10,11 @@
 //! idempotent and a threshold change is recomputable over history.
 
 pub mod definitions;
+pub mod impact;
 pub mod job;
 pub mod leases;
+pub mod regressions;
+pub mod selector;
 pub mod zones;
 
 pub use definitions::{
@@ -60,8 +63,10 @@ pub struct Rules {
     /// this long in total (the sum of the `visible_ms` of the page view's zone events).
     /// Default 150 ms (analytics.md, "Zones").
     pub zone_exposure_ms: u32,
-    /// The site goal for zone conversion: a page key (`shop.example/thanks`) or a custom
-    /// event (`event:signup`), as a funnel step is written. `None`: no conversion rate.
+    /// The site goal for zone conversion and `/problems?sort=impact`: a page key
+    /// (`shop.example/thanks`), a custom event (`event:signup`), as a funnel step is written,
+    /// or a funnel whose last step is the goal (`funnel:<step>,<step>,…`; see
+    /// [`impact::Goal`]). `None`: no conversion rate, no impact.
     pub goal: Option<String>,
     /// Also start a new session at midnight in `time_zone` (Matomo does; users ask to turn it
     /// off). Default false (analytics.md, "Session"). 00:00:00.000 belongs to the new day.
@@ -120,12 +125,8 @@ impl Rules {
         if self.rage_ignore_selectors.iter().any(|s| s.trim().is_empty()) {
             return bad("rage_ignore_selectors", "entries must not be empty");
         }
-        if self
-            .goal
-            .as_deref()
-            .is_some_and(|g| g.trim().is_empty() || g.trim() == "event:")
-        {
-            return bad("goal", "a page key or event:<name>");
+        if let Some(Err(reason)) = self.goal.as_deref().map(impact::Goal::parse) {
+            return bad("goal", &reason);
         }
         Ok(())
     }
@@ -175,6 +176,22 @@ pub struct PageRow {
     pub fold_n: u64,
     pub viewport_h_sum: u64,
     pub doc_h_sum: u64,
+}
+
+impl PageRow {
+    /// A row with `pageviews` page views and nothing else counted yet.
+    pub fn with_pageviews(dims: Dims, page: &str, pageviews: u64) -> PageRow {
+        PageRow {
+            dims,
+            page: page.to_string(),
+            pageviews,
+            clicks: 0,
+            quick_backs: 0,
+            fold_n: 0,
+            viewport_h_sum: 0,
+            doc_h_sum: 0,
+        }
+    }
 }
 
 /// Clicks per grid cell (`grid_cell_px` square, page coordinates).
@@ -339,6 +356,24 @@ pub struct Step {
     pub name: String,
     /// True for a custom event.
     pub custom: bool,
+}
+
+/// The key of a session in rollup rows: `<snippet session id>#<split>`, where `split` counts
+/// the server-side splits of the snippet's session in time order (0: the first part, or a
+/// session never split; 1, 2, …: the parts after each 30 min of inactivity, the 4 h cap or,
+/// by site setting, midnight; docs/analytics.md, "Sessions").
+pub fn session_key(session_id: &str, split: u32) -> String {
+    format!("{session_id}#{split}")
+}
+
+/// A [`session_key`] taken apart: the snippet's session id and the split index, which the API
+/// answers as separate fields (`session`, `split`). A key without a `#<digits>` suffix is a
+/// session id, split 0.
+pub fn session_key_parts(key: &str) -> (&str, u32) {
+    match key.rsplit_once('#') {
+        Some((id, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => (id, n.parse().unwrap_or(u32::MAX)),
+        _ => (key, 0),
+    }
 }
 
 /// One session (server rule: 30 min gap, 4 h cap on event time).

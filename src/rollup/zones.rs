@@ -127,8 +127,8 @@ pub fn zone_rows(sessions: &[Session], day_start: i64, rules: &Rules) -> Vec<Zon
         .goal
         .as_deref()
         .map(str::trim)
-        .filter(|g| !g.is_empty())
-        .map(FunnelStep::parse);
+        .and_then(|g| super::impact::Goal::parse(g).ok())
+        .map(|g| g.last_step().clone());
     let mut rows: BTreeMap<ZoneKey, ZoneRow> = BTreeMap::new();
     for s in sessions {
         // (page, zone) clicked earlier in this session: only the first click counts for conversion.
@@ -186,7 +186,7 @@ pub fn session_detail_rows(sessions: &[Session], day_start: i64, rules: &Rules) 
             continue;
         }
         let mut pages: Vec<SessionPage> = Vec::new();
-        let mut elements: BTreeMap<(&str, &str, &str), SessionElement> = BTreeMap::new();
+        let mut elements: BTreeMap<(&str, std::borrow::Cow<str>, &str), SessionElement> = BTreeMap::new();
         for (i, pv) in s.pageviews.iter().enumerate() {
             let facts = click_facts(pv, rules);
             let at = match pages.iter().position(|p| p.page == pv.page_key) {
@@ -211,7 +211,7 @@ pub fn session_detail_rows(sessions: &[Session], day_start: i64, rules: &Rules) 
                 p.rage_clicks += u32::from(c.rage);
                 p.dead_clicks += u32::from(c.dead);
                 let el = elements
-                    .entry((pv.page_key.as_str(), c.selector, c.zone))
+                    .entry((pv.page_key.as_str(), c.selector.clone(), c.zone))
                     .or_insert_with(|| SessionElement {
                         page: pv.page_key.clone(),
                         selector: c.selector.to_string(),

@@ -200,13 +200,33 @@ impl Server {
         }
     }
 
-    /// Run a `sightline` subcommand against this server's data dir and backends.
+    /// The backend arguments without Kafka's: what the subcommands that open only the
+    /// warehouse take (`site`, `survey`, `rollup`, `token`, `retention`).
+    pub fn warehouse_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut args = self.backend.iter();
+        while let Some(a) = args.next() {
+            if a.starts_with("--kafka-") {
+                args.next();
+            } else {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
+
+    /// Run a `sightline` subcommand against this server's data dir and backends (only the
+    /// warehouse's for the subcommands that open only the warehouse).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let backend = match args.first() {
+            Some(&("site" | "survey" | "rollup" | "token" | "retention")) => self.warehouse_args(),
+            _ => self.backend.clone(),
+        };
         let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
             .args(args)
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(&self.backend)
+            .args(&backend)
             .env("SIGHTLINE_LOG", "warn")
             .output()
             .expect("run sightline");
@@ -290,17 +310,7 @@ impl Server {
                 // second insert), so run the job until two passes in a row find nothing.
                 let mut idle = 0;
                 while idle < 2 {
-                    let r = self
-                        .http
-                        .post(self.url("/v1/admin/rollup/run"))
-                        .bearer_auth(TOKEN)
-                        // A pass over many days takes longer than the client's 30 s on a
-                        // loaded machine (debug build).
-                        .timeout(Duration::from_secs(300))
-                        .send()
-                        .unwrap();
-                    assert!(r.status().is_success());
-                    let sessions = r.json::<Value>().unwrap()["sessions"].as_u64().unwrap();
+                    let sessions = self.rollup_run()["sessions"].as_u64().unwrap();
                     idle = if sessions == 0 { idle + 1 } else { 0 };
                     assert!(Instant::now() < deadline, "rollups did not settle");
                     std::thread::sleep(Duration::from_millis(200));
@@ -313,6 +323,22 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// `POST /v1/admin/rollup/run`: one rollup pass now; its answer
+    /// (`{"sessions", "events", "owned_buckets"}`).
+    pub fn rollup_run(&self) -> Value {
+        let r = self
+            .http
+            .post(self.url("/v1/admin/rollup/run"))
+            .bearer_auth(TOKEN)
+            // A pass over many days takes longer than the client's 30 s on a loaded machine
+            // (debug build).
+            .timeout(Duration::from_secs(300))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+        r.json().unwrap()
     }
 
     pub fn metrics(&self) -> String {
@@ -462,4 +488,84 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+impl Server {
+    /// POST `events` for `site` in batches of 200 (each must be accepted, `202`), then
+    /// [`Server::settle`] until all of them are stored and rolled up.
+    pub fn post_all_and_settle(&self, site: &str, events: Vec<Value>) {
+        let n = events.len() as u64;
+        for chunk in events.chunks(200) {
+            let (st, body) = self.post(&batch(site, chunk.to_vec()));
+            assert_eq!(st, 202, "{body}");
+        }
+        self.settle(site, n);
+    }
+}
+
+/// The worked example of analytics.md, "Impact on conversion", as events (goal
+/// `event:purchase`), sessions starting at `t` (ms): 200 sessions on shop.example/cart, 40 of
+/// them rage-click `#pay` (8 convert) and 160 do not (64 convert); 200 on /promo, 50 dead-click
+/// `button.promo` (30 convert) and 150 do not (60); 40 on /x then /help, 10 quick back from
+/// /help (1 converts) and 30 do not (12).
+pub fn impact_example_events(t: i64) -> Vec<Value> {
+    let at = |page: &str| format!("https://shop.example/{page}");
+    let pv =
+        |sid: &str, ts: i64, page: &str, id: &str| event("pageview", sid, &at(page), ts, json!({"pageview_id": id}));
+    let tap = |sid: &str, ts: i64, page: &str, id: &str, sel: &str, reaction: Value| {
+        event(
+            "click",
+            sid,
+            &at(page),
+            ts,
+            json!({"pageview_id": id, "x": 100, "y": 200, "selector": sel, "tag": "button", "reaction_ms": reaction}),
+        )
+    };
+    let buy = |sid: &str, ts: i64, page: &str, id: &str| {
+        event(
+            "custom",
+            sid,
+            &at(page),
+            ts,
+            json!({"pageview_id": id, "name": "purchase"}),
+        )
+    };
+    let mut evs = Vec::new();
+    for i in 0..200i64 {
+        let (sid, ts) = (format!("c{i}"), t + i * 10);
+        evs.push(pv(&sid, ts, "cart", "a"));
+        let rage = i < 40;
+        if rage {
+            for k in 0..3 {
+                evs.push(tap(&sid, ts + 1_000 + k * 200, "cart", "a", "#pay", json!(30)));
+            }
+        }
+        if (rage && i < 8) || (!rage && i < 40 + 64) {
+            evs.push(buy(&sid, ts + 5_000, "cart", "a"));
+        }
+    }
+    for i in 0..200i64 {
+        let (sid, ts) = (format!("p{i}"), t + i * 10);
+        evs.push(pv(&sid, ts, "promo", "a"));
+        let dead = i < 50;
+        if dead {
+            evs.push(tap(&sid, ts + 1_000, "promo", "a", "button.promo", Value::Null));
+        }
+        if (dead && i < 30) || (!dead && i < 50 + 60) {
+            evs.push(buy(&sid, ts + 5_000, "promo", "a"));
+        }
+    }
+    for i in 0..40i64 {
+        let (sid, ts) = (format!("h{i}"), t + i * 10);
+        evs.push(pv(&sid, ts, "x", "a"));
+        evs.push(pv(&sid, ts + 1_000, "help", "b"));
+        let qb = i < 10;
+        if qb {
+            evs.push(pv(&sid, ts + 3_000, "x", "c"));
+        }
+        if (qb && i < 1) || (!qb && i < 10 + 12) {
+            evs.push(buy(&sid, ts + 5_000, "x", if qb { "c" } else { "b" }));
+        }
+    }
+    evs
 }

@@ -228,11 +228,28 @@ async function views(browser) {
   const p = await api('/problems', { limit: 50 });
   same('problems: KPI sessions', (await kpis(page)).sessions, n(p.sessions));
   same('problems: pages', await readTable(page, 'problems-pages'),
-    pick(p.pages, { page: s, rage_clicks: n, dead_clicks: n, quick_backs: n, sessions: n, score: n }));
+    pick(p.pages, { page: s, rage_clicks: n, dead_clicks: n, quick_backs: n, sessions: n, score: n, regression: (v) => (v ? `new since ${v.since}` : '–') }));
   same('problems: elements', await readTable(page, 'problems-elements'),
     pick(p.elements, { selector: s, page: s, zone: s, rage_clicks: n, dead_clicks: n, sessions: n, score: n }));
   check('problems: seeded data has a problem element', p.elements.length > 0);
+  // The site has a goal: the view ranks the signals by lost conversions (issue 21), one
+  // plain-language line each, as /problems?sort=impact gives them.
+  const pi = await api('/problems', { limit: 50, sort: 'impact' });
+  check('problems: the seeded site has impact lines', (pi.impact || []).length > 0, JSON.stringify(pi.impact));
+  same('problems: impact lines, most lost conversions first', await readTable(page, 'problems-impact'),
+    pick(pi.impact || [], { summary: s, sessions_with: n, conversion_with_pct: s, conversion_without_pct: s, lost_conversions: s }));
+  check('problems: an impact line reads as a sentence', /^Sessions with .+( convert |: \d+ with, \d+ without)/.test((pi.impact || [])[0]?.summary || ''), (pi.impact || [])[0]?.summary);
   await shot(page, 'problems');
+  // The worked example of analytics.md on a site of its own: the first line is the
+  // significant one, as the docs compute it by hand.
+  await open(page, 'problems', { site: 'impact' }, '[data-table="problems-impact"]');
+  const exq = new URLSearchParams({ from: FROM, to: addDay(TO, 1), limit: 50, sort: 'impact' });
+  const ex = await (await fetch(`${SL}/v1/sites/impact/problems?${exq}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json();
+  same('problems (impact example): the lines, as the API gives them', (await readTable(page, 'problems-impact')).map((r) => r.summary), ex.impact.map((x) => x.summary));
+  same('problems (impact example): the first line', (await readTable(page, 'problems-impact'))[0]?.summary,
+    'Sessions with rage clicks on #pay convert 20 points less (±19.1); about 8 lost conversions in this range');
+  await shot(page, 'problems-impact');
+  await open(page, 'problems');
   // A row's sessions link opens the sessions behind it.
   const el0 = p.elements[0];
   await page.click('[data-table="problems-elements"] tbody tr:first-child a.pill:has-text("sessions")');
@@ -417,11 +434,11 @@ async function views(browser) {
   // as /sessions gives it (`path`), while `pages` holds each page once.
   const s6Path = ['index.html', 'cards.html', 'index.html'].map(pageKey);
   const viaCards = await api('/sessions', { page: pageKey('cards.html'), limit: 50 });
-  const s6 = viaCards.sessions.filter((x) => x.session.startsWith('s6#'));
+  const s6 = viaCards.sessions.filter((x) => x.session === 's6' && x.split === 0);
   same('/sessions: s6\'s path, index twice', s6.map((x) => x.path), [s6Path]);
   same('/sessions: s6\'s pages, each once', s6.map((x) => x.pages.map((p) => p.page)), [s6Path.slice(0, 2)]);
   await open(page, 'sessions', { page: pageKey('cards.html') }, '[data-table="sessions"]');
-  same('sessions: s6 shows its path in order, index twice', (await readTable(page, 'sessions')).filter((r) => r.session.startsWith('s6#')).map((r) => r.path), [s6Path.join(' → ')]);
+  same('sessions: s6 shows its path in order, index twice', (await readTable(page, 'sessions')).filter((r) => r.session === 's6').map((r) => r.path), [s6Path.join(' → ')]);
   same('no script errors in the dashboard', errors, []);
   await ctx.close();
 }

@@ -230,14 +230,14 @@ function expected() {
       nps: kind === 'nps' ? Math.round((share((v) => v >= 9) - share((v) => v <= 6)) * 10) / 10 : null,
       csat: kind === 'csat' ? share((v) => v >= 4) : null };
     if (kind === 'choice') e.choices = ['Charts', 'Tables', 'Docs'].map((o) => ({ option: o, count: dist[o] || 0 }));
-    if (kind === 'text') e.texts = items.map((a) => ({ text: a.value, session: `${a.session}#0` }));
+    if (kind === 'text') e.texts = items.map((a) => ({ text: a.value, session: a.session, split: 0 }));
     surveys[k] = e;
   }
   const f = given.feedback;
   return { surveys, feedback: {
     count: f.length, negative: f.filter((x) => x.rating <= 2).length,
     by_element: f.filter((x) => x.selector).map((x) => ({ page: x.page, selector: x.selector, count: 1, mean_rating: x.rating, negative: x.rating <= 2 ? 1 : 0 })),
-    recent: f.map((x) => ({ page: x.page, rating: x.rating, category: x.category, comment: x.comment, selector: x.selector, session: `${x.session}#0` })),
+    recent: f.map((x) => ({ page: x.page, rating: x.rating, category: x.category, comment: x.comment, selector: x.selector, session: x.session, split: 0 })),
   } };
 }
 
@@ -246,13 +246,13 @@ function actualOf(voc) {
   for (const s of voc.surveys) {
     const e = { kind: s.kind, responses: s.responses, sessions: s.sessions, distribution: s.distribution, mean: s.mean, nps: s.nps, csat: s.csat };
     if (s.choices) e.choices = s.choices;
-    if (s.text) e.texts = s.text.recent.map((t) => ({ text: t.text, session: t.session }));
+    if (s.text) e.texts = s.text.recent.map((t) => ({ text: t.text, session: t.session, split: t.split }));
     surveys[`${s.survey_id}/${s.question_id}`] = e;
   }
   const fb = voc.feedback;
   return { surveys, feedback: {
     count: fb.count, negative: fb.negative, by_element: fb.by_element,
-    recent: fb.recent.map((x) => ({ page: x.page, rating: x.rating, category: x.category, comment: x.comment, selector: x.selector, session: x.session })),
+    recent: fb.recent.map((x) => ({ page: x.page, rating: x.rating, category: x.category, comment: x.comment, selector: x.selector, session: x.session, split: x.split })),
   } };
 }
 
