@@ -7,6 +7,15 @@
 //!     cargo run --release --example floor_kafka -- BROKERS TOPIC SECONDS CONCURRENCY
 //!
 //! Prints one JSON line: `{"events": n, "seconds": s, "events_per_s": r}`.
+//!
+//! Consume floor (the sink phase of `scripts/load`): a raw rdkafka consumer reading every
+//! record of TOPIC (all partitions assigned from the beginning, no group join, default fetch
+//! settings as Sightline's sink consumer), touching each payload, nothing decoded:
+//!
+//!     cargo run --release --example floor_kafka -- consume BROKERS TOPIC
+//!
+//! Prints `{"events": n, "bytes": b, "seconds": s, "events_per_s": r}`, timed from the first
+//! record received to the last.
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -19,6 +28,12 @@ use std::time::{Duration, Instant};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().collect();
+    if a.len() == 4 && a[1] == "consume" {
+        let (brokers, topic) = (a[2].clone(), a[3].clone());
+        let r = tokio::task::spawn_blocking(move || consume_all(&brokers, &topic)).await??;
+        println!("{r}");
+        return Ok(());
+    }
     anyhow::ensure!(a.len() == 5, "usage: floor_kafka BROKERS TOPIC SECONDS CONCURRENCY");
     let (brokers, topic) = (a[1].clone(), a[2].clone());
     let secs: f64 = a[3].parse()?;
@@ -104,4 +119,50 @@ async fn main() -> anyhow::Result<()> {
         serde_json::json!({"events": events, "seconds": s, "events_per_s": events as f64 / s})
     );
     Ok(())
+}
+
+/// Read every record of `topic` once (see the module docs): the consume floor as JSON.
+fn consume_all(brokers: &str, topic: &str) -> anyhow::Result<serde_json::Value> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("floor-consume-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    let md = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let parts: Vec<i32> = md
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    anyhow::ensure!(!parts.is_empty(), "topic {topic} has no partitions");
+    let mut total = 0i64;
+    let mut tpl = TopicPartitionList::new();
+    for p in &parts {
+        let (lo, hi) = c.fetch_watermarks(topic, *p, Duration::from_secs(10))?;
+        total += hi - lo;
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
+    }
+    c.assign(&tpl)?;
+    let (mut n, mut bytes) = (0i64, 0u64);
+    let mut first = None;
+    let give_up = Instant::now() + Duration::from_secs(600);
+    while n < total && Instant::now() < give_up {
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
+                bytes += m.payload().map_or(0, |p| std::hint::black_box(p).len() as u64);
+                n += 1;
+            }
+            Some(Err(e)) => anyhow::bail!("consume: {e}"),
+            None => {}
+        }
+    }
+    anyhow::ensure!(n == total, "read {n} of {total} records of {topic}");
+    let s = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    Ok(
+        serde_json::json!({"events": n, "bytes": bytes, "seconds": s, "events_per_s": if s > 0.0 { n as f64 / s } else { 0.0 }}),
+    )
 }

@@ -27,13 +27,41 @@ use crate::rollup::{DayRollup, SessionDetailRow, SessionRow};
 use crate::sites::Site;
 use async_trait::async_trait;
 
-pub use self::clickhouse::ErrorClass;
+/// Why [`Warehouse::insert_events`] failed, which decides what the sink does with the batch
+/// ([`crate::sink`]): retry it, dead-letter it, or retry slowly while alerting. Each backend
+/// classifies its own failures (ClickHouse by exception code: [`clickhouse::error`]); SQLite
+/// reports every failure as [`StoreError::Unavailable`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Transient (network, timeout, overload such as ClickHouse's "too many parts", a busy
+    /// database): the same request may succeed later. Retry with capped backoff and jitter.
+    #[error("warehouse unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// The store refused the data itself (ClickHouse 117 INCORRECT_DATA, 53 TYPE_MISMATCH,
+    /// …): the same batch fails again. Don't retry it; keep its events as dead letters.
+    #[error("warehouse refused the data{}: {reason}", code.map(|c| format!(" (code {c})")).unwrap_or_default())]
+    Refused {
+        /// The store's message, with what was being done.
+        reason: String,
+        /// The store's error code, when it sent one (ClickHouse exception code).
+        code: Option<u32>,
+    },
+    /// A deployment problem (unknown table or column, syntax, access): retrying soon won't
+    /// help and the data is not at fault. Retry slowly and alert; never drop the data.
+    #[error("warehouse misconfigured: {0:#}")]
+    Broken(anyhow::Error),
+}
 
-/// How the sink treats a failed insert: retry it, dead-letter the batch (the data was
-/// refused), or keep retrying slowly while alerting (a broken deployment). Only ClickHouse
-/// tells data errors apart; every other backend's errors are retryable.
-pub fn insert_error_class(e: &anyhow::Error) -> ErrorClass {
-    self::clickhouse::error_class(e).unwrap_or(ErrorClass::Retryable)
+impl StoreError {
+    /// The metric label of this failure (`sightline_sink_batches_total{outcome}`,
+    /// `sightline_sink_insert_duration_seconds{outcome}`): `data_error` for refused data
+    /// (dead-lettered), else `error` (retried).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            StoreError::Refused { .. } => "data_error",
+            StoreError::Unavailable(_) | StoreError::Broken(_) => "error",
+        }
+    }
 }
 
 /// What [`Warehouse::insert_events`] did.
@@ -373,7 +401,10 @@ pub async fn list_sessions_by_reading<W: Warehouse + ?Sized>(w: &W, q: &Sessions
 pub trait Warehouse: Send + Sync + 'static {
     /// Store raw events, idempotently by event id, and mark the snippet sessions of the new
     /// events dirty ([`DirtySession`]).
-    async fn insert_events(&self, events: &[Event]) -> anyhow::Result<InsertReport>;
+    ///
+    /// Errors: a [`StoreError`] saying whether to retry the batch, dead-letter it (refused
+    /// data) or alert (a broken deployment).
+    async fn insert_events(&self, events: &[Event]) -> Result<InsertReport, StoreError>;
     /// Up to `limit` dirty sessions of `shard` (their bucket's residue is in `shard.owned`),
     /// oldest mark first; nothing, without asking the store, when `shard` is empty.
     async fn dirty_sessions(&self, limit: usize, shard: &Shard) -> anyhow::Result<Vec<DirtySession>>;

@@ -4,6 +4,7 @@
 //! broken deployment (unknown table, syntax, authentication), where neither retrying nor
 //! dropping data is right.
 
+use crate::warehouse::StoreError;
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -67,6 +68,22 @@ pub fn error_class(err: &anyhow::Error) -> Option<ErrorClass> {
 /// ClickHouse data and fatal errors.
 pub fn is_retryable(err: &anyhow::Error) -> bool {
     error_class(err).is_none_or(|c| c == ErrorClass::Retryable)
+}
+
+/// The warehouse's typed error for a failed write: refused data ([`ErrorClass::Data`]) becomes
+/// [`StoreError::Refused`] with the ClickHouse code, a deployment problem
+/// ([`ErrorClass::Fatal`]) [`StoreError::Broken`], and every other failure (retryable codes,
+/// network, errors not from ClickHouse) [`StoreError::Unavailable`].
+pub fn store_error(err: anyhow::Error) -> StoreError {
+    let first = err.chain().find_map(|e| e.downcast_ref::<ClickHouseError>());
+    match first.map(|e| (e.class, e.code)) {
+        Some((ErrorClass::Data, code)) => StoreError::Refused {
+            reason: format!("{err:#}"),
+            code,
+        },
+        Some((ErrorClass::Fatal, _)) => StoreError::Broken(err),
+        _ => StoreError::Unavailable(err),
+    }
 }
 
 /// Codes for which ClickHouse refused the data.
@@ -193,5 +210,42 @@ mod tests {
         assert!(is_retryable(&anyhow::anyhow!("sqlite busy")));
         assert!(e.to_string().contains("inserting"));
         assert!(format!("{:#}", e).contains("ClickHouse x failed (code 53)"));
+    }
+
+    #[test]
+    fn store_errors_are_typed_by_class() {
+        let refused = store_error(
+            anyhow::Error::new(ClickHouseError::new(
+                "insert_events",
+                E::BadResponse("Code: 117, e.displayText() = DB::Exception: bad row".into()),
+            ))
+            .context("storing a batch"),
+        );
+        match &refused {
+            StoreError::Refused { reason, code } => {
+                assert_eq!(*code, Some(117));
+                assert!(
+                    reason.starts_with("storing a batch: ClickHouse insert_events failed (code 117)"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected Refused, got {other:?}"),
+        }
+        assert_eq!(refused.outcome(), "data_error");
+        let broken = store_error(anyhow::Error::new(ClickHouseError::new(
+            "insert_events",
+            E::BadResponse("Code: 60. Table x doesn't exist".into()),
+        )));
+        assert!(matches!(broken, StoreError::Broken(_)), "{broken:?}");
+        assert_eq!(broken.outcome(), "error");
+        let parts = store_error(anyhow::Error::new(ClickHouseError::new(
+            "insert_events",
+            E::BadResponse("Code: 252. DB::Exception: Too many parts".into()),
+        )));
+        assert!(matches!(parts, StoreError::Unavailable(_)), "{parts:?}");
+        assert!(matches!(
+            store_error(anyhow::anyhow!("join error")),
+            StoreError::Unavailable(_)
+        ));
     }
 }

@@ -15,14 +15,21 @@
 //! # Semantics (the same as `sqlite.rs`, without transactions)
 //! - **Events** go to a `ReplacingMergeTree` ordered by (site, session_id, id). A batch first
 //!   asks which of its ids are already stored (one query), inserts the others (one INSERT)
-//!   and reports the rest as duplicates. Copies that slip in anyway (two sinks racing) are
-//!   folded by merges and ignored by reads (`LIMIT 1 BY id`, `uniqExact(id)`).
+//!   and reports the rest as duplicates. Copies that slip in anyway (two sinks racing, or two
+//!   batches of one sink in flight at once holding the same id twice in the log) are folded
+//!   by merges and ignored by reads (`LIMIT 1 BY id`, `uniqExact(id)`).
+//!   Three round trips per batch: the dedup read, the events INSERT, the marks INSERT (below).
+//!   The read cannot be dropped or merged: the report of duplicates is part of the contract
+//!   (replays must not add rows), 18.16 has no `input()` to filter an INSERT against the
+//!   table, and the marks must follow the events. The sink keeps several batches in flight
+//!   instead ([`crate::sink`]), so the round trips overlap.
 //! - **Dirty sessions** are append-only marks `(site, session_id, bucket, version)` in
 //!   `session_marks`; a session is dirty while one of its marks is above its highest
 //!   `session_state` version. After the events are inserted, the batch takes one version
 //!   for its marks: above the process clock (`next_gen`, µs) *and* above every mark and
-//!   state version already stored for its sessions (one query), then inserts one mark per
-//!   (site, session_id) of the batch. Because that version is taken *after* the events are
+//!   state version already stored for its sessions, and inserts one mark per (site,
+//!   session_id) of the batch, in one statement (`mark_sessions`, an `INSERT … SELECT` whose
+//!   scalar subquery reads the stored versions as the server inserts). Because that version is taken *after* the events are
 //!   visible, and above every mark the server holds for the session, a rollup that read the
 //!   session's events after seeing mark V either saw the new events or leaves a mark above
 //!   V: clock skew between processes cannot hide an event.
@@ -77,14 +84,15 @@
 //! # Errors
 //! Every ClickHouse failure is a [`ClickHouseError`] inside the `anyhow::Error`; use
 //! [`is_retryable`] / [`error_class`] to tell retryable failures from refused data.
+//! [`Warehouse::insert_events`] returns the typed [`StoreError`] ([`store_error`]).
 
 pub mod error;
 pub mod rows;
 pub mod sql;
 
-pub use error::{error_class, is_retryable, ClickHouseError, ErrorClass};
+pub use error::{error_class, is_retryable, store_error, ClickHouseError, ErrorClass};
 
-use super::{bucket_of, DirtySession, InsertReport, Part, RollupQuery, SessionRollup, Shard, Warehouse};
+use super::{bucket_of, DirtySession, InsertReport, Part, RollupQuery, SessionRollup, Shard, StoreError, Warehouse};
 use crate::access::ApiToken;
 use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind};
 use crate::privacy::ForgetRecord;
@@ -169,6 +177,11 @@ impl<T: Serialize> Serialize for Tuple<'_, T> {
         }
         t.end()
     }
+}
+
+/// The distinct strings of `items`, sorted.
+fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    items.collect::<BTreeSet<_>>().into_iter().collect()
 }
 
 /// A unique, increasing id from the clock: µs since the epoch, bumped past the last one handed
@@ -870,38 +883,116 @@ impl ClickHouseWarehouse {
         timed(op, q.fetch_all::<R>()).await
     }
 
+    /// [`Warehouse::insert_events`] with every failure a [`ClickHouseError`] in the chain: the
+    /// dedup read (`existing_ids`), the events INSERT, then the marks (`mark_sessions`), three
+    /// round trips (see the module docs).
+    async fn store_events(&self, events: &[Event]) -> anyhow::Result<InsertReport> {
+        if events.is_empty() {
+            return Ok(InsertReport::default());
+        }
+        // The first copy of each id in the batch; later copies are duplicates.
+        let mut seen = HashSet::new();
+        let unique: Vec<&Event> = events.iter().filter(|e| seen.insert(e.id.as_str())).collect();
+        let sites = distinct(unique.iter().map(|e| e.site.as_str()));
+        let sessions = distinct(unique.iter().map(|e| e.session_id.as_str()));
+        let ids: Vec<&str> = unique.iter().map(|e| e.id.as_str()).collect();
+
+        let started = Instant::now();
+        let q = self
+            .client
+            .query(sql::sql(name::EXISTING_IDS))
+            .bind(&sites)
+            .bind(&sessions)
+            .bind(&ids);
+        let existing: HashSet<String> = self
+            .fetch::<IdRow>(name::EXISTING_IDS, q)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let read_done = Instant::now();
+        let fresh: Vec<&Event> = unique.iter().copied().filter(|e| !existing.contains(&e.id)).collect();
+        let report = InsertReport {
+            inserted: fresh.len() as u64,
+            duplicates: (events.len() - fresh.len()) as u64,
+        };
+
+        let records: Vec<Blob> = fresh.iter().map(|e| Blob(e.encode())).collect();
+        let rows: Vec<EventRow> = fresh
+            .iter()
+            .zip(records)
+            .map(|(e, record)| {
+                let (selector, zone, x, y, scroll_depth, name) = wide(e);
+                EventRow {
+                    id: &e.id,
+                    site: &e.site,
+                    session_id: &e.session_id,
+                    visitor_id: &e.visitor_id,
+                    ts: e.ts,
+                    day: Date::of_ms(e.ts),
+                    received_at: e.received_at,
+                    r#type: e.type_name(),
+                    page_key: &e.page_key,
+                    url: &e.url,
+                    device: e.device.as_str(),
+                    bot: e.bot_reason.is_some() as u8,
+                    bot_reason: e.bot_reason.as_deref().unwrap_or(""),
+                    pageview_id: e.pageview_id.as_deref().unwrap_or(""),
+                    selector,
+                    zone,
+                    x,
+                    y,
+                    scroll_depth,
+                    name,
+                    record,
+                }
+            })
+            .collect();
+        self.insert::<EventRow>(name::INSERT_EVENTS, &rows).await?;
+        let insert_done = Instant::now();
+
+        // Mark every session of the batch (now that its events are visible), duplicates'
+        // sessions included: see the module docs.
+        let marks: BTreeSet<(&str, &str)> = unique
+            .iter()
+            .map(|e| (e.site.as_str(), e.session_id.as_str()))
+            .collect();
+        self.insert_marks(&marks, 0).await?;
+        tracing::debug!(
+            rows = events.len(),
+            inserted = report.inserted,
+            dedup_read_ms = (read_done - started).as_secs_f64() * 1e3,
+            encode_insert_ms = (insert_done - read_done).as_secs_f64() * 1e3,
+            marks_ms = insert_done.elapsed().as_secs_f64() * 1e3,
+            "events stored"
+        );
+        Ok(report)
+    }
+
     /// Insert one mark per (site, session_id) with a version above the clock, above `floor`
-    /// and above every mark and state version stored for those sessions (see the module docs).
+    /// and above every mark and state version stored for those sessions (see the module
+    /// docs), in one statement: the server reads the stored versions as it inserts.
     async fn insert_marks(&self, marks: &BTreeSet<(&str, &str)>, floor: u64) -> anyhow::Result<()> {
         if marks.is_empty() {
             return Ok(());
         }
-        let sites: Vec<&str> = marks.iter().map(|m| m.0).collect::<BTreeSet<_>>().into_iter().collect();
-        let ids: Vec<&str> = marks.iter().map(|m| m.1).collect::<BTreeSet<_>>().into_iter().collect();
-        let mut stored = floor;
-        for chunk in ids.chunks(CHUNK) {
-            let q = self
-                .client
-                .query(sql::sql(name::NEXT_SESSION_VERSION))
-                .bind(Tuple(&sites))
-                .bind(Tuple(chunk))
-                .bind(Tuple(&sites))
-                .bind(Tuple(chunk));
-            for r in self.fetch::<VersionRow>(name::NEXT_SESSION_VERSION, q).await? {
-                stored = stored.max(r.version);
-            }
-        }
-        let version = next_gen().max(stored + 1);
-        let rows: Vec<SessionMarkRow> = marks
-            .iter()
-            .map(|(site, session_id)| SessionMarkRow {
-                site,
-                session_id,
-                bucket: bucket_of(session_id) as u16,
-                version,
-            })
-            .collect();
-        self.insert::<SessionMarkRow>(name::INSERT_SESSION_MARKS, &rows).await
+        let sites = distinct(marks.iter().map(|m| m.0));
+        let ids = distinct(marks.iter().map(|m| m.1));
+        let mark_sites: Vec<&str> = marks.iter().map(|m| m.0).collect();
+        let mark_ids: Vec<&str> = marks.iter().map(|m| m.1).collect();
+        let buckets: Vec<u16> = marks.iter().map(|m| bucket_of(m.1) as u16).collect();
+        let q = self
+            .client
+            .query(sql::sql(name::MARK_SESSIONS))
+            .bind(&mark_sites)
+            .bind(&mark_ids)
+            .bind(&buckets)
+            .bind(next_gen().max(floor.saturating_add(1)))
+            .bind(&sites)
+            .bind(&ids)
+            .bind(&sites)
+            .bind(&ids);
+        timed(name::MARK_SESSIONS, q.execute()).await
     }
 
     /// Replace the rows of the sessions `ids` in one additive table with `new` (see the
@@ -1315,86 +1406,8 @@ async fn cleanup_marks(client: &Client, grace: Duration) -> anyhow::Result<u64> 
 
 #[async_trait]
 impl Warehouse for ClickHouseWarehouse {
-    async fn insert_events(&self, events: &[Event]) -> anyhow::Result<InsertReport> {
-        if events.is_empty() {
-            return Ok(InsertReport::default());
-        }
-        // The first copy of each id in the batch; later copies are duplicates.
-        let mut seen = HashSet::new();
-        let unique: Vec<&Event> = events.iter().filter(|e| seen.insert(e.id.as_str())).collect();
-        let sites: Vec<&str> = unique
-            .iter()
-            .map(|e| e.site.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let sessions: Vec<&str> = unique
-            .iter()
-            .map(|e| e.session_id.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let ids: Vec<&str> = unique.iter().map(|e| e.id.as_str()).collect();
-
-        let q = self
-            .client
-            .query(sql::sql(name::EXISTING_IDS))
-            .bind(Tuple(&sites))
-            .bind(Tuple(&sessions))
-            .bind(Tuple(&ids));
-        let existing: HashSet<String> = self
-            .fetch::<IdRow>(name::EXISTING_IDS, q)
-            .await?
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        let fresh: Vec<&Event> = unique.iter().copied().filter(|e| !existing.contains(&e.id)).collect();
-        let report = InsertReport {
-            inserted: fresh.len() as u64,
-            duplicates: (events.len() - fresh.len()) as u64,
-        };
-
-        let records: Vec<Blob> = fresh.iter().map(|e| Blob(e.encode())).collect();
-        let rows: Vec<EventRow> = fresh
-            .iter()
-            .zip(records)
-            .map(|(e, record)| {
-                let (selector, zone, x, y, scroll_depth, name) = wide(e);
-                EventRow {
-                    id: &e.id,
-                    site: &e.site,
-                    session_id: &e.session_id,
-                    visitor_id: &e.visitor_id,
-                    ts: e.ts,
-                    day: Date::of_ms(e.ts),
-                    received_at: e.received_at,
-                    r#type: e.type_name(),
-                    page_key: &e.page_key,
-                    url: &e.url,
-                    device: e.device.as_str(),
-                    bot: e.bot_reason.is_some() as u8,
-                    bot_reason: e.bot_reason.as_deref().unwrap_or(""),
-                    pageview_id: e.pageview_id.as_deref().unwrap_or(""),
-                    selector,
-                    zone,
-                    x,
-                    y,
-                    scroll_depth,
-                    name,
-                    record,
-                }
-            })
-            .collect();
-        self.insert::<EventRow>(name::INSERT_EVENTS, &rows).await?;
-
-        // Mark every session of the batch (now that its events are visible), duplicates'
-        // sessions included: see the module docs.
-        let marks: BTreeSet<(&str, &str)> = unique
-            .iter()
-            .map(|e| (e.site.as_str(), e.session_id.as_str()))
-            .collect();
-        self.insert_marks(&marks, 0).await?;
-        Ok(report)
+    async fn insert_events(&self, events: &[Event]) -> Result<InsertReport, StoreError> {
+        self.store_events(events).await.map_err(store_error)
     }
 
     async fn dirty_sessions(&self, limit: usize, shard: &Shard) -> anyhow::Result<Vec<DirtySession>> {

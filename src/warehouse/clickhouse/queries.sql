@@ -47,31 +47,56 @@ ORDER BY version;
 DESCRIBE TABLE ?;
 
 -- name: existing_ids
--- arg: ('site-a', 'site-b')
--- arg: ('session-1', 'session-2')
--- arg: ('0190a1b2-0000-7000-8000-000000000001', '0190a1b2-0000-7000-8000-000000000002')
+-- arg: ['site-a', 'site-b']
+-- arg: ['session-1', 'session-2']
+-- arg: ['0190a1b2-0000-7000-8000-000000000001', '0190a1b2-0000-7000-8000-000000000002']
 -- returns: id String
+-- The lists are bound as arrays read by subqueries: on 18.16 a 10k-element tuple literal
+-- takes the parser about 0.3 s, an array literal a few ms; `IN (subquery)` still uses the
+-- primary key.
 SELECT DISTINCT id
 FROM events
-WHERE site IN ? AND session_id IN ? AND id IN ?;
+WHERE site IN (SELECT arrayJoin(?)) AND session_id IN (SELECT arrayJoin(?)) AND id IN (SELECT arrayJoin(?));
 
 -- name: insert_events
 -- insert: events
 -- columns: id String, site String, session_id String, visitor_id String, ts Int64, day Date, received_at Int64, type String, page_key String, url String, device String, bot UInt8, bot_reason String, pageview_id String, selector String, zone String, x Float64, y Float64, scroll_depth Float64, name String, record String
 
--- name: next_session_version
--- arg: ('site-a', 'site-b')
--- arg: ('session-1', 'session-2')
--- arg: ('site-a', 'site-b')
--- arg: ('session-1', 'session-2')
--- returns: version UInt64
-SELECT max(v) AS version
-FROM
-(
-    SELECT max(version) AS v FROM session_marks WHERE site IN ? AND session_id IN ?
-    UNION ALL
-    SELECT max(version) AS v FROM session_state WHERE site IN ? AND session_id IN ?
-);
+-- name: mark_sessions
+-- arg: ['site-a', 'site-b']
+-- arg: ['session-1', 'session-2']
+-- arg: [7, 9]
+-- arg: 1714521600000000
+-- arg: ['site-a', 'site-b']
+-- arg: ['session-1', 'session-2']
+-- arg: ['site-a', 'site-b']
+-- arg: ['session-1', 'session-2']
+-- One mark per (site, session_id, bucket) of the three parallel arrays, all with one
+-- version: the fourth argument (the process clock) or, when higher, one above every mark
+-- and state version stored for those sessions, read by the server as it inserts (one round
+-- trip). Parallel arrays, not an array of tuples: 18.16 takes ~1 ms to parse 1,000 strings
+-- but ~0.4 s for 400 tuples (as in existing_ids).
+INSERT INTO session_marks (site, session_id, bucket, version)
+WITH ? AS sites, ? AS ids, ? AS buckets
+SELECT
+    sites[i] AS site,
+    ids[i] AS session_id,
+    toUInt16(buckets[i]) AS bucket,
+    greatest(toUInt64(?), (
+        SELECT max(v)
+        FROM
+        (
+            SELECT max(version) AS v
+            FROM session_marks
+            WHERE site IN (SELECT arrayJoin(?)) AND session_id IN (SELECT arrayJoin(?))
+            UNION ALL
+            SELECT max(version) AS v
+            FROM session_state
+            WHERE site IN (SELECT arrayJoin(?)) AND session_id IN (SELECT arrayJoin(?))
+        )
+    ) + 1) AS version
+FROM system.one
+ARRAY JOIN arrayEnumerate(ids) AS i;
 
 -- name: next_site_version
 -- arg: 'site-a'

@@ -196,7 +196,7 @@ rows! {
         version: u64,
     }
 
-    /// `next_session_version`, `next_site_version`.
+    /// `next_site_version`.
     #[derive(Debug, clickhouse::Row, Deserialize)]
     pub struct VersionRow {
         version: u64,
@@ -578,7 +578,6 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
     vec![
         (APPLIED_MIGRATIONS, columns::<AppliedRow>()),
         (EXISTING_IDS, columns::<IdRow>()),
-        (NEXT_SESSION_VERSION, columns::<VersionRow>()),
         (NEXT_SITE_VERSION, columns::<VersionRow>()),
         (DIRTY_SESSIONS, columns::<DirtySessionRow>()),
         (OLDEST_DIRTY_MARK, columns::<OldestDirtyRow>()),

@@ -74,7 +74,7 @@ pub mod name {
     pub const DESCRIBE_TABLE: &str = "describe_table";
     pub const EXISTING_IDS: &str = "existing_ids";
     pub const INSERT_EVENTS: &str = "insert_events";
-    pub const NEXT_SESSION_VERSION: &str = "next_session_version";
+    pub const MARK_SESSIONS: &str = "mark_sessions";
     pub const NEXT_SITE_VERSION: &str = "next_site_version";
     pub const INSERT_SESSION_MARKS: &str = "insert_session_marks";
     pub const INSERT_SESSION_STATE: &str = "insert_session_state";
@@ -164,7 +164,7 @@ pub mod name {
         DESCRIBE_TABLE,
         EXISTING_IDS,
         INSERT_EVENTS,
-        NEXT_SESSION_VERSION,
+        MARK_SESSIONS,
         NEXT_SITE_VERSION,
         INSERT_SESSION_MARKS,
         INSERT_SESSION_STATE,

@@ -8,7 +8,8 @@
 pub mod rollups;
 
 use super::{
-    bucket_of, DirtySession, InsertReport, RollupQuery, SessionList, SessionRollup, SessionsQuery, Shard, Warehouse,
+    bucket_of, DirtySession, InsertReport, RollupQuery, SessionList, SessionRollup, SessionsQuery, Shard, StoreError,
+    Warehouse,
 };
 use crate::access::ApiToken;
 use crate::event::Event;
@@ -143,7 +144,9 @@ impl SqliteWarehouse {
 
 #[async_trait]
 impl Warehouse for SqliteWarehouse {
-    async fn insert_events(&self, events: &[Event]) -> anyhow::Result<InsertReport> {
+    /// Every SQLite failure (busy, I/O, a full disk) is [`StoreError::Unavailable`]: the
+    /// database takes any row the sink sends.
+    async fn insert_events(&self, events: &[Event]) -> Result<InsertReport, StoreError> {
         let rows: Vec<(String, String, String, i64, &'static str, String, bool, Vec<u8>)> = events
             .iter()
             .map(|e| {
@@ -182,6 +185,7 @@ impl Warehouse for SqliteWarehouse {
             Ok(report)
         })
         .await
+        .map_err(StoreError::Unavailable)
     }
 
     async fn dirty_sessions(&self, limit: usize, shard: &Shard) -> anyhow::Result<Vec<DirtySession>> {
