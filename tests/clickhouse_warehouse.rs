@@ -71,6 +71,7 @@ fn click(id: &str, site: &str, session: &str, ts: i64, page: &str) -> Event {
         navigates: false,
         input_type: None,
         tracker: None,
+        text: None,
     };
     event(id, site, session, ts, page, p)
 }

@@ -149,6 +149,11 @@ pub enum Payload {
         /// left out of the click grid, `el` is `None`) and no reaction time (never a dead
         /// click); in rage bursts it is near the previous click when both have the same selector.
         tracker: Option<String>,
+        /// The clicked element's visible text as the client sent it (`text`; posthog-js
+        /// `$el_text`): whitespace runs folded to one space and trimmed, PII-scrubbed at
+        /// ingest like every other string, at most 256 characters (`MAX_LABEL_CHARS`). `None`
+        /// when not sent.
+        text: Option<String>,
     },
     Scroll {
         /// Maximum percent of the document height seen, 0..100.
@@ -294,6 +299,7 @@ impl Event {
                 navigates,
                 input_type,
                 tracker,
+                text,
             } => P::Click(pb::Click {
                 x: *x,
                 y: *y,
@@ -308,6 +314,7 @@ impl Event {
                 navigates: *navigates,
                 input_type: input_type.clone().unwrap_or_default(),
                 tracker: tracker.clone().unwrap_or_default(),
+                text: text.clone().unwrap_or_default(),
             }),
             Payload::Scroll { depth, doc_h } => P::Scroll(pb::Scroll {
                 depth: *depth,
@@ -427,6 +434,7 @@ impl Event {
                 navigates: c.navigates,
                 input_type: none_if_empty(c.input_type),
                 tracker: none_if_empty(c.tracker),
+                text: none_if_empty(c.text),
             },
             P::Scroll(s) => Payload::Scroll {
                 depth: s.depth,

@@ -455,6 +455,10 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
             );
             let (modifier, navigates) = (f.opt_bool("modifier"), f.opt_bool("navigates"));
             let input_type = f.opt_str("input_type", MAX_LABEL_CHARS).map(|t| t.to_ascii_lowercase());
+            let text = f
+                .opt_str("text", usize::MAX)
+                .map(|t| cut_chars(t.split_whitespace().collect::<Vec<_>>().join(" "), MAX_LABEL_CHARS))
+                .filter(|t| !t.is_empty());
             match (x, y, selector) {
                 (Some(x), Some(y), Some(selector)) => Some(Payload::Click {
                     x,
@@ -469,6 +473,7 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
                     navigates,
                     input_type,
                     tracker,
+                    text,
                 }),
                 _ => None,
             }
@@ -696,5 +701,25 @@ mod tests {
         assert_eq!(cut_chars("é".repeat(2001), MAX_COMMENT_CHARS), "é".repeat(2000));
         // Only a first cluster longer than the cap itself is cut inside (else nothing would be left).
         assert_eq!(cut_chars("👨\u{200d}👩\u{200d}👧 ok".into(), 3), "👨\u{200d}👩");
+    }
+
+    #[test]
+    fn a_click_keeps_its_element_text_folded_and_cut() {
+        let click = |text: Value| {
+            serde_json::json!({"id": "0190b3c2-7d4e-7b6a-9c1d-2e3f4a5b6c7d", "type": "click", "ts": 1_700_000_000_000i64, "session_id": "s",
+                "visitor_id": "v", "url": "https://shop.example/", "x": 1, "y": 2, "selector": "#buy", "text": text})
+        };
+        let text_of = |v: &Value| match validate_event(0, v, "site").unwrap().event.payload {
+            Payload::Click { text, .. } => text,
+            other => panic!("not a click: {other:?}"),
+        };
+        assert_eq!(text_of(&click(" Buy\n\t  now ".into())), Some("Buy now".to_string()));
+        assert_eq!(
+            text_of(&click("x".repeat(300).into())),
+            Some("x".repeat(MAX_LABEL_CHARS))
+        );
+        assert_eq!(text_of(&click(" \n ".into())), None);
+        let wrong = validate_event(0, &click(serde_json::json!(5)), "site").unwrap();
+        assert_eq!(wrong.warnings, vec!["text".to_string()]);
     }
 }

@@ -1172,6 +1172,7 @@ mod tests {
                 navigates: false,
                 input_type: None,
                 tracker: None,
+                text: None,
             },
         )
     }

@@ -678,6 +678,7 @@ mod tests {
                 navigates: false,
                 input_type: None,
                 tracker: None,
+                text: None,
             },
         )
     }
