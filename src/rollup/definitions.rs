@@ -275,6 +275,8 @@ pub(super) struct ClickFact<'a> {
     pub(super) dead: bool,
     /// First click of a rage burst (a burst counts once, on its first click).
     pub(super) rage: bool,
+    /// On the first click of a rage burst, the clicks in the burst; 0 on every other click.
+    pub(super) rage_burst: u32,
 }
 
 /// A click with no reaction within `dead_click_ms` (reaction `None` included), unless it
@@ -386,6 +388,7 @@ pub(super) fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact
                         rules,
                     ),
                 rage: false,
+                rage_burst: 0,
             });
         }
     }
@@ -405,7 +408,9 @@ pub(super) fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact
         };
         if ends {
             if k - burst_start >= rules.rage_min_clicks as usize {
-                facts[eligible[burst_start].0].rage = true;
+                let first = &mut facts[eligible[burst_start].0];
+                first.rage = true;
+                first.rage_burst = (k - burst_start) as u32;
             }
             burst_start = k;
         }
@@ -431,7 +436,7 @@ pub(super) fn is_quick_back(pageviews: &[PageView], i: usize, rules: &Rules) -> 
 
 /// Deepest scroll of a page view in percent, rounded to 0.1 (0 without scroll events), and
 /// the largest document height its scroll events reported.
-fn scroll_of(pv: &PageView) -> (f64, Option<u32>) {
+pub(super) fn scroll_of(pv: &PageView) -> (f64, Option<u32>) {
     let mut depth = 0.0f64;
     let mut doc_h: Option<u32> = None;
     for e in &pv.events {
@@ -445,7 +450,7 @@ fn scroll_of(pv: &PageView) -> (f64, Option<u32>) {
 
 /// The event that places a page view in the session order: its pageview event, else (a
 /// synthetic page view) its first event.
-fn anchor<'a>(pv: &PageView<'a>) -> Option<&'a Event> {
+pub(super) fn anchor<'a>(pv: &PageView<'a>) -> Option<&'a Event> {
     pv.pageview.or_else(|| pv.events.first().copied())
 }
 
