@@ -212,4 +212,27 @@ fn a_session_reads_back_as_its_timeline() {
         .send()
         .unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
+    // Read scope, like every query: a read token of this site reads it, one of another site
+    // is refused naming `site`.
+    s.site("sl_other", &["https://other.example"]);
+    for (sites, code, field) in [([SITE], 200, None), (["sl_other"], 403, Some("site"))] {
+        let t: Value = s
+            .http
+            .post(s.url("/v1/tokens"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": "reader", "scope": "read", "sites": sites}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let r = s
+            .http
+            .get(s.url(&format!("/v1/sites/{SITE}/sessions/tl-1")))
+            .bearer_auth(t["token"].as_str().unwrap())
+            .send()
+            .unwrap();
+        let st = r.status().as_u16();
+        let body: Value = r.json().unwrap();
+        assert_eq!((st, body["field"].as_str()), (code, field), "{body}");
+    }
 }
