@@ -1110,7 +1110,7 @@ pub fn top_terms<'a>(texts: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::rollup::day_of;
 
@@ -1119,11 +1119,11 @@ mod tests {
     /// 2025-06-01 00:00 UTC.
     const DAY: i64 = 20_240 * DAY_MS;
 
-    fn at(h: i64, m: i64) -> i64 {
+    pub(in crate::rollup) fn at(h: i64, m: i64) -> i64 {
         DAY + h * HOUR + m * MIN
     }
 
-    fn event(id: &str, ts: i64, payload: Payload) -> Event {
+    pub(in crate::rollup) fn event(id: &str, ts: i64, payload: Payload) -> Event {
         Event {
             id: id.to_string(),
             site: "site".to_string(),
@@ -1145,7 +1145,7 @@ mod tests {
         }
     }
 
-    fn pageview(id: &str, ts: i64, page: &str) -> Event {
+    pub(in crate::rollup) fn pageview(id: &str, ts: i64, page: &str) -> Event {
         let mut e = event(
             id,
             ts,
@@ -1160,7 +1160,7 @@ mod tests {
         e
     }
 
-    fn click(id: &str, ts: i64, x: f64, y: f64, selector: &str) -> Event {
+    pub(in crate::rollup) fn click(id: &str, ts: i64, x: f64, y: f64, selector: &str) -> Event {
         event(
             id,
             ts,

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::definitions::{anchor, click_facts, is_quick_back, scroll_of, ClickFact};
 use super::zones::zone_views;
 use super::{Rules, Session};
-use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind};
+use crate::event::{DeviceClass, Event, Payload};
 
 /// One session's timeline. Times are ms since the Unix epoch (UTC), offsets and durations ms.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,18 +49,26 @@ pub struct Timeline {
     pub events: Vec<Item>,
 }
 
-/// One entry of a [`Timeline`]: `offset_ms` after the session's start, on page `page` (a page
-/// key). Scroll, zone and replay events are not entries: scroll depth and zones seen are
-/// told on their page view's entry.
+/// One entry of a [`Timeline`]: what happened ([`What`], its `type` and fields flattened into
+/// the entry) `offset_ms` after the session's start, at `ts`, on page `page` (the page key of
+/// the page view it belongs to).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub offset_ms: i64,
+    pub ts: i64,
+    pub page: String,
+    #[serde(flatten)]
+    pub what: What,
+}
+
+/// What a timeline [`Item`] tells. Scroll, zone and replay events are not entries: scroll
+/// depth and zones seen are told on their page view's entry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Item {
+pub enum What {
     /// A page view (placed at its pageview event; a page view whose pageview event never
     /// arrived, `synthetic`, at its first event).
     Pageview {
-        offset_ms: i64,
-        ts: i64,
-        page: String,
         /// The URL of the pageview event (of the first event for a synthetic page view).
         url: String,
         title: Option<String>,
@@ -79,9 +87,6 @@ pub enum Item {
     },
     /// A click, with its normalised selector and zone (`None` without one).
     Click {
-        offset_ms: i64,
-        ts: i64,
-        page: String,
         selector: String,
         zone: Option<String>,
         /// The first click of a rage burst: the rage click the rollups count.
@@ -92,35 +97,13 @@ pub enum Item {
         /// Time until the page reacted, ms (`None`: no reaction within the snippet's window).
         reaction_ms: Option<u32>,
     },
-    /// One answer to one survey question.
-    SurveyResponse {
-        offset_ms: i64,
-        ts: i64,
-        page: String,
-        survey_id: String,
-        question_id: String,
-        kind: SurveyKind,
-        value: Answer,
-        trigger: Option<String>,
-    },
-    /// A feedback-button submission (rating 1..5; ≤ 2 is negative).
-    Feedback {
-        offset_ms: i64,
-        ts: i64,
-        page: String,
-        rating: Option<u8>,
-        comment: Option<String>,
-        category: Option<String>,
-        selector: Option<String>,
-    },
     /// A `sightline.track(name, props)` call; `props` as sent (JSON).
-    Custom {
-        offset_ms: i64,
-        ts: i64,
-        page: String,
-        name: String,
-        props: serde_json::Value,
-    },
+    Custom { name: String, props: serde_json::Value },
+    /// A survey answer (`type` `survey_response`: `survey_id`, `question_id`, `kind`, `value`,
+    /// `trigger`) or a feedback-button submission (`type` `feedback`: `rating` 1..5, ≤ 2
+    /// negative, `comment`, `category`, `selector`): the event's payload as stored.
+    #[serde(untagged)]
+    Sent(Payload),
 }
 
 /// The timeline of server-side session `split` of snippet session `session_id`, from every
@@ -134,7 +117,7 @@ pub fn session_timeline(events: &[Event], session_id: &str, split: u32, rules: &
 }
 
 /// A page view's click facts, keyed by click event id.
-type Facts<'a> = HashMap<&'a str, (usize, ClickFact<'a>)>;
+type Facts<'a> = HashMap<&'a str, ClickFact<'a>>;
 
 fn timeline_of(s: &Session, split: u32, rules: &Rules) -> Timeline {
     let mut anchors: HashMap<&str, usize> = HashMap::new();
@@ -152,7 +135,7 @@ fn timeline_of(s: &Session, split: u32, rules: &Rules) -> Timeline {
             clicks += 1;
             rage_clicks += u32::from(f.rage);
             dead_clicks += u32::from(f.dead);
-            facts.insert(f.event.id.as_str(), (i, f));
+            facts.insert(f.event.id.as_str(), f);
         }
     }
     let page_of = |e: &Event| {
@@ -162,7 +145,6 @@ fn timeline_of(s: &Session, split: u32, rules: &Rules) -> Timeline {
     };
     let mut items = Vec::new();
     for &e in &s.events {
-        let offset_ms = e.ts - s.start;
         if let Some(&i) = anchors.get(e.id.as_str()) {
             let pv = &s.pageviews[i];
             let next = s.pageviews.get(i + 1).map_or(s.end, |n| n.ts);
@@ -170,79 +152,49 @@ fn timeline_of(s: &Session, split: u32, rules: &Rules) -> Timeline {
                 Some(Payload::Pageview { title, referrer, .. }) => (title.clone(), referrer.clone()),
                 _ => (None, None),
             };
-            items.push(Item::Pageview {
+            items.push(Item {
                 offset_ms: pv.ts - s.start,
                 ts: pv.ts,
                 page: pv.page_key.clone(),
-                url: e.url.clone(),
-                title,
-                referrer,
-                synthetic: pv.pageview.is_none(),
-                time_on_page_ms: next - pv.ts,
-                scroll_depth: scroll_of(pv).0,
-                zones_seen: zone_views(pv, std::iter::empty::<String>())
-                    .into_iter()
-                    .filter(|(_, v)| v.visible_ms >= u64::from(rules.zone_exposure_ms))
-                    .map(|(z, _)| z)
-                    .collect(),
-                quick_back: pv.pageview.is_some() && is_quick_back(&s.pageviews, i, rules),
+                what: What::Pageview {
+                    url: e.url.clone(),
+                    title,
+                    referrer,
+                    synthetic: pv.pageview.is_none(),
+                    time_on_page_ms: next - pv.ts,
+                    scroll_depth: scroll_of(pv).0,
+                    zones_seen: zone_views(pv, std::iter::empty::<String>())
+                        .into_iter()
+                        .filter(|(_, v)| v.visible_ms >= u64::from(rules.zone_exposure_ms))
+                        .map(|(z, _)| z)
+                        .collect(),
+                    quick_back: pv.pageview.is_some() && is_quick_back(&s.pageviews, i, rules),
+                },
             });
         }
-        let ts = e.ts;
-        match &e.payload {
-            Payload::Click { reaction_ms, .. } => {
-                if let Some((_, f)) = facts.get(e.id.as_str()) {
-                    items.push(Item::Click {
-                        offset_ms,
-                        ts,
-                        page: page_of(e),
-                        selector: f.selector.to_string(),
-                        zone: (!f.zone.is_empty()).then(|| f.zone.to_string()),
-                        rage: f.rage,
-                        rage_burst: f.rage_burst,
-                        dead: f.dead,
-                        reaction_ms: *reaction_ms,
-                    });
-                }
-            }
-            Payload::SurveyResponse {
-                survey_id,
-                question_id,
-                kind,
-                value,
-                trigger,
-            } => items.push(Item::SurveyResponse {
-                offset_ms,
-                ts,
-                page: page_of(e),
-                survey_id: survey_id.clone(),
-                question_id: question_id.clone(),
-                kind: *kind,
-                value: value.clone(),
-                trigger: trigger.clone(),
+        let what = match &e.payload {
+            Payload::Click { reaction_ms, .. } => facts.get(e.id.as_str()).map(|f| What::Click {
+                selector: f.selector.to_string(),
+                zone: (!f.zone.is_empty()).then(|| f.zone.to_string()),
+                rage: f.rage,
+                rage_burst: f.rage_burst,
+                dead: f.dead,
+                reaction_ms: *reaction_ms,
             }),
-            Payload::Feedback {
-                rating,
-                comment,
-                category,
-                selector,
-            } => items.push(Item::Feedback {
-                offset_ms,
-                ts,
-                page: page_of(e),
-                rating: *rating,
-                comment: comment.clone(),
-                category: category.clone(),
-                selector: selector.clone(),
-            }),
-            Payload::Custom { name, props_json } => items.push(Item::Custom {
-                offset_ms,
-                ts,
-                page: page_of(e),
+            Payload::SurveyResponse { .. } | Payload::Feedback { .. } => Some(What::Sent(e.payload.clone())),
+            Payload::Custom { name, props_json } => Some(What::Custom {
                 name: name.clone(),
                 props: serde_json::from_str(props_json).unwrap_or(serde_json::Value::Null),
             }),
-            Payload::Pageview { .. } | Payload::Scroll { .. } | Payload::Zone { .. } | Payload::Replay { .. } => {}
+            Payload::Pageview { .. } | Payload::Scroll { .. } | Payload::Zone { .. } | Payload::Replay { .. } => None,
+        };
+        if let Some(what) = what {
+            items.push(Item {
+                offset_ms: e.ts - s.start,
+                ts: e.ts,
+                page: page_of(e),
+                what,
+            });
         }
     }
     Timeline {
@@ -261,5 +213,84 @@ fn timeline_of(s: &Session, split: u32, rules: &Rules) -> Timeline {
         rage_clicks,
         dead_clicks,
         events: items,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollup::definitions::tests::{at, click, pageview};
+
+    fn kinds(t: &Timeline) -> Vec<(i64, &str, &str)> {
+        t.events
+            .iter()
+            .map(|i| {
+                let kind = match &i.what {
+                    What::Pageview { synthetic: true, .. } => "synthetic pageview",
+                    What::Pageview { quick_back: true, .. } => "pageview, quick back",
+                    What::Pageview { .. } => "pageview",
+                    What::Click { .. } => "click",
+                    _ => "other",
+                };
+                (i.offset_ms, i.page.as_str(), kind)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_page_view_without_its_pageview_event_and_a_repeated_pageview_event_each_show_once() {
+        let t0 = at(10, 0);
+        // A click before any pageview event: a synthetic page view of its page. Then a page
+        // view of /a whose pageview event came twice within 500 ms (merged), and a click on it.
+        let events = vec![
+            click("c0", t0, 10.0, 10.0, "#menu"),
+            pageview("p1", t0 + 1_000, "shop.example/a"),
+            pageview("p1b", t0 + 1_200, "shop.example/a"),
+            click("c1", t0 + 2_000, 10.0, 10.0, "#buy"),
+        ];
+        let t = session_timeline(&events, "s", 0, &Rules::default()).unwrap();
+        assert_eq!(
+            kinds(&t),
+            vec![
+                (0, "shop.example/", "synthetic pageview"),
+                (0, "shop.example/", "click"),
+                (1_000, "shop.example/a", "pageview"),
+                (2_000, "shop.example/a", "click"),
+            ]
+        );
+        let times: Vec<i64> = t
+            .events
+            .iter()
+            .filter_map(|i| match i.what {
+                What::Pageview { time_on_page_ms, .. } => Some(time_on_page_ms),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(times, vec![1_000, 1_000]);
+        assert_eq!(
+            (t.pageviews, t.clicks, t.entry_page.as_str(), t.exit_page.as_str()),
+            (1, 2, "shop.example/", "shop.example/a")
+        );
+        assert_eq!(session_timeline(&events, "s", 1, &Rules::default()), None);
+        assert_eq!(session_timeline(&events, "other", 0, &Rules::default()), None);
+    }
+
+    #[test]
+    fn a_page_left_for_the_previous_one_within_10_s_is_a_quick_back() {
+        let t0 = at(10, 0);
+        let events = vec![
+            pageview("a", t0, "shop.example/"),
+            pageview("b", t0 + 5_000, "shop.example/b"),
+            pageview("c", t0 + 8_000, "shop.example/"),
+        ];
+        let t = session_timeline(&events, "s", 0, &Rules::default()).unwrap();
+        assert_eq!(
+            kinds(&t),
+            vec![
+                (0, "shop.example/", "pageview"),
+                (5_000, "shop.example/b", "pageview, quick back"),
+                (8_000, "shop.example/", "pageview"),
+            ]
+        );
     }
 }
