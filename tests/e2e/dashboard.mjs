@@ -19,7 +19,11 @@
 //    coloured by class; the funnel steps input fills its row; at 400 px wide no table runs off
 //    the screen (they scroll in their card); a session's path is shown in order, as /sessions
 //    gives it (`path`);
-// 4. the overlay link opened on the live page (and the page framed in the heatmap view) draws
+// 4. issue 22: every sessions-list row links to its session's timeline; s2's, opened from the
+//    list, shows its events in order (offset, page, what, rage/dead flags; page views with
+//    time on page, scroll depth and zones seen) as computed by hand, and matches
+//    /sessions/{id} (screenshot session-timeline.png);
+// 5. the overlay link opened on the live page (and the page framed in the heatmap view) draws
 //    the heatmap, and its hottest element is HOT_SELECTOR, drawn over that element; the
 //    overlay viewer sends no events.
 // Prints `dashboard e2e: N passed, 0 failed` and exits 0 on success.
