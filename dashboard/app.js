@@ -131,6 +131,10 @@
   function card(title) { var c = h('section', { class: 'card' }, title ? h('h2', { text: title }) : null); for (var i = 1; i < arguments.length; i++) add(c, arguments[i]); return c; }
   function empty(what) { return h('p', { class: 'muted', text: 'No ' + what + ' in this range.' }); }
   function sessionsLink(extra, label) { return h('a', { class: 'pill', href: link('sessions', extra), text: label || 'sessions' }); }
+  /** A link to one session's timeline (`session` and `split` of a sessions-list row). */
+  function timelineLink(session, split, label) {
+    return h('a', { class: 'pill', 'data-timeline': session + '#' + (split || 0), href: link('session', { id: session, split: split || 0 }), text: label || 'timeline' });
+  }
   function heatmapLink(page, label) { return h('a', { class: 'pill', href: link('heatmap', { url: page }), text: label || 'heatmap' }); }
 
   /** A page key without its host, for chart labels (`shop.example/pricing` → `/pricing`). */
@@ -454,7 +458,7 @@
             h('p', null, h('b', { 'data-kpi': 'answers', text: num(s.text.answers) }), S.q ? ' answers containing “' + S.q + '”' : ' answers',
               s.text.top_terms.length ? ' · top terms: ' + s.text.top_terms.slice(0, 10).map(function (t) { return t.term + ' (' + t.count + ')'; }).join(', ') : ''),
             h('ul', { class: 'plain', 'data-list': 'answers' }, s.text.recent.map(function (a) {
-              return h('li', null, h('span', { 'data-f': 'text', text: a.text }), ' ', h('span', { class: 'muted', text: '— ' + a.page + ' ' }), sessionsLink({ page: a.page }, 'session'));
+              return h('li', null, h('span', { 'data-f': 'text', text: a.text }), ' ', h('span', { class: 'muted', text: '— ' + a.page + ' ' }), timelineLink(a.session, a.split, 'session'));
             })),
           ]);
         }
@@ -488,6 +492,7 @@
             { label: 'When', f: 'ts', get: function (r) { return new Date(r.ts).toISOString().replace('T', ' ').slice(0, 16); } },
             { label: 'Rating', f: 'rating', n: 1 }, { label: 'Category', f: 'category' }, { label: 'Comment', f: 'comment' },
             { label: 'Page', f: 'page' }, { label: 'Element', f: 'selector' },
+            { label: '', get: function (r) { return timelineLink(r.session, r.split, 'session'); } },
           ], fb.recent) : empty('feedback')),
       ];
     });
@@ -511,6 +516,8 @@
         card(null, r.sessions.length ? table('sessions', [
           // A session split by the server (30 min idle, 4 h cap) shows its part: "s1 · part 2".
           { label: 'Session', f: 'session', get: function (s) { return h('code', { text: s.split ? s.session + ' · part ' + (s.split + 1) : s.session }); } },
+          // The session's timeline (`#/session`): its events in order.
+          { label: '', get: function (s) { return timelineLink(s.session, s.split); } },
           { label: 'Start (UTC)', f: 'start', get: function (s) { return new Date(s.start).toISOString().replace('T', ' ').slice(0, 19); } },
           { label: 'Duration (s)', f: 'duration_ms', get: function (s) { return (s.duration_ms / 1000).toFixed(1); } },
           { label: 'Device', f: 'device' }, { label: 'Page views', f: 'pageviews', n: 1 }, { label: 'Clicks', f: 'clicks', n: 1 },
@@ -520,6 +527,67 @@
           { label: 'Path', f: 'path', get: function (s) { return s.path.join(' → '); } },
         ], r.sessions) : empty('sessions'),
         r.next_cursor ? h('p', null, h('a', { id: 's-next', href: link('sessions', { page: S.page, element: S.element, has: S.has, cursor: r.next_cursor }), text: 'Next page →' })) : null),
+      ];
+    });
+  };
+
+  /** An offset from the session's start as `+m:ss.s`. */
+  function offset(ms) {
+    var m = Math.floor(ms / 60000), sec = (ms % 60000) / 1000;
+    return '+' + m + ':' + (sec < 10 ? '0' : '') + sec.toFixed(1);
+  }
+  function flag(cls, text, title) { return h('span', { class: 'flag ' + cls, 'data-flag': cls, title: title || null, text: text }); }
+  /** What one timeline entry says, as [what, details, flags]. */
+  function entry(e) {
+    var bits = [];
+    switch (e.type) {
+      case 'pageview':
+        bits.push((e.synthetic ? 'page view (no pageview event) · ' : '') + (e.title ? '“' + e.title + '” · ' : '') +
+          'on page ' + (e.time_on_page_ms / 1000).toFixed(1) + ' s · scrolled ' + num(e.scroll_depth) + ' %' +
+          (e.zones_seen.length ? ' · zones seen: ' + e.zones_seen.join(', ') : '') + (e.referrer ? ' · from ' + e.referrer : ''));
+        return ['Page view', bits, e.quick_back ? [flag('quick-back', 'quick back', 'left for the previous page within rules.quick_back_ms')] : []];
+      case 'click':
+        bits.push(h('code', { text: e.selector }));
+        if (e.zone) bits.push(' in zone ' + e.zone);
+        bits.push(e.reaction_ms === null ? ' · no reaction' : ' · page reacted in ' + e.reaction_ms + ' ms');
+        return ['Click', bits, [e.rage ? flag('rage', 'rage ×' + e.rage_burst, 'a rage burst of ' + e.rage_burst + ' clicks (counted once, here)') : null,
+          e.dead ? flag('dead', 'dead', 'no reaction within rules.dead_click_ms') : null]];
+      case 'survey_response':
+        return ['Survey answer', [e.survey_id + ' · ' + e.question_id + ' (' + e.kind + '): ', h('b', { text: Array.isArray(e.value) ? e.value.join(', ') : String(e.value) }),
+          e.trigger ? ' · shown on ' + e.trigger : ''], []];
+      case 'feedback':
+        return ['Feedback', [(e.rating !== null ? 'rated ' + e.rating + '/5' : 'no rating') + (e.category ? ' · ' + e.category : '') +
+          (e.comment ? ' · “' + e.comment + '”' : ''), e.selector ? h('code', { text: ' ' + e.selector }) : null],
+          e.rating !== null && e.rating <= 2 ? [flag('negative', 'negative', 'rated 2 or less')] : []];
+      case 'custom':
+        return ['Event', [h('code', { text: e.name }), e.props && Object.keys(e.props).length ? ' ' + JSON.stringify(e.props) : ''], []];
+      default:
+        return [e.type, [], []];
+    }
+  }
+
+  /** One session as a timeline: `#/session?site=&id=<session>&split=<n>`. */
+  render.session = function () {
+    if (!S.id) return Promise.reject(new Error('id: no session in the link (open one from the Sessions view).'));
+    return siteApi('/sessions/' + encodeURIComponent(S.id), { split: S.split }).then(function (t) {
+      return [
+        h('p', null, h('a', { href: link('sessions'), text: '← Sessions' })),
+        h('h1', { text: 'Session ' + t.session + (t.split ? ' · part ' + (t.split + 1) : '') }),
+        h('div', { class: 'kpis' },
+          kpi('start (UTC)', new Date(t.start).toISOString().replace('T', ' ').slice(0, 19), 'start'),
+          kpi('duration (s)', (t.duration_ms / 1000).toFixed(1), 'duration_ms'), kpi('device', t.device, 'device'),
+          kpi('page views', num(t.pageviews), 'pageviews'), kpi('clicks', num(t.clicks), 'clicks'),
+          kpi('rage clicks', num(t.rage_clicks), 'rage_clicks'), kpi('dead clicks', num(t.dead_clicks), 'dead_clicks')),
+        card(null, h('p', { class: 'muted' }, 'Entry ', h('code', { 'data-f': 'entry_page', text: t.entry_page }), ' · exit ',
+          h('code', { 'data-f': 'exit_page', text: t.exit_page }), ' · visitor ', h('code', { text: t.visitor_id }),
+          t.bot ? ' · bot' : '', ' · replay: ', t.replay ? h('a', { href: t.replay, text: 'open' }) : 'none (recordings are not stored yet)'),
+        table('timeline', [
+          { label: 'Time', f: 'offset_ms', get: function (e) { return h('span', { title: new Date(e.ts).toISOString(), text: offset(e.offset_ms) }); } },
+          { label: 'Page', f: 'page', get: function (e) { return h('code', { text: short(e.page) }); } },
+          { label: 'What', f: 'type', get: function (e) { return h('b', { text: entry(e)[0] }); } },
+          { label: 'Details', f: 'details', get: function (e) { return h('span', null, entry(e)[1]); } },
+          { label: 'Flags', f: 'flags', get: function (e) { return h('span', null, entry(e)[2]); } },
+        ], t.events.map(function (e) { return Object.assign({ __title: e.type }, e); }))),
       ];
     });
   };
@@ -574,7 +642,7 @@
       fSite.value = S.site; fFrom.value = S.from; fTo.value = S.to; fDev.value = S.device || '';
       var tabs = document.getElementById('tabs');
       tabs.textContent = '';
-      VIEWS.forEach(function (v) { tabs.appendChild(h('a', { href: link(v[0]), class: v[0] === S.view ? 'on' : null, text: v[1] })); });
+      VIEWS.forEach(function (v) { tabs.appendChild(h('a', { href: link(v[0]), class: v[0] === S.view || (v[0] === 'sessions' && S.view === 'session') ? 'on' : null, text: v[1] })); });
       if (!render[S.view]) return go({}, 'problems');
       charts.forEach(function (c) { c.dispose(); });
       charts = [];

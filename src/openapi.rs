@@ -39,6 +39,7 @@ use utoipa::OpenApi;
         crate::query::heatmap::problems,
         crate::query::heatmap::heatmap_compare,
         crate::query::heatmap::sessions,
+        crate::query::timeline::session_timeline_view,
         crate::query::voc::voc,
         crate::ingest::widgets,
         crate::survey::list_surveys,

@@ -887,6 +887,10 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 .route("/v1/sites/{key}/zones", web::get().to(query::zones))
                 .route("/v1/sites/{key}/problems", web::get().to(query::problems))
                 .route("/v1/sites/{key}/sessions", web::get().to(query::sessions))
+                .route(
+                    "/v1/sites/{key}/sessions/{id}",
+                    web::get().to(query::timeline::session_timeline_view),
+                )
                 .route("/v1/sites/{key}/journeys", web::get().to(query::journeys))
                 .route("/v1/sites/{key}/pages", web::get().to(query::pages))
                 .route("/v1/sites/{key}/funnel", web::get().to(query::funnel_view))

@@ -9,7 +9,8 @@
 //!   page framed at the device's width, the inclusive last day on the overlay panel, chart
 //!   labels and legends that overlap nothing, the whole NPS scale by class, a funnel input that
 //!   fills its row, tables that scroll in their card at 400 px, a session's path in order
-//!   (`path` of `/sessions`).
+//!   (`path` of `/sessions`); and issue 22's session timeline, opened from the sessions list,
+//!   with s2's events in order as computed by hand (`test-artifacts/dashboard/session-timeline.png`).
 
 mod common;
 use common::*;

@@ -116,8 +116,10 @@ pub enum Answer {
     Choices(Vec<String>),
 }
 
-/// Type-specific fields of an event. Coordinates are CSS px, durations ms.
-#[derive(Debug, Clone, PartialEq)]
+/// Type-specific fields of an event. Coordinates are CSS px, durations ms. Serialized (for
+/// the session timeline) with its v1 `type` name as `type` and its fields by name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Payload {
     Pageview {
         referrer: Option<String>,

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub mod heatmap;
+pub mod timeline;
 pub use heatmap::{heatmap_compare, problems, sessions, zones, zones_data};
 
 /// Time range, device and bot parameters, taken by every query endpoint; the others add

@@ -275,6 +275,8 @@ pub(super) struct ClickFact<'a> {
     pub(super) dead: bool,
     /// First click of a rage burst (a burst counts once, on its first click).
     pub(super) rage: bool,
+    /// On the first click of a rage burst, the clicks in the burst; 0 on every other click.
+    pub(super) rage_burst: u32,
 }
 
 /// A click with no reaction within `dead_click_ms` (reaction `None` included), unless it
@@ -386,6 +388,7 @@ pub(super) fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact
                         rules,
                     ),
                 rage: false,
+                rage_burst: 0,
             });
         }
     }
@@ -405,7 +408,9 @@ pub(super) fn click_facts<'a>(pv: &PageView<'a>, rules: &Rules) -> Vec<ClickFact
         };
         if ends {
             if k - burst_start >= rules.rage_min_clicks as usize {
-                facts[eligible[burst_start].0].rage = true;
+                let first = &mut facts[eligible[burst_start].0];
+                first.rage = true;
+                first.rage_burst = (k - burst_start) as u32;
             }
             burst_start = k;
         }
@@ -431,7 +436,7 @@ pub(super) fn is_quick_back(pageviews: &[PageView], i: usize, rules: &Rules) -> 
 
 /// Deepest scroll of a page view in percent, rounded to 0.1 (0 without scroll events), and
 /// the largest document height its scroll events reported.
-fn scroll_of(pv: &PageView) -> (f64, Option<u32>) {
+pub(super) fn scroll_of(pv: &PageView) -> (f64, Option<u32>) {
     let mut depth = 0.0f64;
     let mut doc_h: Option<u32> = None;
     for e in &pv.events {
@@ -445,7 +450,7 @@ fn scroll_of(pv: &PageView) -> (f64, Option<u32>) {
 
 /// The event that places a page view in the session order: its pageview event, else (a
 /// synthetic page view) its first event.
-fn anchor<'a>(pv: &PageView<'a>) -> Option<&'a Event> {
+pub(super) fn anchor<'a>(pv: &PageView<'a>) -> Option<&'a Event> {
     pv.pageview.or_else(|| pv.events.first().copied())
 }
 
@@ -1105,7 +1110,7 @@ pub fn top_terms<'a>(texts: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::rollup::day_of;
 
@@ -1114,11 +1119,11 @@ mod tests {
     /// 2025-06-01 00:00 UTC.
     const DAY: i64 = 20_240 * DAY_MS;
 
-    fn at(h: i64, m: i64) -> i64 {
+    pub(in crate::rollup) fn at(h: i64, m: i64) -> i64 {
         DAY + h * HOUR + m * MIN
     }
 
-    fn event(id: &str, ts: i64, payload: Payload) -> Event {
+    pub(in crate::rollup) fn event(id: &str, ts: i64, payload: Payload) -> Event {
         Event {
             id: id.to_string(),
             site: "site".to_string(),
@@ -1140,7 +1145,7 @@ mod tests {
         }
     }
 
-    fn pageview(id: &str, ts: i64, page: &str) -> Event {
+    pub(in crate::rollup) fn pageview(id: &str, ts: i64, page: &str) -> Event {
         let mut e = event(
             id,
             ts,
@@ -1155,7 +1160,7 @@ mod tests {
         e
     }
 
-    fn click(id: &str, ts: i64, x: f64, y: f64, selector: &str) -> Event {
+    pub(in crate::rollup) fn click(id: &str, ts: i64, x: f64, y: f64, selector: &str) -> Event {
         event(
             id,
             ts,

@@ -15,6 +15,7 @@ pub mod job;
 pub mod leases;
 pub mod regressions;
 pub mod selector;
+pub mod timeline;
 pub mod zones;
 
 pub use definitions::{

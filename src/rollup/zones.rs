@@ -40,8 +40,8 @@ pub fn add_el_cell(cells: &mut Vec<ElCell>, ex: f64, ey: f64) {
 
 /// What one page view says about one zone.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-struct ZoneView {
-    visible_ms: u64,
+pub(super) struct ZoneView {
+    pub(super) visible_ms: u64,
     hover_ms: u64,
     /// The first `hesitation_ms` sent (in event order).
     hesitation_ms: Option<u32>,
@@ -50,7 +50,7 @@ struct ZoneView {
 
 /// Per zone name, what a page view's events say: sums of `visible_ms` and `hover_ms` of its
 /// `zone` events, the first `hesitation_ms`, and whether a click landed in the zone.
-fn zone_views(pv: &PageView, clicked_zones: impl Iterator<Item = String>) -> BTreeMap<String, ZoneView> {
+pub(super) fn zone_views(pv: &PageView, clicked_zones: impl Iterator<Item = String>) -> BTreeMap<String, ZoneView> {
     let mut out: BTreeMap<String, ZoneView> = BTreeMap::new();
     for e in &pv.events {
         if let Payload::Zone {

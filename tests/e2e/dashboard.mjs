@@ -19,7 +19,11 @@
 //    coloured by class; the funnel steps input fills its row; at 400 px wide no table runs off
 //    the screen (they scroll in their card); a session's path is shown in order, as /sessions
 //    gives it (`path`);
-// 4. the overlay link opened on the live page (and the page framed in the heatmap view) draws
+// 4. issue 22: every sessions-list row links to its session's timeline; s2's, opened from the
+//    list, shows its events in order (offset, page, what, rage/dead flags; page views with
+//    time on page, scroll depth and zones seen) as computed by hand, and matches
+//    /sessions/{id} (screenshot session-timeline.png);
+// 5. the overlay link opened on the live page (and the page framed in the heatmap view) draws
 //    the heatmap, and its hottest element is HOT_SELECTOR, drawn over that element; the
 //    overlay viewer sends no events.
 // Prints `dashboard e2e: N passed, 0 failed` and exits 0 on success.
@@ -430,6 +434,32 @@ async function views(browser) {
   same('sessions: each path as the API gives it', (await readTable(page, 'sessions')).map((r) => r.path),
     all.sessions.map((x) => x.path.join(' → ')));
   await shot(page, 'sessions');
+  // Issue 22: every row links to its session's timeline. s2 (seeded in tests/dashboard.rs):
+  // index.html, two clicks on HOT (the page reacts), a rage burst of 3 unanswered clicks on
+  // #messagesDropdown 150 ms apart (rage on the first, every one dead), then charts.html
+  // 30 s after the start; its last event (a scroll) 25 s later. Hand-computed.
+  check('sessions: every row links to its timeline', (await page.$$('[data-table="sessions"] tbody tr')).length === all.sessions.length &&
+    (await page.$$('[data-table="sessions"] tbody tr a[data-timeline]')).length === all.sessions.length);
+  await page.evaluate(() => document.body.setAttribute('data-state', 'navigating'));
+  await page.click('[data-table="sessions"] a[data-timeline="s2#0"]');
+  await page.waitForFunction(() => document.body.dataset.state === 'ready' && document.body.dataset.view === 'session', null, { timeout: 20_000 });
+  same('timeline: opened from the list', new URLSearchParams(page.url().split('?')[1]).get('id'), 's2');
+  const tl = await api('/sessions/s2', { from: undefined, to: undefined });
+  const idx = '/index.html', charts = '/charts.html';
+  same('timeline: the events in order (time, page, what, flags)', (await readTable(page, 'timeline')).map((r) => [r.offset_ms, r.page, r.type, r.flags]), [
+    ['+0:00.0', idx, 'Page view', ''], ['+0:01.0', idx, 'Click', ''], ['+0:03.0', idx, 'Click', ''],
+    ['+0:05.0', idx, 'Click', 'rage ×3dead'], ['+0:05.2', idx, 'Click', 'dead'], ['+0:05.3', idx, 'Click', 'dead'],
+    ['+0:30.0', charts, 'Page view', '']]);
+  same('timeline: page views with time on page, scroll depth and zones seen', (await readTable(page, 'timeline')).filter((r) => r.type === 'Page view').map((r) => r.details), [
+    '“index.html” · on page 30.0 s · scrolled 80 % · zones seen: illustration', '“charts.html” · on page 25.0 s · scrolled 35 %']);
+  same('timeline: KPIs as the API gives them', await kpis(page), {
+    start: new Date(tl.start).toISOString().replace('T', ' ').slice(0, 19), duration_ms: '55.0', device: 'desktop',
+    pageviews: '2', clicks: '5', rage_clicks: '1', dead_clicks: '3' });
+  same('timeline: the API\'s events, in order', tl.events.map((e) => [e.type, e.offset_ms]),
+    [['pageview', 0], ['click', 1000], ['click', 3000], ['click', 5000], ['click', 5150], ['click', 5300], ['pageview', 30000]]);
+  same('timeline: entry and exit page', await page.$$eval('[data-f="entry_page"], [data-f="exit_page"]', (els) => els.map((e) => e.textContent)),
+    [pageKey('index.html'), pageKey('charts.html')]);
+  await shot(page, 'session-timeline');
   // A session's path in order, a page visited twice shown twice (s6: index → cards → index),
   // as /sessions gives it (`path`), while `pages` holds each page once.
   const s6Path = ['index.html', 'cards.html', 'index.html'].map(pageKey);

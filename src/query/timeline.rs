@@ -1,0 +1,68 @@
+//! `GET /v1/sites/{key}/sessions/{id}`: one session's timeline
+//! ([`crate::rollup::timeline`]). Reads only that snippet session's events (the warehouse's
+//! per-session read, the one the rollup job uses), never a range.
+
+use super::off_http;
+use crate::rollup::timeline::session_timeline;
+use crate::server::{require_read, ApiError, AppState};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+/// Parameter of `GET /v1/sites/{key}/sessions/{id}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TimelineParams {
+    /// The server-side part of the session (`split` of a `/sessions` row): 0 (default), 1, …
+    pub split: Option<String>,
+}
+
+/// `GET /v1/sites/{key}/sessions/{id}`: the events of session `id` (the snippet's session id,
+/// `session` of a `/sessions` row), part `split`, in order, with page views (time on page,
+/// scroll depth, zones seen), clicks (selector, zone, rage/dead), survey answers, feedback
+/// and custom events. `id` may also be a session key `<session>#<split>` (`#` sent as `%23`)
+/// when no `split` is given and no session is literally named so. `replay` is `null`: no
+/// recordings are stored yet. `400` naming `split` when it is not an integer ≥ 0; `404`
+/// naming `key` (unknown site) or `id` (no such session or part).
+#[utoipa::path(get, path = "/v1/sites/{key}/sessions/{id}", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), ("id" = String, Path, description = "the snippet's session id (`session` of a /sessions row)"), TimelineParams), responses((status = 200, description = "session, split, visitor_id, start, end, duration_ms, device, bot, entry_page, exit_page, pageviews, clicks, rage_clicks, dead_clicks, replay (null until recordings exist), events: [{type: pageview|click|survey_response|feedback|custom, offset_ms (from start), ts, page, …}] in session order; pageview: url, title, referrer, synthetic, time_on_page_ms, scroll_depth (%), zones_seen, quick_back; click: selector, zone, rage, rage_burst, dead, reaction_ms; survey_response: survey_id, question_id, kind, value, trigger; feedback: rating, comment, category, selector; custom: name, props"), (status = 400, description = "split is not an integer 0 or more"), (status = 404, description = "unknown site (key) or session (id)")))]
+pub async fn session_timeline_view(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    p: web::Query<TimelineParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (key, id) = path.into_inner();
+    require_read(&req, &state, &key)?;
+    let site = state
+        .sites
+        .get(&key)
+        .ok_or_else(|| ApiError::not_found("key", "unknown site"))?;
+    let split = match p.split.as_deref() {
+        None => None,
+        Some(s) => Some(
+            s.trim()
+                .parse::<u32>()
+                .map_err(|_| ApiError::bad("split", "must be an integer 0 or more"))?,
+        ),
+    };
+    // The literal id, and (without `split`) the session key form `<session>#<split>`.
+    let mut candidates: Vec<(String, u32)> = vec![(id.clone(), split.unwrap_or(0))];
+    if split.is_none() {
+        let (sid, n) = crate::rollup::session_key_parts(&id);
+        if sid != id {
+            candidates.push((sid.to_string(), n));
+        }
+    }
+    let ids: Vec<String> = candidates.iter().map(|(s, _)| s.clone()).collect();
+    let events = state.warehouse.session_events(&key, &ids).await?;
+    let rules = site.settings.rules;
+    let timeline = off_http(move || {
+        candidates
+            .iter()
+            .find_map(|(sid, n)| session_timeline(&events, sid, *n, &rules))
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found("id", "no such session (or no such split of it)"))?;
+    let mut out = serde_json::to_value(&timeline).map_err(|e| anyhow::anyhow!("timeline to JSON: {e}"))?;
+    out["replay"] = serde_json::Value::Null;
+    Ok(HttpResponse::Ok().json(out))
+}
