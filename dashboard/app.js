@@ -547,6 +547,7 @@
           (e.zones_seen.length ? ' · zones seen: ' + e.zones_seen.join(', ') : '') + (e.referrer ? ' · from ' + e.referrer : ''));
         return ['Page view', bits, e.quick_back ? [flag('quick-back', 'quick back', 'left for the previous page within rules.quick_back_ms')] : []];
       case 'click':
+        if (e.text) bits.push('“' + e.text + '” ');
         bits.push(h('code', { text: e.selector }));
         if (e.zone) bits.push(' in zone ' + e.zone);
         bits.push(e.reaction_ms === null ? ' · no reaction' : ' · page reacted in ' + e.reaction_ms + ' ms');

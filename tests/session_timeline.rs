@@ -54,7 +54,13 @@ fn a_session_reads_back_as_its_timeline() {
             json!({"pageview_id": "pv1", "zone": "footer", "visible_ms": 100, "hover_ms": 0}),
         ),
         at("scroll", HOME, t0, 2_000, json!({"pageview_id": "pv1", "depth": 62.34})),
-        click(t0, 3_000, 100, "#buy", json!({"reaction_ms": 50, "zone": "hero"})),
+        click(
+            t0,
+            3_000,
+            100,
+            "#buy",
+            json!({"reaction_ms": 50, "zone": "hero", "text": "  Buy\n   now "}),
+        ),
         // A rage burst: 4 clicks, 200 ms and at most 6 px apart; the page reacts each time.
         click(t0, 4_000, 500, "button.cart", json!({"reaction_ms": 30})),
         click(t0, 4_200, 502, "button.cart", json!({"reaction_ms": 30})),
@@ -143,9 +149,12 @@ fn a_session_reads_back_as_its_timeline() {
                  dead: bool,
                  reaction: Option<u32>| {
         json!({"type": "click", "offset_ms": offset, "ts": t0 + offset, "page": page, "selector": selector,
-               "zone": zone, "rage": rage_burst > 0, "rage_burst": rage_burst, "dead": dead, "reaction_ms": reaction})
+               "text": null, "zone": zone, "rage": rage_burst > 0, "rage_burst": rage_burst, "dead": dead, "reaction_ms": reaction})
     };
     let (home, pricing) = ("shop.example/", "shop.example/pricing");
+    // The element text is kept, whitespace folded.
+    let mut buy = click(3_000, home, "#buy", Some("hero"), 0, false, Some(50));
+    buy["text"] = json!("Buy now");
     let expected = json!({
         "session": "tl-1", "split": 0, "visitor_id": "v-tl-1",
         "start": t0, "end": t0 + 20_000, "duration_ms": 20_000,
@@ -155,7 +164,7 @@ fn a_session_reads_back_as_its_timeline() {
         "replay": null,
         "events": [
             pv(0, home, HOME, Some("Home"), Some("https://www.google.com/"), 10_000, 62.3, json!(["hero"])),
-            click(3_000, home, "#buy", Some("hero"), 0, false, Some(50)),
+            buy,
             click(4_000, home, "button.cart", None, 4, false, Some(30)),
             click(4_200, home, "button.cart", None, 0, false, Some(30)),
             click(4_400, home, "button.cart", None, 0, false, Some(30)),

@@ -88,6 +88,8 @@ pub enum What {
     /// A click, with its normalised selector and zone (`None` without one).
     Click {
         selector: String,
+        /// The element's visible text as the client sent it (`None`: not sent).
+        text: Option<String>,
         zone: Option<String>,
         /// The first click of a rage burst: the rage click the rollups count.
         rage: bool,
@@ -173,8 +175,9 @@ fn timeline_of(s: &Session, split: u32, rules: &Rules) -> Timeline {
             });
         }
         let what = match &e.payload {
-            Payload::Click { reaction_ms, .. } => facts.get(e.id.as_str()).map(|f| What::Click {
+            Payload::Click { reaction_ms, text, .. } => facts.get(e.id.as_str()).map(|f| What::Click {
                 selector: f.selector.to_string(),
+                text: text.clone(),
                 zone: (!f.zone.is_empty()).then(|| f.zone.to_string()),
                 rage: f.rage,
                 rage_burst: f.rage_burst,
