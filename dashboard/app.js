@@ -244,8 +244,8 @@
             { label: '', get: function (r) { return sessionsLink({ page: hm.page, element: r.selector }); } },
           ], hm.elements) : empty('clicks')),
           card('Scroll map: page views that reached each depth', chart('', {
-            tooltip: { trigger: 'axis' }, grid: { left: 60, right: 20, top: 20, bottom: 40 },
-            yAxis: { type: 'category', inverse: true, name: 'depth', data: hm.scroll.map(function (s) { return s.depth + ' %'; }) },
+            tooltip: { trigger: 'axis' }, grid: { left: 60, right: 64, top: 20, bottom: 40 },
+            yAxis: { type: 'category', inverse: true, data: hm.scroll.map(function (s) { return s.depth + ' %'; }) },
             xAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value} %' } },
             series: [{ type: 'bar', name: '% of page views', data: hm.scroll.map(function (s) { return Math.round(maxDepthShare(s) * 1000) / 10; }),
               itemStyle: { color: '#e8590c' }, label: { show: true, position: 'right', formatter: '{c} %' } }],
@@ -452,7 +452,9 @@
         var charts2 = h('div', { class: 'grid2' });
         add(c, charts2);
         if (s.kind !== 'text') add(charts2, distribution(s));
-        if (s.trend && s.trend.length) add(charts2, trendChart(s.trend, s.kind === 'nps' ? [['nps', 'NPS']] : s.kind === 'csat' ? [['csat', 'CSAT %']] : [['mean', 'mean']]));
+        // Scale questions trend their score; choice and text questions their answers a day.
+        var score = { nps: [['nps', 'NPS']], csat: [['csat', 'CSAT %']], rating: [['mean', 'mean']] }[s.kind] || [['responses', 'answers']];
+        if (s.trend && s.trend.length) add(charts2, trendChart(s.trend, score));
         if (s.text) {
           add(c, [
             h('p', null, h('b', { 'data-kpi': 'answers', text: num(s.text.answers) }), S.q ? ' answers containing “' + S.q + '”' : ' answers',

@@ -38,7 +38,7 @@
     '.depth span{position:relative;top:-18px;padding:1px 4px;background:rgba(0,0,0,.7);color:#fff;border-radius:3px}',
     '.bar{position:fixed;bottom:12px;left:12px;width:300px;padding:10px 12px;background:#1f2430;color:#eef;border-radius:8px;',
     '  box-shadow:0 4px 20px rgba(0,0,0,.4);pointer-events:auto;font:13px/1.4 system-ui,sans-serif}',
-    '.bar h1{font-size:14px;margin:0 0 6px}.bar code{color:#ffd479;word-break:break-all}.bar label{margin-right:8px}',
+    '.bar h1{font-size:14px;margin:0 0 6px}.bar code{color:#ffd479;word-break:break-all}.bar label{margin-right:8px;white-space:nowrap;display:inline-block}',
     '.bar button{float:right;background:none;border:0;color:#eef;font-size:16px;cursor:pointer}',
     '.tip{position:fixed;display:none;max-width:320px;padding:8px 10px;background:#111;color:#fff;border-radius:6px;',
     '  font:12px/1.4 system-ui,sans-serif;pointer-events:none;white-space:pre-line}',
@@ -55,6 +55,8 @@
   tip.className = 'tip';
   root.appendChild(tip);
 
+  /** `n` and the noun, plural unless n is 1: "1 click", "3 clicks". */
+  function count(n, noun) { return n + ' ' + noun + (n === 1 ? '' : 's'); }
   function el(tag, cls, text) {
     var e = d.createElement(tag);
     if (cls) e.className = cls;
@@ -107,8 +109,8 @@
         var color = heat(m.clicks / max);
         st.boxes.push({ selector: m.selector, clicks: m.clicks, rage_clicks: m.rage_clicks, dead_clicks: m.dead_clicks,
           rank: rank, x: r.x, y: r.y, w: r.w, h: r.h });
-        var text = m.selector + '\n' + m.clicks + ' clicks (#' + rank + ')' + (m.rage_clicks ? '\n' + m.rage_clicks + ' rage clicks' : '') +
-          (m.dead_clicks ? '\n' + m.dead_clicks + ' dead clicks' : '') + (m.zone ? '\nzone ' + m.zone : '') +
+        var text = m.selector + '\n' + count(m.clicks, 'click') + ' (#' + rank + ')' + (m.rage_clicks ? '\n' + count(m.rage_clicks, 'rage click') : '') +
+          (m.dead_clicks ? '\n' + count(m.dead_clicks, 'dead click') : '') + (m.zone ? '\nzone ' + m.zone : '') +
           (m.el ? '\nmean position in element ' + pct(m.el.x) + ' × ' + pct(m.el.y) : '');
         hover.push({ rect: r, text: text, area: r.w * r.h });
         if (!layers.elements) return;
@@ -181,7 +183,7 @@
     var hm = data.heatmap, p = el('div');
     p.appendChild(el('code', '', data.page));
     bar.appendChild(p);
-    bar.appendChild(el('div', 'stats', hm.pageviews + ' page views · ' + hm.clicks + ' clicks' +
+    bar.appendChild(el('div', 'stats', count(hm.pageviews, 'page view') + ' · ' + count(hm.clicks, 'click') +
       (data.device ? ' · ' + data.device : '') + (data.from ? ' · ' + day(data.from) + ' → ' + (data.to ? day(data.to, 1) : 'today') : '')));
     if (st.hottest) {
       var h = el('div', 'hottest', 'Hottest: ');

@@ -88,8 +88,10 @@
   var uid = 0;
   function id(p) { return 'sl' + p + (++uid); }
 
+  // The widgets' own font: `:host{all:initial}` leaves the browser's default (a serif).
+  var FONT = '14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif';
   var CSS = ':host{all:initial}*{box-sizing:border-box}' +
-    '.box{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;background:#fff;' +
+    '.box{font:' + FONT + ';color:#1f2328;background:#fff;' +
     'border:1px solid #c8ccd0;border-radius:8px;box-shadow:0 6px 24px rgba(0,0,0,.18);padding:16px;' +
     'width:340px;max-width:calc(100vw - 24px);position:relative;text-align:left}' +
     'h2{font-size:16px;margin:0 28px 8px 0;font-weight:600}' +
@@ -108,7 +110,7 @@
     '.x{position:absolute;top:8px;right:8px;background:none;border:0;color:#57606a;font-size:20px;line-height:1;padding:2px 6px}' +
     '.nav{display:flex;gap:8px;align-items:center;justify-content:space-between;margin-top:8px}' +
     '.muted{color:#57606a;font-size:12px}.err{color:#b42318;font-size:13px;min-height:1em;margin:4px 0 0}' +
-    '.tab{position:fixed;top:50%;padding:8px 12px;border-radius:6px 6px 0 0;z-index:2147483646}' +
+    '.tab{font:' + FONT + ';position:fixed;top:50%;padding:8px 12px;border-radius:6px 6px 0 0;z-index:2147483646}' +
     '.tab.right{right:0;transform:translate(38%,-50%) rotate(-90deg)}.tab.left{left:0;transform:translate(-38%,-50%) rotate(90deg)}' +
     '.wrap{position:fixed;bottom:16px;right:16px}.wrap.left{left:16px;right:auto}' +
     '.hl{position:fixed;pointer-events:none;border:2px solid #2f6feb;background:rgba(47,111,235,.12);z-index:2147483646;display:none}' +

@@ -206,10 +206,7 @@ pub async fn create_grant(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
-    let site = state
-        .sites
-        .get(&key)
-        .ok_or_else(|| ApiError::not_found("key", "unknown site"))?;
+    let site = state.site(&key)?;
     let r: OverlayRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad(
             "body",

@@ -39,6 +39,16 @@ pub struct AppState {
     pub rollup: rollup::job::Ownership,
 }
 
+impl AppState {
+    /// The site with write key `key` (from the site cache), or `404` naming `key`: what every
+    /// route under `/v1/sites/{key}/…` answers for an unknown site.
+    pub fn site(&self, key: &str) -> Result<Site, ApiError> {
+        self.sites
+            .get(key)
+            .ok_or_else(|| ApiError::not_found("key", &format!("no site with key {key}")))
+    }
+}
+
 /// An error of the query or admin API, as `{"error", "field", "reason"}`.
 #[derive(Debug, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -538,6 +548,7 @@ pub async fn site_stats(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
+    state.site(&key)?;
     if let Some(v) = &q.visitor {
         let n = state.warehouse.count_visitor_events(&key, v).await?;
         return Ok(HttpResponse::Ok().json(serde_json::json!({"events": n})));
@@ -570,9 +581,7 @@ pub async fn forget(
     if r.visitor.is_empty() {
         return Err(ApiError::bad("visitor", "must not be empty"));
     }
-    if state.sites.get(&key).is_none() {
-        return Err(ApiError::not_found("key", &format!("no site with key {key}")));
-    }
+    state.site(&key)?;
     let rec =
         crate::privacy::forget_visitor(state.log.as_ref(), state.warehouse.as_ref(), &key, &r.visitor, &who.id).await?;
     Ok(HttpResponse::Ok().json(rec))

@@ -548,10 +548,7 @@ pub async fn list_surveys(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state, &key)?;
-    let site = state
-        .sites
-        .get(&key)
-        .ok_or_else(|| ApiError::not_found("key", &format!("no site with key {key}")))?;
+    let site = state.site(&key)?;
     Ok(HttpResponse::Ok().json(surveys_out(&site)))
 }
 
@@ -564,10 +561,7 @@ pub async fn get_survey(
 ) -> Result<HttpResponse, ApiError> {
     let (key, id) = path.into_inner();
     require_admin(&req, &state, &key)?;
-    let site = state
-        .sites
-        .get(&key)
-        .ok_or_else(|| ApiError::not_found("key", &format!("no site with key {key}")))?;
+    let site = state.site(&key)?;
     let s = site.settings.surveys.iter().find(|s| s.id == id);
     let s = s.ok_or_else(|| ApiError::not_found("id", &format!("no survey {id} on site {key}")))?;
     Ok(HttpResponse::Ok().json(s))

@@ -223,11 +223,28 @@ fn a_rejected_event_reports_every_bad_field() {
     );
     many.as_object_mut().unwrap().remove("url");
     let one = event("scroll", "s1", "https://shop.example/", now_ms(), json!({"depth": 150}));
-    let (status, r) = s.post(&batch("shop", vec![good, many, one]));
+    // A time refused by the age rule (checked after validation) is listed with the others.
+    let old = event("pageview", "s1", "nope", 1, json!({"id": "not-a-uuid"}));
+    let (status, r) = s.post(&batch("shop", vec![good, many, one, old]));
     assert_eq!(status, 202, "{r}");
     assert_eq!(r["accepted"], 1);
     let rejected = r["rejected"].as_array().unwrap();
-    assert_eq!(rejected.len(), 2, "{r}");
+    assert_eq!(rejected.len(), 3, "{r}");
+    let e = &rejected[2];
+    assert_eq!(
+        e["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["field"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["id", "ts", "url"],
+        "{e}"
+    );
+    assert_eq!(
+        e["errors"][1]["reason"],
+        "older than 31 days; import history with `sightline import` instead"
+    );
 
     // Every problem, in field order; the first is also `field`/`reason` as before.
     let e = &rejected[0];
@@ -317,4 +334,27 @@ fn unknown_query_parameters_are_refused_naming_them() {
         s.http.get(s.url("/healthz?probe=lb")).send().unwrap().status().as_u16(),
         200
     );
+}
+
+#[test]
+fn every_route_of_an_unknown_site_is_a_404_naming_key() {
+    let s = Server::start(&[]);
+    s.site("shop", &["https://shop.example"]);
+    // The finding: `/stats` answered 200 with zeros for a site that never existed.
+    for path in [
+        "/v1/sites/never/stats",
+        "/v1/sites/never/stats?visitor=v1",
+        "/v1/sites/never/pages",
+        "/v1/sites/never/sessions/s1",
+    ] {
+        let (status, _, body) = call(&s, "GET", path);
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(
+            (body["field"].as_str(), body["reason"].as_str()),
+            (Some("key"), Some("no site with key never")),
+            "{path}"
+        );
+    }
+    let (status, _, _) = call(&s, "GET", "/v1/sites/shop/stats");
+    assert_eq!(status, 200);
 }

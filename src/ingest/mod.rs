@@ -386,18 +386,41 @@ pub fn accept_event(
             format!("{size} bytes exceeds the per-event cap of {event_cap} bytes"),
         ));
     }
-    let mut ok = validate::validate_event(index, raw, site)?;
+    // The age rule reads the skew-corrected time, so it is checked after validation; an
+    // event refused for other fields still lists it among them, in field order.
+    let too_old = |ts: i64| {
+        (ts < ctx.oldest_ts).then_some(if ctx.oldest_ts >= ctx.received_at - enrich::MAX_LIVE_AGE_MS {
+            "older than 31 days; import history with `sightline import` instead"
+        } else {
+            "before 2000-01-01"
+        })
+    };
+    let mut ok = match validate::validate_event(index, raw, site) {
+        Ok(ok) => ok,
+        Err(mut r) => {
+            let client_ts = raw.get("ts").and_then(serde_json::Value::as_f64).map(|t| t as i64);
+            let reason = client_ts.and_then(|t| too_old(ctx.skew.correct(t, ctx.received_at).0));
+            if let Some(reason) = reason.filter(|_| !r.errors.iter().any(|e| e.field == "ts")) {
+                let at = r
+                    .errors
+                    .iter()
+                    .position(|e| !matches!(e.field.as_str(), "id" | "type"))
+                    .unwrap_or(r.errors.len());
+                r.errors.insert(
+                    at,
+                    validate::FieldError {
+                        field: "ts".into(),
+                        reason: reason.into(),
+                    },
+                );
+                (r.field, r.reason) = (r.errors[0].field.clone(), r.errors[0].reason.clone());
+            }
+            return Err(r);
+        }
+    };
     let n = enrich::enrich(&mut ok.event, ctx);
-    if ok.event.ts < ctx.oldest_ts {
-        return Err(Rejection::new(
-            index,
-            "ts",
-            if ctx.oldest_ts >= ctx.received_at - enrich::MAX_LIVE_AGE_MS {
-                "older than 31 days; import history with `sightline import` instead"
-            } else {
-                "before 2000-01-01"
-            },
-        ));
+    if let Some(reason) = too_old(ok.event.ts) {
+        return Err(Rejection::new(index, "ts", reason));
     }
     for f in &ok.warnings {
         METRICS.fields_dropped_total.with_label_values(&[f]).inc();

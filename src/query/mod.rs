@@ -181,10 +181,7 @@ pub(crate) fn null_empty_zone(v: &mut serde_json::Value) {
 }
 
 fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, ApiError> {
-    let site = state
-        .sites
-        .get(key)
-        .ok_or_else(|| ApiError::not_found("key", "unknown site"))?;
+    let site = state.site(key)?;
     let to = match &f.to {
         Some(t) => parse_time("to", t)?,
         None => day_of(chrono::Utc::now().timestamp_millis()) + DAY_MS,

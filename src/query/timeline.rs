@@ -32,10 +32,7 @@ pub async fn session_timeline_view(
 ) -> Result<HttpResponse, ApiError> {
     let (key, id) = path.into_inner();
     require_read(&req, &state, &key)?;
-    let site = state
-        .sites
-        .get(&key)
-        .ok_or_else(|| ApiError::not_found("key", "unknown site"))?;
+    let site = state.site(&key)?;
     let split = match p.split.as_deref() {
         None => None,
         Some(s) => Some(

@@ -328,7 +328,10 @@ pub async fn voc(
             let (session, split) = crate::rollup::session_key_parts(&x.session_key);
             json!({
                 "id": x.id, "ts": x.ts, "page": x.page, "rating": x.rating, "comment": x.comment,
-                "category": x.category, "selector": x.selector, "session": session, "split": split,
+                // No category or element picked: null, as everywhere a value is absent.
+                "category": (!x.category.is_empty()).then_some(&x.category),
+                "selector": (!x.selector.is_empty()).then_some(&x.selector),
+                "session": session, "split": split,
             })
         })
         .collect();
