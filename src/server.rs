@@ -343,13 +343,15 @@ struct SiteOut<'a> {
 /// path by which the API and the CLI (`sightline site add`) create sites.
 pub async fn add_site(warehouse: &dyn Warehouse, new: NewSite) -> Result<Site, ApiError> {
     let site = make_site(new)?;
-    if warehouse.sites().await?.iter().any(|s| s.key == site.key) {
+    let all = warehouse.sites().await?;
+    if all.iter().any(|s| s.key == site.key) {
         return Err(ApiError {
             status: StatusCode::CONFLICT,
             field: "key".into(),
             reason: format!("a site with key {} exists already", site.key),
         });
     }
+    refuse_compat_clash(&site, &all)?;
     warehouse.put_site(&site).await?;
     Ok(site)
 }
@@ -414,8 +416,22 @@ pub async fn update_site(warehouse: &dyn Warehouse, key: &str, patch: SitePatch)
         settings,
     })?;
     site.created_at = cur.created_at;
+    refuse_compat_clash(&site, &warehouse.sites().await?)?;
     warehouse.put_site(&site).await?;
     Ok(site)
+}
+
+/// `409` naming the field when `site`'s tracker keys clash with another site's
+/// ([`crate::sites::compat_key_clash`]).
+fn refuse_compat_clash(site: &Site, all: &[Site]) -> Result<(), ApiError> {
+    match crate::sites::compat_key_clash(site, all) {
+        Some((field, reason)) => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            field,
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
 
 fn site_out(site: &Site) -> SiteOut<'_> {

@@ -44,6 +44,29 @@ pub struct SiteSettings {
     pub identity_undo: Vec<String>,
 }
 
+/// Whether `site`'s tracker keys clash with `others` (every stored site; `site` itself is
+/// skipped by key): a key of `site.settings.compat_keys` that is another site's write key or
+/// listed by another site, or `site`'s own write key listed by another site. A clash would
+/// make the key mean two sites, so the tracker routes would refuse it for both. Returns the
+/// field (`settings.compat_keys[i]`, or `key`) and the reason.
+pub fn compat_key_clash(site: &Site, others: &[Site]) -> Option<(String, String)> {
+    let others = || others.iter().filter(|o| o.key != site.key);
+    for (i, k) in site.settings.compat_keys.iter().enumerate() {
+        if let Some(o) = others().find(|o| &o.key == k || o.settings.compat_keys.contains(k)) {
+            return Some((
+                format!("settings.compat_keys[{i}]"),
+                format!("already means site {}", o.key),
+            ));
+        }
+    }
+    others().find(|o| o.settings.compat_keys.contains(&site.key)).map(|o| {
+        (
+            "key".into(),
+            format!("listed in settings.compat_keys of site {}", o.key),
+        )
+    })
+}
+
 /// Most [`SiteSettings::compat_keys`] of one site.
 pub const MAX_COMPAT_KEYS: usize = 16;
 

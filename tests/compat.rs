@@ -427,6 +427,58 @@ fn compat_keys_are_validated_naming_the_entry() {
         assert_eq!(r.status().as_u16(), 400);
         assert_eq!(r.json::<Value>().unwrap()["field"], field);
     }
+
+    // A key may mean one site only: a clash is refused when the site is saved (409 naming
+    // the field), not found later on the live events of both sites.
+    s.site_with(json!({"name": "one", "key": "sl_one", "settings": {"compat_keys": ["phc_one"]}}));
+    let send = |method: reqwest::Method, path: &str, body: Value| {
+        let r = s
+            .http
+            .request(method, s.url(path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    for (body, field) in [
+        (
+            json!({"name": "two", "key": "sl_two", "settings": {"compat_keys": ["phc_one"]}}),
+            "settings.compat_keys[0]",
+        ),
+        (
+            json!({"name": "two", "key": "sl_two", "settings": {"compat_keys": ["x", "sl_one"]}}),
+            "settings.compat_keys[1]",
+        ),
+        (json!({"name": "two", "key": "phc_one"}), "key"),
+    ] {
+        let (status, b) = send(reqwest::Method::POST, "/v1/sites", body);
+        assert_eq!((status, b["field"].as_str()), (409, Some(field)), "{b}");
+    }
+    let (status, _) = send(
+        reqwest::Method::POST,
+        "/v1/sites",
+        json!({"name": "two", "key": "sl_two"}),
+    );
+    assert_eq!(status, 201);
+    let (status, b) = send(
+        reqwest::Method::PATCH,
+        "/v1/sites/sl_two",
+        json!({"settings": {"compat_keys": ["phc_one"]}}),
+    );
+    assert_eq!(
+        (status, b["field"].as_str()),
+        (409, Some("settings.compat_keys[0]")),
+        "{b}"
+    );
+    assert_eq!(b["reason"], "already means site sl_one");
+    // Its own keys again are no clash.
+    let (status, _) = send(
+        reqwest::Method::PATCH,
+        "/v1/sites/sl_one",
+        json!({"settings": {"compat_keys": ["phc_one", "phc_more"]}}),
+    );
+    assert_eq!(status, 200);
 }
 
 #[test]
