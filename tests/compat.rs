@@ -364,6 +364,15 @@ fn bad_bodies_are_refused_naming_the_field_counted_and_dead_lettered() {
     assert_eq!(st, 400, "{b}");
     assert_eq!(b["rejected"][0]["field"], "ts");
     assert_eq!(b["rejected"][0]["reason"], "missing (the client's timestamp)");
+    // A timestamp that is not a time is named as bad, not as missing.
+    let garbled = bad.replace(r#""uuid""#, r#""timestamp": "yesterday", "uuid""#);
+    let (st, b) = post(&s, "/e/", garbled.as_bytes(), &json_ct);
+    assert_eq!((st, b["rejected"][0]["field"].as_str()), (400, Some("ts")), "{b}");
+    let reason = b["rejected"][0]["reason"].as_str().unwrap();
+    assert!(
+        !reason.starts_with("missing") && reason.ends_with("(the client's timestamp)"),
+        "{reason}"
+    );
     let letters = s.get("/v1/admin/deadletters");
     let stages: Vec<(&str, &str)> = letters
         .as_array()

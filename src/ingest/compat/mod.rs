@@ -306,6 +306,15 @@ pub fn time_ms(v: &Value) -> Option<i64> {
     }
 }
 
+/// Put the client's event time into a mapped event as `ts`: ms when it reads as a time
+/// ([`time_ms`]); as sent when it does not, so validation names it as a bad `ts` rather
+/// than a missing one; nothing when the client sent none.
+pub fn put_ts(m: &mut Map<String, Value>, client: Option<&Value>) {
+    if let Some(v) = client {
+        m.insert("ts".into(), time_ms(v).map_or_else(|| v.clone(), |t| Value::from(t)));
+    }
+}
+
 /// A string field of an object, non-empty.
 fn str_of<'a>(o: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
     o.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())

@@ -3,7 +3,9 @@
 //! `docs/compat.md`; PostHog's own event and property names are documented at
 //! <https://posthog.com/docs/data/events> and in posthog-js's source.
 
-use super::{capture_with, derived_id, event_id, identify_props, public_json, str_of, time_ms, Mapped, IDENTIFY_EVENT};
+use super::{
+    capture_with, derived_id, event_id, identify_props, public_json, put_ts, str_of, time_ms, Mapped, IDENTIFY_EVENT,
+};
 use crate::ingest::IngestError;
 use crate::server::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -104,9 +106,7 @@ fn map_event(e: &Value, key: &str, out: &mut Vec<Value>) {
     };
     let mut base = Map::new();
     base.insert("id".into(), json!(id));
-    if let Some(ts) = o.get("timestamp").and_then(time_ms) {
-        base.insert("ts".into(), json!(ts));
-    }
+    put_ts(&mut base, o.get("timestamp"));
     // The visitor is the device; the distinct id becomes the user id after an identify.
     let visitor = str_of(p, "$device_id").or(distinct_id);
     if let Some(v) = visitor {

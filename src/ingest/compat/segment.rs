@@ -3,7 +3,7 @@
 //! The mapping table is in `docs/compat.md`; Segment's spec of the calls:
 //! <https://segment.com/docs/connections/spec/>.
 
-use super::{capture_with, event_id, identify_props, public_json, str_of, time_ms, Mapped, IDENTIFY_EVENT};
+use super::{capture_with, event_id, identify_props, public_json, put_ts, str_of, time_ms, Mapped, IDENTIFY_EVENT};
 use crate::ingest::IngestError;
 use crate::server::AppState;
 use actix_web::http::header;
@@ -106,13 +106,7 @@ fn map_call(c: &Value, key: &str, out: &mut Vec<Value>) {
     };
     let mut m = Map::new();
     m.insert("id".into(), json!(id));
-    if let Some(ts) = o
-        .get("timestamp")
-        .or_else(|| o.get("originalTimestamp"))
-        .and_then(time_ms)
-    {
-        m.insert("ts".into(), json!(ts));
-    }
+    put_ts(&mut m, o.get("timestamp").or_else(|| o.get("originalTimestamp")));
     // Segment has no session id: the anonymous id is the session key and sessions are cut
     // by inactivity (analytics.md, "Session").
     let visitor = str_of(o, "anonymousId").or_else(|| str_of(o, "userId"));
