@@ -98,6 +98,10 @@ pub struct Metrics {
     pub sink_rows_total: IntCounterVec,
     /// Sink batches by outcome (`ok`, `error` retried, `data_error` dead-lettered), batches.
     pub sink_batches_total: IntCounterVec,
+    /// Sink batches being stored now (events inserted, their sessions not yet all marked,
+    /// or the offsets not yet committed), batches. 0 with a stored count means the rollup
+    /// job sees every stored event's session as dirty.
+    pub sink_batches_in_flight: IntGauge,
     /// Warehouse insert latency of one sink batch, by outcome (`ok`, `error`,
     /// `data_error`), seconds.
     pub sink_insert_duration_seconds: HistogramVec,
@@ -188,6 +192,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     r.register(Box::new(compat_ignored.clone())).expect("register");
     let pii = IntCounter::new("sightline_pii_replacements_total", "PII replacements made at ingest").expect("metric");
     r.register(Box::new(pii.clone())).expect("register");
+    let sink_in_flight = IntGauge::new(
+        "sightline_sink_batches_in_flight",
+        "Sink batches being stored now (insert, session marks, offset commit)",
+    )
+    .expect("metric");
+    r.register(Box::new(sink_in_flight.clone())).expect("register");
     let dirty = IntGauge::new(
         "sightline_rollup_dirty_sessions",
         "Dirty sessions in the rollup's last batch (at the batch size: a backlog)",
@@ -339,6 +349,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             LATENCY.to_vec(),
         ),
         rollup_dirty_sessions: dirty,
+        sink_batches_in_flight: sink_in_flight,
         rollup_sessions_total: recomputed,
         rollup_owned_buckets: owned,
         rollup_freshness_seconds: gauge(

@@ -61,6 +61,24 @@ impl Default for SinkConfig {
 struct InFlight {
     positions: Vec<Position>,
     task: JoinHandle<anyhow::Result<()>>,
+    _counted: Counted,
+}
+
+/// One batch counted in `sightline_sink_batches_in_flight` from its spawn until it is
+/// committed or dropped.
+struct Counted;
+
+impl Counted {
+    fn new() -> Counted {
+        METRICS.sink_batches_in_flight.inc();
+        Counted
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        METRICS.sink_batches_in_flight.dec();
+    }
 }
 
 /// The batches being stored, oldest first. Dropping it (the sink stopped or failed) aborts
@@ -186,7 +204,11 @@ pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConf
         let records = std::mem::take(&mut batch);
         let positions = records.iter().map(|r| r.position).collect();
         let task = tokio::spawn(store_batch(log.clone(), warehouse.clone(), forgotten.clone(), records));
-        pipeline.0.push_back(InFlight { positions, task });
+        pipeline.0.push_back(InFlight {
+            positions,
+            task,
+            _counted: Counted::new(),
+        });
     }
 }
 

@@ -307,7 +307,12 @@ impl Server {
             if stored >= n {
                 assert_eq!(stored, n, "more events stored than sent");
                 // The sink marks sessions for the rollup job after its insert (ClickHouse: a
-                // second insert), so run the job until two passes in a row find nothing.
+                // second insert): once no sink batch is in flight, every stored event's
+                // session is marked. Then run the job until two passes in a row find nothing.
+                while self.metric("sightline_sink_batches_in_flight") > 0.0 {
+                    assert!(Instant::now() < deadline, "sink batches did not finish");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 let mut idle = 0;
                 while idle < 2 {
                     let sessions = self.rollup_run()["sessions"].as_u64().unwrap();
@@ -343,6 +348,14 @@ impl Server {
 
     pub fn metrics(&self) -> String {
         self.http.get(self.url("/metrics")).send().unwrap().text().unwrap()
+    }
+
+    /// The value of an unlabelled metric (`name value` in `/metrics`); 0 when absent.
+    pub fn metric(&self, name: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 }
 
