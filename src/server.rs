@@ -47,6 +47,17 @@ impl AppState {
             .get(key)
             .ok_or_else(|| ApiError::not_found("key", &format!("no site with key {key}")))
     }
+
+    /// Like [`AppState::site`], but a key missing from the cache is looked up in the
+    /// warehouse (a site created by another process moments ago). Admin routes that take a
+    /// body or a confirmation call this first, so an unknown site is a `404` naming `key`
+    /// whatever else is wrong with the request.
+    pub async fn known_site(&self, key: &str) -> Result<(), ApiError> {
+        if self.sites.get(key).is_some() || self.warehouse.sites().await?.iter().any(|s| s.key == key) {
+            return Ok(());
+        }
+        Err(ApiError::not_found("key", &format!("no site with key {key}")))
+    }
 }
 
 /// An error of the query or admin API, as `{"error", "field", "reason"}`.
@@ -470,6 +481,7 @@ pub async fn patch_site(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state, &key)?;
+    state.known_site(&key).await?;
     let patch: SitePatch = json_body(&body, "expected {\"name\"?, \"origins\"?, \"settings\"?}")?;
     let site = update_site(state.warehouse.as_ref(), &key, patch).await?;
     state.sites.put(site.clone());
@@ -593,11 +605,11 @@ pub async fn forget(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let who = require_scope(&req, &state, Scope::Admin, Some(&key))?;
+    state.known_site(&key).await?;
     let r: ForgetRequest = json_body(&body, "expected {\"visitor\": \"…\"}")?;
     if r.visitor.is_empty() {
         return Err(ApiError::bad("visitor", "must not be empty"));
     }
-    state.site(&key)?;
     let rec =
         crate::privacy::forget_visitor(state.log.as_ref(), state.warehouse.as_ref(), &key, &r.visitor, &who.id).await?;
     Ok(HttpResponse::Ok().json(rec))
