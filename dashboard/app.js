@@ -243,7 +243,9 @@
             { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
             { label: '', get: function (r) { return sessionsLink({ page: hm.page, element: r.selector }); } },
           ], hm.elements) : empty('clicks')),
-          card('Scroll map: page views that reached each depth', chart('', {
+          hm.missing.indexOf('scroll') >= 0 ? card('Scroll map', h('p', { class: 'muted', 'data-missing': 'scroll',
+            text: 'No scroll data: none of these page views reported how far it was scrolled (the tracker that sent them does not measure it).' }))
+          : card('Scroll map: page views that reached each depth', chart('', {
             tooltip: { trigger: 'axis' }, grid: { left: 60, right: 64, top: 20, bottom: 40 },
             yAxis: { type: 'category', inverse: true, data: hm.scroll.map(function (s) { return s.depth + ' %'; }) },
             xAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value} %' } },

@@ -588,3 +588,56 @@ fn funnel_counts_persons_through_identify_links_c9() {
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
     assert_eq!(funnel("persons")["steps"][0]["persons"], 5);
 }
+
+/// posthog's HTML snippet loads `api_host + "/static/array.js"`: Sightline serves posthog-js's
+/// own loader there (vendored, the pinned npm version), so the unchanged tag works; nothing
+/// else under `/static/` is served, and the remote config leaves `surveys` out so posthog-js
+/// does not fetch its surveys script (the compat trial saw console errors for it).
+#[test]
+fn posthogs_html_snippet_gets_its_loader_and_no_extension_is_asked_for() {
+    let s = Server::start(&[]);
+    let vendored = std::fs::read("snippet/vendor/posthog-js/array.js").unwrap();
+    let pinned = std::fs::read("tests/e2e/node_modules/posthog-js/dist/array.js")
+        .expect("npm ci --prefix tests/e2e (scripts/test does it)");
+    assert!(
+        vendored == pinned,
+        "snippet/vendor/posthog-js/array.js is not the pinned posthog-js's dist/array.js"
+    );
+    let lock: Value = serde_json::from_slice(&std::fs::read("tests/e2e/package-lock.json").unwrap()).unwrap();
+    let version = lock["packages"]["node_modules/posthog-js"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let readme = std::fs::read_to_string("snippet/vendor/posthog-js/README.md").unwrap();
+    assert!(
+        readme.contains(&format!("posthog-js {version}")),
+        "README names another version than {version}"
+    );
+
+    let r = s
+        .http
+        .get(s.url("/static/array.js"))
+        .header("accept-encoding", "gzip")
+        .header("origin", "https://shop.example")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/javascript; charset=utf-8");
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(h["content-encoding"], "gzip");
+    let body = r.bytes().unwrap(); // reqwest without its gzip feature: the raw gzip bytes
+    assert!(body.len() < vendored.len() / 2, "{} bytes gzipped", body.len());
+    assert!(gunzip(&body) == vendored);
+
+    let r = s.http.get(s.url("/static/1.449.2/surveys.js")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = s.http.get(s.url("/static/surveys.js?v=1.449.2")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["field"], "file", "{v}");
+
+    let config = s.get("/array/phc_any/config");
+    assert!(config.get("surveys").is_none(), "{config}");
+    assert_eq!(config["sessionRecording"], false);
+}

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::ingest::IngestError;
 use crate::server::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 /// The capture routes posthog-js posts to: `/e/` (and `/i/v0/e/` when its config says so),
@@ -445,8 +445,9 @@ pub async fn flags(req: HttpRequest) -> HttpResponse {
 
 /// The remote config posthog-js reads at start: autocapture on (its clicks and rage clicks
 /// start only with `autocapture_opt_out: false`), gzip accepted, everything Sightline does
-/// not take off (recordings, surveys, heatmaps, dead clicks, exceptions, web vitals, site
-/// apps).
+/// not take off (recordings, heatmaps, dead clicks, exceptions, web vitals, site apps).
+/// `surveys` is left out on purpose: posthog-js 1.449 fetches its surveys script for any
+/// boolean there, `false` included, and skips it only when the key is absent.
 fn remote_config(key: &str) -> Value {
     json!({
         "token": key,
@@ -460,7 +461,6 @@ fn remote_config(key: &str) -> Value {
         "elementsChainAsString": true,
         "sessionRecording": false,
         "heatmaps": false,
-        "surveys": false,
         "productTours": false,
         "siteApps": [],
         "defaultIdentifiedOnly": true,
@@ -549,6 +549,8 @@ mod tests {
         let m = map_body(body, None).unwrap();
         // Surveys: 1 + 2 answers; a $pageleave without depth and $web_vitals: ignored.
         assert_eq!((m.events.len(), m.ignored), (6, 2));
+        let names: Vec<(&str, usize)> = m.ignored_events.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(names, [("$pageleave", 1), ("$web_vitals", 1)]);
         let fields = |e: &Value, names: &[&str]| names.iter().map(|n| e[*n].clone()).collect::<Vec<_>>();
         let survey = ["type", "survey_id", "question_id", "kind", "value"];
         assert_eq!(
@@ -612,5 +614,27 @@ mod tests {
             "properties": {"token": "phc_x", "distinct_id": "alice", "$anon_distinct_id": "undefined", "$current_url": "http://a.test/"}}]);
         let m = map_body(body, None).unwrap();
         assert_eq!((m.events.len(), m.ignored), (0, 1));
+    }
+}
+
+/// posthog-js's own loader, `dist/array.js` of npm `posthog-js` (the version and licence are in
+/// `snippet/vendor/posthog-js/README.md`), embedded unchanged: posthog's HTML snippet loads
+/// `api_host + "/static/array.js"`, so a tag whose only change is `api_host` needs it here.
+pub const ARRAY_JS: &str = include_str!("../../../snippet/vendor/posthog-js/array.js");
+
+/// `GET /static/{file}`: the posthog-js files its HTML snippet fetches from `api_host`
+/// ([`ARRAY_JS`]), with CORS open (the snippet loads it `crossorigin="anonymous"`), gzip when
+/// asked. Any other file is a `404` naming `file`: the extensions posthog-js would load lazily
+/// (recordings, surveys, …) stay off in [`remote_config`].
+pub async fn static_file(file: web::Path<String>) -> HttpResponse {
+    match file.as_str() {
+        "array.js" => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "application/javascript; charset=utf-8"))
+            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .body(ARRAY_JS),
+        other => HttpResponse::NotFound()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .json(json!({"error": "not_found", "field": "file", "reason": format!("no posthog-js file {other} here (only array.js)")})),
     }
 }
