@@ -315,6 +315,11 @@ fn bad_bodies_are_refused_naming_the_field_counted_and_dead_lettered() {
     // No project key anywhere: 400 naming token.
     let (st, b) = post(&s, "/e/", br#"{"event": "$pageview", "properties": {}}"#, &json_ct);
     assert_eq!((st, b["field"].as_str()), (400, Some("token")), "{b}");
+    // An empty batch: 400 naming batch (not the token it has no event to carry).
+    for empty in [&b"[]"[..], br#"{"batch": []}"#] {
+        let (st, b) = post(&s, "/batch/", empty, &json_ct);
+        assert_eq!((st, b["field"].as_str()), (400, Some("batch")), "{b}");
+    }
     // A key no site has: 401.
     let (st, b) = post(
         &s,
@@ -351,7 +356,7 @@ fn bad_bodies_are_refused_naming_the_field_counted_and_dead_lettered() {
         &[("content-type", "application/json"), ("origin", "http://evil.test")],
     );
     assert_eq!((st, b["field"].as_str()), (403, Some("origin")), "{b}");
-    assert_eq!(refused(&s, "malformed"), 4);
+    assert_eq!(refused(&s, "malformed"), 6);
     assert_eq!(refused(&s, "unknown_site"), 1);
     assert_eq!(refused(&s, "origin"), 1);
     // An event without a timestamp: the batch is refused (every event rejected), the field
@@ -637,7 +642,19 @@ fn posthogs_html_snippet_gets_its_loader_and_no_extension_is_asked_for() {
     let v: Value = r.json().unwrap();
     assert_eq!(v["field"], "file", "{v}");
 
-    let config = s.get("/array/phc_any/config");
-    assert!(config.get("surveys").is_none(), "{config}");
-    assert_eq!(config["sessionRecording"], false);
+    s.site_with(json!({"name": "ph", "key": "sl_ph", "origins": ["https://shop.example"], "settings": {"compat_keys": ["phc_known"]}}));
+    for key in ["phc_known", "sl_ph"] {
+        let config = s.get(&format!("/array/{key}/config"));
+        assert!(config.get("surveys").is_none(), "{config}");
+        assert_eq!(config["sessionRecording"], false);
+        let r = s.http.get(s.url(&format!("/array/{key}/config.js"))).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // A project key no site has: 404 naming key at start-up, as analytics.js's settings.
+    for path in ["/array/phc_unknown/config", "/array/phc_unknown/config.js"] {
+        let r = s.http.get(s.url(path)).send().unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["field"], "key", "{path}: {v}");
+    }
 }

@@ -74,6 +74,9 @@ pub fn map_body(body: Value, sent_at: Option<i64>) -> Result<Mapped, IngestError
             ))
         }
     };
+    if events.is_empty() {
+        return Err(malformed("batch", "empty: no events"));
+    }
     let key = top_key
         .or_else(|| {
             events.iter().find_map(|e| {
@@ -470,13 +473,33 @@ fn remote_config(key: &str) -> Value {
 }
 
 /// `GET /array/{key}/config`: [`remote_config`] as JSON.
-pub async fn config_json(key: web::Path<String>) -> HttpResponse {
+pub async fn config_json(key: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(unknown) = unknown_key(&state, &key) {
+        return unknown;
+    }
     public_json(remote_config(&key))
+}
+
+/// `404` naming `key` when no site has `key` as its write key or in its `compat_keys` (as
+/// analytics.js's settings answer), so a mistyped project key shows at start-up, not only
+/// as `401`s on every capture.
+fn unknown_key(state: &AppState, key: &str) -> Option<HttpResponse> {
+    if matches!(state.sites.by_compat_key(key), Ok(Some(_))) {
+        return None;
+    }
+    Some(
+        HttpResponse::NotFound()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .json(json!({"error": "unknown_site", "field": "key", "reason": "unknown project key (not a site's key or compat_keys entry)"})),
+    )
 }
 
 /// `GET /array/{key}/config.js`: the same config as the script posthog-js loads, which sets
 /// `window._POSTHOG_REMOTE_CONFIG[key]`.
-pub async fn config_js(key: web::Path<String>) -> HttpResponse {
+pub async fn config_js(key: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(unknown) = unknown_key(&state, &key) {
+        return unknown;
+    }
     let config = json!({"config": remote_config(&key), "siteApps": []});
     let key_js = serde_json::to_string(key.as_str()).unwrap_or_else(|_| "\"\"".into());
     HttpResponse::Ok()
