@@ -395,6 +395,19 @@ fn bad_bodies_are_refused_naming_the_field_counted_and_dead_lettered() {
     ] {
         assert!(stages.contains(&want), "dead letter {want:?} missing: {stages:?}");
     }
+    // A refused body whose project key a site has is that site's dead letter (the compat
+    // trial saw site "" for it); a key no site has leaves the site empty.
+    let site_of = |field: &str| -> Vec<&str> {
+        letters
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["stage"] == "request" && l["field"] == field)
+            .map(|l| l["site"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(site_of("origin"), ["sl_compat"]);
+    assert_eq!(site_of("site"), [""]);
     // The good event goes in once, however often it is sent, by every route and encoding.
     let (st, b) = post(
         &s,

@@ -309,6 +309,27 @@ fn public_json(v: Value) -> HttpResponse {
         .json(v)
 }
 
+/// The site of a refused tracker body, for its dead letter: the site whose write key or
+/// `compat_keys` has the body's project key (posthog `api_key`/`token`/`properties.token`,
+/// Segment `writeKey`, also inside a `batch` or an array). `None` when there is none.
+pub fn site_of_body(sites: &crate::sites::SiteCache, body: &Value) -> Option<String> {
+    fn key_in(v: &Value) -> Option<&str> {
+        ["api_key", "token", "writeKey"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str))
+            .or_else(|| v.get("properties").and_then(|p| p.get("token")).and_then(Value::as_str))
+    }
+    let first = |items: &Vec<Value>| items.iter().find_map(key_in).map(str::to_string);
+    let key = match body {
+        Value::Array(items) => first(items),
+        Value::Object(_) => key_in(body)
+            .map(str::to_string)
+            .or_else(|| body.get("batch").and_then(Value::as_array).and_then(first)),
+        _ => None,
+    }?;
+    sites.by_compat_key(&key).ok().flatten().map(|s| s.key)
+}
+
 /// The id of a mapped event: the client's own when it is a UUID (posthog-js `uuid`), else a
 /// UUID v5 of the client's name, the key and the client's id (Segment `messageId`), so a
 /// retry of the same event gets the same id and is counted once.
