@@ -459,7 +459,7 @@
         if (s.trend && s.trend.length) add(charts2, trendChart(s.trend, score));
         if (s.text) {
           add(c, [
-            h('p', null, h('b', { 'data-kpi': 'answers', text: num(s.text.answers) }), S.q ? ' answers containing “' + S.q + '”' : ' answers',
+            h('p', null, h('b', { 'data-kpi': 'answers', text: num(s.text.answers) }), (s.text.answers === 1 ? ' answer' : ' answers') + (S.q ? ' containing “' + S.q + '”' : ''),
               s.text.top_terms.length ? ' · top terms: ' + s.text.top_terms.slice(0, 10).map(function (t) { return t.term + ' (' + t.count + ')'; }).join(', ') : ''),
             h('ul', { class: 'plain', 'data-list': 'answers' }, s.text.recent.map(function (a) {
               return h('li', null, h('span', { 'data-f': 'text', text: a.text }), ' ', h('span', { class: 'muted', text: '— ' + a.page + ' ' }), timelineLink(a.session, a.split, 'session'));

@@ -67,7 +67,7 @@
   function pct(v) { return v === null || v === undefined ? '–' : (v * 100).toFixed(1) + ' %'; }
   function ms(v) { return v === null || v === undefined ? '–' : Math.round(v) + ' ms'; }
   /** The UTC day of a range bound (`YYYY-MM-DD` or ms); `end` = 1 for an exclusive end: the
-   * last day the range includes. */
+   * last day the range includes. A `to` equal to `from` means that one day (api.md). */
   function day(v, end) {
     var t = /^\d+$/.test(String(v)) ? +v : Date.parse(v + 'T00:00:00Z');
     return new Date(t - (end ? 1 : 0)).toISOString().slice(0, 10);
@@ -184,7 +184,7 @@
     p.appendChild(el('code', '', data.page));
     bar.appendChild(p);
     bar.appendChild(el('div', 'stats', count(hm.pageviews, 'page view') + ' · ' + count(hm.clicks, 'click') +
-      (data.device ? ' · ' + data.device : '') + (data.from ? ' · ' + day(data.from) + ' → ' + (data.to ? day(data.to, 1) : 'today') : '')));
+      (data.device ? ' · ' + data.device : '') + (data.from ? ' · ' + day(data.from) + ' → ' + (data.to ? (String(data.to) === String(data.from) ? day(data.from) : day(data.to, 1)) : 'today') : '')));
     if (st.hottest) {
       var h = el('div', 'hottest', 'Hottest: ');
       h.appendChild(el('code', '', st.hottest.selector));
