@@ -1,10 +1,26 @@
 //! Sightline: self-hostable behavioural analytics and voice of customer.
 //!
-//! The data path, one module per stage: [`ingest`] (HTTP, validation, enrichment via
-//! [`event`]) → [`log`] (durable, deduplicating) → [`sink`] → [`warehouse`] → [`rollup`]
-//! (pure analytics definitions + jobs) → [`query`]; [`import`] posts historical data to the
-//! ingest path. Backends sit behind two traits,
-//! [`log::Log`] and [`warehouse::Warehouse`]; [`server`] wires them together.
+//! # Layers
+//!
+//! The code reads top-down, one way; a module imports only its own layer's lower modules
+//! and the layers below it (checked by `tests/architecture.rs`, which lists every module in
+//! order):
+//!
+//! 1. **config**: the settings, with their defaults.
+//! 2. **model**: the data every stage shares: [`event`] (events, validation, enrichment),
+//!    `model` (records and rollup rows), [`survey`] and [`sites`] (site settings), and the
+//!    [`metrics`] registry every stage reports to.
+//! 3. **stages**, each importing only those before it: [`log`] (durable, deduplicating) →
+//!    [`warehouse`] (the store) → [`sink`] (log → warehouse) → [`privacy`] and [`access`]
+//!    (forgetting, tokens) → [`ingest`] (decode, validate, enrich, append) → dead-letter
+//!    replay (above ingest: it sends letters through it again) → [`rollup`] (pure analytics
+//!    definitions + jobs) → [`query`]; then the operations built on them ([`site_admin`],
+//!    [`import`], [`loadgen`], [`fuzzing`]).
+//! 4. **http**: router, handlers, errors, auth ([`dashboard`], [`openapi`]).
+//! 5. **app**: the composition root: backends, background tasks, `serve` ([`server`]).
+//! 6. **main**: the CLI only.
+//!
+//! Backends sit behind two traits, [`log::Log`] and [`warehouse::Warehouse`].
 
 pub mod access;
 pub mod dashboard;
