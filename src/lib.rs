@@ -24,6 +24,7 @@
 
 pub mod access;
 pub mod dashboard;
+pub mod deadletters;
 pub mod event;
 pub mod fuzzing;
 pub mod import;
@@ -31,6 +32,7 @@ pub mod ingest;
 pub mod loadgen;
 pub mod log;
 pub mod metrics;
+pub mod model;
 pub mod openapi;
 pub mod privacy;
 pub mod query;

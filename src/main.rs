@@ -8,9 +8,9 @@
 
 use clap::{Parser, Subcommand};
 use sightline::access;
+use sightline::deadletters;
 use sightline::ingest::quota::QuotaConfig;
 use sightline::ingest::Limits;
-use sightline::log::deadletter;
 use sightline::server::{self, BackendArgs, NewSite, Roles, ServeConfig, WarehouseArgs};
 use sightline::sites::SiteSettings;
 use std::time::Duration;
@@ -230,9 +230,9 @@ struct DeadletterFilter {
     stage: Option<String>,
 }
 
-impl From<DeadletterFilter> for deadletter::Filter {
+impl From<DeadletterFilter> for deadletters::Filter {
     fn from(f: DeadletterFilter) -> Self {
-        deadletter::Filter {
+        deadletters::Filter {
             site: f.site,
             stage: f.stage,
         }
@@ -556,16 +556,16 @@ fn main() -> anyhow::Result<()> {
             let log = backends.log.clone();
             match command {
                 DeadletterCommand::List { filter, limit } => {
-                    let filter = deadletter::Filter::from(filter);
-                    for d in deadletter::read(log.as_ref(), backends.warehouse.as_ref(), &filter, limit).await? {
+                    let filter = deadletters::Filter::from(filter);
+                    for d in deadletters::read(log.as_ref(), backends.warehouse.as_ref(), &filter, limit).await? {
                         println!("{}", serde_json::to_string(&d)?);
                     }
                 }
                 DeadletterCommand::Replay { filter, limit, dry_run } => {
-                    let filter = deadletter::Filter::from(filter);
-                    let letters = deadletter::read(log.as_ref(), backends.warehouse.as_ref(), &filter, limit).await?;
+                    let filter = deadletters::Filter::from(filter);
+                    let letters = deadletters::read(log.as_ref(), backends.warehouse.as_ref(), &filter, limit).await?;
                     let sites = backends.warehouse.sites().await?;
-                    let report = deadletter::replay(
+                    let report = deadletters::replay(
                         log.as_ref(),
                         backends.warehouse.as_ref(),
                         &sites,

@@ -535,7 +535,7 @@ pub async fn dead_letters(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_token(&req, &state)?;
-    let v = crate::log::deadletter::read(
+    let v = crate::deadletters::read(
         state.log.as_ref(),
         state.warehouse.as_ref(),
         &Default::default(),

@@ -944,33 +944,7 @@ pub fn journeys<'a>(sessions: impl IntoIterator<Item = &'a SessionRow>, entry: O
     Journeys::of_rows(&rows)
 }
 
-/// One funnel step (analytics.md, "Funnel"): a page (by page key) or a custom event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FunnelStep {
-    /// Matches a page view step whose page key equals this.
-    Page(String),
-    /// Matches a custom event step with this name.
-    Event(String),
-}
-
-impl FunnelStep {
-    /// Parse one step of `?steps=`: `event:<name>` is a custom event, anything else a page
-    /// key.
-    pub fn parse(s: &str) -> FunnelStep {
-        match s.strip_prefix("event:") {
-            Some(name) => FunnelStep::Event(name.to_string()),
-            None => FunnelStep::Page(s.to_string()),
-        }
-    }
-
-    /// Whether a timeline step is this step.
-    pub(super) fn matches(&self, step: &Step) -> bool {
-        match self {
-            FunnelStep::Page(key) => !step.custom && step.name == *key,
-            FunnelStep::Event(name) => step.custom && step.name == *name,
-        }
-    }
-}
+pub use crate::model::goal::FunnelStep;
 
 /// How many funnel steps one session timeline reaches: trying every occurrence of step 1
 /// as the start, steps are matched greedily in strict order (anything may lie between),

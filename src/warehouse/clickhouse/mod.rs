@@ -67,7 +67,7 @@
 //!   `value_type` + `value_number` / `value_text` / `value_choices`, a feedback rating as
 //!   `has_rating` + `rating` (no `Nullable`).
 //! - The write needs one writer per session at a time (the rollup shards are disjoint, and
-//!   with Kafka the leases of [`crate::rollup::leases`] are exclusive); two
+//!   with Kafka the leases of [`crate::model::rows::leases`] are exclusive); two
 //!   writers racing on one session could apply a delta twice, which the session's next
 //!   recompute repairs. Reads right after an INSERT see it (one server, no replication).
 //! - **Cleanup**: at most every [`ClickHouseWarehouse::set_cleanup_every`] (default 10 min)
@@ -93,14 +93,14 @@ pub mod sql;
 pub use error::{error_class, is_retryable, store_error, ClickHouseError, ErrorClass};
 
 use super::{bucket_of, DirtySession, InsertReport, Part, RollupQuery, SessionRollup, Shard, StoreError, Warehouse};
-use crate::access::ApiToken;
 use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind};
-use crate::privacy::ForgetRecord;
-use crate::rollup::{
+use crate::model::forget::ForgetRecord;
+use crate::model::rows::{
     AnswerRow, DayRollup, Dims, ElCell, ElementRow, FeedbackRow, GridRow, JourneyKind, JourneyRow, PageRow,
     ProblemKind, ProblemRow, ReplayMeta, ScrollRow, SessionDetailRow, SessionElement, SessionPage, SessionRow, Step,
     SurveyRow, ZoneRow, DAY_MS,
 };
+use crate::model::token::ApiToken;
 use crate::sites::Site;
 use anyhow::Context;
 use async_trait::async_trait;

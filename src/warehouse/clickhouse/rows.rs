@@ -40,7 +40,7 @@ impl ChType for Date {
 impl Date {
     /// The UTC day of `ts` (ms), clamped to the range of `Date` (1970-01-01 … 2149-06-06).
     pub fn of_ms(ts: i64) -> Date {
-        Date(ts.div_euclid(crate::rollup::DAY_MS).clamp(0, u16::MAX as i64) as u16)
+        Date(ts.div_euclid(crate::model::rows::DAY_MS).clamp(0, u16::MAX as i64) as u16)
     }
 }
 
@@ -245,7 +245,7 @@ rows! {
     }
 
     /// A row of `rollup_sessions` (`insert_sessions`, `live_sessions`, `read_sessions`):
-    /// [`crate::rollup::SessionRow`], its steps as parallel arrays.
+    /// [`crate::model::rows::SessionRow`], its steps as parallel arrays.
     #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
     pub struct SessionsCh {
         site: String,
@@ -271,7 +271,7 @@ rows! {
         survey_responses: u32,
     }
 
-    /// A row of `rollup_session_details` ([`crate::rollup::SessionDetailRow`], its lists as
+    /// A row of `rollup_session_details` ([`crate::model::rows::SessionDetailRow`], its lists as
     /// parallel arrays).
     #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
     pub struct DetailsCh {
@@ -306,7 +306,7 @@ rows! {
         negative_feedback: u32,
     }
 
-    /// A row of `rollup_answers` ([`crate::rollup::AnswerRow`]; `value_type` 0 number, 1 text,
+    /// A row of `rollup_answers` ([`crate::model::rows::AnswerRow`]; `value_type` 0 number, 1 text,
     /// 2 choices).
     #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
     pub struct AnswersCh {
@@ -331,7 +331,7 @@ rows! {
         survey_trigger: String,
     }
 
-    /// A row of `rollup_feedback` ([`crate::rollup::FeedbackRow`]).
+    /// A row of `rollup_feedback` ([`crate::model::rows::FeedbackRow`]).
     #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
     pub struct FeedbackCh {
         site: String,
@@ -487,57 +487,57 @@ macro_rules! additive {
 }
 
 additive! {
-    /// A row of `rollup_pages` ([`crate::rollup::PageRow`] of one session).
+    /// A row of `rollup_pages` ([`crate::model::rows::PageRow`] of one session).
     PagesCh, PagesSumCh {
         keys: page: String;
         ints: pageviews, clicks, quick_backs, fold_n, viewport_h_sum, doc_h_sum;
         floats:
     }
-    /// A row of `rollup_grid` ([`crate::rollup::GridRow`]; `clicks` is its `count`).
+    /// A row of `rollup_grid` ([`crate::model::rows::GridRow`]; `clicks` is its `count`).
     GridCh, GridSumCh {
         keys: page: String, cx: u32, cy: u32;
         ints: clicks;
         floats:
     }
-    /// A row of `rollup_elements` ([`crate::rollup::ElementRow`] without its `el_cells`).
+    /// A row of `rollup_elements` ([`crate::model::rows::ElementRow`] without its `el_cells`).
     ElementsCh, ElementsSumCh {
         keys: page: String, selector: String, zone: String;
         ints: clicks, rage_clicks, dead_clicks, el_n;
         floats: el_x_sum, el_y_sum
     }
-    /// A row of `rollup_el_cells` (one [`crate::rollup::ElCell`] of an element).
+    /// A row of `rollup_el_cells` (one [`crate::model::rows::ElCell`] of an element).
     ElCellsCh, ElCellsSumCh {
         keys: page: String, selector: String, zone: String, x: u8, y: u8;
         ints: clicks;
         floats:
     }
-    /// A row of `rollup_scroll` ([`crate::rollup::ScrollRow`]).
+    /// A row of `rollup_scroll` ([`crate::model::rows::ScrollRow`]).
     ScrollCh, ScrollSumCh {
         keys: page: String, depth: u32;
         ints: pageviews;
         floats:
     }
-    /// A row of `rollup_journeys` ([`crate::rollup::JourneyRow`]; `kind` its code, `from_page`
+    /// A row of `rollup_journeys` ([`crate::model::rows::JourneyRow`]; `kind` its code, `from_page`
     /// and `to_page` its `from` and `to`).
     JourneysCh, JourneysSumCh {
         keys: kind: u8, from_page: String, to_page: String;
         ints: count, bounces;
         floats:
     }
-    /// A row of `rollup_problems` ([`crate::rollup::ProblemRow`]; `kind` its code).
+    /// A row of `rollup_problems` ([`crate::model::rows::ProblemRow`]; `kind` its code).
     ProblemsCh, ProblemsSumCh {
         keys: kind: u8, page: String, selector: String, zone: String;
         ints: rage_clicks, dead_clicks, quick_backs, sessions;
         floats:
     }
-    /// A row of `rollup_zones` ([`crate::rollup::ZoneRow`]).
+    /// A row of `rollup_zones` ([`crate::model::rows::ZoneRow`]).
     ZonesCh, ZonesSumCh {
         keys: page: String, zone: String;
         ints: exposed, clicked, exposed_clicked, visible_ms_sum, hovered, hover_ms_sum, hesitation_n,
             hesitation_ms_sum, click_sessions, converted_sessions;
         floats:
     }
-    /// A row of `rollup_surveys` ([`crate::rollup::SurveyRow`]).
+    /// A row of `rollup_surveys` ([`crate::model::rows::SurveyRow`]).
     SurveysCh, SurveysSumCh {
         keys: survey_id: String, question_id: String, kind: String, value: String;
         ints: responses;

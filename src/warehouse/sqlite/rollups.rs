@@ -11,7 +11,7 @@
 //! values in the same order.
 
 use crate::event::{DeviceClass, SurveyKind};
-use crate::rollup::{
+use crate::model::rows::{
     AnswerRow, DayRollup, Dims, ElCell, ElementRow, FeedbackRow, GridRow, JourneyKind, JourneyRow, PageRow,
     ProblemKind, ProblemRow, ScrollRow, SessionDetailRow, SessionRow, SurveyRow, ZoneRow,
 };
@@ -452,7 +452,8 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     for s in &r.sessions {
         let d = details.get(&(s.dims.day, s.session_key.as_str()));
         let pages = d.map_or(&[][..], |d| &d.pages[..]);
-        let page_sum = |f: fn(&crate::rollup::SessionPage) -> u32| pages.iter().map(|p| i64::from(f(p))).sum::<i64>();
+        let page_sum =
+            |f: fn(&crate::model::rows::SessionPage) -> u32| pages.iter().map(|p| i64::from(f(p))).sum::<i64>();
         push(
             Stored::Part(Part::Sessions),
             &s.dims,
@@ -765,7 +766,7 @@ pub fn replace(
     tx: &Transaction,
     site: &str,
     sessions: &[String],
-    rows: &[crate::rollup::SessionRollup],
+    rows: &[crate::model::rows::SessionRollup],
 ) -> anyhow::Result<()> {
     for t in TABLES {
         let mut del = tx.prepare_cached(&write_sql(t).delete)?;
@@ -789,7 +790,7 @@ pub fn replace(
 
 /// One page of the sessions list without a page or element filter (see
 /// [`crate::warehouse::SessionsQuery`]), answered by SQL on `r_sessions`: its filter columns
-/// give the same test as [`crate::rollup::zones::session_matches`] does on the detail rows
+/// give the same test as [`crate::model::rows::zones::session_matches`] does on the detail rows
 /// (a listed session has a page; rage / dead: on some page; feedback: in the session), so
 /// the total is a count and the page an `ORDER BY … LIMIT`; only the page's detail rows are
 /// read.
@@ -797,7 +798,7 @@ pub fn list_sessions(
     c: &rusqlite::Connection,
     q: &crate::warehouse::SessionsQuery,
 ) -> anyhow::Result<crate::warehouse::SessionList> {
-    use crate::rollup::zones::Has;
+    use crate::model::session_filter::Has;
     debug_assert!(q.filter.page.is_none() && q.filter.selector.is_none());
     let mut cond = String::from(
         "site = ?1 AND start >= ?2 AND start < ?3 AND n_pages > 0 AND (?4 IS NULL OR device = ?4) AND (?5 OR bot = 0)",
