@@ -6,38 +6,39 @@
 //! and the layers below it (checked by `tests/architecture.rs`, which lists every module in
 //! order):
 //!
-//! 1. **config**: the settings, with their defaults.
+//! 1. **config** ([`config`]): the settings, with their defaults.
 //! 2. **model**: the data every stage shares: [`event`] (events, validation, enrichment),
-//!    `model` (records and rollup rows), [`survey`] and [`sites`] (site settings), and the
+//!    [`model`] (records and rollup rows), [`survey`] and [`sites`] (site settings), and the
 //!    [`metrics`] registry every stage reports to.
 //! 3. **stages**, each importing only those before it: [`log`] (durable, deduplicating) →
 //!    [`warehouse`] (the store) → [`sink`] (log → warehouse) → [`privacy`] and [`access`]
-//!    (forgetting, tokens) → [`ingest`] (decode, validate, enrich, append) → dead-letter
-//!    replay (above ingest: it sends letters through it again) → [`rollup`] (pure analytics
-//!    definitions + jobs) → [`query`]; then the operations built on them ([`site_admin`],
-//!    [`import`], [`loadgen`], [`fuzzing`]).
-//! 4. **http**: router, handlers, errors, auth ([`dashboard`], [`openapi`]).
-//! 5. **app**: the composition root: backends, background tasks, `serve` ([`server`]).
+//!    (forgetting, tokens) → [`ingest`] (decode, validate, enrich, append) →
+//!    [`deadletters`] (listing and replay, above ingest: a replay sends letters through it
+//!    again) → [`loadgen`] → [`rollup`] (pure analytics definitions + jobs) → [`query`];
+//!    then the operations built on them ([`site_admin`], [`import`], [`fuzzing`]).
+//! 4. **http** ([`http`]): router, handlers, errors, auth, the dashboard and the OpenAPI
+//!    document.
+//! 5. **app** ([`app`]): the composition root: backends, background tasks, `serve`.
 //! 6. **main**: the CLI only.
 //!
 //! Backends sit behind two traits, [`log::Log`] and [`warehouse::Warehouse`].
 
 pub mod access;
-pub mod dashboard;
+pub mod app;
+pub mod config;
 pub mod deadletters;
 pub mod event;
 pub mod fuzzing;
+pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod loadgen;
 pub mod log;
 pub mod metrics;
 pub mod model;
-pub mod openapi;
 pub mod privacy;
 pub mod query;
 pub mod rollup;
-pub mod server;
 pub mod sink;
 pub mod site_admin;
 pub mod sites;

@@ -8,10 +8,12 @@
 
 use clap::{Parser, Subcommand};
 use sightline::access;
+use sightline::app::{self, BackendArgs, ServeConfig, WarehouseArgs};
+use sightline::config::Roles;
 use sightline::deadletters;
+use sightline::http::{self, NewSite};
 use sightline::ingest::quota::QuotaConfig;
 use sightline::ingest::Limits;
-use sightline::server::{self, BackendArgs, NewSite, Roles, ServeConfig, WarehouseArgs};
 use sightline::sites::SiteSettings;
 use std::time::Duration;
 
@@ -57,7 +59,7 @@ enum Command {
         /// `--kafka-brokers` the rollup processes lease their share from the consumer group
         /// `<prefix>.rollup` instead (processes may come and go) and any value but `0/1` is
         /// refused at start-up.
-        #[arg(long, env = "SIGHTLINE_ROLLUP_SHARD", default_value = "0/1", value_parser = server::parse_shard)]
+        #[arg(long, env = "SIGHTLINE_ROLLUP_SHARD", default_value = "0/1", value_parser = app::parse_shard)]
         rollup_shard: sightline::warehouse::Shard,
         #[command(flatten)]
         quotas: QuotaArgs,
@@ -409,7 +411,7 @@ fn main() -> anyhow::Result<()> {
                 trusted_proxies: quotas.trusted_proxies,
             };
             actix_web::rt::System::new().block_on(async move {
-                let backends = server::connect_backends(&args, &limits).await?;
+                let backends = app::connect_backends(&args, &limits).await?;
                 let cfg = ServeConfig {
                     listen,
                     data_dir: args.data_dir.clone(),
@@ -420,18 +422,18 @@ fn main() -> anyhow::Result<()> {
                     roles,
                     quotas,
                 };
-                server::serve(cfg, backends).await
+                app::serve(cfg, backends).await
             })
         }
         Command::Site { command, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
             if let SiteCommand::Delete { key, yes: false } = &command {
                 anyhow::bail!("refusing to delete site {key} and all its data without --yes");
             }
-            let wh = server::connect_warehouse(&args).await?;
+            let wh = app::connect_warehouse(&args).await?;
             match command {
                 SiteCommand::Add { name, origins, key } => {
                     let new = NewSite { name, origins, key, settings: SiteSettings::default() };
-                    let site = server::add_site(wh.as_ref(), new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let site = http::add_site(wh.as_ref(), new).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("{}", site.key);
                     eprintln!(
                         "add to your pages: <script defer src=\"https://<sightline host>/s.js\" data-site=\"{}\"></script>",
@@ -449,12 +451,12 @@ fn main() -> anyhow::Result<()> {
                             Some(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--settings: {e}"))?)
                         }
                     };
-                    let patch = server::SitePatch {
+                    let patch = http::SitePatch {
                         name,
                         origins: (!origins.is_empty()).then_some(origins),
                         settings,
                     };
-                    let site = server::update_site(wh.as_ref(), &key, patch)
+                    let site = http::update_site(wh.as_ref(), &key, patch)
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("{}", serde_json::to_string_pretty(&site)?);
@@ -480,7 +482,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Token { command, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
-            let wh = server::connect_warehouse(&args).await?;
+            let wh = app::connect_warehouse(&args).await?;
             match command {
                 TokenCommand::Create { name, scope, sites } => {
                     let known = wh.sites().await?;
@@ -516,7 +518,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Retention { command: RetentionCommand::Run, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
-            let wh = server::connect_warehouse(&args).await?;
+            let wh = app::connect_warehouse(&args).await?;
             let sites = wh.sites().await?;
             for (site, n) in sightline::rollup::job::apply_retention(wh.as_ref(), &sites).await? {
                 println!("{site}\t{n} events deleted");
@@ -524,7 +526,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Gdpr { command, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
-            let backends = server::connect_backends(&args, &Limits::default()).await?;
+            let backends = app::connect_backends(&args, &Limits::default()).await?;
             match command {
                 GdprCommand::Delete { site, visitor } => {
                     anyhow::ensure!(
@@ -552,7 +554,7 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::Deadletter { command, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
             let limits = Limits::default();
-            let backends = server::connect_backends(&args, &limits).await?;
+            let backends = app::connect_backends(&args, &limits).await?;
             let log = backends.log.clone();
             match command {
                 DeadletterCommand::List { filter, limit } => {
@@ -582,7 +584,7 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::Survey { command, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
             use sightline::survey;
-            let wh = server::connect_warehouse(&args).await?;
+            let wh = app::connect_warehouse(&args).await?;
             let site = match command {
                 SurveyCommand::Apply { file, site } => {
                     let text = if file == "-" {
@@ -597,7 +599,7 @@ fn main() -> anyhow::Result<()> {
                         let n = all.len();
                         all.retain(|s| s.id != id);
                         if all.len() == n {
-                            return Err(server::ApiError::not_found("id", &format!("no survey {id}")));
+                            return Err(http::ApiError::not_found("id", &format!("no survey {id}")));
                         }
                         Ok(())
                     })
@@ -648,7 +650,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Rollup { command: RollupCommand::Rebuild { site, from, to }, backends: args } => {
             tokio::runtime::Runtime::new()?.block_on(async {
-                let wh = server::connect_warehouse(&args).await?;
+                let wh = app::connect_warehouse(&args).await?;
                 let f = sightline::query::parse_time("from", &from).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let t = sightline::query::parse_time("to", &to).map_err(|e| anyhow::anyhow!("{e}"))?;
                 anyhow::ensure!(

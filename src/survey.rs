@@ -4,7 +4,7 @@
 //!
 //! A survey is stored in `SiteSettings::surveys`; the feedback button in
 //! `SiteSettings::feedback`. Both can be changed three ways, all through
-//! [`crate::server::update_site`] (so every change is validated the same way):
+//! [`crate::http::update_site`] (so every change is validated the same way):
 //! - `PUT|GET|DELETE /v1/sites/{key}/surveys/{id}` and `GET /v1/sites/{key}/surveys` (bearer token);
 //! - `PATCH /v1/sites/{key}` with `{"settings": {"feedback": {...}}}` (merge patch);
 //! - `sightline survey apply FILE --site KEY` (JSON file: one survey, a list of surveys, or
@@ -27,7 +27,7 @@
 //! (`sightline.showSurvey(id)`).
 
 use crate::event::{DeviceClass, SurveyKind, FEEDBACK_CATEGORIES};
-use crate::server::{require_admin, update_site, ApiError, AppState, SitePatch};
+use crate::http::{require_admin, update_site, ApiError, AppState, SitePatch};
 use crate::sites::Site;
 use crate::warehouse::Warehouse;
 use actix_web::http::StatusCode;
@@ -471,7 +471,7 @@ pub fn upsert(surveys: &mut Vec<Survey>, survey: Survey) -> bool {
 
 /// Parse a survey from JSON, naming the field of the first problem (relative to the survey).
 pub fn parse_survey(v: serde_json::Value) -> Result<Survey, ApiError> {
-    let s: Survey = crate::server::from_json(v, "", "not a survey")?;
+    let s: Survey = crate::http::from_json(v, "", "not a survey")?;
     s.validate("").map_err(|(f, r)| ApiError::bad(&f, &r))?;
     Ok(s)
 }
@@ -501,7 +501,7 @@ pub fn parse_file(text: &str) -> Result<(Vec<Survey>, Option<FeedbackButton>), A
             };
             let feedback = match o.remove("feedback") {
                 None => None,
-                Some(f) => Some(crate::server::from_json::<FeedbackButton, _>(
+                Some(f) => Some(crate::http::from_json::<FeedbackButton, _>(
                     f,
                     "feedback",
                     "not a feedback button",

@@ -11,9 +11,9 @@ pub mod quota;
 
 use crate::event::enrich::{self, Context, Skew};
 use crate::event::validate::{self, cut_chars, Rejection};
+use crate::http::AppState;
 use crate::log::{AppendOutcome, DeadLetter, LogError};
 use crate::metrics::METRICS;
-use crate::server::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
@@ -833,11 +833,11 @@ pub async fn import(
     query: web::Query<IngestQuery>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    if let Err(e) = crate::server::require_token(&req, &state) {
+    if let Err(e) = crate::http::require_token(&req, &state) {
         return e.error_response();
     }
     let Some(site) = state.sites.get(&key) else {
-        return crate::server::ApiError::not_found("key", "unknown site").error_response();
+        return crate::http::ApiError::not_found("key", "unknown site").error_response();
     };
     let result = async {
         let received_at = chrono::Utc::now().timestamp_millis();

@@ -9,8 +9,8 @@ pub mod voc;
 
 use crate::event::enrich::{canonical_page_key, page_key};
 use crate::event::DeviceClass;
+use crate::http::{require_read, ApiError, AppState};
 use crate::rollup::{day_of, funnel, Dims, FunnelStep, DAY_MS};
-use crate::server::{require_read, ApiError, AppState};
 use crate::warehouse::{Part, RollupQuery};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ pub use heatmap::{heatmap_compare, problems, sessions, zones, zones_data};
 /// their own ([`PageParam`], [`FunnelParams`], [`EntryParam`], [`heatmap::SessionParams`]…),
 /// so the OpenAPI document lists for each endpoint only what it reads. A parameter no struct
 /// of the endpoint reads is refused (`400` naming it) once for the whole request, from that
-/// list ([`crate::server::http_contract`]), not per struct: a per-struct
+/// list ([`crate::http::http_contract`]), not per struct: a per-struct
 /// `deny_unknown_fields` would refuse the other structs' parameters.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

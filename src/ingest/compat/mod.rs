@@ -18,13 +18,13 @@ pub mod posthog;
 pub mod segment;
 
 use super::{IngestError, IngestResponse};
-use crate::server::AppState;
+use crate::http::AppState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// The routes of this module (registered by [`crate::server::routes`] with the ingest role).
+/// The routes of this module (registered by [`crate::http::routes`] with the ingest role).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for path in posthog::CAPTURE_PATHS {
         cfg.route(path, web::post().to(posthog::capture))

@@ -4,8 +4,8 @@
 //! <https://segment.com/docs/connections/spec/>.
 
 use super::{capture_with, event_id, identify_props, public_json, put_ts, str_of, time_ms, Mapped, IDENTIFY_EVENT};
+use crate::http::AppState;
 use crate::ingest::IngestError;
-use crate::server::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
