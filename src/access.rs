@@ -238,7 +238,7 @@ pub async fn revoke_token(warehouse: &dyn Warehouse, id: &str) -> anyhow::Result
     Ok(Some(t))
 }
 
-/// Take a deleted site out of every token's sites ([`crate::site_admin`]), so that a later
+/// Take a deleted site out of every token's sites ([`crate::http::site_admin`]), so that a later
 /// site with the same key is not open to them: a token limited to that site alone is
 /// revoked (an empty list would mean every site), one limited to several keeps the others.
 /// Returns the ids of the tokens changed.

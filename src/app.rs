@@ -6,7 +6,7 @@ use crate::access::Tokens;
 use crate::config::Roles;
 use crate::http::{http_contract, routes, unrouted, ApiError, AppState};
 use crate::ingest::quota::{QuotaConfig, Quotas};
-use crate::ingest::Limits;
+use crate::ingest::{IngestState, Limits};
 use crate::log::kafka::{KafkaConfig, KafkaLog};
 use crate::log::{embedded::EmbeddedLog, Log};
 use crate::metrics::{self, METRICS};
@@ -262,6 +262,13 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         rollup: rollup_owner.clone(),
     });
     tasks_quota_sweep(&state.quotas);
+    let ingest_state = web::Data::new(IngestState {
+        log: log.clone(),
+        sites: sites.clone(),
+        limits: cfg.limits,
+        log_backend,
+        quotas: state.quotas.clone(),
+    });
 
     let mut tasks = Vec::new();
     let sink_task = if cfg.roles.sink {
@@ -301,6 +308,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(ingest_state.clone())
             // A query string that does not fit a handler's parameters (a repeated one) is a
             // house-format `400`, like every other refusal.
             .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad("query", &e.to_string()).into()))

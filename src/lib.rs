@@ -15,7 +15,7 @@
 //!    (forgetting, tokens) → [`ingest`] (decode, validate, enrich, append) →
 //!    [`deadletters`] (listing and replay, above ingest: a replay sends letters through it
 //!    again) → [`loadgen`] → [`rollup`] (pure analytics definitions + jobs) → [`query`];
-//!    then the operations built on them ([`site_admin`], [`import`], [`fuzzing`]).
+//!    then the operations built on them ([`import`], [`fuzzing`]).
 //! 4. **http** ([`http`]): router, handlers, errors, auth, the dashboard and the OpenAPI
 //!    document.
 //! 5. **app** ([`app`]): the composition root: backends, background tasks, `serve`.
@@ -40,7 +40,6 @@ pub mod privacy;
 pub mod query;
 pub mod rollup;
 pub mod sink;
-pub mod site_admin;
 pub mod sites;
 pub mod survey;
 pub mod warehouse;

@@ -467,7 +467,7 @@ fn main() -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string_pretty(&site)?);
                 }
                 SiteCommand::Delete { key, .. } => {
-                    let deleted = sightline::site_admin::delete_site(wh.as_ref(), &key, "cli")
+                    let deleted = sightline::http::site_admin::delete_site(wh.as_ref(), &key, "cli")
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("{}", serde_json::to_string(&deleted)?);
@@ -583,7 +583,6 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Survey { command, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
-            use sightline::survey;
             let wh = app::connect_warehouse(&args).await?;
             let site = match command {
                 SurveyCommand::Apply { file, site } => {
@@ -592,10 +591,10 @@ fn main() -> anyhow::Result<()> {
                     } else {
                         std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{file}: {e}"))?
                     };
-                    survey::apply_file(wh.as_ref(), &site, &text).await.map_err(|e| anyhow::anyhow!("{e}"))?
+                    http::survey::apply_file(wh.as_ref(), &site, &text).await.map_err(|e| anyhow::anyhow!("{e}"))?
                 }
                 SurveyCommand::Delete { id, site } => {
-                    let (site, ()) = survey::change_surveys(wh.as_ref(), &site, |all, _| {
+                    let (site, ()) = http::survey::change_surveys(wh.as_ref(), &site, |all, _| {
                         let n = all.len();
                         all.retain(|s| s.id != id);
                         if all.len() == n {

@@ -19,7 +19,7 @@
 //! A visitor who comes back afterwards is new data: events received after the record's time
 //! are kept.
 //!
-//! Deleting a site ([`crate::site_admin`]) writes the same kind of record for the whole site
+//! Deleting a site ([`crate::http::site_admin`]) writes the same kind of record for the whole site
 //! ([`ForgetRecord::whole_site`]): from then on the sinks drop every event of the site
 //! received up to its time, and every reader of dead letters hides the site's letters written
 //! up to then, so a later site with the same key starts empty in both modes.

@@ -38,7 +38,6 @@ const ORDER: &[(&str, &str)] = &[
     ("loadgen", "stage"),
     ("rollup", "stage"),
     ("query", "stage"),
-    ("site_admin", "stage"),
     ("import", "stage"),
     ("fuzzing", "stage"),
     // http: router, handlers, errors, auth.
@@ -53,19 +52,10 @@ const ORDER: &[(&str, &str)] = &[
 const ALLOWED: &[(&str, &str)] = &[
     // Handlers still inside stages (`AppState`, `ApiError`, auth, `from_json`): to move
     // into `http/`.
-    ("src/ingest/compat/mod.rs", "http"),
-    ("src/ingest/compat/posthog.rs", "http"),
-    ("src/ingest/compat/segment.rs", "http"),
-    ("src/ingest/mod.rs", "http"),
     ("src/query/heatmap.rs", "http"),
     ("src/query/mod.rs", "http"),
     ("src/query/timeline.rs", "http"),
     ("src/query/voc.rs", "http"),
-    ("src/site_admin.rs", "http"),
-    ("src/survey.rs", "http"),
-    // Survey settings and their handlers share one file: the handlers to move into `http/`.
-    ("src/survey.rs", "sites"),
-    ("src/survey.rs", "warehouse"),
 ];
 
 fn rank(module: &str) -> Option<usize> {

@@ -7,9 +7,12 @@ pub mod auth;
 pub mod contract;
 pub mod dashboard;
 pub mod error;
+pub mod ingest;
 pub mod openapi;
 pub mod ops;
+pub mod site_admin;
 pub mod state;
+pub mod survey;
 
 pub use admin::*;
 pub use auth::{require_admin, require_read, require_scope, require_token};
@@ -19,27 +22,26 @@ pub use ops::*;
 pub use state::AppState;
 
 use crate::config::Roles;
-use crate::ingest;
 use crate::query;
-use crate::survey;
+
 use actix_web::web;
 
 /// Register the routes of `roles` on an actix `App`; health, readiness and metrics always.
 pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
         if roles.ingest {
-            cfg.route("/v1/events", web::post().to(ingest::events))
+            cfg.route("/v1/events", web::post().to(crate::ingest::events))
                 .route(
                     "/v1/events",
-                    web::method(actix_web::http::Method::OPTIONS).to(ingest::preflight),
+                    web::method(actix_web::http::Method::OPTIONS).to(crate::ingest::preflight),
                 )
-                .route("/s.js", web::get().to(ingest::snippet))
-                .route("/s/widgets.js", web::get().to(ingest::widgets))
+                .route("/s.js", web::get().to(crate::ingest::snippet))
+                .route("/s/widgets.js", web::get().to(crate::ingest::widgets))
                 .route("/s/overlay.js", web::get().to(crate::http::dashboard::overlay_js))
-                .route("/v1/sites/{key}/config", web::get().to(ingest::site_config))
+                .route("/v1/sites/{key}/config", web::get().to(crate::ingest::site_config))
                 .route("/v1/sites/{key}/import", web::post().to(ingest::import));
             // posthog-js and Segment analytics.js routes (docs/compat.md).
-            ingest::compat::routes(cfg);
+            crate::ingest::compat::routes(cfg);
         }
         if roles.query {
             crate::http::dashboard::routes(cfg);
@@ -49,7 +51,7 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 .route("/v1/sites/{key}", web::patch().to(patch_site))
                 .route(
                     "/v1/sites/{key}",
-                    web::delete().to(crate::site_admin::delete_site_handler),
+                    web::delete().to(crate::http::site_admin::delete_site_handler),
                 )
                 .route("/v1/sites/{key}/heatmap", web::get().to(query::heatmap))
                 .route("/v1/sites/{key}/heatmap/compare", web::get().to(query::heatmap_compare))

@@ -11,13 +11,30 @@ pub mod quota;
 
 use crate::event::enrich::{self, Context, Skew};
 use crate::event::validate::{self, cut_chars, Rejection};
-use crate::http::AppState;
+use crate::log::Log;
 use crate::log::{AppendOutcome, DeadLetter, LogError};
 use crate::metrics::METRICS;
+use crate::sites::SiteCache;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use quota::Quotas;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What the ingest handlers need, and nothing more: the log to append to, the sites (write
+/// keys, origins, settings), the limits and quotas, and the log's name for metric labels.
+/// Built by the composition root ([`crate::app`]); handlers take it as `web::Data`.
+#[derive(Clone)]
+pub struct IngestState {
+    pub log: Arc<dyn Log>,
+    pub sites: Arc<SiteCache>,
+    pub limits: Limits,
+    /// `embedded` or `kafka`, for metric labels.
+    pub log_backend: &'static str,
+    /// Ingest quotas, the in-flight limit and the client-IP rule.
+    pub quotas: Arc<Quotas>,
+}
 
 /// Size caps, in bytes of the decoded body (`cases/ingest.md` I6).
 #[derive(Debug, Clone, Copy)]
@@ -95,7 +112,8 @@ impl From<quota::Refusal> for IngestError {
 }
 
 impl IngestError {
-    fn cause(&self) -> &'static str {
+    /// The `cause` label of `sightline_requests_refused_total` for this refusal.
+    pub fn cause(&self) -> &'static str {
         match self {
             IngestError::Malformed { .. } => "malformed",
             IngestError::UnknownSite => "unknown_site",
@@ -235,7 +253,7 @@ pub(crate) fn cors_grant(resp: &mut actix_web::HttpResponseBuilder, origin: &str
 /// `OPTIONS /v1/events`: grant the preflight to origins some site allows; others get no
 /// CORS headers (the browser then refuses the request).
 #[utoipa::path(options, path = "/v1/events", tag = "ingest", responses((status = 204, description = "CORS grant for an origin some site allows; no CORS headers otherwise")))]
-pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn preflight(req: HttpRequest, state: web::Data<IngestState>) -> HttpResponse {
     let mut resp = HttpResponse::NoContent();
     if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         if state.sites.any_allows(origin) {
@@ -263,7 +281,7 @@ pub async fn events(
     req: HttpRequest,
     payload: web::Payload,
     query: web::Query<IngestQuery>,
-    state: web::Data<AppState>,
+    state: web::Data<IngestState>,
 ) -> HttpResponse {
     let mut sample = Vec::new();
     let result = handle(&req, payload, query.into_inner(), &state, &mut sample).await;
@@ -275,7 +293,7 @@ pub async fn events(
 /// site allows) so the client can read the status and `Retry-After`.
 pub(crate) async fn finish(
     req: &HttpRequest,
-    state: &AppState,
+    state: &IngestState,
     result: Result<HttpResponse, IngestError>,
     sample: &[u8],
 ) -> HttpResponse {
@@ -319,7 +337,7 @@ const BODY_SAMPLE_BYTES: usize = 4096;
 /// for a retry (quotas, overload, log outage) are not bad input and are not kept. The
 /// samples are themselves rate limited ([`quota::Quotas::take_sample`]) so a flood of garbage
 /// cannot fill the store; samples over that rate are only counted.
-async fn keep_refused_body(state: &AppState, e: &IngestError, sample: &[u8]) {
+async fn keep_refused_body(state: &IngestState, e: &IngestError, sample: &[u8]) {
     let field = match e {
         IngestError::Malformed { field, .. } => field.clone(),
         IngestError::UnknownSite => "site".into(),
@@ -433,7 +451,7 @@ async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     query: IngestQuery,
-    state: &AppState,
+    state: &IngestState,
     sample: &mut Vec<u8>,
 ) -> Result<HttpResponse, IngestError> {
     let received_at = chrono::Utc::now().timestamp_millis();
@@ -462,7 +480,7 @@ async fn handle(
 
 /// The in-flight permit of a browser ingest request, after the per-IP quota: taken before
 /// the body is read, so a refused client costs no body read and no parse.
-pub(crate) fn admit(req: &HttpRequest, state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, IngestError> {
+pub(crate) fn admit(req: &HttpRequest, state: &IngestState) -> Result<tokio::sync::OwnedSemaphorePermit, IngestError> {
     let forwarded_for = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let client_ip = state.quotas.client_ip(req.peer_addr().map(|a| a.ip()), forwarded_for);
     Ok(state.quotas.admit(client_ip)?)
@@ -476,7 +494,7 @@ pub(crate) async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     compression: Option<&str>,
-    state: &AppState,
+    state: &IngestState,
     sample: &mut Vec<u8>,
 ) -> Result<Vec<u8>, IngestError> {
     let limits = state.limits;
@@ -511,7 +529,7 @@ pub(crate) struct BrowserBatch<'a> {
 /// `POST /v1/events` and the tracker-compatible routes ([`compat`]).
 pub(crate) async fn accept_browser_batch(
     req: &HttpRequest,
-    state: &AppState,
+    state: &IngestState,
     site: &crate::sites::Site,
     batch: BrowserBatch<'_>,
 ) -> Result<(StatusCode, String, IngestResponse), IngestError> {
@@ -577,7 +595,7 @@ pub(crate) async fn accept_browser_batch(
 /// Put the events the visitor quota refused back into a batch's answer, whose indexes count
 /// only the events that were kept: rejections on `visitor_id` naming the rate and the wait
 /// (not dead-lettered: not bad input, and a resend may be taken), every index the batch's.
-fn report_over_quota(state: &AppState, over: &quota::VisitorRefusals, out: &mut IngestResponse) {
+fn report_over_quota(state: &IngestState, over: &quota::VisitorRefusals, out: &mut IngestResponse) {
     // The i-th kept event's index in the batch: i plus the refused events before it.
     let original = |i: usize| {
         let mut at = i;
@@ -609,10 +627,10 @@ fn report_over_quota(state: &AppState, over: &quota::VisitorRefusals, out: &mut 
 
 /// Validate, enrich and append one batch of event objects of `site` — the one path every
 /// event takes into the log, from the snippet ([`events`]) and from historical import
-/// ([`import`]). Returns the status (`202`, or `400` when every event was rejected), the
+/// ([`crate::http::ingest::import`]). Returns the status (`202`, or `400` when every event was rejected), the
 /// batch's request id and the response body.
-async fn accept(
-    state: &AppState,
+pub async fn accept(
+    state: &IngestState,
     site: &crate::sites::Site,
     events: &[serde_json::Value],
     received_at: i64,
@@ -808,93 +826,6 @@ async fn accept(
     ))
 }
 
-/// `POST /v1/sites/{key}/import` (bearer token): historical import. The body is
-/// `{"events": [...]}` with events as in `POST /v1/events` (`"site"` may be given and must
-/// then be `key`; gzip, deflate and br as there). Past timestamps are kept as sent: no clock
-/// skew shift (there is no live `sent_at`), but anything more than 1 min in the future is
-/// still clamped to the receive time. No origin and no user-agent bot check (the importer
-/// is not a visitor's browser). Otherwise the same path as `POST /v1/events` ([`accept`]):
-/// the same validation, enrichment, log, dedup by event id (a re-import of the same ids
-/// counts them as `duplicates`) and the same `202`/`400` body.
-#[utoipa::path(post, path = "/v1/sites/{key}/import", tag = "ingest", security(("bearer" = [])),
-    params(("key" = String, Path, description = "write key")),
-    request_body(content = String, content_type = "application/json", description = "{events: [...]} as in POST /v1/events; past timestamps kept"),
-    responses(
-        (status = 202, description = "Accepted events are durable in the log", body = IngestResponse),
-        (status = 400, description = "Malformed body, or every event rejected (each names field and reason)"),
-        (status = 401, description = "Missing or wrong bearer token"), (status = 404, description = "Unknown site"),
-        (status = 413, description = "Body over the cap (decoded bytes)"),
-        (status = 415, description = "Unsupported content encoding, or a content type other than application/json or text/plain"),
-        (status = 503, description = "The log cannot take events now; retry after Retry-After")))]
-pub async fn import(
-    req: HttpRequest,
-    key: web::Path<String>,
-    payload: web::Payload,
-    query: web::Query<IngestQuery>,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    if let Err(e) = crate::http::require_token(&req, &state) {
-        return e.error_response();
-    }
-    let Some(site) = state.sites.get(&key) else {
-        return crate::http::ApiError::not_found("key", "unknown site").error_response();
-    };
-    let result = async {
-        let received_at = chrono::Utc::now().timestamp_millis();
-        check_content_type(&req)?;
-        let raw = decode::read_capped(payload, state.limits.batch_bytes, state.limits.body_chunk_timeout).await?;
-        let content_encoding = req
-            .headers()
-            .get(header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok());
-        let codings = decode::codings(content_encoding, query.compression.as_deref(), &raw)?;
-        let body = decode::decode(raw, &codings, state.limits.batch_bytes)?;
-        let malformed = |field: &str, reason: &str| IngestError::Malformed {
-            field: field.into(),
-            reason: reason.into(),
-        };
-        let mut value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| malformed("body", &format!("not valid JSON: {e}")))?;
-        let obj = value
-            .as_object_mut()
-            .ok_or_else(|| malformed("body", "expected a JSON object {\"events\": [...]}"))?;
-        match obj.get("site") {
-            None => {
-                obj.insert("site".into(), serde_json::Value::String(site.key.clone()));
-            }
-            Some(s) if s.as_str() == Some(site.key.as_str()) => {}
-            Some(_) => return Err(malformed("site", "must be the site key of the path, or left out")),
-        }
-        let env = validate::parse_envelope_value(value).map_err(|e| IngestError::Malformed {
-            field: e.field,
-            reason: e.reason,
-        })?;
-        // Only the envelope's `webdriver` flag: the importer's user agent is not a visitor's.
-        let bot_reason = env.webdriver.then(|| "navigator.webdriver".to_string());
-        accept(
-            &state,
-            &site,
-            &env.events,
-            received_at,
-            None,
-            Skew { shift_ms: 0 },
-            bot_reason,
-            enrich::OLDEST_IMPORT_TS,
-        )
-        .await
-    }
-    .await;
-    match result {
-        Ok((status, request_id, out)) => HttpResponse::build(status)
-            .insert_header(("x-request-id", request_id))
-            .json(out),
-        Err(e) => {
-            METRICS.requests_refused_total.with_label_values(&[e.cause()]).inc();
-            e.error_response()
-        }
-    }
-}
-
 /// Events counted in `sightline_log_append_inflight_events` while an append is awaited;
 /// subtracted on drop, so a request abandoned by its client (the handler future dropped
 /// mid-append) does not leave them counted.
@@ -964,7 +895,7 @@ pub async fn widgets() -> HttpResponse {
 /// button, exit-intent thresholds, sampling). Public. Surveys and `feedback` are described in
 /// [`crate::survey::public_config`].
 #[utoipa::path(get, path = "/v1/sites/{key}/config", tag = "ingest", params(("key" = String, Path, description = "write key")), responses((status = 200, description = "zones, hash_routing, surveys, feedback, exit_intent, sampling"), (status = 404, description = "unknown site")))]
-pub async fn site_config(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+pub async fn site_config(path: web::Path<String>, state: web::Data<IngestState>) -> HttpResponse {
     match state.sites.get(&path.into_inner()) {
         Some(site) => HttpResponse::Ok()
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
@@ -974,7 +905,9 @@ pub async fn site_config(path: web::Path<String>, state: web::Data<AppState>) ->
                     "hash_routing": site.settings.page_keys.hash_routing,
                     "sampling": 1.0,
                 });
-                if let serde_json::Value::Object(voc) = crate::survey::public_config(&site) {
+                if let serde_json::Value::Object(voc) =
+                    crate::survey::public_config(&site.settings.surveys, &site.settings.feedback)
+                {
                     c.as_object_mut().expect("object").extend(voc);
                 }
                 c

@@ -32,7 +32,7 @@ pub struct ForgetRecord {
 
 impl ForgetRecord {
     /// A new record, not done yet, of the erasure of `visitor` of `site`, or of the whole
-    /// site with `None` (a site deletion, [`crate::site_admin`]), starting now.
+    /// site with `None` (a site deletion, [`crate::http::site_admin`]), starting now.
     pub fn begin(site: &str, visitor: Option<&str>, by: &str) -> ForgetRecord {
         ForgetRecord {
             id: uuid::Uuid::now_v7().to_string(),

@@ -18,7 +18,7 @@ pub mod posthog;
 pub mod segment;
 
 use super::{IngestError, IngestResponse};
-use crate::http::AppState;
+use crate::ingest::IngestState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
@@ -47,7 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// CORS preflight of the tracker routes: granted to origins some site allows, with the
 /// headers the clients send (Segment sends `Authorization`, so its posts are preflighted).
-pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn preflight(req: HttpRequest, state: web::Data<IngestState>) -> HttpResponse {
     let mut resp = HttpResponse::NoContent();
     if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         if state.sites.any_allows(origin) {
@@ -123,7 +123,7 @@ async fn read_json(
     req: &HttpRequest,
     payload: web::Payload,
     base64: bool,
-    state: &AppState,
+    state: &IngestState,
     sample: &mut Vec<u8>,
 ) -> Result<Value, IngestError> {
     let is_form = req
@@ -175,7 +175,7 @@ async fn read_json(
 async fn capture_with(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<IngestState>,
     base64: bool,
     client_fields: &'static [(&'static str, &'static str)],
     map: impl FnOnce(&HttpRequest, Value) -> Result<Mapped, IngestError>,

@@ -6,8 +6,8 @@
 use super::{
     capture_with, derived_id, event_id, identify_props, public_json, put_ts, str_of, time_ms, Mapped, IDENTIFY_EVENT,
 };
-use crate::http::AppState;
 use crate::ingest::IngestError;
+use crate::ingest::IngestState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
@@ -24,7 +24,7 @@ pub async fn capture(
     req: HttpRequest,
     payload: web::Payload,
     query: web::Query<Vec<(String, String)>>,
-    state: web::Data<AppState>,
+    state: web::Data<IngestState>,
 ) -> HttpResponse {
     let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let base64 = q("compression") == Some("base64");

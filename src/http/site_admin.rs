@@ -20,7 +20,7 @@
 //! trail of those requests and hold no visitor id (a hash). Running servers stop accepting
 //! the key within 5 s (at once on the server that answered the API call).
 
-use crate::http::{require_scope, ApiError, AppState};
+use super::{require_scope, ApiError, AppState};
 use crate::privacy::ForgetRecord;
 use crate::warehouse::Warehouse;
 use actix_web::{web, HttpRequest, HttpResponse};
