@@ -14,9 +14,10 @@
 //!    [`warehouse`] (the store) → [`sink`] (log → warehouse) → [`privacy`] and [`access`]
 //!    (forgetting, tokens) → [`ingest`] (decode, validate, enrich, append) →
 //!    [`deadletters`] (listing and replay, above ingest: a replay sends letters through it
-//!    again) → [`loadgen`] → [`rollup`] (pure analytics definitions + jobs) → [`query`];
-//!    then the operations built on them ([`import`], [`fuzzing`]).
-//! 4. **http** ([`http`]): router, handlers, errors, auth, the dashboard and the OpenAPI
+//!    again) → [`loadgen`] → [`rollup`] (pure analytics definitions + jobs); then the
+//!    operations built on them ([`import`], [`fuzzing`]).
+//! 4. **http** ([`http`]): router, handlers, errors, auth; the query API
+//!    ([`http::query`]: it sums rollup rows for each request), the dashboard and the OpenAPI
 //!    document.
 //! 5. **app** ([`app`]): the composition root: backends, background tasks, `serve`.
 //! 6. **main**: the CLI only.
@@ -37,7 +38,6 @@ pub mod log;
 pub mod metrics;
 pub mod model;
 pub mod privacy;
-pub mod query;
 pub mod rollup;
 pub mod sink;
 pub mod sites;

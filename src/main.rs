@@ -650,8 +650,8 @@ fn main() -> anyhow::Result<()> {
         Command::Rollup { command: RollupCommand::Rebuild { site, from, to }, backends: args } => {
             tokio::runtime::Runtime::new()?.block_on(async {
                 let wh = app::connect_warehouse(&args).await?;
-                let f = sightline::query::parse_time("from", &from).map_err(|e| anyhow::anyhow!("{e}"))?;
-                let t = sightline::query::parse_time("to", &to).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let f = sightline::http::query::parse_time("from", &from).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let t = sightline::http::query::parse_time("to", &to).map_err(|e| anyhow::anyhow!("{e}"))?;
                 anyhow::ensure!(
                     t > f,
                     "--to is exclusive and must be after --from: to rebuild {from} alone, give --to the next day"

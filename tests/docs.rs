@@ -242,8 +242,11 @@ fn analytics_md_quotes_the_code_defaults() {
         ("exit_intent.hidden_ms", EXIT_INTENT.hidden_ms.to_string()),
         ("exit_intent.scroll_px_per_s", EXIT_INTENT.scroll_px_per_s.to_string()),
         ("el_cells", sightline::rollup::EL_CELLS.to_string()),
-        ("top_terms", sightline::query::voc::TOP_TERMS.to_string()),
-        ("max_funnel_window_ms", sightline::query::MAX_WINDOW_MS.to_string()),
+        ("top_terms", sightline::http::query::voc::TOP_TERMS.to_string()),
+        (
+            "max_funnel_window_ms",
+            sightline::http::query::MAX_WINDOW_MS.to_string(),
+        ),
         (
             "impact.min_sessions",
             sightline::rollup::impact::MIN_SESSIONS.to_string(),

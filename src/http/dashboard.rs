@@ -17,8 +17,8 @@
 //!   heatmap and zones of exactly that site and page and draws them on the live page.
 
 use crate::event::DeviceClass;
+use crate::http::query::{heatmap_data, page_param, parse_time, zones_data, Filters, PageParam};
 use crate::http::{require_read, ApiError, AppState};
-use crate::query::{heatmap_data, page_param, parse_time, zones_data, Filters, PageParam};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod ingest;
 pub mod openapi;
 pub mod ops;
+pub mod query;
 pub mod site_admin;
 pub mod state;
 pub mod survey;
@@ -22,7 +23,6 @@ pub use ops::*;
 pub use state::AppState;
 
 use crate::config::Roles;
-use crate::query;
 
 use actix_web::web;
 

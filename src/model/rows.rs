@@ -1,6 +1,6 @@
 //! The rows the rollups produce and the warehouse stores: per session and per (day,
 //! device, bot, key), with their dimensions. Computed in [`crate::rollup`], summed in
-//! [`crate::query`].
+//! [`crate::http::query`].
 
 use crate::event::DeviceClass;
 use serde::{Deserialize, Serialize};
