@@ -13,6 +13,7 @@ pub mod definitions;
 pub mod impact;
 pub mod job;
 pub mod leases;
+pub mod problems;
 pub mod regressions;
 pub mod selector;
 pub mod timeline;
