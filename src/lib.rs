@@ -20,7 +20,7 @@
 //!    ([`http::query`]: it sums rollup rows for each request), the dashboard and the OpenAPI
 //!    document.
 //! 5. **app** ([`app`]): the composition root: backends, background tasks, `serve`.
-//! 6. **main**: the CLI only.
+//! 6. **main**: the CLI only (`src/main.rs` and its `cli` module, outside the library).
 //!
 //! Backends sit behind two traits, [`log::Log`] and [`warehouse::Warehouse`].
 
