@@ -4,6 +4,7 @@
 
 use crate::access::Tokens;
 use crate::config::Roles;
+pub use crate::config::{BackendArgs, WarehouseArgs};
 use crate::http::{http_contract, routes, unrouted, ApiError, AppState};
 use crate::ingest::quota::{QuotaConfig, Quotas};
 use crate::ingest::{IngestState, Limits};
@@ -105,64 +106,6 @@ pub struct Backends {
     /// The Kafka log's settings (`None`: the embedded log); the rollup role leases its buckets
     /// from a consumer group on these brokers.
     pub kafka: Option<KafkaConfig>,
-}
-
-/// Where the warehouse lives: the flags of the commands that open only the warehouse (`site`,
-/// `token`, `survey`, `rollup`, `retention`). Unset ClickHouse URL → the embedded SQLite
-/// warehouse in `data_dir`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct WarehouseArgs {
-    /// The data directory: the embedded warehouse and log, the API token, the Kafka id index.
-    #[arg(long, env = "SIGHTLINE_DATA_DIR", default_value = "./sightline-data", global = true)]
-    pub data_dir: PathBuf,
-    /// ClickHouse HTTP URL (`http://host:8123`); selects the ClickHouse warehouse.
-    #[arg(long, env = "SIGHTLINE_CLICKHOUSE_URL", global = true)]
-    pub clickhouse_url: Option<String>,
-    /// ClickHouse database (created if missing).
-    #[arg(
-        long,
-        env = "SIGHTLINE_CLICKHOUSE_DATABASE",
-        default_value = "sightline",
-        global = true
-    )]
-    pub clickhouse_database: String,
-}
-
-/// Where the log and the warehouse live ([`WarehouseArgs`] and the Kafka flags): the flags
-/// of the commands that open the log too (`serve`, `gdpr`, `deadletter`). Unset Kafka
-/// brokers → the embedded log in `data_dir`. Derefs to its [`WarehouseArgs`].
-#[derive(Debug, Clone, clap::Args)]
-pub struct BackendArgs {
-    #[command(flatten)]
-    pub warehouse: WarehouseArgs,
-    /// Kafka bootstrap brokers (`host:port,…`); selects the Kafka log.
-    #[arg(long, env = "SIGHTLINE_KAFKA_BROKERS", global = true)]
-    pub kafka_brokers: Option<String>,
-    /// Kafka topic prefix: topics `<prefix>.events` and `<prefix>.deadletter`.
-    #[arg(
-        long,
-        env = "SIGHTLINE_KAFKA_TOPIC_PREFIX",
-        default_value = "sightline",
-        global = true
-    )]
-    pub kafka_topic_prefix: String,
-    /// Partitions of `<prefix>.events` when Sightline creates it.
-    #[arg(long, env = "SIGHTLINE_KAFKA_PARTITIONS", default_value_t = 6, global = true)]
-    pub kafka_partitions: i32,
-    /// Replication factor of the topics Sightline creates.
-    #[arg(long, env = "SIGHTLINE_KAFKA_REPLICATION", default_value_t = 1, global = true)]
-    pub kafka_replication: i32,
-    /// Kafka idempotent producer (`enable.idempotence`). Keep it on with Apache Kafka; Tansu
-    /// 0.6 breaks when an idempotent producer times out, so its tests turn it off.
-    #[arg(long, env = "SIGHTLINE_KAFKA_IDEMPOTENCE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
-    pub kafka_idempotence: bool,
-}
-
-impl std::ops::Deref for BackendArgs {
-    type Target = WarehouseArgs;
-    fn deref(&self) -> &WarehouseArgs {
-        &self.warehouse
-    }
 }
 
 /// Connect the warehouse selected by `args`.

@@ -2,8 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use sightline::access;
-use sightline::app::{self, BackendArgs, WarehouseArgs};
-use sightline::config::Roles;
+use sightline::app;
+use sightline::config::{BackendArgs, QuotaArgs, ServeArgs, WarehouseArgs};
 use sightline::deadletters;
 
 #[derive(Parser)]
@@ -21,27 +21,8 @@ pub(super) struct Cli {
 pub(super) enum Command {
     /// Run the stages of `--roles` (default all: ingest, log, sink, rollups, query) in one process.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "SIGHTLINE_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// Bearer token of the query and admin API; created in the data dir when unset.
-        #[arg(long, env = "SIGHTLINE_API_TOKEN", hide_env_values = true)]
-        api_token: Option<String>,
-        /// Cap on a decoded `POST /v1/events` body, bytes.
-        #[arg(long, env = "SIGHTLINE_MAX_BATCH_BYTES", default_value_t = 1 << 20)]
-        max_batch_bytes: usize,
-        /// Cap on one event's JSON (replay metadata included), bytes.
-        #[arg(long, env = "SIGHTLINE_MAX_EVENT_BYTES", default_value_t = 256 << 10)]
-        max_event_bytes: usize,
-        /// Longest wait for the log to acknowledge a batch before answering 503, ms.
-        #[arg(long, env = "SIGHTLINE_APPEND_TIMEOUT_MS", default_value_t = 10_000)]
-        append_timeout_ms: u64,
-        /// How often the rollup job runs, ms.
-        #[arg(long, env = "SIGHTLINE_ROLLUP_EVERY_MS", default_value_t = 1000)]
-        rollup_every_ms: u64,
-        /// Stages to run here: `all`, or a comma list of ingest, sink, rollup, query.
-        #[arg(long, env = "SIGHTLINE_ROLES", default_value = "all", value_parser = Roles::parse)]
-        roles: Roles,
+        #[command(flatten)]
+        serve: ServeArgs,
         /// The share of the rollup work this process takes with the embedded log,
         /// `INDEX/COUNT` (0-based): with N rollup processes give each one of `0/N` … `N-1/N`;
         /// sessions are split by a hash of their id, so they share one busy site. With
@@ -228,31 +209,6 @@ impl From<DeadletterFilter> for deadletters::Filter {
             stage: f.stage,
         }
     }
-}
-
-/// Quotas and overload limits of `POST /v1/events` (see `sightline::ingest::quota`).
-#[derive(clap::Args)]
-pub(super) struct QuotaArgs {
-    /// Requests per second per client IP (bursts of twice that); 0 turns it off.
-    #[arg(long, env = "SIGHTLINE_QUOTA_IP_RPS", default_value_t = 100)]
-    pub(super) quota_ip_rps: u32,
-    /// Events per second per visitor of a site (bursts of 20 s worth: 1000 events at the
-    /// default); a visitor over it gets 429 + Retry-After, or, sharing a batch with others,
-    /// its events are listed as rejected on visitor_id. 0 turns it off.
-    #[arg(long, env = "SIGHTLINE_QUOTA_VISITOR_EPS", default_value_t = 50)]
-    pub(super) quota_visitor_eps: u32,
-    /// Events per second per site (bursts of twice that, at least 1000); 0 turns it off.
-    #[arg(long, env = "SIGHTLINE_QUOTA_SITE_EPS", default_value_t = 20_000)]
-    pub(super) quota_site_eps: u32,
-    /// Ingest requests handled at once; more are answered 503 + Retry-After.
-    #[arg(long, env = "SIGHTLINE_MAX_INFLIGHT", default_value_t = 1024)]
-    pub(super) max_inflight: usize,
-    /// A proxy whose X-Forwarded-For is believed, as CIDR (repeatable, or comma list).
-    #[arg(long = "trusted-proxy", env = "SIGHTLINE_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub(super) trusted_proxies: Vec<ipnet::IpNet>,
-    /// Longest wait for the next chunk of a request body before answering 408, ms.
-    #[arg(long, env = "SIGHTLINE_BODY_CHUNK_TIMEOUT_MS", default_value_t = 10_000)]
-    pub(super) body_chunk_timeout_ms: u64,
 }
 
 #[derive(Subcommand)]

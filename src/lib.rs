@@ -6,7 +6,7 @@
 //! and the layers below it (checked by `tests/architecture.rs`, which lists every module in
 //! order):
 //!
-//! 1. **config** ([`config`]): the settings, with their defaults.
+//! 1. **config** ([`config`]): the flag groups of the commands and every default.
 //! 2. **model**: the data every stage shares: [`event`] (events, validation, enrichment),
 //!    [`model`] (records and rollup rows), [`survey`] and [`sites`] (site settings), and the
 //!    [`metrics`] registry every stage reports to.

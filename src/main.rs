@@ -12,6 +12,7 @@ use clap::Parser;
 use cli::*;
 use sightline::access;
 use sightline::app::{self, ServeConfig};
+use sightline::config::ServeArgs;
 use sightline::deadletters;
 use sightline::http::{self, NewSite};
 use sightline::ingest::quota::QuotaConfig;
@@ -45,13 +46,16 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve {
-            listen,
-            api_token,
-            max_batch_bytes,
-            max_event_bytes,
-            append_timeout_ms,
-            rollup_every_ms,
-            roles,
+            serve:
+                ServeArgs {
+                    listen,
+                    api_token,
+                    max_batch_bytes,
+                    max_event_bytes,
+                    append_timeout_ms,
+                    rollup_every_ms,
+                    roles,
+                },
             rollup_shard,
             quotas,
             backends: args,

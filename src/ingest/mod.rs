@@ -16,6 +16,7 @@ pub use accept::*;
 pub use error::*;
 pub use snippet::*;
 
+use crate::config::defaults;
 use crate::event::enrich::{self, Context};
 use crate::event::validate::{self, cut_chars, Rejection};
 use crate::log::DeadLetter;
@@ -61,10 +62,10 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            batch_bytes: 1 << 20,
-            event_bytes: 256 << 10,
-            append_timeout: Duration::from_secs(10),
-            body_chunk_timeout: Duration::from_secs(10),
+            batch_bytes: defaults::MAX_BATCH_BYTES,
+            event_bytes: defaults::MAX_EVENT_BYTES,
+            append_timeout: Duration::from_millis(defaults::APPEND_TIMEOUT_MS),
+            body_chunk_timeout: Duration::from_millis(defaults::BODY_CHUNK_TIMEOUT_MS),
         }
     }
 }

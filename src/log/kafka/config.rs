@@ -1,5 +1,6 @@
 //! [`KafkaConfig`]: brokers, topic prefix, partitions, producer queue bounds and timeouts.
 
+use crate::config::defaults;
 use rdkafka::config::ClientConfig;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,9 +54,9 @@ impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
             brokers: "localhost:9092".into(),
-            topic_prefix: "sightline".into(),
-            partitions: 6,
-            replication: 1,
+            topic_prefix: defaults::KAFKA_TOPIC_PREFIX.into(),
+            partitions: defaults::KAFKA_PARTITIONS,
+            replication: defaults::KAFKA_REPLICATION,
             data_dir: PathBuf::from("data"),
             produce_timeout_ms: 10_000,
             max_message_bytes: 1_000_000,
