@@ -3,6 +3,7 @@
 //! backends the subcommands use.
 
 use crate::access::Tokens;
+use crate::clock::SystemClock;
 use crate::config::Roles;
 pub use crate::config::{BackendArgs, WarehouseArgs};
 use crate::http::{http_contract, routes, unrouted, ApiError, AppState};
@@ -211,6 +212,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         limits: cfg.limits,
         log_backend,
         quotas: state.quotas.clone(),
+        clock: Arc::new(SystemClock),
     });
 
     let mut tasks = Vec::new();

@@ -7,15 +7,16 @@
 //! order):
 //!
 //! 1. **config** ([`config`]): the flag groups of the commands and every default.
-//! 2. **model**: the data every stage shares: [`event`] (events, validation, enrichment),
-//!    [`model`] (records and rollup rows), [`survey`] and [`sites`] (site settings), and the
-//!    [`metrics`] registry every stage reports to.
+//! 2. **model**: the [`clock`] time is read from, and the data every stage shares:
+//!    [`event`] (events, validation, enrichment), [`model`] (records and rollup rows),
+//!    [`survey`] and [`sites`] (site settings), and the [`metrics`] registry every stage
+//!    reports to.
 //! 3. **stages**, each importing only those before it: [`log`] (durable, deduplicating) →
-//!    [`warehouse`] (the store) → [`sink`] (log → warehouse) → [`privacy`] and [`access`]
-//!    (forgetting, tokens) → [`ingest`] (decode, validate, enrich, append) →
-//!    [`deadletters`] (listing and replay, above ingest: a replay sends letters through it
-//!    again) → [`loadgen`] → [`rollup`] (pure analytics definitions + jobs); then the
-//!    operations built on them ([`import`], [`fuzzing`]).
+//!    [`warehouse`] (the store) → [`privacy`] and [`access`] (forgetting, tokens) → [`sink`]
+//!    (log → warehouse) → [`ingest`] (decode, validate, enrich, append) → [`deadletters`]
+//!    (listing and replay, above ingest: a replay sends letters through it again) →
+//!    [`loadgen`] → [`rollup`] (pure analytics definitions + jobs); then the operations
+//!    built on them ([`import`], [`fuzzing`]).
 //! 4. **http** ([`http`]): router, handlers, errors, auth; the query API
 //!    ([`http::query`]: it sums rollup rows for each request), the dashboard and the OpenAPI
 //!    document.
@@ -26,6 +27,7 @@
 
 pub mod access;
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod deadletters;
 pub mod event;

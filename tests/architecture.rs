@@ -24,6 +24,7 @@ const ORDER: &[(&str, &str)] = &[
     ("config", "config"),
     // model: the data every stage shares (events, records, rows, sites, surveys) and the
     // metrics registry each stage reports to. No I/O of its own.
+    ("clock", "model"),
     ("event", "model"),
     ("model", "model"),
     ("survey", "model"),

@@ -42,7 +42,7 @@ pub async fn import(
         return ApiError::not_found("key", "unknown site").error_response();
     };
     let result = async {
-        let received_at = chrono::Utc::now().timestamp_millis();
+        let received_at = state.clock.now_ms();
         check_content_type(&req)?;
         let raw = decode::read_capped(payload, state.limits.batch_bytes, state.limits.body_chunk_timeout).await?;
         let content_encoding = req

@@ -16,6 +16,7 @@ pub use accept::*;
 pub use error::*;
 pub use snippet::*;
 
+use crate::clock::Clock;
 use crate::config::defaults;
 use crate::event::enrich::{self, Context};
 use crate::event::validate::{self, cut_chars, Rejection};
@@ -42,6 +43,8 @@ pub struct IngestState {
     pub log_backend: &'static str,
     /// Ingest quotas, the in-flight limit and the client-IP rule.
     pub quotas: Arc<Quotas>,
+    /// Where the receive time is read.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Size caps, in bytes of the decoded body (`cases/ingest.md` I6).
@@ -245,7 +248,7 @@ async fn keep_refused_body(state: &IngestState, e: &IngestError, sample: &[u8]) 
         })
         .unwrap_or_default();
     let letter = DeadLetter {
-        at: chrono::Utc::now().timestamp_millis(),
+        at: state.clock.now_ms(),
         site,
         stage: "request".into(),
         field,
@@ -328,7 +331,7 @@ async fn handle(
     state: &IngestState,
     sample: &mut Vec<u8>,
 ) -> Result<HttpResponse, IngestError> {
-    let received_at = chrono::Utc::now().timestamp_millis();
+    let received_at = state.clock.now_ms();
     let _permit = admit(req, state)?;
     check_content_type(req)?;
     let body = read_body(req, payload, query.compression.as_deref(), state, sample).await?;

@@ -17,6 +17,7 @@
 
 use super::leases::Leases;
 use super::{day_of, DayRollup, DAY_MS};
+use crate::clock::{Clock, SystemClock};
 use crate::event::SurveyKind;
 use crate::metrics::{self, SiteSignals, MAX_PAGES_PER_SITE, MAX_SURVEYS_PER_SITE, METRICS};
 use crate::sites::SiteCache;
@@ -254,10 +255,21 @@ pub async fn run_once(
     owner: impl Into<Ownership>,
     signals_now: bool,
 ) -> anyhow::Result<PassReport> {
+    run_once_on(&SystemClock, warehouse, sites, owner, signals_now).await
+}
+
+/// [`run_once`] with the day (of the product signals) read from `clock`.
+pub async fn run_once_on(
+    clock: &dyn Clock,
+    warehouse: &dyn Warehouse,
+    sites: &SiteCache,
+    owner: impl Into<Ownership>,
+    signals_now: bool,
+) -> anyhow::Result<PassReport> {
     let owner = owner.into();
     let _one_at_a_time = PASS.lock().await;
     let pass_started = Instant::now();
-    let today = day_of(chrono::Utc::now().timestamp_millis());
+    let today = day_of(clock.now_ms());
     roll_day(today);
     let mut report = PassReport::default();
     for _ in 0..MAX_BATCHES_PER_PASS {
@@ -404,7 +416,16 @@ pub async fn apply_retention(
     warehouse: &dyn Warehouse,
     sites: &[crate::sites::Site],
 ) -> anyhow::Result<Vec<(String, u64)>> {
-    let today = day_of(chrono::Utc::now().timestamp_millis());
+    apply_retention_on(&SystemClock, warehouse, sites).await
+}
+
+/// [`apply_retention`] with today read from `clock`.
+pub async fn apply_retention_on(
+    clock: &dyn Clock,
+    warehouse: &dyn Warehouse,
+    sites: &[crate::sites::Site],
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let today = day_of(clock.now_ms());
     let mut out = Vec::new();
     for s in sites {
         if let Some(days) = s.settings.retention_days.filter(|d| *d > 0) {

@@ -182,7 +182,7 @@ async fn capture_with(
 ) -> HttpResponse {
     let mut sample = Vec::new();
     let result = async {
-        let received_at = chrono::Utc::now().timestamp_millis();
+        let received_at = state.clock.now_ms();
         let _permit = super::admit(&req, &state)?;
         let value = read_json(&req, payload, base64, &state, &mut sample).await?;
         let mapped = map(&req, value)?;
