@@ -6,7 +6,7 @@ use crate::access::Tokens;
 use crate::clock::SystemClock;
 use crate::config::Roles;
 pub use crate::config::{BackendArgs, WarehouseArgs};
-use crate::http::{http_contract, routes, unrouted, ApiError, AppState};
+use crate::http::{self, AppState};
 use crate::ingest::quota::{QuotaConfig, Quotas};
 use crate::ingest::{IngestState, Limits};
 use crate::log::kafka::{KafkaConfig, KafkaLog};
@@ -16,7 +16,7 @@ use crate::rollup;
 use crate::sink::{self, SinkConfig};
 use crate::sites::SiteCache;
 use crate::warehouse::{clickhouse::ClickHouseWarehouse, sqlite::SqliteWarehouse, Warehouse};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, HttpServer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -250,28 +250,10 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
     }));
 
     let roles = cfg.roles;
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(ingest_state.clone())
-            // A query string that does not fit a handler's parameters (a repeated one) is a
-            // house-format `400`, like every other refusal.
-            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad("query", &e.to_string()).into()))
-            .wrap(actix_web::middleware::from_fn(http_contract))
-            .wrap(actix_web::middleware::from_fn(metrics::http_middleware))
-            // Security headers on every answer (the dashboard adds its own CSP).
-            .wrap(
-                actix_web::middleware::DefaultHeaders::new()
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("Referrer-Policy", "no-referrer"))
-                    .add(("X-Frame-Options", "DENY")),
-            )
-            .configure(routes(roles))
-            .default_service(web::to(unrouted))
-    })
-    .bind(&cfg.listen)?
-    .shutdown_timeout(5)
-    .run();
+    let server = HttpServer::new(move || http::app(state.clone(), ingest_state.clone(), roles))
+        .bind(&cfg.listen)?
+        .shutdown_timeout(5)
+        .run();
     tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), log = log_backend, roles = ?roles, "sightline serving");
     eprintln!(
         "sightline: listening on http://{} ({log_backend} log, data dir {}, roles {})",

@@ -20,7 +20,8 @@
 //! 4. **http** ([`http`]): router, handlers, errors, auth; the query API
 //!    ([`http::query`]: it sums rollup rows for each request), the dashboard and the OpenAPI
 //!    document.
-//! 5. **app** ([`app`]): the composition root: backends, background tasks, `serve`.
+//! 5. **app** ([`app`]): the composition root: backends, background tasks, `serve`; and
+//!    `testing` (feature `testing`): the same router in process, for tests.
 //! 6. **main**: the CLI only (`src/main.rs` and its `cli` module, outside the library).
 //!
 //! Backends sit behind two traits, [`log::Log`] and [`warehouse::Warehouse`].
@@ -44,4 +45,6 @@ pub mod rollup;
 pub mod sink;
 pub mod sites;
 pub mod survey;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod warehouse;

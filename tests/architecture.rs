@@ -46,6 +46,8 @@ const ORDER: &[(&str, &str)] = &[
     ("http", "http"),
     // app: the composition root (backends, tasks, serve).
     ("app", "app"),
+    // testing: the in-process TestApp, a composition root for tests (feature `testing`).
+    ("testing", "app"),
     // main: the binary's own modules (`src/main.rs` declares them), the command line only.
     ("cli", "main"),
 ];

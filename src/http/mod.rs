@@ -23,6 +23,9 @@ pub use ops::*;
 pub use state::AppState;
 
 use crate::config::Roles;
+use crate::ingest::IngestState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 
 use actix_web::web;
 
@@ -86,4 +89,40 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .route("/v1/openapi.json", web::get().to(crate::http::openapi::openapi_json))
             .route("/favicon.ico", web::get().to(favicon));
     }
+}
+
+/// The actix `App` of this process: `state` and `ingest` for the handlers, the middleware
+/// (the HTTP contract, metrics, security headers), the routes of `roles` and the JSON
+/// `404`/`405` for the rest. `serve` runs one per worker; `testing::TestApp` calls
+/// one in process.
+pub fn app(
+    state: web::Data<AppState>,
+    ingest: web::Data<IngestState>,
+    roles: Roles,
+) -> actix_web::App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .app_data(state)
+        .app_data(ingest)
+        // A query string that does not fit a handler's parameters (a repeated one) is a
+        // house-format `400`, like every other refusal.
+        .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad("query", &e.to_string()).into()))
+        .wrap(actix_web::middleware::from_fn(http_contract))
+        .wrap(actix_web::middleware::from_fn(crate::metrics::http_middleware))
+        // Security headers on every answer (the dashboard adds its own CSP).
+        .wrap(
+            actix_web::middleware::DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("Referrer-Policy", "no-referrer"))
+                .add(("X-Frame-Options", "DENY")),
+        )
+        .configure(routes(roles))
+        .default_service(web::to(unrouted))
 }
