@@ -243,7 +243,9 @@
             { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
             { label: '', get: function (r) { return sessionsLink({ page: hm.page, element: r.selector }); } },
           ], hm.elements) : empty('clicks')),
-          card('Scroll map: page views that reached each depth', chart('', {
+          hm.missing.indexOf('scroll') >= 0 ? card('Scroll map', h('p', { class: 'muted', 'data-missing': 'scroll',
+            text: 'No scroll data: none of these page views reported how far it was scrolled (the tracker that sent them does not measure it).' }))
+          : card('Scroll map: page views that reached each depth', chart('', {
             tooltip: { trigger: 'axis' }, grid: { left: 60, right: 64, top: 20, bottom: 40 },
             yAxis: { type: 'category', inverse: true, data: hm.scroll.map(function (s) { return s.depth + ' %'; }) },
             xAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value} %' } },
@@ -475,14 +477,17 @@
           h('div', { class: 'kpis', 'data-feedback': '' }, kpi('feedback', num(fb.count), 'count'), kpi('mean rating', fb.mean_rating === null ? '–' : fb.mean_rating.toFixed(2), 'mean_rating'),
             kpi('negative (rating ≤ 2)', num(fb.negative), 'negative'), kpi('negative rate %', num(fb.negative_rate), 'negative_rate')),
           fb.trend.length ? trendChart(fb.trend, [['count', 'feedback'], ['negative', 'negative'], ['mean_rating', 'mean rating']]) : null,
-          h('div', { class: 'grid2' },
+          // One above the other: side by side, the element table's selectors wrapped and its
+          // heatmap links were cut at 1280 px.
+          h('div', null,
             h('div', null, h('h2', { text: 'By page' }), fb.by_page.length ? table('feedback-pages', [
               { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } }, { label: 'Feedback', f: 'count', n: 1 },
               { label: 'Mean rating', f: 'mean_rating', get: function (r) { return r.mean_rating === null ? '–' : r.mean_rating.toFixed(2); } },
               { label: 'Negative', f: 'negative', n: 1 }, { label: '', get: function (r) { return sessionsLink({ page: r.page, has: 'feedback' }); } },
             ], fb.by_page) : empty('feedback')),
             h('div', null, h('h2', { text: 'By element' }), fb.by_element.length ? table('feedback-elements', [
-              { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } }, { label: 'Page', f: 'page' },
+              { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } },
+              { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } },
               { label: 'Feedback', f: 'count', n: 1 },
               { label: 'Mean rating', f: 'mean_rating', get: function (r) { return r.mean_rating === null ? '–' : r.mean_rating.toFixed(2); } },
               { label: 'Negative', f: 'negative', n: 1 }, { label: '', get: function (r) { return heatmapLink(r.page); } },
@@ -493,7 +498,8 @@
           fb.recent.length ? table('feedback-recent', [
             { label: 'When', f: 'ts', get: function (r) { return new Date(r.ts).toISOString().replace('T', ' ').slice(0, 16); } },
             { label: 'Rating', f: 'rating', n: 1 }, { label: 'Category', f: 'category' }, { label: 'Comment', f: 'comment' },
-            { label: 'Page', f: 'page' }, { label: 'Element', f: 'selector' },
+            { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } },
+            { label: 'Element', f: 'selector', get: function (r) { return r.selector === null ? '–' : h('code', { text: r.selector }); } },
             { label: '', get: function (r) { return timelineLink(r.session, r.split, 'session'); } },
           ], fb.recent) : empty('feedback')),
       ];

@@ -188,7 +188,7 @@
     if (st.hottest) {
       var h = el('div', 'hottest', 'Hottest: ');
       h.appendChild(el('code', '', st.hottest.selector));
-      h.appendChild(d.createTextNode(' (' + st.hottest.clicks + ' clicks)'));
+      h.appendChild(d.createTextNode(' (' + count(st.hottest.clicks, 'click') + ')'));
       bar.appendChild(h);
     }
     var opts = el('div');

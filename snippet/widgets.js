@@ -147,7 +147,10 @@
   }
 
   // ---- surveys ----
-  var openSurvey = null, armed = [], timers = [], pvId = sl.pageviewId;
+  // One dialog at a time in the corner: a popup survey whose trigger fires while the feedback
+  // form (or its element picker) is open waits for it to close (`deferred`); opening the
+  // feedback form dismisses a popup survey.
+  var openSurvey = null, armed = [], timers = [], pvId = sl.pageviewId, feedbackOpen = false, deferred = null;
   var pageStart = 0; // performance.now() counts from the navigation: time on the first page starts there
   function capKey(sv) { return 'sl_svy_' + sv.id; }
   function capped(sv) {
@@ -173,6 +176,10 @@
     onScrollDepth();
   }
   function fire(sv, trigger) {
+    if (feedbackOpen && !openSurvey && armed.indexOf(sv) >= 0 && !capped(sv) && (sv.placement || {}).type !== 'inline') {
+      if (!deferred) deferred = [sv, trigger];
+      return false;
+    }
     if (openSurvey || armed.indexOf(sv) < 0 || capped(sv)) return false;
     armed.splice(armed.indexOf(sv), 1);
     showSurvey(sv, trigger);
@@ -264,7 +271,7 @@
       setTimeout(close, 1500);
     });
     render();
-    openSurvey = { survey: sv, close: close };
+    openSurvey = { survey: sv, close: close, popup: pl.type !== 'inline' };
   }
 
   // Triggers.
@@ -332,6 +339,8 @@
 
     function openForm() {
       if (open) return;
+      if (openSurvey && openSurvey.popup) openSurvey.close();
+      feedbackOpen = true;
       tab.setAttribute('aria-expanded', 'true');
       var titleId = id('ft'), cid = id('c'), kid = id('k'), rid = id('r');
       var wrap = el('div', { 'class': 'wrap' + (fb.position === 'left' ? ' left' : '') });
@@ -375,7 +384,12 @@
       var close = dialog(m.root, box, function () { return form.querySelector('input'); }, function () {
         wrap.remove();
         open = null;
+        feedbackOpen = false;
         tab.setAttribute('aria-expanded', 'false');
+        setTimeout(function () { // the picker may have taken over: then the survey waits on
+          if (feedbackOpen || !deferred) return;
+          var x = deferred; deferred = null; fire(x[0], x[1]);
+        }, 0);
       });
       open = { close: close };
       closeBtn.addEventListener('click', close);
@@ -400,6 +414,7 @@
     // and the page's listeners, which run after the window's capture phase).
     var EVENTS = ['click', 'mousedown', 'mouseup', 'pointerdown', 'pointerup', 'auxclick', 'dblclick'];
     function pickMode() {
+      feedbackOpen = true;
       banner.textContent = 'Click the element your feedback is about (Enter picks the focused one, Esc cancels)';
       banner.style.display = 'block';
       function target(e) { var t = e.target; return t && t.nodeType === 1 && !ours(t) ? t : null; }

@@ -251,13 +251,20 @@ pub struct Summary {
     pub rows: usize,
     pub accepted: usize,
     pub duplicates: usize,
-    /// `(line, column, reason)` of each rejected row, by line; the column as the file names
-    /// it ([`column_of`]).
+    /// `(line, column, reason)` of each bad field of each rejected row, by line; the column
+    /// as the file names it ([`column_of`]). A row with two bad columns gives two entries.
     pub rejected: Vec<(usize, String, String)>,
 }
 
 impl Summary {
-    /// Rejected rows grouped by `"column: reason"`, most frequent first (ties by text).
+    /// How many rows were rejected (distinct lines of [`Summary::rejected`]).
+    pub fn rejected_rows(&self) -> usize {
+        let mut lines: Vec<usize> = self.rejected.iter().map(|r| r.0).collect();
+        lines.dedup();
+        lines.len()
+    }
+
+    /// Rejected fields grouped by `"column: reason"`, most frequent first (ties by text).
     pub fn reasons(&self) -> Vec<(String, usize)> {
         let mut counts = std::collections::BTreeMap::<String, usize>::new();
         for (_, column, reason) in &self.rejected {
@@ -331,19 +338,25 @@ pub fn send(input: &Input, target: &Target) -> anyhow::Result<Summary> {
         summary.duplicates += reply["duplicates"].as_u64().unwrap_or(0) as usize;
         for r in reply["rejected"].as_array().into_iter().flatten() {
             let row = r["index"].as_u64().and_then(|i| chunk.get(i as usize));
-            let field = r["field"].as_str().unwrap_or("");
-            let mut reason = r["reason"].as_str().unwrap_or("").to_string();
+            let line = row.map_or(0, |row| row.line);
             let unparsed_time = row.is_some_and(|row| {
                 row.fields
                     .get("timestamp")
                     .is_some_and(|t| parse_timestamp(t).is_none())
             });
-            if field == "ts" && unparsed_time {
-                reason = TIMESTAMP_FORMS.to_string();
+            // Every bad field of the row (`errors`), not only the first (`field`/`reason`).
+            let errors: Vec<&Value> = match r["errors"].as_array() {
+                Some(errors) if !errors.is_empty() => errors.iter().collect(),
+                _ => vec![r],
+            };
+            for e in errors {
+                let field = e["field"].as_str().unwrap_or("");
+                let mut reason = e["reason"].as_str().unwrap_or("").to_string();
+                if field == "ts" && unparsed_time {
+                    reason = TIMESTAMP_FORMS.to_string();
+                }
+                summary.rejected.push((line, column_of(field).to_string(), reason));
             }
-            summary
-                .rejected
-                .push((row.map_or(0, |row| row.line), column_of(field).to_string(), reason));
         }
         bar.inc(chunk.len() as u64);
     }

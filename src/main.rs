@@ -295,12 +295,12 @@ fn main() -> anyhow::Result<()> {
             let s = import::send(&input, &target)?;
             println!(
                 "{}",
-                serde_json::json!({"rows": s.rows, "accepted": s.accepted, "duplicates": s.duplicates, "rejected": s.rejected.len()})
+                serde_json::json!({"rows": s.rows, "accepted": s.accepted, "duplicates": s.duplicates, "rejected": s.rejected_rows()})
             );
             if s.rejected.is_empty() {
                 return Ok(());
             }
-            eprintln!("{} of {} rows rejected:", s.rejected.len(), s.rows);
+            eprintln!("{} of {} rows rejected:", s.rejected_rows(), s.rows);
             for (reason, n) in s.reasons() {
                 eprintln!("  {n} × {reason}");
             }

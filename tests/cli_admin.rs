@@ -116,7 +116,8 @@ fn import_with_rejected_rows_exits_2_and_names_the_files_columns() {
     writeln!(f, "v1,s1,https://shop.example/a,{now}").unwrap();
     writeln!(f, "v1,s1,https://shop.example/b,yesterday").unwrap();
     writeln!(f, "v2,s2,https://shop.example/c,{}", now + 1000).unwrap();
-    writeln!(f, "v3,s3,https://shop.example/d,01/06/2025").unwrap();
+    // Two bad columns in one row: both are named, and the row counts once.
+    writeln!(f, "v3,s3,not a url,01/06/2025").unwrap();
     drop(f);
     let url = format!("http://127.0.0.1:{}", s.port);
     let out = sightline(&[
@@ -142,7 +143,9 @@ fn import_with_rejected_rows_exits_2_and_names_the_files_columns() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("line 3: timestamp:") && stderr.contains("line 5: timestamp:"),
+        stderr.contains("line 3: timestamp:")
+            && stderr.contains("line 5: timestamp:")
+            && stderr.contains("line 5: url:"),
         "{stderr}"
     );
     assert!(

@@ -315,6 +315,11 @@ fn bad_bodies_are_refused_naming_the_field_counted_and_dead_lettered() {
     // No project key anywhere: 400 naming token.
     let (st, b) = post(&s, "/e/", br#"{"event": "$pageview", "properties": {}}"#, &json_ct);
     assert_eq!((st, b["field"].as_str()), (400, Some("token")), "{b}");
+    // An empty batch: 400 naming batch (not the token it has no event to carry).
+    for empty in [&b"[]"[..], br#"{"batch": []}"#] {
+        let (st, b) = post(&s, "/batch/", empty, &json_ct);
+        assert_eq!((st, b["field"].as_str()), (400, Some("batch")), "{b}");
+    }
     // A key no site has: 401.
     let (st, b) = post(
         &s,
@@ -351,7 +356,7 @@ fn bad_bodies_are_refused_naming_the_field_counted_and_dead_lettered() {
         &[("content-type", "application/json"), ("origin", "http://evil.test")],
     );
     assert_eq!((st, b["field"].as_str()), (403, Some("origin")), "{b}");
-    assert_eq!(refused(&s, "malformed"), 4);
+    assert_eq!(refused(&s, "malformed"), 6);
     assert_eq!(refused(&s, "unknown_site"), 1);
     assert_eq!(refused(&s, "origin"), 1);
     // An event without a timestamp: the batch is refused (every event rejected), the field
@@ -390,6 +395,19 @@ fn bad_bodies_are_refused_naming_the_field_counted_and_dead_lettered() {
     ] {
         assert!(stages.contains(&want), "dead letter {want:?} missing: {stages:?}");
     }
+    // A refused body whose project key a site has is that site's dead letter (the compat
+    // trial saw site "" for it); a key no site has leaves the site empty.
+    let site_of = |field: &str| -> Vec<&str> {
+        letters
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["stage"] == "request" && l["field"] == field)
+            .map(|l| l["site"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(site_of("origin"), ["sl_compat"]);
+    assert_eq!(site_of("site"), [""]);
     // The good event goes in once, however often it is sent, by every route and encoding.
     let (st, b) = post(
         &s,
@@ -587,4 +605,69 @@ fn funnel_counts_persons_through_identify_links_c9() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
     assert_eq!(funnel("persons")["steps"][0]["persons"], 5);
+}
+
+/// posthog's HTML snippet loads `api_host + "/static/array.js"`: Sightline serves posthog-js's
+/// own loader there (vendored, the pinned npm version), so the unchanged tag works; nothing
+/// else under `/static/` is served, and the remote config leaves `surveys` out so posthog-js
+/// does not fetch its surveys script (the compat trial saw console errors for it).
+#[test]
+fn posthogs_html_snippet_gets_its_loader_and_no_extension_is_asked_for() {
+    let s = Server::start(&[]);
+    let vendored = std::fs::read("snippet/vendor/posthog-js/array.js").unwrap();
+    let pinned = std::fs::read("tests/e2e/node_modules/posthog-js/dist/array.js")
+        .expect("npm ci --prefix tests/e2e (scripts/test does it)");
+    assert!(
+        vendored == pinned,
+        "snippet/vendor/posthog-js/array.js is not the pinned posthog-js's dist/array.js"
+    );
+    let lock: Value = serde_json::from_slice(&std::fs::read("tests/e2e/package-lock.json").unwrap()).unwrap();
+    let version = lock["packages"]["node_modules/posthog-js"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let readme = std::fs::read_to_string("snippet/vendor/posthog-js/README.md").unwrap();
+    assert!(
+        readme.contains(&format!("posthog-js {version}")),
+        "README names another version than {version}"
+    );
+
+    let r = s
+        .http
+        .get(s.url("/static/array.js"))
+        .header("accept-encoding", "gzip")
+        .header("origin", "https://shop.example")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/javascript; charset=utf-8");
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert_eq!(h["content-encoding"], "gzip");
+    let body = r.bytes().unwrap(); // reqwest without its gzip feature: the raw gzip bytes
+    assert!(body.len() < vendored.len() / 2, "{} bytes gzipped", body.len());
+    assert!(gunzip(&body) == vendored);
+
+    let r = s.http.get(s.url("/static/1.449.2/surveys.js")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = s.http.get(s.url("/static/surveys.js?v=1.449.2")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["field"], "file", "{v}");
+
+    s.site_with(json!({"name": "ph", "key": "sl_ph", "origins": ["https://shop.example"], "settings": {"compat_keys": ["phc_known"]}}));
+    for key in ["phc_known", "sl_ph"] {
+        let config = s.get(&format!("/array/{key}/config"));
+        assert!(config.get("surveys").is_none(), "{config}");
+        assert_eq!(config["sessionRecording"], false);
+        let r = s.http.get(s.url(&format!("/array/{key}/config.js"))).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // A project key no site has: 404 naming key at start-up, as analytics.js's settings.
+    for path in ["/array/phc_unknown/config", "/array/phc_unknown/config.js"] {
+        let r = s.http.get(s.url(path)).send().unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+        let v: Value = r.json().unwrap();
+        assert_eq!(v["field"], "key", "{path}: {v}");
+    }
 }

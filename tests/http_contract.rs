@@ -355,6 +355,19 @@ fn every_route_of_an_unknown_site_is_a_404_naming_key() {
             "{path}"
         );
     }
+    // Admin routes with a body or a confirmation: the unknown site comes first, even when
+    // the body (empty here) or the missing `confirm` would be refused too (re-check trial).
+    for (method, path) in [
+        ("PUT", "/v1/sites/never/surveys/s1"),
+        ("POST", "/v1/sites/never/forget"),
+        ("PATCH", "/v1/sites/never"),
+        ("DELETE", "/v1/sites/never"),
+        ("POST", "/v1/sites/never/overlay"),
+    ] {
+        let (status, _, body) = call(&s, method, path);
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert_eq!(body["field"], "key", "{method} {path}: {body}");
+    }
     let (status, _, _) = call(&s, "GET", "/v1/sites/shop/stats");
     assert_eq!(status, 200);
 }

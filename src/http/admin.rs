@@ -278,6 +278,7 @@ pub async fn patch_site(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state, &key)?;
+    state.known_site(&key).await?;
     let patch: SitePatch = json_body(&body, "expected {\"name\"?, \"origins\"?, \"settings\"?}")?;
     let site = update_site(state.warehouse.as_ref(), &key, patch).await?;
     state.sites.put(site.clone());
@@ -401,11 +402,11 @@ pub async fn forget(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let who = require_scope(&req, &state, Scope::Admin, Some(&key))?;
+    state.known_site(&key).await?;
     let r: ForgetRequest = json_body(&body, "expected {\"visitor\": \"…\"}")?;
     if r.visitor.is_empty() {
         return Err(ApiError::bad("visitor", "must not be empty"));
     }
-    state.site(&key)?;
     let rec =
         crate::privacy::forget_visitor(state.log.as_ref(), state.warehouse.as_ref(), &key, &r.visitor, &who.id).await?;
     Ok(HttpResponse::Ok().json(rec))

@@ -74,6 +74,7 @@ pub async fn delete_site_handler(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let who = require_scope(&req, &state, crate::access::Scope::Admin, Some(&key))?;
+    state.known_site(&key).await?;
     if query.confirm.as_deref() != Some(key.as_str()) {
         return Err(ApiError::bad(
             "confirm",

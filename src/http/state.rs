@@ -37,4 +37,15 @@ impl AppState {
             .get(key)
             .ok_or_else(|| ApiError::not_found("key", &format!("no site with key {key}")))
     }
+
+    /// Like [`AppState::site`], but a key missing from the cache is looked up in the
+    /// warehouse (a site created by another process moments ago). Admin routes that take a
+    /// body or a confirmation call this first, so an unknown site is a `404` naming `key`
+    /// whatever else is wrong with the request.
+    pub async fn known_site(&self, key: &str) -> Result<(), ApiError> {
+        if self.sites.get(key).is_some() || self.warehouse.sites().await?.iter().any(|s| s.key == key) {
+            return Ok(());
+        }
+        Err(ApiError::not_found("key", &format!("no site with key {key}")))
+    }
 }

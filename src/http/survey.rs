@@ -151,6 +151,7 @@ pub async fn put_survey(
 ) -> Result<HttpResponse, ApiError> {
     let (key, id) = path.into_inner();
     require_admin(&req, &state, &key)?;
+    state.known_site(&key).await?;
     let mut v: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad("body", &format!("not valid JSON: {e}")))?;
     let obj = v

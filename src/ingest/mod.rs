@@ -239,12 +239,14 @@ async fn keep_refused_body(state: &IngestState, e: &IngestError, sample: &[u8]) 
             Err(binary) => binary,
         },
     };
+    // The body's `site`, or for a tracker's body the site its project key maps to.
     let site = serde_json::from_slice::<serde_json::Value>(&sample)
         .ok()
         .and_then(|v| {
             v.get("site")
                 .and_then(|s| s.as_str())
                 .map(|s| cut_chars(s.to_string(), 128))
+                .or_else(|| compat::site_of_body(&state.sites, &v))
         })
         .unwrap_or_default();
     let letter = DeadLetter {

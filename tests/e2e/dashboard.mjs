@@ -409,6 +409,18 @@ async function views(browser) {
   same('voc: feedback by page', await readTable(page, 'feedback-pages'), pick(fb.by_page, { page: s, count: n, mean_rating: mr, negative: n }));
   same('voc: feedback by element', await readTable(page, 'feedback-elements'), pick(fb.by_element, { selector: s, page: s, count: n, mean_rating: mr, negative: n }));
   same('voc: recent feedback comments', (await readTable(page, 'feedback-recent')).map((r) => r.comment), fb.recent.map((r) => s(r.comment)));
+  // Re-check trial: side by side at 1280 px, the element table's selectors wrapped and its
+  // links were cut. Now no page key or selector wraps and every link is inside its table.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await sleep(200);
+  const fbLayout = await page.evaluate(() => [...document.querySelectorAll('[data-table^="feedback"]')].map((t) => {
+    const w = t.parentElement.getBoundingClientRect();
+    return { name: t.dataset.table, wrapped: [...t.querySelectorAll('td > code')].filter((c) => c.getClientRects().length > 1).map((c) => c.textContent),
+      cut: [...t.querySelectorAll('a.pill')].filter((a) => a.getBoundingClientRect().right > w.right + 0.5).length };
+  }));
+  same('voc at 1280 px: no page key or selector wraps, no link is cut', fbLayout.filter((x) => x.wrapped.length || x.cut), []);
+  await page.setViewportSize({ width: 1400, height: 900 });
+  check('voc: recent feedback shows page keys as code', await page.$$eval('[data-table="feedback-recent"] td[data-f="page"] > code', (els) => els.length > 0));
   await shot(page, 'voc');
   await page.fill('#voc-q', 'slow');
   await page.click('#voc-q ~ button, form:has(#voc-q) button');
@@ -493,6 +505,11 @@ async function narrow(browser) {
       }),
     }));
     m.tables.forEach((t) => { seen[t.name] = t; });
+    if (view === 'voc') {
+      // Re-check trial: recent feedback rows were tall slivers (dates and page keys wrapped).
+      const hs = await page.$$eval('[data-table="feedback-recent"] tbody tr', (rows) => rows.map((r) => r.getBoundingClientRect().height));
+      check("400 px, voc: no recent-feedback row is more than two lines tall", hs.length > 0 && Math.max(...hs) <= 2.2 * Math.min(...hs) && Math.max(...hs) <= 64, JSON.stringify(hs));
+    }
     check(`400 px, ${view}: tables shown`, m.tables.length > 0);
     same(`400 px, ${view}: no table runs off the screen`, m.tables.filter((t) => t.right > m.vw + 0.5).map((t) => t.name), []);
     same(`400 px, ${view}: a table wider than its card scrolls in it`, m.tables.filter((t) => t.wider && !t.scrolls).map((t) => t.name), []);
@@ -519,6 +536,8 @@ async function liveOverlay(browser, ua) {
   check('overlay: the seeded target is what the snippet calls that element', await page.evaluate((sel) => window.sightline._selector(document.querySelector(sel)) === sel, HOT));
   same('overlay: hottest element = the seeded clicks\' target', st.hottest && [st.hottest.selector, st.hottest.clicks, st.hottest.rank], [HOT, hm.elements[0].clicks, 1]);
   same('overlay: the API agrees which element is hottest', hm.elements[0].selector, HOT);
+  const hottestLine = await page.evaluate(() => document.querySelector('[data-sightline-widget="overlay"]').shadowRoot.querySelector('.hottest').textContent);
+  same('overlay: the hottest line counts clicks in words ("1 click", "2 clicks")', hottestLine, `Hottest: ${HOT} (${hm.elements[0].clicks} click${hm.elements[0].clicks === 1 ? '' : 's'})`);
   const rect = await page.evaluate((sel) => { const r = document.querySelector(sel).getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width, r.height].map(Math.round); }, HOT);
   same('overlay: the hottest box is drawn over that element', [st.hottest.x, st.hottest.y, st.hottest.w, st.hottest.h].map(Math.round), rect);
   const drawn = await page.evaluate(() => {

@@ -159,7 +159,8 @@ pub async fn heatmap_data(
     }
     // Clicks another tracker reported without a position (posthog-js autocapture) are on
     // their elements but not in the grid; a page seen with no click at all (a Segment-only
-    // site) has no click data. Both are said, not filled in (docs/compat.md).
+    // site) has no click data. Both are said, not filled in (docs/compat.md). `scroll` is
+    // built above.
     let unplaced_clicks = clicks.saturating_sub(grid.values().sum::<u64>());
     let mut missing = Vec::new();
     if unplaced_clicks > 0 {
@@ -167,6 +168,13 @@ pub async fn heatmap_data(
     }
     if pageviews > 0 && clicks == 0 {
         missing.push("clicks");
+    }
+    // A page view without scroll events counts at depth 0 (docs/analytics.md), so a tracker
+    // that never measures scrolling (Segment's analytics.js) would read as "nobody scrolled".
+    // Scroll data is missing when no page view reported a document height (the snippet
+    // sends one with every scroll event) nor reached 10 % (posthog-js's $pageleave depth).
+    if pageviews > 0 && dh == 0 && scroll.range(10..).all(|(_, n)| *n == 0) {
+        missing.push("scroll");
     }
     Ok(serde_json::json!({
         "page": page,

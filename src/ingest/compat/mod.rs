@@ -35,7 +35,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/decide/", web::post().to(posthog::flags))
         .route("/decide/", web::method(actix_web::http::Method::OPTIONS).to(preflight))
         .route("/array/{key}/config.js", web::get().to(posthog::config_js))
-        .route("/array/{key}/config", web::get().to(posthog::config_json));
+        .route("/array/{key}/config", web::get().to(posthog::config_json))
+        .service(
+            web::resource("/static/{file}")
+                .wrap(actix_web::middleware::Compress::default())
+                .route(web::get().to(posthog::static_file)),
+        );
     for path in segment::CAPTURE_PATHS {
         cfg.route(path, web::post().to(segment::capture))
             .route(path, web::method(actix_web::http::Method::OPTIONS).to(preflight));
@@ -73,6 +78,10 @@ pub struct Mapped {
     pub events: Vec<Value>,
     /// Client events with no Sightline meaning, left out.
     pub ignored: usize,
+    /// The same, by the client's event name (posthog `event`, Segment `type`, or `track`'s
+    /// `event`), so a client can see what was left out; the reasons are the mapping table of
+    /// docs/compat.md.
+    pub ignored_events: std::collections::BTreeMap<String, usize>,
 }
 
 impl Mapped {
@@ -86,11 +95,21 @@ impl Mapped {
     ) -> Mapped {
         let mut events = Vec::with_capacity(items.len());
         let mut ignored = 0;
+        let mut ignored_events = std::collections::BTreeMap::new();
         for item in items {
             let before = events.len();
             map(item, &key, &mut events);
             if events.len() == before {
                 ignored += 1;
+                let name = ["event", "type"]
+                    .iter()
+                    .find_map(|k| item.get(*k).and_then(Value::as_str))
+                    .unwrap_or("(unnamed)");
+                // A bounded answer: at most 32 distinct names, each cut to 64 characters.
+                if ignored_events.len() < 32 || ignored_events.contains_key(name) {
+                    let name: String = name.chars().take(64).collect();
+                    *ignored_events.entry(name).or_insert(0) += 1;
+                }
             }
         }
         Mapped {
@@ -98,6 +117,7 @@ impl Mapped {
             sent_at,
             events,
             ignored,
+            ignored_events,
         }
     }
 }
@@ -110,6 +130,8 @@ struct CompatResponse {
     #[serde(flatten)]
     ingest: IngestResponse,
     ignored: usize,
+    /// `{client event name: count}` of the ignored ones.
+    ignored_events: std::collections::BTreeMap<String, usize>,
 }
 
 /// Media types the tracker routes take: those of `/v1/events` and the form posts of
@@ -202,7 +224,14 @@ async fn capture_with(
             .inc_by(mapped.ignored as u64);
         if events.is_empty() {
             // Nothing with a Sightline meaning (only `$set`, say): nothing to append.
-            return Ok(answer(&req, StatusCode::OK, None, mapped.ignored, empty_response()));
+            return Ok(answer(
+                &req,
+                StatusCode::OK,
+                None,
+                mapped.ignored,
+                mapped.ignored_events,
+                empty_response(),
+            ));
         }
         let batch = super::BrowserBatch {
             events: &events,
@@ -227,7 +256,14 @@ async fn capture_with(
         } else {
             status
         };
-        Ok(answer(&req, status, Some(request_id), mapped.ignored, out))
+        Ok(answer(
+            &req,
+            status,
+            Some(request_id),
+            mapped.ignored,
+            mapped.ignored_events,
+            out,
+        ))
     }
     .await;
     super::finish(&req, &state, result, &sample).await
@@ -247,6 +283,7 @@ fn answer(
     status: StatusCode,
     request_id: Option<String>,
     ignored: usize,
+    ignored_events: std::collections::BTreeMap<String, usize>,
     ingest: IngestResponse,
 ) -> HttpResponse {
     let mut resp = HttpResponse::build(status);
@@ -260,6 +297,7 @@ fn answer(
         status: 1,
         ingest,
         ignored,
+        ignored_events,
     })
 }
 
@@ -269,6 +307,27 @@ fn public_json(v: Value) -> HttpResponse {
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
         .json(v)
+}
+
+/// The site of a refused tracker body, for its dead letter: the site whose write key or
+/// `compat_keys` has the body's project key (posthog `api_key`/`token`/`properties.token`,
+/// Segment `writeKey`, also inside a `batch` or an array). `None` when there is none.
+pub fn site_of_body(sites: &crate::sites::SiteCache, body: &Value) -> Option<String> {
+    fn key_in(v: &Value) -> Option<&str> {
+        ["api_key", "token", "writeKey"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str))
+            .or_else(|| v.get("properties").and_then(|p| p.get("token")).and_then(Value::as_str))
+    }
+    let first = |items: &Vec<Value>| items.iter().find_map(key_in).map(str::to_string);
+    let key = match body {
+        Value::Array(items) => first(items),
+        Value::Object(_) => key_in(body)
+            .map(str::to_string)
+            .or_else(|| body.get("batch").and_then(Value::as_array).and_then(first)),
+        _ => None,
+    }?;
+    sites.by_compat_key(&key).ok().flatten().map(|s| s.key)
 }
 
 /// The id of a mapped event: the client's own when it is a UUID (posthog-js `uuid`), else a

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::ingest::IngestError;
 use crate::ingest::IngestState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 /// The capture routes posthog-js posts to: `/e/` (and `/i/v0/e/` when its config says so),
@@ -74,6 +74,9 @@ pub fn map_body(body: Value, sent_at: Option<i64>) -> Result<Mapped, IngestError
             ))
         }
     };
+    if events.is_empty() {
+        return Err(malformed("batch", "empty: no events"));
+    }
     let key = top_key
         .or_else(|| {
             events.iter().find_map(|e| {
@@ -445,8 +448,9 @@ pub async fn flags(req: HttpRequest) -> HttpResponse {
 
 /// The remote config posthog-js reads at start: autocapture on (its clicks and rage clicks
 /// start only with `autocapture_opt_out: false`), gzip accepted, everything Sightline does
-/// not take off (recordings, surveys, heatmaps, dead clicks, exceptions, web vitals, site
-/// apps).
+/// not take off (recordings, heatmaps, dead clicks, exceptions, web vitals, site apps).
+/// `surveys` is left out on purpose: posthog-js 1.449 fetches its surveys script for any
+/// boolean there, `false` included, and skips it only when the key is absent.
 fn remote_config(key: &str) -> Value {
     json!({
         "token": key,
@@ -460,7 +464,6 @@ fn remote_config(key: &str) -> Value {
         "elementsChainAsString": true,
         "sessionRecording": false,
         "heatmaps": false,
-        "surveys": false,
         "productTours": false,
         "siteApps": [],
         "defaultIdentifiedOnly": true,
@@ -470,13 +473,33 @@ fn remote_config(key: &str) -> Value {
 }
 
 /// `GET /array/{key}/config`: [`remote_config`] as JSON.
-pub async fn config_json(key: web::Path<String>) -> HttpResponse {
+pub async fn config_json(key: web::Path<String>, state: web::Data<IngestState>) -> HttpResponse {
+    if let Some(unknown) = unknown_key(&state, &key) {
+        return unknown;
+    }
     public_json(remote_config(&key))
+}
+
+/// `404` naming `key` when no site has `key` as its write key or in its `compat_keys` (as
+/// analytics.js's settings answer), so a mistyped project key shows at start-up, not only
+/// as `401`s on every capture.
+fn unknown_key(state: &IngestState, key: &str) -> Option<HttpResponse> {
+    if matches!(state.sites.by_compat_key(key), Ok(Some(_))) {
+        return None;
+    }
+    Some(
+        HttpResponse::NotFound()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .json(json!({"error": "unknown_site", "field": "key", "reason": "unknown project key (not a site's key or compat_keys entry)"})),
+    )
 }
 
 /// `GET /array/{key}/config.js`: the same config as the script posthog-js loads, which sets
 /// `window._POSTHOG_REMOTE_CONFIG[key]`.
-pub async fn config_js(key: web::Path<String>) -> HttpResponse {
+pub async fn config_js(key: web::Path<String>, state: web::Data<IngestState>) -> HttpResponse {
+    if let Some(unknown) = unknown_key(&state, &key) {
+        return unknown;
+    }
     let config = json!({"config": remote_config(&key), "siteApps": []});
     let key_js = serde_json::to_string(key.as_str()).unwrap_or_else(|_| "\"\"".into());
     HttpResponse::Ok()
@@ -486,6 +509,28 @@ pub async fn config_js(key: web::Path<String>) -> HttpResponse {
         .body(format!(
             "(function(){{window._POSTHOG_REMOTE_CONFIG=window._POSTHOG_REMOTE_CONFIG||{{}};window._POSTHOG_REMOTE_CONFIG[{key_js}]={config};}})();"
         ))
+}
+
+/// posthog-js's own loader, `dist/array.js` of npm `posthog-js` (the version and licence are in
+/// `snippet/vendor/posthog-js/README.md`), embedded unchanged: posthog's HTML snippet loads
+/// `api_host + "/static/array.js"`, so a tag whose only change is `api_host` needs it here.
+pub const ARRAY_JS: &str = include_str!("../../../snippet/vendor/posthog-js/array.js");
+
+/// `GET /static/{file}`: the posthog-js files its HTML snippet fetches from `api_host`
+/// ([`ARRAY_JS`]), with CORS open (the snippet loads it `crossorigin="anonymous"`), gzip when
+/// asked. Any other file is a `404` naming `file`: the extensions posthog-js would load lazily
+/// (recordings, surveys, …) stay off in [`remote_config`].
+pub async fn static_file(file: web::Path<String>) -> HttpResponse {
+    match file.as_str() {
+        "array.js" => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "application/javascript; charset=utf-8"))
+            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .body(ARRAY_JS),
+        other => HttpResponse::NotFound()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .json(json!({"error": "not_found", "field": "file", "reason": format!("no posthog-js file {other} here (only array.js)")})),
+    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ fn survey_pageleave_custom_and_alias_map_to_their_sightline_events() {
     let m = map_body(body, None).unwrap();
     // Surveys: 1 + 2 answers; a $pageleave without depth and $web_vitals: ignored.
     assert_eq!((m.events.len(), m.ignored), (6, 2));
+    let names: Vec<(&str, usize)> = m.ignored_events.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(names, [("$pageleave", 1), ("$web_vitals", 1)]);
     let fields = |e: &Value, names: &[&str]| names.iter().map(|n| e[*n].clone()).collect::<Vec<_>>();
     let survey = ["type", "survey_id", "question_id", "kind", "value"];
     assert_eq!(
