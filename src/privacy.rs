@@ -19,7 +19,7 @@
 //! A visitor who comes back afterwards is new data: events received after the record's time
 //! are kept.
 //!
-//! Deleting a site ([`crate::site_admin`]) writes the same kind of record for the whole site
+//! Deleting a site ([`crate::http::site_admin`]) writes the same kind of record for the whole site
 //! ([`ForgetRecord::whole_site`]): from then on the sinks drop every event of the site
 //! received up to its time, and every reader of dead letters hides the site's letters written
 //! up to then, so a later site with the same key starts empty in both modes.
@@ -27,64 +27,11 @@
 use crate::event::Event;
 use crate::log::Log;
 use crate::warehouse::Warehouse;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-/// The audit record of one erasure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ForgetRecord {
-    /// Record id (uuid v7).
-    pub id: String,
-    pub site: String,
-    /// Hex SHA-256 of `site`, a NUL byte and the visitor id ([`visitor_hash`]); empty for a
-    /// whole site.
-    pub visitor_sha256: String,
-    /// The record of a deleted site: every visitor of `site` until `at`.
-    #[serde(default)]
-    pub whole_site: bool,
-    /// When the erasure started, ms; events received until then are dropped.
-    pub at: i64,
-    /// Who asked: `root`, an API token id, or `cli`.
-    pub by: String,
-    /// Records removed from the log (0 for Kafka, whose records age out by retention).
-    pub log_events: u64,
-    /// Raw events removed from the warehouse.
-    pub warehouse_events: u64,
-    /// UTC days (ms) recomputed.
-    pub days: Vec<i64>,
-    /// When every step finished, ms (`None` while running, or when a step failed).
-    pub done_at: Option<i64>,
-}
-
-impl ForgetRecord {
-    /// A new record, not done yet, of the erasure of `visitor` of `site`, or of the whole
-    /// site with `None` (a site deletion, [`crate::site_admin`]), starting now.
-    pub fn begin(site: &str, visitor: Option<&str>, by: &str) -> ForgetRecord {
-        ForgetRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            site: site.to_string(),
-            visitor_sha256: visitor.map(|v| visitor_hash(site, v)).unwrap_or_default(),
-            whole_site: visitor.is_none(),
-            at: chrono::Utc::now().timestamp_millis(),
-            by: by.to_string(),
-            log_events: 0,
-            warehouse_events: 0,
-            days: Vec::new(),
-            done_at: None,
-        }
-    }
-}
-
-/// Hex SHA-256 of (site, visitor): how a forgotten visitor is recognised without keeping the id.
-pub fn visitor_hash(site: &str, visitor: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(site.as_bytes());
-    h.update([0u8]);
-    h.update(visitor.as_bytes());
-    hex::encode(h.finalize())
-}
+pub use crate::model::forget::{visitor_hash, ForgetRecord};
 
 /// Forget `visitor` of `site` everywhere (see the module docs). `by` names who asked.
 pub async fn forget_visitor(

@@ -2,7 +2,7 @@
 //! zone rules). Stored in the warehouse, cached in memory by [`SiteCache`].
 
 use crate::event::enrich::PageKeyRules;
-use crate::rollup::Rules;
+use crate::model::rules::Rules;
 use crate::survey::{FeedbackButton, Survey};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

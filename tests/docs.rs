@@ -18,7 +18,7 @@ fn read(rel: &str) -> String {
 
 /// The OpenAPI document as served at `GET /v1/openapi.json` (the handler serializes this).
 fn openapi() -> Value {
-    serde_json::to_value(sightline::openapi::ApiDoc::openapi()).unwrap()
+    serde_json::to_value(sightline::http::openapi::ApiDoc::openapi()).unwrap()
 }
 
 /// `(METHOD, path)` → the operation object, for every operation of the OpenAPI document.
@@ -143,15 +143,15 @@ fn api_md_documents_exactly_the_routes_and_parameters_of_the_openapi_document() 
     );
 }
 
-/// Every route the server registers (`.route("…", web::method()…)` in `src/server.rs` and
-/// `src/dashboard.rs`) is in the OpenAPI document, except the redirects to the dashboard,
+/// Every route the server registers (`.route("…", web::method()…)` in `src/http/mod.rs` and
+/// `src/http/dashboard.rs`) is in the OpenAPI document, except the redirects to the dashboard,
 /// its static assets and the favicon.
 #[test]
 fn every_registered_route_is_in_the_openapi_document() {
     let ops: BTreeSet<(String, String)> = operations(&openapi()).into_keys().collect();
     let not_api = ["/", "/dashboard", "/dashboard/{asset:.*}", "/favicon.ico"];
     let mut routes = BTreeSet::new();
-    for file in ["src/server.rs", "src/dashboard.rs"] {
+    for file in ["src/http/mod.rs", "src/http/dashboard.rs"] {
         let src = read(file);
         for chunk in src.split(".route(").skip(1) {
             let Some(rest) = chunk.strip_prefix('"') else { continue };
@@ -170,7 +170,7 @@ fn every_registered_route_is_in_the_openapi_document() {
     let missing: Vec<_> = routes.difference(&ops).collect();
     assert!(
         missing.is_empty(),
-        "routes served but not in the OpenAPI document (add them to src/openapi.rs and docs/api.md): {missing:?}"
+        "routes served but not in the OpenAPI document (add them to src/http/openapi.rs and docs/api.md): {missing:?}"
     );
 }
 
@@ -242,8 +242,11 @@ fn analytics_md_quotes_the_code_defaults() {
         ("exit_intent.hidden_ms", EXIT_INTENT.hidden_ms.to_string()),
         ("exit_intent.scroll_px_per_s", EXIT_INTENT.scroll_px_per_s.to_string()),
         ("el_cells", sightline::rollup::EL_CELLS.to_string()),
-        ("top_terms", sightline::query::voc::TOP_TERMS.to_string()),
-        ("max_funnel_window_ms", sightline::query::MAX_WINDOW_MS.to_string()),
+        ("top_terms", sightline::http::query::voc::TOP_TERMS.to_string()),
+        (
+            "max_funnel_window_ms",
+            sightline::http::query::MAX_WINDOW_MS.to_string(),
+        ),
         (
             "impact.min_sessions",
             sightline::rollup::impact::MIN_SESSIONS.to_string(),

@@ -5,19 +5,47 @@
 //! events are durable. Every refusal is an [`IngestError`] that maps itself to a 4xx/503
 //! with a JSON body naming the field and reason, and is counted in metrics.
 
+mod accept;
 pub mod compat;
 pub mod decode;
+mod error;
 pub mod quota;
+mod snippet;
 
-use crate::event::enrich::{self, Context, Skew};
+pub use accept::*;
+pub use error::*;
+pub use snippet::*;
+
+use crate::clock::Clock;
+use crate::config::defaults;
+use crate::event::enrich::{self, Context};
 use crate::event::validate::{self, cut_chars, Rejection};
-use crate::log::{AppendOutcome, DeadLetter, LogError};
+use crate::log::DeadLetter;
+use crate::log::Log;
 use crate::metrics::METRICS;
-use crate::server::AppState;
-use actix_web::http::{header, StatusCode};
+use crate::sites::SiteCache;
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use quota::Quotas;
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the ingest handlers need, and nothing more: the log to append to, the sites (write
+/// keys, origins, settings), the limits and quotas, and the log's name for metric labels.
+/// Built by the composition root ([`crate::app`]); handlers take it as `web::Data`.
+#[derive(Clone)]
+pub struct IngestState {
+    pub log: Arc<dyn Log>,
+    pub sites: Arc<SiteCache>,
+    pub limits: Limits,
+    /// `embedded` or `kafka`, for metric labels.
+    pub log_backend: &'static str,
+    /// Ingest quotas, the in-flight limit and the client-IP rule.
+    pub quotas: Arc<Quotas>,
+    /// Where the receive time is read.
+    pub clock: Arc<dyn Clock>,
+}
 
 /// Size caps, in bytes of the decoded body (`cases/ingest.md` I6).
 #[derive(Debug, Clone, Copy)]
@@ -37,144 +65,11 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            batch_bytes: 1 << 20,
-            event_bytes: 256 << 10,
-            append_timeout: Duration::from_secs(10),
-            body_chunk_timeout: Duration::from_secs(10),
+            batch_bytes: defaults::MAX_BATCH_BYTES,
+            event_bytes: defaults::MAX_EVENT_BYTES,
+            append_timeout: Duration::from_millis(defaults::APPEND_TIMEOUT_MS),
+            body_chunk_timeout: Duration::from_millis(defaults::BODY_CHUNK_TIMEOUT_MS),
         }
-    }
-}
-
-/// A refused ingest request. Maps itself to HTTP: the status decides whether clients retry.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    #[error("{field}: {reason}")]
-    Malformed { field: String, reason: String },
-    #[error("unknown write key")]
-    UnknownSite,
-    #[error("origin {0} is not allowed for this site")]
-    OriginNotAllowed(String),
-    #[error("{what} exceeds {limit} bytes")]
-    TooLarge { limit: usize, what: &'static str },
-    #[error("unsupported content encoding {0:?}; use gzip, deflate or br")]
-    UnsupportedEncoding(String),
-    /// A `Content-Type` other than [`ACCEPTED_CONTENT_TYPES`]: `415`.
-    #[error("unsupported content type {0:?}; send application/json or text/plain (a JSON envelope)")]
-    UnsupportedContentType(String),
-    #[error("the log cannot take events now: {0}")]
-    Unavailable(String),
-    /// A quota is used up (`scope` is `ip`, `visitor` or `site`): `429` with `Retry-After`.
-    #[error("the {scope} quota is used up; retry after {retry_after_s} s")]
-    OverQuota { scope: &'static str, retry_after_s: u64 },
-    /// The body's next chunk did not arrive in time (ms): `408`.
-    #[error("the request body stalled for {0} ms")]
-    SlowBody(u64),
-    /// Too many requests in flight: `503` with `Retry-After`.
-    #[error("too many requests in flight; retry after 1 s")]
-    Busy,
-}
-
-impl From<quota::Refusal> for IngestError {
-    fn from(r: quota::Refusal) -> Self {
-        match r {
-            quota::Refusal::Ip(wait) => IngestError::OverQuota {
-                scope: "ip",
-                retry_after_s: quota::retry_after_secs(wait),
-            },
-            quota::Refusal::Site(wait) => IngestError::OverQuota {
-                scope: "site",
-                retry_after_s: quota::retry_after_secs(wait),
-            },
-            quota::Refusal::Visitor(wait) => IngestError::OverQuota {
-                scope: "visitor",
-                retry_after_s: quota::retry_after_secs(wait),
-            },
-            quota::Refusal::Busy => IngestError::Busy,
-        }
-    }
-}
-
-impl IngestError {
-    fn cause(&self) -> &'static str {
-        match self {
-            IngestError::Malformed { .. } => "malformed",
-            IngestError::UnknownSite => "unknown_site",
-            IngestError::OriginNotAllowed(_) => "origin",
-            IngestError::TooLarge { .. } => "too_large",
-            IngestError::UnsupportedEncoding(_) => "encoding",
-            IngestError::UnsupportedContentType(_) => "content_type",
-            IngestError::Unavailable(_) => "log_unavailable",
-            IngestError::OverQuota { scope: "ip", .. } => "quota_ip",
-            IngestError::OverQuota { scope: "visitor", .. } => "quota_visitor",
-            IngestError::OverQuota { .. } => "quota_site",
-            IngestError::Busy => "busy",
-            IngestError::SlowBody(_) => "slow_body",
-        }
-    }
-}
-
-/// The JSON body of every refusal.
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    field: String,
-    reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limit: Option<usize>,
-}
-
-impl ResponseError for IngestError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            IngestError::Malformed { .. } => StatusCode::BAD_REQUEST,
-            IngestError::UnknownSite => StatusCode::UNAUTHORIZED,
-            IngestError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
-            IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            IngestError::UnsupportedEncoding(_) | IngestError::UnsupportedContentType(_) => {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            }
-            IngestError::Unavailable(_) | IngestError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            IngestError::OverQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
-            IngestError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
-        }
-    }
-    fn error_response(&self) -> HttpResponse {
-        let (field, limit) = match self {
-            IngestError::Malformed { field, .. } => (field.clone(), None),
-            IngestError::UnknownSite => ("site".to_string(), None),
-            IngestError::OriginNotAllowed(_) => ("origin".to_string(), None),
-            IngestError::TooLarge { limit, .. } => ("body".to_string(), Some(*limit)),
-            IngestError::UnsupportedEncoding(_) => ("content-encoding".to_string(), None),
-            IngestError::UnsupportedContentType(_) => ("content-type".to_string(), None),
-            IngestError::Unavailable(_) => ("log".to_string(), None),
-            IngestError::OverQuota { scope: "visitor", .. } => ("visitor_id".to_string(), None),
-            IngestError::OverQuota { scope, .. } => (scope.to_string(), None),
-            IngestError::Busy => ("server".to_string(), None),
-            IngestError::SlowBody(_) => ("body".to_string(), None),
-        };
-        let reason = match self {
-            IngestError::Malformed { reason, .. } => reason.clone(),
-            other => other.to_string(),
-        };
-        let mut b = HttpResponse::build(self.status_code());
-        match self {
-            IngestError::Unavailable(_) => {
-                b.insert_header((header::RETRY_AFTER, "2"));
-            }
-            IngestError::Busy => {
-                b.insert_header((header::RETRY_AFTER, "1"));
-            }
-            IngestError::OverQuota { retry_after_s, .. } => {
-                b.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
-            }
-            _ => {}
-        }
-        b.json(ErrorBody {
-            error: self.cause(),
-            field,
-            reason,
-            limit,
-        })
     }
 }
 
@@ -235,7 +130,7 @@ pub(crate) fn cors_grant(resp: &mut actix_web::HttpResponseBuilder, origin: &str
 /// `OPTIONS /v1/events`: grant the preflight to origins some site allows; others get no
 /// CORS headers (the browser then refuses the request).
 #[utoipa::path(options, path = "/v1/events", tag = "ingest", responses((status = 204, description = "CORS grant for an origin some site allows; no CORS headers otherwise")))]
-pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn preflight(req: HttpRequest, state: web::Data<IngestState>) -> HttpResponse {
     let mut resp = HttpResponse::NoContent();
     if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         if state.sites.any_allows(origin) {
@@ -263,7 +158,7 @@ pub async fn events(
     req: HttpRequest,
     payload: web::Payload,
     query: web::Query<IngestQuery>,
-    state: web::Data<AppState>,
+    state: web::Data<IngestState>,
 ) -> HttpResponse {
     let mut sample = Vec::new();
     let result = handle(&req, payload, query.into_inner(), &state, &mut sample).await;
@@ -275,7 +170,7 @@ pub async fn events(
 /// site allows) so the client can read the status and `Retry-After`.
 pub(crate) async fn finish(
     req: &HttpRequest,
-    state: &AppState,
+    state: &IngestState,
     result: Result<HttpResponse, IngestError>,
     sample: &[u8],
 ) -> HttpResponse {
@@ -319,7 +214,7 @@ const BODY_SAMPLE_BYTES: usize = 4096;
 /// for a retry (quotas, overload, log outage) are not bad input and are not kept. The
 /// samples are themselves rate limited ([`quota::Quotas::take_sample`]) so a flood of garbage
 /// cannot fill the store; samples over that rate are only counted.
-async fn keep_refused_body(state: &AppState, e: &IngestError, sample: &[u8]) {
+async fn keep_refused_body(state: &IngestState, e: &IngestError, sample: &[u8]) {
     let field = match e {
         IngestError::Malformed { field, .. } => field.clone(),
         IngestError::UnknownSite => "site".into(),
@@ -355,7 +250,7 @@ async fn keep_refused_body(state: &AppState, e: &IngestError, sample: &[u8]) {
         })
         .unwrap_or_default();
     let letter = DeadLetter {
-        at: chrono::Utc::now().timestamp_millis(),
+        at: state.clock.now_ms(),
         site,
         stage: "request".into(),
         field,
@@ -435,10 +330,10 @@ async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     query: IngestQuery,
-    state: &AppState,
+    state: &IngestState,
     sample: &mut Vec<u8>,
 ) -> Result<HttpResponse, IngestError> {
-    let received_at = chrono::Utc::now().timestamp_millis();
+    let received_at = state.clock.now_ms();
     let _permit = admit(req, state)?;
     check_content_type(req)?;
     let body = read_body(req, payload, query.compression.as_deref(), state, sample).await?;
@@ -464,7 +359,7 @@ async fn handle(
 
 /// The in-flight permit of a browser ingest request, after the per-IP quota: taken before
 /// the body is read, so a refused client costs no body read and no parse.
-pub(crate) fn admit(req: &HttpRequest, state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, IngestError> {
+pub(crate) fn admit(req: &HttpRequest, state: &IngestState) -> Result<tokio::sync::OwnedSemaphorePermit, IngestError> {
     let forwarded_for = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let client_ip = state.quotas.client_ip(req.peer_addr().map(|a| a.ip()), forwarded_for);
     Ok(state.quotas.admit(client_ip)?)
@@ -478,7 +373,7 @@ pub(crate) async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     compression: Option<&str>,
-    state: &AppState,
+    state: &IngestState,
     sample: &mut Vec<u8>,
 ) -> Result<Vec<u8>, IngestError> {
     let limits = state.limits;
@@ -494,495 +389,4 @@ pub(crate) async fn read_body(
     sample.clear();
     sample.extend_from_slice(&body[..body.len().min(BODY_SAMPLE_BYTES)]);
     Ok(body)
-}
-
-/// A batch of event objects (`POST /v1/events` fields) sent by a visitor's browser.
-pub(crate) struct BrowserBatch<'a> {
-    pub events: &'a [serde_json::Value],
-    /// Client time the batch was sent, ms (for the clock-skew shift).
-    pub sent_at: Option<i64>,
-    /// `navigator.webdriver` as the client reported it.
-    pub webdriver: bool,
-    /// Receive time, ms.
-    pub received_at: i64,
-}
-
-/// The checks of a browser's batch for `site` — origin (`403`), the visitor quota (its
-/// refused events reported as rejected, `429` when all are), the site quota (`429`), the bot
-/// flag from the user agent, the clock-skew shift — then [`accept`]. Shared by
-/// `POST /v1/events` and the tracker-compatible routes ([`compat`]).
-pub(crate) async fn accept_browser_batch(
-    req: &HttpRequest,
-    state: &AppState,
-    site: &crate::sites::Site,
-    batch: BrowserBatch<'_>,
-) -> Result<(StatusCode, String, IngestResponse), IngestError> {
-    if let Some(o) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        if !site.allows_origin(o) {
-            return Err(IngestError::OriginNotAllowed(o.to_string()));
-        }
-    }
-    // The visitor quota first: a flooding visitor's refused events take nothing from the
-    // site's quota, so its other visitors are not refused for it (cases/2026-12.md C12).
-    let visitors = batch
-        .events
-        .iter()
-        .map(|e| e.get("visitor_id").and_then(|v| v.as_str()));
-    let over = state.quotas.take_visitors(&site.key, visitors);
-    if !over.refused.is_empty() {
-        METRICS
-            .events_refused_total
-            .with_label_values(&["quota_visitor"])
-            .inc_by(over.refused.len() as u64);
-        if over.refused.len() == batch.events.len() {
-            return Err(quota::Refusal::Visitor(over.wait).into());
-        }
-    }
-    state.quotas.take_site(
-        &site.key,
-        site.settings.events_per_minute,
-        batch.events.len() - over.refused.len(),
-    )?;
-    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-    // The client IP is read here for the bot check's benefit and never stored.
-    let bot_reason = enrich::bot_reason(user_agent, batch.webdriver);
-    let skew = Skew::for_batch(batch.sent_at, batch.received_at);
-    METRICS
-        .clock_skew_seconds
-        .with_label_values(&[if skew.shift_ms == 0 { "none" } else { "shift" }])
-        .observe((skew.shift_ms.abs() as f64) / 1000.0);
-    // Events the visitor quota refused are left out of the batch and reported as rejected.
-    let kept: std::borrow::Cow<[serde_json::Value]> = if over.refused.is_empty() {
-        batch.events.into()
-    } else {
-        let mut refused = over.refused.iter().peekable();
-        let kept = (0..batch.events.len()).filter(|i| refused.next_if_eq(&i).is_none());
-        kept.map(|i| batch.events[i].clone()).collect::<Vec<_>>().into()
-    };
-    let (status, request_id, mut out) = accept(
-        state,
-        site,
-        &kept,
-        batch.received_at,
-        batch.sent_at,
-        skew,
-        bot_reason,
-        batch.received_at - enrich::MAX_LIVE_AGE_MS,
-    )
-    .await?;
-    if !over.refused.is_empty() {
-        report_over_quota(state, &over, &mut out);
-    }
-    Ok((status, request_id, out))
-}
-
-/// Put the events the visitor quota refused back into a batch's answer, whose indexes count
-/// only the events that were kept: rejections on `visitor_id` naming the rate and the wait
-/// (not dead-lettered: not bad input, and a resend may be taken), every index the batch's.
-fn report_over_quota(state: &AppState, over: &quota::VisitorRefusals, out: &mut IngestResponse) {
-    // The i-th kept event's index in the batch: i plus the refused events before it.
-    let original = |i: usize| {
-        let mut at = i;
-        for r in &over.refused {
-            if *r <= at {
-                at += 1;
-            }
-        }
-        at
-    };
-    for r in &mut out.rejected {
-        r.index = original(r.index);
-    }
-    for w in &mut out.warnings {
-        w.index = original(w.index);
-    }
-    let (rate, burst) = state.quotas.visitor_rate().unwrap_or_default();
-    let reason = format!(
-        "this visitor's event rate ({rate} events/s, bursts of {burst}) is used up; retry after {} s",
-        quota::retry_after_secs(over.wait)
-    );
-    out.rejected.extend(
-        over.refused
-            .iter()
-            .map(|&i| Rejection::new(i, "visitor_id", reason.clone())),
-    );
-    out.rejected.sort_by_key(|r| r.index);
-}
-
-/// Validate, enrich and append one batch of event objects of `site` — the one path every
-/// event takes into the log, from the snippet ([`events`]) and from historical import
-/// ([`import`]). Returns the status (`202`, or `400` when every event was rejected), the
-/// batch's request id and the response body.
-async fn accept(
-    state: &AppState,
-    site: &crate::sites::Site,
-    events: &[serde_json::Value],
-    received_at: i64,
-    sent_at: Option<i64>,
-    skew: Skew,
-    bot_reason: Option<String>,
-    oldest_ts: i64,
-) -> Result<(StatusCode, String, IngestResponse), IngestError> {
-    let limits = state.limits;
-    let request_id = uuid::Uuid::now_v7().to_string();
-    let ctx = Context {
-        received_at,
-        oldest_ts,
-        skew,
-        bot_reason,
-        page_keys: &site.settings.page_keys,
-        request_id: &request_id,
-    };
-
-    let mut accepted = Vec::with_capacity(events.len());
-    let mut accepted_index = Vec::with_capacity(events.len());
-    let mut rejected = Vec::new();
-    let mut warnings = Vec::new();
-    let mut dead = Vec::new();
-    // Every rejection is counted, kept as a dead letter with the raw event, and reported.
-    let reject = |r: Rejection,
-                  typ: &str,
-                  raw: &serde_json::Value,
-                  rejected: &mut Vec<Rejection>,
-                  dead: &mut Vec<DeadLetter>| {
-        METRICS.events_rejected_total.with_label_values(&[typ, &r.field]).inc();
-        dead.push(DeadLetter {
-            at: received_at,
-            site: site.key.clone(),
-            stage: "ingest".into(),
-            field: r.field.clone(),
-            reason: r.reason.clone(),
-            // Dead letters keep the raw event, scrubbed of PII like accepted events are, and
-            // what a replay needs to treat it as ingest would have.
-            raw: {
-                let mut raw = raw.clone();
-                enrich::scrub_json(&mut raw);
-                cut_chars(raw.to_string(), DEAD_EVENT_CHARS)
-            },
-            sent_at,
-            bot_reason: ctx.bot_reason.clone(),
-        });
-        rejected.push(r);
-    };
-    for (i, v) in events.iter().enumerate() {
-        let typ = v
-            .get("type")
-            .and_then(|t| t.as_str())
-            .filter(|t| crate::event::EVENT_TYPES.contains(t))
-            .unwrap_or("unknown");
-        METRICS.events_received_total.with_label_values(&[typ]).inc();
-        let result = accept_event(i, v, &site.key, &ctx, limits.event_bytes).and_then(|(event, dropped)| {
-            // An answer to a survey the site defines must fit the definition.
-            if let crate::event::Payload::SurveyResponse {
-                survey_id,
-                question_id,
-                kind,
-                value,
-                ..
-            } = &event.payload
-            {
-                crate::survey::check_answer(&site.settings.surveys, survey_id, question_id, *kind, value)
-                    .map_err(|(field, reason)| Rejection::new(i, field, reason))?;
-            }
-            Ok((event, dropped))
-        });
-        match result {
-            Ok((event, dropped)) => {
-                for f in dropped {
-                    warnings.push(Warning {
-                        index: i,
-                        field: f,
-                        reason: "ill-typed or out of range for this optional field; dropped, the event was kept".into(),
-                    });
-                }
-                accepted.push(event);
-                accepted_index.push(i);
-            }
-            Err(r) => reject(r, typ, v, &mut rejected, &mut dead),
-        }
-    }
-
-    let append_started = Instant::now();
-    let inflight = Inflight::add(state.log_backend, accepted.len());
-    let appended = tokio::time::timeout(limits.append_timeout, state.log.append(&accepted)).await;
-    drop(inflight);
-    let error_type = match &appended {
-        Ok(Ok(_)) => None,
-        Ok(Err(LogError::TooLarge { .. })) => Some("too_large"),
-        Ok(Err(LogError::Unavailable(_))) => Some("unavailable"),
-        Ok(Err(LogError::Timeout(_))) | Err(_) => Some("timeout"),
-        Ok(Err(LogError::Other(_))) => Some("other"),
-    };
-    METRICS
-        .log_append_duration_seconds
-        .with_label_values(&[state.log_backend, if error_type.is_none() { "ok" } else { "error" }])
-        .observe(append_started.elapsed().as_secs_f64());
-    if let Some(t) = error_type {
-        METRICS
-            .log_append_errors_total
-            .with_label_values(&[state.log_backend, t])
-            .inc();
-        // Like every refusal: a 413 (the client's oversized event) at debug, a 503 at error.
-        if t == "too_large" {
-            tracing::debug!(
-                request_id,
-                error_type = t,
-                events = accepted.len(),
-                "log append refused"
-            );
-        } else {
-            tracing::error!(request_id, error_type = t, events = accepted.len(), "log append failed");
-        }
-    }
-    let outcomes = match appended {
-        Ok(Ok(o)) => o,
-        Ok(Err(LogError::TooLarge { limit, .. })) => {
-            return Err(IngestError::TooLarge {
-                limit,
-                what: "log record",
-            })
-        }
-        Ok(Err(e)) => return Err(IngestError::Unavailable(e.to_string())),
-        Err(_) => {
-            return Err(IngestError::Unavailable(format!(
-                "no acknowledgement within {} ms",
-                limits.append_timeout.as_millis()
-            )))
-        }
-    };
-
-    let mut n_accepted = 0;
-    let mut n_dup = 0;
-    for ((ev, i), outcome) in accepted.iter().zip(&accepted_index).zip(outcomes) {
-        match outcome {
-            AppendOutcome::Appended => {
-                n_accepted += 1;
-                METRICS.events_accepted_total.with_label_values(&[ev.type_name()]).inc();
-                if ev.bot_reason.is_some() {
-                    METRICS.bot_events_total.inc();
-                }
-            }
-            AppendOutcome::Duplicate => {
-                n_dup += 1;
-                METRICS
-                    .events_duplicate_total
-                    .with_label_values(&[ev.type_name()])
-                    .inc();
-            }
-            AppendOutcome::Conflict(earlier) => {
-                let r = Rejection::new(
-                    *i,
-                    "id",
-                    format!("id already used by an event of type {earlier}; ids must be unique per event"),
-                );
-                reject(r, ev.type_name(), &events[*i], &mut rejected, &mut dead);
-            }
-        }
-    }
-    rejected.sort_by_key(|r| r.index);
-    if !dead.is_empty() {
-        if let Err(e) = state.log.dead_letter(dead).await {
-            tracing::warn!(error = %e, "could not keep rejected events as dead letters");
-        }
-    }
-    tracing::debug!(
-        request_id,
-        site = %site.key,
-        accepted = n_accepted,
-        duplicates = n_dup,
-        rejected = rejected.len(),
-        "ingest batch"
-    );
-    let status = if n_accepted == 0 && n_dup == 0 && !rejected.is_empty() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok((
-        status,
-        request_id,
-        IngestResponse {
-            accepted: n_accepted,
-            duplicates: n_dup,
-            rejected,
-            warnings,
-        },
-    ))
-}
-
-/// `POST /v1/sites/{key}/import` (bearer token): historical import. The body is
-/// `{"events": [...]}` with events as in `POST /v1/events` (`"site"` may be given and must
-/// then be `key`; gzip, deflate and br as there). Past timestamps are kept as sent: no clock
-/// skew shift (there is no live `sent_at`), but anything more than 1 min in the future is
-/// still clamped to the receive time. No origin and no user-agent bot check (the importer
-/// is not a visitor's browser). Otherwise the same path as `POST /v1/events` ([`accept`]):
-/// the same validation, enrichment, log, dedup by event id (a re-import of the same ids
-/// counts them as `duplicates`) and the same `202`/`400` body.
-#[utoipa::path(post, path = "/v1/sites/{key}/import", tag = "ingest", security(("bearer" = [])),
-    params(("key" = String, Path, description = "write key")),
-    request_body(content = String, content_type = "application/json", description = "{events: [...]} as in POST /v1/events; past timestamps kept"),
-    responses(
-        (status = 202, description = "Accepted events are durable in the log", body = IngestResponse),
-        (status = 400, description = "Malformed body, or every event rejected (each names field and reason)"),
-        (status = 401, description = "Missing or wrong bearer token"), (status = 404, description = "Unknown site"),
-        (status = 413, description = "Body over the cap (decoded bytes)"),
-        (status = 415, description = "Unsupported content encoding, or a content type other than application/json or text/plain"),
-        (status = 503, description = "The log cannot take events now; retry after Retry-After")))]
-pub async fn import(
-    req: HttpRequest,
-    key: web::Path<String>,
-    payload: web::Payload,
-    query: web::Query<IngestQuery>,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    if let Err(e) = crate::server::require_token(&req, &state) {
-        return e.error_response();
-    }
-    let Some(site) = state.sites.get(&key) else {
-        return crate::server::ApiError::not_found("key", "unknown site").error_response();
-    };
-    let result = async {
-        let received_at = chrono::Utc::now().timestamp_millis();
-        check_content_type(&req)?;
-        let raw = decode::read_capped(payload, state.limits.batch_bytes, state.limits.body_chunk_timeout).await?;
-        let content_encoding = req
-            .headers()
-            .get(header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok());
-        let codings = decode::codings(content_encoding, query.compression.as_deref(), &raw)?;
-        let body = decode::decode(raw, &codings, state.limits.batch_bytes)?;
-        let malformed = |field: &str, reason: &str| IngestError::Malformed {
-            field: field.into(),
-            reason: reason.into(),
-        };
-        let mut value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| malformed("body", &format!("not valid JSON: {e}")))?;
-        let obj = value
-            .as_object_mut()
-            .ok_or_else(|| malformed("body", "expected a JSON object {\"events\": [...]}"))?;
-        match obj.get("site") {
-            None => {
-                obj.insert("site".into(), serde_json::Value::String(site.key.clone()));
-            }
-            Some(s) if s.as_str() == Some(site.key.as_str()) => {}
-            Some(_) => return Err(malformed("site", "must be the site key of the path, or left out")),
-        }
-        let env = validate::parse_envelope_value(value).map_err(|e| IngestError::Malformed {
-            field: e.field,
-            reason: e.reason,
-        })?;
-        // Only the envelope's `webdriver` flag: the importer's user agent is not a visitor's.
-        let bot_reason = env.webdriver.then(|| "navigator.webdriver".to_string());
-        accept(
-            &state,
-            &site,
-            &env.events,
-            received_at,
-            None,
-            Skew { shift_ms: 0 },
-            bot_reason,
-            enrich::OLDEST_IMPORT_TS,
-        )
-        .await
-    }
-    .await;
-    match result {
-        Ok((status, request_id, out)) => HttpResponse::build(status)
-            .insert_header(("x-request-id", request_id))
-            .json(out),
-        Err(e) => {
-            METRICS.requests_refused_total.with_label_values(&[e.cause()]).inc();
-            e.error_response()
-        }
-    }
-}
-
-/// Events counted in `sightline_log_append_inflight_events` while an append is awaited;
-/// subtracted on drop, so a request abandoned by its client (the handler future dropped
-/// mid-append) does not leave them counted.
-struct Inflight(prometheus::IntGauge, i64);
-
-impl Inflight {
-    fn add(backend: &str, events: usize) -> Inflight {
-        let g = METRICS.log_append_inflight_events.with_label_values(&[backend]);
-        let n = events as i64;
-        g.add(n);
-        Inflight(g, n)
-    }
-}
-
-impl Drop for Inflight {
-    fn drop(&mut self) {
-        self.0.sub(self.1);
-    }
-}
-
-/// Bytes of `v` written as compact JSON, counted without building the string (the per-event
-/// cap is checked on every event of every batch).
-fn json_len(v: &serde_json::Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Count(0);
-    serde_json::to_writer(&mut c, v).expect("writing JSON to a counter cannot fail");
-    c.0
-}
-
-/// The snippet source, embedded in the binary.
-pub const SNIPPET_JS: &str = include_str!("../../snippet/sightline.js");
-
-/// `GET /s.js`.
-#[utoipa::path(get, path = "/s.js", tag = "ingest", responses((status = 200, description = "The snippet", content_type = "application/javascript")))]
-pub async fn snippet() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "application/javascript; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .body(SNIPPET_JS)
-}
-
-/// The survey and feedback widgets, embedded in the binary; the snippet loads them only
-/// when the site config has surveys or the feedback button on.
-pub const WIDGETS_JS: &str = include_str!("../../snippet/widgets.js");
-
-/// `GET /s/widgets.js`: the voice-of-customer widgets (loaded lazily by `/s.js`).
-#[utoipa::path(get, path = "/s/widgets.js", tag = "ingest", responses((status = 200, description = "The survey and feedback widgets", content_type = "application/javascript")))]
-pub async fn widgets() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "application/javascript; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .body(WIDGETS_JS)
-}
-
-/// `GET /v1/sites/{key}/config`: what the snippet needs (zones, surveys, the feedback
-/// button, exit-intent thresholds, sampling). Public. Surveys and `feedback` are described in
-/// [`crate::survey::public_config`].
-#[utoipa::path(get, path = "/v1/sites/{key}/config", tag = "ingest", params(("key" = String, Path, description = "write key")), responses((status = 200, description = "zones, hash_routing, surveys, feedback, exit_intent, sampling"), (status = 404, description = "unknown site")))]
-pub async fn site_config(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
-    match state.sites.get(&path.into_inner()) {
-        Some(site) => HttpResponse::Ok()
-            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-            .json({
-                let mut c = serde_json::json!({
-                    "zones": site.settings.zones,
-                    "hash_routing": site.settings.page_keys.hash_routing,
-                    "sampling": 1.0,
-                });
-                if let serde_json::Value::Object(voc) = crate::survey::public_config(&site) {
-                    c.as_object_mut().expect("object").extend(voc);
-                }
-                c
-            }),
-        None => HttpResponse::NotFound()
-            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-            .json(serde_json::json!({"error": "unknown_site", "field": "key", "reason": "unknown write key"})),
-    }
 }

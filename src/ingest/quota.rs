@@ -12,6 +12,7 @@
 //! minute) is taken before the site's, so a flooding visitor's refused events do not use up
 //! the site's quota, and its other visitors see no change ([`Quotas::take_visitors`]).
 
+use crate::config::defaults;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
@@ -45,10 +46,10 @@ pub struct QuotaConfig {
 impl Default for QuotaConfig {
     fn default() -> Self {
         QuotaConfig {
-            ip_requests_per_s: 100,
-            site_events_per_s: 20_000,
-            visitor_events_per_s: 50,
-            max_inflight: 1024,
+            ip_requests_per_s: defaults::QUOTA_IP_RPS,
+            site_events_per_s: defaults::QUOTA_SITE_EPS,
+            visitor_events_per_s: defaults::QUOTA_VISITOR_EPS,
+            max_inflight: defaults::MAX_INFLIGHT,
             trusted_proxies: Vec::new(),
         }
     }

@@ -12,7 +12,7 @@
 //! *better* (users who try hard to buy also rage-click); the significance rule (a
 //! two-proportion z-test at 99 %, at least 30 sessions per group) is Sightline's.
 
-use super::definitions::{funnel_depth, FunnelStep};
+use super::definitions::funnel_depth;
 use super::{AnswerRow, FeedbackRow, SessionDetailRow, SessionRow, Step};
 use crate::event::{Answer, SurveyKind, NEGATIVE_RATING_MAX};
 use serde::Serialize;
@@ -24,57 +24,9 @@ pub const MIN_SESSIONS: u64 = 30;
 /// The two-sided 99 % quantile of the standard normal distribution.
 pub const Z_99: f64 = 2.575_829_303_548_900_4;
 
-/// Window within which a `funnel:` goal's steps must follow its first step (the funnel's
-/// default window, 1 day).
-pub const FUNNEL_GOAL_WINDOW_MS: i64 = super::DAY_MS;
-
-/// Most steps of a `funnel:` goal (as a funnel query).
-pub const MAX_GOAL_STEPS: usize = 20;
-
-/// The site goal (`rules.goal`): a page key (`shop.example/thanks`), a custom event
-/// (`event:purchase`), or a funnel whose last step is the goal (`funnel:<step>,<step>,…`,
-/// steps written as in `/funnel?steps=`, reached in order within
-/// [`FUNNEL_GOAL_WINDOW_MS`] of the first).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Goal {
-    /// A page view of this page key, or this custom event.
-    Step(FunnelStep),
-    /// Every step in order, the last within a day of the first.
-    Funnel(Vec<FunnelStep>),
-}
+pub use crate::model::goal::{Goal, FUNNEL_GOAL_WINDOW_MS, MAX_GOAL_STEPS};
 
 impl Goal {
-    /// Parse `rules.goal`; `Err(reason)` for an empty goal, `event:` without a name, or a
-    /// `funnel:` without 1..=20 non-empty steps.
-    pub fn parse(s: &str) -> Result<Goal, String> {
-        let s = s.trim();
-        let step = |t: &str| -> Result<FunnelStep, String> {
-            let t = t.trim();
-            if t.is_empty() || t == "event:" {
-                return Err("a page key, event:<name> or funnel:<step>,<step>,…; a step is empty".into());
-            }
-            Ok(FunnelStep::parse(t))
-        };
-        match s.strip_prefix("funnel:") {
-            Some(list) => {
-                let steps = list.split(',').map(step).collect::<Result<Vec<_>, _>>()?;
-                if steps.len() > MAX_GOAL_STEPS {
-                    return Err(format!("a funnel goal has at most {MAX_GOAL_STEPS} steps"));
-                }
-                Ok(Goal::Funnel(steps))
-            }
-            None => step(s).map(Goal::Step),
-        }
-    }
-
-    /// The step that is the goal itself (a funnel's last step).
-    pub fn last_step(&self) -> &FunnelStep {
-        match self {
-            Goal::Step(s) => s,
-            Goal::Funnel(steps) => steps.last().expect("parse gives at least one step"),
-        }
-    }
-
     /// Whether a session timeline ([`SessionRow::steps`]) reaches the goal: the step
     /// anywhere in the session, or every funnel step in order (other steps between allowed),
     /// the last within [`FUNNEL_GOAL_WINDOW_MS`] of the first.
@@ -353,7 +305,7 @@ pub fn impact(
 mod tests {
     use super::*;
     use crate::event::DeviceClass;
-    use crate::rollup::{Dims, SessionElement, SessionPage};
+    use crate::rollup::{Dims, FunnelStep, SessionElement, SessionPage};
 
     const DIMS: Dims = Dims {
         day: 0,

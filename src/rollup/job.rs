@@ -17,6 +17,7 @@
 
 use super::leases::Leases;
 use super::{day_of, DayRollup, DAY_MS};
+use crate::clock::{Clock, SystemClock};
 use crate::event::SurveyKind;
 use crate::metrics::{self, SiteSignals, MAX_PAGES_PER_SITE, MAX_SURVEYS_PER_SITE, METRICS};
 use crate::sites::SiteCache;
@@ -254,10 +255,21 @@ pub async fn run_once(
     owner: impl Into<Ownership>,
     signals_now: bool,
 ) -> anyhow::Result<PassReport> {
+    run_once_on(&SystemClock, warehouse, sites, owner, signals_now).await
+}
+
+/// [`run_once`] with the day (of the product signals) read from `clock`.
+pub async fn run_once_on(
+    clock: &dyn Clock,
+    warehouse: &dyn Warehouse,
+    sites: &SiteCache,
+    owner: impl Into<Ownership>,
+    signals_now: bool,
+) -> anyhow::Result<PassReport> {
     let owner = owner.into();
     let _one_at_a_time = PASS.lock().await;
     let pass_started = Instant::now();
-    let today = day_of(chrono::Utc::now().timestamp_millis());
+    let today = day_of(clock.now_ms());
     roll_day(today);
     let mut report = PassReport::default();
     for _ in 0..MAX_BATCHES_PER_PASS {
@@ -404,7 +416,16 @@ pub async fn apply_retention(
     warehouse: &dyn Warehouse,
     sites: &[crate::sites::Site],
 ) -> anyhow::Result<Vec<(String, u64)>> {
-    let today = day_of(chrono::Utc::now().timestamp_millis());
+    apply_retention_on(&SystemClock, warehouse, sites).await
+}
+
+/// [`apply_retention`] with today read from `clock`.
+pub async fn apply_retention_on(
+    clock: &dyn Clock,
+    warehouse: &dyn Warehouse,
+    sites: &[crate::sites::Site],
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let today = day_of(clock.now_ms());
     let mut out = Vec::new();
     for s in sites {
         if let Some(days) = s.settings.retention_days.filter(|d| *d > 0) {
@@ -420,210 +441,4 @@ pub async fn apply_retention(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::DeviceClass;
-    use crate::rollup::{AnswerRow, Dims, ElementRow, FeedbackRow, Rules, SurveyRow};
-
-    const DAY: i64 = 20_240 * DAY_MS;
-
-    fn dims(bot: bool) -> Dims {
-        Dims {
-            day: DAY,
-            device: DeviceClass::Desktop,
-            bot,
-        }
-    }
-
-    fn element(bot: bool, rage: u64, dead: u64) -> ElementRow {
-        ElementRow {
-            dims: dims(bot),
-            page: "shop.example/".into(),
-            selector: "button".into(),
-            zone: String::new(),
-            clicks: rage + dead,
-            rage_clicks: rage,
-            dead_clicks: dead,
-            el_n: 0,
-            el_x_sum: 0.0,
-            el_y_sum: 0.0,
-            el_cells: Vec::new(),
-        }
-    }
-
-    fn feedback(bot: bool, rating: Option<u8>) -> FeedbackRow {
-        FeedbackRow {
-            dims: dims(bot),
-            id: "f".into(),
-            ts: DAY,
-            page: "shop.example/".into(),
-            session_key: "s#0".into(),
-            rating,
-            comment: String::new(),
-            category: String::new(),
-            selector: String::new(),
-        }
-    }
-
-    fn answer_row(bot: bool, question: &str) -> AnswerRow {
-        AnswerRow {
-            dims: dims(bot),
-            id: format!("a-{question}"),
-            ts: DAY,
-            survey_id: "s".into(),
-            question_id: question.into(),
-            kind: SurveyKind::Text,
-            value: crate::event::Answer::Text("ok".into()),
-            page: "shop.example/".into(),
-            session_key: "s#0".into(),
-            trigger: String::new(),
-        }
-    }
-
-    fn answer(bot: bool, survey: &str, kind: SurveyKind, value: &str, n: u64) -> SurveyRow {
-        SurveyRow {
-            dims: dims(bot),
-            survey_id: survey.into(),
-            question_id: "q".into(),
-            kind,
-            value: value.into(),
-            responses: n,
-        }
-    }
-
-    #[test]
-    fn site_signals_sum_the_days_rows_and_leave_bots_out() {
-        let r = DayRollup {
-            elements: vec![element(false, 2, 3), element(false, 1, 0), element(true, 5, 5)],
-            feedback: vec![
-                feedback(false, Some(1)),
-                feedback(false, Some(2)),
-                feedback(false, Some(3)),
-                feedback(false, None),
-                feedback(true, Some(1)),
-            ],
-            answers: vec![
-                answer_row(false, "q1"),
-                answer_row(false, "q2"),
-                answer_row(false, "q3"),
-                answer_row(true, "q1"),
-            ],
-            ..DayRollup::default()
-        };
-        let s = site_signals(&r);
-        assert_eq!(
-            (s.rage_clicks, s.dead_clicks, s.negative_feedback, s.survey_responses),
-            (3, 3, 2, 3)
-        );
-        assert!(s.nps.is_empty());
-    }
-
-    #[test]
-    fn page_signals_are_rage_plus_dead_per_100_page_views_of_the_busiest_pages() {
-        let page =
-            |bot: bool, key: &str, pageviews: u64| crate::rollup::PageRow::with_pageviews(dims(bot), key, pageviews);
-        // shop.example/: 40 page views (+ 10 of bots), elements 2 + 3 and 1 + 0 (bots' 5 + 5
-        // left out): 6 per 40 = 15 per 100. 25 more pages with fewer page views each, the
-        // busiest 19 of which make the cut; a page without page views is never exported.
-        let mut pages = vec![page(false, "shop.example/", 40), page(true, "shop.example/", 10)];
-        for i in 0..25u64 {
-            pages.push(page(false, &format!("shop.example/p{i:02}"), 1 + i));
-        }
-        pages.push(page(false, "shop.example/none", 0));
-        let s = site_signals(&DayRollup {
-            pages,
-            elements: vec![element(false, 2, 3), element(false, 1, 0), element(true, 5, 5)],
-            ..DayRollup::default()
-        });
-        assert_eq!(s.pages.len(), MAX_PAGES_PER_SITE);
-        assert_eq!(s.pages[0], ("shop.example/".to_string(), 40, 15.0));
-        assert_eq!(s.pages[1], ("shop.example/p24".to_string(), 25, 0.0));
-        assert_eq!(s.pages[19], ("shop.example/p06".to_string(), 7, 0.0));
-    }
-
-    #[test]
-    fn nps_pools_a_surveys_nps_answers_and_ignores_other_kinds() {
-        // [10, 9, 8, 6, 0] → 40 % promoters − 40 % detractors = 0.
-        let mut surveys: Vec<SurveyRow> = ["10", "9", "8", "6", "0"]
-            .iter()
-            .map(|v| answer(false, "s1", SurveyKind::Nps, v, 1))
-            .collect();
-        surveys.push(answer(true, "s1", SurveyKind::Nps, "0", 7));
-        surveys.push(answer(false, "s1", SurveyKind::Csat, "1", 3));
-        surveys.push(answer(false, "s2", SurveyKind::Nps, "10", 2));
-        let s = site_signals(&DayRollup {
-            surveys,
-            ..DayRollup::default()
-        });
-        assert_eq!(s.nps, vec![("s1".to_string(), 0.0, 5), ("s2".to_string(), 100.0, 2)]);
-    }
-
-    #[test]
-    fn at_most_twenty_surveys_per_site_are_exported_the_most_answered_first() {
-        let surveys: Vec<SurveyRow> = (0..25)
-            .map(|i| answer(false, &format!("s{i:02}"), SurveyKind::Nps, "10", 1 + (i % 3) as u64))
-            .collect();
-        let s = site_signals(&DayRollup {
-            surveys,
-            ..DayRollup::default()
-        });
-        assert_eq!(s.nps.len(), MAX_SURVEYS_PER_SITE);
-        assert!(s.nps.windows(2).all(|w| w[0].2 >= w[1].2));
-        // Every survey with 3 answers (i % 3 == 2: 8 of them) made the cut.
-        assert_eq!(s.nps.iter().filter(|x| x.2 == 3).count(), 8);
-    }
-
-    /// The job over the SQLite store, fed per session (in several passes, with late events),
-    /// reads back exactly what `compute_day` gives over all the events of each day.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn per_session_rows_read_back_equal_compute_day_over_the_whole_day() {
-        use crate::loadgen::{accept, TrafficGen};
-        use crate::rollup::compute_day;
-        use crate::warehouse::{sqlite::SqliteWarehouse, Warehouse};
-        let dir = tempfile::tempdir().unwrap();
-        let wh = SqliteWarehouse::open(dir.path()).unwrap();
-        let sites = SiteCache::default();
-        let noon = DAY + DAY_MS / 2;
-        let mut g = TrafficGen::new(5);
-        let mut all = Vec::new();
-        for k in 0..40u32 {
-            // The last batches land at midnight: sessions spanning two days.
-            let at = if k < 30 { noon } else { DAY + DAY_MS + 90_000 };
-            let mut evs = accept(&g.batch("sl_t", "0000cafe", k, 50, at), at);
-            if k % 10 == 9 {
-                // Late events of a session of the first batch.
-                for e in evs.iter_mut().take(5) {
-                    e.session_id = all.first().map(|f: &crate::event::Event| f.session_id.clone()).unwrap();
-                    e.visitor_id = all[0].visitor_id.clone();
-                }
-            }
-            wh.insert_events(&evs).await.unwrap();
-            all.extend(evs);
-            if k % 7 == 0 {
-                run_once(wh.as_ref(), &sites, Shard::ALL, true).await.unwrap();
-            }
-        }
-        while run_once(wh.as_ref(), &sites, Shard::ALL, true).await.unwrap().sessions > 0 {}
-        for day in [DAY, DAY + DAY_MS] {
-            let mut read = wh
-                .read_rollup(&RollupQuery {
-                    site: "sl_t".into(),
-                    from_day: day,
-                    to_day: day + DAY_MS,
-                    parts: Part::ALL.to_vec(),
-                    page: None,
-                })
-                .await
-                .unwrap();
-            let mut want = compute_day(&all, day, &Rules::default());
-            // In-element position sums are floats added in another order: compare them
-            // to 1e-9, then the rest exactly.
-            for (a, b) in read.elements.iter_mut().zip(want.elements.iter_mut()) {
-                assert!((a.el_x_sum - b.el_x_sum).abs() < 1e-9 && (a.el_y_sum - b.el_y_sum).abs() < 1e-9);
-                (a.el_x_sum, a.el_y_sum, b.el_x_sum, b.el_y_sum) = (0.0, 0.0, 0.0, 0.0);
-            }
-            assert!(!want.sessions.is_empty() && !want.pages.is_empty());
-            assert_eq!(read, want, "day {day}");
-        }
-    }
-}
+mod tests;

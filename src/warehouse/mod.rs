@@ -5,8 +5,8 @@
 //!
 //! # Rollups: the session is the unit of work, the warehouse does the sums
 //! Storing events marks their snippet sessions dirty. The rollup job
-//! ([`crate::rollup::job`]) takes a batch of dirty sessions, reads their events, computes
-//! their rows with the one set of definitions ([`crate::rollup::compute_sessions`]) and
+//! ([`crate::model::rows::job`]) takes a batch of dirty sessions, reads their events, computes
+//! their rows with the one set of definitions ([`crate::model::rows::compute_sessions`]) and
 //! replaces those sessions' stored rows ([`Warehouse::write_sessions`]). A pass therefore
 //! costs in proportion to the sessions that changed, never to the day.
 //!
@@ -17,13 +17,13 @@
 pub mod clickhouse;
 pub mod sqlite;
 
-use crate::access::ApiToken;
 use crate::event::DeviceClass;
 use crate::event::Event;
-use crate::privacy::ForgetRecord;
-use crate::rollup::zones::{session_matches, SessionFilter};
-pub use crate::rollup::SessionRollup;
-use crate::rollup::{DayRollup, SessionDetailRow, SessionRow};
+use crate::model::forget::ForgetRecord;
+pub use crate::model::rows::SessionRollup;
+use crate::model::rows::{DayRollup, SessionDetailRow, SessionRow};
+use crate::model::session_filter::{session_matches, SessionFilter};
+use crate::model::token::ApiToken;
 use crate::sites::Site;
 use async_trait::async_trait;
 
@@ -109,7 +109,7 @@ pub fn bucket_of(session_id: &str) -> u32 {
 ///
 /// - A static share (`serve --rollup-shard INDEX/COUNT`, [`Shard::fixed`]) owns one residue:
 ///   `modulus = COUNT`, `owned = [INDEX]`.
-/// - A share leased from the Kafka group ([`crate::rollup::leases`], [`Shard::owned`]) owns
+/// - A share leased from the Kafka group ([`crate::model::rows::leases`], [`Shard::owned`]) owns
 ///   the partitions of `<prefix>.rollup-leases` assigned to the process: `modulus` = the
 ///   topic's partition count (a divisor of [`BUCKETS`]), `owned` = those partition numbers.
 ///
@@ -291,7 +291,7 @@ impl Part {
 /// over every session, all-zero rows left out (sorted by that key; `el_cells` merged), and
 /// for the other parts the stored rows (sessions by (day, start, session key), details by
 /// (day, session key), answers and feedback by (day, ts, id)):
-/// [`crate::rollup::DayRollup::sort_rows`].
+/// [`crate::model::rows::DayRollup::sort_rows`].
 #[derive(Debug, Clone)]
 pub struct RollupQuery {
     pub site: String,
@@ -340,7 +340,7 @@ pub struct SessionList {
 
 impl SessionsQuery {
     /// Whether a session's dims pass the device and bot filters.
-    pub fn keeps(&self, d: &crate::rollup::Dims) -> bool {
+    pub fn keeps(&self, d: &crate::model::rows::Dims) -> bool {
         (self.bots || !d.bot) && self.device.is_none_or(|dev| dev == d.device)
     }
 

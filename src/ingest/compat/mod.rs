@@ -18,13 +18,13 @@ pub mod posthog;
 pub mod segment;
 
 use super::{IngestError, IngestResponse};
-use crate::server::AppState;
+use crate::ingest::IngestState;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// The routes of this module (registered by [`crate::server::routes`] with the ingest role).
+/// The routes of this module (registered by [`crate::http::routes`] with the ingest role).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     for path in posthog::CAPTURE_PATHS {
         cfg.route(path, web::post().to(posthog::capture))
@@ -52,7 +52,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// CORS preflight of the tracker routes: granted to origins some site allows, with the
 /// headers the clients send (Segment sends `Authorization`, so its posts are preflighted).
-pub async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn preflight(req: HttpRequest, state: web::Data<IngestState>) -> HttpResponse {
     let mut resp = HttpResponse::NoContent();
     if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         if state.sites.any_allows(origin) {
@@ -145,7 +145,7 @@ async fn read_json(
     req: &HttpRequest,
     payload: web::Payload,
     base64: bool,
-    state: &AppState,
+    state: &IngestState,
     sample: &mut Vec<u8>,
 ) -> Result<Value, IngestError> {
     let is_form = req
@@ -197,14 +197,14 @@ async fn read_json(
 async fn capture_with(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<IngestState>,
     base64: bool,
     client_fields: &'static [(&'static str, &'static str)],
     map: impl FnOnce(&HttpRequest, Value) -> Result<Mapped, IngestError>,
 ) -> HttpResponse {
     let mut sample = Vec::new();
     let result = async {
-        let received_at = chrono::Utc::now().timestamp_millis();
+        let received_at = state.clock.now_ms();
         let _permit = super::admit(&req, &state)?;
         let value = read_json(&req, payload, base64, &state, &mut sample).await?;
         let mapped = map(&req, value)?;

@@ -5,7 +5,7 @@
 
 use super::{capture_with, event_id, identify_props, public_json, put_ts, str_of, time_ms, Mapped, IDENTIFY_EVENT};
 use crate::ingest::IngestError;
-use crate::server::AppState;
+use crate::ingest::IngestState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -33,7 +33,7 @@ pub const CAPTURE_PATHS: [&str; 13] = [
 
 /// `POST /v1/batch`, `/v1/t`, …: one call object, or `{"batch": [...], "writeKey", "sentAt"}`.
 /// The write key is the body's `writeKey` or the `Authorization: Basic base64("<key>:")`.
-pub async fn capture(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+pub async fn capture(req: HttpRequest, payload: web::Payload, state: web::Data<IngestState>) -> HttpResponse {
     capture_with(req, payload, state, false, &FIELDS, |req, v| {
         map_body(v, basic_user(req).as_deref())
     })
@@ -159,7 +159,7 @@ pub async fn metrics(req: HttpRequest, payload: web::Payload) -> HttpResponse {
 /// `GET /v1/projects/{key}/settings`: the CDN settings analytics.js loads at start — the
 /// `Segment.io` destination sending to this server (`apiHost` = the request's host + `/v1`),
 /// no other destinations, no plugins, metrics off. `404` for an unknown key.
-pub async fn settings(req: HttpRequest, key: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+pub async fn settings(req: HttpRequest, key: web::Path<String>, state: web::Data<IngestState>) -> HttpResponse {
     if !matches!(state.sites.by_compat_key(&key), Ok(Some(_))) {
         return HttpResponse::NotFound()
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))

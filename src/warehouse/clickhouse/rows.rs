@@ -8,6 +8,9 @@
 //!   `tests/chdb/check.py` and `tests/clickhouse_warehouse.rs` compare with what the servers
 //!   report.
 
+mod schema;
+pub use schema::*;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The ClickHouse type a Rust field type is encoded as in RowBinary.
@@ -40,7 +43,7 @@ impl ChType for Date {
 impl Date {
     /// The UTC day of `ts` (ms), clamped to the range of `Date` (1970-01-01 … 2149-06-06).
     pub fn of_ms(ts: i64) -> Date {
-        Date(ts.div_euclid(crate::rollup::DAY_MS).clamp(0, u16::MAX as i64) as u16)
+        Date(ts.div_euclid(crate::model::rows::DAY_MS).clamp(0, u16::MAX as i64) as u16)
     }
 }
 
@@ -245,7 +248,7 @@ rows! {
     }
 
     /// A row of `rollup_sessions` (`insert_sessions`, `live_sessions`, `read_sessions`):
-    /// [`crate::rollup::SessionRow`], its steps as parallel arrays.
+    /// [`crate::model::rows::SessionRow`], its steps as parallel arrays.
     #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
     pub struct SessionsCh {
         site: String,
@@ -271,7 +274,7 @@ rows! {
         survey_responses: u32,
     }
 
-    /// A row of `rollup_session_details` ([`crate::rollup::SessionDetailRow`], its lists as
+    /// A row of `rollup_session_details` ([`crate::model::rows::SessionDetailRow`], its lists as
     /// parallel arrays).
     #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
     pub struct DetailsCh {
@@ -306,7 +309,7 @@ rows! {
         negative_feedback: u32,
     }
 
-    /// A row of `rollup_answers` ([`crate::rollup::AnswerRow`]; `value_type` 0 number, 1 text,
+    /// A row of `rollup_answers` ([`crate::model::rows::AnswerRow`]; `value_type` 0 number, 1 text,
     /// 2 choices).
     #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
     pub struct AnswersCh {
@@ -331,7 +334,7 @@ rows! {
         survey_trigger: String,
     }
 
-    /// A row of `rollup_feedback` ([`crate::rollup::FeedbackRow`]).
+    /// A row of `rollup_feedback` ([`crate::model::rows::FeedbackRow`]).
     #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
     pub struct FeedbackCh {
         site: String,
@@ -487,57 +490,57 @@ macro_rules! additive {
 }
 
 additive! {
-    /// A row of `rollup_pages` ([`crate::rollup::PageRow`] of one session).
+    /// A row of `rollup_pages` ([`crate::model::rows::PageRow`] of one session).
     PagesCh, PagesSumCh {
         keys: page: String;
         ints: pageviews, clicks, quick_backs, fold_n, viewport_h_sum, doc_h_sum;
         floats:
     }
-    /// A row of `rollup_grid` ([`crate::rollup::GridRow`]; `clicks` is its `count`).
+    /// A row of `rollup_grid` ([`crate::model::rows::GridRow`]; `clicks` is its `count`).
     GridCh, GridSumCh {
         keys: page: String, cx: u32, cy: u32;
         ints: clicks;
         floats:
     }
-    /// A row of `rollup_elements` ([`crate::rollup::ElementRow`] without its `el_cells`).
+    /// A row of `rollup_elements` ([`crate::model::rows::ElementRow`] without its `el_cells`).
     ElementsCh, ElementsSumCh {
         keys: page: String, selector: String, zone: String;
         ints: clicks, rage_clicks, dead_clicks, el_n;
         floats: el_x_sum, el_y_sum
     }
-    /// A row of `rollup_el_cells` (one [`crate::rollup::ElCell`] of an element).
+    /// A row of `rollup_el_cells` (one [`crate::model::rows::ElCell`] of an element).
     ElCellsCh, ElCellsSumCh {
         keys: page: String, selector: String, zone: String, x: u8, y: u8;
         ints: clicks;
         floats:
     }
-    /// A row of `rollup_scroll` ([`crate::rollup::ScrollRow`]).
+    /// A row of `rollup_scroll` ([`crate::model::rows::ScrollRow`]).
     ScrollCh, ScrollSumCh {
         keys: page: String, depth: u32;
         ints: pageviews;
         floats:
     }
-    /// A row of `rollup_journeys` ([`crate::rollup::JourneyRow`]; `kind` its code, `from_page`
+    /// A row of `rollup_journeys` ([`crate::model::rows::JourneyRow`]; `kind` its code, `from_page`
     /// and `to_page` its `from` and `to`).
     JourneysCh, JourneysSumCh {
         keys: kind: u8, from_page: String, to_page: String;
         ints: count, bounces;
         floats:
     }
-    /// A row of `rollup_problems` ([`crate::rollup::ProblemRow`]; `kind` its code).
+    /// A row of `rollup_problems` ([`crate::model::rows::ProblemRow`]; `kind` its code).
     ProblemsCh, ProblemsSumCh {
         keys: kind: u8, page: String, selector: String, zone: String;
         ints: rage_clicks, dead_clicks, quick_backs, sessions;
         floats:
     }
-    /// A row of `rollup_zones` ([`crate::rollup::ZoneRow`]).
+    /// A row of `rollup_zones` ([`crate::model::rows::ZoneRow`]).
     ZonesCh, ZonesSumCh {
         keys: page: String, zone: String;
         ints: exposed, clicked, exposed_clicked, visible_ms_sum, hovered, hover_ms_sum, hesitation_n,
             hesitation_ms_sum, click_sessions, converted_sessions;
         floats:
     }
-    /// A row of `rollup_surveys` ([`crate::rollup::SurveyRow`]).
+    /// A row of `rollup_surveys` ([`crate::model::rows::SurveyRow`]).
     SurveysCh, SurveysSumCh {
         keys: survey_id: String, question_id: String, kind: String, value: String;
         ints: responses;
@@ -545,166 +548,5 @@ additive! {
     }
 }
 
-/// For every insert statement: its name and the columns the Rust row writes.
-pub fn insert_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
-    use super::sql::name::*;
-    vec![
-        (INSERT_EVENTS, columns::<EventRow>()),
-        (INSERT_SESSION_MARKS, columns::<SessionMarkRow>()),
-        (INSERT_SESSION_STATE, columns::<SessionStateRow>()),
-        (INSERT_PAGES, columns::<PagesCh>()),
-        (INSERT_GRID, columns::<GridCh>()),
-        (INSERT_ELEMENTS, columns::<ElementsCh>()),
-        (INSERT_EL_CELLS, columns::<ElCellsCh>()),
-        (INSERT_SCROLL, columns::<ScrollCh>()),
-        (INSERT_ZONES, columns::<ZonesCh>()),
-        (INSERT_JOURNEYS, columns::<JourneysCh>()),
-        (INSERT_PROBLEMS, columns::<ProblemsCh>()),
-        (INSERT_SURVEYS, columns::<SurveysCh>()),
-        (INSERT_SESSIONS, columns::<SessionsCh>()),
-        (INSERT_SESSION_DETAILS, columns::<DetailsCh>()),
-        (INSERT_ANSWERS, columns::<AnswersCh>()),
-        (INSERT_FEEDBACK, columns::<FeedbackCh>()),
-        (INSERT_SITES, columns::<SiteRow>()),
-        (INSERT_API_TOKENS, columns::<TokenRow>()),
-        (INSERT_FORGETS, columns::<ForgetRow>()),
-        (INSERT_SCHEMA_MIGRATION, columns::<MigrationRow>()),
-    ]
-}
-
-/// For every query with a result: its name and the columns the Rust row reads.
-pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
-    use super::sql::name::*;
-    vec![
-        (APPLIED_MIGRATIONS, columns::<AppliedRow>()),
-        (EXISTING_IDS, columns::<IdRow>()),
-        (NEXT_SITE_VERSION, columns::<VersionRow>()),
-        (DIRTY_SESSIONS, columns::<DirtySessionRow>()),
-        (OLDEST_DIRTY_MARK, columns::<OldestDirtyRow>()),
-        (SESSIONS_IN_DAYS, columns::<SessionIdRow>()),
-        (SESSION_EVENTS, columns::<RecordRow>()),
-        (ROLLUP_DAYS, columns::<DayRow>()),
-        (NET_PAGES, columns::<PagesCh>()),
-        (SUM_PAGES, columns::<PagesSumCh>()),
-        (NET_GRID, columns::<GridCh>()),
-        (SUM_GRID, columns::<GridSumCh>()),
-        (NET_ELEMENTS, columns::<ElementsCh>()),
-        (SUM_ELEMENTS, columns::<ElementsSumCh>()),
-        (NET_EL_CELLS, columns::<ElCellsCh>()),
-        (SUM_EL_CELLS, columns::<ElCellsSumCh>()),
-        (NET_SCROLL, columns::<ScrollCh>()),
-        (SUM_SCROLL, columns::<ScrollSumCh>()),
-        (NET_JOURNEYS, columns::<JourneysCh>()),
-        (SUM_JOURNEYS, columns::<JourneysSumCh>()),
-        (NET_PROBLEMS, columns::<ProblemsCh>()),
-        (SUM_PROBLEMS, columns::<ProblemsSumCh>()),
-        (NET_ZONES, columns::<ZonesCh>()),
-        (SUM_ZONES, columns::<ZonesSumCh>()),
-        (NET_SURVEYS, columns::<SurveysCh>()),
-        (SUM_SURVEYS, columns::<SurveysSumCh>()),
-        (LIVE_SESSIONS, columns::<SessionsCh>()),
-        (READ_SESSIONS, columns::<SessionsCh>()),
-        (LIVE_SESSION_DETAILS, columns::<DetailsCh>()),
-        (READ_SESSION_DETAILS, columns::<DetailsCh>()),
-        (LIVE_ANSWERS, columns::<AnswersCh>()),
-        (READ_ANSWERS, columns::<AnswersCh>()),
-        (LIVE_FEEDBACK, columns::<FeedbackCh>()),
-        (READ_FEEDBACK, columns::<FeedbackCh>()),
-        (ROLLUP_ROWS_BEFORE, columns::<RowsCountRow>()),
-        (COUNT_EVENTS, columns::<CountRow>()),
-        (SITES, columns::<JsonRow>()),
-        (API_TOKENS, columns::<JsonRow>()),
-        (VISITOR_SESSIONS, columns::<VisitorSessionRow>()),
-        (COUNT_VISITOR_EVENTS, columns::<CountRow>()),
-        (COUNT_EVENTS_BEFORE, columns::<CountRow>()),
-        (FORGETS, columns::<JsonRow>()),
-        (RUNNING_ROLLUP_WRITES, columns::<QueryIdRow>()),
-        (PING, columns::<PingRow>()),
-    ]
-}
-
-/// Differences between the columns a Rust row writes and `DESCRIBE TABLE` (name, type):
-/// a column missing from the table, or of another type. Columns of the table the row does
-/// not write are fine (they take their defaults).
-pub fn schema_mismatches(table: &str, rust: &[(&str, &str)], described: &[(String, String)]) -> Vec<String> {
-    let mut out = Vec::new();
-    for (name, ty) in rust {
-        match described.iter().find(|(n, _)| n == name) {
-            None => out.push(format!(
-                "{table}.{name}: Sightline writes {ty}, the table has no such column"
-            )),
-            Some((_, have)) if have != ty => {
-                out.push(format!("{table}.{name}: Sightline writes {ty}, the table has {have}"))
-            }
-            Some(_) => {}
-        }
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::super::sql;
-    use super::*;
-
-    fn owned(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
-    }
-
-    #[test]
-    fn insert_rows_match_the_declared_columns_of_queries_sql() {
-        let rows = insert_rows();
-        for st in sql::statements().iter().filter(|s| s.insert.is_some()) {
-            let (_, cols) = rows
-                .iter()
-                .find(|(n, _)| *n == st.name)
-                .unwrap_or_else(|| panic!("no Rust row for {}", st.name));
-            assert_eq!(owned(cols), st.columns, "{}", st.name);
-        }
-    }
-
-    #[test]
-    fn result_rows_match_the_declared_returns_of_queries_sql() {
-        let rows = result_rows();
-        for st in sql::statements().iter().filter(|s| !s.returns.is_empty()) {
-            let (_, cols) = rows
-                .iter()
-                .find(|(n, _)| *n == st.name)
-                .unwrap_or_else(|| panic!("no Rust row for {}", st.name));
-            assert_eq!(owned(cols), st.returns, "{}", st.name);
-        }
-        for (n, _) in &rows {
-            assert!(!sql::get(n).returns.is_empty(), "{n} needs `-- returns:`");
-        }
-    }
-
-    #[test]
-    fn raw_identifiers_lose_their_prefix() {
-        assert!(columns::<EventRow>().contains(&("type", "String")));
-    }
-
-    #[test]
-    fn mismatches_name_the_table_column_and_both_types() {
-        let described = owned(&[("id", "String"), ("x", "Nullable(Float64)"), ("extra", "UInt8")]);
-        let m = schema_mismatches(
-            "events",
-            &[("id", "String"), ("x", "Float64"), ("y", "Float64")],
-            &described,
-        );
-        assert_eq!(
-            m,
-            vec![
-                "events.x: Sightline writes Float64, the table has Nullable(Float64)",
-                "events.y: Sightline writes Float64, the table has no such column"
-            ]
-        );
-    }
-
-    #[test]
-    fn dates_are_utc_days_clamped_to_the_date_range() {
-        assert_eq!(Date::of_ms(0), Date(0));
-        assert_eq!(Date::of_ms(86_400_000 * 19_844 + 5), Date(19_844));
-        assert_eq!(Date::of_ms(-1), Date(0));
-        assert_eq!(Date::of_ms(i64::MAX), Date(u16::MAX));
-    }
-}
+mod tests;

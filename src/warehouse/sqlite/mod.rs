@@ -11,10 +11,10 @@ use super::{
     bucket_of, DirtySession, InsertReport, RollupQuery, SessionList, SessionRollup, SessionsQuery, Shard, StoreError,
     Warehouse,
 };
-use crate::access::ApiToken;
 use crate::event::Event;
-use crate::privacy::ForgetRecord;
-use crate::rollup::{day_of, DayRollup};
+use crate::model::forget::ForgetRecord;
+use crate::model::rows::{day_of, DayRollup};
+use crate::model::token::ApiToken;
 use crate::sites::Site;
 use anyhow::Context;
 use async_trait::async_trait;

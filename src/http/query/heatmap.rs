@@ -3,13 +3,13 @@
 //! [`Filters`] (days, device, bots) and shape the JSON.
 
 use super::{day_range, off_http, page_param, parse_limit, parse_time, scope, Filters, PageParam, Scope};
+use crate::http::{require_read, ApiError, AppState};
 use crate::rollup::impact::{impact, Goal};
 use crate::rollup::regressions::{page_regressions, LOOKBACK_DAYS};
 use crate::rollup::zones::{
     compare_elements, element_clicks, problems as rank_problems, zone_metrics, Has, SessionFilter, ZoneTotals,
 };
 use crate::rollup::DAY_MS;
-use crate::server::{require_read, ApiError, AppState};
 use crate::warehouse::RollupQuery;
 use crate::warehouse::{Part, SessionsQuery};
 use actix_web::{web, HttpRequest, HttpResponse};

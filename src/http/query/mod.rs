@@ -7,161 +7,18 @@
 
 pub mod voc;
 
-use crate::event::enrich::{canonical_page_key, page_key};
-use crate::event::DeviceClass;
-use crate::rollup::{day_of, funnel, Dims, FunnelStep, DAY_MS};
-use crate::server::{require_read, ApiError, AppState};
-use crate::warehouse::{Part, RollupQuery};
+use crate::http::{require_read, ApiError, AppState};
+use crate::rollup::{funnel, FunnelStep};
+use crate::warehouse::Part;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub mod heatmap;
+mod params;
 pub mod timeline;
 pub use heatmap::{heatmap_compare, problems, sessions, zones, zones_data};
-
-/// Time range, device and bot parameters, taken by every query endpoint; the others add
-/// their own ([`PageParam`], [`FunnelParams`], [`EntryParam`], [`heatmap::SessionParams`]…),
-/// so the OpenAPI document lists for each endpoint only what it reads. A parameter no struct
-/// of the endpoint reads is refused (`400` naming it) once for the whole request, from that
-/// list ([`crate::server::http_contract`]), not per struct: a per-struct
-/// `deny_unknown_fields` would refuse the other structs' parameters.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Filters {
-    /// Start, inclusive: ms since epoch or `YYYY-MM-DD` (UTC), rounded down to its UTC day.
-    /// Default: 30 days before `to`.
-    pub from: Option<String>,
-    /// End, exclusive: ms since epoch or `YYYY-MM-DD` (UTC), rounded up to a UTC day
-    /// boundary; `to` equal to `from` means that one day (`from=2026-03-01&to=2026-03-01` is
-    /// 1 March). Must not be before `from` (`400`). Default: the end of today (UTC).
-    pub to: Option<String>,
-    /// `desktop`, `tablet` or `mobile`.
-    pub device: Option<String>,
-    /// `include` to count bot-flagged sessions too.
-    pub bots: Option<String>,
-}
-
-/// The page of a page-level query (heatmap, zones, compare).
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageParam {
-    /// Page URL or page key (required).
-    #[param(required = true)]
-    pub url: Option<String>,
-}
-
-/// Parameters of `GET /v1/sites/{key}/funnel`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct FunnelParams {
-    /// Comma-separated steps (page keys or URLs; `event:<name>` for custom events), 1 to 20
-    /// (required).
-    #[param(required = true)]
-    pub steps: Option<String>,
-    /// Conversion window, e.g. `30m`, `2h`, `1d`, `90s`. Default 1 d.
-    pub window: Option<String>,
-    /// `visitors` to count visitors instead of sessions; `persons` to count people, visitors
-    /// linked by an identify counting as their user (`docs/compat.md`, "Identity").
-    pub count: Option<String>,
-}
-
-/// Parameter of `GET /v1/sites/{key}/journeys`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EntryParam {
-    /// Only sessions whose entry (first) page is this page URL or page key.
-    pub entry: Option<String>,
-    /// Most transitions and most paths listed, by count; default 10000, at most 100000
-    /// (`transitions_total` and `paths_total` give how many there are).
-    pub limit: Option<String>,
-}
-
-/// Default and largest `limit` of `/journeys`' transitions and paths lists.
-pub const JOURNEY_LIST_LIMIT: (usize, usize) = (10_000, 100_000);
-
-/// A `limit` parameter: `default` when absent, else an integer 1..=`max` (`400` naming
-/// `limit` otherwise).
-pub fn parse_limit(v: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
-    match v {
-        None => Ok(default),
-        Some(s) => s
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ApiError::bad("limit", &format!("must be an integer 1..{max}"))),
-    }
-}
-
-/// Parse `from`/`to`: integer ms or `YYYY-MM-DD`.
-pub fn parse_time(field: &str, s: &str) -> Result<i64, ApiError> {
-    if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis())
-        .map_err(|_| ApiError::bad(field, "must be ms since epoch or YYYY-MM-DD"))
-}
-
-/// Parse a duration such as `30m`, `2h`, `1d`, `45s`, `500ms` into ms.
-pub fn parse_window(s: &str) -> Result<i64, ApiError> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: i64 = n
-        .parse()
-        .map_err(|_| ApiError::bad("window", "must look like 30m, 2h, 1d"))?;
-    let mult = match unit {
-        "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => DAY_MS,
-        "" => return Err(ApiError::bad("window", "needs a unit: ms, s, m, h or d (like 30m)")),
-        _ => return Err(ApiError::bad("window", "unit must be ms, s, m, h or d")),
-    };
-    match n.checked_mul(mult) {
-        Some(ms) if ms > 0 && ms <= MAX_WINDOW_MS => Ok(ms),
-        _ => Err(ApiError::bad("window", "must be more than 0 and at most 366d")),
-    }
-}
-
-/// Longest funnel conversion window: a year and a day.
-pub const MAX_WINDOW_MS: i64 = 366 * DAY_MS;
-
-#[derive(Clone)]
-struct Scope {
-    site: crate::sites::Site,
-    from_day: i64,
-    to_day: i64,
-    device: Option<DeviceClass>,
-    bots: bool,
-}
-
-impl Scope {
-    fn keeps(&self, d: &Dims) -> bool {
-        (self.bots || !d.bot) && self.device.is_none_or(|dev| dev == d.device)
-    }
-    /// The page of a page-level query: `url` (a URL or a page key, [`page_param`]); `400`
-    /// naming `url` when missing.
-    fn page(&self, p: &PageParam) -> Result<String, ApiError> {
-        let url = p
-            .url
-            .as_deref()
-            .ok_or_else(|| ApiError::bad("url", "missing (a page URL or page key)"))?;
-        Ok(page_param(url, &self.site))
-    }
-    fn query(&self, parts: Vec<Part>, page: Option<String>) -> RollupQuery {
-        RollupQuery {
-            site: self.site.key.clone(),
-            from_day: self.from_day,
-            to_day: self.to_day,
-            parts,
-            page,
-        }
-    }
-}
+pub use params::*;
 
 /// Run a report's compute on a blocking-pool thread, off the HTTP workers, so that a heavy
 /// report (a funnel over every session of a range) never stalls requests on the same
@@ -177,71 +34,6 @@ pub(crate) async fn off_http<T: Send + 'static>(f: impl FnOnce() -> T + Send + '
 pub(crate) fn null_empty_zone(v: &mut serde_json::Value) {
     if v.get("zone").and_then(|z| z.as_str()) == Some("") {
         v["zone"] = serde_json::Value::Null;
-    }
-}
-
-fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, ApiError> {
-    let site = state.site(key)?;
-    let to = match &f.to {
-        Some(t) => parse_time("to", t)?,
-        None => day_of(chrono::Utc::now().timestamp_millis()) + DAY_MS,
-    };
-    let from = match &f.from {
-        Some(t) => parse_time("from", t)?,
-        None => to - 30 * DAY_MS,
-    };
-    let (from_day, to_day) = day_range(("from", "to"), from, to)?;
-    let device = match &f.device {
-        None => None,
-        Some(d) => Some(
-            DeviceClass::parse(d)
-                .filter(|d| *d != DeviceClass::Unknown)
-                .ok_or_else(|| ApiError::bad("device", "must be desktop, tablet or mobile"))?,
-        ),
-    };
-    let bots = match f.bots.as_deref() {
-        None | Some("exclude") => false,
-        Some("include") => true,
-        Some(_) => return Err(ApiError::bad("bots", "must be include or exclude")),
-    };
-    Ok(Scope {
-        site,
-        from_day,
-        to_day,
-        device,
-        bots,
-    })
-}
-
-/// The whole UTC days `[from_day, to_day)` of a range whose start `from` is inclusive and
-/// end `to` exclusive (ms): `from` rounded down to its day, `to` up to the next day
-/// boundary. `to == from` is the one day holding `from` (`from=D&to=D` asks for day D).
-/// `400` naming the start field when `to` is before `from`.
-pub fn day_range(fields: (&str, &str), from: i64, to: i64) -> Result<(i64, i64), ApiError> {
-    let (from_field, to_field) = fields;
-    if to < from {
-        return Err(ApiError::bad(
-            from_field,
-            &format!("must be before {to_field} (or equal to it for one day)"),
-        ));
-    }
-    let from_day = day_of(from);
-    let to_day = if to == from {
-        from_day + DAY_MS
-    } else {
-        day_of(to - 1) + DAY_MS
-    };
-    Ok((from_day, to_day))
-}
-
-/// A page given as a URL is keyed with the site's rules; anything else is a page key, taken
-/// literally (`?` and `.` are not patterns; `cases/analytics.md` A2) but for its encoding
-/// ([`canonical_page_key`]): `shop.example/caf%C3%A9` and `shop.example/café` are one page.
-pub fn page_param(s: &str, site: &crate::sites::Site) -> String {
-    if s.starts_with("http://") || s.starts_with("https://") {
-        page_key(s, &site.settings.page_keys)
-    } else {
-        canonical_page_key(s)
     }
 }
 

@@ -17,8 +17,8 @@
 //!   heatmap and zones of exactly that site and page and draws them on the live page.
 
 use crate::event::DeviceClass;
-use crate::query::{heatmap_data, page_param, parse_time, zones_data, Filters, PageParam};
-use crate::server::{require_read, ApiError, AppState};
+use crate::http::query::{heatmap_data, page_param, parse_time, zones_data, Filters, PageParam};
+use crate::http::{require_read, ApiError, AppState};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -28,15 +28,15 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 /// The dashboard page.
-pub const INDEX_HTML: &str = include_str!("../dashboard/index.html");
+pub const INDEX_HTML: &str = include_str!("../../dashboard/index.html");
 /// The dashboard's code (plain JS, no build step).
-pub const APP_JS: &str = include_str!("../dashboard/app.js");
+pub const APP_JS: &str = include_str!("../../dashboard/app.js");
 /// The dashboard's styles.
-pub const APP_CSS: &str = include_str!("../dashboard/app.css");
+pub const APP_CSS: &str = include_str!("../../dashboard/app.css");
 /// Apache ECharts `dist/echarts.min.js`, vendored from npm (version in `dashboard/README.md`).
-pub const ECHARTS_JS: &str = include_str!("../dashboard/vendor/echarts.min.js");
+pub const ECHARTS_JS: &str = include_str!("../../dashboard/vendor/echarts.min.js");
 /// The overlay drawn on the live page, loaded by the snippet only with an overlay grant.
-pub const OVERLAY_JS: &str = include_str!("../snippet/overlay.js");
+pub const OVERLAY_JS: &str = include_str!("../../snippet/overlay.js");
 
 /// Purpose string of the key overlay grants are signed with.
 const GRANT_KEY_PURPOSE: &str = "sightline overlay grant v1";
@@ -100,8 +100,14 @@ pub async fn asset(path: web::Path<String>, state: web::Data<AppState>) -> HttpR
         "app.js" => (APP_JS, "application/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "vendor/echarts.min.js" => (ECHARTS_JS, "application/javascript; charset=utf-8"),
-        "vendor/LICENSE" => (include_str!("../dashboard/vendor/LICENSE"), "text/plain; charset=utf-8"),
-        "vendor/NOTICE" => (include_str!("../dashboard/vendor/NOTICE"), "text/plain; charset=utf-8"),
+        "vendor/LICENSE" => (
+            include_str!("../../dashboard/vendor/LICENSE"),
+            "text/plain; charset=utf-8",
+        ),
+        "vendor/NOTICE" => (
+            include_str!("../../dashboard/vendor/NOTICE"),
+            "text/plain; charset=utf-8",
+        ),
         _ => {
             return HttpResponse::NotFound().json(serde_json::json!({
                 "error": "not_found", "field": "path", "reason": format!("no dashboard asset {path}"),

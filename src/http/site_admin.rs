@@ -20,8 +20,8 @@
 //! trail of those requests and hold no visitor id (a hash). Running servers stop accepting
 //! the key within 5 s (at once on the server that answered the API call).
 
+use super::{require_scope, ApiError, AppState};
 use crate::privacy::ForgetRecord;
-use crate::server::{require_scope, ApiError, AppState};
 use crate::warehouse::Warehouse;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};

@@ -37,8 +37,8 @@
 
 use super::{page_param, scope, Filters};
 use crate::event::{Answer, SurveyKind, NEGATIVE_RATING_MAX};
+use crate::http::{require_read, ApiError, AppState};
 use crate::rollup::{summarize_answers, top_terms, AnswerRow, FeedbackRow};
-use crate::server::{require_read, ApiError, AppState};
 use crate::warehouse::Part;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;

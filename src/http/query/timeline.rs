@@ -3,8 +3,8 @@
 //! per-session read, the one the rollup job uses), never a range.
 
 use super::off_http;
+use crate::http::{require_read, ApiError, AppState};
 use crate::rollup::timeline::session_timeline;
-use crate::server::{require_read, ApiError, AppState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 

@@ -1,0 +1,81 @@
+//! Per-site product signals of the current UTC day (rage and dead clicks, negative feedback,
+//! survey responses, NPS per survey), as gauges.
+
+use super::*;
+
+/// Today's product signals of one site, from its rollup rows of the current UTC day.
+///
+/// Exported as **gauges of the day's totals**, not counters: the rollup job recomputes a
+/// whole (site, day) whenever one of its sessions changes (late events, replays, a rules
+/// change), so the only exactly-known quantity is the day's total, and setting a gauge to it
+/// can never double-count on recomputation. Incrementing a counter by the difference
+/// between two computations would double-count whenever two processes (or the timer and
+/// `POST /v1/admin/rollup/run`) compute the same day. The gauges restart from 0 at UTC
+/// midnight; alert rules compare them with the same time of day on earlier days.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteSignals {
+    /// Rage clicks (one per burst), clicks.
+    pub rage_clicks: u64,
+    /// Dead clicks, clicks.
+    pub dead_clicks: u64,
+    /// Feedback rated 1 or 2 (of 5), submissions.
+    pub negative_feedback: u64,
+    /// Survey answers, one per (survey, question, session), answers.
+    pub survey_responses: u64,
+    /// Per survey id (at most [`MAX_SURVEYS_PER_SITE`]): (NPS score −100..100, numeric answers).
+    pub nps: Vec<(String, f64, u64)>,
+    /// Per page key (at most [`MAX_PAGES_PER_SITE`], busiest first): (page views,
+    /// (rage + dead clicks) per 100 page views).
+    pub pages: Vec<(String, u64, f64)>,
+}
+
+/// Export `s` as today's signals of `site`; `previous` are the survey ids and
+/// `previous_pages` the page keys exported for it before, whose series are removed when no
+/// longer in `s`.
+pub fn set_site_signals(site: &str, s: &SiteSignals, previous: &[String], previous_pages: &[String]) {
+    let m = &*METRICS;
+    let gi = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    m.site_rage_clicks.with_label_values(&[site]).set(gi(s.rage_clicks));
+    m.site_dead_clicks.with_label_values(&[site]).set(gi(s.dead_clicks));
+    m.site_negative_feedback
+        .with_label_values(&[site])
+        .set(gi(s.negative_feedback));
+    m.site_survey_responses
+        .with_label_values(&[site])
+        .set(gi(s.survey_responses));
+    for old in previous {
+        if !s.nps.iter().any(|(id, ..)| id == old) {
+            let _ = m.site_nps.remove_label_values(&[site, old]);
+            let _ = m.site_nps_responses.remove_label_values(&[site, old]);
+        }
+    }
+    for (survey, nps, n) in &s.nps {
+        m.site_nps.with_label_values(&[site, survey]).set(*nps);
+        m.site_nps_responses.with_label_values(&[site, survey]).set(gi(*n));
+    }
+    for old in previous_pages {
+        if !s.pages.iter().any(|(p, ..)| p == old) {
+            let _ = m.page_frustration_per_100_pageviews.remove_label_values(&[site, old]);
+            let _ = m.page_pageviews.remove_label_values(&[site, old]);
+        }
+    }
+    for (page, pageviews, rate) in &s.pages {
+        m.page_frustration_per_100_pageviews
+            .with_label_values(&[site, page])
+            .set(*rate);
+        m.page_pageviews.with_label_values(&[site, page]).set(gi(*pageviews));
+    }
+}
+
+/// Remove every site's signals (a new UTC day started; the rollup job sets them again).
+pub fn reset_site_signals() {
+    let m = &*METRICS;
+    m.site_rage_clicks.reset();
+    m.site_dead_clicks.reset();
+    m.site_negative_feedback.reset();
+    m.site_survey_responses.reset();
+    m.site_nps.reset();
+    m.site_nps_responses.reset();
+    m.page_frustration_per_100_pageviews.reset();
+    m.page_pageviews.reset();
+}

@@ -1,0 +1,10 @@
+//! The data the stages share and store, with no I/O of its own: rollup rows and their
+//! dimensions, a site's analytics rules, the sessions-list filter, stored API tokens and
+//! erasure records. Events themselves are [`crate::event`].
+
+pub mod forget;
+pub mod goal;
+pub mod rows;
+pub mod rules;
+pub mod session_filter;
+pub mod token;
