@@ -574,6 +574,14 @@ async function liveOverlay(browser, ua) {
   await page.waitForFunction(() => window.sightline && window.sightline._overlayState && window.sightline._overlayState.ready, null, { timeout: 20_000 });
   const bad = await page.evaluate(() => ({ error: window.sightline._overlayState.error, boxes: window.sightline._overlayState.boxes.length }));
   check('overlay: a forged link draws nothing and says why', bad.boxes === 0 && /signature|malformed/.test(bad.error || ''), JSON.stringify(bad));
+  // A grant made through the API with `to` equal to `from` is that one day (api.md); the
+  // panel showed the day before (final new-user trial).
+  const one = await api('/overlay', {}, { method: 'POST', body: JSON.stringify({ url: `${ORIGIN}/index.html`, from: TO, to: TO }) });
+  await page.goto('about:blank');
+  await page.goto(one.link, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.sightline && window.sightline._overlayState && window.sightline._overlayState.ready, null, { timeout: 20_000 });
+  const stats = await page.evaluate(() => document.querySelector('[data-sightline-widget="overlay"]').shadowRoot.querySelector('.stats').textContent);
+  check('overlay: an API grant with to = from shows that one day', stats.includes(`${TO} → ${TO}`), stats);
   await ctx.close();
 }
 
