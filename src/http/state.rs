@@ -43,9 +43,9 @@ impl AppState {
     /// body or a confirmation call this first, so an unknown site is a `404` naming `key`
     /// whatever else is wrong with the request.
     pub async fn known_site(&self, key: &str) -> Result<(), ApiError> {
-        if self.sites.get(key).is_some() || self.warehouse.sites().await?.iter().any(|s| s.key == key) {
-            return Ok(());
+        match self.site(key) {
+            Err(_) if self.warehouse.sites().await?.iter().any(|s| s.key == key) => Ok(()),
+            found => found.map(|_| ()),
         }
-        Err(ApiError::not_found("key", &format!("no site with key {key}")))
     }
 }

@@ -229,26 +229,24 @@ async fn keep_refused_body(state: &IngestState, e: &IngestError, sample: &[u8]) 
     // A sample that is JSON is scrubbed field by field (ids and times kept), else as text;
     // compressed bytes are decoded first, and bytes that are not text are kept as base64.
     let sample = crate::log::deadletter::decoded_sample(sample, BODY_SAMPLE_BYTES);
-    let text = match serde_json::from_slice::<serde_json::Value>(&sample) {
+    // The sample is parsed once: its site is read (the body's `site`, or for a tracker's body
+    // the site its project key maps to) before it is scrubbed.
+    let (text, site) = match serde_json::from_slice::<serde_json::Value>(&sample) {
         Ok(mut v) => {
-            enrich::scrub_json(&mut v);
-            v.to_string()
-        }
-        Err(_) => match crate::log::deadletter::sample_text(&sample) {
-            Ok(text) => enrich::scrub_text(text).0,
-            Err(binary) => binary,
-        },
-    };
-    // The body's `site`, or for a tracker's body the site its project key maps to.
-    let site = serde_json::from_slice::<serde_json::Value>(&sample)
-        .ok()
-        .and_then(|v| {
-            v.get("site")
+            let site = v
+                .get("site")
                 .and_then(|s| s.as_str())
                 .map(|s| cut_chars(s.to_string(), 128))
                 .or_else(|| compat::site_of_body(&state.sites, &v))
-        })
-        .unwrap_or_default();
+                .unwrap_or_default();
+            enrich::scrub_json(&mut v);
+            (v.to_string(), site)
+        }
+        Err(_) => match crate::log::deadletter::sample_text(&sample) {
+            Ok(text) => (enrich::scrub_text(text).0, String::new()),
+            Err(binary) => (binary, String::new()),
+        },
+    };
     let letter = DeadLetter {
         at: state.clock.now_ms(),
         site,
