@@ -381,11 +381,12 @@
           j.entry ? kpi('entry page', j.entry, 'entry') : null),
         h('div', { class: 'grid2' }, card('Transitions (click a flow for its sessions)', sankey), card('Paths: first 5 pages', sun)),
         funnelCard,
+        // Transitions name two pages a row: full width, so neither page key wraps at 1280 px.
+        card('Transitions', j.transitions.length ? table('journeys-transitions', [
+          { label: 'From', f: 'from', get: function (r) { return h('code', { text: r.from }); } }, { label: 'To', f: 'to', get: function (r) { return h('code', { text: r.to }); } },
+          { label: 'Sessions', f: 'count', n: 1 }, { label: '', get: function (r) { return sessionsLink({ page: r.from }); } },
+        ], j.transitions) : empty('transitions')),
         h('div', { class: 'grid2' },
-          card('Transitions', j.transitions.length ? table('journeys-transitions', [
-            { label: 'From', f: 'from', get: function (r) { return h('code', { text: r.from }); } }, { label: 'To', f: 'to', get: function (r) { return h('code', { text: r.to }); } },
-            { label: 'Sessions', f: 'count', n: 1 }, { label: '', get: function (r) { return sessionsLink({ page: r.from }); } },
-          ], j.transitions) : empty('transitions')),
           card('Entry pages', j.entries.length ? table('journeys-entries', [
             { label: 'Page', f: 'page', get: function (r) { return h('a', { href: link('journeys', { entry: r.page }), text: r.page }); } },
             { label: 'Sessions', f: 'sessions', n: 1 }, { label: 'Bounces', f: 'bounces', n: 1 },
@@ -394,10 +395,10 @@
           card('Exit pages', j.exits.length ? table('journeys-exits', [
             { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } }, { label: 'Sessions', f: 'sessions', n: 1 },
             { label: '', get: function (r) { return sessionsLink({ page: r.page }); } },
-          ], j.exits) : empty('exits')),
-          card('Paths', j.paths.length ? table('journeys-paths', [
-            { label: 'Pages', f: 'pages', get: function (r) { return r.pages.join(' → '); } }, { label: 'Sessions', f: 'sessions', n: 1 },
-          ], j.paths) : empty('paths'))),
+          ], j.exits) : empty('exits'))),
+        card('Paths', j.paths.length ? table('journeys-paths', [
+          { label: 'Pages', f: 'pages', get: function (r) { return r.pages.join(' → '); } }, { label: 'Sessions', f: 'sessions', n: 1 },
+        ], j.paths) : empty('paths')),
       ];
     });
   };
@@ -592,10 +593,11 @@
           t.bot ? ' · bot' : '', ' · replay: ', t.replay ? h('a', { href: t.replay, text: 'open' }) : 'none (recordings are not stored yet)'),
         table('timeline', [
           { label: 'Time', f: 'offset_ms', get: function (e) { return h('span', { title: new Date(e.ts).toISOString(), text: offset(e.offset_ms) }); } },
-          { label: 'Page', f: 'page', get: function (e) { return h('code', { text: short(e.page) }); } },
+          // Flags next to what happened, so a 400 px screen shows them without scrolling.
           { label: 'What', f: 'type', get: function (e) { return h('b', { text: entry(e)[0] }); } },
-          { label: 'Details', f: 'details', get: function (e) { return h('span', null, entry(e)[1]); } },
           { label: 'Flags', f: 'flags', get: function (e) { return h('span', null, entry(e)[2]); } },
+          { label: 'Page', f: 'page', get: function (e) { return h('code', { text: short(e.page) }); } },
+          { label: 'Details', f: 'details', get: function (e) { return h('span', null, entry(e)[1]); } },
         ], t.events.map(function (e) { return Object.assign({ __title: e.type }, e); }))),
       ];
     });

@@ -40,6 +40,7 @@
     '  box-shadow:0 4px 20px rgba(0,0,0,.4);pointer-events:auto;font:13px/1.4 system-ui,sans-serif}',
     '.bar h1{font-size:14px;margin:0 0 6px}.bar code{color:#ffd479;word-break:break-all}.bar label{margin-right:8px;white-space:nowrap;display:inline-block}',
     '.bar button{float:right;background:none;border:0;color:#eef;font-size:16px;cursor:pointer}',
+    '.bar.min{width:auto}.bar.min>:not(h1):not(button){display:none}.bar.min h1{display:inline-block;margin:0 8px 0 0}',
     '.tip{position:fixed;display:none;max-width:320px;padding:8px 10px;background:#111;color:#fff;border-radius:6px;',
     '  font:12px/1.4 system-ui,sans-serif;pointer-events:none;white-space:pre-line}',
   ].join('\n'));
@@ -172,12 +173,20 @@
     st.drawnAt = Date.now();
   }
 
+  var minimised = w.innerWidth < 600; // starts one line tall on phone widths
   function toolbar() {
     bar.textContent = '';
     var close = el('button', '', '×');
     close.setAttribute('aria-label', 'Close the overlay');
     close.addEventListener('click', function () { host.remove(); clearInterval(timer); });
     bar.appendChild(close);
+    // Minimised, the panel is one line: on a phone-wide page it would cover the heatmap.
+    var fold = el('button', '', minimised ? '+' : '–');
+    fold.setAttribute('aria-label', minimised ? 'Expand the overlay panel' : 'Minimise the overlay panel');
+    fold.setAttribute('aria-expanded', String(!minimised));
+    fold.addEventListener('click', function () { minimised = !minimised; toolbar(); });
+    bar.appendChild(fold);
+    bar.classList.toggle('min', minimised && !st.error); // an error is always shown
     bar.appendChild(el('h1', '', 'Sightline heatmap'));
     if (st.error) { bar.appendChild(el('div', 'error', st.error)); return; }
     var hm = data.heatmap, p = el('div');

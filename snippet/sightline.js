@@ -19,7 +19,7 @@
 
   if (tag.hasAttribute('data-respect-dnt') && (navigator.doNotTrack === '1' || w.doNotTrack === '1')) {
     w.sightline = { _v: 1, disabled: true, track: noop, survey: noop, feedback: noop, consent: noop,
-      flush: function () { return Promise.resolve(true); }, _selector: selector, _query: query };
+      flush: function () { return Promise.resolve(true); }, _selector: selector, _query: query, _target: clickTarget };
     return;
   }
 
@@ -191,7 +191,11 @@
   w.addEventListener('hashchange', onLocation);
 
   // ---- clicks and reactions ----
-  var TARGETS = 'a,button,input,select,textarea,label,[role=button],[data-sl-zone],[onclick]';
+  /** The element a click on `t` is about: its nearest interactive ancestor, else `t` itself.
+   *  Clicks and the feedback widget's "pick the element" both name this one. */
+  function clickTarget(t) {
+    return t.closest('a,button,input,select,textarea,label,[role=button],[data-sl-zone],[onclick]') || t;
+  }
   var zones = [], hashRoutes = false, pending = [], watching = false, scrollRaf = 0;
   var mo = w.MutationObserver ? new MutationObserver(function () { react(); }) : null;
   function round4(v) { return Math.round(Math.max(0, Math.min(1, v)) * 10000) / 10000; }
@@ -225,7 +229,7 @@
     if (t && t.nodeType !== 1) t = t.parentElement;
     if (!t || !t.closest || !pv) return;
     for (var i = 0; i < path.length; i++) if (path[i].hasAttribute && path[i].hasAttribute('data-sightline-widget')) return; // ours
-    var el = t.closest(TARGETS) || t, r = el.getBoundingClientRect(), kb = e.detail === 0;
+    var el = clickTarget(t), r = el.getBoundingClientRect(), kb = e.detail === 0;
     var pin = pinned(el), sx = pin ? 0 : w.scrollX, sy = pin ? 0 : w.scrollY;
     var x = e.clientX + sx, y = e.clientY + sy, ex = 0.5, ey = 0.5;
     if (kb) { x = r.left + r.width / 2 + sx; y = r.top + r.height / 2 + sy; }
@@ -574,6 +578,7 @@
     },
     _selector: selector,
     _query: query,
+    _target: clickTarget,
     // Styles a widget's shadow root under CSP: a constructed sheet, else <style nonce>.
     _style: function (root, css) {
       try {

@@ -417,7 +417,7 @@
       feedbackOpen = true;
       banner.textContent = 'Click the element your feedback is about (Enter picks the focused one, Esc cancels)';
       banner.style.display = 'block';
-      function target(e) { var t = e.target; return t && t.nodeType === 1 && !ours(t) ? t : null; }
+      function target(e) { var t = e.target; return t && t.nodeType === 1 && !ours(t) ? sl._target(t) : null; }
       function move(e) {
         var t = target(e);
         if (!t) { hl.style.display = 'none'; return; }

@@ -435,7 +435,7 @@ pub struct ZoneRow {
     pub hesitation_n: u64,
     pub hesitation_ms_sum: u64,
     /// Sessions whose first click in the zone (on this page) lies in this page view day, and
-    /// of those the ones that reached the site goal after that click.
+    /// of those the ones that reached the site goal after that click (0 without a goal).
     pub click_sessions: u64,
     pub converted_sessions: u64,
 }

@@ -115,10 +115,10 @@ fn zone_row<'m>(rows: &'m mut BTreeMap<ZoneKey, ZoneRow>, dims: Dims, page: &str
 /// - `visible_ms_sum`; `hovered` / `hover_ms_sum`: page views with summed `hover_ms` > 0 and
 ///   that sum; `hesitation_n` / `hesitation_ms_sum`: page views that sent a `hesitation_ms`
 ///   (the first one sent counts) and those values;
-/// - with `rules.goal` set: per session and (page, zone), its first click in the zone is
-///   counted in `click_sessions` on that click's page view, and in `converted_sessions` when
-///   a later event of the session (order `(ts, seq, id)`) reaches the goal — a pageview of
-///   the goal page key or a custom event `event:<name>`.
+/// - per session and (page, zone), its first click in the zone is counted in
+///   `click_sessions` on that click's page view; with `rules.goal` set, also in
+///   `converted_sessions` when a later event of the session (order `(ts, seq, id)`) reaches
+///   the goal — a pageview of the goal page key or a custom event `event:<name>`.
 ///
 /// A zone appears for a page view when the page view sent a zone event for it or clicked it.
 pub fn zone_rows(sessions: &[Session], day_start: i64, rules: &Rules) -> Vec<ZoneRow> {
@@ -160,12 +160,11 @@ pub fn zone_rows(sessions: &[Session], day_start: i64, rules: &Rules) -> Vec<Zon
                     }
                 }
             }
-            let Some(goal) = &goal else { continue };
             for c in facts.iter().filter(|c| !c.zone.is_empty()) {
                 if !first_clicked.insert((pv.page_key.clone(), c.zone.to_string())) || !counted {
                     continue;
                 }
-                let converted = reaches_goal(s, goal, order_key(c.event));
+                let converted = goal.as_ref().is_some_and(|g| reaches_goal(s, g, order_key(c.event)));
                 let r = zone_row(&mut rows, dims, &pv.page_key, c.zone);
                 r.click_sessions += 1;
                 r.converted_sessions += u64::from(converted);

@@ -316,7 +316,19 @@ async function views(browser) {
     if (!width) check(`heatmap frame (${device || 'all devices'}): desktop-wide`, box.frame >= 1024, JSON.stringify(box));
     if (device === 'mobile') {
       await fr.waitForFunction(() => window.sightline && window.sightline._overlayState && window.sightline._overlayState.ready, null, { timeout: 20_000 });
+      // Fourth trial: the overlay panel (300 px wide) covered the phone-wide page. It starts
+      // minimised to one line there, and expands on demand.
+      const barBox = () => fr.evaluate(() => {
+        const b = document.querySelector('[data-sightline-widget="overlay"]').shadowRoot.querySelector('.bar'), r = b.getBoundingClientRect();
+        return { w: r.width, h: r.height, stats: !!b.querySelector('.stats') && b.querySelector('.stats').offsetParent !== null };
+      });
+      const small = await barBox();
+      check('heatmap frame (mobile): the overlay panel starts minimised to one line', small.h <= 40 && small.w <= 220 && !small.stats, JSON.stringify(small));
       await shot(page, 'heatmap-mobile');
+      // (A click by script: the button is at the bottom of a frame lower than the window.)
+      await fr.evaluate(() => document.querySelector('[data-sightline-widget="overlay"]').shadowRoot.querySelector('button[aria-label="Expand the overlay panel"]').click());
+      const big = await barBox();
+      check('heatmap frame (mobile): expanded, the panel shows its numbers', big.h > 60 && big.stats, JSON.stringify(big));
     }
   }
 
@@ -344,6 +356,9 @@ async function views(browser) {
   same('journeys: entries', await readTable(page, 'journeys-entries'), pick(j.entries, { page: s, sessions: n, bounces: n }));
   same('journeys: exits', await readTable(page, 'journeys-exits'), pick(j.exits, { page: s, sessions: n }));
   same('journeys: paths', await readTable(page, 'journeys-paths'), pick(j.paths, { pages: (v) => v.join(' → '), sessions: n }));
+  // Fourth trial: side by side at 1280 px, the transitions table's page keys wrapped and its
+  // links were cut by 26 px. It now has the page's full width.
+  same('journeys at 1280 px: no page key wraps, no link is cut', await wrapsAndCutsAt1280(page, '[data-table^="journeys"]'), []);
   const sk = await chartData(page, 'transitions');
   same('journeys: Sankey flows = transitions', sk && sk.links.map((l) => [l.source, l.target, l.value]), j.transitions.map((t) => [`from ${t.from}`, `to ${t.to}`, t.count]));
   const sb = await chartData(page, 'paths');
@@ -411,15 +426,7 @@ async function views(browser) {
   same('voc: recent feedback comments', (await readTable(page, 'feedback-recent')).map((r) => r.comment), fb.recent.map((r) => s(r.comment)));
   // Re-check trial: side by side at 1280 px, the element table's selectors wrapped and its
   // links were cut. Now no page key or selector wraps and every link is inside its table.
-  await page.setViewportSize({ width: 1280, height: 900 });
-  await sleep(200);
-  const fbLayout = await page.evaluate(() => [...document.querySelectorAll('[data-table^="feedback"]')].map((t) => {
-    const w = t.parentElement.getBoundingClientRect();
-    return { name: t.dataset.table, wrapped: [...t.querySelectorAll('td > code')].filter((c) => c.getClientRects().length > 1).map((c) => c.textContent),
-      cut: [...t.querySelectorAll('a.pill')].filter((a) => a.getBoundingClientRect().right > w.right + 0.5).length };
-  }));
-  same('voc at 1280 px: no page key or selector wraps, no link is cut', fbLayout.filter((x) => x.wrapped.length || x.cut), []);
-  await page.setViewportSize({ width: 1400, height: 900 });
+  same('voc at 1280 px: no page key or selector wraps, no link is cut', await wrapsAndCutsAt1280(page, '[data-table^="feedback"]'), []);
   check('voc: recent feedback shows page keys as code', await page.$$eval('[data-table="feedback-recent"] td[data-f="page"] > code', (els) => els.length > 0));
   await shot(page, 'voc');
   await page.fill('#voc-q', 'slow');
@@ -485,6 +492,21 @@ async function views(browser) {
   await ctx.close();
 }
 
+/** At 1280 px wide, the tables matching `sel` whose page keys or selectors (code cells)
+ *  wrap, or whose "sessions" links run past their card: [{ name, wrapped, cut }]. */
+async function wrapsAndCutsAt1280(page, sel) {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await sleep(200);
+  const found = await page.evaluate((sel) => [...document.querySelectorAll(sel)].map((t) => {
+    const w = t.parentElement.getBoundingClientRect();
+    return { name: t.dataset.table, wrapped: [...t.querySelectorAll('td > code')].filter((c) => c.getClientRects().length > 1).map((c) => c.textContent),
+      cut: [...t.querySelectorAll('a.pill')].filter((a) => a.getBoundingClientRect().right > w.right + 0.5).length };
+  }), sel);
+  await page.setViewportSize({ width: 1400, height: 900 });
+  await sleep(100);
+  return found.filter((x) => x.wrapped.length || x.cut);
+}
+
 // ---- 3. a 400 px wide screen: tables scroll inside their cards ----
 async function narrow(browser) {
   const ctx = await browser.newContext({ viewport: { width: 400, height: 800 } });
@@ -517,6 +539,11 @@ async function narrow(browser) {
     await shot(page, `narrow-${view}`);
   }
   check('400 px: the sessions table is wider than the screen and scrolls', seen.sessions && seen.sessions.wider && seen.sessions.scrolls, JSON.stringify(seen.sessions));
+  // Fourth trial: a timeline's rage and dead flags were in its last column, off a 400 px screen.
+  await open(page, 'session', { id: 's2', split: 0 }, '[data-table="timeline"]');
+  const fl = await page.evaluate(() => ({ vw: innerWidth, rights: [...document.querySelectorAll('[data-flag]')].map((e) => e.getBoundingClientRect().right) }));
+  check('400 px, session timeline: every flag is on the screen', fl.rights.length >= 4 && fl.rights.every((r) => r <= fl.vw), JSON.stringify(fl));
+  await shot(page, 'narrow-session-timeline');
   await ctx.close();
 }
 

@@ -132,8 +132,10 @@ function expectedZones() {
       v.seen = true; v.vis += e.visible_ms; v.hov += e.hover_ms;
       if (v.hes === null && e.hesitation_ms !== undefined) v.hes = e.hesitation_ms;
     }
-    if (e.type === 'click' && e.zone === ZONE) { v.clicked = true; v.seen = true; }
+    if (e.type === 'click' && e.zone === ZONE) { v.clicked = true; v.seen = true; v.session = e.session_id; }
   }
+  // Sessions that clicked the zone on this page, counted with or without a goal.
+  const clickSessions = new Set([...per.values()].filter((v) => v.clicked).map((v) => v.session)).size;
   let exposed = 0, clicked = 0, both = 0, hovered = 0, hovSum = 0, hesN = 0, hesSum = 0, visSum = 0;
   for (const v of per.values()) {
     const ex = v.vis >= 150;
@@ -149,7 +151,7 @@ function expectedZones() {
       attractiveness: r(both, exposed), hover_ms: r(hovSum, hovered), hesitation_ms: r(hesSum, hesN),
       conversion_rate: null, exposed, clicked, exposed_clicked: both, visible_ms: visSum,
       hovered, hover_ms_sum: hovSum, hesitations: hesN, hesitation_ms_sum: hesSum,
-      click_sessions: 0, converted_sessions: 0,
+      click_sessions: clickSessions, converted_sessions: 0,
     },
   };
 }

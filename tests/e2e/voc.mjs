@@ -183,15 +183,22 @@ async function feedback(browser, ua) {
     check('feedback: focus moves into the form', await focusedInside(page, ANY));
     await dlg.locator('label:has(input[value="2"])').click();
     await dlg.locator('select').selectOption('bug');
-    await dlg.locator('textarea').fill('The bar chart title is cut off');
+    await dlg.locator('textarea').fill('The Charts link is hard to find');
     await dlg.getByRole('button', { name: 'Pick an element' }).click();
-    const target = page.locator('h6', { hasText: 'Bar Chart' });
-    const expectedSel = await target.evaluate((el) => window.sightline._selector(el));
+    // The label inside the sidebar's "Charts" link is clicked: the pick names the link, the
+    // element a click there is counted on (its nearest interactive ancestor), and the link
+    // does not navigate while picking.
+    const target = page.locator('a.nav-link span', { hasText: 'Charts' });
+    const expectedSel = await target.evaluate((el) => window.sightline._selector(el.closest('a')));
+    const spanSel = await target.evaluate((el) => window.sightline._selector(el));
+    const before = page.url();
     await target.hover();
     await target.click();
     await dlg.waitFor({ state: 'visible', timeout: 3000 });
     const shown = await dlg.locator('[data-picked]').textContent();
-    check('feedback: the picked element is shown in the form', shown === `Element: ${expectedSel}`, `${shown} vs ${expectedSel}`);
+    check('feedback: the picked element is the nearest link or button, as for clicks, and is shown in the form',
+      shown === `Element: ${expectedSel}` && expectedSel !== spanSel, `${shown} vs ${expectedSel} (span ${spanSel})`);
+    check('feedback: picking a link does not follow it', page.url() === before, page.url());
     // A custom event fires while the form is open: its popup survey waits, so the two never
     // sit on top of each other in the corner (re-check trial), and opens once the form closes.
     await page.evaluate(() => window.sightline.track('signup', { plan: 'pro' }));
@@ -199,7 +206,7 @@ async function feedback(browser, ua) {
     check('one dialog at a time: the survey waits while the feedback form is open',
       (await page.locator(DIALOG('after-signup')).count()) === 0 && (await page.locator(ANY).count()) === 1);
     await dlg.getByRole('button', { name: 'Send' }).click();
-    given.feedback.push({ page: `${HOST}/charts.html`, rating: 2, category: 'bug', comment: 'The bar chart title is cut off', selector: expectedSel, session });
+    given.feedback.push({ page: `${HOST}/charts.html`, rating: 2, category: 'bug', comment: 'The Charts link is hard to find', selector: expectedSel, session });
     await dlg.waitFor({ state: 'detached', timeout: 5000 });
 
     // The custom event's after-signup survey opens now; answered with the keyboard alone.
