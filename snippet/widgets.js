@@ -418,9 +418,11 @@
       banner.textContent = 'Click the element your feedback is about (Enter picks the focused one, Esc cancels)';
       banner.style.display = 'block';
       function target(e) { var t = e.target; return t && t.nodeType === 1 && !ours(t) ? sl._target(t) : null; }
+      // The page itself (a click beside every element) is no element to give feedback on.
+      function whole(t) { return t === d.documentElement || t === d.body; }
       function move(e) {
         var t = target(e);
-        if (!t) { hl.style.display = 'none'; return; }
+        if (!t || whole(t)) { hl.style.display = 'none'; return; }
         var r = t.getBoundingClientRect();
         hl.style.cssText = 'display:block;left:' + r.left + 'px;top:' + r.top + 'px;width:' + r.width + 'px;height:' + r.height + 'px';
       }
@@ -428,7 +430,7 @@
         var t = target(e);
         if (!t) return;
         e.preventDefault(); e.stopPropagation(); e.stopImmediatePropagation();
-        if (e.type === 'click') done(t);
+        if (e.type === 'click' && !whole(t)) done(t);
       }
       function key(e) {
         if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); done(null); }

@@ -58,12 +58,30 @@ fn tokens_have_scopes_and_sites_and_are_refused_outside_them() {
         call(&s, get.clone(), "/v1/sites/shop/stats", Some(&reader), None).0,
         200
     );
+    // …and its site's settings, and lists only its sites (the dashboard reads the origins and
+    // the goal from there: a fourth trial's read token got no heatmap frame and no impact)…
+    let (code, list) = call(&s, get.clone(), "/v1/sites", Some(&reader), None);
+    assert_eq!(code, 200, "{list}");
+    let keys: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["shop"]);
+    let (code, site) = call(&s, get.clone(), "/v1/sites/shop", Some(&reader), None);
+    assert_eq!(
+        (code, site["origins"].clone()),
+        (200, json!(["https://shop.example"])),
+        "{site}"
+    );
     // …not another site (403 naming the site)…
-    let (code, body) = call(&s, get.clone(), "/v1/sites/blog/journeys", Some(&reader), None);
-    assert_eq!((code, body["field"].as_str()), (403, Some("site")), "{body}");
+    for path in ["/v1/sites/blog/journeys", "/v1/sites/blog"] {
+        let (code, body) = call(&s, get.clone(), path, Some(&reader), None);
+        assert_eq!((code, body["field"].as_str()), (403, Some("site")), "{path}: {body}");
+    }
     // …and nothing that needs admin (403 naming the scope).
     for (m, path) in [
-        (get.clone(), "/v1/sites"),
         (get.clone(), "/v1/tokens"),
         (get.clone(), "/v1/admin/deadletters"),
         (reqwest::Method::POST, "/v1/admin/rollup/run"),
@@ -77,7 +95,8 @@ fn tokens_have_scopes_and_sites_and_are_refused_outside_them() {
         );
     }
     // The admin token does everything, on every site.
-    assert_eq!(call(&s, get.clone(), "/v1/sites", Some(&admin), None).0, 200);
+    let (code, list) = call(&s, get.clone(), "/v1/sites", Some(&admin), None);
+    assert_eq!((code, list.as_array().map(Vec::len)), (200, Some(2)), "{list}");
     assert_eq!(call(&s, get.clone(), "/v1/sites/blog/voc", Some(&admin), None).0, 200);
     // An unknown scope names the field.
     let (code, body) = call(

@@ -458,11 +458,22 @@ fn browser_dashboard_views_show_the_apis_numbers_and_the_live_overlay_marks_the_
     }));
     let evs = impact_example_events(now_ms() - 600_000);
     s.post_all_and_settle("impact", evs);
+    // A read token limited to "dash": what the README gives a PM for the dashboard.
+    let (st, reader) = status_of(
+        s.http
+            .post(s.url("/v1/tokens"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": "pm", "scope": "read", "sites": ["dash"]}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(st, 201, "{reader}");
     s.run_e2e(
         "dashboard.mjs",
         "dash",
         page_port,
         &[
+            ("READ_TOKEN", reader["token"].as_str().unwrap().to_string()),
             ("HOT_SELECTOR", HOT.to_string()),
             ("FROM", day(-1)),
             ("TO", day(1)),

@@ -251,14 +251,15 @@ fn site_out(site: &Site) -> SiteOut<'_> {
     }
 }
 
-/// `GET /v1/sites/{key}` (admin): one site with its settings.
-#[utoipa::path(get, path = "/v1/sites/{key}", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "The site"), (status = 404, description = "unknown key")))]
+/// `GET /v1/sites/{key}` (read scope on that site): one site with its settings, which the
+/// dashboard reads for the site's origins (the heatmap frame) and goal (impact ranking).
+#[utoipa::path(get, path = "/v1/sites/{key}", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "The site"), (status = 403, description = "the token may not read this site"), (status = 404, description = "unknown key")))]
 pub async fn get_site(
     req: HttpRequest,
     key: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state, &key)?;
+    require_read(&req, &state, &key)?;
     match state.sites.get(&key) {
         Some(site) => Ok(HttpResponse::Ok().json(site_out(&site))),
         None => Err(ApiError {
@@ -300,11 +301,14 @@ pub async fn create_site(
     Ok(HttpResponse::Created().json(site_out(&site)))
 }
 
-#[utoipa::path(get, path = "/v1/sites", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "All sites")))]
+/// `GET /v1/sites` (any valid token): the sites the token may read, sorted by name: every
+/// site for an unrestricted token, its own sites for a token limited to some.
+#[utoipa::path(get, path = "/v1/sites", tag = "admin", security(("bearer" = [])), responses((status = 200, description = "The sites this token may read")))]
 pub async fn list_sites(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    require_token(&req, &state)?;
+    let who = require_scope(&req, &state, Scope::Read, None)?;
     let sites = state.sites.all();
-    let out: Vec<_> = sites.iter().map(site_out).collect();
+    let mine = |s: &&Site| who.sites.is_empty() || who.sites.iter().any(|k| *k == s.key);
+    let out: Vec<_> = sites.iter().filter(mine).map(site_out).collect();
     Ok(HttpResponse::Ok().json(out))
 }
 

@@ -507,6 +507,25 @@ async function wrapsAndCutsAt1280(page, sel) {
   return found.filter((x) => x.wrapped.length || x.cut);
 }
 
+// ---- a read token limited to the site (fourth trial: with one, the heatmap view framed no
+// page, "must be on one of the site's origins", and Problems said no goal was set) ----
+async function readToken(browser) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  await page.goto(hashFor('problems'));
+  await page.fill('#token', process.env.READ_TOKEN || '');
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForFunction(() => document.body.dataset.state === 'ready' && document.body.dataset.view === 'problems');
+  check('read token: Problems ranks by impact (the site goal is read)', (await page.$('[data-table="problems-impact"]')) !== null &&
+    !(await page.textContent('main')).includes('Set the site goal'));
+  same('read token: the site picker shows the site\'s name', await page.$eval('#f-site option:checked', (o) => o.textContent), `SB Admin (${SITE})`);
+  await open(page, 'heatmap', { url: PAGE_KEY }, '#hm-frame');
+  const src = await page.$eval('#hm-frame', (f) => f.src);
+  check('read token: the heatmap frames the page on the site\'s origin', src.startsWith(`${ORIGIN}/`), src);
+  await shot(page, 'read-token-heatmap');
+  await ctx.close();
+}
+
 // ---- 3. a 400 px wide screen: tables scroll inside their cards ----
 async function narrow(browser) {
   const ctx = await browser.newContext({ viewport: { width: 400, height: 800 } });
@@ -623,6 +642,7 @@ async function main() {
     await noToken(browser);
     await views(browser);
     await narrow(browser);
+    await readToken(browser);
     await liveOverlay(browser, ua);
   } finally {
     await browser.close();
