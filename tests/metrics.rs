@@ -408,6 +408,52 @@ fn recomputing_a_day_replaces_the_gauges_instead_of_adding_to_them() {
     assert!(get(&m, "sightline_rollup_runs_total", &[("outcome", "ok")]) >= 2.0);
 }
 
+/// Fifth trial: a minute after a site was deleted its page series were still exported. The
+/// next rollup pass drops every series of a deleted site.
+#[test]
+fn a_deleted_sites_series_leave_the_metrics_page() {
+    let s = Server::start(&[]);
+    s.site("g3", &["https://shop.example"]);
+    s.site("g4", &["https://shop.example"]);
+    let t = now_ms() - 60_000;
+    for site in ["g3", "g4"] {
+        // Event ids are unique across sites, so each site gets its own session.
+        let events = vec![
+            pageview(site, t),
+            click(site, t + 1000, 10.0, "button.x", None, json!({})),
+        ];
+        let (status, body) = s.post(&batch(site, events.clone()));
+        assert_eq!(status, 202, "{body}");
+        s.settle(site, events.len() as u64);
+    }
+    let series = |site: &str| -> Vec<String> {
+        let m = parse(&s.metrics());
+        m.keys()
+            .filter(|(_, labels)| labels.get("site").map(String::as_str) == Some(site))
+            .map(|(name, _)| name.clone())
+            .filter(|n| n.starts_with("sightline_site_") || n.starts_with("sightline_page_"))
+            .collect()
+    };
+    assert!(series("g3").contains(&"sightline_page_frustration_per_100_pageviews".to_string()));
+    let r = s
+        .http
+        .delete(s.url("/v1/sites/g3?confirm=g3"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s
+        .http
+        .post(s.url("/v1/admin/rollup/run"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(series("g3"), Vec::<String>::new());
+    // The other site's series stay.
+    assert!(series("g4").contains(&"sightline_page_frustration_per_100_pageviews".to_string()));
+}
+
 #[test]
 fn the_signals_of_today_are_exported_again_after_a_restart() {
     away_from_midnight();

@@ -67,6 +67,28 @@ pub fn set_site_signals(site: &str, s: &SiteSignals, previous: &[String], previo
     }
 }
 
+/// Remove the signals of `site` (a deleted site): its site gauges, and the survey series
+/// `previous` and page series `previous_pages` exported for it.
+pub fn remove_site_signals(site: &str, previous: &[String], previous_pages: &[String]) {
+    let m = &*METRICS;
+    for g in [
+        &m.site_rage_clicks,
+        &m.site_dead_clicks,
+        &m.site_negative_feedback,
+        &m.site_survey_responses,
+    ] {
+        let _ = g.remove_label_values(&[site]);
+    }
+    for survey in previous {
+        let _ = m.site_nps.remove_label_values(&[site, survey]);
+        let _ = m.site_nps_responses.remove_label_values(&[site, survey]);
+    }
+    for page in previous_pages {
+        let _ = m.page_frustration_per_100_pageviews.remove_label_values(&[site, page]);
+        let _ = m.page_pageviews.remove_label_values(&[site, page]);
+    }
+}
+
 /// Remove every site's signals (a new UTC day started; the rollup job sets them again).
 pub fn reset_site_signals() {
     let m = &*METRICS;

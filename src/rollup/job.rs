@@ -23,7 +23,7 @@ use crate::metrics::{self, SiteSignals, MAX_PAGES_PER_SITE, MAX_SURVEYS_PER_SITE
 use crate::sites::SiteCache;
 use crate::warehouse::{DirtySession, Shard};
 use crate::warehouse::{Part, RollupQuery, Warehouse};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -167,16 +167,19 @@ fn apply(site: &str, day: i64, s: &SiteSignals, only_if_new: bool) {
     );
 }
 
-/// Export today's signals of every known site not exported yet, from the stored rows.
+/// Export today's signals of every known site not exported yet, from the stored rows, and
+/// drop those of sites no longer known (deleted: their series leave `/metrics`).
 async fn seed_missing(warehouse: &dyn Warehouse, sites: &SiteCache, today: i64) {
+    let known: HashSet<String> = sites.all().into_iter().map(|s| s.key).collect();
     let missing: Vec<String> = {
-        let t = TODAY.lock().expect("rollup signals lock");
-        sites
-            .all()
-            .into_iter()
-            .map(|s| s.key)
-            .filter(|k| !t.sites.contains_key(k))
-            .collect()
+        let mut t = TODAY.lock().expect("rollup signals lock");
+        let gone: Vec<String> = t.sites.keys().filter(|k| !known.contains(*k)).cloned().collect();
+        for site in gone {
+            if let Some((previous, previous_pages)) = t.sites.remove(&site) {
+                metrics::remove_site_signals(&site, &previous, &previous_pages);
+            }
+        }
+        known.into_iter().filter(|k| !t.sites.contains_key(k)).collect()
     };
     for site in missing {
         match warehouse.read_rollup(&signal_query(&site, today)).await {
