@@ -240,6 +240,15 @@ fn unknown_routes_answer_a_json_404() {
     assert_eq!(r.status().as_u16(), 404);
     let v: serde_json::Value = r.json().unwrap();
     assert_eq!(v["error"], "not_found");
+    // A path outside the API says so, and does not blame the roles of a process that runs
+    // them all.
+    assert_eq!(v["reason"], "no GET /v1/nothing-here (see /v1/openapi.json)");
+    // A route of the API that this process does not serve names the cause: another role.
+    let q = Server::start(&["--roles", "query"]);
+    let r = q.http.post(q.url("/v1/events")).body("{}").send().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let v: serde_json::Value = r.json().unwrap();
+    assert!(v["reason"].as_str().unwrap().contains("another role"), "{v}");
 }
 
 #[test]
