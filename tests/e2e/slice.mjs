@@ -415,11 +415,11 @@ function expected() {
   for (const q of Object.values(surveys)) {
     const n = q.values.length;
     q.nps = q.kind === 'nps' ? Math.round((q.values.filter((v) => v >= 9).length - q.values.filter((v) => v <= 6).length) * 1000 / n) / 10 : null;
-    q.mean = q.values.reduce((a, b) => a + b, 0) / n;
+    q.mean = Math.round(q.values.reduce((a, b) => a + b, 0) / n * 100) / 100; // to 2 decimals, as api.md says
     delete q.values;
   }
   const fb = ledger.flatMap((s) => s.feedback);
-  const mean = (xs) => (xs.length ? xs.reduce((a, f) => a + f.rating, 0) / xs.length : null);
+  const mean = (xs) => (xs.length ? Math.round(xs.reduce((a, f) => a + f.rating, 0) / xs.length * 100) / 100 : null);
   const byPage = {};
   for (const f of fb) (byPage[f.page] ||= []).push(f);
   const feedback = {
