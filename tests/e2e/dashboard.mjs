@@ -567,6 +567,12 @@ async function narrow(browser) {
     await shot(page, `narrow-${view}`);
   }
   check('400 px: the sessions table is wider than the screen and scrolls', seen.sessions && seen.sessions.wider && seen.sessions.scrolls, JSON.stringify(seen.sessions));
+  // Sixth trial: a cut-off table gave no hint that it scrolls; its wrapper draws scroll
+  // shadows. And "Voice of customer" wrapped inside its tab.
+  const hint = await page.$eval('[data-table="sessions"]', (t) => getComputedStyle(t.parentElement).backgroundImage);
+  check('400 px: a scrolling table shows scroll shadows', (hint.match(/gradient/g) || []).length === 4, hint);
+  const tabs = await page.$$eval('nav a', (as) => as.map((a) => [a.textContent, Math.round(a.getBoundingClientRect().height)]));
+  check('400 px: every tab name is on one line', tabs.length >= 5 && tabs.every(([, h]) => h <= tabs[0][1]), JSON.stringify(tabs));
   // Fourth trial: a timeline's rage and dead flags were in its last column, off a 400 px screen.
   await open(page, 'session', { id: 's2', split: 0 }, '[data-table="timeline"]');
   const fl = await page.evaluate(() => ({ vw: innerWidth, rights: [...document.querySelectorAll('[data-flag]')].map((e) => e.getBoundingClientRect().right) }));
@@ -637,6 +643,15 @@ async function liveOverlay(browser, ua) {
   await page.waitForFunction(() => window.sightline && window.sightline._overlayState && window.sightline._overlayState.ready, null, { timeout: 20_000 });
   const stats = await page.evaluate(() => document.querySelector('[data-sightline-widget="overlay"]').shadowRoot.querySelector('.stats').textContent);
   check('overlay: an API grant with to = from shows that one day', stats.includes(`${TO} → ${TO}`), stats);
+  // A grant without a range names the days it covers: the API's default, 30 days to today
+  // (sixth trial: it showed no period at all).
+  const open30 = await api('/overlay', {}, { method: 'POST', body: JSON.stringify({ url: `${ORIGIN}/index.html` }) });
+  await page.goto('about:blank');
+  await page.goto(open30.link, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.sightline && window.sightline._overlayState && window.sightline._overlayState.ready, null, { timeout: 20_000 });
+  const stats30 = await page.evaluate(() => document.querySelector('[data-sightline-widget="overlay"]').shadowRoot.querySelector('.stats').textContent);
+  const today = new Date().toISOString().slice(0, 10), first = new Date(Date.now() - 29 * 864e5).toISOString().slice(0, 10);
+  check('overlay: a grant without a range shows the default 30 days', stats30.includes(`${first} → ${today}`), stats30);
   await ctx.close();
 }
 
