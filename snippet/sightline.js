@@ -197,7 +197,14 @@
     return t.closest('a,button,input,select,textarea,label,[role=button],[data-sl-zone],[onclick]') || t;
   }
   var zones = [], hashRoutes = false, pending = [], watching = false, scrollRaf = 0;
-  var mo = w.MutationObserver ? new MutationObserver(function () { react(); }) : null;
+  // A change to Sightline's own widgets (survey, feedback tab, overlay) is no reaction of the page.
+  function ourNode(n) { if (n && n.nodeType !== 1) n = n.parentElement; return !!(n && n.closest('[data-sightline-widget]')); }
+  var mo = w.MutationObserver ? new MutationObserver(function (rs) {
+    for (var i = 0; i < rs.length; i++) {
+      var r = rs[i], nodes = [].slice.call(r.addedNodes || []).concat([].slice.call(r.removedNodes || []));
+      if (!(ourNode(r.target) || (nodes.length && nodes.every(function (n) { return n.nodeType === 1 && n.hasAttribute('data-sightline-widget'); })))) return react();
+    }
+  }) : null;
   function round4(v) { return Math.round(Math.max(0, Math.min(1, v)) * 10000) / 10000; }
   function zoneOf(t) {
     var z = t.closest('[data-sl-zone]');
