@@ -17,6 +17,7 @@ use sightline::deadletters;
 use sightline::http::{self, NewSite};
 use sightline::ingest::quota::QuotaConfig;
 use sightline::ingest::Limits;
+use sightline::sink::SinkConfig;
 use sightline::sites::SiteSettings;
 use std::time::Duration;
 
@@ -58,6 +59,7 @@ fn main() -> anyhow::Result<()> {
                 },
             rollup_shard,
             quotas,
+            sink,
             backends: args,
         } => {
             let limits = Limits {
@@ -84,6 +86,7 @@ fn main() -> anyhow::Result<()> {
                     rollup_shard,
                     roles,
                     quotas,
+                    sink: SinkConfig::from_args(&sink),
                 };
                 app::serve(cfg, backends).await
             })
@@ -183,7 +186,8 @@ fn main() -> anyhow::Result<()> {
         Command::Retention { command: RetentionCommand::Run, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
             let wh = app::connect_warehouse(&args).await?;
             let sites = wh.sites().await?;
-            for (site, n) in sightline::rollup::job::apply_retention(wh.as_ref(), &sites).await? {
+            let clock = sightline::clock::from_env().map_err(anyhow::Error::msg)?;
+            for (site, n) in sightline::rollup::job::apply_retention_on(clock.as_ref(), wh.as_ref(), &sites).await? {
                 println!("{site}\t{n} events deleted");
             }
             Ok(())

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 const HOT: &str = "#alertsDropdown";
 
 fn day(offset: i64) -> String {
-    (chrono::Utc::now().date_naive() + chrono::Duration::days(offset)).to_string()
+    (today() + chrono::Duration::days(offset)).to_string()
 }
 
 /// A page view, clicks, scroll and zone time, journeys, a funnel event, survey answers and

@@ -389,7 +389,7 @@ fn recomputing_a_day_replaces_the_gauges_instead_of_adding_to_them() {
     assert_eq!(status, 202, "{body}");
     s.settle("g1", events.len() as u64 + 1);
     // And a `rollup rebuild` of today recomputes it again.
-    let today = chrono::Utc::now().date_naive();
+    let today = today();
     s.cli(&[
         "rollup",
         "rebuild",
