@@ -1,8 +1,8 @@
 //! The HTTP surface besides ingest: the OpenAPI document, token checks, sites admin,
 //! operations endpoints, and the snippet.
 
-mod common;
-use common::*;
+use crate::common::*;
+use crate::harness::Server;
 use serde_json::{json, Value};
 
 #[test]
