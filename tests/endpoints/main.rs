@@ -13,5 +13,6 @@ mod access;
 mod api;
 mod heatmaps;
 mod http_contract;
+mod journeys;
 mod session_timeline;
 mod voc;
