@@ -141,6 +141,7 @@ struct Started {
     log_backend: &'static str,
     log: Arc<dyn Log>,
     warehouse: Arc<dyn Warehouse>,
+    consumer: Box<dyn Consumer>,
     rt: tokio::runtime::Handle,
     server: actix_web::dev::ServerHandle,
 }
@@ -181,7 +182,7 @@ impl TestServer {
             log_backend: s.log_backend,
             log: s.log,
             warehouse: s.warehouse,
-            consumer: Arc::default(),
+            consumer: Arc::new(tokio::sync::Mutex::new(Some(s.consumer))),
             rt: s.rt,
             server: s.server,
             thread: Some(thread),
@@ -231,6 +232,9 @@ impl TestServer {
             quotas,
             clock,
         });
+        // The sink's consumer from the start: with Kafka it joins its group while the test
+        // prepares its data, not when it first drains.
+        let consumer = b.log.consumer(crate::sink::SINK_GROUP).await?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let server = actix_web::HttpServer::new(move || crate::http::app(state.clone(), ingest.clone(), Roles::ALL))
@@ -244,6 +248,7 @@ impl TestServer {
             log_backend: b.log_backend,
             log: b.log,
             warehouse: b.warehouse,
+            consumer,
             rt: tokio::runtime::Handle::current(),
             server: server.handle(),
         };
@@ -281,16 +286,13 @@ impl TestServer {
 }
 
 impl Drop for TestServer {
+    /// Stop the server and remove its data directory. The thread is not waited for: taking
+    /// the backends down (a Kafka client closes its connections) takes seconds, and nothing
+    /// in the test depends on it.
     fn drop(&mut self) {
         let server = self.server.clone();
-        let log = self.log.clone();
-        self.rt.spawn(async move {
-            server.stop(false).await;
-            log.shutdown().await;
-        });
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.rt.spawn(async move { server.stop(false).await });
+        drop(self.thread.take());
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::common::{batch, clock_offset_ms, HUMAN_UA, TOKEN};
 use serde_json::{json, Value};
-use sightline::clock::OffsetClock;
+use sightline::clock::{Clock, OffsetClock};
 use sightline::config::{defaults, BackendArgs, WarehouseArgs};
 use sightline::testing::TestServer;
 use std::path::PathBuf;
@@ -76,10 +76,14 @@ impl Server {
             extra.is_empty(),
             "the in-process server takes no serve flags: {extra:?}"
         );
-        let (args, backend) = backend_args();
-        let clock = Arc::new(OffsetClock {
+        Server::start_on(Arc::new(OffsetClock {
             offset_ms: clock_offset_ms(),
-        });
+        }))
+    }
+
+    /// A fresh server whose time is `clock` (e.g. a `SteppedClock` the test moves).
+    pub fn start_on(clock: Arc<dyn Clock>) -> Server {
+        let (args, backend) = backend_args();
         let inner = TestServer::start(args, clock, TOKEN).expect("start the in-process server");
         Server {
             data_dir: inner.data_dir.clone(),

@@ -11,6 +11,7 @@ mod harness;
 
 mod access;
 mod api;
+mod clock;
 mod compat;
 mod heatmaps;
 mod http_contract;
