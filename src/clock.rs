@@ -5,6 +5,14 @@
 //! [`crate::rollup::job::apply_retention_on`]). Sessions and rows follow event time, never
 //! the clock.
 //!
+//! The handlers read it from `AppState` (a query's default range, an overlay grant's expiry,
+//! the day of `POST /v1/admin/rollup/run`, the rollup freshness on `/metrics`), and
+//! `sightline retention run` from [`from_env`]. What stays on the system clock are stamps of
+//! when a record was written, which no number or analytics decision reads: a site's and a
+//! token's `created_at`, revocations, forget records, dead letters' `at`, the embedded log's
+//! chunk times (and its 7-day clean-up of chunks every group has committed, measured on
+//! them), ClickHouse row versions and migration times.
+//!
 //! A spawned `sightline` reads [`SystemClock`] moved by `SIGHTLINE_TEST_CLOCK_OFFSET_MS`
 //! ([`OffsetClock`], [`TEST_CLOCK_OFFSET_ENV`]): a hook for the test suite only, which pins
 //! the binaries it starts to 12:00 UTC so that no run crosses a midnight.
