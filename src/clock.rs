@@ -6,10 +6,11 @@
 //! the clock.
 //!
 //! The handlers read it from `AppState` (a query's default range, an overlay grant's expiry,
-//! the day of `POST /v1/admin/rollup/run`, the rollup freshness on `/metrics`), and
-//! `sightline retention run` from [`from_env`]. What stays on the system clock are stamps of
+//! the day of `POST /v1/admin/rollup/run`, the rollup freshness on `/metrics`, an erasure's
+//! time, which hides what was received up to it), and `sightline retention run`, `site
+//! delete` and `gdpr delete` from [`from_env`]. What stays on the system clock are stamps of
 //! when a record was written, which no number or analytics decision reads: a site's and a
-//! token's `created_at`, revocations, forget records, dead letters' `at`, the embedded log's
+//! token's `created_at`, revocations, the sink's dead letters' `at`, the embedded log's
 //! chunk times (and its 7-day clean-up of chunks every group has committed, measured on
 //! them), ClickHouse row versions and migration times.
 //!

@@ -133,7 +133,8 @@ fn main() -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string_pretty(&site)?);
                 }
                 SiteCommand::Delete { key, .. } => {
-                    let deleted = sightline::http::site_admin::delete_site(wh.as_ref(), &key, "cli")
+                    let clock = sightline::clock::from_env().map_err(anyhow::Error::msg)?;
+                    let deleted = sightline::http::site_admin::delete_site(clock.as_ref(), wh.as_ref(), &key, "cli")
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("{}", serde_json::to_string(&deleted)?);
@@ -200,7 +201,9 @@ fn main() -> anyhow::Result<()> {
                         backends.warehouse.sites().await?.iter().any(|s| s.key == site),
                         "no site with key {site}"
                     );
+                    let clock = sightline::clock::from_env().map_err(anyhow::Error::msg)?;
                     let rec = sightline::privacy::forget_visitor(
+                        clock.as_ref(),
                         backends.log.as_ref(),
                         backends.warehouse.as_ref(),
                         &site,

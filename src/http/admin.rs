@@ -418,8 +418,15 @@ pub async fn forget(
     if r.visitor.is_empty() {
         return Err(ApiError::bad("visitor", "must not be empty"));
     }
-    let rec =
-        crate::privacy::forget_visitor(state.log.as_ref(), state.warehouse.as_ref(), &key, &r.visitor, &who.id).await?;
+    let rec = crate::privacy::forget_visitor(
+        state.clock.as_ref(),
+        state.log.as_ref(),
+        state.warehouse.as_ref(),
+        &key,
+        &r.visitor,
+        &who.id,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(rec))
 }
 

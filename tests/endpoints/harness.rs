@@ -43,6 +43,11 @@ fn backend_args() -> (BackendArgs, Vec<String>) {
         ]);
     }
     let kafka_brokers = std::env::var("SIGHTLINE_TEST_KAFKA_BROKERS").ok();
+    assert!(
+        std::env::var("SIGHTLINE_TEST_MODE").as_deref() != Ok("external")
+            || (clickhouse_url.is_some() && kafka_brokers.is_some()),
+        "SIGHTLINE_TEST_MODE=external but no SIGHTLINE_TEST_KAFKA_BROKERS/CLICKHOUSE_URL"
+    );
     let kafka_topic_prefix = format!("sltest-{}", &run[..12]);
     if let Some(b) = &kafka_brokers {
         cli.extend([
