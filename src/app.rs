@@ -3,7 +3,7 @@
 //! backends the subcommands use.
 
 use crate::access::Tokens;
-use crate::clock::SystemClock;
+use crate::clock::{self, Clock};
 use crate::config::Roles;
 pub use crate::config::{BackendArgs, WarehouseArgs};
 use crate::http::{self, AppState};
@@ -59,6 +59,8 @@ pub struct ServeConfig {
     pub roles: Roles,
     /// Ingest quotas and overload limits.
     pub quotas: QuotaConfig,
+    /// The sink's batching (`--sink-*`).
+    pub sink: SinkConfig,
 }
 
 /// Every minute, forget quota keys (client IPs, sites) that went idle: bounded memory.
@@ -131,6 +133,7 @@ pub async fn connect_backends(args: &BackendArgs, limits: &Limits) -> anyhow::Re
                 replication: args.kafka_replication,
                 data_dir: args.data_dir.clone(),
                 idempotence: args.kafka_idempotence,
+                max_message_bytes: args.kafka_max_message_bytes,
                 produce_timeout_ms: (limits.append_timeout.as_millis() as u64)
                     .saturating_sub(2000)
                     .max(1000),
@@ -147,6 +150,30 @@ pub async fn connect_backends(args: &BackendArgs, limits: &Limits) -> anyhow::Re
         log_backend,
         kafka,
     })
+}
+
+/// How often `serve` re-reads the sites and API tokens from the warehouse, so that changes
+/// made by the CLI or another process apply.
+pub const SITES_REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+/// Every `every`, re-read the sites and API tokens from the warehouse (a failure is logged
+/// and retried at the next turn); runs until the task is dropped.
+pub async fn refresh_sites_and_tokens(
+    warehouse: Arc<dyn Warehouse>,
+    sites: Arc<SiteCache>,
+    tokens: Arc<Tokens>,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        match warehouse.sites().await {
+            Ok(s) => sites.replace(s),
+            Err(e) => tracing::warn!(error = %e, "could not refresh sites"),
+        }
+        if let Err(e) = tokens.refresh(warehouse.as_ref()).await {
+            tracing::warn!(error = %e, "could not refresh API tokens");
+        }
+    }
 }
 
 /// Run the stages of `cfg.roles` in this process until SIGINT/SIGTERM.
@@ -166,6 +193,8 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
             kafka.as_ref().map(KafkaConfig::rollup_group).unwrap_or_default()
         );
     }
+    // The system clock (moved only by the test suite's hook, `clock::TEST_CLOCK_OFFSET_ENV`).
+    let clock: Arc<dyn Clock> = clock::from_env().map_err(anyhow::Error::msg)?;
     let tokens = Arc::new(Tokens::new(token));
     tokens.refresh(warehouse.as_ref()).await?;
     let sites = Arc::new(SiteCache::default());
@@ -204,6 +233,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         log_backend,
         quotas: Arc::new(Quotas::new(cfg.quotas.clone())),
         rollup: rollup_owner.clone(),
+        clock: clock.clone(),
     });
     tasks_quota_sweep(&state.quotas);
     let ingest_state = web::Data::new(IngestState {
@@ -212,7 +242,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         limits: cfg.limits,
         log_backend,
         quotas: state.quotas.clone(),
-        clock: Arc::new(SystemClock),
+        clock: clock.clone(),
     });
 
     let mut tasks = Vec::new();
@@ -220,13 +250,14 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         Some(tokio::spawn(sink::run(
             log.clone(),
             warehouse.clone(),
-            SinkConfig::default(),
+            cfg.sink.clone(),
         )))
     } else {
         None
     };
     if cfg.roles.rollup {
         tasks.push(tokio::spawn(rollup::job::run(
+            clock.clone(),
             warehouse.clone(),
             sites.clone(),
             cfg.rollup_every,
@@ -236,16 +267,8 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
     tasks.push(tokio::spawn({
         let (warehouse, sites, tokens) = (warehouse.clone(), sites.clone(), tokens.clone());
         async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                match warehouse.sites().await {
-                    Ok(s) => sites.replace(s),
-                    Err(e) => tracing::warn!(error = %e, "could not refresh sites"),
-                }
-                if let Err(e) = tokens.refresh(warehouse.as_ref()).await {
-                    tracing::warn!(error = %e, "could not refresh API tokens");
-                }
-            }
+            refresh_sites_and_tokens(warehouse, sites, tokens, SITES_REFRESH_EVERY).await;
+            Ok(())
         }
     }));
 

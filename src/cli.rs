@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use sightline::access;
 use sightline::app;
-use sightline::config::{BackendArgs, QuotaArgs, ServeArgs, WarehouseArgs};
+use sightline::config::{BackendArgs, QuotaArgs, ServeArgs, SinkArgs, WarehouseArgs};
 use sightline::deadletters;
 
 #[derive(Parser)]
@@ -33,6 +33,8 @@ pub(super) enum Command {
         rollup_shard: sightline::warehouse::Shard,
         #[command(flatten)]
         quotas: QuotaArgs,
+        #[command(flatten)]
+        sink: SinkArgs,
         #[command(flatten)]
         backends: BackendArgs,
     },

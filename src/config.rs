@@ -1,7 +1,7 @@
 //! Settings, the lowest layer: the flag groups the commands flatten (each with its env var
 //! and default), the [`defaults`] themselves (which the stages' `Default` impls read too),
 //! and [`Roles`]. Every command shows only the groups it flattens (`serve`: [`ServeArgs`],
-//! [`QuotaArgs`], [`BackendArgs`]; `gdpr` and `deadletter`: [`BackendArgs`]; `site`,
+//! [`QuotaArgs`], [`SinkArgs`], [`BackendArgs`]; `gdpr` and `deadletter`: [`BackendArgs`]; `site`,
 //! `survey`, `rollup`, `token`, `retention`: [`WarehouseArgs`]; `import`: none).
 
 use std::path::PathBuf;
@@ -38,6 +38,15 @@ pub mod defaults {
     pub const KAFKA_PARTITIONS: i32 = 6;
     /// `--kafka-replication`.
     pub const KAFKA_REPLICATION: i32 = 1;
+    /// `--kafka-max-message-bytes`: the largest record, under Kafka's default
+    /// `message.max.bytes` (1 048 588).
+    pub const KAFKA_MAX_MESSAGE_BYTES: usize = 1_000_000;
+    /// `--sink-batch-max`: most records per warehouse insert.
+    pub const SINK_BATCH_MAX: usize = 10_000;
+    /// `--sink-batch-wait-ms`: longest a sink batch waits to fill after its first record.
+    pub const SINK_BATCH_WAIT_MS: u64 = 1_000;
+    /// `--sink-in-flight`: most sink batches being stored at once.
+    pub const SINK_IN_FLIGHT: usize = 4;
 }
 
 /// The flags of `serve` itself (its quotas and backends are [`QuotaArgs`] and
@@ -92,6 +101,22 @@ pub struct QuotaArgs {
     pub body_chunk_timeout_ms: u64,
 }
 
+/// The sink's batching (`serve` with the sink role): a batch is stored when it holds
+/// `--sink-batch-max` records or is `--sink-batch-wait-ms` old, and up to `--sink-in-flight`
+/// batches are stored at once, their offsets committed in order.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SinkArgs {
+    /// Most records per warehouse insert (at least 1).
+    #[arg(long, env = "SIGHTLINE_SINK_BATCH_MAX", default_value_t = defaults::SINK_BATCH_MAX)]
+    pub sink_batch_max: usize,
+    /// Longest a batch waits to fill after its first record, ms.
+    #[arg(long, env = "SIGHTLINE_SINK_BATCH_WAIT_MS", default_value_t = defaults::SINK_BATCH_WAIT_MS)]
+    pub sink_batch_wait_ms: u64,
+    /// Most batches being stored at once (at least 1).
+    #[arg(long, env = "SIGHTLINE_SINK_IN_FLIGHT", default_value_t = defaults::SINK_IN_FLIGHT)]
+    pub sink_in_flight: usize,
+}
+
 /// Where the warehouse lives: the flags of the commands that open only the warehouse (`site`,
 /// `token`, `survey`, `rollup`, `retention`). Unset ClickHouse URL → the embedded SQLite
 /// warehouse in `data_dir`.
@@ -141,6 +166,10 @@ pub struct BackendArgs {
     /// 0.6 breaks when an idempotent producer times out, so its tests turn it off.
     #[arg(long, env = "SIGHTLINE_KAFKA_IDEMPOTENCE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub kafka_idempotence: bool,
+    /// Largest Kafka record (value plus key), bytes: larger ones are refused before they are
+    /// produced. Keep it at or under the broker's `message.max.bytes`.
+    #[arg(long, env = "SIGHTLINE_KAFKA_MAX_MESSAGE_BYTES", default_value_t = defaults::KAFKA_MAX_MESSAGE_BYTES, global = true)]
+    pub kafka_max_message_bytes: usize,
 }
 
 impl std::ops::Deref for BackendArgs {

@@ -17,6 +17,7 @@ use sightline::deadletters;
 use sightline::http::{self, NewSite};
 use sightline::ingest::quota::QuotaConfig;
 use sightline::ingest::Limits;
+use sightline::sink::SinkConfig;
 use sightline::sites::SiteSettings;
 use std::time::Duration;
 
@@ -58,6 +59,7 @@ fn main() -> anyhow::Result<()> {
                 },
             rollup_shard,
             quotas,
+            sink,
             backends: args,
         } => {
             let limits = Limits {
@@ -84,6 +86,7 @@ fn main() -> anyhow::Result<()> {
                     rollup_shard,
                     roles,
                     quotas,
+                    sink: SinkConfig::from_args(&sink),
                 };
                 app::serve(cfg, backends).await
             })
@@ -130,7 +133,8 @@ fn main() -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string_pretty(&site)?);
                 }
                 SiteCommand::Delete { key, .. } => {
-                    let deleted = sightline::http::site_admin::delete_site(wh.as_ref(), &key, "cli")
+                    let clock = sightline::clock::from_env().map_err(anyhow::Error::msg)?;
+                    let deleted = sightline::http::site_admin::delete_site(clock.as_ref(), wh.as_ref(), &key, "cli")
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("{}", serde_json::to_string(&deleted)?);
@@ -183,7 +187,8 @@ fn main() -> anyhow::Result<()> {
         Command::Retention { command: RetentionCommand::Run, backends: args } => tokio::runtime::Runtime::new()?.block_on(async {
             let wh = app::connect_warehouse(&args).await?;
             let sites = wh.sites().await?;
-            for (site, n) in sightline::rollup::job::apply_retention(wh.as_ref(), &sites).await? {
+            let clock = sightline::clock::from_env().map_err(anyhow::Error::msg)?;
+            for (site, n) in sightline::rollup::job::apply_retention_on(clock.as_ref(), wh.as_ref(), &sites).await? {
                 println!("{site}\t{n} events deleted");
             }
             Ok(())
@@ -196,7 +201,9 @@ fn main() -> anyhow::Result<()> {
                         backends.warehouse.sites().await?.iter().any(|s| s.key == site),
                         "no site with key {site}"
                     );
+                    let clock = sightline::clock::from_env().map_err(anyhow::Error::msg)?;
                     let rec = sightline::privacy::forget_visitor(
+                        clock.as_ref(),
                         backends.log.as_ref(),
                         backends.warehouse.as_ref(),
                         &site,

@@ -541,11 +541,12 @@ pub async fn http_middleware(
     res
 }
 
-/// The registry in Prometheus text format.
-pub fn render() -> String {
+/// The registry in Prometheus text format, the rollup freshness counted up to `now_ms` (the
+/// time of the clock ingest stamps `received_at` with).
+pub fn render_at(now_ms: i64) -> String {
     let newest = NEWEST_ROLLED_UP_MS.load(Ordering::Relaxed);
     if newest > 0 {
-        let age = (chrono::Utc::now().timestamp_millis() - newest).max(0) as f64 / 1000.0;
+        let age = (now_ms - newest).max(0) as f64 / 1000.0;
         METRICS.rollup_freshness_seconds.with_label_values::<&str>(&[]).set(age);
     }
     let mut buf = Vec::new();

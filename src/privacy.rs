@@ -24,6 +24,7 @@
 //! received up to its time, and every reader of dead letters hides the site's letters written
 //! up to then, so a later site with the same key starts empty in both modes.
 
+use crate::clock::Clock;
 use crate::event::Event;
 use crate::log::Log;
 use crate::warehouse::Warehouse;
@@ -33,8 +34,10 @@ use std::sync::RwLock;
 
 pub use crate::model::forget::{visitor_hash, ForgetRecord};
 
-/// Forget `visitor` of `site` everywhere (see the module docs). `by` names who asked.
+/// Forget `visitor` of `site` everywhere (see the module docs), as of `clock`'s now. `by`
+/// names who asked.
 pub async fn forget_visitor(
+    clock: &dyn Clock,
     log: &dyn Log,
     warehouse: &dyn Warehouse,
     site: &str,
@@ -42,13 +45,13 @@ pub async fn forget_visitor(
     by: &str,
 ) -> anyhow::Result<ForgetRecord> {
     anyhow::ensure!(!visitor.is_empty(), "visitor: must not be empty");
-    let mut rec = ForgetRecord::begin(site, Some(visitor), by);
+    let mut rec = ForgetRecord::begin(site, Some(visitor), by, clock.now_ms());
     warehouse.put_forget(&rec).await?;
     rec.log_events = log.forget_visitor(site, visitor).await?;
     let (events, days) = warehouse.delete_visitor(site, visitor).await?;
     rec.warehouse_events = events;
     rec.days = days;
-    rec.done_at = Some(chrono::Utc::now().timestamp_millis());
+    rec.done_at = Some(clock.now_ms());
     warehouse.put_forget(&rec).await?;
     tracing::info!(
         target: "audit",

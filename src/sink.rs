@@ -13,6 +13,7 @@
 //! but slower and logged as an error, and `Refused` (the store refuses the data, e.g.
 //! ClickHouse codes 117, 53) is never retried: the batch's events become dead letters.
 
+use crate::config::defaults;
 use crate::event::Event;
 use crate::log::{Consumer, DeadLetter, Log, LogRecord, Position};
 use crate::metrics::{DROP_FORGOTTEN, DROP_UNDECODABLE, DROP_WAREHOUSE_REFUSED, METRICS};
@@ -34,7 +35,8 @@ pub const REJOIN_AFTER_FAILED_POLLS: u32 = 6;
 /// are committed within about this long, ms.
 const COMMIT_CHECK_MS: u64 = 50;
 
-/// Sink tuning: batch by size or time, several batches in flight.
+/// Sink tuning: batch by size or time, several batches in flight (`serve`'s `--sink-*`
+/// flags, [`crate::config::SinkArgs`]; defaults in [`crate::config::defaults`]).
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
     /// Most records per warehouse insert (default 10,000).
@@ -50,9 +52,20 @@ pub struct SinkConfig {
 impl Default for SinkConfig {
     fn default() -> Self {
         SinkConfig {
-            batch_max: 10_000,
-            batch_wait_ms: 1_000,
-            in_flight: 4,
+            batch_max: defaults::SINK_BATCH_MAX,
+            batch_wait_ms: defaults::SINK_BATCH_WAIT_MS,
+            in_flight: defaults::SINK_IN_FLIGHT,
+        }
+    }
+}
+
+impl SinkConfig {
+    /// The sink settings of `serve`'s `--sink-*` flags.
+    pub fn from_args(a: &crate::config::SinkArgs) -> SinkConfig {
+        SinkConfig {
+            batch_max: a.sink_batch_max,
+            batch_wait_ms: a.sink_batch_wait_ms,
+            in_flight: a.sink_in_flight,
         }
     }
 }
@@ -209,6 +222,33 @@ pub async fn run(log: Arc<dyn Log>, warehouse: Arc<dyn Warehouse>, cfg: SinkConf
             task,
             _counted: Counted::new(),
         });
+    }
+}
+
+/// Drain the log through `consumer` the sink's way, without its timing: poll batches of up
+/// to `batch_max` records (waiting at most `wait_ms` for each), store each as [`run`] does
+/// and commit it, until a poll comes back empty. Returns the records read. The in-process
+/// test server ([`crate::testing`]) drains its log with it before it reads, instead of
+/// waiting for a background sink.
+pub async fn drain(
+    consumer: &mut dyn Consumer,
+    log: Arc<dyn Log>,
+    warehouse: Arc<dyn Warehouse>,
+    batch_max: usize,
+    wait_ms: u64,
+) -> anyhow::Result<usize> {
+    let forgotten = Arc::new(Forgotten::default());
+    forgotten.refresh(warehouse.as_ref()).await?;
+    let mut read = 0;
+    loop {
+        let records = consumer.poll(batch_max.max(1), wait_ms).await?;
+        if records.is_empty() {
+            return Ok(read);
+        }
+        read += records.len();
+        let positions: Vec<Position> = records.iter().map(|r| r.position).collect();
+        store_batch(log.clone(), warehouse.clone(), forgotten.clone(), records).await?;
+        consumer.commit(&positions).await?;
     }
 }
 

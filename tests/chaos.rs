@@ -92,8 +92,17 @@ fn killing_every_role_and_stopping_both_services_under_load_loses_and_doubles_no
     let query = Server::start_with(backend.clone(), &["--roles", "query"], &[]);
     query.site("chaos", &["*"]);
     let ingest_url = procs[0].url("/v1/events");
-    // The ingest process reads sites every 5 s.
-    std::thread::sleep(Duration::from_secs(6));
+    // The ingest process reads sites every 5 s: wait until it serves the site's config.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while procs[0]
+        .http
+        .get(procs[0].url("/v1/sites/chaos/config"))
+        .send()
+        .map_or(true, |r| r.status().as_u16() != 200)
+    {
+        assert!(Instant::now() < deadline, "the ingest process did not pick the site up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // The client: one 11-event session every 100 ms, each batch retried (same ids) until 202.
     let stop = Arc::new(AtomicBool::new(false));

@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// One sample of the Prometheus text format: metric name and its labels.
 type Key = (String, BTreeMap<String, String>);
@@ -43,22 +42,6 @@ fn sum(m: &BTreeMap<Key, f64>, name: &str, labels: &[(&str, &str)]) -> f64 {
         .filter(|((n, l), _)| n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
         .map(|(_, v)| v)
         .sum()
-}
-
-/// Wait until the UTC day is at least 3 minutes old and has more than a minute left, so that
-/// every event of the load (dated up to 2 minutes back) and the rollup pass that exports
-/// "today" fall in the same day.
-fn away_from_midnight() {
-    const DAY: i64 = 86_400_000;
-    let into_day = now_ms().rem_euclid(DAY);
-    let wait = if into_day > DAY - 60_000 {
-        DAY - into_day + 180_000
-    } else if into_day < 180_000 {
-        180_000 - into_day
-    } else {
-        0
-    };
-    std::thread::sleep(Duration::from_millis(wait as u64 + u64::from(wait > 0) * 1000));
 }
 
 fn pageview(session: &str, ts: i64) -> Value {
@@ -118,7 +101,6 @@ fn by_type(events: &[Value]) -> BTreeMap<String, usize> {
 
 #[test]
 fn a_known_load_gives_exact_counters_and_product_gauges_on_the_metrics_page() {
-    away_from_midnight();
     let s = Server::start(&[]);
     s.site("m1", &["https://shop.example"]);
     s.site("m2", &["https://shop.example"]);
@@ -368,7 +350,6 @@ fn a_known_load_gives_exact_counters_and_product_gauges_on_the_metrics_page() {
 
 #[test]
 fn recomputing_a_day_replaces_the_gauges_instead_of_adding_to_them() {
-    away_from_midnight();
     let s = Server::start(&[]);
     s.site("g1", &["https://shop.example"]);
     let t = now_ms() - 60_000;
@@ -389,7 +370,7 @@ fn recomputing_a_day_replaces_the_gauges_instead_of_adding_to_them() {
     assert_eq!(status, 202, "{body}");
     s.settle("g1", events.len() as u64 + 1);
     // And a `rollup rebuild` of today recomputes it again.
-    let today = chrono::Utc::now().date_naive();
+    let today = today();
     s.cli(&[
         "rollup",
         "rebuild",
@@ -456,7 +437,6 @@ fn a_deleted_sites_series_leave_the_metrics_page() {
 
 #[test]
 fn the_signals_of_today_are_exported_again_after_a_restart() {
-    away_from_midnight();
     let mut s = Server::start(&[]);
     s.site("g2", &["https://shop.example"]);
     let t = now_ms() - 60_000;

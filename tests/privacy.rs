@@ -160,7 +160,7 @@ fn retention_deletes_the_days_a_site_no_longer_keeps() {
     assert_eq!(s.post(&batch("ret", events)).0, 202);
     s.settle("ret", 3);
     let range = |s: &Server| {
-        let d = chrono::Utc::now().date_naive();
+        let d = today();
         s.get(&format!(
             "/v1/sites/ret/journeys?from={}&to={}",
             d - chrono::Duration::days(5),

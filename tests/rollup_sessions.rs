@@ -106,7 +106,7 @@ fn a_late_batch_recomputes_only_the_sessions_it_touches() {
     assert_eq!(recomputed_total(&s) - before, LATE as u64);
 
     // The numbers equal a recount of everything sent.
-    let yesterday = chrono::Utc::now().date_naive().pred_opt().unwrap();
+    let yesterday = today().pred_opt().unwrap();
     let range = format!("from={yesterday}&to={}", yesterday + chrono::Days::new(2));
     let j = s.get(&format!("/v1/sites/{site}/journeys?{range}"));
     assert_eq!(j["sessions"], SESSIONS);
@@ -228,7 +228,7 @@ fn rollup_processes_lease_buckets_and_a_process_started_later_takes_a_share() {
     let site = "sl_leases";
     front.site(site, &["https://shop.example"]);
     let t0 = now_ms() - 2 * 3_600_000;
-    let yesterday = chrono::Utc::now().date_naive().pred_opt().unwrap();
+    let yesterday = today().pred_opt().unwrap();
     let range = format!("from={yesterday}&to={}", yesterday + chrono::Days::new(2));
     let first = wave(0, SESSIONS, t0);
     for chunk in first.chunks(50) {

@@ -329,7 +329,14 @@ pub async fn rollup_run(req: HttpRequest, state: web::Data<AppState>) -> Result<
         l.wait_owned(ROLLUP_RUN_LEASE_WAIT).await;
     }
     let owned_buckets = state.rollup.shard().bucket_count();
-    let r = rollup::job::run_once(state.warehouse.as_ref(), &state.sites, state.rollup.clone(), true).await?;
+    let r = rollup::job::run_once_on(
+        state.clock.as_ref(),
+        state.warehouse.as_ref(),
+        &state.sites,
+        state.rollup.clone(),
+        true,
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({"sessions": r.sessions, "events": r.events, "owned_buckets": owned_buckets})))
 }
@@ -411,8 +418,15 @@ pub async fn forget(
     if r.visitor.is_empty() {
         return Err(ApiError::bad("visitor", "must not be empty"));
     }
-    let rec =
-        crate::privacy::forget_visitor(state.log.as_ref(), state.warehouse.as_ref(), &key, &r.visitor, &who.id).await?;
+    let rec = crate::privacy::forget_visitor(
+        state.clock.as_ref(),
+        state.log.as_ref(),
+        state.warehouse.as_ref(),
+        &key,
+        &r.visitor,
+        &who.id,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(rec))
 }
 

@@ -249,7 +249,7 @@ pub async fn create_grant(
         v: 1,
         site: site.key.clone(),
         page: page_param(&r.url, &site),
-        exp: chrono::Utc::now().timestamp_millis() + ttl * 1000,
+        exp: state.clock.now_ms() + ttl * 1000,
         from: r.from,
         to: r.to,
         device: r.device,
@@ -291,7 +291,7 @@ pub async fn overlay_data(
             field: "grant".into(),
             reason: "missing (an overlay grant from POST /v1/sites/{key}/overlay)".into(),
         })?;
-        let g = verify(&state, grant, chrono::Utc::now().timestamp_millis())?;
+        let g = verify(&state, grant, state.clock.now_ms())?;
         let site = state
             .sites
             .get(&g.site)

@@ -38,8 +38,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics_text() -> HttpResponse {
+pub async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(metrics::render())
+        .body(metrics::render_at(state.clock.now_ms()))
 }

@@ -21,6 +21,7 @@
 //! the key within 5 s (at once on the server that answered the API call).
 
 use super::{require_scope, ApiError, AppState};
+use crate::clock::Clock;
 use crate::privacy::ForgetRecord;
 use crate::warehouse::Warehouse;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -36,17 +37,22 @@ pub struct Deleted {
 }
 
 /// Delete site `key` and its data (see the module docs); `by` names who asked (an API token
-/// id, `root` or `cli`). `404` naming `key` when there is no such site.
-pub async fn delete_site(warehouse: &dyn Warehouse, key: &str, by: &str) -> Result<Deleted, ApiError> {
+/// id, `root` or `cli`), as of `clock`'s now. `404` naming `key` when there is no such site.
+pub async fn delete_site(
+    clock: &dyn Clock,
+    warehouse: &dyn Warehouse,
+    key: &str,
+    by: &str,
+) -> Result<Deleted, ApiError> {
     if !warehouse.sites().await?.iter().any(|s| s.key == key) {
         return Err(ApiError::not_found("key", &format!("no site with key {key}")));
     }
-    let mut rec = ForgetRecord::begin(key, None, by);
+    let mut rec = ForgetRecord::begin(key, None, by, clock.now_ms());
     warehouse.put_forget(&rec).await?;
     let events = warehouse.delete_site(key).await?;
     let tokens = crate::access::drop_site_from_tokens(warehouse, key).await?;
     rec.warehouse_events = events;
-    rec.done_at = Some(chrono::Utc::now().timestamp_millis());
+    rec.done_at = Some(clock.now_ms());
     warehouse.put_forget(&rec).await?;
     tracing::info!(target: "audit", action = "delete_site", site = key, events, tokens = ?tokens, by, "site deleted");
     Ok(Deleted {
@@ -81,7 +87,7 @@ pub async fn delete_site_handler(
             &format!("deleting a site and all its data needs ?confirm={key}"),
         ));
     }
-    let deleted = delete_site(state.warehouse.as_ref(), &key, &who.id).await?;
+    let deleted = delete_site(state.clock.as_ref(), state.warehouse.as_ref(), &key, &who.id).await?;
     state.sites.remove(&key);
     Ok(HttpResponse::Ok().json(deleted))
 }

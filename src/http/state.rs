@@ -1,8 +1,9 @@
 //! [`AppState`]: what the handlers share (log, warehouse, sites, tokens, limits, quotas,
-//! the rollup share), built by the composition root ([`crate::app`]).
+//! the rollup share, the clock), built by the composition root ([`crate::app`]).
 
 use super::ApiError;
 use crate::access::Tokens;
+use crate::clock::Clock;
 use crate::ingest::quota::Quotas;
 use crate::ingest::Limits;
 use crate::log::Log;
@@ -27,6 +28,9 @@ pub struct AppState {
     /// leased from the Kafka group (Kafka log, rollup role), or nothing (Kafka log, no
     /// rollup role). `POST /v1/admin/rollup/run` runs a pass over it.
     pub rollup: rollup::job::Ownership,
+    /// Where the handlers read the time (a query's default `to`, a grant's expiry, the day
+    /// of `POST /v1/admin/rollup/run`): the system's in production, a test's in tests.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl AppState {

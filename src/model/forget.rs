@@ -32,14 +32,16 @@ pub struct ForgetRecord {
 
 impl ForgetRecord {
     /// A new record, not done yet, of the erasure of `visitor` of `site`, or of the whole
-    /// site with `None` (a site deletion, [`crate::http::site_admin`]), starting now.
-    pub fn begin(site: &str, visitor: Option<&str>, by: &str) -> ForgetRecord {
+    /// site with `None` (a site deletion, [`crate::http::site_admin`]), starting at `at` (ms,
+    /// from the clock ingest stamps `received_at` with: the erasure covers what was received
+    /// up to then).
+    pub fn begin(site: &str, visitor: Option<&str>, by: &str, at: i64) -> ForgetRecord {
         ForgetRecord {
             id: uuid::Uuid::now_v7().to_string(),
             site: site.to_string(),
             visitor_sha256: visitor.map(|v| visitor_hash(site, v)).unwrap_or_default(),
             whole_site: visitor.is_none(),
-            at: chrono::Utc::now().timestamp_millis(),
+            at,
             by: by.to_string(),
             log_events: 0,
             warehouse_events: 0,

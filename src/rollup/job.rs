@@ -384,26 +384,28 @@ fn signal_query(site: &str, today: i64) -> RollupQuery {
     }
 }
 
-/// Run [`run_once`] over what `owner` owns every `every` until the task is dropped.
+/// Run [`run_once_on`] over what `owner` owns every `every`, and retention every hour, both on
+/// `clock`'s day, until the task is dropped.
 ///
 /// `sightline_rollup_freshness_seconds` counts from the job's start until a pass includes an
 /// event, so that a job that never gets to include anything after a restart still shows
 /// up as stale.
 pub async fn run(
+    clock: Arc<dyn Clock>,
     warehouse: Arc<dyn Warehouse>,
     sites: Arc<SiteCache>,
     every: Duration,
     owner: Ownership,
 ) -> anyhow::Result<()> {
-    metrics::rollup_included(chrono::Utc::now().timestamp_millis());
+    metrics::rollup_included(clock.now_ms());
     let mut retention_at = tokio::time::Instant::now();
     loop {
-        if let Err(e) = run_once(warehouse.as_ref(), &sites, owner.clone(), false).await {
+        if let Err(e) = run_once_on(clock.as_ref(), warehouse.as_ref(), &sites, owner.clone(), false).await {
             METRICS.rollup_runs_total.with_label_values(&["error"]).inc();
             tracing::warn!(error = %e, "rollup pass failed; retrying");
         }
         if tokio::time::Instant::now() >= retention_at {
-            match apply_retention(warehouse.as_ref(), &sites.all()).await {
+            match apply_retention_on(clock.as_ref(), warehouse.as_ref(), &sites.all()).await {
                 Ok(_) => retention_at = tokio::time::Instant::now() + Duration::from_secs(3600),
                 Err(e) => tracing::warn!(error = %e, "retention pass failed; retrying"),
             }

@@ -127,6 +127,7 @@ impl Server {
             // Every test client is 127.0.0.1: the per-IP quota is off unless a test sets it
             // (tests/hardening.rs does, with `--quota-ip-rps`).
             .env("SIGHTLINE_QUOTA_IP_RPS", "0")
+            .env("SIGHTLINE_TEST_CLOCK_OFFSET_MS", clock_offset_ms().to_string())
             .env_remove("SIGHTLINE_KAFKA_BROKERS")
             .env_remove("SIGHTLINE_CLICKHOUSE_URL")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -228,6 +229,7 @@ impl Server {
             .arg(&self.data_dir)
             .args(&backend)
             .env("SIGHTLINE_LOG", "warn")
+            .env("SIGHTLINE_TEST_CLOCK_OFFSET_MS", clock_offset_ms().to_string())
             .output()
             .expect("run sightline");
         assert!(
@@ -386,12 +388,37 @@ pub fn external_services_or_skip(test: &str) -> bool {
     false
 }
 
-/// Current time, ms.
-pub fn now_ms() -> i64 {
+/// The system clock, ms.
+fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
+}
+
+/// The tests' clock runs this far (ms) off the system clock: pinned at the first call to
+/// 12:00 UTC of the day it falls in, so no test process (minutes long) ever crosses a
+/// midnight, whatever the time of day it runs. Every server a test starts runs on the same
+/// clock (`SIGHTLINE_TEST_CLOCK_OFFSET_MS`, [`sightline::clock::TEST_CLOCK_OFFSET_ENV`]; the
+/// in-process one on [`sightline::clock::OffsetClock`]). A browser's page time cannot be
+/// pinned: its events are shifted onto the server's clock by the clock-skew rule.
+pub fn clock_offset_ms() -> i64 {
+    static OFFSET: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| {
+        const DAY: i64 = 86_400_000;
+        let wall = wall_ms();
+        wall.div_euclid(DAY) * DAY + DAY / 2 - wall
+    });
+    *OFFSET
+}
+
+/// The tests' time, ms: the system clock moved to 12:00 UTC ([`clock_offset_ms`]).
+pub fn now_ms() -> i64 {
+    wall_ms() + clock_offset_ms()
+}
+
+/// The tests' UTC date ([`now_ms`]).
+pub fn today() -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp_millis(now_ms()).unwrap().date_naive()
 }
 
 /// A fresh UUIDv7 string.
@@ -401,7 +428,7 @@ pub fn uuid7() -> String {
 
 /// Today's and tomorrow's UTC dates, for `from`/`to`.
 pub fn today_range() -> String {
-    let d = chrono::Utc::now().date_naive();
+    let d = today();
     format!("from={}&to={}", d, d.succ_opt().unwrap())
 }
 

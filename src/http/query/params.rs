@@ -155,7 +155,7 @@ pub(super) fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, A
     let site = state.site(key)?;
     let to = match &f.to {
         Some(t) => parse_time("to", t)?,
-        None => day_of(chrono::Utc::now().timestamp_millis()) + DAY_MS,
+        None => day_of(state.clock.now_ms()) + DAY_MS,
     };
     let from = match &f.from {
         Some(t) => parse_time("from", t)?,

@@ -59,7 +59,7 @@ impl Default for KafkaConfig {
             replication: defaults::KAFKA_REPLICATION,
             data_dir: PathBuf::from("data"),
             produce_timeout_ms: 10_000,
-            max_message_bytes: 1_000_000,
+            max_message_bytes: defaults::KAFKA_MAX_MESSAGE_BYTES,
             idempotence: true,
         }
     }

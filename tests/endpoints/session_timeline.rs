@@ -3,9 +3,9 @@
 //! zones, a survey answer, feedback, a custom event, and a second part after 31 idle
 //! minutes) comes back as exactly the timeline computed by hand, reached from the sessions
 //! list's `session` and `split`; bad `split` is a 400, unknown sessions and parts 404s.
-mod common;
 
-use common::*;
+use crate::common::*;
+use crate::harness::Server;
 use serde_json::{json, Value};
 
 const SITE: &str = "sl_timeline";
@@ -117,7 +117,7 @@ fn a_session_reads_back_as_its_timeline() {
     s.settle(SITE, 17);
 
     // The sessions list names the parts by `session` and `split`.
-    let yesterday = chrono::Utc::now().date_naive().pred_opt().unwrap();
+    let yesterday = today().pred_opt().unwrap();
     let range = format!("from={yesterday}&to={}", yesterday + chrono::Days::new(2));
     let list = s.get(&format!("/v1/sites/{SITE}/sessions?{range}"));
     let rows: Vec<(Value, Value)> = list["sessions"]

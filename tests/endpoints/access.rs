@@ -2,8 +2,8 @@
 //! site, revoked and rotated tokens, tokens stored hashed, write keys and origins, CORS that
 //! never echoes an arbitrary origin, security headers.
 
-mod common;
-use common::*;
+use crate::common::*;
+use crate::harness::Server;
 use serde_json::{json, Value};
 
 fn call(s: &Server, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {

@@ -1,0 +1,251 @@
+//! The in-process server of the endpoint suite: [`Server`] has the methods of
+//! `tests/common`'s `Server` that endpoint tests use, but serves the real router from a
+//! thread of this process ([`sightline::testing::TestServer`]) on the tests' pinned clock,
+//! and settles by draining the log and running the rollups itself: no child process, no
+//! background job to wait for, no sleeps.
+//!
+//! The backends are configuration, as for the other tests: embedded by default; with
+//! `SIGHTLINE_TEST_KAFKA_BROKERS` and `SIGHTLINE_TEST_CLICKHOUSE_URL` Kafka and ClickHouse,
+//! under a topic prefix and database of the server's own.
+
+use crate::common::{batch, clock_offset_ms, HUMAN_UA, TOKEN};
+use serde_json::{json, Value};
+use sightline::clock::{Clock, OffsetClock};
+use sightline::config::{defaults, BackendArgs, WarehouseArgs};
+use sightline::testing::TestServer;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The real router in this process, over the test run's backends.
+pub struct Server {
+    /// Its data directory (the embedded backends; the CLI opens it too).
+    pub data_dir: PathBuf,
+    /// Backend arguments of the CLI (the ClickHouse database and Kafka prefix of this server).
+    pub backend: Vec<String>,
+    pub http: reqwest::blocking::Client,
+    inner: TestServer,
+}
+
+/// The backends of this run (see the module docs), each server under names of its own.
+fn backend_args() -> (BackendArgs, Vec<String>) {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut cli = Vec::new();
+    let clickhouse_url = std::env::var("SIGHTLINE_TEST_CLICKHOUSE_URL").ok();
+    let clickhouse_database = format!("sltest_{}", &run[..12]);
+    if let Some(u) = &clickhouse_url {
+        cli.extend([
+            "--clickhouse-url".into(),
+            u.clone(),
+            "--clickhouse-database".into(),
+            clickhouse_database.clone(),
+        ]);
+    }
+    let kafka_brokers = std::env::var("SIGHTLINE_TEST_KAFKA_BROKERS").ok();
+    assert!(
+        std::env::var("SIGHTLINE_TEST_MODE").as_deref() != Ok("external")
+            || (clickhouse_url.is_some() && kafka_brokers.is_some()),
+        "SIGHTLINE_TEST_MODE=external but no SIGHTLINE_TEST_KAFKA_BROKERS/CLICKHOUSE_URL"
+    );
+    let kafka_topic_prefix = format!("sltest-{}", &run[..12]);
+    if let Some(b) = &kafka_brokers {
+        cli.extend([
+            "--kafka-brokers".into(),
+            b.clone(),
+            "--kafka-topic-prefix".into(),
+            kafka_topic_prefix.clone(),
+        ]);
+    }
+    let args = BackendArgs {
+        warehouse: WarehouseArgs {
+            data_dir: PathBuf::new(),
+            clickhouse_url,
+            clickhouse_database,
+        },
+        kafka_brokers,
+        kafka_topic_prefix,
+        kafka_partitions: defaults::KAFKA_PARTITIONS,
+        kafka_replication: defaults::KAFKA_REPLICATION,
+        kafka_idempotence: true,
+        kafka_max_message_bytes: defaults::KAFKA_MAX_MESSAGE_BYTES,
+    };
+    (args, cli)
+}
+
+impl Server {
+    /// A fresh server. It takes no `serve` flags: `extra` must be empty (a test that needs
+    /// flags runs the binary, `tests/common`).
+    pub fn start(extra: &[&str]) -> Server {
+        assert!(
+            extra.is_empty(),
+            "the in-process server takes no serve flags: {extra:?}"
+        );
+        Server::start_on(Arc::new(OffsetClock {
+            offset_ms: clock_offset_ms(),
+        }))
+    }
+
+    /// A fresh server whose time is `clock` (e.g. a `SteppedClock` the test moves).
+    pub fn start_on(clock: Arc<dyn Clock>) -> Server {
+        let (args, backend) = backend_args();
+        let inner = TestServer::start(args, clock, TOKEN).expect("start the in-process server");
+        Server {
+            data_dir: inner.data_dir.clone(),
+            backend,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            inner,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.inner.url(path)
+    }
+
+    /// The backend arguments without Kafka's: what the subcommands that open only the
+    /// warehouse take.
+    pub fn warehouse_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut args = self.backend.iter();
+        while let Some(a) = args.next() {
+            if a.starts_with("--kafka-") {
+                args.next();
+            } else {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
+
+    /// Run a `sightline` subcommand against this server's data dir and backends; it must
+    /// succeed.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let backend = match args.first() {
+            Some(&("site" | "survey" | "rollup" | "token" | "retention")) => self.warehouse_args(),
+            _ => self.backend.clone(),
+        };
+        let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&backend)
+            .env("SIGHTLINE_LOG", "warn")
+            .env("SIGHTLINE_TEST_CLOCK_OFFSET_MS", clock_offset_ms().to_string())
+            .output()
+            .expect("run sightline");
+        assert!(
+            out.status.success(),
+            "sightline {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Create a site with a fixed key and origins.
+    pub fn site(&self, key: &str, origins: &[&str]) {
+        self.site_with(json!({"name": key, "key": key, "origins": origins}));
+    }
+
+    pub fn site_with(&self, body: Value) {
+        let r = self
+            .http
+            .post(self.url("/v1/sites"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "create site: {}", r.text().unwrap());
+    }
+
+    /// POST a body to /v1/events; returns (status, JSON body).
+    pub fn post(&self, body: &Value) -> (u16, Value) {
+        self.post_raw(
+            serde_json::to_vec(body).unwrap(),
+            &[("content-type", "text/plain;charset=UTF-8")],
+            "",
+        )
+    }
+
+    pub fn post_raw(&self, body: Vec<u8>, headers: &[(&str, &str)], query: &str) -> (u16, Value) {
+        let mut rb = self
+            .http
+            .post(self.url(&format!("/v1/events{query}")))
+            .body(body)
+            .header("user-agent", HUMAN_UA);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let r = rb.send().unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// GET a query endpoint with the token.
+    pub fn get(&self, path: &str) -> Value {
+        let r = self.http.get(self.url(path)).bearer_auth(TOKEN).send().unwrap();
+        assert!(
+            r.status().is_success(),
+            "GET {path}: {} {}",
+            r.status(),
+            r.text().unwrap_or_default()
+        );
+        r.json().unwrap()
+    }
+
+    /// Store what the log holds (the sink's way) and run the rollups until `n` raw events
+    /// of `site` are stored and two passes in a row find nothing to recompute.
+    pub fn settle(&self, site: &str, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            self.inner.drain_sink().expect("drain the log into the warehouse");
+            let stored = self.get(&format!("/v1/sites/{site}/stats"))["events"].as_u64().unwrap();
+            if stored >= n {
+                assert_eq!(stored, n, "more events stored than sent");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {stored} of {n} events reached the warehouse"
+            );
+        }
+        let mut idle = 0;
+        while idle < 2 {
+            let sessions = self.rollup_run()["sessions"].as_u64().unwrap();
+            idle = if sessions == 0 { idle + 1 } else { 0 };
+            assert!(Instant::now() < deadline, "rollups did not settle");
+        }
+    }
+
+    /// `POST /v1/admin/rollup/run`: one rollup pass now; its answer.
+    pub fn rollup_run(&self) -> Value {
+        let r = self
+            .http
+            .post(self.url("/v1/admin/rollup/run"))
+            .bearer_auth(TOKEN)
+            .timeout(Duration::from_secs(300))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+        r.json().unwrap()
+    }
+
+    /// `/metrics`: the registry of this test process, which every server in it shares.
+    pub fn metrics(&self) -> String {
+        self.http.get(self.url("/metrics")).send().unwrap().text().unwrap()
+    }
+
+    /// POST `events` for `site` in batches of 200 (each must be accepted), then
+    /// [`Server::settle`].
+    pub fn post_all_and_settle(&self, site: &str, events: Vec<Value>) {
+        let n = events.len() as u64;
+        for chunk in events.chunks(200) {
+            let (st, body) = self.post(&batch(site, chunk.to_vec()));
+            assert_eq!(st, 202, "{body}");
+        }
+        self.settle(site, n);
+    }
+}
