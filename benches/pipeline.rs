@@ -3,8 +3,9 @@
 //!
 //! - `ingest/decode_validate_enrich`: one 50-event body → envelope parse, per-event
 //!   validation and enrichment (what `POST /v1/events` does before the log append);
-//!   `ingest/parse_floor_serde_json`: `serde_json` parsing of the same body alone (the
-//!   parse floor).
+//!   `ingest/parse_wire`: the typed, borrowed parse alone (envelope and each event's
+//!   members, [`sightline::event::wire`]); `ingest/parse_floor_serde_json`: `serde_json`
+//!   parsing of the same body into a `Value` alone (the parse floor).
 //! - `log/append_embedded_50`: one 50-event append to the embedded log (SQLite WAL,
 //!   `synchronous=FULL`: one fsync per group commit), fresh ids each time.
 //! - `sink/decode_encode`: a 10,000-record sink batch: protobuf log record → `Event` (the
@@ -19,6 +20,7 @@
 //!   (400 sessions); throughput per event.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use sightline::event::wire::WireEvent;
 use sightline::event::{enrich, validate, Event};
 use sightline::loadgen::{accept, TrafficGen};
 use sightline::log::Log;
@@ -38,7 +40,8 @@ fn ingest(c: &mut Criterion) {
     g.throughput(Throughput::Elements(50));
     g.bench_function("decode_validate_enrich", |b| {
         b.iter(|| {
-            let env = validate::parse_envelope(&body).unwrap();
+            let mut scratch = Vec::new();
+            let env = validate::parse_envelope(&body, &mut scratch).unwrap();
             let ctx = enrich::Context {
                 oldest_ts: i64::MIN,
                 received_at: NOW,
@@ -48,12 +51,23 @@ fn ingest(c: &mut Criterion) {
                 request_id: "0192d5a0-0000-7000-8000-000000000000",
             };
             let mut n = 0;
-            for (i, v) in env.events.iter().enumerate() {
-                let mut ok = validate::validate_event(i, v, &env.site).unwrap();
+            for (i, raw) in env.events.iter().enumerate() {
+                let mut ok = validate::validate_event(i, &WireEvent::parse(raw), &env.site).unwrap();
                 n += enrich::enrich(&mut ok.event, &ctx);
                 std::hint::black_box(&ok.event);
             }
             n
+        })
+    });
+    // The typed parse alone: the envelope and each event's members, borrowed.
+    g.bench_function("parse_wire", |b| {
+        b.iter(|| {
+            let mut scratch = Vec::new();
+            let env = validate::parse_envelope(&body, &mut scratch).unwrap();
+            env.events
+                .iter()
+                .map(|r| WireEvent::parse(r).is_object as usize)
+                .sum::<usize>()
         })
     });
     g.bench_function("parse_floor_serde_json", |b| {
