@@ -69,7 +69,14 @@ impl<'a> Json<'a> {
     /// A number, as `serde_json` reads it (an integer when it fits `u64`/`i64`, else `f64`);
     /// `None` for another type or a number out of `f64` range.
     pub fn as_number(self) -> Option<serde_json::Number> {
-        let b = *self.raw().as_bytes().first()?;
+        let raw = self.raw();
+        let digits = raw.strip_prefix('-').unwrap_or(raw).as_bytes();
+        // Most numbers are integers that fit `i64`: read them without a parser (`-0` is a
+        // float to serde_json, so it takes the general path).
+        if (1..=18).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) && raw != "-0" {
+            return raw.parse::<i64>().ok().map(serde_json::Number::from);
+        }
+        let b = *raw.as_bytes().first()?;
         if b == b'-' || b.is_ascii_digit() {
             serde_json::from_str(self.raw()).ok()
         } else {
@@ -532,5 +539,26 @@ mod tests {
         assert_eq!(Json(s).as_str().as_deref(), Some("a\u{fffd}"));
         let big: &RawValue = serde_json::from_str("1e999").unwrap();
         assert_eq!(Json(big).as_f64(), None);
+        // Numbers read as serde_json reads them, the integer fast path included.
+        for n in [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "1700000000000",
+            "999999999999999999",
+            "-999999999999999999",
+            "9999999999999999999",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "1.5",
+            "-2.5e3",
+            "1E2",
+            "0.0",
+        ] {
+            let raw: &RawValue = serde_json::from_str(n).unwrap();
+            let want: serde_json::Number = serde_json::from_str(n).unwrap();
+            assert_eq!(Json(raw).as_number(), Some(want), "{n}");
+        }
     }
 }
