@@ -86,6 +86,35 @@ fn mutate(rng: &mut rand::rngs::StdRng, seeds: &[Vec<u8>]) -> Vec<u8> {
     d
 }
 
+/// How deep a `parse_batch` input gets: (its envelope parsed, events in it, events accepted),
+/// so a long run can show it reached validation and enrichment, not only the JSON parser.
+fn batch_depth(data: &[u8]) -> (u64, u64, u64) {
+    use sightline::event::enrich::{Context, PageKeyRules, Skew};
+    let mut scratch = Vec::new();
+    let Ok(env) = sightline::event::validate::parse_envelope(data, &mut scratch) else {
+        return (0, 0, 0);
+    };
+    let rules = PageKeyRules::default();
+    let ctx = Context {
+        received_at: 1_764_412_800_000,
+        oldest_ts: i64::MIN,
+        skew: Skew::for_batch(env.sent_at, 1_764_412_800_000),
+        bot_reason: None,
+        page_keys: &rules,
+        request_id: "fuzz",
+    };
+    let accepted = env
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(i, raw)| {
+            let wire = sightline::event::wire::WireEvent::parse(raw);
+            sightline::ingest::accept_event(*i, &wire, "fuzz", &ctx, 256 << 10).is_ok()
+        })
+        .count();
+    (1, env.events.len() as u64, accepted as u64)
+}
+
 fn run(target: &str, f: fn(&[u8])) {
     let seeds = corpus(target);
     for s in &seeds {
@@ -99,9 +128,15 @@ fn run(target: &str, f: fn(&[u8])) {
         .join("target/fuzz-failures")
         .join(target);
     let mut failures = 0u64;
+    // Inputs whose envelope parsed, events in them, events accepted (`parse_batch` only).
+    let mut depth = (0u64, 0u64, 0u64);
     // Panics are caught per input, so a long run reports every failing input, not the first.
     for n in 0..mutations {
         let input = mutate(&mut rng, &seeds);
+        if target == "parse_batch" && mutations > MUTATIONS as u64 {
+            let (a, b, c) = std::panic::catch_unwind(|| batch_depth(&input)).unwrap_or_default();
+            depth = (depth.0 + a, depth.1 + b, depth.2 + c);
+        }
         if std::panic::catch_unwind(|| f(&input)).is_err() {
             failures += 1;
             std::fs::create_dir_all(&failures_dir).unwrap();
@@ -120,6 +155,12 @@ fn run(target: &str, f: fn(&[u8])) {
         seeds.len(),
         started.elapsed().as_secs_f64()
     );
+    if depth.0 > 0 {
+        eprintln!(
+            "{target}: {} inputs had a valid envelope, holding {} events, {} accepted",
+            depth.0, depth.1, depth.2
+        );
+    }
     assert_eq!(
         failures,
         0,
