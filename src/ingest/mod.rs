@@ -26,6 +26,7 @@ use crate::log::Log;
 use crate::sites::SiteCache;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use outcome::BODY_SAMPLE_BYTES;
 use quota::Quotas;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -200,8 +201,6 @@ pub(crate) async fn finish(
     // Requests and their latency are counted for every route by `metrics::http_middleware`.
     resp
 }
-
-use outcome::BODY_SAMPLE_BYTES;
 
 /// An event that passed validation and enrichment.
 #[derive(Debug)]
