@@ -17,8 +17,10 @@
 //! what became of each.
 
 use crate::event::enrich::{Context, Skew};
+use crate::event::wire::WireEvent;
 use crate::log::deadletter::decode_event;
 use crate::log::{AppendOutcome, DeadLetter, Log};
+use crate::model::dead_stage::DeadStage;
 use crate::sites::Site;
 use crate::warehouse::Warehouse;
 use serde::Serialize;
@@ -60,7 +62,7 @@ pub struct Filter {
 impl Filter {
     /// Whether `d` passes the filter.
     pub fn matches(&self, d: &DeadLetter) -> bool {
-        self.site.as_ref().is_none_or(|s| *s == d.site) && self.stage.as_ref().is_none_or(|s| *s == d.stage)
+        self.site.as_ref().is_none_or(|s| *s == d.site) && self.stage.as_ref().is_none_or(|s| s == d.stage.as_str())
     }
 }
 
@@ -96,15 +98,16 @@ pub async fn replay(
     let mut to_append = Vec::new();
     let mut to_store = Vec::new();
     for d in letters {
-        match d.stage.as_str() {
-            "sink" => match decode_event(&d.raw) {
+        match d.stage {
+            DeadStage::Sink => match decode_event(&d.raw) {
                 Some(ev) => to_store.push(ev),
                 None => report.skipped += 1,
             },
-            "ingest" => {
+            DeadStage::Ingest => {
                 let site = sites.iter().find(|s| s.key == d.site);
-                let raw: Option<serde_json::Value> = serde_json::from_str(&d.raw).ok();
-                let (Some(site), Some(raw)) = (site, raw.filter(|v| v.is_object())) else {
+                let raw: Option<&serde_json::value::RawValue> = serde_json::from_str(&d.raw).ok();
+                let wire = raw.map(WireEvent::parse).filter(|w| w.is_object);
+                let (Some(site), Some(wire)) = (site, wire) else {
                     report.skipped += 1;
                     continue;
                 };
@@ -117,8 +120,8 @@ pub async fn replay(
                     page_keys: &site.settings.page_keys,
                     request_id: &request_id,
                 };
-                match crate::ingest::accept_event(0, &raw, &site.key, &ctx, event_cap) {
-                    Ok((ev, _)) => to_append.push(ev),
+                match crate::ingest::accept_event(0, &wire, &site.key, &ctx, event_cap) {
+                    Ok(ok) => to_append.push(ok.event),
                     Err(r) => {
                         report.still_rejected += 1;
                         if report.reasons.len() < 20 {
@@ -127,8 +130,8 @@ pub async fn replay(
                     }
                 }
             }
-            // `request`: a sample of a refused body, kept for diagnosis; nothing to replay.
-            _ => report.skipped += 1,
+            // A sample of a refused body, kept for diagnosis; nothing to replay.
+            DeadStage::Request => report.skipped += 1,
         }
     }
     if dry_run {

@@ -5,6 +5,7 @@
 
 use crate::event::enrich::{page_key, scrub_text, scrub_url, Context, PageKeyRules, Skew};
 use crate::event::validate::parse_envelope;
+use crate::event::wire::WireEvent;
 use crate::ingest::decode::{codings, decode};
 
 /// Decoded-body cap used by the decoding target: 64 KiB. The cap is a parameter of
@@ -37,7 +38,8 @@ pub fn decode_body(data: &[u8]) {
 /// Event parsing: the envelope, then every event validated and enriched exactly as ingest
 /// does ([`crate::ingest::accept_event`]).
 pub fn parse_batch(data: &[u8]) {
-    let Ok(env) = parse_envelope(data) else {
+    let mut scratch = Vec::new();
+    let Ok(env) = parse_envelope(data, &mut scratch) else {
         return;
     };
     let received_at = 1_764_412_800_000;
@@ -50,11 +52,12 @@ pub fn parse_batch(data: &[u8]) {
         page_keys: &rules,
         request_id: "fuzz",
     };
-    for (i, v) in env.events.iter().enumerate() {
-        if let Ok((ev, _)) = crate::ingest::accept_event(i, v, "fuzz", &ctx, 256 << 10) {
+    for (i, raw) in env.events.iter().enumerate() {
+        let wire = WireEvent::parse(raw);
+        if let Ok(ok) = crate::ingest::accept_event(i, &wire, "fuzz", &ctx, 256 << 10) {
             // What was accepted survives the log's encoding.
-            let back = crate::event::Event::decode(&ev.encode()).expect("an accepted event decodes");
-            assert_eq!(back, ev);
+            let back = crate::event::Event::decode(&ok.event.encode()).expect("an accepted event decodes");
+            assert_eq!(back, ok.event);
         }
     }
 }

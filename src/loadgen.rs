@@ -180,8 +180,9 @@ pub fn accept(body: &Value, received_at: i64) -> Vec<crate::event::Event> {
     let events = body["events"].as_array().unwrap_or(&empty);
     events
         .iter()
+        .filter_map(|v| serde_json::value::to_raw_value(v).ok())
         .enumerate()
-        .filter_map(|(i, v)| validate::validate_event(i, v, site).ok())
+        .filter_map(|(i, raw)| validate::validate_event(i, &crate::event::wire::WireEvent::parse(&raw), site).ok())
         .map(|mut ok| {
             enrich::enrich(&mut ok.event, &ctx);
             ok.event

@@ -270,7 +270,7 @@ async fn store_batch(
             Err(e) => dead.push(DeadLetter {
                 at: chrono::Utc::now().timestamp_millis(),
                 site: String::new(),
-                stage: "sink".into(),
+                stage: crate::model::dead_stage::DeadStage::Sink,
                 field: "record".into(),
                 reason: format!("undecodable log record at {:?}: {e}", r.position),
                 raw: hex::encode(&r.payload[..r.payload.len().min(2048)]),
@@ -332,7 +332,7 @@ async fn store_batch(
                 dead.extend(events.drain(..).map(|ev| DeadLetter {
                     at,
                     site: ev.site.clone(),
-                    stage: "sink".into(),
+                    stage: crate::model::dead_stage::DeadStage::Sink,
                     field: String::new(),
                     reason: reason.clone(),
                     raw: crate::log::deadletter::encode_event(&ev),

@@ -331,7 +331,7 @@ async fn dead_letters_are_read_back_newest_first() {
     let dl = |at: i64| DeadLetter {
         at,
         site: "kt".into(),
-        stage: "ingest".into(),
+        stage: sightline::model::dead_stage::DeadStage::Ingest,
         field: "x".into(),
         reason: format!("reason {at}"),
         raw: "{}".into(),

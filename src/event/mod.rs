@@ -8,6 +8,7 @@
 pub mod enrich;
 pub mod identity;
 pub mod validate;
+pub mod wire;
 
 use serde::{Deserialize, Serialize};
 

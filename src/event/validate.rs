@@ -8,9 +8,10 @@
 mod envelope;
 pub use envelope::*;
 
+use super::wire::{Json, WireEvent};
 use super::{Answer, DeviceClass, Event, Payload, SurveyKind, Viewport};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Longest accepted id, session id, visitor id (chars).
 pub const MAX_ID_CHARS: usize = 128;
@@ -86,8 +87,8 @@ pub fn cut_chars(mut s: String, max: usize) -> String {
 }
 
 /// Reads the fields of one event object, recording every hard error and any warnings.
-struct Fields<'a> {
-    obj: &'a Map<String, Value>,
+struct Fields<'w, 'a> {
+    obj: &'w WireEvent<'a>,
     index: usize,
     /// Optional fields dropped because of their type.
     warnings: Vec<String>,
@@ -98,7 +99,7 @@ struct Fields<'a> {
 /// A field's value, or the error recorded for it with [`Fields::record`].
 type R<T> = Result<T, FieldError>;
 
-impl<'a> Fields<'a> {
+impl<'a> Fields<'_, 'a> {
     fn reject(&self, field: &str, reason: impl Into<String>) -> FieldError {
         FieldError {
             field: field.into(),
@@ -121,54 +122,66 @@ impl<'a> Fields<'a> {
             errors,
         }
     }
-    fn get(&self, f: &str) -> Option<&'a Value> {
-        self.obj.get(f).filter(|v| !v.is_null())
+    fn get(&self, f: &str) -> Option<Json<'a>> {
+        self.obj.get(f)
     }
-    fn req_str(&self, f: &str, max: usize) -> R<String> {
-        match self.obj.get(f) {
-            Some(Value::String(s)) if s.is_empty() => Err(self.reject(f, "must not be empty")),
-            Some(Value::String(s)) if s.chars().count() > max => {
-                Err(self.reject(f, format!("longer than {max} characters")))
-            }
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(Value::Null) | None => Err(self.reject(f, "missing")),
-            Some(_) => Err(self.reject(f, "must be a string")),
+    /// A required string, borrowed from the body when it holds no escape.
+    fn req_cow(&self, f: &str, max: usize) -> R<Cow<'a, str>> {
+        match self.obj.member(f) {
+            None => Err(self.reject(f, "missing")),
+            Some(v) if v.is_null() => Err(self.reject(f, "missing")),
+            Some(v) => match v.as_str() {
+                Some(s) if s.is_empty() => Err(self.reject(f, "must not be empty")),
+                // A string of at most `max` bytes has at most `max` characters.
+                Some(s) if s.len() > max && s.chars().count() > max => {
+                    Err(self.reject(f, format!("longer than {max} characters")))
+                }
+                Some(s) => Ok(s),
+                None => Err(self.reject(f, "must be a string")),
+            },
         }
     }
+    fn req_str(&self, f: &str, max: usize) -> R<String> {
+        self.req_cow(f, max).map(Cow::into_owned)
+    }
     fn req_num(&self, f: &str) -> R<f64> {
-        match self.obj.get(f) {
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| self.reject(f, "must be a finite number")),
-            Some(Value::Null) => Err(self.reject(f, "is null; expected a number")),
+        match self.obj.member(f) {
             None => Err(self.reject(f, "missing")),
-            Some(_) => Err(self.reject(f, "must be a number")),
+            Some(v) if v.is_null() => Err(self.reject(f, "is null; expected a number")),
+            Some(v) => match v.as_number() {
+                Some(n) => n
+                    .as_f64()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| self.reject(f, "must be a finite number")),
+                None => Err(self.reject(f, "must be a number")),
+            },
         }
     }
     fn req_ms(&self, f: &str) -> R<i64> {
-        match self.obj.get(f) {
-            None | Some(Value::Null) => Err(self.reject(f, "missing")),
-            Some(v) => as_ms(v).ok_or_else(|| self.reject(f, "must be an integer (ms since epoch)")),
+        match self.get(f) {
+            None => Err(self.reject(f, "missing")),
+            Some(v) => v
+                .as_ms()
+                .ok_or_else(|| self.reject(f, "must be an integer (ms since epoch)")),
         }
     }
     /// An optional string: ill-typed → dropped with a warning; cut at `max` chars.
     fn opt_str(&mut self, f: &str, max: usize) -> Option<String> {
-        match self.get(f) {
-            None => None,
-            Some(Value::String(s)) if s.is_empty() => None,
-            Some(Value::String(s)) => Some(cut_chars(s.clone(), max)),
-            Some(_) => {
+        let v = self.get(f)?;
+        match v.as_str() {
+            Some(s) if s.is_empty() => None,
+            Some(s) => Some(cut_chars(s.into_owned(), max)),
+            None => {
                 self.warnings.push(f.to_string());
                 None
             }
         }
     }
     fn opt_num(&mut self, f: &str) -> Option<f64> {
-        match self.get(f) {
-            None => None,
-            Some(Value::Number(n)) if n.as_f64().is_some_and(f64::is_finite) => n.as_f64(),
-            Some(_) => {
+        let v = self.get(f)?;
+        match v.as_f64() {
+            Some(x) if x.is_finite() => Some(x),
+            _ => {
                 self.warnings.push(f.to_string());
                 None
             }
@@ -184,30 +197,33 @@ impl<'a> Fields<'a> {
         }
     }
     fn opt_bool(&mut self, f: &str) -> bool {
-        match self.get(f) {
+        match self.get(f).map(Json::as_bool) {
             None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
+            Some(Some(b)) => b,
+            Some(None) => {
                 self.warnings.push(f.to_string());
                 false
             }
         }
     }
-    fn opt_box(&mut self, f: &str) -> Option<Viewport> {
+    /// Two numeric members `keys` of an object member `f`, each in `range`; `None` (with a
+    /// warning) when the member is there but not such an object.
+    fn opt_pair(&mut self, f: &str, keys: [&str; 2], range: std::ops::RangeInclusive<f64>) -> Option<(f64, f64)> {
         let v = self.get(f)?;
-        let dim = |k: &str| {
-            v.get(k)
-                .and_then(Value::as_f64)
-                .filter(|x| (0.0..=100_000.0).contains(x))
-                .map(|x| x.round() as u32)
-        };
-        match (dim("w"), dim("h")) {
-            (Some(w), Some(h)) => Some(Viewport { w, h }),
+        let num = |m: Option<Json>| m.and_then(Json::as_f64).filter(|x| range.contains(x));
+        match v.pick(keys).map(|[a, b]| (num(a), num(b))) {
+            Some((Some(a), Some(b))) => Some((a, b)),
             _ => {
                 self.warnings.push(f.to_string());
                 None
             }
         }
+    }
+    fn opt_box(&mut self, f: &str) -> Option<Viewport> {
+        self.opt_pair(f, ["w", "h"], 0.0..=100_000.0).map(|(w, h)| Viewport {
+            w: w.round() as u32,
+            h: h.round() as u32,
+        })
     }
 }
 
@@ -220,23 +236,23 @@ pub struct Validated {
 }
 
 /// Validate one event of a batch. `index` is its position, used in the rejection.
-pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validated, Rejection> {
-    let Value::Object(obj) = value else {
+pub fn validate_event(index: usize, wire: &WireEvent, site: &str) -> Result<Validated, Rejection> {
+    if !wire.is_object {
         return Err(Rejection::new(index, "event", "must be a JSON object"));
-    };
+    }
     let mut f = Fields {
-        obj,
+        obj: wire,
         index,
         warnings: Vec::new(),
         errors: Vec::new(),
     };
-    let id = f.req_str("id", MAX_ID_CHARS).and_then(|id| {
+    let id = f.req_cow("id", MAX_ID_CHARS).and_then(|id| {
         uuid::Uuid::parse_str(&id)
             .map(|u| u.hyphenated().to_string())
             .map_err(|_| f.reject("id", "must be a UUID (v7 preferred)"))
     });
     let id = f.record(id);
-    let typ = f.record(f.req_str("type", MAX_LABEL_CHARS));
+    let typ = f.record(f.req_cow("type", MAX_LABEL_CHARS));
     let ts = f.req_ms("ts").and_then(|ts| {
         if ts > 0 {
             Ok(ts)
@@ -289,19 +305,7 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
                 (f.record(coord(&f, "x")), f.record(coord(&f, "y")))
             };
             let selector = f.record(f.req_str("selector", MAX_SELECTOR_CHARS));
-            let el = match f.get("el") {
-                None => None,
-                Some(v) => {
-                    let frac = |k: &str| v.get(k).and_then(Value::as_f64).filter(|x| (0.0..=1.0).contains(x));
-                    match (frac("x"), frac("y")) {
-                        (Some(a), Some(b)) => Some((a, b)),
-                        _ => {
-                            f.warnings.push("el".into());
-                            None
-                        }
-                    }
-                }
-            };
+            let el = f.opt_pair("el", ["x", "y"], 0.0..=1.0);
             let keyboard = f.opt_bool("keyboard");
             let (tag, zone, reaction_ms) = (
                 f.opt_str("tag", MAX_LABEL_CHARS).map(|t| t.to_ascii_lowercase()),
@@ -378,7 +382,7 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
         Some("survey_response") => {
             let survey_id = f.record(f.req_str("survey_id", MAX_LABEL_CHARS));
             let question_id = f.record(f.req_str("question_id", MAX_LABEL_CHARS));
-            let kind = f.req_str("kind", MAX_LABEL_CHARS).and_then(|k| {
+            let kind = f.req_cow("kind", MAX_LABEL_CHARS).and_then(|k| {
                 SurveyKind::parse(&k).ok_or_else(|| f.reject("kind", "must be one of nps, csat, rating, choice, text"))
             });
             let kind = f.record(kind);
@@ -439,10 +443,12 @@ pub fn validate_event(index: usize, value: &Value, site: &str) -> Result<Validat
         }
         Some("custom") => {
             let name = f.record(f.req_str("name", MAX_LABEL_CHARS));
-            let props_json = match f.get("props") {
-                None => "{}".to_string(),
-                Some(v @ Value::Object(_)) => v.to_string(),
-                Some(_) => {
+            // The props are stored as compact JSON text with their keys sorted (as before
+            // typed parsing): the one member read through a `Value`.
+            let props_json = match f.get("props").filter(|v| v.is_object()).map(|v| v.to_value()) {
+                None if f.get("props").is_none() => "{}".to_string(),
+                Some(Some(v)) => v.to_string(),
+                _ => {
                     f.warnings.push("props".into());
                     "{}".to_string()
                 }
@@ -507,19 +513,18 @@ fn survey_value(f: &Fields, kind: SurveyKind) -> R<Answer> {
             Some(n) if n.is_finite() => Ok(Answer::Number(n)),
             _ => Err(f.reject("value", "a rating answer must be a number")),
         },
-        SurveyKind::Choice => match v {
-            Value::String(s) => Ok(Answer::Text(cut_chars(s.clone(), MAX_LABEL_CHARS))),
-            Value::Array(items) if items.iter().all(Value::is_string) => Ok(Answer::Choices(
+        SurveyKind::Choice => match (v.as_str(), v.as_strings()) {
+            (Some(s), _) => Ok(Answer::Text(cut_chars(s.into_owned(), MAX_LABEL_CHARS))),
+            (_, Some(items)) => Ok(Answer::Choices(
                 items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(|s| cut_chars(s.to_string(), MAX_LABEL_CHARS))
+                    .into_iter()
+                    .map(|s| cut_chars(s.into_owned(), MAX_LABEL_CHARS))
                     .collect(),
             )),
             _ => Err(f.reject("value", "a choice answer must be a string or a list of strings")),
         },
-        SurveyKind::Text => match v {
-            Value::String(s) => Ok(Answer::Text(cut_chars(s.clone(), MAX_TEXT_CHARS))),
+        SurveyKind::Text => match v.as_str() {
+            Some(s) => Ok(Answer::Text(cut_chars(s.into_owned(), MAX_TEXT_CHARS))),
             _ => Err(f.reject("value", "a text answer must be a string")),
         },
     }

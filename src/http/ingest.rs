@@ -3,7 +3,8 @@
 
 use super::{require_token, ApiError, AppState};
 use crate::event::enrich::{self, Skew};
-use crate::event::validate;
+use crate::event::validate::Envelope;
+use crate::event::wire::{WireBody, WireEvent};
 use crate::ingest::{accept, check_content_type, decode, IngestError, IngestQuery, IngestResponse, IngestState};
 use crate::metrics::METRICS;
 use actix_web::http::header;
@@ -62,28 +63,28 @@ pub async fn import(
             field: field.into(),
             reason: reason.into(),
         };
-        let mut value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| malformed("body", &format!("not valid JSON: {e}")))?;
-        let obj = value
-            .as_object_mut()
-            .ok_or_else(|| malformed("body", "expected a JSON object {\"events\": [...]}"))?;
-        match obj.get("site") {
-            None => {
-                obj.insert("site".into(), serde_json::Value::String(site.key.clone()));
-            }
-            Some(s) if s.as_str() == Some(site.key.as_str()) => {}
-            Some(_) => return Err(malformed("site", "must be the site key of the path, or left out")),
+        let body = match WireBody::parse(&body) {
+            Ok(WireBody::Object(w)) => w,
+            Ok(WireBody::NotObject) => return Err(malformed("body", "expected a JSON object {\"events\": [...]}")),
+            Err(e) => return Err(malformed("body", &format!("not valid JSON: {e}"))),
+        };
+        if body
+            .site
+            .is_some_and(|s| s.as_str().as_deref() != Some(site.key.as_str()))
+        {
+            return Err(malformed("site", "must be the site key of the path, or left out"));
         }
-        let env = validate::parse_envelope_value(value).map_err(|e| IngestError::Malformed {
+        let env = Envelope::from_wire(WireBody::Object(body), Some(&site.key)).map_err(|e| IngestError::Malformed {
             field: e.field,
             reason: e.reason,
         })?;
+        let events: Vec<WireEvent> = env.events.iter().map(|r| WireEvent::parse(r)).collect();
         // Only the envelope's `webdriver` flag: the importer's user agent is not a visitor's.
         let bot_reason = env.webdriver.then(|| "navigator.webdriver".to_string());
         accept(
             &state,
             &site,
-            &env.events,
+            &events,
             received_at,
             None,
             Skew { shift_ms: 0 },
@@ -98,6 +99,7 @@ pub async fn import(
             .insert_header(("x-request-id", request_id))
             .json(out),
         Err(e) => {
+            // Counted as every refusal; an import's body is the operator's, not kept.
             METRICS.requests_refused_total.with_label_values(&[e.cause()]).inc();
             e.error_response()
         }

@@ -1,18 +1,20 @@
 //! A batch's way into the log: quotas, per-event validation and enrichment, dead letters,
 //! the append and its answer ([`accept`], [`accept_browser_batch`]).
 
+use super::outcome::{self, DiscardReason, Outcome, Outcomes};
 use super::*;
 use crate::event::enrich::{self, Context, Skew};
-use crate::event::validate::{cut_chars, Rejection};
-use crate::log::{AppendOutcome, DeadLetter, LogError};
+use crate::event::validate::Rejection;
+use crate::event::wire::WireEvent;
+use crate::log::{AppendOutcome, LogError};
 use crate::metrics::METRICS;
 use actix_web::http::{header, StatusCode};
 use actix_web::HttpRequest;
 use std::time::Instant;
 
 /// A batch of event objects (`POST /v1/events` fields) sent by a visitor's browser.
-pub(crate) struct BrowserBatch<'a> {
-    pub events: &'a [serde_json::Value],
+pub(crate) struct BrowserBatch<'a, 'w> {
+    pub events: &'a [WireEvent<'w>],
     /// Client time the batch was sent, ms (for the clock-skew shift).
     pub sent_at: Option<i64>,
     /// `navigator.webdriver` as the client reported it.
@@ -29,7 +31,7 @@ pub(crate) async fn accept_browser_batch(
     req: &HttpRequest,
     state: &IngestState,
     site: &crate::sites::Site,
-    batch: BrowserBatch<'_>,
+    batch: BrowserBatch<'_, '_>,
 ) -> Result<(StatusCode, String, IngestResponse), IngestError> {
     if let Some(o) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         if !site.allows_origin(o) {
@@ -38,16 +40,12 @@ pub(crate) async fn accept_browser_batch(
     }
     // The visitor quota first: a flooding visitor's refused events take nothing from the
     // site's quota, so its other visitors are not refused for it (cases/2026-12.md C12).
-    let visitors = batch
-        .events
-        .iter()
-        .map(|e| e.get("visitor_id").and_then(|v| v.as_str()));
-    let over = state.quotas.take_visitors(&site.key, visitors);
+    let visitor_ids: Vec<_> = batch.events.iter().map(|e| e.str("visitor_id")).collect();
+    let over = state
+        .quotas
+        .take_visitors(&site.key, visitor_ids.iter().map(|v| v.as_deref()));
     if !over.refused.is_empty() {
-        METRICS
-            .events_refused_total
-            .with_label_values(&["quota_visitor"])
-            .inc_by(over.refused.len() as u64);
+        outcome::over_visitor_quota(over.refused.len());
         if over.refused.len() == batch.events.len() {
             return Err(quota::Refusal::Visitor(over.wait).into());
         }
@@ -66,12 +64,12 @@ pub(crate) async fn accept_browser_batch(
         .with_label_values(&[if skew.shift_ms == 0 { "none" } else { "shift" }])
         .observe((skew.shift_ms.abs() as f64) / 1000.0);
     // Events the visitor quota refused are left out of the batch and reported as rejected.
-    let kept: std::borrow::Cow<[serde_json::Value]> = if over.refused.is_empty() {
+    let kept: std::borrow::Cow<[WireEvent]> = if over.refused.is_empty() {
         batch.events.into()
     } else {
         let mut refused = over.refused.iter().peekable();
         let kept = (0..batch.events.len()).filter(|i| refused.next_if_eq(&i).is_none());
-        kept.map(|i| batch.events[i].clone()).collect::<Vec<_>>().into()
+        kept.map(|i| batch.events[i]).collect::<Vec<_>>().into()
     };
     let (status, request_id, mut out) = accept(
         state,
@@ -125,12 +123,13 @@ pub(super) fn report_over_quota(state: &IngestState, over: &quota::VisitorRefusa
 
 /// Validate, enrich and append one batch of event objects of `site` — the one path every
 /// event takes into the log, from the snippet ([`events`]) and from historical import
-/// ([`crate::http::ingest::import`]). Returns the status (`202`, or `400` when every event was rejected), the
-/// batch's request id and the response body.
+/// ([`crate::http::ingest::import`]). Returns the status (`202`, or `400` when every event was
+/// rejected), the batch's request id and the response body. Every event gets one
+/// [`Outcome`], counted and dead-lettered once for the batch ([`Outcomes::emit`]).
 pub async fn accept(
     state: &IngestState,
     site: &crate::sites::Site,
-    events: &[serde_json::Value],
+    events: &[WireEvent<'_>],
     received_at: i64,
     sent_at: Option<i64>,
     skew: Skew,
@@ -139,6 +138,7 @@ pub async fn accept(
 ) -> Result<(StatusCode, String, IngestResponse), IngestError> {
     let limits = state.limits;
     let request_id = uuid::Uuid::now_v7().to_string();
+    let mut outcomes = Outcomes::new(&site.key, received_at, sent_at, bot_reason.clone());
     let ctx = Context {
         received_at,
         oldest_ts,
@@ -152,40 +152,10 @@ pub async fn accept(
     let mut accepted_index = Vec::with_capacity(events.len());
     let mut rejected = Vec::new();
     let mut warnings = Vec::new();
-    let mut dead = Vec::new();
-    // Every rejection is counted, kept as a dead letter with the raw event, and reported.
-    let reject = |r: Rejection,
-                  typ: &str,
-                  raw: &serde_json::Value,
-                  rejected: &mut Vec<Rejection>,
-                  dead: &mut Vec<DeadLetter>| {
-        METRICS.events_rejected_total.with_label_values(&[typ, &r.field]).inc();
-        dead.push(DeadLetter {
-            at: received_at,
-            site: site.key.clone(),
-            stage: "ingest".into(),
-            field: r.field.clone(),
-            reason: r.reason.clone(),
-            // Dead letters keep the raw event, scrubbed of PII like accepted events are, and
-            // what a replay needs to treat it as ingest would have.
-            raw: {
-                let mut raw = raw.clone();
-                enrich::scrub_json(&mut raw);
-                cut_chars(raw.to_string(), DEAD_EVENT_CHARS)
-            },
-            sent_at,
-            bot_reason: ctx.bot_reason.clone(),
-        });
-        rejected.push(r);
-    };
-    for (i, v) in events.iter().enumerate() {
-        let typ = v
-            .get("type")
-            .and_then(|t| t.as_str())
-            .filter(|t| crate::event::EVENT_TYPES.contains(t))
-            .unwrap_or("unknown");
-        METRICS.events_received_total.with_label_values(&[typ]).inc();
-        let result = accept_event(i, v, &site.key, &ctx, limits.event_bytes).and_then(|(event, dropped)| {
+    for (i, w) in events.iter().enumerate() {
+        let typ = outcome::type_index(w.str("type").as_deref());
+        outcomes.received(typ);
+        let result = accept_event(i, w, &site.key, &ctx, limits.event_bytes).and_then(|ok| {
             // An answer to a survey the site defines must fit the definition.
             if let crate::event::Payload::SurveyResponse {
                 survey_id,
@@ -193,26 +163,30 @@ pub async fn accept(
                 kind,
                 value,
                 ..
-            } = &event.payload
+            } = &ok.event.payload
             {
                 crate::survey::check_answer(&site.settings.surveys, survey_id, question_id, *kind, value)
                     .map_err(|(field, reason)| Rejection::new(i, field, reason))?;
             }
-            Ok((event, dropped))
+            Ok(ok)
         });
         match result {
-            Ok((event, dropped)) => {
-                for f in dropped {
+            Ok(ok) => {
+                outcomes.enriched(ok.pii, &ok.warnings);
+                for f in ok.warnings {
                     warnings.push(Warning {
                         index: i,
                         field: f,
                         reason: "ill-typed or out of range for this optional field; dropped, the event was kept".into(),
                     });
                 }
-                accepted.push(event);
+                accepted.push(ok.event);
                 accepted_index.push(i);
             }
-            Err(r) => reject(r, typ, v, &mut rejected, &mut dead),
+            Err(r) => {
+                outcomes.record(Outcome::Discarded(DiscardReason::Invalid), None, typ, w.raw, Some(&r));
+                rejected.push(r);
+            }
         }
     }
 
@@ -248,40 +222,39 @@ pub async fn accept(
             tracing::error!(request_id, error_type = t, events = accepted.len(), "log append failed");
         }
     }
-    let outcomes = match appended {
-        Ok(Ok(o)) => o,
-        Ok(Err(LogError::TooLarge { limit, .. })) => {
-            return Err(IngestError::TooLarge {
-                limit,
-                what: "log record",
-            })
-        }
-        Ok(Err(e)) => return Err(IngestError::Unavailable(e.to_string())),
-        Err(_) => {
-            return Err(IngestError::Unavailable(format!(
-                "no acknowledgement within {} ms",
-                limits.append_timeout.as_millis()
-            )))
+    let appended = match appended {
+        Ok(Ok(o)) => Ok(o),
+        Ok(Err(LogError::TooLarge { limit, .. })) => Err(IngestError::TooLarge {
+            limit,
+            what: "log record",
+        }),
+        Ok(Err(e)) => Err(IngestError::Unavailable(e.to_string())),
+        Err(_) => Err(IngestError::Unavailable(format!(
+            "no acknowledgement within {} ms",
+            limits.append_timeout.as_millis()
+        ))),
+    };
+    let appended = match appended {
+        Ok(o) => o,
+        Err(e) => {
+            // The client retries the batch: counted, not dead-lettered.
+            outcomes.emit(None).await;
+            return Err(e);
         }
     };
 
     let mut n_accepted = 0;
     let mut n_dup = 0;
-    for ((ev, i), outcome) in accepted.iter().zip(&accepted_index).zip(outcomes) {
-        match outcome {
+    for ((ev, i), appended) in accepted.iter().zip(&accepted_index).zip(appended) {
+        let typ = outcome::type_index(Some(ev.type_name()));
+        match appended {
             AppendOutcome::Appended => {
                 n_accepted += 1;
-                METRICS.events_accepted_total.with_label_values(&[ev.type_name()]).inc();
-                if ev.bot_reason.is_some() {
-                    METRICS.bot_events_total.inc();
-                }
+                outcomes.record(Outcome::Accepted, Some(ev), typ, events[*i].raw, None);
             }
             AppendOutcome::Duplicate => {
                 n_dup += 1;
-                METRICS
-                    .events_duplicate_total
-                    .with_label_values(&[ev.type_name()])
-                    .inc();
+                outcomes.record(Outcome::Duplicate, Some(ev), typ, events[*i].raw, None);
             }
             AppendOutcome::Conflict(earlier) => {
                 let r = Rejection::new(
@@ -289,16 +262,14 @@ pub async fn accept(
                     "id",
                     format!("id already used by an event of type {earlier}; ids must be unique per event"),
                 );
-                reject(r, ev.type_name(), &events[*i], &mut rejected, &mut dead);
+                let discarded = Outcome::Discarded(DiscardReason::IdConflict);
+                outcomes.record(discarded, Some(ev), typ, events[*i].raw, Some(&r));
+                rejected.push(r);
             }
         }
     }
     rejected.sort_by_key(|r| r.index);
-    if !dead.is_empty() {
-        if let Err(e) = state.log.dead_letter(dead).await {
-            tracing::warn!(error = %e, "could not keep rejected events as dead letters");
-        }
-    }
+    outcomes.emit(Some(&*state.log)).await;
     tracing::debug!(
         request_id,
         site = %site.key,
@@ -342,22 +313,4 @@ impl Drop for Inflight {
     fn drop(&mut self) {
         self.0.sub(self.1);
     }
-}
-
-/// Bytes of `v` written as compact JSON, counted without building the string (the per-event
-/// cap is checked on every event of every batch).
-pub(super) fn json_len(v: &serde_json::Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Count(0);
-    serde_json::to_writer(&mut c, v).expect("writing JSON to a counter cannot fail");
-    c.0
 }

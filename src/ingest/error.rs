@@ -56,6 +56,36 @@ impl From<quota::Refusal> for IngestError {
 }
 
 impl IngestError {
+    /// The field the refusal names in its body (`field`), and in its dead letter.
+    pub fn field(&self) -> &str {
+        match self {
+            IngestError::Malformed { field, .. } => field,
+            IngestError::UnknownSite => "site",
+            IngestError::OriginNotAllowed(_) => "origin",
+            IngestError::TooLarge { .. } | IngestError::SlowBody(_) => "body",
+            IngestError::UnsupportedEncoding(_) => "content-encoding",
+            IngestError::UnsupportedContentType(_) => "content-type",
+            IngestError::Unavailable(_) => "log",
+            IngestError::OverQuota { scope: "visitor", .. } => "visitor_id",
+            IngestError::OverQuota { scope, .. } => scope,
+            IngestError::Busy => "server",
+        }
+    }
+
+    /// Whether the request was refused as bad input (its body sample is kept as a dead
+    /// letter), rather than asked to retry (quotas, overload, a log outage, a slow body).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            IngestError::Malformed { .. }
+                | IngestError::UnknownSite
+                | IngestError::OriginNotAllowed(_)
+                | IngestError::TooLarge { .. }
+                | IngestError::UnsupportedEncoding(_)
+                | IngestError::UnsupportedContentType(_)
+        )
+    }
+
     /// The `cause` label of `sightline_requests_refused_total` for this refusal.
     pub fn cause(&self) -> &'static str {
         match self {
@@ -101,18 +131,10 @@ impl ResponseError for IngestError {
         }
     }
     fn error_response(&self) -> HttpResponse {
-        let (field, limit) = match self {
-            IngestError::Malformed { field, .. } => (field.clone(), None),
-            IngestError::UnknownSite => ("site".to_string(), None),
-            IngestError::OriginNotAllowed(_) => ("origin".to_string(), None),
-            IngestError::TooLarge { limit, .. } => ("body".to_string(), Some(*limit)),
-            IngestError::UnsupportedEncoding(_) => ("content-encoding".to_string(), None),
-            IngestError::UnsupportedContentType(_) => ("content-type".to_string(), None),
-            IngestError::Unavailable(_) => ("log".to_string(), None),
-            IngestError::OverQuota { scope: "visitor", .. } => ("visitor_id".to_string(), None),
-            IngestError::OverQuota { scope, .. } => (scope.to_string(), None),
-            IngestError::Busy => ("server".to_string(), None),
-            IngestError::SlowBody(_) => ("body".to_string(), None),
+        let field = self.field().to_string();
+        let limit = match self {
+            IngestError::TooLarge { limit, .. } => Some(*limit),
+            _ => None,
         };
         let reason = match self {
             IngestError::Malformed { reason, .. } => reason.clone(),

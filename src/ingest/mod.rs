@@ -9,6 +9,7 @@ mod accept;
 pub mod compat;
 pub mod decode;
 mod error;
+pub mod outcome;
 pub mod quota;
 mod snippet;
 
@@ -20,12 +21,12 @@ use crate::clock::Clock;
 use crate::config::defaults;
 use crate::event::enrich::{self, Context};
 use crate::event::validate::{self, cut_chars, Rejection};
-use crate::log::DeadLetter;
+use crate::event::wire::{Json, WireEvent};
 use crate::log::Log;
-use crate::metrics::METRICS;
 use crate::sites::SiteCache;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use outcome::BODY_SAMPLE_BYTES;
 use quota::Quotas;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -165,8 +166,8 @@ pub async fn events(
     finish(&req, &state, result, &sample).await
 }
 
-/// The answer of a browser ingest request: a refusal is counted, its body sample kept as a
-/// dead letter ([`keep_refused_body`]) and answered with the CORS grant (for origins some
+/// The answer of a browser ingest request: a refusal is counted and its body sample kept as
+/// a dead letter ([`outcome::refused`]), and answered with the CORS grant (for origins some
 /// site allows) so the client can read the status and `Retry-After`.
 pub(crate) async fn finish(
     req: &HttpRequest,
@@ -177,8 +178,7 @@ pub(crate) async fn finish(
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
-            METRICS.requests_refused_total.with_label_values(&[e.cause()]).inc();
-            keep_refused_body(state, &e, sample).await;
+            outcome::refused(state, &e, sample).await;
             let mut r = e.error_response();
             if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
                 if state.sites.any_allows(origin) {
@@ -202,78 +202,30 @@ pub(crate) async fn finish(
     resp
 }
 
-/// Characters of a rejected event's JSON kept in its dead letter: enough for any event under
-/// the per-event cap to be replayed whole, under Kafka's 1 MB message limit.
-const DEAD_EVENT_CHARS: usize = 512 << 10;
-
-/// Bytes of a refused request's body kept as a dead letter.
-const BODY_SAMPLE_BYTES: usize = 4096;
-
-/// Keep a sample of a request refused as bad input (malformed, unknown site, origin, size,
-/// encoding) in the dead-letter store, stage `request`, PII-scrubbed. Refusals that ask
-/// for a retry (quotas, overload, log outage) are not bad input and are not kept. The
-/// samples are themselves rate limited ([`quota::Quotas::take_sample`]) so a flood of garbage
-/// cannot fill the store; samples over that rate are only counted.
-async fn keep_refused_body(state: &IngestState, e: &IngestError, sample: &[u8]) {
-    let field = match e {
-        IngestError::Malformed { field, .. } => field.clone(),
-        IngestError::UnknownSite => "site".into(),
-        IngestError::OriginNotAllowed(_) => "origin".into(),
-        IngestError::TooLarge { .. } => "body".into(),
-        IngestError::UnsupportedEncoding(_) => "content-encoding".into(),
-        _ => return,
-    };
-    if !state.quotas.take_sample() {
-        return;
-    }
-    // A sample that is JSON is scrubbed field by field (ids and times kept), else as text;
-    // compressed bytes are decoded first, and bytes that are not text are kept as base64.
-    let sample = crate::log::deadletter::decoded_sample(sample, BODY_SAMPLE_BYTES);
-    // The sample is parsed once: its site is read (the body's `site`, or for a tracker's body
-    // the site its project key maps to) before it is scrubbed.
-    let (text, site) = match serde_json::from_slice::<serde_json::Value>(&sample) {
-        Ok(mut v) => {
-            let site = v
-                .get("site")
-                .and_then(|s| s.as_str())
-                .map(|s| cut_chars(s.to_string(), 128))
-                .or_else(|| compat::site_of_body(&state.sites, &v))
-                .unwrap_or_default();
-            enrich::scrub_json(&mut v);
-            (v.to_string(), site)
-        }
-        Err(_) => match crate::log::deadletter::sample_text(&sample) {
-            Ok(text) => (enrich::scrub_text(text).0, String::new()),
-            Err(binary) => (binary, String::new()),
-        },
-    };
-    let letter = DeadLetter {
-        at: state.clock.now_ms(),
-        site,
-        stage: "request".into(),
-        field,
-        reason: e.to_string(),
-        raw: text,
-        sent_at: None,
-        bot_reason: None,
-    };
-    if let Err(err) = state.log.dead_letter(vec![letter]).await {
-        tracing::warn!(error = %err, "could not keep a refused request's body sample");
-    }
+/// An event that passed validation and enrichment.
+#[derive(Debug)]
+pub struct AcceptedEvent {
+    /// The event, ready for the log.
+    pub event: crate::event::Event,
+    /// Optional fields dropped for their type (the event was kept).
+    pub warnings: Vec<String>,
+    /// PII replacements enrichment made.
+    pub pii: u32,
 }
 
-/// Validate and enrich one raw event of a batch (`index` is its position): the per-event
-/// cap, [`validate::validate_event`], then [`enrich::enrich`]. Returns the event and the
-/// optional fields dropped for their type (counted in metrics), or the rejection. The one
-/// path by which ingest and dead-letter replay accept an event.
+/// Validate and enrich one event of a batch (`index` is its position): the per-event cap
+/// (bytes of its JSON as sent), [`validate::validate_event`], then [`enrich::enrich`].
+/// Returns the event, the optional fields dropped for their type and the PII replacements
+/// (counted by the caller's [`outcome::Outcomes`]), or the rejection. The one path by which
+/// ingest and dead-letter replay accept an event.
 pub fn accept_event(
     index: usize,
-    raw: &serde_json::Value,
+    wire: &WireEvent,
     site: &str,
     ctx: &Context,
     event_cap: usize,
-) -> Result<(crate::event::Event, Vec<String>), Rejection> {
-    let size = json_len(raw);
+) -> Result<AcceptedEvent, Rejection> {
+    let size = wire.raw.get().len();
     if size > event_cap {
         return Err(Rejection::new(
             index,
@@ -290,10 +242,10 @@ pub fn accept_event(
             "before 2000-01-01"
         })
     };
-    let mut ok = match validate::validate_event(index, raw, site) {
+    let mut ok = match validate::validate_event(index, wire, site) {
         Ok(ok) => ok,
         Err(mut r) => {
-            let client_ts = raw.get("ts").and_then(serde_json::Value::as_f64).map(|t| t as i64);
+            let client_ts = wire.member("ts").and_then(Json::as_f64).map(|t| t as i64);
             let reason = client_ts.and_then(|t| too_old(ctx.skew.correct(t, ctx.received_at).0));
             if let Some(reason) = reason.filter(|_| !r.errors.iter().any(|e| e.field == "ts")) {
                 let at = r
@@ -313,15 +265,15 @@ pub fn accept_event(
             return Err(r);
         }
     };
-    let n = enrich::enrich(&mut ok.event, ctx);
+    let pii = enrich::enrich(&mut ok.event, ctx);
     if let Some(reason) = too_old(ok.event.ts) {
         return Err(Rejection::new(index, "ts", reason));
     }
-    for f in &ok.warnings {
-        METRICS.fields_dropped_total.with_label_values(&[f]).inc();
-    }
-    METRICS.pii_replacements_total.inc_by(n as u64);
-    Ok((ok.event, ok.warnings))
+    Ok(AcceptedEvent {
+        event: ok.event,
+        warnings: ok.warnings,
+        pii,
+    })
 }
 
 async fn handle(
@@ -333,15 +285,22 @@ async fn handle(
 ) -> Result<HttpResponse, IngestError> {
     let received_at = state.clock.now_ms();
     let _permit = admit(req, state)?;
-    check_content_type(req)?;
+    if let Err(e) = check_content_type(req) {
+        // A form post or an XML document is bad input like any other: its body is read (as
+        // far as the caps allow) for the dead letter's sample.
+        let _ = read_body(req, payload, query.compression.as_deref(), state, sample).await;
+        return Err(e);
+    }
     let body = read_body(req, payload, query.compression.as_deref(), state, sample).await?;
-    let env = validate::parse_envelope(&body).map_err(|e| IngestError::Malformed {
+    let mut scratch = Vec::new();
+    let env = validate::parse_envelope(&body, &mut scratch).map_err(|e| IngestError::Malformed {
         field: e.field,
         reason: e.reason,
     })?;
     let site = state.sites.get(&env.site).ok_or(IngestError::UnknownSite)?;
+    let events: Vec<WireEvent> = env.events.iter().map(|r| WireEvent::parse(r)).collect();
     let batch = BrowserBatch {
-        events: &env.events,
+        events: &events,
         sent_at: env.sent_at,
         webdriver: env.webdriver,
         received_at,

@@ -374,7 +374,16 @@ impl Log for EmbeddedLog {
                 Ok(DeadLetter {
                     at: r.get(0)?,
                     site: r.get(1)?,
-                    stage: r.get(2)?,
+                    stage: {
+                        let s: String = r.get(2)?;
+                        crate::model::dead_stage::DeadStage::parse(&s).ok_or_else(|| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                2,
+                                rusqlite::types::Type::Text,
+                                format!("unknown dead-letter stage {s:?}").into(),
+                            )
+                        })?
+                    },
                     field: r.get(3)?,
                     reason: r.get(4)?,
                     raw: r.get(5)?,

@@ -50,8 +50,9 @@ pub struct DeadLetter {
     pub at: i64,
     /// Write key, "" when unknown.
     pub site: String,
-    /// Pipeline stage that rejected it: `ingest`, `sink`.
-    pub stage: String,
+    /// Pipeline stage that rejected it: `request`, `ingest`, `sink`.
+    #[schema(value_type = String)]
+    pub stage: crate::model::dead_stage::DeadStage,
     /// The offending field ("" for a whole body).
     pub field: String,
     pub reason: String,

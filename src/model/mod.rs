@@ -1,7 +1,8 @@
 //! The data the stages share and store, with no I/O of its own: rollup rows and their
 //! dimensions, a site's analytics rules, the sessions-list filter, stored API tokens and
-//! erasure records. Events themselves are [`crate::event`].
+//! erasure records, the stage of a dead letter. Events themselves are [`crate::event`].
 
+pub mod dead_stage;
 pub mod forget;
 pub mod goal;
 pub mod rows;

@@ -175,6 +175,42 @@ fn ingest_refuses_bodies_that_are_not_json_by_content_type_with_415() {
 }
 
 #[test]
+fn a_body_refused_for_its_content_type_is_counted_and_kept_as_a_dead_letter() {
+    let s = Server::start(&[]);
+    s.site("shop", &["https://shop.example"]);
+    let xml = "<events><event type=\"pageview\" mail=\"jo.doe@mail.example\"/></events>";
+    let form = "site=shop&events=%5B%5D";
+    for (ct, body) in [("application/xml", xml), ("application/x-www-form-urlencoded", form)] {
+        let (status, r) = s.post_raw(body.as_bytes().to_vec(), &[("content-type", ct)], "");
+        assert_eq!((status, r["field"].as_str()), (415, Some("content-type")), "{ct}: {r}");
+    }
+    let m = s.metrics();
+    assert!(
+        m.contains(r#"sightline_requests_refused_total{cause="content_type"} 2"#),
+        "the refusals are counted"
+    );
+    // Each is kept with a sample of its body (PII-scrubbed), stage `request`, field
+    // `content-type`, the reason as answered.
+    let letters = s.get("/v1/admin/deadletters?limit=100");
+    let kept: Vec<&Value> = letters
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["stage"] == "request" && d["field"] == "content-type")
+        .collect();
+    assert_eq!(kept.len(), 2, "{letters}");
+    for d in &kept {
+        let raw = d["raw"].as_str().unwrap();
+        assert!(raw.starts_with("<events>") || raw.starts_with("site=shop"), "{raw}");
+        assert!(!raw.contains("jo.doe"), "scrubbed: {raw}");
+        assert!(
+            d["reason"].as_str().unwrap().contains("unsupported content type"),
+            "{d}"
+        );
+    }
+}
+
+#[test]
 fn a_json_syntax_error_names_the_body_with_line_and_column() {
     let s = Server::start(&[]);
     s.site("shop", &["https://shop.example"]);

@@ -2,8 +2,9 @@
 //! UTF-16 surrogates, and the envelope's own errors.
 
 use super::*;
+use crate::event::wire::{Json, WireBody};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// A malformed envelope: the whole request is refused with `400`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -12,16 +13,62 @@ pub struct EnvelopeError {
     pub reason: String,
 }
 
-/// The parsed envelope, before per-event validation.
+/// The parsed envelope, before per-event validation, borrowing the body.
 #[derive(Debug)]
-pub struct Envelope {
+pub struct Envelope<'a> {
     /// Write key.
     pub site: String,
     /// Client time when the batch was sent, ms; `None` when absent.
     pub sent_at: Option<i64>,
     /// `navigator.webdriver` as reported by the snippet.
     pub webdriver: bool,
-    pub events: Vec<Value>,
+    /// Each event as sent; read with [`WireEvent::parse`].
+    pub events: Vec<&'a RawValue>,
+}
+
+impl<'a> Envelope<'a> {
+    /// Check a parsed body's envelope. `site` stands in for a missing `site` member (the
+    /// import route names the site in its path).
+    pub fn from_wire(body: WireBody<'a>, site: Option<&str>) -> Result<Envelope<'a>, EnvelopeError> {
+        let err = |field: &str, reason: String| EnvelopeError {
+            field: field.into(),
+            reason,
+        };
+        let WireBody::Object(w) = body else {
+            return Err(err(
+                "body",
+                "expected a JSON object {\"site\", \"sent_at\", \"events\"}".into(),
+            ));
+        };
+        let site = match (w.site, site) {
+            (None, Some(s)) => s.to_string(),
+            (None, None) => return Err(err("site", "missing (the site's write key)".into())),
+            (Some(v), _) => match v.as_str() {
+                Some(s) if !s.is_empty() && s.len() <= MAX_ID_CHARS => s.into_owned(),
+                Some(_) => return Err(err("site", format!("must be 1..{MAX_ID_CHARS} characters"))),
+                None => return Err(err("site", "must be a string (the site's write key)".into())),
+            },
+        };
+        let sent_at = match w.sent_at.filter(|v| !v.is_null()) {
+            None => None,
+            Some(v) => Some(
+                v.as_ms()
+                    .ok_or_else(|| err("sent_at", "must be an integer (ms since epoch)".into()))?,
+            ),
+        };
+        let webdriver = w.webdriver.and_then(Json::as_bool) == Some(true);
+        let events = match w.events {
+            Some(Ok(a)) => a,
+            Some(Err(())) => return Err(err("events", "must be an array".into())),
+            None => return Err(err("events", "missing".into())),
+        };
+        Ok(Envelope {
+            site,
+            sent_at,
+            webdriver,
+            events,
+        })
+    }
 }
 
 /// Parse the envelope `{"site", "sent_at", "events": [...]}`.
@@ -87,68 +134,31 @@ pub fn repair_lone_surrogates(body: &[u8]) -> Option<Vec<u8>> {
     replaced.then_some(out)
 }
 
-pub fn parse_envelope(body: &[u8]) -> Result<Envelope, EnvelopeError> {
-    let err = |field: &str, reason: String| EnvelopeError {
-        field: field.into(),
+///
+/// `scratch` holds the body when it had to be repaired (lone surrogates), so the envelope
+/// can borrow from it.
+pub fn parse_envelope<'a>(body: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<Envelope<'a>, EnvelopeError> {
+    Envelope::from_wire(parse_body(body, scratch)?, None)
+}
+
+/// Parse a body as JSON (see [`parse_envelope`] for `scratch`): `400 body` when it is not.
+pub fn parse_body<'a>(body: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<WireBody<'a>, EnvelopeError> {
+    let err = |reason: String| EnvelopeError {
+        field: "body".into(),
         reason,
     };
-    let value: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
+    match WireBody::parse(body) {
+        Ok(w) => Ok(w),
         // JavaScript strings may hold lone UTF-16 surrogates (a cut emoji) that
         // `JSON.stringify` writes as `\ud83d`; one such string must not cost the batch.
         // (serde_json reports them in several ways, so any parse error gets one repair try.)
         Err(e) => match repair_lone_surrogates(body) {
-            Some(fixed) => serde_json::from_slice(&fixed).map_err(|e| err("body", format!("not valid JSON: {e}")))?,
-            None => return Err(err("body", format!("not valid JSON: {e}"))),
+            Some(fixed) => {
+                *scratch = fixed;
+                let fixed: &'a [u8] = scratch;
+                WireBody::parse(fixed).map_err(|e| err(format!("not valid JSON: {e}")))
+            }
+            None => Err(err(format!("not valid JSON: {e}"))),
         },
-    };
-    parse_envelope_value(value)
-}
-
-/// [`parse_envelope`] of an already parsed JSON value.
-pub fn parse_envelope_value(value: Value) -> Result<Envelope, EnvelopeError> {
-    let err = |field: &str, reason: String| EnvelopeError {
-        field: field.into(),
-        reason,
-    };
-    let Value::Object(mut obj) = value else {
-        return Err(err(
-            "body",
-            "expected a JSON object {\"site\", \"sent_at\", \"events\"}".into(),
-        ));
-    };
-    let site = match obj.remove("site") {
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_ID_CHARS => s,
-        Some(Value::String(_)) => return Err(err("site", format!("must be 1..{MAX_ID_CHARS} characters"))),
-        Some(_) => return Err(err("site", "must be a string (the site's write key)".into())),
-        None => return Err(err("site", "missing (the site's write key)".into())),
-    };
-    let sent_at = match obj.remove("sent_at") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(as_ms(&v).ok_or_else(|| err("sent_at", "must be an integer (ms since epoch)".into()))?),
-    };
-    let webdriver = matches!(obj.remove("webdriver"), Some(Value::Bool(true)));
-    let events = match obj.remove("events") {
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(err("events", "must be an array".into())),
-        None => return Err(err("events", "missing".into())),
-    };
-    Ok(Envelope {
-        site,
-        sent_at,
-        webdriver,
-        events,
-    })
-}
-
-/// Integer milliseconds from a JSON number (integers, or floats with no fraction beyond ms).
-pub(super) fn as_ms(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && f.abs() < 9e15)
-                .map(|f| f.round() as i64)
-        }),
-        _ => None,
     }
 }

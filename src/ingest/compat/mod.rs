@@ -233,6 +233,16 @@ async fn capture_with(
                 empty_response(),
             ));
         }
+        // The mapped events take the `/v1/events` path from their JSON text.
+        let raws = events
+            .iter()
+            .map(serde_json::value::to_raw_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| IngestError::Malformed {
+                field: "body".into(),
+                reason: format!("could not map the events: {e}"),
+            })?;
+        let events: Vec<_> = raws.iter().map(|r| crate::event::wire::WireEvent::parse(r)).collect();
         let batch = super::BrowserBatch {
             events: &events,
             sent_at: mapped.sent_at,

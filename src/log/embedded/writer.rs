@@ -238,7 +238,7 @@ pub(super) fn commit_group(conn: &mut Connection, group: &[Cmd], next: i64) -> G
                     dl.execute(params![
                         d.at,
                         d.site,
-                        d.stage,
+                        d.stage.as_str(),
                         d.field,
                         d.reason,
                         d.raw,
