@@ -59,6 +59,8 @@ pub struct ServeConfig {
     pub roles: Roles,
     /// Ingest quotas and overload limits.
     pub quotas: QuotaConfig,
+    /// Session-replay chunk caps and part size.
+    pub replay: crate::replay::ReplayLimits,
 }
 
 /// Every minute, forget quota keys (client IPs, sites) that went idle: bounded memory.
@@ -213,6 +215,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         log_backend,
         quotas: state.quotas.clone(),
         clock: Arc::new(SystemClock),
+        replay: cfg.replay,
     });
 
     let mut tasks = Vec::new();

@@ -65,6 +65,7 @@ impl TestApp {
             log_backend: "embedded",
             quotas,
             clock: clock.clone(),
+            replay: crate::replay::ReplayLimits::default(),
         });
         Ok(TestApp {
             state,
