@@ -46,7 +46,7 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 .route("/v1/replay", web::post().to(replay::replay_chunk))
                 .route(
                     "/v1/replay",
-                    web::method(actix_web::http::Method::OPTIONS).to(crate::ingest::preflight),
+                    web::method(actix_web::http::Method::OPTIONS).to(replay::replay_preflight),
                 )
                 .route("/v1/sites/{key}/config", web::get().to(crate::ingest::site_config))
                 .route("/v1/sites/{key}/import", web::post().to(ingest::import));

@@ -51,6 +51,12 @@ fn id_ok(s: &str, max: usize) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// `OPTIONS /v1/replay`: the CORS preflight, granted as for `/v1/events`.
+#[utoipa::path(options, path = "/v1/replay", tag = "ingest", responses((status = 204, description = "CORS grant for an origin some site allows; no CORS headers otherwise")))]
+pub async fn replay_preflight(req: HttpRequest, state: web::Data<IngestState>) -> HttpResponse {
+    crate::ingest::preflight(req, state).await
+}
+
 /// `POST /v1/replay`: store one chunk of a session recording. The body is the gzip of a JSON
 /// array of rrweb events (or the JSON itself), `text/plain` or `application/octet-stream`.
 /// `202 {"parts", "duplicate"}` once durable in the log; `413 {"error": "too_large",
