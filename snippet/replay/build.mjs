@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
+const root = process.env.REPLAY_BUILD_ROOT || join(here, '..', '..');
 const rrweb = JSON.parse(readFileSync(join(here, 'node_modules/rrweb/package.json'))).version;
 await build({
   entryPoints: [join(here, 'recorder.js')],

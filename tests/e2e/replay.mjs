@@ -193,6 +193,41 @@ try {
   await sleep(300);
   const jumped = await dash.evaluate(() => Number(document.getElementById('replay-player').getAttribute('data-at')));
   check('a marker click seeks the player', jumped !== view.at, `${jumped}`);
+
+  // 5. A missing middle chunk: the same page's events re-sent as a session of their own in
+  // four chunks, the third never sent. The player shows the gap and plays across it.
+  const first = rec.events.filter((e) => e.timestamp <= rec.windows[0].ended_at);
+  const snapAt = first.findIndex((e) => e.type === 2);
+  const rest = first.slice(snapAt + 1);
+  const cut = (i) => rest.slice(Math.floor((rest.length * i) / 3), Math.floor((rest.length * (i + 1)) / 3));
+  const parts = [first.slice(0, snapAt + 1), cut(0), cut(1), cut(2)];
+  const gapSession = `gap-${session}`;
+  for (const seq of [0, 1, 3]) {
+    const q = new URLSearchParams({ site: SITE, session: gapSession, visitor: 'v-gap', window: 'w-gap', seq: String(seq), ...(seq === 0 ? { full: '1' } : {}) });
+    const r = await fetch(`${SL}/v1/replay?${q}`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify(parts[seq]) });
+    check(`gap session: chunk ${seq} accepted`, r.status === 202, `${r.status}`);
+  }
+  let gapRec = null;
+  for (let i = 0; i < 60 && !(gapRec && gapRec.summary && gapRec.summary.chunks === 3); i++) {
+    await sleep(500);
+    gapRec = (await api('GET', `/v1/sites/${SITE}/sessions/${gapSession}/replay`)).json;
+  }
+  check('the missing chunk is reported as a gap', gapRec && gapRec.gaps.length === 1 && gapRec.gaps[0].from_seq === 2, JSON.stringify(gapRec && gapRec.gaps));
+  const pageErrors = [];
+  dash.on('pageerror', (e) => pageErrors.push(String(e)));
+  await dash.goto(`${SL}/dashboard/#/replay?site=${SITE}&id=${gapSession}`);
+  await dash.waitForSelector('body[data-replay="ready"]', { timeout: 20000 });
+  const gapView = await dash.evaluate(async () => {
+    const p = window.__slPlayer;
+    const total = p.getReplayer().getMetaData().totalTime;
+    p.goto(total - 50, false);
+    await new Promise((r) => setTimeout(r, 500));
+    return { notice: [...document.querySelectorAll('.notice')].map((n) => n.textContent).join(' '), gapMark: !!document.querySelector('[data-mark="gap"]'),
+      current: p.getReplayer().getCurrentTime(), total };
+  });
+  await dash.screenshot({ path: path.join(SHOTS, 'replay-gap.png') });
+  check('the player shows the gap and plays across it', /never arrived/.test(gapView.notice) && gapView.gapMark && gapView.current > 0 && pageErrors.length === 0,
+    JSON.stringify({ ...gapView, pageErrors }));
   await dctx.close();
 } finally {
   await browser.close();
