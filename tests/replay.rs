@@ -365,3 +365,31 @@ fn erasure_and_site_deletion_remove_recordings() {
     replay_site(&s, "rp6");
     assert_eq!(status("s-kept"), 404, "a deleted site's recordings are gone");
 }
+
+#[test]
+fn chunks_take_the_ingest_quotas_like_events() {
+    let s = Server::start(&["--quota-ip-rps", "1"]);
+    replay_site(&s, "rp7");
+    let body = serde_json::to_vec(&chunk_events(0, now_ms(), 0)).unwrap();
+    let statuses: Vec<u16> = (0..5)
+        .map(|seq| {
+            post_chunk(
+                &s,
+                "rp7",
+                &Chunk {
+                    session: "s-q",
+                    window: "w1",
+                    seq,
+                    full: seq == 0,
+                },
+                body.clone(),
+            )
+            .0
+        })
+        .collect();
+    assert!(statuses.contains(&202), "{statuses:?}");
+    assert!(
+        statuses.contains(&429),
+        "the per-IP quota refuses chunks too: {statuses:?}"
+    );
+}
