@@ -133,6 +133,12 @@ fn retries_are_stored_once_order_comes_from_seq_and_a_missing_chunk_is_a_gap() {
     assert_eq!(s.post(&batch("rp1", vec![ev])).0, 202);
 
     let rec = recording_when(&s, "rp1", "s-order", |v| v["summary"]["chunks"] == 3);
+    let path = s.url("/v1/sites/rp1/sessions/s-order/replay");
+    assert_eq!(
+        s.http.get(&path).send().unwrap().status().as_u16(),
+        401,
+        "read scope, as every query"
+    );
     let sum = &rec["summary"];
     assert_eq!(sum["clicks"], 4, "clicks of chunks 1 and 3, the retry once: {sum}");
     assert_eq!(sum["gaps"], 1);

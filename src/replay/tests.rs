@@ -127,3 +127,19 @@ fn part_ids_follow_the_address() {
     assert_ne!(part_id(&addr("w", 1), 0), part_id(&addr("w", 2), 0));
     assert_ne!(part_id(&addr("w", 1), 0), part_id(&addr("w", 1), 1));
 }
+
+#[test]
+fn a_chunk_summary_counts_clicks_pages_navigations_and_errors() {
+    let evs = vec![
+        json!({"type": 4, "timestamp": 5, "data": {"href": "https://a.example/"}}),
+        json!({"type": 2, "timestamp": 5, "data": {}}),
+        json!({"type": 3, "timestamp": 7, "data": {"source": 2, "type": 2}}),
+        json!({"type": 3, "timestamp": 8, "data": {"source": 2, "type": 1}}),
+        json!({"type": 5, "timestamp": 9, "data": {"tag": "sl-nav", "payload": {"href": "https://a.example/b"}}}),
+        json!({"type": 5, "timestamp": 11, "data": {"tag": "sl-error", "payload": {"message": "boom"}}}),
+    ];
+    let s = summary::summarize(&evs);
+    assert_eq!((s.first_ts, s.last_ts, s.events, s.clicks, s.errors), (5, 11, 6, 1, 1));
+    assert!(s.full_snapshot);
+    assert_eq!(s.pages, vec!["https://a.example/", "https://a.example/b"]);
+}
