@@ -1,7 +1,8 @@
 //! Session replay in a real browser (issue 19, Must show 1 and 2): `tests/e2e/replay.mjs`
 //! records a scripted session on the SB Admin 2 pages with Chromium (typing, a rage burst,
 //! navigation), opens its replay in the dashboard at the rage click (screenshot in
-//! `test-artifacts/replay/`), and checks sampling 0 and withheld consent send nothing. Then
+//! `test-artifacts/replay/`), checks sampling 0 and withheld consent send nothing, a gap in
+//! the player, `exclude_pages` and `mask_text`. Then
 //! this test looks for the typed characters and the blocked elements' text everywhere the
 //! server keeps data: every file of the data dir (raw, and every SQLite value raw, gunzipped
 //! and zstd-decoded, so the log's compressed chunks and the stored recordings are read too),

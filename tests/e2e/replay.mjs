@@ -5,7 +5,9 @@
 // replay from the Sessions view, seeks to the rage click, and a screenshot shows the page with
 // the element. Also: sampling 0 loads no recorder and sends nothing; consent withheld sends
 // nothing; blocked elements' text and the typed characters never reach the server (the Rust
-// side, tests/replay_browser.rs, greps the data dir and the warehouse afterwards).
+// side, tests/replay_browser.rs, greps the data dir and the warehouse afterwards); a session
+// whose middle chunk never arrived shows the gap and plays across it; an excluded page loads
+// no recorder; with mask_text no page text is recorded.
 //
 //   SIGHTLINE_URL=… SIGHTLINE_TOKEN=… SIGHTLINE_SITE=<key> PAGE_PORT=… CONSENT_PORT=… node tests/e2e/replay.mjs
 //
@@ -229,6 +231,33 @@ try {
   check('the player shows the gap and plays across it', /never arrived/.test(gapView.notice) && gapView.gapMark && gapView.current > 0 && pageErrors.length === 0,
     JSON.stringify({ ...gapView, pageErrors }));
   await dctx.close();
+
+  // 6. mask_text and exclude_pages: an excluded page loads no recorder; on a recorded one
+  // every text node is masked.
+  await settings({ enabled: true, sampling: 1, mask_text: true, exclude_pages: ['*/charts.html'], block_selectors: ['.sl-test-private'] });
+  {
+    const mctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const seen2 = watch(mctx);
+    const p2 = await mctx.newPage();
+    await p2.goto(`${pages.origin}/charts.html`);
+    await p2.waitForFunction(() => window.sightline && window.sightline._debug && window.sightline._debug.config);
+    await sleep(1000);
+    check('exclude_pages: no recorder on an excluded page', seen2.recorder === 0 && seen2.chunks === 0, JSON.stringify(seen2));
+    await p2.goto(`${pages.origin}/index.html`);
+    await p2.waitForFunction(() => window.__slReplay && window.__slReplay.chunks > 0, null, { timeout: 15000 });
+    const masked = await p2.evaluate(() => window.sightline.sessionId);
+    await p2.evaluate(() => window.__slReplay.flush());
+    await sleep(1000);
+    await mctx.close();
+    let m = null;
+    for (let i = 0; i < 60 && !(m && m.summary && m.summary.chunks > 0); i++) {
+      await sleep(500);
+      m = (await api('GET', `/v1/sites/${SITE}/sessions/${masked}/replay`)).json;
+    }
+    const text = JSON.stringify(m && m.events);
+    check('mask_text: no page text in the recording', m && m.summary.chunks > 0 && !text.includes('Earnings Overview') && !text.includes('Revenue Sources'),
+      m ? `${m.summary.chunks} chunks` : 'no recording');
+  }
 } finally {
   await browser.close();
   await pages.close();
