@@ -352,7 +352,7 @@
         tooltip: { formatter: function (p) { return (p.treePathInfo || []).slice(1).map(function (x) { return x.name; }).join(' → ') + ': ' + p.value + ' sessions'; } },
         // Labels only on arcs of 8° or more, and none that would overlap another (the larger arc keeps its label).
         series: [{ type: 'sunburst', id: 'paths', data: pathTree(j.paths), radius: [40, '92%'], labelLayout: { hideOverlap: true },
-          label: { rotate: 'radial', fontSize: 10, minAngle: 8, formatter: function (p) { return short(p.name); } } }],
+          label: { rotate: 'radial', fontSize: 12, minAngle: 8, formatter: function (p) { return short(p.name); } } }],
       }, function (e) { if (e.name) location.hash = link('sessions', { page: e.name }); }) : empty('paths');
       var funnelOut = h('div', { id: 'fn-out' });
       var funnelCard = card('Funnel', h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ steps: stepsIn.value.trim(), window: windowIn.value.trim(), count: countIn.value }); } },
@@ -361,10 +361,15 @@
       if (steps) {
         siteApi('/funnel', scope({ steps: steps, window: S.window || '1d', count: S.count })).then(function (f) {
           add(funnelOut, [
+            // Bars, step 1 on top, each as long as its count: equal steps look equal (a funnel
+            // shape drew the last step narrowing to a point whatever its count).
             chart('', {
               tooltip: { trigger: 'item', formatter: function (p) { return p.name + ': ' + p.value; } },
-              series: [{ type: 'funnel', id: 'funnel', sort: 'none', left: '10%', width: '60%', minSize: '8%', gap: 2,
-                label: { position: 'right', formatter: function (p) { return p.name + '  ' + p.value; } },
+              grid: { left: 20, right: 120, top: 10, bottom: 20, containLabel: true },
+              xAxis: { type: 'value', minInterval: 1, max: Math.max(1, f.steps.length ? f.steps[0].count : 1) },
+              yAxis: { type: 'category', inverse: true, data: f.steps.map(function (s) { return short(s.step); }) },
+              series: [{ type: 'bar', id: 'funnel', barCategoryGap: '25%',
+                label: { show: true, position: 'right', formatter: function (p) { var s = f.steps[p.dataIndex]; return p.value + (s.conversion_pct === null || s.conversion_pct === undefined ? '' : '  (' + s.conversion_pct + ' %)'); } },
                 data: f.steps.map(function (s) { return { name: s.step, value: s.count }; }) }],
             }, function (e) { if (!/^event:/.test(e.name)) location.hash = link('sessions', { page: e.name }); }),
             table('funnel-steps', [
@@ -405,11 +410,17 @@
     });
   };
 
-  function trendChart(rows, series) {
-    return chart('', Object.assign(legendAbove({ left: 50, right: 20, bottom: 30 }), {
+  /** A line chart of day rows (its first series has id `id`). `series` is [[field, name, axis?]]; `axes` the y axes
+   * ([{name, min, max, minInterval}], default one free axis): a score keeps its whole scale
+   * (NPS −100..100, CSAT 0..100 %) even on a single day, and counts never share an axis with
+   * a mean rating. */
+  function trendChart(id, rows, series, axes) {
+    axes = axes || [{}];
+    return chart('', Object.assign(legendAbove({ left: 50, right: axes.length > 1 ? 50 : 20, bottom: 30 }), {
       tooltip: { trigger: 'axis' },
-      xAxis: { type: 'category', data: rows.map(function (r) { return r.day; }) }, yAxis: { type: 'value' },
-      series: series.map(function (s) { return { type: 'line', name: s[1], data: rows.map(function (r) { return r[s[0]]; }), connectNulls: true }; }),
+      xAxis: { type: 'category', data: rows.map(function (r) { return r.day; }) },
+      yAxis: axes.map(function (a) { return Object.assign({ type: 'value', nameTextStyle: { align: 'center' } }, a); }),
+      series: series.map(function (s, i) { return { type: 'line', id: i ? id + ' ' + s[0] : id, name: s[1], yAxisIndex: s[2] || 0, data: rows.map(function (r) { return r[s[0]]; }), connectNulls: true }; }),
     }));
   }
 
@@ -459,7 +470,8 @@
         if (s.kind !== 'text') add(charts2, distribution(s));
         // Scale questions trend their score; choice and text questions their answers a day.
         var score = { nps: [['nps', 'NPS']], csat: [['csat', 'CSAT %']], rating: [['mean', 'mean']] }[s.kind] || [['responses', 'answers']];
-        if (s.trend && s.trend.length) add(charts2, trendChart(s.trend, score));
+        var scoreAxis = { nps: { name: 'NPS', min: -100, max: 100 }, csat: { name: 'CSAT %', min: 0, max: 100 } }[s.kind] || { minInterval: s.kind === 'rating' ? 0 : 1 };
+        if (s.trend && s.trend.length) add(charts2, trendChart('trend ' + s.survey_id + '/' + s.question_id, s.trend, score, [scoreAxis]));
         if (s.text) {
           add(c, [
             h('p', null, h('b', { 'data-kpi': 'answers', text: num(s.text.answers) }), (s.text.answers === 1 ? ' answer' : ' answers') + (S.q ? ' containing “' + S.q + '”' : ''),
@@ -479,7 +491,8 @@
         card('Feedback',
           h('div', { class: 'kpis', 'data-feedback': '' }, kpi('feedback', num(fb.count), 'count'), kpi('mean rating', fb.mean_rating === null ? '–' : fb.mean_rating.toFixed(2), 'mean_rating'),
             kpi('negative (rating ≤ 2)', num(fb.negative), 'negative'), kpi('negative rate %', num(fb.negative_rate), 'negative_rate')),
-          fb.trend.length ? trendChart(fb.trend, [['count', 'feedback'], ['negative', 'negative'], ['mean_rating', 'mean rating']]) : null,
+          fb.trend.length ? trendChart('feedback trend', fb.trend, [['count', 'feedback'], ['negative', 'negative'], ['mean_rating', 'mean rating', 1]],
+            [{ name: 'feedback', minInterval: 1 }, { name: 'mean rating', min: 1, max: 5, position: 'right' }]) : null,
           // One above the other: side by side, the element table's selectors wrapped and its
           // heatmap links were cut at 1280 px.
           h('div', null,

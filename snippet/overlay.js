@@ -73,6 +73,15 @@
     var t = /^\d+$/.test(String(v)) ? +v : Date.parse(v + 'T00:00:00Z');
     return new Date(t - (end ? 1 : 0)).toISOString().slice(0, 10);
   }
+  /** The days the grant's range covers, as the query API reads it (api.md, "Date ranges"):
+   * `to` defaults to the end of today, `from` to 30 days before `to`, `to` = `from` is that
+   * one day. A grant without a range still names its days. */
+  function range() {
+    var DAY = 864e5, ms = function (v) { return /^\d+$/.test(String(v)) ? +v : Date.parse(v + 'T00:00:00Z'); };
+    if (data.from && String(data.to) === String(data.from)) return day(data.from) + ' → ' + day(data.from);
+    var t = data.to ? ms(data.to) : Math.floor(Date.now() / DAY) * DAY + DAY;
+    return day(data.from ? data.from : t - 30 * DAY) + ' → ' + day(t, 1);
+  }
   function device() { var x = w.innerWidth; return x < 768 ? 'mobile' : x < 1024 ? 'tablet' : 'desktop'; }
   function docH() { var de = d.documentElement; return Math.max(de.scrollHeight, d.body ? d.body.scrollHeight : 0); }
   function pageRect(e) {
@@ -193,7 +202,7 @@
     p.appendChild(el('code', '', data.page));
     bar.appendChild(p);
     bar.appendChild(el('div', 'stats', count(hm.pageviews, 'page view') + ' · ' + count(hm.clicks, 'click') +
-      (data.device ? ' · ' + data.device : '') + (data.from ? ' · ' + day(data.from) + ' → ' + (data.to ? (String(data.to) === String(data.from) ? day(data.from) : day(data.to, 1)) : 'today') : '')));
+      (data.device ? ' · ' + data.device : '') + ' · ' + range()));
     if (st.hottest) {
       var h = el('div', 'hottest', 'Hottest: ');
       h.appendChild(el('code', '', st.hottest.selector));

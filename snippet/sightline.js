@@ -197,7 +197,14 @@
     return t.closest('a,button,input,select,textarea,label,[role=button],[data-sl-zone],[onclick]') || t;
   }
   var zones = [], hashRoutes = false, pending = [], watching = false, scrollRaf = 0;
-  var mo = w.MutationObserver ? new MutationObserver(function () { react(); }) : null;
+  // A change to Sightline's own widgets (survey, feedback tab, overlay) is no reaction of the page.
+  function ourNode(n) { if (n && n.nodeType !== 1) n = n.parentElement; return !!(n && n.closest('[data-sightline-widget]')); }
+  var mo = w.MutationObserver ? new MutationObserver(function (rs) {
+    for (var i = 0; i < rs.length; i++) {
+      var r = rs[i], nodes = [].slice.call(r.addedNodes || []).concat([].slice.call(r.removedNodes || []));
+      if (!(ourNode(r.target) || (nodes.length && nodes.every(function (n) { return n.nodeType === 1 && n.hasAttribute('data-sightline-widget'); })))) return react();
+    }
+  }) : null;
   function round4(v) { return Math.round(Math.max(0, Math.min(1, v)) * 10000) / 10000; }
   function zoneOf(t) {
     var z = t.closest('[data-sl-zone]');
@@ -296,12 +303,14 @@
   // and visibility changes); `hover_ms` = time the pointer was inside one of them;
   // `hesitation_ms` = first click in the zone minus the last pointer entry before it. Zone
   // events carry the time since the previous report (the server sums them); hesitation once.
+  // A zone on the page is reported once per page view even if never seen, so it shows with
+  // exposure 0 rather than not at all.
   var zstate = {}, zels = [], ztick = 0;
   var io = w.IntersectionObserver ? new IntersectionObserver(function (es) {
     es.forEach(function (e) { var z = e.target.__slz; if (z) { z.inter = e.isIntersecting; zcheck(z, performance.now()); } });
   }, { threshold: [0, 0.25, 0.5, 0.75, 1] }) : null;
   function zs(name) {
-    return zstate[name] || (zstate[name] = { visN: 0, visT: 0, visMs: 0, hovN: 0, hovT: 0, hovMs: 0, enter: null, hes: null, hesSent: false, clicked: false });
+    return zstate[name] || (zstate[name] = { visN: 0, visT: 0, visMs: 0, hovN: 0, hovT: 0, hovMs: 0, enter: null, hes: null, hesSent: false, clicked: false, sent: false });
   }
   function zcheck(z, now) {
     var on = false;
@@ -333,6 +342,7 @@
     if (el.__slz) return;
     var z = el.__slz = { el: el, name: name, inter: false, mid: false, hov: false };
     zels.push(z);
+    zs(name); // present on this page view: reported once even if never seen (exposure 0)
     el.addEventListener('mouseenter', function () { zhover(z, true); });
     el.addEventListener('mouseleave', function () { zhover(z, false); });
     if (io) io.observe(el);
@@ -355,13 +365,13 @@
       s.visMs = 0; s.hovMs = 0;
       var e = { zone: name, visible_ms: Math.round(vis), hover_ms: Math.round(hov) };
       if (s.hes !== null && !s.hesSent) { e.hesitation_ms = s.hes; s.hesSent = true; }
-      if (e.visible_ms || e.hover_ms || e.hesitation_ms !== undefined) enqueue(ev('zone', e));
+      if (e.visible_ms || e.hover_ms || e.hesitation_ms !== undefined || !s.sent) { s.sent = true; enqueue(ev('zone', e)); }
     });
   }
   function resetZones() { // a new page view: fresh counters, same elements
     zstate = {};
     var now = performance.now();
-    zels.forEach(function (z) { z.mid = false; if (z.hov) { z.hov = false; zhover(z, true); } zcheck(z, now); });
+    zels.forEach(function (z) { if (z.el.isConnected) zs(z.name); z.mid = false; if (z.hov) { z.hov = false; zhover(z, true); } zcheck(z, now); });
     scanZones();
   }
   function zoneTick() { ztick = 0; zcheckAll(); }

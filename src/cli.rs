@@ -290,8 +290,8 @@ pub(super) enum SurveyCommand {
 
 #[derive(Subcommand)]
 pub(super) enum RollupCommand {
-    /// Recompute a site's rollups for days in [from, to) (YYYY-MM-DD or ms); a running
-    /// server's rollup job does the work.
+    /// Recompute a site's rollups for days in [from, to) (YYYY-MM-DD or ms), `--to` equal to
+    /// `--from` being that one day, as in the query API; a running server's rollup job does the work.
     Rebuild {
         /// The site's write key.
         #[arg(long)]
@@ -299,7 +299,8 @@ pub(super) enum RollupCommand {
         /// First day, inclusive (YYYY-MM-DD or ms, UTC).
         #[arg(long)]
         from: String,
-        /// End, exclusive (YYYY-MM-DD or ms, UTC): the day after the last day to rebuild.
+        /// End, exclusive (YYYY-MM-DD or ms, UTC): the day after the last day to rebuild, or
+        /// equal to --from for that one day.
         #[arg(long)]
         to: String,
     },

@@ -323,11 +323,10 @@ fn main() -> anyhow::Result<()> {
                 let wh = app::connect_warehouse(&args).await?;
                 let f = sightline::http::query::parse_time("from", &from).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let t = sightline::http::query::parse_time("to", &to).map_err(|e| anyhow::anyhow!("{e}"))?;
-                anyhow::ensure!(
-                    t > f,
-                    "--to is exclusive and must be after --from: to rebuild {from} alone, give --to the next day"
-                );
-                let n = wh.mark_dirty(&site, f, t).await?;
+                // The days of a query range: `--to` exclusive, `--to` = `--from` that one day.
+                let (from_day, to_day) = sightline::http::query::day_range(("--from", "--to"), f, t)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let n = wh.mark_dirty(&site, from_day, to_day).await?;
                 eprintln!("marked {n} sessions of {site} with events in {from}..{to} for recomputation");
                 Ok(())
             })

@@ -240,6 +240,15 @@ fn unknown_routes_answer_a_json_404() {
     assert_eq!(r.status().as_u16(), 404);
     let v: serde_json::Value = r.json().unwrap();
     assert_eq!(v["error"], "not_found");
+    // A path outside the API says so, and does not blame the roles of a process that runs
+    // them all.
+    assert_eq!(v["reason"], "no GET /v1/nothing-here (see /v1/openapi.json)");
+    // A route of the API that this process does not serve names the cause: another role.
+    let q = Server::start(&["--roles", "query"]);
+    let r = q.http.post(q.url("/v1/events")).body("{}").send().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let v: serde_json::Value = r.json().unwrap();
+    assert!(v["reason"].as_str().unwrap().contains("another role"), "{v}");
 }
 
 #[test]
@@ -487,25 +496,36 @@ fn out_of_range_input_is_refused_naming_the_field() {
         assert_eq!(r.status().as_u16(), 400, "{patch}");
         assert_eq!(r.json::<Value>().unwrap()["field"], field, "{patch}");
     }
-    // `rollup rebuild` with an empty range says so instead of doing nothing.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sightline"))
-        .args([
-            "rollup",
-            "rebuild",
-            "--site",
-            "oor",
-            "--from",
-            "2026-11-29",
-            "--to",
-            "2026-11-29",
-            "--data-dir",
-        ])
-        .arg(&s.data_dir)
-        .args(s.warehouse_args())
-        .output()
-        .unwrap();
+    // `rollup rebuild` reads a range as the query API does: `--to` = `--from` is that one day,
+    // and a `--to` before `--from` is refused naming `--from`.
+    let rebuild = |from: &str, to: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sightline"))
+            .args([
+                "rollup",
+                "rebuild",
+                "--site",
+                "oor",
+                "--from",
+                from,
+                "--to",
+                to,
+                "--data-dir",
+            ])
+            .arg(&s.data_dir)
+            .args(s.warehouse_args())
+            .output()
+            .unwrap()
+    };
+    let out = rebuild("2026-11-29", "2026-11-29");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("for recomputation"));
+    let out = rebuild("2026-11-29", "2026-11-28");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--to is exclusive"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--from"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A token limited to one site administers that site, and only that one; tokens for
     // unknown sites are refused when made.
     let r = s

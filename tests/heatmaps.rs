@@ -333,6 +333,20 @@ fn zones_problems_sessions_and_compare_give_hand_computed_numbers() {
         (vec!["s4".into(), "s3".into()], Some(5))
     );
     let cursor = page1["next_cursor"].as_str().unwrap().to_string();
+    // A cursor is pasted into a URL as it stands: no `#`, `&`, `?` or spaces in it.
+    assert!(
+        cursor.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'),
+        "{cursor}"
+    );
+    // A cursor that is not one is refused naming the field.
+    let r = s
+        .http
+        .get(s.url(&format!("/v1/sites/z/sessions?cursor=12.zz&{}", range())))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().unwrap()["field"], "cursor");
     let page2 = s.get(&format!("/v1/sites/z/sessions?limit=2&cursor={cursor}&{}", range()));
     assert_eq!(keys(&page2), ["s2", "s1"]);
     let page3 = s.get(&format!(

@@ -397,6 +397,15 @@ fn body_caps_answer_just_under_with_202_and_just_over_with_sightlines_own_413() 
     assert_eq!(st, 413, "{r}");
     assert_eq!(r["error"], "too_large");
     assert_eq!(r["limit"], cap);
+    // Its dead letter keeps the start of what was sent, not an empty sample.
+    let dl = s.get("/v1/admin/deadletters");
+    let kept = dl
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["raw"].as_str())
+        .any(|raw| raw.starts_with('{') && raw.contains("\"pad\""));
+    assert!(kept, "{dl}");
     // The cap applies to decoded bytes: a small gzip body that inflates past it is refused.
     let bomb = gzip(&vec![b' '; 10 * cap]);
     assert!(bomb.len() < 4096);

@@ -78,6 +78,24 @@ impl Contract {
             .collect()
     }
 
+    /// Whether the document lists `method` on a path template (`{…}` matching one segment)
+    /// that `path` fits: a route some role's process serves.
+    fn lists(&self, path: &str, method: &Method) -> bool {
+        let fits = |template: &str| {
+            let (mut t, mut p) = (template.split('/'), path.split('/'));
+            loop {
+                match (t.next(), p.next()) {
+                    (None, None) => return true,
+                    (Some(a), Some(b)) if a == b || (a.starts_with('{') && !b.is_empty()) => {}
+                    _ => return false,
+                }
+            }
+        };
+        self.0
+            .iter()
+            .any(|(template, ops)| fits(template) && ops.iter().any(|(m, _)| m == method))
+    }
+
     fn operation(&self, pattern: &str, method: &Method) -> Option<&Operation> {
         self.0.get(pattern)?.iter().find(|(m, _)| m == method).map(|(_, op)| op)
     }
@@ -166,6 +184,12 @@ pub async fn unrouted(req: HttpRequest) -> HttpResponse {
     HttpResponse::NotFound().json(serde_json::json!({
         "error": "not_found",
         "field": "path",
-        "reason": format!("no {method} {} here (see /v1/openapi.json; this process runs only some roles?)", req.path()),
+        // A route of the contract that this process did not mount belongs to a role it does
+        // not run; any other path is simply not part of the API.
+        "reason": if CONTRACT.lists(req.path(), &method) {
+            format!("no {method} {} in this process: it is served by a process running another role (see --roles)", req.path())
+        } else {
+            format!("no {method} {} (see /v1/openapi.json)", req.path())
+        },
     }))
 }

@@ -44,7 +44,14 @@ pub async fn import(
     let result = async {
         let received_at = state.clock.now_ms();
         check_content_type(&req)?;
-        let raw = decode::read_capped(payload, state.limits.batch_bytes, state.limits.body_chunk_timeout).await?;
+        let raw = decode::read_capped(
+            payload,
+            state.limits.batch_bytes,
+            state.limits.body_chunk_timeout,
+            &mut Vec::new(),
+            0,
+        )
+        .await?;
         let content_encoding = req
             .headers()
             .get(header::CONTENT_ENCODING)

@@ -8,11 +8,14 @@ use std::io::Read;
 
 /// Read the raw body, refusing it with `413` as soon as it passes `cap` bytes, and with
 /// `408` when the next chunk takes longer than `chunk_timeout` (a slow client must not hold a
-/// worker and an in-flight permit for ever).
+/// worker and an in-flight permit for ever). On a `413`, `sample` gets the body's first
+/// `sample_cap` bytes, so the refusal's dead letter shows what was sent.
 pub async fn read_capped(
     mut payload: web::Payload,
     cap: usize,
     chunk_timeout: std::time::Duration,
+    sample: &mut Vec<u8>,
+    sample_cap: usize,
 ) -> Result<Vec<u8>, IngestError> {
     let mut body = Vec::new();
     loop {
@@ -25,6 +28,9 @@ pub async fn read_capped(
             reason: format!("could not read the body: {e}"),
         })?;
         if body.len() + chunk.len() > cap {
+            body.extend_from_slice(&chunk[..chunk.len().min(sample_cap.saturating_sub(body.len()))]);
+            sample.clear();
+            sample.extend_from_slice(&body[..body.len().min(sample_cap)]);
             return Err(IngestError::TooLarge {
                 limit: cap,
                 what: "request body",

@@ -368,7 +368,8 @@ pub(crate) fn admit(req: &HttpRequest, state: &IngestState) -> Result<tokio::syn
 /// Read and decode a request body: capped while reading and while decoding (`413`), content
 /// codings from `Content-Encoding`, else `compression` (a query parameter, for beacons), else
 /// the gzip magic bytes `1f 8b`. `sample` gets the first [`BODY_SAMPLE_BYTES`] of the decoded
-/// body (of the raw one when decoding fails), for the dead letter of a refusal.
+/// body (of the raw one when decoding fails or the body is too large), for the dead letter of
+/// a refusal.
 pub(crate) async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
@@ -377,7 +378,14 @@ pub(crate) async fn read_body(
     sample: &mut Vec<u8>,
 ) -> Result<Vec<u8>, IngestError> {
     let limits = state.limits;
-    let raw = decode::read_capped(payload, limits.batch_bytes, limits.body_chunk_timeout).await?;
+    let raw = decode::read_capped(
+        payload,
+        limits.batch_bytes,
+        limits.body_chunk_timeout,
+        sample,
+        BODY_SAMPLE_BYTES,
+    )
+    .await?;
     let content_encoding = req
         .headers()
         .get(header::CONTENT_ENCODING)

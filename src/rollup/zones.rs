@@ -355,12 +355,18 @@ pub struct ElementShift {
     /// Clicks in the first and the second range.
     pub clicks: u64,
     pub clicks2: u64,
-    /// Clicks per page view of the page in each range (`None` without page views).
+    /// Clicks per page view of the page in each range, to 4 decimals (`None` without page
+    /// views).
     pub rate: Option<f64>,
     pub rate2: Option<f64>,
     /// `rate2 − rate` (a missing rate counts as 0; `None` when both are missing), clicks
-    /// per page view.
+    /// per page view, to 4 decimals (of the unrounded rates).
     pub shift: Option<f64>,
+}
+
+/// `x` to 4 decimals (`-0.0` as `0.0`): rates and shifts read 0.45, not 0.44999999999999996.
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0 + 0.0
 }
 
 /// Heatmap compare: per element (selector, zone) clicks in two date ranges, as clicks per
@@ -383,9 +389,9 @@ pub fn compare_elements(
                 zone: k.1.clone(),
                 clicks: c1,
                 clicks2: c2,
-                rate: r1,
-                rate2: r2,
-                shift: (r1.is_some() || r2.is_some()).then(|| r2.unwrap_or(0.0) - r1.unwrap_or(0.0)),
+                rate: r1.map(round4),
+                rate2: r2.map(round4),
+                shift: (r1.is_some() || r2.is_some()).then(|| round4(r2.unwrap_or(0.0) - r1.unwrap_or(0.0))),
             }
         })
         .collect();

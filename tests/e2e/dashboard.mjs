@@ -369,6 +369,9 @@ async function views(browser) {
     pick(f.steps, { step: s, count: n, conversion_pct: n, dropoff: n, dropoff_pct: n }));
   const fc = await chartData(page, 'funnel');
   same('funnel: chart', fc && fc.data.map((d) => [d.name, d.value]), f.steps.map((x) => [x.step, x.count]));
+  // Each step is drawn as long as its count (a funnel shape drew the last step as a point).
+  const bw = await onChart(page, 'funnel', (c) => { const d = c.getModel().getSeriesByIndex(0).getData(); return d.mapArray((i) => d.getItemLayout(i).width); });
+  check('funnel: bar lengths follow the counts', bw && f.steps[0].count > 0 && bw.every((w, i) => Math.abs(w - bw[0] * f.steps[i].count / f.steps[0].count) <= 2), JSON.stringify([bw, f.steps.map((x) => x.count)]));
   check('funnel: the seeded funnel converts somebody', f.steps[2].count > 0 && f.steps[1].dropoff >= 0, JSON.stringify(f.steps));
   const fw = await page.evaluate(() => { const i = document.getElementById('fn-steps'); return { input: i.getBoundingClientRect().width, form: i.form.getBoundingClientRect().width }; });
   check('funnel: the steps input fills its row (≥ 320 px, ≥ half the form)', fw.input >= 320 && fw.input >= fw.form / 2, JSON.stringify(fw));
@@ -413,6 +416,12 @@ async function views(browser) {
   same('voc: NPS distribution: class and colour of each bar', bars && bars.map((b) => [b.cls, b.fill]), scale.map((v) => [npsClass(v), colour[npsClass(v)]]));
   check('voc: NPS classes have three colours', new Set(Object.values(colour)).size === 3 && !Object.values(colour).includes(''), JSON.stringify(colour));
   same('voc: NPS distribution: a bar only where somebody answered', bars && bars.map((b) => b.h > 0), scale.map((v) => (nps.distribution[v] || 0) > 0));
+  // A score trend keeps its whole scale on a single day; feedback counts and the mean rating
+  // have an axis each.
+  const npsAxis = await onChart(page, `trend ${nps.survey_id}/${nps.question_id}`, (c, o) => [o.yAxis[0].min, o.yAxis[0].max]);
+  same('voc: NPS trend on the NPS scale −100..100', npsAxis, [-100, 100]);
+  const fbAxes = await onChart(page, 'feedback trend', (c, o) => [o.yAxis.length, o.series.map((s) => [s.name, s.yAxisIndex]), o.yAxis[1] && [o.yAxis[1].min, o.yAxis[1].max]]);
+  same('voc: feedback trend: counts on one axis, the mean rating (1..5) on its own', fbAxes, [2, [['feedback', 0], ['negative', 0], ['mean rating', 1]], [1, 5]]);
   // Legends sit in their own band: none over its chart's plot area or axes.
   const vocLegends = await legendBoxes(page);
   check('voc: trend charts with a legend', vocLegends.length >= 2, JSON.stringify(vocLegends));
@@ -558,6 +567,12 @@ async function narrow(browser) {
     await shot(page, `narrow-${view}`);
   }
   check('400 px: the sessions table is wider than the screen and scrolls', seen.sessions && seen.sessions.wider && seen.sessions.scrolls, JSON.stringify(seen.sessions));
+  // Sixth trial: a cut-off table gave no hint that it scrolls; its wrapper draws scroll
+  // shadows. And "Voice of customer" wrapped inside its tab.
+  const hint = await page.$eval('[data-table="sessions"]', (t) => getComputedStyle(t.parentElement).backgroundImage);
+  check('400 px: a scrolling table shows scroll shadows', (hint.match(/gradient/g) || []).length === 4, hint);
+  const tabs = await page.$$eval('nav a', (as) => as.map((a) => [a.textContent, Math.round(a.getBoundingClientRect().height)]));
+  check('400 px: every tab name is on one line', tabs.length >= 5 && tabs.every(([, h]) => h <= tabs[0][1]), JSON.stringify(tabs));
   // Fourth trial: a timeline's rage and dead flags were in its last column, off a 400 px screen.
   await open(page, 'session', { id: 's2', split: 0 }, '[data-table="timeline"]');
   const fl = await page.evaluate(() => ({ vw: innerWidth, rights: [...document.querySelectorAll('[data-flag]')].map((e) => e.getBoundingClientRect().right) }));
@@ -628,6 +643,15 @@ async function liveOverlay(browser, ua) {
   await page.waitForFunction(() => window.sightline && window.sightline._overlayState && window.sightline._overlayState.ready, null, { timeout: 20_000 });
   const stats = await page.evaluate(() => document.querySelector('[data-sightline-widget="overlay"]').shadowRoot.querySelector('.stats').textContent);
   check('overlay: an API grant with to = from shows that one day', stats.includes(`${TO} → ${TO}`), stats);
+  // A grant without a range names the days it covers: the API's default, 30 days to today
+  // (sixth trial: it showed no period at all).
+  const open30 = await api('/overlay', {}, { method: 'POST', body: JSON.stringify({ url: `${ORIGIN}/index.html` }) });
+  await page.goto('about:blank');
+  await page.goto(open30.link, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.sightline && window.sightline._overlayState && window.sightline._overlayState.ready, null, { timeout: 20_000 });
+  const stats30 = await page.evaluate(() => document.querySelector('[data-sightline-widget="overlay"]').shadowRoot.querySelector('.stats').textContent);
+  const today = new Date().toISOString().slice(0, 10), first = new Date(Date.now() - 29 * 864e5).toISOString().slice(0, 10);
+  check('overlay: a grant without a range shows the default 30 days', stats30.includes(`${first} → ${today}`), stats30);
   await ctx.close();
 }
 

@@ -244,6 +244,11 @@ async function main() {
   const lo = t.hiding - t.shownDone - 150, hi = t.hidden - t.shown + 150;
   check(`sent visible time within the scripted time in view [${lo}, ${hi}] ms`, expZ.zone.visible_ms >= lo && expZ.zone.visible_ms <= hi, `got ${expZ.zone.visible_ms}`);
   check('zone click sent with its zone', sent.some((e) => e.type === 'click' && e.zone === ZONE));
+  // A page view that never saw the zone reports it once, with visible_ms 0 (exposure 0 in
+  // /zones rather than no row).
+  const zonePvs = new Set(zev.map((e) => e.pageview_id));
+  const blind = sent.filter((e) => e.type === 'pageview' && e.url.startsWith(`${ORIGIN}/${PAGE}`) && !zev.some((z) => z.pageview_id === e.pageview_id && z.visible_ms > 0));
+  check('every page view that never saw the zone reported it with visible_ms 0', blind.length > 0 && blind.every((e) => zonePvs.has(e.pageview_id)), JSON.stringify(blind.map((e) => e.pageview_id)));
   console.log(`heatmap e2e: sent hesitation ${hes} ms (script ${t.click - t.enter}), hover ${expZ.zone.hover_ms_sum} ms (script ${t.leave - t.enter}), visible ${expZ.zone.visible_ms} ms (script ${t.hidden - t.shown}); desktop page views ${expZ.pageviews}`);
 
   const exp = {

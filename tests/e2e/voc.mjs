@@ -246,7 +246,7 @@ function expected() {
     // One response per answer (a multi-choice answer is one, however many options it
     // chose); free text has no distribution.
     const e = { kind, responses: items.length, sessions: items.length, distribution: kind === 'text' ? {} : dist,
-      mean: ['nps', 'csat', 'rating'].includes(kind) ? nums.reduce((x, y) => x + y, 0) / nums.length : null,
+      mean: ['nps', 'csat', 'rating'].includes(kind) ? Math.round(nums.reduce((x, y) => x + y, 0) / nums.length * 100) / 100 : null,
       nps: kind === 'nps' ? Math.round((share((v) => v >= 9) - share((v) => v <= 6)) * 10) / 10 : null,
       csat: kind === 'csat' ? share((v) => v >= 4) : null };
     if (kind === 'choice') e.choices = ['Charts', 'Tables', 'Docs'].map((o) => ({ option: o, count: dist[o] || 0 }));

@@ -311,19 +311,12 @@ pub async fn sessions(
             .map(|s| crate::rollup::selector::normalize_selector(s).into_owned()),
         has,
     };
-    // Cursor: "<start>:<session key>" of the last session of the previous page.
-    let cursor: Option<(i64, String)> = match m.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => {
-            let (a, b) = c
-                .split_once(':')
-                .ok_or_else(|| ApiError::bad("cursor", "must be a next_cursor from a previous page"))?;
-            let start = a
-                .parse::<i64>()
-                .map_err(|_| ApiError::bad("cursor", "must be a next_cursor from a previous page"))?;
-            Some((start, b.to_string()))
-        }
-    };
+    let cursor = m
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(parse_cursor)
+        .transpose()?;
     let list = state
         .warehouse
         .list_sessions(&SessionsQuery {
@@ -342,7 +335,7 @@ pub async fn sessions(
         .then(|| {
             list.sessions
                 .last()
-                .map(|(s, _)| format!("{}:{}", s.start, s.session_key))
+                .map(|(s, _)| format!("{}.{}", s.start, hex::encode(&s.session_key)))
         })
         .flatten();
     let ids: Vec<String> = list
@@ -374,4 +367,19 @@ pub async fn sessions(
         "sessions": out,
         "next_cursor": next_cursor,
     })))
+}
+
+/// Reads a `next_cursor`: `"<start ms>.<hex of the session key>"` of the last session of the
+/// previous page, URL-safe as it stands (a session key holds `#` before its split). The first
+/// form, `"<start ms>:<session key>"`, is still read. Errors: `400` naming `cursor`.
+fn parse_cursor(c: &str) -> Result<(i64, String), ApiError> {
+    let bad = || ApiError::bad("cursor", "must be a next_cursor from a previous page");
+    let (start, key) = match c.split_once('.') {
+        Some((a, b)) => (
+            a,
+            String::from_utf8(hex::decode(b).map_err(|_| bad())?).map_err(|_| bad())?,
+        ),
+        None => c.split_once(':').map(|(a, b)| (a, b.to_string())).ok_or_else(bad)?,
+    };
+    Ok((start.parse::<i64>().map_err(|_| bad())?, key))
 }

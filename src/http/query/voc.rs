@@ -8,7 +8,7 @@
 //!    "responses": n,                   -- answers: one per session that answered (a multi-
 //!                                      -- choice answer is one, however many options it chose;
 //!                                      -- text: those matching ?q=)
-//!    "sessions": n,                    -- sessions that answered (= responses without ?q=)
+//!    "sessions": n,                    -- sessions that answered (text: whose answer matches ?q=)
 //!    "distribution": {"<value>": n},   -- per value (a multi-choice: per option chosen); {}
 //!                                      -- for text (free text is no category: see "text")
 //!    "mean", "nps" (kind nps only), "csat" (kind csat only),
@@ -87,7 +87,7 @@ fn parse_rating(s: &str) -> Result<(u8, u8), ApiError> {
 
 fn mean_rating(rows: &[&FeedbackRow]) -> Option<f64> {
     let rated: Vec<f64> = rows.iter().filter_map(|r| r.rating).map(f64::from).collect();
-    (!rated.is_empty()).then(|| rated.iter().sum::<f64>() / rated.len() as f64)
+    (!rated.is_empty()).then(|| crate::rollup::definitions::round2(rated.iter().sum::<f64>() / rated.len() as f64))
 }
 
 fn negatives(rows: &[&FeedbackRow]) -> usize {
@@ -242,6 +242,7 @@ pub async fn voc(
                         *per_day.entry(a.dims.day).or_default() += 1;
                     }
                     out["responses"] = json!(texts.len());
+                    out["sessions"] = json!(texts.len());
                     out["trend"] = Value::Array(
                         per_day
                             .into_iter()

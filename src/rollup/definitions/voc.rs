@@ -28,6 +28,11 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0 + 0.0
 }
 
+/// `x` to 2 decimals: a mean of 6.333… reads 6.33.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0 + 0.0
+}
+
 /// Summarize the per-value counts of one question (as stored in [`SurveyRow`]s).
 ///
 /// Numeric answers are the values that parse as finite numbers; they feed `mean` (kinds
@@ -49,7 +54,7 @@ pub fn summarize_answers(kind: SurveyKind, counts: &BTreeMap<String, u64>) -> Su
         responses: counts.values().sum(),
         distribution: counts.clone(),
         mean: (numeric_kind && has_numeric)
-            .then(|| numeric.iter().map(|&(x, n)| x * n as f64).sum::<f64>() / numeric_n as f64),
+            .then(|| round2(numeric.iter().map(|&(x, n)| x * n as f64).sum::<f64>() / numeric_n as f64)),
         nps: (kind == SurveyKind::Nps && has_numeric).then(|| round1(share(&|x| x >= 9.0) - share(&|x| x <= 6.0))),
         csat: (kind == SurveyKind::Csat && has_numeric).then(|| round1(share(&|x| x >= 4.0))),
     }
