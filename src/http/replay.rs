@@ -126,7 +126,15 @@ async fn handle(
     };
     let request_id = uuid::Uuid::now_v7().to_string();
     let limits = state.replay;
-    let body = crate::ingest::decode::read_capped(payload, limits.chunk_bytes, state.limits.body_chunk_timeout).await;
+    // No sample of a refused chunk is kept as a dead letter: it is a recording of a page.
+    let body = crate::ingest::decode::read_capped(
+        payload,
+        limits.chunk_bytes,
+        state.limits.body_chunk_timeout,
+        &mut Vec::new(),
+        0,
+    )
+    .await;
     let decoded = body.and_then(|b| {
         replay::decode_body(&b, limits.decoded_bytes).map_err(|e| match e {
             ReplayError::TooLarge { limit, .. } => IngestError::TooLarge {
