@@ -135,6 +135,8 @@
   function timelineLink(session, split, label) {
     return h('a', { class: 'pill', 'data-timeline': session + '#' + (split || 0), href: link('session', { id: session, split: split || 0 }), text: label || 'timeline' });
   }
+  /** A link to a session's replay, opening at its first rage (else dead) click, on `element` if given. */
+  function replayLink(extra, label) { return h('a', { class: 'pill replay', 'data-replay': extra.id || '', href: link('replay', Object.assign({ at: 'rage' }, extra)), text: label || 'replay' }); }
   function heatmapLink(page, label) { return h('a', { class: 'pill', href: link('heatmap', { url: page }), text: label || 'heatmap' }); }
 
   /** A page key without its host, for chart labels (`shop.example/pricing` → `/pricing`). */
@@ -165,7 +167,7 @@
       { label: 'Finding', f: 'summary', get: function (r) { return h('span', { class: r.significant ? 'impact sig' : 'impact', text: r.summary }); } },
       { label: 'Sessions with', f: 'sessions_with', n: 1 }, { label: 'Conv. with %', f: 'conversion_with_pct' },
       { label: 'Conv. without %', f: 'conversion_without_pct' }, { label: 'Lost conversions', f: 'lost_conversions' },
-      { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink(r.selector ? { page: r.page, element: r.selector } : { page: r.page })); } },
+      { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink(r.selector ? { page: r.page, element: r.selector } : { page: r.page }), replayLink({ page: r.page, element: r.selector })); } },
     ], p.impact) : empty('signals'));
   }
 
@@ -182,14 +184,14 @@
           { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
           { label: 'Quick backs', f: 'quick_backs', n: 1 }, { label: 'Sessions', f: 'sessions', n: 1 }, { label: 'Score', f: 'score', n: 1 },
           { label: 'Trend', f: 'regression', get: function (r) { return r.regression ? h('span', { class: 'pill', title: r.regression.rate_per_100 + ' rage + dead per 100 page views (baseline median ' + r.regression.baseline_median_per_100 + ', max ' + r.regression.baseline_max_per_100 + ')', text: 'new since ' + r.regression.since }) : '–'; } },
-          { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink({ page: r.page })); } },
+          { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink({ page: r.page }), replayLink({ page: r.page })); } },
         ], p.pages) : empty('problems')),
         card('Elements, by rage + dead clicks', p.elements.length ? table('problems-elements', [
           { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } },
           { label: 'Page', f: 'page' }, { label: 'Zone', f: 'zone' },
           { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
           { label: 'Sessions', f: 'sessions', n: 1 }, { label: 'Score', f: 'score', n: 1 },
-          { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink({ page: r.page, element: r.selector })); } },
+          { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink({ page: r.page, element: r.selector }), replayLink({ page: r.page, element: r.selector })); } },
         ], p.elements) : empty('problem elements')),
       ];
     });
@@ -241,7 +243,7 @@
             { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } },
             { label: 'Zone', f: 'zone' }, { label: 'Clicks', f: 'clicks', n: 1 },
             { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
-            { label: '', get: function (r) { return sessionsLink({ page: hm.page, element: r.selector }); } },
+            { label: '', get: function (r) { return h('span', null, sessionsLink({ page: hm.page, element: r.selector }), replayLink({ page: hm.page, element: r.selector })); } },
           ], hm.elements) : empty('clicks')),
           hm.missing.indexOf('scroll') >= 0 ? card('Scroll map', h('p', { class: 'muted', 'data-missing': 'scroll',
             text: 'No scroll data: none of these page views reported how far it was scrolled (the tracker that sent them does not measure it).' }))
@@ -539,7 +541,7 @@
           // A session split by the server (30 min idle, 4 h cap) shows its part: "s1 · part 2".
           { label: 'Session', f: 'session', get: function (s) { return h('code', { text: s.split ? s.session + ' · part ' + (s.split + 1) : s.session }); } },
           // The session's timeline (`#/session`): its events in order.
-          { label: '', get: function (s) { return timelineLink(s.session, s.split); } },
+          { label: '', get: function (s) { return h('span', null, timelineLink(s.session, s.split), s.recording && s.recording.playable ? replayLink({ id: s.session, split: s.split }) : null); } },
           { label: 'Start (UTC)', f: 'start', get: function (s) { return new Date(s.start).toISOString().replace('T', ' ').slice(0, 19); } },
           { label: 'Duration (s)', f: 'duration_ms', get: function (s) { return (s.duration_ms / 1000).toFixed(1); } },
           { label: 'Device', f: 'device' }, { label: 'Page views', f: 'pageviews', n: 1 }, { label: 'Clicks', f: 'clicks', n: 1 },
@@ -603,7 +605,8 @@
           kpi('rage clicks', num(t.rage_clicks), 'rage_clicks'), kpi('dead clicks', num(t.dead_clicks), 'dead_clicks')),
         card(null, h('p', { class: 'muted' }, 'Entry ', h('code', { 'data-f': 'entry_page', text: t.entry_page }), ' · exit ',
           h('code', { 'data-f': 'exit_page', text: t.exit_page }), ' · visitor ', h('code', { text: t.visitor_id }),
-          t.bot ? ' · bot' : '', ' · replay: ', t.replay ? h('a', { href: t.replay, text: 'open' }) : 'none (recordings are not stored yet)'),
+          t.bot ? ' · bot' : '', ' · replay: ', !t.replay ? 'not recorded' : t.replay.playable ? replayLink({ id: t.session, split: t.split }, 'open replay') :
+            'snapshot missing (the page was too large to record; not playable)'),
         table('timeline', [
           { label: 'Time', f: 'offset_ms', get: function (e) { return h('span', { title: new Date(e.ts).toISOString(), text: offset(e.offset_ms) }); } },
           // Flags next to what happened, so a 400 px screen shows them without scrolling.
@@ -612,6 +615,104 @@
           { label: 'Page', f: 'page', get: function (e) { return h('code', { text: short(e.page) }); } },
           { label: 'Details', f: 'details', get: function (e) { return h('span', null, entry(e)[1]); } },
         ], t.events.map(function (e) { return Object.assign({ __title: e.type }, e); }))),
+      ];
+    });
+  };
+
+  // ---- session replay (rrweb-player, vendor/rrweb-player/, loaded on first use) ----
+  /** Marker colours on the player's timeline, by kind (rrweb custom-event tags). */
+  var MARKS = { click: '#8a94a6', rage: '#d62728', dead: '#ff7f0e', page: '#1f77b4', survey: '#2ca02c', feedback: '#9467bd', gap: '#111111' };
+  function loadPlayer() {
+    var ready = function () { return window.rrwebPlayer.default || window.rrwebPlayer; };
+    if (window.rrwebPlayer) return Promise.resolve(ready());
+    return new Promise(function (ok, fail) {
+      document.head.appendChild(h('link', { rel: 'stylesheet', href: 'vendor/rrweb-player/style.css' }));
+      var s = h('script', { src: 'vendor/rrweb-player/rrweb-player.js' });
+      s.onload = function () { ok(ready()); };
+      s.onerror = function () { fail(new Error('could not load the replay player')); };
+      document.head.appendChild(s);
+    });
+  }
+  /** The session to open: `id` (and `split`), else the first playable recording among the
+   * sessions of the row's `page` / `element`, those with a rage click first, then dead. */
+  function pickSession() {
+    if (S.id) return Promise.resolve({ id: S.id, split: S.split || 0 });
+    function find(has) {
+      return siteApi('/sessions', scope({ page: S.page, element: S.element, has: has, limit: 100 })).then(function (r) {
+        return r.sessions.filter(function (x) { return x.recording && x.recording.playable; })[0];
+      });
+    }
+    return find('rage').then(function (x) { return x || find('dead'); }).then(function (x) { return x || find(''); }).then(function (x) {
+      if (!x) throw new Error('id: no recorded session matches this row yet.');
+      return { id: x.session, split: x.split };
+    });
+  }
+  /** The markers of a session: its timeline's page views, clicks (rage, dead), survey answers
+   * and feedback, and the recording's gaps, as {ts, kind, label, selector}. */
+  function markers(t, rec) {
+    var m = [];
+    (t ? t.events : []).forEach(function (e) {
+      if (e.type === 'pageview') m.push({ ts: e.ts, kind: 'page', label: 'page ' + short(e.page) });
+      else if (e.type === 'click') {
+        var kind = e.rage ? 'rage' : e.dead ? 'dead' : 'click';
+        m.push({ ts: e.ts, kind: kind, label: (kind === 'click' ? 'click ' : kind + ' click ') + e.selector, selector: e.selector });
+      } else if (e.type === 'survey_response') m.push({ ts: e.ts, kind: 'survey', label: 'survey answer ' + e.survey_id });
+      else if (e.type === 'feedback') m.push({ ts: e.ts, kind: 'feedback', label: 'feedback' + (e.rating !== null ? ' ' + e.rating + '/5' : '') });
+    });
+    rec.gaps.forEach(function (g) { m.push({ ts: g.from_ts, kind: 'gap', label: 'gap: ' + (g.to_seq - g.from_seq + 1) + ' chunk(s) never arrived' }); });
+    return m.sort(function (a, b) { return a.ts - b.ts; });
+  }
+
+  /** A session's replay: `#/replay?site=&id=<session>&split=&at=rage|dead|<ms>` (or `page=` /
+   * `element=` instead of `id`: the first recorded session of that row). Opens just before the
+   * rage (else dead) click, on `element` when given; markers on the timeline; inactivity
+   * skipped; speed 1×–8×. */
+  render.replay = function () {
+    var pick;
+    return pickSession().then(function (p) {
+      pick = p;
+      var id = encodeURIComponent(p.id);
+      return Promise.all([siteApi('/sessions/' + id + '/replay'),
+        siteApi('/sessions/' + id, { split: p.split }).catch(function () { return null; }), loadPlayer()]);
+    }).then(function (all) {
+      var rec = all[0], t = all[1], Player = all[2], sum = rec.summary;
+      var start = rec.events.length ? rec.events[0].timestamp : sum.started_at;
+      var marks = markers(t, rec), target = null;
+      if (S.at === 'rage' || S.at === 'dead') {
+        var hit = marks.filter(function (m) { return (m.kind === 'rage' || m.kind === 'dead') && (!S.element || m.selector === S.element); });
+        target = hit.filter(function (m) { return m.kind === S.at; })[0] || hit[0] || null;
+      } else if (/^\d+$/.test(S.at || '')) target = { ts: +S.at };
+      var events = rec.events.concat(marks.filter(function (m) { return m.ts >= start; }).map(function (m) {
+        return { type: 5, timestamp: m.ts, data: { tag: m.kind, payload: { label: m.label } } };
+      })).sort(function (a, b) { return a.timestamp - b.timestamp; });
+      var box = h('div', { id: 'replay-player', class: 'replay-player' }), player = null;
+      var seek = function (ts) { if (player) { player.goto(Math.max(0, ts - start), false); box.setAttribute('data-at', String(ts - start)); } };
+      setTimeout(function () {
+        if (!box.isConnected || !sum.playable) return;
+        player = new Player({ target: box, props: { events: events, width: Math.min(1024, box.clientWidth || 1024), height: 600,
+          autoPlay: false, skipInactive: true, speedOption: [1, 2, 4, 8], showController: true, tags: MARKS, mouseTail: false } });
+        window.__slPlayer = player;
+        // At the click itself (plus the click's own animation), so the frame shows the element.
+        seek(target ? target.ts + 100 : start);
+        document.body.setAttribute('data-replay', 'ready');
+      }, 0);
+      var notes = [];
+      if (!sum.playable) notes.push('Snapshot missing: the page was too large to record, so this session cannot be played (its numbers below still count).');
+      else if (sum.snapshot_missing) notes.push('Part of this session has no snapshot (a page too large to record): that part is skipped.');
+      if (sum.gaps) notes.push(sum.gaps + ' chunk(s) never arrived: the replay jumps over them (black marks).');
+      return [
+        h('p', null, h('a', { href: link('sessions'), text: '← Sessions' }), ' ', timelineLink(pick.id, pick.split, 'timeline')),
+        h('h1', { text: 'Replay of session ' + pick.id }),
+        h('div', { class: 'kpis' }, kpi('duration (s)', (sum.duration_ms / 1000).toFixed(1), 'duration_ms'), kpi('pages', num(sum.pages.length), 'pages'),
+          kpi('clicks', num(sum.clicks), 'clicks'), kpi('rage clicks', num(t ? t.rage_clicks : null), 'rage_clicks'),
+          kpi('dead clicks', num(t ? t.dead_clicks : null), 'dead_clicks'), kpi('errors', num(sum.errors), 'errors'),
+          kpi('recorded kB', (sum.bytes / 1000).toFixed(1), 'bytes')),
+        notes.map(function (n) { return h('p', { class: 'notice', role: 'status', text: n }); }),
+        card(null, box),
+        card('Markers (click to jump)', h('ul', { class: 'markers' }, marks.map(function (m) {
+          return h('li', null, h('button', { type: 'button', 'data-mark': m.kind, style: 'border-left: 4px solid ' + MARKS[m.kind],
+            onclick: function () { seek(m.ts); }, text: offset(Math.max(0, m.ts - start)) + ' ' + m.label }));
+        }))),
       ];
     });
   };
@@ -666,7 +767,7 @@
       fSite.value = S.site; fFrom.value = S.from; fTo.value = S.to; fDev.value = S.device || '';
       var tabs = document.getElementById('tabs');
       tabs.textContent = '';
-      VIEWS.forEach(function (v) { tabs.appendChild(h('a', { href: link(v[0]), class: v[0] === S.view || (v[0] === 'sessions' && S.view === 'session') ? 'on' : null, text: v[1] })); });
+      VIEWS.forEach(function (v) { tabs.appendChild(h('a', { href: link(v[0]), class: v[0] === S.view || (v[0] === 'sessions' && (S.view === 'session' || S.view === 'replay')) ? 'on' : null, text: v[1] })); });
       if (!render[S.view]) return go({}, 'problems');
       charts.forEach(function (c) { c.dispose(); });
       charts = [];

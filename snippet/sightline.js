@@ -519,6 +519,13 @@
   d.addEventListener('visibilitychange', function () { if (d.visibilityState === 'hidden') leave(); });
   w.addEventListener('pageshow', function (e) { if (e.persisted) startPV(d.referrer); }); // back/forward cache
 
+  // A session's fixed draw in [0, 1) (replay sampling), and host + path against `*` patterns.
+  function pick(id) { for (var h = 0, i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) >>> 0; return h % 1e4 / 1e4; }
+  function globs(ps) {
+    var k = location.host + location.pathname;
+    return (ps || []).some(function (p) { return new RegExp('^' + p.split('*').map(function (x) { return x.replace(/[.+?^${}()|[\]\\]/g, '\\$&'); }).join('.*') + '$').test(k); });
+  }
+
   /** Load /s/<file> with this tag's CSP nonce. */
   function load(file) {
     var s = d.createElement('script');
@@ -540,6 +547,14 @@
         if (c && ((Array.isArray(c.surveys) && c.surveys.length) || (c.feedback && c.feedback.enabled))) {
           w.sightline._config = c; // survey / feedback widgets: loaded only when the site has them
           load('/s/widgets.js');
+        }
+        // Session replay: the recorder (/s/replay.js) only for a sampled session on a
+        // recorded page, with consent; it reads its settings from _replay.
+        var rp = c && c.replay;
+        if (rp && rp.enabled && allowed && pick(session(false)) < rp.sampling && !(globs(rp.exclude_pages) || (rp.pages.length && !globs(rp.pages)))) {
+          rp.site = KEY; rp.endpoint = new URL('/v1/replay', tag.src).href;
+          w.sightline._replay = rp;
+          load('/s/replay.js');
         }
       }, noop);
   } catch (e) { /* no config: no rule zones */ }
@@ -602,6 +617,7 @@
       }
     },
     _zones: function () { return zels.map(function (z) { return z.name; }); },
+    _allowed: function () { return allowed; },
     _debug: debug
   };
   Object.defineProperty(api, 'pageviewId', { get: function () { return pv && pv.id; } });

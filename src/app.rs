@@ -61,6 +61,8 @@ pub struct ServeConfig {
     pub quotas: QuotaConfig,
     /// The sink's batching (`--sink-*`).
     pub sink: SinkConfig,
+    /// Session-replay chunk caps and part size.
+    pub replay: crate::replay::ReplayLimits,
 }
 
 /// Every minute, forget quota keys (client IPs, sites) that went idle: bounded memory.
@@ -243,6 +245,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
         log_backend,
         quotas: state.quotas.clone(),
         clock: clock.clone(),
+        replay: cfg.replay,
     });
 
     let mut tasks = Vec::new();

@@ -47,6 +47,13 @@ pub mod defaults {
     pub const SINK_BATCH_WAIT_MS: u64 = 1_000;
     /// `--sink-in-flight`: most sink batches being stored at once.
     pub const SINK_IN_FLIGHT: usize = 4;
+    /// Cap on one replay chunk as sent (`POST /v1/replay`, gzip bytes): 2 MiB.
+    pub const REPLAY_MAX_CHUNK_BYTES: usize = 2 << 20;
+    /// Cap on one replay chunk decoded (its JSON): 16 MiB.
+    pub const REPLAY_MAX_DECODED_BYTES: usize = 16 << 20;
+    /// Largest part of a stored replay chunk, bytes: a chunk is split into parts of at most
+    /// this many bytes, each one log record, so no record reaches Kafka's 1 MB message limit.
+    pub const REPLAY_PART_BYTES: usize = 256 << 10;
 }
 
 /// The flags of `serve` itself (its quotas and backends are [`QuotaArgs`] and
@@ -71,6 +78,15 @@ pub struct ServeArgs {
     /// How often the rollup job runs, ms.
     #[arg(long, env = "SIGHTLINE_ROLLUP_EVERY_MS", default_value_t = defaults::ROLLUP_EVERY_MS)]
     pub rollup_every_ms: u64,
+    /// Cap on one session-replay chunk as sent (gzip), bytes.
+    #[arg(long, env = "SIGHTLINE_REPLAY_MAX_CHUNK_BYTES", default_value_t = defaults::REPLAY_MAX_CHUNK_BYTES)]
+    pub replay_max_chunk_bytes: usize,
+    /// Cap on one session-replay chunk decoded (JSON), bytes.
+    #[arg(long, env = "SIGHTLINE_REPLAY_MAX_DECODED_BYTES", default_value_t = defaults::REPLAY_MAX_DECODED_BYTES)]
+    pub replay_max_decoded_bytes: usize,
+    /// Largest log record of a replay chunk, bytes (a bigger chunk is split in parts).
+    #[arg(long, env = "SIGHTLINE_REPLAY_PART_BYTES", default_value_t = defaults::REPLAY_PART_BYTES)]
+    pub replay_part_bytes: usize,
     /// Stages to run here: `all`, or a comma list of ingest, sink, rollup, query.
     #[arg(long, env = "SIGHTLINE_ROLES", default_value = "all", value_parser = Roles::parse)]
     pub roles: Roles,

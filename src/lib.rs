@@ -12,7 +12,7 @@
 //!    [`survey`] and [`sites`] (site settings), and the [`metrics`] registry every stage
 //!    reports to.
 //! 3. **stages**, each importing only those before it: [`log`] (durable, deduplicating) →
-//!    [`warehouse`] (the store) → [`privacy`] and [`access`] (forgetting, tokens) → [`sink`]
+//!    [`replay`] (session-replay chunks: caps, parts, metadata) → [`warehouse`] (the store) → [`privacy`] and [`access`] (forgetting, tokens) → [`sink`]
 //!    (log → warehouse) → [`ingest`] (decode, validate, enrich, append) → [`deadletters`]
 //!    (listing and replay, above ingest: a replay sends letters through it again) →
 //!    [`loadgen`] → [`rollup`] (pure analytics definitions + jobs); then the operations
@@ -41,6 +41,7 @@ pub mod log;
 pub mod metrics;
 pub mod model;
 pub mod privacy;
+pub mod replay;
 pub mod rollup;
 pub mod sink;
 pub mod sites;

@@ -55,6 +55,9 @@ fn main() -> anyhow::Result<()> {
                     max_event_bytes,
                     append_timeout_ms,
                     rollup_every_ms,
+                    replay_max_chunk_bytes,
+                    replay_max_decoded_bytes,
+                    replay_part_bytes,
                     roles,
                 },
             rollup_shard,
@@ -87,6 +90,11 @@ fn main() -> anyhow::Result<()> {
                     roles,
                     quotas,
                     sink: SinkConfig::from_args(&sink),
+                    replay: sightline::replay::ReplayLimits {
+                        chunk_bytes: replay_max_chunk_bytes,
+                        decoded_bytes: replay_max_decoded_bytes,
+                        part_bytes: replay_part_bytes.clamp(1024, 900 << 10),
+                    },
                 };
                 app::serve(cfg, backends).await
             })

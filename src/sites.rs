@@ -42,6 +42,78 @@ pub struct SiteSettings {
     /// Identity links undone (`docs/compat.md`, "Identity"): event ids of `$identify`
     /// events whose link is no longer applied when counting persons. Default none.
     pub identity_undo: Vec<String>,
+    /// Session replay recording ([`ReplaySettings`]). Default off.
+    pub replay: ReplaySettings,
+}
+
+/// `settings.replay`: whether and where the snippet records sessions (docs/replay.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplaySettings {
+    /// Record at all. Default false.
+    pub enabled: bool,
+    /// Share of sessions recorded, 0..1, decided once per session id. Default 1.
+    pub sampling: f64,
+    /// Record only on pages whose host + path matches one of these (`*` wildcard); empty:
+    /// every page. Default empty.
+    pub pages: Vec<String>,
+    /// Never record on pages whose host + path matches one of these. Default empty.
+    pub exclude_pages: Vec<String>,
+    /// Mask every text node too (each character as `*`), not only input values. Default false.
+    pub mask_text: bool,
+    /// CSS selectors of elements replaced by an empty box of their size (their content never
+    /// leaves the page), besides every `[data-sl-block]` element. Default none.
+    pub block_selectors: Vec<String>,
+}
+
+impl Default for ReplaySettings {
+    fn default() -> Self {
+        ReplaySettings {
+            enabled: false,
+            sampling: 1.0,
+            pages: Vec::new(),
+            exclude_pages: Vec::new(),
+            mask_text: false,
+            block_selectors: Vec::new(),
+        }
+    }
+}
+
+impl ReplaySettings {
+    /// What the snippet reads from `GET /v1/sites/{key}/config` (`replay`): these settings,
+    /// with `[data-sl-block]` first among `block_selectors`.
+    pub fn public_config(&self) -> serde_json::Value {
+        let mut block = vec!["[data-sl-block]".to_string()];
+        block.extend(self.block_selectors.iter().cloned());
+        serde_json::json!({
+            "enabled": self.enabled, "sampling": self.sampling, "pages": self.pages,
+            "exclude_pages": self.exclude_pages, "mask_text": self.mask_text,
+            "block_selectors": block,
+        })
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        if !(0.0..=1.0).contains(&self.sampling) {
+            return Err(("settings.replay.sampling".into(), "must be between 0 and 1".into()));
+        }
+        let lists = [
+            ("pages", &self.pages),
+            ("exclude_pages", &self.exclude_pages),
+            ("block_selectors", &self.block_selectors),
+        ];
+        for (name, list) in lists {
+            if list.len() > 50 {
+                return Err((format!("settings.replay.{name}"), "at most 50 entries".into()));
+            }
+            if let Some(i) = list.iter().position(|p| p.trim().is_empty() || p.len() > 512) {
+                return Err((
+                    format!("settings.replay.{name}[{i}]"),
+                    "must be 1..512 characters".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether `site`'s tracker keys clash with `others` (every stored site; `site` itself is
@@ -118,6 +190,7 @@ impl SiteSettings {
                 "must be the event id (a UUID) of an $identify event".into(),
             ));
         }
+        self.replay.validate()?;
         crate::survey::validate_settings(&self.surveys, &self.feedback)
     }
 }

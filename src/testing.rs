@@ -75,6 +75,7 @@ impl TestApp {
             log_backend: "embedded",
             quotas,
             clock: clock.clone(),
+            replay: crate::replay::ReplayLimits::default(),
         });
         Ok(TestApp {
             state,
@@ -231,6 +232,7 @@ impl TestServer {
             log_backend: b.log_backend,
             quotas,
             clock,
+            replay: crate::replay::ReplayLimits::default(),
         });
         // The sink's consumer from the start: with Kafka it joins its group while the test
         // prepares its data, not when it first drains.

@@ -32,6 +32,7 @@ const ORDER: &[(&str, &str)] = &[
     ("metrics", "model"),
     // stages, in the order they may depend on each other.
     ("log", "stage"),
+    ("replay", "stage"),
     ("warehouse", "stage"),
     ("privacy", "stage"),
     ("access", "stage"),

@@ -199,6 +199,10 @@ pub enum Payload {
         /// The `props` object, as JSON text.
         props_json: String,
     },
+    /// One part of a session-replay chunk (`crate::replay`): made by `POST /v1/replay`, never
+    /// sent as a v1 event; stored apart from the events and never part of a timeline.
+    #[serde(skip)]
+    ReplayChunk(pb::ReplayChunk),
 }
 
 impl Payload {
@@ -213,6 +217,7 @@ impl Payload {
             Payload::SurveyResponse { .. } => "survey_response",
             Payload::Feedback { .. } => "feedback",
             Payload::Custom { .. } => "custom",
+            Payload::ReplayChunk(_) => "replay_chunk",
         }
     }
 }
@@ -388,6 +393,7 @@ impl Event {
                 name: name.clone(),
                 props_json: props_json.clone(),
             }),
+            Payload::ReplayChunk(c) => P::ReplayChunk(c.clone()),
         };
         pb::Record {
             id: self.id.clone(),
@@ -485,6 +491,7 @@ impl Event {
                 name: c.name,
                 props_json: c.props_json,
             },
+            P::ReplayChunk(c) => Payload::ReplayChunk(c),
         };
         Ok(Event {
             device: DeviceClass::parse(&r.device).unwrap_or(DeviceClass::Unknown),

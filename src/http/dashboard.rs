@@ -35,6 +35,9 @@ pub const APP_JS: &str = include_str!("../../dashboard/app.js");
 pub const APP_CSS: &str = include_str!("../../dashboard/app.css");
 /// Apache ECharts `dist/echarts.min.js`, vendored from npm (version in `dashboard/README.md`).
 pub const ECHARTS_JS: &str = include_str!("../../dashboard/vendor/echarts.min.js");
+/// rrweb-player's UMD build, vendored from npm (`snippet/replay/build.mjs`; version in
+/// `dashboard/README.md`): the session-replay player, loaded by the replay view only.
+pub const RRWEB_PLAYER_JS: &str = include_str!("../../dashboard/vendor/rrweb-player/rrweb-player.js");
 /// The overlay drawn on the live page, loaded by the snippet only with an overlay grant.
 pub const OVERLAY_JS: &str = include_str!("../../snippet/overlay.js");
 
@@ -64,9 +67,12 @@ fn csp(state: &AppState) -> String {
     } else {
         frames.join(" ")
     };
+    // A replay rebuilds the site's page inside the player: its images, fonts and stylesheets
+    // load from the site's origins (never its scripts: rrweb replays none).
+    let sites = frames.join(" ");
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-         connect-src 'self'; font-src 'self'; frame-src {frame_src}; frame-ancestors 'none'; base-uri 'none'; \
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline' {sites}; img-src 'self' data: blob: {sites}; \
+         connect-src 'self'; font-src 'self' data: {sites}; frame-src {frame_src}; frame-ancestors 'none'; base-uri 'none'; \
          form-action 'self'"
     )
 }
@@ -93,7 +99,8 @@ pub async fn index(state: web::Data<AppState>) -> HttpResponse {
     page(INDEX_HTML, "text/html; charset=utf-8", &state)
 }
 
-/// `GET /dashboard/{asset}`: `app.js`, `app.css`, `vendor/echarts.min.js`, `vendor/LICENSE`.
+/// `GET /dashboard/{asset}`: `app.js`, `app.css`, `vendor/echarts.min.js`, `vendor/LICENSE`,
+/// `vendor/rrweb-player/` (`rrweb-player.js`, `style.css`, `LICENSE`).
 pub async fn asset(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     let (body, ct) = match path.as_str() {
         "" | "index.html" => (INDEX_HTML, "text/html; charset=utf-8"),
@@ -102,6 +109,15 @@ pub async fn asset(path: web::Path<String>, state: web::Data<AppState>) -> HttpR
         "vendor/echarts.min.js" => (ECHARTS_JS, "application/javascript; charset=utf-8"),
         "vendor/LICENSE" => (
             include_str!("../../dashboard/vendor/LICENSE"),
+            "text/plain; charset=utf-8",
+        ),
+        "vendor/rrweb-player/rrweb-player.js" => (RRWEB_PLAYER_JS, "application/javascript; charset=utf-8"),
+        "vendor/rrweb-player/style.css" => (
+            include_str!("../../dashboard/vendor/rrweb-player/style.css"),
+            "text/css; charset=utf-8",
+        ),
+        "vendor/rrweb-player/LICENSE" => (
+            include_str!("../../dashboard/vendor/rrweb-player/LICENSE"),
             "text/plain; charset=utf-8",
         ),
         "vendor/NOTICE" => (

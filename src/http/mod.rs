@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod openapi;
 pub mod ops;
 pub mod query;
+pub mod replay;
 pub mod site_admin;
 pub mod state;
 pub mod survey;
@@ -41,6 +42,12 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 .route("/s.js", web::get().to(crate::ingest::snippet))
                 .route("/s/widgets.js", web::get().to(crate::ingest::widgets))
                 .route("/s/overlay.js", web::get().to(crate::http::dashboard::overlay_js))
+                .route("/s/replay.js", web::get().to(replay::replay_js))
+                .route("/v1/replay", web::post().to(replay::replay_chunk))
+                .route(
+                    "/v1/replay",
+                    web::method(actix_web::http::Method::OPTIONS).to(replay::replay_preflight),
+                )
                 .route("/v1/sites/{key}/config", web::get().to(crate::ingest::site_config))
                 .route("/v1/sites/{key}/import", web::post().to(ingest::import));
             // posthog-js and Segment analytics.js routes (docs/compat.md).
@@ -64,6 +71,10 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 .route(
                     "/v1/sites/{key}/sessions/{id}",
                     web::get().to(query::timeline::session_timeline_view),
+                )
+                .route(
+                    "/v1/sites/{key}/sessions/{id}/replay",
+                    web::get().to(replay::session_replay),
                 )
                 .route("/v1/sites/{key}/journeys", web::get().to(query::journeys))
                 .route("/v1/sites/{key}/pages", web::get().to(query::pages))

@@ -46,6 +46,8 @@ pub struct IngestState {
     pub quotas: Arc<Quotas>,
     /// Where the receive time is read.
     pub clock: Arc<dyn Clock>,
+    /// Session-replay chunk caps and part size (`POST /v1/replay`).
+    pub replay: crate::replay::ReplayLimits,
 }
 
 /// Size caps, in bytes of the decoded body (`cases/ingest.md` I6).

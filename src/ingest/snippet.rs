@@ -45,6 +45,7 @@ pub async fn site_config(path: web::Path<String>, state: web::Data<IngestState>)
                     "zones": site.settings.zones,
                     "hash_routing": site.settings.page_keys.hash_routing,
                     "sampling": 1.0,
+                    "replay": site.settings.replay.public_config(),
                 });
                 if let serde_json::Value::Object(voc) =
                     crate::survey::public_config(&site.settings.surveys, &site.settings.feedback)

@@ -189,7 +189,11 @@ fn timeline_of(s: &Session, split: u32, rules: &Rules) -> Timeline {
                 name: name.clone(),
                 props: serde_json::from_str(props_json).unwrap_or(serde_json::Value::Null),
             }),
-            Payload::Pageview { .. } | Payload::Scroll { .. } | Payload::Zone { .. } | Payload::Replay { .. } => None,
+            Payload::Pageview { .. }
+            | Payload::Scroll { .. }
+            | Payload::Zone { .. }
+            | Payload::Replay { .. }
+            | Payload::ReplayChunk(_) => None,
         };
         if let Some(what) = what {
             items.push(Item {

@@ -454,6 +454,17 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn delete_visitor(&self, site: &str, visitor: &str) -> anyhow::Result<(u64, Vec<i64>)>;
     /// Raw events of `visitor` on `site` stored now.
     async fn count_visitor_events(&self, site: &str, visitor: &str) -> anyhow::Result<u64>;
+    /// The stored session-replay parts of `sessions` (snippet session ids) on `site`, in no
+    /// particular order, copies possible ([`crate::replay::assemble`] rebuilds them); `data`
+    /// is left empty unless `with_data`. Written by [`Warehouse::insert_events`] (the
+    /// [`crate::event::Payload::ReplayChunk`] events), deleted with the visitor's events
+    /// ([`Warehouse::delete_visitor`]) and by [`Warehouse::drop_before`] (by receive time).
+    async fn replay_parts(
+        &self,
+        site: &str,
+        sessions: &[String],
+        with_data: bool,
+    ) -> anyhow::Result<Vec<crate::replay::StoredPart>>;
     /// Create or replace a forget record (by id).
     async fn put_forget(&self, rec: &ForgetRecord) -> anyhow::Result<()>;
     /// All forget records.

@@ -278,7 +278,7 @@ pub async fn heatmap_compare(
 /// `GET /v1/sites/{key}/sessions`: sessions, newest first (by start, then key, descending),
 /// with pages, duration, frustration counts, feedback, survey responses and replay metadata;
 /// filtered by `page`, `element`, `has`; paginated by `limit` and `cursor`.
-#[utoipa::path(get, path = "/v1/sites/{key}/sessions", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, SessionParams), responses((status = 200, description = "sessions: [{session (the snippet's session id), split (0, 1, …: its parts after server-side splits), visitor_id, start, end, duration_ms, device, pageviews, pages: [{page, pageviews, clicks, rage_clicks, dead_clicks, quick_backs}] (distinct pages, first-visit order), path: [page] (the pages in visit order, a reload counted once), clicks, rage_clicks, dead_clicks, quick_backs, feedback, negative_feedback, survey_responses, replays: [{recording_id, started_at, ended_at, pages, events, bytes, clicks, errors}]}], total, next_cursor")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/sessions", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, SessionParams), responses((status = 200, description = "sessions: [{session (the snippet's session id), split (0, 1, …: its parts after server-side splits), visitor_id, start, end, duration_ms, device, pageviews, pages: [{page, pageviews, clicks, rage_clicks, dead_clicks, quick_backs}] (distinct pages, first-visit order), path: [page] (the pages in visit order, a reload counted once), clicks, rage_clicks, dead_clicks, quick_backs, feedback, negative_feedback, survey_responses, replays: [{recording_id, started_at, ended_at, pages, events, bytes, clicks, errors}] (sent replay events), recording (metadata of the session's stored recording, as in the timeline's replay, or null)}], total, next_cursor")))]
 pub async fn sessions(
     req: HttpRequest,
     key: web::Path<String>,
@@ -338,6 +338,12 @@ pub async fn sessions(
                 .map(|(s, _)| format!("{}.{}", s.start, hex::encode(&s.session_key)))
         })
         .flatten();
+    let ids: Vec<String> = list
+        .sessions
+        .iter()
+        .map(|(s, _)| crate::rollup::session_key_parts(&s.session_key).0.to_string())
+        .collect();
+    let recordings = crate::http::replay::summaries(&state, &sc.site.key, &ids).await?;
     let out: Vec<_> = list
         .sessions
         .into_iter()
@@ -352,7 +358,7 @@ pub async fn sessions(
                 "clicks": s.clicks, "rage_clicks": s.rage_clicks, "dead_clicks": s.dead_clicks,
                 "quick_backs": s.quick_backs, "feedback": s.feedback,
                 "negative_feedback": d.negative_feedback, "survey_responses": s.survey_responses,
-                "replays": d.replays,
+                "replays": d.replays, "recording": recordings.get(session),
             })
         })
         .collect();

@@ -92,6 +92,7 @@ pub mod sql;
 
 mod client;
 mod convert;
+mod replay;
 mod store;
 mod writes;
 use convert::*;
@@ -234,7 +235,7 @@ fn wide(e: &Event) -> (&str, &str, f64, f64, f64, &str) {
         Payload::Custom { name, .. } => ("", "", 0.0, 0.0, 0.0, name),
         Payload::SurveyResponse { survey_id, .. } => ("", "", 0.0, 0.0, 0.0, survey_id),
         Payload::Replay { recording_id, .. } => ("", "", 0.0, 0.0, 0.0, recording_id),
-        Payload::Pageview { .. } => ("", "", 0.0, 0.0, 0.0, ""),
+        Payload::Pageview { .. } | Payload::ReplayChunk(_) => ("", "", 0.0, 0.0, 0.0, ""),
     }
 }
 

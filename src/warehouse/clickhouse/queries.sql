@@ -1037,3 +1037,51 @@ WHERE query LIKE 'INSERT INTO rollup%' OR query LIKE 'INSERT INTO session_state%
 -- name: ping
 -- returns: ok UInt8
 SELECT toUInt8(1) AS ok;
+
+-- name: insert_replay_chunks
+-- insert: replay_chunks
+-- columns: site String, session_id String, win String, seq UInt32, part UInt32, visitor_id String, ts Int64, day Date, meta String, data String
+
+-- name: replay_parts
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: session_id String, meta String, data String, bytes UInt64
+SELECT session_id, meta, data, length(data) AS bytes
+FROM replay_chunks
+WHERE site = ? AND session_id IN ?
+LIMIT 1 BY session_id, win, seq, part;
+
+-- name: replay_part_meta
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: session_id String, meta String, bytes UInt64
+SELECT session_id, meta, length(data) AS bytes
+FROM replay_chunks
+WHERE site = ? AND session_id IN ?
+LIMIT 1 BY session_id, win, seq, part;
+
+-- name: count_visitor_replay
+-- arg: 'site-a'
+-- arg: 'visitor-a'
+-- returns: events UInt64
+SELECT count() AS events
+FROM replay_chunks
+WHERE site = ? AND visitor_id = ?;
+
+-- name: delete_visitor_replay
+-- arg: 'site-a'
+-- arg: 'visitor-a'
+ALTER TABLE replay_chunks DELETE WHERE site = ? AND visitor_id = ?;
+
+-- name: count_replay_before
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- returns: events UInt64
+SELECT count() AS events
+FROM replay_chunks
+WHERE site = ? AND ts < ?;
+
+-- name: delete_replay_before
+-- arg: 'site-a'
+-- arg: 1714521600000
+ALTER TABLE replay_chunks DELETE WHERE site = ? AND ts < ?;

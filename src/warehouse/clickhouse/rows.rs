@@ -355,6 +355,25 @@ rows! {
         selector: String,
     }
 
+    /// A row of `replay_chunks` (`insert_replay_chunks`): one part of a replay chunk.
+    #[derive(Debug, clickhouse::Row, Serialize)]
+    pub struct ReplayChunkRow<'a> {
+        site: &'a str, session_id: &'a str, win: &'a str, seq: u32, part: u32,
+        visitor_id: &'a str, ts: i64, day: Date, meta: Blob, data: Blob,
+    }
+
+    /// `replay_parts`.
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct ReplayPartRow {
+        session_id: String, meta: Blob, data: Blob, bytes: u64,
+    }
+
+    /// `replay_part_meta`.
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct ReplayMetaRow {
+        session_id: String, meta: Blob, bytes: u64,
+    }
+
     /// `count_events`.
     #[derive(Debug, clickhouse::Row, Deserialize)]
     pub struct CountRow {

@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_rollup_tables_v2.sql",
         text: include_str!("migrations/0005_rollup_tables_v2.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_replay_chunks.sql",
+        text: include_str!("migrations/0006_replay_chunks.sql"),
+    },
 ];
 
 /// The text of `queries.sql`.
@@ -138,6 +143,13 @@ pub mod name {
     pub const DELETE_ROLLUP_ANSWERS_BEFORE: &str = "delete_rollup_answers_before";
     pub const DELETE_ROLLUP_FEEDBACK_BEFORE: &str = "delete_rollup_feedback_before";
     pub const ROLLUP_ROWS_BEFORE: &str = "rollup_rows_before";
+    pub const INSERT_REPLAY_CHUNKS: &str = "insert_replay_chunks";
+    pub const REPLAY_PARTS: &str = "replay_parts";
+    pub const REPLAY_PART_META: &str = "replay_part_meta";
+    pub const COUNT_VISITOR_REPLAY: &str = "count_visitor_replay";
+    pub const DELETE_VISITOR_REPLAY: &str = "delete_visitor_replay";
+    pub const COUNT_REPLAY_BEFORE: &str = "count_replay_before";
+    pub const DELETE_REPLAY_BEFORE: &str = "delete_replay_before";
     pub const COUNT_EVENTS: &str = "count_events";
     pub const SITES: &str = "sites";
     pub const INSERT_SITES: &str = "insert_sites";
@@ -227,6 +239,13 @@ pub mod name {
         DELETE_ROLLUP_ANSWERS_BEFORE,
         DELETE_ROLLUP_FEEDBACK_BEFORE,
         ROLLUP_ROWS_BEFORE,
+        INSERT_REPLAY_CHUNKS,
+        REPLAY_PARTS,
+        REPLAY_PART_META,
+        COUNT_VISITOR_REPLAY,
+        DELETE_VISITOR_REPLAY,
+        COUNT_REPLAY_BEFORE,
+        DELETE_REPLAY_BEFORE,
         COUNT_EVENTS,
         SITES,
         INSERT_SITES,

@@ -10,6 +10,7 @@ use crate::model::rows::{
     SurveyRow, ZoneRow,
 };
 use crate::model::token::ApiToken;
+use crate::replay::StoredPart;
 use crate::sites::Site;
 use crate::warehouse::{
     bucket_of, DirtySession, InsertReport, Part, RollupQuery, SessionRollup, Shard, StoreError, Warehouse,
@@ -465,6 +466,8 @@ impl Warehouse for ClickHouseWarehouse {
         // the visitor's events.
         let marks: BTreeSet<(&str, &str)> = found.iter().map(|r| (site, r.session_id.as_str())).collect();
         self.insert_marks(&marks, 0).await?;
+        self.delete_replay(site, visitor, name::DELETE_VISITOR_REPLAY, name::COUNT_VISITOR_REPLAY)
+            .await?;
         Ok((before, days))
     }
 
@@ -496,6 +499,8 @@ impl Warehouse for ClickHouseWarehouse {
                     .unwrap_or(0),
             )
         };
+        self.delete_replay(site, before_day, name::DELETE_REPLAY_BEFORE, name::COUNT_REPLAY_BEFORE)
+            .await?;
         let before = count().await?;
         for op in std::iter::once(name::DELETE_EVENTS_BEFORE).chain(ROLLUP_DELETES.iter().copied()) {
             let q = self.client.query(sql::sql(op)).bind(site).bind(before_day);
@@ -521,6 +526,10 @@ impl Warehouse for ClickHouseWarehouse {
         let gone = || async { anyhow::Ok(self.sites().await?.iter().all(|s| s.key != key)) };
         self.wait_for("the site delete", gone).await?;
         self.drop_before(key, i64::MAX).await
+    }
+
+    async fn replay_parts(&self, site: &str, sessions: &[String], with_data: bool) -> anyhow::Result<Vec<StoredPart>> {
+        self.read_replay(site, sessions, with_data).await
     }
 
     async fn count_visitor_events(&self, site: &str, visitor: &str) -> anyhow::Result<u64> {

@@ -15,12 +15,18 @@ impl ClickHouseWarehouse {
     /// dedup read (`existing_ids`), the events INSERT, then the marks (`mark_sessions`), three
     /// round trips (see the module docs).
     pub(super) async fn store_events(&self, events: &[Event]) -> anyhow::Result<InsertReport> {
+        // Replay-chunk parts go to their own table (crate::replay), never to the events.
+        let replay = self.store_replay(&crate::replay::parts_of(events)).await?;
+        let events: Vec<&Event> = events.iter().filter(|e| e.type_name() != "replay_chunk").collect();
         if events.is_empty() {
-            return Ok(InsertReport::default());
+            return Ok(InsertReport {
+                inserted: replay,
+                duplicates: 0,
+            });
         }
         // The first copy of each id in the batch; later copies are duplicates.
         let mut seen = HashSet::new();
-        let unique: Vec<&Event> = events.iter().filter(|e| seen.insert(e.id.as_str())).collect();
+        let unique: Vec<&Event> = events.iter().copied().filter(|e| seen.insert(e.id.as_str())).collect();
         let sites = distinct(unique.iter().map(|e| e.site.as_str()));
         let sessions = distinct(unique.iter().map(|e| e.session_id.as_str()));
         let ids: Vec<&str> = unique.iter().map(|e| e.id.as_str()).collect();
@@ -41,7 +47,7 @@ impl ClickHouseWarehouse {
         let read_done = Instant::now();
         let fresh: Vec<&Event> = unique.iter().copied().filter(|e| !existing.contains(&e.id)).collect();
         let report = InsertReport {
-            inserted: fresh.len() as u64,
+            inserted: fresh.len() as u64 + replay,
             duplicates: (events.len() - fresh.len()) as u64,
         };
 

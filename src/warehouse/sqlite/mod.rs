@@ -5,6 +5,7 @@
 //! read time ([`rollups`]). Raw events keep indexed columns for lookups and the full protobuf
 //! record as a blob.
 
+pub mod replay;
 pub mod rollups;
 
 use super::{
@@ -15,6 +16,7 @@ use crate::event::Event;
 use crate::model::forget::ForgetRecord;
 use crate::model::rows::{day_of, DayRollup};
 use crate::model::token::ApiToken;
+use crate::replay::StoredPart;
 use crate::sites::Site;
 use anyhow::Context;
 use async_trait::async_trait;
@@ -105,6 +107,7 @@ impl SqliteWarehouse {
         }
         let missing_rollups = had_events && missing_rollups;
         c.execute_batch(SCHEMA)?;
+        c.execute_batch(replay::SCHEMA)?;
         c.execute_batch(&rollups::schema())?;
         if missing_rollups {
             let sessions: Vec<(String, String)> = {
@@ -147,8 +150,15 @@ impl Warehouse for SqliteWarehouse {
     /// Every SQLite failure (busy, I/O, a full disk) is [`StoreError::Unavailable`]: the
     /// database takes any row the sink sends.
     async fn insert_events(&self, events: &[Event]) -> Result<InsertReport, StoreError> {
+        // Replay-chunk parts go to their own table (crate::replay), never to the events.
+        let chunks: Vec<Event> = events
+            .iter()
+            .filter(|e| e.type_name() == "replay_chunk")
+            .cloned()
+            .collect();
         let rows: Vec<(String, String, String, i64, &'static str, String, bool, Vec<u8>)> = events
             .iter()
+            .filter(|e| e.type_name() != "replay_chunk")
             .map(|e| {
                 (
                     e.id.clone(),
@@ -180,6 +190,9 @@ impl Warehouse for SqliteWarehouse {
                     }
                 }
                 mark_sessions(&tx, sessions.iter().map(|(site, s)| (site.as_str(), s.as_str())))?;
+                let (new, dup) = replay::insert(&tx, &crate::replay::parts_of(&chunks))?;
+                report.inserted += new;
+                report.duplicates += dup;
             }
             tx.commit()?;
             Ok(report)
@@ -353,6 +366,7 @@ impl Warehouse for SqliteWarehouse {
                 }
                 mark_sessions(&tx, sessions.iter().map(|s| (site.as_str(), s.as_str())))?;
             }
+            replay::delete_visitor(&tx, &site, &visitor)?;
             tx.commit()?;
             // Old page versions live on in the WAL until a checkpoint: fold them in now.
             let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
@@ -382,6 +396,7 @@ impl Warehouse for SqliteWarehouse {
                 "DELETE FROM events WHERE site = ?1 AND ts < ?2",
                 params![site, before_day],
             )?;
+            replay::delete_before(&tx, &site, before_day)?;
             for t in rollups::TABLES {
                 let day_table = t.additive.then(|| rollups::day_table(t));
                 for table in std::iter::once(t.name).chain(day_table.as_deref()) {
@@ -395,6 +410,11 @@ impl Warehouse for SqliteWarehouse {
             Ok(n as u64)
         })
         .await
+    }
+
+    async fn replay_parts(&self, site: &str, sessions: &[String], with_data: bool) -> anyhow::Result<Vec<StoredPart>> {
+        let (site, sessions) = (site.to_string(), sessions.to_vec());
+        self.with(move |c| replay::read(c, &site, &sessions, with_data)).await
     }
 
     async fn count_visitor_events(&self, site: &str, visitor: &str) -> anyhow::Result<u64> {

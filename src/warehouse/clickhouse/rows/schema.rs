@@ -25,6 +25,7 @@ pub fn insert_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (INSERT_SITES, columns::<SiteRow>()),
         (INSERT_API_TOKENS, columns::<TokenRow>()),
         (INSERT_FORGETS, columns::<ForgetRow>()),
+        (INSERT_REPLAY_CHUNKS, columns::<ReplayChunkRow>()),
         (INSERT_SCHEMA_MIGRATION, columns::<MigrationRow>()),
     ]
 }
@@ -74,6 +75,10 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (VISITOR_SESSIONS, columns::<VisitorSessionRow>()),
         (COUNT_VISITOR_EVENTS, columns::<CountRow>()),
         (COUNT_EVENTS_BEFORE, columns::<CountRow>()),
+        (REPLAY_PARTS, columns::<ReplayPartRow>()),
+        (REPLAY_PART_META, columns::<ReplayMetaRow>()),
+        (COUNT_VISITOR_REPLAY, columns::<CountRow>()),
+        (COUNT_REPLAY_BEFORE, columns::<CountRow>()),
         (FORGETS, columns::<JsonRow>()),
         (RUNNING_ROLLUP_WRITES, columns::<QueryIdRow>()),
         (PING, columns::<PingRow>()),
