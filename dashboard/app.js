@@ -652,6 +652,9 @@
   function markers(t, rec) {
     var m = [];
     (t ? t.events : []).forEach(function (e) {
+      // The recording runs on the page's clock: place each marker by the event's client time
+      // (its `ts` is corrected for the client's clock skew, the recording's times are not).
+      e = Object.assign({}, e, { ts: e.client_ts !== undefined ? e.client_ts : e.ts });
       if (e.type === 'pageview') m.push({ ts: e.ts, kind: 'page', label: 'page ' + short(e.page) });
       else if (e.type === 'click') {
         var kind = e.rage ? 'rage' : e.dead ? 'dead' : 'click';

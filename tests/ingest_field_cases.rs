@@ -6,10 +6,6 @@ use common::*;
 use serde_json::{json, Value};
 use std::time::Instant;
 
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 /// `from`/`to` covering the UTC day of `ts` and the next.
 fn range_of(ts: i64) -> String {
     let d = chrono::DateTime::from_timestamp_millis(ts).unwrap().date_naive();

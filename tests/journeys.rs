@@ -14,41 +14,6 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::time::Instant;
 
-const SEC: i64 = 1000;
-const MIN: i64 = 60 * SEC;
-const HOUR: i64 = 60 * MIN;
-const DAY: i64 = 24 * HOUR;
-
-/// UTC midnight of the day `days` before today, ms.
-fn days_ago(days: i64) -> i64 {
-    let now = now_ms();
-    now - now.rem_euclid(DAY) - days * DAY
-}
-
-fn date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap()
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// POST events to the server-key import endpoint; returns (status, body).
-fn import_batch(s: &Server, site: &str, events: &[Value]) -> (u16, Value) {
-    let r = s
-        .http
-        .post(s.url(&format!("/v1/sites/{site}/import")))
-        .bearer_auth(TOKEN)
-        .json(&json!({ "events": events }))
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().unwrap_or(Value::Null))
-}
-
 /// POST a batch through the snippet path with `sent_at` = now (no skew shift; past `ts` kept).
 fn post_batch(s: &Server, site: &str, events: &[Value]) -> (u16, Value) {
     s.post(&batch(site, events.to_vec()))
@@ -458,7 +423,7 @@ fn journeys_and_funnels_equal_the_oracle_under_late_duplicate_out_of_order_deliv
         let (status, body) = if i % 2 == 0 {
             post_batch(&s, site, b)
         } else {
-            import_batch(&s, site, b)
+            s.import_batch(site, b)
         };
         assert_eq!(status, 202, "batch {i}: {body}");
         assert_eq!(body["rejected"], json!([]), "batch {i}");
@@ -474,7 +439,7 @@ fn journeys_and_funnels_equal_the_oracle_under_late_duplicate_out_of_order_deliv
 
     for (i, b) in late.chunks(500).enumerate() {
         let (status, body) = if i % 2 == 0 {
-            import_batch(&s, site, b)
+            s.import_batch(site, b)
         } else {
             post_batch(&s, site, b)
         };

@@ -56,6 +56,9 @@ pub struct Timeline {
 pub struct Item {
     pub offset_ms: i64,
     pub ts: i64,
+    /// The event's time on the client's own clock, as sent (before clock-skew correction),
+    /// ms: the clock a replay recording's timestamps are on.
+    pub client_ts: i64,
     pub page: String,
     #[serde(flatten)]
     pub what: What,
@@ -157,6 +160,7 @@ fn timeline_of(s: &Session, split: u32, rules: &Rules) -> Timeline {
             items.push(Item {
                 offset_ms: pv.ts - s.start,
                 ts: pv.ts,
+                client_ts: e.client_ts,
                 page: pv.page_key.clone(),
                 what: What::Pageview {
                     url: e.url.clone(),
@@ -199,6 +203,7 @@ fn timeline_of(s: &Session, split: u32, rules: &Rules) -> Timeline {
             items.push(Item {
                 offset_ms: e.ts - s.start,
                 ts: e.ts,
+                client_ts: e.client_ts,
                 page: page_of(e),
                 what,
             });

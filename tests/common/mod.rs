@@ -244,58 +244,6 @@ impl Server {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
-    /// Create a site with a fixed key and origins.
-    pub fn site(&self, key: &str, origins: &[&str]) {
-        self.site_with(json!({"name": key, "key": key, "origins": origins}));
-    }
-
-    pub fn site_with(&self, body: Value) {
-        let r = self
-            .http
-            .post(self.url("/v1/sites"))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 201, "create site: {}", r.text().unwrap());
-    }
-
-    /// POST a body to /v1/events; returns (status, JSON body).
-    pub fn post(&self, body: &Value) -> (u16, Value) {
-        self.post_raw(
-            serde_json::to_vec(body).unwrap(),
-            &[("content-type", "text/plain;charset=UTF-8")],
-            "",
-        )
-    }
-
-    pub fn post_raw(&self, body: Vec<u8>, headers: &[(&str, &str)], query: &str) -> (u16, Value) {
-        let mut rb = self
-            .http
-            .post(self.url(&format!("/v1/events{query}")))
-            .body(body)
-            .header("user-agent", HUMAN_UA);
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        let r = rb.send().unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    /// GET a query endpoint with the token.
-    pub fn get(&self, path: &str) -> Value {
-        let r = self.http.get(self.url(path)).bearer_auth(TOKEN).send().unwrap();
-        assert!(
-            r.status().is_success(),
-            "GET {path}: {} {}",
-            r.status(),
-            r.text().unwrap_or_default()
-        );
-        r.json().unwrap()
-    }
-
     /// Wait until the sink and rollup job have caught up with `n` raw events of `site`.
     pub fn settle(&self, site: &str, n: u64) {
         self.settle_within(site, n, 60)
@@ -608,4 +556,112 @@ pub fn impact_example_events(t: i64) -> Vec<Value> {
         }
     }
     evs
+}
+
+/// The HTTP calls every test makes, one place for both servers: the spawned binary
+/// ([`Server`]) and the endpoint suite's in-process one (`tests/endpoints/harness.rs`).
+pub trait Api {
+    /// The client (its timeout set by the server's harness).
+    fn http(&self) -> &reqwest::blocking::Client;
+    /// `http://127.0.0.1:<port><path>`.
+    fn url(&self, path: &str) -> String;
+
+    /// Create a site with a fixed key and origins.
+    fn site(&self, key: &str, origins: &[&str]) {
+        self.site_with(json!({"name": key, "key": key, "origins": origins}));
+    }
+
+    fn site_with(&self, body: Value) {
+        let r = self
+            .http()
+            .post(self.url("/v1/sites"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "create site: {}", r.text().unwrap());
+    }
+
+    /// POST a body to /v1/events; returns (status, JSON body).
+    fn post(&self, body: &Value) -> (u16, Value) {
+        self.post_raw(
+            serde_json::to_vec(body).unwrap(),
+            &[("content-type", "text/plain;charset=UTF-8")],
+            "",
+        )
+    }
+
+    fn post_raw(&self, body: Vec<u8>, headers: &[(&str, &str)], query: &str) -> (u16, Value) {
+        let mut rb = self
+            .http()
+            .post(self.url(&format!("/v1/events{query}")))
+            .body(body)
+            .header("user-agent", HUMAN_UA);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let r = rb.send().unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// GET a query endpoint with the token.
+    fn get(&self, path: &str) -> Value {
+        let r = self.http().get(self.url(path)).bearer_auth(TOKEN).send().unwrap();
+        assert!(
+            r.status().is_success(),
+            "GET {path}: {} {}",
+            r.status(),
+            r.text().unwrap_or_default()
+        );
+        r.json().unwrap()
+    }
+
+    /// POST events to the server-key import endpoint; returns (status, body).
+    fn import_batch(&self, site: &str, events: &[Value]) -> (u16, Value) {
+        let r = self
+            .http()
+            .post(self.url(&format!("/v1/sites/{site}/import")))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "events": events }))
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+}
+
+impl Api for Server {
+    fn http(&self) -> &reqwest::blocking::Client {
+        &self.http
+    }
+    fn url(&self, path: &str) -> String {
+        Server::url(self, path)
+    }
+}
+
+/// Milliseconds in a second, minute, hour and day.
+pub const SEC: i64 = 1000;
+pub const MIN: i64 = 60 * SEC;
+pub const HOUR: i64 = 60 * MIN;
+pub const DAY: i64 = 24 * HOUR;
+
+/// UTC midnight of the day `days` before today (on the tests' clock), ms.
+pub fn days_ago(days: i64) -> i64 {
+    let now = now_ms();
+    now - now.rem_euclid(DAY) - days * DAY
+}
+
+/// The UTC date of `ms`, `YYYY-MM-DD`.
+pub fn date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// `s` percent-encoded for a query string.
+pub fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

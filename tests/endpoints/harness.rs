@@ -8,8 +8,8 @@
 //! `SIGHTLINE_TEST_KAFKA_BROKERS` and `SIGHTLINE_TEST_CLICKHOUSE_URL` Kafka and ClickHouse,
 //! under a topic prefix and database of the server's own.
 
-use crate::common::{batch, clock_offset_ms, HUMAN_UA, TOKEN};
-use serde_json::{json, Value};
+use crate::common::{batch, clock_offset_ms, Api, TOKEN};
+use serde_json::Value;
 use sightline::clock::{Clock, OffsetClock};
 use sightline::config::{defaults, BackendArgs, WarehouseArgs};
 use sightline::testing::TestServer;
@@ -144,58 +144,6 @@ impl Server {
         out
     }
 
-    /// Create a site with a fixed key and origins.
-    pub fn site(&self, key: &str, origins: &[&str]) {
-        self.site_with(json!({"name": key, "key": key, "origins": origins}));
-    }
-
-    pub fn site_with(&self, body: Value) {
-        let r = self
-            .http
-            .post(self.url("/v1/sites"))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 201, "create site: {}", r.text().unwrap());
-    }
-
-    /// POST a body to /v1/events; returns (status, JSON body).
-    pub fn post(&self, body: &Value) -> (u16, Value) {
-        self.post_raw(
-            serde_json::to_vec(body).unwrap(),
-            &[("content-type", "text/plain;charset=UTF-8")],
-            "",
-        )
-    }
-
-    pub fn post_raw(&self, body: Vec<u8>, headers: &[(&str, &str)], query: &str) -> (u16, Value) {
-        let mut rb = self
-            .http
-            .post(self.url(&format!("/v1/events{query}")))
-            .body(body)
-            .header("user-agent", HUMAN_UA);
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        let r = rb.send().unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    /// GET a query endpoint with the token.
-    pub fn get(&self, path: &str) -> Value {
-        let r = self.http.get(self.url(path)).bearer_auth(TOKEN).send().unwrap();
-        assert!(
-            r.status().is_success(),
-            "GET {path}: {} {}",
-            r.status(),
-            r.text().unwrap_or_default()
-        );
-        r.json().unwrap()
-    }
-
     /// Store what the log holds (the sink's way) and run the rollups until `n` raw events
     /// of `site` are stored and two passes in a row find nothing to recompute.
     pub fn settle(&self, site: &str, n: u64) {
@@ -247,5 +195,14 @@ impl Server {
             assert_eq!(st, 202, "{body}");
         }
         self.settle(site, n);
+    }
+}
+
+impl Api for Server {
+    fn http(&self) -> &reqwest::blocking::Client {
+        &self.http
+    }
+    fn url(&self, path: &str) -> String {
+        Server::url(self, path)
     }
 }

@@ -7,41 +7,6 @@ use crate::common::*;
 use crate::harness::Server;
 use serde_json::{json, Value};
 
-const SEC: i64 = 1000;
-const MIN: i64 = 60 * SEC;
-const HOUR: i64 = 60 * MIN;
-const DAY: i64 = 24 * HOUR;
-
-/// UTC midnight of the day `days` before today, ms.
-fn days_ago(days: i64) -> i64 {
-    let now = now_ms();
-    now - now.rem_euclid(DAY) - days * DAY
-}
-
-fn date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap()
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// POST events to the server-key import endpoint; returns (status, body).
-fn import_batch(s: &Server, site: &str, events: &[Value]) -> (u16, Value) {
-    let r = s
-        .http
-        .post(s.url(&format!("/v1/sites/{site}/import")))
-        .bearer_auth(TOKEN)
-        .json(&json!({ "events": events }))
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().unwrap_or(Value::Null))
-}
-
 // ---------------------------------------------------------------------------------------
 // The generated data set.
 
@@ -436,11 +401,11 @@ fn the_import_endpoint_keeps_past_timestamps_and_validates_like_ingest() {
     let past = days_ago(40) + 12 * HOUR;
     let e = event("pageview", "s1", "https://shop.example/old", past, json!({}));
     let bad = event("pageview", "s1", "ftp://shop.example/x", past, json!({}));
-    let (status, body) = import_batch(&s, site, &[e.clone(), bad]);
+    let (status, body) = s.import_batch(site, &[e.clone(), bad]);
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["accepted"], 1);
     assert_eq!(body["rejected"][0]["field"], "url");
-    let (status, body) = import_batch(&s, site, &[e]);
+    let (status, body) = s.import_batch(site, &[e]);
     assert_eq!((status, body["duplicates"].as_u64()), (202, Some(1)));
     let r = s
         .http
