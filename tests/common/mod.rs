@@ -201,45 +201,6 @@ impl Server {
         }
     }
 
-    /// The backend arguments without Kafka's: what the subcommands that open only the
-    /// warehouse take (`site`, `survey`, `rollup`, `token`, `retention`).
-    pub fn warehouse_args(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut args = self.backend.iter();
-        while let Some(a) = args.next() {
-            if a.starts_with("--kafka-") {
-                args.next();
-            } else {
-                out.push(a.clone());
-            }
-        }
-        out
-    }
-
-    /// Run a `sightline` subcommand against this server's data dir and backends (only the
-    /// warehouse's for the subcommands that open only the warehouse).
-    pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        let backend = match args.first() {
-            Some(&("site" | "survey" | "rollup" | "token" | "retention")) => self.warehouse_args(),
-            _ => self.backend.clone(),
-        };
-        let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(&backend)
-            .env("SIGHTLINE_LOG", "warn")
-            .env("SIGHTLINE_TEST_CLOCK_OFFSET_MS", clock_offset_ms().to_string())
-            .output()
-            .expect("run sightline");
-        assert!(
-            out.status.success(),
-            "sightline {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
@@ -565,6 +526,49 @@ pub trait Api {
     fn http(&self) -> &reqwest::blocking::Client;
     /// `http://127.0.0.1:<port><path>`.
     fn url(&self, path: &str) -> String;
+    /// Backend arguments (Kafka topic prefix, ClickHouse database) of the server.
+    fn backend(&self) -> &[String];
+    /// The server's data directory.
+    fn data_dir(&self) -> &std::path::Path;
+
+    /// The backend arguments without Kafka's: what the subcommands that open only the
+    /// warehouse take (`site`, `survey`, `rollup`, `token`, `retention`).
+    fn warehouse_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut args = self.backend().iter();
+        while let Some(a) = args.next() {
+            if a.starts_with("--kafka-") {
+                args.next();
+            } else {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
+
+    /// Run a `sightline` subcommand against this server's data dir and backends (only the
+    /// warehouse's for the subcommands that open only the warehouse).
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        let backend = match args.first() {
+            Some(&("site" | "survey" | "rollup" | "token" | "retention")) => self.warehouse_args(),
+            _ => self.backend().to_vec(),
+        };
+        let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(&backend)
+            .env("SIGHTLINE_LOG", "warn")
+            .env("SIGHTLINE_TEST_CLOCK_OFFSET_MS", clock_offset_ms().to_string())
+            .output()
+            .expect("run sightline");
+        assert!(
+            out.status.success(),
+            "sightline {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
 
     /// Create a site with a fixed key and origins.
     fn site(&self, key: &str, origins: &[&str]) {
@@ -638,6 +642,12 @@ impl Api for Server {
     }
     fn url(&self, path: &str) -> String {
         Server::url(self, path)
+    }
+    fn backend(&self) -> &[String] {
+        &self.backend
+    }
+    fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
     }
 }
 

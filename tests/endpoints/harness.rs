@@ -14,7 +14,6 @@ use sightline::clock::{Clock, OffsetClock};
 use sightline::config::{defaults, BackendArgs, WarehouseArgs};
 use sightline::testing::TestServer;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,45 +104,6 @@ impl Server {
         self.inner.url(path)
     }
 
-    /// The backend arguments without Kafka's: what the subcommands that open only the
-    /// warehouse take.
-    pub fn warehouse_args(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut args = self.backend.iter();
-        while let Some(a) = args.next() {
-            if a.starts_with("--kafka-") {
-                args.next();
-            } else {
-                out.push(a.clone());
-            }
-        }
-        out
-    }
-
-    /// Run a `sightline` subcommand against this server's data dir and backends; it must
-    /// succeed.
-    pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        let backend = match args.first() {
-            Some(&("site" | "survey" | "rollup" | "token" | "retention")) => self.warehouse_args(),
-            _ => self.backend.clone(),
-        };
-        let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(&backend)
-            .env("SIGHTLINE_LOG", "warn")
-            .env("SIGHTLINE_TEST_CLOCK_OFFSET_MS", clock_offset_ms().to_string())
-            .output()
-            .expect("run sightline");
-        assert!(
-            out.status.success(),
-            "sightline {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
     /// Store what the log holds (the sink's way) and run the rollups until `n` raw events
     /// of `site` are stored and two passes in a row find nothing to recompute.
     pub fn settle(&self, site: &str, n: u64) {
@@ -204,5 +164,11 @@ impl Api for Server {
     }
     fn url(&self, path: &str) -> String {
         Server::url(self, path)
+    }
+    fn backend(&self) -> &[String] {
+        &self.backend
+    }
+    fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
     }
 }
