@@ -67,21 +67,6 @@
   function heat(t) { return 'hsl(' + Math.round((1 - t) * 240) + ',90%,45%)'; }
   function pct(v) { return v === null || v === undefined ? '–' : (v * 100).toFixed(1) + ' %'; }
   function ms(v) { return v === null || v === undefined ? '–' : Math.round(v) + ' ms'; }
-  /** The UTC day of a range bound (`YYYY-MM-DD` or ms); `end` = 1 for an exclusive end: the
-   * last day the range includes. A `to` equal to `from` means that one day (api.md). */
-  function day(v, end) {
-    var t = /^\d+$/.test(String(v)) ? +v : Date.parse(v + 'T00:00:00Z');
-    return new Date(t - (end ? 1 : 0)).toISOString().slice(0, 10);
-  }
-  /** The days the grant's range covers, as the query API reads it (api.md, "Date ranges"):
-   * `to` defaults to the end of today, `from` to 30 days before `to`, `to` = `from` is that
-   * one day. A grant without a range still names its days. */
-  function range() {
-    var DAY = 864e5, ms = function (v) { return /^\d+$/.test(String(v)) ? +v : Date.parse(v + 'T00:00:00Z'); };
-    if (data.from && String(data.to) === String(data.from)) return day(data.from) + ' → ' + day(data.from);
-    var t = data.to ? ms(data.to) : Math.floor(Date.now() / DAY) * DAY + DAY;
-    return day(data.from ? data.from : t - 30 * DAY) + ' → ' + day(t, 1);
-  }
   function device() { var x = w.innerWidth; return x < 768 ? 'mobile' : x < 1024 ? 'tablet' : 'desktop'; }
   function docH() { var de = d.documentElement; return Math.max(de.scrollHeight, d.body ? d.body.scrollHeight : 0); }
   function pageRect(e) {
@@ -202,7 +187,7 @@
     p.appendChild(el('code', '', data.page));
     bar.appendChild(p);
     bar.appendChild(el('div', 'stats', count(hm.pageviews, 'page view') + ' · ' + count(hm.clicks, 'click') +
-      (data.device ? ' · ' + data.device : '') + ' · ' + range()));
+      (data.device ? ' · ' + data.device : '') + (data.days ? ' · ' + data.days.first + ' → ' + data.days.last : '')));
     if (st.hottest) {
       var h = el('div', 'hottest', 'Hottest: ');
       h.appendChild(el('code', '', st.hottest.selector));

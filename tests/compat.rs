@@ -14,13 +14,6 @@ mod common;
 use base64::Engine;
 use common::*;
 use serde_json::{json, Value};
-use std::io::Write;
-
-fn gzip(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
-}
 
 /// `data=<base64 of v's JSON>`, form-encoded: how posthog-js sends a beacon.
 fn base64_form(v: &Value) -> Vec<u8> {
@@ -29,21 +22,6 @@ fn base64_form(v: &Value) -> Vec<u8> {
         .append_pair("data", &base64::engine::general_purpose::STANDARD.encode(&text))
         .finish()
         .into_bytes()
-}
-
-fn post(s: &Server, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut rb = s
-        .http
-        .post(s.url(path))
-        .body(body.to_vec())
-        .header("user-agent", HUMAN_UA);
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    let r = rb.send().unwrap();
-    let st = r.status().as_u16();
-    let t = r.text().unwrap();
-    (st, serde_json::from_str(&t).unwrap_or(Value::String(t)))
 }
 
 fn refused(s: &Server, cause: &str) -> u64 {
@@ -63,35 +41,32 @@ fn bad_bodies_are_refused_naming_the_field_counted_and_dead_lettered() {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let json_ct = [("content-type", "application/json")];
     // Not JSON, gzip-compressed without a header: 400 naming body.
-    let (st, b) = post(&s, "/e/", &gzip(b"{not json"), &[("content-type", "text/plain")]);
+    let (st, b) = s.post_to("/e/", &gzip(b"{not json"), &[("content-type", "text/plain")]);
     assert_eq!((st, b["field"].as_str()), (400, Some("body")), "{b}");
     // No project key anywhere: 400 naming token.
-    let (st, b) = post(&s, "/e/", br#"{"event": "$pageview", "properties": {}}"#, &json_ct);
+    let (st, b) = s.post_to("/e/", br#"{"event": "$pageview", "properties": {}}"#, &json_ct);
     assert_eq!((st, b["field"].as_str()), (400, Some("token")), "{b}");
     // An empty batch: 400 naming batch (not the token it has no event to carry).
     for empty in [&b"[]"[..], br#"{"batch": []}"#] {
-        let (st, b) = post(&s, "/batch/", empty, &json_ct);
+        let (st, b) = s.post_to("/batch/", empty, &json_ct);
         assert_eq!((st, b["field"].as_str()), (400, Some("batch")), "{b}");
     }
     // A key no site has: 401.
-    let (st, b) = post(
-        &s,
+    let (st, b) = s.post_to(
         "/e/",
         br#"{"event": "x", "properties": {"token": "phc_nobody"}}"#,
         &json_ct,
     );
     assert_eq!((st, b["field"].as_str()), (401, Some("site")), "{b}");
     // Segment: no writeKey and no Authorization: 400 naming writeKey.
-    let (st, b) = post(
-        &s,
+    let (st, b) = s.post_to(
         "/v1/t",
         br#"{"type": "track", "event": "x"}"#,
         &[("content-type", "text/plain")],
     );
     assert_eq!((st, b["field"].as_str()), (400, Some("writeKey")), "{b}");
     // A base64 form whose data is not base64.
-    let (st, b) = post(
-        &s,
+    let (st, b) = s.post_to(
         "/e/?compression=base64",
         b"data=%%%",
         &[("content-type", "application/x-www-form-urlencoded")],
@@ -102,8 +77,7 @@ fn bad_bodies_are_refused_naming_the_field_counted_and_dead_lettered() {
         r#"{{"event": "$pageview", "uuid": "{}", "timestamp": "{ts}", "properties": {{"token": "phc_shop", "distinct_id": "d1", "$session_id": "s1", "$current_url": "http://shop.test/"}}}}"#,
         uuid7()
     );
-    let (st, b) = post(
-        &s,
+    let (st, b) = s.post_to(
         "/e/",
         ok.as_bytes(),
         &[("content-type", "application/json"), ("origin", "http://evil.test")],
@@ -118,13 +92,13 @@ fn bad_bodies_are_refused_naming_the_field_counted_and_dead_lettered() {
         r#"[{{"event": "$pageview", "uuid": "{}", "properties": {{"token": "phc_shop", "distinct_id": "d1", "$session_id": "s1", "$current_url": "http://shop.test/"}}}}]"#,
         uuid7()
     );
-    let (st, b) = post(&s, "/e/", bad.as_bytes(), &json_ct);
+    let (st, b) = s.post_to("/e/", bad.as_bytes(), &json_ct);
     assert_eq!(st, 400, "{b}");
     assert_eq!(b["rejected"][0]["field"], "ts");
     assert_eq!(b["rejected"][0]["reason"], "missing (the client's timestamp)");
     // A timestamp that is not a time is named as bad, not as missing.
     let garbled = bad.replace(r#""uuid""#, r#""timestamp": "yesterday", "uuid""#);
-    let (st, b) = post(&s, "/e/", garbled.as_bytes(), &json_ct);
+    let (st, b) = s.post_to("/e/", garbled.as_bytes(), &json_ct);
     assert_eq!((st, b["rejected"][0]["field"].as_str()), (400, Some("ts")), "{b}");
     let reason = b["rejected"][0]["reason"].as_str().unwrap();
     assert!(
@@ -162,25 +136,22 @@ fn bad_bodies_are_refused_naming_the_field_counted_and_dead_lettered() {
     assert_eq!(site_of("origin"), ["sl_compat"]);
     assert_eq!(site_of("site"), [""]);
     // The good event goes in once, however often it is sent, by every route and encoding.
-    let (st, b) = post(
-        &s,
+    let (st, b) = s.post_to(
         "/e/",
         ok.as_bytes(),
         &[("content-type", "application/json"), ("origin", "http://shop.test")],
     );
     assert_eq!((st, b["accepted"].as_u64()), (200, Some(1)), "{b}");
-    let (st, b) = post(&s, "/i/v0/e/", &gzip(ok.as_bytes()), &[("content-type", "text/plain")]);
+    let (st, b) = s.post_to("/i/v0/e/", &gzip(ok.as_bytes()), &[("content-type", "text/plain")]);
     assert_eq!((st, b["duplicates"].as_u64()), (200, Some(1)), "{b}");
     let form = base64_form(&serde_json::from_str(&ok).unwrap());
-    let (st, b) = post(
-        &s,
+    let (st, b) = s.post_to(
         "/e/?compression=base64",
         &form,
         &[("content-type", "application/x-www-form-urlencoded")],
     );
     assert_eq!((st, b["duplicates"].as_u64()), (200, Some(1)), "{b}");
-    let (st, b) = post(
-        &s,
+    let (st, b) = s.post_to(
         "/batch/",
         format!(r#"{{"api_key": "phc_shop", "batch": [{ok}]}}"#).as_bytes(),
         &json_ct,

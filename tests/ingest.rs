@@ -4,17 +4,10 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::io::Write;
 
 const SITE: &str = "shop";
 const ORIGIN: &str = "https://shop.example";
 const URL: &str = "https://shop.example/pricing";
-
-fn gzip(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
-}
 
 fn server() -> Server {
     let s = Server::start(&["--max-batch-bytes", "65536", "--max-event-bytes", "8192"]);

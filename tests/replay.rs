@@ -8,14 +8,7 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::time::{Duration, Instant};
-
-fn gzip(b: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(b).unwrap();
-    gz.finish().unwrap()
-}
 
 /// rrweb-like events of chunk `seq` starting at `t0`: chunk 0 has the meta and full snapshot.
 fn chunk_events(seq: u32, t0: i64, clicks: usize) -> Vec<Value> {

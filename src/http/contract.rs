@@ -81,19 +81,9 @@ impl Contract {
     /// Whether the document lists `method` on a path template (`{…}` matching one segment)
     /// that `path` fits: a route some role's process serves.
     fn lists(&self, path: &str, method: &Method) -> bool {
-        let fits = |template: &str| {
-            let (mut t, mut p) = (template.split('/'), path.split('/'));
-            loop {
-                match (t.next(), p.next()) {
-                    (None, None) => return true,
-                    (Some(a), Some(b)) if a == b || (a.starts_with('{') && !b.is_empty()) => {}
-                    _ => return false,
-                }
-            }
-        };
-        self.0
-            .iter()
-            .any(|(template, ops)| fits(template) && ops.iter().any(|(m, _)| m == method))
+        self.0.iter().any(|(template, ops)| {
+            actix_web::dev::ResourceDef::new(template.as_str()).is_match(path) && ops.iter().any(|(m, _)| m == method)
+        })
     }
 
     fn operation(&self, pattern: &str, method: &Method) -> Option<&Operation> {

@@ -17,8 +17,9 @@
 //!   heatmap and zones of exactly that site and page and draws them on the live page.
 
 use crate::event::DeviceClass;
-use crate::http::query::{heatmap_data, page_param, parse_time, zones_data, Filters, PageParam};
+use crate::http::query::{day_name, filter_days, heatmap_data, page_param, parse_time, zones_data, Filters, PageParam};
 use crate::http::{require_read, ApiError, AppState};
+use crate::rollup::DAY_MS;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -288,7 +289,7 @@ pub struct GrantQuery {
 /// (`GET …/heatmap`), zones (`GET …/zones`) and zone rules of exactly the grant's site and
 /// page. `401` (field `grant`) for a missing, forged or expired grant; `403` (field `origin`)
 /// when a browser asks from an origin that is not the site's.
-#[utoipa::path(get, path = "/v1/overlay", tag = "dashboard", params(("grant" = String, Query, description = "from POST /v1/sites/{key}/overlay")), responses((status = 200, description = "{site, page, expires_at, from, to, device, heatmap, zones, zone_rules}"), (status = 401, description = "grant missing, forged or expired"), (status = 403)))]
+#[utoipa::path(get, path = "/v1/overlay", tag = "dashboard", params(("grant" = String, Query, description = "from POST /v1/sites/{key}/overlay")), responses((status = 200, description = "{site, page, expires_at, from, to, device, days: {first, last} (YYYY-MM-DD, the range with its defaults filled in), heatmap, zones, zone_rules}"), (status = 401, description = "grant missing, forged or expired"), (status = 403)))]
 pub async fn overlay_data(
     req: HttpRequest,
     q: web::Query<GrantQuery>,
@@ -334,11 +335,14 @@ pub async fn overlay_data(
         let p = PageParam {
             url: Some(g.page.clone()),
         };
+        let (first_day, end_day) = filter_days(&f, state.clock.now_ms())?;
         let heatmap = heatmap_data(&state, &g.site, &f, &p).await?;
         let zones = zones_data(&state, &g.site, &f, &p).await?;
         Ok::<_, ApiError>(serde_json::json!({
             "site": g.site, "page": g.page, "expires_at": g.exp,
             "from": g.from, "to": g.to, "device": g.device,
+            // The days the range covers, as the query API reads it (defaults filled in).
+            "days": {"first": day_name(first_day), "last": day_name(end_day - DAY_MS)},
             "heatmap": heatmap, "zones": zones, "zone_rules": site.settings.zones,
         }))
     };

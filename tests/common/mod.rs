@@ -241,26 +241,6 @@ impl Server {
         }
     }
 
-    /// `POST /v1/admin/rollup/run`: one rollup pass now; its answer
-    /// (`{"sessions", "events", "owned_buckets"}`).
-    pub fn rollup_run(&self) -> Value {
-        let r = self
-            .http
-            .post(self.url("/v1/admin/rollup/run"))
-            .bearer_auth(TOKEN)
-            // A pass over many days takes longer than the client's 30 s on a loaded machine
-            // (debug build).
-            .timeout(Duration::from_secs(300))
-            .send()
-            .unwrap();
-        assert!(r.status().is_success());
-        r.json().unwrap()
-    }
-
-    pub fn metrics(&self) -> String {
-        self.http.get(self.url("/metrics")).send().unwrap().text().unwrap()
-    }
-
     /// The value of an unlabelled metric (`name value` in `/metrics`); 0 when absent.
     pub fn metric(&self, name: &str) -> f64 {
         self.metrics()
@@ -439,19 +419,6 @@ impl Drop for Service {
     }
 }
 
-impl Server {
-    /// POST `events` for `site` in batches of 200 (each must be accepted, `202`), then
-    /// [`Server::settle`] until all of them are stored and rolled up.
-    pub fn post_all_and_settle(&self, site: &str, events: Vec<Value>) {
-        let n = events.len() as u64;
-        for chunk in events.chunks(200) {
-            let (st, body) = self.post(&batch(site, chunk.to_vec()));
-            assert_eq!(st, 202, "{body}");
-        }
-        self.settle(site, n);
-    }
-}
-
 /// The worked example of analytics.md, "Impact on conversion", as events (goal
 /// `event:purchase`), sessions starting at `t` (ms): 200 sessions on shop.example/cart, 40 of
 /// them rage-click `#pay` (8 convert) and 160 do not (64 convert); 200 on /promo, 50 dead-click
@@ -530,6 +497,40 @@ pub trait Api {
     fn backend(&self) -> &[String];
     /// The server's data directory.
     fn data_dir(&self) -> &std::path::Path;
+    /// Wait until `n` raw events of `site` are stored and rolled up (each server its own way).
+    fn settle(&self, site: &str, n: u64);
+
+    /// `POST /v1/admin/rollup/run`: one rollup pass now; its answer
+    /// (`{"sessions", "events", "owned_buckets"}`).
+    fn rollup_run(&self) -> Value {
+        let r = self
+            .http()
+            .post(self.url("/v1/admin/rollup/run"))
+            .bearer_auth(TOKEN)
+            // A pass over many days takes longer than the client's 30 s on a loaded machine
+            // (debug build).
+            .timeout(Duration::from_secs(300))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+        r.json().unwrap()
+    }
+
+    /// `/metrics` as text.
+    fn metrics(&self) -> String {
+        self.http().get(self.url("/metrics")).send().unwrap().text().unwrap()
+    }
+
+    /// POST `events` for `site` in batches of 200 (each must be accepted, `202`), then
+    /// settle until all of them are stored and rolled up.
+    fn post_all_and_settle(&self, site: &str, events: Vec<Value>) {
+        let n = events.len() as u64;
+        for chunk in events.chunks(200) {
+            let (st, body) = self.post(&batch(site, chunk.to_vec()));
+            assert_eq!(st, 202, "{body}");
+        }
+        self.settle(site, n);
+    }
 
     /// The backend arguments without Kafka's: what the subcommands that open only the
     /// warehouse take (`site`, `survey`, `rollup`, `token`, `retention`).
@@ -596,10 +597,16 @@ pub trait Api {
     }
 
     fn post_raw(&self, body: Vec<u8>, headers: &[(&str, &str)], query: &str) -> (u16, Value) {
+        self.post_to(&format!("/v1/events{query}"), &body, headers)
+    }
+
+    /// POST `body` to `path` as a browser would (a human user agent), with `headers`;
+    /// returns (status, JSON body, or the text when it is not JSON).
+    fn post_to(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
         let mut rb = self
             .http()
-            .post(self.url(&format!("/v1/events{query}")))
-            .body(body)
+            .post(self.url(path))
+            .body(body.to_vec())
             .header("user-agent", HUMAN_UA);
         for (k, v) in headers {
             rb = rb.header(*k, *v);
@@ -649,6 +656,9 @@ impl Api for Server {
     fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
     }
+    fn settle(&self, site: &str, n: u64) {
+        Server::settle(self, site, n)
+    }
 }
 
 /// Milliseconds in a second, minute, hour and day.
@@ -674,4 +684,12 @@ pub fn date(ms: i64) -> String {
 /// `s` percent-encoded for a query string.
 pub fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `b` gzip-compressed.
+pub fn gzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
 }

@@ -17,7 +17,7 @@ use crate::common::*;
 use crate::harness::Server;
 use base64::Engine;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::Read;
 
 /// One recorded request.
 struct Recorded {
@@ -85,12 +85,6 @@ fn gunzip(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     flate2::read::MultiGzDecoder::new(b).read_to_end(&mut out).unwrap();
     out
-}
-
-fn gzip(b: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
 }
 
 /// How a recorded body was encoded.
@@ -262,26 +256,10 @@ fn recorded_segment_bodies_are_accepted_exactly_once_on_retry() {
     replay_checked("segment");
 }
 
-fn post(s: &Server, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut rb = s
-        .http
-        .post(s.url(path))
-        .body(body.to_vec())
-        .header("user-agent", HUMAN_UA);
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    let r = rb.send().unwrap();
-    let st = r.status().as_u16();
-    let t = r.text().unwrap();
-    (st, serde_json::from_str(&t).unwrap_or(Value::String(t)))
-}
-
 /// Post Segment calls to `/v1/batch` and check the (accepted, ignored) counts.
 fn segment_batch(s: &Server, key: &str, batch: Vec<Value>, want: (u64, u64)) {
     let body = json!({"writeKey": key, "batch": batch});
-    let (st, b) = post(
-        s,
+    let (st, b) = s.post_to(
         "/v1/batch",
         body.to_string().as_bytes(),
         &[("content-type", "text/plain")],

@@ -8,8 +8,7 @@
 //! `SIGHTLINE_TEST_KAFKA_BROKERS` and `SIGHTLINE_TEST_CLICKHOUSE_URL` Kafka and ClickHouse,
 //! under a topic prefix and database of the server's own.
 
-use crate::common::{batch, clock_offset_ms, Api, TOKEN};
-use serde_json::Value;
+use crate::common::{clock_offset_ms, Api, TOKEN};
 use sightline::clock::{Clock, OffsetClock};
 use sightline::config::{defaults, BackendArgs, WarehouseArgs};
 use sightline::testing::TestServer;
@@ -127,35 +126,6 @@ impl Server {
             assert!(Instant::now() < deadline, "rollups did not settle");
         }
     }
-
-    /// `POST /v1/admin/rollup/run`: one rollup pass now; its answer.
-    pub fn rollup_run(&self) -> Value {
-        let r = self
-            .http
-            .post(self.url("/v1/admin/rollup/run"))
-            .bearer_auth(TOKEN)
-            .timeout(Duration::from_secs(300))
-            .send()
-            .unwrap();
-        assert!(r.status().is_success());
-        r.json().unwrap()
-    }
-
-    /// `/metrics`: the registry of this test process, which every server in it shares.
-    pub fn metrics(&self) -> String {
-        self.http.get(self.url("/metrics")).send().unwrap().text().unwrap()
-    }
-
-    /// POST `events` for `site` in batches of 200 (each must be accepted), then
-    /// [`Server::settle`].
-    pub fn post_all_and_settle(&self, site: &str, events: Vec<Value>) {
-        let n = events.len() as u64;
-        for chunk in events.chunks(200) {
-            let (st, body) = self.post(&batch(site, chunk.to_vec()));
-            assert_eq!(st, 202, "{body}");
-        }
-        self.settle(site, n);
-    }
 }
 
 impl Api for Server {
@@ -170,5 +140,8 @@ impl Api for Server {
     }
     fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
+    }
+    fn settle(&self, site: &str, n: u64) {
+        Server::settle(self, site, n)
     }
 }

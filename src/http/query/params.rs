@@ -151,17 +151,31 @@ impl Scope {
     }
 }
 
-pub(super) fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, ApiError> {
-    let site = state.site(key)?;
+/// `YYYY-MM-DD` of the UTC day starting at `day` (ms).
+pub fn day_name(day: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(day)
+        .map(|d| d.date_naive().to_string())
+        .unwrap_or_default()
+}
+
+/// The whole UTC days `[from_day, to_day)` (ms) that `f`'s `from`/`to` ask for at `now_ms`:
+/// `to` defaults to the end of today, `from` to 30 days before `to` ([`day_range`]).
+/// `400` naming the field of a bad bound.
+pub fn filter_days(f: &Filters, now_ms: i64) -> Result<(i64, i64), ApiError> {
     let to = match &f.to {
         Some(t) => parse_time("to", t)?,
-        None => day_of(state.clock.now_ms()) + DAY_MS,
+        None => day_of(now_ms) + DAY_MS,
     };
     let from = match &f.from {
         Some(t) => parse_time("from", t)?,
         None => to - 30 * DAY_MS,
     };
-    let (from_day, to_day) = day_range(("from", "to"), from, to)?;
+    day_range(("from", "to"), from, to)
+}
+
+pub(super) fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, ApiError> {
+    let site = state.site(key)?;
+    let (from_day, to_day) = filter_days(f, state.clock.now_ms())?;
     let device = match &f.device {
         None => None,
         Some(d) => Some(

@@ -35,7 +35,7 @@
 //! recent feedback;
 //! `limit` (default 50, at most 1000) for each recent list.
 
-use super::{page_param, scope, Filters};
+use super::{day_name, page_param, scope, Filters};
 use crate::event::{Answer, SurveyKind, NEGATIVE_RATING_MAX};
 use crate::http::{require_read, ApiError, AppState};
 use crate::rollup::{summarize_answers, top_terms, AnswerRow, FeedbackRow};
@@ -64,12 +64,6 @@ pub struct VocParams {
     pub rating: Option<String>,
     /// Items per recent list; default 50, at most 1000.
     pub limit: Option<String>,
-}
-
-fn day_name(day: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(day)
-        .map(|d| d.date_naive().to_string())
-        .unwrap_or_default()
 }
 
 fn parse_rating(s: &str) -> Result<(u8, u8), ApiError> {
