@@ -53,6 +53,7 @@ fn pageview(id: &str, site: &str, session: &str, ts: i64, page: &str) -> Event {
         referrer: None,
         title: Some(format!("Title {page}")),
         screen: Some(Viewport { w: 1920, h: 1080 }),
+        layout: None,
     };
     event(id, site, session, ts, page, p)
 }

@@ -67,6 +67,7 @@ impl ChRows {
                     device,
                     bot,
                     page: p.page.clone(),
+                    layout: p.layout.clone(),
                     pageviews: n64(p.pageviews),
                     clicks: n64(p.clicks),
                     quick_backs: n64(p.quick_backs),
@@ -84,6 +85,7 @@ impl ChRows {
                     device,
                     bot,
                     page: g.page.clone(),
+                    layout: g.layout.clone(),
                     cx: g.cx,
                     cy: g.cy,
                     clicks: n64(g.count),
@@ -99,6 +101,7 @@ impl ChRows {
                         device: device.clone(),
                         bot,
                         page: e.page.clone(),
+                        layout: e.layout.clone(),
                         selector: e.selector.clone(),
                         zone: e.zone.clone(),
                         x: c.x,
@@ -113,6 +116,7 @@ impl ChRows {
                     device,
                     bot,
                     page: e.page.clone(),
+                    layout: e.layout.clone(),
                     selector: e.selector.clone(),
                     zone: e.zone.clone(),
                     clicks: n64(e.clicks),
@@ -121,6 +125,8 @@ impl ChRows {
                     el_n: n64(e.el_n),
                     el_x_sum: e.el_x_sum,
                     el_y_sum: e.el_y_sum,
+                    text: e.text.clone(),
+                    text_ts: e.text_ts,
                 });
             }
             for s in &r.scroll {
@@ -132,6 +138,7 @@ impl ChRows {
                     device,
                     bot,
                     page: s.page.clone(),
+                    layout: s.layout.clone(),
                     depth: s.depth,
                     pageviews: n64(s.pageviews),
                 });
@@ -145,6 +152,7 @@ impl ChRows {
                     device,
                     bot,
                     page: z.page.clone(),
+                    layout: z.layout.clone(),
                     zone: z.zone.clone(),
                     exposed: n64(z.exposed),
                     clicked: n64(z.clicked),

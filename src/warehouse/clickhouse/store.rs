@@ -222,6 +222,7 @@ impl Warehouse for ClickHouseWarehouse {
                         .map(|r| PageRow {
                             dims: dims_of(r.day, &r.device, r.bot),
                             page: r.page,
+                            layout: r.layout,
                             pageviews: u64of(r.pageviews),
                             clicks: u64of(r.clicks),
                             quick_backs: u64of(r.quick_backs),
@@ -238,6 +239,7 @@ impl Warehouse for ClickHouseWarehouse {
                         .map(|r| GridRow {
                             dims: dims_of(r.day, &r.device, r.bot),
                             page: r.page,
+                            layout: r.layout,
                             cx: r.cx,
                             cy: r.cy,
                             count: u64of(r.clicks),
@@ -247,11 +249,11 @@ impl Warehouse for ClickHouseWarehouse {
                 Part::Elements => {
                     let cells: Vec<ElCellsSumCh> =
                         self.fetch(name::SUM_EL_CELLS, sums(name::SUM_EL_CELLS, true)).await?;
-                    type ElKey = (Dims, String, String, String);
+                    type ElKey = (Dims, String, String, String, String);
                     let mut by_element: BTreeMap<ElKey, Vec<ElCell>> = BTreeMap::new();
                     for c in cells {
                         by_element
-                            .entry((dims_of(c.day, &c.device, c.bot), c.page, c.selector, c.zone))
+                            .entry((dims_of(c.day, &c.device, c.bot), c.page, c.layout, c.selector, c.zone))
                             .or_default()
                             .push(ElCell {
                                 x: c.x,
@@ -266,13 +268,20 @@ impl Warehouse for ClickHouseWarehouse {
                         .map(|r| {
                             let dims = dims_of(r.day, &r.device, r.bot);
                             let mut el_cells = by_element
-                                .remove(&(dims, r.page.clone(), r.selector.clone(), r.zone.clone()))
+                                .remove(&(
+                                    dims,
+                                    r.page.clone(),
+                                    r.layout.clone(),
+                                    r.selector.clone(),
+                                    r.zone.clone(),
+                                ))
                                 .unwrap_or_default();
                             el_cells.sort();
                             let located = r.el_n != 0;
                             ElementRow {
                                 dims,
                                 page: r.page,
+                                layout: r.layout,
                                 selector: r.selector,
                                 zone: r.zone,
                                 clicks: u64of(r.clicks),
@@ -282,6 +291,8 @@ impl Warehouse for ClickHouseWarehouse {
                                 el_x_sum: if located { r.el_x_sum } else { 0.0 },
                                 el_y_sum: if located { r.el_y_sum } else { 0.0 },
                                 el_cells,
+                                text: r.text,
+                                text_ts: r.text_ts,
                             }
                         })
                         .collect();
@@ -293,6 +304,7 @@ impl Warehouse for ClickHouseWarehouse {
                         .map(|r| ScrollRow {
                             dims: dims_of(r.day, &r.device, r.bot),
                             page: r.page,
+                            layout: r.layout,
                             depth: r.depth,
                             pageviews: u64of(r.pageviews),
                         })
@@ -305,6 +317,7 @@ impl Warehouse for ClickHouseWarehouse {
                         .map(|r| ZoneRow {
                             dims: dims_of(r.day, &r.device, r.bot),
                             page: r.page,
+                            layout: r.layout,
                             zone: r.zone,
                             exposed: u64of(r.exposed),
                             clicked: u64of(r.clicked),
