@@ -2,7 +2,8 @@
  * <script defer src="https://HOST/s.js" data-site="WRITE_KEY"></script>
  * Optional: data-respect-dnt (honour navigator.doNotTrack === '1'); data-require-consent (send
  * and store nothing until sightline.consent(true); the choice is remembered).
- * Sends the v1 events of shared/api.md to POST /v1/events. Never reads input values or text. */
+ * Sends the v1 events of shared/api.md to POST /v1/events. Never reads input values; of the
+ * page's text only a clicked link's, button's or label's own (not inside [data-sl-block]). */
 (function () {
   'use strict';
   var w = window, d = document;
@@ -138,10 +139,19 @@
   // Layout version (analytics.md, "Layout versions"): the page's skeleton written as text,
   // then hashed. Containers are the landmarks header, nav, main, footer, aside, form and the
   // zones ([data-sl-zone]); controls (a, button, input, select, textarea, [role=button]) are
-  // leaves named by tag. Each container is `name(children)` with its distinct children in
+  // leaves named by tag. Each container is `name{children}` with its distinct children in
   // first-seen document order (so repeated items count once; no class, id or text is read),
-  // the whole under `body(…)`; the hash is FNV-1a 32 of that text as 8 hex digits.
+  // the whole under `body{…}`; the hash is FNV-1a 32 of that text as 8 hex digits.
   var LANDMARK = /^(HEADER|NAV|MAIN|FOOTER|ASIDE|FORM)$/;
+  // The clicked control's visible text (analytics.md, "Element text"): links, buttons,
+  // labels and [role=button] only (never a form field or its value, nothing inside
+  // [data-sl-block]); whitespace folded, at most 80 characters. The server scrubs PII.
+  function label(el) {
+    if (!/^(A|BUTTON|LABEL|SUMMARY)$/.test(el.tagName) && el.getAttribute('role') !== 'button') return null;
+    if (el.closest('[data-sl-block]')) return null;
+    var s = (el.textContent || '').replace(/\s+/g, ' ').trim();
+    return s ? Array.from(s).slice(0, 80).join('') : null;
+  }
   function skeleton() {
     var box = new Map(), root = { n: 'body', c: [] };
     if (d.body) d.body.querySelectorAll('header,nav,main,footer,aside,form,[data-sl-zone],a,button,input,select,textarea,[role=button]').forEach(function (el) {
@@ -155,7 +165,7 @@
     function str(b) {
       var seen = [];
       b.c.forEach(function (x) { x = typeof x === 'string' ? x : str(x); if (seen.indexOf(x) < 0) seen.push(x); });
-      return b.n + '(' + seen.join(',') + ')';
+      return b.n + '{' + seen.join(',') + '}';
     }
     return str(root);
   }
@@ -280,6 +290,8 @@
       tag: tg, zone: zn, keyboard: kb, modifier: !!(e.ctrlKey || e.metaKey || e.shiftKey || e.altKey),
       navigates: navigates(t), input_type: tg === 'input' ? (el.getAttribute('type') || 'text').toLowerCase() : null,
       reaction_ms: null }) };
+    var lb = label(el);
+    if (lb) c.ev.text = lb;
     c.timer = setTimeout(function () { settleClick(c, null); }, CLICK_WINDOW);
     pending.push(c);
     // Reactions: in the document and each shadow root around the target.

@@ -114,6 +114,25 @@ pub struct ElementRow {
 }
 
 impl ElementRow {
+    /// A row of the element (page, layout version, selector, zone) with nothing counted yet.
+    pub fn empty(dims: Dims, (page, layout): (&str, &str), selector: &str, zone: &str) -> ElementRow {
+        ElementRow {
+            dims,
+            page: page.to_string(),
+            layout: layout.to_string(),
+            selector: selector.to_string(),
+            zone: zone.to_string(),
+            clicks: 0,
+            rage_clicks: 0,
+            dead_clicks: 0,
+            el_n: 0,
+            el_x_sum: 0.0,
+            el_y_sum: 0.0,
+            el_cells: Vec::new(),
+            text: String::new(),
+            text_ts: 0,
+        }
+    }
     /// Take `(ts, text)` as the element's text when it is more recent than the one held
     /// (later `ts`, or the same `ts` and a greater text); empty texts never count.
     pub fn offer_text(&mut self, ts: i64, text: &str) {

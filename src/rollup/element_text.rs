@@ -48,25 +48,14 @@ mod tests {
     use crate::rollup::Dims;
 
     fn row(day: i64, page: &str, sel: &str, clicks: &[(i64, &str)]) -> ElementRow {
+        let dims = Dims {
+            day,
+            device: DeviceClass::Desktop,
+            bot: false,
+        };
         let mut r = ElementRow {
-            dims: Dims {
-                day,
-                device: DeviceClass::Desktop,
-                bot: false,
-            },
-            page: page.into(),
-            layout: String::new(),
-            selector: sel.into(),
-            zone: String::new(),
             clicks: clicks.len() as u64,
-            rage_clicks: 0,
-            dead_clicks: 0,
-            el_n: 0,
-            el_x_sum: 0.0,
-            el_y_sum: 0.0,
-            el_cells: Vec::new(),
-            text: String::new(),
-            text_ts: 0,
+            ..ElementRow::empty(dims, (page, ""), sel, "")
         };
         for (ts, t) in clicks {
             r.offer_text(*ts, t);

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 const URL: &str = "https://shop.example/cart";
 const PAGE: &str = "shop.example/cart";
-const A: &str = "51bca7eb";
-const B: &str = "ad4b02dd";
+const A: &str = "24b40e05";
+const B: &str = "0cd4b36d";
 
 fn range() -> String {
     let d = |n: i64| (today() + chrono::Duration::days(n)).to_string();
@@ -100,7 +100,7 @@ fn heatmaps_zones_and_compare_split_by_layout_version() {
     s.settle("lay", n);
 
     // A malformed version is refused naming the field.
-    for bad in ["51BCA7EB", "51bca7e", "not-hex!", "51bca7ebff"] {
+    for bad in ["24B40E05", "24b40e0", "not-hex!", "24b40e05ff"] {
         let (st, body) = s.post(&batch("lay", vec![pageview("s9", t, Some(bad))]));
         assert_eq!(
             (st, body["rejected"][0]["field"].as_str()),
@@ -129,15 +129,16 @@ fn heatmaps_zones_and_compare_split_by_layout_version() {
     assert_eq!(r.status().as_u16(), 400);
     assert_eq!(r.json::<Value>().unwrap()["field"], "layout");
 
-    // The page's versions: all on today, oldest first then by version ("" first).
+    // The page's versions: all on today, oldest first then by version ("" first, then
+    // "0cd4b36d" before "24b40e05").
     let day = today().to_string();
     let l = s.get(&format!("/v1/sites/lay/layouts?url={PAGE}&{}", range()));
     assert_eq!(
         l,
         json!({"page": PAGE, "layouts": [
             {"layout": null, "first_seen": day, "last_seen": day, "pageviews": 1, "clicks": 1},
-            {"layout": A, "first_seen": day, "last_seen": day, "pageviews": 1, "clicks": 2},
             {"layout": B, "first_seen": day, "last_seen": day, "pageviews": 1, "clicks": 1},
+            {"layout": A, "first_seen": day, "last_seen": day, "pageviews": 1, "clicks": 2},
         ]}),
     );
 

@@ -205,22 +205,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 }
                 let el = elements
                     .entry((dims, page, layout, c.selector.clone(), c.zone))
-                    .or_insert_with(|| ElementRow {
-                        dims,
-                        page: page.to_string(),
-                        layout: layout.to_string(),
-                        selector: c.selector.to_string(),
-                        zone: c.zone.to_string(),
-                        clicks: 0,
-                        rage_clicks: 0,
-                        dead_clicks: 0,
-                        el_n: 0,
-                        el_x_sum: 0.0,
-                        el_y_sum: 0.0,
-                        el_cells: Vec::new(),
-                        text: String::new(),
-                        text_ts: 0,
-                    });
+                    .or_insert_with(|| ElementRow::empty(dims, (page, layout), &c.selector, c.zone));
                 el.clicks += 1;
                 if let Payload::Click { text: Some(t), .. } = &c.event.payload {
                     el.offer_text(c.event.ts, t);

@@ -19,20 +19,10 @@ fn site_signals_of(r: DayRollup) -> crate::metrics::SiteSignals {
 
 fn element(bot: bool, rage: u64, dead: u64) -> ElementRow {
     ElementRow {
-        dims: dims(bot),
-        page: "shop.example/".into(),
-        layout: String::new(),
-        selector: "button".into(),
-        zone: String::new(),
         clicks: rage + dead,
         rage_clicks: rage,
         dead_clicks: dead,
-        el_n: 0,
-        el_x_sum: 0.0,
-        el_y_sum: 0.0,
-        el_cells: Vec::new(),
-        text: String::new(),
-        text_ts: 0,
+        ..ElementRow::empty(dims(bot), ("shop.example/", ""), "button", "")
     }
 }
 
