@@ -6,8 +6,8 @@
 //!   UTC day: sessions that started that day and reached step k + 1 ÷ those that reached
 //!   step k (steps in order, the last within [`FUNNEL_GOAL_WINDOW_MS`] of the first, as the
 //!   goal's definition), in percent.
-//! - **NPS** of a survey on a day: its `nps` answers of the sessions that started that day,
-//!   % promoters (9–10) − % detractors (0–6).
+//! - **NPS** of a survey on a day: its `nps` answers of the sessions that started that day
+//!   (the survey day totals, as `/voc` counts them), % promoters (9–10) − % detractors (0–6).
 //!
 //! A day is **below baseline** when, on at least [`MIN_STEP_SESSIONS`] sessions at step k
 //! (or [`MIN_NPS_ANSWERS`] answers), its value is below every value of the
@@ -18,8 +18,8 @@
 
 use super::definitions::funnel_depth;
 use super::regressions::{run_since, BASELINE_DAYS, LOOKBACK_DAYS, MIN_BASELINE_DAYS};
-use super::{AnswerRow, FunnelStep, SessionRow, DAY_MS};
-use crate::event::{Answer, SurveyKind};
+use super::{FunnelStep, SessionRow, SurveyRow, DAY_MS};
+use crate::event::SurveyKind;
 use crate::model::goal::FUNNEL_GOAL_WINDOW_MS;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -152,28 +152,29 @@ pub fn step_regressions<'a>(
     out
 }
 
-/// Per day and survey, the NPS answers: (promoters, detractors, answers).
-fn nps_counts<'a>(answers: impl IntoIterator<Item = &'a AnswerRow>) -> BTreeMap<(&'a str, i64), (u64, u64, u64)> {
+/// Per day and survey, the NPS answers (the survey rows of its `nps` questions, pooled):
+/// (promoters, detractors, numeric answers).
+fn nps_counts<'a>(rows: impl IntoIterator<Item = &'a SurveyRow>) -> BTreeMap<(&'a str, i64), (u64, u64, u64)> {
     let mut out: BTreeMap<(&str, i64), (u64, u64, u64)> = BTreeMap::new();
-    for a in answers.into_iter().filter(|a| a.kind == SurveyKind::Nps) {
-        if let Answer::Number(v) = a.value {
-            let e = out.entry((a.survey_id.as_str(), a.dims.day)).or_default();
-            e.0 += u64::from(v >= 9.0);
-            e.1 += u64::from(v <= 6.0);
-            e.2 += 1;
+    for r in rows.into_iter().filter(|r| r.kind == SurveyKind::Nps) {
+        if let Some(v) = r.value.trim().parse::<f64>().ok().filter(|v| v.is_finite()) {
+            let e = out.entry((r.survey_id.as_str(), r.dims.day)).or_default();
+            e.0 += if v >= 9.0 { r.responses } else { 0 };
+            e.1 += if v <= 6.0 { r.responses } else { 0 };
+            e.2 += r.responses;
         }
     }
     out
 }
 
-/// Surveys whose NPS is below its baseline at `last_day`, from the answer rows of days
-/// `last_day − LOOKBACK_DAYS ..= last_day` (filtered by device and bots; other days ignored).
-pub fn nps_regressions<'a>(answers: impl IntoIterator<Item = &'a AnswerRow>, last_day: i64) -> Vec<NpsRegression> {
+/// Surveys whose NPS is below its baseline at `last_day`, from the survey rows (answer counts
+/// per day: the day totals `/voc` sums) of days `last_day − LOOKBACK_DAYS ..= last_day`
+/// (filtered by device and bots; other days are ignored).
+pub fn nps_regressions<'a>(rows: impl IntoIterator<Item = &'a SurveyRow>, last_day: i64) -> Vec<NpsRegression> {
     let first = last_day - LOOKBACK_DAYS * DAY_MS;
     let mut by_survey: BTreeMap<&str, BTreeMap<i64, (f64, u64)>> = BTreeMap::new();
     for ((survey, day), (p, d, n)) in nps_counts(
-        answers
-            .into_iter()
+        rows.into_iter()
             .filter(|a| a.dims.day >= first && a.dims.day <= last_day),
     ) {
         let nps = (p as f64 - d as f64) * 100.0 / n as f64;

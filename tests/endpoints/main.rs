@@ -11,6 +11,7 @@ mod harness;
 
 mod access;
 mod api;
+mod baselines;
 mod clock;
 mod compat;
 mod element_text;

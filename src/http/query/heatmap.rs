@@ -231,12 +231,12 @@ pub async fn problems(
             .collect()
     };
     // The goal funnel's step conversion and the NPS against their daily baselines, at the
-    // same last day (session rows only when the goal is a funnel; answer rows).
+    // same last day (session rows only when the goal is a funnel; survey day totals).
     let goal_steps = match sc.site.settings.rules.goal.as_deref().map(Goal::parse) {
         Some(Ok(Goal::Funnel(steps))) => Some(steps),
         _ => None,
     };
-    let mut parts = vec![Part::Answers];
+    let mut parts = vec![Part::Surveys];
     if goal_steps.is_some() {
         parts.push(Part::Sessions);
     }
@@ -252,7 +252,7 @@ pub async fn problems(
         let steps = goal_steps
             .map(|steps| step_regressions(base.sessions.iter().filter(|s| keep.keeps(&s.dims)), &steps, last_day))
             .unwrap_or_default();
-        let nps = nps_regressions(base.answers.iter().filter(|a| keep.keeps(&a.dims)), last_day);
+        let nps = nps_regressions(base.surveys.iter().filter(|a| keep.keeps(&a.dims)), last_day);
         (steps, nps)
     })
     .await?;

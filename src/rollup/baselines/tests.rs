@@ -81,18 +81,15 @@ fn a_funnel_step_down_20_percent_below_its_spread_is_flagged_since_its_first_day
     assert!(step_regressions(&only19, &steps, 18 * DAY_MS).is_empty());
 }
 
-fn answer(day: i64, survey: &str, i: usize, v: f64) -> AnswerRow {
-    AnswerRow {
+/// One answer `v` to survey `survey` on `day` (a survey row of 1 response).
+fn answer(day: i64, survey: &str, _i: usize, v: f64) -> SurveyRow {
+    SurveyRow {
         dims: dims(day),
-        id: format!("{survey}-{day}-{i}"),
-        ts: day * DAY_MS + i as i64,
         survey_id: survey.into(),
         question_id: "q1".into(),
         kind: SurveyKind::Nps,
-        value: Answer::Number(v),
-        page: "shop.example/".into(),
-        session_key: format!("s{day}-{i}#0"),
-        trigger: String::new(),
+        value: format!("{v}"),
+        responses: 1,
     }
 }
 

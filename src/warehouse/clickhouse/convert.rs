@@ -436,3 +436,53 @@ pub(super) fn feedback_row(r: FeedbackCh) -> FeedbackRow {
         selector: r.selector,
     }
 }
+
+/// The element rows of a read: the summed element rows, each with its summed in-element
+/// cells (sorted by (x, y)).
+pub(super) fn element_rows(rows: Vec<ElementsSumCh>, cells: Vec<ElCellsSumCh>) -> Vec<crate::model::rows::ElementRow> {
+    use crate::model::rows::{ElCell, ElementRow};
+    type ElKey = (Dims, String, String, String, String);
+    let mut by_element: std::collections::BTreeMap<ElKey, Vec<ElCell>> = std::collections::BTreeMap::new();
+    for c in cells {
+        by_element
+            .entry((dims_of(c.day, &c.device, c.bot), c.page, c.layout, c.selector, c.zone))
+            .or_default()
+            .push(ElCell {
+                x: c.x,
+                y: c.y,
+                count: u64of(c.clicks),
+            });
+    }
+    rows.into_iter()
+        .map(|r| {
+            let dims = dims_of(r.day, &r.device, r.bot);
+            let mut el_cells = by_element
+                .remove(&(
+                    dims,
+                    r.page.clone(),
+                    r.layout.clone(),
+                    r.selector.clone(),
+                    r.zone.clone(),
+                ))
+                .unwrap_or_default();
+            el_cells.sort();
+            let located = r.el_n != 0;
+            ElementRow {
+                dims,
+                page: r.page,
+                layout: r.layout,
+                selector: r.selector,
+                zone: r.zone,
+                clicks: u64of(r.clicks),
+                rage_clicks: u64of(r.rage_clicks),
+                dead_clicks: u64of(r.dead_clicks),
+                el_n: u64of(r.el_n),
+                el_x_sum: if located { r.el_x_sum } else { 0.0 },
+                el_y_sum: if located { r.el_y_sum } else { 0.0 },
+                el_cells,
+                text: r.text,
+                text_ts: r.text_ts,
+            }
+        })
+        .collect()
+}
