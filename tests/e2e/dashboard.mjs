@@ -298,6 +298,13 @@ async function views(browser) {
   same('heatmap: elements', await readTable(page, 'heatmap-elements'),
     pick(hm.elements, { selector: s, text: s, zone: s, clicks: n, rage_clicks: n, dead_clicks: n }));
   same('heatmap: scroll map', await readTable(page, 'heatmap-scroll'), pick(hm.scroll, { depth: n, pageviews: n }));
+  // Issue 21: the page's layout versions (the seeded page views sent none, the snippet's send
+  // one), as /layouts lists them, when there are two or more.
+  const lv = await api('/layouts', { url: PAGE_KEY });
+  if (lv.layouts.length >= 2) {
+    same('heatmap: layout versions', await readTable(page, 'heatmap-layouts'),
+      pick(lv.layouts, { layout: (v) => (v === null ? 'no version' : v), first_seen: s, last_seen: s, pageviews: n, clicks: n }));
+  }
   const zoneRows = await readTable(page, 'heatmap-zones');
   same('heatmap: zones', zoneRows, pick(z.zones, { zone: s, exposure_rate: pct, click_rate: pct, attractiveness: pct, hover_ms: n, hesitation_ms: n, conversion_rate: pct }));
   const zoneTitle = await page.getAttribute('[data-table="heatmap-zones"] tbody tr', 'title');
