@@ -1109,6 +1109,23 @@ async fn clickhouse_applies_migrations_once_and_refuses_a_mismatched_schema() {
     drop_database(&url, &db).await;
 }
 
+/// Forget that the migrations `versions` (a comma-separated list) were applied, and wait
+/// until the mutation has run, so the next connect applies them again.
+async fn unrecord_migrations(c: &clickhouse::Client, versions: &str) {
+    run(
+        c,
+        &format!("ALTER TABLE schema_migrations DELETE WHERE version IN ({versions})"),
+    )
+    .await;
+    for _ in 0..100 {
+        let q = format!("SELECT toUInt64(count()) FROM schema_migrations WHERE version IN ({versions})");
+        if count(c, &q).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn clickhouse_fills_new_rollup_tables_after_an_upgrade() {
     let Some(url) = clickhouse_url("clickhouse_fills_new_rollup_tables_after_an_upgrade") else {
@@ -1124,19 +1141,7 @@ async fn clickhouse_fills_new_rollup_tables_after_an_upgrade() {
         let c = raw_client(&u).with_database(&d);
         run(&c, "DROP TABLE rollup_journeys").await;
         run(&c, "DROP TABLE rollup_problems").await;
-        run(&c, "ALTER TABLE schema_migrations DELETE WHERE version IN (5, 8)").await;
-        for _ in 0..100 {
-            if count(
-                &c,
-                "SELECT toUInt64(count()) FROM schema_migrations WHERE version IN (5, 8)",
-            )
-            .await
-                == 0
-            {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        unrecord_migrations(&c, "5, 8").await;
         let w: std::sync::Arc<dyn Warehouse> = ClickHouseWarehouse::connect(&u, &d).await.unwrap();
         w
     })
@@ -1167,13 +1172,7 @@ async fn clickhouse_fills_the_layout_keyed_tables_after_migration_8() {
              ORDER BY (site, day, session_id, device, bot, page) SETTINGS index_granularity = 512",
         )
         .await;
-        run(&c, "ALTER TABLE schema_migrations DELETE WHERE version = 8").await;
-        for _ in 0..100 {
-            if count(&c, "SELECT toUInt64(count()) FROM schema_migrations WHERE version = 8").await == 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        unrecord_migrations(&c, "8").await;
         let w: std::sync::Arc<dyn Warehouse> = ClickHouseWarehouse::connect(&u, &d).await.unwrap();
         w
     })
