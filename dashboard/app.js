@@ -127,6 +127,16 @@
         }));
       }))));
   }
+  /** An element's visible text beside its selector (API `text`; "–" when no click sent one). */
+  var textCol = { label: 'Text', f: 'text', get: function (r) { return r.text ? h('span', { class: 'el-text', title: r.selector, text: r.text }) : '–'; } };
+  /** A session's clicked elements with rage or dead clicks (else all), each as “text” selector. */
+  function sessionElements(s) {
+    var els = (s.elements || []).filter(function (e) { return e.rage_clicks + e.dead_clicks > 0; });
+    if (!els.length) els = s.elements || [];
+    return els.length ? h('span', null, els.map(function (e, i) {
+      return h('span', { class: 'el' }, i ? ' · ' : null, e.text ? h('span', { class: 'el-text', text: '“' + e.text + '” ' }) : null, h('code', { text: e.selector }));
+    })) : '–';
+  }
   function kpi(label, value, f) { return h('div', { class: 'kpi' }, h('b', { 'data-kpi': f, text: value }), h('span', { text: label })); }
   function card(title) { var c = h('section', { class: 'card' }, title ? h('h2', { text: title }) : null); for (var i = 1; i < arguments.length; i++) add(c, arguments[i]); return c; }
   function empty(what) { return h('p', { class: 'muted', text: 'No ' + what + ' in this range.' }); }
@@ -165,10 +175,25 @@
     if (!p.impact) return card('Impact on conversion', h('p', { class: 'muted', text: 'Set the site goal (settings.rules.goal) to rank problems by the conversions they cost.' }));
     return card('Impact on conversion (goal ' + p.goal + '), most lost conversions first', p.impact.length ? table('problems-impact', [
       { label: 'Finding', f: 'summary', get: function (r) { return h('span', { class: r.significant ? 'impact sig' : 'impact', text: r.summary }); } },
+      { label: 'Element', f: 'text', get: function (r) { return r.selector ? h('span', null, r.text ? h('span', { class: 'el-text', text: '“' + r.text + '” ' }) : null, h('code', { text: r.selector })) : '–'; } },
       { label: 'Sessions with', f: 'sessions_with', n: 1 }, { label: 'Conv. with %', f: 'conversion_with_pct' },
       { label: 'Conv. without %', f: 'conversion_without_pct' }, { label: 'Lost conversions', f: 'lost_conversions' },
       { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink(r.selector ? { page: r.page, element: r.selector } : { page: r.page }), replayLink({ page: r.page, element: r.selector })); } },
     ], p.impact) : empty('signals'));
+  }
+
+  /** Goal funnel steps and surveys whose last day is below their daily baseline: "new since …". */
+  function baselineCard(p) {
+    var rows = (p.funnel_regressions || []).map(function (r) {
+      return { what: 'Goal step ' + r.step + ': ' + r.from + ' → ' + r.to, value: r.conversion_pct + ' %', baseline: 'median ' + r.baseline_median_pct + ' %, lowest ' + r.baseline_min_pct + ' %', since: r.since };
+    }).concat((p.nps_regressions || []).map(function (r) {
+      return { what: 'NPS of survey ' + r.survey, value: String(r.nps), baseline: 'median ' + r.baseline_median + ', lowest ' + r.baseline_min, since: r.since };
+    }));
+    if (!rows.length) return null;
+    return card('Below their daily baseline', table('problems-baselines', [
+      { label: 'What', f: 'what' }, { label: 'Last day', f: 'value' }, { label: 'Baseline (7 days)', f: 'baseline' },
+      { label: 'Trend', f: 'since', get: function (r) { return h('span', { class: 'pill', text: 'new since ' + r.since }); } },
+    ], rows));
   }
 
   render.problems = function () {
@@ -179,6 +204,7 @@
         h('div', { class: 'kpis' }, kpi('sessions in range', num(p.sessions), 'sessions'),
           kpi('pages with problems', num(p.pages.length), 'pages'), kpi('elements with problems', num(p.elements.length), 'elements')),
         impactCard(p),
+        baselineCard(p),
         card('Pages, by rage + dead clicks + quick backs', p.pages.length ? table('problems-pages', [
           { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } },
           { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
@@ -187,7 +213,7 @@
           { label: '', get: function (r) { return h('span', null, heatmapLink(r.page), sessionsLink({ page: r.page }), replayLink({ page: r.page })); } },
         ], p.pages) : empty('problems')),
         card('Elements, by rage + dead clicks', p.elements.length ? table('problems-elements', [
-          { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } },
+          { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } }, textCol,
           { label: 'Page', f: 'page' }, { label: 'Zone', f: 'zone' },
           { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
           { label: 'Sessions', f: 'sessions', n: 1 }, { label: 'Score', f: 'score', n: 1 },
@@ -220,11 +246,11 @@
     var grantBody = { url: full, from: S.from, to: addDays(S.to, 1) };
     if (S.device) grantBody.device = S.device;
     return Promise.all([
-      siteApi('/heatmap', scope({ url: url })), siteApi('/zones', scope({ url: url })),
+      siteApi('/heatmap', scope({ url: url, layout: S.layout })), siteApi('/zones', scope({ url: url, layout: S.layout })),
       siteApi('/overlay', null, { method: 'POST', body: JSON.stringify(grantBody) }).catch(function (e) { if (e instanceof SignIn) throw e; return { error: e.message }; }),
-      pages,
+      pages, siteApi('/layouts', scope({ url: url })),
     ]).then(function (r) {
-      var hm = r[0], z = r[1], g = r[2];
+      var hm = r[0], z = r[1], g = r[2], versions = r[4].layouts;
       fillList(r[3]);
       // The page framed at the device's width (app.css).
       var frame = g.link
@@ -232,15 +258,16 @@
           class: S.device || null }))
         : h('p', { class: 'error', text: 'No overlay: ' + g.error });
       var maxDepthShare = function (s) { return hm.pageviews ? s.pageviews / hm.pageviews : 0; };
-      var compare = compareCard(url);
+      var compare = compareCard(url, versions);
       return head.concat([
+        layoutsCard(versions),
         h('div', { class: 'kpis' }, kpi('page views', num(hm.pageviews), 'pageviews'), kpi('clicks', num(hm.clicks), 'clicks'),
           kpi('quick backs', num(hm.quick_backs), 'quick_backs'), kpi('fold (viewport / page height)', pct(hm.fold), 'fold')),
         card('The page, with clicks, rage/dead clicks, zones and the scroll map drawn on it', frame,
           g.link ? h('p', { class: 'muted' }, 'Overlay link for the live site (valid 1 h): ', h('a', { id: 'hm-overlay-link', href: g.link, target: '_blank', rel: 'noopener noreferrer', text: 'open the page with the overlay' })) : null),
         h('div', { class: 'grid2' },
           card('Elements', hm.elements.length ? table('heatmap-elements', [
-            { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } },
+            { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } }, textCol,
             { label: 'Zone', f: 'zone' }, { label: 'Clicks', f: 'clicks', n: 1 },
             { label: 'Rage clicks', f: 'rage_clicks', n: 1 }, { label: 'Dead clicks', f: 'dead_clicks', n: 1 },
             { label: '', get: function (r) { return h('span', null, sessionsLink({ page: hm.page, element: r.selector }), replayLink({ page: hm.page, element: r.selector })); } },
@@ -272,15 +299,43 @@
     });
   };
 
-  function compareCard(url) {
+  /** A layout version as shown: its hash, or "no version" for page views that sent none. */
+  function versionName(l) { return l === null ? 'no version' : l; }
+  function versionParam(l) { return l === null ? 'none' : l; }
+  /** The page's layout versions (`/layouts`): pick one to see its heatmap and zones alone. */
+  function layoutsCard(versions) {
+    if (versions.length < 2 && !S.layout) return null;
+    var pick = h('select', { id: 'hm-layout', onchange: function () { go({ layout: pick.value }); } },
+      h('option', { value: '', text: 'every version (' + versions.length + ')' }),
+      versions.map(function (v) { return h('option', { value: versionParam(v.layout), selected: S.layout === versionParam(v.layout), text: versionName(v.layout) + ' · ' + v.first_seen + ' → ' + v.last_seen }); }));
+    return card('Layout versions: the page\'s structure changed', h('p', null, h('label', null, 'Show ', pick)),
+      table('heatmap-layouts', [
+        { label: 'Version', f: 'layout', get: function (r) { return h('code', { text: versionName(r.layout) }); } },
+        { label: 'First seen', f: 'first_seen' }, { label: 'Last seen', f: 'last_seen' },
+        { label: 'Page views', f: 'pageviews', n: 1 }, { label: 'Clicks', f: 'clicks', n: 1 },
+      ], versions));
+  }
+
+  function compareCard(url, versions) {
     var f2 = h('input', { type: 'date', id: 'cmp-from2', value: S.from2 || addDays(S.from, -7) });
     var t2 = h('input', { type: 'date', id: 'cmp-to2', value: S.to2 || addDays(S.to, -7) });
     var out = h('div', { id: 'cmp-out' });
     var c = card('Compare with another range', h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ from2: f2.value, to2: t2.value }); } },
       h('span', { class: 'muted', text: 'This range (' + S.from + ' → ' + S.to + ') against' }), h('label', null, 'from ', f2), h('label', null, 'to ', t2),
       h('button', { type: 'submit', text: 'Compare' })), out);
-    if (S.from2 && S.to2) {
-      siteApi('/heatmap/compare', scope({ url: url, from2: S.from2, to2: addDays(S.to2, 1) })).then(function (cmp) {
+    if ((versions || []).length >= 2) {
+      // Version A against version B, over this range.
+      var opts = function (sel) { return versions.map(function (v) { return h('option', { value: versionParam(v.layout), selected: sel === versionParam(v.layout), text: versionName(v.layout) }); }); };
+      var va = h('select', { id: 'cmp-layout' }, opts(S.layout || versionParam(versions[0].layout)));
+      var vb = h('select', { id: 'cmp-layout2' }, opts(S.layout2 || versionParam(versions[versions.length - 1].layout)));
+      add(c, h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ layout: va.value, layout2: vb.value, from2: '', to2: '' }); } },
+        h('span', { class: 'muted', text: 'or layout version' }), va, h('span', { class: 'muted', text: 'against version' }), vb,
+        h('button', { type: 'submit', text: 'Compare versions' })));
+    }
+    var params = S.layout2 ? { url: url, layout: S.layout, layout2: S.layout2 }
+      : (S.from2 && S.to2 ? { url: url, layout: S.layout, from2: S.from2, to2: addDays(S.to2, 1) } : null);
+    if (params) {
+      siteApi('/heatmap/compare', scope(params)).then(function (cmp) {
         add(out, [
           h('p', null, 'Page views: ', h('b', { 'data-kpi': 'pageviews', text: num(cmp.pageviews) }), ' → ', h('b', { 'data-kpi': 'pageviews2', text: num(cmp.pageviews2) }),
             h('span', { class: 'muted', text: ' (rates are clicks per page view, so ranges with different traffic compare fairly)' })),
@@ -288,8 +343,8 @@
             tooltip: { trigger: 'axis' },
             yAxis: { type: 'category', inverse: true, data: cmp.elements.map(function (e) { return e.selector; }), axisLabel: { width: 200, overflow: 'truncate' } },
             xAxis: { type: 'value', name: 'clicks / page view' },
-            series: [{ type: 'bar', name: 'this range', data: cmp.elements.map(function (e) { return e.rate; }) },
-              { type: 'bar', name: 'other range', data: cmp.elements.map(function (e) { return e.rate2; }) }],
+            series: [{ type: 'bar', name: S.layout2 ? 'version ' + versionName(cmp.layout) : 'this range', data: cmp.elements.map(function (e) { return e.rate; }) },
+              { type: 'bar', name: S.layout2 ? 'version ' + versionName(cmp.layout2) : 'other range', data: cmp.elements.map(function (e) { return e.rate2; }) }],
           })) : null,
           cmp.elements.length ? table('heatmap-compare', [
             { label: 'Element', f: 'selector', get: function (r) { return h('code', { text: r.selector }); } },
@@ -549,6 +604,8 @@
           { label: 'Feedback', f: 'feedback', n: 1 }, { label: 'Survey answers', f: 'survey_responses', n: 1 },
           // The pages in the order visited, a reload once (the API's `path`).
           { label: 'Path', f: 'path', get: function (s) { return s.path.join(' → '); } },
+          // Its frustrated elements (else every clicked one), each with its visible text.
+          { label: 'Elements', f: 'elements', get: sessionElements },
         ], r.sessions) : empty('sessions'),
         r.next_cursor ? h('p', null, h('a', { id: 's-next', href: link('sessions', { page: S.page, element: S.element, has: S.has, cursor: r.next_cursor }), text: 'Next page →' })) : null),
       ];

@@ -2,7 +2,8 @@
  * <script defer src="https://HOST/s.js" data-site="WRITE_KEY"></script>
  * Optional: data-respect-dnt (honour navigator.doNotTrack === '1'); data-require-consent (send
  * and store nothing until sightline.consent(true); the choice is remembered).
- * Sends the v1 events of shared/api.md to POST /v1/events. Never reads input values or text. */
+ * Sends the v1 events of shared/api.md to POST /v1/events. Never reads input values; of the
+ * page's text only a clicked link's, button's or label's own (not inside [data-sl-block]). */
 (function () {
   'use strict';
   var w = window, d = document;
@@ -135,11 +136,49 @@
     for (var k in extra) e[k] = extra[k];
     return e;
   }
+  // Layout version (analytics.md, "Layout versions"): the page's skeleton written as text,
+  // then hashed. Containers are the landmarks header, nav, main, footer, aside, form and the
+  // zones ([data-sl-zone]); controls (a, button, input, select, textarea, [role=button]) are
+  // leaves named by tag. Each container is `name{children}` with its distinct children in
+  // first-seen document order (so repeated items count once; no class, id or text is read),
+  // the whole under `body{…}`; the hash is FNV-1a 32 of that text as 8 hex digits.
+  var LANDMARK = /^(HEADER|NAV|MAIN|FOOTER|ASIDE|FORM)$/;
+  // The clicked control's visible text (analytics.md, "Element text"): links, buttons,
+  // labels and [role=button] only (never a form field or its value, nothing inside
+  // [data-sl-block]); whitespace folded, at most 80 characters. The server scrubs PII.
+  function label(el) {
+    if (!/^(A|BUTTON|LABEL|SUMMARY)$/.test(el.tagName) && el.getAttribute('role') !== 'button') return null;
+    if (el.closest('[data-sl-block]')) return null;
+    var s = (el.textContent || '').replace(/\s+/g, ' ').trim();
+    return s ? Array.from(s).slice(0, 80).join('') : null;
+  }
+  function skeleton() {
+    var box = new Map(), root = { n: 'body', c: [] };
+    if (d.body) d.body.querySelectorAll('header,nav,main,footer,aside,form,[data-sl-zone],a,button,input,select,textarea,[role=button]').forEach(function (el) {
+      var up = root, z = el.getAttribute('data-sl-zone'), lm = LANDMARK.test(el.tagName);
+      for (var p = el.parentElement; p; p = p.parentElement) if (box.has(p)) { up = box.get(p); break; }
+      if (lm || z !== null) {
+        var b = { n: (lm ? el.tagName.toLowerCase() : '') + (z !== null ? '[zone=' + z + ']' : ''), c: [] };
+        box.set(el, b); up.c.push(b);
+      } else up.c.push(el.tagName.toLowerCase());
+    });
+    function str(b) {
+      var seen = [];
+      b.c.forEach(function (x) { x = typeof x === 'string' ? x : str(x); if (seen.indexOf(x) < 0) seen.push(x); });
+      return b.n + '{' + seen.join(',') + '}';
+    }
+    return str(root);
+  }
+  function layout() {
+    var s = skeleton(), h = 0x811c9dc5;
+    for (var i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+    return ('0000000' + h.toString(16)).slice(-8);
+  }
   function startPV(referrer) {
     href = location.href;
     pv = { id: uuid7(), seq: 0, url: pageUrl(href), depth: -1, sent: -1, sentH: 0, docH: 0, bottom: 0 };
     enqueue(ev('pageview', { referrer: referrer, title: d.title,
-      screen: { w: w.screen.width, h: w.screen.height } }));
+      screen: { w: w.screen.width, h: w.screen.height }, layout: layout() }));
     resetZones();
   }
   // Scroll depth: the deepest point seen (scrollY + innerHeight, px) as a percent of the
@@ -251,6 +290,8 @@
       tag: tg, zone: zn, keyboard: kb, modifier: !!(e.ctrlKey || e.metaKey || e.shiftKey || e.altKey),
       navigates: navigates(t), input_type: tg === 'input' ? (el.getAttribute('type') || 'text').toLowerCase() : null,
       reaction_ms: null }) };
+    var lb = label(el);
+    if (lb) c.ev.text = lb;
     c.timer = setTimeout(function () { settleClick(c, null); }, CLICK_WINDOW);
     pending.push(c);
     // Reactions: in the document and each shadow root around the target.
@@ -617,6 +658,7 @@
       }
     },
     _zones: function () { return zels.map(function (z) { return z.name; }); },
+    _skeleton: skeleton, _layout: layout,
     _allowed: function () { return allowed; },
     _debug: debug
   };

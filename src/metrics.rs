@@ -150,6 +150,13 @@ pub struct Metrics {
     pub page_frustration_per_100_pageviews: GaugeVec,
     /// Page views today per site and page behind `sightline_page_frustration_per_100_pageviews`.
     pub page_pageviews: IntGaugeVec,
+    /// Today's conversion per site and step of the site goal's funnel (`rules.goal` =
+    /// `funnel:…`; label `step` = `<n> <step>` from the second step on): sessions that
+    /// reached the step ÷ sessions that reached the previous one, percent (analytics.md,
+    /// "Regressions").
+    pub goal_step_conversion_pct: GaugeVec,
+    /// Sessions today that reached the previous step, behind `sightline_goal_step_conversion_pct`.
+    pub goal_step_sessions: IntGaugeVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -372,6 +379,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "sightline_page_pageviews",
             "Page views today (UTC) per site and page (the site's busiest pages), bots excluded",
             &["site", "page"],
+        ),
+        goal_step_conversion_pct: gauge(
+            &r,
+            "sightline_goal_step_conversion_pct",
+            "Sessions today (UTC) that reached this step of the site goal's funnel, percent of those that reached the previous step, bots excluded",
+            &["site", "step"],
+        ),
+        goal_step_sessions: int_gauge(
+            &r,
+            "sightline_goal_step_sessions",
+            "Sessions today (UTC) that reached the previous step of the site goal's funnel, bots excluded",
+            &["site", "step"],
         ),
         site_rage_clicks: int_gauge(
             &r,

@@ -9,7 +9,9 @@
 //! recompute, and re-running over the same events yields the same rows: the jobs are
 //! idempotent and a threshold change is recomputable over history.
 
+pub mod baselines;
 pub mod definitions;
+pub mod element_text;
 pub mod impact;
 pub mod job;
 pub mod leases;

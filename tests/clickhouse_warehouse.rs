@@ -53,6 +53,7 @@ fn pageview(id: &str, site: &str, session: &str, ts: i64, page: &str) -> Event {
         referrer: None,
         title: Some(format!("Title {page}")),
         screen: Some(Viewport { w: 1920, h: 1080 }),
+        layout: None,
     };
     event(id, site, session, ts, page, p)
 }
@@ -1108,6 +1109,23 @@ async fn clickhouse_applies_migrations_once_and_refuses_a_mismatched_schema() {
     drop_database(&url, &db).await;
 }
 
+/// Forget that the migrations `versions` (a comma-separated list) were applied, and wait
+/// until the mutation has run, so the next connect applies them again.
+async fn unrecord_migrations(c: &clickhouse::Client, versions: &str) {
+    run(
+        c,
+        &format!("ALTER TABLE schema_migrations DELETE WHERE version IN ({versions})"),
+    )
+    .await;
+    for _ in 0..100 {
+        let q = format!("SELECT toUInt64(count()) FROM schema_migrations WHERE version IN ({versions})");
+        if count(c, &q).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn clickhouse_fills_new_rollup_tables_after_an_upgrade() {
     let Some(url) = clickhouse_url("clickhouse_fills_new_rollup_tables_after_an_upgrade") else {
@@ -1117,18 +1135,44 @@ async fn clickhouse_fills_new_rollup_tables_after_an_upgrade() {
     let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
     let (u, d) = (url.clone(), db.clone());
     new_rollup_tables_are_filled_from_stored_events(w, |_| async move {
-        // The database of a build before migration 5 (no journeys and problems tables):
-        // applying it again recreates every rollup table and marks every session.
+        // The database of a build before migration 5 (no journeys and problems tables, so
+        // neither 5 nor the later 8 applied): applying them again recreates every rollup
+        // table and marks every session.
         let c = raw_client(&u).with_database(&d);
         run(&c, "DROP TABLE rollup_journeys").await;
         run(&c, "DROP TABLE rollup_problems").await;
-        run(&c, "ALTER TABLE schema_migrations DELETE WHERE version = 5").await;
-        for _ in 0..100 {
-            if count(&c, "SELECT toUInt64(count()) FROM schema_migrations WHERE version = 5").await == 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        unrecord_migrations(&c, "5, 8").await;
+        let w: std::sync::Arc<dyn Warehouse> = ClickHouseWarehouse::connect(&u, &d).await.unwrap();
+        w
+    })
+    .await;
+    drop_database(&url, &db).await;
+}
+
+/// Migration 8 (element text and layout versions) on a database of a build before it: its
+/// page-view-level tables are recreated with their new keys and every session is marked,
+/// so the job refills them from the stored events.
+#[tokio::test]
+async fn clickhouse_fills_the_layout_keyed_tables_after_migration_8() {
+    let Some(url) = clickhouse_url("clickhouse_fills_the_layout_keyed_tables_after_migration_8") else {
+        return;
+    };
+    let db = fresh_database("upgrade8");
+    let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
+    let (u, d) = (url.clone(), db.clone());
+    new_rollup_tables_are_filled_from_stored_events(w, |_| async move {
+        // Before migration 8: no layout column (and no element text).
+        let c = raw_client(&u).with_database(&d);
+        run(&c, "DROP TABLE rollup_pages").await;
+        run(
+            &c,
+            "CREATE TABLE rollup_pages (site String, day Int64, session_id String, device String, bot UInt8, \
+             page String, pageviews Int64, clicks Int64, quick_backs Int64, fold_n Int64, viewport_h_sum Int64, \
+             doc_h_sum Int64) ENGINE = SummingMergeTree PARTITION BY intDiv(day, 2592000000) \
+             ORDER BY (site, day, session_id, device, bot, page) SETTINGS index_granularity = 512",
+        )
+        .await;
+        unrecord_migrations(&c, "8").await;
         let w: std::sync::Arc<dyn Warehouse> = ClickHouseWarehouse::connect(&u, &d).await.unwrap();
         w
     })
@@ -1152,7 +1196,7 @@ async fn clickhouse_takeover_waits_for_running_rollup_writes() {
         run(
             &c,
             &format!(
-                "INSERT INTO rollup_pages SELECT '{SA}', {D0}, 'ghost', 'desktop', 0, '/', \
+                "INSERT INTO rollup_pages SELECT '{SA}', {D0}, 'ghost', 'desktop', 0, '/', '', \
                  toInt64(sleep(2)) + 7, 0, 0, 0, 0, 0 FROM system.one"
             ),
         )

@@ -128,7 +128,9 @@ fn seed(origin: &str) -> Vec<Value> {
                             &u,
                             c,
                             json!({"pageview_id": pv, "x": 900 + k * 3, "y": 30, "selector": sel,
-                                   "el": {"x": 0.5, "y": 0.5}, "tag": "a", "reaction_ms": reaction}),
+                                   "el": {"x": 0.5, "y": 0.5}, "tag": "a", "reaction_ms": reaction,
+                                   // The element's visible text, as the snippet sends it (issue 21).
+                                   "text": if *sel == HOT { "Alerts" } else { "Messages" }}),
                         ));
                         c += gap;
                     }

@@ -22,7 +22,9 @@ fn browser_element_view_at_three_widths_and_an_exact_scripted_zone_visit() {
 
 /// Issue 21, must-show 2: two builds of the SB Admin 2 page whose button carries a
 /// CSS-module class with a different generated hash give one element with 2 clicks, whose
-/// selector still finds the button (`tests/e2e/builds.mjs`).
+/// selector still finds the button, with its visible text, and one layout version; a button
+/// moved from one card zone to another gives two more layout versions, each with its own
+/// clicks in `/heatmap?layout=` (`tests/e2e/builds.mjs`).
 #[test]
 fn browser_two_builds_with_generated_class_hashes_give_one_element() {
     let s = Server::start(&[]);

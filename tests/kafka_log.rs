@@ -87,6 +87,7 @@ fn pageview(id: &str, session: &str, ts: i64) -> Event {
             referrer: None,
             title: None,
             screen: None,
+            layout: None,
         },
     )
 }

@@ -244,6 +244,15 @@ fn every_metric_the_dashboard_and_the_rules_name_is_exported_after_a_known_load(
     // at 12:00 UTC (common::clock_offset_ms).
     let s = Server::start(&[]);
     s.site("o1", &["https://shop.example"]);
+    // A funnel goal, so the goal step gauges are exported too.
+    let r = s
+        .http
+        .patch(s.url("/v1/sites/o1"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"settings": {"rules": {"goal": "funnel:shop.example/,event:signup"}}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     let t = now_ms() - 60_000;
     let url = "https://shop.example/";
     let events = vec![

@@ -126,6 +126,9 @@ pub enum Payload {
         referrer: Option<String>,
         title: Option<String>,
         screen: Option<Viewport>,
+        /// The page's layout version (`layout`: 8 lower-case hex digits, the hash of its zone
+        /// and landmark skeleton; analytics.md, "Layout versions"), `None` when not sent.
+        layout: Option<String>,
     },
     Click {
         /// Page x (`clientX + scrollX`), CSS px.
@@ -289,10 +292,12 @@ impl Event {
                 referrer,
                 title,
                 screen,
+                layout,
             } => P::Pageview(pb::Pageview {
                 referrer: referrer.clone().unwrap_or_default(),
                 title: title.clone().unwrap_or_default(),
                 screen: vp(*screen),
+                layout: layout.clone().unwrap_or_default(),
             }),
             Payload::Click {
                 x,
@@ -429,6 +434,7 @@ impl Event {
                 referrer: none_if_empty(p.referrer),
                 title: none_if_empty(p.title),
                 screen: vp(p.screen),
+                layout: none_if_empty(p.layout),
             },
             P::Click(c) => Payload::Click {
                 x: c.x,

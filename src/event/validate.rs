@@ -15,6 +15,11 @@ use std::borrow::Cow;
 
 /// Longest accepted id, session id, visitor id (chars).
 pub const MAX_ID_CHARS: usize = 128;
+/// A layout version as the snippet sends it: 8 lower-case hex digits.
+pub fn is_layout(s: &str) -> bool {
+    s.len() == 8 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Longest accepted URL or referrer (chars); longer ones are rejected.
 pub const MAX_URL_CHARS: usize = 4096;
 /// Longest accepted CSS selector (chars).
@@ -279,11 +284,24 @@ pub fn validate_event(index: usize, wire: &WireEvent, site: &str) -> Result<Vali
     // itself is missing or unknown.
     let payload = match typ.as_deref() {
         None => None,
-        Some("pageview") => Some(Payload::Pageview {
-            referrer: f.opt_str("referrer", MAX_URL_CHARS),
-            title: f.opt_str("title", MAX_LABEL_CHARS),
-            screen: f.opt_box("screen"),
-        }),
+        Some("pageview") => {
+            // The layout version: a hash the snippet computes (analytics.md, "Layout
+            // versions"); anything else would split the page's rollups by noise.
+            let layout = match f.get("layout") {
+                None => Ok(None),
+                Some(v) => match v.as_str() {
+                    Some(s) if s.is_empty() => Ok(None),
+                    Some(s) if is_layout(&s) => Ok(Some(s.into_owned())),
+                    _ => Err(f.reject("layout", "must be 8 lower-case hex digits (the snippet's layout hash)")),
+                },
+            };
+            f.record(layout).map(|layout| Payload::Pageview {
+                referrer: f.opt_str("referrer", MAX_URL_CHARS),
+                title: f.opt_str("title", MAX_LABEL_CHARS),
+                screen: f.opt_box("screen"),
+                layout,
+            })
+        }
         Some("click") => {
             // Page coordinates (clientX + scrollX): never negative, and no page is a million
             // CSS px wide or tall.

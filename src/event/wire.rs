@@ -319,7 +319,7 @@ impl<'de: 'a, 'a> Visitor<'de> for EventsSeed<'a> {
 
 /// Every member of an event object that validation reads, in one table: [`WireEvent`] keeps
 /// one slot per name.
-pub const EVENT_FIELDS: [&str; 48] = [
+pub const EVENT_FIELDS: [&str; 49] = [
     "id",
     "type",
     "ts",
@@ -368,6 +368,7 @@ pub const EVENT_FIELDS: [&str; 48] = [
     "comment",
     "name",
     "props",
+    "layout",
 ];
 
 /// The slot of a member name in [`EVENT_FIELDS`].
@@ -421,6 +422,7 @@ fn slot(name: &str) -> Option<usize> {
         "comment" => 45,
         "name" => 46,
         "props" => 47,
+        "layout" => 48,
         _ => return None,
     })
 }

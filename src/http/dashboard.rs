@@ -334,6 +334,7 @@ pub async fn overlay_data(
         };
         let p = PageParam {
             url: Some(g.page.clone()),
+            ..PageParam::default()
         };
         let (first_day, end_day) = filter_days(&f, state.clock.now_ms())?;
         let heatmap = heatmap_data(&state, &g.site, &f, &p).await?;

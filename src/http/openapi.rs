@@ -34,6 +34,7 @@ use utoipa::OpenApi;
         crate::http::query::heatmap,
         crate::http::query::journeys,
         crate::http::query::pages,
+        crate::http::query::layouts,
         crate::http::query::funnel_view,
         crate::http::query::heatmap::zones,
         crate::http::query::heatmap::problems,

@@ -27,13 +27,49 @@ pub struct SiteSignals {
     /// Per page key (at most [`MAX_PAGES_PER_SITE`], busiest first): (page views,
     /// (rage + dead clicks) per 100 page views).
     pub pages: Vec<(String, u64, f64)>,
+    /// Per step of the site goal's funnel from the second on (label `<n> <step>`, e.g.
+    /// `2 event:checkout`): (sessions today that reached the previous step, % of them that
+    /// reached this one). Empty unless `rules.goal` is a `funnel:`.
+    pub steps: Vec<(String, u64, f64)>,
 }
 
-/// Export `s` as today's signals of `site`; `previous` are the survey ids and
-/// `previous_pages` the page keys exported for it before, whose series are removed when no
-/// longer in `s`.
-pub fn set_site_signals(site: &str, s: &SiteSignals, previous: &[String], previous_pages: &[String]) {
+/// What was exported for a site, so series no longer produced can be removed: survey ids,
+/// page keys and goal step labels.
+#[derive(Debug, Clone, Default)]
+pub struct Exported {
+    pub surveys: Vec<String>,
+    pub pages: Vec<String>,
+    pub steps: Vec<String>,
+}
+
+impl Exported {
+    /// What `s` exports.
+    pub fn of(s: &SiteSignals) -> Exported {
+        Exported {
+            surveys: s.nps.iter().map(|(id, ..)| id.clone()).collect(),
+            pages: s.pages.iter().map(|(p, ..)| p.clone()).collect(),
+            steps: s.steps.iter().map(|(p, ..)| p.clone()).collect(),
+        }
+    }
+}
+
+/// Export `s` as today's signals of `site`; `before` is what was exported for it before,
+/// whose series are removed when no longer in `s`.
+pub fn set_site_signals(site: &str, s: &SiteSignals, before: &Exported) {
+    let (previous, previous_pages) = (&before.surveys, &before.pages);
     let m = &*METRICS;
+    for old in &before.steps {
+        if !s.steps.iter().any(|(p, ..)| p == old) {
+            let _ = m.goal_step_conversion_pct.remove_label_values(&[site, old]);
+            let _ = m.goal_step_sessions.remove_label_values(&[site, old]);
+        }
+    }
+    for (step, sessions, pct) in &s.steps {
+        m.goal_step_conversion_pct.with_label_values(&[site, step]).set(*pct);
+        m.goal_step_sessions
+            .with_label_values(&[site, step])
+            .set(i64::try_from(*sessions).unwrap_or(i64::MAX));
+    }
     let gi = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     m.site_rage_clicks.with_label_values(&[site]).set(gi(s.rage_clicks));
     m.site_dead_clicks.with_label_values(&[site]).set(gi(s.dead_clicks));
@@ -67,10 +103,15 @@ pub fn set_site_signals(site: &str, s: &SiteSignals, previous: &[String], previo
     }
 }
 
-/// Remove the signals of `site` (a deleted site): its site gauges, and the survey series
-/// `previous` and page series `previous_pages` exported for it.
-pub fn remove_site_signals(site: &str, previous: &[String], previous_pages: &[String]) {
+/// Remove the signals of `site` (a deleted site): its site gauges, and the survey, page and
+/// goal step series exported for it (`before`).
+pub fn remove_site_signals(site: &str, before: &Exported) {
+    let (previous, previous_pages) = (&before.surveys, &before.pages);
     let m = &*METRICS;
+    for step in &before.steps {
+        let _ = m.goal_step_conversion_pct.remove_label_values(&[site, step]);
+        let _ = m.goal_step_sessions.remove_label_values(&[site, step]);
+    }
     for g in [
         &m.site_rage_clicks,
         &m.site_dead_clicks,
@@ -100,4 +141,6 @@ pub fn reset_site_signals() {
     m.site_nps_responses.reset();
     m.page_frustration_per_100_pageviews.reset();
     m.page_pageviews.reset();
+    m.goal_step_conversion_pct.reset();
+    m.goal_step_sessions.reset();
 }

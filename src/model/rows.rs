@@ -26,6 +26,11 @@ pub struct Dims {
 pub struct PageRow {
     pub dims: Dims,
     pub page: String,
+    /// The page view's layout version (analytics.md, "Layout versions"), "" when its
+    /// pageview event sent none: a key, so reports can be split by version; without a
+    /// `layout=` filter they sum over versions.
+    #[serde(default)]
+    pub layout: String,
     pub pageviews: u64,
     pub clicks: u64,
     /// Page views left for the previous page within `quick_back_ms`.
@@ -43,6 +48,7 @@ impl PageRow {
         PageRow {
             dims,
             page: page.to_string(),
+            layout: String::new(),
             pageviews,
             clicks: 0,
             quick_backs: 0,
@@ -58,6 +64,11 @@ impl PageRow {
 pub struct GridRow {
     pub dims: Dims,
     pub page: String,
+    /// The page view's layout version (analytics.md, "Layout versions"), "" when its
+    /// pageview event sent none: a key, so reports can be split by version; without a
+    /// `layout=` filter they sum over versions.
+    #[serde(default)]
+    pub layout: String,
     /// Column = floor(x / cell).
     pub cx: u32,
     /// Row = floor(y / cell).
@@ -70,6 +81,11 @@ pub struct GridRow {
 pub struct ElementRow {
     pub dims: Dims,
     pub page: String,
+    /// The page view's layout version (analytics.md, "Layout versions"), "" when its
+    /// pageview event sent none: a key, so reports can be split by version; without a
+    /// `layout=` filter they sum over versions.
+    #[serde(default)]
+    pub layout: String,
     pub selector: String,
     /// Zone name, "" when none.
     pub zone: String,
@@ -87,6 +103,44 @@ pub struct ElementRow {
     /// EL_CELLS), 1.0 in the last cell); sparse, sorted by (x, y).
     #[serde(default)]
     pub el_cells: Vec<ElCell>,
+    /// The element's representative visible text (analytics.md, "Element text"): the `text`
+    /// of the most recent click on it that sent one (largest `text_ts`, then the greatest
+    /// text), "" when none did. Not a key: rows are never split by text.
+    #[serde(default)]
+    pub text: String,
+    /// Event time (ms) of the click that gave `text`; 0 when `text` is "".
+    #[serde(default)]
+    pub text_ts: i64,
+}
+
+impl ElementRow {
+    /// A row of the element (page, layout version, selector, zone) with nothing counted yet.
+    pub fn empty(dims: Dims, (page, layout): (&str, &str), selector: &str, zone: &str) -> ElementRow {
+        ElementRow {
+            dims,
+            page: page.to_string(),
+            layout: layout.to_string(),
+            selector: selector.to_string(),
+            zone: zone.to_string(),
+            clicks: 0,
+            rage_clicks: 0,
+            dead_clicks: 0,
+            el_n: 0,
+            el_x_sum: 0.0,
+            el_y_sum: 0.0,
+            el_cells: Vec::new(),
+            text: String::new(),
+            text_ts: 0,
+        }
+    }
+    /// Take `(ts, text)` as the element's text when it is more recent than the one held
+    /// (later `ts`, or the same `ts` and a greater text); empty texts never count.
+    pub fn offer_text(&mut self, ts: i64, text: &str) {
+        if !text.is_empty() && (ts, text) > (self.text_ts, self.text.as_str()) {
+            self.text_ts = ts;
+            self.text = text.to_string();
+        }
+    }
 }
 
 /// Cells per side of the in-element position grid of [`ElementRow::el_cells`].
@@ -105,6 +159,11 @@ pub struct ElCell {
 pub struct ScrollRow {
     pub dims: Dims,
     pub page: String,
+    /// The page view's layout version (analytics.md, "Layout versions"), "" when its
+    /// pageview event sent none: a key, so reports can be split by version; without a
+    /// `layout=` filter they sum over versions.
+    #[serde(default)]
+    pub layout: String,
     pub depth: u32,
     pub pageviews: u64,
 }
@@ -350,15 +409,17 @@ impl DayRollup {
     /// warehouse reads use it so that both backends answer with rows in one order.
     pub fn sort_rows(&mut self) {
         let r = self;
-        r.pages.sort_by(|a, b| (a.dims, &a.page).cmp(&(b.dims, &b.page)));
+        r.pages
+            .sort_by(|a, b| (a.dims, &a.page, &a.layout).cmp(&(b.dims, &b.page, &b.layout)));
         r.grid
-            .sort_by(|a, b| (a.dims, &a.page, a.cx, a.cy).cmp(&(b.dims, &b.page, b.cx, b.cy)));
-        r.elements
-            .sort_by(|a, b| (a.dims, &a.page, &a.selector, &a.zone).cmp(&(b.dims, &b.page, &b.selector, &b.zone)));
+            .sort_by(|a, b| (a.dims, &a.page, &a.layout, a.cx, a.cy).cmp(&(b.dims, &b.page, &b.layout, b.cx, b.cy)));
+        r.elements.sort_by(|a, b| {
+            (a.dims, &a.page, &a.layout, &a.selector, &a.zone).cmp(&(b.dims, &b.page, &b.layout, &b.selector, &b.zone))
+        });
         r.scroll
-            .sort_by(|a, b| (a.dims, &a.page, a.depth).cmp(&(b.dims, &b.page, b.depth)));
+            .sort_by(|a, b| (a.dims, &a.page, &a.layout, a.depth).cmp(&(b.dims, &b.page, &b.layout, b.depth)));
         r.zones
-            .sort_by(|a, b| (a.dims, &a.page, &a.zone).cmp(&(b.dims, &b.page, &b.zone)));
+            .sort_by(|a, b| (a.dims, &a.page, &a.layout, &a.zone).cmp(&(b.dims, &b.page, &b.layout, &b.zone)));
         r.surveys.sort_by(|a, b| {
             (a.dims, &a.survey_id, &a.question_id, a.kind, &a.value).cmp(&(
                 b.dims,
@@ -419,6 +480,11 @@ impl DayRollup {
 pub struct ZoneRow {
     pub dims: Dims,
     pub page: String,
+    /// The page view's layout version (analytics.md, "Layout versions"), "" when its
+    /// pageview event sent none: a key, so reports can be split by version; without a
+    /// `layout=` filter they sum over versions.
+    #[serde(default)]
+    pub layout: String,
     pub zone: String,
     /// Page views where the zone's middle line was in the viewport ≥ `zone_exposure_ms`.
     pub exposed: u64,

@@ -61,8 +61,31 @@ pub const SIGNALS_EVERY: Duration = Duration::from_secs(5);
 /// - per page (the [`MAX_PAGES_PER_SITE`] with the most page views, ties by page key): page
 ///   views and (rage + dead clicks) per 100 page views, as the heatmap counts them (the
 ///   rate the regression alert compares with its 7-day median; analytics.md, "Regressions").
-pub fn site_signals(r: &DayRollup) -> SiteSignals {
+///
+/// - per step of the goal funnel `goal_steps` (the site's `rules.goal` when it is a
+///   `funnel:`) from the second on: the sessions of the day that reached the previous step
+///   and the percent of them that reached this one, as the step baseline of `/problems`
+///   counts them ([`super::baselines`]).
+pub fn site_signals(r: &DayRollup, goal_steps: Option<&[super::FunnelStep]>) -> SiteSignals {
     let mut s = SiteSignals::default();
+    if let Some(steps) = goal_steps {
+        let counts = super::baselines::step_counts(r.sessions.iter().filter(|x| !x.dims.bot), steps);
+        let mut reached = vec![0u64; steps.len()];
+        for c in counts.values() {
+            for (t, n) in reached.iter_mut().zip(c) {
+                *t += n;
+            }
+        }
+        for k in 1..steps.len() {
+            if reached[k - 1] > 0 {
+                s.steps.push((
+                    format!("{} {}", k + 1, super::baselines::step_name(&steps[k])),
+                    reached[k - 1],
+                    reached[k] as f64 * 100.0 / reached[k - 1] as f64,
+                ));
+            }
+        }
+    }
     let mut pages: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for p in r.pages.iter().filter(|p| !p.dims.bot) {
         pages.entry(&p.page).or_default().0 += p.pageviews;
@@ -118,8 +141,8 @@ pub fn site_signals(r: &DayRollup) -> SiteSignals {
 struct Today {
     /// UTC midnight, ms; `i64::MIN` before the first pass.
     day: i64,
-    /// Sites whose signals for `day` are exported → their exported survey ids and page keys.
-    sites: HashMap<String, (Vec<String>, Vec<String>)>,
+    /// Sites whose signals for `day` are exported → what was exported for them.
+    sites: HashMap<String, metrics::Exported>,
     /// Sites whose rows changed since their signals were last read, and when each site's
     /// signals were last read.
     pending: BTreeSet<String>,
@@ -156,15 +179,9 @@ fn apply(site: &str, day: i64, s: &SiteSignals, only_if_new: bool) {
     if t.day != day || (only_if_new && t.sites.contains_key(site)) {
         return;
     }
-    let (previous, previous_pages) = t.sites.get(site).cloned().unwrap_or_default();
-    metrics::set_site_signals(site, s, &previous, &previous_pages);
-    t.sites.insert(
-        site.to_string(),
-        (
-            s.nps.iter().map(|(id, ..)| id.clone()).collect(),
-            s.pages.iter().map(|(p, ..)| p.clone()).collect(),
-        ),
-    );
+    let before = t.sites.get(site).cloned().unwrap_or_default();
+    metrics::set_site_signals(site, s, &before);
+    t.sites.insert(site.to_string(), metrics::Exported::of(s));
 }
 
 /// Export today's signals of every known site not exported yet, from the stored rows, and
@@ -175,15 +192,19 @@ async fn seed_missing(warehouse: &dyn Warehouse, sites: &SiteCache, today: i64) 
         let mut t = TODAY.lock().expect("rollup signals lock");
         let gone: Vec<String> = t.sites.keys().filter(|k| !known.contains(*k)).cloned().collect();
         for site in gone {
-            if let Some((previous, previous_pages)) = t.sites.remove(&site) {
-                metrics::remove_site_signals(&site, &previous, &previous_pages);
+            if let Some(before) = t.sites.remove(&site) {
+                metrics::remove_site_signals(&site, &before);
             }
         }
         known.into_iter().filter(|k| !t.sites.contains_key(k)).collect()
     };
     for site in missing {
-        match warehouse.read_rollup(&signal_query(&site, today)).await {
-            Ok(r) => apply(&site, today, &site_signals(&r), true),
+        let steps = goal_steps(sites, &site);
+        match warehouse
+            .read_rollup(&signal_query(&site, today, steps.is_some()))
+            .await
+        {
+            Ok(r) => apply(&site, today, &site_signals(&r, steps.as_deref()), true),
             Err(e) => tracing::warn!(error = %e, site, "could not read today's rollup for the site signals"),
         }
     }
@@ -303,7 +324,7 @@ pub async fn run_once_on(
             report.events += events;
         }
     }
-    refresh_signals(warehouse, today, signals_now).await;
+    refresh_signals(warehouse, sites, today, signals_now).await;
     seed_missing(warehouse, sites, today).await;
     METRICS
         .rollup_pass_duration_seconds
@@ -348,7 +369,7 @@ async fn recompute(
 
 /// Read back today's signals of the sites whose rows changed, each at most every
 /// [`SIGNALS_EVERY`] unless `now`.
-async fn refresh_signals(warehouse: &dyn Warehouse, today: i64, now: bool) {
+async fn refresh_signals(warehouse: &dyn Warehouse, sites: &SiteCache, today: i64, now: bool) {
     let due: Vec<String> = {
         let mut t = TODAY.lock().expect("rollup signals lock");
         let due: Vec<String> = t
@@ -364,8 +385,12 @@ async fn refresh_signals(warehouse: &dyn Warehouse, today: i64, now: bool) {
         due
     };
     for site in due {
-        match warehouse.read_rollup(&signal_query(&site, today)).await {
-            Ok(r) => apply(&site, today, &site_signals(&r), false),
+        let steps = goal_steps(sites, &site);
+        match warehouse
+            .read_rollup(&signal_query(&site, today, steps.is_some()))
+            .await
+        {
+            Ok(r) => apply(&site, today, &site_signals(&r, steps.as_deref()), false),
             Err(e) => {
                 tracing::warn!(error = %e, site, "could not read today's rollup for the site signals");
                 TODAY.lock().expect("rollup signals lock").pending.insert(site);
@@ -374,13 +399,27 @@ async fn refresh_signals(warehouse: &dyn Warehouse, today: i64, now: bool) {
     }
 }
 
-fn signal_query(site: &str, today: i64) -> RollupQuery {
+fn signal_query(site: &str, today: i64, funnel_goal: bool) -> RollupQuery {
+    let mut parts = SIGNAL_PARTS.to_vec();
+    if funnel_goal {
+        // The goal's step conversion: today's session rows (their steps).
+        parts.push(Part::Sessions);
+    }
     RollupQuery {
         site: site.to_string(),
         from_day: today,
         to_day: today + DAY_MS,
-        parts: SIGNAL_PARTS.to_vec(),
+        parts,
         page: None,
+    }
+}
+
+/// The steps of `site`'s goal when it is a funnel (`rules.goal` = `funnel:…`).
+fn goal_steps(sites: &SiteCache, site: &str) -> Option<Vec<super::FunnelStep>> {
+    let goal = sites.get(site)?.settings.rules.goal?;
+    match super::impact::Goal::parse(&goal).ok()? {
+        super::impact::Goal::Funnel(steps) => Some(steps),
+        super::impact::Goal::Step(_) => None,
     }
 }
 

@@ -43,7 +43,8 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0 + 0.0
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median of `v` (sorted in place); `v` must not be empty.
+pub(super) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 {
@@ -100,13 +101,7 @@ pub fn page_regressions<'a>(
         let Some((r, med, max)) = above(last_day) else {
             continue;
         };
-        let mut since = last_day;
-        while since - DAY_MS >= last_day - BASELINE_DAYS * DAY_MS && above(since - DAY_MS).is_some() {
-            since -= DAY_MS;
-        }
-        let since = chrono::DateTime::from_timestamp_millis(since)
-            .map(|t| t.date_naive().to_string())
-            .unwrap_or_default();
+        let since = run_since(last_day, |d| above(d).is_some());
         out.insert(
             page.to_string(),
             Regression {
@@ -118,6 +113,19 @@ pub fn page_regressions<'a>(
         );
     }
     out
+}
+
+/// `since` of a flag at `last_day` (which `flagged` holds for): the first day
+/// (`YYYY-MM-DD`, UTC) of the run of consecutive flagged days that ends there, looking back
+/// at most [`BASELINE_DAYS`] days.
+pub(super) fn run_since(last_day: i64, flagged: impl Fn(i64) -> bool) -> String {
+    let mut since = last_day;
+    while since - DAY_MS >= last_day - BASELINE_DAYS * DAY_MS && flagged(since - DAY_MS) {
+        since -= DAY_MS;
+    }
+    chrono::DateTime::from_timestamp_millis(since)
+        .map(|t| t.date_naive().to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

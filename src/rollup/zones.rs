@@ -87,13 +87,19 @@ fn reaches_goal(s: &Session, goal: &FunnelStep, after: OrderKey) -> bool {
     })
 }
 
-type ZoneKey = (Dims, String, String);
+type ZoneKey = (Dims, String, String, String);
 
-fn zone_row<'m>(rows: &'m mut BTreeMap<ZoneKey, ZoneRow>, dims: Dims, page: &str, zone: &str) -> &'m mut ZoneRow {
-    rows.entry((dims, page.to_string(), zone.to_string()))
+fn zone_row<'m>(
+    rows: &'m mut BTreeMap<ZoneKey, ZoneRow>,
+    dims: Dims,
+    (page, layout): (&str, &str),
+    zone: &str,
+) -> &'m mut ZoneRow {
+    rows.entry((dims, page.to_string(), layout.to_string(), zone.to_string()))
         .or_insert_with(|| ZoneRow {
             dims,
             page: page.to_string(),
+            layout: layout.to_string(),
             zone: zone.to_string(),
             exposed: 0,
             clicked: 0,
@@ -109,7 +115,8 @@ fn zone_row<'m>(rows: &'m mut BTreeMap<ZoneKey, ZoneRow>, dims: Dims, page: &str
 }
 
 /// Zone rows of one day (analytics.md, "Zones"), over page views with a pageview event whose
-/// `ts` lies in `[day_start, day_start + DAY_MS)`, per (dims of the page view, page, zone):
+/// `ts` lies in `[day_start, day_start + DAY_MS)`, per (dims of the page view, page, layout
+/// version, zone):
 /// - `exposed`: page views whose summed `visible_ms` ≥ `rules.zone_exposure_ms`;
 /// - `clicked`: page views with a click whose `zone` is the zone; `exposed_clicked`: both;
 /// - `visible_ms_sum`; `hovered` / `hover_ms_sum`: page views with summed `hover_ms` > 0 and
@@ -144,7 +151,7 @@ pub fn zone_rows(sessions: &[Session], day_start: i64, rules: &Rules) -> Vec<Zon
             if counted {
                 let clicked = facts.iter().filter(|c| !c.zone.is_empty()).map(|c| c.zone.to_string());
                 for (zone, v) in zone_views(pv, clicked) {
-                    let r = zone_row(&mut rows, dims, &pv.page_key, &zone);
+                    let r = zone_row(&mut rows, dims, (&pv.page_key, pv.layout()), &zone);
                     let exposed = v.visible_ms >= u64::from(rules.zone_exposure_ms);
                     r.exposed += u64::from(exposed);
                     r.clicked += u64::from(v.clicked);
@@ -165,7 +172,7 @@ pub fn zone_rows(sessions: &[Session], day_start: i64, rules: &Rules) -> Vec<Zon
                     continue;
                 }
                 let converted = goal.as_ref().is_some_and(|g| reaches_goal(s, g, order_key(c.event)));
-                let r = zone_row(&mut rows, dims, &pv.page_key, c.zone);
+                let r = zone_row(&mut rows, dims, (&pv.page_key, pv.layout()), c.zone);
                 r.click_sessions += 1;
                 r.converted_sessions += u64::from(converted);
             }

@@ -12,6 +12,13 @@
 // heatmap of the page must list ONE element for the button, with 2 clicks, whose selector
 // (`[class*="Report_cta__"]` in place of the hashed class) still finds the button in either
 // build, as the overlay resolves it.
+//
+// Layout versions (issue 21): both builds send the same layout version (classes are not
+// part of the skeleton), and the element shows its visible text. Then two more variants mark
+// two cards as zones (`monthly`, `annual`) and put an "Export" button in the first (A) or the
+// second (B): a moved element gives two more layout versions, `/layouts` lists them, and
+// `/heatmap?layout=` of each gives that version's clicks (A: 1 on #export in monthly, B: 2
+// in annual; the builds' version: the report button, no #export).
 // Prints `builds e2e: N passed, 0 failed` and exits 0 on success.
 import http from 'node:http';
 import { desktopUserAgent, launchChromium } from './browser.mjs';
@@ -35,6 +42,18 @@ function check(name, ok, detail) {
 
 /** The build the proxy serves: the hash of the button's CSS-module class. */
 let build = '';
+/** '' (the page as is), or 'A' / 'B': two cards are zones and the Export button is in the
+ * first (A) or the second (B). */
+let moved = '';
+const MONTHLY = '<div class="card border-left-primary shadow h-100 py-2">';
+const ANNUAL = '<div class="card border-left-success shadow h-100 py-2">';
+const EXPORT = '<button id="export" type="button" class="btn btn-sm btn-light">Export</button>';
+function move(html) {
+  if (!moved) return html;
+  return html
+    .replace(MONTHLY, MONTHLY.replace('>', ' data-sl-zone="monthly">') + (moved === 'A' ? EXPORT : ''))
+    .replace(ANNUAL, ANNUAL.replace('>', ' data-sl-zone="annual">') + (moved === 'B' ? EXPORT : ''));
+}
 
 /** A proxy on PAGE_PORT in front of the page server: serves `index.html` as build `build`
  * (the button gets the class `Report_cta__<build>` first), everything else unchanged. Served
@@ -50,8 +69,8 @@ function startBuildProxy(target) {
         delete headers['content-length'];
         if (req.url.split('?')[0] === `/${PAGE}`) {
           const html = body.toString('utf8');
-          rewrites.push(html.includes(BUTTON_CLASS));
-          body = Buffer.from(html.replace(BUTTON_CLASS, `class="Report_cta__${build} d-none d-sm-inline-block btn btn-sm btn-primary shadow-sm"`), 'utf8');
+          rewrites.push(html.includes(BUTTON_CLASS) && (!moved || (html.includes(MONTHLY) && html.includes(ANNUAL))));
+          body = Buffer.from(move(html).replace(BUTTON_CLASS, `class="Report_cta__${build} d-none d-sm-inline-block btn btn-sm btn-primary shadow-sm"`), 'utf8');
         }
         res.writeHead(up.statusCode, headers);
         res.end(body);
@@ -121,6 +140,43 @@ async function main() {
     await ctx.close();
     check('the selector finds the button in a third build', found.length === 1 && found[0] === 'Generate Report', JSON.stringify(found));
     console.log(`builds e2e: sent ${JSON.stringify(selectors)} → shown ${JSON.stringify(shown)} (clicks ${elements[0]?.clicks})`);
+
+    // Layout versions: the class builds are one version; the element shows its text.
+    const base = sent.filter((e) => e.type === 'pageview').map((e) => e.layout);
+    check('both builds send one layout version (8 hex digits)', base.length === 2 && /^[0-9a-f]{8}$/.test(base[0]) && base[0] === base[1], JSON.stringify(base));
+    check('the heatmap shows the button\'s visible text', elements[0]?.text === 'Generate Report', JSON.stringify(elements[0]));
+    // The Export button in the monthly card (A, clicked once), then in the annual card (B, twice).
+    const movedSent = [];
+    for (const [variant, clicks] of [['A', 1], ['B', 2]]) {
+      moved = variant;
+      const { ctx, page } = await openBuild(browser, ua, BUILDS[0], movedSent);
+      for (let i = 0; i < clicks; i++) { await page.click('#export'); await sleep(1200); }
+      check(`variant ${variant}: every batch delivered`, (await page.evaluate(() => window.sightline.flush())) === true);
+      await ctx.close();
+    }
+    moved = '';
+    const [la, lb] = movedSent.filter((e) => e.type === 'pageview').map((e) => e.layout);
+    check('a moved button gives two more layout versions', /^[0-9a-f]{8}$/.test(la || '') && /^[0-9a-f]{8}$/.test(lb || '') && new Set([base[0], la, lb]).size === 3, JSON.stringify([base[0], la, lb]));
+    const exportIn = async (layout) => {
+      const h = await api('GET', `/v1/sites/${SITE}/heatmap?url=${encodeURIComponent(PAGE_KEY)}&layout=${layout}`);
+      return (h.json?.elements || []).filter((e) => e.selector === '#export').map((e) => [e.zone, e.clicks, e.text]);
+    };
+    let versions = [], inA = [], inB = [];
+    for (const until = Date.now() + 60_000; ;) {
+      await api('POST', '/v1/admin/rollup/run').catch(() => null);
+      versions = ((await api('GET', `/v1/sites/${SITE}/layouts?url=${encodeURIComponent(PAGE_KEY)}`)).json?.layouts || []).map((v) => v.layout);
+      inA = await exportIn(la);
+      inB = await exportIn(lb);
+      if ((versions.length === 3 && inA.length && inB[0]?.[1] === 2) || Date.now() > until) break;
+      await sleep(500);
+    }
+    check('/layouts lists the three versions', JSON.stringify([...versions].sort()) === JSON.stringify([base[0], la, lb].sort()), JSON.stringify(versions));
+    check('heatmap of version A: Export clicked once in the monthly card', JSON.stringify(inA) === JSON.stringify([['monthly', 1, 'Export']]), JSON.stringify(inA));
+    check('heatmap of version B: Export clicked twice in the annual card', JSON.stringify(inB) === JSON.stringify([['annual', 2, 'Export']]), JSON.stringify(inB));
+    const inBase = await api('GET', `/v1/sites/${SITE}/heatmap?url=${encodeURIComponent(PAGE_KEY)}&layout=${base[0]}`);
+    const baseEls = (inBase.json?.elements || []).map((e) => [e.selector.includes('Report_cta') ? 'report' : e.selector, e.clicks]);
+    check('heatmap of the builds\' version: the report button alone', JSON.stringify(baseEls) === JSON.stringify([['report', 2]]), JSON.stringify(baseEls));
+    console.log(`builds e2e: layout versions ${JSON.stringify({ builds: base[0], A: la, B: lb })}`);
   } finally {
     await browser.close();
     await proxy.close();

@@ -70,6 +70,12 @@ async function api(p, params = {}, init = {}) {
 const n = (v) => (v === null || v === undefined ? '–' : Number.isInteger(v) ? String(v) : v.toFixed(1));
 const pct = (v) => (v === null || v === undefined ? '–' : (v * 100).toFixed(1) + ' %');
 const s = (v) => (v === null || v === undefined ? '–' : String(v));
+/** A sessions row's elements: those with rage or dead clicks (else all), “text” selector each. */
+const sessionElements = (els) => {
+  const bad = els.filter((e) => e.rage_clicks + e.dead_clicks > 0);
+  const shown = bad.length ? bad : els;
+  return shown.length ? shown.map((e) => (e.text ? `“${e.text}” ` : '') + e.selector).join(' · ') : '–';
+};
 const pick = (rows, fields) => rows.map((r) => Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, f(r[k], r)])));
 
 async function readTable(page, name) {
@@ -234,14 +240,15 @@ async function views(browser) {
   same('problems: pages', await readTable(page, 'problems-pages'),
     pick(p.pages, { page: s, rage_clicks: n, dead_clicks: n, quick_backs: n, sessions: n, score: n, regression: (v) => (v ? `new since ${v.since}` : '–') }));
   same('problems: elements', await readTable(page, 'problems-elements'),
-    pick(p.elements, { selector: s, page: s, zone: s, rage_clicks: n, dead_clicks: n, sessions: n, score: n }));
+    pick(p.elements, { selector: s, text: s, page: s, zone: s, rage_clicks: n, dead_clicks: n, sessions: n, score: n }));
+  check('problems: the seeded elements show their visible text (issue 21)', p.elements.some((e) => e.text), JSON.stringify(p.elements.map((e) => e.text)));
   check('problems: seeded data has a problem element', p.elements.length > 0);
   // The site has a goal: the view ranks the signals by lost conversions (issue 21), one
   // plain-language line each, as /problems?sort=impact gives them.
   const pi = await api('/problems', { limit: 50, sort: 'impact' });
   check('problems: the seeded site has impact lines', (pi.impact || []).length > 0, JSON.stringify(pi.impact));
   same('problems: impact lines, most lost conversions first', await readTable(page, 'problems-impact'),
-    pick(pi.impact || [], { summary: s, sessions_with: n, conversion_with_pct: s, conversion_without_pct: s, lost_conversions: s }));
+    pick(pi.impact || [], { summary: s, text: (v, r) => (r.selector ? (v ? `“${v}” ` : '') + r.selector : '–'), sessions_with: n, conversion_with_pct: s, conversion_without_pct: s, lost_conversions: s }));
   check('problems: an impact line reads as a sentence', /^Sessions with .+( convert |: \d+ with, \d+ without)/.test((pi.impact || [])[0]?.summary || ''), (pi.impact || [])[0]?.summary);
   await shot(page, 'problems');
   // The worked example of analytics.md on a site of its own: the first line is the
@@ -289,8 +296,15 @@ async function views(browser) {
   const k = await kpis(page);
   same('heatmap: KPIs', [k.pageviews, k.clicks, k.quick_backs, k.fold], [n(hm.pageviews), n(hm.clicks), n(hm.quick_backs), pct(hm.fold)]);
   same('heatmap: elements', await readTable(page, 'heatmap-elements'),
-    pick(hm.elements, { selector: s, zone: s, clicks: n, rage_clicks: n, dead_clicks: n }));
+    pick(hm.elements, { selector: s, text: s, zone: s, clicks: n, rage_clicks: n, dead_clicks: n }));
   same('heatmap: scroll map', await readTable(page, 'heatmap-scroll'), pick(hm.scroll, { depth: n, pageviews: n }));
+  // Issue 21: the page's layout versions (the seeded page views sent none, the snippet's send
+  // one), as /layouts lists them, when there are two or more.
+  const lv = await api('/layouts', { url: PAGE_KEY });
+  if (lv.layouts.length >= 2) {
+    same('heatmap: layout versions', await readTable(page, 'heatmap-layouts'),
+      pick(lv.layouts, { layout: (v) => (v === null ? 'no version' : v), first_seen: s, last_seen: s, pageviews: n, clicks: n }));
+  }
   const zoneRows = await readTable(page, 'heatmap-zones');
   same('heatmap: zones', zoneRows, pick(z.zones, { zone: s, exposure_rate: pct, click_rate: pct, attractiveness: pct, hover_ms: n, hesitation_ms: n, conversion_rate: pct }));
   const zoneTitle = await page.getAttribute('[data-table="heatmap-zones"] tbody tr', 'title');
@@ -454,7 +468,7 @@ async function views(browser) {
   same('sessions (element + has=feedback): rows', await readTable(page, 'sessions'),
     pick(ss.sessions, { session: s, start: (v) => new Date(v).toISOString().replace('T', ' ').slice(0, 19), duration_ms: (v) => (v / 1000).toFixed(1),
       device: s, pageviews: n, clicks: n, rage_clicks: n, dead_clicks: n, quick_backs: n, feedback: n, survey_responses: n,
-      path: (v) => v.join(' → ') }));
+      path: (v) => v.join(' → '), elements: sessionElements }));
   check('sessions: the filter narrows to the seeded session with feedback', ss.total === 1, JSON.stringify(ss.total));
   await open(page, 'sessions', {}, '[data-table="sessions"]');
   const all = await api('/sessions', { limit: 50 });

@@ -47,7 +47,7 @@ fn the_openapi_document_lists_the_v1_contract() {
         v.sort();
         v
     };
-    assert_eq!(params("/v1/sites/{key}/heatmap"), with_range(&["url"]));
+    assert_eq!(params("/v1/sites/{key}/heatmap"), with_range(&["url", "layout"]));
     // What a query endpoint cannot answer without is marked required.
     let required = |path: &str| -> Vec<String> {
         doc["paths"][path]["get"]["parameters"]
@@ -61,7 +61,9 @@ fn the_openapi_document_lists_the_v1_contract() {
     assert_eq!(required("/v1/sites/{key}/heatmap"), vec!["key", "url"]);
     assert_eq!(required("/v1/sites/{key}/funnel"), vec!["key", "steps"]);
     assert_eq!(required("/v1/sites/{key}/journeys"), vec!["key"]);
-    assert_eq!(params("/v1/sites/{key}/zones"), with_range(&["url"]));
+    assert_eq!(params("/v1/sites/{key}/zones"), with_range(&["url", "layout"]));
+    assert_eq!(params("/v1/sites/{key}/layouts"), with_range(&["url"]));
+    assert_eq!(required("/v1/sites/{key}/layouts"), vec!["key", "url"]);
     assert_eq!(params("/v1/sites/{key}/journeys"), with_range(&["entry", "limit"]));
     assert_eq!(
         params("/v1/sites/{key}/funnel"),
@@ -70,7 +72,7 @@ fn the_openapi_document_lists_the_v1_contract() {
     assert_eq!(params("/v1/sites/{key}/problems"), with_range(&["limit", "sort"]));
     assert_eq!(
         params("/v1/sites/{key}/heatmap/compare"),
-        with_range(&["url", "from2", "to2"])
+        with_range(&["url", "from2", "to2", "layout", "layout2"])
     );
     assert_eq!(
         params("/v1/sites/{key}/sessions"),

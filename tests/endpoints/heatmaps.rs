@@ -184,8 +184,8 @@ fn a3_steppers_and_ignored_selectors_are_not_rage_and_a_threshold_change_is_reco
     assert_eq!(
         p["elements"],
         json!([
-            {"page": PAGE, "selector": "div.cart > button.qty-plus", "zone": null, "rage_clicks": 1, "dead_clicks": 3, "sessions": 1, "score": 4},
-            {"page": PAGE, "selector": "div.cart > button.pay", "zone": null, "rage_clicks": 0, "dead_clicks": 3, "sessions": 1, "score": 3},
+            {"page": PAGE, "selector": "div.cart > button.qty-plus", "text": null, "zone": null, "rage_clicks": 1, "dead_clicks": 3, "sessions": 1, "score": 4},
+            {"page": PAGE, "selector": "div.cart > button.pay", "text": null, "zone": null, "rage_clicks": 0, "dead_clicks": 3, "sessions": 1, "score": 3},
         ])
     );
     assert_eq!(
@@ -298,7 +298,7 @@ fn zones_problems_sessions_and_compare_give_hand_computed_numbers() {
     let p = s.get(&format!("/v1/sites/z/problems?{}", range()));
     assert_eq!(
         p["elements"],
-        json!([{"page": PAGE, "selector": "div.banner", "zone": null, "rage_clicks": 1, "dead_clicks": 3, "sessions": 1, "score": 4}])
+        json!([{"page": PAGE, "selector": "div.banner", "text": null, "zone": null, "rage_clicks": 1, "dead_clicks": 3, "sessions": 1, "score": 4}])
     );
 
     // Sessions: newest first; from the hot element to its sessions; feedback; replays.

@@ -11,10 +11,13 @@ mod harness;
 
 mod access;
 mod api;
+mod baselines;
 mod clock;
 mod compat;
+mod element_text;
 mod heatmaps;
 mod http_contract;
 mod journeys;
+mod layouts;
 mod session_timeline;
 mod voc;

@@ -2,8 +2,13 @@
 //! definitions live in [`crate::rollup::zones`]; these handlers only read, filter by
 //! [`Filters`] (days, device, bots) and shape the JSON.
 
-use super::{day_range, off_http, page_param, parse_limit, parse_time, scope, Filters, PageParam, Scope};
+use super::{
+    day_range, in_layout, off_http, page_param, parse_layout, parse_limit, parse_time, scope, Filters, LayoutFilter,
+    PageParam, Scope,
+};
 use crate::http::{require_read, ApiError, AppState};
+use crate::rollup::baselines::{nps_regressions, step_regressions};
+use crate::rollup::element_text::ElementTexts;
 use crate::rollup::impact::{impact, Goal};
 use crate::rollup::regressions::{page_regressions, LOOKBACK_DAYS};
 use crate::rollup::zones::{
@@ -25,6 +30,9 @@ pub struct CompareParams {
     /// End of the second range (ms or `YYYY-MM-DD`, UTC, exclusive; equal to `from2`: that
     /// one day; required).
     pub to2: Option<String>,
+    /// Layout version of the second side (as `layout` is of the first): version A against
+    /// version B. With `layout2` and no `from2`/`to2`, both sides take the first range.
+    pub layout2: Option<String>,
 }
 
 /// Parameters of `GET /v1/sites/{key}/sessions`.
@@ -58,9 +66,24 @@ pub struct ProblemParams {
     pub sort: Option<String>,
 }
 
-/// Page views of one page in scope (the denominator of zone and compare rates).
-fn pageviews(sc: &Scope, pages: &[crate::rollup::PageRow]) -> u64 {
-    pages.iter().filter(|p| sc.keeps(&p.dims)).map(|p| p.pageviews).sum()
+/// Page views of one page in scope and layout version (the denominator of zone and compare
+/// rates).
+fn pageviews(sc: &Scope, layout: &LayoutFilter, pages: &[crate::rollup::PageRow]) -> u64 {
+    pages
+        .iter()
+        .filter(|p| sc.keeps(&p.dims) && in_layout(layout, &p.layout))
+        .map(|p| p.pageviews)
+        .sum()
+}
+
+/// The most recent visible text of every element clicked in scope (on `page`, or on every
+/// page), from the elements' day totals (analytics.md, "Element text").
+async fn element_texts(state: &AppState, sc: &Scope, page: Option<String>) -> Result<ElementTexts, ApiError> {
+    let r = state
+        .warehouse
+        .read_rollup(&sc.query(vec![Part::Elements], page))
+        .await?;
+    Ok(ElementTexts::of_rows(r.elements.iter().filter(|e| sc.keeps(&e.dims))))
 }
 
 /// `GET /v1/sites/{key}/zones?url=…`: per zone of the page (analytics.md, "Zones").
@@ -86,13 +109,18 @@ pub async fn zones_data(
 ) -> Result<serde_json::Value, ApiError> {
     let sc = scope(key, f, state)?;
     let page = sc.page(p)?;
+    let layout = sc.layout(p)?;
     let r = state
         .warehouse
         .read_rollup(&sc.query(vec![Part::Pages, Part::Zones], Some(page.clone())))
         .await?;
-    let pv = pageviews(&sc, &r.pages);
+    let pv = pageviews(&sc, &layout, &r.pages);
     let mut totals: BTreeMap<&str, ZoneTotals> = BTreeMap::new();
-    for z in r.zones.iter().filter(|z| sc.keeps(&z.dims)) {
+    for z in r
+        .zones
+        .iter()
+        .filter(|z| sc.keeps(&z.dims) && in_layout(&layout, &z.layout))
+    {
         totals.entry(&z.zone).or_default().add(z);
     }
     let goal = sc.site.settings.rules.goal.clone().filter(|g| !g.trim().is_empty());
@@ -114,6 +142,7 @@ pub async fn zones_data(
         .collect();
     Ok(serde_json::json!({
         "page": page,
+        "layout": super::layout_out(&layout),
         "pageviews": pv,
         "goal": goal,
         "exposure_ms": sc.site.settings.rules.zone_exposure_ms,
@@ -122,7 +151,7 @@ pub async fn zones_data(
 }
 
 /// `GET /v1/sites/{key}/problems`: pages and elements ranked by frustration.
-#[utoipa::path(get, path = "/v1/sites/{key}/problems", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, ProblemParams), responses((status = 200, description = "pages: [{page, rage_clicks, dead_clicks, quick_backs, sessions, score, regression (null or {since, rate_per_100, baseline_median_per_100, baseline_max_per_100}: new since)}], elements: [{page, selector, zone, rage_clicks, dead_clicks, sessions, score}], ranked by score = the sum of the signals; sessions = sessions affected. With sort=impact also goal and impact: [{signal, page, selector, zone, survey, sessions_with, converted_with, sessions_without, converted_without, conversion_with_pct, conversion_without_pct, difference_pts, ci99_pts, lost_conversions, verdict, significant, summary}], most lost conversions first"), (status = 400, description = "sort is not score or impact, or sort=impact without settings.rules.goal")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/problems", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, ProblemParams), responses((status = 200, description = "pages: [{page, rage_clicks, dead_clicks, quick_backs, sessions, score, regression (null or {since, rate_per_100, baseline_median_per_100, baseline_max_per_100}: new since)}], funnel_regressions: [{step, from, to, since, conversion_pct, baseline_median_pct, baseline_min_pct, sessions}] (steps of the site's funnel goal below their daily baseline on the range's last day), nps_regressions: [{survey, since, nps, baseline_median, baseline_min, answers}], elements: [{page, selector, text (the element's visible text, or null), zone, rage_clicks, dead_clicks, sessions, score}], ranked by score = the sum of the signals; sessions = sessions affected. With sort=impact also goal and impact: [{signal, page, selector, text (element signals), zone, survey, sessions_with, converted_with, sessions_without, converted_without, conversion_with_pct, conversion_without_pct, difference_pts, ci99_pts, lost_conversions, verdict, significant, summary}], most lost conversions first"), (status = 400, description = "sort is not score or impact, or sort=impact without settings.rules.goal")))]
 pub async fn problems(
     req: HttpRequest,
     key: web::Path<String>,
@@ -167,6 +196,12 @@ pub async fn problems(
         back.problems.iter().filter(|p| sc.keeps(&p.dims)),
         last_day,
     );
+    let texts = element_texts(&state, &sc, None).await?;
+    let text_of = |page: &str, selector: Option<&str>, zone: Option<&str>| -> serde_json::Value {
+        selector
+            .and_then(|s| texts.get(page, s, zone.unwrap_or("")))
+            .map_or(serde_json::Value::Null, Into::into)
+    };
     let out = |v: Vec<crate::rollup::zones::Problem>| -> Vec<serde_json::Value> {
         v.into_iter()
             .take(n)
@@ -184,16 +219,49 @@ pub async fn problems(
                         serde_json::to_value(regressions.get(&p.page)).expect("regression to JSON"),
                     );
                 } else {
-                    j.as_object_mut().expect("object").remove("quick_backs");
+                    let o = j.as_object_mut().expect("object");
+                    o.remove("quick_backs");
+                    o.insert(
+                        "text".into(),
+                        text_of(&p.page, p.selector.as_deref(), p.zone.as_deref()),
+                    );
                 }
                 j
             })
             .collect()
     };
+    // The goal funnel's step conversion and the NPS against their daily baselines, at the
+    // same last day (session rows only when the goal is a funnel; survey day totals).
+    let goal_steps = match sc.site.settings.rules.goal.as_deref().map(Goal::parse) {
+        Some(Ok(Goal::Funnel(steps))) => Some(steps),
+        _ => None,
+    };
+    let mut parts = vec![Part::Surveys];
+    if goal_steps.is_some() {
+        parts.push(Part::Sessions);
+    }
+    let base = state
+        .warehouse
+        .read_rollup(&RollupQuery {
+            from_day: last_day - LOOKBACK_DAYS * DAY_MS,
+            ..sc.query(parts, None)
+        })
+        .await?;
+    let keep = sc.clone();
+    let (step_flags, nps_flags) = off_http(move || {
+        let steps = goal_steps
+            .map(|steps| step_regressions(base.sessions.iter().filter(|s| keep.keeps(&s.dims)), &steps, last_day))
+            .unwrap_or_default();
+        let nps = nps_regressions(base.surveys.iter().filter(|a| keep.keeps(&a.dims)), last_day);
+        (steps, nps)
+    })
+    .await?;
     let mut body = serde_json::json!({
         "sessions": sessions,
         "pages": out(pages),
         "elements": out(elements),
+        "funnel_regressions": step_flags,
+        "nps_regressions": nps_flags,
     });
     if let Some((raw, goal)) = goal {
         // One pass over the range's session rows (no raw events), off the HTTP workers.
@@ -215,7 +283,14 @@ pub async fn problems(
         body["impact"] = ranked
             .into_iter()
             .take(n)
-            .map(|i| serde_json::to_value(i).expect("impact to JSON"))
+            .map(|i| {
+                let text = text_of(&i.page, i.selector.as_deref(), i.zone.as_deref());
+                let mut j = serde_json::to_value(&i).expect("impact to JSON");
+                if i.selector.is_some() {
+                    j["text"] = text;
+                }
+                j
+            })
             .collect();
     }
     Ok(HttpResponse::Ok().json(body))
@@ -223,7 +298,7 @@ pub async fn problems(
 
 /// `GET /v1/sites/{key}/heatmap/compare?url=&from=&to=&from2=&to2=`: per element, clicks
 /// and clicks per page view in both ranges and the shift (`rate2 − rate`).
-#[utoipa::path(get, path = "/v1/sites/{key}/heatmap/compare", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, PageParam, CompareParams), responses((status = 200, description = "page, pageviews, pageviews2, elements: [{selector, zone, clicks, clicks2, rate, rate2, shift}] (rates in clicks per page view), largest |shift| first")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/heatmap/compare", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, PageParam, CompareParams), responses((status = 200, description = "page, layout, layout2 (the versions compared, null: all), pageviews, pageviews2, elements: [{selector, zone, clicks, clicks2, rate, rate2, shift}] (rates in clicks per page view), largest |shift| first"), (status = 400, description = "from2/to2 missing (without layout2), or layout/layout2 not a layout version")))]
 pub async fn heatmap_compare(
     req: HttpRequest,
     key: web::Path<String>,
@@ -235,12 +310,14 @@ pub async fn heatmap_compare(
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
     let page = sc.page(&p)?;
-    let (from2, to2) = match (&m.from2, &m.to2) {
-        (Some(a), Some(b)) => (parse_time("from2", a)?, parse_time("to2", b)?),
+    let layout = sc.layout(&p)?;
+    let layout2 = parse_layout("layout2", m.layout2.as_deref())?;
+    let (from_day2, to_day2) = match (&m.from2, &m.to2) {
+        (Some(a), Some(b)) => day_range(("from2", "to2"), parse_time("from2", a)?, parse_time("to2", b)?)?,
+        (None, None) if layout2.is_some() => (sc.from_day, sc.to_day),
         (None, _) => return Err(ApiError::bad("from2", "missing (start of the second range)")),
         (_, None) => return Err(ApiError::bad("to2", "missing (end of the second range)")),
     };
-    let (from_day2, to_day2) = day_range(("from2", "to2"), from2, to2)?;
     let sc2 = Scope {
         site: sc.site.clone(),
         from_day: from_day2,
@@ -257,11 +334,21 @@ pub async fn heatmap_compare(
         .warehouse
         .read_rollup(&sc2.query(parts, Some(page.clone())))
         .await?;
-    let (pv1, pv2) = (pageviews(&sc, &r1.pages), pageviews(&sc2, &r2.pages));
-    let e1 = element_clicks(r1.elements.iter().filter(|e| sc.keeps(&e.dims)));
-    let e2 = element_clicks(r2.elements.iter().filter(|e| sc2.keeps(&e.dims)));
+    let (pv1, pv2) = (pageviews(&sc, &layout, &r1.pages), pageviews(&sc2, &layout2, &r2.pages));
+    let e1 = element_clicks(
+        r1.elements
+            .iter()
+            .filter(|e| sc.keeps(&e.dims) && in_layout(&layout, &e.layout)),
+    );
+    let e2 = element_clicks(
+        r2.elements
+            .iter()
+            .filter(|e| sc2.keeps(&e.dims) && in_layout(&layout2, &e.layout)),
+    );
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "page": page,
+        "layout": super::layout_out(&layout),
+        "layout2": super::layout_out(&layout2),
         "pageviews": pv1,
         "pageviews2": pv2,
         "elements": compare_elements(&e1, pv1, &e2, pv2)
@@ -276,9 +363,9 @@ pub async fn heatmap_compare(
 }
 
 /// `GET /v1/sites/{key}/sessions`: sessions, newest first (by start, then key, descending),
-/// with pages, duration, frustration counts, feedback, survey responses and replay metadata;
-/// filtered by `page`, `element`, `has`; paginated by `limit` and `cursor`.
-#[utoipa::path(get, path = "/v1/sites/{key}/sessions", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, SessionParams), responses((status = 200, description = "sessions: [{session (the snippet's session id), split (0, 1, …: its parts after server-side splits), visitor_id, start, end, duration_ms, device, pageviews, pages: [{page, pageviews, clicks, rage_clicks, dead_clicks, quick_backs}] (distinct pages, first-visit order), path: [page] (the pages in visit order, a reload counted once), clicks, rage_clicks, dead_clicks, quick_backs, feedback, negative_feedback, survey_responses, replays: [{recording_id, started_at, ended_at, pages, events, bytes, clicks, errors}] (sent replay events), recording (metadata of the session's stored recording, as in the timeline's replay, or null)}], total, next_cursor")))]
+/// with pages, duration, frustration counts, feedback, survey responses, clicked elements with their text and replay
+/// metadata; filtered by `page`, `element`, `has`; paginated by `limit` and `cursor`.
+#[utoipa::path(get, path = "/v1/sites/{key}/sessions", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, SessionParams), responses((status = 200, description = "sessions: [{session (the snippet's session id), split (0, 1, …: its parts after server-side splits), visitor_id, start, end, duration_ms, device, pageviews, pages: [{page, pageviews, clicks, rage_clicks, dead_clicks, quick_backs}] (distinct pages, first-visit order), path: [page] (the pages in visit order, a reload counted once), clicks, rage_clicks, dead_clicks, quick_backs, feedback, negative_feedback, survey_responses, replays: [{recording_id, started_at, ended_at, pages, events, bytes, clicks, errors}] (sent replay events), elements: [{page, selector, text (the element's visible text, or null), zone, clicks, rage_clicks, dead_clicks}] (the session's clicked elements), recording (metadata of the session's stored recording, as in the timeline's replay, or null)}], total, next_cursor")))]
 pub async fn sessions(
     req: HttpRequest,
     key: web::Path<String>,
@@ -344,6 +431,11 @@ pub async fn sessions(
         .map(|(s, _)| crate::rollup::session_key_parts(&s.session_key).0.to_string())
         .collect();
     let recordings = crate::http::replay::summaries(&state, &sc.site.key, &ids).await?;
+    let texts = if list.sessions.is_empty() {
+        ElementTexts::default()
+    } else {
+        element_texts(&state, &sc, None).await?
+    };
     let out: Vec<_> = list
         .sessions
         .into_iter()
@@ -359,6 +451,11 @@ pub async fn sessions(
                 "quick_backs": s.quick_backs, "feedback": s.feedback,
                 "negative_feedback": d.negative_feedback, "survey_responses": s.survey_responses,
                 "replays": d.replays, "recording": recordings.get(session),
+                "elements": d.elements.iter().map(|e| serde_json::json!({
+                    "page": e.page, "selector": e.selector, "text": texts.get(&e.page, &e.selector, &e.zone),
+                    "zone": (!e.zone.is_empty()).then_some(&e.zone), "clicks": e.clicks,
+                    "rage_clicks": e.rage_clicks, "dead_clicks": e.dead_clicks,
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -47,6 +47,9 @@ struct Cell {
 #[derive(Serialize)]
 struct ElementOut {
     selector: String,
+    /// The element's visible text, its most recent click's (`null` when no click sent one;
+    /// analytics.md, "Element text").
+    text: Option<String>,
     /// The element's zone; `null` without one.
     zone: Option<String>,
     clicks: u64,
@@ -72,7 +75,7 @@ struct ScrollOut {
 }
 
 /// `GET /v1/sites/{key}/heatmap?url=…`.
-#[utoipa::path(get, path = "/v1/sites/{key}/heatmap", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, PageParam), responses((status = 200, description = "page, pageviews, clicks, grid, elements (clicks, rage_clicks, dead_clicks), scroll, fold")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/heatmap", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, PageParam), responses((status = 200, description = "page, pageviews, clicks, grid, elements (selector, text: the element's visible text or null, zone, clicks, rage_clicks, dead_clicks), scroll, fold")))]
 pub async fn heatmap(
     req: HttpRequest,
     key: web::Path<String>,
@@ -94,13 +97,19 @@ pub async fn heatmap_data(
 ) -> Result<serde_json::Value, ApiError> {
     let sc = scope(key, f, state)?;
     let page = sc.page(p)?;
-    let r = state
+    let layout = sc.layout(p)?;
+    let mut r = state
         .warehouse
         .read_rollup(&sc.query(
             vec![Part::Pages, Part::Grid, Part::Elements, Part::Scroll],
             Some(page.clone()),
         ))
         .await?;
+    // One layout version, or all of them summed (the rows are per version).
+    r.pages.retain(|x| in_layout(&layout, &x.layout));
+    r.grid.retain(|x| in_layout(&layout, &x.layout));
+    r.elements.retain(|x| in_layout(&layout, &x.layout));
+    r.scroll.retain(|x| in_layout(&layout, &x.layout));
     let (mut pageviews, mut clicks, mut quick_backs, mut vh, mut dh) = (0, 0, 0, 0, 0);
     for p in r.pages.iter().filter(|p| sc.keeps(&p.dims)) {
         pageviews += p.pageviews;
@@ -137,9 +146,11 @@ pub async fn heatmap_data(
             }
         }
     }
+    let texts = crate::rollup::element_text::ElementTexts::of_rows(r.elements.iter().filter(|e| sc.keeps(&e.dims)));
     let mut elements: Vec<ElementOut> = elements
         .into_iter()
         .map(|((selector, zone), (c, rage, dead, n, xs, ys, el_cells))| ElementOut {
+            text: texts.get(&page, &selector, &zone).map(str::to_string),
             selector,
             zone: (!zone.is_empty()).then_some(zone),
             clicks: c,
@@ -178,6 +189,7 @@ pub async fn heatmap_data(
     }
     Ok(serde_json::json!({
         "page": page,
+        "layout": layout_out(&layout),
         "pageviews": pageviews,
         "clicks": clicks,
         "unplaced_clicks": unplaced_clicks,
@@ -190,6 +202,61 @@ pub async fn heatmap_data(
         "scroll": scroll.into_iter().map(|(depth, pageviews)| ScrollOut { depth, pageviews }).collect::<Vec<_>>(),
         "fold": if dh > 0 { Some(vh as f64 / dh as f64) } else { None },
     }))
+}
+
+/// A layout filter as answered: `null` (every version), `"none"` or the version.
+pub(crate) fn layout_out(l: &LayoutFilter) -> serde_json::Value {
+    match l.as_deref() {
+        None => serde_json::Value::Null,
+        Some("") => "none".into(),
+        Some(v) => v.into(),
+    }
+}
+
+/// `GET /v1/sites/{key}/layouts?url=…`: the page's layout versions (analytics.md, "Layout
+/// versions"), each with the first and last UTC day it had page views or clicks in the
+/// range, and its page views and clicks; oldest first (then by version). Page views whose
+/// pageview event sent no version are listed with `layout: null`.
+#[utoipa::path(get, path = "/v1/sites/{key}/layouts", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, UrlParam), responses((status = 200, description = "page, layouts: [{layout (8 hex digits, or null for page views without a version), first_seen, last_seen (YYYY-MM-DD, UTC), pageviews, clicks}], oldest first"), (status = 400, description = "url missing")))]
+pub async fn layouts(
+    req: HttpRequest,
+    key: web::Path<String>,
+    f: web::Query<Filters>,
+    p: web::Query<UrlParam>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_read(&req, &state, &key)?;
+    let sc = scope(&key, &f, &state)?;
+    let page = sc.page(&PageParam {
+        url: p.url.clone(),
+        layout: None,
+    })?;
+    let r = state
+        .warehouse
+        .read_rollup(&sc.query(vec![Part::Pages], Some(page.clone())))
+        .await?;
+    // layout → (first day, last day, page views, clicks)
+    let mut by: BTreeMap<&str, (i64, i64, u64, u64)> = BTreeMap::new();
+    for x in r.pages.iter().filter(|x| sc.keeps(&x.dims)) {
+        let e = by.entry(&x.layout).or_insert((i64::MAX, i64::MIN, 0, 0));
+        e.0 = e.0.min(x.dims.day);
+        e.1 = e.1.max(x.dims.day);
+        e.2 += x.pageviews;
+        e.3 += x.clicks;
+    }
+    let mut out: Vec<_> = by.into_iter().collect();
+    out.sort_by(|a, b| (a.1 .0, a.0).cmp(&(b.1 .0, b.0)));
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "page": page,
+        "layouts": out
+            .into_iter()
+            .map(|(layout, (first, last, pageviews, clicks))| serde_json::json!({
+                "layout": (!layout.is_empty()).then_some(layout),
+                "first_seen": day_name(first), "last_seen": day_name(last),
+                "pageviews": pageviews, "clicks": clicks,
+            }))
+            .collect::<Vec<_>>(),
+    })))
 }
 
 /// `GET /v1/sites/{key}/pages`: every page with page views or clicks in the range (and

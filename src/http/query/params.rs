@@ -37,6 +37,41 @@ pub struct PageParam {
     /// Page URL or page key (required).
     #[param(required = true)]
     pub url: Option<String>,
+    /// Only page views of this layout version (8 lower-case hex digits, as `/layouts`
+    /// lists them; `none`: page views that sent no version). Default: every version summed.
+    pub layout: Option<String>,
+}
+
+/// The page of `GET /v1/sites/{key}/layouts` (every version of it, so no `layout`).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UrlParam {
+    /// Page URL or page key (required).
+    #[param(required = true)]
+    pub url: Option<String>,
+}
+
+/// A `layout=` value read ([`Scope::layout`]): `None` every version, `Some("")` the page
+/// views without one.
+pub type LayoutFilter = Option<String>;
+
+/// Whether a row of layout version `layout` is in the filter.
+pub fn in_layout(filter: &LayoutFilter, layout: &str) -> bool {
+    filter.as_deref().is_none_or(|l| l == layout)
+}
+
+/// Reads a layout version parameter (`name`: `layout` or `layout2`); `400` naming it when
+/// it is neither 8 lower-case hex digits nor `none`.
+pub fn parse_layout(name: &str, v: Option<&str>) -> Result<LayoutFilter, ApiError> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("none") => Ok(Some(String::new())),
+        Some(l) if crate::event::validate::is_layout(l) => Ok(Some(l.to_string())),
+        Some(_) => Err(ApiError::bad(
+            name,
+            "must be a layout version (8 lower-case hex digits, as /layouts lists them) or none",
+        )),
+    }
 }
 
 /// Parameters of `GET /v1/sites/{key}/funnel`.
@@ -139,6 +174,10 @@ impl Scope {
             .as_deref()
             .ok_or_else(|| ApiError::bad("url", "missing (a page URL or page key)"))?;
         Ok(page_param(url, &self.site))
+    }
+    /// The layout version of a page-level query (`layout`, [`parse_layout`]).
+    pub(super) fn layout(&self, p: &PageParam) -> Result<LayoutFilter, ApiError> {
+        parse_layout("layout", p.layout.as_deref())
     }
     pub(super) fn query(&self, parts: Vec<Part>, page: Option<String>) -> RollupQuery {
         RollupQuery {

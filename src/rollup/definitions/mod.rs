@@ -83,6 +83,8 @@ pub fn compute_sessions(events: Vec<Event>, rules: &Rules) -> Vec<super::Session
 ///   day, with all their events (so a page view is never cut at midnight);
 ///   `dims.device` = the page view's device. Feedback rows: feedback events whose `ts` lies in
 ///   the day, with their page view's page and device.
+/// - Page-view-level rows (pages, grid, elements, scroll, zones) are keyed by page **and
+///   layout version** (the page view's [`PageView::layout`], "" when none was sent).
 /// - `dims.day` = `day_start`; `dims.bot` = the session's bot flag. Bot sessions are always
 ///   emitted (flagged); the query side filters them by `Rules::include_bots`.
 ///
@@ -93,7 +95,8 @@ pub fn compute_sessions(events: Vec<Event>, rules: &Rules) -> Vec<super::Session
 /// - grid: per click, cell `(floor(x / grid_cell_px), floor(y / grid_cell_px))`, x and y
 ///   clamped at 0; clicks another tracker reported (no position) are left out.
 /// - elements: per (page, selector, zone or ""): clicks, dead clicks, rage clicks (one per
-///   burst, on the burst's first click), sums of the in-element positions.
+///   burst, on the burst's first click), sums of the in-element positions, and the text of
+///   its most recent click that sent one ([`ElementRow::offer_text`]).
 /// - scroll: per page view with a pageview event its deepest scroll (0 without scroll
 ///   events, rounded to 0.1 %); per depth d in 0, 10, …, 100 the page views with depth ≥ d.
 /// - journeys: [`journey_rows`] of the day's sessions, summed per (kind, from, to).
@@ -114,10 +117,11 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
     let cell = f64::from(rules.grid_cell_px.max(1));
     let sessions = sessionize(events, rules);
 
-    let mut pages: BTreeMap<(Dims, &str), PageRow> = BTreeMap::new();
-    let mut grid: BTreeMap<(Dims, &str, u32, u32), u64> = BTreeMap::new();
-    let mut elements: BTreeMap<(Dims, &str, std::borrow::Cow<str>, &str), ElementRow> = BTreeMap::new();
-    let mut scroll: BTreeMap<(Dims, &str, u32), u64> = BTreeMap::new();
+    // Page-view-level rows are keyed by (page, layout version).
+    let mut pages: BTreeMap<(Dims, &str, &str), PageRow> = BTreeMap::new();
+    let mut grid: BTreeMap<(Dims, &str, &str, u32, u32), u64> = BTreeMap::new();
+    let mut elements: BTreeMap<(Dims, &str, &str, std::borrow::Cow<str>, &str), ElementRow> = BTreeMap::new();
+    let mut scroll: BTreeMap<(Dims, &str, &str, u32), u64> = BTreeMap::new();
     let mut surveys: BTreeMap<(Dims, &str, &str, SurveyKind, String), u64> = BTreeMap::new();
     let mut session_rows: Vec<SessionRow> = Vec::new();
     let mut feedback_rows: Vec<FeedbackRow> = Vec::new();
@@ -171,9 +175,11 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 continue;
             }
             let page = pv.page_key.as_str();
-            let row = pages
-                .entry((dims, page))
-                .or_insert_with(|| PageRow::with_pageviews(dims, page, 0));
+            let layout = pv.layout();
+            let row = pages.entry((dims, page, layout)).or_insert_with(|| PageRow {
+                layout: layout.to_string(),
+                ..PageRow::with_pageviews(dims, page, 0)
+            });
             row.clicks += facts[i].len() as u64;
             if pv.pageview.is_some() {
                 row.pageviews += 1;
@@ -186,7 +192,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 }
                 for d in SCROLL_DEPTHS {
                     if depth >= f64::from(d) {
-                        *scroll.entry((dims, page, d)).or_default() += 1;
+                        *scroll.entry((dims, page, layout, d)).or_default() += 1;
                     }
                 }
             }
@@ -195,24 +201,15 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 if !is_tracker_click(c.event) {
                     let cx = (c.x.max(0.0) / cell).floor() as u32;
                     let cy = (c.y.max(0.0) / cell).floor() as u32;
-                    *grid.entry((dims, page, cx, cy)).or_default() += 1;
+                    *grid.entry((dims, page, layout, cx, cy)).or_default() += 1;
                 }
                 let el = elements
-                    .entry((dims, page, c.selector.clone(), c.zone))
-                    .or_insert_with(|| ElementRow {
-                        dims,
-                        page: page.to_string(),
-                        selector: c.selector.to_string(),
-                        zone: c.zone.to_string(),
-                        clicks: 0,
-                        rage_clicks: 0,
-                        dead_clicks: 0,
-                        el_n: 0,
-                        el_x_sum: 0.0,
-                        el_y_sum: 0.0,
-                        el_cells: Vec::new(),
-                    });
+                    .entry((dims, page, layout, c.selector.clone(), c.zone))
+                    .or_insert_with(|| ElementRow::empty(dims, (page, layout), &c.selector, c.zone));
                 el.clicks += 1;
+                if let Payload::Click { text: Some(t), .. } = &c.event.payload {
+                    el.offer_text(c.event.ts, t);
+                }
                 el.rage_clicks += u64::from(c.rage);
                 el.dead_clicks += u64::from(c.dead);
                 if let Some((ex, ey)) = c.el {
@@ -327,9 +324,10 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
         pages: pages.into_values().collect(),
         grid: grid
             .into_iter()
-            .map(|((dims, page, cx, cy), count)| GridRow {
+            .map(|((dims, page, layout, cx, cy), count)| GridRow {
                 dims,
                 page: page.to_string(),
+                layout: layout.to_string(),
                 cx,
                 cy,
                 count,
@@ -338,9 +336,10 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
         elements: elements.into_values().collect(),
         scroll: scroll
             .into_iter()
-            .map(|((dims, page, depth), pageviews)| ScrollRow {
+            .map(|((dims, page, layout, depth), pageviews)| ScrollRow {
                 dims,
                 page: page.to_string(),
+                layout: layout.to_string(),
                 depth,
                 pageviews,
             })

@@ -28,6 +28,17 @@ pub struct PageView<'a> {
     pub events: Vec<&'a Event>,
 }
 
+impl PageView<'_> {
+    /// The layout version its pageview event sent (analytics.md, "Layout versions"), ""
+    /// when none (or a synthetic page view).
+    pub fn layout(&self) -> &str {
+        match self.pageview.map(|e| &e.payload) {
+            Some(crate::event::Payload::Pageview { layout: Some(l), .. }) => l,
+            _ => "",
+        }
+    }
+}
+
 /// One server-side session: events of one snippet session with no gap longer than
 /// `session_gap_ms` and cut after `session_cap_ms`, on event time (analytics.md, "Session";
 /// case I9).

@@ -12,19 +12,17 @@ fn dims(bot: bool) -> Dims {
     }
 }
 
+/// [`site_signals`] of one day's rows, for a site without a funnel goal.
+fn site_signals_of(r: DayRollup) -> crate::metrics::SiteSignals {
+    site_signals(&r, None)
+}
+
 fn element(bot: bool, rage: u64, dead: u64) -> ElementRow {
     ElementRow {
-        dims: dims(bot),
-        page: "shop.example/".into(),
-        selector: "button".into(),
-        zone: String::new(),
         clicks: rage + dead,
         rage_clicks: rage,
         dead_clicks: dead,
-        el_n: 0,
-        el_x_sum: 0.0,
-        el_y_sum: 0.0,
-        el_cells: Vec::new(),
+        ..ElementRow::empty(dims(bot), ("shop.example/", ""), "button", "")
     }
 }
 
@@ -87,7 +85,7 @@ fn site_signals_sum_the_days_rows_and_leave_bots_out() {
         ],
         ..DayRollup::default()
     };
-    let s = site_signals(&r);
+    let s = site_signals(&r, None);
     assert_eq!(
         (s.rage_clicks, s.dead_clicks, s.negative_feedback, s.survey_responses),
         (3, 3, 2, 3)
@@ -106,7 +104,7 @@ fn page_signals_are_rage_plus_dead_per_100_page_views_of_the_busiest_pages() {
         pages.push(page(false, &format!("shop.example/p{i:02}"), 1 + i));
     }
     pages.push(page(false, "shop.example/none", 0));
-    let s = site_signals(&DayRollup {
+    let s = site_signals_of(DayRollup {
         pages,
         elements: vec![element(false, 2, 3), element(false, 1, 0), element(true, 5, 5)],
         ..DayRollup::default()
@@ -127,7 +125,7 @@ fn nps_pools_a_surveys_nps_answers_and_ignores_other_kinds() {
     surveys.push(answer(true, "s1", SurveyKind::Nps, "0", 7));
     surveys.push(answer(false, "s1", SurveyKind::Csat, "1", 3));
     surveys.push(answer(false, "s2", SurveyKind::Nps, "10", 2));
-    let s = site_signals(&DayRollup {
+    let s = site_signals_of(DayRollup {
         surveys,
         ..DayRollup::default()
     });
@@ -139,7 +137,7 @@ fn at_most_twenty_surveys_per_site_are_exported_the_most_answered_first() {
     let surveys: Vec<SurveyRow> = (0..25)
         .map(|i| answer(false, &format!("s{i:02}"), SurveyKind::Nps, "10", 1 + (i % 3) as u64))
         .collect();
-    let s = site_signals(&DayRollup {
+    let s = site_signals_of(DayRollup {
         surveys,
         ..DayRollup::default()
     });

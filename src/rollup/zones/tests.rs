@@ -38,6 +38,7 @@ fn pageview(id: &str, s: &str, ts: i64, page: &str) -> Event {
             referrer: None,
             title: None,
             screen: None,
+            layout: None,
         },
     )
 }

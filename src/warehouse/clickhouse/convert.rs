@@ -67,6 +67,7 @@ impl ChRows {
                     device,
                     bot,
                     page: p.page.clone(),
+                    layout: p.layout.clone(),
                     pageviews: n64(p.pageviews),
                     clicks: n64(p.clicks),
                     quick_backs: n64(p.quick_backs),
@@ -84,6 +85,7 @@ impl ChRows {
                     device,
                     bot,
                     page: g.page.clone(),
+                    layout: g.layout.clone(),
                     cx: g.cx,
                     cy: g.cy,
                     clicks: n64(g.count),
@@ -99,6 +101,7 @@ impl ChRows {
                         device: device.clone(),
                         bot,
                         page: e.page.clone(),
+                        layout: e.layout.clone(),
                         selector: e.selector.clone(),
                         zone: e.zone.clone(),
                         x: c.x,
@@ -113,6 +116,7 @@ impl ChRows {
                     device,
                     bot,
                     page: e.page.clone(),
+                    layout: e.layout.clone(),
                     selector: e.selector.clone(),
                     zone: e.zone.clone(),
                     clicks: n64(e.clicks),
@@ -121,6 +125,8 @@ impl ChRows {
                     el_n: n64(e.el_n),
                     el_x_sum: e.el_x_sum,
                     el_y_sum: e.el_y_sum,
+                    text: e.text.clone(),
+                    text_ts: e.text_ts,
                 });
             }
             for s in &r.scroll {
@@ -132,6 +138,7 @@ impl ChRows {
                     device,
                     bot,
                     page: s.page.clone(),
+                    layout: s.layout.clone(),
                     depth: s.depth,
                     pageviews: n64(s.pageviews),
                 });
@@ -145,6 +152,7 @@ impl ChRows {
                     device,
                     bot,
                     page: z.page.clone(),
+                    layout: z.layout.clone(),
                     zone: z.zone.clone(),
                     exposed: n64(z.exposed),
                     clicked: n64(z.clicked),
@@ -427,4 +435,54 @@ pub(super) fn feedback_row(r: FeedbackCh) -> FeedbackRow {
         category: r.category,
         selector: r.selector,
     }
+}
+
+/// The element rows of a read: the summed element rows, each with its summed in-element
+/// cells (sorted by (x, y)).
+pub(super) fn element_rows(rows: Vec<ElementsSumCh>, cells: Vec<ElCellsSumCh>) -> Vec<crate::model::rows::ElementRow> {
+    use crate::model::rows::{ElCell, ElementRow};
+    type ElKey = (Dims, String, String, String, String);
+    let mut by_element: std::collections::BTreeMap<ElKey, Vec<ElCell>> = std::collections::BTreeMap::new();
+    for c in cells {
+        by_element
+            .entry((dims_of(c.day, &c.device, c.bot), c.page, c.layout, c.selector, c.zone))
+            .or_default()
+            .push(ElCell {
+                x: c.x,
+                y: c.y,
+                count: u64of(c.clicks),
+            });
+    }
+    rows.into_iter()
+        .map(|r| {
+            let dims = dims_of(r.day, &r.device, r.bot);
+            let mut el_cells = by_element
+                .remove(&(
+                    dims,
+                    r.page.clone(),
+                    r.layout.clone(),
+                    r.selector.clone(),
+                    r.zone.clone(),
+                ))
+                .unwrap_or_default();
+            el_cells.sort();
+            let located = r.el_n != 0;
+            ElementRow {
+                dims,
+                page: r.page,
+                layout: r.layout,
+                selector: r.selector,
+                zone: r.zone,
+                clicks: u64of(r.clicks),
+                rage_clicks: u64of(r.rage_clicks),
+                dead_clicks: u64of(r.dead_clicks),
+                el_n: u64of(r.el_n),
+                el_x_sum: if located { r.el_x_sum } else { 0.0 },
+                el_y_sum: if located { r.el_y_sum } else { 0.0 },
+                el_cells,
+                text: r.text,
+                text_ts: r.text_ts,
+            }
+        })
+        .collect()
 }

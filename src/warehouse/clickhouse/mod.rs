@@ -242,7 +242,7 @@ fn wide(e: &Event) -> (&str, &str, f64, f64, f64, &str) {
 /// Migrations that (re)create rollup tables: after their statements, every stored session
 /// of every site is marked dirty, so the rollup job refills the tables from the raw events
 /// in its bounded batches.
-const RECOMPUTE_AFTER: &[u32] = &[5];
+const RECOMPUTE_AFTER: &[u32] = &[5, 8];
 
 /// The end (exclusive, ms) of the days [`RECOMPUTE_AFTER`] marks: 2100-01-01, past any
 /// stored event.

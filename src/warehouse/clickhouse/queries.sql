@@ -195,14 +195,14 @@ LIMIT 1 BY id;
 
 -- name: insert_pages
 -- insert: rollup_pages
--- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, pageviews Int64, clicks Int64, quick_backs Int64, fold_n Int64, viewport_h_sum Int64, doc_h_sum Int64
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, pageviews Int64, clicks Int64, quick_backs Int64, fold_n Int64, viewport_h_sum Int64, doc_h_sum Int64
 
 -- name: net_pages
 -- arg: 'site-a'
 -- arg: (1714521600000, 1714608000000)
 -- arg: ('session-1', 'session-2')
--- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, pageviews Int64, clicks Int64, quick_backs Int64, fold_n Int64, viewport_h_sum Int64, doc_h_sum Int64
-SELECT site, day, session_id, device, bot, page,
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, pageviews Int64, clicks Int64, quick_backs Int64, fold_n Int64, viewport_h_sum Int64, doc_h_sum Int64
+SELECT site, day, session_id, device, bot, page, layout,
     sum(pageviews) AS pageviews,
     sum(clicks) AS clicks,
     sum(quick_backs) AS quick_backs,
@@ -211,7 +211,7 @@ SELECT site, day, session_id, device, bot, page,
     sum(doc_h_sum) AS doc_h_sum
 FROM rollup_pages
 WHERE site = ? AND day IN ? AND session_id IN ?
-GROUP BY site, day, session_id, device, bot, page;
+GROUP BY site, day, session_id, device, bot, page, layout;
 
 -- name: sum_pages
 -- arg: 'site-a'
@@ -219,8 +219,8 @@ GROUP BY site, day, session_id, device, bot, page;
 -- arg: 1714780800000
 -- arg: 1
 -- arg: '/pricing'
--- returns: day Int64, device String, bot UInt8, page String, pageviews Int64, clicks Int64, quick_backs Int64, fold_n Int64, viewport_h_sum Int64, doc_h_sum Int64
-SELECT day, device, bot, page,
+-- returns: day Int64, device String, bot UInt8, page String, layout String, pageviews Int64, clicks Int64, quick_backs Int64, fold_n Int64, viewport_h_sum Int64, doc_h_sum Int64
+SELECT day, device, bot, page, layout,
     sum(pageviews) AS pageviews,
     sum(clicks) AS clicks,
     sum(quick_backs) AS quick_backs,
@@ -229,23 +229,23 @@ SELECT day, device, bot, page,
     sum(doc_h_sum) AS doc_h_sum
 FROM rollup_pages
 WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
-GROUP BY day, device, bot, page
+GROUP BY day, device, bot, page, layout
 HAVING pageviews != 0 OR clicks != 0 OR quick_backs != 0 OR fold_n != 0 OR viewport_h_sum != 0 OR doc_h_sum != 0;
 
 -- name: insert_grid
 -- insert: rollup_grid
--- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, cx UInt32, cy UInt32, clicks Int64
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, cx UInt32, cy UInt32, clicks Int64
 
 -- name: net_grid
 -- arg: 'site-a'
 -- arg: (1714521600000, 1714608000000)
 -- arg: ('session-1', 'session-2')
--- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, cx UInt32, cy UInt32, clicks Int64
-SELECT site, day, session_id, device, bot, page, cx, cy,
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, cx UInt32, cy UInt32, clicks Int64
+SELECT site, day, session_id, device, bot, page, layout, cx, cy,
     sum(clicks) AS clicks
 FROM rollup_grid
 WHERE site = ? AND day IN ? AND session_id IN ?
-GROUP BY site, day, session_id, device, bot, page, cx, cy;
+GROUP BY site, day, session_id, device, bot, page, layout, cx, cy;
 
 -- name: sum_grid
 -- arg: 'site-a'
@@ -253,24 +253,24 @@ GROUP BY site, day, session_id, device, bot, page, cx, cy;
 -- arg: 1714780800000
 -- arg: 1
 -- arg: '/pricing'
--- returns: day Int64, device String, bot UInt8, page String, cx UInt32, cy UInt32, clicks Int64
-SELECT day, device, bot, page, cx, cy,
+-- returns: day Int64, device String, bot UInt8, page String, layout String, cx UInt32, cy UInt32, clicks Int64
+SELECT day, device, bot, page, layout, cx, cy,
     sum(clicks) AS clicks
 FROM rollup_grid
 WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
-GROUP BY day, device, bot, page, cx, cy
+GROUP BY day, device, bot, page, layout, cx, cy
 HAVING clicks != 0;
 
 -- name: insert_elements
 -- insert: rollup_elements
--- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, selector String, zone String, clicks Int64, rage_clicks Int64, dead_clicks Int64, el_n Int64, el_x_sum Float64, el_y_sum Float64
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, selector String, zone String, text String, text_ts Int64, clicks Int64, rage_clicks Int64, dead_clicks Int64, el_n Int64, el_x_sum Float64, el_y_sum Float64
 
 -- name: net_elements
 -- arg: 'site-a'
 -- arg: (1714521600000, 1714608000000)
 -- arg: ('session-1', 'session-2')
--- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, selector String, zone String, clicks Int64, rage_clicks Int64, dead_clicks Int64, el_n Int64, el_x_sum Float64, el_y_sum Float64
-SELECT site, day, session_id, device, bot, page, selector, zone,
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, selector String, zone String, text String, text_ts Int64, clicks Int64, rage_clicks Int64, dead_clicks Int64, el_n Int64, el_x_sum Float64, el_y_sum Float64
+SELECT site, day, session_id, device, bot, page, layout, selector, zone, text, text_ts,
     sum(clicks) AS clicks,
     sum(rage_clicks) AS rage_clicks,
     sum(dead_clicks) AS dead_clicks,
@@ -279,7 +279,7 @@ SELECT site, day, session_id, device, bot, page, selector, zone,
     sum(el_y_sum) AS el_y_sum
 FROM rollup_elements
 WHERE site = ? AND day IN ? AND session_id IN ?
-GROUP BY site, day, session_id, device, bot, page, selector, zone;
+GROUP BY site, day, session_id, device, bot, page, layout, selector, zone, text, text_ts;
 
 -- name: sum_elements
 -- arg: 'site-a'
@@ -287,33 +287,49 @@ GROUP BY site, day, session_id, device, bot, page, selector, zone;
 -- arg: 1714780800000
 -- arg: 1
 -- arg: '/pricing'
--- returns: day Int64, device String, bot UInt8, page String, selector String, zone String, clicks Int64, rage_clicks Int64, dead_clicks Int64, el_n Int64, el_x_sum Float64, el_y_sum Float64
-SELECT day, device, bot, page, selector, zone,
-    sum(clicks) AS clicks,
-    sum(rage_clicks) AS rage_clicks,
-    sum(dead_clicks) AS dead_clicks,
-    sum(el_n) AS el_n,
-    sum(el_x_sum) AS el_x_sum,
-    sum(el_y_sum) AS el_y_sum
-FROM rollup_elements
-WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
-GROUP BY day, device, bot, page, selector, zone
+-- returns: day Int64, device String, bot UInt8, page String, layout String, selector String, zone String, text String, text_ts Int64, clicks Int64, rage_clicks Int64, dead_clicks Int64, el_n Int64, el_x_sum Float64, el_y_sum Float64
+-- The inner sums are per stored key, text included: a (text, text_ts) whose rows net to 0
+-- clicks is a text a session no longer has (changed or erased), left out of the most recent
+-- text (the largest (text_ts, text) of the live rows); the outer sums are per element.
+SELECT day, device, bot, page, layout, selector, zone,
+    argMaxIf(t, (ts, t), c > 0) AS text,
+    maxIf(ts, c > 0) AS text_ts,
+    sum(c) AS clicks,
+    sum(r) AS rage_clicks,
+    sum(d) AS dead_clicks,
+    sum(n) AS el_n,
+    sum(xs) AS el_x_sum,
+    sum(ys) AS el_y_sum
+FROM
+(
+    SELECT day, device, bot, page, layout, selector, zone, text AS t, text_ts AS ts,
+        sum(clicks) AS c,
+        sum(rage_clicks) AS r,
+        sum(dead_clicks) AS d,
+        sum(el_n) AS n,
+        sum(el_x_sum) AS xs,
+        sum(el_y_sum) AS ys
+    FROM rollup_elements
+    WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
+    GROUP BY day, device, bot, page, layout, selector, zone, text, text_ts
+)
+GROUP BY day, device, bot, page, layout, selector, zone
 HAVING clicks != 0 OR rage_clicks != 0 OR dead_clicks != 0 OR el_n != 0;
 
 -- name: insert_el_cells
 -- insert: rollup_el_cells
--- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, selector String, zone String, x UInt8, y UInt8, clicks Int64
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, selector String, zone String, x UInt8, y UInt8, clicks Int64
 
 -- name: net_el_cells
 -- arg: 'site-a'
 -- arg: (1714521600000, 1714608000000)
 -- arg: ('session-1', 'session-2')
--- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, selector String, zone String, x UInt8, y UInt8, clicks Int64
-SELECT site, day, session_id, device, bot, page, selector, zone, x, y,
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, selector String, zone String, x UInt8, y UInt8, clicks Int64
+SELECT site, day, session_id, device, bot, page, layout, selector, zone, x, y,
     sum(clicks) AS clicks
 FROM rollup_el_cells
 WHERE site = ? AND day IN ? AND session_id IN ?
-GROUP BY site, day, session_id, device, bot, page, selector, zone, x, y;
+GROUP BY site, day, session_id, device, bot, page, layout, selector, zone, x, y;
 
 -- name: sum_el_cells
 -- arg: 'site-a'
@@ -321,28 +337,28 @@ GROUP BY site, day, session_id, device, bot, page, selector, zone, x, y;
 -- arg: 1714780800000
 -- arg: 1
 -- arg: '/pricing'
--- returns: day Int64, device String, bot UInt8, page String, selector String, zone String, x UInt8, y UInt8, clicks Int64
-SELECT day, device, bot, page, selector, zone, x, y,
+-- returns: day Int64, device String, bot UInt8, page String, layout String, selector String, zone String, x UInt8, y UInt8, clicks Int64
+SELECT day, device, bot, page, layout, selector, zone, x, y,
     sum(clicks) AS clicks
 FROM rollup_el_cells
 WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
-GROUP BY day, device, bot, page, selector, zone, x, y
+GROUP BY day, device, bot, page, layout, selector, zone, x, y
 HAVING clicks != 0;
 
 -- name: insert_scroll
 -- insert: rollup_scroll
--- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, depth UInt32, pageviews Int64
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, depth UInt32, pageviews Int64
 
 -- name: net_scroll
 -- arg: 'site-a'
 -- arg: (1714521600000, 1714608000000)
 -- arg: ('session-1', 'session-2')
--- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, depth UInt32, pageviews Int64
-SELECT site, day, session_id, device, bot, page, depth,
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, depth UInt32, pageviews Int64
+SELECT site, day, session_id, device, bot, page, layout, depth,
     sum(pageviews) AS pageviews
 FROM rollup_scroll
 WHERE site = ? AND day IN ? AND session_id IN ?
-GROUP BY site, day, session_id, device, bot, page, depth;
+GROUP BY site, day, session_id, device, bot, page, layout, depth;
 
 -- name: sum_scroll
 -- arg: 'site-a'
@@ -350,12 +366,12 @@ GROUP BY site, day, session_id, device, bot, page, depth;
 -- arg: 1714780800000
 -- arg: 1
 -- arg: '/pricing'
--- returns: day Int64, device String, bot UInt8, page String, depth UInt32, pageviews Int64
-SELECT day, device, bot, page, depth,
+-- returns: day Int64, device String, bot UInt8, page String, layout String, depth UInt32, pageviews Int64
+SELECT day, device, bot, page, layout, depth,
     sum(pageviews) AS pageviews
 FROM rollup_scroll
 WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
-GROUP BY day, device, bot, page, depth
+GROUP BY day, device, bot, page, layout, depth
 HAVING pageviews != 0;
 
 -- name: insert_journeys
@@ -416,14 +432,14 @@ HAVING rage_clicks != 0 OR dead_clicks != 0 OR quick_backs != 0 OR sessions != 0
 
 -- name: insert_zones
 -- insert: rollup_zones
--- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, zone String, exposed Int64, clicked Int64, exposed_clicked Int64, visible_ms_sum Int64, hovered Int64, hover_ms_sum Int64, hesitation_n Int64, hesitation_ms_sum Int64, click_sessions Int64, converted_sessions Int64
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, zone String, exposed Int64, clicked Int64, exposed_clicked Int64, visible_ms_sum Int64, hovered Int64, hover_ms_sum Int64, hesitation_n Int64, hesitation_ms_sum Int64, click_sessions Int64, converted_sessions Int64
 
 -- name: net_zones
 -- arg: 'site-a'
 -- arg: (1714521600000, 1714608000000)
 -- arg: ('session-1', 'session-2')
--- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, zone String, exposed Int64, clicked Int64, exposed_clicked Int64, visible_ms_sum Int64, hovered Int64, hover_ms_sum Int64, hesitation_n Int64, hesitation_ms_sum Int64, click_sessions Int64, converted_sessions Int64
-SELECT site, day, session_id, device, bot, page, zone,
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, zone String, exposed Int64, clicked Int64, exposed_clicked Int64, visible_ms_sum Int64, hovered Int64, hover_ms_sum Int64, hesitation_n Int64, hesitation_ms_sum Int64, click_sessions Int64, converted_sessions Int64
+SELECT site, day, session_id, device, bot, page, layout, zone,
     sum(exposed) AS exposed,
     sum(clicked) AS clicked,
     sum(exposed_clicked) AS exposed_clicked,
@@ -436,7 +452,7 @@ SELECT site, day, session_id, device, bot, page, zone,
     sum(converted_sessions) AS converted_sessions
 FROM rollup_zones
 WHERE site = ? AND day IN ? AND session_id IN ?
-GROUP BY site, day, session_id, device, bot, page, zone;
+GROUP BY site, day, session_id, device, bot, page, layout, zone;
 
 -- name: sum_zones
 -- arg: 'site-a'
@@ -444,8 +460,8 @@ GROUP BY site, day, session_id, device, bot, page, zone;
 -- arg: 1714780800000
 -- arg: 1
 -- arg: '/pricing'
--- returns: day Int64, device String, bot UInt8, page String, zone String, exposed Int64, clicked Int64, exposed_clicked Int64, visible_ms_sum Int64, hovered Int64, hover_ms_sum Int64, hesitation_n Int64, hesitation_ms_sum Int64, click_sessions Int64, converted_sessions Int64
-SELECT day, device, bot, page, zone,
+-- returns: day Int64, device String, bot UInt8, page String, layout String, zone String, exposed Int64, clicked Int64, exposed_clicked Int64, visible_ms_sum Int64, hovered Int64, hover_ms_sum Int64, hesitation_n Int64, hesitation_ms_sum Int64, click_sessions Int64, converted_sessions Int64
+SELECT day, device, bot, page, layout, zone,
     sum(exposed) AS exposed,
     sum(clicked) AS clicked,
     sum(exposed_clicked) AS exposed_clicked,
@@ -458,7 +474,7 @@ SELECT day, device, bot, page, zone,
     sum(converted_sessions) AS converted_sessions
 FROM rollup_zones
 WHERE site = ? AND day >= ? AND day < ? AND (? = 0 OR page = ?)
-GROUP BY day, device, bot, page, zone
+GROUP BY day, device, bot, page, layout, zone
 HAVING exposed != 0 OR clicked != 0 OR exposed_clicked != 0 OR visible_ms_sum != 0 OR hovered != 0 OR hover_ms_sum != 0 OR hesitation_n != 0 OR hesitation_ms_sum != 0 OR click_sessions != 0 OR converted_sessions != 0;
 
 -- name: insert_surveys

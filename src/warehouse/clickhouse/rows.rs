@@ -511,31 +511,35 @@ macro_rules! additive {
 additive! {
     /// A row of `rollup_pages` ([`crate::model::rows::PageRow`] of one session).
     PagesCh, PagesSumCh {
-        keys: page: String;
+        keys: page: String, layout: String;
         ints: pageviews, clicks, quick_backs, fold_n, viewport_h_sum, doc_h_sum;
         floats:
     }
     /// A row of `rollup_grid` ([`crate::model::rows::GridRow`]; `clicks` is its `count`).
     GridCh, GridSumCh {
-        keys: page: String, cx: u32, cy: u32;
+        keys: page: String, layout: String, cx: u32, cy: u32;
         ints: clicks;
         floats:
     }
     /// A row of `rollup_elements` ([`crate::model::rows::ElementRow`] without its `el_cells`).
+    /// `text` and `text_ts` (the session's most recent text on the element) are in the
+    /// stored key so that a changed text nets its old row to 0 instead of being summed;
+    /// `sum_elements` keeps the most recent text of the live rows per element, so reads are
+    /// never split by text.
     ElementsCh, ElementsSumCh {
-        keys: page: String, selector: String, zone: String;
+        keys: page: String, layout: String, selector: String, zone: String, text: String, text_ts: i64;
         ints: clicks, rage_clicks, dead_clicks, el_n;
         floats: el_x_sum, el_y_sum
     }
     /// A row of `rollup_el_cells` (one [`crate::model::rows::ElCell`] of an element).
     ElCellsCh, ElCellsSumCh {
-        keys: page: String, selector: String, zone: String, x: u8, y: u8;
+        keys: page: String, layout: String, selector: String, zone: String, x: u8, y: u8;
         ints: clicks;
         floats:
     }
     /// A row of `rollup_scroll` ([`crate::model::rows::ScrollRow`]).
     ScrollCh, ScrollSumCh {
-        keys: page: String, depth: u32;
+        keys: page: String, layout: String, depth: u32;
         ints: pageviews;
         floats:
     }
@@ -554,7 +558,7 @@ additive! {
     }
     /// A row of `rollup_zones` ([`crate::model::rows::ZoneRow`]).
     ZonesCh, ZonesSumCh {
-        keys: page: String, zone: String;
+        keys: page: String, layout: String, zone: String;
         ints: exposed, clicked, exposed_clicked, visible_ms_sum, hovered, hover_ms_sum, hesitation_n,
             hesitation_ms_sum, click_sessions, converted_sessions;
         floats:

@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_replay_chunks.sql",
         text: include_str!("migrations/0006_replay_chunks.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_element_text_layouts.sql",
+        text: include_str!("migrations/0008_element_text_layouts.sql"),
+    },
 ];
 
 /// The text of `queries.sql`.

@@ -6,8 +6,7 @@ use super::*;
 use crate::event::Event;
 use crate::model::forget::ForgetRecord;
 use crate::model::rows::{
-    DayRollup, Dims, ElCell, ElementRow, GridRow, JourneyKind, JourneyRow, PageRow, ProblemKind, ProblemRow, ScrollRow,
-    SurveyRow, ZoneRow,
+    DayRollup, GridRow, JourneyKind, JourneyRow, PageRow, ProblemKind, ProblemRow, ScrollRow, SurveyRow, ZoneRow,
 };
 use crate::model::token::ApiToken;
 use crate::replay::StoredPart;
@@ -17,7 +16,7 @@ use crate::warehouse::{
 };
 use anyhow::Context;
 use async_trait::async_trait;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 #[async_trait]
@@ -222,6 +221,7 @@ impl Warehouse for ClickHouseWarehouse {
                         .map(|r| PageRow {
                             dims: dims_of(r.day, &r.device, r.bot),
                             page: r.page,
+                            layout: r.layout,
                             pageviews: u64of(r.pageviews),
                             clicks: u64of(r.clicks),
                             quick_backs: u64of(r.quick_backs),
@@ -238,6 +238,7 @@ impl Warehouse for ClickHouseWarehouse {
                         .map(|r| GridRow {
                             dims: dims_of(r.day, &r.device, r.bot),
                             page: r.page,
+                            layout: r.layout,
                             cx: r.cx,
                             cy: r.cy,
                             count: u64of(r.clicks),
@@ -247,44 +248,9 @@ impl Warehouse for ClickHouseWarehouse {
                 Part::Elements => {
                     let cells: Vec<ElCellsSumCh> =
                         self.fetch(name::SUM_EL_CELLS, sums(name::SUM_EL_CELLS, true)).await?;
-                    type ElKey = (Dims, String, String, String);
-                    let mut by_element: BTreeMap<ElKey, Vec<ElCell>> = BTreeMap::new();
-                    for c in cells {
-                        by_element
-                            .entry((dims_of(c.day, &c.device, c.bot), c.page, c.selector, c.zone))
-                            .or_default()
-                            .push(ElCell {
-                                x: c.x,
-                                y: c.y,
-                                count: u64of(c.clicks),
-                            });
-                    }
                     let rows: Vec<ElementsSumCh> =
                         self.fetch(name::SUM_ELEMENTS, sums(name::SUM_ELEMENTS, true)).await?;
-                    out.elements = rows
-                        .into_iter()
-                        .map(|r| {
-                            let dims = dims_of(r.day, &r.device, r.bot);
-                            let mut el_cells = by_element
-                                .remove(&(dims, r.page.clone(), r.selector.clone(), r.zone.clone()))
-                                .unwrap_or_default();
-                            el_cells.sort();
-                            let located = r.el_n != 0;
-                            ElementRow {
-                                dims,
-                                page: r.page,
-                                selector: r.selector,
-                                zone: r.zone,
-                                clicks: u64of(r.clicks),
-                                rage_clicks: u64of(r.rage_clicks),
-                                dead_clicks: u64of(r.dead_clicks),
-                                el_n: u64of(r.el_n),
-                                el_x_sum: if located { r.el_x_sum } else { 0.0 },
-                                el_y_sum: if located { r.el_y_sum } else { 0.0 },
-                                el_cells,
-                            }
-                        })
-                        .collect();
+                    out.elements = super::convert::element_rows(rows, cells);
                 }
                 Part::Scroll => {
                     let rows: Vec<ScrollSumCh> = self.fetch(name::SUM_SCROLL, sums(name::SUM_SCROLL, true)).await?;
@@ -293,6 +259,7 @@ impl Warehouse for ClickHouseWarehouse {
                         .map(|r| ScrollRow {
                             dims: dims_of(r.day, &r.device, r.bot),
                             page: r.page,
+                            layout: r.layout,
                             depth: r.depth,
                             pageviews: u64of(r.pageviews),
                         })
@@ -305,6 +272,7 @@ impl Warehouse for ClickHouseWarehouse {
                         .map(|r| ZoneRow {
                             dims: dims_of(r.day, &r.device, r.bot),
                             page: r.page,
+                            layout: r.layout,
                             zone: r.zone,
                             exposed: u64of(r.exposed),
                             clicked: u64of(r.clicked),

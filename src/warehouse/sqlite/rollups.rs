@@ -31,6 +31,10 @@ pub struct Table {
     pub values: &'static [&'static str],
     /// Whether reads sum `values` per (day, device, bot, keys).
     pub additive: bool,
+    /// Additive parts: a (time, value) pair of columns after `values` that is not summed but
+    /// keeps the most recent value (largest time, then greatest value): the element's text
+    /// ([`crate::model::rows::ElementRow::offer_text`]).
+    pub latest: Option<(&'static str, &'static str)>,
 }
 
 /// What a table stores: a query [`Part`], or the in-element position cells of the elements
@@ -46,7 +50,7 @@ pub const TABLES: &[Table] = &[
     Table {
         part: Stored::Part(Part::Pages),
         name: "r_pages",
-        keys: &["page"],
+        keys: &["page", "layout"],
         values: &[
             "pageviews",
             "clicks",
@@ -56,39 +60,44 @@ pub const TABLES: &[Table] = &[
             "doc_h_sum",
         ],
         additive: true,
+        latest: None,
     },
     Table {
         part: Stored::Part(Part::Grid),
         name: "r_grid",
-        keys: &["page", "cx", "cy"],
+        keys: &["page", "layout", "cx", "cy"],
         values: &["count"],
         additive: true,
+        latest: None,
     },
     Table {
         part: Stored::Part(Part::Elements),
         name: "r_elements",
-        keys: &["page", "selector", "zone"],
+        keys: &["page", "layout", "selector", "zone"],
         values: &["clicks", "rage_clicks", "dead_clicks", "el_n", "el_x_sum", "el_y_sum"],
         additive: true,
+        latest: Some(("text_ts", "text")),
     },
     Table {
         part: Stored::ElCells,
         name: "r_el_cells",
-        keys: &["page", "selector", "zone", "x", "y"],
+        keys: &["page", "layout", "selector", "zone", "x", "y"],
         values: &["count"],
         additive: true,
+        latest: None,
     },
     Table {
         part: Stored::Part(Part::Scroll),
         name: "r_scroll",
-        keys: &["page", "depth"],
+        keys: &["page", "layout", "depth"],
         values: &["pageviews"],
         additive: true,
+        latest: None,
     },
     Table {
         part: Stored::Part(Part::Zones),
         name: "r_zones",
-        keys: &["page", "zone"],
+        keys: &["page", "layout", "zone"],
         values: &[
             "exposed",
             "clicked",
@@ -102,6 +111,7 @@ pub const TABLES: &[Table] = &[
             "converted_sessions",
         ],
         additive: true,
+        latest: None,
     },
     Table {
         part: Stored::Part(Part::Surveys),
@@ -109,6 +119,7 @@ pub const TABLES: &[Table] = &[
         keys: &["survey_id", "question_id", "kind", "value"],
         values: &["responses"],
         additive: true,
+        latest: None,
     },
     Table {
         part: Stored::Part(Part::Journeys),
@@ -116,6 +127,7 @@ pub const TABLES: &[Table] = &[
         keys: &["kind", "from_page", "to_page"],
         values: &["count", "bounces"],
         additive: true,
+        latest: None,
     },
     Table {
         part: Stored::Part(Part::Problems),
@@ -123,6 +135,7 @@ pub const TABLES: &[Table] = &[
         keys: &["kind", "page", "selector", "zone"],
         values: &["rage_clicks", "dead_clicks", "quick_backs", "sessions"],
         additive: true,
+        latest: None,
     },
     Table {
         part: Stored::Part(Part::Sessions),
@@ -145,6 +158,7 @@ pub const TABLES: &[Table] = &[
             "page_dead",
         ],
         additive: false,
+        latest: None,
     },
     Table {
         part: Stored::Part(Part::SessionDetails),
@@ -152,6 +166,7 @@ pub const TABLES: &[Table] = &[
         keys: &["session_key"],
         values: &["negative_feedback", "pages", "elements", "replays"],
         additive: false,
+        latest: None,
     },
     Table {
         part: Stored::Part(Part::Answers),
@@ -168,6 +183,7 @@ pub const TABLES: &[Table] = &[
             "trigger",
         ],
         additive: false,
+        latest: None,
     },
     Table {
         part: Stored::Part(Part::Feedback),
@@ -175,6 +191,7 @@ pub const TABLES: &[Table] = &[
         keys: &["id"],
         values: &["ts", "page", "session_key", "rating", "comment", "category", "selector"],
         additive: false,
+        latest: None,
     },
 ];
 
@@ -183,7 +200,17 @@ const LEAD: [&str; 5] = ["site", "session_id", "day", "device", "bot"];
 
 /// The columns of a rollup table, in order.
 pub fn table_columns(t: &Table) -> Vec<&'static str> {
-    LEAD.iter().chain(t.keys).chain(t.values).copied().collect()
+    LEAD.iter()
+        .chain(t.keys)
+        .chain(t.values)
+        .chain(&latest_columns(t))
+        .copied()
+        .collect()
+}
+
+/// The [`Table::latest`] columns, time first.
+fn latest_columns(t: &Table) -> Vec<&'static str> {
+    t.latest.map(|(ts, v)| vec![ts, v]).unwrap_or_default()
 }
 
 /// `CREATE TABLE` and index statements of every rollup table, and of the day totals of the
@@ -200,7 +227,7 @@ pub fn schema() -> String {
         ));
         if t.additive {
             let key: Vec<&str> = DAY_KEY.iter().chain(t.keys).copied().collect();
-            let cols: Vec<&str> = key.iter().chain(t.values).copied().collect();
+            let cols: Vec<&str> = key.iter().chain(t.values).chain(&latest_columns(t)).copied().collect();
             s.push_str(&format!(
                 "CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({})) WITHOUT ROWID;\n",
                 day_table(t),
@@ -243,6 +270,13 @@ struct WriteSql {
     /// Additive tables: add `?3` (1 or -1) times a session's rows (`?1`, `?2`) to the day
     /// totals.
     add_to_day: Option<String>,
+    /// Tables with [`Table::latest`]: the day keys (without site) of a session's rows (`?1`,
+    /// `?2`) that carry a value.
+    latest_keys: Option<String>,
+    /// Tables with [`Table::latest`]: a day total (`?1` site, then its day key) whose value
+    /// was cleared and not put back takes the most recent value of the sessions' rows left.
+    /// Rare (an erasure); it reads the site's rows of the table.
+    refill_latest: Option<String>,
 }
 
 static WRITE_SQL: std::sync::LazyLock<Vec<WriteSql>> = std::sync::LazyLock::new(|| {
@@ -252,9 +286,52 @@ static WRITE_SQL: std::sync::LazyLock<Vec<WriteSql>> = std::sync::LazyLock::new(
             let cols = table_columns(t);
             let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
             let key: Vec<&str> = DAY_KEY.iter().chain(t.keys).copied().collect();
-            let signed: Vec<String> = t.values.iter().map(|v| format!("?3 * {v}")).collect();
-            let set: Vec<String> = t.values.iter().map(|v| format!("{v} = {v} + excluded.{v}")).collect();
+            let mut values: Vec<&str> = t.values.to_vec();
+            let mut signed: Vec<String> = t.values.iter().map(|v| format!("?3 * {v}")).collect();
+            let mut set: Vec<String> = t.values.iter().map(|v| format!("{v} = {v} + excluded.{v}")).collect();
+            if let Some((ts, v)) = t.latest {
+                // Adding a session: its value replaces a less recent one. Taking a session
+                // out: a value that came from it is cleared (its next rows, never older,
+                // put it back; an erased session's text does not stay).
+                let newer = format!("?3 > 0 AND (excluded.{ts} > {ts} OR (excluded.{ts} = {ts} AND excluded.{v} > {v}))");
+                let from_it = format!("?3 < 0 AND excluded.{ts} = {ts} AND excluded.{v} = {v}");
+                set.push(format!(
+                    "{ts} = CASE WHEN {newer} THEN excluded.{ts} WHEN {from_it} THEN 0 ELSE {ts} END"
+                ));
+                set.push(format!(
+                    "{v} = CASE WHEN {newer} THEN excluded.{v} WHEN {from_it} THEN '' ELSE {v} END"
+                ));
+                values.extend([ts, v]);
+                signed.extend([ts.to_string(), v.to_string()]);
+            }
+            let day_key: Vec<&str> = key[1..].to_vec();
+            let latest_keys = t.latest.map(|(_, v)| {
+                format!(
+                    "SELECT DISTINCT {} FROM {} WHERE site = ?1 AND session_id = ?2 AND {v} != ''",
+                    day_key.join(", "),
+                    t.name
+                )
+            });
+            let refill_latest = t.latest.map(|(ts, v)| {
+                let matches: Vec<String> = day_key
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| format!("{k} = ?{}", i + 2))
+                    .collect();
+                let inner: Vec<String> = day_key.iter().map(|k| format!("r.{k} = d.{k}")).collect();
+                format!(
+                    "UPDATE {d} AS d SET ({ts}, {v}) = (SELECT {ts}, {v} FROM {r} AS r WHERE r.site = d.site AND {inner} \
+                     ORDER BY {ts} DESC, {v} DESC LIMIT 1) WHERE site = ?1 AND {m} AND {ts} = 0 \
+                     AND EXISTS (SELECT 1 FROM {r} AS r WHERE r.site = d.site AND {inner} AND r.{v} != '')",
+                    d = day_table(t),
+                    r = t.name,
+                    inner = inner.join(" AND "),
+                    m = matches.join(" AND "),
+                )
+            });
             WriteSql {
+                latest_keys,
+                refill_latest,
                 name: t.name,
                 insert: format!(
                     "INSERT INTO {} ({}) VALUES ({})",
@@ -269,7 +346,7 @@ static WRITE_SQL: std::sync::LazyLock<Vec<WriteSql>> = std::sync::LazyLock::new(
                          ON CONFLICT ({}) DO UPDATE SET {}",
                         day_table(t),
                         key.join(", "),
-                        t.values.join(", "),
+                        values.join(", "),
                         key.join(", "),
                         signed.join(", "),
                         t.name,
@@ -310,9 +387,23 @@ pub fn replace(
     sessions: &[String],
     rows: &[crate::model::rows::SessionRollup],
 ) -> anyhow::Result<()> {
+    // Day-total keys whose latest value came from a session taken out (cleared by
+    // `add_to_day`); usually the session's new rows put it back, else it is found again
+    // among the other sessions' rows below.
+    let mut cleared: Vec<(&Table, Vec<Value>)> = Vec::new();
     for t in TABLES {
         let mut del = tx.prepare_cached(&write_sql(t).delete)?;
         for s in sessions {
+            if let (Some(sql), Some(_)) = (&write_sql(t).latest_keys, t.latest) {
+                let mut st = tx.prepare_cached(sql)?;
+                let mut rows = st.query(rusqlite::params![site, s])?;
+                while let Some(r) = rows.next()? {
+                    let key = (0..DAY_KEY.len() - 1 + t.keys.len())
+                        .map(|i| r.get::<_, Value>(i))
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    cleared.push((t, key));
+                }
+            }
             add_to_day(tx, t, site, s, -1)?;
             del.execute(rusqlite::params![site, s])?;
         }
@@ -325,6 +416,12 @@ pub fn replace(
         }
         for t in TABLES {
             add_to_day(tx, t, site, &sr.session_id, 1)?;
+        }
+    }
+    for (t, key) in cleared {
+        if let Some(sql) = &write_sql(t).refill_latest {
+            let all = [text(site)].into_iter().chain(key);
+            tx.prepare_cached(sql)?.execute(params_from_iter(all))?;
         }
     }
     Ok(())
@@ -426,12 +523,13 @@ pub fn list_sessions(
 }
 
 /// The columns a read selects from a table, in [`decode`] order: day, device, bot, keys,
-/// values.
+/// values, latest.
 fn columns(t: &Table) -> Vec<&'static str> {
     ["day", "device", "bot"]
         .iter()
         .chain(t.keys)
         .chain(t.values)
+        .chain(&latest_columns(t))
         .copied()
         .collect()
 }
@@ -472,7 +570,7 @@ pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyh
                 .collect::<rusqlite::Result<_>>()?;
             // A key whose sessions all went (totals back to 0); floats may keep a rounding
             // residue, so only the integer counters decide.
-            if t.additive && values[keys..].iter().all(is_zero) {
+            if t.additive && values[keys..keys + t.values.len()].iter().all(is_zero) {
                 continue;
             }
             decode(t, &values, &mut out, &mut cells)?;

@@ -49,6 +49,7 @@ pub(in crate::rollup) fn pageview(id: &str, ts: i64, page: &str) -> Event {
             referrer: None,
             title: None,
             screen: None,
+            layout: None,
         },
     );
     e.page_key = page.to_string();

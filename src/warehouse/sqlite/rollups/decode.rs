@@ -70,7 +70,7 @@ pub fn decode(
     t: &Table,
     values: &[Value],
     r: &mut DayRollup,
-    cells: &mut Vec<(Dims, String, String, String, ElCell)>,
+    cells: &mut Vec<(Dims, String, String, String, String, ElCell)>,
 ) -> anyhow::Result<()> {
     let mut c = Cols {
         table: t.name,
@@ -81,6 +81,7 @@ pub fn decode(
         Stored::Part(Part::Pages) => r.pages.push(PageRow {
             dims,
             page: c.s()?,
+            layout: c.s()?,
             pageviews: c.u()?,
             clicks: c.u()?,
             quick_backs: c.u()?,
@@ -91,6 +92,7 @@ pub fn decode(
         Stored::Part(Part::Grid) => r.grid.push(GridRow {
             dims,
             page: c.s()?,
+            layout: c.s()?,
             cx: c.u()? as u32,
             cy: c.u()? as u32,
             count: c.u()?,
@@ -98,6 +100,7 @@ pub fn decode(
         Stored::Part(Part::Elements) => r.elements.push(ElementRow {
             dims,
             page: c.s()?,
+            layout: c.s()?,
             selector: c.s()?,
             zone: c.s()?,
             clicks: c.u()?,
@@ -107,25 +110,29 @@ pub fn decode(
             el_x_sum: c.f()?,
             el_y_sum: c.f()?,
             el_cells: Vec::new(),
+            text_ts: c.i()?,
+            text: c.s()?,
         }),
         Stored::ElCells => {
-            let (page, selector, zone) = (c.s()?, c.s()?, c.s()?);
+            let (page, layout, selector, zone) = (c.s()?, c.s()?, c.s()?, c.s()?);
             let cell = ElCell {
                 x: c.u()? as u8,
                 y: c.u()? as u8,
                 count: c.u()?,
             };
-            cells.push((dims, page, selector, zone, cell));
+            cells.push((dims, page, layout, selector, zone, cell));
         }
         Stored::Part(Part::Scroll) => r.scroll.push(ScrollRow {
             dims,
             page: c.s()?,
+            layout: c.s()?,
             depth: c.u()? as u32,
             pageviews: c.u()?,
         }),
         Stored::Part(Part::Zones) => r.zones.push(ZoneRow {
             dims,
             page: c.s()?,
+            layout: c.s()?,
             zone: c.s()?,
             exposed: c.u()?,
             clicked: c.u()?,
@@ -234,13 +241,12 @@ pub fn decode(
 
 /// Put the el cells read back into their element rows (sorted by (x, y)); cells of an
 /// element with no row (cannot happen for rows written together) are dropped.
-pub(super) fn merge_el_cells(r: &mut DayRollup, mut cells: Vec<(Dims, String, String, String, ElCell)>) {
-    cells.sort_by(|a, b| (a.0, &a.1, &a.2, &a.3, a.4.x, a.4.y).cmp(&(b.0, &b.1, &b.2, &b.3, b.4.x, b.4.y)));
-    for (dims, page, selector, zone, cell) in cells {
-        if let Ok(i) = r
-            .elements
-            .binary_search_by(|e| (e.dims, &e.page, &e.selector, &e.zone).cmp(&(dims, &page, &selector, &zone)))
-        {
+pub(super) fn merge_el_cells(r: &mut DayRollup, mut cells: Vec<(Dims, String, String, String, String, ElCell)>) {
+    cells.sort_by(|a, b| (a.0, &a.1, &a.2, &a.3, &a.4, a.5.x, a.5.y).cmp(&(b.0, &b.1, &b.2, &b.3, &b.4, b.5.x, b.5.y)));
+    for (dims, page, layout, selector, zone, cell) in cells {
+        if let Ok(i) = r.elements.binary_search_by(|e| {
+            (e.dims, &e.page, &e.layout, &e.selector, &e.zone).cmp(&(dims, &page, &layout, &selector, &zone))
+        }) {
             r.elements[i].el_cells.push(cell);
         }
     }

@@ -36,6 +36,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
             &p.dims,
             vec![
                 text(&p.page),
+                text(&p.layout),
                 u(p.pageviews),
                 u(p.clicks),
                 u(p.quick_backs),
@@ -49,7 +50,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
         push(
             Stored::Part(Part::Grid),
             &g.dims,
-            vec![text(&g.page), int(g.cx), int(g.cy), u(g.count)],
+            vec![text(&g.page), text(&g.layout), int(g.cx), int(g.cy), u(g.count)],
         );
     }
     for e in &r.elements {
@@ -58,6 +59,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
             &e.dims,
             vec![
                 text(&e.page),
+                text(&e.layout),
                 text(&e.selector),
                 text(&e.zone),
                 u(e.clicks),
@@ -66,6 +68,8 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
                 u(e.el_n),
                 Value::Real(e.el_x_sum),
                 Value::Real(e.el_y_sum),
+                Value::Integer(e.text_ts),
+                text(&e.text),
             ],
         );
         for c in &e.el_cells {
@@ -74,6 +78,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
                 &e.dims,
                 vec![
                     text(&e.page),
+                    text(&e.layout),
                     text(&e.selector),
                     text(&e.zone),
                     int(c.x),
@@ -87,7 +92,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
         push(
             Stored::Part(Part::Scroll),
             &s.dims,
-            vec![text(&s.page), int(s.depth), u(s.pageviews)],
+            vec![text(&s.page), text(&s.layout), int(s.depth), u(s.pageviews)],
         );
     }
     for z in &r.zones {
@@ -96,6 +101,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
             &z.dims,
             vec![
                 text(&z.page),
+                text(&z.layout),
                 text(&z.zone),
                 u(z.exposed),
                 u(z.clicked),
