@@ -268,6 +268,34 @@ pub struct SurveyRow {
     pub responses: u64,
 }
 
+/// Survey reach of the sessions that started on `dims.day` (analytics.md, "Survey reach"):
+/// one row per session that was shown a survey, answered it or closed it, summed per
+/// (survey, answered, dismissed_at, dismissed). An additive part: impressions, responses,
+/// completions, dismissals and the reach of each question are sums of `sessions` over the
+/// rows that match, made at query time against the survey's definition
+/// ([`crate::http::query::voc`]), so a changed definition needs no recompute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReachRow {
+    pub dims: Dims,
+    pub survey_id: String,
+    /// The questions the session answered, distinct, sorted, joined by [`PATH_SEP`]; "" none.
+    pub answered: String,
+    /// The questions on screen when the session closed the survey unfinished (the last
+    /// question reached), distinct, sorted, joined by [`PATH_SEP`]; "" none.
+    pub dismissed_at: String,
+    /// The session closed the survey unfinished at least once.
+    pub dismissed: bool,
+    /// Sessions (1 per session; summed).
+    pub sessions: u64,
+}
+
+impl ReachRow {
+    /// The question ids of a joined list ([`ReachRow::answered`], [`ReachRow::dismissed_at`]).
+    pub fn ids(joined: &str) -> impl Iterator<Item = &str> {
+        joined.split(PATH_SEP).filter(|q| !q.is_empty())
+    }
+}
+
 /// One survey answer as it counts: the latest response of its session to its (survey,
 /// question), with where and when it was given, so answers can be read, searched and linked
 /// to their session (`session_key` as in [`SessionRow`]).
@@ -328,6 +356,9 @@ pub struct DayRollup {
     /// Frustration signals for `/problems` (see [`ProblemRow`]).
     #[serde(default)]
     pub problems: Vec<ProblemRow>,
+    /// Survey reach for `/voc` (see [`ReachRow`]).
+    #[serde(default)]
+    pub reach: Vec<ReachRow>,
 }
 
 /// The rollup rows of one snippet session: every server-side session it split into, on
@@ -377,6 +408,15 @@ impl DayRollup {
         r.problems.sort_by(|a, b| {
             (a.dims, a.kind, &a.page, &a.selector, &a.zone).cmp(&(b.dims, b.kind, &b.page, &b.selector, &b.zone))
         });
+        r.reach.sort_by(|a, b| {
+            (a.dims, &a.survey_id, &a.answered, &a.dismissed_at, a.dismissed).cmp(&(
+                b.dims,
+                &b.survey_id,
+                &b.answered,
+                &b.dismissed_at,
+                b.dismissed,
+            ))
+        });
         r.answers
             .sort_by(|a, b| (a.dims.day, a.ts, &a.id).cmp(&(b.dims.day, b.ts, &b.id)));
         r.feedback
@@ -397,6 +437,7 @@ impl DayRollup {
             session_details,
             journeys,
             problems,
+            reach,
         } = other;
         self.pages.extend(pages);
         self.grid.extend(grid);
@@ -410,6 +451,7 @@ impl DayRollup {
         self.session_details.extend(session_details);
         self.journeys.extend(journeys);
         self.problems.extend(problems);
+        self.reach.extend(reach);
     }
 }
 

@@ -219,7 +219,7 @@ mod shard_tests {
 
 /// The rollup parts a query can ask for.
 ///
-/// Additive parts (pages, grid, elements, scroll, zones, surveys, journeys, problems) are
+/// Additive parts (pages, grid, elements, scroll, zones, surveys, journeys, problems, reach) are
 /// stored per session
 /// and summed by the warehouse per (day, device, bot, key) at read time; the others (sessions,
 /// session details, answers, feedback) are rows of one session each, read as stored.
@@ -237,11 +237,13 @@ pub enum Part {
     Answers,
     Journeys,
     Problems,
+    /// Survey reach ([`crate::model::rows::ReachRow`]).
+    Reach,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 12] = [
+    pub const ALL: [Part; 13] = [
         Part::Pages,
         Part::Grid,
         Part::Elements,
@@ -254,6 +256,7 @@ impl Part {
         Part::Answers,
         Part::Journeys,
         Part::Problems,
+        Part::Reach,
     ];
     /// Storage name.
     pub fn name(self) -> &'static str {
@@ -270,6 +273,7 @@ impl Part {
             Part::Answers => "answers",
             Part::Journeys => "journeys",
             Part::Problems => "problems",
+            Part::Reach => "reach",
         }
     }
     /// Whether the part's rows belong to one page (and a query's page filter applies).

@@ -27,8 +27,8 @@ pub use voc::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{
-    day_of, AnswerRow, DayRollup, Dims, ElementRow, FeedbackRow, GridRow, JourneyKind, JourneyRow, PageRow, Rules,
-    ScrollRow, SessionRow, Step, SurveyRow, DAY_MS,
+    day_of, AnswerRow, DayRollup, Dims, ElementRow, FeedbackRow, GridRow, JourneyKind, JourneyRow, PageRow, ReachRow,
+    Rules, ScrollRow, SessionRow, Step, SurveyRow, DAY_MS,
 };
 use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind, Viewport};
 
@@ -106,6 +106,7 @@ pub fn compute_sessions(events: Vec<Event>, rules: &Rules) -> Vec<super::Session
 ///   question of kind text: free text is no category), a multi-choice
 ///   once under each distinct option. answers: that same winning response, one row each,
 ///   with its time, page, session key and trigger (session-level, like surveys).
+/// - reach: [`reach_rows`] of the day's sessions, summed (session-level, like surveys).
 ///
 /// Rows are aggregated in `BTreeMap`s and come out sorted by their keys (dims first);
 /// session rows by `(start, session_key)`, feedback rows by `(ts, id)`.
@@ -122,6 +123,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
     let mut session_rows: Vec<SessionRow> = Vec::new();
     let mut feedback_rows: Vec<FeedbackRow> = Vec::new();
     let mut answers: Vec<AnswerRow> = Vec::new();
+    let mut reach: BTreeMap<(Dims, String, String, String, bool), u64> = BTreeMap::new();
 
     for s in &sessions {
         let session_dims = Dims {
@@ -271,6 +273,12 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
             }
         }
 
+        for r in reach_rows(&s.events, session_dims) {
+            *reach
+                .entry((r.dims, r.survey_id, r.answered, r.dismissed_at, r.dismissed))
+                .or_default() += r.sessions;
+        }
+
         // The session row.
         let mut steps: Vec<(OrderKey, Step)> = Vec::new();
         for pv in &s.pageviews {
@@ -361,6 +369,19 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
         zones: super::zones::zone_rows(&sessions, day_start, rules),
         journeys: sum_journey_rows(session_rows.iter().flat_map(journey_rows)),
         problems: super::zones::sum_problem_rows(session_details.iter().flat_map(super::zones::problem_rows)),
+        reach: reach
+            .into_iter()
+            .map(
+                |((dims, survey_id, answered, dismissed_at, dismissed), sessions)| ReachRow {
+                    dims,
+                    survey_id,
+                    answered,
+                    dismissed_at,
+                    dismissed,
+                    sessions,
+                },
+            )
+            .collect(),
         session_details,
         sessions: session_rows,
     }

@@ -488,6 +488,33 @@ WHERE site = ? AND day >= ? AND day < ?
 GROUP BY day, device, bot, survey_id, question_id, kind, value
 HAVING responses != 0;
 
+-- name: insert_reach
+-- insert: rollup_reach
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, survey_id String, answered String, dismissed_at String, dismissed UInt8, sessions Int64
+
+-- name: net_reach
+-- arg: 'site-a'
+-- arg: (1714521600000, 1714608000000)
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, survey_id String, answered String, dismissed_at String, dismissed UInt8, sessions Int64
+SELECT site, day, session_id, device, bot, survey_id, answered, dismissed_at, dismissed,
+    sum(sessions) AS sessions
+FROM rollup_reach
+WHERE site = ? AND day IN ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, survey_id, answered, dismissed_at, dismissed;
+
+-- name: sum_reach
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- returns: day Int64, device String, bot UInt8, survey_id String, answered String, dismissed_at String, dismissed UInt8, sessions Int64
+SELECT day, device, bot, survey_id, answered, dismissed_at, dismissed,
+    sum(sessions) AS sessions
+FROM rollup_reach
+WHERE site = ? AND day >= ? AND day < ?
+GROUP BY day, device, bot, survey_id, answered, dismissed_at, dismissed
+HAVING sessions != 0;
+
 -- name: rollup_days
 -- arg: 'site-a'
 -- arg: 'site-a'
@@ -864,6 +891,11 @@ ALTER TABLE rollup_zones DELETE WHERE site = ? AND day < ?;
 -- arg: 1764374400000
 ALTER TABLE rollup_surveys DELETE WHERE site = ? AND day < ?;
 
+-- name: delete_rollup_reach_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_reach DELETE WHERE site = ? AND day < ?;
+
 -- name: delete_rollup_sessions_before
 -- arg: 'site-a'
 -- arg: 1764374400000
@@ -885,6 +917,8 @@ ALTER TABLE rollup_answers DELETE WHERE site = ? AND day < ?;
 ALTER TABLE rollup_feedback DELETE WHERE site = ? AND day < ?;
 
 -- name: rollup_rows_before
+-- arg: 'site-a'
+-- arg: 1764374400000
 -- arg: 'site-a'
 -- arg: 1764374400000
 -- arg: 'site-a'
@@ -940,6 +974,8 @@ FROM
     SELECT count() AS n FROM rollup_journeys WHERE site = ? AND day < ?
     UNION ALL
     SELECT count() AS n FROM rollup_problems WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_reach WHERE site = ? AND day < ?
 );
 
 -- name: count_events

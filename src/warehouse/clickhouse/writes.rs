@@ -401,6 +401,10 @@ impl ClickHouseWarehouse {
                     )
                     .await?
                 }
+                Part::Reach => {
+                    self.replace_additive(name::NET_REACH, name::INSERT_REACH, site, &days, &ids, ch.reach.clone())
+                        .await?
+                }
                 Part::Problems => {
                     self.replace_additive(
                         name::NET_PROBLEMS,

@@ -125,6 +125,13 @@ pub const TABLES: &[Table] = &[
         additive: true,
     },
     Table {
+        part: Stored::Part(Part::Reach),
+        name: "r_reach",
+        keys: &["survey_id", "answered", "dismissed_at", "dismissed"],
+        values: &["sessions"],
+        additive: true,
+    },
+    Table {
         part: Stored::Part(Part::Sessions),
         name: "r_sessions",
         keys: &["session_key"],
