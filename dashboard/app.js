@@ -483,10 +483,27 @@
         }
         return c;
       });
+      // Survey reach: impressions, response / completion / dismissal rates, drop-off per question.
+      var pct = function (x) { return x === null || x === undefined ? '–' : x.toFixed(1) + ' %'; };
+      var reach = (v.reach || []).map(function (r) {
+        return card('Reach · ' + r.survey_id + (r.title ? ': ' + r.title : ''),
+          h('div', { class: 'kpis', 'data-reach': r.survey_id },
+            kpi('impressions (sessions shown)', num(r.impressions), 'impressions'), kpi('responses', num(r.responses), 'responses'),
+            kpi('response rate', pct(r.response_rate), 'response_rate'), kpi('completion rate', pct(r.completion_rate), 'completion_rate'),
+            kpi('dismissals', num(r.dismissals), 'dismissals')),
+          h('h2', { text: 'Drop-off per question' }),
+          table('reach-' + r.survey_id, [
+            { label: 'Question', f: 'question_id', get: function (q) { return q.question_id + (q.question ? ': ' + q.question : ''); } },
+            { label: 'Reached', f: 'reached', n: 1 }, { label: 'Answered', f: 'answered', n: 1 },
+            { label: 'Left here', f: 'dropped', n: 1 },
+            { label: '% of impressions', f: 'share', get: function (q) { return pct(r.impressions ? Math.round(q.reached * 1000 / r.impressions) / 10 : null); } },
+          ], r.questions));
+      });
       var fb = v.feedback;
       return [
         h('h1', { text: 'Voice of customer' }),
         card(null, h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ q: qIn.value.trim() }); } }, h('label', null, 'Search ', qIn), h('button', { type: 'submit', text: 'Search' }))),
+        reach,
         qs.length ? qs : card('Surveys', empty('survey answers')),
         card('Feedback',
           h('div', { class: 'kpis', 'data-feedback': '' }, kpi('feedback', num(fb.count), 'count'), kpi('mean rating', fb.mean_rating === null ? '–' : fb.mean_rating.toFixed(2), 'mean_rating'),
