@@ -5,15 +5,15 @@
 use crate::event::DeviceClass;
 use serde::{Deserialize, Serialize};
 
-/// One UTC day in ms.
-pub const DAY_MS: i64 = 86_400_000;
+pub use super::days::DAY_MS;
 
-/// Start of the UTC day holding `ts` (ms).
+/// Start of the UTC day holding `ts` (ms). A site's days are [`super::days::day_start`].
 pub fn day_of(ts: i64) -> i64 {
-    ts.div_euclid(DAY_MS) * DAY_MS
+    super::days::day_start(ts, chrono_tz::UTC)
 }
 
-/// Dimensions every rollup row carries: day (ms, UTC midnight), device class, bot flag.
+/// Dimensions every rollup row carries: day (ms: the local midnight of the site's time zone,
+/// [`super::days`]; a UTC midnight for a site in UTC), device class, bot flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Dims {
     pub day: i64,

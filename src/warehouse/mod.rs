@@ -400,6 +400,10 @@ pub async fn list_sessions_by_reading<W: Warehouse + ?Sized>(w: &W, q: &Sessions
     Ok(tokio::task::spawn_blocking(move || q.list_of_rows(r.sessions, r.session_details)).await?)
 }
 
+/// The end of every day a store keeps (2100-01-01, ms): [`Warehouse::mark_dirty`] of
+/// `[0, ALL_DAYS_END)` marks every session of a site.
+pub const ALL_DAYS_END: i64 = 4_102_444_800_000;
+
 /// The warehouse. See the module docs.
 #[async_trait]
 pub trait Warehouse: Send + Sync + 'static {

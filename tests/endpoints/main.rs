@@ -13,6 +13,7 @@ mod access;
 mod api;
 mod clock;
 mod compat;
+mod days;
 mod heatmaps;
 mod http_contract;
 mod journeys;

@@ -9,7 +9,6 @@ use crate::rollup::regressions::{page_regressions, LOOKBACK_DAYS};
 use crate::rollup::zones::{
     compare_elements, element_clicks, problems as rank_problems, zone_metrics, Has, SessionFilter, ZoneTotals,
 };
-use crate::rollup::DAY_MS;
 use crate::warehouse::RollupQuery;
 use crate::warehouse::{Part, SessionsQuery};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -154,11 +153,11 @@ pub async fn problems(
     let (sessions, pages, elements) = rank_problems(r.problems.iter().filter(|p| sc.keeps(&p.dims)));
     // Regressions at the range's last day: page and problem rows of that day and the
     // lookback before it (day totals: cost in distinct pages × days).
-    let last_day = sc.to_day - DAY_MS;
+    let last_day = crate::model::days::days_before(sc.to_day, 1, sc.tz());
     let back = state
         .warehouse
         .read_rollup(&RollupQuery {
-            from_day: last_day - LOOKBACK_DAYS * DAY_MS,
+            from_day: crate::model::days::days_before(last_day, LOOKBACK_DAYS, sc.tz()),
             ..sc.query(vec![Part::Pages, Part::Problems], None)
         })
         .await?;
@@ -166,6 +165,7 @@ pub async fn problems(
         back.pages.iter().filter(|p| sc.keeps(&p.dims)),
         back.problems.iter().filter(|p| sc.keeps(&p.dims)),
         last_day,
+        sc.tz(),
     );
     let out = |v: Vec<crate::rollup::zones::Problem>| -> Vec<serde_json::Value> {
         v.into_iter()
@@ -236,11 +236,11 @@ pub async fn heatmap_compare(
     let sc = scope(&key, &f, &state)?;
     let page = sc.page(&p)?;
     let (from2, to2) = match (&m.from2, &m.to2) {
-        (Some(a), Some(b)) => (parse_time("from2", a)?, parse_time("to2", b)?),
+        (Some(a), Some(b)) => (parse_time("from2", a, sc.tz())?, parse_time("to2", b, sc.tz())?),
         (None, _) => return Err(ApiError::bad("from2", "missing (start of the second range)")),
         (_, None) => return Err(ApiError::bad("to2", "missing (end of the second range)")),
     };
-    let (from_day2, to_day2) = day_range(("from2", "to2"), from2, to2)?;
+    let (from_day2, to_day2) = day_range(("from2", "to2"), from2, to2, sc.tz())?;
     let sc2 = Scope {
         site: sc.site.clone(),
         from_day: from_day2,

@@ -43,7 +43,7 @@
 //! recent feedback;
 //! `limit` (default 50, at most 1000) for each recent list.
 
-use super::{day_name, page_param, scope, Filters};
+use super::{page_param, scope, Filters};
 use crate::event::{Answer, SurveyKind, NEGATIVE_RATING_MAX};
 use crate::http::{require_read, ApiError, AppState};
 use crate::rollup::{summarize_answers, survey_reach, top_terms, AnswerRow, FeedbackRow, ReachRow};
@@ -222,7 +222,7 @@ pub async fn voc(
                         answered
                             .iter()
                             .map(|(day, n)| {
-                                json!({"day": day_name(*day), "responses": n, "choices": days.get(day).cloned().unwrap_or_default()})
+                                json!({"day": sc.day_name(*day), "responses": n, "choices": days.get(day).cloned().unwrap_or_default()})
                             })
                             .collect(),
                     );
@@ -248,7 +248,7 @@ pub async fn voc(
                     out["trend"] = Value::Array(
                         per_day
                             .into_iter()
-                            .map(|(day, n)| json!({"day": day_name(day), "responses": n}))
+                            .map(|(day, n)| json!({"day": sc.day_name(day), "responses": n}))
                             .collect(),
                     );
                     out["text"] = json!({
@@ -265,7 +265,7 @@ pub async fn voc(
                         days.into_iter()
                             .map(|(day, c)| {
                                 let s = summarize_answers(*kind, &c);
-                                json!({"day": day_name(day), "responses": s.responses, "mean": s.mean, "nps": s.nps, "csat": s.csat})
+                                json!({"day": sc.day_name(day), "responses": s.responses, "mean": s.mean, "nps": s.nps, "csat": s.csat})
                             })
                             .collect(),
                     );
@@ -313,7 +313,7 @@ pub async fn voc(
                     "reached": q.reached, "answered": q.answered, "dropped": q.dropped,
                 })).collect::<Vec<_>>(),
                 "trend": days.into_iter().map(|(day, (impressions, responses))| {
-                    json!({"day": day_name(day), "impressions": impressions, "responses": responses})
+                    json!({"day": sc.day_name(day), "impressions": impressions, "responses": responses})
                 }).collect::<Vec<_>>(),
             })
         })
@@ -362,7 +362,7 @@ pub async fn voc(
         .into_iter()
         .map(|(day, rows)| {
             let (n, m, neg) = group_stats(&rows);
-            json!({"day": day_name(day), "count": n, "mean_rating": m, "negative": neg})
+            json!({"day": sc.day_name(day), "count": n, "mean_rating": m, "negative": neg})
         })
         .collect();
     let recent: Vec<Value> = fb

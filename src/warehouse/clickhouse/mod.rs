@@ -248,7 +248,7 @@ const RECOMPUTE_AFTER: &[u32] = &[5, 9];
 
 /// The end (exclusive, ms) of the days [`RECOMPUTE_AFTER`] marks: 2100-01-01, past any
 /// stored event.
-const RECOMPUTE_TO_DAY: i64 = 4_102_444_800_000;
+const RECOMPUTE_TO_DAY: i64 = crate::warehouse::ALL_DAYS_END;
 
 /// The `session_state` version of a session whose rows are being written for the first
 /// time: below every mark version (µs clock readings), so the session stays dirty, and not
