@@ -8,9 +8,8 @@
 
 use crate::common::*;
 use crate::harness::Server;
+use crate::voc::URL;
 use serde_json::{json, Value};
-
-const URL: &str = "https://shop.example/pricing";
 
 fn ms(s: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()

@@ -6,9 +6,8 @@
 
 use crate::common::*;
 use crate::harness::Server;
+use crate::voc::{answer, put, URL};
 use serde_json::{json, Value};
-
-const URL: &str = "https://shop.example/pricing";
 
 fn shown(session: &str, ts: i64, survey: &str) -> Value {
     event(
@@ -28,22 +27,6 @@ fn dismissed(session: &str, ts: i64, survey: &str, question: &str) -> Value {
         ts,
         json!({"survey_id": survey, "question_id": question, "trigger": "exit_intent"}),
     )
-}
-
-fn answer(session: &str, ts: i64, survey: &str, question: &str, kind: &str, value: Value) -> Value {
-    event(
-        "survey_response",
-        session,
-        URL,
-        ts,
-        json!({"survey_id": survey, "question_id": question, "kind": kind, "value": value, "trigger": "exit_intent"}),
-    )
-}
-
-fn put(s: &Server, path: &str, body: &Value) -> (u16, Value) {
-    let r = s.http.put(s.url(path)).bearer_auth(TOKEN).json(body).send().unwrap();
-    let st = r.status().as_u16();
-    (st, r.json().unwrap_or(Value::Null))
 }
 
 fn reach<'a>(voc: &'a Value, survey: &str) -> &'a Value {
