@@ -367,9 +367,10 @@ pub struct DayRollup {
 pub struct SessionRollup {
     /// The snippet's session id.
     pub session_id: String,
-    /// UTC midnights (ms) of the first and last day its events span. Every row it ever had
-    /// lies in these days (a session's events only grow, unless erased or expired), so a
-    /// store may look for its old rows there alone.
+    /// Starts (ms) of the first and last day its events span, days of the site's time zone
+    /// ([`crate::model::days`]). Every row it ever had lies in these days (a session's events
+    /// only grow, unless erased or expired), unless the site's time zone changed since: then
+    /// its old rows lie within a day of them (a store looks two days around).
     pub first_day: i64,
     pub last_day: i64,
     pub rows: DayRollup,

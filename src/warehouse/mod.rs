@@ -299,9 +299,10 @@ impl Part {
 #[derive(Debug, Clone)]
 pub struct RollupQuery {
     pub site: String,
-    /// UTC midnight, ms, inclusive.
+    /// A day start of the site's time zone ([`crate::model::days`]; a UTC midnight in UTC),
+    /// ms, inclusive.
     pub from_day: i64,
-    /// UTC midnight, ms, exclusive.
+    /// A day start of the site's time zone, ms, exclusive.
     pub to_day: i64,
     pub parts: Vec<Part>,
     /// Page key filter for page-level parts (matched literally).
@@ -315,9 +316,10 @@ pub struct RollupQuery {
 #[derive(Debug, Clone)]
 pub struct SessionsQuery {
     pub site: String,
-    /// UTC midnight, ms, inclusive.
+    /// A day start of the site's time zone ([`crate::model::days`]; a UTC midnight in UTC),
+    /// ms, inclusive.
     pub from_day: i64,
-    /// UTC midnight, ms, exclusive.
+    /// A day start of the site's time zone, ms, exclusive.
     pub to_day: i64,
     /// Only sessions of this device class (`None`: every class).
     pub device: Option<DeviceClass>,
@@ -477,8 +479,8 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn put_forget(&self, rec: &ForgetRecord) -> anyhow::Result<()>;
     /// All forget records.
     async fn forgets(&self) -> anyhow::Result<Vec<ForgetRecord>>;
-    /// Delete a site's raw events and rollup rows of the UTC days before `before_day` (ms,
-    /// a UTC midnight): data retention. Returns the raw events deleted; returns once they are
+    /// Delete a site's raw events before `before_day` (ms, a day start of the site's time
+    /// zone) and its rollup rows of the days before it: data retention. Returns the raw events deleted; returns once they are
     /// gone (ClickHouse: once the mutations finished).
     async fn drop_before(&self, site: &str, before_day: i64) -> anyhow::Result<u64>;
     /// Delete site `key` (`DELETE /v1/sites/{key}`, `sightline site delete`): its row, then
