@@ -1,6 +1,6 @@
 /*! Sightline dashboard. Plain JS (no build step), charts by Apache ECharts (vendor/).
  * State lives in the URL hash: #/<view>?site=&from=&to=&device=&… (from/to inclusive days,
- * YYYY-MM-DD, UTC), so every view is a shareable link. Every number comes from the query API
+ * YYYY-MM-DD, the site's dates: its time zone, UTC by default), so every view is a shareable link. Every number comes from the query API
  * with the signed-in token (sessionStorage, this tab only) as a Bearer token. */
 (function () {
   'use strict';
@@ -41,7 +41,13 @@
   function pct(v) { return v === null || v === undefined ? '–' : (v * 100).toFixed(1) + ' %'; }
   function ymd(d) { return d.toISOString().slice(0, 10); }
   function addDays(s, n) { var d = new Date(s + 'T00:00:00Z'); d.setUTCDate(d.getUTCDate() + n); return ymd(d); }
-  function today() { return ymd(new Date()); }
+  /** Today's date in the site's time zone (`settings.rules.time_zone`: the API's days), else UTC. */
+  function today(siteKey) {
+    var site = sites.filter(function (s) { return s.key === siteKey; })[0];
+    var tz = site && site.settings && site.settings.rules && site.settings.rules.time_zone;
+    try { if (tz && tz !== 'UTC') return new Intl.DateTimeFormat('en-CA', { timeZone: tz }).format(new Date()); } catch (e) { /* unknown zone */ }
+    return ymd(new Date());
+  }
 
   // ---- state in the URL ----
   function parseHash() {
@@ -49,7 +55,7 @@
     var name = (i < 0 ? raw : raw.slice(0, i)) || 'problems';
     var q = new URLSearchParams(i < 0 ? '' : raw.slice(i + 1)), s = { view: name };
     q.forEach(function (v, k) { s[k] = v; });
-    if (!s.to) s.to = today();
+    if (!s.to) s.to = today(s.site);
     if (!s.from) s.from = addDays(s.to, 1 - DEFAULT_DAYS);
     return s;
   }
@@ -538,10 +544,27 @@
         }
         return c;
       });
+      // Survey reach: impressions, response / completion / dismissal rates, drop-off per question.
+      var pct = function (x) { return x === null || x === undefined ? '–' : x.toFixed(1) + ' %'; };
+      var reach = (v.reach || []).map(function (r) {
+        return card('Reach · ' + r.survey_id + (r.title ? ': ' + r.title : ''),
+          h('div', { class: 'kpis', 'data-reach': r.survey_id },
+            kpi('impressions (sessions shown)', num(r.impressions), 'impressions'), kpi('responses', num(r.responses), 'responses'),
+            kpi('response rate', pct(r.response_rate), 'response_rate'), kpi('completion rate', pct(r.completion_rate), 'completion_rate'),
+            kpi('dismissals', num(r.dismissals), 'dismissals')),
+          h('h2', { text: 'Drop-off per question' }),
+          table('reach-' + r.survey_id, [
+            { label: 'Question', f: 'question_id', get: function (q) { return q.question_id + (q.question ? ': ' + q.question : ''); } },
+            { label: 'Reached', f: 'reached', n: 1 }, { label: 'Answered', f: 'answered', n: 1 },
+            { label: 'Left here', f: 'dropped', n: 1 },
+            { label: '% of impressions', f: 'share', get: function (q) { return pct(r.impressions ? Math.round(q.reached * 1000 / r.impressions) / 10 : null); } },
+          ], r.questions));
+      });
       var fb = v.feedback;
       return [
         h('h1', { text: 'Voice of customer' }),
         card(null, h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ q: qIn.value.trim() }); } }, h('label', null, 'Search ', qIn), h('button', { type: 'submit', text: 'Search' }))),
+        reach,
         qs.length ? qs : card('Surveys', empty('survey answers')),
         card('Feedback',
           h('div', { class: 'kpis', 'data-feedback': '' }, kpi('feedback', num(fb.count), 'count'), kpi('mean rating', fb.mean_rating === null ? '–' : fb.mean_rating.toFixed(2), 'mean_rating'),

@@ -19,7 +19,7 @@
   var noop = function () {};
 
   if (tag.hasAttribute('data-respect-dnt') && (navigator.doNotTrack === '1' || w.doNotTrack === '1')) {
-    w.sightline = { _v: 1, disabled: true, track: noop, survey: noop, feedback: noop, consent: noop,
+    w.sightline = { _v: 1, disabled: true, track: noop, survey: noop, surveyShown: noop, surveyDismissed: noop, feedback: noop, consent: noop,
       flush: function () { return Promise.resolve(true); }, _selector: selector, _query: query, _target: clickTarget };
     return;
   }
@@ -609,6 +609,14 @@
     survey: function (surveyId, questionId, kind, value, trigger) {
       enqueue(ev('survey_response', { survey_id: String(surveyId), question_id: String(questionId),
         kind: kind, value: value, trigger: trigger || 'manual' }));
+    },
+    // Survey reach: shown (an impression), and closed unfinished on question `questionId`.
+    surveyShown: function (surveyId, trigger) {
+      enqueue(ev('survey_shown', { survey_id: String(surveyId), trigger: trigger || 'manual' }));
+    },
+    surveyDismissed: function (surveyId, questionId, trigger) {
+      enqueue(ev('survey_dismissed', { survey_id: String(surveyId),
+        question_id: questionId == null ? null : String(questionId), trigger: trigger || 'manual' }));
     },
     feedback: function (f) {
       f = f || {};

@@ -12,8 +12,12 @@
  * scroll_depth {percent}, custom_event {name} (a sightline.track(name) call), manual
  * (sightline.showSurvey(id)). Targeting: page patterns (`*` wildcard) over the page key's
  * host + path, device class by viewport width; sampling per visitor and survey; frequency
- * once per visitor or once per session (localStorage `sl_svy_<id>`). Each answer is sent as
+ * once per visitor or once per session (localStorage `sl_svy_<id>`), and with
+ * max_impressions N at most N impressions per visitor (`sl_svn_<id>`; once per page view for
+ * frequency visitor; none after the last question was answered). Each answer is sent as
  * soon as it is given (partial answers count; the latest per session wins on the server).
+ * Reach: `survey_shown` when a survey opens, `survey_dismissed` (with the question on
+ * screen) when it is closed before its last question was sent.
  *
  * Exit intent (analytics.md; thresholds from config.exit_intent):
  *   desktop: the pointer leaves the viewport through the top edge, moving up, after
@@ -153,8 +157,14 @@
   var openSurvey = null, armed = [], timers = [], pvId = sl.pageviewId, feedbackOpen = false, deferred = null;
   var pageStart = 0; // performance.now() counts from the navigation: time on the first page starts there
   function capKey(sv) { return 'sl_svy_' + sv.id; }
+  function countKey(sv) { return 'sl_svn_' + sv.id; }
+  var shownHere = {}; // survey ids shown in this page view (frequency visitor with max_impressions)
   function capped(sv) {
-    var v = lget(capKey(sv));
+    var v = lget(capKey(sv)), max = sv.max_impressions;
+    if (max) {
+      if ((+lget(countKey(sv)) || 0) >= max) return true;
+      return sv.frequency === 'session' ? v === sl.sessionId : !!shownHere[sv.id];
+    }
     return v !== null && (sv.frequency !== 'session' || v === sl.sessionId);
   }
   function eligible(sv) {
@@ -227,6 +237,10 @@
       if (!parent) return;
     }
     lset(capKey(sv), sv.frequency === 'session' ? sl.sessionId : 'visitor');
+    lset(countKey(sv), String((+lget(countKey(sv)) || 0) + 1));
+    shownHere[sv.id] = true;
+    sl.surveyShown(sv.id, trigger);
+    var finished = false;
     var m = mount(pl.type === 'inline' ? 'display:block;margin:12px 0;' :
       'position:fixed;right:16px;bottom:16px;z-index:2147483647;', parent);
     var titleId = id('t'), i = 0, qs = sv.questions || [];
@@ -242,6 +256,7 @@
     var close = dialog(m.root, box, function () { return form.querySelector('input,textarea,select,button'); }, function () {
       m.host.remove();
       openSurvey = null;
+      if (!finished && qs[i]) sl.surveyDismissed(sv.id, qs[i].id, trigger); // closed on question i
       sl.flush();
     });
     closeBtn.addEventListener('click', close);
@@ -264,6 +279,8 @@
       if (v === null && q.kind !== 'text') { err.textContent = 'Please choose an answer.'; return; }
       if (v !== null) sl.survey(sv.id, q.id, q.kind, v, trigger); // sent at once: partial answers count
       if (++i < qs.length) return render();
+      finished = true;
+      if (sv.max_impressions) lset(countKey(sv), String(sv.max_impressions)); // answered: not asked again
       form.textContent = '';
       title.textContent = 'Thank you!';
       sl.flush();
@@ -318,7 +335,7 @@
     return !!sv && fire(sv, 'manual');
   };
   setInterval(function () { // a new page view (SPA navigation): time on page starts again
-    if (sl.pageviewId !== pvId) { pvId = sl.pageviewId; pageStart = now(); samples = []; arm(); }
+    if (sl.pageviewId !== pvId) { pvId = sl.pageviewId; pageStart = now(); samples = []; shownHere = {}; arm(); }
   }, 500);
   arm();
 

@@ -328,10 +328,12 @@ fn main() -> anyhow::Result<()> {
         Command::Rollup { command: RollupCommand::Rebuild { site, from, to }, backends: args } => {
             tokio::runtime::Runtime::new()?.block_on(async {
                 let wh = app::connect_warehouse(&args).await?;
-                let f = sightline::http::query::parse_time("from", &from).map_err(|e| anyhow::anyhow!("{e}"))?;
-                let t = sightline::http::query::parse_time("to", &to).map_err(|e| anyhow::anyhow!("{e}"))?;
+                // Raw events are kept by UTC day: the dates are UTC dates.
+                let utc = chrono_tz::UTC;
+                let f = sightline::http::query::parse_time("from", &from, utc).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let t = sightline::http::query::parse_time("to", &to, utc).map_err(|e| anyhow::anyhow!("{e}"))?;
                 // The days of a query range: `--to` exclusive, `--to` = `--from` that one day.
-                let (from_day, to_day) = sightline::http::query::day_range(("--from", "--to"), f, t)
+                let (from_day, to_day) = sightline::http::query::day_range(("--from", "--to"), f, t, utc)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let n = wh.mark_dirty(&site, from_day, to_day).await?;
                 eprintln!("marked {n} sessions of {site} with events in {from}..{to} for recomputation");

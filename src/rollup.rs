@@ -22,8 +22,9 @@ pub mod timeline;
 pub mod zones;
 
 pub use definitions::{
-    compute_day, compute_sessions, funnel, journey_rows, journeys, sessionize, summarize_answers, top_terms,
-    FunnelStep, Journeys, PageView, Session, SessionPath, SurveySummary,
+    compute_day, compute_sessions, funnel, journey_rows, journeys, reach_rows, sessionize, summarize_answers,
+    survey_reach, top_terms, FunnelStep, Journeys, PageView, QuestionReach, Session, SessionPath, SurveyReach,
+    SurveySummary,
 };
 
 pub use crate::model::rows::*;

@@ -27,9 +27,9 @@ pub struct SiteSettings {
     /// 1000 events); `0`: none; unset: the server's `--quota-site-eps`. Over it, ingest
     /// answers `429` + `Retry-After` and the snippet retries, keeping the events meanwhile.
     pub events_per_minute: Option<u32>,
-    /// Keep this many UTC days of raw events and rollups (today counts as one); older days
-    /// are deleted by the rollup role every hour (`sightline retention run` does it now).
-    /// Unset: kept for ever.
+    /// Keep this many days (of the site's time zone) of raw events and rollups (today counts
+    /// as one); older days are deleted by the rollup role every hour (`sightline retention
+    /// run` does it now). Unset: kept for ever.
     pub retention_days: Option<u32>,
     /// Survey definitions ([`crate::survey`]). Default none.
     pub surveys: Vec<Survey>,

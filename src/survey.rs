@@ -19,7 +19,7 @@
 //!                 "options": ["Pricing", "Docs", "Other"], "multiple": true},
 //!                {"id": "q3", "kind": "text", "text": "Anything else?"}],
 //!  "targeting": {"pages": ["*/pricing*"], "devices": ["desktop", "mobile"]},
-//!  "trigger": {"type": "exit_intent"}, "sampling": 0.5, "frequency": "visitor",
+//!  "trigger": {"type": "exit_intent"}, "sampling": 0.5, "frequency": "visitor", "max_impressions": 3,
 //!  "placement": {"type": "popup"}}
 //! ```
 //! Triggers: `exit_intent` (see [`ExitIntent`]), `time_on_page` (`ms` on the page),
@@ -120,16 +120,22 @@ pub enum Trigger {
     Manual,
 }
 
-/// How often one visitor may see a survey.
+/// How often one visitor may see a survey (with [`Survey::max_impressions`], the cap on
+/// impressions in all).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Frequency {
-    /// Once per visitor (remembered in localStorage).
+    /// Once per visitor (remembered in localStorage); with `max_impressions` N, up to N
+    /// times per visitor, at most once per page view.
     #[default]
     Visitor,
-    /// Once per session (remembered with the session id in localStorage).
+    /// Once per session (remembered with the session id in localStorage); with
+    /// `max_impressions` N, in at most N sessions.
     Session,
 }
+
+/// Most impressions `max_impressions` may allow.
+pub const MAX_IMPRESSIONS: u32 = 1000;
 
 /// Where a survey shows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -170,6 +176,12 @@ pub struct Survey {
     pub sampling: f64,
     #[serde(default)]
     pub frequency: Frequency,
+    /// Show it at most this many times per visitor (impressions counted in the visitor's
+    /// localStorage, `sl_svn_<id>`), 1..1000; a visitor who answered its last question is
+    /// not asked again. Unset: once per visitor (`frequency` visitor) or once per session
+    /// without limit (`frequency` session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_impressions: Option<u32>,
     #[serde(default)]
     pub placement: Placement,
 }
@@ -350,6 +362,15 @@ impl Survey {
         if !(0.0..=1.0).contains(&self.sampling) {
             return Err(bad(f("sampling"), "must be a share of visitors, 0..1"));
         }
+        if self
+            .max_impressions
+            .is_some_and(|n| !(1..=MAX_IMPRESSIONS).contains(&n))
+        {
+            return Err(bad(
+                f("max_impressions"),
+                format!("must be 1..{MAX_IMPRESSIONS} (impressions per visitor)"),
+            ));
+        }
         if let Placement::Inline { selector } = &self.placement {
             if selector.trim().is_empty() || selector.chars().count() > crate::event::validate::MAX_SELECTOR_CHARS {
                 return Err(bad(
@@ -473,6 +494,11 @@ mod tests {
         let mut b = base.clone();
         b["sampling"] = serde_json::json!(1.5);
         assert_eq!(survey(b).unwrap_err().0, "sampling");
+        let mut b = base.clone();
+        b["max_impressions"] = serde_json::json!(0);
+        assert_eq!(survey(b.clone()).unwrap_err().0, "max_impressions");
+        b["max_impressions"] = serde_json::json!(3);
+        assert_eq!(survey(b).unwrap().max_impressions, Some(3));
         let fb = FeedbackButton {
             categories: vec!["bug".into(), "rant".into()],
             ..FeedbackButton::default()
@@ -497,14 +523,13 @@ pub fn check_answer(
     value: &crate::event::Answer,
 ) -> Result<(), (&'static str, String)> {
     use crate::event::Answer;
-    let Some(survey) = surveys.iter().find(|s| s.id == survey_id) else {
+    check_question(surveys, survey_id, question_id)?;
+    let Some(q) = surveys
+        .iter()
+        .find(|s| s.id == survey_id)
+        .and_then(|s| s.questions.iter().find(|q| q.id == question_id))
+    else {
         return Ok(());
-    };
-    let Some(q) = survey.questions.iter().find(|q| q.id == question_id) else {
-        return Err((
-            "question_id",
-            format!("survey {survey_id} has no question {question_id}"),
-        ));
     };
     if q.kind != kind {
         return Err((
@@ -533,6 +558,18 @@ pub fn check_answer(
                 Err(("value", format!("question {question_id} is rated {lo}..{hi}")))
             }
         }
+        _ => Ok(()),
+    }
+}
+
+/// Check that `question_id` is a question of survey `survey_id` when the site defines that
+/// survey (a `survey_response` or the last question reached of a `survey_dismissed`).
+pub fn check_question(surveys: &[Survey], survey_id: &str, question_id: &str) -> Result<(), (&'static str, String)> {
+    match surveys.iter().find(|s| s.id == survey_id) {
+        Some(s) if !s.questions.iter().any(|q| q.id == question_id) => Err((
+            "question_id",
+            format!("survey {survey_id} has no question {question_id}"),
+        )),
         _ => Ok(()),
     }
 }

@@ -1,4 +1,4 @@
-//! The v1 event model: one Rust definition of the eight event types of `api.md`.
+//! The v1 event model: one Rust definition of the ten event types of `api.md`.
 //!
 //! Data path: JSON from the snippet is checked field by field in [`validate`], enriched in
 //! [`enrich`] (skew correction, page key, device class, bot flag, PII scrubbing) into an
@@ -190,6 +190,20 @@ pub enum Payload {
         value: Answer,
         trigger: Option<String>,
     },
+    /// A survey opened on the page: one impression (analytics.md, "Survey reach").
+    SurveyShown {
+        survey_id: String,
+        /// What opened it (`exit_intent`, `time_on_page`, `manual`, …).
+        trigger: Option<String>,
+    },
+    /// A survey closed without finishing it (the close button, Escape, or the feedback form
+    /// taking its place).
+    SurveyDismissed {
+        survey_id: String,
+        /// The question on screen when it was closed: the last question reached.
+        question_id: Option<String>,
+        trigger: Option<String>,
+    },
     Feedback {
         /// 1..5; ≤ 2 is negative.
         rating: Option<u8>,
@@ -218,6 +232,8 @@ impl Payload {
             Payload::Zone { .. } => "zone",
             Payload::Replay { .. } => "replay",
             Payload::SurveyResponse { .. } => "survey_response",
+            Payload::SurveyShown { .. } => "survey_shown",
+            Payload::SurveyDismissed { .. } => "survey_dismissed",
             Payload::Feedback { .. } => "feedback",
             Payload::Custom { .. } => "custom",
             Payload::ReplayChunk(_) => "replay_chunk",
@@ -231,14 +247,16 @@ pub const FEEDBACK_CATEGORIES: [&str; 4] = ["bug", "idea", "praise", "other"];
 /// Ratings at or below this are negative feedback (analytics.md, "Feedback button").
 pub const NEGATIVE_RATING_MAX: u8 = 2;
 
-/// The eight v1 type names, in `api.md` order.
-pub const EVENT_TYPES: [&str; 8] = [
+/// The v1 type names, in `api.md` order.
+pub const EVENT_TYPES: [&str; 10] = [
     "pageview",
     "click",
     "scroll",
     "zone",
     "replay",
     "survey_response",
+    "survey_shown",
+    "survey_dismissed",
     "feedback",
     "custom",
 ];
@@ -383,6 +401,19 @@ impl Event {
                     trigger: trigger.clone().unwrap_or_default(),
                 })
             }
+            Payload::SurveyShown { survey_id, trigger } => P::SurveyShown(pb::SurveyShown {
+                survey_id: survey_id.clone(),
+                trigger: trigger.clone().unwrap_or_default(),
+            }),
+            Payload::SurveyDismissed {
+                survey_id,
+                question_id,
+                trigger,
+            } => P::SurveyDismissed(pb::SurveyDismissed {
+                survey_id: survey_id.clone(),
+                question_id: question_id.clone().unwrap_or_default(),
+                trigger: trigger.clone().unwrap_or_default(),
+            }),
             Payload::Feedback {
                 rating,
                 comment,
@@ -487,6 +518,15 @@ impl Event {
                     trigger: none_if_empty(s.trigger),
                 }
             }
+            P::SurveyShown(s) => Payload::SurveyShown {
+                survey_id: s.survey_id,
+                trigger: none_if_empty(s.trigger),
+            },
+            P::SurveyDismissed(s) => Payload::SurveyDismissed {
+                survey_id: s.survey_id,
+                question_id: none_if_empty(s.question_id),
+                trigger: none_if_empty(s.trigger),
+            },
             P::Feedback(f) => Payload::Feedback {
                 rating: f.rating.map(|r| r.min(255) as u8),
                 comment: none_if_empty(f.comment),

@@ -418,6 +418,21 @@ pub fn validate_event(index: usize, wire: &WireEvent, site: &str) -> Result<Vali
                 _ => None,
             }
         }
+        Some("survey_shown") => {
+            let survey_id = f.record(f.req_str("survey_id", MAX_LABEL_CHARS));
+            let trigger = f.opt_str("trigger", MAX_LABEL_CHARS);
+            survey_id.map(|survey_id| Payload::SurveyShown { survey_id, trigger })
+        }
+        Some("survey_dismissed") => {
+            let survey_id = f.record(f.req_str("survey_id", MAX_LABEL_CHARS));
+            let question_id = f.opt_str("question_id", MAX_LABEL_CHARS);
+            let trigger = f.opt_str("trigger", MAX_LABEL_CHARS);
+            survey_id.map(|survey_id| Payload::SurveyDismissed {
+                survey_id,
+                question_id,
+                trigger,
+            })
+        }
         Some("feedback") => {
             let rating = match f.get("rating") {
                 None => Ok(None),

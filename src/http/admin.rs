@@ -200,7 +200,10 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
 /// Apply a [`SitePatch`] to the stored site `key` and store it, validated like a new site
 /// (bad settings name the field: `400`); `404` (field `key`) for an unknown site. The one path
 /// by which the API and the CLI (`sightline site update`) change sites. Rollups already
-/// computed are not touched: run `sightline rollup rebuild` to recompute history.
+/// computed are not touched (run `sightline rollup rebuild` to recompute history), except
+/// when the site's time zone (`settings.rules.time_zone`) changes: its days change, so every
+/// session of the site is marked dirty and the rollup job recomputes them
+/// ([`crate::model::days`]).
 pub async fn update_site(warehouse: &dyn Warehouse, key: &str, patch: SitePatch) -> Result<Site, ApiError> {
     let Some(cur) = warehouse.sites().await?.into_iter().find(|s| s.key == key) else {
         return Err(ApiError {
@@ -226,6 +229,12 @@ pub async fn update_site(warehouse: &dyn Warehouse, key: &str, patch: SitePatch)
     site.created_at = cur.created_at;
     refuse_compat_clash(&site, &warehouse.sites().await?)?;
     warehouse.put_site(&site).await?;
+    if site.settings.rules.time_zone != cur.settings.rules.time_zone {
+        let n = warehouse
+            .mark_dirty(&site.key, 0, crate::warehouse::ALL_DAYS_END)
+            .await?;
+        tracing::info!(site = %site.key, sessions = n, time_zone = %site.settings.rules.time_zone, "time zone changed: sessions marked for recompute");
+    }
     Ok(site)
 }
 

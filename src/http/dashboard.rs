@@ -19,7 +19,6 @@
 use crate::event::DeviceClass;
 use crate::http::query::{day_name, filter_days, heatmap_data, page_param, parse_time, zones_data, Filters, PageParam};
 use crate::http::{require_read, ApiError, AppState};
-use crate::rollup::DAY_MS;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -250,7 +249,7 @@ pub async fn create_grant(
     }
     for (field, v) in [("from", &r.from), ("to", &r.to)] {
         if let Some(v) = v {
-            parse_time(field, v)?;
+            parse_time(field, v, chrono_tz::UTC)?;
         }
     }
     if let Some(d) = &r.device {
@@ -336,14 +335,15 @@ pub async fn overlay_data(
             url: Some(g.page.clone()),
             ..PageParam::default()
         };
-        let (first_day, end_day) = filter_days(&f, state.clock.now_ms())?;
+        let tz = site.settings.rules.time_zone;
+        let (first_day, end_day) = filter_days(&f, state.clock.now_ms(), tz)?;
         let heatmap = heatmap_data(&state, &g.site, &f, &p).await?;
         let zones = zones_data(&state, &g.site, &f, &p).await?;
         Ok::<_, ApiError>(serde_json::json!({
             "site": g.site, "page": g.page, "expires_at": g.exp,
             "from": g.from, "to": g.to, "device": g.device,
             // The days the range covers, as the query API reads it (defaults filled in).
-            "days": {"first": day_name(first_day), "last": day_name(end_day - DAY_MS)},
+            "days": {"first": day_name(first_day, tz), "last": day_name(end_day - 1, tz)},
             "heatmap": heatmap, "zones": zones, "zone_rules": site.settings.zones,
         }))
     };

@@ -168,6 +168,16 @@ pub async fn accept(
                 crate::survey::check_answer(&site.settings.surveys, survey_id, question_id, *kind, value)
                     .map_err(|(field, reason)| Rejection::new(i, field, reason))?;
             }
+            // A dismissal of a defined survey names one of its questions.
+            if let crate::event::Payload::SurveyDismissed {
+                survey_id,
+                question_id: Some(question_id),
+                ..
+            } = &ok.event.payload
+            {
+                crate::survey::check_question(&site.settings.surveys, survey_id, question_id)
+                    .map_err(|(field, reason)| Rejection::new(i, field, reason))?;
+            }
             Ok(ok)
         });
         match result {

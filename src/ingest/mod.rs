@@ -150,7 +150,7 @@ pub async fn preflight(req: HttpRequest, state: web::Data<IngestState>) -> HttpR
 /// the snippet can read the status and `Retry-After` and tell "retry" from "give up".
 #[utoipa::path(post, path = "/v1/events", tag = "ingest",
     params(("compression" = Option<String>, Query, description = "gzip|deflate|br for bodies sent without Content-Encoding (beacons)")),
-    request_body(content = String, content_type = "text/plain", description = "JSON envelope {site, sent_at, events: [...]} (text/plain or application/json; gzip, deflate, br)"),
+    request_body(content = String, content_type = "text/plain", description = "JSON envelope {site, sent_at, events: [...]} (text/plain or application/json; gzip, deflate, br); event types: pageview, click, scroll, zone, replay, survey_response, survey_shown {survey_id, trigger?}, survey_dismissed {survey_id, question_id? (the last question reached), trigger?}, feedback, custom"),
     responses(
         (status = 202, description = "Accepted events are durable in the log", body = IngestResponse),
         (status = 400, description = "Malformed envelope, or every event rejected (each names field and reason)"),

@@ -5,15 +5,15 @@
 use crate::event::DeviceClass;
 use serde::{Deserialize, Serialize};
 
-/// One UTC day in ms.
-pub const DAY_MS: i64 = 86_400_000;
+pub use super::days::DAY_MS;
 
-/// Start of the UTC day holding `ts` (ms).
+/// Start of the UTC day holding `ts` (ms). A site's days are [`super::days::day_start`].
 pub fn day_of(ts: i64) -> i64 {
-    ts.div_euclid(DAY_MS) * DAY_MS
+    super::days::day_start(ts, chrono_tz::UTC)
 }
 
-/// Dimensions every rollup row carries: day (ms, UTC midnight), device class, bot flag.
+/// Dimensions every rollup row carries: day (ms: the local midnight of the site's time zone,
+/// [`super::days`]; a UTC midnight for a site in UTC), device class, bot flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Dims {
     pub day: i64,
@@ -327,6 +327,34 @@ pub struct SurveyRow {
     pub responses: u64,
 }
 
+/// Survey reach of the sessions that started on `dims.day` (analytics.md, "Survey reach"):
+/// one row per session that was shown a survey, answered it or closed it, summed per
+/// (survey, answered, dismissed_at, dismissed). An additive part: impressions, responses,
+/// completions, dismissals and the reach of each question are sums of `sessions` over the
+/// rows that match, made at query time against the survey's definition
+/// ([`crate::http::query::voc`]), so a changed definition needs no recompute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReachRow {
+    pub dims: Dims,
+    pub survey_id: String,
+    /// The questions the session answered, distinct, sorted, joined by [`PATH_SEP`]; "" none.
+    pub answered: String,
+    /// The questions on screen when the session closed the survey unfinished (the last
+    /// question reached), distinct, sorted, joined by [`PATH_SEP`]; "" none.
+    pub dismissed_at: String,
+    /// The session closed the survey unfinished at least once.
+    pub dismissed: bool,
+    /// Sessions (1 per session; summed).
+    pub sessions: u64,
+}
+
+impl ReachRow {
+    /// The question ids of a joined list ([`ReachRow::answered`], [`ReachRow::dismissed_at`]).
+    pub fn ids(joined: &str) -> impl Iterator<Item = &str> {
+        joined.split(PATH_SEP).filter(|q| !q.is_empty())
+    }
+}
+
 /// One survey answer as it counts: the latest response of its session to its (survey,
 /// question), with where and when it was given, so answers can be read, searched and linked
 /// to their session (`session_key` as in [`SessionRow`]).
@@ -387,6 +415,9 @@ pub struct DayRollup {
     /// Frustration signals for `/problems` (see [`ProblemRow`]).
     #[serde(default)]
     pub problems: Vec<ProblemRow>,
+    /// Survey reach for `/voc` (see [`ReachRow`]).
+    #[serde(default)]
+    pub reach: Vec<ReachRow>,
 }
 
 /// The rollup rows of one snippet session: every server-side session it split into, on
@@ -395,9 +426,10 @@ pub struct DayRollup {
 pub struct SessionRollup {
     /// The snippet's session id.
     pub session_id: String,
-    /// UTC midnights (ms) of the first and last day its events span. Every row it ever had
-    /// lies in these days (a session's events only grow, unless erased or expired), so a
-    /// store may look for its old rows there alone.
+    /// Starts (ms) of the first and last day its events span, days of the site's time zone
+    /// ([`crate::model::days`]). Every row it ever had lies in these days (a session's events
+    /// only grow, unless erased or expired), unless the site's time zone changed since: then
+    /// its old rows lie within a day of them (a store looks two days around).
     pub first_day: i64,
     pub last_day: i64,
     pub rows: DayRollup,
@@ -438,6 +470,15 @@ impl DayRollup {
         r.problems.sort_by(|a, b| {
             (a.dims, a.kind, &a.page, &a.selector, &a.zone).cmp(&(b.dims, b.kind, &b.page, &b.selector, &b.zone))
         });
+        r.reach.sort_by(|a, b| {
+            (a.dims, &a.survey_id, &a.answered, &a.dismissed_at, a.dismissed).cmp(&(
+                b.dims,
+                &b.survey_id,
+                &b.answered,
+                &b.dismissed_at,
+                b.dismissed,
+            ))
+        });
         r.answers
             .sort_by(|a, b| (a.dims.day, a.ts, &a.id).cmp(&(b.dims.day, b.ts, &b.id)));
         r.feedback
@@ -458,6 +499,7 @@ impl DayRollup {
             session_details,
             journeys,
             problems,
+            reach,
         } = other;
         self.pages.extend(pages);
         self.grid.extend(grid);
@@ -471,6 +513,7 @@ impl DayRollup {
         self.session_details.extend(session_details);
         self.journeys.extend(journeys);
         self.problems.extend(problems);
+        self.reach.extend(reach);
     }
 }
 

@@ -40,8 +40,10 @@ pub struct Rules {
     /// Also start a new session at midnight in `time_zone` (Matomo does; users ask to turn it
     /// off). Default false (analytics.md, "Session"). 00:00:00.000 belongs to the new day.
     pub split_at_midnight: bool,
-    /// The site's time zone (IANA name such as `Europe/Berlin`), used by
-    /// `split_at_midnight`. Default `UTC`. Rollup days stay UTC days.
+    /// The site's time zone (IANA name such as `Europe/Berlin`): its days are the days of
+    /// every day-based number (a session's start day, daily series, `from`/`to` dates,
+    /// retention; [`crate::model::days`]) and of `split_at_midnight`. Default `UTC`.
+    /// Changing it recomputes the site's rollups.
     #[serde(deserialize_with = "time_zone_by_name")]
     pub time_zone: chrono_tz::Tz,
 }

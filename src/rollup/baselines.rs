@@ -18,7 +18,9 @@
 
 use super::definitions::funnel_depth;
 use super::regressions::{run_since, BASELINE_DAYS, LOOKBACK_DAYS, MIN_BASELINE_DAYS};
-use super::{FunnelStep, SessionRow, SurveyRow, DAY_MS};
+use super::{FunnelStep, SessionRow, SurveyRow};
+use crate::model::days;
+use chrono_tz::Tz;
 use crate::event::SurveyKind;
 use crate::model::goal::FUNNEL_GOAL_WINDOW_MS;
 use serde::Serialize;
@@ -106,15 +108,17 @@ fn below(v: f64, base: &mut [f64], threshold: impl Fn(f64) -> f64) -> Option<(f6
     (v < min && v <= threshold(med)).then_some((med, min))
 }
 
-/// Regressed steps of the goal funnel `steps` at `last_day` (UTC midnight, ms), from the
+/// Regressed steps of the goal funnel `steps` at `last_day` (a day start of the site's time
+/// zone `tz`, ms), from the
 /// session rows of days `last_day − LOOKBACK_DAYS ..= last_day` (already filtered by device
 /// and bots; other days are ignored).
 pub fn step_regressions<'a>(
     sessions: impl IntoIterator<Item = &'a SessionRow>,
     steps: &[FunnelStep],
     last_day: i64,
+    tz: Tz,
 ) -> Vec<StepRegression> {
-    let first = last_day - LOOKBACK_DAYS * DAY_MS;
+    let first = days::days_before(last_day, LOOKBACK_DAYS, tz);
     let counts = step_counts(
         sessions
             .into_iter()
@@ -132,7 +136,7 @@ pub fn step_regressions<'a>(
         let verdict = |d: i64| -> Option<(f64, f64, f64, u64)> {
             let &(v, n) = series.get(&d).filter(|x| x.1 >= MIN_STEP_SESSIONS)?;
             let mut base: Vec<f64> = (1..=BASELINE_DAYS)
-                .filter_map(|i| series.get(&(d - i * DAY_MS)).map(|x| x.0))
+                .filter_map(|i| series.get(&days::days_before(d, i, tz)).map(|x| x.0))
                 .collect();
             below(v, &mut base, |med| (1.0 - STEP_DROP) * med).map(|(med, min)| (v, med, min, n))
         };
@@ -141,7 +145,7 @@ pub fn step_regressions<'a>(
                 step: k + 1,
                 from: step_name(&steps[k - 1]),
                 to: step_name(&steps[k]),
-                since: run_since(last_day, |d| verdict(d).is_some()),
+                since: run_since(last_day, tz, |d| verdict(d).is_some()),
                 conversion_pct: round1(v),
                 baseline_median_pct: round1(med),
                 baseline_min_pct: round1(min),
@@ -170,8 +174,8 @@ fn nps_counts<'a>(rows: impl IntoIterator<Item = &'a SurveyRow>) -> BTreeMap<(&'
 /// Surveys whose NPS is below its baseline at `last_day`, from the survey rows (answer counts
 /// per day: the day totals `/voc` sums) of days `last_day − LOOKBACK_DAYS ..= last_day`
 /// (filtered by device and bots; other days are ignored).
-pub fn nps_regressions<'a>(rows: impl IntoIterator<Item = &'a SurveyRow>, last_day: i64) -> Vec<NpsRegression> {
-    let first = last_day - LOOKBACK_DAYS * DAY_MS;
+pub fn nps_regressions<'a>(rows: impl IntoIterator<Item = &'a SurveyRow>, last_day: i64, tz: Tz) -> Vec<NpsRegression> {
+    let first = days::days_before(last_day, LOOKBACK_DAYS, tz);
     let mut by_survey: BTreeMap<&str, BTreeMap<i64, (f64, u64)>> = BTreeMap::new();
     for ((survey, day), (p, d, n)) in nps_counts(
         rows.into_iter()
@@ -185,14 +189,14 @@ pub fn nps_regressions<'a>(rows: impl IntoIterator<Item = &'a SurveyRow>, last_d
         let verdict = |d: i64| -> Option<(f64, f64, f64, u64)> {
             let &(v, n) = series.get(&d).filter(|x| x.1 >= MIN_NPS_ANSWERS)?;
             let mut base: Vec<f64> = (1..=BASELINE_DAYS)
-                .filter_map(|i| series.get(&(d - i * DAY_MS)).map(|x| x.0))
+                .filter_map(|i| series.get(&days::days_before(d, i, tz)).map(|x| x.0))
                 .collect();
             below(v, &mut base, |med| med - NPS_DROP_POINTS).map(|(med, min)| (v, med, min, n))
         };
         if let Some((v, med, min, n)) = verdict(last_day) {
             out.push(NpsRegression {
                 survey: survey.to_string(),
-                since: run_since(last_day, |d| verdict(d).is_some()),
+                since: run_since(last_day, tz, |d| verdict(d).is_some()),
                 nps: round1(v),
                 baseline_median: round1(med),
                 baseline_min: round1(min),

@@ -16,10 +16,11 @@
 //!   (start-up, a new day, a new site).
 
 use super::leases::Leases;
-use super::{day_of, DayRollup, DAY_MS};
+use super::{day_of, DayRollup};
 use crate::clock::{Clock, SystemClock};
 use crate::event::SurveyKind;
 use crate::metrics::{self, SiteSignals, MAX_PAGES_PER_SITE, MAX_SURVEYS_PER_SITE, METRICS};
+use crate::model::days;
 use crate::sites::SiteCache;
 use crate::warehouse::{DirtySession, Shard};
 use crate::warehouse::{Part, RollupQuery, Warehouse};
@@ -186,7 +187,7 @@ fn apply(site: &str, day: i64, s: &SiteSignals, only_if_new: bool) {
 
 /// Export today's signals of every known site not exported yet, from the stored rows, and
 /// drop those of sites no longer known (deleted: their series leave `/metrics`).
-async fn seed_missing(warehouse: &dyn Warehouse, sites: &SiteCache, today: i64) {
+async fn seed_missing(warehouse: &dyn Warehouse, sites: &SiteCache, today: i64, now_ms: i64) {
     let known: HashSet<String> = sites.all().into_iter().map(|s| s.key).collect();
     let missing: Vec<String> = {
         let mut t = TODAY.lock().expect("rollup signals lock");
@@ -201,7 +202,7 @@ async fn seed_missing(warehouse: &dyn Warehouse, sites: &SiteCache, today: i64) 
     for site in missing {
         let steps = goal_steps(sites, &site);
         match warehouse
-            .read_rollup(&signal_query(&site, today, steps.is_some()))
+            .read_rollup(&signal_query(sites, &site, now_ms, steps.is_some()))
             .await
         {
             Ok(r) => apply(&site, today, &site_signals(&r, steps.as_deref()), true),
@@ -324,8 +325,8 @@ pub async fn run_once_on(
             report.events += events;
         }
     }
-    refresh_signals(warehouse, sites, today, signals_now).await;
-    seed_missing(warehouse, sites, today).await;
+    refresh_signals(warehouse, sites, today, clock.now_ms(), signals_now).await;
+    seed_missing(warehouse, sites, today, clock.now_ms()).await;
     METRICS
         .rollup_pass_duration_seconds
         .with_label_values::<&str>(&[])
@@ -369,7 +370,7 @@ async fn recompute(
 
 /// Read back today's signals of the sites whose rows changed, each at most every
 /// [`SIGNALS_EVERY`] unless `now`.
-async fn refresh_signals(warehouse: &dyn Warehouse, sites: &SiteCache, today: i64, now: bool) {
+async fn refresh_signals(warehouse: &dyn Warehouse, sites: &SiteCache, today: i64, now_ms: i64, now: bool) {
     let due: Vec<String> = {
         let mut t = TODAY.lock().expect("rollup signals lock");
         let due: Vec<String> = t
@@ -387,7 +388,7 @@ async fn refresh_signals(warehouse: &dyn Warehouse, sites: &SiteCache, today: i6
     for site in due {
         let steps = goal_steps(sites, &site);
         match warehouse
-            .read_rollup(&signal_query(&site, today, steps.is_some()))
+            .read_rollup(&signal_query(sites, &site, now_ms, steps.is_some()))
             .await
         {
             Ok(r) => apply(&site, today, &site_signals(&r, steps.as_deref()), false),
@@ -399,16 +400,22 @@ async fn refresh_signals(warehouse: &dyn Warehouse, sites: &SiteCache, today: i6
     }
 }
 
-fn signal_query(site: &str, today: i64, funnel_goal: bool) -> RollupQuery {
+/// The rows of `site`'s today (its own day, in its time zone) at `now_ms`; with the session
+/// rows too when the site's goal is a funnel (the goal's step conversion).
+fn signal_query(sites: &SiteCache, site: &str, now_ms: i64, funnel_goal: bool) -> RollupQuery {
+    let tz = sites
+        .get(site)
+        .map(|s| s.settings.rules.time_zone)
+        .unwrap_or(chrono_tz::UTC);
+    let from_day = days::day_start(now_ms, tz);
     let mut parts = SIGNAL_PARTS.to_vec();
     if funnel_goal {
-        // The goal's step conversion: today's session rows (their steps).
         parts.push(Part::Sessions);
     }
     RollupQuery {
         site: site.to_string(),
-        from_day: today,
-        to_day: today + DAY_MS,
+        from_day,
+        to_day: days::next_day(from_day, tz),
         parts,
         page: None,
     }
@@ -469,11 +476,13 @@ pub async fn apply_retention_on(
     warehouse: &dyn Warehouse,
     sites: &[crate::sites::Site],
 ) -> anyhow::Result<Vec<(String, u64)>> {
-    let today = day_of(clock.now_ms());
     let mut out = Vec::new();
     for s in sites {
-        if let Some(days) = s.settings.retention_days.filter(|d| *d > 0) {
-            let before = today - (days as i64 - 1) * DAY_MS;
+        if let Some(n) = s.settings.retention_days.filter(|d| *d > 0) {
+            // The site's today counts as one of its days.
+            let tz = s.settings.rules.time_zone;
+            let before = days::days_before(days::day_start(clock.now_ms(), tz), n as i64 - 1, tz);
+            let days = n;
             let n = warehouse.drop_before(&s.key, before).await?;
             if n > 0 {
                 tracing::info!(site = %s.key, days, events = n, "retention: deleted events of older days");

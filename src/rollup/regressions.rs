@@ -1,7 +1,7 @@
 //! Regressions of a page's frustration rate against its daily baseline (analytics.md,
 //! "Regressions"): what `/problems` flags as "new since …".
 //!
-//! Per page and UTC day, the **frustration rate** is (rage clicks + dead clicks) per 100
+//! Per page and day (of the site's time zone), the **frustration rate** is (rage clicks + dead clicks) per 100
 //! page views: the signals of the `/problems` page rows (sessions that started that day)
 //! over the page views of the page rows (page views of that day). A day is **above baseline** when its rate is above every rate of the
 //! [`BASELINE_DAYS`] days before it that had page views (the baseline's spread), at least
@@ -10,7 +10,9 @@
 //! day is above baseline; `since` is the first day of the run of consecutive days above
 //! baseline that ends there.
 
-use super::{Dims, PageRow, ProblemKind, ProblemRow, DAY_MS};
+use super::{Dims, PageRow, ProblemKind, ProblemRow};
+use crate::model::days;
+use chrono_tz::Tz;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -29,7 +31,7 @@ pub const LOOKBACK_DAYS: i64 = 2 * BASELINE_DAYS;
 /// A page whose frustration rate is above its baseline on the range's last day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Regression {
-    /// First day (`YYYY-MM-DD`, UTC) of the run of days above baseline.
+    /// First day (`YYYY-MM-DD`, the site's date) of the run of days above baseline.
     pub since: String,
     /// (rage + dead clicks) per 100 page views on the last day, rounded to 0.1.
     pub rate_per_100: f64,
@@ -54,17 +56,19 @@ pub(super) fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Per page (page key) the regression at `last_day` (UTC midnight, ms), from page rows and
+/// Per page (page key) the regression at `last_day` (a day start of `tz`, ms), from page rows and
 /// problem rows ([`ProblemKind::Page`]; others are ignored) of days `last_day − LOOKBACK_DAYS ..= last_day` (rows must already be
 /// filtered by device and bots; other days are ignored). Pages not flagged are absent.
 pub fn page_regressions<'a>(
     pages: impl IntoIterator<Item = &'a PageRow>,
     problems: impl IntoIterator<Item = &'a ProblemRow>,
     last_day: i64,
+    tz: Tz,
 ) -> BTreeMap<String, Regression> {
+    let before = |d: i64, k: i64| days::days_before(d, k, tz);
     // (page, day) → (page views, rage + dead)
     let mut days: BTreeMap<(&str, i64), (u64, u64)> = BTreeMap::new();
-    let first = last_day - LOOKBACK_DAYS * DAY_MS;
+    let first = before(last_day, LOOKBACK_DAYS);
     let in_window = |d: &Dims| d.day >= first && d.day <= last_day;
     for p in pages.into_iter().filter(|p| in_window(&p.dims)) {
         days.entry((&p.page, p.dims.day)).or_default().0 += p.pageviews;
@@ -86,7 +90,7 @@ pub fn page_regressions<'a>(
         let above = |d: i64| -> Option<(f64, f64, f64)> {
             let today = series.get(&d).copied().filter(|v| v.0 >= MIN_PAGEVIEWS)?;
             let mut base: Vec<f64> = (1..=BASELINE_DAYS)
-                .filter_map(|k| series.get(&(d - k * DAY_MS)).copied())
+                .filter_map(|k| series.get(&before(d, k)).copied())
                 .filter(|v| v.0 > 0)
                 .map(rate)
                 .collect();
@@ -101,7 +105,7 @@ pub fn page_regressions<'a>(
         let Some((r, med, max)) = above(last_day) else {
             continue;
         };
-        let since = run_since(last_day, |d| above(d).is_some());
+        let since = run_since(last_day, tz, |d| above(d).is_some());
         out.insert(
             page.to_string(),
             Regression {
@@ -115,23 +119,23 @@ pub fn page_regressions<'a>(
     out
 }
 
-/// `since` of a flag at `last_day` (which `flagged` holds for): the first day
-/// (`YYYY-MM-DD`, UTC) of the run of consecutive flagged days that ends there, looking back
-/// at most [`BASELINE_DAYS`] days.
-pub(super) fn run_since(last_day: i64, flagged: impl Fn(i64) -> bool) -> String {
+/// `since` of a flag at `last_day` (a day start of `tz`, which `flagged` holds for): the
+/// first day (`YYYY-MM-DD`, the site's date) of the run of consecutive flagged days that
+/// ends there, looking back at most [`BASELINE_DAYS`] days.
+pub(super) fn run_since(last_day: i64, tz: Tz, flagged: impl Fn(i64) -> bool) -> String {
+    let before = |d: i64, k: i64| days::days_before(d, k, tz);
     let mut since = last_day;
-    while since - DAY_MS >= last_day - BASELINE_DAYS * DAY_MS && flagged(since - DAY_MS) {
-        since -= DAY_MS;
+    while before(since, 1) >= before(last_day, BASELINE_DAYS) && flagged(before(since, 1)) {
+        since = before(since, 1);
     }
-    chrono::DateTime::from_timestamp_millis(since)
-        .map(|t| t.date_naive().to_string())
-        .unwrap_or_default()
+    days::day_name(since, tz)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::DeviceClass;
+    use crate::model::days::DAY_MS;
 
     fn dims(day: i64) -> Dims {
         Dims {
@@ -179,7 +183,7 @@ mod tests {
         }
         // Bot rows are the caller's to filter; a day outside the window is ignored.
         pages.push(page(1, "a/cart", 100));
-        let got = page_regressions(&pages, &els, 18 * DAY_MS);
+        let got = page_regressions(&pages, &els, 18 * DAY_MS, chrono_tz::UTC);
         assert_eq!(
             got.into_iter().collect::<Vec<_>>(),
             vec![(
@@ -203,6 +207,8 @@ mod tests {
                 p
             })
             .collect();
-        assert!(page_regressions(&few, &els, 18 * DAY_MS).get("a/cart").is_none());
+        assert!(page_regressions(&few, &els, 18 * DAY_MS, chrono_tz::UTC)
+            .get("a/cart")
+            .is_none());
     }
 }

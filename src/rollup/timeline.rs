@@ -106,7 +106,9 @@ pub enum What {
     Custom { name: String, props: serde_json::Value },
     /// A survey answer (`type` `survey_response`: `survey_id`, `question_id`, `kind`, `value`,
     /// `trigger`) or a feedback-button submission (`type` `feedback`: `rating` 1..5, ≤ 2
-    /// negative, `comment`, `category`, `selector`): the event's payload as stored.
+    /// negative, `comment`, `category`, `selector`), or a survey shown (`survey_shown`:
+    /// `survey_id`, `trigger`) or closed unfinished (`survey_dismissed`: `survey_id`,
+    /// `question_id`, `trigger`): the event's payload as stored.
     #[serde(untagged)]
     Sent(Payload),
 }
@@ -188,7 +190,10 @@ fn timeline_of(s: &Session, split: u32, rules: &Rules) -> Timeline {
                 dead: f.dead,
                 reaction_ms: *reaction_ms,
             }),
-            Payload::SurveyResponse { .. } | Payload::Feedback { .. } => Some(What::Sent(e.payload.clone())),
+            Payload::SurveyResponse { .. }
+            | Payload::SurveyShown { .. }
+            | Payload::SurveyDismissed { .. }
+            | Payload::Feedback { .. } => Some(What::Sent(e.payload.clone())),
             Payload::Custom { name, props_json } => Some(What::Custom {
                 name: name.clone(),
                 props: serde_json::from_str(props_json).unwrap_or(serde_json::Value::Null),

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::definitions::{click_facts, is_quick_back, order_key, OrderKey, PageView, Session};
 use super::{
     Dims, ElCell, ElementRow, FunnelStep, ReplayMeta, Rules, SessionDetailRow, SessionElement, SessionPage, ZoneRow,
-    DAY_MS, EL_CELLS,
+    EL_CELLS,
 };
 use crate::event::Payload;
 
@@ -115,8 +115,8 @@ fn zone_row<'m>(
 }
 
 /// Zone rows of one day (analytics.md, "Zones"), over page views with a pageview event whose
-/// `ts` lies in `[day_start, day_start + DAY_MS)`, per (dims of the page view, page, layout
-/// version, zone):
+/// `ts` lies in the day starting at `day_start` (a day of the site's time zone,
+/// [`crate::model::days`]), per (dims of the page view, page, layout version, zone):
 /// - `exposed`: page views whose summed `visible_ms` ≥ `rules.zone_exposure_ms`;
 /// - `clicked`: page views with a click whose `zone` is the zone; `exposed_clicked`: both;
 /// - `visible_ms_sum`; `hovered` / `hover_ms_sum`: page views with summed `hover_ms` > 0 and
@@ -129,7 +129,8 @@ fn zone_row<'m>(
 ///
 /// A zone appears for a page view when the page view sent a zone event for it or clicked it.
 pub fn zone_rows(sessions: &[Session], day_start: i64, rules: &Rules) -> Vec<ZoneRow> {
-    let in_day = |ts: i64| ts >= day_start && ts < day_start + DAY_MS;
+    let day_end = crate::model::days::next_day(day_start, rules.time_zone);
+    let in_day = |ts: i64| ts >= day_start && ts < day_end;
     let goal = rules
         .goal
         .as_deref()
@@ -187,8 +188,9 @@ pub fn zone_rows(sessions: &[Session], day_start: i64, rules: &Rules) -> Vec<Zon
 /// the latest `replay` event per `recording_id` (event order), sorted by `(started_at, id)`.
 pub fn session_detail_rows(sessions: &[Session], day_start: i64, rules: &Rules) -> Vec<SessionDetailRow> {
     let mut out = Vec::new();
+    let day_end = crate::model::days::next_day(day_start, rules.time_zone);
     for s in sessions {
-        if !(s.start >= day_start && s.start < day_start + DAY_MS) {
+        if !(s.start >= day_start && s.start < day_end) {
             continue;
         }
         let mut pages: Vec<SessionPage> = Vec::new();

@@ -219,7 +219,7 @@ mod shard_tests {
 
 /// The rollup parts a query can ask for.
 ///
-/// Additive parts (pages, grid, elements, scroll, zones, surveys, journeys, problems) are
+/// Additive parts (pages, grid, elements, scroll, zones, surveys, journeys, problems, reach) are
 /// stored per session
 /// and summed by the warehouse per (day, device, bot, key) at read time; the others (sessions,
 /// session details, answers, feedback) are rows of one session each, read as stored.
@@ -237,11 +237,13 @@ pub enum Part {
     Answers,
     Journeys,
     Problems,
+    /// Survey reach ([`crate::model::rows::ReachRow`]).
+    Reach,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 12] = [
+    pub const ALL: [Part; 13] = [
         Part::Pages,
         Part::Grid,
         Part::Elements,
@@ -254,6 +256,7 @@ impl Part {
         Part::Answers,
         Part::Journeys,
         Part::Problems,
+        Part::Reach,
     ];
     /// Storage name.
     pub fn name(self) -> &'static str {
@@ -270,6 +273,7 @@ impl Part {
             Part::Answers => "answers",
             Part::Journeys => "journeys",
             Part::Problems => "problems",
+            Part::Reach => "reach",
         }
     }
     /// Whether the part's rows belong to one page (and a query's page filter applies).
@@ -295,9 +299,10 @@ impl Part {
 #[derive(Debug, Clone)]
 pub struct RollupQuery {
     pub site: String,
-    /// UTC midnight, ms, inclusive.
+    /// A day start of the site's time zone ([`crate::model::days`]; a UTC midnight in UTC),
+    /// ms, inclusive.
     pub from_day: i64,
-    /// UTC midnight, ms, exclusive.
+    /// A day start of the site's time zone, ms, exclusive.
     pub to_day: i64,
     pub parts: Vec<Part>,
     /// Page key filter for page-level parts (matched literally).
@@ -311,9 +316,10 @@ pub struct RollupQuery {
 #[derive(Debug, Clone)]
 pub struct SessionsQuery {
     pub site: String,
-    /// UTC midnight, ms, inclusive.
+    /// A day start of the site's time zone ([`crate::model::days`]; a UTC midnight in UTC),
+    /// ms, inclusive.
     pub from_day: i64,
-    /// UTC midnight, ms, exclusive.
+    /// A day start of the site's time zone, ms, exclusive.
     pub to_day: i64,
     /// Only sessions of this device class (`None`: every class).
     pub device: Option<DeviceClass>,
@@ -396,6 +402,10 @@ pub async fn list_sessions_by_reading<W: Warehouse + ?Sized>(w: &W, q: &Sessions
     Ok(tokio::task::spawn_blocking(move || q.list_of_rows(r.sessions, r.session_details)).await?)
 }
 
+/// The end of every day a store keeps (2100-01-01, ms): [`Warehouse::mark_dirty`] of
+/// `[0, ALL_DAYS_END)` marks every session of a site.
+pub const ALL_DAYS_END: i64 = 4_102_444_800_000;
+
 /// The warehouse. See the module docs.
 #[async_trait]
 pub trait Warehouse: Send + Sync + 'static {
@@ -469,8 +479,8 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn put_forget(&self, rec: &ForgetRecord) -> anyhow::Result<()>;
     /// All forget records.
     async fn forgets(&self) -> anyhow::Result<Vec<ForgetRecord>>;
-    /// Delete a site's raw events and rollup rows of the UTC days before `before_day` (ms,
-    /// a UTC midnight): data retention. Returns the raw events deleted; returns once they are
+    /// Delete a site's raw events before `before_day` (ms, a day start of the site's time
+    /// zone) and its rollup rows of the days before it: data retention. Returns the raw events deleted; returns once they are
     /// gone (ClickHouse: once the mutations finished).
     async fn drop_before(&self, site: &str, before_day: i64) -> anyhow::Result<u64>;
     /// Delete site `key` (`DELETE /v1/sites/{key}`, `sightline site delete`): its row, then

@@ -417,6 +417,16 @@ async function views(browser) {
     same(`voc: ${q.survey_id}/${q.question_id} (${q.kind})`, shown, want);
   }
   check('voc: the seeded NPS question is there', v.surveys.some((q) => q.kind === 'nps' && q.responses === 2));
+  // Survey reach: the KPIs and the drop-off table of each survey are the API's.
+  const rate = (x) => (x === null || x === undefined ? '–' : x.toFixed(1) + ' %');
+  check('voc: the seeded survey has its reach', v.reach.some((r) => r.survey_id === 'pulse' && r.impressions > 0), JSON.stringify(v.reach));
+  for (const r of v.reach) {
+    same(`voc: reach of ${r.survey_id}`, await kpis(page, `[data-reach="${r.survey_id}"]`), {
+      impressions: n(r.impressions), responses: n(r.responses), response_rate: rate(r.response_rate),
+      completion_rate: rate(r.completion_rate), dismissals: n(r.dismissals) });
+    same(`voc: drop-off of ${r.survey_id}`, (await readTable(page, `reach-${r.survey_id}`)).map((q) => [q.reached, q.answered, q.dropped]),
+      r.questions.map((q) => [n(q.reached), n(q.answered), n(q.dropped)]));
+  }
   const nps = v.surveys.find((q) => q.kind === 'nps');
   // The NPS distribution: all 11 answers, answered or not, coloured by class.
   const bars = await onChart(page, `distribution ${nps.survey_id}/${nps.question_id}`, (c, o) => {

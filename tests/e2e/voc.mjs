@@ -5,7 +5,7 @@
 //   SIGHTLINE_URL=… SIGHTLINE_TOKEN=… SIGHTLINE_SITE=<write key> PAGE_PORT=… node tests/e2e/voc.mjs
 //
 // The site must have the surveys of tests/e2e/voc-surveys.json (tests/voc.rs applies them
-// with `sightline survey apply`) and no data today. Three browser contexts run in parallel:
+// with `sightline survey apply`) and no data today. Five browser contexts run in parallel:
 //   desktop  index.html: leaving through the top edge at ~1 s does nothing; after 5 s it opens
 //            exit-nps; answers 9, [Charts, Docs] and a text with an email; a second visit
 //            (same visitor) after 5 s and an exit does not open it again (frequency cap).
@@ -16,7 +16,12 @@
 //   feedback charts.html: the feedback tab by keyboard, rating 2, category bug, a comment, an
 //            element picked on the page; then sightline.track('signup') opens after-signup,
 //            answered 4 with the keyboard.
-// The sampled-out survey never shows. Then /voc must equal the answers given (PII scrubbed,
+//   reach    reach-pulse (manual, max_impressions 2) with two visitors: one is shown it and
+//            closes it (×), is shown it on its next page view and closes it (Escape), and is not
+//            shown it a third time (the cap); the other is shown it once and answers 8, and is
+//            not asked again on its next page view (answered).
+// The sampled-out survey never shows. /voc's reach must match what was shown, answered and
+// closed (survey_shown / survey_dismissed): e.g. reach-pulse 2 impressions, 1 response (50 %). Then /voc must equal the answers given (PII scrubbed,
 // each answer linked to its browser session), polled for up to 60 s.
 // Prints `voc e2e: N passed, M failed`; exits 1 on any failure.
 import { isDeepStrictEqual } from 'node:util';
@@ -276,6 +281,69 @@ function actualOf(voc) {
   } };
 }
 
+async function reachScenario(browser, ua) {
+  const show = (page) => page.evaluate(() => window.sightline.showSurvey('reach-pulse'));
+  const dlg = (page) => page.locator(DIALOG('reach-pulse'));
+  const ctxA = await browser.newContext({ viewport: { width: 1280, height: 720 }, userAgent: ua, locale: 'en-US' });
+  const ctxB = await browser.newContext({ viewport: { width: 1280, height: 720 }, userAgent: ua, locale: 'en-US' });
+  try {
+    const a = await ctxA.newPage();
+    await open(a, 'blank.html');
+    check('reach: showSurvey opens reach-pulse', await show(a));
+    await dlg(a).waitFor({ state: 'visible', timeout: 3000 });
+    await dlg(a).getByRole('button', { name: 'Close survey' }).click();
+    await dlg(a).waitFor({ state: 'detached', timeout: 3000 });
+    await a.evaluate(() => window.sightline.flush());
+    await open(a, 'blank.html');
+    check('reach: max_impressions 2 shows it again on the next page view', await show(a));
+    await dlg(a).waitFor({ state: 'visible', timeout: 3000 });
+    await a.keyboard.press('Escape');
+    await dlg(a).waitFor({ state: 'detached', timeout: 3000 });
+    await a.evaluate(() => window.sightline.flush());
+    await open(a, 'blank.html');
+    check('reach: not a third time (2 impressions per visitor)', !(await show(a)));
+    await noDialog(a, 'reach: no dialog after the cap');
+    await a.evaluate(() => window.sightline.flush());
+
+    const b = await ctxB.newPage();
+    await open(b, 'blank.html');
+    check('reach: the second visitor is shown it', await show(b));
+    await dlg(b).waitFor({ state: 'visible', timeout: 3000 });
+    await dlg(b).locator('label:has(input[value="8"])').click();
+    await dlg(b).getByRole('button', { name: 'Send' }).click();
+    answer(b, 'reach-pulse', 'q1', 'nps', 8, await sessionOf(b));
+    await dlg(b).waitFor({ state: 'detached', timeout: 5000 });
+    await b.evaluate(() => window.sightline.flush());
+    await open(b, 'blank.html');
+    check('reach: a visitor who answered is not asked again', !(await show(b)));
+    await b.evaluate(() => window.sightline.flush());
+  } finally {
+    await ctxA.close();
+    await ctxB.close();
+  }
+}
+
+/** /voc's reach as the scenarios showed, answered and closed the surveys: [impressions,
+ * responses, completions, dismissals, response %, completion %, dismissal %, per question
+ * [id, reached, answered, dropped]] (analytics.md, "Survey reach"). */
+const EXPECTED_REACH = {
+  // desktop: shown, answered q1–q3; mobile: shown, answered q1, closed on q2 (Escape).
+  'exit-nps': [2, 2, 1, 1, 100, 50, 50, [['q1', 2, 2, 0], ['q2', 2, 1, 1], ['q3', 1, 1, 0]]],
+  'inline-rating': [1, 1, 1, 0, 100, 100, 0, [['q1', 1, 1, 0]]],
+  'after-signup': [1, 1, 1, 0, 100, 100, 0, [['q1', 1, 1, 0]]],
+  // visitor A: shown twice, closed twice (one session: one impression, one dismissal);
+  // visitor B: shown, answered.
+  'reach-pulse': [2, 1, 1, 1, 50, 50, 50, [['q1', 2, 1, 1]]],
+};
+function reachOf(voc) {
+  const out = {};
+  for (const r of voc.reach || []) {
+    out[r.survey_id] = [r.impressions, r.responses, r.completions, r.dismissals, r.response_rate, r.completion_rate,
+      r.dismissal_rate, r.questions.map((q) => [q.question_id, q.reached, q.answered, q.dropped])];
+  }
+  return out;
+}
+
 async function main() {
   if (!TOKEN || !SITE) throw new Error('SIGHTLINE_TOKEN and SIGHTLINE_SITE must be set');
   const cfg = await fetch(`${SL}/v1/sites/${SITE}/config`).then((r) => r.json());
@@ -288,7 +356,7 @@ async function main() {
     const play = (name, p) => p.then(() => log(`${name} scenario played`),
       (e) => check(`${name} scenario`, false, e.message.split('\n').slice(0, 3).join(' | ')));
     await Promise.all([play('desktop', desktop(browser, ua)), play('mobile', mobile(browser, major)),
-      play('feedback', feedback(browser, ua))]);
+      play('feedback', feedback(browser, ua)), play('reach', reachScenario(browser, ua))]);
   } finally {
     await browser.close();
     await pages.close();
@@ -301,11 +369,16 @@ async function main() {
     await api('POST', '/v1/admin/rollup/run');
     const r = await api('GET', `/v1/sites/${SITE}/voc?${RANGE}`);
     act = r.json ? actualOf(r.json) : { error: r.text };
-    if (isDeepStrictEqual(act, exp) || Date.now() > until) break;
+    act.reach = r.json ? reachOf(r.json) : null;
+    if ((isDeepStrictEqual({ ...act, reach: undefined }, { ...exp, reach: undefined }) && isDeepStrictEqual(act.reach, EXPECTED_REACH)) || Date.now() > until) break;
     await sleep(1000);
   }
+  const reachGot = act.reach;
+  delete act.reach;
   check('/voc equals the scripted answers', isDeepStrictEqual(act, exp),
     `\n  expected ${JSON.stringify(exp)}\n  actual   ${JSON.stringify(act)}`);
+  check('/voc reach: impressions, rates and drop-off match what was shown, answered and closed',
+    isDeepStrictEqual(reachGot, EXPECTED_REACH), `\n  expected ${JSON.stringify(EXPECTED_REACH)}\n  actual   ${JSON.stringify(reachGot)}`);
   // Neither the widgets' own clicks nor the picking click reach the heatmap.
   const hm = await api('GET', `/v1/sites/${SITE}/heatmap?url=${encodeURIComponent(`${HOST}/charts.html`)}&${RANGE}`);
   check('feedback page: the heatmap has its page view and no clicks (widget and picking clicks are not page clicks)',

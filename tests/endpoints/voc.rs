@@ -9,9 +9,10 @@ use crate::harness::Server;
 use serde_json::{json, Value};
 use std::process::Command;
 
-const URL: &str = "https://shop.example/pricing";
+pub(crate) const URL: &str = "https://shop.example/pricing";
 
-fn answer(session: &str, ts: i64, survey: &str, question: &str, kind: &str, value: Value) -> Value {
+/// A `survey_response` on [`URL`], triggered by exit intent.
+pub(crate) fn answer(session: &str, ts: i64, survey: &str, question: &str, kind: &str, value: Value) -> Value {
     event(
         "survey_response",
         session,
@@ -30,7 +31,8 @@ fn question<'a>(voc: &'a Value, survey: &str, q: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {survey}/{q} in {voc}"))
 }
 
-fn put(s: &Server, path: &str, body: &Value) -> (u16, Value) {
+/// `PUT path` with the admin token: (status, body).
+pub(crate) fn put(s: &Server, path: &str, body: &Value) -> (u16, Value) {
     let r = s.http.put(s.url(path)).bearer_auth(TOKEN).json(body).send().unwrap();
     let st = r.status().as_u16();
     (st, r.json().unwrap_or(Value::Null))

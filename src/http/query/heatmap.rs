@@ -14,7 +14,6 @@ use crate::rollup::regressions::{page_regressions, LOOKBACK_DAYS};
 use crate::rollup::zones::{
     compare_elements, element_clicks, problems as rank_problems, zone_metrics, Has, SessionFilter, ZoneTotals,
 };
-use crate::rollup::DAY_MS;
 use crate::warehouse::RollupQuery;
 use crate::warehouse::{Part, SessionsQuery};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -183,11 +182,11 @@ pub async fn problems(
     let (sessions, pages, elements) = rank_problems(r.problems.iter().filter(|p| sc.keeps(&p.dims)));
     // Regressions at the range's last day: page and problem rows of that day and the
     // lookback before it (day totals: cost in distinct pages × days).
-    let last_day = sc.to_day - DAY_MS;
+    let last_day = crate::model::days::days_before(sc.to_day, 1, sc.tz());
     let back = state
         .warehouse
         .read_rollup(&RollupQuery {
-            from_day: last_day - LOOKBACK_DAYS * DAY_MS,
+            from_day: crate::model::days::days_before(last_day, LOOKBACK_DAYS, sc.tz()),
             ..sc.query(vec![Part::Pages, Part::Problems], None)
         })
         .await?;
@@ -195,6 +194,7 @@ pub async fn problems(
         back.pages.iter().filter(|p| sc.keeps(&p.dims)),
         back.problems.iter().filter(|p| sc.keeps(&p.dims)),
         last_day,
+        sc.tz(),
     );
     let texts = element_texts(&state, &sc, None).await?;
     let text_of = |page: &str, selector: Option<&str>, zone: Option<&str>| -> serde_json::Value {
@@ -243,16 +243,17 @@ pub async fn problems(
     let base = state
         .warehouse
         .read_rollup(&RollupQuery {
-            from_day: last_day - LOOKBACK_DAYS * DAY_MS,
+            from_day: crate::model::days::days_before(last_day, LOOKBACK_DAYS, sc.tz()),
             ..sc.query(parts, None)
         })
         .await?;
     let keep = sc.clone();
+    let tz = sc.tz();
     let (step_flags, nps_flags) = off_http(move || {
         let steps = goal_steps
-            .map(|steps| step_regressions(base.sessions.iter().filter(|s| keep.keeps(&s.dims)), &steps, last_day))
+            .map(|steps| step_regressions(base.sessions.iter().filter(|s| keep.keeps(&s.dims)), &steps, last_day, tz))
             .unwrap_or_default();
-        let nps = nps_regressions(base.surveys.iter().filter(|a| keep.keeps(&a.dims)), last_day);
+        let nps = nps_regressions(base.surveys.iter().filter(|a| keep.keeps(&a.dims)), last_day, tz);
         (steps, nps)
     })
     .await?;
@@ -313,7 +314,12 @@ pub async fn heatmap_compare(
     let layout = sc.layout(&p)?;
     let layout2 = parse_layout("layout2", m.layout2.as_deref())?;
     let (from_day2, to_day2) = match (&m.from2, &m.to2) {
-        (Some(a), Some(b)) => day_range(("from2", "to2"), parse_time("from2", a)?, parse_time("to2", b)?)?,
+        (Some(a), Some(b)) => day_range(
+            ("from2", "to2"),
+            parse_time("from2", a, sc.tz())?,
+            parse_time("to2", b, sc.tz())?,
+            sc.tz(),
+        )?,
         (None, None) if layout2.is_some() => (sc.from_day, sc.to_day),
         (None, _) => return Err(ApiError::bad("from2", "missing (start of the second range)")),
         (_, None) => return Err(ApiError::bad("to2", "missing (end of the second range)")),

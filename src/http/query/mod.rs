@@ -1,8 +1,8 @@
 //! The query API (docs/api.md, "Query"): heatmap, journeys, funnel and [`voc`] over rollup rows.
 //!
-//! Rollups are stored per UTC day, so `from`/`to` select whole days: `from` is rounded down
-//! to its day and `to` (exclusive) up to the next day boundary; `to` equal to `from` selects
-//! that one day ([`day_range`]). Rows are filtered by device class and, unless
+//! Rollups are stored per day of the site's time zone ([`crate::model::days`]), so
+//! `from`/`to` select whole days: `from` is rounded down to its day and `to` (exclusive) up to
+//! the next day boundary; `to` equal to `from` selects that one day ([`day_range`]). Rows are filtered by device class and, unless
 //! `bots=include`, bot sessions are left out (docs/analytics.md, "Bot flag").
 
 pub mod voc;
@@ -252,7 +252,7 @@ pub async fn layouts(
             .into_iter()
             .map(|(layout, (first, last, pageviews, clicks))| serde_json::json!({
                 "layout": (!layout.is_empty()).then_some(layout),
-                "first_seen": day_name(first), "last_seen": day_name(last),
+                "first_seen": sc.day_name(first), "last_seen": sc.day_name(last),
                 "pageviews": pageviews, "clicks": clicks,
             }))
             .collect::<Vec<_>>(),

@@ -4,8 +4,10 @@
 use crate::event::enrich::{canonical_page_key, page_key};
 use crate::event::DeviceClass;
 use crate::http::{ApiError, AppState};
-use crate::rollup::{day_of, Dims, DAY_MS};
+use crate::model::days;
+use crate::rollup::{Dims, DAY_MS};
 use crate::warehouse::{Part, RollupQuery};
+use chrono_tz::Tz;
 use serde::Deserialize;
 
 /// Time range, device and bot parameters, taken by every query endpoint; the others add
@@ -17,12 +19,14 @@ use serde::Deserialize;
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Filters {
-    /// Start, inclusive: ms since epoch or `YYYY-MM-DD` (UTC), rounded down to its UTC day.
+    /// Start, inclusive: ms since epoch or `YYYY-MM-DD` (a date of the site's time zone,
+    /// `settings.rules.time_zone`, default UTC), rounded down to the start of its day there.
     /// Default: 30 days before `to`.
     pub from: Option<String>,
-    /// End, exclusive: ms since epoch or `YYYY-MM-DD` (UTC), rounded up to a UTC day
-    /// boundary; `to` equal to `from` means that one day (`from=2026-03-01&to=2026-03-01` is
-    /// 1 March). Must not be before `from` (`400`). Default: the end of today (UTC).
+    /// End, exclusive: ms since epoch or `YYYY-MM-DD` (the site's date), rounded up to a day
+    /// boundary of the site's time zone; `to` equal to `from` means that one day
+    /// (`from=2026-03-01&to=2026-03-01` is 1 March). Must not be before `from` (`400`).
+    /// Default: the end of today (the site's today).
     pub to: Option<String>,
     /// `desktop`, `tablet` or `mobile`.
     pub device: Option<String>,
@@ -117,13 +121,14 @@ pub fn parse_limit(v: Option<&str>, default: usize, max: usize) -> Result<usize,
     }
 }
 
-/// Parse `from`/`to`: integer ms or `YYYY-MM-DD`.
-pub fn parse_time(field: &str, s: &str) -> Result<i64, ApiError> {
+/// Parse `from`/`to`: integer ms, or `YYYY-MM-DD`: the start of that date in `tz` (the
+/// site's time zone; [`days::date_start`]).
+pub fn parse_time(field: &str, s: &str, tz: Tz) -> Result<i64, ApiError> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis())
+        .map(|d| days::date_start(d, tz))
         .map_err(|_| ApiError::bad(field, "must be ms since epoch or YYYY-MM-DD"))
 }
 
@@ -163,6 +168,14 @@ pub(super) struct Scope {
 }
 
 impl Scope {
+    /// The site's time zone: its days are the days of every answer ([`crate::model::days`]).
+    pub(super) fn tz(&self) -> Tz {
+        self.site.settings.rules.time_zone
+    }
+    /// `YYYY-MM-DD` of the site's day starting at `day`.
+    pub(super) fn day_name(&self, day: i64) -> String {
+        days::day_name(day, self.tz())
+    }
     pub(super) fn keeps(&self, d: &Dims) -> bool {
         (self.bots || !d.bot) && self.device.is_none_or(|dev| dev == d.device)
     }
@@ -190,31 +203,29 @@ impl Scope {
     }
 }
 
-/// `YYYY-MM-DD` of the UTC day starting at `day` (ms).
-pub fn day_name(day: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(day)
-        .map(|d| d.date_naive().to_string())
-        .unwrap_or_default()
+/// `YYYY-MM-DD` of the day starting at `day` (ms) in `tz`.
+pub fn day_name(day: i64, tz: Tz) -> String {
+    days::day_name(day, tz)
 }
 
-/// The whole UTC days `[from_day, to_day)` (ms) that `f`'s `from`/`to` ask for at `now_ms`:
-/// `to` defaults to the end of today, `from` to 30 days before `to` ([`day_range`]).
-/// `400` naming the field of a bad bound.
-pub fn filter_days(f: &Filters, now_ms: i64) -> Result<(i64, i64), ApiError> {
+/// The whole days of `tz` `[from_day, to_day)` (ms) that `f`'s `from`/`to` ask for at
+/// `now_ms`: `to` defaults to the end of today, `from` to 30 days (dates) before `to`
+/// ([`day_range`]). `400` naming the field of a bad bound.
+pub fn filter_days(f: &Filters, now_ms: i64, tz: Tz) -> Result<(i64, i64), ApiError> {
     let to = match &f.to {
-        Some(t) => parse_time("to", t)?,
-        None => day_of(now_ms) + DAY_MS,
+        Some(t) => parse_time("to", t, tz)?,
+        None => days::next_day(days::day_start(now_ms, tz), tz),
     };
     let from = match &f.from {
-        Some(t) => parse_time("from", t)?,
-        None => to - 30 * DAY_MS,
+        Some(t) => parse_time("from", t, tz)?,
+        None => days::days_before(days::day_start(to, tz), 30, tz),
     };
-    day_range(("from", "to"), from, to)
+    day_range(("from", "to"), from, to, tz)
 }
 
 pub(super) fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, ApiError> {
     let site = state.site(key)?;
-    let (from_day, to_day) = filter_days(f, state.clock.now_ms())?;
+    let (from_day, to_day) = filter_days(f, state.clock.now_ms(), site.settings.rules.time_zone)?;
     let device = match &f.device {
         None => None,
         Some(d) => Some(
@@ -237,11 +248,11 @@ pub(super) fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, A
     })
 }
 
-/// The whole UTC days `[from_day, to_day)` of a range whose start `from` is inclusive and
-/// end `to` exclusive (ms): `from` rounded down to its day, `to` up to the next day
+/// The whole days of `tz` `[from_day, to_day)` of a range whose start `from` is inclusive
+/// and end `to` exclusive (ms): `from` rounded down to its day, `to` up to the next day
 /// boundary. `to == from` is the one day holding `from` (`from=D&to=D` asks for day D).
 /// `400` naming the start field when `to` is before `from`.
-pub fn day_range(fields: (&str, &str), from: i64, to: i64) -> Result<(i64, i64), ApiError> {
+pub fn day_range(fields: (&str, &str), from: i64, to: i64, tz: Tz) -> Result<(i64, i64), ApiError> {
     let (from_field, to_field) = fields;
     if to < from {
         return Err(ApiError::bad(
@@ -249,11 +260,11 @@ pub fn day_range(fields: (&str, &str), from: i64, to: i64) -> Result<(i64, i64),
             &format!("must be before {to_field} (or equal to it for one day)"),
         ));
     }
-    let from_day = day_of(from);
+    let from_day = days::day_start(from, tz);
     let to_day = if to == from {
-        from_day + DAY_MS
+        days::next_day(from_day, tz)
     } else {
-        day_of(to - 1) + DAY_MS
+        days::next_day(days::day_start(to - 1, tz), tz)
     };
     Ok((from_day, to_day))
 }

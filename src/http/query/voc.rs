@@ -27,6 +27,14 @@
 //!    "trend": [{"day", "count", "mean_rating", "negative"}],
 //!    "recent": [{"id", "ts", "page", "rating", "comment", "category", "selector", "session", "split"}]}}
 //! ```
+//! Reach (analytics.md, "Survey reach"), per survey that had sessions in the range, by id:
+//! ```text
+//!  "reach": [{"survey_id", "title": <from the definition or null>,
+//!    "impressions", "responses", "completions", "dismissals": sessions,
+//!    "response_rate", "completion_rate", "dismissal_rate": % of impressions (0.1) or null,
+//!    "questions": [{"question_id", "question", "reached", "answered", "dropped"}], -- drop-off, in order
+//!    "trend": [{"day", "impressions", "responses"}]}]
+//! ```
 //! Survey rows belong to the day their session started; feedback to the day it was given.
 //! `session` is the snippet's session id and `split` the part of it after server-side splits
 //! (0, 1, …), as in the session rows ([`crate::rollup::session_key_parts`]).
@@ -35,10 +43,10 @@
 //! recent feedback;
 //! `limit` (default 50, at most 1000) for each recent list.
 
-use super::{day_name, page_param, scope, Filters};
+use super::{page_param, scope, Filters};
 use crate::event::{Answer, SurveyKind, NEGATIVE_RATING_MAX};
 use crate::http::{require_read, ApiError, AppState};
-use crate::rollup::{summarize_answers, top_terms, AnswerRow, FeedbackRow};
+use crate::rollup::{summarize_answers, survey_reach, top_terms, AnswerRow, FeedbackRow, ReachRow};
 use crate::warehouse::Part;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -102,7 +110,7 @@ fn matches_q(text: &str, q: &Option<String>) -> bool {
 }
 
 /// `GET /v1/sites/{key}/voc`.
-#[utoipa::path(get, path = "/v1/sites/{key}/voc", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, VocParams), responses((status = 200, description = "surveys (distribution, mean, nps for nps only, csat, choices, text answers with top terms, trend by day) and feedback (count, mean_rating, negative, negative_rate, by_page, by_element, by_category, trend, recent); see the module doc of query::voc")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/voc", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, VocParams), responses((status = 200, description = "surveys (distribution, mean, nps for nps only, csat, choices, text answers with top terms, trend by day), reach (per survey: impressions, responses, completions, dismissals, response_rate, completion_rate, dismissal_rate, questions: [{question_id, question, reached, answered, dropped}], trend) and feedback (count, mean_rating, negative, negative_rate, by_page, by_element, by_category, trend, recent); see the module doc of query::voc")))]
 pub async fn voc(
     req: HttpRequest,
     key: web::Path<String>,
@@ -131,7 +139,7 @@ pub async fn voc(
             .map(str::to_lowercase);
     let r = state
         .warehouse
-        .read_rollup(&sc.query(vec![Part::Surveys, Part::Answers, Part::Feedback], None))
+        .read_rollup(&sc.query(vec![Part::Surveys, Part::Answers, Part::Feedback, Part::Reach], None))
         .await?;
     let wanted_survey = |id: &str| p.survey.as_deref().is_none_or(|s| s == id);
 
@@ -214,7 +222,7 @@ pub async fn voc(
                         answered
                             .iter()
                             .map(|(day, n)| {
-                                json!({"day": day_name(*day), "responses": n, "choices": days.get(day).cloned().unwrap_or_default()})
+                                json!({"day": sc.day_name(*day), "responses": n, "choices": days.get(day).cloned().unwrap_or_default()})
                             })
                             .collect(),
                     );
@@ -240,7 +248,7 @@ pub async fn voc(
                     out["trend"] = Value::Array(
                         per_day
                             .into_iter()
-                            .map(|(day, n)| json!({"day": day_name(day), "responses": n}))
+                            .map(|(day, n)| json!({"day": sc.day_name(day), "responses": n}))
                             .collect(),
                     );
                     out["text"] = json!({
@@ -257,13 +265,57 @@ pub async fn voc(
                         days.into_iter()
                             .map(|(day, c)| {
                                 let s = summarize_answers(*kind, &c);
-                                json!({"day": day_name(day), "responses": s.responses, "mean": s.mean, "nps": s.nps, "csat": s.csat})
+                                json!({"day": sc.day_name(day), "responses": s.responses, "mean": s.mean, "nps": s.nps, "csat": s.csat})
                             })
                             .collect(),
                     );
                 }
             }
             out
+        })
+        .collect();
+
+    // Reach.
+    let mut reach_rows: BTreeMap<&str, Vec<&ReachRow>> = BTreeMap::new();
+    for x in r
+        .reach
+        .iter()
+        .filter(|x| sc.keeps(&x.dims) && wanted_survey(&x.survey_id))
+    {
+        reach_rows.entry(x.survey_id.as_str()).or_default().push(x);
+    }
+    let reach: Vec<Value> = reach_rows
+        .into_iter()
+        .map(|(survey_id, rows)| {
+            let def = sc.site.settings.surveys.iter().find(|s| s.id == survey_id);
+            let questions: Vec<String> = def
+                .map(|d| d.questions.iter().map(|q| q.id.clone()).collect())
+                .unwrap_or_default();
+            let sum = survey_reach(rows.iter().copied(), &questions);
+            let mut days: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+            for x in &rows {
+                let d = days.entry(x.dims.day).or_default();
+                d.0 += x.sessions;
+                if !x.answered.is_empty() {
+                    d.1 += x.sessions;
+                }
+            }
+            json!({
+                "survey_id": survey_id,
+                "title": def.map(|d| d.title.clone()).filter(|t| !t.is_empty()),
+                "impressions": sum.impressions, "responses": sum.responses,
+                "completions": sum.completions, "dismissals": sum.dismissals,
+                "response_rate": sum.response_rate, "completion_rate": sum.completion_rate,
+                "dismissal_rate": sum.dismissal_rate,
+                "questions": sum.questions.iter().map(|q| json!({
+                    "question_id": q.question_id,
+                    "question": definition(survey_id, &q.question_id).map(|d| d.text.clone()),
+                    "reached": q.reached, "answered": q.answered, "dropped": q.dropped,
+                })).collect::<Vec<_>>(),
+                "trend": days.into_iter().map(|(day, (impressions, responses))| {
+                    json!({"day": sc.day_name(day), "impressions": impressions, "responses": responses})
+                }).collect::<Vec<_>>(),
+            })
         })
         .collect();
 
@@ -310,7 +362,7 @@ pub async fn voc(
         .into_iter()
         .map(|(day, rows)| {
             let (n, m, neg) = group_stats(&rows);
-            json!({"day": day_name(day), "count": n, "mean_rating": m, "negative": neg})
+            json!({"day": sc.day_name(day), "count": n, "mean_rating": m, "negative": neg})
         })
         .collect();
     let recent: Vec<Value> = fb
@@ -332,6 +384,7 @@ pub async fn voc(
         .collect();
     Ok(HttpResponse::Ok().json(json!({
         "surveys": surveys,
+        "reach": reach,
         "feedback": {
             "count": count,
             "mean_rating": mean,

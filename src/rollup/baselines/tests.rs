@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::days::DAY_MS;
 use crate::event::DeviceClass;
 use crate::rollup::{Dims, Step};
 
@@ -57,7 +58,7 @@ fn a_funnel_step_down_20_percent_below_its_spread_is_flagged_since_its_first_day
             rows.push(session(day, i, if i < checkout { 3 } else { 1 }));
         }
     }
-    let got = step_regressions(&rows, &steps, 18 * DAY_MS);
+    let got = step_regressions(&rows, &steps, 18 * DAY_MS, chrono_tz::UTC);
     assert_eq!(
         got,
         vec![StepRegression {
@@ -78,7 +79,7 @@ fn a_funnel_step_down_20_percent_below_its_spread_is_flagged_since_its_first_day
         .cloned()
         .chain((0..19).map(|i| session(18, i, 1)))
         .collect();
-    assert!(step_regressions(&only19, &steps, 18 * DAY_MS).is_empty());
+    assert!(step_regressions(&only19, &steps, 18 * DAY_MS, chrono_tz::UTC).is_empty());
 }
 
 /// One answer `v` to survey `survey` on `day` (a survey row of 1 response).
@@ -117,7 +118,7 @@ fn an_nps_below_its_spread_by_10_points_is_flagged_since_its_first_day() {
         rows.push(answer(18, "s2", i, 0.0));
     }
     assert_eq!(
-        nps_regressions(&rows, 18 * DAY_MS),
+        nps_regressions(&rows, 18 * DAY_MS, chrono_tz::UTC),
         vec![NpsRegression {
             survey: "s1".into(),
             since: "1970-01-18".into(),

@@ -27,14 +27,15 @@ pub use voc::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{
-    day_of, AnswerRow, DayRollup, Dims, ElementRow, FeedbackRow, GridRow, JourneyKind, JourneyRow, PageRow, Rules,
-    ScrollRow, SessionRow, Step, SurveyRow, DAY_MS,
+    AnswerRow, DayRollup, Dims, ElementRow, FeedbackRow, GridRow, JourneyKind, JourneyRow, PageRow, ReachRow, Rules,
+    ScrollRow, SessionRow, Step, SurveyRow,
 };
 use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind, Viewport};
+use crate::model::days;
 
 /// Every rollup row of the snippet sessions whose events are in `events`, one
 /// [`super::SessionRollup`] per snippet session id (sorted by it), each covering
-/// every UTC day its events span: the union of [`compute_day`] over those days, computed
+/// every day (of the site's time zone, `rules.time_zone`: [`crate::model::days`]) its events span: the union of [`compute_day`] over those days, computed
 /// from that session's events alone (moved, not copied, into their sessions). `events`
 /// must hold every stored event of each of its
 /// sessions (a session is rebuilt whole); duplicates by id are not expected.
@@ -56,29 +57,30 @@ pub fn compute_sessions(events: Vec<Event>, rules: &Rules) -> Vec<super::Session
         .map(|(session_id, evs)| {
             let lo = evs.iter().map(|e| e.ts).min().unwrap_or(0);
             let hi = evs.iter().map(|e| e.ts).max().unwrap_or(0);
+            let tz = rules.time_zone;
+            let (first_day, last_day) = (days::day_start(lo, tz), days::day_start(hi, tz));
             let mut rows = DayRollup::default();
-            let mut day = day_of(lo);
-            while day <= day_of(hi) {
+            for day in days::days(first_day, days::next_day(last_day, tz), tz) {
                 rows.extend(compute_day(&evs, day, rules));
-                day += DAY_MS;
             }
             super::SessionRollup {
                 session_id,
-                first_day: day_of(lo),
-                last_day: day_of(hi),
+                first_day,
+                last_day,
                 rows,
             }
         })
         .collect()
 }
 
-/// Everything one (site, UTC day) contributes to the rollups (see the module doc of
-/// `rollup` and analytics.md).
+/// Everything one (site, day) contributes to the rollups (see the module doc of `rollup` and
+/// analytics.md); `day_start` is a day start of `rules.time_zone` ([`crate::model::days`]),
+/// and the day lasts until the next one (23 or 25 h around a DST change).
 ///
 /// `events` holds every event of every snippet session that touched the day, possibly with
 /// events of other days, so sessions are rebuilt whole with [`sessionize`]. Rows:
 /// - **Session-level** (sessions, surveys, answers, session details): sessions whose
-///   `start` lies in `[day_start, day_start + DAY_MS)`; `dims.device` = the session's device.
+///   `start` lies in the day; `dims.device` = the session's device.
 /// - **Page-view-level** (pages, grid, elements, scroll): page views whose `ts` lies in the
 ///   day, with all their events (so a page view is never cut at midnight);
 ///   `dims.device` = the page view's device. Feedback rows: feedback events whose `ts` lies in
@@ -109,11 +111,13 @@ pub fn compute_sessions(events: Vec<Event>, rules: &Rules) -> Vec<super::Session
 ///   question of kind text: free text is no category), a multi-choice
 ///   once under each distinct option. answers: that same winning response, one row each,
 ///   with its time, page, session key and trigger (session-level, like surveys).
+/// - reach: [`reach_rows`] of the day's sessions, summed (session-level, like surveys).
 ///
 /// Rows are aggregated in `BTreeMap`s and come out sorted by their keys (dims first);
 /// session rows by `(start, session_key)`, feedback rows by `(ts, id)`.
 pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup {
-    let in_day = |ts: i64| ts >= day_start && ts < day_start + DAY_MS;
+    let day_end = days::next_day(day_start, rules.time_zone);
+    let in_day = |ts: i64| ts >= day_start && ts < day_end;
     let cell = f64::from(rules.grid_cell_px.max(1));
     let sessions = sessionize(events, rules);
 
@@ -126,6 +130,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
     let mut session_rows: Vec<SessionRow> = Vec::new();
     let mut feedback_rows: Vec<FeedbackRow> = Vec::new();
     let mut answers: Vec<AnswerRow> = Vec::new();
+    let mut reach: BTreeMap<(Dims, String, String, String, bool), u64> = BTreeMap::new();
 
     for s in &sessions {
         let session_dims = Dims {
@@ -268,6 +273,12 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
             }
         }
 
+        for r in reach_rows(&s.events, session_dims) {
+            *reach
+                .entry((r.dims, r.survey_id, r.answered, r.dismissed_at, r.dismissed))
+                .or_default() += r.sessions;
+        }
+
         // The session row.
         let mut steps: Vec<(OrderKey, Step)> = Vec::new();
         for pv in &s.pageviews {
@@ -360,6 +371,19 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
         zones: super::zones::zone_rows(&sessions, day_start, rules),
         journeys: sum_journey_rows(session_rows.iter().flat_map(journey_rows)),
         problems: super::zones::sum_problem_rows(session_details.iter().flat_map(super::zones::problem_rows)),
+        reach: reach
+            .into_iter()
+            .map(
+                |((dims, survey_id, answered, dismissed_at, dismissed), sessions)| ReachRow {
+                    dims,
+                    survey_id,
+                    answered,
+                    dismissed_at,
+                    dismissed,
+                    sessions,
+                },
+            )
+            .collect(),
         session_details,
         sessions: session_rows,
     }

@@ -116,7 +116,9 @@ pub fn sessionize<'a>(events: &'a [Event], rules: &Rules) -> Vec<Session<'a>> {
             if let (Some(first), Some(last)) = (chunk.first(), chunk.last()) {
                 if e.ts - last.ts > rules.session_gap_ms
                     || e.ts - first.ts >= rules.session_cap_ms
-                    || (rules.split_at_midnight && local_date(last.ts, rules) != local_date(e.ts, rules))
+                    || (rules.split_at_midnight
+                        && crate::model::days::date_of(last.ts, rules.time_zone)
+                            != crate::model::days::date_of(e.ts, rules.time_zone))
                 {
                     out.push(build_session(session_id, n, std::mem::take(&mut chunk), rules));
                     n += 1;
@@ -129,12 +131,6 @@ pub fn sessionize<'a>(events: &'a [Event], rules: &Rules) -> Vec<Session<'a>> {
         }
     }
     out
-}
-
-/// The calendar date of `ts` (ms) in the site's time zone (`Rules::time_zone`); a new date
-/// starts at 00:00:00.000 local time.
-fn local_date(ts: i64, rules: &Rules) -> Option<chrono::NaiveDate> {
-    chrono::DateTime::from_timestamp_millis(ts).map(|t| t.with_timezone(&rules.time_zone).date_naive())
 }
 
 /// One session from its ordered, non-empty events.

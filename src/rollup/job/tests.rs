@@ -1,6 +1,6 @@
 use super::*;
 use crate::event::DeviceClass;
-use crate::rollup::{AnswerRow, Dims, ElementRow, FeedbackRow, Rules, SurveyRow};
+use crate::rollup::{AnswerRow, Dims, ElementRow, FeedbackRow, Rules, SurveyRow, DAY_MS};
 
 const DAY: i64 = 20_240 * DAY_MS;
 

@@ -1,6 +1,6 @@
 use super::*;
 use crate::event::{DeviceClass, Event, Viewport};
-use crate::rollup::{compute_day, sessionize, ProblemRow, SessionRow};
+use crate::rollup::{compute_day, sessionize, ProblemRow, SessionRow, DAY_MS};
 
 /// 2025-06-01 00:00 UTC.
 const DAY: i64 = 20_240 * DAY_MS;

@@ -4,7 +4,8 @@
 use super::rows::*;
 use crate::event::{Answer, DeviceClass, SurveyKind};
 use crate::model::rows::{
-    AnswerRow, Dims, FeedbackRow, ReplayMeta, SessionDetailRow, SessionElement, SessionPage, SessionRow, Step,
+    AnswerRow, Dims, FeedbackRow, ProblemKind, ProblemRow, ReachRow, ReplayMeta, SessionDetailRow, SessionElement,
+    SessionPage, SessionRow, Step,
 };
 use crate::warehouse::SessionRollup;
 use anyhow::Context;
@@ -19,6 +20,7 @@ pub(super) struct ChRows {
     pub(super) scroll: Vec<ScrollCh>,
     pub(super) zones: Vec<ZonesCh>,
     pub(super) surveys: Vec<SurveysCh>,
+    pub(super) reach: Vec<ReachCh>,
     pub(super) journeys: Vec<JourneysCh>,
     pub(super) problems: Vec<ProblemsCh>,
     pub(super) sessions: Vec<SessionsCh>,
@@ -179,6 +181,21 @@ impl ChRows {
                     kind: s.kind.as_str().to_string(),
                     value: s.value.clone(),
                     responses: n64(s.responses),
+                });
+            }
+            for x in &r.reach {
+                let (site, day, session_id, device, bot) = base(&x.dims);
+                out.reach.push(ReachCh {
+                    site,
+                    day,
+                    session_id,
+                    device,
+                    bot,
+                    survey_id: x.survey_id.clone(),
+                    answered: x.answered.clone(),
+                    dismissed_at: x.dismissed_at.clone(),
+                    dismissed: u8::from(x.dismissed),
+                    sessions: n64(x.sessions),
                 });
             }
             for j in &r.journeys {
@@ -485,4 +502,31 @@ pub(super) fn element_rows(rows: Vec<ElementsSumCh>, cells: Vec<ElCellsSumCh>) -
             }
         })
         .collect()
+}
+
+/// A summed `rollup_problems` row back as a [`ProblemRow`].
+pub(super) fn problem_row(r: ProblemsSumCh) -> anyhow::Result<ProblemRow> {
+    Ok(ProblemRow {
+        dims: dims_of(r.day, &r.device, r.bot),
+        kind: ProblemKind::from_code(r.kind).ok_or_else(|| anyhow::anyhow!("rollup_problems: kind {}", r.kind))?,
+        page: r.page,
+        selector: r.selector,
+        zone: r.zone,
+        rage_clicks: u64of(r.rage_clicks),
+        dead_clicks: u64of(r.dead_clicks),
+        quick_backs: u64of(r.quick_backs),
+        sessions: u64of(r.sessions),
+    })
+}
+
+/// A summed `rollup_reach` row back as a [`ReachRow`].
+pub(super) fn reach_row(r: ReachSumCh) -> ReachRow {
+    ReachRow {
+        dims: dims_of(r.day, &r.device, r.bot),
+        survey_id: r.survey_id,
+        answered: r.answered,
+        dismissed_at: r.dismissed_at,
+        dismissed: r.dismissed != 0,
+        sessions: u64of(r.sessions),
+    }
 }

@@ -44,7 +44,7 @@
 //! [`Warehouse::write_sessions`] replaces the rows of each session table by table, then
 //! inserts the `session_state` rows. Each table's replace is idempotent on its own, so a
 //! crash anywhere leaves the marks in place and the next pass repairs every table:
-//! - **Additive parts** (pages, grid, elements, their `el_cells`, scroll, zones, surveys,
+//! - **Additive parts** (pages, grid, elements, their `el_cells`, scroll, zones, surveys, reach,
 //!   journeys, problems):
 //!   `SummingMergeTree` tables keyed by (site, day, session_id, device, bot, key) with signed
 //!   counters. A replace reads the session's current net rows (`sum()` per key), and inserts
@@ -233,7 +233,9 @@ fn wide(e: &Event) -> (&str, &str, f64, f64, f64, &str) {
         Payload::Zone { zone, .. } => ("", zone, 0.0, 0.0, 0.0, ""),
         Payload::Feedback { selector, .. } => (selector.as_deref().unwrap_or(""), "", 0.0, 0.0, 0.0, ""),
         Payload::Custom { name, .. } => ("", "", 0.0, 0.0, 0.0, name),
-        Payload::SurveyResponse { survey_id, .. } => ("", "", 0.0, 0.0, 0.0, survey_id),
+        Payload::SurveyResponse { survey_id, .. }
+        | Payload::SurveyShown { survey_id, .. }
+        | Payload::SurveyDismissed { survey_id, .. } => ("", "", 0.0, 0.0, 0.0, survey_id),
         Payload::Replay { recording_id, .. } => ("", "", 0.0, 0.0, 0.0, recording_id),
         Payload::Pageview { .. } | Payload::ReplayChunk(_) => ("", "", 0.0, 0.0, 0.0, ""),
     }
@@ -242,11 +244,11 @@ fn wide(e: &Event) -> (&str, &str, f64, f64, f64, &str) {
 /// Migrations that (re)create rollup tables: after their statements, every stored session
 /// of every site is marked dirty, so the rollup job refills the tables from the raw events
 /// in its bounded batches.
-const RECOMPUTE_AFTER: &[u32] = &[5, 8];
+const RECOMPUTE_AFTER: &[u32] = &[5, 8, 9];
 
 /// The end (exclusive, ms) of the days [`RECOMPUTE_AFTER`] marks: 2100-01-01, past any
 /// stored event.
-const RECOMPUTE_TO_DAY: i64 = 4_102_444_800_000;
+const RECOMPUTE_TO_DAY: i64 = crate::warehouse::ALL_DAYS_END;
 
 /// The `session_state` version of a session whose rows are being written for the first
 /// time: below every mark version (µs clock readings), so the session stays dirty, and not
@@ -257,7 +259,7 @@ const BEGUN_VERSION: u64 = 1;
 const FENCE_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// The retention deletes of every rollup table (`drop_before`).
-const ROLLUP_DELETES: [&str; 13] = [
+const ROLLUP_DELETES: [&str; 14] = [
     name::DELETE_ROLLUP_PAGES_BEFORE,
     name::DELETE_ROLLUP_GRID_BEFORE,
     name::DELETE_ROLLUP_ELEMENTS_BEFORE,
@@ -271,6 +273,7 @@ const ROLLUP_DELETES: [&str; 13] = [
     name::DELETE_ROLLUP_FEEDBACK_BEFORE,
     name::DELETE_ROLLUP_JOURNEYS_BEFORE,
     name::DELETE_ROLLUP_PROBLEMS_BEFORE,
+    name::DELETE_ROLLUP_REACH_BEFORE,
 ];
 
 #[cfg(test)]

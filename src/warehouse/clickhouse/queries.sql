@@ -199,7 +199,8 @@ LIMIT 1 BY id;
 
 -- name: net_pages
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, pageviews Int64, clicks Int64, quick_backs Int64, fold_n Int64, viewport_h_sum Int64, doc_h_sum Int64
 SELECT site, day, session_id, device, bot, page, layout,
@@ -210,7 +211,7 @@ SELECT site, day, session_id, device, bot, page, layout,
     sum(viewport_h_sum) AS viewport_h_sum,
     sum(doc_h_sum) AS doc_h_sum
 FROM rollup_pages
-WHERE site = ? AND day IN ? AND session_id IN ?
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
 GROUP BY site, day, session_id, device, bot, page, layout;
 
 -- name: sum_pages
@@ -238,13 +239,14 @@ HAVING pageviews != 0 OR clicks != 0 OR quick_backs != 0 OR fold_n != 0 OR viewp
 
 -- name: net_grid
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, cx UInt32, cy UInt32, clicks Int64
 SELECT site, day, session_id, device, bot, page, layout, cx, cy,
     sum(clicks) AS clicks
 FROM rollup_grid
-WHERE site = ? AND day IN ? AND session_id IN ?
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
 GROUP BY site, day, session_id, device, bot, page, layout, cx, cy;
 
 -- name: sum_grid
@@ -267,7 +269,8 @@ HAVING clicks != 0;
 
 -- name: net_elements
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, selector String, zone String, text String, text_ts Int64, clicks Int64, rage_clicks Int64, dead_clicks Int64, el_n Int64, el_x_sum Float64, el_y_sum Float64
 SELECT site, day, session_id, device, bot, page, layout, selector, zone, text, text_ts,
@@ -278,7 +281,7 @@ SELECT site, day, session_id, device, bot, page, layout, selector, zone, text, t
     sum(el_x_sum) AS el_x_sum,
     sum(el_y_sum) AS el_y_sum
 FROM rollup_elements
-WHERE site = ? AND day IN ? AND session_id IN ?
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
 GROUP BY site, day, session_id, device, bot, page, layout, selector, zone, text, text_ts;
 
 -- name: sum_elements
@@ -322,13 +325,14 @@ HAVING clicks != 0 OR rage_clicks != 0 OR dead_clicks != 0 OR el_n != 0;
 
 -- name: net_el_cells
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, selector String, zone String, x UInt8, y UInt8, clicks Int64
 SELECT site, day, session_id, device, bot, page, layout, selector, zone, x, y,
     sum(clicks) AS clicks
 FROM rollup_el_cells
-WHERE site = ? AND day IN ? AND session_id IN ?
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
 GROUP BY site, day, session_id, device, bot, page, layout, selector, zone, x, y;
 
 -- name: sum_el_cells
@@ -351,13 +355,14 @@ HAVING clicks != 0;
 
 -- name: net_scroll
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, depth UInt32, pageviews Int64
 SELECT site, day, session_id, device, bot, page, layout, depth,
     sum(pageviews) AS pageviews
 FROM rollup_scroll
-WHERE site = ? AND day IN ? AND session_id IN ?
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
 GROUP BY site, day, session_id, device, bot, page, layout, depth;
 
 -- name: sum_scroll
@@ -380,13 +385,14 @@ HAVING pageviews != 0;
 
 -- name: net_journeys
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, device String, bot UInt8, kind UInt8, from_page String, to_page String, count Int64, bounces Int64
 SELECT site, day, session_id, device, bot, kind, from_page, to_page,
     sum(count) AS count, sum(bounces) AS bounces
 FROM rollup_journeys
-WHERE site = ? AND day IN ? AND session_id IN ?
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
 GROUP BY site, day, session_id, device, bot, kind, from_page, to_page;
 
 -- name: sum_journeys
@@ -407,14 +413,15 @@ HAVING count != 0 OR bounces != 0;
 
 -- name: net_problems
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, device String, bot UInt8, kind UInt8, page String, selector String, zone String, rage_clicks Int64, dead_clicks Int64, quick_backs Int64, sessions Int64
 SELECT site, day, session_id, device, bot, kind, page, selector, zone,
     sum(rage_clicks) AS rage_clicks, sum(dead_clicks) AS dead_clicks, sum(quick_backs) AS quick_backs,
     sum(sessions) AS sessions
 FROM rollup_problems
-WHERE site = ? AND day IN ? AND session_id IN ?
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
 GROUP BY site, day, session_id, device, bot, kind, page, selector, zone;
 
 -- name: sum_problems
@@ -436,7 +443,8 @@ HAVING rage_clicks != 0 OR dead_clicks != 0 OR quick_backs != 0 OR sessions != 0
 
 -- name: net_zones
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, device String, bot UInt8, page String, layout String, zone String, exposed Int64, clicked Int64, exposed_clicked Int64, visible_ms_sum Int64, hovered Int64, hover_ms_sum Int64, hesitation_n Int64, hesitation_ms_sum Int64, click_sessions Int64, converted_sessions Int64
 SELECT site, day, session_id, device, bot, page, layout, zone,
@@ -451,7 +459,7 @@ SELECT site, day, session_id, device, bot, page, layout, zone,
     sum(click_sessions) AS click_sessions,
     sum(converted_sessions) AS converted_sessions
 FROM rollup_zones
-WHERE site = ? AND day IN ? AND session_id IN ?
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
 GROUP BY site, day, session_id, device, bot, page, layout, zone;
 
 -- name: sum_zones
@@ -483,13 +491,14 @@ HAVING exposed != 0 OR clicked != 0 OR exposed_clicked != 0 OR visible_ms_sum !=
 
 -- name: net_surveys
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, device String, bot UInt8, survey_id String, question_id String, kind String, value String, responses Int64
 SELECT site, day, session_id, device, bot, survey_id, question_id, kind, value,
     sum(responses) AS responses
 FROM rollup_surveys
-WHERE site = ? AND day IN ? AND session_id IN ?
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
 GROUP BY site, day, session_id, device, bot, survey_id, question_id, kind, value;
 
 -- name: sum_surveys
@@ -503,6 +512,34 @@ FROM rollup_surveys
 WHERE site = ? AND day >= ? AND day < ?
 GROUP BY day, device, bot, survey_id, question_id, kind, value
 HAVING responses != 0;
+
+-- name: insert_reach
+-- insert: rollup_reach
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, survey_id String, answered String, dismissed_at String, dismissed UInt8, sessions Int64
+
+-- name: net_reach
+-- arg: 'site-a'
+-- arg: 1714348800000
+-- arg: 1714780800000
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, survey_id String, answered String, dismissed_at String, dismissed UInt8, sessions Int64
+SELECT site, day, session_id, device, bot, survey_id, answered, dismissed_at, dismissed,
+    sum(sessions) AS sessions
+FROM rollup_reach
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, survey_id, answered, dismissed_at, dismissed;
+
+-- name: sum_reach
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- returns: day Int64, device String, bot UInt8, survey_id String, answered String, dismissed_at String, dismissed UInt8, sessions Int64
+SELECT day, device, bot, survey_id, answered, dismissed_at, dismissed,
+    sum(sessions) AS sessions
+FROM rollup_reach
+WHERE site = ? AND day >= ? AND day < ?
+GROUP BY day, device, bot, survey_id, answered, dismissed_at, dismissed
+HAVING sessions != 0;
 
 -- name: rollup_days
 -- arg: 'site-a'
@@ -525,7 +562,8 @@ FROM
 
 -- name: live_sessions
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, visitor_id String, start_ts Int64, end_ts Int64, pageviews UInt32, step_ts Array(Int64), step_name Array(String), step_custom Array(UInt8), clicks UInt32, rage_clicks UInt32, dead_clicks UInt32, quick_backs UInt32, feedback UInt32, survey_responses UInt32
 SELECT
@@ -554,7 +592,7 @@ FROM
 (
     SELECT site, day, session_id, session_key, gen, deleted, device, bot, visitor_id, start_ts, end_ts, pageviews, step_ts, step_name, step_custom, clicks, rage_clicks, dead_clicks, quick_backs, feedback, survey_responses
     FROM rollup_sessions
-    WHERE site = ? AND day IN ? AND session_id IN ?
+    WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
     ORDER BY gen DESC
     LIMIT 1 BY day, session_id, session_key
 )
@@ -603,7 +641,8 @@ WHERE deleted = 0;
 
 -- name: live_session_details
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, page_page Array(String), page_pageviews Array(UInt32), page_clicks Array(UInt32), page_rage_clicks Array(UInt32), page_dead_clicks Array(UInt32), page_quick_backs Array(UInt32), el_page Array(String), el_selector Array(String), el_zone Array(String), el_clicks Array(UInt32), el_rage_clicks Array(UInt32), el_dead_clicks Array(UInt32), replay_recording_id Array(String), replay_started_at Array(Int64), replay_ended_at Array(Int64), replay_pages Array(UInt32), replay_events Array(UInt32), replay_bytes Array(UInt64), replay_clicks Array(UInt32), replay_errors Array(UInt32), negative_feedback UInt32
 SELECT
@@ -640,7 +679,7 @@ FROM
 (
     SELECT site, day, session_id, session_key, gen, deleted, device, bot, page_page, page_pageviews, page_clicks, page_rage_clicks, page_dead_clicks, page_quick_backs, el_page, el_selector, el_zone, el_clicks, el_rage_clicks, el_dead_clicks, replay_recording_id, replay_started_at, replay_ended_at, replay_pages, replay_events, replay_bytes, replay_clicks, replay_errors, negative_feedback
     FROM rollup_session_details
-    WHERE site = ? AND day IN ? AND session_id IN ?
+    WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
     ORDER BY gen DESC
     LIMIT 1 BY day, session_id, session_key
 )
@@ -697,7 +736,8 @@ WHERE deleted = 0;
 
 -- name: live_answers
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, id String, gen UInt64, deleted UInt8, device String, bot UInt8, ts Int64, survey_id String, question_id String, kind String, value_type UInt8, value_number Float64, value_text String, value_choices Array(String), page String, session_key String, survey_trigger String
 SELECT
@@ -724,7 +764,7 @@ FROM
 (
     SELECT site, day, session_id, id, gen, deleted, device, bot, ts, survey_id, question_id, kind, value_type, value_number, value_text, value_choices, page, session_key, survey_trigger
     FROM rollup_answers
-    WHERE site = ? AND day IN ? AND session_id IN ?
+    WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
     ORDER BY gen DESC
     LIMIT 1 BY day, session_id, id
 )
@@ -771,7 +811,8 @@ WHERE deleted = 0;
 
 -- name: live_feedback
 -- arg: 'site-a'
--- arg: (1714521600000, 1714608000000)
+-- arg: 1714348800000
+-- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
 -- returns: site String, day Int64, session_id String, id String, gen UInt64, deleted UInt8, device String, bot UInt8, ts Int64, page String, session_key String, has_rating UInt8, rating UInt8, comment String, category String, selector String
 SELECT
@@ -795,7 +836,7 @@ FROM
 (
     SELECT site, day, session_id, id, gen, deleted, device, bot, ts, page, session_key, has_rating, rating, comment, category, selector
     FROM rollup_feedback
-    WHERE site = ? AND day IN ? AND session_id IN ?
+    WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
     ORDER BY gen DESC
     LIMIT 1 BY day, session_id, id
 )
@@ -880,6 +921,11 @@ ALTER TABLE rollup_zones DELETE WHERE site = ? AND day < ?;
 -- arg: 1764374400000
 ALTER TABLE rollup_surveys DELETE WHERE site = ? AND day < ?;
 
+-- name: delete_rollup_reach_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_reach DELETE WHERE site = ? AND day < ?;
+
 -- name: delete_rollup_sessions_before
 -- arg: 'site-a'
 -- arg: 1764374400000
@@ -901,6 +947,8 @@ ALTER TABLE rollup_answers DELETE WHERE site = ? AND day < ?;
 ALTER TABLE rollup_feedback DELETE WHERE site = ? AND day < ?;
 
 -- name: rollup_rows_before
+-- arg: 'site-a'
+-- arg: 1764374400000
 -- arg: 'site-a'
 -- arg: 1764374400000
 -- arg: 'site-a'
@@ -956,6 +1004,8 @@ FROM
     SELECT count() AS n FROM rollup_journeys WHERE site = ? AND day < ?
     UNION ALL
     SELECT count() AS n FROM rollup_problems WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_reach WHERE site = ? AND day < ?
 );
 
 -- name: count_events

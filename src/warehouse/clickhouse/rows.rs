@@ -569,6 +569,12 @@ additive! {
         ints: responses;
         floats:
     }
+    /// A row of `rollup_reach` ([`crate::model::rows::ReachRow`]; `dismissed` 0 or 1).
+    ReachCh, ReachSumCh {
+        keys: survey_id: String, answered: String, dismissed_at: String, dismissed: u8;
+        ints: sessions;
+        floats:
+    }
 }
 
 #[cfg(test)]

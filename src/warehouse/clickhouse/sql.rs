@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_element_text_layouts.sql",
         text: include_str!("migrations/0008_element_text_layouts.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_survey_reach.sql",
+        text: include_str!("migrations/0009_survey_reach.sql"),
+    },
 ];
 
 /// The text of `queries.sql`.
@@ -124,6 +129,9 @@ pub mod name {
     pub const INSERT_SURVEYS: &str = "insert_surveys";
     pub const NET_SURVEYS: &str = "net_surveys";
     pub const SUM_SURVEYS: &str = "sum_surveys";
+    pub const INSERT_REACH: &str = "insert_reach";
+    pub const NET_REACH: &str = "net_reach";
+    pub const SUM_REACH: &str = "sum_reach";
     pub const INSERT_SESSIONS: &str = "insert_sessions";
     pub const LIVE_SESSIONS: &str = "live_sessions";
     pub const READ_SESSIONS: &str = "read_sessions";
@@ -143,6 +151,7 @@ pub mod name {
     pub const DELETE_ROLLUP_SCROLL_BEFORE: &str = "delete_rollup_scroll_before";
     pub const DELETE_ROLLUP_ZONES_BEFORE: &str = "delete_rollup_zones_before";
     pub const DELETE_ROLLUP_SURVEYS_BEFORE: &str = "delete_rollup_surveys_before";
+    pub const DELETE_ROLLUP_REACH_BEFORE: &str = "delete_rollup_reach_before";
     pub const DELETE_ROLLUP_SESSIONS_BEFORE: &str = "delete_rollup_sessions_before";
     pub const DELETE_ROLLUP_SESSION_DETAILS_BEFORE: &str = "delete_rollup_session_details_before";
     pub const DELETE_ROLLUP_ANSWERS_BEFORE: &str = "delete_rollup_answers_before";
@@ -218,6 +227,9 @@ pub mod name {
         INSERT_SURVEYS,
         NET_SURVEYS,
         SUM_SURVEYS,
+        INSERT_REACH,
+        NET_REACH,
+        SUM_REACH,
         INSERT_SESSIONS,
         LIVE_SESSIONS,
         READ_SESSIONS,
@@ -239,6 +251,7 @@ pub mod name {
         DELETE_ROLLUP_PROBLEMS_BEFORE,
         DELETE_ROLLUP_ZONES_BEFORE,
         DELETE_ROLLUP_SURVEYS_BEFORE,
+        DELETE_ROLLUP_REACH_BEFORE,
         DELETE_ROLLUP_SESSIONS_BEFORE,
         DELETE_ROLLUP_SESSION_DETAILS_BEFORE,
         DELETE_ROLLUP_ANSWERS_BEFORE,

@@ -6,7 +6,7 @@ use super::*;
 use crate::event::Event;
 use crate::model::forget::ForgetRecord;
 use crate::model::rows::{
-    DayRollup, GridRow, JourneyKind, JourneyRow, PageRow, ProblemKind, ProblemRow, ScrollRow, SurveyRow, ZoneRow,
+    DayRollup, GridRow, JourneyKind, JourneyRow, PageRow, ScrollRow, SurveyRow, ZoneRow,
 };
 use crate::model::token::ApiToken;
 use crate::replay::StoredPart;
@@ -305,26 +305,14 @@ impl Warehouse for ClickHouseWarehouse {
                         })
                         .collect::<anyhow::Result<_>>()?;
                 }
+                Part::Reach => {
+                    let rows: Vec<ReachSumCh> = self.fetch(name::SUM_REACH, sums(name::SUM_REACH, false)).await?;
+                    out.reach = rows.into_iter().map(reach_row).collect();
+                }
                 Part::Problems => {
                     let rows: Vec<ProblemsSumCh> =
                         self.fetch(name::SUM_PROBLEMS, sums(name::SUM_PROBLEMS, false)).await?;
-                    out.problems = rows
-                        .into_iter()
-                        .map(|r| {
-                            Ok(ProblemRow {
-                                dims: dims_of(r.day, &r.device, r.bot),
-                                kind: ProblemKind::from_code(r.kind)
-                                    .ok_or_else(|| anyhow::anyhow!("rollup_problems: kind {}", r.kind))?,
-                                page: r.page,
-                                selector: r.selector,
-                                zone: r.zone,
-                                rage_clicks: u64of(r.rage_clicks),
-                                dead_clicks: u64of(r.dead_clicks),
-                                quick_backs: u64of(r.quick_backs),
-                                sessions: u64of(r.sessions),
-                            })
-                        })
-                        .collect::<anyhow::Result<_>>()?;
+                    out.problems = rows.into_iter().map(problem_row).collect::<anyhow::Result<_>>()?;
                 }
                 Part::Surveys => {
                     let rows: Vec<SurveysSumCh> = self.fetch(name::SUM_SURVEYS, sums(name::SUM_SURVEYS, false)).await?;

@@ -136,7 +136,7 @@ impl ClickHouseWarehouse {
         net_op: &'static str,
         insert_op: &'static str,
         site: &str,
-        days: &[i64],
+        days: (i64, i64),
         ids: &[&str],
         new: Vec<R>,
     ) -> anyhow::Result<()>
@@ -161,7 +161,8 @@ impl ClickHouseWarehouse {
                 .client
                 .query(sql::sql(net_op))
                 .bind(site)
-                .bind(Tuple(days))
+                .bind(days.0)
+                .bind(days.1)
                 .bind(Tuple(chunk));
             for r in self.fetch::<R>(net_op, q).await? {
                 have.insert(r.key(), r);
@@ -192,7 +193,7 @@ impl ClickHouseWarehouse {
         live_op: &'static str,
         insert_op: &'static str,
         site: &str,
-        days: &[i64],
+        days: (i64, i64),
         ids: &[&str],
         new: Vec<R>,
     ) -> anyhow::Result<()>
@@ -206,7 +207,8 @@ impl ClickHouseWarehouse {
                 .client
                 .query(sql::sql(live_op))
                 .bind(site)
-                .bind(Tuple(days))
+                .bind(days.0)
+                .bind(days.1)
                 .bind(Tuple(chunk));
             for r in self.fetch::<R>(live_op, q).await? {
                 have.insert(r.key(), r);
@@ -312,15 +314,15 @@ impl ClickHouseWarehouse {
             .iter()
             .filter(|r| ids.binary_search(&r.session_id.as_str()).is_ok())
             .collect();
-        // Where the sessions' old rows can be: the days their events span. A session with no
-        // events left (erased) has no span: then every day the site has rows is searched.
+        // Where the sessions' old rows can be: the days their events span, in any time zone
+        // (a site whose time zone changed has its old rows on the old zone's days: a day
+        // start lies less than 25 h before the events of its day, whatever the zone), so the
+        // range reaches two days beyond the span on each side. A session with no events left
+        // (erased) has no span: then every day the site has rows is searched.
         let mut days: BTreeSet<i64> = BTreeSet::new();
         for r in &wanted {
-            let mut d = r.first_day;
-            while d <= r.last_day {
-                days.insert(d);
-                d += DAY_MS;
-            }
+            days.insert(r.first_day - 2 * DAY_MS);
+            days.insert(r.last_day + 3 * DAY_MS);
         }
         let erased = wanted.len() < ids.len();
         // The sessions whose old rows are looked up.
@@ -343,16 +345,17 @@ impl ClickHouseWarehouse {
             // No events and no rows anywhere: nothing to replace, nothing to write.
             return Ok(());
         }
-        let days: Vec<i64> = days.into_iter().collect();
+        // [first, last + 1): the day range searched.
+        let days = (*days.first().expect("not empty"), *days.last().expect("not empty") + 1);
         let ch = ChRows::of(site, &wanted);
         for part in Part::ALL.into_iter().filter(|p| parts.contains(p)) {
             match part {
                 Part::Pages => {
-                    self.replace_additive(name::NET_PAGES, name::INSERT_PAGES, site, &days, &ids, ch.pages.clone())
+                    self.replace_additive(name::NET_PAGES, name::INSERT_PAGES, site, days, &ids, ch.pages.clone())
                         .await?
                 }
                 Part::Grid => {
-                    self.replace_additive(name::NET_GRID, name::INSERT_GRID, site, &days, &ids, ch.grid.clone())
+                    self.replace_additive(name::NET_GRID, name::INSERT_GRID, site, days, &ids, ch.grid.clone())
                         .await?
                 }
                 Part::Elements => {
@@ -360,7 +363,7 @@ impl ClickHouseWarehouse {
                         name::NET_ELEMENTS,
                         name::INSERT_ELEMENTS,
                         site,
-                        &days,
+                        days,
                         &ids,
                         ch.elements.clone(),
                     )
@@ -369,7 +372,7 @@ impl ClickHouseWarehouse {
                         name::NET_EL_CELLS,
                         name::INSERT_EL_CELLS,
                         site,
-                        &days,
+                        days,
                         &ids,
                         ch.el_cells.clone(),
                     )
@@ -380,14 +383,14 @@ impl ClickHouseWarehouse {
                         name::NET_SCROLL,
                         name::INSERT_SCROLL,
                         site,
-                        &days,
+                        days,
                         &ids,
                         ch.scroll.clone(),
                     )
                     .await?
                 }
                 Part::Zones => {
-                    self.replace_additive(name::NET_ZONES, name::INSERT_ZONES, site, &days, &ids, ch.zones.clone())
+                    self.replace_additive(name::NET_ZONES, name::INSERT_ZONES, site, days, &ids, ch.zones.clone())
                         .await?
                 }
                 Part::Journeys => {
@@ -395,18 +398,22 @@ impl ClickHouseWarehouse {
                         name::NET_JOURNEYS,
                         name::INSERT_JOURNEYS,
                         site,
-                        &days,
+                        days,
                         &ids,
                         ch.journeys.clone(),
                     )
                     .await?
+                }
+                Part::Reach => {
+                    self.replace_additive(name::NET_REACH, name::INSERT_REACH, site, days, &ids, ch.reach.clone())
+                        .await?
                 }
                 Part::Problems => {
                     self.replace_additive(
                         name::NET_PROBLEMS,
                         name::INSERT_PROBLEMS,
                         site,
-                        &days,
+                        days,
                         &ids,
                         ch.problems.clone(),
                     )
@@ -417,7 +424,7 @@ impl ClickHouseWarehouse {
                         name::NET_SURVEYS,
                         name::INSERT_SURVEYS,
                         site,
-                        &days,
+                        days,
                         &ids,
                         ch.surveys.clone(),
                     )
@@ -428,7 +435,7 @@ impl ClickHouseWarehouse {
                         name::LIVE_SESSIONS,
                         name::INSERT_SESSIONS,
                         site,
-                        &days,
+                        days,
                         &ids,
                         ch.sessions.clone(),
                     )
@@ -439,7 +446,7 @@ impl ClickHouseWarehouse {
                         name::LIVE_SESSION_DETAILS,
                         name::INSERT_SESSION_DETAILS,
                         site,
-                        &days,
+                        days,
                         &ids,
                         ch.details.clone(),
                     )
@@ -450,7 +457,7 @@ impl ClickHouseWarehouse {
                         name::LIVE_ANSWERS,
                         name::INSERT_ANSWERS,
                         site,
-                        &days,
+                        days,
                         &ids,
                         ch.answers.clone(),
                     )
@@ -461,7 +468,7 @@ impl ClickHouseWarehouse {
                         name::LIVE_FEEDBACK,
                         name::INSERT_FEEDBACK,
                         site,
-                        &days,
+                        days,
                         &ids,
                         ch.feedback.clone(),
                     )

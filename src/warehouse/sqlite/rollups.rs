@@ -138,6 +138,14 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
+        part: Stored::Part(Part::Reach),
+        name: "r_reach",
+        keys: &["survey_id", "answered", "dismissed_at", "dismissed"],
+        values: &["sessions"],
+        additive: true,
+        latest: None,
+    },
+    Table {
         part: Stored::Part(Part::Sessions),
         name: "r_sessions",
         keys: &["session_key"],

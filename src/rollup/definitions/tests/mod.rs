@@ -8,7 +8,7 @@ mod journeys;
 mod pages;
 mod sessions;
 mod voc;
-use crate::rollup::day_of;
+use crate::rollup::{day_of, DAY_MS};
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;

@@ -236,3 +236,32 @@ fn unknown_time_zones_are_refused_naming_the_field() {
     assert_eq!(r.time_zone, chrono_tz::Asia::Kolkata);
     assert_eq!(serde_json::to_value(&r).unwrap()["time_zone"], "Asia/Kolkata");
 }
+
+#[test]
+fn a_site_in_berlin_has_its_rows_on_local_days_including_the_23_hour_day() {
+    // 2026-03-29 in Berlin runs from 23:00 UTC on the 28th to 22:00 UTC on the 29th.
+    let ms = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
+    let tz = chrono_tz::Europe::Berlin;
+    let rules = Rules {
+        time_zone: tz,
+        ..Rules::default()
+    };
+    // One snippet session: page views at 23:50 on the 28th and 00:10 on the 29th, local.
+    let events = vec![
+        pageview("p1", ms("2026-03-28T22:50:00Z"), "a"),
+        pageview("p2", ms("2026-03-28T23:10:00Z"), "b"),
+    ];
+    let out = compute_sessions(events, &rules);
+    let (d28, d29) = (ms("2026-03-27T23:00:00Z"), ms("2026-03-28T23:00:00Z"));
+    assert_eq!((out[0].first_day, out[0].last_day), (d28, d29));
+    let pages: Vec<(&str, i64)> = out[0]
+        .rows
+        .pages
+        .iter()
+        .map(|p| (p.page.as_str(), p.dims.day))
+        .collect();
+    assert_eq!(pages, vec![("a", d28), ("b", d29)]);
+    // The session belongs to its local start day, the 28th (in UTC both are on the 28th).
+    assert_eq!(out[0].rows.sessions[0].dims.day, d28);
+    assert_eq!(crate::model::days::next_day(d29, tz) - d29, 23 * HOUR);
+}

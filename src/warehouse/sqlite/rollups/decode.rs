@@ -4,7 +4,7 @@ use super::*;
 use crate::event::{DeviceClass, SurveyKind};
 use crate::model::rows::{
     AnswerRow, DayRollup, Dims, ElCell, ElementRow, FeedbackRow, GridRow, JourneyKind, JourneyRow, PageRow,
-    ProblemKind, ProblemRow, ScrollRow, SessionDetailRow, SessionRow, SurveyRow, ZoneRow,
+    ProblemKind, ProblemRow, ReachRow, ScrollRow, SessionDetailRow, SessionRow, SurveyRow, ZoneRow,
 };
 use crate::warehouse::Part;
 use anyhow::{anyhow, Context};
@@ -163,6 +163,14 @@ pub fn decode(
             to: c.s()?,
             count: c.u()?,
             bounces: c.u()?,
+        }),
+        Stored::Part(Part::Reach) => r.reach.push(ReachRow {
+            dims,
+            survey_id: c.s()?,
+            answered: c.s()?,
+            dismissed_at: c.s()?,
+            dismissed: c.i()? != 0,
+            sessions: c.u()?,
         }),
         Stored::Part(Part::Problems) => r.problems.push(ProblemRow {
             dims,

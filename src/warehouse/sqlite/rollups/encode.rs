@@ -136,6 +136,19 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
             vec![int(j.kind.code()), text(&j.from), text(&j.to), u(j.count), u(j.bounces)],
         );
     }
+    for x in &r.reach {
+        push(
+            Stored::Part(Part::Reach),
+            &x.dims,
+            vec![
+                text(&x.survey_id),
+                text(&x.answered),
+                text(&x.dismissed_at),
+                int(x.dismissed),
+                u(x.sessions),
+            ],
+        );
+    }
     for p in &r.problems {
         push(
             Stored::Part(Part::Problems),
