@@ -28,6 +28,8 @@ const SB: &str = "site-b";
 
 fn event(id: &str, site: &str, session: &str, ts: i64, page: &str, payload: Payload) -> Event {
     Event {
+        client: None,
+        source: None,
         id: id.into(),
         site: site.into(),
         ts,
@@ -297,6 +299,7 @@ fn query(site: &str, from: i64, to: i64, parts: &[Part], page: Option<&str>) -> 
         to_day: to,
         parts: parts.to_vec(),
         page: page.map(String::from),
+        segment: Default::default(),
     }
 }
 
@@ -729,6 +732,7 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
                     to_day: D1,
                     device,
                     bots,
+                    segment: Default::default(),
                     filter: SessionFilter {
                         page: None,
                         selector: None,
@@ -757,6 +761,7 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
         to_day: D1,
         device: None,
         bots: true,
+        segment: Default::default(),
         filter: SessionFilter::default(),
         before: None,
         limit: 500,
@@ -765,6 +770,7 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
     // Every session is listed: the custom-event-only ones have a (synthetic) page view too.
     assert_eq!(listed.total, 90);
     let rage = SessionsQuery {
+        segment: Default::default(),
         filter: SessionFilter {
             has: vec![Has::Rage],
             ..SessionFilter::default()
@@ -773,6 +779,7 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
     };
     assert!(w.list_sessions(&rage).await.unwrap().total > 0);
     let dead = SessionsQuery {
+        segment: Default::default(),
         filter: SessionFilter {
             has: vec![Has::Dead],
             ..SessionFilter::default()

@@ -349,6 +349,7 @@ mod tests {
             quick_backs: 0,
             feedback: 0,
             survey_responses: 0,
+            segment: Default::default(),
         };
         let el = |sel: &str, rage: u32, dead: u32| SessionElement {
             page: page.into(),

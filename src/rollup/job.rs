@@ -381,6 +381,7 @@ fn signal_query(site: &str, today: i64) -> RollupQuery {
         to_day: today + DAY_MS,
         parts: SIGNAL_PARTS.to_vec(),
         page: None,
+        segment: Default::default(),
     }
 }
 

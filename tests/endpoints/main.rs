@@ -16,5 +16,6 @@ mod compat;
 mod heatmaps;
 mod http_contract;
 mod journeys;
+mod segments;
 mod session_timeline;
 mod voc;
