@@ -347,7 +347,7 @@ pub struct Context<'a> {
     pub request_id: &'a str,
     /// The request's browser, OS and language, shared by its events (`None`: not known, as
     /// for imports, whose user agent is the importer's).
-    pub client: Option<std::sync::Arc<crate::model::segment::Client>>,
+    pub client: Option<std::sync::Arc<crate::event::segment::Client>>,
 }
 
 /// Oldest `ts` live ingest takes, relative to `received_at`: 31 days (a snippet's offline

@@ -7,6 +7,7 @@
 
 pub mod enrich;
 pub mod identity;
+pub mod segment;
 pub mod validate;
 pub mod wire;
 
@@ -273,9 +274,9 @@ pub struct Event {
     pub request_id: String,
     /// Browser, OS and language of the request (docs/analytics.md, "Segments"), one
     /// allocation shared by the request's events; `None` when not known.
-    pub client: Option<std::sync::Arc<crate::model::segment::Client>>,
+    pub client: Option<std::sync::Arc<crate::event::segment::Client>>,
     /// Page views only: referrer host, channel and UTM (docs/analytics.md, "Channels").
-    pub source: Option<Box<crate::model::segment::Source>>,
+    pub source: Option<Box<crate::event::segment::Source>>,
     pub payload: Payload,
 }
 
@@ -448,8 +449,8 @@ impl Event {
         {
             P::Pageview(p) => {
                 if p.has_source {
-                    source = Some(Box::new(crate::model::segment::Source {
-                        channel: crate::model::segment::Channel::parse(&p.channel).unwrap_or_default(),
+                    source = Some(Box::new(crate::event::segment::Source {
+                        channel: crate::event::segment::Channel::parse(&p.channel).unwrap_or_default(),
                         referrer_host: p.referrer_host,
                         utm_source: p.utm_source,
                         utm_medium: p.utm_medium,
@@ -527,7 +528,7 @@ impl Event {
         };
         let known = [&r.browser, &r.browser_version, &r.os, &r.os_version, &r.language];
         let client = known.iter().any(|s| !s.is_empty()).then(|| {
-            std::sync::Arc::new(crate::model::segment::Client {
+            std::sync::Arc::new(crate::event::segment::Client {
                 browser: r.browser.clone(),
                 browser_version: r.browser_version.clone(),
                 os: r.os.clone(),

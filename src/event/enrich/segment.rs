@@ -1,7 +1,7 @@
 //! Segment enrichment (docs/analytics.md, "Segments"): the channel table, UTM parsing, the
 //! browser and OS from one woothee parse of the User-Agent, and the language.
 
-use crate::model::segment::{Channel, Client, Source};
+use crate::event::segment::{Channel, Client, Source};
 
 /// Longest UTM value kept, characters.
 pub const MAX_UTM_CHARS: usize = 100;

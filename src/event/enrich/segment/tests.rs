@@ -216,7 +216,7 @@ fn page_views_get_their_source_after_scrubbing_and_every_event_the_client() {
     assert_eq!(s.utm_source, "mail");
     assert_eq!(s.utm_campaign, "[email]");
     assert_eq!(s.referrer_host, "outlook.live.com");
-    assert_eq!(s.channel, crate::model::segment::Channel::Email);
+    assert_eq!(s.channel, crate::event::segment::Channel::Email);
     assert!(std::sync::Arc::ptr_eq(ev.client.as_ref().unwrap(), &client));
     // Through the log's record and back.
     assert_eq!(Event::decode(&ev.encode()).unwrap(), ev);
