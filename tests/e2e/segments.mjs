@@ -45,9 +45,15 @@ function same(name, actual, expected) {
 const today = new Date().toISOString().slice(0, 10);
 const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
 
+let sentEvents = 0; // events the snippet sent, from the pages' requests
+
 async function visit(browser, { locale, referer, query, pages }) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale });
   const page = await ctx.newPage();
+  page.on('request', (req) => {
+    if (!req.url().startsWith(`${SL}/v1/events`) || req.method() !== 'POST') return;
+    try { sentEvents += JSON.parse(req.postData()).events.length; } catch { /* not ours */ }
+  });
   await page.goto(`${ORIGIN}/${pages[0]}?${query}`, { waitUntil: 'load', referer });
   await page.waitForFunction(() => window.sightline && window.sightline.flush, null, { timeout: 10_000 });
   for (const p of pages.slice(1)) {
@@ -58,22 +64,32 @@ async function visit(browser, { locale, referer, query, pages }) {
   }
   await sleep(300);
   check('every batch delivered', (await page.evaluate(() => window.sightline.flush())) === true);
+  // Leaving the page sends what is still queued (pagehide), as a visitor's last page does.
+  await page.goto('about:blank');
+  await sleep(500);
   await ctx.close();
 }
 
-/** Run the rollups until `/segments` sees both visitors (the server's own job runs too). */
+/** Wait until the warehouse holds every event the pages sent, then run the rollups until a
+ * pass finds nothing to do (the server's own job runs too); returns `/segments`. */
 async function settled() {
-  for (let i = 0; i < 100; i++) {
-    await api('POST', '/v1/admin/rollup/run');
-    const s = await api('GET', `/v1/sites/${SITE}/segments?from=${today}&to=${tomorrow}`);
-    if (s.json && s.json.sessions === 2 && s.json.dimensions.channel.length === 2) {
-      await api('POST', '/v1/admin/rollup/run');
-      return s.json;
-    }
+  // Page hides send their last events by beacon: wait until the count holds still for 1.5 s.
+  let last = -1;
+  for (let same = 0, i = 0; i < 300 && !(same >= 5 && last >= sentEvents); i++) {
+    const n = (await api('GET', `/v1/sites/${SITE}/stats`)).json.events;
+    same = n === last ? same + 1 : 0;
+    last = n;
     await sleep(300);
   }
-  throw new Error('the two visits were not rolled up in time');
+  for (let idle = 0, i = 0; idle < 2 && i < 100; i++) {
+    const r = await api('POST', '/v1/admin/rollup/run');
+    idle = r.json && r.json.sessions === 0 ? idle + 1 : 0;
+    await sleep(200);
+  }
+  return (await api('GET', `/v1/sites/${SITE}/segments?from=${today}&to=${tomorrow}`)).json;
 }
+/** `[value, sessions]` of a `/segments` list. */
+const pairs = (list) => list.map((v) => [v.value, v.sessions]);
 
 const q = (path, extra) => api('GET', `/v1/sites/${SITE}/${path}${path.includes('?') ? '&' : '?'}from=${today}&to=${tomorrow}${extra ? '&' + extra : ''}`).then((r) => r.json);
 
@@ -102,10 +118,11 @@ async function main() {
       query: 'utm_source=google&utm_medium=cpc&utm_campaign=brand', pages: ['index.html', 'tables.html', 'cards.html'],
     });
     const seg = await settled();
-    same('channels of the two visitors', seg.dimensions.channel, [{ value: 'email', sessions: 1 }, { value: 'paid', sessions: 1 }]);
-    same('campaigns', seg.dimensions.utm_campaign, [{ value: 'brand', sessions: 1 }, { value: 'spring', sessions: 1 }]);
-    same('languages', seg.dimensions.language, [{ value: 'de-de', sessions: 1 }, { value: 'fr-fr', sessions: 1 }]);
-    same('referrers', seg.dimensions.referrer, [{ value: 'google.com', sessions: 1 }, { value: 'mail.google.com', sessions: 1 }]);
+    check('events reached the warehouse', sentEvents > 0);
+    same('channels of the two visitors', pairs(seg.dimensions.channel), [['email', 1], ['paid', 1]]);
+    same('campaigns', pairs(seg.dimensions.utm_campaign), [['brand', 1], ['spring', 1]]);
+    same('languages', pairs(seg.dimensions.language), [['de-de', 1], ['fr-fr', 1]]);
+    same('referrers', pairs(seg.dimensions.referrer), [['google.com', 1], ['mail.google.com', 1]]);
 
     // The API by hand: A's pages with channel=email, B's with utm_campaign=brand.
     const pagesOf = (r) => r.pages.map((p) => [p.page, p.pageviews]);
@@ -128,13 +145,17 @@ async function main() {
     const pageKeys = await page.evaluate(() => [...document.querySelectorAll('code')].map((c) => c.textContent));
     check('dashboard, channel=email: no page of B', !pageKeys.some((k) => k.endsWith('tables.html') || k.endsWith('cards.html')), pageKeys.join(' '));
     check('dashboard, channel=email: A\'s second page', pageKeys.some((k) => k.endsWith('charts.html')), pageKeys.join(' '));
+    await sleep(900); // chart animations
     await page.screenshot({ path: path.join(SHOTS, 'journeys-channel-email.png'), fullPage: true });
 
     // The filter bar: clear the channel, pick campaign "brand".
+    const stale = () => page.evaluate(() => document.body.setAttribute('data-state', 'navigating'));
+    await stale();
     await page.selectOption('#f-channel', '');
     await page.waitForFunction(() => !location.hash.includes('channel=') && document.body.dataset.state === 'ready');
     s = await shown(page);
     same('dashboard, no segment: sessions', s.sessions, '2');
+    await stale();
     await page.selectOption('#f-utm_campaign', 'brand');
     await page.waitForFunction(() => location.hash.includes('utm_campaign=brand'));
     s = await shown(page);
@@ -142,13 +163,16 @@ async function main() {
     same('dashboard, utm_campaign=brand: the filter bar', [s.channel, s.campaign], ['', 'brand']);
     const keysB = await page.evaluate(() => [...document.querySelectorAll('code')].map((c) => c.textContent));
     check('dashboard, utm_campaign=brand: no page of A', !keysB.some((k) => k.endsWith('charts.html')), keysB.join(' '));
+    await sleep(900); // chart animations
     await page.screenshot({ path: path.join(SHOTS, 'journeys-campaign-brand.png'), fullPage: true });
 
     // Problems split by channel.
+    await stale();
     await page.goto(`${SL}/dashboard/#/problems?site=${SITE}&from=${today}&to=${today}&split=channel`);
     await page.waitForFunction(() => document.body.dataset.state === 'ready' && document.body.dataset.view === 'problems', null, { timeout: 20_000 });
     const rows = await page.$$eval('[data-table=problems-split] tbody tr', (trs) => trs.map((r) => [r.cells[0].textContent, r.cells[1].textContent]));
     same('problems split by channel', rows, [['email', '1'], ['paid', '1']]);
+    await sleep(900); // chart animations
     await page.screenshot({ path: path.join(SHOTS, 'problems-split-channel.png'), fullPage: true });
     await ctx.close();
   } finally {
