@@ -97,21 +97,6 @@ fn three_visitors(s: &Server, site: &str, t: i64) {
     s.settle(site, 11);
 }
 
-fn pages_of(v: &Value) -> Vec<(String, u64, u64)> {
-    v["pages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["page"].as_str().unwrap().to_string(),
-                p["pageviews"].as_u64().unwrap(),
-                p["clicks"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
 fn pv(page: &str, n: u64, clicks: u64) -> (String, u64, u64) {
     (format!("shop.example/{page}"), n, clicks)
 }
