@@ -82,13 +82,18 @@ fn ingest(c: &mut Criterion<CpuTime>) {
         b.iter(|| {
             let mut scratch = Vec::new();
             let env = validate::parse_envelope(&body, &mut scratch).unwrap();
+            // As ingest does: one user-agent parse per batch for the bot flag and the segment.
+            let ua = Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0");
+            let parsed = enrich::segment::parse_user_agent(ua);
             let ctx = enrich::Context {
                 oldest_ts: i64::MIN,
                 received_at: NOW,
                 skew: enrich::Skew::for_batch(env.sent_at, NOW),
-                bot_reason: enrich::bot_reason(Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"), env.webdriver),
+                bot_reason: enrich::bot_reason_parsed(ua, parsed.as_ref(), env.webdriver),
                 page_keys: &rules,
                 request_id: "0192d5a0-0000-7000-8000-000000000000",
+                client: enrich::segment::client_of(parsed.as_ref(), env.language.as_deref(), Some("en-US"))
+                    .map(std::sync::Arc::new),
             };
             let mut n = 0;
             for (i, raw) in env.events.iter().enumerate() {

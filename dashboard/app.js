@@ -1,5 +1,5 @@
 /*! Sightline dashboard. Plain JS (no build step), charts by Apache ECharts (vendor/).
- * State lives in the URL hash: #/<view>?site=&from=&to=&device=&… (from/to inclusive days,
+ * State lives in the URL hash: #/<view>?site=&from=&to=&device=&channel=&…&split=&… (from/to inclusive days,
  * YYYY-MM-DD, the site's dates: its time zone, UTC by default), so every view is a shareable link. Every number comes from the query API
  * with the signed-in token (sessionStorage, this tab only) as a Bearer token. */
 (function () {
@@ -8,6 +8,10 @@
   /** Days shown when the link has no range: the query API's default (the last 30 days). */
   var DEFAULT_DAYS = 30;
   var VIEWS = [['problems', 'Problems'], ['heatmap', 'Heatmap'], ['journeys', 'Journeys'], ['voc', 'Voice of customer'], ['sessions', 'Sessions']];
+  /** The segment filters (docs/api.md, "Segments"): carried in the hash, sent to every query. */
+  var SEGMENTS = [['channel', 'Channel'], ['referrer', 'Referrer'], ['utm_source', 'Source'], ['utm_medium', 'Medium'],
+    ['utm_campaign', 'Campaign'], ['browser', 'Browser'], ['os', 'OS'], ['language', 'Language']];
+  var SEG_KEYS = SEGMENTS.map(function (d) { return d[0]; });
   var S = {}; // the state from the hash
   var sites = [];
   var charts = [];
@@ -62,7 +66,7 @@
   /** A link to `viewName` keeping site, dates and device, plus `extra`. */
   function link(viewName, extra) {
     var q = new URLSearchParams();
-    ['site', 'from', 'to', 'device'].forEach(function (k) { if (S[k]) q.set(k, S[k]); });
+    ['site', 'from', 'to', 'device'].concat(SEG_KEYS).forEach(function (k) { if (S[k]) q.set(k, S[k]); });
     for (var k in extra || {}) if (extra[k] !== undefined && extra[k] !== null && extra[k] !== '') q.set(k, extra[k]);
     return '#/' + viewName + '?' + q.toString();
   }
@@ -79,6 +83,7 @@
   function scope(extra) {
     var p = { from: S.from, to: addDays(S.to, 1) };
     if (S.device) p.device = S.device;
+    SEG_KEYS.forEach(function (k) { if (S[k]) p[k] = S[k]; });
     return Object.assign(p, extra || {});
   }
   function api(path, params, init) {
@@ -202,13 +207,32 @@
     ], rows));
   }
 
+  /** A "Split by" select: the segment dimensions and device; changing it sets `split` in the link. */
+  function splitPicker(id) {
+    var sel = h('select', { id: id, onchange: function () { go({ split: sel.value }); } }, h('option', { value: '', text: 'none' }),
+      SEGMENTS.concat([['device', 'Device']]).map(function (d) { return h('option', { value: d[0], text: d[1] }); }));
+    sel.value = S.split || '';
+    return h('label', null, 'Split by ', sel);
+  }
+  /** The label of a split group's value (`null`: every other value). */
+  function splitValue(v) { return v === null ? 'other values' : (v === '' ? '(unknown)' : v); }
   render.problems = function () {
     var goal = siteGoal();
-    return siteApi('/problems', scope({ limit: 50, sort: goal ? 'impact' : undefined })).then(function (p) {
+    return siteApi('/problems', scope({ limit: 50, sort: goal ? 'impact' : undefined, split: S.split })).then(function (p) {
+      var split = p.split ? card('Problems by ' + p.split.dimension, table('problems-split', [
+        { label: p.split.dimension, f: 'value', get: function (r) { return splitValue(r.value); } },
+        { label: 'Sessions', f: 'sessions', n: 1 },
+        { label: 'Rage clicks', f: 'rage_clicks', n: 1, get: function (r) { return r.elements.reduce(function (a, e) { return a + e.rage_clicks; }, 0); } },
+        { label: 'Dead clicks', f: 'dead_clicks', n: 1, get: function (r) { return r.elements.reduce(function (a, e) { return a + e.dead_clicks; }, 0); } },
+        { label: 'Top element', f: 'top', get: function (r) { return r.elements.length ? h('code', { text: r.elements[0].selector }) : '–'; } },
+        { label: 'Top page', f: 'top_page', get: function (r) { return r.pages.length ? h('code', { text: r.pages[0].page }) : '–'; } },
+      ], p.split.groups)) : null;
       return [
         h('h1', { text: 'Problems' }),
         h('div', { class: 'kpis' }, kpi('sessions in range', num(p.sessions), 'sessions'),
           kpi('pages with problems', num(p.pages.length), 'pages'), kpi('elements with problems', num(p.elements.length), 'elements')),
+        h('div', { class: 'row' }, splitPicker('pb-split')),
+        split,
         impactCard(p),
         baselineCard(p),
         card('Pages, by rage + dead clicks + quick backs', p.pages.length ? table('problems-pages', [
@@ -417,10 +441,16 @@
       }, function (e) { if (e.name) location.hash = link('sessions', { page: e.name }); }) : empty('paths');
       var funnelOut = h('div', { id: 'fn-out' });
       var funnelCard = card('Funnel', h('form', { class: 'row', onsubmit: function (e) { e.preventDefault(); go({ steps: stepsIn.value.trim(), window: windowIn.value.trim(), count: countIn.value }); } },
-        h('label', { class: 'grow' }, 'Steps ', stepsIn), h('label', null, 'window ', windowIn), h('label', null, 'count ', countIn), h('button', { type: 'submit', text: 'Show funnel' })), funnelOut);
+        h('label', { class: 'grow' }, 'Steps ', stepsIn), h('label', null, 'window ', windowIn), h('label', null, 'count ', countIn), splitPicker('fn-split'), h('button', { type: 'submit', text: 'Show funnel' })), funnelOut);
       var steps = S.steps || stepsIn.value;
       if (steps) {
-        siteApi('/funnel', scope({ steps: steps, window: S.window || '1d', count: S.count })).then(function (f) {
+        siteApi('/funnel', scope({ steps: steps, window: S.window || '1d', count: S.count, split: S.split })).then(function (f) {
+          if (f.split) add(funnelOut, table('funnel-split', [
+            { label: f.split.dimension, f: 'value', get: function (r) { return splitValue(r.value); } },
+            { label: 'Sessions', f: 'sessions', n: 1 },
+          ].concat(f.steps.map(function (st, i) {
+            return { label: short(st.step), f: 'step' + i, get: function (r) { var x = r.steps[i]; return num(x.count) + (x.conversion_pct === null ? '' : ' (' + x.conversion_pct + ' %)'); } };
+          })), f.split.groups));
           add(funnelOut, [
             // Bars, step 1 on top, each as long as its count: equal steps look equal (a funnel
             // shape drew the last step narrowing to a point whatever its count).
@@ -822,6 +852,32 @@
   fTo.addEventListener('change', function () { if (fTo.value) go({ to: fTo.value, cursor: '' }); });
   fDev.addEventListener('change', function () { go({ device: fDev.value, cursor: '' }); });
 
+  /** The segment filter bar: one select per dimension, its options the values `/segments`
+   * finds in the range (with the device filter; a chosen value stays listed). */
+  var segBar = document.getElementById('segments');
+  function fillSegments() {
+    var p = scope();
+    SEG_KEYS.forEach(function (k) { delete p[k]; });
+    return siteApi('/segments', p).then(function (r) { return r.dimensions; }, function (e) { if (e instanceof SignIn) throw e; return {}; }).then(function (dims) {
+      segBar.textContent = '';
+      SEGMENTS.forEach(function (d) {
+        var sel = h('select', { id: 'f-' + d[0], name: d[0], onchange: function () { var o = {}; o[d[0]] = sel.value; o.cursor = ''; go(o); } },
+          h('option', { value: '', text: 'all' }));
+        var values = (dims[d[0]] || []).filter(function (v) { return v.value !== ''; });
+        if (S[d[0]] && !values.some(function (v) { return v.value.toLowerCase() === S[d[0]].toLowerCase(); })) values.unshift({ value: S[d[0]], sessions: 0 });
+        values.forEach(function (v) { sel.appendChild(h('option', { value: v.value, text: v.value + ' (' + v.sessions + ')' })); });
+        var chosen = values.filter(function (v) { return S[d[0]] && v.value.toLowerCase() === S[d[0]].toLowerCase(); })[0];
+        sel.value = chosen ? chosen.value : '';
+        segBar.appendChild(h('label', { class: S[d[0]] ? 'on' : null }, d[1] + ' ', sel));
+      });
+      if (SEG_KEYS.some(function (k) { return S[k]; })) {
+        segBar.appendChild(h('button', { type: 'button', id: 'f-clear-segments', text: 'Clear segment', onclick: function () {
+          var o = { cursor: '' }; SEG_KEYS.forEach(function (k) { o[k] = ''; }); go(o);
+        } }));
+      }
+    });
+  }
+
   function loadSites() {
     if (sites.length) return Promise.resolve(sites);
     return api('/v1/sites').then(function (s) { sites = s; return s; }, function (e) {
@@ -848,6 +904,7 @@
       fSite.textContent = '';
       sites.forEach(function (s) { fSite.appendChild(h('option', { value: s.key, text: s.name + ' (' + s.key + ')' })); });
       fSite.value = S.site; fFrom.value = S.from; fTo.value = S.to; fDev.value = S.device || '';
+      var segs = fillSegments();
       var tabs = document.getElementById('tabs');
       tabs.textContent = '';
       VIEWS.forEach(function (v) { tabs.appendChild(h('a', { href: link(v[0]), class: v[0] === S.view || (v[0] === 'sessions' && (S.view === 'session' || S.view === 'replay')) ? 'on' : null, text: v[1] })); });
@@ -857,7 +914,8 @@
       view.textContent = '';
       view.appendChild(h('p', { class: 'loading', text: 'Loading…' }));
       document.body.setAttribute('data-state', 'loading');
-      return render[S.view]().then(function (nodes) {
+      return Promise.all([render[S.view](), segs]).then(function (r) {
+        var nodes = r[0];
         if (seq !== renderSeq) return;
         view.textContent = '';
         add(view, nodes);

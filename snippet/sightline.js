@@ -444,6 +444,7 @@
   }
   function body(items) {
     return '{"site":' + JSON.stringify(KEY) + ',"sent_at":' + Date.now() + (navigator.webdriver ? ',"webdriver":true' : '') +
+      (navigator.language ? ',"language":' + JSON.stringify(String(navigator.language)) : '') +
       ',"events":[' + items.join(',') + ']}';
   }
   function newBatch(items) {

@@ -119,6 +119,7 @@ pub async fn replay(
                     bot_reason: d.bot_reason.clone(),
                     page_keys: &site.settings.page_keys,
                     request_id: &request_id,
+                    client: None,
                 };
                 match crate::ingest::accept_event(0, &wire, &site.key, &ctx, event_cap) {
                     Ok(ok) => to_append.push(ok.event),

@@ -51,6 +51,7 @@ pub fn parse_batch(data: &[u8]) {
         bot_reason: None,
         page_keys: &rules,
         request_id: "fuzz",
+        client: None,
     };
     for (i, raw) in env.events.iter().enumerate() {
         let wire = WireEvent::parse(raw);

@@ -175,6 +175,14 @@ pub fn accept(body: &Value, received_at: i64) -> Vec<crate::event::Event> {
         bot_reason: None,
         page_keys: &rules,
         request_id: "loadgen",
+        // One desktop Chrome visitor's request: every event has a browser, OS and language.
+        client: Some(std::sync::Arc::new(crate::model::segment::Client {
+            browser: "Chrome".into(),
+            browser_version: "120".into(),
+            os: "Windows 10".into(),
+            os_version: "NT 10.0".into(),
+            language: "en-us".into(),
+        })),
     };
     let empty = Vec::new();
     let events = body["events"].as_array().unwrap_or(&empty);

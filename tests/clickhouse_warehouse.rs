@@ -28,6 +28,8 @@ const SB: &str = "site-b";
 
 fn event(id: &str, site: &str, session: &str, ts: i64, page: &str, payload: Payload) -> Event {
     Event {
+        client: None,
+        source: None,
         id: id.into(),
         site: site.into(),
         ts,
@@ -298,6 +300,7 @@ fn query(site: &str, from: i64, to: i64, parts: &[Part], page: Option<&str>) -> 
         to_day: to,
         parts: parts.to_vec(),
         page: page.map(String::from),
+        segment: Default::default(),
     }
 }
 
@@ -730,6 +733,7 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
                     to_day: D1,
                     device,
                     bots,
+                    segment: Default::default(),
                     filter: SessionFilter {
                         page: None,
                         selector: None,
@@ -758,6 +762,7 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
         to_day: D1,
         device: None,
         bots: true,
+        segment: Default::default(),
         filter: SessionFilter::default(),
         before: None,
         limit: 500,
@@ -766,6 +771,7 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
     // Every session is listed: the custom-event-only ones have a (synthetic) page view too.
     assert_eq!(listed.total, 90);
     let rage = SessionsQuery {
+        segment: Default::default(),
         filter: SessionFilter {
             has: vec![Has::Rage],
             ..SessionFilter::default()
@@ -774,6 +780,7 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
     };
     assert!(w.list_sessions(&rage).await.unwrap().total > 0);
     let dead = SessionsQuery {
+        segment: Default::default(),
         filter: SessionFilter {
             has: vec![Has::Dead],
             ..SessionFilter::default()
@@ -1136,12 +1143,13 @@ async fn clickhouse_fills_new_rollup_tables_after_an_upgrade() {
     let (u, d) = (url.clone(), db.clone());
     new_rollup_tables_are_filled_from_stored_events(w, |_| async move {
         // The database of a build before migration 5 (no journeys and problems tables, so
-        // neither 5 nor the later 8 applied): applying them again recreates every rollup
-        // table and marks every session.
+        // neither 5 nor the later 7 and 8 applied): applying them again recreates every
+        // rollup table (7: rollup_sessions with the segment, 8: the layout keys) and marks
+        // every session.
         let c = raw_client(&u).with_database(&d);
         run(&c, "DROP TABLE rollup_journeys").await;
         run(&c, "DROP TABLE rollup_problems").await;
-        unrecord_migrations(&c, "5, 8").await;
+        unrecord_migrations(&c, "5, 7, 8").await;
         let w: std::sync::Arc<dyn Warehouse> = ClickHouseWarehouse::connect(&u, &d).await.unwrap();
         w
     })

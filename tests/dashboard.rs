@@ -491,3 +491,16 @@ fn browser_dashboard_views_show_the_apis_numbers_and_the_live_overlay_marks_the_
         ],
     );
 }
+
+/// Issue 22, segments: two visitors from different referrers and campaigns browse the SB
+/// Admin 2 pages in Chromium; the dashboard filtered by one visitor's segment shows only
+/// that visitor's numbers (`tests/e2e/segments.mjs`, screenshots in
+/// `test-artifacts/segments/`).
+#[test]
+fn browser_dashboard_filtered_by_a_segment_shows_only_that_visitors_numbers() {
+    let s = Server::start(&[]);
+    let page_port = free_port();
+    let origin = format!("http://127.0.0.1:{page_port}");
+    s.site_with(json!({"name": "Segments", "key": "segs", "origins": [origin]}));
+    s.run_e2e("segments.mjs", "segs", page_port, &[]);
+}

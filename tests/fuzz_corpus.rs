@@ -102,6 +102,7 @@ fn batch_depth(data: &[u8]) -> (u64, u64, u64) {
         bot_reason: None,
         page_keys: &rules,
         request_id: "fuzz",
+        client: None,
     };
     let accepted = env
         .events

@@ -53,18 +53,7 @@ fn percent_encoding_and_unicode_variants_of_a_url_are_one_page() {
     let range = range_of(t0);
 
     let pages = s.get(&format!("/v1/sites/{site}/pages?{range}"));
-    let got: Vec<(String, u64, u64)> = pages["pages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["page"].as_str().unwrap().to_string(),
-                p["pageviews"].as_u64().unwrap(),
-                p["clicks"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let got = pages_of(&pages);
     let mut got_sorted = got.clone();
     got_sorted.sort();
     assert_eq!(

@@ -46,6 +46,8 @@ async fn connect(brokers: String, tweak: impl FnOnce(&mut KafkaConfig)) -> Fixtu
 
 fn event(id: &str, session: &str, ts: i64, payload: Payload) -> Event {
     Event {
+        client: None,
+        source: None,
         id: id.into(),
         site: "kt".into(),
         ts,

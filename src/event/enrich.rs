@@ -3,6 +3,7 @@
 //! quality and privacy"). The client IP is used here (for the bot check) and never stored.
 
 mod scrub;
+pub mod segment;
 pub use scrub::*;
 
 use super::{Answer, DeviceClass, Event, Payload};
@@ -306,6 +307,16 @@ static BOT_UA: LazyLock<Regex> = LazyLock::new(|| {
 /// Why a request's events are bots, or `None`. Uses the user agent (woothee's crawler list plus
 /// headless and automation markers, HeadlessChrome included) and `navigator.webdriver`.
 pub fn bot_reason(user_agent: Option<&str>, webdriver: bool) -> Option<String> {
+    bot_reason_parsed(user_agent, segment::parse_user_agent(user_agent).as_ref(), webdriver)
+}
+
+/// [`bot_reason`] with the user agent's woothee parse ([`segment::parse_user_agent`]) made
+/// once by the caller, which reuses it for the browser and OS ([`segment::client_of`]).
+pub fn bot_reason_parsed(
+    user_agent: Option<&str>,
+    parsed: Option<&woothee::parser::WootheeResult<'_>>,
+    webdriver: bool,
+) -> Option<String> {
     if webdriver {
         return Some("navigator.webdriver".into());
     }
@@ -316,7 +327,7 @@ pub fn bot_reason(user_agent: Option<&str>, webdriver: bool) -> Option<String> {
     if let Some(m) = BOT_UA.find(ua) {
         return Some(format!("user agent matches {:?}", m.as_str()));
     }
-    if let Some(r) = woothee::parser::Parser::new().parse(ua) {
+    if let Some(r) = parsed {
         if r.category == "crawler" {
             return Some(format!("crawler user agent ({})", r.name));
         }
@@ -334,6 +345,9 @@ pub struct Context<'a> {
     pub bot_reason: Option<String>,
     pub page_keys: &'a PageKeyRules,
     pub request_id: &'a str,
+    /// The request's browser, OS and language, shared by its events (`None`: not known, as
+    /// for imports, whose user agent is the importer's).
+    pub client: Option<std::sync::Arc<crate::event::segment::Client>>,
 }
 
 /// Oldest `ts` live ingest takes, relative to `received_at`: 31 days (a snippet's offline
@@ -353,6 +367,7 @@ pub fn enrich(ev: &mut Event, ctx: &Context) -> u32 {
     ev.received_at = ctx.received_at;
     ev.request_id = ctx.request_id.to_string();
     ev.bot_reason = ctx.bot_reason.clone();
+    ev.client = ctx.client.clone();
     ev.device = ev
         .viewport
         .map_or(DeviceClass::Unknown, |v| DeviceClass::from_width(v.w));
@@ -377,6 +392,8 @@ pub fn enrich(ev: &mut Event, ctx: &Context) -> u32 {
                 n += k;
             }
             n += text(title);
+            // After scrubbing: UTM values and the referrer are stored as scrubbed.
+            ev.source = Some(Box::new(segment::source_of(&ev.url, referrer.as_deref())));
         }
         Payload::Feedback { comment, .. } => n += text(comment),
         Payload::SurveyResponse {

@@ -7,6 +7,7 @@
 
 pub mod enrich;
 pub mod identity;
+pub mod segment;
 pub mod validate;
 pub mod wire;
 
@@ -292,6 +293,11 @@ pub struct Event {
     pub bot_reason: Option<String>,
     /// Ingest request id, so one event can be followed through the log to the sink.
     pub request_id: String,
+    /// Browser, OS and language of the request (docs/analytics.md, "Segments"), one
+    /// allocation shared by the request's events; `None` when not known.
+    pub client: Option<std::sync::Arc<crate::event::segment::Client>>,
+    /// Page views only: referrer host, channel and UTM (docs/analytics.md, "Channels").
+    pub source: Option<Box<crate::event::segment::Source>>,
     pub payload: Payload,
 }
 
@@ -305,18 +311,28 @@ impl Event {
     pub fn to_record(&self) -> pb::Record {
         use pb::record::Payload as P;
         let vp = |v: Option<Viewport>| v.map(|v| pb::Viewport { w: v.w, h: v.h });
+        let c = self.client.as_deref();
         let payload = match &self.payload {
             Payload::Pageview {
                 referrer,
                 title,
                 screen,
                 layout,
-            } => P::Pageview(pb::Pageview {
-                referrer: referrer.clone().unwrap_or_default(),
-                title: title.clone().unwrap_or_default(),
-                screen: vp(*screen),
-                layout: layout.clone().unwrap_or_default(),
-            }),
+            } => {
+                let src = self.source.as_deref();
+                P::Pageview(pb::Pageview {
+                    referrer: referrer.clone().unwrap_or_default(),
+                    title: title.clone().unwrap_or_default(),
+                    screen: vp(*screen),
+                    layout: layout.clone().unwrap_or_default(),
+                    has_source: src.is_some(),
+                    referrer_host: src.map(|s| s.referrer_host.clone()).unwrap_or_default(),
+                    channel: src.map(|s| s.channel.as_str().to_string()).unwrap_or_default(),
+                    utm_source: src.map(|s| s.utm_source.clone()).unwrap_or_default(),
+                    utm_medium: src.map(|s| s.utm_medium.clone()).unwrap_or_default(),
+                    utm_campaign: src.map(|s| s.utm_campaign.clone()).unwrap_or_default(),
+                })
+            }
             Payload::Click {
                 x,
                 y,
@@ -448,6 +464,11 @@ impl Event {
             device: self.device.as_str().to_string(),
             bot_reason: self.bot_reason.clone().unwrap_or_default(),
             request_id: self.request_id.clone(),
+            browser: c.map(|c| c.browser.clone()).unwrap_or_default(),
+            browser_version: c.map(|c| c.browser_version.clone()).unwrap_or_default(),
+            os: c.map(|c| c.os.clone()).unwrap_or_default(),
+            os_version: c.map(|c| c.os_version.clone()).unwrap_or_default(),
+            language: c.map(|c| c.language.clone()).unwrap_or_default(),
             payload: Some(payload),
         }
     }
@@ -457,16 +478,28 @@ impl Event {
         use pb::record::Payload as P;
         let none_if_empty = |s: String| if s.is_empty() { None } else { Some(s) };
         let vp = |v: Option<pb::Viewport>| v.map(|v| Viewport { w: v.w, h: v.h });
+        let mut source = None;
         let payload = match r
             .payload
             .ok_or_else(|| anyhow::anyhow!("record {} has no payload", r.id))?
         {
-            P::Pageview(p) => Payload::Pageview {
-                referrer: none_if_empty(p.referrer),
-                title: none_if_empty(p.title),
-                screen: vp(p.screen),
-                layout: none_if_empty(p.layout),
-            },
+            P::Pageview(p) => {
+                if p.has_source {
+                    source = Some(Box::new(crate::event::segment::Source {
+                        channel: crate::event::segment::Channel::parse(&p.channel).unwrap_or_default(),
+                        referrer_host: p.referrer_host,
+                        utm_source: p.utm_source,
+                        utm_medium: p.utm_medium,
+                        utm_campaign: p.utm_campaign,
+                    }));
+                }
+                Payload::Pageview {
+                    referrer: none_if_empty(p.referrer),
+                    title: none_if_empty(p.title),
+                    screen: vp(p.screen),
+                    layout: none_if_empty(p.layout),
+                }
+            }
             P::Click(c) => Payload::Click {
                 x: c.x,
                 y: c.y,
@@ -539,7 +572,19 @@ impl Event {
             },
             P::ReplayChunk(c) => Payload::ReplayChunk(c),
         };
+        let known = [&r.browser, &r.browser_version, &r.os, &r.os_version, &r.language];
+        let client = known.iter().any(|s| !s.is_empty()).then(|| {
+            std::sync::Arc::new(crate::event::segment::Client {
+                browser: r.browser.clone(),
+                browser_version: r.browser_version.clone(),
+                os: r.os.clone(),
+                os_version: r.os_version.clone(),
+                language: r.language.clone(),
+            })
+        });
         Ok(Event {
+            client,
+            source,
             device: DeviceClass::parse(&r.device).unwrap_or(DeviceClass::Unknown),
             id: r.id,
             site: r.site,

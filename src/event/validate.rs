@@ -508,6 +508,8 @@ pub fn validate_event(index: usize, wire: &WireEvent, site: &str) -> Result<Vali
     let warnings = std::mem::take(&mut f.warnings);
     Ok(Validated {
         event: Event {
+            client: None,
+            source: None,
             id,
             site: site.to_string(),
             ts,

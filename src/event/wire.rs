@@ -174,6 +174,8 @@ pub struct WireEnvelope<'a> {
     pub sent_at: Option<Json<'a>>,
     /// `webdriver`: `navigator.webdriver`.
     pub webdriver: Option<Json<'a>>,
+    /// `language`: `navigator.language`.
+    pub language: Option<Json<'a>>,
     /// `events`: `Ok` with each item's raw JSON for an array, `Err(())` for another value.
     pub events: Option<Result<Vec<&'a RawValue>, ()>>,
 }
@@ -256,6 +258,7 @@ impl<'de: 'a, 'a> Visitor<'de> for BodyVisitor<'a> {
                 "site" => env.site = Some(map.next_value()?),
                 "sent_at" => env.sent_at = Some(map.next_value()?),
                 "webdriver" => env.webdriver = Some(map.next_value()?),
+                "language" => env.language = Some(map.next_value()?),
                 "events" => env.events = Some(map.next_value_seed(EventsSeed(std::marker::PhantomData))?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;

@@ -90,6 +90,7 @@ pub async fn import(
             Skew { shift_ms: 0 },
             bot_reason,
             enrich::OLDEST_IMPORT_TS,
+            None,
         )
         .await
     }

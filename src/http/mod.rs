@@ -79,6 +79,7 @@ pub fn routes(roles: Roles) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 .route("/v1/sites/{key}/journeys", web::get().to(query::journeys))
                 .route("/v1/sites/{key}/pages", web::get().to(query::pages))
                 .route("/v1/sites/{key}/layouts", web::get().to(query::layouts))
+                .route("/v1/sites/{key}/segments", web::get().to(query::segments::segments))
                 .route("/v1/sites/{key}/funnel", web::get().to(query::funnel_view))
                 .route("/v1/sites/{key}/voc", web::get().to(query::voc::voc))
                 .route("/v1/sites/{key}/surveys", web::get().to(survey::list_surveys))

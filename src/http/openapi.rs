@@ -42,6 +42,7 @@ use utoipa::OpenApi;
         crate::http::query::heatmap::sessions,
         crate::http::query::timeline::session_timeline_view,
         crate::http::query::voc::voc,
+        crate::http::query::segments::segments,
         crate::ingest::widgets,
         crate::http::replay::replay_js,
         crate::http::replay::replay_chunk,

@@ -19,6 +19,8 @@ pub(crate) struct BrowserBatch<'a, 'w> {
     pub sent_at: Option<i64>,
     /// `navigator.webdriver` as the client reported it.
     pub webdriver: bool,
+    /// `navigator.language` as the client reported it (the envelope's `language`).
+    pub language: Option<&'a str>,
     /// Receive time, ms.
     pub received_at: i64,
 }
@@ -56,8 +58,11 @@ pub(crate) async fn accept_browser_batch(
         batch.events.len() - over.refused.len(),
     )?;
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-    // The client IP is read here for the bot check's benefit and never stored.
-    let bot_reason = enrich::bot_reason(user_agent, batch.webdriver);
+    // One parse of the user agent for the bot check and the browser and OS.
+    let parsed = enrich::segment::parse_user_agent(user_agent);
+    let bot_reason = enrich::bot_reason_parsed(user_agent, parsed.as_ref(), batch.webdriver);
+    let accept_language = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let client = enrich::segment::client_of(parsed.as_ref(), batch.language, accept_language).map(std::sync::Arc::new);
     let skew = Skew::for_batch(batch.sent_at, batch.received_at);
     METRICS
         .clock_skew_seconds
@@ -80,6 +85,7 @@ pub(crate) async fn accept_browser_batch(
         skew,
         bot_reason,
         batch.received_at - enrich::MAX_LIVE_AGE_MS,
+        client,
     )
     .await?;
     if !over.refused.is_empty() {
@@ -135,6 +141,7 @@ pub async fn accept(
     skew: Skew,
     bot_reason: Option<String>,
     oldest_ts: i64,
+    client: Option<std::sync::Arc<crate::model::segment::Client>>,
 ) -> Result<(StatusCode, String, IngestResponse), IngestError> {
     let limits = state.limits;
     let request_id = uuid::Uuid::now_v7().to_string();
@@ -146,6 +153,7 @@ pub async fn accept(
         bot_reason,
         page_keys: &site.settings.page_keys,
         request_id: &request_id,
+        client,
     };
 
     let mut accepted = Vec::with_capacity(events.len());

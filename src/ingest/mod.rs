@@ -305,6 +305,7 @@ async fn handle(
         events: &events,
         sent_at: env.sent_at,
         webdriver: env.webdriver,
+        language: env.language.as_deref(),
         received_at,
     };
     let (status, request_id, out) = accept_browser_batch(req, state, &site, batch).await?;

@@ -8,5 +8,6 @@ pub mod forget;
 pub mod goal;
 pub mod rows;
 pub mod rules;
+pub mod segment;
 pub mod session_filter;
 pub mod token;

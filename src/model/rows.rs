@@ -311,6 +311,9 @@ pub struct SessionRow {
     pub quick_backs: u32,
     pub feedback: u32,
     pub survey_responses: u32,
+    /// The session's segment (docs/analytics.md, "Segments").
+    #[serde(default)]
+    pub segment: crate::model::segment::SessionSegment,
 }
 
 /// Responses per (survey, question, value), one per (survey, question, session), latest wins.

@@ -201,6 +201,8 @@ fn record(
     chunk: pb::ReplayChunk,
 ) -> Event {
     Event {
+        client: None,
+        source: None,
         id: part_id(a, part),
         site: a.site.clone(),
         ts: received_at,

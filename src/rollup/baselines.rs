@@ -19,10 +19,10 @@
 use super::definitions::funnel_depth;
 use super::regressions::{run_since, BASELINE_DAYS, LOOKBACK_DAYS, MIN_BASELINE_DAYS};
 use super::{FunnelStep, SessionRow, SurveyRow};
-use crate::model::days;
-use chrono_tz::Tz;
 use crate::event::SurveyKind;
+use crate::model::days;
 use crate::model::goal::FUNNEL_GOAL_WINDOW_MS;
+use chrono_tz::Tz;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -7,10 +7,9 @@
 //! for pages and elements, feedback and answer rows), never from raw events, so its cost is
 //! one pass over the range's sessions (like a funnel), not over their events.
 //!
-//! Source: Contentsquare's Impact Quantification compares the conversion of sessions with a
-//! behaviour against sessions without it, and warns that the problem group can convert
-//! *better* (users who try hard to buy also rage-click); the significance rule (a
-//! two-proportion z-test at 99 %, at least 30 sessions per group) is Sightline's.
+//! Source: Contentsquare's Impact Quantification compares the conversion of sessions with a behaviour against sessions
+//! without it, and warns that the problem group can convert *better* (users who try hard to buy also rage-click); the
+//! significance rule (a two-proportion z-test at 99 %, at least 30 sessions per group) is Sightline's.
 
 use super::definitions::funnel_depth;
 use super::{AnswerRow, FeedbackRow, SessionDetailRow, SessionRow, Step};
@@ -349,6 +348,7 @@ mod tests {
             quick_backs: 0,
             feedback: 0,
             survey_responses: 0,
+            segment: Default::default(),
         };
         let el = |sel: &str, rage: u32, dead: u32| SessionElement {
             page: page.into(),

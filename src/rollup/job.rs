@@ -418,6 +418,7 @@ fn signal_query(sites: &SiteCache, site: &str, now_ms: i64, funnel_goal: bool) -
         to_day: days::next_day(from_day, tz),
         parts,
         page: None,
+        segment: Default::default(),
     }
 }
 

@@ -22,6 +22,7 @@ use crate::event::Event;
 use crate::model::forget::ForgetRecord;
 pub use crate::model::rows::SessionRollup;
 use crate::model::rows::{DayRollup, SessionDetailRow, SessionRow};
+use crate::model::segment::SegmentFilter;
 use crate::model::session_filter::{session_matches, SessionFilter};
 use crate::model::token::ApiToken;
 use crate::sites::Site;
@@ -307,6 +308,12 @@ pub struct RollupQuery {
     pub parts: Vec<Part>,
     /// Page key filter for page-level parts (matched literally).
     pub page: Option<String>,
+    /// Only the rows of the snippet sessions in this segment (docs/analytics.md,
+    /// "Segments"): a semi-join on session ids over the session rows
+    /// (`session_id IN (SELECT session_id FROM <sessions> WHERE site, days from
+    /// `from_day - lookback_days` to `to_day`, segment columns = values)`). Empty: every
+    /// session, read as before (SQLite: from the day totals).
+    pub segment: SegmentFilter,
 }
 
 /// One page of the sessions list (`GET /v1/sites/{key}/sessions`): the sessions that
@@ -326,6 +333,8 @@ pub struct SessionsQuery {
     /// Include bot-flagged sessions.
     pub bots: bool,
     pub filter: SessionFilter,
+    /// Only sessions in this segment.
+    pub segment: SegmentFilter,
     /// Only sessions strictly after this (start ms, session key) in list order: the last
     /// session of the previous page.
     pub before: Option<(i64, String)>,
@@ -363,7 +372,7 @@ impl SessionsQuery {
             .into_iter()
             .filter(|s| self.keeps(&s.dims))
             .filter_map(|s| details.remove(&s.session_key).map(|d| (s, d)))
-            .filter(|(s, d)| session_matches(s, d, &self.filter))
+            .filter(|(s, d)| session_matches(s, d, &self.filter) && self.segment.matches(&s.segment))
             .collect();
         rows.sort_by(|a, b| (b.0.start, &b.0.session_key).cmp(&(a.0.start, &a.0.session_key)));
         let total = rows.len();
@@ -395,6 +404,7 @@ pub async fn list_sessions_by_reading<W: Warehouse + ?Sized>(w: &W, q: &Sessions
             to_day: q.to_day,
             parts: vec![Part::Sessions, Part::SessionDetails],
             page: None,
+            segment: q.segment.clone(),
         })
         .await?;
     // Off the async workers: joining and sorting a range's sessions is compute.

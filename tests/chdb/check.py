@@ -174,6 +174,10 @@ class Http:
         self.db = db
 
 
+# What sql.rs `segmented` puts the segment semi-join after.
+RANGE_WHERE = "WHERE site = ? AND day >= ? AND day < ?"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--url", help="ClickHouse HTTP URL; default: chDB in-process")
@@ -246,6 +250,16 @@ def main():
     for q in queries:
         if not q["insert"] and q["name"] != "create_database":
             step(q["name"], lambda q=q: check_query(q))
+    # The segment semi-join (store.rs / sql.rs `segmented`): every statement with the range
+    # condition, with `session_id IN (<segment_sessions>)` after it, as a query with a
+    # segment filter sends it; the placeholders of the semi-join follow the range's three.
+    seg = by_name["segment_sessions"]
+    for q in queries:
+        if q["insert"] or RANGE_WHERE not in q["sql"] or q["name"] == "segment_sessions":
+            continue
+        composed = dict(q, sql=q["sql"].replace(RANGE_WHERE, f"{RANGE_WHERE} AND session_id IN ({seg['sql']})", 1),
+                        args=q["args"][:3] + seg["args"] + q["args"][3:])
+        step(f"{q['name']} (with a segment filter)", lambda q=composed: check_query(q))
 
     if opts.url:
         ch.use(None)

@@ -693,3 +693,19 @@ pub fn gzip(b: &[u8]) -> Vec<u8> {
     e.write_all(b).unwrap();
     e.finish().unwrap()
 }
+
+/// The `pages` of a `/pages` answer as (page, pageviews, clicks), in the answer's order.
+pub fn pages_of(v: &Value) -> Vec<(String, u64, u64)> {
+    v["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["page"].as_str().unwrap().to_string(),
+                p["pageviews"].as_u64().unwrap(),
+                p["clicks"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}

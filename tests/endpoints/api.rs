@@ -39,8 +39,19 @@ fn the_openapi_document_lists_the_v1_contract() {
         v
     };
     let with_range = |extra: &[&str]| -> Vec<String> {
+        let segments = [
+            "channel",
+            "referrer",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "browser",
+            "os",
+            "language",
+        ];
         let mut v: Vec<String> = ["key", "from", "to", "device", "bots"]
             .iter()
+            .chain(&segments)
             .chain(extra)
             .map(|s| s.to_string())
             .collect();
@@ -67,9 +78,13 @@ fn the_openapi_document_lists_the_v1_contract() {
     assert_eq!(params("/v1/sites/{key}/journeys"), with_range(&["entry", "limit"]));
     assert_eq!(
         params("/v1/sites/{key}/funnel"),
-        with_range(&["steps", "window", "count"])
+        with_range(&["steps", "window", "count", "split"])
     );
-    assert_eq!(params("/v1/sites/{key}/problems"), with_range(&["limit", "sort"]));
+    assert_eq!(
+        params("/v1/sites/{key}/problems"),
+        with_range(&["limit", "sort", "split"])
+    );
+    assert_eq!(params("/v1/sites/{key}/segments"), with_range(&[]));
     assert_eq!(
         params("/v1/sites/{key}/heatmap/compare"),
         with_range(&["url", "from2", "to2", "layout", "layout2"])

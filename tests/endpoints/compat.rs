@@ -500,3 +500,45 @@ fn posthogs_html_snippet_gets_its_loader_and_no_extension_is_asked_for() {
         assert_eq!(v["field"], "key", "{path}: {v}");
     }
 }
+
+/// Issue 22: events from a tracker get their segment too, from what the client sends (the
+/// page URL's UTM, the referrer) and the request (browser, OS, Accept-Language).
+#[test]
+fn tracker_page_views_get_their_segment() {
+    let s = Server::start(&[]);
+    s.site_with(json!({"name": "seg", "key": "sl_segc", "origins": ["*"], "settings": {"compat_keys": ["wk_segc"]}}));
+    let t0 = now_ms() - 3_600_000;
+    let iso = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let page = |id: &str, anon: &str, url: &str, referrer: &str, ts: i64| {
+        json!({"type": "page", "messageId": id, "anonymousId": anon, "timestamp": iso(ts),
+               "context": {"page": {"url": url, "referrer": referrer}}})
+    };
+    let batch = vec![
+        page(
+            "p1",
+            "a",
+            "http://shop.test/?utm_source=fb&utm_medium=paid_social&utm_campaign=Launch",
+            "https://m.facebook.com/",
+            t0,
+        ),
+        page("p2", "b", "http://shop.test/", "https://duckduckgo.com/", t0 + 1000),
+    ];
+    segment_batch(&s, "wk_segc", batch, (2, 0));
+    s.settle("sl_segc", 2);
+    let day = chrono::DateTime::from_timestamp_millis(t0).unwrap().date_naive();
+    let range = format!("from={day}&to={day}");
+    let d = &s.get(&format!("/v1/sites/sl_segc/segments?{range}"))["dimensions"];
+    let one = |v: &str| json!({"value": v, "sessions": 1});
+    assert_eq!(d["channel"], json!([one("paid"), one("search")]));
+    assert_eq!(d["referrer"], json!([one("duckduckgo.com"), one("m.facebook.com")]));
+    assert_eq!(d["utm_campaign"], json!([one(""), one("launch")]));
+    // HUMAN_UA: Chrome on Linux.
+    assert_eq!(d["browser"], json!([{"value": "Chrome", "sessions": 2}]));
+    assert_eq!(d["os"], json!([{"value": "Linux", "sessions": 2}]));
+    let p = s.get(&format!("/v1/sites/sl_segc/pages?{range}&channel=search"));
+    assert_eq!(p["pages"][0]["pageviews"].as_u64(), Some(1));
+}

@@ -21,5 +21,6 @@ mod http_contract;
 mod journeys;
 mod layouts;
 mod reach;
+mod segments;
 mod session_timeline;
 mod voc;

@@ -22,6 +22,9 @@ pub struct Envelope<'a> {
     pub sent_at: Option<i64>,
     /// `navigator.webdriver` as reported by the snippet.
     pub webdriver: bool,
+    /// `navigator.language` as reported by the snippet (`None`: not sent or not a string;
+    /// normalised at enrichment, an ill-formed tag is ignored).
+    pub language: Option<String>,
     /// Each event as sent; read with [`WireEvent::parse`].
     pub events: Vec<&'a RawValue>,
 }
@@ -57,6 +60,7 @@ impl<'a> Envelope<'a> {
             ),
         };
         let webdriver = w.webdriver.and_then(Json::as_bool) == Some(true);
+        let language = w.language.and_then(|l| l.as_str().map(|s| s.into_owned()));
         let events = match w.events {
             Some(Ok(a)) => a,
             Some(Err(())) => return Err(err("events", "must be an array".into())),
@@ -66,6 +70,7 @@ impl<'a> Envelope<'a> {
             site,
             sent_at,
             webdriver,
+            language,
             events,
         })
     }

@@ -150,17 +150,19 @@ pub async fn zones_data(
 }
 
 /// `GET /v1/sites/{key}/problems`: pages and elements ranked by frustration.
-#[utoipa::path(get, path = "/v1/sites/{key}/problems", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, ProblemParams), responses((status = 200, description = "pages: [{page, rage_clicks, dead_clicks, quick_backs, sessions, score, regression (null or {since, rate_per_100, baseline_median_per_100, baseline_max_per_100}: new since)}], funnel_regressions: [{step, from, to, since, conversion_pct, baseline_median_pct, baseline_min_pct, sessions}] (steps of the site's funnel goal below their daily baseline on the range's last day), nps_regressions: [{survey, since, nps, baseline_median, baseline_min, answers}], elements: [{page, selector, text (the element's visible text, or null), zone, rage_clicks, dead_clicks, sessions, score}], ranked by score = the sum of the signals; sessions = sessions affected. With sort=impact also goal and impact: [{signal, page, selector, text (element signals), zone, survey, sessions_with, converted_with, sessions_without, converted_without, conversion_with_pct, conversion_without_pct, difference_pts, ci99_pts, lost_conversions, verdict, significant, summary}], most lost conversions first"), (status = 400, description = "sort is not score or impact, or sort=impact without settings.rules.goal")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/problems", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, ProblemParams, super::segments::SplitParam), responses((status = 200, description = "With split also split: {dimension, groups: [{value (null: the other values), sessions, pages, elements}]} (pages and elements as below). pages: [{page, rage_clicks, dead_clicks, quick_backs, sessions, score, regression (null or {since, rate_per_100, baseline_median_per_100, baseline_max_per_100}: new since)}], funnel_regressions: [{step, from, to, since, conversion_pct, baseline_median_pct, baseline_min_pct, sessions}] (steps of the site's funnel goal below their daily baseline on the range's last day), nps_regressions: [{survey, since, nps, baseline_median, baseline_min, answers}], elements: [{page, selector, text (the element's visible text, or null), zone, rage_clicks, dead_clicks, sessions, score}], ranked by score = the sum of the signals; sessions = sessions affected. With sort=impact also goal and impact: [{signal, page, selector, text (element signals), zone, survey, sessions_with, converted_with, sessions_without, converted_without, conversion_with_pct, conversion_without_pct, difference_pts, ci99_pts, lost_conversions, verdict, significant, summary}], most lost conversions first"), (status = 400, description = "sort is not score or impact, or sort=impact without settings.rules.goal")))]
 pub async fn problems(
     req: HttpRequest,
     key: web::Path<String>,
     f: web::Query<Filters>,
     m: web::Query<ProblemParams>,
+    sp: web::Query<super::segments::SplitParam>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
     let n = parse_limit(m.limit.as_deref(), 50, 500)?;
+    let split = super::segments::SplitBy::parse(&sp)?;
     let goal = match m.sort.as_deref() {
         None | Some("score") => None,
         Some("impact") => {
@@ -251,7 +253,14 @@ pub async fn problems(
     let tz = sc.tz();
     let (step_flags, nps_flags) = off_http(move || {
         let steps = goal_steps
-            .map(|steps| step_regressions(base.sessions.iter().filter(|s| keep.keeps(&s.dims)), &steps, last_day, tz))
+            .map(|steps| {
+                step_regressions(
+                    base.sessions.iter().filter(|s| keep.keeps(&s.dims)),
+                    &steps,
+                    last_day,
+                    tz,
+                )
+            })
             .unwrap_or_default();
         let nps = nps_regressions(base.surveys.iter().filter(|a| keep.keeps(&a.dims)), last_day, tz);
         (steps, nps)
@@ -264,6 +273,18 @@ pub async fn problems(
         "funnel_regressions": step_flags,
         "nps_regressions": nps_flags,
     });
+    if let Some(by) = split {
+        let all: Vec<_> = r.problems.iter().filter(|p| sc.keeps(&p.dims)).cloned().collect();
+        let groups = super::segments::problem_groups(&state, &sc, by, &all).await?;
+        let groups: Vec<serde_json::Value> = groups
+            .into_iter()
+            .map(|(value, sessions, rows)| {
+                let (_, pages, elements) = rank_problems(rows.iter());
+                serde_json::json!({"value": value, "sessions": sessions, "pages": out(pages), "elements": out(elements)})
+            })
+            .collect();
+        body["split"] = serde_json::json!({"dimension": by.name(), "groups": groups});
+    }
     if let Some((raw, goal)) = goal {
         // One pass over the range's session rows (no raw events), off the HTTP workers.
         let r = state
@@ -330,6 +351,7 @@ pub async fn heatmap_compare(
         to_day: to_day2,
         device: sc.device,
         bots: sc.bots,
+        segment: sc.segment.clone(),
     };
     let parts = vec![Part::Pages, Part::Elements];
     let r1 = state
@@ -419,6 +441,7 @@ pub async fn sessions(
             device: sc.device,
             bots: sc.bots,
             filter,
+            segment: sc.segment.clone(),
             before: cursor,
             limit: n,
         })

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 pub mod heatmap;
 mod params;
+pub mod segments;
 pub mod timeline;
 pub use heatmap::{heatmap_compare, problems, sessions, zones, zones_data};
 pub use params::*;
@@ -359,16 +360,18 @@ pub async fn journeys(
 /// `"dropoff"` (count lost since the previous step; 0 for step 1), `"dropoff_pct"` (% of the
 /// previous step, one decimal; null for step 1), `"conversion_pct"` (% of step 1)`}`.
 /// Steps in strict order, other events between allowed, each within `window` after step 1.
-#[utoipa::path(get, path = "/v1/sites/{key}/funnel", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, FunnelParams), responses((status = 200, description = "steps: [{step, sessions, visitors, count, dropoff, dropoff_pct, conversion_pct}]")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/funnel", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, FunnelParams, segments::SplitParam), responses((status = 200, description = "steps: [{step, sessions, visitors, count, dropoff, dropoff_pct, conversion_pct}]; with split also split: {dimension, groups: [{value (null: the other values), sessions, steps}]}")))]
 pub async fn funnel_view(
     req: HttpRequest,
     key: web::Path<String>,
     f: web::Query<Filters>,
     fp: web::Query<FunnelParams>,
+    sp: web::Query<segments::SplitParam>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_read(&req, &state, &key)?;
     let sc = scope(&key, &f, &state)?;
+    let split = segments::SplitBy::parse(&sp)?;
     let raw = fp
         .steps
         .as_deref()
@@ -432,7 +435,16 @@ pub async fn funnel_view(
     } else {
         None
     };
-    let (by_session, by_visitor, by_person) = off_http(move || {
+    let groups = split.map(|by| segments::session_groups(&sessions, by));
+    let (by_session, by_visitor, by_person, group_counts) = off_http(move || {
+        let group_counts: Vec<(Option<String>, usize, Vec<u64>)> = groups
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(v, g)| {
+                let n = g.len();
+                (v, n, funnel(&g, &steps, window, count != "sessions"))
+            })
+            .collect();
         let by_person = identities.map(|ids| {
             let as_persons: Vec<_> = sessions
                 .iter()
@@ -448,6 +460,7 @@ pub async fn funnel_view(
             funnel(&sessions, &steps, window, false),
             funnel(&sessions, &steps, window, true),
             by_person,
+            group_counts,
         )
     })
     .await?;
@@ -456,28 +469,60 @@ pub async fn funnel_view(
         ("persons", Some(p)) => p,
         _ => &by_session,
     };
+    let out = funnel_steps(&names, counts, |k| {
+        serde_json::json!({
+            "sessions": by_session[k],
+            "visitors": by_visitor[k],
+            "persons": by_person.as_ref().map(|p| p[k]),
+        })
+    });
+    let mut body = serde_json::json!({
+        "window_ms": window,
+        "count": count,
+        "steps": out,
+    });
+    if let Some(by) = split {
+        // Per group: the counts of `count` (sessions or visitors; persons count as visitors).
+        let groups: Vec<_> = group_counts
+            .into_iter()
+            .map(|(value, n, c)| {
+                serde_json::json!({
+                    "value": value,
+                    "sessions": n,
+                    "steps": funnel_steps(&names, &c, |_| serde_json::json!({})),
+                })
+            })
+            .collect();
+        body["split"] = serde_json::json!({"dimension": by.name(), "groups": groups});
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// The `steps` of a funnel answer from its counts: per step `{step, count, dropoff,
+/// dropoff_pct, conversion_pct}` and the fields `extra(k)` adds.
+fn funnel_steps(
+    names: &[String],
+    counts: &[u64],
+    extra: impl Fn(usize) -> serde_json::Value,
+) -> Vec<serde_json::Value> {
     let pct = |n: u64, of: u64| (of > 0).then(|| (n as f64 * 1000.0 / of as f64).round() / 10.0);
-    let out: Vec<_> = names
+    names
         .iter()
         .enumerate()
         .map(|(k, name)| {
             let n = counts[k];
             let previous = if k == 0 { n } else { counts[k - 1] };
-            serde_json::json!({
+            let mut j = serde_json::json!({
                 "step": name,
-                "sessions": by_session[k],
-                "visitors": by_visitor[k],
-                "persons": by_person.as_ref().map(|p| p[k]),
                 "count": n,
                 "dropoff": previous - n,
                 "dropoff_pct": if k == 0 { None } else { pct(previous - n, previous) },
                 "conversion_pct": pct(n, counts[0]),
-            })
+            });
+            if let (Some(o), serde_json::Value::Object(e)) = (j.as_object_mut(), extra(k)) {
+                o.extend(e);
+            }
+            j
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "window_ms": window,
-        "count": count,
-        "steps": out,
-    })))
+        .collect()
 }

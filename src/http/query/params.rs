@@ -5,6 +5,7 @@ use crate::event::enrich::{canonical_page_key, page_key};
 use crate::event::DeviceClass;
 use crate::http::{ApiError, AppState};
 use crate::model::days;
+use crate::model::segment::{Channel, Dimension, SegmentFilter};
 use crate::rollup::{Dims, DAY_MS};
 use crate::warehouse::{Part, RollupQuery};
 use chrono_tz::Tz;
@@ -32,6 +33,115 @@ pub struct Filters {
     pub device: Option<String>,
     /// `include` to count bot-flagged sessions too.
     pub bots: Option<String>,
+    /// Segment (docs/analytics.md, "Segments"): only sessions whose entry page view came
+    /// through this channel: `search`, `social`, `email`, `paid`, `direct` or `other`.
+    pub channel: Option<String>,
+    /// Only sessions whose entry page view's referrer has this host (`news.example`; a
+    /// leading `www.` and the case are ignored).
+    pub referrer: Option<String>,
+    /// Only sessions whose entry page view's URL has this `utm_source` (case-insensitive).
+    pub utm_source: Option<String>,
+    /// Only sessions whose entry page view's URL has this `utm_medium` (case-insensitive).
+    pub utm_medium: Option<String>,
+    /// Only sessions whose entry page view's URL has this `utm_campaign` (case-insensitive).
+    pub utm_campaign: Option<String>,
+    /// Only sessions of this browser family, as woothee names it (case-insensitive):
+    /// `Chrome`, `Firefox`, `Safari`, `Edge`, `Opera`, … (a `400` lists them all).
+    pub browser: Option<String>,
+    /// Only sessions of this OS family, as woothee names it (case-insensitive): `Windows 10`,
+    /// `Mac OSX`, `Linux`, `Android`, `iPhone`, `iPad`, … (a `400` lists them all).
+    pub os: Option<String>,
+    /// Only sessions of this language: a tag such as `de` or `en-us` (case-insensitive;
+    /// `de` does not match `de-de`).
+    pub language: Option<String>,
+}
+
+impl Filters {
+    /// The value given for a segment dimension's parameter.
+    pub fn segment_param(&self, d: Dimension) -> Option<&str> {
+        match d {
+            Dimension::Channel => self.channel.as_deref(),
+            Dimension::Referrer => self.referrer.as_deref(),
+            Dimension::UtmSource => self.utm_source.as_deref(),
+            Dimension::UtmMedium => self.utm_medium.as_deref(),
+            Dimension::UtmCampaign => self.utm_campaign.as_deref(),
+            Dimension::Browser => self.browser.as_deref(),
+            Dimension::Os => self.os.as_deref(),
+            Dimension::Language => self.language.as_deref(),
+        }
+    }
+}
+
+/// A segment parameter's value in its stored form (see [`Filters`]): channels, browser and
+/// OS families from their lists (`400` naming the parameter and listing the allowed values
+/// otherwise), the others checked for shape and lower-cased.
+pub fn segment_value(d: Dimension, given: &str) -> Result<String, ApiError> {
+    use crate::event::enrich::segment::{normalize_language, woothee_name, woothee_names, MAX_UTM_CHARS};
+    let v = given.trim();
+    let bad = |reason: String| Err(ApiError::bad(d.name(), &reason));
+    if v.is_empty() {
+        return bad("must not be empty".into());
+    }
+    match d {
+        Dimension::Channel => match Channel::parse(&v.to_ascii_lowercase()) {
+            Some(c) => Ok(c.as_str().to_string()),
+            None => bad(format!(
+                "must be one of {}",
+                Channel::ALL.map(Channel::as_str).join(", ")
+            )),
+        },
+        Dimension::Browser | Dimension::Os => {
+            let kind = if d == Dimension::Browser { "browser" } else { "os" };
+            match woothee_name(kind, v) {
+                Some(n) => Ok(n.to_string()),
+                None => bad(format!(
+                    "unknown {}; one of (case-insensitive) {}",
+                    if kind == "os" { "OS" } else { kind },
+                    woothee_names(kind).join(", ")
+                )),
+            }
+        }
+        Dimension::Language => {
+            normalize_language(v).map_or_else(|| bad("must be a language tag such as de or en-us".into()), Ok)
+        }
+        Dimension::Referrer => {
+            let h = v.to_ascii_lowercase();
+            let h = h.strip_prefix("www.").unwrap_or(&h).to_string();
+            let ok = h.len() <= 253
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'_'));
+            if ok {
+                Ok(h)
+            } else {
+                bad("must be a host name such as news.example (no scheme, no path)".into())
+            }
+        }
+        Dimension::UtmSource | Dimension::UtmMedium | Dimension::UtmCampaign => {
+            if v.chars().count() > MAX_UTM_CHARS || v.chars().any(char::is_control) {
+                bad(format!(
+                    "must be 1..{MAX_UTM_CHARS} characters without control characters"
+                ))
+            } else {
+                Ok(v.to_lowercase())
+            }
+        }
+    }
+}
+
+/// The segment filter of a query's parameters (`400` naming a bad one, [`segment_value`]),
+/// looking back as many days as the site's longest session can span.
+pub fn segment_filter(f: &Filters, site: &crate::sites::Site) -> Result<SegmentFilter, ApiError> {
+    let mut conds = Vec::new();
+    for d in Dimension::ALL {
+        if let Some(v) = f.segment_param(d) {
+            conds.push((d, segment_value(d, v)?));
+        }
+    }
+    let cap = site.settings.rules.session_cap_ms.max(0);
+    Ok(SegmentFilter {
+        conds,
+        lookback_days: (cap + DAY_MS - 1) / DAY_MS,
+    })
 }
 
 /// The page of a page-level query (heatmap, zones, compare).
@@ -165,6 +275,8 @@ pub(super) struct Scope {
     pub(super) to_day: i64,
     pub(super) device: Option<DeviceClass>,
     pub(super) bots: bool,
+    /// The segment parameters (empty: every session).
+    pub(super) segment: SegmentFilter,
 }
 
 impl Scope {
@@ -199,6 +311,7 @@ impl Scope {
             to_day: self.to_day,
             parts,
             page,
+            segment: self.segment.clone(),
         }
     }
 }
@@ -239,12 +352,14 @@ pub(super) fn scope(key: &str, f: &Filters, state: &AppState) -> Result<Scope, A
         Some("include") => true,
         Some(_) => return Err(ApiError::bad("bots", "must be include or exclude")),
     };
+    let segment = segment_filter(f, &site)?;
     Ok(Scope {
         site,
         from_day,
         to_day,
         device,
         bots,
+        segment,
     })
 }
 

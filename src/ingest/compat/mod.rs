@@ -247,6 +247,7 @@ async fn capture_with(
             events: &events,
             sent_at: mapped.sent_at,
             webdriver: false,
+            language: None,
             received_at,
         };
         let (status, request_id, mut out) = super::accept_browser_batch(&req, &state, &site, batch).await?;

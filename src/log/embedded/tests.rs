@@ -2,6 +2,8 @@ use super::*;
 
 fn event(id: &str, visitor: &str) -> Event {
     Event {
+        client: None,
+        source: None,
         id: id.to_string(),
         site: "site".to_string(),
         ts: 1_700_000_000_000,

@@ -1,6 +1,6 @@
 use super::*;
-use crate::model::days::DAY_MS;
 use crate::event::DeviceClass;
+use crate::model::days::DAY_MS;
 use crate::rollup::{Dims, Step};
 
 fn dims(day: i64) -> Dims {
@@ -37,6 +37,7 @@ fn session(day: i64, i: usize, reach: usize) -> SessionRow {
         quick_backs: 0,
         feedback: 0,
         survey_responses: 0,
+        segment: Default::default(),
     }
 }
 

@@ -32,6 +32,7 @@ use super::{
 };
 use crate::event::{Answer, DeviceClass, Event, Payload, SurveyKind, Viewport};
 use crate::model::days;
+use crate::model::segment::SessionSegment;
 
 /// Every rollup row of the snippet sessions whose events are in `events`, one
 /// [`super::SessionRollup`] per snippet session id (sorted by it), each covering
@@ -120,6 +121,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
     let in_day = |ts: i64| ts >= day_start && ts < day_end;
     let cell = f64::from(rules.grid_cell_px.max(1));
     let sessions = sessionize(events, rules);
+    let segments = segments_of(&sessions);
 
     // Page-view-level rows are keyed by (page, layout version).
     let mut pages: BTreeMap<(Dims, &str, &str), PageRow> = BTreeMap::new();
@@ -324,6 +326,7 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
             quick_backs: quick_backs.iter().filter(|&&q| q).count() as u32,
             feedback,
             survey_responses: latest.len() as u32,
+            segment: segments.get(s.session_id.as_str()).cloned().unwrap_or_default(),
         });
     }
 

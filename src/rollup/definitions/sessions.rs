@@ -229,3 +229,40 @@ fn build_session<'a>(session_id: &str, n: usize, events: Vec<&'a Event>, rules: 
         pageviews,
     }
 }
+
+/// The segment of each snippet session of `sessions` (docs/analytics.md, "Segments"), by
+/// snippet session id: the channel, referrer host and UTM of its first page view (in
+/// `(ts, seq, id)` order, over all its server-side sessions), the browser, OS and language
+/// of its first event that carries them. Every server-side session of a snippet session
+/// gets this one segment, so a filter keeps or drops the snippet session's rows together.
+pub fn segments_of<'s>(sessions: &'s [Session<'_>]) -> HashMap<&'s str, SessionSegment> {
+    let mut out: HashMap<&'s str, (SessionSegment, bool, bool)> = HashMap::new();
+    for s in sessions {
+        let (seg, has_source, has_client) = out.entry(s.session_id.as_str()).or_default();
+        if !*has_source {
+            let first = s
+                .pageviews
+                .iter()
+                .filter_map(|pv| pv.pageview)
+                .min_by(|a, b| order_key(a).cmp(&order_key(b)));
+            if let Some(e) = first {
+                *has_source = true;
+                let src = e.source.as_deref().cloned().unwrap_or_default();
+                seg.channel = src.channel.as_str().to_string();
+                seg.referrer = src.referrer_host;
+                seg.utm_source = src.utm_source;
+                seg.utm_medium = src.utm_medium;
+                seg.utm_campaign = src.utm_campaign;
+            }
+        }
+        if !*has_client {
+            if let Some(c) = s.events.iter().find_map(|e| e.client.as_deref()) {
+                *has_client = true;
+                seg.browser = c.browser.clone();
+                seg.os = c.os.clone();
+                seg.language = c.language.clone();
+            }
+        }
+    }
+    out.into_iter().map(|(k, (seg, _, _))| (k, seg)).collect()
+}

@@ -186,6 +186,7 @@ async fn per_session_rows_read_back_equal_compute_day_over_the_whole_day() {
                 to_day: day + DAY_MS,
                 parts: Part::ALL.to_vec(),
                 page: None,
+                segment: Default::default(),
             })
             .await
             .unwrap();
@@ -262,6 +263,7 @@ async fn rollups_across_a_midnight_and_a_month_end_on_a_stepped_clock() {
                 to_day: day + DAY_MS,
                 parts: Part::ALL.to_vec(),
                 page: None,
+                segment: Default::default(),
             })
             .await
             .unwrap()

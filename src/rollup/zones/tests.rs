@@ -8,6 +8,8 @@ const T: i64 = DAY + 10 * 3_600_000;
 
 fn ev(id: &str, session: &str, pv: &str, ts: i64, page: &str, payload: Payload) -> Event {
     Event {
+        client: None,
+        source: None,
         id: id.to_string(),
         site: "site".to_string(),
         ts,
@@ -339,6 +341,7 @@ fn session_filters_follow_page_element_and_has() {
         quick_backs: 0,
         feedback: 0,
         survey_responses: 0,
+        segment: Default::default(),
     };
     let f = |page: Option<&str>, sel: Option<&str>, has: &[Has]| SessionFilter {
         page: page.map(str::to_string),

@@ -255,6 +255,14 @@ impl ChRows {
                     quick_backs: s.quick_backs,
                     feedback: s.feedback,
                     survey_responses: s.survey_responses,
+                    channel: s.segment.channel.clone(),
+                    referrer: s.segment.referrer.clone(),
+                    utm_source: s.segment.utm_source.clone(),
+                    utm_medium: s.segment.utm_medium.clone(),
+                    utm_campaign: s.segment.utm_campaign.clone(),
+                    browser: s.segment.browser.clone(),
+                    os: s.segment.os.clone(),
+                    language: s.segment.language.clone(),
                 });
             }
             for d in &r.session_details {
@@ -375,6 +383,16 @@ pub(super) fn session_row(r: SessionsCh) -> SessionRow {
         quick_backs: r.quick_backs,
         feedback: r.feedback,
         survey_responses: r.survey_responses,
+        segment: crate::model::segment::SessionSegment {
+            channel: r.channel,
+            referrer: r.referrer,
+            utm_source: r.utm_source,
+            utm_medium: r.utm_medium,
+            utm_campaign: r.utm_campaign,
+            browser: r.browser,
+            os: r.os,
+            language: r.language,
+        },
     }
 }
 

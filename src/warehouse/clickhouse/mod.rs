@@ -244,7 +244,7 @@ fn wide(e: &Event) -> (&str, &str, f64, f64, f64, &str) {
 /// Migrations that (re)create rollup tables: after their statements, every stored session
 /// of every site is marked dirty, so the rollup job refills the tables from the raw events
 /// in its bounded batches.
-const RECOMPUTE_AFTER: &[u32] = &[5, 8, 9];
+const RECOMPUTE_AFTER: &[u32] = &[5, 7, 8, 9];
 
 /// The end (exclusive, ms) of the days [`RECOMPUTE_AFTER`] marks: 2100-01-01, past any
 /// stored event.
@@ -305,4 +305,21 @@ mod tests {
             "SELECT 1 WHERE x IN ('a','b\\'c') AND y IN (1)"
         );
     }
+}
+
+/// Bind the placeholders of a statement's segment semi-join ([`sql::segmented`]): site,
+/// first day looked back to, range end, then each dimension's value twice (`''`: any).
+/// Nothing without a segment filter.
+fn bind_segment(mut query: clickhouse::query::Query, q: &crate::warehouse::RollupQuery) -> clickhouse::query::Query {
+    if q.segment.is_empty() {
+        return query;
+    }
+    query = query
+        .bind(q.site.as_str())
+        .bind(q.from_day - q.segment.lookback_days * crate::model::rows::DAY_MS)
+        .bind(q.to_day);
+    for v in q.segment.values() {
+        query = query.bind(v).bind(v);
+    }
+    query
 }

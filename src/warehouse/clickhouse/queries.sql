@@ -556,16 +556,54 @@ FROM
     SELECT day FROM rollup_feedback WHERE site = ?
 );
 
+-- name: segment_sessions
+-- arg: 'site-a'
+-- arg: 1714435200000
+-- arg: 1714780800000
+-- arg: 'search'
+-- arg: 'search'
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: 'Chrome'
+-- arg: 'Chrome'
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- returns: session_id String
+-- The snippet sessions of a segment (docs/analytics.md, "Segments"): the live row (newest
+-- gen) of each session in the days, its segment columns equal to the values given ('' for
+-- any). Read alone by nothing: store.rs puts it, as `session_id IN (…)`, after the
+-- `WHERE site = ? AND day >= ? AND day < ?` of the sum_* and read_* statements when a
+-- query has a segment filter (a semi-join; without one they run as written).
+SELECT session_id
+FROM
+(
+    SELECT session_id, deleted, channel, referrer, utm_source, utm_medium, utm_campaign, browser, os, language
+    FROM rollup_sessions
+    WHERE site = ? AND day >= ? AND day < ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, session_key
+)
+WHERE deleted = 0
+    AND (? = '' OR channel = ?) AND (? = '' OR referrer = ?) AND (? = '' OR utm_source = ?) AND (? = '' OR utm_medium = ?) AND (? = '' OR utm_campaign = ?) AND (? = '' OR browser = ?) AND (? = '' OR os = ?) AND (? = '' OR language = ?);
+
 -- name: insert_sessions
 -- insert: rollup_sessions
--- columns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, visitor_id String, start_ts Int64, end_ts Int64, pageviews UInt32, step_ts Array(Int64), step_name Array(String), step_custom Array(UInt8), clicks UInt32, rage_clicks UInt32, dead_clicks UInt32, quick_backs UInt32, feedback UInt32, survey_responses UInt32
+-- columns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, visitor_id String, start_ts Int64, end_ts Int64, pageviews UInt32, step_ts Array(Int64), step_name Array(String), step_custom Array(UInt8), clicks UInt32, rage_clicks UInt32, dead_clicks UInt32, quick_backs UInt32, feedback UInt32, survey_responses UInt32, channel String, referrer String, utm_source String, utm_medium String, utm_campaign String, browser String, os String, language String
 
 -- name: live_sessions
 -- arg: 'site-a'
 -- arg: 1714348800000
 -- arg: 1714780800000
 -- arg: ('session-1', 'session-2')
--- returns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, visitor_id String, start_ts Int64, end_ts Int64, pageviews UInt32, step_ts Array(Int64), step_name Array(String), step_custom Array(UInt8), clicks UInt32, rage_clicks UInt32, dead_clicks UInt32, quick_backs UInt32, feedback UInt32, survey_responses UInt32
+-- returns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, visitor_id String, start_ts Int64, end_ts Int64, pageviews UInt32, step_ts Array(Int64), step_name Array(String), step_custom Array(UInt8), clicks UInt32, rage_clicks UInt32, dead_clicks UInt32, quick_backs UInt32, feedback UInt32, survey_responses UInt32, channel String, referrer String, utm_source String, utm_medium String, utm_campaign String, browser String, os String, language String
 SELECT
     site,
     day,
@@ -587,10 +625,18 @@ SELECT
     dead_clicks,
     quick_backs,
     feedback,
-    survey_responses
+    survey_responses,
+    channel,
+    referrer,
+    utm_source,
+    utm_medium,
+    utm_campaign,
+    browser,
+    os,
+    language
 FROM
 (
-    SELECT site, day, session_id, session_key, gen, deleted, device, bot, visitor_id, start_ts, end_ts, pageviews, step_ts, step_name, step_custom, clicks, rage_clicks, dead_clicks, quick_backs, feedback, survey_responses
+    SELECT site, day, session_id, session_key, gen, deleted, device, bot, visitor_id, start_ts, end_ts, pageviews, step_ts, step_name, step_custom, clicks, rage_clicks, dead_clicks, quick_backs, feedback, survey_responses, channel, referrer, utm_source, utm_medium, utm_campaign, browser, os, language
     FROM rollup_sessions
     WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
     ORDER BY gen DESC
@@ -602,7 +648,7 @@ WHERE deleted = 0;
 -- arg: 'site-a'
 -- arg: 1714521600000
 -- arg: 1714780800000
--- returns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, visitor_id String, start_ts Int64, end_ts Int64, pageviews UInt32, step_ts Array(Int64), step_name Array(String), step_custom Array(UInt8), clicks UInt32, rage_clicks UInt32, dead_clicks UInt32, quick_backs UInt32, feedback UInt32, survey_responses UInt32
+-- returns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, visitor_id String, start_ts Int64, end_ts Int64, pageviews UInt32, step_ts Array(Int64), step_name Array(String), step_custom Array(UInt8), clicks UInt32, rage_clicks UInt32, dead_clicks UInt32, quick_backs UInt32, feedback UInt32, survey_responses UInt32, channel String, referrer String, utm_source String, utm_medium String, utm_campaign String, browser String, os String, language String
 SELECT
     site,
     day,
@@ -624,10 +670,18 @@ SELECT
     dead_clicks,
     quick_backs,
     feedback,
-    survey_responses
+    survey_responses,
+    channel,
+    referrer,
+    utm_source,
+    utm_medium,
+    utm_campaign,
+    browser,
+    os,
+    language
 FROM
 (
-    SELECT site, day, session_id, session_key, gen, deleted, device, bot, visitor_id, start_ts, end_ts, pageviews, step_ts, step_name, step_custom, clicks, rage_clicks, dead_clicks, quick_backs, feedback, survey_responses
+    SELECT site, day, session_id, session_key, gen, deleted, device, bot, visitor_id, start_ts, end_ts, pageviews, step_ts, step_name, step_custom, clicks, rage_clicks, dead_clicks, quick_backs, feedback, survey_responses, channel, referrer, utm_source, utm_medium, utm_campaign, browser, os, language
     FROM rollup_sessions
     WHERE site = ? AND day >= ? AND day < ?
     ORDER BY gen DESC

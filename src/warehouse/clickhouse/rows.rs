@@ -272,6 +272,14 @@ rows! {
         quick_backs: u32,
         feedback: u32,
         survey_responses: u32,
+        channel: String,
+        referrer: String,
+        utm_source: String,
+        utm_medium: String,
+        utm_campaign: String,
+        browser: String,
+        os: String,
+        language: String,
     }
 
     /// A row of `rollup_session_details` ([`crate::model::rows::SessionDetailRow`], its lists as

@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         text: include_str!("migrations/0006_replay_chunks.sql"),
     },
     Migration {
+        version: 7,
+        name: "0007_segments.sql",
+        text: include_str!("migrations/0007_segments.sql"),
+    },
+    Migration {
         version: 8,
         name: "0008_element_text_layouts.sql",
         text: include_str!("migrations/0008_element_text_layouts.sql"),
@@ -132,6 +137,7 @@ pub mod name {
     pub const INSERT_REACH: &str = "insert_reach";
     pub const NET_REACH: &str = "net_reach";
     pub const SUM_REACH: &str = "sum_reach";
+    pub const SEGMENT_SESSIONS: &str = "segment_sessions";
     pub const INSERT_SESSIONS: &str = "insert_sessions";
     pub const LIVE_SESSIONS: &str = "live_sessions";
     pub const READ_SESSIONS: &str = "read_sessions";
@@ -230,6 +236,7 @@ pub mod name {
         INSERT_REACH,
         NET_REACH,
         SUM_REACH,
+        SEGMENT_SESSIONS,
         INSERT_SESSIONS,
         LIVE_SESSIONS,
         READ_SESSIONS,
@@ -442,6 +449,26 @@ pub fn get(name: &str) -> &'static Statement {
 /// The SQL of the statement called `name`.
 pub fn sql(name: &str) -> &'static str {
     &get(name).sql
+}
+
+/// Where [`segmented`] puts the semi-join: the range condition every `sum_*` and `read_*`
+/// statement starts its `WHERE` with.
+const RANGE_WHERE: &str = "WHERE site = ? AND day >= ? AND day < ?";
+
+/// The SQL of `op`, with `AND session_id IN (<segment_sessions>)` after its range condition
+/// when `segment` has conditions (its placeholders then follow the range's three).
+pub fn segmented(op: &'static str, segment: &crate::model::segment::SegmentFilter) -> std::borrow::Cow<'static, str> {
+    let base = sql(op);
+    if segment.is_empty() {
+        return base.into();
+    }
+    debug_assert!(base.contains(RANGE_WHERE), "{op} has no range condition");
+    base.replacen(
+        RANGE_WHERE,
+        &format!("{RANGE_WHERE} AND session_id IN ({})", sql(name::SEGMENT_SESSIONS)),
+        1,
+    )
+    .into()
 }
 
 #[cfg(test)]

@@ -5,9 +5,7 @@ use super::sql::name;
 use super::*;
 use crate::event::Event;
 use crate::model::forget::ForgetRecord;
-use crate::model::rows::{
-    DayRollup, GridRow, JourneyKind, JourneyRow, PageRow, ScrollRow, SurveyRow, ZoneRow,
-};
+use crate::model::rows::{DayRollup, GridRow, JourneyKind, JourneyRow, PageRow, ScrollRow, SurveyRow, ZoneRow};
 use crate::model::token::ApiToken;
 use crate::replay::StoredPart;
 use crate::sites::Site;
@@ -198,14 +196,11 @@ impl Warehouse for ClickHouseWarehouse {
         let site = q.site.as_str();
         let filter = q.page.is_some() as u8;
         let page = q.page.as_deref().unwrap_or("");
-        // Additive parts: sums per (day, device, bot, key) over sessions.
+        // Additive parts: sums per (day, device, bot, key) over sessions; with a segment
+        // filter, over the segment's sessions (`segment_sessions` as a semi-join).
         let sums = |op: &'static str, paged: bool| {
-            let query = self
-                .client
-                .query(sql::sql(op))
-                .bind(site)
-                .bind(q.from_day)
-                .bind(q.to_day);
+            let query = self.client.query(&sql::segmented(op, &q.segment));
+            let query = bind_segment(query.bind(site).bind(q.from_day).bind(q.to_day), q);
             if paged {
                 query.bind(filter).bind(page)
             } else {

@@ -17,6 +17,7 @@ pub use decode::*;
 pub use encode::*;
 
 use crate::model::rows::{DayRollup, SessionDetailRow};
+use crate::model::segment::SegmentFilter;
 use crate::warehouse::Part;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Transaction};
@@ -164,6 +165,15 @@ pub const TABLES: &[Table] = &[
             "n_pages",
             "page_rage",
             "page_dead",
+            // The session's segment (SEGMENT_COLUMNS, in Dimension::ALL order).
+            "channel",
+            "referrer",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "browser",
+            "os",
+            "language",
         ],
         additive: false,
         latest: None,
@@ -457,18 +467,38 @@ pub fn list_sessions(
             Has::Feedback => " AND feedback > 0",
         });
     }
+    // The segment's columns are the session row's own.
+    for (i, (d, _)) in q.segment.conds.iter().enumerate() {
+        cond.push_str(&format!(" AND {} = ?{}", d.name(), 9 + i));
+    }
+    let seg_values: Vec<Value> = q.segment.conds.iter().map(|(_, v)| Value::Text(v.clone())).collect();
     let device = q.device.map(|d| d.as_str());
-    let total: i64 = c
-        .prepare_cached(&format!("SELECT count(*) FROM r_sessions WHERE {cond}"))?
-        .query_row(rusqlite::params![q.site, q.from_day, q.to_day, device, q.bots], |r| {
-            r.get(0)
-        })?;
-    let sessions_t = table_of(Stored::Part(Part::Sessions));
-    let details_t = table_of(Stored::Part(Part::SessionDetails));
     let (before_start, before_key) = match &q.before {
         Some((start, key)) => (Some(*start), Some(key.as_str())),
         None => (None, None),
     };
+    let opt_text = |v: Option<&str>| v.map_or(Value::Null, |s| Value::Text(s.to_string()));
+    let params: Vec<Value> = [
+        Value::Text(q.site.clone()),
+        Value::Integer(q.from_day),
+        Value::Integer(q.to_day),
+        opt_text(device),
+        Value::Integer(i64::from(q.bots)),
+        before_start.map_or(Value::Null, Value::Integer),
+        opt_text(before_key),
+        Value::Integer((q.limit + 1) as i64),
+    ]
+    .into_iter()
+    .chain(seg_values)
+    .collect();
+    // The count reads only ?1..?5 and the segment's ?9…: the others are bound and unused.
+    let total: i64 = c
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM r_sessions WHERE {cond} AND (?6 IS NULL OR ?7 IS NULL OR ?8 > 0)"
+        ))?
+        .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+    let sessions_t = table_of(Stored::Part(Part::Sessions));
+    let details_t = table_of(Stored::Part(Part::SessionDetails));
     let mut out = DayRollup::default();
     let mut cells = Vec::new();
     let mut ids = Vec::new();
@@ -478,16 +508,7 @@ pub fn list_sessions(
              ORDER BY start DESC, session_key DESC LIMIT ?8",
             columns(sessions_t).join(", ")
         ))?;
-        let mut rows = st.query(rusqlite::params![
-            q.site,
-            q.from_day,
-            q.to_day,
-            device,
-            q.bots,
-            before_start,
-            before_key,
-            (q.limit + 1) as i64
-        ])?;
+        let mut rows = st.query(params_from_iter(params.iter()))?;
         let n = columns(sessions_t).len();
         while let Some(row) = rows.next()? {
             let values: Vec<Value> = (0..n)
@@ -542,9 +563,35 @@ fn columns(t: &Table) -> Vec<&'static str> {
         .collect()
 }
 
-/// Read the rows of `parts` for a query (see [`crate::warehouse::RollupQuery`]).
+/// The semi-join of a segment filter on a table with a `session_id` column: ` AND
+/// session_id IN (SELECT session_id FROM r_sessions WHERE …)`, its parameters numbered from
+/// `?{first}` (the lookback start, then one value per condition; `?1` is the site and `?3`
+/// the range end in every read) and their values. Empty for an empty filter.
+fn segment_clause(seg: &SegmentFilter, from_day: i64, first: usize) -> (String, Vec<Value>) {
+    if seg.is_empty() {
+        return (String::new(), Vec::new());
+    }
+    let mut sql = format!(
+        " AND session_id IN (SELECT session_id FROM r_sessions WHERE site = ?1 AND day >= ?{first} AND day < ?3"
+    );
+    let mut values = vec![Value::Integer(
+        from_day - seg.lookback_days * crate::model::rows::DAY_MS,
+    )];
+    for (i, (d, v)) in seg.conds.iter().enumerate() {
+        sql.push_str(&format!(" AND {} = ?{}", d.name(), first + 1 + i));
+        values.push(Value::Text(v.clone()));
+    }
+    sql.push(')');
+    (sql, values)
+}
+
+/// Read the rows of `parts` for a query (see [`crate::warehouse::RollupQuery`]). Without a
+/// segment filter, additive parts come from the day totals; with one, from the per-session
+/// rows of the segment's sessions, summed per (day, device, bot, key).
 pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyhow::Result<DayRollup> {
     let mut out = DayRollup::default();
+    let segmented = !q.segment.is_empty();
+    let (seg_sql, seg_values) = segment_clause(&q.segment, q.from_day, 5);
     let mut cells = Vec::new();
     for t in TABLES {
         let part = match t.part {
@@ -559,19 +606,40 @@ pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyh
         let page = q.page.as_deref().filter(|_| part.is_page_level());
         // Only tables keyed by page have a page column to filter on.
         let by_page = t.keys.first() == Some(&"page");
-        let sql = format!(
-            "SELECT {} FROM {} WHERE site = ?1 AND day >= ?2 AND day < ?3{}",
-            select.join(", "),
-            if t.additive { day_table(t) } else { t.name.to_string() },
-            if by_page { " AND (?4 IS NULL OR page = ?4)" } else { "" },
-        );
+        let by_page_sql = if by_page { " AND (?4 IS NULL OR page = ?4)" } else { "" };
+        let sql = if segmented && t.additive {
+            let group: Vec<&str> = select[..keys].to_vec();
+            let sums: Vec<String> = t.values.iter().map(|v| format!("sum({v})")).collect();
+            format!(
+                "SELECT {}, {} FROM {} WHERE site = ?1 AND day >= ?2 AND day < ?3{by_page_sql}{seg_sql} GROUP BY {}",
+                group.join(", "),
+                sums.join(", "),
+                t.name,
+                group.join(", "),
+            )
+        } else {
+            format!(
+                "SELECT {} FROM {} WHERE site = ?1 AND day >= ?2 AND day < ?3{by_page_sql}{seg_sql}",
+                select.join(", "),
+                if t.additive && !segmented {
+                    day_table(t)
+                } else {
+                    t.name.to_string()
+                },
+            )
+        };
         let mut st = c.prepare_cached(&sql)?;
         let ncols = select.len();
-        let mut rows = if by_page {
-            st.query(rusqlite::params![q.site, q.from_day, q.to_day, page])?
-        } else {
-            st.query(rusqlite::params![q.site, q.from_day, q.to_day])?
-        };
+        let mut params: Vec<Value> = vec![
+            Value::Text(q.site.clone()),
+            Value::Integer(q.from_day),
+            Value::Integer(q.to_day),
+        ];
+        if by_page || segmented {
+            params.push(page.map_or(Value::Null, |p| Value::Text(p.to_string())));
+        }
+        params.extend(seg_values.iter().cloned());
+        let mut rows = st.query(params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             let values: Vec<Value> = (0..ncols)
                 .map(|i| row.get::<_, Value>(i))

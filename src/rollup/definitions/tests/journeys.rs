@@ -88,6 +88,7 @@ fn timeline(visitor: &str, steps: &[(i64, &str)]) -> SessionRow {
         quick_backs: 0,
         feedback: 0,
         survey_responses: 0,
+        segment: Default::default(),
     }
 }
 

@@ -21,6 +21,8 @@ pub(in crate::rollup) fn at(h: i64, m: i64) -> i64 {
 
 pub(in crate::rollup) fn event(id: &str, ts: i64, payload: Payload) -> Event {
     Event {
+        client: None,
+        source: None,
         id: id.to_string(),
         site: "site".to_string(),
         ts,

@@ -207,6 +207,16 @@ pub fn decode(
                 }
                 steps
             },
+            segment: crate::model::segment::SessionSegment {
+                channel: c.s()?,
+                referrer: c.s()?,
+                utm_source: c.s()?,
+                utm_medium: c.s()?,
+                utm_campaign: c.s()?,
+                browser: c.s()?,
+                os: c.s()?,
+                language: c.s()?,
+            },
         }),
         Stored::Part(Part::SessionDetails) => r.session_details.push(SessionDetailRow {
             dims,

@@ -195,6 +195,14 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
                 int(pages.len() as i64),
                 int(page_sum(|p| p.rage_clicks)),
                 int(page_sum(|p| p.dead_clicks)),
+                text(&s.segment.channel),
+                text(&s.segment.referrer),
+                text(&s.segment.utm_source),
+                text(&s.segment.utm_medium),
+                text(&s.segment.utm_campaign),
+                text(&s.segment.browser),
+                text(&s.segment.os),
+                text(&s.segment.language),
             ],
         );
     }
