@@ -12,9 +12,11 @@
 
 mod decode;
 mod encode;
+mod tables;
 
 pub use decode::*;
 pub use encode::*;
+pub use tables::TABLES;
 
 use crate::model::rows::{DayRollup, SessionDetailRow};
 use crate::model::segment::SegmentFilter;
@@ -45,173 +47,6 @@ pub enum Stored {
     Part(Part),
     ElCells,
 }
-
-/// Every rollup table.
-pub const TABLES: &[Table] = &[
-    Table {
-        part: Stored::Part(Part::Pages),
-        name: "r_pages",
-        keys: &["page", "layout"],
-        values: &[
-            "pageviews",
-            "clicks",
-            "quick_backs",
-            "fold_n",
-            "viewport_h_sum",
-            "doc_h_sum",
-        ],
-        additive: true,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::Grid),
-        name: "r_grid",
-        keys: &["page", "layout", "cx", "cy"],
-        values: &["count"],
-        additive: true,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::Elements),
-        name: "r_elements",
-        keys: &["page", "layout", "selector", "zone"],
-        values: &["clicks", "rage_clicks", "dead_clicks", "el_n", "el_x_sum", "el_y_sum"],
-        additive: true,
-        latest: Some(("text_ts", "text")),
-    },
-    Table {
-        part: Stored::ElCells,
-        name: "r_el_cells",
-        keys: &["page", "layout", "selector", "zone", "x", "y"],
-        values: &["count"],
-        additive: true,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::Scroll),
-        name: "r_scroll",
-        keys: &["page", "layout", "depth"],
-        values: &["pageviews"],
-        additive: true,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::Zones),
-        name: "r_zones",
-        keys: &["page", "layout", "zone"],
-        values: &[
-            "exposed",
-            "clicked",
-            "exposed_clicked",
-            "visible_ms_sum",
-            "hovered",
-            "hover_ms_sum",
-            "hesitation_n",
-            "hesitation_ms_sum",
-            "click_sessions",
-            "converted_sessions",
-        ],
-        additive: true,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::Surveys),
-        name: "r_surveys",
-        keys: &["survey_id", "question_id", "kind", "value"],
-        values: &["responses"],
-        additive: true,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::Journeys),
-        name: "r_journeys",
-        keys: &["kind", "from_page", "to_page"],
-        values: &["count", "bounces"],
-        additive: true,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::Problems),
-        name: "r_problems",
-        keys: &["kind", "page", "selector", "zone"],
-        values: &["rage_clicks", "dead_clicks", "quick_backs", "sessions"],
-        additive: true,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::Reach),
-        name: "r_reach",
-        keys: &["survey_id", "answered", "dismissed_at", "dismissed"],
-        values: &["sessions"],
-        additive: true,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::Sessions),
-        name: "r_sessions",
-        keys: &["session_key"],
-        values: &[
-            "visitor_id",
-            "start",
-            "end_ts",
-            "pageviews",
-            "clicks",
-            "rage_clicks",
-            "dead_clicks",
-            "quick_backs",
-            "feedback",
-            "survey_responses",
-            "steps",
-            "n_pages",
-            "page_rage",
-            "page_dead",
-            // The session's segment (SEGMENT_COLUMNS, in Dimension::ALL order).
-            "channel",
-            "referrer",
-            "utm_source",
-            "utm_medium",
-            "utm_campaign",
-            "browser",
-            "os",
-            "language",
-        ],
-        additive: false,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::SessionDetails),
-        name: "r_session_details",
-        keys: &["session_key"],
-        values: &["negative_feedback", "pages", "elements", "replays"],
-        additive: false,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::Answers),
-        name: "r_answers",
-        keys: &["id"],
-        values: &[
-            "ts",
-            "survey_id",
-            "question_id",
-            "kind",
-            "value",
-            "page",
-            "session_key",
-            "trigger",
-        ],
-        additive: false,
-        latest: None,
-    },
-    Table {
-        part: Stored::Part(Part::Feedback),
-        name: "r_feedback",
-        keys: &["id"],
-        values: &["ts", "page", "session_key", "rating", "comment", "category", "selector"],
-        additive: false,
-        latest: None,
-    },
-];
 
 /// Columns every rollup table starts with.
 const LEAD: [&str; 5] = ["site", "session_id", "day", "device", "bot"];
@@ -609,7 +444,14 @@ pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyh
         let by_page_sql = if by_page { " AND (?4 IS NULL OR page = ?4)" } else { "" };
         let sql = if segmented && t.additive {
             let group: Vec<&str> = select[..keys].to_vec();
-            let sums: Vec<String> = t.values.iter().map(|v| format!("sum({v})")).collect();
+            // Latest-value columns: the value of the row with the latest time (SQLite takes a
+            // bare column from the row that gave the query's one max()).
+            let sums: Vec<String> = t
+                .values
+                .iter()
+                .map(|v| format!("sum({v})"))
+                .chain(t.latest.map(|(ts, v)| format!("max({ts}), {v}")))
+                .collect();
             format!(
                 "SELECT {}, {} FROM {} WHERE site = ?1 AND day >= ?2 AND day < ?3{by_page_sql}{seg_sql} GROUP BY {}",
                 group.join(", "),
