@@ -17,6 +17,7 @@
 //! Flagged at the range's last day when that day is below baseline; `since` as for pages.
 
 use super::definitions::funnel_depth;
+use super::definitions::round1;
 use super::regressions::{run_since, BASELINE_DAYS, LOOKBACK_DAYS, MIN_BASELINE_DAYS};
 use super::{FunnelStep, SessionRow, SurveyRow};
 use crate::event::SurveyKind;
@@ -67,10 +68,6 @@ pub struct NpsRegression {
     pub baseline_min: f64,
     /// NPS answers on the last day.
     pub answers: u64,
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0 + 0.0
 }
 
 /// A step as written in a goal: a page key, or `event:<name>`.

@@ -12,6 +12,7 @@
 //! significance rule (a two-proportion z-test at 99 %, at least 30 sessions per group) is Sightline's.
 
 use super::definitions::funnel_depth;
+use super::definitions::round1;
 use super::{AnswerRow, FeedbackRow, SessionDetailRow, SessionRow, Step};
 use crate::event::{Answer, SurveyKind, NEGATIVE_RATING_MAX};
 use serde::Serialize;
@@ -109,11 +110,6 @@ pub struct Impact {
     pub significant: bool,
     /// The finding in one plain sentence, as the dashboard shows it.
     pub summary: String,
-}
-
-/// Rounded to 0.1 (−0 made 0).
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0 + 0.0
 }
 
 /// A number of points or conversions for a sentence: one decimal, none when whole.

@@ -10,6 +10,7 @@
 //! day is above baseline; `since` is the first day of the run of consecutive days above
 //! baseline that ends there.
 
+use super::definitions::round1;
 use super::{Dims, PageRow, ProblemKind, ProblemRow};
 use crate::model::days;
 use chrono_tz::Tz;
@@ -39,10 +40,6 @@ pub struct Regression {
     pub baseline_median_per_100: f64,
     /// Largest rate of the last day's baseline days (the top of its spread), rounded to 0.1.
     pub baseline_max_per_100: f64,
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0 + 0.0
 }
 
 /// The median of `v` (sorted in place); `v` must not be empty.

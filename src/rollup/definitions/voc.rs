@@ -211,8 +211,8 @@ pub struct SurveySummary {
     pub csat: Option<f64>,
 }
 
-/// Round to one decimal, writing −0 as 0.
-fn round1(x: f64) -> f64 {
+/// Round to one decimal, writing −0 as 0 (every rate and score the rollups report).
+pub fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0 + 0.0
 }
 
