@@ -106,15 +106,28 @@
   function siteApi(p, params, init) { return api('/v1/sites/' + encodeURIComponent(S.site) + p, params, init); }
 
   // ---- charts ----
+  /**
+   * Runs `fn` once `el` is in the page (a chart or a player needs its box's size). A view's
+   * nodes are built before they are added (and a view may wait for another call, such as the
+   * segment values, in between), so `fn` waits in `mounts` until `flushMounts` finds `el`
+   * connected: on the next tick, and again when `go` adds the view.
+   */
+  var mounts = [];
+  function whenMounted(el, fn) { mounts.push({ el: el, fn: fn }); setTimeout(flushMounts, 0); }
+  function flushMounts() {
+    var due = mounts.filter(function (m) { return m.el.isConnected; });
+    mounts = mounts.filter(function (m) { return !m.el.isConnected; });
+    due.forEach(function (m) { m.fn(); });
+  }
   function chart(cls, option, onClick) {
     var div = h('div', { class: 'chart ' + (cls || '') });
-    setTimeout(function () {
-      if (!window.echarts || !div.isConnected) return;
+    whenMounted(div, function () {
+      if (!window.echarts) return;
       var c = window.echarts.init(div, null, { renderer: 'canvas' });
       c.setOption(option);
       if (onClick) c.on('click', onClick);
       charts.push(c);
-    }, 0);
+    });
     return div;
   }
   window.addEventListener('resize', function () { charts.forEach(function (c) { c.resize(); }); });
@@ -800,15 +813,15 @@
       })).sort(function (a, b) { return a.timestamp - b.timestamp; });
       var box = h('div', { id: 'replay-player', class: 'replay-player' }), player = null;
       var seek = function (ts) { if (player) { player.goto(Math.max(0, ts - start), false); box.setAttribute('data-at', String(ts - start)); } };
-      setTimeout(function () {
-        if (!box.isConnected || !sum.playable) return;
+      whenMounted(box, function () {
+        if (!sum.playable) return;
         player = new Player({ target: box, props: { events: events, width: Math.min(1024, box.clientWidth || 1024), height: 600,
           autoPlay: false, skipInactive: true, speedOption: [1, 2, 4, 8], showController: true, tags: MARKS, mouseTail: false } });
         window.__slPlayer = player;
         // At the click itself (plus the click's own animation), so the frame shows the element.
         seek(target ? target.ts + 100 : start);
         document.body.setAttribute('data-replay', 'ready');
-      }, 0);
+      });
       var notes = [];
       if (!sum.playable) notes.push('Snapshot missing: the page was too large to record, so this session cannot be played (its numbers below still count).');
       else if (sum.snapshot_missing) notes.push('Part of this session has no snapshot (a page too large to record): that part is skipped.');
@@ -911,6 +924,7 @@
       if (!render[S.view]) return go({}, 'problems');
       charts.forEach(function (c) { c.dispose(); });
       charts = [];
+      mounts = [];
       view.textContent = '';
       view.appendChild(h('p', { class: 'loading', text: 'Loading…' }));
       document.body.setAttribute('data-state', 'loading');
@@ -919,6 +933,7 @@
         if (seq !== renderSeq) return;
         view.textContent = '';
         add(view, nodes);
+        flushMounts();
         document.body.setAttribute('data-view', S.view);
         setTimeout(function () { if (seq === renderSeq) document.body.setAttribute('data-state', 'ready'); }, 0);
       });

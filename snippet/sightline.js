@@ -191,7 +191,12 @@
     pv.docH = h;
     pv.depth = Math.max(0, Math.min(100, Math.round(pv.bottom / h * 1000) / 10));
   }
-  function sendScroll() { // one scroll event per close / hide, when depth or document height changed
+  // Reported when scrolling has settled for SCROLL_SETTLE_MS and on close / hide, each time only
+  // if depth or document height changed: a close whose beacon is lost (mobile browsers often
+  // skip pagehide) keeps the depth reached before it. The page view's depth is the deepest
+  // reported, so more reports never change a number.
+  var SCROLL_SETTLE_MS = 1000, scrollSettle = 0;
+  function sendScroll() {
     measure();
     if (pv.depth !== pv.sent || pv.docH !== pv.sentH) {
       pv.sent = pv.depth; pv.sentH = pv.docH;
@@ -331,6 +336,8 @@
   d.addEventListener('scroll', function () {
     if (pending.length) react();
     if (!scrollRaf) scrollRaf = requestAnimationFrame(function () { scrollRaf = 0; if (pv) measure(); zcheckAll(); });
+    clearTimeout(scrollSettle);
+    scrollSettle = setTimeout(function () { if (pv) sendScroll(); }, SCROLL_SETTLE_MS);
   }, { capture: true, passive: true });
   d.addEventListener('selectionchange', function () {
     var s = w.getSelection && w.getSelection();
