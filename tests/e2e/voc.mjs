@@ -85,9 +85,20 @@ async function desktop(browser, ua) {
   try {
     await open(page, 'index.html');
     const session = await sessionOf(page);
-    await waitOnPage(page, 1000);
-    await exitTop(page);
-    await noDialog(page, 'desktop: leaving through the top before 5 s on the page opens nothing');
+    // Time on page counts from the navigation: on a busy machine (five contexts load at once)
+    // the page can take seconds to be ready, so an exit "before 5 s" is only made from a page
+    // ready by 3 s; a slower load is reloaded (same session) until one is, 3 tries.
+    let early = null;
+    for (let i = 0; i < 3 && early === null; i++) {
+      if (i) await open(page, 'index.html');
+      await waitOnPage(page, 1000);
+      const t = await page.evaluate(() => performance.now());
+      if (t > 3000) { log(`desktop: index.html was ready only after ${t.toFixed(0)} ms: reloading`); continue; }
+      await exitTop(page);
+      early = await page.evaluate(() => performance.now());
+    }
+    check('desktop: a page ready before 3 s to leave early from (3 tries)', early !== null);
+    await noDialog(page, `desktop: leaving through the top before 5 s on the page (at ${early && early.toFixed(0)} ms) opens nothing`);
     await waitOnPage(page, 5200);
     await page.mouse.move(640, 400);
     await page.mouse.move(10, 400, { steps: 3 }); // leaving sideways (left edge) is not exit intent
