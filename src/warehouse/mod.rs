@@ -469,7 +469,7 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn put_site(&self, site: &Site) -> anyhow::Result<()>;
     /// Delete every raw event of `visitor` on `site` and mark their sessions dirty (their
     /// rollup rows are recomputed, to nothing when no event is left) (`crate::privacy`);
-    /// returns the events deleted and the days they were on (UTC ms).
+    /// returns the events deleted and the UTC days they were on (UTC midnights, ms).
     /// Returns once the events are gone (ClickHouse: once the mutation finished).
     async fn delete_visitor(&self, site: &str, visitor: &str) -> anyhow::Result<(u64, Vec<i64>)>;
     /// Raw events of `visitor` on `site` stored now.
