@@ -14,7 +14,7 @@
 //!   site's today (its own day, `rules.time_zone`) read back from the warehouse after a pass
 //!   touched the site (at most every [`SIGNALS_EVERY`] per site), and for sites this process
 //!   has not exported since the last UTC midnight (start-up, a new UTC day, a new site). The
-//!   gauges are all cleared at UTC midnight ([`roll_day`]), not at the site's midnight: after
+//!   gauges are all cleared at UTC midnight (`roll_day`), not at the site's midnight: after
 //!   the site's own midnight its gauges keep the previous day's totals until a pass touches
 //!   the site again or UTC midnight comes.
 
