@@ -45,13 +45,25 @@
   function pct(v) { return v === null || v === undefined ? '–' : (v * 100).toFixed(1) + ' %'; }
   function ymd(d) { return d.toISOString().slice(0, 10); }
   function addDays(s, n) { var d = new Date(s + 'T00:00:00Z'); d.setUTCDate(d.getUTCDate() + n); return ymd(d); }
-  /** Today's date in the site's time zone (`settings.rules.time_zone`: the API's days), else UTC. */
-  function today(siteKey) {
+  /** The site's time zone (`settings.rules.time_zone`, an IANA name: the API's days); 'UTC'
+   * when it sets none or this browser does not know the name. */
+  function siteZone(siteKey) {
     var site = sites.filter(function (s) { return s.key === siteKey; })[0];
     var tz = site && site.settings && site.settings.rules && site.settings.rules.time_zone;
-    try { if (tz && tz !== 'UTC') return new Intl.DateTimeFormat('en-CA', { timeZone: tz }).format(new Date()); } catch (e) { /* unknown zone */ }
-    return ymd(new Date());
+    try { if (tz && tz !== 'UTC') { new Intl.DateTimeFormat('en-CA', { timeZone: tz }); return tz; } } catch (e) { /* unknown zone */ }
+    return 'UTC';
   }
+  /** `ms` (since the epoch) as `YYYY-MM-DD HH:MM:SS` (24-hour clock) in time zone `tz`. */
+  function zoneTime(ms, tz) {
+    var p = {};
+    new Intl.DateTimeFormat('en-CA', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(ms)).forEach(function (x) { p[x.type] = x.value; });
+    return p.year + '-' + p.month + '-' + p.day + ' ' + p.hour + ':' + p.minute + ':' + p.second;
+  }
+  /** `ms` in the current site's time zone, to the second (`YYYY-MM-DD HH:MM:SS`). Labels name the zone: siteZone(S.site). */
+  function siteTime(ms) { return zoneTime(ms, siteZone(S.site)); }
+  /** Today's date in the site's time zone (the API's today). */
+  function today(siteKey) { return zoneTime(Date.now(), siteZone(siteKey)).slice(0, 10); }
 
   // ---- state in the URL ----
   function parseHash() {
@@ -633,7 +645,7 @@
           fb.by_category.length ? table('feedback-categories', [{ label: 'Category', f: 'category' }, { label: 'Feedback', f: 'count', n: 1 }], fb.by_category) : empty('categories'),
           h('h2', { text: 'Recent feedback' + (S.q ? ' containing “' + S.q + '”' : '') }),
           fb.recent.length ? table('feedback-recent', [
-            { label: 'When', f: 'ts', get: function (r) { return new Date(r.ts).toISOString().replace('T', ' ').slice(0, 16); } },
+            { label: 'When (' + siteZone(S.site) + ')', f: 'ts', get: function (r) { return siteTime(r.ts).slice(0, 16); } },
             { label: 'Rating', f: 'rating', n: 1 }, { label: 'Category', f: 'category' }, { label: 'Comment', f: 'comment' },
             { label: 'Page', f: 'page', get: function (r) { return h('code', { text: r.page }); } },
             { label: 'Element', f: 'selector', get: function (r) { return r.selector === null ? '–' : h('code', { text: r.selector }); } },
@@ -663,7 +675,7 @@
           { label: 'Session', f: 'session', get: function (s) { return h('code', { text: s.split ? s.session + ' · part ' + (s.split + 1) : s.session }); } },
           // The session's timeline (`#/session`): its events in order.
           { label: '', get: function (s) { return h('span', null, timelineLink(s.session, s.split), s.recording && s.recording.playable ? replayLink({ id: s.session, split: s.split }) : null); } },
-          { label: 'Start (UTC)', f: 'start', get: function (s) { return new Date(s.start).toISOString().replace('T', ' ').slice(0, 19); } },
+          { label: 'Start (' + siteZone(S.site) + ')', f: 'start', get: function (s) { return siteTime(s.start); } },
           { label: 'Duration (s)', f: 'duration_ms', get: function (s) { return (s.duration_ms / 1000).toFixed(1); } },
           { label: 'Device', f: 'device' }, { label: 'Page views', f: 'pageviews', n: 1 }, { label: 'Clicks', f: 'clicks', n: 1 },
           { label: 'Rage', f: 'rage_clicks', n: 1 }, { label: 'Dead', f: 'dead_clicks', n: 1 }, { label: 'Quick backs', f: 'quick_backs', n: 1 },
@@ -722,7 +734,7 @@
         h('p', null, h('a', { href: link('sessions'), text: '← Sessions' })),
         h('h1', { text: 'Session ' + t.session + (t.split ? ' · part ' + (t.split + 1) : '') }),
         h('div', { class: 'kpis' },
-          kpi('start (UTC)', new Date(t.start).toISOString().replace('T', ' ').slice(0, 19), 'start'),
+          kpi('start (' + siteZone(S.site) + ')', siteTime(t.start), 'start'),
           kpi('duration (s)', (t.duration_ms / 1000).toFixed(1), 'duration_ms'), kpi('device', t.device, 'device'),
           kpi('page views', num(t.pageviews), 'pageviews'), kpi('clicks', num(t.clicks), 'clicks'),
           kpi('rage clicks', num(t.rage_clicks), 'rage_clicks'), kpi('dead clicks', num(t.dead_clicks), 'dead_clicks')),
@@ -731,7 +743,7 @@
           t.bot ? ' · bot' : '', ' · replay: ', !t.replay ? 'not recorded' : t.replay.playable ? replayLink({ id: t.session, split: t.split }, 'open replay') :
             'snapshot missing (the page was too large to record; not playable)'),
         table('timeline', [
-          { label: 'Time', f: 'offset_ms', get: function (e) { return h('span', { title: new Date(e.ts).toISOString(), text: offset(e.offset_ms) }); } },
+          { label: 'Time', f: 'offset_ms', get: function (e) { return h('span', { title: siteTime(e.ts) + ' ' + siteZone(S.site), text: offset(e.offset_ms) }); } },
           // Flags next to what happened, so a 400 px screen shows them without scrolling.
           { label: 'What', f: 'type', get: function (e) { return h('b', { text: entry(e)[0] }); } },
           { label: 'Flags', f: 'flags', get: function (e) { return h('span', null, entry(e)[2]); } },
@@ -898,8 +910,12 @@
       if (e instanceof SignIn) throw e;
       var key = parseHash().site;
       if (!key) throw new Error('This token cannot list sites (' + e.message + '): open a link with ?site=<key>.');
-      sites = [{ key: key, name: key, origins: [] }];
-      return sites;
+      // The one site, with its settings (origins, goal, time zone), when the token may read it.
+      return api('/v1/sites/' + encodeURIComponent(key)).then(function (one) { sites = [one]; return sites; }, function (e2) {
+        if (e2 instanceof SignIn) throw e2;
+        sites = [{ key: key, name: key, origins: [] }];
+        return sites;
+      });
     });
   }
 

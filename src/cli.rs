@@ -294,6 +294,10 @@ pub(super) enum SurveyCommand {
 pub(super) enum RollupCommand {
     /// Recompute a site's rollups for days in [from, to) (YYYY-MM-DD or ms), `--to` equal to
     /// `--from` being that one day, as in the query API; a running server's rollup job does the work.
+    ///
+    /// The dates are UTC dates, whatever the site's `rules.time_zone`: it recomputes the
+    /// sessions with raw events in that UTC range; for a site in another time zone, take one
+    /// day more on each side to cover its local days.
     Rebuild {
         /// The site's write key.
         #[arg(long)]

@@ -328,7 +328,8 @@ fn main() -> anyhow::Result<()> {
         Command::Rollup { command: RollupCommand::Rebuild { site, from, to }, backends: args } => {
             tokio::runtime::Runtime::new()?.block_on(async {
                 let wh = app::connect_warehouse(&args).await?;
-                // Raw events are kept by UTC day: the dates are UTC dates.
+                // The dates are UTC dates, not the site's: the range selects raw events by
+                // `ts` (ClickHouse prunes by their UTC `day`), and marks their whole sessions.
                 let utc = chrono_tz::UTC;
                 let f = sightline::http::query::parse_time("from", &from, utc).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let t = sightline::http::query::parse_time("to", &to, utc).map_err(|e| anyhow::anyhow!("{e}"))?;

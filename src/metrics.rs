@@ -130,10 +130,11 @@ pub struct Metrics {
     /// Until the job's first pass that includes an event it counts from the job's start;
     /// absent in processes without the rollup role.
     pub rollup_freshness_seconds: GaugeVec,
-    /// Rage clicks of today's UTC day per site (bots excluded), clicks. See
-    /// [`SiteSignals`] for why these are gauges of the day's totals.
+    /// Rage clicks of the site's today (its own day, `rules.time_zone`) per site (bots
+    /// excluded), clicks; every "today" of these signals is the site's. See [`SiteSignals`]
+    /// for why these are gauges of the day's totals.
     pub site_rage_clicks: IntGaugeVec,
-    /// Dead clicks of today's UTC day per site (bots excluded), clicks.
+    /// Dead clicks of the site's today per site (bots excluded), clicks.
     pub site_dead_clicks: IntGaugeVec,
     /// Feedback submissions rated 1 or 2 (of 5) today per site (bots excluded), submissions.
     pub site_negative_feedback: IntGaugeVec,
@@ -371,61 +372,61 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         page_frustration_per_100_pageviews: gauge(
             &r,
             "sightline_page_frustration_per_100_pageviews",
-            "Rage plus dead clicks per 100 page views today (UTC) per site and page (the site's busiest pages), bots excluded",
+            "Rage plus dead clicks per 100 page views today (the site's day) per site and page (the site's busiest pages), bots excluded",
             &["site", "page"],
         ),
         page_pageviews: int_gauge(
             &r,
             "sightline_page_pageviews",
-            "Page views today (UTC) per site and page (the site's busiest pages), bots excluded",
+            "Page views today (the site's day) per site and page (the site's busiest pages), bots excluded",
             &["site", "page"],
         ),
         goal_step_conversion_pct: gauge(
             &r,
             "sightline_goal_step_conversion_pct",
-            "Sessions today (UTC) that reached this step of the site goal's funnel, percent of those that reached the previous step, bots excluded",
+            "Sessions today (the site's day) that reached this step of the site goal's funnel, percent of those that reached the previous step, bots excluded",
             &["site", "step"],
         ),
         goal_step_sessions: int_gauge(
             &r,
             "sightline_goal_step_sessions",
-            "Sessions today (UTC) that reached the previous step of the site goal's funnel, bots excluded",
+            "Sessions today (the site's day) that reached the previous step of the site goal's funnel, bots excluded",
             &["site", "step"],
         ),
         site_rage_clicks: int_gauge(
             &r,
             "sightline_site_rage_clicks",
-            "Rage clicks today (UTC) per site, bots excluded",
+            "Rage clicks today (the site's day) per site, bots excluded",
             &["site"],
         ),
         site_dead_clicks: int_gauge(
             &r,
             "sightline_site_dead_clicks",
-            "Dead clicks today (UTC) per site, bots excluded",
+            "Dead clicks today (the site's day) per site, bots excluded",
             &["site"],
         ),
         site_negative_feedback: int_gauge(
             &r,
             "sightline_site_negative_feedback",
-            "Feedback rated 1 or 2 today (UTC) per site, bots excluded",
+            "Feedback rated 1 or 2 today (the site's day) per site, bots excluded",
             &["site"],
         ),
         site_survey_responses: int_gauge(
             &r,
             "sightline_site_survey_responses",
-            "Survey answers today (UTC) per site, one per survey, question and session",
+            "Survey answers today (the site's day) per site, one per survey, question and session",
             &["site"],
         ),
         site_nps: gauge(
             &r,
             "sightline_site_nps",
-            "NPS of today's (UTC) answers per site and survey, -100..100",
+            "NPS of today's answers (the site's day) per site and survey, -100..100",
             &["site", "survey"],
         ),
         site_nps_responses: int_gauge(
             &r,
             "sightline_site_nps_responses",
-            "NPS answers today (UTC) per site and survey",
+            "NPS answers today (the site's day) per site and survey",
             &["site", "survey"],
         ),
         registry: r,

@@ -3,8 +3,9 @@
 //!
 //! The unit of work is one **snippet session** (all its events, whatever their days).
 //! [`compute_sessions`] rebuilds each session whole, on event time, and returns its rows:
-//! session-level rows belong to the UTC day their (server-side) session started,
-//! page-view-level rows to the day of their page view. The warehouse stores them per session
+//! session-level rows belong to the day their (server-side) session started, page-view-level
+//! rows to the day of their page view: days of the site's time zone (`rules.time_zone`,
+//! default UTC; [`crate::model::days`]). The warehouse stores them per session
 //! and sums them per day at read time, so a late or duplicate event costs one session's
 //! recompute, and re-running over the same events yields the same rows: the jobs are
 //! idempotent and a threshold change is recomputable over history.

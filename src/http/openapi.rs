@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 /// `tests/docs.rs` fails when the two drift.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Sightline", description = "Behavioural analytics and voice of customer, v1 HTTP contract. Reference: docs/api.md; what each number means: docs/analytics.md. Query ranges are whole UTC days, `from` inclusive, `to` exclusive; `to` equal to `from` is that one day."),
+    info(title = "Sightline", description = "Behavioural analytics and voice of customer, v1 HTTP contract. Reference: docs/api.md; what each number means: docs/analytics.md. Query ranges are whole days of the site's time zone (`settings.rules.time_zone`, default UTC), `from` inclusive, `to` exclusive; `to` equal to `from` is that one day."),
     paths(
         crate::ingest::events,
         crate::ingest::preflight,

@@ -1,17 +1,21 @@
-//! Per-site product signals of the current UTC day (rage and dead clicks, negative feedback,
-//! survey responses, NPS per survey), as gauges.
+//! Per-site product signals of the site's current day (its `rules.time_zone`, default UTC:
+//! rage and dead clicks, negative feedback, survey responses, NPS per survey), as gauges.
 
 use super::*;
 
-/// Today's product signals of one site, from its rollup rows of the current UTC day.
+/// Today's product signals of one site, from its rollup rows of its current day (its time
+/// zone).
 ///
 /// Exported as **gauges of the day's totals**, not counters: the rollup job recomputes a
 /// whole (site, day) whenever one of its sessions changes (late events, replays, a rules
 /// change), so the only exactly-known quantity is the day's total, and setting a gauge to it
 /// can never double-count on recomputation. Incrementing a counter by the difference
 /// between two computations would double-count whenever two processes (or the timer and
-/// `POST /v1/admin/rollup/run`) compute the same day. The gauges restart from 0 at UTC
-/// midnight; alert rules compare them with the same time of day on earlier days.
+/// `POST /v1/admin/rollup/run`) compute the same day. Every site's gauges are cleared at UTC
+/// midnight and set again from the site's today; after the site's own midnight they hold
+/// the new day's totals from the next pass that touches the site (until then, or until UTC
+/// midnight, the previous day's). Alert rules compare them with the same time of day on
+/// earlier days.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SiteSignals {
     /// Rage clicks (one per burst), clicks.
@@ -130,7 +134,8 @@ pub fn remove_site_signals(site: &str, before: &Exported) {
     }
 }
 
-/// Remove every site's signals (a new UTC day started; the rollup job sets them again).
+/// Remove every site's signals (a new UTC day started; the rollup job sets them again from
+/// each site's today).
 pub fn reset_site_signals() {
     let m = &*METRICS;
     m.site_rage_clicks.reset();

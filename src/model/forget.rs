@@ -24,7 +24,9 @@ pub struct ForgetRecord {
     pub log_events: u64,
     /// Raw events removed from the warehouse.
     pub warehouse_events: u64,
-    /// UTC days (ms) recomputed.
+    /// The days the deleted events were on, as UTC midnights (ms): UTC days whatever the
+    /// site's time zone (the warehouse keeps no time zone); the sessions of those events are
+    /// recomputed, on the site's days.
     pub days: Vec<i64>,
     /// When every step finished, ms (`None` while running, or when a step failed).
     pub done_at: Option<i64>,

@@ -50,26 +50,38 @@ pub enum Goal {
 }
 
 impl Goal {
-    /// Parse `rules.goal`; `Err(reason)` for an empty goal, `event:` without a name, or a
-    /// `funnel:` without 1..=20 non-empty steps.
+    /// Parse `rules.goal`; `Err(reason)` naming what is wrong for the form given: an empty
+    /// goal, `event:` without a name, or a `funnel:` without 1..=20 steps (a step empty, or
+    /// `event:` without a name). Anything without a prefix is a page key (`purchase` is the
+    /// page key `purchase`, not the custom event).
     pub fn parse(s: &str) -> Result<Goal, String> {
+        const NO_NAME: &str = "event: needs an event name (event:<name>, such as event:purchase)";
         let s = s.trim();
-        let step = |t: &str| -> Result<FunnelStep, String> {
-            let t = t.trim();
-            if t.is_empty() || t == "event:" {
-                return Err("a page key, event:<name> or funnel:<step>,<step>,…; a step is empty".into());
-            }
-            Ok(FunnelStep::parse(t))
-        };
         match s.strip_prefix("funnel:") {
+            Some(list) if list.trim().is_empty() => {
+                Err("funnel: needs its steps (funnel:<step>,<step>,…, each a page key or event:<name>)".into())
+            }
             Some(list) => {
-                let steps = list.split(',').map(step).collect::<Result<Vec<_>, _>>()?;
+                let steps = list
+                    .split(',')
+                    .enumerate()
+                    .map(|(i, t)| match t.trim() {
+                        "" => Err(format!(
+                            "funnel step {} is empty: give a page key or event:<name> between every pair of commas",
+                            i + 1
+                        )),
+                        "event:" => Err(format!("funnel step {}: {NO_NAME}", i + 1)),
+                        t => Ok(FunnelStep::parse(t)),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 if steps.len() > MAX_GOAL_STEPS {
                     return Err(format!("a funnel goal has at most {MAX_GOAL_STEPS} steps"));
                 }
                 Ok(Goal::Funnel(steps))
             }
-            None => step(s).map(Goal::Step),
+            None if s.is_empty() => Err("is empty: give a page key, event:<name> or funnel:<step>,<step>,…".into()),
+            None if s == "event:" => Err(NO_NAME.into()),
+            None => Ok(Goal::Step(FunnelStep::parse(s))),
         }
     }
 
@@ -79,5 +91,35 @@ impl Goal {
             Goal::Step(s) => s,
             Goal::Funnel(steps) => steps.last().expect("parse gives at least one step"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goal_errors_name_what_is_wrong_for_each_form() {
+        let err = |s: &str| Goal::parse(s).unwrap_err();
+        assert!(
+            err("event:").starts_with("event: needs an event name"),
+            "{}",
+            err("event:")
+        );
+        assert!(err(" event: ").starts_with("event: needs an event name"));
+        assert!(err("").starts_with("is empty"));
+        assert!(err("funnel:").starts_with("funnel: needs its steps"));
+        assert!(err("funnel:a/cart,,a/thanks").starts_with("funnel step 2 is empty"));
+        assert!(err("funnel:a/cart,event:").starts_with("funnel step 2: event: needs an event name"));
+        assert!(err(&format!("funnel:{}", vec!["a"; 21].join(","))).contains("at most 20 steps"));
+        // No prefix: a page key, even when it reads like an event name.
+        assert_eq!(
+            Goal::parse("purchase").unwrap(),
+            Goal::Step(FunnelStep::Page("purchase".into()))
+        );
+        assert_eq!(
+            Goal::parse("event:purchase").unwrap(),
+            Goal::Step(FunnelStep::Event("purchase".into()))
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! rates ([`super::regressions`]), with the same baseline window and run rule.
 //!
 //! - **Step conversion** of step k + 1 of the goal funnel (`rules.goal` = `funnel:…`) on a
-//!   UTC day: sessions that started that day and reached step k + 1 ÷ those that reached
+//!   day (of the site's time zone, `rules.time_zone`): sessions that started that day and reached step k + 1 ÷ those that reached
 //!   step k (steps in order, the last within [`FUNNEL_GOAL_WINDOW_MS`] of the first, as the
 //!   goal's definition), in percent.
 //! - **NPS** of a survey on a day: its `nps` answers of the sessions that started that day
@@ -44,7 +44,7 @@ pub struct StepRegression {
     pub step: usize,
     pub from: String,
     pub to: String,
-    /// First day (`YYYY-MM-DD`, UTC) of the run of days below baseline.
+    /// First day (`YYYY-MM-DD`, the site's date) of the run of days below baseline.
     pub since: String,
     /// Conversion from `from` to `to` on the last day, %, rounded to 0.1.
     pub conversion_pct: f64,
@@ -59,7 +59,7 @@ pub struct StepRegression {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NpsRegression {
     pub survey: String,
-    /// First day (`YYYY-MM-DD`, UTC) of the run of days below baseline.
+    /// First day (`YYYY-MM-DD`, the site's date) of the run of days below baseline.
     pub since: String,
     /// NPS on the last day (−100..100), and the median and lowest NPS of its baseline days,
     /// rounded to 0.1.

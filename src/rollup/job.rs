@@ -11,9 +11,12 @@
 //! - `sightline_rollup_freshness_seconds`: the age of the newest event (`received_at`)
 //!   included in a rollup;
 //! - today's product signals per site ([`site_signals`]): gauges set to the totals of the
-//!   current UTC day read back from the warehouse after a pass touched the site (at most
-//!   every [`SIGNALS_EVERY`] per site), and for sites this process has not touched today
-//!   (start-up, a new day, a new site).
+//!   site's today (its own day, `rules.time_zone`) read back from the warehouse after a pass
+//!   touched the site (at most every [`SIGNALS_EVERY`] per site), and for sites this process
+//!   has not exported since the last UTC midnight (start-up, a new UTC day, a new site). The
+//!   gauges are all cleared at UTC midnight (`roll_day`), not at the site's midnight: after
+//!   the site's own midnight its gauges keep the previous day's totals until a pass touches
+//!   the site again or UTC midnight comes.
 
 use super::leases::Leases;
 use super::{day_of, DayRollup};
@@ -138,7 +141,8 @@ pub fn site_signals(r: &DayRollup, goal_steps: Option<&[super::FunnelStep]>) -> 
     s
 }
 
-/// Which UTC day the exported signals describe, and per site the survey ids exported.
+/// The UTC day since whose midnight the signals were exported (each site's values are its own
+/// today, [`signal_query`]), and per site what was exported.
 struct Today {
     /// UTC midnight, ms; `i64::MIN` before the first pass.
     day: i64,
@@ -163,7 +167,7 @@ static TODAY: LazyLock<Mutex<Today>> = LazyLock::new(|| {
 /// [`run_once`]), so an older computation never overwrites a newer one in the gauges.
 static PASS: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
 
-/// Start a new day's signals when `today` differs from the exported day.
+/// Clear every site's signals when `today` (a UTC midnight, ms) differs from the exported day.
 fn roll_day(today: i64) {
     let mut t = TODAY.lock().expect("rollup signals lock");
     if t.day != today {
@@ -283,7 +287,8 @@ pub async fn run_once(
     run_once_on(&SystemClock, warehouse, sites, owner, signals_now).await
 }
 
-/// [`run_once`] with the day (of the product signals) read from `clock`.
+/// [`run_once`] with now (the UTC day the product signals are cleared on, and each site's
+/// today) read from `clock`.
 pub async fn run_once_on(
     clock: &dyn Clock,
     warehouse: &dyn Warehouse,
@@ -462,8 +467,9 @@ pub async fn run(
 }
 
 /// Data retention: for every site that sets `retention_days`, delete its raw events and
-/// rollups of the UTC days before the newest `retention_days` days. Returns (site, events
-/// deleted) per such site. The rollup role runs it every hour; `sightline retention run` now.
+/// session recordings (by event time, `ts`) and rollup rows (by their `day`) before the
+/// newest `retention_days` days of the site's time zone (`rules.time_zone`; its today counts
+/// as one). Returns (site, events deleted) per such site. The rollup role runs it every hour; `sightline retention run` now.
 pub async fn apply_retention(
     warehouse: &dyn Warehouse,
     sites: &[crate::sites::Site],

@@ -469,7 +469,7 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn put_site(&self, site: &Site) -> anyhow::Result<()>;
     /// Delete every raw event of `visitor` on `site` and mark their sessions dirty (their
     /// rollup rows are recomputed, to nothing when no event is left) (`crate::privacy`);
-    /// returns the events deleted and the days they were on (UTC ms).
+    /// returns the events deleted and the UTC days they were on (UTC midnights, ms).
     /// Returns once the events are gone (ClickHouse: once the mutation finished).
     async fn delete_visitor(&self, site: &str, visitor: &str) -> anyhow::Result<(u64, Vec<i64>)>;
     /// Raw events of `visitor` on `site` stored now.
@@ -478,7 +478,7 @@ pub trait Warehouse: Send + Sync + 'static {
     /// particular order, copies possible ([`crate::replay::assemble`] rebuilds them); `data`
     /// is left empty unless `with_data`. Written by [`Warehouse::insert_events`] (the
     /// [`crate::event::Payload::ReplayChunk`] events), deleted with the visitor's events
-    /// ([`Warehouse::delete_visitor`]) and by [`Warehouse::drop_before`] (by receive time).
+    /// ([`Warehouse::delete_visitor`]) and by [`Warehouse::drop_before`] (by event time, `ts`).
     async fn replay_parts(
         &self,
         site: &str,
@@ -489,8 +489,8 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn put_forget(&self, rec: &ForgetRecord) -> anyhow::Result<()>;
     /// All forget records.
     async fn forgets(&self) -> anyhow::Result<Vec<ForgetRecord>>;
-    /// Delete a site's raw events before `before_day` (ms, a day start of the site's time
-    /// zone) and its rollup rows of the days before it: data retention. Returns the raw events deleted; returns once they are
+    /// Delete a site's raw events and replay parts with `ts` (event time) before `before_day`
+    /// (ms, a day start of the site's time zone) and its rollup rows of the days before it: data retention. Returns the raw events deleted; returns once they are
     /// gone (ClickHouse: once the mutations finished).
     async fn drop_before(&self, site: &str, before_day: i64) -> anyhow::Result<u64>;
     /// Delete site `key` (`DELETE /v1/sites/{key}`, `sightline site delete`): its row, then

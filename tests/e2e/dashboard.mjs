@@ -66,6 +66,23 @@ async function api(p, params = {}, init = {}) {
   if (!r.ok) throw new Error(`${p}: ${r.status} ${await r.text()}`);
   return r.json();
 }
+/** The site's time zone as the API gives it (`settings.rules.time_zone`, UTC by default):
+ * the dashboard shows times in it and names it in the column. */
+async function siteZone() {
+  const site = await api('', { from: undefined, to: undefined });
+  return (site.settings && site.settings.rules && site.settings.rules.time_zone) || 'UTC';
+}
+/** `ms` as `YYYY-MM-DD HH:MM:SS` (24-hour clock) in time zone `tz`. */
+function zoneTime(ms, tz) {
+  const p = {};
+  new Intl.DateTimeFormat('en-CA', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(ms)).forEach((x) => { p[x.type] = x.value; });
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
+/** The header cells of a table. */
+async function headers(page, name) {
+  return page.$$eval(`[data-table="${name}"] thead th`, (ths) => ths.map((th) => th.textContent));
+}
 // Expected rendering of API values (written here independently of the dashboard's code).
 const n = (v) => (v === null || v === undefined ? '–' : Number.isInteger(v) ? String(v) : v.toFixed(1));
 const pct = (v) => (v === null || v === undefined ? '–' : (v * 100).toFixed(1) + ' %');
@@ -457,6 +474,11 @@ async function views(browser) {
   same('voc: feedback by page', await readTable(page, 'feedback-pages'), pick(fb.by_page, { page: s, count: n, mean_rating: mr, negative: n }));
   same('voc: feedback by element', await readTable(page, 'feedback-elements'), pick(fb.by_element, { selector: s, page: s, count: n, mean_rating: mr, negative: n }));
   same('voc: recent feedback comments', (await readTable(page, 'feedback-recent')).map((r) => r.comment), fb.recent.map((r) => s(r.comment)));
+  const tz = await siteZone();
+  same('voc: recent feedback times, in the site\'s time zone', (await readTable(page, 'feedback-recent')).map((r) => r.ts),
+    fb.recent.map((r) => zoneTime(r.ts, tz).slice(0, 16)));
+  check('voc: recent feedback\'s time column names the site\'s time zone', (await headers(page, 'feedback-recent')).includes(`When (${tz})`),
+    JSON.stringify(await headers(page, 'feedback-recent')));
   // Re-check trial: side by side at 1280 px, the element table's selectors wrapped and its
   // links were cut. Now no page key or selector wraps and every link is inside its table.
   same('voc at 1280 px: no page key or selector wraps, no link is cut', await wrapsAndCutsAt1280(page, '[data-table^="feedback"]'), []);
@@ -476,10 +498,12 @@ async function views(browser) {
   await open(page, 'sessions', { element: HOT, has: 'feedback' }, '[data-table="sessions"]');
   const ss = await api('/sessions', { element: HOT, has: 'feedback', limit: 50 });
   same('sessions (element + has=feedback): rows', await readTable(page, 'sessions'),
-    pick(ss.sessions, { session: s, start: (v) => new Date(v).toISOString().replace('T', ' ').slice(0, 19), duration_ms: (v) => (v / 1000).toFixed(1),
+    pick(ss.sessions, { session: s, start: (v) => zoneTime(v, tz), duration_ms: (v) => (v / 1000).toFixed(1),
       device: s, pageviews: n, clicks: n, rage_clicks: n, dead_clicks: n, quick_backs: n, feedback: n, survey_responses: n,
       path: (v) => v.join(' → '), elements: sessionElements }));
   check('sessions: the filter narrows to the seeded session with feedback', ss.total === 1, JSON.stringify(ss.total));
+  check('sessions: the start column names the site\'s time zone', (await headers(page, 'sessions')).includes(`Start (${tz})`),
+    JSON.stringify(await headers(page, 'sessions')));
   await open(page, 'sessions', {}, '[data-table="sessions"]');
   const all = await api('/sessions', { limit: 50 });
   same('sessions: all', (await readTable(page, 'sessions')).map((r) => r.session), all.sessions.map((x) => x.session));
@@ -505,7 +529,7 @@ async function views(browser) {
   same('timeline: page views with time on page, scroll depth and zones seen', (await readTable(page, 'timeline')).filter((r) => r.type === 'Page view').map((r) => r.details), [
     '“index.html” · on page 30.0 s · scrolled 80 % · zones seen: illustration', '“charts.html” · on page 25.0 s · scrolled 35 %']);
   same('timeline: KPIs as the API gives them', await kpis(page), {
-    start: new Date(tl.start).toISOString().replace('T', ' ').slice(0, 19), duration_ms: '55.0', device: 'desktop',
+    start: zoneTime(tl.start, tz), duration_ms: '55.0', device: 'desktop',
     pageviews: '2', clicks: '5', rage_clicks: '1', dead_clicks: '3' });
   same('timeline: the API\'s events, in order', tl.events.map((e) => [e.type, e.offset_ms]),
     [['pageview', 0], ['click', 1000], ['click', 3000], ['click', 5000], ['click', 5150], ['click', 5300], ['pageview', 30000]]);

@@ -24,10 +24,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CompareParams {
-    /// Start of the second range (ms or `YYYY-MM-DD`, UTC, inclusive; required).
+    /// Start of the second range (ms or `YYYY-MM-DD`, the site's date, inclusive; required
+    /// without `layout2`), rounded as `from`.
     pub from2: Option<String>,
-    /// End of the second range (ms or `YYYY-MM-DD`, UTC, exclusive; equal to `from2`: that
-    /// one day; required).
+    /// End of the second range (ms or `YYYY-MM-DD`, the site's date, exclusive; equal to
+    /// `from2`: that one day; required without `layout2`), rounded as `to`.
     pub to2: Option<String>,
     /// Layout version of the second side (as `layout` is of the first): version A against
     /// version B. With `layout2` and no `from2`/`to2`, both sides take the first range.

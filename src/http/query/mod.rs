@@ -215,10 +215,10 @@ pub(crate) fn layout_out(l: &LayoutFilter) -> serde_json::Value {
 }
 
 /// `GET /v1/sites/{key}/layouts?url=…`: the page's layout versions (analytics.md, "Layout
-/// versions"), each with the first and last UTC day it had page views or clicks in the
-/// range, and its page views and clicks; oldest first (then by version). Page views whose
+/// versions"), each with the first and last day (the site's dates, `rules.time_zone`) it
+/// had page views or clicks in the range, and its page views and clicks; oldest first (then by version). Page views whose
 /// pageview event sent no version are listed with `layout: null`.
-#[utoipa::path(get, path = "/v1/sites/{key}/layouts", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, UrlParam), responses((status = 200, description = "page, layouts: [{layout (8 hex digits, or null for page views without a version), first_seen, last_seen (YYYY-MM-DD, UTC), pageviews, clicks}], oldest first"), (status = 400, description = "url missing")))]
+#[utoipa::path(get, path = "/v1/sites/{key}/layouts", tag = "query", security(("bearer" = [])), params(("key" = String, Path, description = "write key"), Filters, UrlParam), responses((status = 200, description = "page, layouts: [{layout (8 hex digits, or null for page views without a version), first_seen, last_seen (YYYY-MM-DD, the site's dates), pageviews, clicks}], oldest first"), (status = 400, description = "url missing")))]
 pub async fn layouts(
     req: HttpRequest,
     key: web::Path<String>,

@@ -1,9 +1,9 @@
 //! The analytics definitions of `reference/analytics.md` as pure functions over raw events.
 //!
 //! Nothing here does I/O: [`sessionize`] rebuilds server-side sessions and page views from
-//! events, [`compute_day`] turns them into the rows of one (site, UTC day), [`funnel`] counts
-//! funnel steps over stored session rows and [`summarize_answers`] turns survey counts into
-//! NPS / CSAT / mean. All thresholds come from [`Rules`], so a changed threshold recomputes
+//! events, [`compute_day`] turns them into the rows of one (site, day of the site's time
+//! zone), [`funnel`] counts funnel steps over stored session rows and [`summarize_answers`]
+//! turns survey counts into NPS / CSAT / mean. All thresholds come from [`Rules`], so a changed threshold recomputes
 //! history. Times are ms since the Unix epoch (UTC), coordinates CSS px.
 //!
 //! Ordering inside a session is `(ts, seq, id)` with a missing `seq` first

@@ -83,7 +83,8 @@ pub fn delete_visitor(tx: &Transaction, site: &str, visitor: &str) -> rusqlite::
     )
 }
 
-/// Delete the parts of `site` received before `before` (ms): retention, and a site's deletion.
+/// Delete the parts of `site` with `ts` (event time) before `before` (ms): retention, and a
+/// site's deletion.
 pub fn delete_before(tx: &Transaction, site: &str, before: i64) -> rusqlite::Result<usize> {
     tx.execute(
         "DELETE FROM replay_chunks WHERE site = ?1 AND ts < ?2",
