@@ -50,14 +50,23 @@
   function siteZone(siteKey) {
     var site = sites.filter(function (s) { return s.key === siteKey; })[0];
     var tz = site && site.settings && site.settings.rules && site.settings.rules.time_zone;
-    try { if (tz && tz !== 'UTC') { new Intl.DateTimeFormat('en-CA', { timeZone: tz }); return tz; } } catch (e) { /* unknown zone */ }
-    return 'UTC';
+    return tz && zoneFormat(tz) ? tz : 'UTC';
   }
-  /** `ms` (since the epoch) as `YYYY-MM-DD HH:MM:SS` (24-hour clock) in time zone `tz`. */
+  /** One formatter per time zone (built once: a table formats many cells); null for a zone this browser does not know. */
+  var zoneFormats = {};
+  function zoneFormat(tz) {
+    if (!(tz in zoneFormats)) {
+      try {
+        zoneFormats[tz] = new Intl.DateTimeFormat('en-CA', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
+          hour: '2-digit', minute: '2-digit', second: '2-digit' });
+      } catch (e) { zoneFormats[tz] = null; }
+    }
+    return zoneFormats[tz];
+  }
+  /** `ms` (since the epoch) as `YYYY-MM-DD HH:MM:SS` (24-hour clock) in time zone `tz` (a known zone: siteZone). */
   function zoneTime(ms, tz) {
     var p = {};
-    new Intl.DateTimeFormat('en-CA', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
-      hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(ms)).forEach(function (x) { p[x.type] = x.value; });
+    zoneFormat(tz).formatToParts(new Date(ms)).forEach(function (x) { p[x.type] = x.value; });
     return p.year + '-' + p.month + '-' + p.day + ' ' + p.hour + ':' + p.minute + ':' + p.second;
   }
   /** `ms` in the current site's time zone, to the second (`YYYY-MM-DD HH:MM:SS`). Labels name the zone: siteZone(S.site). */

@@ -34,7 +34,7 @@ pub struct ForgetRecord {
 
 impl ForgetRecord {
     /// A new record, not done yet, of the erasure of `visitor` of `site`, or of the whole
-    /// site with `None` (a site deletion, [`crate::http::site_admin`]), starting at `at` (ms,
+    /// site with `None` (a site deletion, `DELETE /v1/sites/{key}`), starting at `at` (ms,
     /// from the clock ingest stamps `received_at` with: the erasure covers what was received
     /// up to then).
     pub fn begin(site: &str, visitor: Option<&str>, by: &str, at: i64) -> ForgetRecord {

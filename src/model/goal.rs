@@ -49,38 +49,51 @@ pub enum Goal {
     Funnel(Vec<FunnelStep>),
 }
 
+/// The reason for `event:` without a name.
+const NO_EVENT_NAME: &str = "event: needs an event name (event:<name>, such as event:purchase)";
+
+/// Funnel steps from a comma-separated list (a goal's `funnel:` list, the funnel query's
+/// `steps`): 1..=[`MAX_GOAL_STEPS`] steps, each a page key or `event:<name>`, trimmed.
+/// `Err(reason)` names the step: "step N is empty: …", "step N: event: needs an event
+/// name …", or "has at most 20 steps" / "needs 1 to 20 steps".
+pub fn parse_steps(list: &str) -> Result<Vec<FunnelStep>, String> {
+    if list.trim().is_empty() {
+        return Err(format!(
+            "needs 1 to {MAX_GOAL_STEPS} steps (<step>,<step>,…, each a page key or event:<name>)"
+        ));
+    }
+    let steps = list
+        .split(',')
+        .enumerate()
+        .map(|(i, t)| match t.trim() {
+            "" => Err(format!(
+                "step {} is empty: give a page key or event:<name> between every pair of commas",
+                i + 1
+            )),
+            "event:" => Err(format!("step {}: {NO_EVENT_NAME}", i + 1)),
+            t => Ok(FunnelStep::parse(t)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if steps.len() > MAX_GOAL_STEPS {
+        return Err(format!("has at most {MAX_GOAL_STEPS} steps"));
+    }
+    Ok(steps)
+}
+
 impl Goal {
     /// Parse `rules.goal`; `Err(reason)` naming what is wrong for the form given: an empty
-    /// goal, `event:` without a name, or a `funnel:` without 1..=20 steps (a step empty, or
-    /// `event:` without a name). Anything without a prefix is a page key (`purchase` is the
-    /// page key `purchase`, not the custom event).
+    /// goal, `event:` without a name, or a `funnel:` whose steps [`parse_steps`] refuses.
+    /// Anything without a prefix is a page key (`purchase` is the page key `purchase`, not
+    /// the custom event).
     pub fn parse(s: &str) -> Result<Goal, String> {
-        const NO_NAME: &str = "event: needs an event name (event:<name>, such as event:purchase)";
         let s = s.trim();
         match s.strip_prefix("funnel:") {
             Some(list) if list.trim().is_empty() => {
                 Err("funnel: needs its steps (funnel:<step>,<step>,…, each a page key or event:<name>)".into())
             }
-            Some(list) => {
-                let steps = list
-                    .split(',')
-                    .enumerate()
-                    .map(|(i, t)| match t.trim() {
-                        "" => Err(format!(
-                            "funnel step {} is empty: give a page key or event:<name> between every pair of commas",
-                            i + 1
-                        )),
-                        "event:" => Err(format!("funnel step {}: {NO_NAME}", i + 1)),
-                        t => Ok(FunnelStep::parse(t)),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                if steps.len() > MAX_GOAL_STEPS {
-                    return Err(format!("a funnel goal has at most {MAX_GOAL_STEPS} steps"));
-                }
-                Ok(Goal::Funnel(steps))
-            }
+            Some(list) => parse_steps(list).map(Goal::Funnel).map_err(|e| format!("funnel {e}")),
             None if s.is_empty() => Err("is empty: give a page key, event:<name> or funnel:<step>,<step>,…".into()),
-            None if s == "event:" => Err(NO_NAME.into()),
+            None if s == "event:" => Err(NO_EVENT_NAME.into()),
             None => Ok(Goal::Step(FunnelStep::parse(s))),
         }
     }

@@ -376,19 +376,12 @@ pub async fn funnel_view(
         .steps
         .as_deref()
         .ok_or_else(|| ApiError::bad("steps", "missing (comma-separated pages or event:<name>)"))?;
-    let names: Vec<String> = raw.split(',').map(str::trim).map(str::to_string).collect();
-    if names.is_empty() || names.len() > 20 {
-        return Err(ApiError::bad("steps", "give 1 to 20 steps"));
-    }
-    if names.iter().any(|n| n.is_empty() || n == "event:") {
-        return Err(ApiError::bad(
-            "steps",
-            "a step is empty: give a page or event:<name> between every pair of commas",
-        ));
-    }
-    let steps: Vec<FunnelStep> = names
-        .iter()
-        .map(|s| match FunnelStep::parse(s) {
+    // The steps as given (trimmed) name the answer's rows.
+    let names: Vec<String> = raw.split(',').map(|s| s.trim().to_string()).collect();
+    let steps: Vec<FunnelStep> = crate::model::goal::parse_steps(raw)
+        .map_err(|reason| ApiError::bad("steps", &reason))?
+        .into_iter()
+        .map(|s| match s {
             FunnelStep::Page(p) => FunnelStep::Page(page_param(&p, &sc.site)),
             e => e,
         })
