@@ -277,7 +277,9 @@ async fn open_warehouse(
 
 /// Run rollup passes until one finds nothing; returns the sessions recomputed.
 async fn roll_up_all(wh: &dyn sightline::warehouse::Warehouse) -> anyhow::Result<u64> {
+    // The stored sites' rules (the big day's goal), as `sightline rollup` uses them.
     let sites = sightline::sites::SiteCache::default();
+    sites.replace(wh.sites().await?);
     let mut n = 0;
     loop {
         let r = sightline::rollup::job::run_once(wh, &sites, sightline::warehouse::Shard::ALL, false).await?;

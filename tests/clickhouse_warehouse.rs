@@ -210,6 +210,7 @@ fn without_zero_rows(mut r: DayRollup) -> DayRollup {
             > 0
     });
     r.surveys.retain(|s| s.responses > 0);
+    r.goal.retain(|g| g.sessions > 0);
     r
 }
 
@@ -240,6 +241,7 @@ fn assert_rollup(got: &DayRollup, want: &DayRollup, what: &str) {
     assert_eq!(got.feedback, want.feedback, "{what}: feedback");
     assert_eq!(got.journeys, want.journeys, "{what}: journeys");
     assert_eq!(got.problems, want.problems, "{what}: problems");
+    assert_eq!(got.goal, want.goal, "{what}: goal");
     assert_eq!(got, want, "{what}");
 }
 

@@ -201,9 +201,11 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
 /// (bad settings name the field: `400`); `404` (field `key`) for an unknown site. The one path
 /// by which the API and the CLI (`sightline site update`) change sites. Rollups already
 /// computed are not touched (run `sightline rollup rebuild` to recompute history), except
-/// when the site's time zone (`settings.rules.time_zone`) changes: its days change, so every
-/// session of the site is marked dirty and the rollup job recomputes them
-/// ([`crate::model::days`]).
+/// when the site's time zone (`settings.rules.time_zone`) changes (its days change,
+/// [`crate::model::days`]) or its goal (`settings.rules.goal`: the goal part and zone
+/// conversions): then every session of the site is marked dirty and the rollup job
+/// recomputes them. Until it has caught up, `/problems` computes the goal's figures from
+/// the session rows ([`crate::rollup::impact::read_goal_rows`]).
 pub async fn update_site(warehouse: &dyn Warehouse, key: &str, patch: SitePatch) -> Result<Site, ApiError> {
     let Some(cur) = warehouse.sites().await?.into_iter().find(|s| s.key == key) else {
         return Err(ApiError {
@@ -229,11 +231,12 @@ pub async fn update_site(warehouse: &dyn Warehouse, key: &str, patch: SitePatch)
     site.created_at = cur.created_at;
     refuse_compat_clash(&site, &warehouse.sites().await?)?;
     warehouse.put_site(&site).await?;
-    if site.settings.rules.time_zone != cur.settings.rules.time_zone {
+    let (new, old) = (&site.settings.rules, &cur.settings.rules);
+    if new.time_zone != old.time_zone || new.goal != old.goal {
         let n = warehouse
             .mark_dirty(&site.key, 0, crate::warehouse::ALL_DAYS_END)
             .await?;
-        tracing::info!(site = %site.key, sessions = n, time_zone = %site.settings.rules.time_zone, "time zone changed: sessions marked for recompute");
+        tracing::info!(site = %site.key, sessions = n, time_zone = %new.time_zone, goal = ?new.goal, "time zone or goal changed: sessions marked for recompute");
     }
     Ok(site)
 }

@@ -107,6 +107,79 @@ impl Goal {
     }
 }
 
+/// A frustration signal whose conversion impact is measured (analytics.md, "Impact on
+/// conversion"), named in storage and JSON by [`Signal::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// At least one rage click on the element (page, selector, zone).
+    RageClick,
+    /// At least one dead click on the element.
+    DeadClick,
+    /// At least one quick back from the page.
+    QuickBack,
+    /// Feedback rated ≤ 2 given on the page.
+    NegativeFeedback,
+    /// An NPS answer of 0–6 to a survey opened by exit intent, on the page.
+    ExitDetractor,
+}
+
+impl Signal {
+    /// Every signal.
+    pub const ALL: [Signal; 5] = [
+        Signal::RageClick,
+        Signal::DeadClick,
+        Signal::QuickBack,
+        Signal::NegativeFeedback,
+        Signal::ExitDetractor,
+    ];
+    /// The signal's name (`rage_click`, `dead_click`, `quick_back`, `negative_feedback`,
+    /// `exit_detractor`), as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::RageClick => "rage_click",
+            Signal::DeadClick => "dead_click",
+            Signal::QuickBack => "quick_back",
+            Signal::NegativeFeedback => "negative_feedback",
+            Signal::ExitDetractor => "exit_detractor",
+        }
+    }
+}
+
+/// What a row of the goal part counts ([`super::rows::GoalRow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum GoalKind {
+    /// The session itself (every rolled-up session has one: the goal it was rolled up under).
+    Session,
+    /// The session reached this step of a `funnel:` goal (`step` 1-based).
+    Step,
+    /// The session viewed this page (or met a signal on it): who could have met its signals.
+    View,
+    /// The session met this signal.
+    Signal(Signal),
+}
+
+impl GoalKind {
+    /// Storage name: `session`, `step`, `view`, or the signal's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GoalKind::Session => "session",
+            GoalKind::Step => "step",
+            GoalKind::View => "view",
+            GoalKind::Signal(s) => s.as_str(),
+        }
+    }
+    /// Parse a storage name ([`GoalKind::as_str`]).
+    pub fn parse(s: &str) -> Option<GoalKind> {
+        match s {
+            "session" => Some(GoalKind::Session),
+            "step" => Some(GoalKind::Step),
+            "view" => Some(GoalKind::View),
+            _ => Signal::ALL.into_iter().find(|x| x.as_str() == s).map(GoalKind::Signal),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

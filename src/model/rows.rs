@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 pub use super::days::DAY_MS;
 
+mod goal;
 mod session_detail;
+pub use goal::*;
 pub use session_detail::*;
 
 /// Start of the UTC day holding `ts` (ms). A site's days are [`super::days::day_start`].
@@ -424,6 +426,9 @@ pub struct DayRollup {
     /// Survey reach for `/voc` (see [`ReachRow`]).
     #[serde(default)]
     pub reach: Vec<ReachRow>,
+    /// The site goal's session counts for `/problems` (see [`GoalRow`]).
+    #[serde(default)]
+    pub goal: Vec<GoalRow>,
 }
 
 /// The rollup rows of one snippet session: every server-side session it split into, on
@@ -485,6 +490,7 @@ impl DayRollup {
                 b.dismissed,
             ))
         });
+        r.goal.sort_by(|a, b| (a.dims, a.key()).cmp(&(b.dims, b.key())));
         r.answers
             .sort_by(|a, b| (a.dims.day, a.ts, &a.id).cmp(&(b.dims.day, b.ts, &b.id)));
         r.feedback
@@ -506,6 +512,7 @@ impl DayRollup {
             journeys,
             problems,
             reach,
+            goal,
         } = other;
         self.pages.extend(pages);
         self.grid.extend(grid);
@@ -520,6 +527,7 @@ impl DayRollup {
         self.journeys.extend(journeys);
         self.problems.extend(problems);
         self.reach.extend(reach);
+        self.goal.extend(goal);
     }
 }
 

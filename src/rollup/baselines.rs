@@ -16,13 +16,11 @@
 //! conversion: "down 20 % against its median") or their median − [`NPS_DROP_POINTS`] (NPS).
 //! Flagged at the range's last day when that day is below baseline; `since` as for pages.
 
-use super::definitions::funnel_depth;
 use super::definitions::round1;
 use super::regressions::{run_since, BASELINE_DAYS, LOOKBACK_DAYS, MIN_BASELINE_DAYS};
-use super::{FunnelStep, SessionRow, SurveyRow};
+use super::{FunnelStep, GoalKind, GoalRow, SurveyRow};
 use crate::event::SurveyKind;
 use crate::model::days;
-use crate::model::goal::FUNNEL_GOAL_WINDOW_MS;
 use chrono_tz::Tz;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -78,17 +76,13 @@ pub fn step_name(s: &FunnelStep) -> String {
     }
 }
 
-/// Per day the sessions that reached each step of `steps` (index k: reached step k + 1).
-pub fn step_counts<'a>(
-    sessions: impl IntoIterator<Item = &'a SessionRow>,
-    steps: &[FunnelStep],
-) -> BTreeMap<i64, Vec<u64>> {
+/// Per day the sessions that reached each step of a funnel of `n_steps` steps (index k:
+/// reached step k + 1), from the goal rows ([`GoalKind::Step`] rows; others are ignored).
+pub fn step_counts<'a>(rows: impl IntoIterator<Item = &'a GoalRow>, n_steps: usize) -> BTreeMap<i64, Vec<u64>> {
     let mut out: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
-    for s in sessions {
-        let depth = funnel_depth(&s.steps, steps, FUNNEL_GOAL_WINDOW_MS);
-        let day = out.entry(s.dims.day).or_insert_with(|| vec![0; steps.len()]);
-        for reached in day.iter_mut().take(depth) {
-            *reached += 1;
+    for r in rows {
+        if r.kind == GoalKind::Step && r.step >= 1 && (r.step as usize) <= n_steps {
+            out.entry(r.dims.day).or_insert_with(|| vec![0; n_steps])[r.step as usize - 1] += r.sessions;
         }
     }
     out
@@ -106,21 +100,21 @@ fn below(v: f64, base: &mut [f64], threshold: impl Fn(f64) -> f64) -> Option<(f6
 }
 
 /// Regressed steps of the goal funnel `steps` at `last_day` (a day start of the site's time
-/// zone `tz`, ms), from the
-/// session rows of days `last_day − LOOKBACK_DAYS ..= last_day` (already filtered by device
-/// and bots; other days are ignored).
+/// zone `tz`, ms), from the goal rows of that goal
+/// ([`super::impact::read_goal_rows`]; day totals or per session) of days
+/// `last_day − LOOKBACK_DAYS ..= last_day` (already filtered by device and bots; other days
+/// are ignored).
 pub fn step_regressions<'a>(
-    sessions: impl IntoIterator<Item = &'a SessionRow>,
+    rows: impl IntoIterator<Item = &'a GoalRow>,
     steps: &[FunnelStep],
     last_day: i64,
     tz: Tz,
 ) -> Vec<StepRegression> {
     let first = days::days_before(last_day, LOOKBACK_DAYS, tz);
     let counts = step_counts(
-        sessions
-            .into_iter()
+        rows.into_iter()
             .filter(|s| s.dims.day >= first && s.dims.day <= last_day),
-        steps,
+        steps.len(),
     );
     let mut out = Vec::new();
     for k in 1..steps.len() {

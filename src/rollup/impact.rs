@@ -13,8 +13,9 @@
 
 use super::definitions::funnel_depth;
 use super::definitions::round1;
-use super::{AnswerRow, FeedbackRow, SessionDetailRow, SessionRow, Step};
+use super::{AnswerRow, FeedbackRow, GoalRow, SessionDetailRow, SessionRow, Step};
 use crate::event::{Answer, SurveyKind, NEGATIVE_RATING_MAX};
+use crate::warehouse::{Part, RollupQuery, Warehouse};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -38,21 +39,7 @@ impl Goal {
     }
 }
 
-/// A frustration signal whose impact is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Signal {
-    /// At least one rage click on the element (page, selector, zone).
-    RageClick,
-    /// At least one dead click on the element.
-    DeadClick,
-    /// At least one quick back from the page.
-    QuickBack,
-    /// Feedback rated ≤ 2 given on the page.
-    NegativeFeedback,
-    /// An NPS answer of 0–6 to a survey opened by exit intent, on the page.
-    ExitDetractor,
-}
+pub use crate::model::goal::{GoalKind, Signal};
 
 /// Who met a signal: (signal, page, selector, zone, survey), "" where it does not apply.
 pub type Key<'a> = (Signal, &'a str, &'a str, &'a str, &'a str);
@@ -201,27 +188,43 @@ pub fn compare(key: Key, (n1, x1): (u64, u64), (n0, x0): (u64, u64)) -> Impact {
     }
 }
 
-/// The impact of every signal met in these sessions (analytics.md, "Impact on conversion"),
-/// ranked by lost conversions (most first; groups that convert better last), then by
-/// sessions with the signal.
+/// What each session of `sessions` contributes to the goal part ([`GoalRow`], one row per
+/// session and key, not yet summed), under `goal` (`rules.goal` as written, and parsed;
+/// `None`: only the session rows, goal "").
 ///
-/// `sessions` and `details` are the rows of the sessions looked at (already filtered by
-/// range, device and bots; joined on `session_key`); `feedback` and `answers` may hold rows
-/// of other sessions, which are ignored. A session is in the "with" group of a signal when it
-/// met the signal at least once, and in the "without" group when it viewed the signal's page
-/// (any page view of it) and did not meet it. A session converts when its timeline reaches
-/// `goal` ([`Goal::reached`]), before or after the signal.
-pub fn impact(
+/// `details`, `feedback` and `answers` may hold rows of other sessions, which are ignored
+/// (joined on `session_key`). A session is in the "with" group of a signal when it met the
+/// signal at least once, and views a page when it has a page view of it or met a signal on
+/// it (feedback is on the page it was given on). It converts when its timeline reaches the
+/// goal ([`Goal::reached`]), before or after the signal; a session without a detail row
+/// counts only as a session and in the funnel steps.
+pub fn goal_rows(
     sessions: &[SessionRow],
     details: &[SessionDetailRow],
     feedback: &[FeedbackRow],
     answers: &[AnswerRow],
-    goal: &Goal,
-) -> Vec<Impact> {
-    let converted: HashMap<&str, bool> = sessions
-        .iter()
-        .map(|s| (s.session_key.as_str(), goal.reached(&s.steps)))
-        .collect();
+    goal: Option<(&str, &Goal)>,
+) -> Vec<GoalRow> {
+    let row = |s: &SessionRow, raw: &str, kind: GoalKind, step: u32, key: Key, conv: bool| GoalRow {
+        dims: s.dims,
+        goal: raw.to_string(),
+        kind,
+        step,
+        page: key.1.to_string(),
+        selector: key.2.to_string(),
+        zone: key.3.to_string(),
+        survey: key.4.to_string(),
+        sessions: 1,
+        converted: u64::from(conv),
+    };
+    let none: Key = (Signal::RageClick, "", "", "", "");
+    let Some((raw, goal)) = goal else {
+        return sessions
+            .iter()
+            .map(|s| row(s, "", GoalKind::Session, 0, none, false))
+            .collect();
+    };
+    let by_key: HashMap<&str, &SessionDetailRow> = details.iter().map(|d| (d.session_key.as_str(), d)).collect();
     // Signals carried by feedback and survey answers, per session.
     let mut extra: HashMap<&str, Vec<Key>> = HashMap::new();
     for f in feedback {
@@ -241,13 +244,19 @@ pub fn impact(
                 .push((Signal::ExitDetractor, &a.page, "", "", &a.survey_id));
         }
     }
-    // Per page: sessions that viewed it, and of those the converted; per signal the same.
-    let mut exposed: HashMap<&str, (u64, u64)> = HashMap::new();
-    let mut with: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
+    let mut out = Vec::new();
     let mut pages: BTreeSet<&str> = BTreeSet::new();
     let mut keys: BTreeSet<Key> = BTreeSet::new();
-    for d in details {
-        let Some(&conv) = converted.get(d.session_key.as_str()) else {
+    for s in sessions {
+        let conv = goal.reached(&s.steps);
+        out.push(row(s, raw, GoalKind::Session, 0, none, conv));
+        if let Goal::Funnel(steps) = goal {
+            let depth = funnel_depth(&s.steps, steps, FUNNEL_GOAL_WINDOW_MS);
+            for k in 1..=depth {
+                out.push(row(s, raw, GoalKind::Step, k as u32, none, conv));
+            }
+        }
+        let Some(d) = by_key.get(s.session_key.as_str()) else {
             continue;
         };
         pages.clear();
@@ -266,29 +275,65 @@ pub fn impact(
                 keys.insert((Signal::DeadClick, &e.page, &e.selector, &e.zone, ""));
             }
         }
-        for k in extra.get(d.session_key.as_str()).into_iter().flatten() {
+        for k in extra.get(s.session_key.as_str()).into_iter().flatten() {
             keys.insert(*k);
         }
-        // A signal's page counts as viewed (feedback is on the page it was given on).
         for k in &keys {
             pages.insert(k.1);
         }
         for p in &pages {
-            let e = exposed.entry(p).or_default();
-            e.0 += 1;
-            e.1 += u64::from(conv);
+            out.push(row(s, raw, GoalKind::View, 0, (Signal::RageClick, p, "", "", ""), conv));
         }
         for k in &keys {
-            let w = with.entry(*k).or_default();
-            w.0 += 1;
-            w.1 += u64::from(conv);
+            out.push(row(s, raw, GoalKind::Signal(k.0), 0, *k, conv));
+        }
+    }
+    out
+}
+
+/// Goal rows summed per (dims, key), in that order: the day totals of [`goal_rows`].
+pub fn sum_goal_rows(rows: impl IntoIterator<Item = GoalRow>) -> Vec<GoalRow> {
+    let mut out: Vec<GoalRow> = rows.into_iter().collect();
+    out.sort_by(|a, b| (a.dims, a.key()).cmp(&(b.dims, b.key())));
+    out.dedup_by(|b, a| {
+        let same = a.dims == b.dims && a.key() == b.key();
+        if same {
+            a.sessions += b.sessions;
+            a.converted += b.converted;
+        }
+        same
+    });
+    out
+}
+
+/// The impact of every signal in these goal rows (day totals or per session, of one goal;
+/// already filtered by range, device and bots), ranked by lost conversions (most first;
+/// groups that convert better last), then by sessions with the signal: per signal, the
+/// sessions with it against those that viewed its page without it.
+pub fn impact_of<'a>(rows: impl IntoIterator<Item = &'a GoalRow>) -> Vec<Impact> {
+    let mut exposed: HashMap<&str, (u64, u64)> = HashMap::new();
+    let mut with: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
+    for r in rows {
+        match r.kind {
+            GoalKind::View => {
+                let e = exposed.entry(&r.page).or_default();
+                e.0 += r.sessions;
+                e.1 += r.converted;
+            }
+            GoalKind::Signal(sig) => {
+                let w = with.entry((sig, &r.page, &r.selector, &r.zone, &r.survey)).or_default();
+                w.0 += r.sessions;
+                w.1 += r.converted;
+            }
+            GoalKind::Session | GoalKind::Step => {}
         }
     }
     let mut out: Vec<Impact> = with
         .into_iter()
+        .filter(|(_, (n1, _))| *n1 > 0)
         .map(|(key, (n1, x1))| {
             let (n, x) = exposed.get(key.1).copied().unwrap_or((n1, x1));
-            compare(key, (n1, x1), (n - n1, x - x1))
+            compare(key, (n1, x1), (n.saturating_sub(n1), x.saturating_sub(x1)))
         })
         .collect();
     let lost = |i: &Impact| i.lost_conversions.unwrap_or(f64::NEG_INFINITY);
@@ -296,301 +341,60 @@ pub fn impact(
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::DeviceClass;
-    use crate::rollup::{Dims, FunnelStep, SessionElement, SessionPage};
-
-    const DIMS: Dims = Dims {
-        day: 0,
-        device: DeviceClass::Desktop,
-        bot: false,
-    };
-
-    /// One session on `page`: converted (a `purchase` custom event) or not, with optional
-    /// rage / dead clicks on `selector` and a quick back from the page.
-    fn session(
-        key: &str,
-        page: &str,
-        converted: bool,
-        rage: Option<&str>,
-        dead: Option<&str>,
-        quick_back: bool,
-    ) -> (SessionRow, SessionDetailRow) {
-        let mut steps = vec![Step {
-            ts: 1,
-            name: page.into(),
-            custom: false,
-        }];
-        if converted {
-            steps.push(Step {
-                ts: 2,
-                name: "purchase".into(),
-                custom: true,
-            });
-        }
-        let row = SessionRow {
-            dims: DIMS,
-            session_key: key.into(),
-            visitor_id: key.into(),
-            start: 1,
-            end: 2,
-            pageviews: 1,
-            steps,
-            clicks: 0,
-            rage_clicks: 0,
-            dead_clicks: 0,
-            quick_backs: 0,
-            feedback: 0,
-            survey_responses: 0,
-            segment: Default::default(),
-        };
-        let el = |sel: &str, rage: u32, dead: u32| SessionElement {
-            page: page.into(),
-            selector: sel.into(),
-            zone: String::new(),
-            clicks: 3,
-            rage_clicks: rage,
-            dead_clicks: dead,
-        };
-        let mut elements = Vec::new();
-        if let Some(s) = rage {
-            elements.push(el(s, 1, 0));
-        }
-        if let Some(s) = dead {
-            elements.push(el(s, 0, 1));
-        }
-        let detail = SessionDetailRow {
-            dims: DIMS,
-            session_key: key.into(),
-            pages: vec![SessionPage {
-                page: page.into(),
-                pageviews: 1,
-                clicks: 0,
-                rage_clicks: 0,
-                dead_clicks: 0,
-                quick_backs: u32::from(quick_back),
-            }],
-            elements,
-            replays: Vec::new(),
-            negative_feedback: 0,
-        };
-        (row, detail)
-    }
-
-    /// The worked example of analytics.md, "Impact on conversion".
-    pub(crate) fn worked_example() -> (Vec<SessionRow>, Vec<SessionDetailRow>) {
-        let mut v = Vec::new();
-        // /cart: 200 sessions; 40 rage-click #pay (8 convert), 160 do not (64 convert).
-        for i in 0..200 {
-            let rage = i < 40;
-            let conv = if rage { i < 8 } else { i < 40 + 64 };
-            v.push(session(
-                &format!("c{i}"),
-                "shop.example/cart",
-                conv,
-                rage.then_some("#pay"),
-                None,
-                false,
-            ));
-        }
-        // /promo: 200 sessions; 50 dead-click button.promo (30 convert), 150 do not (60).
-        for i in 0..200 {
-            let dead = i < 50;
-            let conv = if dead { i < 30 } else { i < 50 + 60 };
-            v.push(session(
-                &format!("p{i}"),
-                "shop.example/promo",
-                conv,
-                None,
-                dead.then_some("button.promo"),
-                false,
-            ));
-        }
-        // /help: 40 sessions; 10 quick backs (1 converts), 30 without (12 convert).
-        for i in 0..40 {
-            let qb = i < 10;
-            let conv = if qb { i < 1 } else { i < 10 + 12 };
-            v.push(session(&format!("h{i}"), "shop.example/help", conv, None, None, qb));
-        }
-        v.into_iter().unzip()
-    }
-
-    #[test]
-    fn worked_example_gives_hand_computed_numbers() {
-        let (sessions, details) = worked_example();
-        let goal = Goal::parse("event:purchase").unwrap();
-        let got = impact(&sessions, &details, &[], &[], &goal);
-        let brief: Vec<_> = got
-            .iter()
-            .map(|i| {
-                (
-                    i.signal,
-                    i.sessions_with,
-                    i.converted_with,
-                    i.sessions_without,
-                    i.converted_without,
-                    i.conversion_with_pct,
-                    i.conversion_without_pct,
-                    i.difference_pts,
-                    i.ci99_pts,
-                    i.lost_conversions,
-                    i.verdict,
-                )
-            })
-            .collect();
-        // Rage: 8/40 = 20 % vs 64/160 = 40 %: −20 points; SE = √(.2·.8/40 + .4·.6/160) =
-        // √.0055 = .074162; × 2.5758 = .19103 → ±19.1, interval [−39.1, −0.9]: significant;
-        // lost 40 × .2 = 8.
-        // Quick back: 1/10 = 10 % vs 12/30 = 40 %: −30 points, lost 10 × .3 = 3; 10 < 30.
-        // Dead: 30/50 = 60 % vs 60/150 = 40 %: +20 points; SE = √(.6·.4/50 + .4·.6/150) = .08,
-        // × 2.5758 = .20607 → ±20.6, interval [−0.6, 40.6]: not significant; lost −10.
-        assert_eq!(
-            brief,
-            vec![
-                (
-                    Signal::RageClick,
-                    40,
-                    8,
-                    160,
-                    64,
-                    Some(20.0),
-                    Some(40.0),
-                    Some(-20.0),
-                    Some([-39.1, -0.9]),
-                    Some(8.0),
-                    Verdict::Significant
-                ),
-                (
-                    Signal::QuickBack,
-                    10,
-                    1,
-                    30,
-                    12,
-                    Some(10.0),
-                    Some(40.0),
-                    Some(-30.0),
-                    None,
-                    Some(3.0),
-                    Verdict::NotEnoughSessions
-                ),
-                (
-                    Signal::DeadClick,
-                    50,
-                    30,
-                    150,
-                    60,
-                    Some(60.0),
-                    Some(40.0),
-                    Some(20.0),
-                    Some([-0.6, 40.6]),
-                    Some(-10.0),
-                    Verdict::NotSignificant
-                ),
-            ]
-        );
-        assert_eq!(
-            got[0].summary,
-            "Sessions with rage clicks on #pay convert 20 points less (±19.1); about 8 lost conversions in this range"
-        );
-        assert_eq!(
-            got[1].summary,
-            "Sessions with a quick back from shop.example/help: 10 with, 30 without; not enough sessions (30 in each group needed)"
-        );
-        assert_eq!(
-            got[2].summary,
-            "Sessions with dead clicks on button.promo convert 20 points more (±20.6); no lost conversions in this range; the difference is not significant at 99 %"
-        );
-        assert_eq!(got[0].selector.as_deref(), Some("#pay"));
-        assert_eq!(got[1].selector, None);
-    }
-
-    #[test]
-    fn feedback_and_exit_intent_detractors_are_signals_on_their_page() {
-        let (mut sessions, mut details) = (Vec::new(), Vec::new());
-        for i in 0..4 {
-            let (s, d) = session(&format!("s{i}"), "a/cart", i % 2 == 0, None, None, false);
-            sessions.push(s);
-            details.push(d);
-        }
-        let fb = |key: &str, rating: u8| FeedbackRow {
-            dims: DIMS,
-            id: format!("f-{key}"),
-            ts: 1,
-            page: "a/cart".into(),
-            session_key: key.into(),
-            rating: Some(rating),
-            comment: String::new(),
-            category: String::new(),
-            selector: String::new(),
-        };
-        let ans = |key: &str, v: f64, trigger: &str| AnswerRow {
-            dims: DIMS,
-            id: format!("a-{key}-{trigger}"),
-            ts: 1,
-            survey_id: "exit".into(),
-            question_id: "q1".into(),
-            kind: SurveyKind::Nps,
-            value: Answer::Number(v),
-            page: "a/cart".into(),
-            session_key: key.into(),
-            trigger: trigger.into(),
-        };
-        // s1 rated 2 (negative), s2 rated 3 (not), an unknown session rated 1 (ignored);
-        // s1 and s3 answered 6 on exit intent, s0 answered 0 on a manual trigger (not exit).
-        let feedback = vec![fb("s1", 2), fb("s2", 3), fb("elsewhere", 1)];
-        let answers = vec![
-            ans("s1", 6.0, "exit_intent"),
-            ans("s3", 6.0, "exit_intent"),
-            ans("s0", 0.0, "manual"),
-        ];
-        let goal = Goal::parse("event:purchase").unwrap();
-        let got = impact(&sessions, &details, &feedback, &answers, &goal);
-        let brief: Vec<_> = got
-            .iter()
-            .map(|i| {
-                (
-                    i.signal,
-                    i.survey.as_deref(),
-                    i.sessions_with,
-                    i.converted_with,
-                    i.sessions_without,
-                    i.converted_without,
-                )
-            })
-            .collect();
-        // s0, s2 converted. Negative feedback: s1 (0 of 1) vs s0, s2, s3 (2 of 3): lost
-        // 1 × 2/3 = 0.7. Detractors: s1, s3 (0 of 2) vs s0, s2 (2 of 2): lost 2.
-        assert_eq!(
-            brief,
-            vec![
-                (Signal::ExitDetractor, Some("exit"), 2, 0, 2, 2),
-                (Signal::NegativeFeedback, None, 1, 0, 3, 2),
-            ]
-        );
-        assert_eq!(got[1].lost_conversions, Some(0.7));
-    }
-
-    #[test]
-    fn goals_parse_and_a_funnel_goal_needs_its_steps_in_order() {
-        assert_eq!(
-            Goal::parse(" a/thanks ").unwrap(),
-            Goal::Step(FunnelStep::Page("a/thanks".into()))
-        );
-        assert!(Goal::parse("").is_err());
-        assert!(Goal::parse("event:").is_err());
-        assert!(Goal::parse("funnel:a/cart,,a/thanks").is_err());
-        assert!(Goal::parse(&format!("funnel:{}", vec!["a"; 21].join(","))).is_err());
-        let g = Goal::parse("funnel:a/cart, event:pay").unwrap();
-        assert_eq!(g.last_step(), &FunnelStep::Event("pay".into()));
-        let st = |ts: i64, name: &str, custom: bool| Step {
-            ts,
-            name: name.into(),
-            custom,
-        };
-        assert!(g.reached(&[st(0, "a/cart", false), st(5, "x", false), st(9, "pay", true)]));
-        assert!(!g.reached(&[st(0, "pay", true), st(5, "a/cart", false)]));
-        assert!(!g.reached(&[st(0, "a/cart", false), st(FUNNEL_GOAL_WINDOW_MS + 1, "pay", true)]));
-    }
+/// The impact of every signal met in these sessions (analytics.md, "Impact on conversion"):
+/// [`impact_of`] their [`goal_rows`] under `goal`. `sessions` and `details` are the rows of
+/// the sessions looked at (already filtered by range, device and bots).
+pub fn impact(
+    sessions: &[SessionRow],
+    details: &[SessionDetailRow],
+    feedback: &[FeedbackRow],
+    answers: &[AnswerRow],
+    goal: &Goal,
+) -> Vec<Impact> {
+    impact_of(&goal_rows(sessions, details, feedback, answers, Some(("", goal))))
 }
+
+/// The goal rows of the query `q` (its days, device-free: filter them; its segment) for the
+/// goal `raw` (`rules.goal` as written, parsed as `goal`): the stored day totals when every
+/// session of those days was rolled up under this goal. Otherwise (the goal changed and the
+/// rollup job has not recomputed every session yet, or a store from before the goal part)
+/// they are computed here from the days' session rows, details, feedback and answers, on a
+/// blocking thread: exact either way, the second costs one pass over the sessions.
+pub async fn read_goal_rows(
+    wh: &dyn Warehouse,
+    q: &RollupQuery,
+    raw: &str,
+    goal: &Goal,
+) -> anyhow::Result<Vec<GoalRow>> {
+    let stored = wh
+        .read_rollup(&RollupQuery {
+            parts: vec![Part::Goal],
+            ..q.clone()
+        })
+        .await?
+        .goal;
+    if stored.iter().all(|r| r.goal == raw) {
+        return Ok(stored);
+    }
+    let r = wh
+        .read_rollup(&RollupQuery {
+            parts: vec![Part::Sessions, Part::SessionDetails, Part::Feedback, Part::Answers],
+            ..q.clone()
+        })
+        .await?;
+    let (raw, goal) = (raw.to_string(), goal.clone());
+    tokio::task::spawn_blocking(move || {
+        sum_goal_rows(goal_rows(
+            &r.sessions,
+            &r.session_details,
+            &r.feedback,
+            &r.answers,
+            Some((&raw, &goal)),
+        ))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("goal rows: {e}"))
+}
+
+#[cfg(test)]
+mod tests;

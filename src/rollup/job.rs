@@ -69,11 +69,11 @@ pub const SIGNALS_EVERY: Duration = Duration::from_secs(5);
 /// - per step of the goal funnel `goal_steps` (the site's `rules.goal` when it is a
 ///   `funnel:`) from the second on: the sessions of the day that reached the previous step
 ///   and the percent of them that reached this one, as the step baseline of `/problems`
-///   counts them ([`super::baselines`]).
+///   counts them ([`super::baselines`]), from the goal rows `r.goal` of that goal.
 pub fn site_signals(r: &DayRollup, goal_steps: Option<&[super::FunnelStep]>) -> SiteSignals {
     let mut s = SiteSignals::default();
     if let Some(steps) = goal_steps {
-        let counts = super::baselines::step_counts(r.sessions.iter().filter(|x| !x.dims.bot), steps);
+        let counts = super::baselines::step_counts(r.goal.iter().filter(|x| !x.dims.bot), steps.len());
         let mut reached = vec![0u64; steps.len()];
         for c in counts.values() {
             for (t, n) in reached.iter_mut().zip(c) {
@@ -204,12 +204,8 @@ async fn seed_missing(warehouse: &dyn Warehouse, sites: &SiteCache, today: i64, 
         known.into_iter().filter(|k| !t.sites.contains_key(k)).collect()
     };
     for site in missing {
-        let steps = goal_steps(sites, &site);
-        match warehouse
-            .read_rollup(&signal_query(sites, &site, now_ms, steps.is_some()))
-            .await
-        {
-            Ok(r) => apply(&site, today, &site_signals(&r, steps.as_deref()), true),
+        match read_signals(warehouse, sites, &site, now_ms).await {
+            Ok(s) => apply(&site, today, &s, true),
             Err(e) => tracing::warn!(error = %e, site, "could not read today's rollup for the site signals"),
         }
     }
@@ -391,12 +387,8 @@ async fn refresh_signals(warehouse: &dyn Warehouse, sites: &SiteCache, today: i6
         due
     };
     for site in due {
-        let steps = goal_steps(sites, &site);
-        match warehouse
-            .read_rollup(&signal_query(sites, &site, now_ms, steps.is_some()))
-            .await
-        {
-            Ok(r) => apply(&site, today, &site_signals(&r, steps.as_deref()), false),
+        match read_signals(warehouse, sites, &site, now_ms).await {
+            Ok(s) => apply(&site, today, &s, false),
             Err(e) => {
                 tracing::warn!(error = %e, site, "could not read today's rollup for the site signals");
                 TODAY.lock().expect("rollup signals lock").pending.insert(site);
@@ -405,35 +397,41 @@ async fn refresh_signals(warehouse: &dyn Warehouse, sites: &SiteCache, today: i6
     }
 }
 
-/// The rows of `site`'s today (its own day, in its time zone) at `now_ms`; with the session
-/// rows too when the site's goal is a funnel (the goal's step conversion).
-fn signal_query(sites: &SiteCache, site: &str, now_ms: i64, funnel_goal: bool) -> RollupQuery {
-    let tz = sites
-        .get(site)
-        .map(|s| s.settings.rules.time_zone)
-        .unwrap_or(chrono_tz::UTC);
-    let from_day = days::day_start(now_ms, tz);
-    let mut parts = SIGNAL_PARTS.to_vec();
-    if funnel_goal {
-        parts.push(Part::Sessions);
-    }
-    RollupQuery {
+/// Today's signals of `site` (its own day, in its time zone) at `now_ms`: the day's rows,
+/// and the goal rows of its goal when that is a funnel (the goal's step conversion,
+/// [`super::impact::read_goal_rows`]).
+async fn read_signals(
+    warehouse: &dyn Warehouse,
+    sites: &SiteCache,
+    site: &str,
+    now_ms: i64,
+) -> anyhow::Result<SiteSignals> {
+    let rules = sites.get(site).map(|s| s.settings.rules).unwrap_or_default();
+    let from_day = days::day_start(now_ms, rules.time_zone);
+    let q = RollupQuery {
         site: site.to_string(),
         from_day,
-        to_day: days::next_day(from_day, tz),
-        parts,
+        to_day: days::next_day(from_day, rules.time_zone),
+        parts: SIGNAL_PARTS.to_vec(),
         page: None,
         segment: Default::default(),
-    }
-}
-
-/// The steps of `site`'s goal when it is a funnel (`rules.goal` = `funnel:…`).
-fn goal_steps(sites: &SiteCache, site: &str) -> Option<Vec<super::FunnelStep>> {
-    let goal = sites.get(site)?.settings.rules.goal?;
-    match super::impact::Goal::parse(&goal).ok()? {
-        super::impact::Goal::Funnel(steps) => Some(steps),
-        super::impact::Goal::Step(_) => None,
-    }
+    };
+    let mut r = warehouse.read_rollup(&q).await?;
+    let goal = rules
+        .goal
+        .as_deref()
+        .and_then(|raw| Some((raw, super::impact::Goal::parse(raw).ok()?)));
+    let steps = match goal {
+        Some((raw, goal @ super::impact::Goal::Funnel(_))) => {
+            r.goal = super::impact::read_goal_rows(warehouse, &q, raw, &goal).await?;
+            match goal {
+                super::impact::Goal::Funnel(steps) => Some(steps),
+                super::impact::Goal::Step(_) => None,
+            }
+        }
+        _ => None,
+    };
+    Ok(site_signals(&r, steps.as_deref()))
 }
 
 /// Run [`run_once_on`] over what `owner` owns every `every`, and retention every hour, both on

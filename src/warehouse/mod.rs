@@ -220,7 +220,8 @@ mod shard_tests {
 
 /// The rollup parts a query can ask for.
 ///
-/// Additive parts (pages, grid, elements, scroll, zones, surveys, journeys, problems, reach) are
+/// Additive parts (pages, grid, elements, scroll, zones, surveys, journeys, problems, reach,
+/// goal) are
 /// stored per session
 /// and summed by the warehouse per (day, device, bot, key) at read time; the others (sessions,
 /// session details, answers, feedback) are rows of one session each, read as stored.
@@ -240,11 +241,13 @@ pub enum Part {
     Problems,
     /// Survey reach ([`crate::model::rows::ReachRow`]).
     Reach,
+    /// The site goal's session counts ([`crate::model::rows::GoalRow`]).
+    Goal,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 13] = [
+    pub const ALL: [Part; 14] = [
         Part::Pages,
         Part::Grid,
         Part::Elements,
@@ -258,6 +261,7 @@ impl Part {
         Part::Journeys,
         Part::Problems,
         Part::Reach,
+        Part::Goal,
     ];
     /// Storage name.
     pub fn name(self) -> &'static str {
@@ -275,6 +279,7 @@ impl Part {
             Part::Journeys => "journeys",
             Part::Problems => "problems",
             Part::Reach => "reach",
+            Part::Goal => "goal",
         }
     }
     /// Whether the part's rows belong to one page (and a query's page filter applies).

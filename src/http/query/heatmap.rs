@@ -9,7 +9,7 @@ use super::{
 use crate::http::{require_read, ApiError, AppState};
 use crate::rollup::baselines::{nps_regressions, step_regressions};
 use crate::rollup::element_text::ElementTexts;
-use crate::rollup::impact::{impact, Goal};
+use crate::rollup::impact::{impact_of, read_goal_rows, Goal};
 use crate::rollup::regressions::{page_regressions, LOOKBACK_DAYS};
 use crate::rollup::zones::{
     compare_elements, element_clicks, problems as rank_problems, zone_metrics, Has, SessionFilter, ZoneTotals,
@@ -234,34 +234,32 @@ pub async fn problems(
             .collect()
     };
     // The goal funnel's step conversion and the NPS against their daily baselines, at the
-    // same last day (session rows only when the goal is a funnel; survey day totals).
-    let goal_steps = match sc.site.settings.rules.goal.as_deref().map(Goal::parse) {
-        Some(Ok(Goal::Funnel(steps))) => Some(steps),
-        _ => None,
+    // same last day (day totals: the goal part and the survey rows).
+    let site_goal = sc
+        .site
+        .settings
+        .rules
+        .goal
+        .clone()
+        .and_then(|raw| Goal::parse(&raw).ok().map(|g| (raw, g)));
+    let lookback = RollupQuery {
+        from_day: crate::model::days::days_before(last_day, LOOKBACK_DAYS, sc.tz()),
+        ..sc.query(vec![Part::Surveys], None)
     };
-    let mut parts = vec![Part::Surveys];
-    if goal_steps.is_some() {
-        parts.push(Part::Sessions);
-    }
-    let base = state
-        .warehouse
-        .read_rollup(&RollupQuery {
-            from_day: crate::model::days::days_before(last_day, LOOKBACK_DAYS, sc.tz()),
-            ..sc.query(parts, None)
-        })
-        .await?;
+    let base = state.warehouse.read_rollup(&lookback).await?;
+    let goal_back = match &site_goal {
+        Some((raw, g @ Goal::Funnel(_))) => read_goal_rows(state.warehouse.as_ref(), &lookback, raw, g).await?,
+        _ => Vec::new(),
+    };
     let keep = sc.clone();
     let tz = sc.tz();
+    let steps = match &site_goal {
+        Some((_, Goal::Funnel(steps))) => Some(steps.clone()),
+        _ => None,
+    };
     let (step_flags, nps_flags) = off_http(move || {
-        let steps = goal_steps
-            .map(|steps| {
-                step_regressions(
-                    base.sessions.iter().filter(|s| keep.keeps(&s.dims)),
-                    &steps,
-                    last_day,
-                    tz,
-                )
-            })
+        let steps = steps
+            .map(|steps| step_regressions(goal_back.iter().filter(|g| keep.keeps(&g.dims)), &steps, last_day, tz))
             .unwrap_or_default();
         let nps = nps_regressions(base.surveys.iter().filter(|a| keep.keeps(&a.dims)), last_day, tz);
         (steps, nps)
@@ -287,21 +285,11 @@ pub async fn problems(
         body["split"] = serde_json::json!({"dimension": by.name(), "groups": groups});
     }
     if let Some((raw, goal)) = goal {
-        // One pass over the range's session rows (no raw events), off the HTTP workers.
-        let r = state
-            .warehouse
-            .read_rollup(&sc.query(
-                vec![Part::Sessions, Part::SessionDetails, Part::Feedback, Part::Answers],
-                None,
-            ))
-            .await?;
+        // The goal part's day totals of the range (or, after a goal change not yet
+        // recomputed, one pass over its session rows), off the HTTP workers.
+        let rows = read_goal_rows(state.warehouse.as_ref(), &sc.query(vec![], None), &raw, &goal).await?;
         let keep = sc.clone();
-        let ranked = off_http(move || {
-            let sessions: Vec<_> = r.sessions.into_iter().filter(|s| keep.keeps(&s.dims)).collect();
-            let details: Vec<_> = r.session_details.into_iter().filter(|d| keep.keeps(&d.dims)).collect();
-            impact(&sessions, &details, &r.feedback, &r.answers, &goal)
-        })
-        .await?;
+        let ranked = off_http(move || impact_of(rows.iter().filter(|g| keep.keeps(&g.dims)))).await?;
         body["goal"] = raw.into();
         body["impact"] = ranked
             .into_iter()

@@ -113,6 +113,8 @@ pub fn compute_sessions(events: Vec<Event>, rules: &Rules) -> Vec<super::Session
 ///   once under each distinct option. answers: that same winning response, one row each,
 ///   with its time, page, session key and trigger (session-level, like surveys).
 /// - reach: [`reach_rows`] of the day's sessions, summed (session-level, like surveys).
+/// - goal: [`super::impact::goal_rows`] of the day's sessions under `rules.goal`, summed
+///   (session-level; feedback given on a later day than the session's start is not joined).
 ///
 /// Rows are aggregated in `BTreeMap`s and come out sorted by their keys (dims first);
 /// session rows by `(start, session_key)`, feedback rows by `(ts, id)`.
@@ -334,7 +336,19 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
     feedback_rows.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
     answers.sort_by(|a, b| (a.ts, &a.id).cmp(&(b.ts, &b.id)));
     let session_details = super::zones::session_detail_rows(&sessions, day_start, rules);
+    let goal = rules
+        .goal
+        .as_deref()
+        .and_then(|raw| Some((raw, super::impact::Goal::parse(raw).ok()?)));
+    let goal = super::impact::sum_goal_rows(super::impact::goal_rows(
+        &session_rows,
+        &session_details,
+        &feedback_rows,
+        &answers,
+        goal.as_ref().map(|(raw, g)| (*raw, g)),
+    ));
     DayRollup {
+        goal,
         pages: pages.into_values().collect(),
         grid: grid
             .into_iter()

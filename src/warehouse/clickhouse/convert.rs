@@ -4,8 +4,8 @@
 use super::rows::*;
 use crate::event::{Answer, DeviceClass, SurveyKind};
 use crate::model::rows::{
-    AnswerRow, Dims, FeedbackRow, ProblemKind, ProblemRow, ReachRow, ReplayMeta, SessionDetailRow, SessionElement,
-    SessionPage, SessionRow, Step,
+    AnswerRow, Dims, FeedbackRow, GoalKind, GoalRow, ProblemKind, ProblemRow, ReachRow, ReplayMeta, SessionDetailRow,
+    SessionElement, SessionPage, SessionRow, Step,
 };
 use crate::warehouse::SessionRollup;
 use anyhow::Context;
@@ -21,6 +21,7 @@ pub(super) struct ChRows {
     pub(super) zones: Vec<ZonesCh>,
     pub(super) surveys: Vec<SurveysCh>,
     pub(super) reach: Vec<ReachCh>,
+    pub(super) goal: Vec<GoalCh>,
     pub(super) journeys: Vec<JourneysCh>,
     pub(super) problems: Vec<ProblemsCh>,
     pub(super) sessions: Vec<SessionsCh>,
@@ -181,6 +182,25 @@ impl ChRows {
                     kind: s.kind.as_str().to_string(),
                     value: s.value.clone(),
                     responses: n64(s.responses),
+                });
+            }
+            for g in &r.goal {
+                let (site, day, session_id, device, bot) = base(&g.dims);
+                out.goal.push(GoalCh {
+                    site,
+                    day,
+                    session_id,
+                    device,
+                    bot,
+                    goal: g.goal.clone(),
+                    kind: g.kind.as_str().to_string(),
+                    step: g.step,
+                    page: g.page.clone(),
+                    selector: g.selector.clone(),
+                    zone: g.zone.clone(),
+                    survey: g.survey.clone(),
+                    sessions: n64(g.sessions),
+                    converted: n64(g.converted),
                 });
             }
             for x in &r.reach {
@@ -534,6 +554,22 @@ pub(super) fn problem_row(r: ProblemsSumCh) -> anyhow::Result<ProblemRow> {
         dead_clicks: u64of(r.dead_clicks),
         quick_backs: u64of(r.quick_backs),
         sessions: u64of(r.sessions),
+    })
+}
+
+/// A summed `rollup_goal` row back as a [`GoalRow`].
+pub(super) fn goal_row(r: GoalSumCh) -> anyhow::Result<GoalRow> {
+    Ok(GoalRow {
+        dims: dims_of(r.day, &r.device, r.bot),
+        goal: r.goal,
+        kind: GoalKind::parse(&r.kind).ok_or_else(|| anyhow::anyhow!("rollup_goal: kind {}", r.kind))?,
+        step: r.step,
+        page: r.page,
+        selector: r.selector,
+        zone: r.zone,
+        survey: r.survey,
+        sessions: u64of(r.sessions),
+        converted: u64of(r.converted),
     })
 }
 

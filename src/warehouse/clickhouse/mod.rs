@@ -44,7 +44,7 @@
 //! [`Warehouse::write_sessions`] replaces the rows of each session table by table, then
 //! inserts the `session_state` rows. Each table's replace is idempotent on its own, so a
 //! crash anywhere leaves the marks in place and the next pass repairs every table:
-//! - **Additive parts** (pages, grid, elements, their `el_cells`, scroll, zones, surveys, reach,
+//! - **Additive parts** (pages, grid, elements, their `el_cells`, scroll, zones, surveys, reach, goal,
 //!   journeys, problems):
 //!   `SummingMergeTree` tables keyed by (site, day, session_id, device, bot, key) with signed
 //!   counters. A replace reads the session's current net rows (`sum()` per key), and inserts
@@ -244,7 +244,7 @@ fn wide(e: &Event) -> (&str, &str, f64, f64, f64, &str) {
 /// Migrations that (re)create rollup tables: after their statements, every stored session
 /// of every site is marked dirty, so the rollup job refills the tables from the raw events
 /// in its bounded batches.
-const RECOMPUTE_AFTER: &[u32] = &[5, 7, 8, 9];
+const RECOMPUTE_AFTER: &[u32] = &[5, 7, 8, 9, 10];
 
 /// The end (exclusive, ms) of the days [`RECOMPUTE_AFTER`] marks: 2100-01-01, past any
 /// stored event.
@@ -259,7 +259,7 @@ const BEGUN_VERSION: u64 = 1;
 const FENCE_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// The retention deletes of every rollup table (`drop_before`).
-const ROLLUP_DELETES: [&str; 14] = [
+const ROLLUP_DELETES: [&str; 15] = [
     name::DELETE_ROLLUP_PAGES_BEFORE,
     name::DELETE_ROLLUP_GRID_BEFORE,
     name::DELETE_ROLLUP_ELEMENTS_BEFORE,
@@ -274,6 +274,7 @@ const ROLLUP_DELETES: [&str; 14] = [
     name::DELETE_ROLLUP_JOURNEYS_BEFORE,
     name::DELETE_ROLLUP_PROBLEMS_BEFORE,
     name::DELETE_ROLLUP_REACH_BEFORE,
+    name::DELETE_ROLLUP_GOAL_BEFORE,
 ];
 
 #[cfg(test)]

@@ -541,6 +541,34 @@ WHERE site = ? AND day >= ? AND day < ?
 GROUP BY day, device, bot, survey_id, answered, dismissed_at, dismissed
 HAVING sessions != 0;
 
+-- name: insert_goal
+-- insert: rollup_goal
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, goal String, kind String, step UInt32, page String, selector String, zone String, survey String, sessions Int64, converted Int64
+
+-- name: net_goal
+-- arg: 'site-a'
+-- arg: 1714348800000
+-- arg: 1714780800000
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, goal String, kind String, step UInt32, page String, selector String, zone String, survey String, sessions Int64, converted Int64
+SELECT site, day, session_id, device, bot, goal, kind, step, page, selector, zone, survey,
+    sum(sessions) AS sessions, sum(converted) AS converted
+FROM rollup_goal
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, goal, kind, step, page, selector, zone, survey;
+
+-- name: sum_goal
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- returns: day Int64, device String, bot UInt8, goal String, kind String, step UInt32, page String, selector String, zone String, survey String, sessions Int64, converted Int64
+SELECT day, device, bot, goal, kind, step, page, selector, zone, survey,
+    sum(sessions) AS sessions, sum(converted) AS converted
+FROM rollup_goal
+WHERE site = ? AND day >= ? AND day < ?
+GROUP BY day, device, bot, goal, kind, step, page, selector, zone, survey
+HAVING sessions != 0;
+
 -- name: rollup_days
 -- arg: 'site-a'
 -- arg: 'site-a'
@@ -980,6 +1008,11 @@ ALTER TABLE rollup_surveys DELETE WHERE site = ? AND day < ?;
 -- arg: 1764374400000
 ALTER TABLE rollup_reach DELETE WHERE site = ? AND day < ?;
 
+-- name: delete_rollup_goal_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_goal DELETE WHERE site = ? AND day < ?;
+
 -- name: delete_rollup_sessions_before
 -- arg: 'site-a'
 -- arg: 1764374400000
@@ -1001,6 +1034,8 @@ ALTER TABLE rollup_answers DELETE WHERE site = ? AND day < ?;
 ALTER TABLE rollup_feedback DELETE WHERE site = ? AND day < ?;
 
 -- name: rollup_rows_before
+-- arg: 'site-a'
+-- arg: 1764374400000
 -- arg: 'site-a'
 -- arg: 1764374400000
 -- arg: 'site-a'
@@ -1060,6 +1095,8 @@ FROM
     SELECT count() AS n FROM rollup_problems WHERE site = ? AND day < ?
     UNION ALL
     SELECT count() AS n FROM rollup_reach WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_goal WHERE site = ? AND day < ?
 );
 
 -- name: count_events

@@ -583,6 +583,12 @@ additive! {
         ints: sessions;
         floats:
     }
+    /// A row of `rollup_goal` ([`crate::model::rows::GoalRow`]; `kind` its storage name).
+    GoalCh, GoalSumCh {
+        keys: goal: String, kind: String, step: u32, page: String, selector: String, zone: String, survey: String;
+        ints: sessions, converted;
+        floats:
+    }
 }
 
 #[cfg(test)]

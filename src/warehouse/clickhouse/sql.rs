@@ -80,6 +80,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_survey_reach.sql",
         text: include_str!("migrations/0009_survey_reach.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_goal.sql",
+        text: include_str!("migrations/0010_goal.sql"),
+    },
 ];
 
 /// The text of `queries.sql`.
@@ -137,6 +142,9 @@ pub mod name {
     pub const INSERT_REACH: &str = "insert_reach";
     pub const NET_REACH: &str = "net_reach";
     pub const SUM_REACH: &str = "sum_reach";
+    pub const INSERT_GOAL: &str = "insert_goal";
+    pub const NET_GOAL: &str = "net_goal";
+    pub const SUM_GOAL: &str = "sum_goal";
     pub const SEGMENT_SESSIONS: &str = "segment_sessions";
     pub const INSERT_SESSIONS: &str = "insert_sessions";
     pub const LIVE_SESSIONS: &str = "live_sessions";
@@ -158,6 +166,7 @@ pub mod name {
     pub const DELETE_ROLLUP_ZONES_BEFORE: &str = "delete_rollup_zones_before";
     pub const DELETE_ROLLUP_SURVEYS_BEFORE: &str = "delete_rollup_surveys_before";
     pub const DELETE_ROLLUP_REACH_BEFORE: &str = "delete_rollup_reach_before";
+    pub const DELETE_ROLLUP_GOAL_BEFORE: &str = "delete_rollup_goal_before";
     pub const DELETE_ROLLUP_SESSIONS_BEFORE: &str = "delete_rollup_sessions_before";
     pub const DELETE_ROLLUP_SESSION_DETAILS_BEFORE: &str = "delete_rollup_session_details_before";
     pub const DELETE_ROLLUP_ANSWERS_BEFORE: &str = "delete_rollup_answers_before";
@@ -236,6 +245,9 @@ pub mod name {
         INSERT_REACH,
         NET_REACH,
         SUM_REACH,
+        INSERT_GOAL,
+        NET_GOAL,
+        SUM_GOAL,
         SEGMENT_SESSIONS,
         INSERT_SESSIONS,
         LIVE_SESSIONS,
@@ -259,6 +271,7 @@ pub mod name {
         DELETE_ROLLUP_ZONES_BEFORE,
         DELETE_ROLLUP_SURVEYS_BEFORE,
         DELETE_ROLLUP_REACH_BEFORE,
+        DELETE_ROLLUP_GOAL_BEFORE,
         DELETE_ROLLUP_SESSIONS_BEFORE,
         DELETE_ROLLUP_SESSION_DETAILS_BEFORE,
         DELETE_ROLLUP_ANSWERS_BEFORE,

@@ -304,6 +304,10 @@ impl Warehouse for ClickHouseWarehouse {
                     let rows: Vec<ReachSumCh> = self.fetch(name::SUM_REACH, sums(name::SUM_REACH, false)).await?;
                     out.reach = rows.into_iter().map(reach_row).collect();
                 }
+                Part::Goal => {
+                    let rows: Vec<GoalSumCh> = self.fetch(name::SUM_GOAL, sums(name::SUM_GOAL, false)).await?;
+                    out.goal = rows.into_iter().map(goal_row).collect::<anyhow::Result<_>>()?;
+                }
                 Part::Problems => {
                     let rows: Vec<ProblemsSumCh> =
                         self.fetch(name::SUM_PROBLEMS, sums(name::SUM_PROBLEMS, false)).await?;

@@ -408,6 +408,10 @@ impl ClickHouseWarehouse {
                     self.replace_additive(name::NET_REACH, name::INSERT_REACH, site, days, &ids, ch.reach.clone())
                         .await?
                 }
+                Part::Goal => {
+                    self.replace_additive(name::NET_GOAL, name::INSERT_GOAL, site, days, &ids, ch.goal.clone())
+                        .await?
+                }
                 Part::Problems => {
                     self.replace_additive(
                         name::NET_PROBLEMS,

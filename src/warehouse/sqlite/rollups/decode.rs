@@ -3,8 +3,8 @@
 use super::*;
 use crate::event::{DeviceClass, SurveyKind};
 use crate::model::rows::{
-    AnswerRow, DayRollup, Dims, ElCell, ElementRow, FeedbackRow, GridRow, JourneyKind, JourneyRow, PageRow,
-    ProblemKind, ProblemRow, ReachRow, ScrollRow, SessionDetailRow, SessionRow, SurveyRow, ZoneRow,
+    AnswerRow, DayRollup, Dims, ElCell, ElementRow, FeedbackRow, GoalKind, GoalRow, GridRow, JourneyKind, JourneyRow,
+    PageRow, ProblemKind, ProblemRow, ReachRow, ScrollRow, SessionDetailRow, SessionRow, SurveyRow, ZoneRow,
 };
 use crate::warehouse::Part;
 use anyhow::{anyhow, Context};
@@ -171,6 +171,21 @@ pub fn decode(
             dismissed_at: c.s()?,
             dismissed: c.i()? != 0,
             sessions: c.u()?,
+        }),
+        Stored::Part(Part::Goal) => r.goal.push(GoalRow {
+            dims,
+            goal: c.s()?,
+            kind: {
+                let k = c.s()?;
+                GoalKind::parse(&k).ok_or_else(|| anyhow!("r_goal: kind {k}"))?
+            },
+            step: c.u()? as u32,
+            page: c.s()?,
+            selector: c.s()?,
+            zone: c.s()?,
+            survey: c.s()?,
+            sessions: c.u()?,
+            converted: c.u()?,
         }),
         Stored::Part(Part::Problems) => r.problems.push(ProblemRow {
             dims,

@@ -149,6 +149,23 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
             ],
         );
     }
+    for g in &r.goal {
+        push(
+            Stored::Part(Part::Goal),
+            &g.dims,
+            vec![
+                text(&g.goal),
+                text(g.kind.as_str()),
+                int(g.step),
+                text(&g.page),
+                text(&g.selector),
+                text(&g.zone),
+                text(&g.survey),
+                u(g.sessions),
+                u(g.converted),
+            ],
+        );
+    }
     for p in &r.problems {
         push(
             Stored::Part(Part::Problems),

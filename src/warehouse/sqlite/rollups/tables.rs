@@ -104,6 +104,14 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
+        part: Stored::Part(Part::Goal),
+        name: "r_goal",
+        keys: &["goal", "kind", "step", "page", "selector", "zone", "survey"],
+        values: &["sessions", "converted"],
+        additive: true,
+        latest: None,
+    },
+    Table {
         part: Stored::Part(Part::Sessions),
         name: "r_sessions",
         keys: &["session_key"],
