@@ -26,10 +26,11 @@
 //!                                        wall seconds. Embedded (SQLite in a scratch dir),
 //!                                        or ClickHouse with a scratch database.
 //!
-//!     loadgen fill EVENTS DATA_DIR | fill EVENTS CLICKHOUSE_URL DATABASE
+//!     loadgen fill EVENTS DATA_DIR | fill EVENTS CLICKHOUSE_URL DATABASE [--no-rebuild]
 //!                                        one day of EVENTS events of site sl_load into
 //!                                        the warehouse, rolled up; then the day marked
-//!                                        and rolled up again, timed (a `rollup rebuild`)
+//!                                        and rolled up again, timed (a `rollup rebuild`;
+//!                                        not with --no-rebuild: its figures are null)
 //!
 //! The floors, `rollup`, `growth` and `fill` print one JSON line.
 
@@ -136,16 +137,18 @@ fn main() -> anyhow::Result<()> {
                                    "wall_seconds": started.elapsed().as_secs_f64()})
             );
         }
-        Some("fill") if a.len() == 4 || a.len() == 5 => {
+        Some("fill") if (4..=6).contains(&a.len()) => {
+            let rebuild = !a.iter().any(|x| x == "--no-rebuild");
+            let a: Vec<&String> = a.iter().filter(|x| *x != "--no-rebuild").collect();
             let n: usize = a[2].parse()?;
-            tokio::runtime::Runtime::new()?.block_on(fill(n, &a[3], a.get(4).map(String::as_str), now))?;
+            tokio::runtime::Runtime::new()?.block_on(fill(n, a[3], a.get(4).map(|s| s.as_str()), now, rebuild))?;
         }
         Some("growth") if a.len() == 3 || a.len() == 4 => {
             let sizes: Vec<usize> = a[2].split(',').map(str::parse).collect::<Result<_, _>>()?;
             tokio::runtime::Runtime::new()?.block_on(growth(&sizes, a.get(3).map(String::as_str), now))?;
         }
         _ => anyhow::bail!(
-            "usage: loadgen bodies SITE N FILE | parse-floor FILE SECONDS | rollup EVENTS PER_DAY | growth SIZES [CLICKHOUSE_URL] | fill EVENTS DATA_DIR|CLICKHOUSE_URL [DATABASE]"
+            "usage: loadgen bodies SITE N FILE | parse-floor FILE SECONDS | rollup EVENTS PER_DAY | growth SIZES [CLICKHOUSE_URL] | fill EVENTS DATA_DIR|CLICKHOUSE_URL [DATABASE] [--no-rebuild]"
         ),
     }
     Ok(())
@@ -355,7 +358,7 @@ fn peak_rss_mib() -> f64 {
 /// `fill`: one day of `n` events for site `sl_load` into the warehouse (the data dir
 /// `target`, or ClickHouse at `target` in database `db`), rolled up; then the whole day
 /// marked and rolled up again, timed: what `sightline rollup rebuild` of that day costs.
-async fn fill(n: usize, target: &str, db: Option<&str>, now: i64) -> anyhow::Result<()> {
+async fn fill(n: usize, target: &str, db: Option<&str>, now: i64, rebuild: bool) -> anyhow::Result<()> {
     let clickhouse = target.starts_with("http").then_some(target);
     let wh = open_warehouse(clickhouse, db.unwrap_or("sightline"), std::path::Path::new(target)).await?;
     let mut f = Filler::new("sl_load", now);
@@ -371,13 +374,16 @@ async fn fill(n: usize, target: &str, db: Option<&str>, now: i64) -> anyhow::Res
     let sessions = roll_up_all(wh.as_ref()).await?;
     let first_rollup_s = t.elapsed().as_secs_f64();
     let day = day_of(f.noon);
-    wh.mark_dirty("sl_load", day, day + DAY_MS).await?;
-    let (cpu, t) = (cpu_seconds(), Instant::now());
-    let rebuilt = roll_up_all(wh.as_ref()).await?;
-    let (rebuild_cpu, rebuild_s) = (cpu_seconds() - cpu, t.elapsed().as_secs_f64());
+    let (mut rebuilt, mut rebuild_cpu, mut rebuild_s) = (None, None, None);
+    if rebuild {
+        wh.mark_dirty("sl_load", day, day + DAY_MS).await?;
+        let (cpu, t) = (cpu_seconds(), Instant::now());
+        rebuilt = Some(roll_up_all(wh.as_ref()).await?);
+        (rebuild_cpu, rebuild_s) = (Some(cpu_seconds() - cpu), Some(t.elapsed().as_secs_f64()));
+    }
     eprintln!(
         "fill: {stored} events in {insert_s:.1} s; rollup {sessions} sessions in {first_rollup_s:.1} s; \
-         rebuild {rebuilt} sessions in {rebuild_s:.1} s ({rebuild_cpu:.1} CPU s)"
+         rebuild {rebuilt:?} sessions in {rebuild_s:?} s ({rebuild_cpu:?} CPU s)"
     );
     println!(
         "{}",
