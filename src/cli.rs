@@ -231,7 +231,8 @@ pub(super) enum SiteCommand {
     List,
     /// Change a site: name, origins, or settings as a JSON merge patch, e.g.
     /// `--settings '{"rules": {"rage_min_clicks": 4}}'` or `--settings @settings.json`.
-    /// Then `sightline rollup rebuild` recomputes history under the new settings.
+    /// Then `sightline rollup rebuild` recomputes history under the new settings (a new
+    /// `goal` or `time_zone` is recomputed by the rollup job by itself).
     Update {
         /// The site's write key.
         key: String,

@@ -99,6 +99,19 @@ pub fn page_key(raw: &str, rules: &PageKeyRules) -> String {
     key
 }
 
+/// A page named by a user (a query's page or funnel step, a goal step of the site's
+/// settings): a URL (`http://`, `https://`) is keyed with the site's rules ([`page_key`]),
+/// anything else is a page key, taken literally (`?` and `.` are not patterns) but for its
+/// encoding ([`canonical_page_key`]): `https://Shop.example/cart?utm_source=x`,
+/// `SHOP.EXAMPLE/cart` and `shop.example/cart` name one page.
+pub fn named_page_key(s: &str, rules: &PageKeyRules) -> String {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        page_key(s, rules)
+    } else {
+        canonical_page_key(s)
+    }
+}
+
 /// A page key given as such (to a query, without a scheme) in its canonical form, so that it
 /// finds the key [`page_key`] made at ingest whichever way it was written: the host
 /// lower-cased (a non-ASCII host in its ASCII form, as the URL's host is keyed), the rest

@@ -126,6 +126,16 @@ pub fn make_site(n: NewSite) -> Result<Site, ApiError> {
         }
     }
     n.settings.validate().map_err(|(f, r)| ApiError::bad(&f, &r))?;
+    // The goal is kept with its pages as page keys, as a query's funnel steps are read
+    // (a URL keyed with the site's rules, a page key in its canonical form).
+    let mut settings = n.settings;
+    if let Some(Ok(goal)) = settings.rules.goal.as_deref().map(crate::model::goal::Goal::parse) {
+        let rules = &settings.page_keys;
+        settings.rules.goal = Some(
+            goal.map_pages(|p| crate::event::enrich::named_page_key(p, rules))
+                .to_setting(),
+        );
+    }
     let key = n.key.unwrap_or_else(new_key);
     if key.is_empty() || key.len() > 128 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(ApiError::bad("key", "1..128 characters of A-Z a-z 0-9 _ -"));
@@ -134,7 +144,7 @@ pub fn make_site(n: NewSite) -> Result<Site, ApiError> {
         key,
         name: n.name,
         origins: n.origins,
-        settings: n.settings,
+        settings,
         created_at: chrono::Utc::now().timestamp_millis(),
     })
 }

@@ -126,7 +126,7 @@ pub fn app(
         .app_data(ingest)
         // A query string that does not fit a handler's parameters (a repeated one) is a
         // house-format `400`, like every other refusal.
-        .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad("query", &e.to_string()).into()))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(&e.to_string()).into()))
         .wrap(actix_web::middleware::from_fn(http_contract))
         .wrap(actix_web::middleware::from_fn(crate::metrics::http_middleware))
         // Security headers on every answer (the dashboard adds its own CSP).
@@ -138,4 +138,18 @@ pub fn app(
         )
         .configure(routes(roles))
         .default_service(web::to(unrouted))
+}
+
+/// The `400` of a query string the typed parameters refuse: naming the parameter when the
+/// parser does (`duplicate field `channel``: "given more than once"), else `query`.
+fn query_error(msg: &str) -> ApiError {
+    let named = |what: &str| {
+        let rest = msg.split(what).nth(1)?;
+        let name = rest.split('`').nth(1)?;
+        (!name.is_empty()).then(|| name.to_string())
+    };
+    match named("duplicate field") {
+        Some(p) => ApiError::bad(&p, "given more than once: give each parameter once"),
+        None => ApiError::bad("query", msg),
+    }
 }

@@ -98,6 +98,31 @@ impl Goal {
         }
     }
 
+    /// The goal written as in settings: a page key, `event:<name>` or
+    /// `funnel:<step>,<step>,…` ([`Goal::parse`] of it gives it back).
+    pub fn to_setting(&self) -> String {
+        let step = |s: &FunnelStep| match s {
+            FunnelStep::Page(p) => p.clone(),
+            FunnelStep::Event(e) => format!("event:{e}"),
+        };
+        match self {
+            Goal::Step(s) => step(s),
+            Goal::Funnel(steps) => format!("funnel:{}", steps.iter().map(step).collect::<Vec<_>>().join(",")),
+        }
+    }
+
+    /// The goal with every page step's page replaced by `key(page)` (its page key).
+    pub fn map_pages(self, key: impl Fn(&str) -> String) -> Goal {
+        let step = |s: FunnelStep| match s {
+            FunnelStep::Page(p) => FunnelStep::Page(key(&p)),
+            e => e,
+        };
+        match self {
+            Goal::Step(s) => Goal::Step(step(s)),
+            Goal::Funnel(steps) => Goal::Funnel(steps.into_iter().map(step).collect()),
+        }
+    }
+
     /// The step that is the goal itself (a funnel's last step).
     pub fn last_step(&self) -> &FunnelStep {
         match self {

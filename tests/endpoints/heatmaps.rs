@@ -611,6 +611,75 @@ fn impact_ranks_signals_by_lost_conversions_with_hand_computed_numbers() {
     assert_eq!(g["funnel_regressions"], f["funnel_regressions"]);
 }
 
+/// A goal written with URLs, a host in capitals or spaces is kept with its pages as page
+/// keys (as `/funnel` reads its steps), so it names the pages the snippet keyed and the
+/// impact counts their conversions; a repeated query parameter is a `400` naming it.
+#[test]
+fn a_goal_given_as_urls_is_kept_as_page_keys() {
+    let s = Server::start(&[]);
+    s.site("gk", &["https://shop.example"]);
+    let goal = |g: &str| {
+        let r = s
+            .http
+            .patch(s.url("/v1/sites/gk"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"settings": {"rules": {"goal": g}}}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.json::<Value>().unwrap()["settings"]["rules"]["goal"].clone()
+    };
+    assert_eq!(
+        goal("funnel:https://Shop.example/cart?utm_source=x, SHOP.EXAMPLE/thanks ,event:purchase"),
+        "funnel:shop.example/cart,shop.example/thanks,event:purchase"
+    );
+    assert_eq!(goal("https://SHOP.example/thanks"), "shop.example/thanks");
+    assert_eq!(goal(" event:purchase "), "event:purchase");
+    // One session rage-clicks on the cart and reaches the thanks page, one only views the
+    // cart: under the goal given as a URL, rage 1 of 1 converted, without it 0 of 1.
+    let t = now_ms() - 600_000;
+    let mut evs = vec![pageview("a", t, "cart")];
+    for i in 0..3 {
+        evs.push(click("a", t + 1_000 + i * 100, "cart", "button.pay", json!({})));
+    }
+    evs.push(event(
+        "pageview",
+        "a",
+        "https://shop.example/thanks",
+        t + 5_000,
+        json!({"pageview_id": "thanks"}),
+    ));
+    evs.push(pageview("b", t + 10_000, "cart"));
+    let n = evs.len() as u64;
+    let (st, body) = s.post(&batch("gk", evs));
+    assert_eq!(st, 202, "{body}");
+    goal("https://SHOP.example/thanks");
+    s.settle("gk", n);
+    let p = s.get(&format!("/v1/sites/gk/problems?sort=impact&{}", range()));
+    let rage = p["impact"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["signal"] == "rage_click")
+        .unwrap_or_else(|| panic!("{p}"))
+        .clone();
+    assert_eq!(
+        (
+            &rage["sessions_with"],
+            &rage["converted_with"],
+            &rage["sessions_without"],
+            &rage["converted_without"]
+        ),
+        (&json!(1), &json!(1), &json!(1), &json!(0)),
+        "{rage}"
+    );
+    let (st, body) = get_status(
+        &s,
+        &format!("/v1/sites/gk/pages?channel=direct&channel=email&{}", range()),
+    );
+    assert_eq!((st, body["field"].as_str()), (400, Some("channel")), "{body}");
+}
+
 /// cases/2026-12.md C4: selectors with build-generated tokens give one element; a selector
 /// with `:` or `/` in a class name is accepted, escaped, and filters the sessions list.
 #[test]

@@ -366,11 +366,12 @@ fn unknown_query_parameters_are_refused_naming_them() {
     assert_eq!((status, body["field"].as_str()), (400, Some("verbose")), "{body}");
     assert!(body["reason"].as_str().unwrap().ends_with("known: none"), "{body}");
 
-    // A repeated parameter is a house-format 400 too.
+    // A repeated parameter is a house-format 400 too, naming the parameter.
     let (status, _, body) = call(&s, "GET", "/v1/sites/shop/pages?from=2026-01-01&from=2026-01-02");
     assert_eq!(status, 400);
     assert_eq!(body["error"], "bad_request", "{body}");
-    assert_eq!(body["field"], "query");
+    assert_eq!(body["field"], "from");
+    assert!(body["reason"].as_str().unwrap().contains("more than once"), "{body}");
 
     // The snippet, ingest and operations routes ignore extra parameters (cache busters).
     assert_eq!(s.http.get(s.url("/s.js?v=3")).send().unwrap().status().as_u16(), 200);

@@ -1,7 +1,7 @@
 //! Query parameters shared by the query endpoints: filters, dates and windows, limits, page
 //! keys, and the [`Scope`] they resolve to.
 
-use crate::event::enrich::{canonical_page_key, page_key};
+use crate::event::enrich::named_page_key;
 use crate::event::DeviceClass;
 use crate::http::{ApiError, AppState};
 use crate::model::days;
@@ -384,13 +384,7 @@ pub fn day_range(fields: (&str, &str), from: i64, to: i64, tz: Tz) -> Result<(i6
     Ok((from_day, to_day))
 }
 
-/// A page given as a URL is keyed with the site's rules; anything else is a page key, taken
-/// literally (`?` and `.` are not patterns; `cases/analytics.md` A2) but for its encoding
-/// ([`canonical_page_key`]): `shop.example/caf%C3%A9` and `shop.example/café` are one page.
+/// A page of a query, as the site names it ([`named_page_key`] under its page-key rules).
 pub fn page_param(s: &str, site: &crate::sites::Site) -> String {
-    if s.starts_with("http://") || s.starts_with("https://") {
-        page_key(s, &site.settings.page_keys)
-    } else {
-        canonical_page_key(s)
-    }
+    named_page_key(s, &site.settings.page_keys)
 }
