@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
 import { SL, api } from './sightline-api.mjs';
+import { apiRange } from './days.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PAGE_PORT = Number(process.env.PAGE_PORT || 18081);
@@ -181,8 +182,7 @@ async function waitStats(site, atLeast) {
 
 async function verify(name, { site, host, seen }) {
   const index = `${host}/index.html`, charts = `${host}/charts.html`;
-  const day = new Date().toISOString().slice(0, 10);
-  const range = `from=${day}&to=${day}`;
+  const range = apiRange();
   // posthog: 2 page views, 5 clicks, the client's rage signal, signup, identify, page leave(s);
   // Segment: 2 page views, signup, identify.
   await waitStats(site, name.startsWith('posthog') ? 12 : 4);

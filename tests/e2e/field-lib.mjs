@@ -14,11 +14,13 @@ import { startPageServer } from './pageserver.mjs';
 
 export { SL, TOKEN, api } from './sightline-api.mjs';
 import { SL, TOKEN, api } from './sightline-api.mjs';
+import { apiRange } from './days.mjs';
 export const SITE = process.env.SIGHTLINE_SITE || '';
 export const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
 export const ORIGIN = `http://127.0.0.1:${PAGE_PORT}`;
 export const ARTIFACTS = path.resolve(process.env.E2E_ARTIFACTS || 'test-artifacts', 'field');
-export const RANGE = `from=${new Date().toISOString().slice(0, 10)}&to=${new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)}`;
+// Computed at load: yesterday to the day after tomorrow covers a run that crosses midnight.
+export const RANGE = apiRange();
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const started = Date.now();

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
 import { SL, TOKEN, api } from './sightline-api.mjs';
+import { apiRange } from './days.mjs';
 
 const SITE = process.env.SIGHTLINE_SITE || '';
 const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
@@ -128,11 +129,10 @@ try {
   // Wait for the recording (3 windows) and the session's rage click.
   const deadline = Date.now() + 90_000;
   let rec = null, row = null;
-  const today = new Date().toISOString().slice(0, 10), tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
   while (Date.now() < deadline) {
     await api('POST', '/v1/admin/rollup/run');
     const r = await api('GET', `/v1/sites/${SITE}/sessions/${session}/replay`);
-    const l = await api('GET', `/v1/sites/${SITE}/sessions?from=${today}&to=${tomorrow}&limit=100`);
+    const l = await api('GET', `/v1/sites/${SITE}/sessions?${apiRange()}&limit=100`);
     rec = r.json;
     row = l.json && l.json.sessions.find((s) => s.session === session);
     if (rec && rec.summary && rec.summary.windows >= 3 && row && row.rage_clicks >= 1 && row.recording) break;

@@ -23,6 +23,7 @@ import path from 'node:path';
 import { launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
 import { api, SL } from './sightline-api.mjs';
+import { apiRange, dashRange } from './days.mjs';
 
 const SITE = process.env.SIGHTLINE_SITE || '';
 const TOKEN = process.env.SIGHTLINE_TOKEN || '';
@@ -42,8 +43,8 @@ function same(name, actual, expected) {
   check(name, a === e, `\n    expected ${e}\n    shown    ${a}`);
 }
 
-const today = new Date().toISOString().slice(0, 10);
-const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+// Yesterday to the day after tomorrow: a run that crosses midnight keeps every event.
+const RANGE = apiRange(), DASH = dashRange();
 
 let sentEvents = 0; // events the snippet sent, from the pages' requests
 
@@ -86,12 +87,12 @@ async function settled() {
     idle = r.json && r.json.sessions === 0 ? idle + 1 : 0;
     await sleep(200);
   }
-  return (await api('GET', `/v1/sites/${SITE}/segments?from=${today}&to=${tomorrow}`)).json;
+  return (await api('GET', `/v1/sites/${SITE}/segments?${RANGE}`)).json;
 }
 /** `[value, sessions]` of a `/segments` list. */
 const pairs = (list) => list.map((v) => [v.value, v.sessions]);
 
-const q = (path, extra) => api('GET', `/v1/sites/${SITE}/${path}${path.includes('?') ? '&' : '?'}from=${today}&to=${tomorrow}${extra ? '&' + extra : ''}`).then((r) => r.json);
+const q = (path, extra) => api('GET', `/v1/sites/${SITE}/${path}${path.includes('?') ? '&' : '?'}${RANGE}${extra ? '&' + extra : ''}`).then((r) => r.json);
 
 /** What the Journeys view shows: KPI sessions and the entry/exit tables' pages. */
 async function shown(page) {
@@ -133,7 +134,7 @@ async function main() {
 
     const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     const page = await ctx.newPage();
-    await page.goto(`${SL}/dashboard/#/journeys?site=${SITE}&from=${today}&to=${today}&channel=email`);
+    await page.goto(`${SL}/dashboard/#/journeys?site=${SITE}&${DASH}&channel=email`);
     await page.fill('#token', TOKEN);
     await page.click('#signin-form button[type=submit]');
     let s = await shown(page);
@@ -168,7 +169,7 @@ async function main() {
 
     // Problems split by channel.
     await stale();
-    await page.goto(`${SL}/dashboard/#/problems?site=${SITE}&from=${today}&to=${today}&split=channel`);
+    await page.goto(`${SL}/dashboard/#/problems?site=${SITE}&${DASH}&split=channel`);
     await page.waitForFunction(() => document.body.dataset.state === 'ready' && document.body.dataset.view === 'problems', null, { timeout: 20_000 });
     const rows = await page.$$eval('[data-table=problems-split] tbody tr', (trs) => trs.map((r) => [r.cells[0].textContent, r.cells[1].textContent]));
     same('problems split by channel', rows, [['email', '1'], ['paid', '1']]);

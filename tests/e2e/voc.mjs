@@ -28,12 +28,13 @@ import { isDeepStrictEqual } from 'node:util';
 import { chromiumMajor, desktopUserAgent, launchChromium } from './browser.mjs';
 import { startPageServer } from './pageserver.mjs';
 import { SL, TOKEN, api } from './sightline-api.mjs';
+import { apiRange } from './days.mjs';
 
 const SITE = process.env.SIGHTLINE_SITE || '';
 const PAGE_PORT = +(process.env.PAGE_PORT || 18081);
 const HOST = `127.0.0.1:${PAGE_PORT}`;
 const started = Date.now();
-const RANGE = `from=${new Date().toISOString().slice(0, 10)}&to=${new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)}`;
+const RANGE = apiRange();
 const log = (...a) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`, ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const failed = [];
