@@ -160,16 +160,36 @@ pub const SITES_REFRESH_EVERY: Duration = Duration::from_secs(5);
 
 /// Every `every`, re-read the sites and API tokens from the warehouse (a failure is logged
 /// and retried at the next turn); runs until the task is dropped.
+///
+/// With `recompute` (a process with the rollup role), a site whose time zone or goal was
+/// changed elsewhere (the CLI, another process) has every session marked for recompute once
+/// the new rules are in the cache: the change's own marks may have been taken by this
+/// process's rollup job under the old rules in between.
 pub async fn refresh_sites_and_tokens(
     warehouse: Arc<dyn Warehouse>,
     sites: Arc<SiteCache>,
     tokens: Arc<Tokens>,
     every: Duration,
+    recompute: bool,
 ) {
     loop {
         tokio::time::sleep(every).await;
         match warehouse.sites().await {
-            Ok(s) => sites.replace(s),
+            Ok(s) => {
+                for key in sites.replace(s) {
+                    if !recompute {
+                        continue;
+                    }
+                    match warehouse.mark_dirty(&key, 0, crate::warehouse::ALL_DAYS_END).await {
+                        Ok(n) => {
+                            tracing::info!(site = %key, sessions = n, "time zone or goal changed elsewhere: sessions marked for recompute")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, site = %key, "could not mark the sessions of a changed site")
+                        }
+                    }
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "could not refresh sites"),
         }
         if let Err(e) = tokens.refresh(warehouse.as_ref()).await {
@@ -270,7 +290,7 @@ pub async fn serve(cfg: ServeConfig, backends: Backends) -> anyhow::Result<()> {
     tasks.push(tokio::spawn({
         let (warehouse, sites, tokens) = (warehouse.clone(), sites.clone(), tokens.clone());
         async move {
-            refresh_sites_and_tokens(warehouse, sites, tokens, SITES_REFRESH_EVERY).await;
+            refresh_sites_and_tokens(warehouse, sites, tokens, SITES_REFRESH_EVERY, cfg.roles.rollup).await;
             Ok(())
         }
     }));

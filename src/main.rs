@@ -130,7 +130,7 @@ fn main() -> anyhow::Result<()> {
                         origins: (!origins.is_empty()).then_some(origins),
                         settings,
                     };
-                    let site = http::update_site(wh.as_ref(), &key, patch)
+                    let site = http::update_site(wh.as_ref(), None, &key, patch)
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!("{}", serde_json::to_string_pretty(&site)?);

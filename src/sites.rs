@@ -232,10 +232,22 @@ pub struct SiteCache {
 }
 
 impl SiteCache {
-    /// Replace the cache with `sites`.
-    pub fn replace(&self, sites: Vec<Site>) {
-        let map = sites.into_iter().map(|s| (s.key.clone(), s)).collect();
-        *self.by_key.write().expect("site cache lock") = map;
+    /// Replace the cache with `sites`. Returns the keys of the sites already cached whose
+    /// new rules make their stored sessions wrong ([`crate::model::rules::Rules::recomputes_from`]):
+    /// changed by another process or the CLI since the last replace.
+    pub fn replace(&self, sites: Vec<Site>) -> Vec<String> {
+        let map: HashMap<String, Site> = sites.into_iter().map(|s| (s.key.clone(), s)).collect();
+        let mut cur = self.by_key.write().expect("site cache lock");
+        let changed = map
+            .values()
+            .filter(|s| {
+                cur.get(&s.key)
+                    .is_some_and(|old| s.settings.rules.recomputes_from(&old.settings.rules))
+            })
+            .map(|s| s.key.clone())
+            .collect();
+        *cur = map;
+        changed
     }
     /// Insert or update one site.
     pub fn put(&self, site: Site) {
@@ -281,5 +293,49 @@ impl SiteCache {
         let mut v: Vec<Site> = self.by_key.read().expect("site cache lock").values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.key.cmp(&b.key)));
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(key: &str, tz: chrono_tz::Tz, goal: Option<&str>, rage: u32) -> Site {
+        let mut s = Site {
+            key: key.into(),
+            name: key.into(),
+            origins: vec!["*".into()],
+            settings: SiteSettings::default(),
+            created_at: 0,
+        };
+        s.settings.rules.time_zone = tz;
+        s.settings.rules.goal = goal.map(String::from);
+        s.settings.rules.rage_min_clicks = rage;
+        s
+    }
+
+    /// A refresh names the cached sites whose time zone or goal changed elsewhere (their
+    /// sessions need a recompute), not a new site nor another threshold's change.
+    #[test]
+    fn replace_names_the_sites_whose_time_zone_or_goal_changed() {
+        let c = SiteCache::default();
+        assert!(c
+            .replace(vec![
+                site("a", chrono_tz::UTC, None, 3),
+                site("b", chrono_tz::UTC, None, 3)
+            ])
+            .is_empty());
+        let changed = c.replace(vec![
+            site("a", chrono_tz::Asia::Tokyo, None, 3),
+            site("b", chrono_tz::UTC, None, 5),
+            site("new", chrono_tz::Europe::Berlin, Some("event:x"), 3),
+        ]);
+        assert_eq!(changed, vec!["a".to_string()]);
+        let changed = c.replace(vec![
+            site("a", chrono_tz::Asia::Tokyo, None, 3),
+            site("b", chrono_tz::UTC, Some("event:purchase"), 5),
+        ]);
+        assert_eq!(changed, vec!["b".to_string()]);
+        assert_eq!(c.get("a").unwrap().settings.rules.time_zone, chrono_tz::Asia::Tokyo);
     }
 }

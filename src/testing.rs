@@ -208,6 +208,7 @@ impl TestServer {
             sites.clone(),
             tokens.clone(),
             SITES_REFRESH_EVERY,
+            true,
         ));
         let quotas = Arc::new(Quotas::new(QuotaConfig {
             // Every test client is 127.0.0.1.

@@ -216,7 +216,16 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
 /// conversions): then every session of the site is marked dirty and the rollup job
 /// recomputes them. Until it has caught up, `/problems` computes the goal's figures from
 /// the session rows ([`crate::rollup::impact::read_goal_rows`]).
-pub async fn update_site(warehouse: &dyn Warehouse, key: &str, patch: SitePatch) -> Result<Site, ApiError> {
+///
+/// `cache` (a server's site cache) gets the new site before its sessions are marked, so
+/// this process's rollup job never recomputes them under the old rules; other processes
+/// notice the change when they refresh their cache ([`crate::app::refresh_sites_and_tokens`]).
+pub async fn update_site(
+    warehouse: &dyn Warehouse,
+    cache: Option<&crate::sites::SiteCache>,
+    key: &str,
+    patch: SitePatch,
+) -> Result<Site, ApiError> {
     let Some(cur) = warehouse.sites().await?.into_iter().find(|s| s.key == key) else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
@@ -241,8 +250,11 @@ pub async fn update_site(warehouse: &dyn Warehouse, key: &str, patch: SitePatch)
     site.created_at = cur.created_at;
     refuse_compat_clash(&site, &warehouse.sites().await?)?;
     warehouse.put_site(&site).await?;
+    if let Some(c) = cache {
+        c.put(site.clone());
+    }
     let (new, old) = (&site.settings.rules, &cur.settings.rules);
-    if new.time_zone != old.time_zone || new.goal != old.goal {
+    if new.recomputes_from(old) {
         let n = warehouse
             .mark_dirty(&site.key, 0, crate::warehouse::ALL_DAYS_END)
             .await?;
@@ -303,8 +315,7 @@ pub async fn patch_site(
     require_admin(&req, &state, &key)?;
     state.known_site(&key).await?;
     let patch: SitePatch = json_body(&body, "expected {\"name\"?, \"origins\"?, \"settings\"?}")?;
-    let site = update_site(state.warehouse.as_ref(), &key, patch).await?;
-    state.sites.put(site.clone());
+    let site = update_site(state.warehouse.as_ref(), Some(&state.sites), &key, patch).await?;
     Ok(HttpResponse::Ok().json(site_out(&site)))
 }
 

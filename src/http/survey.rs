@@ -27,7 +27,7 @@ pub async fn change_surveys<T>(
         })),
         ..SitePatch::default()
     };
-    let site = update_site(warehouse, key, patch).await?;
+    let site = update_site(warehouse, None, key, patch).await?;
     Ok((site, out))
 }
 

@@ -60,6 +60,11 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
+/// How long an append waits for an earlier, unfinished append of one of its event ids
+/// before answering `log_unavailable` (the earlier one settles within the produce timeout,
+/// unless Kafka is down).
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(10);
+
 /// Metrics of the Kafka producer, registered in the process registry.
 struct KafkaMetrics {
     /// Produce failures by `error_type` (`queue_full`, `timeout`, `too_large`, `broker`).
@@ -333,18 +338,27 @@ impl Log for KafkaLog {
             .iter()
             .map(|e| (e.id.clone(), e.type_name().to_string()))
             .collect();
-        let ids = self.ids.clone();
-        let claim_items = items.clone();
-        let claimed = tokio::task::spawn_blocking(move || ids.claim(&claim_items))
-            .await
-            .map_err(|e| LogError::Other(e.into()))?
-            .map_err(|e| LogError::Unavailable(format!("kafka id index: {e}")))?;
-        let outcomes = match claimed {
-            Claimed::Outcomes(o) => o,
-            Claimed::InFlight(id) => {
-                return Err(LogError::Unavailable(format!(
-                    "an earlier request with event {id} is still being written; retry"
-                )))
+        // An id still being written by an earlier request (a client's overlapping retry):
+        // wait for that write to settle, then claim again, so the retry is answered as a
+        // duplicate (or appended, if the earlier write failed) instead of refused.
+        let deadline = Instant::now() + IN_FLIGHT_WAIT;
+        let outcomes = loop {
+            let ids = self.ids.clone();
+            let claim_items = items.clone();
+            let claimed = tokio::task::spawn_blocking(move || ids.claim(&claim_items))
+                .await
+                .map_err(|e| LogError::Other(e.into()))?
+                .map_err(|e| LogError::Unavailable(format!("kafka id index: {e}")))?;
+            match claimed {
+                Claimed::Outcomes(o) => break o,
+                Claimed::InFlight(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Claimed::InFlight(id) => {
+                    return Err(LogError::Unavailable(format!(
+                        "an earlier request with event {id} is still being written; retry"
+                    )))
+                }
             }
         };
 

@@ -59,6 +59,14 @@ fn time_zone_by_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono_tz
 }
 
 impl Rules {
+    /// Whether changing from `old` to these rules makes every stored session of the site
+    /// wrong, so that it is marked for recompute by itself: a new time zone (the site's days)
+    /// or goal (the goal part and the zones' conversion). Other thresholds apply from then
+    /// on, or to history with `sightline rollup rebuild`.
+    pub fn recomputes_from(&self, old: &Rules) -> bool {
+        self.time_zone != old.time_zone || self.goal != old.goal
+    }
+
     /// Values that would make the reports meaningless, as (field, reason).
     pub fn validate(&self) -> Result<(), (String, String)> {
         let bad = |f: &str, r: &str| Err((f.to_string(), r.to_string()));

@@ -156,3 +156,42 @@ fn new_york_days_and_a_site_without_a_time_zone_keep_utc_days() {
         days(&[("2026-11-01", 1), ("2026-11-02", 2)])
     );
 }
+
+/// A time zone changed with the CLI while the server runs (another process: the server's
+/// site cache has the old rules until its next refresh) is recomputed without a `rollup
+/// rebuild`. When the server's rollup job takes the CLI's marks under the old rules first
+/// (a timing this test cannot force), the server marks the site's sessions again once its
+/// cache has the new rules (`sites::tests`, `app::refresh_sites_and_tokens`).
+#[test]
+fn a_time_zone_changed_by_the_cli_is_recomputed_by_the_running_server() {
+    let s = Server::start(&[]);
+    s.site("cli_tz", &["*"]);
+    // 23:30 UTC on 7 March is 8 March 08:30 in Tokyo.
+    let (st, body) = s.import_batch("cli_tz", &[feedback("t1", "2026-03-07T23:30:00Z")]);
+    assert_eq!(st, 202, "{body}");
+    s.settle("cli_tz", 1);
+    assert_eq!(
+        trend(&s, "cli_tz", "2026-03-06", "2026-03-10"),
+        days(&[("2026-03-07", 1)])
+    );
+    let out = s.cli(&[
+        "site",
+        "update",
+        "cli_tz",
+        "--settings",
+        r#"{"rules": {"time_zone": "Asia/Tokyo"}}"#,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The server's rollup job takes the CLI's marks at once, under the cached UTC rules.
+    s.rollup_run();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        s.rollup_run();
+        let t = trend(&s, "cli_tz", "2026-03-06", "2026-03-10");
+        if t == days(&[("2026-03-08", 1)]) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still on UTC days: {t:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
