@@ -243,11 +243,16 @@ pub enum Part {
     Reach,
     /// The site goal's session counts ([`crate::model::rows::GoalRow`]).
     Goal,
+    /// The in-element position cells of the elements ([`crate::model::rows::ElementRow::el_cells`]):
+    /// read only with [`Part::Elements`], into its rows. A read that needs the elements'
+    /// counts or texts but not their click positions leaves it out (they are the largest
+    /// day totals after the grid's).
+    ElCells,
 }
 
 impl Part {
     /// Every part.
-    pub const ALL: [Part; 14] = [
+    pub const ALL: [Part; 15] = [
         Part::Pages,
         Part::Grid,
         Part::Elements,
@@ -262,6 +267,7 @@ impl Part {
         Part::Problems,
         Part::Reach,
         Part::Goal,
+        Part::ElCells,
     ];
     /// Storage name.
     pub fn name(self) -> &'static str {
@@ -280,13 +286,14 @@ impl Part {
             Part::Problems => "problems",
             Part::Reach => "reach",
             Part::Goal => "goal",
+            Part::ElCells => "el_cells",
         }
     }
     /// Whether the part's rows belong to one page (and a query's page filter applies).
     pub fn is_page_level(self) -> bool {
         matches!(
             self,
-            Part::Pages | Part::Grid | Part::Elements | Part::Scroll | Part::Feedback | Part::Zones
+            Part::Pages | Part::Grid | Part::Elements | Part::ElCells | Part::Scroll | Part::Feedback | Part::Zones
         )
     }
     /// Parse a storage name.

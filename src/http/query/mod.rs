@@ -102,7 +102,7 @@ pub async fn heatmap_data(
     let mut r = state
         .warehouse
         .read_rollup(&sc.query(
-            vec![Part::Pages, Part::Grid, Part::Elements, Part::Scroll],
+            vec![Part::Pages, Part::Grid, Part::Elements, Part::ElCells, Part::Scroll],
             Some(page.clone()),
         ))
         .await?;

@@ -240,9 +240,14 @@ impl Warehouse for ClickHouseWarehouse {
                         })
                         .collect();
                 }
+                // Written with the elements, read into them.
+                Part::ElCells => {}
                 Part::Elements => {
-                    let cells: Vec<ElCellsSumCh> =
-                        self.fetch(name::SUM_EL_CELLS, sums(name::SUM_EL_CELLS, true)).await?;
+                    let cells: Vec<ElCellsSumCh> = if q.parts.contains(&Part::ElCells) {
+                        self.fetch(name::SUM_EL_CELLS, sums(name::SUM_EL_CELLS, true)).await?
+                    } else {
+                        Vec::new()
+                    };
                     let rows: Vec<ElementsSumCh> =
                         self.fetch(name::SUM_ELEMENTS, sums(name::SUM_ELEMENTS, true)).await?;
                     out.elements = super::convert::element_rows(rows, cells);

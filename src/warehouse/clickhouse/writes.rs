@@ -350,6 +350,8 @@ impl ClickHouseWarehouse {
         let ch = ChRows::of(site, &wanted);
         for part in Part::ALL.into_iter().filter(|p| parts.contains(p)) {
             match part {
+                // Written with the elements (below).
+                Part::ElCells => {}
                 Part::Pages => {
                     self.replace_additive(name::NET_PAGES, name::INSERT_PAGES, site, days, &ids, ch.pages.clone())
                         .await?

@@ -26,7 +26,7 @@ use rusqlite::{params_from_iter, Transaction};
 
 /// One stored part: table name, key columns and counters (additive) or plain columns.
 pub struct Table {
-    pub part: Stored,
+    pub part: Part,
     pub name: &'static str,
     /// Columns after (site, session_id, day, device, bot) that identify a row.
     pub keys: &'static [&'static str],
@@ -38,14 +38,6 @@ pub struct Table {
     /// keeps the most recent value (largest time, then greatest value): the element's text
     /// ([`crate::model::rows::ElementRow::offer_text`]).
     pub latest: Option<(&'static str, &'static str)>,
-}
-
-/// What a table stores: a query [`Part`], or the in-element position cells of the elements
-/// part (their own table, merged into [`ElementRow::el_cells`] on read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stored {
-    Part(Part),
-    ElCells,
 }
 
 /// Columns every rollup table starts with.
@@ -229,7 +221,7 @@ fn add_to_day(tx: &Transaction, t: &Table, site: &str, session: &str, sign: i64)
     Ok(())
 }
 
-fn table_of(part: Stored) -> &'static Table {
+fn table_of(part: Part) -> &'static Table {
     TABLES.iter().find(|t| t.part == part).expect("every part has a table")
 }
 
@@ -332,8 +324,8 @@ pub fn list_sessions(
             "SELECT count(*) FROM r_sessions WHERE {cond} AND (?6 IS NULL OR ?7 IS NULL OR ?8 > 0)"
         ))?
         .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
-    let sessions_t = table_of(Stored::Part(Part::Sessions));
-    let details_t = table_of(Stored::Part(Part::SessionDetails));
+    let sessions_t = table_of(Part::Sessions);
+    let details_t = table_of(Part::SessionDetails);
     let mut out = DayRollup::default();
     let mut cells = Vec::new();
     let mut ids = Vec::new();
@@ -429,10 +421,7 @@ pub fn read(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyh
     let (seg_sql, seg_values) = segment_clause(&q.segment, q.from_day, 5);
     let mut cells = Vec::new();
     for t in TABLES {
-        let part = match t.part {
-            Stored::Part(p) => p,
-            Stored::ElCells => Part::Elements,
-        };
+        let part = t.part;
         if !q.parts.contains(&part) {
             continue;
         }

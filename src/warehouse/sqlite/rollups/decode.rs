@@ -78,7 +78,7 @@ pub fn decode(
     };
     let dims = c.dims()?;
     match t.part {
-        Stored::Part(Part::Pages) => r.pages.push(PageRow {
+        Part::Pages => r.pages.push(PageRow {
             dims,
             page: c.s()?,
             layout: c.s()?,
@@ -89,7 +89,7 @@ pub fn decode(
             viewport_h_sum: c.u()?,
             doc_h_sum: c.u()?,
         }),
-        Stored::Part(Part::Grid) => r.grid.push(GridRow {
+        Part::Grid => r.grid.push(GridRow {
             dims,
             page: c.s()?,
             layout: c.s()?,
@@ -97,7 +97,7 @@ pub fn decode(
             cy: c.u()? as u32,
             count: c.u()?,
         }),
-        Stored::Part(Part::Elements) => r.elements.push(ElementRow {
+        Part::Elements => r.elements.push(ElementRow {
             dims,
             page: c.s()?,
             layout: c.s()?,
@@ -113,7 +113,7 @@ pub fn decode(
             text_ts: c.i()?,
             text: c.s()?,
         }),
-        Stored::ElCells => {
+        Part::ElCells => {
             let (page, layout, selector, zone) = (c.s()?, c.s()?, c.s()?, c.s()?);
             let cell = ElCell {
                 x: c.u()? as u8,
@@ -122,14 +122,14 @@ pub fn decode(
             };
             cells.push((dims, page, layout, selector, zone, cell));
         }
-        Stored::Part(Part::Scroll) => r.scroll.push(ScrollRow {
+        Part::Scroll => r.scroll.push(ScrollRow {
             dims,
             page: c.s()?,
             layout: c.s()?,
             depth: c.u()? as u32,
             pageviews: c.u()?,
         }),
-        Stored::Part(Part::Zones) => r.zones.push(ZoneRow {
+        Part::Zones => r.zones.push(ZoneRow {
             dims,
             page: c.s()?,
             layout: c.s()?,
@@ -145,7 +145,7 @@ pub fn decode(
             click_sessions: c.u()?,
             converted_sessions: c.u()?,
         }),
-        Stored::Part(Part::Surveys) => r.surveys.push(SurveyRow {
+        Part::Surveys => r.surveys.push(SurveyRow {
             dims,
             survey_id: c.s()?,
             question_id: c.s()?,
@@ -153,7 +153,7 @@ pub fn decode(
             value: c.s()?,
             responses: c.u()?,
         }),
-        Stored::Part(Part::Journeys) => r.journeys.push(JourneyRow {
+        Part::Journeys => r.journeys.push(JourneyRow {
             dims,
             kind: {
                 let k = c.u()?;
@@ -164,7 +164,7 @@ pub fn decode(
             count: c.u()?,
             bounces: c.u()?,
         }),
-        Stored::Part(Part::Reach) => r.reach.push(ReachRow {
+        Part::Reach => r.reach.push(ReachRow {
             dims,
             survey_id: c.s()?,
             answered: c.s()?,
@@ -172,7 +172,7 @@ pub fn decode(
             dismissed: c.i()? != 0,
             sessions: c.u()?,
         }),
-        Stored::Part(Part::Goal) => r.goal.push(GoalRow {
+        Part::Goal => r.goal.push(GoalRow {
             dims,
             goal: c.s()?,
             kind: {
@@ -187,7 +187,7 @@ pub fn decode(
             sessions: c.u()?,
             converted: c.u()?,
         }),
-        Stored::Part(Part::Problems) => r.problems.push(ProblemRow {
+        Part::Problems => r.problems.push(ProblemRow {
             dims,
             kind: {
                 let k = c.u()?;
@@ -201,7 +201,7 @@ pub fn decode(
             quick_backs: c.u()?,
             sessions: c.u()?,
         }),
-        Stored::Part(Part::Sessions) => r.sessions.push(SessionRow {
+        Part::Sessions => r.sessions.push(SessionRow {
             dims,
             session_key: c.s()?,
             visitor_id: c.s()?,
@@ -233,7 +233,7 @@ pub fn decode(
                 language: c.s()?,
             },
         }),
-        Stored::Part(Part::SessionDetails) => r.session_details.push(SessionDetailRow {
+        Part::SessionDetails => r.session_details.push(SessionDetailRow {
             dims,
             session_key: c.s()?,
             negative_feedback: c.u()? as u32,
@@ -241,7 +241,7 @@ pub fn decode(
             elements: c.json()?,
             replays: c.json()?,
         }),
-        Stored::Part(Part::Answers) => r.answers.push(AnswerRow {
+        Part::Answers => r.answers.push(AnswerRow {
             dims,
             id: c.s()?,
             ts: c.i()?,
@@ -253,7 +253,7 @@ pub fn decode(
             session_key: c.s()?,
             trigger: c.s()?,
         }),
-        Stored::Part(Part::Feedback) => r.feedback.push(FeedbackRow {
+        Part::Feedback => r.feedback.push(FeedbackRow {
             dims,
             id: c.s()?,
             ts: c.i()?,

@@ -24,7 +24,7 @@ pub(super) fn lead(dims: &Dims) -> [Value; 3] {
 /// Column values (after site and session_id) of every row of `r`, per table.
 pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     let mut out = Vec::new();
-    let mut push = |part: Stored, dims: &Dims, rest: Vec<Value>| {
+    let mut push = |part: Part, dims: &Dims, rest: Vec<Value>| {
         let mut v: Vec<Value> = lead(dims).into();
         v.extend(rest);
         out.push((table_of(part), v));
@@ -32,7 +32,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     let u = |n: u64| Value::Integer(n as i64);
     for p in &r.pages {
         push(
-            Stored::Part(Part::Pages),
+            Part::Pages,
             &p.dims,
             vec![
                 text(&p.page),
@@ -48,14 +48,14 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     }
     for g in &r.grid {
         push(
-            Stored::Part(Part::Grid),
+            Part::Grid,
             &g.dims,
             vec![text(&g.page), text(&g.layout), int(g.cx), int(g.cy), u(g.count)],
         );
     }
     for e in &r.elements {
         push(
-            Stored::Part(Part::Elements),
+            Part::Elements,
             &e.dims,
             vec![
                 text(&e.page),
@@ -74,7 +74,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
         );
         for c in &e.el_cells {
             push(
-                Stored::ElCells,
+                Part::ElCells,
                 &e.dims,
                 vec![
                     text(&e.page),
@@ -90,14 +90,14 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     }
     for s in &r.scroll {
         push(
-            Stored::Part(Part::Scroll),
+            Part::Scroll,
             &s.dims,
             vec![text(&s.page), text(&s.layout), int(s.depth), u(s.pageviews)],
         );
     }
     for z in &r.zones {
         push(
-            Stored::Part(Part::Zones),
+            Part::Zones,
             &z.dims,
             vec![
                 text(&z.page),
@@ -118,7 +118,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     }
     for s in &r.surveys {
         push(
-            Stored::Part(Part::Surveys),
+            Part::Surveys,
             &s.dims,
             vec![
                 text(&s.survey_id),
@@ -131,14 +131,14 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     }
     for j in &r.journeys {
         push(
-            Stored::Part(Part::Journeys),
+            Part::Journeys,
             &j.dims,
             vec![int(j.kind.code()), text(&j.from), text(&j.to), u(j.count), u(j.bounces)],
         );
     }
     for x in &r.reach {
         push(
-            Stored::Part(Part::Reach),
+            Part::Reach,
             &x.dims,
             vec![
                 text(&x.survey_id),
@@ -151,7 +151,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     }
     for g in &r.goal {
         push(
-            Stored::Part(Part::Goal),
+            Part::Goal,
             &g.dims,
             vec![
                 text(&g.goal),
@@ -168,7 +168,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     }
     for p in &r.problems {
         push(
-            Stored::Part(Part::Problems),
+            Part::Problems,
             &p.dims,
             vec![
                 int(p.kind.code()),
@@ -194,7 +194,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
         let page_sum =
             |f: fn(&crate::model::rows::SessionPage) -> u32| pages.iter().map(|p| i64::from(f(p))).sum::<i64>();
         push(
-            Stored::Part(Part::Sessions),
+            Part::Sessions,
             &s.dims,
             vec![
                 text(&s.session_key),
@@ -225,7 +225,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     }
     for d in &r.session_details {
         push(
-            Stored::Part(Part::SessionDetails),
+            Part::SessionDetails,
             &d.dims,
             vec![
                 text(&d.session_key),
@@ -238,7 +238,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     }
     for a in &r.answers {
         push(
-            Stored::Part(Part::Answers),
+            Part::Answers,
             &a.dims,
             vec![
                 text(&a.id),
@@ -255,7 +255,7 @@ pub fn encode(r: &DayRollup) -> Vec<(&'static Table, Vec<Value>)> {
     }
     for f in &r.feedback {
         push(
-            Stored::Part(Part::Feedback),
+            Part::Feedback,
             &f.dims,
             vec![
                 text(&f.id),

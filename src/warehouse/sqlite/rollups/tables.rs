@@ -1,12 +1,12 @@
 //! The description of every SQLite rollup table ([`Table`]), from which all its SQL is built.
 
-use super::{Stored, Table};
+use super::Table;
 use crate::warehouse::Part;
 
 /// Every rollup table.
 pub const TABLES: &[Table] = &[
     Table {
-        part: Stored::Part(Part::Pages),
+        part: Part::Pages,
         name: "r_pages",
         keys: &["page", "layout"],
         values: &[
@@ -21,7 +21,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Grid),
+        part: Part::Grid,
         name: "r_grid",
         keys: &["page", "layout", "cx", "cy"],
         values: &["count"],
@@ -29,7 +29,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Elements),
+        part: Part::Elements,
         name: "r_elements",
         keys: &["page", "layout", "selector", "zone"],
         values: &["clicks", "rage_clicks", "dead_clicks", "el_n", "el_x_sum", "el_y_sum"],
@@ -37,7 +37,7 @@ pub const TABLES: &[Table] = &[
         latest: Some(("text_ts", "text")),
     },
     Table {
-        part: Stored::ElCells,
+        part: Part::ElCells,
         name: "r_el_cells",
         keys: &["page", "layout", "selector", "zone", "x", "y"],
         values: &["count"],
@@ -45,7 +45,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Scroll),
+        part: Part::Scroll,
         name: "r_scroll",
         keys: &["page", "layout", "depth"],
         values: &["pageviews"],
@@ -53,7 +53,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Zones),
+        part: Part::Zones,
         name: "r_zones",
         keys: &["page", "layout", "zone"],
         values: &[
@@ -72,7 +72,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Surveys),
+        part: Part::Surveys,
         name: "r_surveys",
         keys: &["survey_id", "question_id", "kind", "value"],
         values: &["responses"],
@@ -80,7 +80,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Journeys),
+        part: Part::Journeys,
         name: "r_journeys",
         keys: &["kind", "from_page", "to_page"],
         values: &["count", "bounces"],
@@ -88,7 +88,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Problems),
+        part: Part::Problems,
         name: "r_problems",
         keys: &["kind", "page", "selector", "zone"],
         values: &["rage_clicks", "dead_clicks", "quick_backs", "sessions"],
@@ -96,7 +96,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Reach),
+        part: Part::Reach,
         name: "r_reach",
         keys: &["survey_id", "answered", "dismissed_at", "dismissed"],
         values: &["sessions"],
@@ -104,7 +104,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Goal),
+        part: Part::Goal,
         name: "r_goal",
         keys: &["goal", "kind", "step", "page", "selector", "zone", "survey"],
         values: &["sessions", "converted"],
@@ -112,7 +112,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Sessions),
+        part: Part::Sessions,
         name: "r_sessions",
         keys: &["session_key"],
         values: &[
@@ -144,7 +144,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::SessionDetails),
+        part: Part::SessionDetails,
         name: "r_session_details",
         keys: &["session_key"],
         values: &["negative_feedback", "pages", "elements", "replays"],
@@ -152,7 +152,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Answers),
+        part: Part::Answers,
         name: "r_answers",
         keys: &["id"],
         values: &[
@@ -169,7 +169,7 @@ pub const TABLES: &[Table] = &[
         latest: None,
     },
     Table {
-        part: Stored::Part(Part::Feedback),
+        part: Part::Feedback,
         name: "r_feedback",
         keys: &["id"],
         values: &["ts", "page", "session_key", "rating", "comment", "category", "selector"],
