@@ -1030,6 +1030,36 @@ async fn clickhouse_rewrites_sessions_exactly_after_partial_writes() {
     drop_database(&url, &db).await;
 }
 
+/// The dirty scan can flag a written session as fresh: it reads `session_marks` twice, each
+/// read with its own snapshot, and a mark inserted meanwhile can hide the session's state
+/// from it. The write checks the flag, so a written session's rows are replaced, never
+/// added to the old ones (which counted it twice after a restart or a late event).
+#[tokio::test]
+async fn clickhouse_write_checks_a_fresh_flag() {
+    let Some(url) = clickhouse_url("clickhouse_write_checks_a_fresh_flag") else {
+        return;
+    };
+    let db = fresh_database("fresh");
+    let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
+    let all = unique(&batch());
+    w.insert_events(&all).await.unwrap();
+    assert_eq!(rollup_pass(w.as_ref()).await, 3);
+    let want = expected(&all, SA, WHOLE.0, WHOLE.1);
+    assert_rollup(&read_all(w.as_ref(), SA).await, &want, "first pass");
+    let mut flagged = stale(&["sess-a", "sess-b"]);
+    for d in &mut flagged {
+        d.fresh = true;
+    }
+    let rows = rows_of(w.as_ref(), SA, &["sess-a", "sess-b"]).await;
+    w.write_sessions(SA, &flagged, &rows).await.unwrap();
+    assert_rollup(
+        &read_all(w.as_ref(), SA).await,
+        &want,
+        "written sessions flagged fresh are not counted twice",
+    );
+    drop_database(&url, &db).await;
+}
+
 /// Covered dirty marks are deleted by the cleanup; uncovered ones stay, so cleaning never
 /// makes a dirty session clean.
 #[tokio::test]

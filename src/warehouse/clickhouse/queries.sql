@@ -183,6 +183,16 @@ FROM events
 WHERE site = ? AND day >= toDate(?) AND day <= toDate(?) AND ts >= ? AND ts < ?
 ORDER BY session_id;
 
+-- name: stated_sessions
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: session_id String
+-- The sessions among these that have a session_state row (a "begun" one included): the
+-- check of dirty_sessions' `fresh`, which can be wrong (see ClickHouseWarehouse::still_fresh).
+SELECT DISTINCT session_id
+FROM session_state
+WHERE site = ? AND session_id IN ?;
+
 -- name: session_events
 -- arg: 'site-a'
 -- arg: ('session-1', 'session-2')
