@@ -1231,12 +1231,13 @@ async fn clickhouse_takeover_waits_for_running_rollup_writes() {
     let db = fresh_database("fence");
     let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
     let c = raw_client(&url).with_database(&db);
-    // A slow write of another client: its row lands about 2 s from now.
+    // A slow write of another client, its table quoted as the clickhouse crate quotes it
+    // (`INSERT INTO \`rollup_pages\`(…)`): its row lands about 2 s from now.
     let ghost = tokio::spawn(async move {
         run(
             &c,
             &format!(
-                "INSERT INTO rollup_pages SELECT '{SA}', {D0}, 'ghost', 'desktop', 0, '/', '', \
+                "INSERT INTO `rollup_pages` SELECT '{SA}', {D0}, 'ghost', 'desktop', 0, '/', '', \
                  toInt64(sleep(2)) + 7, 0, 0, 0, 0, 0 FROM system.one"
             ),
         )
@@ -1248,7 +1249,7 @@ async fn clickhouse_takeover_waits_for_running_rollup_writes() {
     while started.elapsed() < std::time::Duration::from_secs(2) {
         if count(
             &c,
-            "SELECT toUInt64(count()) FROM system.processes WHERE query LIKE 'INSERT INTO rollup%'",
+            "SELECT toUInt64(count()) FROM system.processes WHERE query LIKE 'INSERT INTO `rollup_pages`%'",
         )
         .await
             > 0

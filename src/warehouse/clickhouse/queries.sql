@@ -1195,11 +1195,13 @@ ORDER BY id;
 
 -- name: running_rollup_writes
 -- The rollup writes (rollup tables and session_state) running on the server now, of any
--- client: a takeover waits for them (Warehouse::fence_takeover).
+-- client: a takeover waits for them (Warehouse::fence_takeover). The clickhouse crate
+-- quotes the table (INSERT INTO `rollup_pages`(…) FORMAT RowBinary): both spellings match.
 -- returns: query_id String
 SELECT query_id
 FROM system.processes
-WHERE query LIKE 'INSERT INTO rollup%' OR query LIKE 'INSERT INTO session_state%';
+WHERE query LIKE 'INSERT INTO rollup%' OR query LIKE 'INSERT INTO `rollup%'
+    OR query LIKE 'INSERT INTO session_state%' OR query LIKE 'INSERT INTO `session_state%';
 
 -- name: ping
 -- returns: ok UInt8
