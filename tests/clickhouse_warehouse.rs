@@ -1030,6 +1030,36 @@ async fn clickhouse_rewrites_sessions_exactly_after_partial_writes() {
     drop_database(&url, &db).await;
 }
 
+/// The dirty scan can flag a written session as fresh: it reads `session_marks` twice, each
+/// read with its own snapshot, and a mark inserted meanwhile can hide the session's state
+/// from it. The write checks the flag, so a written session's rows are replaced, never
+/// added to the old ones (which counted it twice after a restart or a late event).
+#[tokio::test]
+async fn clickhouse_write_checks_a_fresh_flag() {
+    let Some(url) = clickhouse_url("clickhouse_write_checks_a_fresh_flag") else {
+        return;
+    };
+    let db = fresh_database("fresh");
+    let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
+    let all = unique(&batch());
+    w.insert_events(&all).await.unwrap();
+    assert_eq!(rollup_pass(w.as_ref()).await, 3);
+    let want = expected(&all, SA, WHOLE.0, WHOLE.1);
+    assert_rollup(&read_all(w.as_ref(), SA).await, &want, "first pass");
+    let mut flagged = stale(&["sess-a", "sess-b"]);
+    for d in &mut flagged {
+        d.fresh = true;
+    }
+    let rows = rows_of(w.as_ref(), SA, &["sess-a", "sess-b"]).await;
+    w.write_sessions(SA, &flagged, &rows).await.unwrap();
+    assert_rollup(
+        &read_all(w.as_ref(), SA).await,
+        &want,
+        "written sessions flagged fresh are not counted twice",
+    );
+    drop_database(&url, &db).await;
+}
+
 /// Covered dirty marks are deleted by the cleanup; uncovered ones stay, so cleaning never
 /// makes a dirty session clean.
 #[tokio::test]
@@ -1201,12 +1231,13 @@ async fn clickhouse_takeover_waits_for_running_rollup_writes() {
     let db = fresh_database("fence");
     let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
     let c = raw_client(&url).with_database(&db);
-    // A slow write of another client: its row lands about 2 s from now.
+    // A slow write of another client, its table quoted as the clickhouse crate quotes it
+    // (`INSERT INTO \`rollup_pages\`(…)`): its row lands about 2 s from now.
     let ghost = tokio::spawn(async move {
         run(
             &c,
             &format!(
-                "INSERT INTO rollup_pages SELECT '{SA}', {D0}, 'ghost', 'desktop', 0, '/', '', \
+                "INSERT INTO `rollup_pages` SELECT '{SA}', {D0}, 'ghost', 'desktop', 0, '/', '', \
                  toInt64(sleep(2)) + 7, 0, 0, 0, 0, 0 FROM system.one"
             ),
         )
@@ -1218,7 +1249,7 @@ async fn clickhouse_takeover_waits_for_running_rollup_writes() {
     while started.elapsed() < std::time::Duration::from_secs(2) {
         if count(
             &c,
-            "SELECT toUInt64(count()) FROM system.processes WHERE query LIKE 'INSERT INTO rollup%'",
+            "SELECT toUInt64(count()) FROM system.processes WHERE query LIKE 'INSERT INTO `rollup_pages`%'",
         )
         .await
             > 0

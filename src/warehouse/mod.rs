@@ -85,7 +85,9 @@ pub struct DirtySession {
     pub version: i64,
     /// No rollup rows were ever written, or begun, for this session (ClickHouse: it has no
     /// `session_state` row), so a store need not look for its old rows. Always false from a
-    /// store that does not track it (SQLite, whose lookups are indexed).
+    /// store that does not track it (SQLite, whose lookups are indexed). ClickHouse: a hint
+    /// that the write checks, since its dirty scan can flag a written session as fresh
+    /// (`ClickHouseWarehouse::still_fresh`).
     pub fresh: bool,
 }
 

@@ -38,7 +38,11 @@
 //!   INSERT would otherwise leave those sessions un-rolled-up forever after the replay (P5);
 //!   a recompute is idempotent, so the numbers never change, only work is repeated.
 //!   `dirty_sessions` returns a shard's sessions (`bucket % modulus IN (owned…)`, the owned
-//!   residues bound as a tuple) by their oldest uncovered mark.
+//!   residues bound as a tuple) by their oldest uncovered mark, each flagged `fresh` when
+//!   the scan found no `session_state` row for it. The flag is only a hint: the scan reads
+//!   `session_marks` twice, each read with its own snapshot, so a mark inserted meanwhile
+//!   can hide a written session's state from it. The write re-reads the states of the
+//!   flagged sessions before skipping the lookup of their old rows (`still_fresh`).
 //!
 //! # Rollups
 //! [`Warehouse::write_sessions`] replaces the rows of each session table by table, then

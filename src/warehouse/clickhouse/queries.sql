@@ -183,6 +183,16 @@ FROM events
 WHERE site = ? AND day >= toDate(?) AND day <= toDate(?) AND ts >= ? AND ts < ?
 ORDER BY session_id;
 
+-- name: stated_sessions
+-- arg: 'site-a'
+-- arg: ('session-1', 'session-2')
+-- returns: session_id String
+-- The sessions among these that have a session_state row (a "begun" one included): the
+-- check of dirty_sessions' `fresh`, which can be wrong (see ClickHouseWarehouse::still_fresh).
+SELECT DISTINCT session_id
+FROM session_state
+WHERE site = ? AND session_id IN ?;
+
 -- name: session_events
 -- arg: 'site-a'
 -- arg: ('session-1', 'session-2')
@@ -1185,11 +1195,13 @@ ORDER BY id;
 
 -- name: running_rollup_writes
 -- The rollup writes (rollup tables and session_state) running on the server now, of any
--- client: a takeover waits for them (Warehouse::fence_takeover).
+-- client: a takeover waits for them (Warehouse::fence_takeover). The clickhouse crate
+-- quotes the table (INSERT INTO `rollup_pages`(…) FORMAT RowBinary): both spellings match.
 -- returns: query_id String
 SELECT query_id
 FROM system.processes
-WHERE query LIKE 'INSERT INTO rollup%' OR query LIKE 'INSERT INTO session_state%';
+WHERE query LIKE 'INSERT INTO rollup%' OR query LIKE 'INSERT INTO `rollup%'
+    OR query LIKE 'INSERT INTO session_state%' OR query LIKE 'INSERT INTO `session_state%';
 
 -- name: ping
 -- returns: ok UInt8

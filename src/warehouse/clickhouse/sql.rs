@@ -107,6 +107,7 @@ pub mod name {
     pub const OLDEST_DIRTY_MARK: &str = "oldest_dirty_mark";
     pub const DELETE_COVERED_MARKS: &str = "delete_covered_marks";
     pub const SESSIONS_IN_DAYS: &str = "sessions_in_days";
+    pub const STATED_SESSIONS: &str = "stated_sessions";
     pub const SESSION_EVENTS: &str = "session_events";
     pub const ROLLUP_DAYS: &str = "rollup_days";
     pub const INSERT_PAGES: &str = "insert_pages";
@@ -213,6 +214,7 @@ pub mod name {
         OLDEST_DIRTY_MARK,
         DELETE_COVERED_MARKS,
         SESSIONS_IN_DAYS,
+        STATED_SESSIONS,
         SESSION_EVENTS,
         ROLLUP_DAYS,
         INSERT_PAGES,

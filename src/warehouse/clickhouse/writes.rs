@@ -279,7 +279,7 @@ impl ClickHouseWarehouse {
         // Fresh sessions have no rows to look up. A state row below every mark version says
         // "rows begun" first: after a crash part-way, the next pass sees the session as
         // written, and reads the rows it left.
-        let fresh: BTreeSet<&str> = done.iter().filter(|d| d.fresh).map(|d| d.session_id.as_str()).collect();
+        let fresh = self.still_fresh(site, done).await?;
         let begun: Vec<SessionStateRow> = fresh
             .iter()
             .map(|id| SessionStateRow {
@@ -293,6 +293,42 @@ impl ClickHouseWarehouse {
                 .await?;
         }
         self.write_parts_of(site, &ids, &fresh, rows, parts).await
+    }
+
+    /// The sessions of `done` flagged `fresh` by [`Warehouse::dirty_sessions`] that really
+    /// have no `session_state` row (not even a "begun" one), i.e. no rows to look up.
+    ///
+    /// The flag alone cannot be trusted: `dirty_sessions` reads `session_marks` twice in one
+    /// statement (the marks, and the sessions whose states it joins), and ClickHouse takes a
+    /// separate snapshot for each read. A mark inserted while the statement runs can be seen
+    /// by the first read and not by the second, and a session whose older marks are all
+    /// below the watermark then comes back with no state, as fresh, although it was written
+    /// before: its new rows would be inserted on top of its old ones (counted twice until
+    /// its next recompute). This happens whenever a written session gets a mark after 30 s
+    /// or more (a late event, a sink replaying uncommitted records after a restart) during
+    /// the scan. A state row is never removed while its session has marks, so one read now,
+    /// after the scan, sees every state the scan should have seen.
+    pub(super) async fn still_fresh<'a>(
+        &self,
+        site: &str,
+        done: &'a [DirtySession],
+    ) -> anyhow::Result<BTreeSet<&'a str>> {
+        let mut fresh: BTreeSet<&str> = done.iter().filter(|d| d.fresh).map(|d| d.session_id.as_str()).collect();
+        if fresh.is_empty() {
+            return Ok(fresh);
+        }
+        let flagged: Vec<&str> = fresh.iter().copied().collect();
+        for chunk in flagged.chunks(CHUNK) {
+            let q = self
+                .client
+                .query(sql::sql(name::STATED_SESSIONS))
+                .bind(site)
+                .bind(Tuple(chunk));
+            for r in self.fetch::<SessionIdRow>(name::STATED_SESSIONS, q).await? {
+                fresh.remove(r.session_id.as_str());
+            }
+        }
+        Ok(fresh)
     }
 
     /// [`Self::write_parts`], where the old rows of the sessions of `fresh` (never written)

@@ -42,6 +42,7 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (DIRTY_SESSIONS, columns::<DirtySessionRow>()),
         (OLDEST_DIRTY_MARK, columns::<OldestDirtyRow>()),
         (SESSIONS_IN_DAYS, columns::<SessionIdRow>()),
+        (STATED_SESSIONS, columns::<SessionIdRow>()),
         (SESSION_EVENTS, columns::<RecordRow>()),
         (SEGMENT_SESSIONS, columns::<SessionIdRow>()),
         (ROLLUP_DAYS, columns::<DayRow>()),
