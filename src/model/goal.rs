@@ -21,6 +21,15 @@ impl FunnelStep {
         }
     }
 
+    /// The step as written in a goal or `?steps=`: its page key, or `event:<name>`
+    /// ([`FunnelStep::parse`] of it gives it back).
+    pub fn name(&self) -> String {
+        match self {
+            FunnelStep::Page(p) => p.clone(),
+            FunnelStep::Event(e) => format!("event:{e}"),
+        }
+    }
+
     /// Whether a timeline step is this step.
     pub fn matches(&self, step: &Step) -> bool {
         match self {
@@ -101,13 +110,12 @@ impl Goal {
     /// The goal written as in settings: a page key, `event:<name>` or
     /// `funnel:<step>,<step>,…` ([`Goal::parse`] of it gives it back).
     pub fn to_setting(&self) -> String {
-        let step = |s: &FunnelStep| match s {
-            FunnelStep::Page(p) => p.clone(),
-            FunnelStep::Event(e) => format!("event:{e}"),
-        };
         match self {
-            Goal::Step(s) => step(s),
-            Goal::Funnel(steps) => format!("funnel:{}", steps.iter().map(step).collect::<Vec<_>>().join(",")),
+            Goal::Step(s) => s.name(),
+            Goal::Funnel(steps) => format!(
+                "funnel:{}",
+                steps.iter().map(FunnelStep::name).collect::<Vec<_>>().join(",")
+            ),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The rows the rollups produce and the warehouse stores: per session and per (day,
-//! device, bot, key), with their dimensions. Computed in [`crate::rollup`], summed in
-//! [`crate::http::query`].
+//! device, bot, key), with their dimensions. Computed by the rollups (`src/rollup/`), summed in
+//! the query API (`src/http/query/`).
 
 use crate::event::DeviceClass;
 use serde::{Deserialize, Serialize};
@@ -340,7 +340,7 @@ pub struct SurveyRow {
 /// (survey, answered, dismissed_at, dismissed). An additive part: impressions, responses,
 /// completions, dismissals and the reach of each question are sums of `sessions` over the
 /// rows that match, made at query time against the survey's definition
-/// ([`crate::http::query::voc`]), so a changed definition needs no recompute.
+/// (`GET …/voc`, `src/http/query/voc.rs`), so a changed definition needs no recompute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReachRow {
     pub dims: Dims,

@@ -68,14 +68,6 @@ pub struct NpsRegression {
     pub answers: u64,
 }
 
-/// A step as written in a goal: a page key, or `event:<name>`.
-pub fn step_name(s: &FunnelStep) -> String {
-    match s {
-        FunnelStep::Page(p) => p.clone(),
-        FunnelStep::Event(e) => format!("event:{e}"),
-    }
-}
-
 /// Per day the sessions that reached each step of a funnel of `n_steps` steps (index k:
 /// reached step k + 1), from the goal rows ([`GoalKind::Step`] rows; others are ignored).
 pub fn step_counts<'a>(rows: impl IntoIterator<Item = &'a GoalRow>, n_steps: usize) -> BTreeMap<i64, Vec<u64>> {
@@ -134,8 +126,8 @@ pub fn step_regressions<'a>(
         if let Some((v, med, min, n)) = verdict(last_day) {
             out.push(StepRegression {
                 step: k + 1,
-                from: step_name(&steps[k - 1]),
-                to: step_name(&steps[k]),
+                from: steps[k - 1].name(),
+                to: steps[k].name(),
                 since: run_since(last_day, tz, |d| verdict(d).is_some()),
                 conversion_pct: round1(v),
                 baseline_median_pct: round1(med),

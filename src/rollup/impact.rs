@@ -205,19 +205,21 @@ pub fn goal_rows(
     answers: &[AnswerRow],
     goal: Option<(&str, &Goal)>,
 ) -> Vec<GoalRow> {
-    let row = |s: &SessionRow, raw: &str, kind: GoalKind, step: u32, key: Key, conv: bool| GoalRow {
+    // One session's row of `kind`; `at` = (page, selector, zone, survey), "" where none.
+    type At<'a> = (&'a str, &'a str, &'a str, &'a str);
+    let row = |s: &SessionRow, raw: &str, kind: GoalKind, step: u32, at: At, conv: bool| GoalRow {
         dims: s.dims,
         goal: raw.to_string(),
         kind,
         step,
-        page: key.1.to_string(),
-        selector: key.2.to_string(),
-        zone: key.3.to_string(),
-        survey: key.4.to_string(),
+        page: at.0.to_string(),
+        selector: at.1.to_string(),
+        zone: at.2.to_string(),
+        survey: at.3.to_string(),
         sessions: 1,
         converted: u64::from(conv),
     };
-    let none: Key = (Signal::RageClick, "", "", "", "");
+    let none: At = ("", "", "", "");
     let Some((raw, goal)) = goal else {
         return sessions
             .iter()
@@ -282,10 +284,17 @@ pub fn goal_rows(
             pages.insert(k.1);
         }
         for p in &pages {
-            out.push(row(s, raw, GoalKind::View, 0, (Signal::RageClick, p, "", "", ""), conv));
+            out.push(row(s, raw, GoalKind::View, 0, (p, "", "", ""), conv));
         }
-        for k in &keys {
-            out.push(row(s, raw, GoalKind::Signal(k.0), 0, *k, conv));
+        for &(signal, page, selector, zone, survey) in &keys {
+            out.push(row(
+                s,
+                raw,
+                GoalKind::Signal(signal),
+                0,
+                (page, selector, zone, survey),
+                conv,
+            ));
         }
     }
     out

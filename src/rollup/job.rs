@@ -83,7 +83,7 @@ pub fn site_signals(r: &DayRollup, goal_steps: Option<&[super::FunnelStep]>) -> 
         for k in 1..steps.len() {
             if reached[k - 1] > 0 {
                 s.steps.push((
-                    format!("{} {}", k + 1, super::baselines::step_name(&steps[k])),
+                    format!("{} {}", k + 1, steps[k].name()),
                     reached[k - 1],
                     reached[k] as f64 * 100.0 / reached[k - 1] as f64,
                 ));
@@ -417,21 +417,16 @@ async fn read_signals(
         segment: Default::default(),
     };
     let mut r = warehouse.read_rollup(&q).await?;
-    let goal = rules
-        .goal
-        .as_deref()
-        .and_then(|raw| Some((raw, super::impact::Goal::parse(raw).ok()?)));
-    let steps = match goal {
-        Some((raw, goal @ super::impact::Goal::Funnel(_))) => {
-            r.goal = super::impact::read_goal_rows(warehouse, &q, raw, &goal).await?;
-            match goal {
-                super::impact::Goal::Funnel(steps) => Some(steps),
-                super::impact::Goal::Step(_) => None,
-            }
+    let raw = rules.goal.as_deref().unwrap_or_default();
+    let goal = super::impact::Goal::parse(raw).ok();
+    let steps = match &goal {
+        Some(g @ super::impact::Goal::Funnel(steps)) => {
+            r.goal = super::impact::read_goal_rows(warehouse, &q, raw, g).await?;
+            Some(steps.as_slice())
         }
         _ => None,
     };
-    Ok(site_signals(&r, steps.as_deref()))
+    Ok(site_signals(&r, steps))
 }
 
 /// Run [`run_once_on`] over what `owner` owns every `every`, and retention every hour, both on

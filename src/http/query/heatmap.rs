@@ -164,20 +164,27 @@ pub async fn problems(
     let sc = scope(&key, &f, &state)?;
     let n = parse_limit(m.limit.as_deref(), 50, 500)?;
     let split = super::segments::SplitBy::parse(&sp)?;
+    // The site's goal, parsed once: for the funnel baselines and for sort=impact.
+    let site_goal = match sc.site.settings.rules.goal.clone() {
+        None => None,
+        Some(raw) => Some(Goal::parse(&raw).map(|g| (raw, g))),
+    };
     let goal = match m.sort.as_deref() {
         None | Some("score") => None,
-        Some("impact") => {
-            let raw = sc.site.settings.rules.goal.clone().ok_or_else(|| {
-                ApiError::bad(
-                    "settings.rules.goal",
-                    "sort=impact needs the site's goal: a page key, event:<name> or funnel:<step>,…",
-                )
-            })?;
-            let goal = Goal::parse(&raw).map_err(|r| ApiError::bad("settings.rules.goal", &r))?;
-            Some((raw, goal))
-        }
+        Some("impact") => Some(
+            site_goal
+                .clone()
+                .ok_or_else(|| {
+                    ApiError::bad(
+                        "settings.rules.goal",
+                        "sort=impact needs the site's goal: a page key, event:<name> or funnel:<step>,…",
+                    )
+                })?
+                .map_err(|r| ApiError::bad("settings.rules.goal", &r))?,
+        ),
         Some(_) => return Err(ApiError::bad("sort", "must be score or impact")),
     };
+    let site_goal = site_goal.and_then(Result::ok);
     let r = state
         .warehouse
         .read_rollup(&sc.query(vec![Part::Problems], None))
@@ -235,13 +242,6 @@ pub async fn problems(
     };
     // The goal funnel's step conversion and the NPS against their daily baselines, at the
     // same last day (day totals: the goal part and the survey rows).
-    let site_goal = sc
-        .site
-        .settings
-        .rules
-        .goal
-        .clone()
-        .and_then(|raw| Goal::parse(&raw).ok().map(|g| (raw, g)));
     let lookback = RollupQuery {
         from_day: crate::model::days::days_before(last_day, LOOKBACK_DAYS, sc.tz()),
         ..sc.query(vec![Part::Surveys], None)
