@@ -116,6 +116,9 @@ impl Drop for TestApp {
 /// [`app::SITES_REFRESH_EVERY`]).
 pub const SITES_REFRESH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// How long [`TestServer::start`] waits for the server to listen before it fails.
+pub const START_WAIT: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// The sink's consumer of a [`TestServer`], opened on first use.
 type SinkConsumer = Arc<tokio::sync::Mutex<Option<Box<dyn Consumer>>>>;
 
@@ -174,9 +177,16 @@ impl TestServer {
                 }
             })
         });
-        let s = rx
-            .recv()
-            .map_err(|_| anyhow::anyhow!("the test server thread ended during start-up"))??;
+        let s = match rx.recv_timeout(START_WAIT) {
+            Ok(started) => started?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => anyhow::bail!(
+                "the test server did not listen within {} s (connecting its backends)",
+                START_WAIT.as_secs()
+            ),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                anyhow::bail!("the test server thread ended during start-up")
+            }
+        };
         Ok(TestServer {
             port: s.port,
             data_dir: dir,
@@ -263,13 +273,23 @@ impl TestServer {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
-    /// Run `f` on the server's runtime (where its backends' connections live) and wait for it.
+    /// Run `f` on the server's runtime (where its backends' connections live) and wait for it
+    /// (panics after [`START_WAIT`]: a test fails rather than hangs).
     pub fn block_on<T: Send + 'static>(&self, f: impl std::future::Future<Output = T> + Send + 'static) -> T {
         let (tx, rx) = std::sync::mpsc::channel();
         self.rt.spawn(async move {
             let _ = tx.send(f.await);
         });
-        rx.recv().expect("the test server's runtime stopped")
+        match rx.recv_timeout(START_WAIT) {
+            Ok(v) => v,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!(
+                    "a call on the test server's runtime took over {} s",
+                    START_WAIT.as_secs()
+                )
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the test server's runtime stopped"),
+        }
     }
 
     /// Store what the log holds now in the warehouse ([`crate::sink::drain`] with the sink's

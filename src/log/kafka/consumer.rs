@@ -261,17 +261,41 @@ impl Consumer for KafkaConsumer {
     }
 }
 
+/// How long dropping a [`KafkaConsumer`] waits for it to leave its group before leaving the
+/// close to a background thread (librdkafka's close can block without end, e.g.
+/// fede1024/rust-rdkafka#509, so nothing may wait on it unbounded).
+pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
 impl Drop for KafkaConsumer {
+    /// Leave the group (so the others get its partitions at once) on a thread of its own, and
+    /// wait at most [`CLOSE_WAIT`] for it: off the async threads when there are some (a
+    /// runtime shutting down then waits that long at most), inline otherwise.
     fn drop(&mut self) {
-        // Closing leaves the group (so the others get its partitions at once) and blocks
-        // while it talks to the broker: do it off the async threads when there are some.
-        if let Some(c) = self.inner.take() {
-            match tokio::runtime::Handle::try_current() {
-                Ok(h) => {
-                    h.spawn_blocking(move || drop(c));
-                }
-                Err(_) => drop(c),
+        let Some(c) = self.inner.take() else { return };
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let closer = std::thread::Builder::new()
+            .name("kafka-consumer-close".into())
+            .spawn(move || {
+                drop(c);
+                let _ = done_tx.send(());
+            });
+        if let Err(e) = closer {
+            tracing::warn!(error = %e, "no thread to close the kafka consumer on; it is left open");
+            return;
+        }
+        let group = self.group.clone();
+        let wait = move || {
+            if done_rx.recv_timeout(CLOSE_WAIT).is_err() {
+                tracing::warn!(
+                    group = %group,
+                    waited_ms = CLOSE_WAIT.as_millis() as u64,
+                    "kafka consumer did not leave its group in time; it goes on closing in the background"
+                );
             }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => drop(h.spawn_blocking(wait)),
+            Err(_) => wait(),
         }
     }
 }

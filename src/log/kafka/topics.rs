@@ -61,7 +61,11 @@ pub async fn ensure_topic(cfg: &KafkaConfig, topic: &str, partitions: i32) -> an
     .await?
 }
 
-/// Create the two topics; "already exists" is fine. Then wait until the metadata shows them.
+/// How long one topic creation request may take before it is asked again.
+const CREATE_TOPICS_WAIT: Duration = Duration::from_secs(20);
+
+/// Create the events and dead-letter topics ("already exists" is fine; bounded: at most 3 requests of
+/// [`CREATE_TOPICS_WAIT`]) and wait until the metadata shows both.
 pub(super) async fn create_topics(cfg: &KafkaConfig, events: &str, deadletter: &str) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = cfg
         .client_config()
@@ -74,10 +78,24 @@ pub(super) async fn create_topics(cfg: &KafkaConfig, events: &str, deadletter: &
     let opts = AdminOptions::new()
         .request_timeout(Some(Duration::from_secs(10)))
         .operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin
-        .create_topics(topics.iter(), &opts)
-        .await
-        .with_context(|| format!("creating kafka topics on {}", cfg.brokers))?;
+    // The request has its own timeouts, but the admin future has been seen never to resolve
+    // (a CI run waited 70 min): bound the wait and ask again.
+    let mut attempt = 0;
+    let results = loop {
+        attempt += 1;
+        match tokio::time::timeout(CREATE_TOPICS_WAIT, admin.create_topics(topics.iter(), &opts)).await {
+            Ok(r) => break r.with_context(|| format!("creating kafka topics on {}", cfg.brokers))?,
+            Err(_) if attempt < 3 => {
+                tracing::warn!(brokers = %cfg.brokers, attempt, "kafka did not answer the topic creation in time; asking again")
+            }
+            Err(_) => anyhow::bail!(
+                "creating kafka topics on {}: no answer in {} attempts of {} s",
+                cfg.brokers,
+                attempt,
+                CREATE_TOPICS_WAIT.as_secs()
+            ),
+        }
+    };
     for r in results {
         match r {
             Ok(name) => tracing::info!(topic = %name, "kafka topic created"),
