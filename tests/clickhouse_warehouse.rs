@@ -1175,13 +1175,13 @@ async fn clickhouse_fills_new_rollup_tables_after_an_upgrade() {
     let (u, d) = (url.clone(), db.clone());
     new_rollup_tables_are_filled_from_stored_events(w, |_| async move {
         // The database of a build before migration 5 (no journeys and problems tables, so
-        // neither 5 nor the later 7 and 8 applied): applying them again recreates every
+        // neither 5 nor the later 7, 8 and 11 applied): applying them again recreates every
         // rollup table (7: rollup_sessions with the segment, 8: the layout keys) and marks
-        // every session.
+        // every session; 11 fills the day totals from what is then stored.
         let c = raw_client(&u).with_database(&d);
         run(&c, "DROP TABLE rollup_journeys").await;
         run(&c, "DROP TABLE rollup_problems").await;
-        unrecord_migrations(&c, "5, 7, 8").await;
+        unrecord_migrations(&c, "5, 7, 8, 11").await;
         let w: std::sync::Arc<dyn Warehouse> = ClickHouseWarehouse::connect(&u, &d).await.unwrap();
         w
     })
@@ -1212,7 +1212,7 @@ async fn clickhouse_fills_the_layout_keyed_tables_after_migration_8() {
              ORDER BY (site, day, session_id, device, bot, page) SETTINGS index_granularity = 512",
         )
         .await;
-        unrecord_migrations(&c, "8").await;
+        unrecord_migrations(&c, "8, 11").await;
         let w: std::sync::Arc<dyn Warehouse> = ClickHouseWarehouse::connect(&u, &d).await.unwrap();
         w
     })

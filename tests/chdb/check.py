@@ -174,6 +174,14 @@ class Http:
         self.db = db
 
 
+# The per-session additive tables with a day-total table `<name>_day`: the tables migration
+# 0011 creates one for (sql.rs DAY_TOTAL_TABLES, which a unit test ties to the same file).
+DAY_TOTAL_TABLES = re.findall(
+    r"^CREATE TABLE IF NOT EXISTS (rollup_\w+)_day$",
+    open(os.path.join(CH_DIR, "migrations", "0011_day_totals.sql")).read(),
+    re.M,
+)
+
 # What sql.rs `segmented` puts the segment semi-join after.
 RANGE_WHERE = "WHERE site = ? AND day >= ? AND day < ?"
 
@@ -247,6 +255,24 @@ def main():
     for q in queries:
         if q["insert"]:
             step(f"{q['name']} (insert into {q['insert']})", lambda q=q: check_insert(q))
+    # Each insert into a per-session additive table reached its day-total table through the
+    # materialized view of migration 0011 (sql.rs DAY_TOTAL_TABLES).
+    def check_fed(table):
+        n = int(ch.run(f"SELECT count() FROM {table}_day", "TSV").strip())
+        if n < 1:
+            raise RuntimeError(f"{table}_day has no row after an insert into {table}")
+    for table in DAY_TOTAL_TABLES:
+        step(f"{table}_day is fed by its materialized view", lambda t=table: check_fed(t))
+    # The day-total variants (sql.rs `day_totals`), before the statements below delete rows:
+    # every sum_* and retention delete of an additive table, over its `_day` table.
+    def day_variant(q):
+        named = [t for t in DAY_TOTAL_TABLES if re.search(rf"\b{t}\b", q["sql"])]
+        if len(named) != 1 or not (q["name"].startswith("sum_") or q["name"].startswith("delete_rollup_")):
+            return None
+        return dict(q, sql=re.sub(rf"\b{named[0]}\b", named[0] + "_day", q["sql"]))
+    variants = [v for v in (day_variant(q) for q in queries if not q["insert"]) if v]
+    for v in sorted(variants, key=lambda v: v["name"].startswith("delete_")):
+        step(f"{v['name']} (day totals)", lambda q=v: check_query(q))
     for q in queries:
         if not q["insert"] and q["name"] != "create_database":
             step(q["name"], lambda q=q: check_query(q))

@@ -57,6 +57,17 @@
 //!   whose integer counters are all 0 (`HAVING`); merges remove such rows too. `el_x_sum` and
 //!   `el_y_sum` are `Float64` sums: exact for the binary fractions the tests use, otherwise
 //!   within rounding of the order of additions (and reset to 0 when `el_n` is 0).
+//!   **Day totals:** each of these tables has a twin `<table>_day` without `session_id`
+//!   (migration `0011_day_totals.sql`), a `SummingMergeTree` keyed by (site, day, device,
+//!   bot, key) that a materialized view feeds with every row inserted into the per-session
+//!   table, in the same INSERT. As those rows are the `new − net` deltas, the twin holds
+//!   the day's sums. A read without a segment filter sums the twin ([`sql::sums`]), so it
+//!   costs the day's distinct keys rather than its sessions; with a segment filter it sums
+//!   the per-session table over the segment's sessions. Retention deletes both. The one
+//!   gap: should the server write the per-session rows of an INSERT and then fail in the
+//!   view (it then reports the INSERT as failed), the retry finds the delta already in
+//!   the net rows and the twin misses it; the server errors that can do this (memory
+//!   limits, too many parts) also fail most INSERTs outright, which are retried whole.
 //! - **Per-session parts** (sessions, session details, answers, feedback): one row per key
 //!   ((site, day, session_id, session key or event id)), `ReplacingMergeTree(gen)` with a
 //!   `deleted` tombstone. A replace reads the session's live rows (newest `gen` per key, not
@@ -277,6 +288,22 @@ const ROLLUP_DELETES: [&str; 15] = [
     name::DELETE_ROLLUP_FEEDBACK_BEFORE,
     name::DELETE_ROLLUP_JOURNEYS_BEFORE,
     name::DELETE_ROLLUP_PROBLEMS_BEFORE,
+    name::DELETE_ROLLUP_REACH_BEFORE,
+    name::DELETE_ROLLUP_GOAL_BEFORE,
+];
+
+/// The retention deletes of the additive parts, run again on their day-total tables
+/// ([`sql::day_totals`]).
+const ADDITIVE_DELETES: [&str; 11] = [
+    name::DELETE_ROLLUP_PAGES_BEFORE,
+    name::DELETE_ROLLUP_GRID_BEFORE,
+    name::DELETE_ROLLUP_ELEMENTS_BEFORE,
+    name::DELETE_ROLLUP_EL_CELLS_BEFORE,
+    name::DELETE_ROLLUP_SCROLL_BEFORE,
+    name::DELETE_ROLLUP_JOURNEYS_BEFORE,
+    name::DELETE_ROLLUP_PROBLEMS_BEFORE,
+    name::DELETE_ROLLUP_ZONES_BEFORE,
+    name::DELETE_ROLLUP_SURVEYS_BEFORE,
     name::DELETE_ROLLUP_REACH_BEFORE,
     name::DELETE_ROLLUP_GOAL_BEFORE,
 ];

@@ -1109,6 +1109,58 @@ FROM
     SELECT count() AS n FROM rollup_goal WHERE site = ? AND day < ?
 );
 
+-- name: day_rows_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- arg: 'site-a'
+-- arg: 1764374400000
+-- returns: rows UInt64
+-- The rows of the day-total tables (migration 0011) before a day: what the retention
+-- deletes of sql::day_totals wait for.
+SELECT toUInt64(sum(n)) AS rows
+FROM
+(
+    SELECT count() AS n FROM rollup_pages_day WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_grid_day WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_elements_day WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_el_cells_day WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_scroll_day WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_journeys_day WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_problems_day WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_zones_day WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_surveys_day WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_reach_day WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_goal_day WHERE site = ? AND day < ?
+);
+
 -- name: count_events
 -- arg: 'site-a'
 -- returns: events UInt64

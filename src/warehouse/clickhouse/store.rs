@@ -196,10 +196,11 @@ impl Warehouse for ClickHouseWarehouse {
         let site = q.site.as_str();
         let filter = q.page.is_some() as u8;
         let page = q.page.as_deref().unwrap_or("");
-        // Additive parts: sums per (day, device, bot, key) over sessions; with a segment
-        // filter, over the segment's sessions (`segment_sessions` as a semi-join).
+        // Additive parts: sums per (day, device, bot, key) of the day-total tables; with a
+        // segment filter, of the per-session tables over the segment's sessions
+        // (`segment_sessions` as a semi-join).
         let sums = |op: &'static str, paged: bool| {
-            let query = self.client.query(&sql::segmented(op, &q.segment));
+            let query = self.client.query(&sql::sums(op, &q.segment));
             let query = bind_segment(query.bind(site).bind(q.from_day).bind(q.to_day), q);
             if paged {
                 query.bind(filter).bind(page)
@@ -461,14 +462,31 @@ impl Warehouse for ClickHouseWarehouse {
         };
         self.delete_replay(site, before_day, name::DELETE_REPLAY_BEFORE, name::COUNT_REPLAY_BEFORE)
             .await?;
+        let day_rows = || async {
+            let mut q = self.client.query(sql::sql(name::DAY_ROWS_BEFORE));
+            for _ in sql::DAY_TOTAL_TABLES {
+                q = q.bind(site).bind(before_day);
+            }
+            anyhow::Ok(
+                self.fetch::<RowsCountRow>(name::DAY_ROWS_BEFORE, q)
+                    .await?
+                    .first()
+                    .map(|r| r.rows)
+                    .unwrap_or(0),
+            )
+        };
         let before = count().await?;
         for op in std::iter::once(name::DELETE_EVENTS_BEFORE).chain(ROLLUP_DELETES.iter().copied()) {
             let q = self.client.query(sql::sql(op)).bind(site).bind(before_day);
             timed(op, q.execute()).await?;
         }
+        for op in ADDITIVE_DELETES {
+            let q = self.client.query(&sql::day_totals(op)).bind(site).bind(before_day);
+            timed(op, q.execute()).await?;
+        }
         // Mutations run in the background: wait for the raw events and rollup rows to be gone.
         self.wait_for("the retention delete", || async {
-            Ok(count().await? == 0 && rollup_rows().await? == 0)
+            Ok(count().await? == 0 && rollup_rows().await? == 0 && day_rows().await? == 0)
         })
         .await?;
         Ok(before)
