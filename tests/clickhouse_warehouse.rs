@@ -712,15 +712,42 @@ fn list_mix() -> Vec<Event> {
 /// by page, what the definition gives over all rows (`list_sessions_by_reading`).
 #[tokio::test]
 async fn sqlite_lists_sessions_by_sql_like_the_definition() {
-    use sightline::rollup::zones::{Has, SessionFilter};
-    use sightline::warehouse::{list_sessions_by_reading, SessionsQuery};
     let dir = tempfile::tempdir().unwrap();
     let w = SqliteWarehouse::open(dir.path()).unwrap();
+    lists_sessions_like_the_definition(w).await;
+}
+
+/// The ClickHouse sessions list (`listed_sessions`: count and page on the server, then the
+/// page's rows) gives, page by page, what the definition gives over all rows.
+#[tokio::test]
+async fn clickhouse_lists_sessions_by_sql_like_the_definition() {
+    let Some(url) = clickhouse_url("clickhouse_lists_sessions_by_sql_like_the_definition") else {
+        return;
+    };
+    let db = fresh_database("list");
+    let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
+    lists_sessions_like_the_definition(w).await;
+    drop_database(&url, &db).await;
+}
+
+async fn lists_sessions_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
+    use sightline::model::segment::{Dimension, SegmentFilter};
+    use sightline::rollup::zones::{Has, SessionFilter};
+    use sightline::warehouse::{list_sessions_by_reading, SessionsQuery};
     w.put_site(&site(SA, "A")).await.unwrap();
     w.insert_events(&list_mix()).await.unwrap();
     while rollup_pass(w.as_ref()).await > 0 {}
     let mut checked = 0;
-    for device in [None, Some(DeviceClass::Desktop), Some(DeviceClass::Mobile)] {
+    let everyone = SegmentFilter::default();
+    let direct = everyone.with(Dimension::Channel, "direct");
+    let nobody = everyone.with(Dimension::Browser, "no such browser");
+    for (device, segment) in [
+        (None, &everyone),
+        (Some(DeviceClass::Desktop), &everyone),
+        (Some(DeviceClass::Mobile), &everyone),
+        (None, &direct),
+        (None, &nobody),
+    ] {
         for bots in [false, true] {
             for has in [
                 vec![],
@@ -735,7 +762,7 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
                     to_day: D1,
                     device,
                     bots,
-                    segment: Default::default(),
+                    segment: segment.clone(),
                     filter: SessionFilter {
                         page: None,
                         selector: None,
@@ -796,6 +823,17 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
         ..all
     };
     assert_eq!(w.list_sessions(&next_day).await.unwrap().total, 0);
+    // The segment conditions were met by some sessions, not only by none.
+    let direct_only = SessionsQuery {
+        segment: direct.clone(),
+        ..next_day.clone()
+    };
+    let direct_only = SessionsQuery {
+        from_day: D0,
+        to_day: D1,
+        ..direct_only
+    };
+    assert!(w.list_sessions(&direct_only).await.unwrap().total > 0);
     assert!(checked > 200, "{checked}");
 }
 

@@ -276,12 +276,12 @@ def main():
     for q in queries:
         if not q["insert"] and q["name"] != "create_database":
             step(q["name"], lambda q=q: check_query(q))
-    # The segment semi-join (store.rs / sql.rs `segmented`): every statement with the range
+    # The segment semi-join (store.rs / sql.rs `segmented`): every sum_* and read_* with the range
     # condition, with `session_id IN (<segment_sessions>)` after it, as a query with a
     # segment filter sends it; the placeholders of the semi-join follow the range's three.
     seg = by_name["segment_sessions"]
     for q in queries:
-        if q["insert"] or RANGE_WHERE not in q["sql"] or q["name"] == "segment_sessions":
+        if q["insert"] or RANGE_WHERE not in q["sql"] or not q["name"].startswith(("sum_", "read_")):
             continue
         composed = dict(q, sql=q["sql"].replace(RANGE_WHERE, f"{RANGE_WHERE} AND session_id IN ({seg['sql']})", 1),
                         args=q["args"][:3] + seg["args"] + q["args"][3:])

@@ -107,6 +107,7 @@ pub mod sql;
 
 mod client;
 mod convert;
+mod list;
 mod replay;
 mod store;
 mod writes;

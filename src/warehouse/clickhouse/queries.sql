@@ -727,6 +727,98 @@ FROM
 )
 WHERE deleted = 0;
 
+-- name: listed_sessions
+-- arg: 1
+-- arg: 1714560000000
+-- arg: 1714560000000
+-- arg: 'k'
+-- arg: 51
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 'desktop'
+-- arg: 'desktop'
+-- arg: 0
+-- arg: 0
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: 'Chrome'
+-- arg: 'Chrome'
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 1
+-- arg: 0
+-- returns: total UInt64, page_day Array(Int64), page_session_id Array(String), page_session_key Array(String), page_start Array(Int64)
+-- The sessions list without a page or element filter (crate::warehouse::SessionsQuery,
+-- whose list_of_rows is the definition), in one pass: how many sessions it lists, and one
+-- page of them, newest first (start, then session key, descending) after a cursor (1 to
+-- use it, its start twice and its key) and at most a number of them. Listed: the live
+-- session rows (newest gen per key) of the days, of one device class ('' for all), bots
+-- only when asked (1), with feedback when asked (1), in the segment ('' for any value),
+-- whose live detail row has a page, and rage / dead clicks on one when asked (1). The
+-- page's rows are then read by live_sessions and live_session_details.
+SELECT
+    total,
+    arrayMap(x -> x.3, page) AS page_day,
+    arrayMap(x -> x.4, page) AS page_session_id,
+    arrayMap(x -> x.2, page) AS page_session_key,
+    arrayMap(x -> x.1, page) AS page_start
+FROM
+(
+SELECT
+    toUInt64(count()) AS total,
+    arraySlice(arrayReverseSort(groupArrayIf((start_ts, session_key, day, session_id),
+        ? = 0 OR start_ts < ? OR (start_ts = ? AND session_key < ?))), 1, ?) AS page
+FROM
+(
+    SELECT day, session_id, session_key,
+        argMax(start_ts, gen) AS start_ts,
+        argMax(deleted, gen) AS gone,
+        argMax(device, gen) AS device_class,
+        argMax(bot, gen) AS is_bot,
+        argMax(feedback, gen) AS feedbacks,
+        argMax(channel, gen) AS s_channel,
+        argMax(referrer, gen) AS s_referrer,
+        argMax(utm_source, gen) AS s_utm_source,
+        argMax(utm_medium, gen) AS s_utm_medium,
+        argMax(utm_campaign, gen) AS s_utm_campaign,
+        argMax(browser, gen) AS s_browser,
+        argMax(os, gen) AS s_os,
+        argMax(language, gen) AS s_language
+    FROM rollup_sessions
+    WHERE site = ? AND day >= ? AND day < ?
+    GROUP BY day, session_id, session_key
+    HAVING gone = 0 AND (? = '' OR device_class = ?) AND (? = 1 OR is_bot = 0) AND (? = 0 OR feedbacks > 0)
+        AND (? = '' OR s_channel = ?) AND (? = '' OR s_referrer = ?) AND (? = '' OR s_utm_source = ?) AND (? = '' OR s_utm_medium = ?) AND (? = '' OR s_utm_campaign = ?) AND (? = '' OR s_browser = ?) AND (? = '' OR s_os = ?) AND (? = '' OR s_language = ?)
+) AS listed
+ALL INNER JOIN
+(
+    SELECT day, session_id, session_key,
+        argMax(deleted, gen) AS gone,
+        argMax(length(page_page), gen) AS pages,
+        argMax(arrayExists(x -> x > 0, page_rage_clicks), gen) AS rage,
+        argMax(arrayExists(x -> x > 0, page_dead_clicks), gen) AS dead
+    FROM rollup_session_details
+    WHERE site = ? AND day >= ? AND day < ?
+    GROUP BY day, session_id, session_key
+    HAVING gone = 0 AND pages > 0 AND (? = 0 OR rage = 1) AND (? = 0 OR dead = 1)
+) AS with_pages
+USING (day, session_id, session_key)
+);
+
 -- name: insert_session_details
 -- insert: rollup_session_details
 -- columns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, page_page Array(String), page_pageviews Array(UInt32), page_clicks Array(UInt32), page_rage_clicks Array(UInt32), page_dead_clicks Array(UInt32), page_quick_backs Array(UInt32), el_page Array(String), el_selector Array(String), el_zone Array(String), el_clicks Array(UInt32), el_rage_clicks Array(UInt32), el_dead_clicks Array(UInt32), replay_recording_id Array(String), replay_started_at Array(Int64), replay_ended_at Array(Int64), replay_pages Array(UInt32), replay_events Array(UInt32), replay_bytes Array(UInt64), replay_clicks Array(UInt32), replay_errors Array(UInt32), negative_feedback UInt32

@@ -247,6 +247,17 @@ rows! {
         rows: u64,
     }
 
+    /// The row of `listed_sessions`: how many sessions the list has, and one page of them
+    /// as parallel arrays (day, session id, session key, start ms), in list order.
+    #[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+    pub struct ListedCh {
+        total: u64,
+        page_day: Vec<i64>,
+        page_session_id: Vec<String>,
+        page_session_key: Vec<String>,
+        page_start: Vec<i64>,
+    }
+
     /// A row of `rollup_sessions` (`insert_sessions`, `live_sessions`, `read_sessions`):
     /// [`crate::model::rows::SessionRow`], its steps as parallel arrays.
     #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
@@ -422,41 +433,8 @@ pub trait Additive: Clone {
     fn is_zero(&self) -> bool;
 }
 
-/// A table of a per-session part: one row per key, the highest `gen` wins, `deleted` = 1
-/// is a tombstone.
-pub trait PerSession: Clone + PartialEq {
-    /// (day, session_id, session key or event id).
-    type Key: Ord + Clone;
-    fn key(&self) -> Self::Key;
-    fn session_id(&self) -> &str;
-    fn gen(&self) -> u64;
-    fn set_gen(&mut self, gen: u64);
-    fn set_deleted(&mut self);
-}
-
-macro_rules! per_session {
-    ($($t:ident by $k:ident),* $(,)?) => { $(
-        impl PerSession for $t {
-            type Key = (i64, String, String);
-            fn key(&self) -> Self::Key {
-                (self.day, self.session_id.clone(), self.$k.clone())
-            }
-            fn session_id(&self) -> &str {
-                &self.session_id
-            }
-            fn gen(&self) -> u64 {
-                self.gen
-            }
-            fn set_gen(&mut self, gen: u64) {
-                self.gen = gen;
-            }
-            fn set_deleted(&mut self) {
-                self.deleted = 1;
-            }
-        }
-    )* };
-}
-per_session!(SessionsCh by session_key, DetailsCh by session_key, AnswersCh by id, FeedbackCh by id);
+mod per_session;
+pub use per_session::PerSession;
 
 macro_rules! additive {
     ($(

@@ -179,6 +179,7 @@ pub mod name {
     pub const DELETE_ROLLUP_FEEDBACK_BEFORE: &str = "delete_rollup_feedback_before";
     pub const ROLLUP_ROWS_BEFORE: &str = "rollup_rows_before";
     pub const DAY_ROWS_BEFORE: &str = "day_rows_before";
+    pub const LISTED_SESSIONS: &str = "listed_sessions";
     pub const INSERT_REPLAY_CHUNKS: &str = "insert_replay_chunks";
     pub const REPLAY_PARTS: &str = "replay_parts";
     pub const REPLAY_PART_META: &str = "replay_part_meta";
@@ -286,6 +287,7 @@ pub mod name {
         DELETE_ROLLUP_FEEDBACK_BEFORE,
         ROLLUP_ROWS_BEFORE,
         DAY_ROWS_BEFORE,
+        LISTED_SESSIONS,
         INSERT_REPLAY_CHUNKS,
         REPLAY_PARTS,
         REPLAY_PART_META,
@@ -473,128 +475,12 @@ pub fn sql(name: &str) -> &'static str {
     &get(name).sql
 }
 
-/// Where [`segmented`] puts the semi-join: the range condition every `sum_*` and `read_*`
-/// statement starts its `WHERE` with.
-const RANGE_WHERE: &str = "WHERE site = ? AND day >= ? AND day < ?";
-
-/// The SQL of `op`, with `AND session_id IN (<segment_sessions>)` after its range condition
-/// when `segment` has conditions (its placeholders then follow the range's three).
-pub fn segmented(op: &'static str, segment: &crate::model::segment::SegmentFilter) -> std::borrow::Cow<'static, str> {
-    let base = sql(op);
-    if segment.is_empty() {
-        return base.into();
-    }
-    debug_assert!(base.contains(RANGE_WHERE), "{op} has no range condition");
-    base.replacen(
-        RANGE_WHERE,
-        &format!("{RANGE_WHERE} AND session_id IN ({})", sql(name::SEGMENT_SESSIONS)),
-        1,
-    )
-    .into()
-}
-
-/// The per-session tables of the additive parts. Each has a day-total table `<name>_day`:
-/// the same columns but `session_id`, fed by a materialized view from every row inserted
-/// into it (migration `0011_day_totals.sql`; a unit test checks that they match).
-pub const DAY_TOTAL_TABLES: [&str; 11] = [
-    "rollup_pages",
-    "rollup_grid",
-    "rollup_elements",
-    "rollup_el_cells",
-    "rollup_scroll",
-    "rollup_journeys",
-    "rollup_problems",
-    "rollup_zones",
-    "rollup_surveys",
-    "rollup_reach",
-    "rollup_goal",
-];
-
-/// Whether `table` stands at byte `i` of `sql` as a whole name (not part of a longer one).
-fn names_at(sql: &str, table: &str, i: usize) -> bool {
-    let part_of_name = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    !part_of_name(sql[..i].chars().next_back()) && !part_of_name(sql[i + table.len()..].chars().next())
-}
-
-/// The one table of [`DAY_TOTAL_TABLES`] statement `op` reads or changes, if it names exactly
-/// one of them.
-fn additive_table_of(op: &str) -> Option<&'static str> {
-    let base = sql(op);
-    let mut named = DAY_TOTAL_TABLES
-        .iter()
-        .copied()
-        .filter(|t| base.match_indices(t).any(|(i, _)| names_at(base, t, i)));
-    match (named.next(), named.next()) {
-        (Some(t), None) => Some(t),
-        _ => None,
-    }
-}
-
-/// The SQL of `op` with its one per-session table of [`DAY_TOTAL_TABLES`] replaced by that
-/// table's day totals: the same sums (or retention delete) over a day's few key rows
-/// instead of every session's. Panics when `op` names none of them, or more than one.
-pub fn day_totals(op: &'static str) -> String {
-    let base = sql(op);
-    let table = additive_table_of(op).unwrap_or_else(|| panic!("{op} must name exactly one additive part's table"));
-    let mut out = String::with_capacity(base.len() + 8);
-    let mut last = 0;
-    for (i, _) in base.match_indices(table).filter(|(i, _)| names_at(base, table, *i)) {
-        out.push_str(&base[last..i]);
-        out.push_str(table);
-        out.push_str("_day");
-        last = i + table.len();
-    }
-    out.push_str(&base[last..]);
-    out
-}
-
-/// The SQL of a read over a range of days for `segment`: a `sum_*` of an additive part
-/// without segment conditions reads the part's day totals ([`day_totals`]); everything else
-/// reads as [`segmented`] says (the per-session table, narrowed to the segment's sessions
-/// when there are conditions).
-pub fn sums(op: &'static str, segment: &crate::model::segment::SegmentFilter) -> std::borrow::Cow<'static, str> {
-    if segment.is_empty() && op.starts_with("sum_") && additive_table_of(op).is_some() {
-        day_totals(op).into()
-    } else {
-        segmented(op, segment)
-    }
-}
+mod compose;
+pub use compose::*;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn day_totals_read_the_day_table_of_their_part_only() {
-        let pages = day_totals(name::SUM_PAGES);
-        assert!(pages.contains("FROM rollup_pages_day\n"), "{pages}");
-        assert!(!pages.contains("rollup_pages\n"), "{pages}");
-        // rollup_el_cells is not a prefix match of rollup_elements, nor the reverse.
-        assert!(day_totals(name::SUM_ELEMENTS).contains("FROM rollup_elements_day\n"));
-        assert!(day_totals(name::SUM_EL_CELLS).contains("FROM rollup_el_cells_day\n"));
-        // Reads of per-session rows keep their table.
-        let none = crate::model::segment::SegmentFilter::default();
-        assert_eq!(sums(name::READ_SESSIONS, &none), sql(name::READ_SESSIONS));
-        assert!(sums(name::SUM_GOAL, &none).contains("FROM rollup_goal_day\n"));
-        let goal = day_totals(name::DELETE_ROLLUP_GOAL_BEFORE);
-        assert_eq!(goal, "ALTER TABLE rollup_goal_day DELETE WHERE site = ? AND day < ?");
-        // The migration creates a day table and its view for exactly these tables.
-        let text = MIGRATIONS.iter().find(|m| m.version == 11).unwrap().text;
-        let created: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("CREATE TABLE IF NOT EXISTS "))
-            .map(|t| t.trim().trim_end_matches("_day"))
-            .collect();
-        assert_eq!(created, DAY_TOTAL_TABLES.to_vec());
-        for t in DAY_TOTAL_TABLES {
-            assert!(
-                text.contains(&format!(
-                    "CREATE MATERIALIZED VIEW IF NOT EXISTS {t}_day_mv TO {t}_day AS"
-                )),
-                "{t}"
-            );
-        }
-    }
 
     #[test]
     fn queries_sql_parses_and_every_used_name_exists() {

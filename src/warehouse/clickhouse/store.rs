@@ -363,6 +363,17 @@ impl Warehouse for ClickHouseWarehouse {
         Ok(out)
     }
 
+    async fn list_sessions(
+        &self,
+        q: &crate::warehouse::SessionsQuery,
+    ) -> anyhow::Result<crate::warehouse::SessionList> {
+        if q.filter.page.is_some() || q.filter.selector.is_some() {
+            // Page and element filters look into the detail rows' lists: read and list them.
+            return crate::warehouse::list_sessions_by_reading(self, q).await;
+        }
+        self.list_sessions_by_sql(q).await
+    }
+
     async fn count_events(&self, site: &str) -> anyhow::Result<u64> {
         let q = self.client.query(sql::sql(name::COUNT_EVENTS)).bind(site);
         Ok(self

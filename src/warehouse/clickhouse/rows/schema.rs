@@ -77,6 +77,8 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (LIVE_FEEDBACK, columns::<FeedbackCh>()),
         (READ_FEEDBACK, columns::<FeedbackCh>()),
         (ROLLUP_ROWS_BEFORE, columns::<RowsCountRow>()),
+        (DAY_ROWS_BEFORE, columns::<RowsCountRow>()),
+        (LISTED_SESSIONS, columns::<ListedCh>()),
         (COUNT_EVENTS, columns::<CountRow>()),
         (SITES, columns::<JsonRow>()),
         (API_TOKENS, columns::<JsonRow>()),
