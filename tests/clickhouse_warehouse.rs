@@ -1227,6 +1227,55 @@ async fn clickhouse_fills_new_rollup_tables_after_an_upgrade() {
     drop_database(&url, &db).await;
 }
 
+/// Processes started together after an upgrade apply migration 0011 once: one takes the
+/// migration lock and fills the day totals, the others wait and find nothing left to do.
+/// Without the lock, interleaved fills count the stored rows twice.
+#[tokio::test]
+async fn clickhouse_processes_started_together_migrate_once() {
+    let Some(url) = clickhouse_url("clickhouse_processes_started_together_migrate_once") else {
+        return;
+    };
+    let db = fresh_database("together");
+    let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
+    w.put_site(&site(SA, "A")).await.unwrap();
+    let all = batch();
+    w.insert_events(&all).await.unwrap();
+    while rollup_pass(w.as_ref()).await > 0 {}
+    let want = expected(&all, SA, WHOLE.0, WHOLE.1);
+    // The database of a build before 0011: no day totals.
+    let c = raw_client(&url).with_database(&db);
+    for t in sql::DAY_TOTAL_TABLES {
+        run(&c, &format!("DROP TABLE {t}_day_mv")).await;
+        run(&c, &format!("DROP TABLE {t}_day")).await;
+    }
+    unrecord_migrations(&c, "11").await;
+    let starting: Vec<_> = (0..4)
+        .map(|_| {
+            let (u, d) = (url.clone(), db.clone());
+            tokio::spawn(async move { ClickHouseWarehouse::connect(&u, &d).await.unwrap() })
+        })
+        .collect();
+    let mut started = Vec::new();
+    for s in starting {
+        started.push(s.await.unwrap());
+    }
+    let q = "SELECT toUInt64(count()) FROM schema_migrations WHERE version = 11";
+    assert_eq!(count(&c, q).await, 1, "0011 recorded once");
+    assert_eq!(
+        count(&c, "SELECT toUInt64(count()) FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migration_lock'").await,
+        0,
+        "the lock is released"
+    );
+    for w in &started {
+        assert_rollup(
+            &read_all(w.as_ref(), SA).await,
+            &want,
+            "after four processes migrated together",
+        );
+    }
+    drop_database(&url, &db).await;
+}
+
 /// Migration 8 (element text and layout versions) on a database of a build before it: its
 /// page-view-level tables are recreated with their new keys and every session is marked,
 /// so the job refills them from the stored events.

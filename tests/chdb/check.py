@@ -263,6 +263,16 @@ def main():
             raise RuntimeError(f"{table}_day has no row after an insert into {table}")
     for table in DAY_TOTAL_TABLES:
         step(f"{table}_day is fed by its materialized view", lambda t=table: check_fed(t))
+    # ... with the same row as the per-session table, but the session.
+    def check_same(table):
+        cols = ", ".join(line.split("\t")[0] for line in
+                         ch.run(f"DESCRIBE TABLE {table}_day", "TabSeparated").splitlines())
+        base = ch.run(f"SELECT {cols} FROM {table} ORDER BY {cols}", "TSV")
+        day = ch.run(f"SELECT {cols} FROM {table}_day ORDER BY {cols}", "TSV")
+        if base != day:
+            raise RuntimeError(f"{table}: {base!r} != {table}_day: {day!r}")
+    for table in DAY_TOTAL_TABLES:
+        step(f"{table}_day holds the per-session rows' sums", lambda t=table: check_same(t))
     # The day-total variants (sql.rs `day_totals`), before the statements below delete rows:
     # every sum_* and retention delete of an additive table, over its `_day` table.
     def day_variant(q):
@@ -286,6 +296,17 @@ def main():
         composed = dict(q, sql=q["sql"].replace(RANGE_WHERE, f"{RANGE_WHERE} AND session_id IN ({seg['sql']})", 1),
                         args=q["args"][:3] + seg["args"] + q["args"][3:])
         step(f"{q['name']} (with a segment filter)", lambda q=composed: check_query(q))
+
+    # The sessions list's count and page (sql/compose.rs `count_of`, `page_of`) around
+    # listed_sessions, as list.rs sends them.
+    listed = by_name["listed_sessions"]
+    step("listed_sessions (count)", lambda: check_query(dict(
+        listed, sql=f"SELECT toUInt64(count()) AS rows FROM ({listed['sql']})", returns=[("rows", "UInt64")])))
+    step("listed_sessions (page)", lambda: check_query(dict(
+        listed,
+        sql=f"SELECT * FROM ({listed['sql']}) WHERE (? = 0 OR start_ts < ? OR (start_ts = ? AND session_key < ?)) "
+            "ORDER BY start_ts DESC, session_key DESC LIMIT ?",
+        args=listed["args"] + ["1", "1714521600000", "1714521600000", "'k'", "51"])))
 
     if opts.url:
         ch.use(None)

@@ -301,6 +301,9 @@ fn unknown_segment_values_are_refused_naming_the_parameter() {
             "host name",
         ),
         ("sessions?utm_source=", "utm_source", "empty"),
+        // "www." is stripped from a referrer; nothing may be left (a segment value is never
+        // empty: the stores read an empty value as "no condition").
+        ("sessions?referrer=www.", "referrer", "host name"),
         ("voc?channel=", "channel", "empty"),
         ("funnel?steps=shop.example/&split=colour", "split", "channel, referrer"),
         ("problems?split=colour", "split", "device"),

@@ -107,7 +107,9 @@ pub fn segment_value(d: Dimension, given: &str) -> Result<String, ApiError> {
         Dimension::Referrer => {
             let h = v.to_ascii_lowercase();
             let h = h.strip_prefix("www.").unwrap_or(&h).to_string();
-            let ok = h.len() <= 253
+            // "www." alone leaves nothing: a stored segment value is never empty.
+            let ok = !h.is_empty()
+                && h.len() <= 253
                 && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'_'));
             if ok {

@@ -100,14 +100,12 @@ impl ClickHouseWarehouse {
         wrap(op, ins.end().await)
     }
 
-    /// Apply every migration not yet recorded in `schema_migrations`, in order.
+    /// Apply every migration not yet recorded in `schema_migrations`, in order, under the
+    /// migration lock: processes started together after an upgrade apply each migration once
+    /// (one applies, the others wait for it and find nothing left to do).
     pub(super) async fn migrate(&self) -> anyhow::Result<()> {
         self.exec(name::CREATE_SCHEMA_MIGRATIONS).await?;
-        let applied: Vec<AppliedRow> = timed(
-            name::APPLIED_MIGRATIONS,
-            self.client.query(sql::sql(name::APPLIED_MIGRATIONS)).fetch_all(),
-        )
-        .await?;
+        let applied = self.applied_migrations().await?;
         for a in &applied {
             match sql::MIGRATIONS.iter().find(|m| m.version == a.version) {
                 Some(m) if m.checksum() != a.checksum => anyhow::bail!(
@@ -127,6 +125,68 @@ impl ClickHouseWarehouse {
                 ),
             }
         }
+        if sql::MIGRATIONS
+            .iter()
+            .all(|m| applied.iter().any(|a| a.version == m.version))
+        {
+            return Ok(());
+        }
+        self.lock_migrations().await?;
+        let result = self.apply_pending().await;
+        let unlocked = self.exec(name::DROP_MIGRATION_LOCK).await;
+        result?;
+        unlocked
+    }
+
+    async fn applied_migrations(&self) -> anyhow::Result<Vec<AppliedRow>> {
+        timed(
+            name::APPLIED_MIGRATIONS,
+            self.client.query(sql::sql(name::APPLIED_MIGRATIONS)).fetch_all(),
+        )
+        .await
+    }
+
+    /// Take the migration lock: create the lock table, which only one process can do. A
+    /// lock older than [`MIGRATION_LOCK_STALE`] was left by a process that died while
+    /// migrating and is taken over. Errors after [`MIGRATION_LOCK_WAIT`].
+    async fn lock_migrations(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            match self.exec(name::CREATE_MIGRATION_LOCK).await {
+                Ok(()) => return Ok(()),
+                Err(e) if format!("{e:#}").contains("already exists") => {}
+                Err(e) => return Err(e),
+            }
+            let q = self
+                .client
+                .query(sql::sql(name::MIGRATION_LOCK_AGE))
+                .bind(self.database.as_str());
+            let age_s = self
+                .fetch::<LockAgeRow>(name::MIGRATION_LOCK_AGE, q)
+                .await?
+                .first()
+                .map_or(0, |r| r.age_s);
+            if age_s > MIGRATION_LOCK_STALE.as_secs() as i64 {
+                tracing::warn!(database = %self.database, age_s, "taking over a stale ClickHouse migration lock");
+                self.exec(name::DROP_MIGRATION_LOCK).await?;
+                continue;
+            }
+            anyhow::ensure!(
+                started.elapsed() < MIGRATION_LOCK_WAIT,
+                "another process has been migrating ClickHouse database {} for over {} s (table \
+                 schema_migration_lock); drop that table if no process is migrating",
+                self.database,
+                MIGRATION_LOCK_WAIT.as_secs()
+            );
+            tracing::info!(database = %self.database, "another process is migrating ClickHouse: waiting");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Under the lock: apply what is still not recorded (another process may have applied
+    /// it while this one waited).
+    async fn apply_pending(&self) -> anyhow::Result<()> {
+        let applied = self.applied_migrations().await?;
         for m in sql::MIGRATIONS {
             if applied.iter().any(|a| a.version == m.version) {
                 continue;

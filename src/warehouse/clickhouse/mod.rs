@@ -266,6 +266,14 @@ const RECOMPUTE_AFTER: &[u32] = &[5, 7, 8, 9, 10];
 /// stored event.
 const RECOMPUTE_TO_DAY: i64 = crate::warehouse::ALL_DAYS_END;
 
+/// The age after which a migration lock (`schema_migration_lock`) is taken to be left by a
+/// process that died while migrating: longer than any migration takes (filling the day
+/// totals of 10M events takes about a minute).
+const MIGRATION_LOCK_STALE: Duration = Duration::from_secs(30 * 60);
+
+/// How long a process waits for another one's migration lock before it gives up.
+const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(40 * 60);
+
 /// The `session_state` version of a session whose rows are being written for the first
 /// time: below every mark version (µs clock readings), so the session stays dirty, and not
 /// fresh, until its write completes.

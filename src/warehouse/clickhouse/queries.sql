@@ -31,6 +31,22 @@ CREATE TABLE IF NOT EXISTS schema_migrations
 ENGINE = MergeTree
 ORDER BY version;
 
+-- name: create_migration_lock
+-- The migration lock (client.rs `migrate`): without IF NOT EXISTS, so that only one process
+-- creates it; dropped when its migrations are applied.
+CREATE TABLE schema_migration_lock (holder String) ENGINE = Log;
+
+-- name: migration_lock_age
+-- arg: 'sightline'
+-- returns: age_s Int64
+-- How long ago the migration lock was taken (nothing when there is no lock).
+SELECT toInt64(now()) - toInt64(metadata_modification_time) AS age_s
+FROM system.tables
+WHERE database = ? AND name = 'schema_migration_lock';
+
+-- name: drop_migration_lock
+DROP TABLE IF EXISTS schema_migration_lock;
+
 -- name: applied_migrations
 -- returns: version UInt32, name String, checksum String
 SELECT version, any(name) AS name, any(checksum) AS checksum
@@ -728,11 +744,6 @@ FROM
 WHERE deleted = 0;
 
 -- name: listed_sessions
--- arg: 1
--- arg: 1714560000000
--- arg: 1714560000000
--- arg: 'k'
--- arg: 51
 -- arg: 'site-a'
 -- arg: 1714521600000
 -- arg: 1714780800000
@@ -761,63 +772,45 @@ WHERE deleted = 0;
 -- arg: 1714780800000
 -- arg: 1
 -- arg: 0
--- returns: total UInt64, page_day Array(Int64), page_session_id Array(String), page_session_key Array(String), page_start Array(Int64)
--- The sessions list without a page or element filter (crate::warehouse::SessionsQuery,
--- whose list_of_rows is the definition), in one pass: how many sessions it lists, and one
--- page of them, newest first (start, then session key, descending) after a cursor (1 to
--- use it, its start twice and its key) and at most a number of them. Listed: the live
--- session rows (newest gen per key) of the days, of one device class ('' for all), bots
--- only when asked (1), with feedback when asked (1), in the segment ('' for any value),
--- whose live detail row has a page, and rage / dead clicks on one when asked (1). The
--- page's rows are then read by live_sessions and live_session_details.
-SELECT
-    total,
-    arrayMap(x -> x.3, page) AS page_day,
-    arrayMap(x -> x.4, page) AS page_session_id,
-    arrayMap(x -> x.2, page) AS page_session_key,
-    arrayMap(x -> x.1, page) AS page_start
+-- returns: day Int64, session_id String, session_key String, start_ts Int64
+-- The sessions of the sessions list without a page or element filter
+-- (crate::warehouse::SessionsQuery, whose list_of_rows is the definition): the live session
+-- rows (newest gen per key, every column from that one row) of the days, of one device
+-- class ('' for all), bots only when asked (1), with feedback when asked (1), in the
+-- segment ('' for no condition: a stored segment value is never empty), whose live detail
+-- row has a page, and rage / dead clicks on one when asked (1). store.rs counts it
+-- (sql::count_of) and takes one page of it, newest first after a cursor (sql::page_of: a
+-- top-N sort, so memory stays bounded whatever the range); the page's rows are then read
+-- by live_sessions and live_session_details.
+SELECT day, session_id, session_key, start_ts
 FROM
 (
-SELECT
-    toUInt64(count()) AS total,
-    arraySlice(arrayReverseSort(groupArrayIf((start_ts, session_key, day, session_id),
-        ? = 0 OR start_ts < ? OR (start_ts = ? AND session_key < ?))), 1, ?) AS page
-FROM
-(
-    SELECT day, session_id, session_key,
-        argMax(start_ts, gen) AS start_ts,
-        argMax(deleted, gen) AS gone,
-        argMax(device, gen) AS device_class,
-        argMax(bot, gen) AS is_bot,
-        argMax(feedback, gen) AS feedbacks,
-        argMax(channel, gen) AS s_channel,
-        argMax(referrer, gen) AS s_referrer,
-        argMax(utm_source, gen) AS s_utm_source,
-        argMax(utm_medium, gen) AS s_utm_medium,
-        argMax(utm_campaign, gen) AS s_utm_campaign,
-        argMax(browser, gen) AS s_browser,
-        argMax(os, gen) AS s_os,
-        argMax(language, gen) AS s_language
-    FROM rollup_sessions
-    WHERE site = ? AND day >= ? AND day < ?
-    GROUP BY day, session_id, session_key
-    HAVING gone = 0 AND (? = '' OR device_class = ?) AND (? = 1 OR is_bot = 0) AND (? = 0 OR feedbacks > 0)
-        AND (? = '' OR s_channel = ?) AND (? = '' OR s_referrer = ?) AND (? = '' OR s_utm_source = ?) AND (? = '' OR s_utm_medium = ?) AND (? = '' OR s_utm_campaign = ?) AND (? = '' OR s_browser = ?) AND (? = '' OR s_os = ?) AND (? = '' OR s_language = ?)
+    SELECT day, session_id, session_key, live.2 AS start_ts
+    FROM
+    (
+        SELECT day, session_id, session_key,
+            argMax((deleted, start_ts, device, bot, feedback, channel, referrer, utm_source, utm_medium, utm_campaign, browser, os, language), gen) AS live
+        FROM rollup_sessions
+        WHERE site = ? AND day >= ? AND day < ?
+        GROUP BY day, session_id, session_key
+    )
+    WHERE live.1 = 0 AND (? = '' OR live.3 = ?) AND (? = 1 OR live.4 = 0) AND (? = 0 OR live.5 > 0)
+        AND (? = '' OR live.6 = ?) AND (? = '' OR live.7 = ?) AND (? = '' OR live.8 = ?) AND (? = '' OR live.9 = ?) AND (? = '' OR live.10 = ?) AND (? = '' OR live.11 = ?) AND (? = '' OR live.12 = ?) AND (? = '' OR live.13 = ?)
 ) AS listed
 ALL INNER JOIN
 (
-    SELECT day, session_id, session_key,
-        argMax(deleted, gen) AS gone,
-        argMax(length(page_page), gen) AS pages,
-        argMax(arrayExists(x -> x > 0, page_rage_clicks), gen) AS rage,
-        argMax(arrayExists(x -> x > 0, page_dead_clicks), gen) AS dead
-    FROM rollup_session_details
-    WHERE site = ? AND day >= ? AND day < ?
-    GROUP BY day, session_id, session_key
-    HAVING gone = 0 AND pages > 0 AND (? = 0 OR rage = 1) AND (? = 0 OR dead = 1)
+    SELECT day, session_id, session_key
+    FROM
+    (
+        SELECT day, session_id, session_key,
+            argMax((deleted, length(page_page), arrayExists(x -> x > 0, page_rage_clicks), arrayExists(x -> x > 0, page_dead_clicks)), gen) AS live
+        FROM rollup_session_details
+        WHERE site = ? AND day >= ? AND day < ?
+        GROUP BY day, session_id, session_key
+    )
+    WHERE live.1 = 0 AND live.2 > 0 AND (? = 0 OR live.3 = 1) AND (? = 0 OR live.4 = 1)
 ) AS with_pages
-USING (day, session_id, session_key)
-);
+USING (day, session_id, session_key);
 
 -- name: insert_session_details
 -- insert: rollup_session_details

@@ -247,15 +247,19 @@ rows! {
         rows: u64,
     }
 
-    /// The row of `listed_sessions`: how many sessions the list has, and one page of them
-    /// as parallel arrays (day, session id, session key, start ms), in list order.
+    /// A row of `migration_lock_age`: seconds since the lock was taken.
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct LockAgeRow {
+        age_s: i64,
+    }
+
+    /// A row of `listed_sessions`: one listed session and its sort key (start ms).
     #[derive(Debug, Clone, clickhouse::Row, Deserialize)]
     pub struct ListedCh {
-        total: u64,
-        page_day: Vec<i64>,
-        page_session_id: Vec<String>,
-        page_session_key: Vec<String>,
-        page_start: Vec<i64>,
+        day: i64,
+        session_id: String,
+        session_key: String,
+        start_ts: i64,
     }
 
     /// A row of `rollup_sessions` (`insert_sessions`, `live_sessions`, `read_sessions`):

@@ -100,6 +100,9 @@ pub mod name {
     pub const CREATE_DATABASE: &str = "create_database";
     pub const CREATE_SCHEMA_MIGRATIONS: &str = "create_schema_migrations";
     pub const APPLIED_MIGRATIONS: &str = "applied_migrations";
+    pub const CREATE_MIGRATION_LOCK: &str = "create_migration_lock";
+    pub const MIGRATION_LOCK_AGE: &str = "migration_lock_age";
+    pub const DROP_MIGRATION_LOCK: &str = "drop_migration_lock";
     pub const INSERT_SCHEMA_MIGRATION: &str = "insert_schema_migration";
     pub const DESCRIBE_TABLE: &str = "describe_table";
     pub const EXISTING_IDS: &str = "existing_ids";
@@ -209,6 +212,9 @@ pub mod name {
         CREATE_DATABASE,
         CREATE_SCHEMA_MIGRATIONS,
         APPLIED_MIGRATIONS,
+        CREATE_MIGRATION_LOCK,
+        MIGRATION_LOCK_AGE,
+        DROP_MIGRATION_LOCK,
         INSERT_SCHEMA_MIGRATION,
         DESCRIBE_TABLE,
         EXISTING_IDS,

@@ -490,10 +490,11 @@ impl Warehouse for ClickHouseWarehouse {
         for op in std::iter::once(name::DELETE_EVENTS_BEFORE).chain(ROLLUP_DELETES.iter().copied()) {
             let q = self.client.query(sql::sql(op)).bind(site).bind(before_day);
             timed(op, q.execute()).await?;
-        }
-        for op in ADDITIVE_DELETES {
-            let q = self.client.query(&sql::day_totals(op)).bind(site).bind(before_day);
-            timed(op, q.execute()).await?;
+            // An additive part's day totals right after its session rows.
+            if ADDITIVE_DELETES.contains(&op) {
+                let q = self.client.query(&sql::day_totals(op)).bind(site).bind(before_day);
+                timed(op, q.execute()).await?;
+            }
         }
         // Mutations run in the background: wait for the raw events and rollup rows to be gone.
         self.wait_for("the retention delete", || async {

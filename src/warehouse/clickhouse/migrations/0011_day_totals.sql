@@ -5,10 +5,11 @@
 -- query without a segment filter sums a day's few key rows instead of every session's
 -- (sql::day_totals); a segment filter still reads the per-session table. Each table is
 -- filled once from its per-session table here: TRUNCATE first, so that a migration applied
--- again after a crash fills it exactly once. While this migration runs, no other process
--- may write rollups (start every Sightline process of this version after it, see the
--- README's upgrade notes). A later migration that recreates a per-session table must
--- TRUNCATE its day table too (the view stays attached to the table's name).
+-- again after a crash fills it exactly once. Processes of this build take the migration
+-- lock first (client.rs `migrate`), so one fills the tables and the others wait; processes
+-- of older builds must be stopped before upgrading (docs/rollups.md, "Upgrades"). A later
+-- migration that recreates a per-session table must TRUNCATE its day table too (the view
+-- stays attached to the table's name; a unit test checks this).
 
 CREATE TABLE IF NOT EXISTS rollup_pages_day
 (

@@ -37,6 +37,7 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
     use crate::warehouse::clickhouse::sql::name::*;
     vec![
         (APPLIED_MIGRATIONS, columns::<AppliedRow>()),
+        (MIGRATION_LOCK_AGE, columns::<LockAgeRow>()),
         (EXISTING_IDS, columns::<IdRow>()),
         (NEXT_SITE_VERSION, columns::<VersionRow>()),
         (DIRTY_SESSIONS, columns::<DirtySessionRow>()),

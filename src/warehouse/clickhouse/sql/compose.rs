@@ -90,6 +90,24 @@ pub fn sums(op: &'static str, segment: &crate::model::segment::SegmentFilter) ->
     }
 }
 
+/// `SELECT toUInt64(count()) AS rows FROM (<op>)`: how many rows statement `op` gives (its
+/// placeholders unchanged).
+pub fn count_of(op: &'static str) -> String {
+    format!("SELECT toUInt64(count()) AS rows FROM ({})", sql(op))
+}
+
+/// One page of statement `op`, which gives `start_ts` and `session_key` columns: newest first
+/// (by `start_ts`, then `session_key`, descending), strictly after a cursor, at most a
+/// number of rows (a top-N sort). Its placeholders follow `op`'s: 1 to use the cursor (else
+/// 0), the cursor's start twice and its key, then the row limit.
+pub fn page_of(op: &'static str) -> String {
+    format!(
+        "SELECT * FROM ({}) WHERE (? = 0 OR start_ts < ? OR (start_ts = ? AND session_key < ?)) \
+         ORDER BY start_ts DESC, session_key DESC LIMIT ?",
+        sql(op)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +141,28 @@ mod tests {
                 )),
                 "{t}"
             );
+        }
+    }
+
+    /// A migration after 0011 that drops a per-session additive table must also empty its
+    /// day totals: the view stays attached to the name, the totals would keep the old rows,
+    /// and the recompute would add the sessions again on top.
+    #[test]
+    fn a_later_migration_that_recreates_an_additive_table_empties_its_day_totals() {
+        for m in MIGRATIONS.iter().filter(|m| m.version > 11) {
+            for t in DAY_TOTAL_TABLES {
+                let drops = m
+                    .statements()
+                    .iter()
+                    .any(|st| st.starts_with("DROP TABLE") && st.split_whitespace().last() == Some(t));
+                if drops {
+                    assert!(
+                        m.text.contains(&format!("TRUNCATE TABLE {t}_day;")),
+                        "{} drops {t} but does not truncate {t}_day",
+                        m.name
+                    );
+                }
+            }
         }
     }
 }
