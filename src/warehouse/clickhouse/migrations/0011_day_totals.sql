@@ -4,7 +4,8 @@
 -- table (the rollup's `new − old` deltas, crate::warehouse::clickhouse::writes) to it, so a
 -- query without a segment filter sums a day's few key rows instead of every session's
 -- (sql::day_totals); a segment filter still reads the per-session table. Each table is
--- filled once from its per-session table here: TRUNCATE first, so that a migration applied
+-- filled once from its per-session table here, already summed per key (a merge would only
+-- sum rows of different parts): TRUNCATE first, so that a migration applied
 -- again after a crash fills it exactly once. Processes of this build take the migration
 -- lock first (client.rs `migrate`), so one fills the tables and the others wait; processes
 -- of older builds must be stopped before upgrading (docs/rollups.md, "Upgrades"). A later
@@ -38,8 +39,9 @@ SELECT site, day, device, bot, page, layout, pageviews, clicks, quick_backs, fol
 FROM rollup_pages;
 
 INSERT INTO rollup_pages_day (site, day, device, bot, page, layout, pageviews, clicks, quick_backs, fold_n, viewport_h_sum, doc_h_sum)
-SELECT site, day, device, bot, page, layout, pageviews, clicks, quick_backs, fold_n, viewport_h_sum, doc_h_sum
-FROM rollup_pages;
+SELECT site, day, device, bot, page, layout, sum(pageviews) AS pageviews, sum(clicks) AS clicks, sum(quick_backs) AS quick_backs, sum(fold_n) AS fold_n, sum(viewport_h_sum) AS viewport_h_sum, sum(doc_h_sum) AS doc_h_sum
+FROM rollup_pages
+GROUP BY site, day, device, bot, page, layout;
 
 CREATE TABLE IF NOT EXISTS rollup_grid_day
 (
@@ -65,8 +67,9 @@ SELECT site, day, device, bot, page, layout, cx, cy, clicks
 FROM rollup_grid;
 
 INSERT INTO rollup_grid_day (site, day, device, bot, page, layout, cx, cy, clicks)
-SELECT site, day, device, bot, page, layout, cx, cy, clicks
-FROM rollup_grid;
+SELECT site, day, device, bot, page, layout, cx, cy, sum(clicks) AS clicks
+FROM rollup_grid
+GROUP BY site, day, device, bot, page, layout, cx, cy;
 
 CREATE TABLE IF NOT EXISTS rollup_elements_day
 (
@@ -99,8 +102,9 @@ SELECT site, day, device, bot, page, layout, selector, zone, text, text_ts, clic
 FROM rollup_elements;
 
 INSERT INTO rollup_elements_day (site, day, device, bot, page, layout, selector, zone, text, text_ts, clicks, rage_clicks, dead_clicks, el_n, el_x_sum, el_y_sum)
-SELECT site, day, device, bot, page, layout, selector, zone, text, text_ts, clicks, rage_clicks, dead_clicks, el_n, el_x_sum, el_y_sum
-FROM rollup_elements;
+SELECT site, day, device, bot, page, layout, selector, zone, text, text_ts, sum(clicks) AS clicks, sum(rage_clicks) AS rage_clicks, sum(dead_clicks) AS dead_clicks, sum(el_n) AS el_n, sum(el_x_sum) AS el_x_sum, sum(el_y_sum) AS el_y_sum
+FROM rollup_elements
+GROUP BY site, day, device, bot, page, layout, selector, zone, text, text_ts;
 
 CREATE TABLE IF NOT EXISTS rollup_el_cells_day
 (
@@ -128,8 +132,9 @@ SELECT site, day, device, bot, page, layout, selector, zone, x, y, clicks
 FROM rollup_el_cells;
 
 INSERT INTO rollup_el_cells_day (site, day, device, bot, page, layout, selector, zone, x, y, clicks)
-SELECT site, day, device, bot, page, layout, selector, zone, x, y, clicks
-FROM rollup_el_cells;
+SELECT site, day, device, bot, page, layout, selector, zone, x, y, sum(clicks) AS clicks
+FROM rollup_el_cells
+GROUP BY site, day, device, bot, page, layout, selector, zone, x, y;
 
 CREATE TABLE IF NOT EXISTS rollup_scroll_day
 (
@@ -154,8 +159,9 @@ SELECT site, day, device, bot, page, layout, depth, pageviews
 FROM rollup_scroll;
 
 INSERT INTO rollup_scroll_day (site, day, device, bot, page, layout, depth, pageviews)
-SELECT site, day, device, bot, page, layout, depth, pageviews
-FROM rollup_scroll;
+SELECT site, day, device, bot, page, layout, depth, sum(pageviews) AS pageviews
+FROM rollup_scroll
+GROUP BY site, day, device, bot, page, layout, depth;
 
 CREATE TABLE IF NOT EXISTS rollup_journeys_day
 (
@@ -181,8 +187,9 @@ SELECT site, day, device, bot, kind, from_page, to_page, count, bounces
 FROM rollup_journeys;
 
 INSERT INTO rollup_journeys_day (site, day, device, bot, kind, from_page, to_page, count, bounces)
-SELECT site, day, device, bot, kind, from_page, to_page, count, bounces
-FROM rollup_journeys;
+SELECT site, day, device, bot, kind, from_page, to_page, sum(count) AS count, sum(bounces) AS bounces
+FROM rollup_journeys
+GROUP BY site, day, device, bot, kind, from_page, to_page;
 
 CREATE TABLE IF NOT EXISTS rollup_problems_day
 (
@@ -211,8 +218,9 @@ SELECT site, day, device, bot, kind, page, selector, zone, rage_clicks, dead_cli
 FROM rollup_problems;
 
 INSERT INTO rollup_problems_day (site, day, device, bot, kind, page, selector, zone, rage_clicks, dead_clicks, quick_backs, sessions)
-SELECT site, day, device, bot, kind, page, selector, zone, rage_clicks, dead_clicks, quick_backs, sessions
-FROM rollup_problems;
+SELECT site, day, device, bot, kind, page, selector, zone, sum(rage_clicks) AS rage_clicks, sum(dead_clicks) AS dead_clicks, sum(quick_backs) AS quick_backs, sum(sessions) AS sessions
+FROM rollup_problems
+GROUP BY site, day, device, bot, kind, page, selector, zone;
 
 CREATE TABLE IF NOT EXISTS rollup_zones_day
 (
@@ -246,8 +254,9 @@ SELECT site, day, device, bot, page, layout, zone, exposed, clicked, exposed_cli
 FROM rollup_zones;
 
 INSERT INTO rollup_zones_day (site, day, device, bot, page, layout, zone, exposed, clicked, exposed_clicked, visible_ms_sum, hovered, hover_ms_sum, hesitation_n, hesitation_ms_sum, click_sessions, converted_sessions)
-SELECT site, day, device, bot, page, layout, zone, exposed, clicked, exposed_clicked, visible_ms_sum, hovered, hover_ms_sum, hesitation_n, hesitation_ms_sum, click_sessions, converted_sessions
-FROM rollup_zones;
+SELECT site, day, device, bot, page, layout, zone, sum(exposed) AS exposed, sum(clicked) AS clicked, sum(exposed_clicked) AS exposed_clicked, sum(visible_ms_sum) AS visible_ms_sum, sum(hovered) AS hovered, sum(hover_ms_sum) AS hover_ms_sum, sum(hesitation_n) AS hesitation_n, sum(hesitation_ms_sum) AS hesitation_ms_sum, sum(click_sessions) AS click_sessions, sum(converted_sessions) AS converted_sessions
+FROM rollup_zones
+GROUP BY site, day, device, bot, page, layout, zone;
 
 CREATE TABLE IF NOT EXISTS rollup_surveys_day
 (
@@ -273,8 +282,9 @@ SELECT site, day, device, bot, survey_id, question_id, kind, value, responses
 FROM rollup_surveys;
 
 INSERT INTO rollup_surveys_day (site, day, device, bot, survey_id, question_id, kind, value, responses)
-SELECT site, day, device, bot, survey_id, question_id, kind, value, responses
-FROM rollup_surveys;
+SELECT site, day, device, bot, survey_id, question_id, kind, value, sum(responses) AS responses
+FROM rollup_surveys
+GROUP BY site, day, device, bot, survey_id, question_id, kind, value;
 
 CREATE TABLE IF NOT EXISTS rollup_reach_day
 (
@@ -300,8 +310,9 @@ SELECT site, day, device, bot, survey_id, answered, dismissed_at, dismissed, ses
 FROM rollup_reach;
 
 INSERT INTO rollup_reach_day (site, day, device, bot, survey_id, answered, dismissed_at, dismissed, sessions)
-SELECT site, day, device, bot, survey_id, answered, dismissed_at, dismissed, sessions
-FROM rollup_reach;
+SELECT site, day, device, bot, survey_id, answered, dismissed_at, dismissed, sum(sessions) AS sessions
+FROM rollup_reach
+GROUP BY site, day, device, bot, survey_id, answered, dismissed_at, dismissed;
 
 CREATE TABLE IF NOT EXISTS rollup_goal_day
 (
@@ -331,5 +342,6 @@ SELECT site, day, device, bot, goal, kind, step, page, selector, zone, survey, s
 FROM rollup_goal;
 
 INSERT INTO rollup_goal_day (site, day, device, bot, goal, kind, step, page, selector, zone, survey, sessions, converted)
-SELECT site, day, device, bot, goal, kind, step, page, selector, zone, survey, sessions, converted
-FROM rollup_goal;
+SELECT site, day, device, bot, goal, kind, step, page, selector, zone, survey, sum(sessions) AS sessions, sum(converted) AS converted
+FROM rollup_goal
+GROUP BY site, day, device, bot, goal, kind, step, page, selector, zone, survey;
