@@ -151,6 +151,7 @@ impl ClickHouseWarehouse {
     /// migrating and is taken over. Errors after [`MIGRATION_LOCK_WAIT`].
     async fn lock_migrations(&self) -> anyhow::Result<()> {
         let started = Instant::now();
+        let mut waiting = false;
         loop {
             match self.exec(name::CREATE_MIGRATION_LOCK).await {
                 Ok(()) => return Ok(()),
@@ -178,7 +179,10 @@ impl ClickHouseWarehouse {
                 self.database,
                 MIGRATION_LOCK_WAIT.as_secs()
             );
-            tracing::info!(database = %self.database, "another process is migrating ClickHouse: waiting");
+            if !waiting {
+                tracing::info!(database = %self.database, "another process is migrating ClickHouse: waiting");
+                waiting = true;
+            }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
