@@ -301,22 +301,6 @@ const ROLLUP_DELETES: [&str; 15] = [
     name::DELETE_ROLLUP_GOAL_BEFORE,
 ];
 
-/// The retention deletes of the additive parts, run again on their day-total tables
-/// ([`sql::day_totals`]).
-const ADDITIVE_DELETES: [&str; 11] = [
-    name::DELETE_ROLLUP_PAGES_BEFORE,
-    name::DELETE_ROLLUP_GRID_BEFORE,
-    name::DELETE_ROLLUP_ELEMENTS_BEFORE,
-    name::DELETE_ROLLUP_EL_CELLS_BEFORE,
-    name::DELETE_ROLLUP_SCROLL_BEFORE,
-    name::DELETE_ROLLUP_JOURNEYS_BEFORE,
-    name::DELETE_ROLLUP_PROBLEMS_BEFORE,
-    name::DELETE_ROLLUP_ZONES_BEFORE,
-    name::DELETE_ROLLUP_SURVEYS_BEFORE,
-    name::DELETE_ROLLUP_REACH_BEFORE,
-    name::DELETE_ROLLUP_GOAL_BEFORE,
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;

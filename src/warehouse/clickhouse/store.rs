@@ -458,47 +458,31 @@ impl Warehouse for ClickHouseWarehouse {
                     .unwrap_or(0),
             )
         };
-        let rollup_rows = || async {
-            let mut q = self.client.query(sql::sql(name::ROLLUP_ROWS_BEFORE));
-            for _ in ROLLUP_DELETES {
+        // Rows left before the cutoff in the tables of `op` (a UNION of `tables` counts).
+        let rows_before = |op: &'static str, tables: usize| async move {
+            let mut q = self.client.query(sql::sql(op));
+            for _ in 0..tables {
                 q = q.bind(site).bind(before_day);
             }
-            anyhow::Ok(
-                self.fetch::<RowsCountRow>(name::ROLLUP_ROWS_BEFORE, q)
-                    .await?
-                    .first()
-                    .map(|r| r.rows)
-                    .unwrap_or(0),
-            )
+            anyhow::Ok(self.fetch::<RowsCountRow>(op, q).await?.first().map_or(0, |r| r.rows))
         };
         self.delete_replay(site, before_day, name::DELETE_REPLAY_BEFORE, name::COUNT_REPLAY_BEFORE)
             .await?;
-        let day_rows = || async {
-            let mut q = self.client.query(sql::sql(name::DAY_ROWS_BEFORE));
-            for _ in sql::DAY_TOTAL_TABLES {
-                q = q.bind(site).bind(before_day);
-            }
-            anyhow::Ok(
-                self.fetch::<RowsCountRow>(name::DAY_ROWS_BEFORE, q)
-                    .await?
-                    .first()
-                    .map(|r| r.rows)
-                    .unwrap_or(0),
-            )
-        };
         let before = count().await?;
         for op in std::iter::once(name::DELETE_EVENTS_BEFORE).chain(ROLLUP_DELETES.iter().copied()) {
             let q = self.client.query(sql::sql(op)).bind(site).bind(before_day);
             timed(op, q.execute()).await?;
             // An additive part's day totals right after its session rows.
-            if ADDITIVE_DELETES.contains(&op) {
-                let q = self.client.query(&sql::day_totals(op)).bind(site).bind(before_day);
+            if let Some(day) = sql::day_totals(op) {
+                let q = self.client.query(day).bind(site).bind(before_day);
                 timed(op, q.execute()).await?;
             }
         }
         // Mutations run in the background: wait for the raw events and rollup rows to be gone.
         self.wait_for("the retention delete", || async {
-            Ok(count().await? == 0 && rollup_rows().await? == 0 && day_rows().await? == 0)
+            Ok(count().await? == 0
+                && rows_before(name::ROLLUP_ROWS_BEFORE, ROLLUP_DELETES.len()).await? == 0
+                && rows_before(name::DAY_ROWS_BEFORE, sql::DAY_TOTAL_TABLES.len()).await? == 0)
         })
         .await?;
         Ok(before)

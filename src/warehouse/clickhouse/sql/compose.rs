@@ -46,10 +46,9 @@ fn names_at(sql: &str, table: &str, i: usize) -> bool {
     !part_of_name(sql[..i].chars().next_back()) && !part_of_name(sql[i + table.len()..].chars().next())
 }
 
-/// The one table of [`DAY_TOTAL_TABLES`] statement `op` reads or changes, if it names exactly
-/// one of them.
-fn additive_table_of(op: &str) -> Option<&'static str> {
-    let base = sql(op);
+/// The one table of [`DAY_TOTAL_TABLES`] SQL text `base` reads or changes, if it names
+/// exactly one of them.
+fn additive_table_in(base: &str) -> Option<&'static str> {
     let mut named = DAY_TOTAL_TABLES
         .iter()
         .copied()
@@ -60,12 +59,8 @@ fn additive_table_of(op: &str) -> Option<&'static str> {
     }
 }
 
-/// The SQL of `op` with its one per-session table of [`DAY_TOTAL_TABLES`] replaced by that
-/// table's day totals: the same sums (or retention delete) over a day's few key rows
-/// instead of every session's. Panics when `op` names none of them, or more than one.
-pub fn day_totals(op: &'static str) -> String {
-    let base = sql(op);
-    let table = additive_table_of(op).unwrap_or_else(|| panic!("{op} must name exactly one additive part's table"));
+/// `base` with every whole-name use of `table` replaced by `<table>_day`.
+fn on_day_table(base: &str, table: &str) -> String {
     let mut out = String::with_capacity(base.len() + 8);
     let mut last = 0;
     for (i, _) in base.match_indices(table).filter(|(i, _)| names_at(base, table, *i)) {
@@ -78,15 +73,33 @@ pub fn day_totals(op: &'static str) -> String {
     out
 }
 
+/// The day-total variant of statement `op`, if it is a `sum_*` read or a retention delete
+/// (`delete_rollup_*_before`) of one additive part: its per-session table of
+/// [`DAY_TOTAL_TABLES`] replaced by that table's day totals, the same sums (or delete) over
+/// a day's few key rows instead of every session's. Composed once per statement, on first
+/// use.
+pub fn day_totals(op: &str) -> Option<&'static str> {
+    static VARIANTS: OnceLock<HashMap<&'static str, String>> = OnceLock::new();
+    VARIANTS
+        .get_or_init(|| {
+            statements()
+                .iter()
+                .filter(|s| s.name.starts_with("sum_") || s.name.starts_with("delete_rollup_"))
+                .filter_map(|s| Some((s.name.as_str(), on_day_table(&s.sql, additive_table_in(&s.sql)?))))
+                .collect()
+        })
+        .get(op)
+        .map(String::as_str)
+}
+
 /// The SQL of a read over a range of days for `segment`: a `sum_*` of an additive part
 /// without segment conditions reads the part's day totals ([`day_totals`]); everything else
 /// reads as [`segmented`] says (the per-session table, narrowed to the segment's sessions
 /// when there are conditions).
 pub fn sums(op: &'static str, segment: &crate::model::segment::SegmentFilter) -> std::borrow::Cow<'static, str> {
-    if segment.is_empty() && op.starts_with("sum_") && additive_table_of(op).is_some() {
-        day_totals(op).into()
-    } else {
-        segmented(op, segment)
+    match day_totals(op) {
+        Some(day) if segment.is_empty() => day.into(),
+        _ => segmented(op, segment),
     }
 }
 
@@ -114,17 +127,21 @@ mod tests {
 
     #[test]
     fn day_totals_read_the_day_table_of_their_part_only() {
-        let pages = day_totals(name::SUM_PAGES);
+        let pages = day_totals(name::SUM_PAGES).unwrap();
         assert!(pages.contains("FROM rollup_pages_day\n"), "{pages}");
         assert!(!pages.contains("rollup_pages\n"), "{pages}");
         // rollup_el_cells is not a prefix match of rollup_elements, nor the reverse.
-        assert!(day_totals(name::SUM_ELEMENTS).contains("FROM rollup_elements_day\n"));
-        assert!(day_totals(name::SUM_EL_CELLS).contains("FROM rollup_el_cells_day\n"));
+        assert!(day_totals(name::SUM_ELEMENTS)
+            .unwrap()
+            .contains("FROM rollup_elements_day\n"));
+        assert!(day_totals(name::SUM_EL_CELLS)
+            .unwrap()
+            .contains("FROM rollup_el_cells_day\n"));
         // Reads of per-session rows keep their table.
         let none = crate::model::segment::SegmentFilter::default();
         assert_eq!(sums(name::READ_SESSIONS, &none), sql(name::READ_SESSIONS));
         assert!(sums(name::SUM_GOAL, &none).contains("FROM rollup_goal_day\n"));
-        let goal = day_totals(name::DELETE_ROLLUP_GOAL_BEFORE);
+        let goal = day_totals(name::DELETE_ROLLUP_GOAL_BEFORE).unwrap();
         assert_eq!(goal, "ALTER TABLE rollup_goal_day DELETE WHERE site = ? AND day < ?");
         // The migration creates a day table and its view for exactly these tables.
         let text = MIGRATIONS.iter().find(|m| m.version == 11).unwrap().text;
