@@ -343,27 +343,71 @@ impl Server {
     /// server for `site`, its pages served on `page_port`, with `env` added; panics (naming
     /// the script) unless it exits 0. Every scenario gets `SIGHTLINE_URL`, `SIGHTLINE_TOKEN`,
     /// `SIGHTLINE_SITE` and `PAGE_PORT`.
+    ///
+    /// The browser's own log (playwright's `pw:browser`) is kept and printed only when the
+    /// scenario fails. A scenario whose browser exited under it (exit code 75, see
+    /// `tests/e2e/browser.mjs` `BROWSER_CRASHED`) runs once more: a crash of Chromium is not
+    /// a failed check, and a second crash still fails the test.
     pub fn run_e2e(&self, script: &str, site: &str, page_port: u16, env: &[(&str, String)]) {
+        const BROWSER_CRASHED: i32 = 75;
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         assert!(
             root.join("tests/e2e/node_modules/playwright-core").exists(),
             "browser test dependencies missing: run `scripts/test` (or `npm ci --prefix tests/e2e`)"
         );
-        let status = Command::new("node")
-            .arg(root.join("tests/e2e").join(script))
-            .current_dir(root)
-            .env("SIGHTLINE_URL", self.url(""))
-            .env("SIGHTLINE_TOKEN", TOKEN)
-            .env("SIGHTLINE_SITE", site)
-            .env("PAGE_PORT", page_port.to_string())
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .status()
-            .unwrap_or_else(|e| panic!("run node tests/e2e/{script}: {e}"));
-        assert!(
-            status.success(),
-            "the browser scenario tests/e2e/{script} failed (see its output above)"
-        );
+        for attempt in 1..=2 {
+            let mut child = Command::new("node")
+                .arg(root.join("tests/e2e").join(script))
+                .current_dir(root)
+                .env("SIGHTLINE_URL", self.url(""))
+                .env("SIGHTLINE_TOKEN", TOKEN)
+                .env("SIGHTLINE_SITE", site)
+                .env("PAGE_PORT", page_port.to_string())
+                .env("DEBUG", "pw:browser")
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("run node tests/e2e/{script}: {e}"));
+            let browser_log = browser_log_of(child.stderr.take().unwrap());
+            let status = child
+                .wait()
+                .unwrap_or_else(|e| panic!("wait for node tests/e2e/{script}: {e}"));
+            if status.success() {
+                return;
+            }
+            let log = browser_log.join().unwrap_or_default();
+            eprintln!(
+                "--- the browser's own log (last {} lines) ---\n{}",
+                log.len(),
+                Vec::from(log).join("\n")
+            );
+            if status.code() == Some(BROWSER_CRASHED) && attempt == 1 {
+                eprintln!("tests/e2e/{script}: chromium exited under the scenario; running it once more");
+                continue;
+            }
+            panic!("the browser scenario tests/e2e/{script} failed (see its output above)");
+        }
     }
+}
+
+/// Reads a scenario's stderr on a thread of its own: playwright's `pw:browser` lines are kept
+/// (the last 80), every other line is printed at once.
+fn browser_log_of(stderr: std::process::ChildStderr) -> std::thread::JoinHandle<std::collections::VecDeque<String>> {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut kept = std::collections::VecDeque::with_capacity(80);
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(" pw:browser ") {
+                if kept.len() == 80 {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
+            } else {
+                eprintln!("{line}");
+            }
+        }
+        kept
+    })
 }
 
 /// A service a test starts and stops itself (`scripts/start-clickhouse`, `scripts/start-tansu`).
