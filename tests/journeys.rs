@@ -250,6 +250,7 @@ fn ask(s: &Server, site: &str, q: &Value) -> Value {
             path += &format!("&entry={}", enc(e));
         }
         let mut r = s.get(&path);
+        check_ranking(&r, &s.get(&format!("{path}&limit=3")), 3);
         let sort = |v: &mut Value, key: &dyn Fn(&Value) -> String| {
             v.as_array_mut().unwrap().sort_by_key(|x| key(x));
         };
@@ -293,6 +294,66 @@ fn ask(s: &Server, site: &str, q: &Value) -> Value {
             .map(|x| json!({"step": x["step"], "count": x["count"]}))
             .collect();
         json!({ "steps": steps })
+    }
+}
+
+/// The order of a `/journeys` answer (`crate::model::journeys::Journeys::ranked`, which a
+/// store may follow by SQL): every list by its count, highest first, then by its key (a
+/// path as its list of pages); transitions and paths cut at `limit`, their totals over all.
+/// `full` is the answer without a limit, `cut` the one with `limit`.
+fn check_ranking(full: &Value, cut: &Value, limit: usize) {
+    let ranked = |list: &Value, count: &str, key: &dyn Fn(&Value) -> Vec<String>| -> Vec<Value> {
+        let mut v = list.as_array().unwrap().clone();
+        v.sort_by(|a, b| {
+            b[count]
+                .as_u64()
+                .unwrap()
+                .cmp(&a[count].as_u64().unwrap())
+                .then_with(|| key(a).cmp(&key(b)))
+        });
+        v
+    };
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect()
+    };
+    let page = |x: &Value| vec![x["page"].as_str().unwrap().to_string()];
+    let pair = |x: &Value| {
+        vec![
+            x["from"].as_str().unwrap().to_string(),
+            x["to"].as_str().unwrap().to_string(),
+        ]
+    };
+    let pages = |x: &Value| strs(&x["pages"]);
+    for (list, count, key) in [
+        ("entries", "sessions", &page as &dyn Fn(&Value) -> Vec<String>),
+        ("exits", "sessions", &page),
+    ] {
+        let want = ranked(&full[list], count, key);
+        assert_eq!(full[list].as_array().unwrap(), &want, "{list} out of order");
+        assert_eq!(cut[list].as_array().unwrap(), &want, "{list} with limit={limit}");
+    }
+    for (list, total, count, key) in [
+        (
+            "transitions",
+            "transitions_total",
+            "count",
+            &pair as &dyn Fn(&Value) -> Vec<String>,
+        ),
+        ("paths", "paths_total", "sessions", &pages),
+    ] {
+        let want = ranked(&full[list], count, key);
+        assert_eq!(full[list].as_array().unwrap(), &want, "{list} out of order");
+        let first: Vec<Value> = want.iter().take(limit).cloned().collect();
+        assert_eq!(cut[list].as_array().unwrap(), &first, "the first {limit} {list}");
+        assert_eq!(full[total].as_u64(), Some(want.len() as u64), "{total}");
+        assert_eq!(cut[total], full[total], "{total} with limit={limit}");
+    }
+    for key in ["sessions", "bounces"] {
+        assert_eq!(cut[key], full[key], "{key} with limit={limit}");
     }
 }
 

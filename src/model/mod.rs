@@ -6,6 +6,7 @@ pub mod days;
 pub mod dead_stage;
 pub mod forget;
 pub mod goal;
+pub mod journeys;
 pub mod rows;
 pub mod rules;
 pub mod segment;

@@ -26,6 +26,14 @@ pub struct Dims {
     pub bot: bool,
 }
 
+impl Dims {
+    /// Whether a row of these dims passes a query's device and bot filters: bot-flagged
+    /// only when `bots`, and of `device` only when one is given.
+    pub fn passes(&self, bots: bool, device: Option<DeviceClass>) -> bool {
+        (bots || !self.bot) && device.is_none_or(|d| d == self.device)
+    }
+}
+
 /// Page views and clicks per page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PageRow {

@@ -15,7 +15,9 @@
 //! key), so both backends answer with the same rows, and so the same numbers.
 
 pub mod clickhouse;
+mod journeys;
 pub mod sqlite;
+pub use journeys::{journeys_by_reading, JourneysQuery};
 
 use crate::event::DeviceClass;
 use crate::event::Event;
@@ -370,7 +372,7 @@ pub struct SessionList {
 impl SessionsQuery {
     /// Whether a session's dims pass the device and bot filters.
     pub fn keeps(&self, d: &crate::model::rows::Dims) -> bool {
-        (self.bots || !d.bot) && self.device.is_none_or(|dev| dev == d.device)
+        d.passes(self.bots, self.device)
     }
 
     /// The list from the query's session and detail rows (any order, other dims included):
@@ -469,6 +471,12 @@ pub trait Warehouse: Send + Sync + 'static {
     /// answer with less reading.
     async fn list_sessions(&self, q: &SessionsQuery) -> anyhow::Result<SessionList> {
         list_sessions_by_reading(self, q).await
+    }
+    /// The journeys report of a range (see [`JourneysQuery`]). By default the range's journey
+    /// rows are read and ranked by [`crate::model::journeys::Journeys::ranked`]; a store may
+    /// rank on its side, with the same answer.
+    async fn journeys(&self, q: &JourneysQuery) -> anyhow::Result<crate::model::journeys::RankedJourneys> {
+        journeys_by_reading(self, q).await
     }
     /// Distinct raw events stored for a site (all, bots included).
     async fn count_events(&self, site: &str) -> anyhow::Result<u64>;

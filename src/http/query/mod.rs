@@ -316,15 +316,22 @@ pub async fn journeys(
         Some(e) => Some(page_param(e, &sc.site)),
     };
     let limit = parse_limit(e.limit.as_deref(), JOURNEY_LIST_LIMIT.0, JOURNEY_LIST_LIMIT.1)?;
-    // Without an entry page the stored journey sums answer; with one, the sessions that
+    // Without an entry page the store ranks its journey sums; with one, the sessions that
     // entered there are read (the journey rows carry no entry page).
     let j = match &entry {
         None => {
-            let r = state
+            state
                 .warehouse
-                .read_rollup(&sc.query(vec![Part::Journeys], None))
-                .await?;
-            crate::rollup::Journeys::of_rows(r.journeys.iter().filter(|j| sc.keeps(&j.dims)))
+                .journeys(&crate::warehouse::JourneysQuery {
+                    site: sc.site.key.clone(),
+                    from_day: sc.from_day,
+                    to_day: sc.to_day,
+                    device: sc.device,
+                    bots: sc.bots,
+                    segment: sc.segment.clone(),
+                    limit,
+                })
+                .await?
         }
         Some(e) => {
             let r = state
@@ -332,25 +339,22 @@ pub async fn journeys(
                 .read_rollup(&sc.query(vec![Part::Sessions], None))
                 .await?;
             let (sc, e) = (sc.clone(), e.clone());
-            off_http(move || crate::rollup::journeys(r.sessions.iter().filter(|s| sc.keeps(&s.dims)), Some(&e))).await?
+            off_http(move || {
+                crate::rollup::journeys(r.sessions.iter().filter(|s| sc.keeps(&s.dims)), Some(&e)).ranked(limit)
+            })
+            .await?
         }
     };
-    fn by_count<K: Ord, V>(m: BTreeMap<K, V>, count: impl Fn(&V) -> u64) -> Vec<(K, V)> {
-        let mut v: Vec<(K, V)> = m.into_iter().collect();
-        v.sort_by(|a, b| count(&b.1).cmp(&count(&a.1)).then(a.0.cmp(&b.0)));
-        v
-    }
-    let (transitions_total, paths_total) = (j.transitions.len(), j.paths.len());
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "sessions": j.sessions,
         "bounces": j.bounces,
         "entry": entry,
-        "transitions_total": transitions_total,
-        "paths_total": paths_total,
-        "transitions": by_count(j.transitions, |c| *c).into_iter().take(limit).map(|((from, to), count)| serde_json::json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
-        "entries": by_count(j.entries, |c| c.0).into_iter().map(|(page, (s, b))| serde_json::json!({"page": page, "sessions": s, "bounces": b})).collect::<Vec<_>>(),
-        "exits": by_count(j.exits, |c| *c).into_iter().map(|(page, s)| serde_json::json!({"page": page, "sessions": s})).collect::<Vec<_>>(),
-        "paths": by_count(j.paths, |c| *c).into_iter().take(limit).map(|(pages, s)| serde_json::json!({"pages": pages, "sessions": s})).collect::<Vec<_>>(),
+        "transitions_total": j.transitions_total,
+        "paths_total": j.paths_total,
+        "transitions": j.transitions.iter().map(|(from, to, count)| serde_json::json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
+        "entries": j.entries.iter().map(|(page, s, b)| serde_json::json!({"page": page, "sessions": s, "bounces": b})).collect::<Vec<_>>(),
+        "exits": j.exits.iter().map(|(page, s)| serde_json::json!({"page": page, "sessions": s})).collect::<Vec<_>>(),
+        "paths": j.paths.iter().map(|(pages, s)| serde_json::json!({"pages": pages, "sessions": s})).collect::<Vec<_>>(),
     })))
 }
 

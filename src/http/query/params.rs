@@ -291,7 +291,7 @@ impl Scope {
         days::day_name(day, self.tz())
     }
     pub(super) fn keeps(&self, d: &Dims) -> bool {
-        (self.bots || !d.bot) && self.device.is_none_or(|dev| dev == d.device)
+        d.passes(self.bots, self.device)
     }
     /// The page of a page-level query: `url` (a URL or a page key, [`page_param`]); `400`
     /// naming `url` when missing.

@@ -1,6 +1,7 @@
 //! Journeys (transitions, entries, exits, paths) and funnels over stored session rows.
 
 use super::*;
+pub use crate::model::journeys::Journeys;
 
 /// Number of pages a journey path keeps (analytics.md, "Paths report the first 5 pages").
 pub const PATH_PAGES: usize = 5;
@@ -43,23 +44,6 @@ impl<'a> SessionPath<'a> {
     pub fn prefix(&self) -> &[&'a str] {
         &self.pages[..self.pages.len().min(PATH_PAGES)]
     }
-}
-
-/// Journeys report over stored sessions (api.md `GET …/journeys`): counts in sessions.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Journeys {
-    /// Sessions with at least one page view.
-    pub sessions: u64,
-    /// Sessions with exactly one page view.
-    pub bounces: u64,
-    /// Consecutive (from, to) pairs of the paths → count.
-    pub transitions: BTreeMap<(String, String), u64>,
-    /// First page → (sessions, bounces).
-    pub entries: BTreeMap<String, (u64, u64)>,
-    /// Last page → sessions.
-    pub exits: BTreeMap<String, u64>,
-    /// First 5 pages of the path → sessions.
-    pub paths: BTreeMap<Vec<String>, u64>,
 }
 
 /// The journey rows of one session (analytics.md, "Journeys and funnels"; see
@@ -115,34 +99,6 @@ pub fn sum_journey_rows(rows: impl IntoIterator<Item = JourneyRow>) -> Vec<Journ
             bounces,
         })
         .collect()
-}
-
-impl Journeys {
-    /// The report of journey rows (any mix of sessions and days): entries, exits,
-    /// transitions and paths summed; `sessions` and `bounces` are the entry sums (every
-    /// session with a page view has exactly one entry).
-    pub fn of_rows<'a>(rows: impl IntoIterator<Item = &'a JourneyRow>) -> Journeys {
-        let mut j = Journeys::default();
-        for r in rows {
-            match r.kind {
-                JourneyKind::Entry => {
-                    j.sessions += r.count;
-                    j.bounces += r.bounces;
-                    let e = j.entries.entry(r.from.clone()).or_default();
-                    e.0 += r.count;
-                    e.1 += r.bounces;
-                }
-                JourneyKind::Exit => *j.exits.entry(r.from.clone()).or_default() += r.count,
-                JourneyKind::Transition => *j.transitions.entry((r.from.clone(), r.to.clone())).or_default() += r.count,
-                JourneyKind::Path => {
-                    *j.paths
-                        .entry(r.from.split(crate::rollup::PATH_SEP).map(str::to_string).collect())
-                        .or_default() += r.count
-                }
-            }
-        }
-        j
-    }
 }
 
 /// The journeys of `sessions`, only of sessions whose entry page is `entry` when given

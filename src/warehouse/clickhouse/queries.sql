@@ -433,6 +433,67 @@ WHERE site = ? AND day >= ? AND day < ?
 GROUP BY day, device, bot, kind, from_page, to_page
 HAVING count != 0 OR bounces != 0;
 
+-- name: journey_ends
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 0
+-- arg: 'desktop'
+-- arg: 'desktop'
+-- returns: kind UInt8, page String, sessions Int64, bounces Int64
+-- The entry (kind 0) and exit (kind 1) pages of /journeys without a segment filter
+-- (crate::warehouse::JourneysQuery; crate::model::journeys::Journeys::ranked is the
+-- definition): the day totals of rollup_journeys summed over the days, of one device
+-- class ('' for all), bots only when asked (1). journeys.rs ranks them.
+SELECT kind, from_page AS page, sum(count) AS sessions, sum(bounces) AS bounces
+FROM rollup_journeys_day
+WHERE site = ? AND day >= ? AND day < ? AND kind IN (0, 1) AND (? = 1 OR bot = 0) AND (? = '' OR device = ?)
+GROUP BY kind, page
+HAVING sessions != 0 OR bounces != 0;
+
+-- name: journey_totals
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 0
+-- arg: 'desktop'
+-- arg: 'desktop'
+-- returns: kind UInt8, keys UInt64
+-- How many distinct transitions (kind 2) and paths (kind 3) /journeys has over the days,
+-- filtered as journey_ends.
+SELECT kind, toUInt64(count()) AS keys
+FROM
+(
+    SELECT kind, from_page, to_page
+    FROM rollup_journeys_day
+    WHERE site = ? AND day >= ? AND day < ? AND kind IN (2, 3) AND (? = 1 OR bot = 0) AND (? = '' OR device = ?)
+    GROUP BY kind, from_page, to_page
+    HAVING sum(count) != 0
+)
+GROUP BY kind;
+
+-- name: journey_top
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 2
+-- arg: 0
+-- arg: 'desktop'
+-- arg: 'desktop'
+-- arg: 10
+-- returns: from_page String, to_page String, count Int64
+-- The most frequent transitions (kind 2) or paths (kind 3, their pages joined by
+-- PATH_SEP, which sorts below every character of a page key) of /journeys, filtered as
+-- journey_ends: a top-N sort, by count descending, then by key as bytes (the order of
+-- Journeys::ranked), at most the given number of rows.
+SELECT from_page, to_page, sum(count) AS count
+FROM rollup_journeys_day
+WHERE site = ? AND day >= ? AND day < ? AND kind = ? AND (? = 1 OR bot = 0) AND (? = '' OR device = ?)
+GROUP BY from_page, to_page
+HAVING count != 0
+ORDER BY count DESC, from_page, to_page
+LIMIT ?;
+
 -- name: insert_problems
 -- insert: rollup_problems
 -- columns: site String, day Int64, session_id String, device String, bot UInt8, kind UInt8, page String, selector String, zone String, rage_clicks Int64, dead_clicks Int64, quick_backs Int64, sessions Int64

@@ -137,6 +137,9 @@ pub mod name {
     pub const INSERT_JOURNEYS: &str = "insert_journeys";
     pub const NET_JOURNEYS: &str = "net_journeys";
     pub const SUM_JOURNEYS: &str = "sum_journeys";
+    pub const JOURNEY_ENDS: &str = "journey_ends";
+    pub const JOURNEY_TOTALS: &str = "journey_totals";
+    pub const JOURNEY_TOP: &str = "journey_top";
     pub const INSERT_PROBLEMS: &str = "insert_problems";
     pub const NET_PROBLEMS: &str = "net_problems";
     pub const SUM_PROBLEMS: &str = "sum_problems";
@@ -248,6 +251,9 @@ pub mod name {
         INSERT_JOURNEYS,
         NET_JOURNEYS,
         SUM_JOURNEYS,
+        JOURNEY_ENDS,
+        JOURNEY_TOTALS,
+        JOURNEY_TOP,
         INSERT_PROBLEMS,
         NET_PROBLEMS,
         SUM_PROBLEMS,

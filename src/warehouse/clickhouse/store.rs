@@ -374,6 +374,17 @@ impl Warehouse for ClickHouseWarehouse {
         self.list_sessions_by_sql(q).await
     }
 
+    async fn journeys(
+        &self,
+        q: &crate::warehouse::JourneysQuery,
+    ) -> anyhow::Result<crate::model::journeys::RankedJourneys> {
+        if !q.segment.is_empty() {
+            // The day totals carry no session: a segment's journeys are its sessions' rows.
+            return crate::warehouse::journeys_by_reading(self, q).await;
+        }
+        self.journeys_by_sql(q).await
+    }
+
     async fn count_events(&self, site: &str) -> anyhow::Result<u64> {
         let q = self.client.query(sql::sql(name::COUNT_EVENTS)).bind(site);
         Ok(self
