@@ -1319,24 +1319,34 @@ async fn clickhouse_takeover_waits_for_running_rollup_writes() {
     let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
     let c = raw_client(&url).with_database(&db);
     // A slow write of another client, its table quoted as the clickhouse crate quotes it
-    // (`INSERT INTO \`rollup_pages\`(…)`): its row lands about 2 s from now.
-    let ghost = tokio::spawn(async move {
-        run(
-            &c,
-            &format!(
-                "INSERT INTO `rollup_pages` SELECT '{SA}', {D0}, 'ghost', 'desktop', 0, '/', '', \
-                 toInt64(sleep(2)) + 7, 0, 0, 0, 0, 0 FROM system.one"
-            ),
-        )
-        .await
-    });
+    // (`INSERT INTO \`rollup_pages\`(…)`): its row lands about 2 s from now. Its text names
+    // this test's database, because system.processes lists the writes of every database, and
+    // the other tests of this binary write rollup rows at the same time.
+    let marker = format!("ghost-{db}");
+    let ghost = {
+        let marker = marker.clone();
+        tokio::spawn(async move {
+            run(
+                &c,
+                &format!(
+                    "INSERT INTO `rollup_pages` SELECT '{SA}', {D0}, '{marker}', 'desktop', 0, '/', '', \
+                     toInt64(sleep(2)) + 7, 0, 0, 0, 0, 0 FROM system.one"
+                ),
+            )
+            .await
+        })
+    };
     let c = raw_client(&url).with_database(&db);
     let started = std::time::Instant::now();
     let mut seen = false;
-    while started.elapsed() < std::time::Duration::from_secs(2) {
+    // Polled every 20 ms: the write, once running, runs 2 s, so it cannot slip by unseen.
+    while started.elapsed() < std::time::Duration::from_secs(20) {
         if count(
             &c,
-            "SELECT toUInt64(count()) FROM system.processes WHERE query LIKE 'INSERT INTO `rollup_pages`%'",
+            &format!(
+                "SELECT toUInt64(count()) FROM system.processes \
+                 WHERE query LIKE 'INSERT INTO `rollup_pages`%' AND query LIKE '%{marker}%'"
+            ),
         )
         .await
             > 0
