@@ -302,15 +302,6 @@ impl Warehouse for SqliteWarehouse {
         self.with(move |c| rollups::list_sessions(c, &q)).await
     }
 
-    async fn journeys(&self, q: &super::JourneysQuery) -> anyhow::Result<crate::model::journeys::RankedJourneys> {
-        if !q.segment.is_empty() {
-            // The day totals carry no session: a segment's journeys are its sessions' rows.
-            return super::journeys_by_reading(self, q).await;
-        }
-        let q = q.clone();
-        self.with(move |c| rollups::journeys(c, &q)).await
-    }
-
     async fn count_events(&self, site: &str) -> anyhow::Result<u64> {
         let site = site.to_string();
         self.with(move |c| {

@@ -12,12 +12,10 @@
 
 mod decode;
 mod encode;
-mod journeys;
 mod tables;
 
 pub use decode::*;
 pub use encode::*;
-pub use journeys::journeys;
 pub use tables::TABLES;
 
 use crate::model::rows::{DayRollup, SessionDetailRow};
