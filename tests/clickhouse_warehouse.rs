@@ -717,6 +717,122 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
     lists_sessions_like_the_definition(w).await;
 }
 
+/// Sessions whose timelines mix page views and custom events in every order, some steps
+/// seconds apart and some hours, one custom event named like a page key, and a late event
+/// that rewrites a session (a new generation) after a first rollup.
+fn funnel_mix() -> Vec<Event> {
+    let custom = |id: &str, s: &str, ts: i64, name: &str| {
+        other(
+            id,
+            s,
+            ts,
+            "/",
+            Payload::Custom {
+                name: name.into(),
+                props_json: "{}".into(),
+            },
+        )
+    };
+    let mut out = Vec::new();
+    for i in 0..48i64 {
+        let s = format!("fun-{i:02}");
+        let t0 = D0 + H + i * 60_000;
+        // Up to six steps picked by the session's number, 2 s or 40 min apart.
+        for k in 0..(1 + i % 6) {
+            let ts = t0 + k * if (i + k) % 4 == 0 { 2_400_000 } else { 2_000 };
+            let id = format!("{s}-{k}");
+            match (i * 7 + k * 3) % 5 {
+                0 => out.push(pageview(&id, SA, &s, ts, "/")),
+                1 => out.push(pageview(&id, SA, &s, ts, "/cart")),
+                2 => out.push(pageview(&id, SA, &s, ts, "/pay")),
+                3 => out.push(custom(&id, &s, ts, "signup")),
+                _ => out.push(custom(&id, &s, ts, "/cart")),
+            }
+        }
+    }
+    out
+}
+
+async fn funnel_sessions_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
+    use sightline::model::goal::{funnel_part, FunnelStep};
+    use sightline::model::segment::{Dimension, SegmentFilter};
+    w.put_site(&site(SA, "A")).await.unwrap();
+    w.insert_events(&funnel_mix()).await.unwrap();
+    while rollup_pass(w.as_ref()).await > 0 {}
+    // A late step for a session that had one: its row is written again.
+    w.insert_events(&[pageview("fun-00-late", SA, "fun-00", D0 + H + 5_000, "/pay")])
+        .await
+        .unwrap();
+    assert_eq!(rollup_pass(w.as_ref()).await, 1);
+    let direct = SegmentFilter::default().with(Dimension::Channel, "direct");
+    let nobody = SegmentFilter::default().with(Dimension::Browser, "no such browser");
+    let mut checked = 0;
+    for segment in [SegmentFilter::default(), direct, nobody] {
+        let q = RollupQuery {
+            segment,
+            ..query(SA, D0, D1, &[Part::Sessions], None)
+        };
+        let all = w.read_rollup(&q).await.unwrap().sessions;
+        let mut names: Vec<FunnelStep> = all
+            .iter()
+            .flat_map(|s| s.steps.iter())
+            .map(|t| match t.custom {
+                true => FunnelStep::Event(t.name.clone()),
+                false => FunnelStep::Page(t.name.clone()),
+            })
+            .collect::<Vec<_>>();
+        names.sort_by_key(|s| s.name());
+        names.dedup();
+        names.push(FunnelStep::Page("/nowhere".into()));
+        for a in &names {
+            for b in &names {
+                for c in [None, Some(a), names.first()] {
+                    let steps: Vec<FunnelStep> = [a, b].into_iter().chain(c).cloned().collect();
+                    let mut got = w.funnel_sessions(&q, &steps).await.unwrap();
+                    let mut want: Vec<_> = all
+                        .iter()
+                        .cloned()
+                        .filter_map(|mut s| funnel_part(&steps, &mut s.steps).then_some(s))
+                        .collect();
+                    got.sort_by(|x, y| x.session_key.cmp(&y.session_key));
+                    want.sort_by(|x, y| x.session_key.cmp(&y.session_key));
+                    assert_eq!(got, want, "{steps:?}");
+                    for window in [3_000, DAY_MS] {
+                        for visitors in [false, true] {
+                            assert_eq!(
+                                sightline::rollup::funnel(&got, &steps, window, visitors),
+                                sightline::rollup::funnel(&all, &steps, window, visitors),
+                                "{steps:?} within {window} ms"
+                            );
+                        }
+                    }
+                    checked += usize::from(!got.is_empty());
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} funnels reached by some session");
+}
+
+#[tokio::test]
+async fn sqlite_cuts_funnel_sessions_like_the_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    funnel_sessions_like_the_definition(SqliteWarehouse::open(dir.path()).unwrap()).await;
+}
+
+/// The ClickHouse funnel rows (`funnel_sessions`: the sessions that reached step 1, their
+/// timelines cut on the server) are those the definition keeps, and give the same funnel.
+#[tokio::test]
+async fn clickhouse_cuts_funnel_sessions_like_the_definition() {
+    let Some(url) = clickhouse_url("clickhouse_cuts_funnel_sessions_like_the_definition") else {
+        return;
+    };
+    let db = fresh_database("funnel");
+    let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
+    funnel_sessions_like_the_definition(w).await;
+    drop_database(&url, &db).await;
+}
+
 /// The ClickHouse sessions list (`listed_sessions`: count and page on the server, then the
 /// page's rows) gives, page by page, what the definition gives over all rows.
 #[tokio::test]

@@ -39,6 +39,37 @@ impl FunnelStep {
     }
 }
 
+/// Cut a session's timeline to what a funnel looks at: its steps that match one of
+/// `steps`, in their order. Returns whether the session reached the funnel's first step;
+/// when it did not, its funnel depth is 0 and the funnel counts it nowhere.
+///
+/// The depth of the cut timeline equals the depth of the whole one
+/// (`rollup::definitions::journeys::funnel_depth` only looks at matching steps, their order
+/// and their times), so a store may send only this part of each session
+/// ([`crate::warehouse::Warehouse::funnel_sessions`]).
+pub fn funnel_part(steps: &[FunnelStep], timeline: &mut Vec<Step>) -> bool {
+    timeline.retain(|t| steps.iter().any(|s| s.matches(t)));
+    steps
+        .first()
+        .is_some_and(|first| timeline.iter().any(|t| first.matches(t)))
+}
+
+/// The page keys and the custom event names of a funnel's steps (each once, in order):
+/// what [`funnel_part`] keeps, for a store that cuts timelines on its side.
+pub fn funnel_names(steps: &[FunnelStep]) -> (Vec<&str>, Vec<&str>) {
+    let (mut pages, mut events) = (Vec::new(), Vec::new());
+    for s in steps {
+        let (list, name) = match s {
+            FunnelStep::Page(p) => (&mut pages, p.as_str()),
+            FunnelStep::Event(e) => (&mut events, e.as_str()),
+        };
+        if !list.contains(&name) {
+            list.push(name);
+        }
+    }
+    (pages, events)
+}
+
 /// Window within which a `funnel:` goal's steps must follow its first step (the funnel's
 /// default window, 1 day).
 pub const FUNNEL_GOAL_WINDOW_MS: i64 = super::rows::DAY_MS;

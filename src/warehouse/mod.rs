@@ -478,6 +478,25 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn journeys(&self, q: &JourneysQuery) -> anyhow::Result<crate::model::journeys::RankedJourneys> {
         journeys_by_reading(self, q).await
     }
+    /// The range's session rows a funnel counts (`q.parts` and `q.page` are ignored,
+    /// `q.segment` applies as in [`Warehouse::read_rollup`]): those that reached the first of
+    /// `steps`, each timeline cut by [`crate::model::goal::funnel_part`], in no set order.
+    /// The funnel of these rows equals the funnel of all of them. By default the range's
+    /// session rows are read and cut here; a store may cut them on its side so that only
+    /// this part is sent.
+    async fn funnel_sessions(
+        &self,
+        q: &RollupQuery,
+        steps: &[crate::model::goal::FunnelStep],
+    ) -> anyhow::Result<Vec<SessionRow>> {
+        let q = RollupQuery {
+            parts: vec![Part::Sessions],
+            ..q.clone()
+        };
+        let mut sessions = self.read_rollup(&q).await?.sessions;
+        sessions.retain_mut(|s| crate::model::goal::funnel_part(steps, &mut s.steps));
+        Ok(sessions)
+    }
     /// Distinct raw events stored for a site (all, bots included).
     async fn count_events(&self, site: &str) -> anyhow::Result<u64>;
     /// Stored rows for a site before deduplication: more than [`Warehouse::count_events`]

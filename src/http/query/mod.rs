@@ -397,11 +397,22 @@ pub async fn funnel_view(
         Some("persons") => "persons",
         Some(_) => return Err(ApiError::bad("count", "must be sessions, visitors or persons")),
     };
-    let r = state
-        .warehouse
-        .read_rollup(&sc.query(vec![Part::Sessions], None))
-        .await?;
-    let sessions: Vec<_> = r.sessions.into_iter().filter(|s| sc.keeps(&s.dims)).collect();
+    // Without a split (whose groups count every session) or persons (whose identity links
+    // come from any session), the store sends only the sessions that reached step 1, each
+    // cut to the funnel's steps: the same counts from far less.
+    let rows = if split.is_none() && count != "persons" {
+        state
+            .warehouse
+            .funnel_sessions(&sc.query(vec![Part::Sessions], None), &steps)
+            .await?
+    } else {
+        state
+            .warehouse
+            .read_rollup(&sc.query(vec![Part::Sessions], None))
+            .await?
+            .sessions
+    };
+    let sessions: Vec<_> = rows.into_iter().filter(|s| sc.keeps(&s.dims)).collect();
     // Persons: the identity links of the sessions that made one, read from their events
     // (cost ∝ identifying sessions), applied at each session's end.
     let identities = if count == "persons" {

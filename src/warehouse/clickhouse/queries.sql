@@ -804,6 +804,65 @@ FROM
 )
 WHERE deleted = 0;
 
+-- name: funnel_sessions
+-- The live session rows of a range that reached a funnel's first step, each timeline cut
+-- to the steps that match one of the funnel's steps (Warehouse::funnel_sessions,
+-- model::goal::funnel_part): a page view step whose page key is one of the pages, a custom
+-- event step whose name is one of the events. Placeholders: the funnel's page keys and
+-- event names (arrays), the range (then the segment's, when composed), the first step's
+-- kind (1: a custom event) and name.
+-- arg: ['shop.example/', 'shop.example/pricing']
+-- arg: ['signup']
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 0
+-- arg: 'shop.example/'
+-- returns: site String, day Int64, session_id String, session_key String, gen UInt64, deleted UInt8, device String, bot UInt8, visitor_id String, start_ts Int64, end_ts Int64, pageviews UInt32, step_ts Array(Int64), step_name Array(String), step_custom Array(UInt8), clicks UInt32, rage_clicks UInt32, dead_clicks UInt32, quick_backs UInt32, feedback UInt32, survey_responses UInt32, channel String, referrer String, utm_source String, utm_medium String, utm_campaign String, browser String, os String, language String
+SELECT
+    site,
+    day,
+    session_id,
+    session_key,
+    gen,
+    deleted,
+    device,
+    bot,
+    visitor_id,
+    start_ts,
+    end_ts,
+    pageviews,
+    cut_ts AS step_ts,
+    cut_name AS step_name,
+    cut_custom AS step_custom,
+    clicks,
+    rage_clicks,
+    dead_clicks,
+    quick_backs,
+    feedback,
+    survey_responses,
+    channel,
+    referrer,
+    utm_source,
+    utm_medium,
+    utm_campaign,
+    browser,
+    os,
+    language
+FROM
+(
+    SELECT site, day, session_id, session_key, gen, deleted, device, bot, visitor_id, start_ts, end_ts, pageviews, clicks, rage_clicks, dead_clicks, quick_backs, feedback, survey_responses, channel, referrer, utm_source, utm_medium, utm_campaign, browser, os, language,
+        arrayMap((n, c) -> toUInt8((c = 0 AND has(CAST(? AS Array(String)), n)) OR (c = 1 AND has(CAST(? AS Array(String)), n))), step_name, step_custom) AS kept,
+        arrayFilter((t, k) -> k = 1, step_ts, kept) AS cut_ts,
+        arrayFilter((n, k) -> k = 1, step_name, kept) AS cut_name,
+        arrayFilter((c, k) -> k = 1, step_custom, kept) AS cut_custom
+    FROM rollup_sessions
+    WHERE site = ? AND day >= ? AND day < ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, session_key
+)
+WHERE deleted = 0 AND arrayExists((n, c) -> c = ? AND n = ?, cut_name, cut_custom);
+
 -- name: listed_sessions
 -- arg: 'site-a'
 -- arg: 1714521600000

@@ -161,6 +161,7 @@ pub mod name {
     pub const INSERT_SESSIONS: &str = "insert_sessions";
     pub const LIVE_SESSIONS: &str = "live_sessions";
     pub const READ_SESSIONS: &str = "read_sessions";
+    pub const FUNNEL_SESSIONS: &str = "funnel_sessions";
     pub const INSERT_SESSION_DETAILS: &str = "insert_session_details";
     pub const LIVE_SESSION_DETAILS: &str = "live_session_details";
     pub const READ_SESSION_DETAILS: &str = "read_session_details";
@@ -273,6 +274,7 @@ pub mod name {
         INSERT_SESSIONS,
         LIVE_SESSIONS,
         READ_SESSIONS,
+        FUNNEL_SESSIONS,
         INSERT_SESSION_DETAILS,
         LIVE_SESSION_DETAILS,
         READ_SESSION_DETAILS,

@@ -374,6 +374,14 @@ impl Warehouse for ClickHouseWarehouse {
         self.list_sessions_by_sql(q).await
     }
 
+    async fn funnel_sessions(
+        &self,
+        q: &RollupQuery,
+        steps: &[crate::model::goal::FunnelStep],
+    ) -> anyhow::Result<Vec<crate::model::rows::SessionRow>> {
+        self.funnel_sessions_by_sql(q, steps).await
+    }
+
     async fn journeys(
         &self,
         q: &crate::warehouse::JourneysQuery,
