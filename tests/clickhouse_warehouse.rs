@@ -833,6 +833,138 @@ async fn clickhouse_cuts_funnel_sessions_like_the_definition() {
     drop_database(&url, &db).await;
 }
 
+/// Feedback of every rating (and none), category, picked element and page, on mobile and
+/// desktop, by bots and people, some sessions across midnight, a few items given at the
+/// same moment, and a late item that rewrites a session after a first rollup.
+fn feedback_mix() -> Vec<Event> {
+    let mut out = Vec::new();
+    for i in 0..60i64 {
+        let s = format!("fb-{i:02}");
+        let t0 = D0 + 23 * H + i * 30_000;
+        for k in 0..(1 + i % 3) {
+            // Sessions 0..20 give two items at the same moment.
+            let ts = if i < 20 { t0 } else { t0 + k * 1_200_000 };
+            let mut e = other(
+                &format!("{s}-{k}"),
+                &s,
+                ts,
+                ["/", "/cart", "/pay"][((i + k) % 3) as usize],
+                Payload::Feedback {
+                    rating: [None, Some(1), Some(2), Some(3), Some(4), Some(5)][((i * 5 + k) % 6) as usize],
+                    comment: Some(format!("comment {i} {k}")),
+                    category: ["bug", "idea", "praise", "other"]
+                        .get(((i + 2 * k) % 5) as usize)
+                        .map(|c| c.to_string()),
+                    selector: (i % 4 == 1).then(|| format!("#b{}", k % 2)),
+                },
+            );
+            e.device = if i % 3 == 0 {
+                DeviceClass::Mobile
+            } else {
+                DeviceClass::Desktop
+            };
+            if i % 7 == 0 {
+                e.bot_reason = Some("ua".into());
+            }
+            out.push(e);
+        }
+    }
+    out
+}
+
+async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
+    use sightline::model::feedback::{FeedbackQuery, FeedbackSummary};
+    use sightline::model::segment::{Dimension, SegmentFilter};
+    use sightline::warehouse::feedback_by_reading;
+    w.put_site(&site(SA, "A")).await.unwrap();
+    w.insert_events(&feedback_mix()).await.unwrap();
+    while rollup_pass(w.as_ref()).await > 0 {}
+    let mut late = other(
+        "fb-05-late",
+        "fb-05",
+        D0 + 23 * H + 200_000,
+        "/cart",
+        Payload::Feedback {
+            rating: Some(2),
+            comment: None,
+            category: None,
+            selector: None,
+        },
+    );
+    late.device = DeviceClass::Desktop;
+    w.insert_events(&[late]).await.unwrap();
+    assert_eq!(rollup_pass(w.as_ref()).await, 1);
+    let direct = SegmentFilter::default().with(Dimension::Channel, "direct");
+    let nobody = SegmentFilter::default().with(Dimension::Browser, "no such browser");
+    let mut checked = 0;
+    for (segment, device, bots) in [
+        (SegmentFilter::default(), None, false),
+        (SegmentFilter::default(), None, true),
+        (SegmentFilter::default(), Some(DeviceClass::Mobile), true),
+        (direct, Some(DeviceClass::Desktop), false),
+        (nobody, None, true),
+    ] {
+        for (page, category, rating, limit) in [
+            (None, None, None, 50),
+            (None, None, None, 7),
+            (Some("/cart"), None, None, 1000),
+            (None, Some("bug"), None, 3),
+            (None, None, Some((1, 2)), 50),
+            (Some("/pay"), Some("idea"), Some((4, 5)), 50),
+        ] {
+            for (from, to) in [WHOLE, (D0, D1), (D1, D2)] {
+                let q = FeedbackQuery {
+                    site: SA.into(),
+                    from_day: from,
+                    to_day: to,
+                    device,
+                    bots,
+                    segment: segment.clone(),
+                    text: None,
+                    page: page.map(String::from),
+                    category: category.map(String::from),
+                    rating,
+                    limit,
+                };
+                let got = w.feedback(&q).await.unwrap();
+                let want = feedback_by_reading(w.as_ref(), &q).await.unwrap();
+                assert_eq!(got, want, "{q:?}");
+                // The definition over every row, filtered here.
+                let all = w
+                    .read_rollup(&RollupQuery {
+                        segment: segment.clone(),
+                        ..query(SA, from, to, &[Part::Feedback], None)
+                    })
+                    .await
+                    .unwrap()
+                    .feedback;
+                assert_eq!(got, FeedbackSummary::of_rows(all, &q), "{q:?}");
+                checked += usize::from(!got.recent.is_empty());
+            }
+        }
+    }
+    assert!(checked > 30, "{checked} lists not empty");
+}
+
+#[tokio::test]
+async fn sqlite_sums_feedback_like_the_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    feedback_like_the_definition(SqliteWarehouse::open(dir.path()).unwrap()).await;
+}
+
+/// The ClickHouse feedback figures (`feedback_groups`, `feedback_recent`) are the
+/// definition's over the same rows.
+#[tokio::test]
+async fn clickhouse_sums_feedback_like_the_definition() {
+    let Some(url) = clickhouse_url("clickhouse_sums_feedback_like_the_definition") else {
+        return;
+    };
+    let db = fresh_database("feedback");
+    let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
+    feedback_like_the_definition(w).await;
+    drop_database(&url, &db).await;
+}
+
 /// The ClickHouse sessions list (`listed_sessions`: count and page on the server, then the
 /// page's rows) gives, page by page, what the definition gives over all rows.
 #[tokio::test]

@@ -4,9 +4,11 @@
 
 pub mod days;
 pub mod dead_stage;
+pub mod feedback;
 pub mod forget;
 pub mod goal;
 pub mod journeys;
+pub mod rounding;
 pub mod rows;
 pub mod rules;
 pub mod segment;

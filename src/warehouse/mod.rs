@@ -15,8 +15,10 @@
 //! key), so both backends answer with the same rows, and so the same numbers.
 
 pub mod clickhouse;
+mod feedback;
 mod journeys;
 pub mod sqlite;
+pub use feedback::feedback_by_reading;
 pub use journeys::{journeys_by_reading, JourneysQuery};
 
 use crate::event::DeviceClass;
@@ -496,6 +498,15 @@ pub trait Warehouse: Send + Sync + 'static {
         let mut sessions = self.read_rollup(&q).await?.sessions;
         sessions.retain_mut(|s| crate::model::goal::funnel_part(steps, &mut s.steps));
         Ok(sessions)
+    }
+    /// The feedback figures of a range (see [`crate::model::feedback::FeedbackQuery`]). By
+    /// default the range's feedback rows are read and summed here; a store may group them
+    /// on its side, with the same answer.
+    async fn feedback(
+        &self,
+        q: &crate::model::feedback::FeedbackQuery,
+    ) -> anyhow::Result<crate::model::feedback::FeedbackSummary> {
+        feedback_by_reading(self, q).await
     }
     /// Distinct raw events stored for a site (all, bots included).
     async fn count_events(&self, site: &str) -> anyhow::Result<u64>;

@@ -44,9 +44,10 @@
 //! `limit` (default 50, at most 1000) for each recent list.
 
 use super::{page_param, scope, Filters};
-use crate::event::{Answer, SurveyKind, NEGATIVE_RATING_MAX};
+use crate::event::{Answer, SurveyKind};
 use crate::http::{require_read, ApiError, AppState};
-use crate::rollup::{summarize_answers, survey_reach, top_terms, AnswerRow, FeedbackRow, ReachRow};
+use crate::model::feedback::{FeedbackGroup, FeedbackQuery, FeedbackStats};
+use crate::rollup::{summarize_answers, survey_reach, top_terms, AnswerRow, ReachRow};
 use crate::warehouse::Part;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -87,24 +88,6 @@ fn parse_rating(s: &str) -> Result<(u8, u8), ApiError> {
     Ok((lo, hi))
 }
 
-fn mean_rating(rows: &[&FeedbackRow]) -> Option<f64> {
-    let rated: Vec<f64> = rows.iter().filter_map(|r| r.rating).map(f64::from).collect();
-    (!rated.is_empty()).then(|| crate::rollup::definitions::round2(rated.iter().sum::<f64>() / rated.len() as f64))
-}
-
-fn negatives(rows: &[&FeedbackRow]) -> usize {
-    rows.iter()
-        .filter(|r| r.rating.is_some_and(|x| x <= NEGATIVE_RATING_MAX))
-        .count()
-}
-
-/// Feedback in a group: count, mean rating, negatives (rating ≤ 2).
-type Stats = (usize, Option<f64>, usize);
-
-fn group_stats(rows: &[&FeedbackRow]) -> Stats {
-    (rows.len(), mean_rating(rows), negatives(rows))
-}
-
 fn matches_q(text: &str, q: &Option<String>) -> bool {
     q.as_ref().is_none_or(|q| text.to_lowercase().contains(q))
 }
@@ -137,10 +120,21 @@ pub async fn voc(
             .map(str::trim)
             .filter(|q| !q.is_empty())
             .map(str::to_lowercase);
-    let r = state
-        .warehouse
-        .read_rollup(&sc.query(vec![Part::Surveys, Part::Answers, Part::Feedback, Part::Reach], None))
-        .await?;
+    let fq = FeedbackQuery {
+        site: sc.site.key.clone(),
+        from_day: sc.from_day,
+        to_day: sc.to_day,
+        device: sc.device,
+        bots: sc.bots,
+        segment: sc.segment.clone(),
+        text: q.clone(),
+        page,
+        category,
+        rating,
+        limit,
+    };
+    let rq = sc.query(vec![Part::Surveys, Part::Answers, Part::Reach], None);
+    let (r, feedback) = tokio::try_join!(state.warehouse.read_rollup(&rq), state.warehouse.feedback(&fq))?;
     let wanted_survey = |id: &str| p.survey.as_deref().is_none_or(|s| s == id);
 
     // Surveys.
@@ -319,58 +313,54 @@ pub async fn voc(
         })
         .collect();
 
-    // Feedback.
-    // `q` narrows every feedback figure, not only the recent list.
-    let mut fb: Vec<&FeedbackRow> = r
-        .feedback
-        .iter()
-        .filter(|x| sc.keeps(&x.dims) && matches_q(&x.comment, &q))
-        .collect();
-    fb.sort_by(|a, b| b.ts.cmp(&a.ts).then(a.id.cmp(&b.id)));
-    let (count, mean, negative) = group_stats(&fb);
-    let rated = fb.iter().filter(|x| x.rating.is_some()).count();
-    let grouped = |key: &dyn Fn(&FeedbackRow) -> Option<(String, String)>| {
-        let mut m: BTreeMap<(String, String), Vec<&FeedbackRow>> = BTreeMap::new();
-        for x in &fb {
-            if let Some(k) = key(x) {
-                m.entry(k).or_default().push(x);
+    // Feedback: every figure is a sum of the groups (`q` narrows them, not only the list).
+    let groups = &feedback.groups;
+    let total = FeedbackStats::of(groups);
+    let grouped = |key: &dyn Fn(&FeedbackGroup) -> Option<(String, String)>| {
+        let mut m: BTreeMap<(String, String), Vec<&FeedbackGroup>> = BTreeMap::new();
+        for g in groups {
+            if let Some(k) = key(g) {
+                m.entry(k).or_default().push(g);
             }
         }
-        let mut v: Vec<((String, String), Stats)> = m.into_iter().map(|(k, rows)| (k, group_stats(&rows))).collect();
-        v.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+        let mut v: Vec<((String, String), FeedbackStats)> =
+            m.into_iter().map(|(k, gs)| (k, FeedbackStats::of(gs))).collect();
+        v.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
         v
     };
-    let by_page: Vec<Value> = grouped(&|x| Some((x.page.clone(), String::new())))
+    let stats = |s: &FeedbackStats| (s.count, s.mean_rating(), s.negative);
+    let by_page: Vec<Value> = grouped(&|g| Some((g.page.clone(), String::new())))
         .into_iter()
-        .map(|((page, _), (n, m, neg))| json!({"page": page, "count": n, "mean_rating": m, "negative": neg}))
+        .map(|((page, _), s)| {
+            let (n, m, neg) = stats(&s);
+            json!({"page": page, "count": n, "mean_rating": m, "negative": neg})
+        })
         .collect();
-    let by_element: Vec<Value> = grouped(&|x| (!x.selector.is_empty()).then(|| (x.page.clone(), x.selector.clone())))
+    let by_element: Vec<Value> = grouped(&|g| (!g.selector.is_empty()).then(|| (g.page.clone(), g.selector.clone())))
         .into_iter()
-        .map(|((page, selector), (n, m, neg))| {
+        .map(|((page, selector), s)| {
+            let (n, m, neg) = stats(&s);
             json!({"page": page, "selector": selector, "count": n, "mean_rating": m, "negative": neg})
         })
         .collect();
-    let by_category: Vec<Value> = grouped(&|x| (!x.category.is_empty()).then(|| (x.category.clone(), String::new())))
+    let by_category: Vec<Value> = grouped(&|g| (!g.category.is_empty()).then(|| (g.category.clone(), String::new())))
         .into_iter()
-        .map(|((c, _), (n, _, _))| json!({"category": c, "count": n}))
+        .map(|((c, _), s)| json!({"category": c, "count": s.count}))
         .collect();
-    let mut days: BTreeMap<i64, Vec<&FeedbackRow>> = BTreeMap::new();
-    for x in &fb {
-        days.entry(x.dims.day).or_default().push(x);
+    let mut days: BTreeMap<i64, Vec<&FeedbackGroup>> = BTreeMap::new();
+    for g in groups {
+        days.entry(g.day).or_default().push(g);
     }
     let trend: Vec<Value> = days
         .into_iter()
-        .map(|(day, rows)| {
-            let (n, m, neg) = group_stats(&rows);
+        .map(|(day, gs)| {
+            let (n, m, neg) = stats(&FeedbackStats::of(gs));
             json!({"day": sc.day_name(day), "count": n, "mean_rating": m, "negative": neg})
         })
         .collect();
-    let recent: Vec<Value> = fb
+    let recent: Vec<Value> = feedback
+        .recent
         .iter()
-        .filter(|x| page.as_ref().is_none_or(|p| &x.page == p))
-        .filter(|x| category.as_ref().is_none_or(|c| &x.category == c))
-        .filter(|x| rating.is_none_or(|(lo, hi)| x.rating.is_some_and(|r| (lo..=hi).contains(&r))))
-        .take(limit)
         .map(|x| {
             let (session, split) = crate::rollup::session_key_parts(&x.session_key);
             json!({
@@ -386,10 +376,10 @@ pub async fn voc(
         "surveys": surveys,
         "reach": reach,
         "feedback": {
-            "count": count,
-            "mean_rating": mean,
-            "negative": negative,
-            "negative_rate": (rated > 0).then(|| (negative as f64 * 1000.0 / rated as f64).round() / 10.0),
+            "count": total.count,
+            "mean_rating": total.mean_rating(),
+            "negative": total.negative,
+            "negative_rate": total.negative_rate(),
             "by_page": by_page,
             "by_element": by_element,
             "by_category": by_category,

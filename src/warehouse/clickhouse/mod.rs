@@ -107,6 +107,7 @@ pub mod sql;
 
 mod client;
 mod convert;
+mod feedback;
 mod funnel;
 mod journeys;
 mod list;

@@ -863,6 +863,78 @@ FROM
 )
 WHERE deleted = 0 AND arrayExists((n, c) -> c = ? AND n = ?, cut_name, cut_custom);
 
+-- name: feedback_groups
+-- The live feedback of a range grouped by (day, page, selector, category), of one device
+-- class ('' for all), bots only when asked (Warehouse::feedback,
+-- model::feedback::FeedbackSummary::of_rows): items, rated items, the sum of their ratings
+-- and the items rated at most the negative bound. Placeholders: the negative bound, the
+-- range (then the segment's, when composed), bots, the device twice.
+-- arg: 2
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 0
+-- arg: ''
+-- arg: ''
+-- returns: day Int64, page String, selector String, category String, count UInt64, rated UInt64, rating_sum UInt64, negative UInt64
+SELECT
+    day,
+    page,
+    selector,
+    category,
+    toUInt64(count()) AS count,
+    toUInt64(sum(has_rating != 0)) AS rated,
+    toUInt64(sum(if(has_rating != 0, rating, 0))) AS rating_sum,
+    toUInt64(sum(has_rating != 0 AND rating <= ?)) AS negative
+FROM
+(
+    SELECT day, session_id, id, deleted, device, bot, page, has_rating, rating, category, selector
+    FROM rollup_feedback
+    WHERE site = ? AND day >= ? AND day < ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, id
+)
+WHERE deleted = 0 AND (? = 1 OR bot = 0) AND (? = '' OR device = ?)
+GROUP BY day, page, selector, category
+ORDER BY day, page, selector, category;
+
+-- name: feedback_recent
+-- The newest live feedback of a range (newest first, ties by id), of one device class
+-- ('' for all), bots only when asked, on one page (when the flag is 1), of one category
+-- ('' for all), rated within a range (when the flag is 1), at most a number of rows
+-- (Warehouse::feedback). Placeholders: the range (then the segment's, when composed),
+-- bots, the device twice, the page flag and page, the category twice, the rating flag and
+-- bounds, the limit.
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 0
+-- arg: ''
+-- arg: ''
+-- arg: 0
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: 1
+-- arg: 1
+-- arg: 2
+-- arg: 50
+-- returns: site String, day Int64, session_id String, id String, gen UInt64, deleted UInt8, device String, bot UInt8, ts Int64, page String, session_key String, has_rating UInt8, rating UInt8, comment String, category String, selector String
+SELECT site, day, session_id, id, gen, deleted, device, bot, ts, page, session_key, has_rating, rating, comment, category, selector
+FROM
+(
+    SELECT site, day, session_id, id, gen, deleted, device, bot, ts, page, session_key, has_rating, rating, comment, category, selector
+    FROM rollup_feedback
+    WHERE site = ? AND day >= ? AND day < ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, id
+)
+WHERE deleted = 0 AND (? = 1 OR bot = 0) AND (? = '' OR device = ?)
+    AND (? = 0 OR page = ?) AND (? = '' OR category = ?)
+    AND (? = 0 OR (has_rating != 0 AND rating >= ? AND rating <= ?))
+ORDER BY ts DESC, id ASC
+LIMIT ?;
+
 -- name: listed_sessions
 -- arg: 'site-a'
 -- arg: 1714521600000

@@ -437,10 +437,10 @@ pub trait Additive: Clone {
     fn is_zero(&self) -> bool;
 }
 
-mod journeys;
 mod per_session;
-pub use journeys::*;
+mod report_sums;
 pub use per_session::PerSession;
+pub use report_sums::*;
 
 macro_rules! additive {
     ($(

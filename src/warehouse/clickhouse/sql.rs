@@ -162,6 +162,8 @@ pub mod name {
     pub const LIVE_SESSIONS: &str = "live_sessions";
     pub const READ_SESSIONS: &str = "read_sessions";
     pub const FUNNEL_SESSIONS: &str = "funnel_sessions";
+    pub const FEEDBACK_GROUPS: &str = "feedback_groups";
+    pub const FEEDBACK_RECENT: &str = "feedback_recent";
     pub const INSERT_SESSION_DETAILS: &str = "insert_session_details";
     pub const LIVE_SESSION_DETAILS: &str = "live_session_details";
     pub const READ_SESSION_DETAILS: &str = "read_session_details";
@@ -275,6 +277,8 @@ pub mod name {
         LIVE_SESSIONS,
         READ_SESSIONS,
         FUNNEL_SESSIONS,
+        FEEDBACK_GROUPS,
+        FEEDBACK_RECENT,
         INSERT_SESSION_DETAILS,
         LIVE_SESSION_DETAILS,
         READ_SESSION_DETAILS,

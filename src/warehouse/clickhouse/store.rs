@@ -4,8 +4,13 @@ use super::rows::*;
 use super::sql::name;
 use super::*;
 use crate::event::Event;
+use crate::model::feedback::{FeedbackQuery, FeedbackSummary};
 use crate::model::forget::ForgetRecord;
-use crate::model::rows::{DayRollup, GridRow, JourneyKind, JourneyRow, PageRow, ScrollRow, SurveyRow, ZoneRow};
+use crate::model::goal::FunnelStep;
+use crate::model::journeys::RankedJourneys;
+use crate::model::rows::{
+    DayRollup, GridRow, JourneyKind, JourneyRow, PageRow, ScrollRow, SessionRow, SurveyRow, ZoneRow,
+};
 use crate::model::token::ApiToken;
 use crate::replay::StoredPart;
 use crate::sites::Site;
@@ -374,18 +379,18 @@ impl Warehouse for ClickHouseWarehouse {
         self.list_sessions_by_sql(q).await
     }
 
-    async fn funnel_sessions(
-        &self,
-        q: &RollupQuery,
-        steps: &[crate::model::goal::FunnelStep],
-    ) -> anyhow::Result<Vec<crate::model::rows::SessionRow>> {
+    async fn feedback(&self, q: &FeedbackQuery) -> anyhow::Result<FeedbackSummary> {
+        match q.text {
+            Some(_) => crate::warehouse::feedback_by_reading(self, q).await,
+            None => self.feedback_by_sql(q).await,
+        }
+    }
+
+    async fn funnel_sessions(&self, q: &RollupQuery, steps: &[FunnelStep]) -> anyhow::Result<Vec<SessionRow>> {
         self.funnel_sessions_by_sql(q, steps).await
     }
 
-    async fn journeys(
-        &self,
-        q: &crate::warehouse::JourneysQuery,
-    ) -> anyhow::Result<crate::model::journeys::RankedJourneys> {
+    async fn journeys(&self, q: &crate::warehouse::JourneysQuery) -> anyhow::Result<RankedJourneys> {
         if !q.segment.is_empty() {
             // The day totals carry no session: a segment's journeys are its sessions' rows.
             return crate::warehouse::journeys_by_reading(self, q).await;

@@ -1,4 +1,6 @@
-//! The rows of the `/journeys` reads (`journey_ends`, `journey_totals`, `journey_top`).
+//! The rows of the reads that sum on the server for one report: `/journeys`
+//! (`journey_ends`, `journey_totals`, `journey_top`) and the feedback of `/voc`
+//! (`feedback_groups`).
 
 use super::*;
 
@@ -25,5 +27,18 @@ rows! {
         from_page: String,
         to_page: String,
         count: i64,
+    }
+
+    /// `feedback_groups`: [`crate::model::feedback::FeedbackGroup`].
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct FeedbackGroupCh {
+        day: i64,
+        page: String,
+        selector: String,
+        category: String,
+        count: u64,
+        rated: u64,
+        rating_sum: u64,
+        negative: u64,
     }
 }

@@ -1,0 +1,161 @@
+//! The feedback figures of `/voc` (analytics.md, "Voice of customer"; docs/api.md): the
+//! feedback of a range grouped by day, page, picked element and category
+//! ([`FeedbackGroup`]), from which every count, mean rating and negative count of the
+//! answer is summed, and the most recent items that pass the list's filters. A store gives
+//! a [`FeedbackSummary`] for a [`FeedbackQuery`]; [`FeedbackSummary::of_rows`] is the
+//! definition, over the range's feedback rows.
+
+use super::rows::FeedbackRow;
+use super::segment::SegmentFilter;
+use crate::event::{DeviceClass, NEGATIVE_RATING_MAX};
+use std::collections::BTreeMap;
+
+/// The feedback of a range: days [from_day, to_day) of the site's time zone (ms), one
+/// device class or all, bots only when asked, the sessions of `segment`.
+#[derive(Debug, Clone)]
+pub struct FeedbackQuery {
+    pub site: String,
+    /// A day start (ms), inclusive.
+    pub from_day: i64,
+    /// A day start (ms), exclusive.
+    pub to_day: i64,
+    /// Only feedback of this device class (`None`: every class).
+    pub device: Option<DeviceClass>,
+    /// Include feedback of bot-flagged sessions.
+    pub bots: bool,
+    /// Only feedback of sessions in this segment.
+    pub segment: SegmentFilter,
+    /// Only feedback whose comment contains this text, lower-cased (`str::to_lowercase`)
+    /// on both sides: narrows the groups and the list alike.
+    pub text: Option<String>,
+    /// The recent list only: feedback on this page key.
+    pub page: Option<String>,
+    /// The recent list only: feedback of this category (lower case).
+    pub category: Option<String>,
+    /// The recent list only: feedback rated within this range (inclusive, 1..=5).
+    pub rating: Option<(u8, u8)>,
+    /// Most items in the recent list.
+    pub limit: usize,
+}
+
+impl FeedbackQuery {
+    /// Whether `r` belongs to the range's figures (device, bots, text; the range and the
+    /// segment are the store's read).
+    pub fn counts(&self, r: &FeedbackRow) -> bool {
+        r.dims.passes(self.bots, self.device)
+            && self
+                .text
+                .as_ref()
+                .is_none_or(|t| r.comment.to_lowercase().contains(t.as_str()))
+    }
+
+    /// Whether a counted row also goes to the recent list (page, category, rating).
+    pub fn lists(&self, r: &FeedbackRow) -> bool {
+        self.page.as_ref().is_none_or(|p| &r.page == p)
+            && self.category.as_ref().is_none_or(|c| &r.category == c)
+            && self
+                .rating
+                .is_none_or(|(lo, hi)| r.rating.is_some_and(|x| (lo..=hi).contains(&x)))
+    }
+}
+
+/// The feedback of one (day, page, element, category): `selector` and `category` are
+/// empty when none was picked or given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FeedbackGroup {
+    /// The day start (ms) the feedback was given on.
+    pub day: i64,
+    pub page: String,
+    pub selector: String,
+    pub category: String,
+    /// Feedback items.
+    pub count: u64,
+    /// Items with a rating.
+    pub rated: u64,
+    /// Sum of their ratings (1..=5 each).
+    pub rating_sum: u64,
+    /// Items rated at most [`NEGATIVE_RATING_MAX`].
+    pub negative: u64,
+}
+
+/// Count, rated, rating sum and negatives of some groups, summed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedbackStats {
+    pub count: u64,
+    pub rated: u64,
+    pub rating_sum: u64,
+    pub negative: u64,
+}
+
+impl FeedbackStats {
+    /// The sums of `groups`.
+    pub fn of<'a>(groups: impl IntoIterator<Item = &'a FeedbackGroup>) -> Self {
+        groups.into_iter().fold(Self::default(), |s, g| Self {
+            count: s.count + g.count,
+            rated: s.rated + g.rated,
+            rating_sum: s.rating_sum + g.rating_sum,
+            negative: s.negative + g.negative,
+        })
+    }
+
+    /// Mean rating of the rated items, two decimals; `None` without one.
+    pub fn mean_rating(&self) -> Option<f64> {
+        (self.rated > 0).then(|| super::rounding::round2(self.rating_sum as f64 / self.rated as f64))
+    }
+
+    /// Negative items as a % of the rated ones (0..100, one decimal); `None` without one.
+    pub fn negative_rate(&self) -> Option<f64> {
+        (self.rated > 0).then(|| (self.negative as f64 * 1000.0 / self.rated as f64).round() / 10.0)
+    }
+}
+
+/// The feedback figures of a [`FeedbackQuery`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedbackSummary {
+    /// Every (day, page, selector, category) with feedback, in that order.
+    pub groups: Vec<FeedbackGroup>,
+    /// The newest feedback that passes the list's filters, newest first (ties by id), at
+    /// most `limit`.
+    pub recent: Vec<FeedbackRow>,
+}
+
+impl FeedbackSummary {
+    /// The summary of the range's feedback rows `rows` (already of the query's range and
+    /// segment; the device, bot and text filters are applied here).
+    pub fn of_rows(rows: Vec<FeedbackRow>, q: &FeedbackQuery) -> Self {
+        let mut groups: BTreeMap<(i64, String, String, String), FeedbackStats> = BTreeMap::new();
+        let mut recent = Vec::new();
+        for r in rows.into_iter().filter(|r| q.counts(r)) {
+            let g = groups
+                .entry((r.dims.day, r.page.clone(), r.selector.clone(), r.category.clone()))
+                .or_default();
+            g.count += 1;
+            if let Some(x) = r.rating {
+                g.rated += 1;
+                g.rating_sum += u64::from(x);
+                g.negative += u64::from(x <= NEGATIVE_RATING_MAX);
+            }
+            if q.lists(&r) {
+                recent.push(r);
+            }
+        }
+        recent.sort_by(|a, b| b.ts.cmp(&a.ts).then_with(|| a.id.cmp(&b.id)));
+        recent.truncate(q.limit);
+        Self {
+            groups: groups
+                .into_iter()
+                .map(|((day, page, selector, category), s)| FeedbackGroup {
+                    day,
+                    page,
+                    selector,
+                    category,
+                    count: s.count,
+                    rated: s.rated,
+                    rating_sum: s.rating_sum,
+                    negative: s.negative,
+                })
+                .collect(),
+            recent,
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The feedback figures of `/voc` by SQL: the server groups the range's live feedback by
+//! (day, page, selector, category) and picks the newest items of the list (a top-N), so a
+//! day of feedback is not sent to be summed here.
+
+use super::rows::*;
+use super::sql::name;
+use super::*;
+use crate::event::NEGATIVE_RATING_MAX;
+use crate::model::feedback::{FeedbackGroup, FeedbackQuery, FeedbackSummary};
+use crate::warehouse::RollupQuery;
+
+impl ClickHouseWarehouse {
+    /// [`crate::warehouse::Warehouse::feedback`] for a query without a text filter (the
+    /// definition lower-cases text as Rust does, which SQL cannot promise): the answer of
+    /// [`FeedbackSummary::of_rows`] (`tests/clickhouse_warehouse.rs` checks both against
+    /// each other) from two reads run at once.
+    pub(super) async fn feedback_by_sql(&self, q: &FeedbackQuery) -> anyhow::Result<FeedbackSummary> {
+        debug_assert!(q.text.is_none(), "text is matched as Rust lower-cases it");
+        let device = q.device.map_or("", |d| d.as_str());
+        let range = RollupQuery {
+            site: q.site.clone(),
+            from_day: q.from_day,
+            to_day: q.to_day,
+            parts: Vec::new(),
+            page: None,
+            segment: q.segment.clone(),
+        };
+        let scoped = |query: clickhouse::query::Query| {
+            let query = query.bind(q.site.as_str()).bind(q.from_day).bind(q.to_day);
+            bind_segment(query, &range)
+                .bind(u8::from(q.bots))
+                .bind(device)
+                .bind(device)
+        };
+        let groups = scoped(
+            self.client
+                .query(&sql::segmented(name::FEEDBACK_GROUPS, &q.segment))
+                .bind(NEGATIVE_RATING_MAX),
+        );
+        let (lo, hi) = q.rating.unwrap_or((0, 0));
+        let category = q.category.as_deref().unwrap_or("");
+        let recent = scoped(self.client.query(&sql::segmented(name::FEEDBACK_RECENT, &q.segment)))
+            .bind(u8::from(q.page.is_some()))
+            .bind(q.page.as_deref().unwrap_or(""))
+            .bind(category)
+            .bind(category)
+            .bind(u8::from(q.rating.is_some()))
+            .bind(lo)
+            .bind(hi)
+            .bind(q.limit as u64);
+        let (groups, recent) = tokio::try_join!(
+            self.fetch::<FeedbackGroupCh>(name::FEEDBACK_GROUPS, groups),
+            self.fetch::<FeedbackCh>(name::FEEDBACK_RECENT, recent),
+        )?;
+        Ok(FeedbackSummary {
+            groups: groups
+                .into_iter()
+                .map(|g| FeedbackGroup {
+                    day: g.day,
+                    page: g.page,
+                    selector: g.selector,
+                    category: g.category,
+                    count: g.count,
+                    rated: g.rated,
+                    rating_sum: g.rating_sum,
+                    negative: g.negative,
+                })
+                .collect(),
+            recent: recent.into_iter().map(feedback_row).collect(),
+        })
+    }
+}
