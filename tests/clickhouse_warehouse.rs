@@ -868,11 +868,53 @@ fn feedback_mix() -> Vec<Event> {
             }
             out.push(e);
         }
+        // Survey answers of every kind, some given twice (the later wins), the texts of
+        // sessions 0..10 at one moment.
+        for k in 0..(i % 4) {
+            let (survey_id, question_id, kind, value) = match (i + k.min(1)) % 4 {
+                0 => ("nps", "q1", SurveyKind::Nps, Answer::Number((i % 11) as f64)),
+                1 => (
+                    "nps",
+                    "q2",
+                    SurveyKind::Choice,
+                    Answer::Choices(vec![format!("o{}", i % 3)]),
+                ),
+                2 => ("csat", "why", SurveyKind::Text, Answer::Text(format!("text {i} {k}"))),
+                _ => ("csat", "q1", SurveyKind::Csat, Answer::Number((1 + i % 5) as f64)),
+            };
+            let mut e = other(
+                &format!("{s}-a{k}"),
+                &s,
+                if i < 10 {
+                    D0 + 23 * H + 1_000
+                } else {
+                    t0 + k * 1_500_000
+                },
+                "/pay",
+                Payload::SurveyResponse {
+                    survey_id: survey_id.into(),
+                    question_id: question_id.into(),
+                    kind,
+                    value,
+                    trigger: (k == 1).then(|| "exit_intent".into()),
+                },
+            );
+            e.device = if i % 3 == 0 {
+                DeviceClass::Mobile
+            } else {
+                DeviceClass::Desktop
+            };
+            if i % 7 == 0 {
+                e.bot_reason = Some("ua".into());
+            }
+            out.push(e);
+        }
     }
     out
 }
 
 async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
+    use sightline::model::answers::{AnswerSummary, AnswersQuery};
     use sightline::model::feedback::{FeedbackQuery, FeedbackSummary};
     use sightline::model::segment::{Dimension, SegmentFilter};
     use sightline::warehouse::feedback_by_reading;
@@ -896,7 +938,7 @@ async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
     assert_eq!(rollup_pass(w.as_ref()).await, 1);
     let direct = SegmentFilter::default().with(Dimension::Channel, "direct");
     let nobody = SegmentFilter::default().with(Dimension::Browser, "no such browser");
-    let mut checked = 0;
+    let (mut checked, mut answered) = (0, 0);
     for (segment, device, bots) in [
         (SegmentFilter::default(), None, false),
         (SegmentFilter::default(), None, true),
@@ -942,21 +984,46 @@ async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
                 checked += usize::from(!got.recent.is_empty());
             }
         }
+        for survey in [None, Some("csat"), Some("nobody")] {
+            for (from, to) in [WHOLE, (D0, D1), (D1, D2)] {
+                let q = AnswersQuery {
+                    site: SA.into(),
+                    from_day: from,
+                    to_day: to,
+                    device,
+                    bots,
+                    segment: segment.clone(),
+                    survey: survey.map(String::from),
+                };
+                let got = w.answers(&q).await.unwrap();
+                let all = w
+                    .read_rollup(&RollupQuery {
+                        segment: segment.clone(),
+                        ..query(SA, from, to, &[Part::Answers], None)
+                    })
+                    .await
+                    .unwrap()
+                    .answers;
+                assert_eq!(got, AnswerSummary::of_rows(all, &q), "{q:?}");
+                answered += usize::from(!got.texts.is_empty());
+            }
+        }
     }
     assert!(checked > 30, "{checked} lists not empty");
+    assert!(answered > 10, "{answered} answer reads with texts");
 }
 
 #[tokio::test]
-async fn sqlite_sums_feedback_like_the_definition() {
+async fn sqlite_sums_answers_and_feedback_like_the_definition() {
     let dir = tempfile::tempdir().unwrap();
     feedback_like_the_definition(SqliteWarehouse::open(dir.path()).unwrap()).await;
 }
 
-/// The ClickHouse feedback figures (`feedback_groups`, `feedback_recent`) are the
-/// definition's over the same rows.
+/// The ClickHouse answers and feedback figures (`answer_counts`, `answer_texts`,
+/// `feedback_groups`, `feedback_recent`) are the definition's over the same rows.
 #[tokio::test]
-async fn clickhouse_sums_feedback_like_the_definition() {
-    let Some(url) = clickhouse_url("clickhouse_sums_feedback_like_the_definition") else {
+async fn clickhouse_sums_answers_and_feedback_like_the_definition() {
+    let Some(url) = clickhouse_url("clickhouse_sums_answers_and_feedback_like_the_definition") else {
         return;
     };
     let db = fresh_database("feedback");

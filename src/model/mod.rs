@@ -2,6 +2,7 @@
 //! dimensions, a site's analytics rules, the sessions-list filter, stored API tokens and
 //! erasure records, the stage of a dead letter. Events themselves are [`crate::event`].
 
+pub mod answers;
 pub mod days;
 pub mod dead_stage;
 pub mod feedback;

@@ -15,11 +15,11 @@
 //! key), so both backends answer with the same rows, and so the same numbers.
 
 pub mod clickhouse;
-mod feedback;
 mod journeys;
 pub mod sqlite;
-pub use feedback::feedback_by_reading;
+mod voc;
 pub use journeys::{journeys_by_reading, JourneysQuery};
+pub use voc::{answers_by_reading, feedback_by_reading};
 
 use crate::event::DeviceClass;
 use crate::event::Event;
@@ -498,6 +498,15 @@ pub trait Warehouse: Send + Sync + 'static {
         let mut sessions = self.read_rollup(&q).await?.sessions;
         sessions.retain_mut(|s| crate::model::goal::funnel_part(steps, &mut s.steps));
         Ok(sessions)
+    }
+    /// The survey answers of a range that `/voc` reads one by one (see
+    /// [`crate::model::answers::AnswersQuery`]). By default the range's answer rows are
+    /// read and counted here; a store may count them on its side, with the same answer.
+    async fn answers(
+        &self,
+        q: &crate::model::answers::AnswersQuery,
+    ) -> anyhow::Result<crate::model::answers::AnswerSummary> {
+        answers_by_reading(self, q).await
     }
     /// The feedback figures of a range (see [`crate::model::feedback::FeedbackQuery`]). By
     /// default the range's feedback rows are read and summed here; a store may group them

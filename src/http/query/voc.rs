@@ -46,6 +46,7 @@
 use super::{page_param, scope, Filters};
 use crate::event::{Answer, SurveyKind};
 use crate::http::{require_read, ApiError, AppState};
+use crate::model::answers::AnswersQuery;
 use crate::model::feedback::{FeedbackGroup, FeedbackQuery, FeedbackStats};
 use crate::rollup::{summarize_answers, survey_reach, top_terms, AnswerRow, ReachRow};
 use crate::warehouse::Part;
@@ -133,8 +134,21 @@ pub async fn voc(
         rating,
         limit,
     };
-    let rq = sc.query(vec![Part::Surveys, Part::Answers, Part::Reach], None);
-    let (r, feedback) = tokio::try_join!(state.warehouse.read_rollup(&rq), state.warehouse.feedback(&fq))?;
+    let aq = AnswersQuery {
+        site: sc.site.key.clone(),
+        from_day: sc.from_day,
+        to_day: sc.to_day,
+        device: sc.device,
+        bots: sc.bots,
+        segment: sc.segment.clone(),
+        survey: p.survey.clone(),
+    };
+    let rq = sc.query(vec![Part::Surveys, Part::Reach], None);
+    let (r, answer_sum, feedback) = tokio::try_join!(
+        state.warehouse.read_rollup(&rq),
+        state.warehouse.answers(&aq),
+        state.warehouse.feedback(&fq)
+    )?;
     let wanted_survey = |id: &str| p.survey.as_deref().is_none_or(|s| s == id);
 
     // Surveys.
@@ -156,13 +170,18 @@ pub async fn voc(
             .entry(s.value.clone())
             .or_default() += s.responses;
     }
-    let mut answers: BTreeMap<QKey, Vec<&AnswerRow>> = BTreeMap::new();
-    for a in r
-        .answers
-        .iter()
-        .filter(|a| sc.keeps(&a.dims) && wanted_survey(&a.survey_id))
-    {
-        answers
+    // Answers per question and day; the text answers themselves.
+    let mut answer_days: BTreeMap<QKey, BTreeMap<i64, u64>> = BTreeMap::new();
+    for c in &answer_sum.counts {
+        *answer_days
+            .entry((c.survey_id.clone(), c.question_id.clone(), c.kind))
+            .or_default()
+            .entry(c.day)
+            .or_default() += c.answers;
+    }
+    let mut text_answers: BTreeMap<QKey, Vec<&AnswerRow>> = BTreeMap::new();
+    for a in &answer_sum.texts {
+        text_answers
             .entry((a.survey_id.clone(), a.question_id.clone(), a.kind))
             .or_default()
             .push(a);
@@ -181,7 +200,8 @@ pub async fn voc(
             let (survey_id, question_id, kind) = &k;
             let sum = summarize_answers(*kind, &counts);
             let def = definition(survey_id, question_id);
-            let rows = answers.remove(&k).unwrap_or_default();
+            let answered = answer_days.remove(&k).unwrap_or_default();
+            let responses: u64 = answered.values().sum();
             // Responses are answers, one per session (a multi-choice answer is one response
             // however many options it chose); free text has no distribution (see `text`).
             let distribution = if *kind == SurveyKind::Text {
@@ -192,14 +212,9 @@ pub async fn voc(
             let mut out = json!({
                 "survey_id": survey_id, "question_id": question_id, "kind": kind.as_str(),
                 "question": def.map(|d| d.text.clone()),
-                "responses": rows.len(), "sessions": rows.len(), "distribution": distribution,
+                "responses": responses, "sessions": responses, "distribution": distribution,
                 "nps": sum.nps, "csat": sum.csat, "mean": sum.mean,
             });
-            // Answers per day, for every kind.
-            let mut answered: BTreeMap<i64, usize> = BTreeMap::new();
-            for a in &rows {
-                *answered.entry(a.dims.day).or_default() += 1;
-            }
             let days = by_day.remove(&k).unwrap_or_default();
             match kind {
                 SurveyKind::Choice => {
@@ -222,10 +237,12 @@ pub async fn voc(
                     );
                 }
                 SurveyKind::Text => {
-                    let mut texts: Vec<(&AnswerRow, &str)> = rows
-                        .iter()
+                    let mut texts: Vec<(&AnswerRow, &str)> = text_answers
+                        .remove(&k)
+                        .unwrap_or_default()
+                        .into_iter()
                         .filter_map(|a| match &a.value {
-                            Answer::Text(t) => Some((*a, t.as_str())),
+                            Answer::Text(t) => Some((a, t.as_str())),
                             _ => None,
                         })
                         .filter(|(_, t)| matches_q(t, &q))

@@ -107,12 +107,12 @@ pub mod sql;
 
 mod client;
 mod convert;
-mod feedback;
 mod funnel;
 mod journeys;
 mod list;
 mod replay;
 mod store;
+mod voc;
 mod writes;
 use convert::*;
 

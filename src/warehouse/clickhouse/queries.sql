@@ -863,6 +863,58 @@ FROM
 )
 WHERE deleted = 0 AND arrayExists((n, c) -> c = ? AND n = ?, cut_name, cut_custom);
 
+-- name: answer_counts
+-- The live survey answers of a range counted per (day, survey, question, kind), of one
+-- device class ('' for all), bots only when asked, one survey ('' for all)
+-- (Warehouse::answers, model::answers::AnswerSummary::of_rows). Placeholders: the range
+-- (then the segment's, when composed), bots, the device twice, the survey twice.
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 0
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- returns: day Int64, survey_id String, question_id String, kind String, answers UInt64
+SELECT day, survey_id, question_id, kind, toUInt64(count()) AS answers
+FROM
+(
+    SELECT day, session_id, id, deleted, device, bot, survey_id, question_id, kind
+    FROM rollup_answers
+    WHERE site = ? AND day >= ? AND day < ?
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, id
+)
+WHERE deleted = 0 AND (? = 1 OR bot = 0) AND (? = '' OR device = ?) AND (? = '' OR survey_id = ?)
+GROUP BY day, survey_id, question_id, kind;
+
+-- name: answer_texts
+-- The live text answers of a range (kind 'text'), newest first (ties by id), of one device
+-- class ('' for all), bots only when asked, one survey ('' for all) (Warehouse::answers).
+-- Placeholders: the range (then the segment's, when composed), bots, the device twice, the
+-- survey twice.
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 0
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- returns: site String, day Int64, session_id String, id String, gen UInt64, deleted UInt8, device String, bot UInt8, ts Int64, survey_id String, question_id String, kind String, value_type UInt8, value_number Float64, value_text String, value_choices Array(String), page String, session_key String, survey_trigger String
+SELECT site, day, session_id, id, gen, deleted, device, bot, ts, survey_id, question_id, kind, value_type, value_number, value_text, value_choices, page, session_key, survey_trigger
+FROM
+(
+    SELECT site, day, session_id, id, gen, deleted, device, bot, ts, survey_id, question_id, kind, value_type, value_number, value_text, value_choices, page, session_key, survey_trigger
+    FROM rollup_answers
+    WHERE site = ? AND day >= ? AND day < ? AND kind = 'text'
+    ORDER BY gen DESC
+    LIMIT 1 BY day, session_id, id
+)
+WHERE deleted = 0 AND (? = 1 OR bot = 0) AND (? = '' OR device = ?) AND (? = '' OR survey_id = ?)
+ORDER BY ts DESC, id ASC;
+
 -- name: feedback_groups
 -- The live feedback of a range grouped by (day, page, selector, category), of one device
 -- class ('' for all), bots only when asked (Warehouse::feedback,

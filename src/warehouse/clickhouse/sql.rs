@@ -162,6 +162,8 @@ pub mod name {
     pub const LIVE_SESSIONS: &str = "live_sessions";
     pub const READ_SESSIONS: &str = "read_sessions";
     pub const FUNNEL_SESSIONS: &str = "funnel_sessions";
+    pub const ANSWER_COUNTS: &str = "answer_counts";
+    pub const ANSWER_TEXTS: &str = "answer_texts";
     pub const FEEDBACK_GROUPS: &str = "feedback_groups";
     pub const FEEDBACK_RECENT: &str = "feedback_recent";
     pub const INSERT_SESSION_DETAILS: &str = "insert_session_details";
@@ -277,6 +279,8 @@ pub mod name {
         LIVE_SESSIONS,
         READ_SESSIONS,
         FUNNEL_SESSIONS,
+        ANSWER_COUNTS,
+        ANSWER_TEXTS,
         FEEDBACK_GROUPS,
         FEEDBACK_RECENT,
         INSERT_SESSION_DETAILS,

@@ -4,6 +4,7 @@ use super::rows::*;
 use super::sql::name;
 use super::*;
 use crate::event::Event;
+use crate::model::answers::{AnswerSummary, AnswersQuery};
 use crate::model::feedback::{FeedbackQuery, FeedbackSummary};
 use crate::model::forget::ForgetRecord;
 use crate::model::goal::FunnelStep;
@@ -154,43 +155,7 @@ impl Warehouse for ClickHouseWarehouse {
     }
 
     async fn fence_takeover(&self, shard: &Shard) -> anyhow::Result<()> {
-        if self.fenced.lock().expect("fence lock").as_ref() == Some(shard) || shard.is_empty() {
-            return Ok(());
-        }
-        let running = || async {
-            let q = self.client.query(sql::sql(name::RUNNING_ROLLUP_WRITES));
-            anyhow::Ok(
-                self.fetch::<QueryIdRow>(name::RUNNING_ROLLUP_WRITES, q)
-                    .await?
-                    .into_iter()
-                    .map(|r| r.query_id)
-                    .collect::<BTreeSet<String>>(),
-            )
-        };
-        let before = running().await?;
-        let started = Instant::now();
-        let mut left = before.len();
-        while left > 0 {
-            if started.elapsed() > FENCE_MAX_WAIT {
-                tracing::warn!(
-                    writes = left,
-                    "rollup takeover: writes of another process still running after {FENCE_MAX_WAIT:?}; going on"
-                );
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let now = running().await?;
-            left = before.intersection(&now).count();
-        }
-        if !before.is_empty() {
-            tracing::info!(
-                writes = before.len(),
-                waited_ms = started.elapsed().as_millis() as u64,
-                "rollup takeover: waited for rollup writes already running"
-            );
-        }
-        *self.fenced.lock().expect("fence lock") = Some(shard.clone());
-        Ok(())
+        self.fence(shard).await
     }
 
     async fn read_rollup(&self, q: &RollupQuery) -> anyhow::Result<DayRollup> {
@@ -377,6 +342,10 @@ impl Warehouse for ClickHouseWarehouse {
             return crate::warehouse::list_sessions_by_reading(self, q).await;
         }
         self.list_sessions_by_sql(q).await
+    }
+
+    async fn answers(&self, q: &AnswersQuery) -> anyhow::Result<AnswerSummary> {
+        self.answers_by_sql(q).await
     }
 
     async fn feedback(&self, q: &FeedbackQuery) -> anyhow::Result<FeedbackSummary> {

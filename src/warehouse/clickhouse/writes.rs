@@ -11,6 +11,49 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
 impl ClickHouseWarehouse {
+    /// [`Warehouse::fence_takeover`]: wait (at most [`FENCE_MAX_WAIT`]) until the rollup
+    /// writes running on the server now, of any process, have ended (`running_rollup_writes`),
+    /// once per shard taken over.
+    pub(super) async fn fence(&self, shard: &crate::warehouse::Shard) -> anyhow::Result<()> {
+        if self.fenced.lock().expect("fence lock").as_ref() == Some(shard) || shard.is_empty() {
+            return Ok(());
+        }
+        let running = || async {
+            let q = self.client.query(sql::sql(name::RUNNING_ROLLUP_WRITES));
+            anyhow::Ok(
+                self.fetch::<QueryIdRow>(name::RUNNING_ROLLUP_WRITES, q)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.query_id)
+                    .collect::<BTreeSet<String>>(),
+            )
+        };
+        let before = running().await?;
+        let started = Instant::now();
+        let mut left = before.len();
+        while left > 0 {
+            if started.elapsed() > FENCE_MAX_WAIT {
+                tracing::warn!(
+                    writes = left,
+                    "rollup takeover: writes of another process still running after {FENCE_MAX_WAIT:?}; going on"
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = running().await?;
+            left = before.intersection(&now).count();
+        }
+        if !before.is_empty() {
+            tracing::info!(
+                writes = before.len(),
+                waited_ms = started.elapsed().as_millis() as u64,
+                "rollup takeover: waited for rollup writes already running"
+            );
+        }
+        *self.fenced.lock().expect("fence lock") = Some(shard.clone());
+        Ok(())
+    }
+
     /// [`Warehouse::insert_events`] with every failure a [`ClickHouseError`] in the chain: the
     /// dedup read (`existing_ids`), the events INSERT, then the marks (`mark_sessions`), three
     /// round trips (see the module docs).

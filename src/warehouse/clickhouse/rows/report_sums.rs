@@ -1,6 +1,6 @@
 //! The rows of the reads that sum on the server for one report: `/journeys`
-//! (`journey_ends`, `journey_totals`, `journey_top`) and the feedback of `/voc`
-//! (`feedback_groups`).
+//! (`journey_ends`, `journey_totals`, `journey_top`) and the answers and feedback of
+//! `/voc` (`answer_counts`, `feedback_groups`).
 
 use super::*;
 
@@ -40,5 +40,15 @@ rows! {
         rated: u64,
         rating_sum: u64,
         negative: u64,
+    }
+
+    /// `answer_counts`: [`crate::model::answers::AnswerCount`], its kind by name.
+    #[derive(Debug, clickhouse::Row, Deserialize)]
+    pub struct AnswerCountCh {
+        day: i64,
+        survey_id: String,
+        question_id: String,
+        kind: String,
+        answers: u64,
     }
 }

@@ -62,6 +62,8 @@ pub fn result_rows() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         (JOURNEY_ENDS, columns::<JourneyEndCh>()),
         (JOURNEY_TOTALS, columns::<JourneyKeysCh>()),
         (JOURNEY_TOP, columns::<JourneyTopCh>()),
+        (ANSWER_COUNTS, columns::<AnswerCountCh>()),
+        (ANSWER_TEXTS, columns::<AnswersCh>()),
         (FEEDBACK_GROUPS, columns::<FeedbackGroupCh>()),
         (FEEDBACK_RECENT, columns::<FeedbackCh>()),
         (NET_PROBLEMS, columns::<ProblemsCh>()),

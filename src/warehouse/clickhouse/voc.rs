@@ -1,11 +1,13 @@
-//! The feedback figures of `/voc` by SQL: the server groups the range's live feedback by
-//! (day, page, selector, category) and picks the newest items of the list (a top-N), so a
-//! day of feedback is not sent to be summed here.
+//! The answers and the feedback figures of `/voc` by SQL: the server counts the range's
+//! live answers per question and day and sends only the text answers, groups the live
+//! feedback by (day, page, selector, category) and picks the newest items of the list (a
+//! top-N), so a day of answers and feedback is not sent to be summed here.
 
 use super::rows::*;
 use super::sql::name;
 use super::*;
 use crate::event::NEGATIVE_RATING_MAX;
+use crate::model::answers::{AnswerCount, AnswerSummary, AnswersQuery};
 use crate::model::feedback::{FeedbackGroup, FeedbackQuery, FeedbackSummary};
 use crate::warehouse::RollupQuery;
 
@@ -68,5 +70,56 @@ impl ClickHouseWarehouse {
                 .collect(),
             recent: recent.into_iter().map(feedback_row).collect(),
         })
+    }
+
+    /// [`crate::warehouse::Warehouse::answers`]: the answer of [`AnswerSummary::of_rows`]
+    /// (`tests/clickhouse_warehouse.rs` checks both against each other) from two reads run
+    /// at once.
+    pub(super) async fn answers_by_sql(&self, q: &AnswersQuery) -> anyhow::Result<AnswerSummary> {
+        let device = q.device.map_or("", |d| d.as_str());
+        let survey = q.survey.as_deref().unwrap_or("");
+        let range = RollupQuery {
+            site: q.site.clone(),
+            from_day: q.from_day,
+            to_day: q.to_day,
+            parts: Vec::new(),
+            page: None,
+            segment: q.segment.clone(),
+        };
+        let read = |op: &'static str| {
+            let query = self
+                .client
+                .query(&sql::segmented(op, &q.segment))
+                .bind(q.site.as_str())
+                .bind(q.from_day)
+                .bind(q.to_day);
+            bind_segment(query, &range)
+                .bind(u8::from(q.bots))
+                .bind(device)
+                .bind(device)
+                .bind(survey)
+                .bind(survey)
+        };
+        let (counts, texts) = tokio::try_join!(
+            self.fetch::<AnswerCountCh>(name::ANSWER_COUNTS, read(name::ANSWER_COUNTS)),
+            self.fetch::<AnswersCh>(name::ANSWER_TEXTS, read(name::ANSWER_TEXTS)),
+        )?;
+        let mut out = AnswerSummary {
+            counts: counts
+                .into_iter()
+                .map(|c| {
+                    Ok(AnswerCount {
+                        day: c.day,
+                        kind: survey_kind(&c.kind)?,
+                        survey_id: c.survey_id,
+                        question_id: c.question_id,
+                        answers: c.answers,
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+            texts: texts.into_iter().map(answer_row).collect::<anyhow::Result<_>>()?,
+        };
+        out.sort_counts();
+        Ok(out)
     }
 }
