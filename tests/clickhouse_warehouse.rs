@@ -916,6 +916,7 @@ fn feedback_mix() -> Vec<Event> {
 async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
     use sightline::model::answers::{AnswerSummary, AnswersQuery};
     use sightline::model::feedback::{FeedbackQuery, FeedbackSummary};
+    use sightline::model::range::ReportRange;
     use sightline::model::segment::{Dimension, SegmentFilter};
     use sightline::warehouse::feedback_by_reading;
     w.put_site(&site(SA, "A")).await.unwrap();
@@ -956,12 +957,14 @@ async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
         ] {
             for (from, to) in [WHOLE, (D0, D1), (D1, D2)] {
                 let q = FeedbackQuery {
-                    site: SA.into(),
-                    from_day: from,
-                    to_day: to,
-                    device,
-                    bots,
-                    segment: segment.clone(),
+                    range: ReportRange {
+                        site: SA.into(),
+                        from_day: from,
+                        to_day: to,
+                        device,
+                        bots,
+                        segment: segment.clone(),
+                    },
                     text: None,
                     page: page.map(String::from),
                     category: category.map(String::from),
@@ -987,12 +990,14 @@ async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
         for survey in [None, Some("csat"), Some("nobody")] {
             for (from, to) in [WHOLE, (D0, D1), (D1, D2)] {
                 let q = AnswersQuery {
-                    site: SA.into(),
-                    from_day: from,
-                    to_day: to,
-                    device,
-                    bots,
-                    segment: segment.clone(),
+                    range: ReportRange {
+                        site: SA.into(),
+                        from_day: from,
+                        to_day: to,
+                        device,
+                        bots,
+                        segment: segment.clone(),
+                    },
                     survey: survey.map(String::from),
                 };
                 let got = w.answers(&q).await.unwrap();

@@ -5,26 +5,15 @@
 //! store gives an [`AnswerSummary`] for an [`AnswersQuery`]; [`AnswerSummary::of_rows`] is
 //! the definition, over the range's answer rows.
 
+use super::range::ReportRange;
 use super::rows::AnswerRow;
-use super::segment::SegmentFilter;
-use crate::event::{DeviceClass, SurveyKind};
+use crate::event::SurveyKind;
 use std::collections::BTreeMap;
 
-/// The answers of a range: days [from_day, to_day) of the site's time zone (ms), one device
-/// class or all, bots only when asked, the sessions of `segment`, one survey or all.
+/// The answers of a range's sessions, to one survey or all.
 #[derive(Debug, Clone)]
 pub struct AnswersQuery {
-    pub site: String,
-    /// A day start (ms), inclusive.
-    pub from_day: i64,
-    /// A day start (ms), exclusive.
-    pub to_day: i64,
-    /// Only answers of this device class (`None`: every class).
-    pub device: Option<DeviceClass>,
-    /// Include answers of bot-flagged sessions.
-    pub bots: bool,
-    /// Only answers of sessions in this segment.
-    pub segment: SegmentFilter,
+    pub range: ReportRange,
     /// Only answers to this survey.
     pub survey: Option<String>,
 }
@@ -33,7 +22,7 @@ impl AnswersQuery {
     /// Whether `r` is one of the query's answers (device, bots, survey; the range and the
     /// segment are the store's read).
     pub fn keeps(&self, r: &AnswerRow) -> bool {
-        r.dims.passes(self.bots, self.device) && self.survey.as_ref().is_none_or(|s| &r.survey_id == s)
+        self.range.passes(&r.dims) && self.survey.as_ref().is_none_or(|s| &r.survey_id == s)
     }
 }
 

@@ -5,26 +5,15 @@
 //! a [`FeedbackSummary`] for a [`FeedbackQuery`]; [`FeedbackSummary::of_rows`] is the
 //! definition, over the range's feedback rows.
 
+use super::range::ReportRange;
 use super::rows::FeedbackRow;
-use super::segment::SegmentFilter;
-use crate::event::{DeviceClass, NEGATIVE_RATING_MAX};
+use crate::event::NEGATIVE_RATING_MAX;
 use std::collections::BTreeMap;
 
-/// The feedback of a range: days [from_day, to_day) of the site's time zone (ms), one
-/// device class or all, bots only when asked, the sessions of `segment`.
+/// The feedback given in a range's sessions on the range's days.
 #[derive(Debug, Clone)]
 pub struct FeedbackQuery {
-    pub site: String,
-    /// A day start (ms), inclusive.
-    pub from_day: i64,
-    /// A day start (ms), exclusive.
-    pub to_day: i64,
-    /// Only feedback of this device class (`None`: every class).
-    pub device: Option<DeviceClass>,
-    /// Include feedback of bot-flagged sessions.
-    pub bots: bool,
-    /// Only feedback of sessions in this segment.
-    pub segment: SegmentFilter,
+    pub range: ReportRange,
     /// Only feedback whose comment contains this text, lower-cased (`str::to_lowercase`)
     /// on both sides: narrows the groups and the list alike.
     pub text: Option<String>,
@@ -42,7 +31,7 @@ impl FeedbackQuery {
     /// Whether `r` belongs to the range's figures (device, bots, text; the range and the
     /// segment are the store's read).
     pub fn counts(&self, r: &FeedbackRow) -> bool {
-        r.dims.passes(self.bots, self.device)
+        self.range.passes(&r.dims)
             && self
                 .text
                 .as_ref()

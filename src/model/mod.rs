@@ -9,6 +9,7 @@ pub mod feedback;
 pub mod forget;
 pub mod goal;
 pub mod journeys;
+pub mod range;
 pub mod rounding;
 pub mod rows;
 pub mod rules;

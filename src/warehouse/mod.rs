@@ -334,6 +334,21 @@ pub struct RollupQuery {
     pub segment: SegmentFilter,
 }
 
+impl RollupQuery {
+    /// The read of `parts` over a report's range (its days and segment; its device and bot
+    /// filters are the caller's), every page.
+    pub fn of_range(range: &crate::model::range::ReportRange, parts: Vec<Part>) -> Self {
+        Self {
+            site: range.site.clone(),
+            from_day: range.from_day,
+            to_day: range.to_day,
+            parts,
+            page: None,
+            segment: range.segment.clone(),
+        }
+    }
+}
+
 /// One page of the sessions list (`GET /v1/sites/{key}/sessions`): the sessions that
 /// started in days [from_day, to_day), of one device class or all, bots only when asked,
 /// that pass `filter` ([`session_matches`]), newest first (by start, then session key,

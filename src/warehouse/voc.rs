@@ -12,14 +12,7 @@ use crate::model::feedback::{FeedbackQuery, FeedbackSummary};
 /// summing them with [`FeedbackSummary::of_rows`] on a blocking-pool thread.
 pub async fn feedback_by_reading<W: Warehouse + ?Sized>(w: &W, q: &FeedbackQuery) -> anyhow::Result<FeedbackSummary> {
     let r = w
-        .read_rollup(&RollupQuery {
-            site: q.site.clone(),
-            from_day: q.from_day,
-            to_day: q.to_day,
-            parts: vec![Part::Feedback],
-            page: None,
-            segment: q.segment.clone(),
-        })
+        .read_rollup(&RollupQuery::of_range(&q.range, vec![Part::Feedback]))
         .await?;
     let q = q.clone();
     Ok(tokio::task::spawn_blocking(move || FeedbackSummary::of_rows(r.feedback, &q)).await?)
@@ -29,14 +22,7 @@ pub async fn feedback_by_reading<W: Warehouse + ?Sized>(w: &W, q: &FeedbackQuery
 /// them with [`AnswerSummary::of_rows`] on a blocking-pool thread.
 pub async fn answers_by_reading<W: Warehouse + ?Sized>(w: &W, q: &AnswersQuery) -> anyhow::Result<AnswerSummary> {
     let r = w
-        .read_rollup(&RollupQuery {
-            site: q.site.clone(),
-            from_day: q.from_day,
-            to_day: q.to_day,
-            parts: vec![Part::Answers],
-            page: None,
-            segment: q.segment.clone(),
-        })
+        .read_rollup(&RollupQuery::of_range(&q.range, vec![Part::Answers]))
         .await?;
     let q = q.clone();
     Ok(tokio::task::spawn_blocking(move || AnswerSummary::of_rows(r.answers, &q)).await?)

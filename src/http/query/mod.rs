@@ -323,12 +323,7 @@ pub async fn journeys(
             state
                 .warehouse
                 .journeys(&crate::warehouse::JourneysQuery {
-                    site: sc.site.key.clone(),
-                    from_day: sc.from_day,
-                    to_day: sc.to_day,
-                    device: sc.device,
-                    bots: sc.bots,
-                    segment: sc.segment.clone(),
+                    range: sc.range(),
                     limit,
                 })
                 .await?

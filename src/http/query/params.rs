@@ -306,6 +306,17 @@ impl Scope {
     pub(super) fn layout(&self, p: &PageParam) -> Result<LayoutFilter, ApiError> {
         parse_layout("layout", p.layout.as_deref())
     }
+    /// The sessions the query reads (site, days, device, bots, segment).
+    pub(super) fn range(&self) -> crate::model::range::ReportRange {
+        crate::model::range::ReportRange {
+            site: self.site.key.clone(),
+            from_day: self.from_day,
+            to_day: self.to_day,
+            device: self.device,
+            bots: self.bots,
+            segment: self.segment.clone(),
+        }
+    }
     pub(super) fn query(&self, parts: Vec<Part>, page: Option<String>) -> RollupQuery {
         RollupQuery {
             site: self.site.key.clone(),

@@ -122,12 +122,7 @@ pub async fn voc(
             .filter(|q| !q.is_empty())
             .map(str::to_lowercase);
     let fq = FeedbackQuery {
-        site: sc.site.key.clone(),
-        from_day: sc.from_day,
-        to_day: sc.to_day,
-        device: sc.device,
-        bots: sc.bots,
-        segment: sc.segment.clone(),
+        range: sc.range(),
         text: q.clone(),
         page,
         category,
@@ -135,12 +130,7 @@ pub async fn voc(
         limit,
     };
     let aq = AnswersQuery {
-        site: sc.site.key.clone(),
-        from_day: sc.from_day,
-        to_day: sc.to_day,
-        device: sc.device,
-        bots: sc.bots,
-        segment: sc.segment.clone(),
+        range: sc.range(),
         survey: p.survey.clone(),
     };
     let rq = sc.query(vec![Part::Surveys, Part::Reach], None);

@@ -16,20 +16,20 @@ impl ClickHouseWarehouse {
     /// totals: entry and exit pages, the distinct transitions and paths, and the first
     /// transitions and paths (`journey_top`).
     pub(super) async fn journeys_by_sql(&self, q: &JourneysQuery) -> anyhow::Result<RankedJourneys> {
-        debug_assert!(q.segment.is_empty(), "the day totals carry no session");
-        let device = q.device.map_or("", |d| d.as_str());
+        debug_assert!(q.range.segment.is_empty(), "the day totals carry no session");
+        let (r, device) = (&q.range, q.range.device_name());
         let filtered = |op: &'static str, kind: Option<JourneyKind>| {
             let query = self
                 .client
                 .query(sql::sql(op))
-                .bind(q.site.as_str())
-                .bind(q.from_day)
-                .bind(q.to_day);
+                .bind(r.site.as_str())
+                .bind(r.from_day)
+                .bind(r.to_day);
             let query = match kind {
                 Some(k) => query.bind(k.code()),
                 None => query,
             };
-            query.bind(u8::from(q.bots)).bind(device).bind(device)
+            query.bind(u8::from(r.bots)).bind(device).bind(device)
         };
         let top = |kind: JourneyKind| {
             self.fetch::<JourneyTopCh>(

@@ -360,7 +360,7 @@ impl Warehouse for ClickHouseWarehouse {
     }
 
     async fn journeys(&self, q: &crate::warehouse::JourneysQuery) -> anyhow::Result<RankedJourneys> {
-        if !q.segment.is_empty() {
+        if !q.range.segment.is_empty() {
             // The day totals carry no session: a segment's journeys are its sessions' rows.
             return crate::warehouse::journeys_by_reading(self, q).await;
         }

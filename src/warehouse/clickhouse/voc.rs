@@ -9,6 +9,7 @@ use super::*;
 use crate::event::NEGATIVE_RATING_MAX;
 use crate::model::answers::{AnswerCount, AnswerSummary, AnswersQuery};
 use crate::model::feedback::{FeedbackGroup, FeedbackQuery, FeedbackSummary};
+use crate::model::range::ReportRange;
 use crate::warehouse::RollupQuery;
 
 impl ClickHouseWarehouse {
@@ -18,38 +19,27 @@ impl ClickHouseWarehouse {
     /// each other) from two reads run at once.
     pub(super) async fn feedback_by_sql(&self, q: &FeedbackQuery) -> anyhow::Result<FeedbackSummary> {
         debug_assert!(q.text.is_none(), "text is matched as Rust lower-cases it");
-        let device = q.device.map_or("", |d| d.as_str());
-        let range = RollupQuery {
-            site: q.site.clone(),
-            from_day: q.from_day,
-            to_day: q.to_day,
-            parts: Vec::new(),
-            page: None,
-            segment: q.segment.clone(),
-        };
-        let scoped = |query: clickhouse::query::Query| {
-            let query = query.bind(q.site.as_str()).bind(q.from_day).bind(q.to_day);
-            bind_segment(query, &range)
-                .bind(u8::from(q.bots))
-                .bind(device)
-                .bind(device)
-        };
-        let groups = scoped(
+        let groups = bind_range(
             self.client
-                .query(&sql::segmented(name::FEEDBACK_GROUPS, &q.segment))
+                .query(&sql::segmented(name::FEEDBACK_GROUPS, &q.range.segment))
                 .bind(NEGATIVE_RATING_MAX),
+            &q.range,
         );
         let (lo, hi) = q.rating.unwrap_or((0, 0));
         let category = q.category.as_deref().unwrap_or("");
-        let recent = scoped(self.client.query(&sql::segmented(name::FEEDBACK_RECENT, &q.segment)))
-            .bind(u8::from(q.page.is_some()))
-            .bind(q.page.as_deref().unwrap_or(""))
-            .bind(category)
-            .bind(category)
-            .bind(u8::from(q.rating.is_some()))
-            .bind(lo)
-            .bind(hi)
-            .bind(q.limit as u64);
+        let recent = bind_range(
+            self.client
+                .query(&sql::segmented(name::FEEDBACK_RECENT, &q.range.segment)),
+            &q.range,
+        )
+        .bind(u8::from(q.page.is_some()))
+        .bind(q.page.as_deref().unwrap_or(""))
+        .bind(category)
+        .bind(category)
+        .bind(u8::from(q.rating.is_some()))
+        .bind(lo)
+        .bind(hi)
+        .bind(q.limit as u64);
         let (groups, recent) = tokio::try_join!(
             self.fetch::<FeedbackGroupCh>(name::FEEDBACK_GROUPS, groups),
             self.fetch::<FeedbackCh>(name::FEEDBACK_RECENT, recent),
@@ -76,29 +66,10 @@ impl ClickHouseWarehouse {
     /// (`tests/clickhouse_warehouse.rs` checks both against each other) from two reads run
     /// at once.
     pub(super) async fn answers_by_sql(&self, q: &AnswersQuery) -> anyhow::Result<AnswerSummary> {
-        let device = q.device.map_or("", |d| d.as_str());
         let survey = q.survey.as_deref().unwrap_or("");
-        let range = RollupQuery {
-            site: q.site.clone(),
-            from_day: q.from_day,
-            to_day: q.to_day,
-            parts: Vec::new(),
-            page: None,
-            segment: q.segment.clone(),
-        };
         let read = |op: &'static str| {
-            let query = self
-                .client
-                .query(&sql::segmented(op, &q.segment))
-                .bind(q.site.as_str())
-                .bind(q.from_day)
-                .bind(q.to_day);
-            bind_segment(query, &range)
-                .bind(u8::from(q.bots))
-                .bind(device)
-                .bind(device)
-                .bind(survey)
-                .bind(survey)
+            let query = self.client.query(&sql::segmented(op, &q.range.segment));
+            bind_range(query, &q.range).bind(survey).bind(survey)
         };
         let (counts, texts) = tokio::try_join!(
             self.fetch::<AnswerCountCh>(name::ANSWER_COUNTS, read(name::ANSWER_COUNTS)),
@@ -122,4 +93,15 @@ impl ClickHouseWarehouse {
         out.sort_counts();
         Ok(out)
     }
+}
+
+/// `query` (with any placeholders before the range's bound) with a report range's bound:
+/// the site and days (then the segment's, when the statement is composed with
+/// [`sql::segmented`]), bots (1: included), the device class twice ('' for all).
+fn bind_range(query: clickhouse::query::Query, r: &ReportRange) -> clickhouse::query::Query {
+    let query = query.bind(r.site.as_str()).bind(r.from_day).bind(r.to_day);
+    bind_segment(query, &RollupQuery::of_range(r, Vec::new()))
+        .bind(u8::from(r.bots))
+        .bind(r.device_name())
+        .bind(r.device_name())
 }
