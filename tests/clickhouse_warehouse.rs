@@ -718,7 +718,7 @@ async fn sqlite_lists_sessions_by_sql_like_the_definition() {
 }
 
 /// Sessions whose timelines mix page views and custom events in every order, some steps
-/// seconds apart and some hours, one custom event named like a page key, and a late event
+/// seconds apart and some 20 minutes (one session still, past a 3 s window), one custom event named like a page key, and a late event
 /// that rewrites a session (a new generation) after a first rollup.
 fn funnel_mix() -> Vec<Event> {
     let custom = |id: &str, s: &str, ts: i64, name: &str| {
@@ -737,9 +737,9 @@ fn funnel_mix() -> Vec<Event> {
     for i in 0..48i64 {
         let s = format!("fun-{i:02}");
         let t0 = D0 + H + i * 60_000;
-        // Up to six steps picked by the session's number, 2 s or 40 min apart.
+        // Up to six steps picked by the session's number, 2 s or 20 min apart.
         for k in 0..(1 + i % 6) {
-            let ts = t0 + k * if (i + k) % 4 == 0 { 2_400_000 } else { 2_000 };
+            let ts = t0 + k * if (i + k) % 4 == 0 { 1_200_000 } else { 2_000 };
             let id = format!("{s}-{k}");
             match (i * 7 + k * 3) % 5 {
                 0 => out.push(pageview(&id, SA, &s, ts, "/")),
@@ -753,17 +753,23 @@ fn funnel_mix() -> Vec<Event> {
     out
 }
 
-async fn funnel_sessions_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
-    use sightline::model::goal::{funnel_part, FunnelStep};
-    use sightline::model::segment::{Dimension, SegmentFilter};
+/// Stores [`funnel_mix`], rolls it up, and rewrites one session with a late step.
+async fn funnel_setup<W: Warehouse>(w: &W) {
     w.put_site(&site(SA, "A")).await.unwrap();
     w.insert_events(&funnel_mix()).await.unwrap();
-    while rollup_pass(w.as_ref()).await > 0 {}
+    while rollup_pass(w).await > 0 {}
     // A late step for a session that had one: its row is written again.
     w.insert_events(&[pageview("fun-00-late", SA, "fun-00", D0 + H + 5_000, "/pay")])
         .await
         .unwrap();
-    assert_eq!(rollup_pass(w.as_ref()).await, 1);
+    assert_eq!(rollup_pass(w).await, 1);
+}
+
+/// The store's funnel rows are those `funnel_part` keeps of its session rows, and give the
+/// same funnels.
+async fn funnel_sessions_like_the_definition<W: Warehouse>(w: &W) {
+    use sightline::model::goal::{funnel_part, FunnelStep};
+    use sightline::model::segment::{Dimension, SegmentFilter};
     let direct = SegmentFilter::default().with(Dimension::Channel, "direct");
     let nobody = SegmentFilter::default().with(Dimension::Browser, "no such browser");
     let mut checked = 0;
@@ -817,7 +823,9 @@ async fn funnel_sessions_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>)
 #[tokio::test]
 async fn sqlite_cuts_funnel_sessions_like_the_definition() {
     let dir = tempfile::tempdir().unwrap();
-    funnel_sessions_like_the_definition(SqliteWarehouse::open(dir.path()).unwrap()).await;
+    let w = SqliteWarehouse::open(dir.path()).unwrap();
+    funnel_setup(w.as_ref()).await;
+    funnel_sessions_like_the_definition(w.as_ref()).await;
 }
 
 /// The ClickHouse funnel rows (`funnel_sessions`: the sessions that reached step 1, their
@@ -829,7 +837,33 @@ async fn clickhouse_cuts_funnel_sessions_like_the_definition() {
     };
     let db = fresh_database("funnel");
     let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
-    funnel_sessions_like_the_definition(w).await;
+    funnel_setup(w.as_ref()).await;
+    // A session deleted by a later generation (as an erasure leaves it): gone from both.
+    let cols = "site, day, session_id, session_key, gen, deleted, device, bot, visitor_id, start_ts, end_ts, \
+                pageviews, step_ts, step_name, step_custom, clicks, rage_clicks, dead_clicks, quick_backs, \
+                feedback, survey_responses, channel, referrer, utm_source, utm_medium, utm_campaign, browser, os, \
+                language";
+    let c = raw_client(&url).with_database(&db);
+    let live = |id: &'static str| {
+        let c = c.clone();
+        async move {
+            count(
+                &c,
+                &format!("SELECT toUInt64(count()) FROM rollup_sessions WHERE session_id = '{id}'"),
+            )
+            .await
+        }
+    };
+    assert!(live("fun-05").await > 0);
+    let tombstone = cols.replacen("gen, deleted", "gen + 1, 1", 1);
+    run(
+        &c,
+        &format!(
+            "INSERT INTO rollup_sessions ({cols}) SELECT {tombstone} FROM rollup_sessions WHERE session_id = 'fun-05'"
+        ),
+    )
+    .await;
+    funnel_sessions_like_the_definition(w.as_ref()).await;
     drop_database(&url, &db).await;
 }
 
@@ -913,15 +947,11 @@ fn feedback_mix() -> Vec<Event> {
     out
 }
 
-async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
-    use sightline::model::answers::{AnswerSummary, AnswersQuery};
-    use sightline::model::feedback::{FeedbackQuery, FeedbackSummary};
-    use sightline::model::range::ReportRange;
-    use sightline::model::segment::{Dimension, SegmentFilter};
-    use sightline::warehouse::feedback_by_reading;
+/// Stores [`feedback_mix`] and rolls it up.
+async fn feedback_setup<W: Warehouse>(w: &W) {
     w.put_site(&site(SA, "A")).await.unwrap();
     w.insert_events(&feedback_mix()).await.unwrap();
-    while rollup_pass(w.as_ref()).await > 0 {}
+    while rollup_pass(w).await > 0 {}
     let mut late = other(
         "fb-05-late",
         "fb-05",
@@ -936,7 +966,16 @@ async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
     );
     late.device = DeviceClass::Desktop;
     w.insert_events(&[late]).await.unwrap();
-    assert_eq!(rollup_pass(w.as_ref()).await, 1);
+    assert_eq!(rollup_pass(w).await, 1);
+}
+
+/// The store's answers and feedback figures equal the definition's over its rows.
+async fn feedback_like_the_definition<W: Warehouse>(w: &W) {
+    use sightline::model::answers::{AnswerSummary, AnswersQuery};
+    use sightline::model::feedback::{FeedbackQuery, FeedbackSummary};
+    use sightline::model::range::ReportRange;
+    use sightline::model::segment::{Dimension, SegmentFilter};
+    use sightline::warehouse::feedback_by_reading;
     let direct = SegmentFilter::default().with(Dimension::Channel, "direct");
     let nobody = SegmentFilter::default().with(Dimension::Browser, "no such browser");
     let (mut checked, mut answered) = (0, 0);
@@ -952,6 +991,7 @@ async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
             (None, None, None, 7),
             (Some("/cart"), None, None, 1000),
             (None, Some("bug"), None, 3),
+            (None, Some(""), None, 50),
             (None, None, Some((1, 2)), 50),
             (Some("/pay"), Some("idea"), Some((4, 5)), 50),
         ] {
@@ -972,7 +1012,7 @@ async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
                     limit,
                 };
                 let got = w.feedback(&q).await.unwrap();
-                let want = feedback_by_reading(w.as_ref(), &q).await.unwrap();
+                let want = feedback_by_reading(w, &q).await.unwrap();
                 assert_eq!(got, want, "{q:?}");
                 // The definition over every row, filtered here.
                 let all = w
@@ -987,7 +1027,7 @@ async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
                 checked += usize::from(!got.recent.is_empty());
             }
         }
-        for survey in [None, Some("csat"), Some("nobody")] {
+        for survey in [None, Some("csat"), Some("nobody"), Some("")] {
             for (from, to) in [WHOLE, (D0, D1), (D1, D2)] {
                 let q = AnswersQuery {
                     range: ReportRange {
@@ -1021,7 +1061,9 @@ async fn feedback_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
 #[tokio::test]
 async fn sqlite_sums_answers_and_feedback_like_the_definition() {
     let dir = tempfile::tempdir().unwrap();
-    feedback_like_the_definition(SqliteWarehouse::open(dir.path()).unwrap()).await;
+    let w = SqliteWarehouse::open(dir.path()).unwrap();
+    feedback_setup(w.as_ref()).await;
+    feedback_like_the_definition(w.as_ref()).await;
 }
 
 /// The ClickHouse answers and feedback figures (`answer_counts`, `answer_texts`,
@@ -1033,7 +1075,50 @@ async fn clickhouse_sums_answers_and_feedback_like_the_definition() {
     };
     let db = fresh_database("feedback");
     let w = ClickHouseWarehouse::connect(&url, &db).await.unwrap();
-    feedback_like_the_definition(w).await;
+    feedback_setup(w.as_ref()).await;
+    // Rows of a later generation as another writer may leave them: an item rewritten with
+    // another rating, device and category, an item deleted, a text answer rewritten as a
+    // number (its text must not come back), a text answer deleted.
+    let c = raw_client(&url).with_database(&db);
+    let feedback = "site, day, session_id, id, gen, deleted, device, bot, ts, page, session_key, \
+                    has_rating, rating, comment, category, selector";
+    let answers = "site, day, session_id, id, gen, deleted, device, bot, ts, survey_id, question_id, \
+                   kind, value_type, value_number, value_text, value_choices, page, session_key, survey_trigger";
+    let texts: Vec<String> = {
+        let mut cur = c
+            .query_raw("SELECT id FROM rollup_answers WHERE kind = 'text' ORDER BY id LIMIT 2")
+            .fetch_bytes("TabSeparated")
+            .unwrap();
+        let b = cur.collect().await.unwrap();
+        String::from_utf8_lossy(&b).lines().map(String::from).collect()
+    };
+    assert_eq!(texts.len(), 2, "two text answers to rewrite");
+    for sql in [
+        format!(
+            "INSERT INTO rollup_feedback ({feedback}) SELECT site, day, session_id, id, gen + 1, 0, 'mobile', bot, \
+             ts, page, session_key, 1, 1, comment, 'bug', selector FROM rollup_feedback WHERE id = 'fb-04-0'"
+        ),
+        format!(
+            "INSERT INTO rollup_feedback ({feedback}) SELECT site, day, session_id, id, gen + 1, 1, device, bot, \
+             ts, page, session_key, has_rating, rating, comment, category, selector FROM rollup_feedback \
+             WHERE id = 'fb-08-1'"
+        ),
+        format!(
+            "INSERT INTO rollup_answers ({answers}) SELECT site, day, session_id, id, gen + 1, 0, device, bot, ts, \
+             survey_id, question_id, 'nps', 0, 7, '', value_choices, page, session_key, survey_trigger \
+             FROM rollup_answers WHERE id = '{}'",
+            texts[0]
+        ),
+        format!(
+            "INSERT INTO rollup_answers ({answers}) SELECT site, day, session_id, id, gen + 1, 1, device, bot, ts, \
+             survey_id, question_id, kind, value_type, value_number, value_text, value_choices, page, \
+             session_key, survey_trigger FROM rollup_answers WHERE id = '{}'",
+            texts[1]
+        ),
+    ] {
+        run(&c, &sql).await;
+    }
+    feedback_like_the_definition(w.as_ref()).await;
     drop_database(&url, &db).await;
 }
 

@@ -10,7 +10,8 @@ use super::rows::FeedbackRow;
 use crate::event::NEGATIVE_RATING_MAX;
 use std::collections::BTreeMap;
 
-/// The feedback given in a range's sessions on the range's days.
+/// The feedback given on a range's days (its device class: the page view's it was given
+/// on), in the range's sessions.
 #[derive(Debug, Clone)]
 pub struct FeedbackQuery {
     pub range: ReportRange,

@@ -19,14 +19,14 @@ pub struct Journeys {
     pub entries: BTreeMap<String, (u64, u64)>,
     /// Last page → sessions.
     pub exits: BTreeMap<String, u64>,
-    /// First 5 pages of the path → sessions.
-    pub paths: BTreeMap<Vec<String>, u64>,
+    /// First 5 pages of the path, joined by [`PATH_SEP`] (as stored) → sessions.
+    pub paths: BTreeMap<String, u64>,
 }
 
 /// The `/journeys` answer: every entry and exit page, the most frequent transitions and
 /// paths. Each list is sorted by its count, highest first, then by its key ascending (page
-/// keys compared as bytes; a path as its list of pages, which is the order of its pages
-/// joined by [`PATH_SEP`], a character below every character of a page key).
+/// keys compared as bytes; a path by its pages joined by [`PATH_SEP`], compared as bytes,
+/// as a store compares them).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RankedJourneys {
     /// Sessions with at least one page view.
@@ -64,11 +64,7 @@ impl Journeys {
                 }
                 JourneyKind::Exit => *j.exits.entry(r.from.clone()).or_default() += r.count,
                 JourneyKind::Transition => *j.transitions.entry((r.from.clone(), r.to.clone())).or_default() += r.count,
-                JourneyKind::Path => {
-                    *j.paths
-                        .entry(r.from.split(PATH_SEP).map(str::to_string).collect())
-                        .or_default() += r.count
-                }
+                JourneyKind::Path => *j.paths.entry(r.from.clone()).or_default() += r.count,
             }
         }
         j
@@ -98,7 +94,11 @@ impl Journeys {
                 .map(|((from, to), c)| (from, to, c))
                 .collect(),
             paths_total: self.paths.len(),
-            paths: by_count(self.paths, |c| *c).into_iter().take(limit).collect(),
+            paths: by_count(self.paths, |c| *c)
+                .into_iter()
+                .take(limit)
+                .map(|(joined, c)| (joined.split(PATH_SEP).map(str::to_string).collect(), c))
+                .collect(),
         }
     }
 }

@@ -5,9 +5,10 @@ use super::rows::Dims;
 use super::segment::SegmentFilter;
 use crate::event::DeviceClass;
 
-/// The sessions of a site that started in days [from_day, to_day) of its time zone
-/// ([`crate::model::days`]), of one device class or all, bot-flagged ones only when asked,
-/// in a segment.
+/// The rows of a site's report in days [from_day, to_day) of its time zone
+/// ([`crate::model::days`]; each part's rows belong to a day as docs/rollups.md says: a
+/// session's to the day it started, feedback to the day it was given), of one device class
+/// or all, bot-flagged sessions only when asked, of the sessions in a segment.
 #[derive(Debug, Clone)]
 pub struct ReportRange {
     pub site: String,

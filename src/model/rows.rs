@@ -196,7 +196,8 @@ pub enum JourneyKind {
     Path,
 }
 
-/// Joins the pages of a [`JourneyKind::Path`] row (a character no page key holds).
+/// Joins the pages of a [`JourneyKind::Path`] row (a control character: page keys are
+/// percent-encoded URLs or names a user wrote).
 pub const PATH_SEP: char = '\u{1f}';
 
 impl JourneyKind {

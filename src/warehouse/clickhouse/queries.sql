@@ -483,7 +483,7 @@ GROUP BY kind;
 -- arg: 10
 -- returns: from_page String, to_page String, count Int64
 -- The most frequent transitions (kind 2) or paths (kind 3, their pages joined by
--- PATH_SEP, which sorts below every character of a page key) of /journeys, filtered as
+-- PATH_SEP, compared joined, as Journeys::ranked compares them) of /journeys, filtered as
 -- journey_ends: a top-N sort, by count descending, then by key as bytes (the order of
 -- Journeys::ranked), at most the given number of rows.
 SELECT from_page, to_page, sum(count) AS count
@@ -865,16 +865,16 @@ WHERE deleted = 0 AND arrayExists((n, c) -> c = ? AND n = ?, cut_name, cut_custo
 
 -- name: answer_counts
 -- The live survey answers of a range counted per (day, survey, question, kind), of one
--- device class ('' for all), bots only when asked, one survey ('' for all)
+-- device class ('' for all), bots only when asked, one survey (when the flag is 1)
 -- (Warehouse::answers, model::answers::AnswerSummary::of_rows). Placeholders: the range
--- (then the segment's, when composed), bots, the device twice, the survey twice.
+-- (then the segment's, when composed), bots, the device twice, the survey flag and survey.
 -- arg: 'site-a'
 -- arg: 1714521600000
 -- arg: 1714780800000
 -- arg: 0
 -- arg: ''
 -- arg: ''
--- arg: ''
+-- arg: 0
 -- arg: ''
 -- returns: day Int64, survey_id String, question_id String, kind String, answers UInt64
 SELECT day, survey_id, question_id, kind, toUInt64(count()) AS answers
@@ -886,21 +886,21 @@ FROM
     ORDER BY gen DESC
     LIMIT 1 BY day, session_id, id
 )
-WHERE deleted = 0 AND (? = 1 OR bot = 0) AND (? = '' OR device = ?) AND (? = '' OR survey_id = ?)
+WHERE deleted = 0 AND (? = 1 OR bot = 0) AND (? = '' OR device = ?) AND (? = 0 OR survey_id = ?)
 GROUP BY day, survey_id, question_id, kind;
 
 -- name: answer_texts
 -- The live text answers of a range (kind 'text'), newest first (ties by id), of one device
--- class ('' for all), bots only when asked, one survey ('' for all) (Warehouse::answers).
--- Placeholders: the range (then the segment's, when composed), bots, the device twice, the
--- survey twice.
+-- class ('' for all), bots only when asked, one survey (when the flag is 1)
+-- (Warehouse::answers); the kind is tested on the live row. Placeholders: the range (then
+-- the segment's, when composed), bots, the device twice, the survey flag and survey.
 -- arg: 'site-a'
 -- arg: 1714521600000
 -- arg: 1714780800000
 -- arg: 0
 -- arg: ''
 -- arg: ''
--- arg: ''
+-- arg: 0
 -- arg: ''
 -- returns: site String, day Int64, session_id String, id String, gen UInt64, deleted UInt8, device String, bot UInt8, ts Int64, survey_id String, question_id String, kind String, value_type UInt8, value_number Float64, value_text String, value_choices Array(String), page String, session_key String, survey_trigger String
 SELECT site, day, session_id, id, gen, deleted, device, bot, ts, survey_id, question_id, kind, value_type, value_number, value_text, value_choices, page, session_key, survey_trigger
@@ -908,11 +908,11 @@ FROM
 (
     SELECT site, day, session_id, id, gen, deleted, device, bot, ts, survey_id, question_id, kind, value_type, value_number, value_text, value_choices, page, session_key, survey_trigger
     FROM rollup_answers
-    WHERE site = ? AND day >= ? AND day < ? AND kind = 'text'
+    WHERE site = ? AND day >= ? AND day < ?
     ORDER BY gen DESC
     LIMIT 1 BY day, session_id, id
 )
-WHERE deleted = 0 AND (? = 1 OR bot = 0) AND (? = '' OR device = ?) AND (? = '' OR survey_id = ?)
+WHERE deleted = 0 AND kind = 'text' AND (? = 1 OR bot = 0) AND (? = '' OR device = ?) AND (? = 0 OR survey_id = ?)
 ORDER BY ts DESC, id ASC;
 
 -- name: feedback_groups
@@ -953,9 +953,9 @@ ORDER BY day, page, selector, category;
 -- name: feedback_recent
 -- The newest live feedback of a range (newest first, ties by id), of one device class
 -- ('' for all), bots only when asked, on one page (when the flag is 1), of one category
--- ('' for all), rated within a range (when the flag is 1), at most a number of rows
+-- (when the flag is 1), rated within a range (when the flag is 1), at most a number of rows
 -- (Warehouse::feedback). Placeholders: the range (then the segment's, when composed),
--- bots, the device twice, the page flag and page, the category twice, the rating flag and
+-- bots, the device twice, the page flag and page, the category flag and category, the rating flag and
 -- bounds, the limit.
 -- arg: 'site-a'
 -- arg: 1714521600000
@@ -965,7 +965,7 @@ ORDER BY day, page, selector, category;
 -- arg: ''
 -- arg: 0
 -- arg: ''
--- arg: ''
+-- arg: 0
 -- arg: ''
 -- arg: 1
 -- arg: 1
@@ -982,7 +982,7 @@ FROM
     LIMIT 1 BY day, session_id, id
 )
 WHERE deleted = 0 AND (? = 1 OR bot = 0) AND (? = '' OR device = ?)
-    AND (? = 0 OR page = ?) AND (? = '' OR category = ?)
+    AND (? = 0 OR page = ?) AND (? = 0 OR category = ?)
     AND (? = 0 OR (has_rating != 0 AND rating >= ? AND rating <= ?))
 ORDER BY ts DESC, id ASC
 LIMIT ?;

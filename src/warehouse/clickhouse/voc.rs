@@ -34,7 +34,7 @@ impl ClickHouseWarehouse {
         )
         .bind(u8::from(q.page.is_some()))
         .bind(q.page.as_deref().unwrap_or(""))
-        .bind(category)
+        .bind(u8::from(q.category.is_some()))
         .bind(category)
         .bind(u8::from(q.rating.is_some()))
         .bind(lo)
@@ -69,7 +69,9 @@ impl ClickHouseWarehouse {
         let survey = q.survey.as_deref().unwrap_or("");
         let read = |op: &'static str| {
             let query = self.client.query(&sql::segmented(op, &q.range.segment));
-            bind_range(query, &q.range).bind(survey).bind(survey)
+            bind_range(query, &q.range)
+                .bind(u8::from(q.survey.is_some()))
+                .bind(survey)
         };
         let (counts, texts) = tokio::try_join!(
             self.fetch::<AnswerCountCh>(name::ANSWER_COUNTS, read(name::ANSWER_COUNTS)),

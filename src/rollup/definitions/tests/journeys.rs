@@ -42,7 +42,7 @@ fn journeys_give_transitions_entries_exits_and_five_page_paths() {
     let paths: Vec<(Vec<&str>, u64)> = j
         .paths
         .iter()
-        .map(|(p, s)| (p.iter().map(String::as_str).collect(), *s))
+        .map(|(p, s)| (p.split(crate::model::rows::PATH_SEP).collect(), *s))
         .collect();
     assert_eq!(
         paths,
