@@ -162,11 +162,13 @@ impl ClickHouseWarehouse {
                 .client
                 .query(sql::sql(name::MIGRATION_LOCK_AGE))
                 .bind(self.database.as_str());
-            let age_s = self
-                .fetch::<LockAgeRow>(name::MIGRATION_LOCK_AGE, q)
-                .await?
-                .first()
-                .map_or(0, |r| r.age_s);
+            let age_s = match self.fetch::<LockAgeRow>(name::MIGRATION_LOCK_AGE, q).await {
+                Ok(rows) => rows.first().map_or(0, |r| r.age_s),
+                // UNKNOWN_TABLE: the lock was released between the CREATE and this read (18.16
+                // fails a read of system.tables over a table dropped meanwhile): take it now.
+                Err(e) if error::error_code(&e) == Some(60) => continue,
+                Err(e) => return Err(e),
+            };
             if age_s > MIGRATION_LOCK_STALE.as_secs() as i64 {
                 tracing::warn!(database = %self.database, age_s, "taking over a stale ClickHouse migration lock");
                 self.exec(name::DROP_MIGRATION_LOCK).await?;

@@ -63,6 +63,13 @@ pub fn error_class(err: &anyhow::Error) -> Option<ErrorClass> {
         .map(|e| e.class)
 }
 
+/// The server's exception code of the first [`ClickHouseError`] in `err`'s chain.
+pub fn error_code(err: &anyhow::Error) -> Option<u32> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<ClickHouseError>())
+        .and_then(|e| e.code)
+}
+
 /// Whether a warehouse error is worth retrying: true for retryable ClickHouse errors and for
 /// errors that did not come from ClickHouse (e.g. SQLite busy, a task join error); false for
 /// ClickHouse data and fatal errors.
