@@ -51,13 +51,19 @@ impl FeedbackQuery {
 
 /// The feedback of one (day, page, element, category): `selector` and `category` are
 /// empty when none was picked or given.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeedbackGroup {
     /// The day start (ms) the feedback was given on.
     pub day: i64,
     pub page: String,
     pub selector: String,
     pub category: String,
+    pub stats: FeedbackStats,
+}
+
+/// Feedback items, summed over some of them or some groups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedbackStats {
     /// Feedback items.
     pub count: u64,
     /// Items with a rating.
@@ -68,24 +74,25 @@ pub struct FeedbackGroup {
     pub negative: u64,
 }
 
-/// Count, rated, rating sum and negatives of some groups, summed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FeedbackStats {
-    pub count: u64,
-    pub rated: u64,
-    pub rating_sum: u64,
-    pub negative: u64,
-}
-
 impl FeedbackStats {
     /// The sums of `groups`.
     pub fn of<'a>(groups: impl IntoIterator<Item = &'a FeedbackGroup>) -> Self {
         groups.into_iter().fold(Self::default(), |s, g| Self {
-            count: s.count + g.count,
-            rated: s.rated + g.rated,
-            rating_sum: s.rating_sum + g.rating_sum,
-            negative: s.negative + g.negative,
+            count: s.count + g.stats.count,
+            rated: s.rated + g.stats.rated,
+            rating_sum: s.rating_sum + g.stats.rating_sum,
+            negative: s.negative + g.stats.negative,
         })
+    }
+
+    /// Count one more item, of this rating (if any).
+    pub fn add(&mut self, rating: Option<u8>) {
+        self.count += 1;
+        if let Some(x) = rating {
+            self.rated += 1;
+            self.rating_sum += u64::from(x);
+            self.negative += u64::from(x <= NEGATIVE_RATING_MAX);
+        }
     }
 
     /// Mean rating of the rated items, two decimals; `None` without one.
@@ -116,15 +123,10 @@ impl FeedbackSummary {
         let mut groups: BTreeMap<(i64, String, String, String), FeedbackStats> = BTreeMap::new();
         let mut recent = Vec::new();
         for r in rows.into_iter().filter(|r| q.counts(r)) {
-            let g = groups
+            groups
                 .entry((r.dims.day, r.page.clone(), r.selector.clone(), r.category.clone()))
-                .or_default();
-            g.count += 1;
-            if let Some(x) = r.rating {
-                g.rated += 1;
-                g.rating_sum += u64::from(x);
-                g.negative += u64::from(x <= NEGATIVE_RATING_MAX);
-            }
+                .or_default()
+                .add(r.rating);
             if q.lists(&r) {
                 recent.push(r);
             }
@@ -134,15 +136,12 @@ impl FeedbackSummary {
         Self {
             groups: groups
                 .into_iter()
-                .map(|((day, page, selector, category), s)| FeedbackGroup {
+                .map(|((day, page, selector, category), stats)| FeedbackGroup {
                     day,
                     page,
                     selector,
                     category,
-                    count: s.count,
-                    rated: s.rated,
-                    rating_sum: s.rating_sum,
-                    negative: s.negative,
+                    stats,
                 })
                 .collect(),
             recent,

@@ -319,12 +319,8 @@ impl Scope {
     }
     pub(super) fn query(&self, parts: Vec<Part>, page: Option<String>) -> RollupQuery {
         RollupQuery {
-            site: self.site.key.clone(),
-            from_day: self.from_day,
-            to_day: self.to_day,
-            parts,
             page,
-            segment: self.segment.clone(),
+            ..RollupQuery::of_range(&self.range(), parts)
         }
     }
 }

@@ -30,11 +30,10 @@ impl ClickHouseWarehouse {
             .client
             .query(&sql::segmented(name::FUNNEL_SESSIONS, &q.segment))
             .bind(pages)
-            .bind(events)
-            .bind(q.site.as_str())
-            .bind(q.from_day)
-            .bind(q.to_day);
-        let query = bind_segment(query, q).bind(first_custom).bind(first_name);
+            .bind(events);
+        let query = bind_days(query, &q.site, (q.from_day, q.to_day), &q.segment)
+            .bind(first_custom)
+            .bind(first_name);
         Ok(self
             .fetch::<SessionsCh>(name::FUNNEL_SESSIONS, query)
             .await?

@@ -335,18 +335,25 @@ mod tests {
     }
 }
 
-/// Bind the placeholders of a statement's segment semi-join ([`sql::segmented`]): site,
-/// first day looked back to, range end, then each dimension's value twice (`''`: any).
-/// Nothing without a segment filter.
-fn bind_segment(mut query: clickhouse::query::Query, q: &crate::warehouse::RollupQuery) -> clickhouse::query::Query {
-    if q.segment.is_empty() {
+/// Bind a read's range condition (`WHERE site = ? AND day >= ? AND day < ?`: site, first
+/// day, end day) and the placeholders [`sql::segmented`] puts right after it for a segment
+/// filter: site, first day looked back to, end day, then each dimension's value twice
+/// (`''`: any); none without a segment filter.
+fn bind_days(
+    query: clickhouse::query::Query,
+    site: &str,
+    (from_day, to_day): (i64, i64),
+    segment: &crate::model::segment::SegmentFilter,
+) -> clickhouse::query::Query {
+    let mut query = query.bind(site).bind(from_day).bind(to_day);
+    if segment.is_empty() {
         return query;
     }
     query = query
-        .bind(q.site.as_str())
-        .bind(q.from_day - q.segment.lookback_days * crate::model::rows::DAY_MS)
-        .bind(q.to_day);
-    for v in q.segment.values() {
+        .bind(site)
+        .bind(from_day - segment.lookback_days * crate::model::rows::DAY_MS)
+        .bind(to_day);
+    for v in segment.values() {
         query = query.bind(v).bind(v);
     }
     query

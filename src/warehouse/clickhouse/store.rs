@@ -171,7 +171,7 @@ impl Warehouse for ClickHouseWarehouse {
         // (`segment_sessions` as a semi-join).
         let sums = |op: &'static str, paged: bool| {
             let query = self.client.query(&sql::sums(op, &q.segment));
-            let query = bind_segment(query.bind(site).bind(q.from_day).bind(q.to_day), q);
+            let query = bind_days(query, site, (q.from_day, q.to_day), &q.segment);
             if paged {
                 query.bind(filter).bind(page)
             } else {

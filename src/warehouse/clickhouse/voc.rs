@@ -8,9 +8,8 @@ use super::sql::name;
 use super::*;
 use crate::event::NEGATIVE_RATING_MAX;
 use crate::model::answers::{AnswerCount, AnswerSummary, AnswersQuery};
-use crate::model::feedback::{FeedbackGroup, FeedbackQuery, FeedbackSummary};
+use crate::model::feedback::{FeedbackGroup, FeedbackQuery, FeedbackStats, FeedbackSummary};
 use crate::model::range::ReportRange;
-use crate::warehouse::RollupQuery;
 
 impl ClickHouseWarehouse {
     /// [`crate::warehouse::Warehouse::feedback`] for a query without a text filter (the
@@ -52,10 +51,12 @@ impl ClickHouseWarehouse {
                     page: g.page,
                     selector: g.selector,
                     category: g.category,
-                    count: g.count,
-                    rated: g.rated,
-                    rating_sum: g.rating_sum,
-                    negative: g.negative,
+                    stats: FeedbackStats {
+                        count: g.count,
+                        rated: g.rated,
+                        rating_sum: g.rating_sum,
+                        negative: g.negative,
+                    },
                 })
                 .collect(),
             recent: recent.into_iter().map(feedback_row).collect(),
@@ -101,8 +102,7 @@ impl ClickHouseWarehouse {
 /// the site and days (then the segment's, when the statement is composed with
 /// [`sql::segmented`]), bots (1: included), the device class twice ('' for all).
 fn bind_range(query: clickhouse::query::Query, r: &ReportRange) -> clickhouse::query::Query {
-    let query = query.bind(r.site.as_str()).bind(r.from_day).bind(r.to_day);
-    bind_segment(query, &RollupQuery::of_range(r, Vec::new()))
+    bind_days(query, &r.site, (r.from_day, r.to_day), &r.segment)
         .bind(u8::from(r.bots))
         .bind(r.device_name())
         .bind(r.device_name())
