@@ -28,6 +28,7 @@ pub(super) struct ChRows {
     pub(super) details: Vec<DetailsCh>,
     pub(super) answers: Vec<AnswersCh>,
     pub(super) feedback: Vec<FeedbackCh>,
+    pub(super) list: Vec<ListCh>,
 }
 
 pub(super) fn n64(n: u64) -> i64 {
@@ -52,6 +53,7 @@ impl ChRows {
         for sr in rollups {
             let sid = sr.session_id.as_str();
             let r = &sr.rows;
+            out.list.extend(super::list::list_rows(site, sid, r));
             let base = |d: &Dims| {
                 (
                     site.to_string(),

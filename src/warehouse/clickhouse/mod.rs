@@ -49,7 +49,8 @@
 //! inserts the `session_state` rows. Each table's replace is idempotent on its own, so a
 //! crash anywhere leaves the marks in place and the next pass repairs every table:
 //! - **Additive parts** (pages, grid, elements, their `el_cells`, scroll, zones, surveys, reach, goal,
-//!   journeys, problems):
+//!   journeys, problems, and the sessions list's counts `rollup_list`, which are written with
+//!   the session rows and made from them and the detail rows by `list::list_rows`):
 //!   `SummingMergeTree` tables keyed by (site, day, session_id, device, bot, key) with signed
 //!   counters. A replace reads the session's current net rows (`sum()` per key), and inserts
 //!   `new − net` per key where non-zero (one INSERT per table); re-running reads the new net,
@@ -58,7 +59,7 @@
 //!   `el_y_sum` are `Float64` sums: exact for the binary fractions the tests use, otherwise
 //!   within rounding of the order of additions (and reset to 0 when `el_n` is 0).
 //!   **Day totals:** each of these tables has a twin `<table>_day` without `session_id`
-//!   (migration `0011_day_totals.sql`), a `SummingMergeTree` keyed by (site, day, device,
+//!   (migrations `0011_day_totals.sql`, `0012_session_list.sql`), a `SummingMergeTree` keyed by (site, day, device,
 //!   bot, key) that a materialized view feeds with every row inserted into the per-session
 //!   table, in the same INSERT. As those rows are the `new − net` deltas, the twin holds
 //!   the day's sums. A read without a segment filter sums the twin ([`sql::sums`]), so it
@@ -286,7 +287,7 @@ const BEGUN_VERSION: u64 = 1;
 const FENCE_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// The retention deletes of every rollup table (`drop_before`).
-const ROLLUP_DELETES: [&str; 15] = [
+const ROLLUP_DELETES: [&str; 16] = [
     name::DELETE_ROLLUP_PAGES_BEFORE,
     name::DELETE_ROLLUP_GRID_BEFORE,
     name::DELETE_ROLLUP_ELEMENTS_BEFORE,
@@ -302,6 +303,7 @@ const ROLLUP_DELETES: [&str; 15] = [
     name::DELETE_ROLLUP_PROBLEMS_BEFORE,
     name::DELETE_ROLLUP_REACH_BEFORE,
     name::DELETE_ROLLUP_GOAL_BEFORE,
+    name::DELETE_ROLLUP_LIST_BEFORE,
 ];
 
 #[cfg(test)]

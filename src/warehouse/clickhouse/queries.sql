@@ -987,6 +987,103 @@ WHERE deleted = 0 AND (? = 1 OR bot = 0) AND (? = '' OR device = ?)
 ORDER BY ts DESC, id ASC
 LIMIT ?;
 
+-- name: insert_list
+-- insert: rollup_list
+-- columns: site String, day Int64, session_id String, device String, bot UInt8, feedback UInt8, rage UInt8, dead UInt8, channel String, referrer String, utm_source String, utm_medium String, utm_campaign String, browser String, os String, language String, sessions Int64
+
+-- name: net_list
+-- arg: 'site-a'
+-- arg: 1714348800000
+-- arg: 1714780800000
+-- arg: ('session-1', 'session-2')
+-- returns: site String, day Int64, session_id String, device String, bot UInt8, feedback UInt8, rage UInt8, dead UInt8, channel String, referrer String, utm_source String, utm_medium String, utm_campaign String, browser String, os String, language String, sessions Int64
+SELECT site, day, session_id, device, bot, feedback, rage, dead, channel, referrer, utm_source, utm_medium,
+    utm_campaign, browser, os, language, sum(sessions) AS sessions
+FROM rollup_list
+WHERE site = ? AND day >= ? AND day < ? AND session_id IN ?
+GROUP BY site, day, session_id, device, bot, feedback, rage, dead, channel, referrer, utm_source, utm_medium,
+    utm_campaign, browser, os, language;
+
+-- name: count_listed
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 'desktop'
+-- arg: 'desktop'
+-- arg: 0
+-- arg: 0
+-- arg: 1
+-- arg: 0
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- returns: rows UInt64
+-- How many sessions the sessions list without a page or element filter has
+-- (crate::warehouse::SessionsQuery::list_of_rows: its `total`): the sum of the list's day
+-- totals (rollup_list_day, migration 0012) of the days, of one device class ('' for all),
+-- bots only when asked (1), with feedback, rage clicks, dead clicks when asked (1 each), in
+-- the segment ('' for no condition). Cost ∝ the days' distinct (device, flags, segment)
+-- keys, not their sessions.
+SELECT toUInt64(sum(sessions)) AS rows
+FROM rollup_list_day
+WHERE site = ? AND day >= ? AND day < ? AND (? = '' OR device = ?) AND (? = 1 OR bot = 0)
+    AND (? = 0 OR feedback = 1) AND (? = 0 OR rage = 1) AND (? = 0 OR dead = 1)
+    AND (? = '' OR channel = ?) AND (? = '' OR referrer = ?) AND (? = '' OR utm_source = ?)
+    AND (? = '' OR utm_medium = ?) AND (? = '' OR utm_campaign = ?) AND (? = '' OR browser = ?)
+    AND (? = '' OR os = ?) AND (? = '' OR language = ?);
+
+-- name: listed_candidates
+-- arg: 'site-a'
+-- arg: 1714521600000
+-- arg: 1714780800000
+-- arg: 'desktop'
+-- arg: 'desktop'
+-- arg: 0
+-- arg: 0
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- returns: day Int64, session_id String, session_key String, start_ts Int64
+-- The rows of rollup_sessions, of any gen, that could be a listed session of the sessions
+-- list (its live row passes these conditions, so it is one of them): not deleted, of one
+-- device class ('' for all), bots only when asked (1), with feedback when asked (1), in the
+-- segment ('' for no condition). list.rs takes the newest of them (sql::page_of: a top-N
+-- sort, no aggregation) and reads the candidates' live rows: every listed session newer
+-- than the last row taken is among them.
+SELECT day, session_id, session_key, start_ts
+FROM rollup_sessions
+WHERE site = ? AND day >= ? AND day < ? AND deleted = 0 AND (? = '' OR device = ?) AND (? = 1 OR bot = 0)
+    AND (? = 0 OR feedback > 0)
+    AND (? = '' OR channel = ?) AND (? = '' OR referrer = ?) AND (? = '' OR utm_source = ?)
+    AND (? = '' OR utm_medium = ?) AND (? = '' OR utm_campaign = ?) AND (? = '' OR browser = ?)
+    AND (? = '' OR os = ?) AND (? = '' OR language = ?);
+
 -- name: listed_sessions
 -- arg: 'site-a'
 -- arg: 1714521600000
@@ -1352,6 +1449,11 @@ ALTER TABLE rollup_reach DELETE WHERE site = ? AND day < ?;
 -- arg: 1764374400000
 ALTER TABLE rollup_goal DELETE WHERE site = ? AND day < ?;
 
+-- name: delete_rollup_list_before
+-- arg: 'site-a'
+-- arg: 1764374400000
+ALTER TABLE rollup_list DELETE WHERE site = ? AND day < ?;
+
 -- name: delete_rollup_sessions_before
 -- arg: 'site-a'
 -- arg: 1764374400000
@@ -1373,6 +1475,8 @@ ALTER TABLE rollup_answers DELETE WHERE site = ? AND day < ?;
 ALTER TABLE rollup_feedback DELETE WHERE site = ? AND day < ?;
 
 -- name: rollup_rows_before
+-- arg: 'site-a'
+-- arg: 1764374400000
 -- arg: 'site-a'
 -- arg: 1764374400000
 -- arg: 'site-a'
@@ -1436,9 +1540,13 @@ FROM
     SELECT count() AS n FROM rollup_reach WHERE site = ? AND day < ?
     UNION ALL
     SELECT count() AS n FROM rollup_goal WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_list WHERE site = ? AND day < ?
 );
 
 -- name: day_rows_before
+-- arg: 'site-a'
+-- arg: 1764374400000
 -- arg: 'site-a'
 -- arg: 1764374400000
 -- arg: 'site-a'
@@ -1488,6 +1596,8 @@ FROM
     SELECT count() AS n FROM rollup_reach_day WHERE site = ? AND day < ?
     UNION ALL
     SELECT count() AS n FROM rollup_goal_day WHERE site = ? AND day < ?
+    UNION ALL
+    SELECT count() AS n FROM rollup_list_day WHERE site = ? AND day < ?
 );
 
 -- name: count_events

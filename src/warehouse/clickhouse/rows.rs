@@ -426,7 +426,7 @@ rows! {
 /// summed by the `SummingMergeTree` and by reads. The stored rows of a session are deltas:
 /// [`Additive::minus`] of its new and its current net rows.
 pub trait Additive: Clone {
-    /// (day, session_id, device, bot, key columns…).
+    /// (day, session_id, device, bot, (key columns…)).
     type Key: Ord + Clone;
     fn key(&self) -> Self::Key;
     /// The counters of `self` minus those of `old` (same key).
@@ -477,9 +477,9 @@ macro_rules! additive {
         }
 
         impl Additive for $row {
-            type Key = (i64, String, String, u8, $($kt,)*);
+            type Key = (i64, String, String, u8, ($($kt,)*));
             fn key(&self) -> Self::Key {
-                (self.day, self.session_id.clone(), self.device.clone(), self.bot, $(self.$k.clone(),)*)
+                (self.day, self.session_id.clone(), self.device.clone(), self.bot, ($(self.$k.clone(),)*))
             }
             fn minus(&self, old: &Self) -> Self {
                 let mut d = self.clone();
@@ -571,6 +571,14 @@ additive! {
     GoalCh, GoalSumCh {
         keys: goal: String, kind: String, step: u32, page: String, selector: String, zone: String, survey: String;
         ints: sessions, converted;
+        floats:
+    }
+    /// A row of `rollup_list` (list.rs `list_rows`): the listed session keys of one session
+    /// with these filter values; flags 0 or 1.
+    ListCh, ListSumCh {
+        keys: feedback: u8, rage: u8, dead: u8, channel: String, referrer: String, utm_source: String,
+            utm_medium: String, utm_campaign: String, browser: String, os: String, language: String;
+        ints: sessions;
         floats:
     }
 }

@@ -90,6 +90,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_day_totals.sql",
         text: include_str!("migrations/0011_day_totals.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_session_list.sql",
+        text: include_str!("migrations/0012_session_list.sql"),
+    },
 ];
 
 /// The text of `queries.sql`.
@@ -156,6 +161,8 @@ pub mod name {
     pub const SUM_REACH: &str = "sum_reach";
     pub const INSERT_GOAL: &str = "insert_goal";
     pub const NET_GOAL: &str = "net_goal";
+    pub const INSERT_LIST: &str = "insert_list";
+    pub const NET_LIST: &str = "net_list";
     pub const SUM_GOAL: &str = "sum_goal";
     pub const SEGMENT_SESSIONS: &str = "segment_sessions";
     pub const INSERT_SESSIONS: &str = "insert_sessions";
@@ -184,6 +191,7 @@ pub mod name {
     pub const DELETE_ROLLUP_SURVEYS_BEFORE: &str = "delete_rollup_surveys_before";
     pub const DELETE_ROLLUP_REACH_BEFORE: &str = "delete_rollup_reach_before";
     pub const DELETE_ROLLUP_GOAL_BEFORE: &str = "delete_rollup_goal_before";
+    pub const DELETE_ROLLUP_LIST_BEFORE: &str = "delete_rollup_list_before";
     pub const DELETE_ROLLUP_SESSIONS_BEFORE: &str = "delete_rollup_sessions_before";
     pub const DELETE_ROLLUP_SESSION_DETAILS_BEFORE: &str = "delete_rollup_session_details_before";
     pub const DELETE_ROLLUP_ANSWERS_BEFORE: &str = "delete_rollup_answers_before";
@@ -191,6 +199,8 @@ pub mod name {
     pub const ROLLUP_ROWS_BEFORE: &str = "rollup_rows_before";
     pub const DAY_ROWS_BEFORE: &str = "day_rows_before";
     pub const LISTED_SESSIONS: &str = "listed_sessions";
+    pub const COUNT_LISTED: &str = "count_listed";
+    pub const LISTED_CANDIDATES: &str = "listed_candidates";
     pub const INSERT_REPLAY_CHUNKS: &str = "insert_replay_chunks";
     pub const REPLAY_PARTS: &str = "replay_parts";
     pub const REPLAY_PART_META: &str = "replay_part_meta";
@@ -273,6 +283,8 @@ pub mod name {
         SUM_REACH,
         INSERT_GOAL,
         NET_GOAL,
+        INSERT_LIST,
+        NET_LIST,
         SUM_GOAL,
         SEGMENT_SESSIONS,
         INSERT_SESSIONS,
@@ -303,6 +315,7 @@ pub mod name {
         DELETE_ROLLUP_SURVEYS_BEFORE,
         DELETE_ROLLUP_REACH_BEFORE,
         DELETE_ROLLUP_GOAL_BEFORE,
+        DELETE_ROLLUP_LIST_BEFORE,
         DELETE_ROLLUP_SESSIONS_BEFORE,
         DELETE_ROLLUP_SESSION_DETAILS_BEFORE,
         DELETE_ROLLUP_ANSWERS_BEFORE,
@@ -310,6 +323,8 @@ pub mod name {
         ROLLUP_ROWS_BEFORE,
         DAY_ROWS_BEFORE,
         LISTED_SESSIONS,
+        COUNT_LISTED,
+        LISTED_CANDIDATES,
         INSERT_REPLAY_CHUNKS,
         REPLAY_PARTS,
         REPLAY_PART_META,

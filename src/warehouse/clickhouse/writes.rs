@@ -515,6 +515,7 @@ impl ClickHouseWarehouse {
                     )
                     .await?
                 }
+                // The sessions list's counts are made from the session and detail rows.
                 Part::Sessions => {
                     self.replace_per_session(
                         name::LIVE_SESSIONS,
@@ -524,7 +525,9 @@ impl ClickHouseWarehouse {
                         &ids,
                         ch.sessions.clone(),
                     )
-                    .await?
+                    .await?;
+                    self.replace_additive(name::NET_LIST, name::INSERT_LIST, site, days, &ids, ch.list.clone())
+                        .await?
                 }
                 Part::SessionDetails => {
                     self.replace_per_session(

@@ -26,7 +26,7 @@ pub fn segmented(op: &'static str, segment: &crate::model::segment::SegmentFilte
 /// The per-session tables of the additive parts. Each has a day-total table `<name>_day`:
 /// the same columns but `session_id`, fed by a materialized view from every row inserted
 /// into it (migration `0011_day_totals.sql`; a unit test checks that they match).
-pub const DAY_TOTAL_TABLES: [&str; 11] = [
+pub const DAY_TOTAL_TABLES: [&str; 12] = [
     "rollup_pages",
     "rollup_grid",
     "rollup_elements",
@@ -38,6 +38,7 @@ pub const DAY_TOTAL_TABLES: [&str; 11] = [
     "rollup_surveys",
     "rollup_reach",
     "rollup_goal",
+    "rollup_list",
 ];
 
 /// Whether `table` stands at byte `i` of `sql` as a whole name (not part of a longer one).
@@ -143,22 +144,26 @@ mod tests {
         assert!(sums(name::SUM_GOAL, &none).contains("FROM rollup_goal_day\n"));
         let goal = day_totals(name::DELETE_ROLLUP_GOAL_BEFORE).unwrap();
         assert_eq!(goal, "ALTER TABLE rollup_goal_day DELETE WHERE site = ? AND day < ?");
-        // The migration creates a day table and its view for exactly these tables.
-        let text = MIGRATIONS.iter().find(|m| m.version == 11).unwrap().text;
-        let created: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("CREATE TABLE IF NOT EXISTS "))
-            .map(|t| t.trim().trim_end_matches("_day"))
-            .collect();
-        assert_eq!(created, DAY_TOTAL_TABLES.to_vec());
-        for t in DAY_TOTAL_TABLES {
-            assert!(
-                text.contains(&format!(
-                    "CREATE MATERIALIZED VIEW IF NOT EXISTS {t}_day_mv TO {t}_day AS"
-                )),
-                "{t}"
-            );
+        // The migrations from 0011 on create a day table and its view for exactly these
+        // tables (0011 the first eleven, 0012 the sessions list's).
+        let mut created: Vec<&str> = Vec::new();
+        for m in MIGRATIONS.iter().filter(|m| m.version >= 11) {
+            for t in m
+                .text
+                .lines()
+                .filter_map(|l| l.strip_prefix("CREATE TABLE IF NOT EXISTS "))
+                .filter_map(|t| t.trim().strip_suffix("_day"))
+            {
+                assert!(
+                    m.text.contains(&format!(
+                        "CREATE MATERIALIZED VIEW IF NOT EXISTS {t}_day_mv TO {t}_day AS"
+                    )),
+                    "{t}"
+                );
+                created.push(t);
+            }
         }
+        assert_eq!(created, DAY_TOTAL_TABLES.to_vec());
     }
 
     /// A migration after 0011 that drops a per-session additive table must also empty its
