@@ -697,12 +697,7 @@ fn list_mix() -> Vec<Event> {
                 },
             ));
         }
-        for e in &mut evs {
-            e.device = [DeviceClass::Desktop, DeviceClass::Mobile, DeviceClass::Tablet][(i % 3) as usize];
-            if i % 10 == 9 {
-                e.bot_reason = Some("ua".into());
-            }
-        }
+        mix_dims(&mut evs, i);
         out.extend(evs);
     }
     out
@@ -1229,6 +1224,17 @@ async fn lists_sessions_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) 
     assert_eq!(w.list_sessions(&rage).await.unwrap().total, rage_before + 12 - 4);
 }
 
+/// The device and bot flag of `list_mix`'s session `i` on its events: desktop, mobile,
+/// tablet in turn; every tenth a bot.
+fn mix_dims(evs: &mut [Event], i: i64) {
+    for e in evs {
+        e.device = [DeviceClass::Desktop, DeviceClass::Mobile, DeviceClass::Tablet][(i % 3) as usize];
+        if i % 10 == 9 {
+            e.bot_reason = Some("ua".into());
+        }
+    }
+}
+
 /// Late events of `list_mix`'s sessions 0, 4, …, 88: a page view 30 s before the session's
 /// first event, from a search engine (the session's start and channel change); sessions 0,
 /// 8, …, 88 also get a rage burst on a new page, and 0, 12, …, 84 feedback.
@@ -1261,12 +1267,7 @@ fn list_late() -> Vec<Event> {
                 },
             ));
         }
-        for e in &mut evs {
-            e.device = [DeviceClass::Desktop, DeviceClass::Mobile, DeviceClass::Tablet][(i % 3) as usize];
-            if i % 10 == 9 {
-                e.bot_reason = Some("ua".into());
-            }
-        }
+        mix_dims(&mut evs, i);
         out.extend(evs);
     }
     out

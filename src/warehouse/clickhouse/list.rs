@@ -63,6 +63,25 @@ pub(super) fn list_rows(site: &str, session_id: &str, rows: &DayRollup) -> Vec<L
         .collect()
 }
 
+/// `query` with the sessions list's range and session-row conditions bound, in the order
+/// `listed_candidates` and `listed_sessions` take them: site, days, device twice, bots,
+/// feedback, the segment's values twice each.
+fn row_conditions(query: clickhouse::query::Query, q: &SessionsQuery) -> clickhouse::query::Query {
+    let device = q.device.map_or("", |d| d.as_str());
+    let mut query = query
+        .bind(q.site.as_str())
+        .bind(q.from_day)
+        .bind(q.to_day)
+        .bind(device)
+        .bind(device)
+        .bind(u8::from(q.bots))
+        .bind(u8::from(q.filter.has.contains(&Has::Feedback)));
+    for v in q.segment.values() {
+        query = query.bind(v).bind(v);
+    }
+    query
+}
+
 impl ClickHouseWarehouse {
     /// [`crate::warehouse::Warehouse::list_sessions`] for a query without a page or element
     /// filter: the same answer as [`SessionsQuery::list_of_rows`] over the range's rows
@@ -129,20 +148,7 @@ impl ClickHouseWarehouse {
         let mut m = ((q.limit + 1).saturating_mul(without_clicks) / total).saturating_mul(5) / 4;
         m = m.max(2 * (q.limit + 1)).max(64);
         while m <= MAX_CANDIDATES {
-            let mut page = self
-                .client
-                .query(&page_sql)
-                .bind(q.site.as_str())
-                .bind(q.from_day)
-                .bind(q.to_day)
-                .bind(device)
-                .bind(device)
-                .bind(u8::from(q.bots))
-                .bind(has(Has::Feedback));
-            for v in segment {
-                page = page.bind(v).bind(v);
-            }
-            let page = page
+            let page = row_conditions(self.client.query(&page_sql), q)
                 .bind(u8::from(q.before.is_some()))
                 .bind(before_start)
                 .bind(before_start)
@@ -227,23 +233,9 @@ impl ClickHouseWarehouse {
     /// range instead. `total` is left to the caller (0 here). Public for tests.
     #[doc(hidden)]
     pub async fn list_sessions_by_live_rows(&self, q: &SessionsQuery) -> anyhow::Result<SessionList> {
-        let device = q.device.map_or("", |d| d.as_str());
         let has = |h: Has| u8::from(q.filter.has.contains(&h));
         let (before_start, before_key) = q.before.as_ref().map_or((0, ""), |(s, k)| (*s, k.as_str()));
-        let mut page = self
-            .client
-            .query(&sql::page_of(name::LISTED_SESSIONS))
-            .bind(q.site.as_str())
-            .bind(q.from_day)
-            .bind(q.to_day)
-            .bind(device)
-            .bind(device)
-            .bind(u8::from(q.bots))
-            .bind(has(Has::Feedback));
-        for v in q.segment.values() {
-            page = page.bind(v).bind(v);
-        }
-        let page = page
+        let page = row_conditions(self.client.query(&sql::page_of(name::LISTED_SESSIONS)), q)
             .bind(q.site.as_str())
             .bind(q.from_day)
             .bind(q.to_day)

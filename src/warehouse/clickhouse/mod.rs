@@ -59,11 +59,12 @@
 //!   `el_y_sum` are `Float64` sums: exact for the binary fractions the tests use, otherwise
 //!   within rounding of the order of additions (and reset to 0 when `el_n` is 0).
 //!   **Day totals:** each of these tables has a twin `<table>_day` without `session_id`
-//!   (migrations `0011_day_totals.sql`, `0012_session_list.sql`), a `SummingMergeTree` keyed by (site, day, device,
-//!   bot, key) that a materialized view feeds with every row inserted into the per-session
-//!   table, in the same INSERT. As those rows are the `new − net` deltas, the twin holds
-//!   the day's sums. A read without a segment filter sums the twin ([`sql::sums`]), so it
-//!   costs the day's distinct keys rather than its sessions; with a segment filter it sums
+//!   (migrations `0011_day_totals.sql`, `0012_session_list.sql`), a `SummingMergeTree`
+//!   keyed by (site, day, device, bot, key) that a materialized view feeds with every row
+//!   inserted into the per-session table, in the same INSERT. As those rows are the
+//!   `new − net` deltas, the twin holds the day's sums. A read without a segment filter
+//!   sums the twin ([`sql::sums`]), so it costs the day's distinct keys rather than its
+//!   sessions; with a segment filter it sums
 //!   the per-session table over the segment's sessions. Retention deletes both. The one
 //!   gap: should the server write the per-session rows of an INSERT and then fail in the
 //!   view (it then reports the INSERT as failed), the retry finds the delta already in
