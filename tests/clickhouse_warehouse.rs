@@ -709,7 +709,8 @@ fn list_mix() -> Vec<Event> {
 async fn sqlite_lists_sessions_by_sql_like_the_definition() {
     let dir = tempfile::tempdir().unwrap();
     let w = SqliteWarehouse::open(dir.path()).unwrap();
-    lists_sessions_like_the_definition(w).await;
+    lists_sessions_like_the_definition(w.clone()).await;
+    lists_nothing_after_retention(w.as_ref()).await;
 }
 
 /// Sessions whose timelines mix page views and custom events in every order, some steps
@@ -1157,6 +1158,7 @@ async fn clickhouse_lists_sessions_by_sql_like_the_definition() {
     );
     let checked = lists_agree(w.as_ref()).await;
     assert!(checked > 200, "{checked}");
+    lists_nothing_after_retention(w.as_ref()).await;
     drop_database(&url, &db).await;
 }
 
@@ -1222,6 +1224,38 @@ async fn lists_sessions_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) 
     // Sessions 0, 8, …, 88 got a rage burst; those of them with one already (i % 3 == 0:
     // 0, 24, 48, 72) are counted once.
     assert_eq!(w.list_sessions(&rage).await.unwrap().total, rage_before + 12 - 4);
+    // Erasure: session 24's visitor (a rage session, rewritten by the late events) goes.
+    let (deleted, _) = w.delete_visitor(SA, "v-mix-24").await.unwrap();
+    assert!(deleted > 0);
+    while rollup_pass(w.as_ref()).await > 0 {}
+    assert_eq!(w.list_sessions(&all).await.unwrap().total, 89);
+    assert_eq!(w.list_sessions(&rage).await.unwrap().total, rage_before + 12 - 4 - 1);
+    let checked = lists_agree(w.as_ref()).await;
+    assert!(checked > 200, "{checked}");
+}
+
+/// Retention empties the sessions list of the days it drops, its counts included.
+async fn lists_nothing_after_retention<W: Warehouse + ?Sized>(w: &W) {
+    use sightline::rollup::zones::{Has, SessionFilter};
+    use sightline::warehouse::SessionsQuery;
+    w.drop_before(SA, D1).await.unwrap();
+    for has in [vec![], vec![Has::Rage]] {
+        let q = SessionsQuery {
+            site: SA.into(),
+            from_day: D0,
+            to_day: D1,
+            device: None,
+            bots: true,
+            segment: Default::default(),
+            filter: SessionFilter {
+                has,
+                ..SessionFilter::default()
+            },
+            before: None,
+            limit: 50,
+        };
+        assert_eq!(w.list_sessions(&q).await.unwrap(), Default::default());
+    }
 }
 
 /// The device and bot flag of `list_mix`'s session `i` on its events: desktop, mobile,

@@ -174,13 +174,19 @@ class Http:
         self.db = db
 
 
-# The per-session additive tables with a day-total table `<name>_day`: the tables migration
-# 0011 creates one for (sql.rs DAY_TOTAL_TABLES, which a unit test ties to the same file).
-DAY_TOTAL_TABLES = re.findall(
-    r"^CREATE TABLE IF NOT EXISTS (rollup_\w+)_day$",
-    open(os.path.join(CH_DIR, "migrations", "0011_day_totals.sql")).read(),
-    re.M,
-)
+# The migrations that create day-total tables, and the per-session additive tables with a
+# day-total table `<name>_day`: the tables these migrations create one for (sql.rs
+# DAY_TOTAL_TABLES, which a unit test ties to the same files).
+DAY_TOTAL_MIGRATIONS = ["0011_day_totals.sql", "0012_session_list.sql"]
+DAY_TOTAL_TABLES = [
+    t
+    for m in DAY_TOTAL_MIGRATIONS
+    for t in re.findall(
+        r"^CREATE TABLE IF NOT EXISTS (rollup_\w+)_day$",
+        open(os.path.join(CH_DIR, "migrations", m)).read(),
+        re.M,
+    )
+]
 
 # What sql.rs `segmented` puts the segment semi-join after.
 RANGE_WHERE = "WHERE site = ? AND day >= ? AND day < ?"
@@ -256,7 +262,7 @@ def main():
         if q["insert"]:
             step(f"{q['name']} (insert into {q['insert']})", lambda q=q: check_insert(q))
     # Each insert into a per-session additive table reached its day-total table through the
-    # materialized view of migration 0011 (sql.rs DAY_TOTAL_TABLES).
+    # materialized view of migration 0011 or 0012 (sql.rs DAY_TOTAL_TABLES).
     def check_fed(table):
         n = int(ch.run(f"SELECT count() FROM {table}_day", "TSV").strip())
         if n < 1:
@@ -273,10 +279,12 @@ def main():
             raise RuntimeError(f"{table}: {base!r} != {table}_day: {day!r}")
     for table in DAY_TOTAL_TABLES:
         step(f"{table}_day holds the per-session rows' sums", lambda t=table: check_same(t))
-    # 0011 applied again over stored rows (after a crash before it was recorded) fills the
-    # twins from them once, summed per key.
-    for i, stmt in enumerate(split_statements(open(os.path.join(mig_dir, "0011_day_totals.sql")).read())):
-        step(f"0011 #{i + 1} over stored rows", lambda stmt=stmt: ch.run(stmt))
+    # 0011 and 0012 applied again over stored rows (after a crash before they were recorded)
+    # fill the twins from them once, summed per key (0012 first refills rollup_list from the
+    # live session rows).
+    for m in DAY_TOTAL_MIGRATIONS:
+        for i, stmt in enumerate(split_statements(open(os.path.join(mig_dir, m)).read())):
+            step(f"{m[:4]} #{i + 1} over stored rows", lambda stmt=stmt: ch.run(stmt))
     for table in DAY_TOTAL_TABLES:
         step(f"{table}_day refilled from the per-session rows", lambda t=table: check_same(t))
     # The day-total variants (sql.rs `day_totals`), before the statements below delete rows:

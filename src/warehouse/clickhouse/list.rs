@@ -93,14 +93,17 @@ impl ClickHouseWarehouse {
     ///   conditions, after the cursor. A listed session's live row passes them, so every
     ///   listed session newer than the `m`-th row is among these candidates; their live rows
     ///   are read and listed by the definition, and the listed sessions down to the `m`-th
-    ///   row are exact. `m` starts at 1.25 × the page size × the share of the
-    ///   candidates' sessions that the rage / dead conditions keep (from the day totals);
-    ///   when they list fewer than a page, `m` grows (× 4) up to [`MAX_CANDIDATES`]; past
-    ///   it the page is taken from every session's live row (`listed_sessions`). A total
-    ///   of 0 reads no rows.
+    ///   row are exact. `m` starts at 1.25 × (the page size + 1) ÷ the share of the
+    ///   candidates' sessions that the rage / dead conditions keep (both counts from the day
+    ///   totals), at least 64; when they list fewer than a page (a filter kept fewer, or
+    ///   sessions rewritten since their last merge have rows of several gens), `m` grows
+    ///   (× 4) while it stays within [`MAX_CANDIDATES`]; past it the page is taken from
+    ///   every session's live row (`listed_sessions`). A total of 0 reads no rows.
     ///
-    /// A session rewritten between the reads is listed as its live rows say at the second
-    /// read; the count and the page are two reads, as in any paged list.
+    /// The count and the page are separate reads, as in any paged list. A session rewritten
+    /// between the candidates' read and its live rows' read is listed as its new rows say
+    /// if it was a candidate; one that only qualifies by its new rows (its first feedback)
+    /// shows on the next request.
     pub(super) async fn list_sessions_by_sql(&self, q: &SessionsQuery) -> anyhow::Result<SessionList> {
         debug_assert!(q.filter.page.is_none() && q.filter.selector.is_none());
         let device = q.device.map_or("", |d| d.as_str());

@@ -50,7 +50,9 @@
 //! crash anywhere leaves the marks in place and the next pass repairs every table:
 //! - **Additive parts** (pages, grid, elements, their `el_cells`, scroll, zones, surveys, reach, goal,
 //!   journeys, problems, and the sessions list's counts `rollup_list`, which are written with
-//!   the session rows and made from them and the detail rows by `list::list_rows`):
+//!   the session rows and made from them and the detail rows by `list::list_rows`, and whose
+//!   day totals carry the segment columns, so `count_listed` reads them with or without a
+//!   segment filter):
 //!   `SummingMergeTree` tables keyed by (site, day, session_id, device, bot, key) with signed
 //!   counters. A replace reads the session's current net rows (`sum()` per key), and inserts
 //!   `new − net` per key where non-zero (one INSERT per table); re-running reads the new net,
