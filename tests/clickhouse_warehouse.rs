@@ -684,18 +684,7 @@ fn list_mix() -> Vec<Event> {
             evs.push(pageview(&id("pv2"), SA, &s, t0 + 20_000, &format!("/p{}", i % 3)));
         }
         if i % 6 == 3 {
-            evs.push(other(
-                &id("f"),
-                &s,
-                t0 + 30_000,
-                "/",
-                Payload::Feedback {
-                    rating: Some(4),
-                    comment: None,
-                    category: None,
-                    selector: None,
-                },
-            ));
+            evs.push(rated(&id("f"), &s, t0 + 30_000, "/", 4));
         }
         mix_dims(&mut evs, i);
         out.extend(evs);
@@ -1130,17 +1119,7 @@ async fn clickhouse_lists_sessions_by_sql_like_the_definition() {
     lists_sessions_like_the_definition(w.clone()).await;
     // The page of a list taken from every session's live row (past the candidates' cap)
     // is the definition's page too.
-    let q = sightline::warehouse::SessionsQuery {
-        site: SA.into(),
-        from_day: D0,
-        to_day: D1,
-        device: None,
-        bots: true,
-        segment: Default::default(),
-        filter: Default::default(),
-        before: None,
-        limit: 9,
-    };
+    let q = day_list(vec![], 9);
     let want = sightline::warehouse::list_sessions_by_reading(w.as_ref(), &q)
         .await
         .unwrap();
@@ -1163,43 +1142,21 @@ async fn clickhouse_lists_sessions_by_sql_like_the_definition() {
 }
 
 async fn lists_sessions_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) {
-    use sightline::rollup::zones::{Has, SessionFilter};
+    use sightline::rollup::zones::Has;
     use sightline::warehouse::SessionsQuery;
     w.put_site(&site(SA, "A")).await.unwrap();
     w.insert_events(&list_mix()).await.unwrap();
     while rollup_pass(w.as_ref()).await > 0 {}
     let checked = lists_agree(w.as_ref()).await;
     assert!(checked > 200, "{checked}");
-    let all = SessionsQuery {
-        site: SA.into(),
-        from_day: D0,
-        to_day: D1,
-        device: None,
-        bots: true,
-        segment: Default::default(),
-        filter: SessionFilter::default(),
-        before: None,
-        limit: 500,
-    };
+    let all = day_list(vec![], 500);
     let listed = w.list_sessions(&all).await.unwrap();
     // Every session is listed: the custom-event-only ones have a (synthetic) page view too.
     assert_eq!(listed.total, 90);
-    let rage = SessionsQuery {
-        filter: SessionFilter {
-            has: vec![Has::Rage],
-            ..SessionFilter::default()
-        },
-        ..all.clone()
-    };
+    let rage = day_list(vec![Has::Rage], 500);
     let rage_before = w.list_sessions(&rage).await.unwrap().total;
     assert_eq!(rage_before, 30);
-    let dead = SessionsQuery {
-        filter: SessionFilter {
-            has: vec![Has::Dead],
-            ..SessionFilter::default()
-        },
-        ..all.clone()
-    };
+    let dead = day_list(vec![Has::Dead], 500);
     assert!(w.list_sessions(&dead).await.unwrap().total > 0);
     let next_day = SessionsQuery {
         from_day: D1,
@@ -1236,26 +1193,41 @@ async fn lists_sessions_like_the_definition<W: Warehouse>(w: std::sync::Arc<W>) 
 
 /// Retention empties the sessions list of the days it drops, its counts included.
 async fn lists_nothing_after_retention<W: Warehouse + ?Sized>(w: &W) {
-    use sightline::rollup::zones::{Has, SessionFilter};
-    use sightline::warehouse::SessionsQuery;
+    use sightline::rollup::zones::Has;
     w.drop_before(SA, D1).await.unwrap();
     for has in [vec![], vec![Has::Rage]] {
-        let q = SessionsQuery {
-            site: SA.into(),
-            from_day: D0,
-            to_day: D1,
-            device: None,
-            bots: true,
-            segment: Default::default(),
-            filter: SessionFilter {
-                has,
-                ..SessionFilter::default()
-            },
-            before: None,
-            limit: 50,
-        };
-        assert_eq!(w.list_sessions(&q).await.unwrap(), Default::default());
+        assert_eq!(w.list_sessions(&day_list(has, 50)).await.unwrap(), Default::default());
     }
+}
+
+/// The sessions list of day D0 of site A, bots included, with every signal of `has`, `limit`
+/// per page.
+fn day_list(has: Vec<sightline::rollup::zones::Has>, limit: usize) -> sightline::warehouse::SessionsQuery {
+    sightline::warehouse::SessionsQuery {
+        site: SA.into(),
+        from_day: D0,
+        to_day: D1,
+        device: None,
+        bots: true,
+        segment: Default::default(),
+        filter: sightline::rollup::zones::SessionFilter {
+            has,
+            ..Default::default()
+        },
+        before: None,
+        limit,
+    }
+}
+
+/// Feedback on site A rated `rating`, without a comment, category or element.
+fn rated(id: &str, session: &str, ts: i64, page: &str, rating: u8) -> Event {
+    let p = Payload::Feedback {
+        rating: Some(rating),
+        comment: None,
+        category: None,
+        selector: None,
+    };
+    other(id, session, ts, page, p)
 }
 
 /// The device and bot flag of `list_mix`'s session `i` on its events: desktop, mobile,
@@ -1288,18 +1260,7 @@ fn list_late() -> Vec<Event> {
             }
         }
         if i % 12 == 0 {
-            evs.push(other(
-                &id("f"),
-                &s,
-                t0 + 45_000,
-                "/late",
-                Payload::Feedback {
-                    rating: Some(2),
-                    comment: None,
-                    category: None,
-                    selector: None,
-                },
-            ));
+            evs.push(rated(&id("f"), &s, t0 + 45_000, "/late", 2));
         }
         mix_dims(&mut evs, i);
         out.extend(evs);

@@ -272,6 +272,30 @@ impl ClickHouseWarehouse {
     ) -> anyhow::Result<Vec<R>> {
         timed(op, q.fetch_all::<R>()).await
     }
+
+    /// The rows statement `op` gives for the sessions `ids` of `site` in days [days.0,
+    /// days.1): `op` takes the site, the two days and a tuple of session ids (`WHERE site =
+    /// ? AND day >= ? AND day < ? AND session_id IN ?`); it runs once per [`CHUNK`] ids.
+    pub(super) async fn fetch_of_sessions<R: RowOwned + RowRead>(
+        &self,
+        op: &'static str,
+        site: &str,
+        days: (i64, i64),
+        ids: &[&str],
+    ) -> anyhow::Result<Vec<R>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let q = self
+                .client
+                .query(sql::sql(op))
+                .bind(site)
+                .bind(days.0)
+                .bind(days.1)
+                .bind(Tuple(chunk));
+            out.extend(self.fetch::<R>(op, q).await?);
+        }
+        Ok(out)
+    }
 }
 
 impl ClickHouseWarehouse {

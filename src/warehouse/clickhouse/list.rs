@@ -40,7 +40,7 @@ pub(super) fn list_rows(site: &str, session_id: &str, rows: &DayRollup) -> Vec<L
                 .iter()
                 .find(|d| d.dims.day == s.dims.day && d.session_key == s.session_key)?;
             let flag = |f: &SessionFilter| u8::from(session_matches(s, d, f));
-            (flag(&listed) == 1).then(|| ListCh {
+            session_matches(s, d, &listed).then(|| ListCh {
                 site: site.to_string(),
                 day: s.dims.day,
                 session_id: session_id.to_string(),
@@ -64,8 +64,8 @@ pub(super) fn list_rows(site: &str, session_id: &str, rows: &DayRollup) -> Vec<L
 }
 
 /// `query` with the sessions list's range and session-row conditions bound, in the order
-/// `listed_candidates` and `listed_sessions` take them: site, days, device twice, bots,
-/// feedback, the segment's values twice each.
+/// `count_listed`, `listed_candidates` and `listed_sessions` take them first: site, days,
+/// device twice, bots, feedback, the segment's values twice each.
 fn row_conditions(query: clickhouse::query::Query, q: &SessionsQuery) -> clickhouse::query::Query {
     let device = q.device.map_or("", |d| d.as_str());
     let mut query = query
@@ -106,26 +106,12 @@ impl ClickHouseWarehouse {
     /// shows on the next request.
     pub(super) async fn list_sessions_by_sql(&self, q: &SessionsQuery) -> anyhow::Result<SessionList> {
         debug_assert!(q.filter.page.is_none() && q.filter.selector.is_none());
-        let device = q.device.map_or("", |d| d.as_str());
         let has = |h: Has| u8::from(q.filter.has.contains(&h));
-        let segment = q.segment.values();
         // The list's total with the query's rage / dead conditions, or without them.
         let count = |rage: u8, dead: u8| {
-            let mut count = self
-                .client
-                .query(sql::sql(name::COUNT_LISTED))
-                .bind(q.site.as_str())
-                .bind(q.from_day)
-                .bind(q.to_day)
-                .bind(device)
-                .bind(device)
-                .bind(u8::from(q.bots))
-                .bind(has(Has::Feedback))
+            let count = row_conditions(self.client.query(sql::sql(name::COUNT_LISTED)), q)
                 .bind(rage)
                 .bind(dead);
-            for v in segment {
-                count = count.bind(v).bind(v);
-            }
             async move {
                 anyhow::Ok(
                     self.fetch::<RowsCountRow>(name::COUNT_LISTED, count)
@@ -204,29 +190,19 @@ impl ClickHouseWarehouse {
             candidates.iter().map(|c| c.day).min().unwrap_or(q.from_day),
             candidates.iter().map(|c| c.day).max().unwrap_or(q.from_day) + 1,
         );
-        let (mut sessions, mut details) = (Vec::new(), Vec::new());
-        for chunk in ids.chunks(CHUNK) {
-            let rows = |op: &'static str| {
-                self.client
-                    .query(sql::sql(op))
-                    .bind(q.site.as_str())
-                    .bind(days.0)
-                    .bind(days.1)
-                    .bind(Tuple(chunk))
-            };
-            sessions.extend(
-                self.fetch::<SessionsCh>(name::LIVE_SESSIONS, rows(name::LIVE_SESSIONS))
-                    .await?
-                    .into_iter()
-                    .map(session_row),
-            );
-            details.extend(
-                self.fetch::<DetailsCh>(name::LIVE_SESSION_DETAILS, rows(name::LIVE_SESSION_DETAILS))
-                    .await?
-                    .into_iter()
-                    .map(detail_row),
-            );
-        }
+        let site = q.site.as_str();
+        let sessions = self
+            .fetch_of_sessions::<SessionsCh>(name::LIVE_SESSIONS, site, days, &ids)
+            .await?
+            .into_iter()
+            .map(session_row)
+            .collect();
+        let details = self
+            .fetch_of_sessions::<DetailsCh>(name::LIVE_SESSION_DETAILS, site, days, &ids)
+            .await?
+            .into_iter()
+            .map(detail_row)
+            .collect();
         Ok((sessions, details))
     }
 

@@ -1012,38 +1012,40 @@ GROUP BY site, day, session_id, device, bot, feedback, rage, dead, channel, refe
 -- arg: 'desktop'
 -- arg: 0
 -- arg: 0
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
+-- arg: ''
 -- arg: 1
 -- arg: 0
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
--- arg: ''
 -- returns: rows UInt64
 -- How many sessions the sessions list without a page or element filter has
 -- (crate::warehouse::SessionsQuery::list_of_rows: its `total`): the sum of the list's day
 -- totals (rollup_list_day, migration 0012) of the days, of one device class ('' for all),
--- bots only when asked (1), with feedback, rage clicks, dead clicks when asked (1 each), in
--- the segment ('' for no condition). Cost ∝ the days' distinct (device, flags, segment)
--- keys, not their sessions.
+-- bots only when asked (1), with feedback when asked (1), in the segment ('' for no
+-- condition), with rage clicks, dead clicks when asked (1 each): the conditions of
+-- `listed_candidates` in its order, then rage and dead. Cost ∝ the days' distinct
+-- (device, flags, segment) keys, not their sessions.
 SELECT toUInt64(sum(sessions)) AS rows
 FROM rollup_list_day
 WHERE site = ? AND day >= ? AND day < ? AND (? = '' OR device = ?) AND (? = 1 OR bot = 0)
-    AND (? = 0 OR feedback = 1) AND (? = 0 OR rage = 1) AND (? = 0 OR dead = 1)
+    AND (? = 0 OR feedback = 1)
     AND (? = '' OR channel = ?) AND (? = '' OR referrer = ?) AND (? = '' OR utm_source = ?)
     AND (? = '' OR utm_medium = ?) AND (? = '' OR utm_campaign = ?) AND (? = '' OR browser = ?)
-    AND (? = '' OR os = ?) AND (? = '' OR language = ?);
+    AND (? = '' OR os = ?) AND (? = '' OR language = ?)
+    AND (? = 0 OR rage = 1) AND (? = 0 OR dead = 1);
 
 -- name: listed_candidates
 -- arg: 'site-a'

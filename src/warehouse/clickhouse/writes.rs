@@ -198,19 +198,12 @@ impl ClickHouseWarehouse {
                 }
             }
         }
-        let mut have: BTreeMap<R::Key, R> = BTreeMap::new();
-        for chunk in ids.chunks(CHUNK) {
-            let q = self
-                .client
-                .query(sql::sql(net_op))
-                .bind(site)
-                .bind(days.0)
-                .bind(days.1)
-                .bind(Tuple(chunk));
-            for r in self.fetch::<R>(net_op, q).await? {
-                have.insert(r.key(), r);
-            }
-        }
+        let have: BTreeMap<R::Key, R> = self
+            .fetch_of_sessions::<R>(net_op, site, days, ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.key(), r))
+            .collect();
         let mut deltas: Vec<R> = Vec::new();
         for (k, n) in &want {
             let d = match have.get(k) {
@@ -244,19 +237,12 @@ impl ClickHouseWarehouse {
         R: PerSession + RowOwned + RowRead + RowWrite,
     {
         let want: BTreeMap<R::Key, R> = new.into_iter().map(|r| (r.key(), r)).collect();
-        let mut have: BTreeMap<R::Key, R> = BTreeMap::new();
-        for chunk in ids.chunks(CHUNK) {
-            let q = self
-                .client
-                .query(sql::sql(live_op))
-                .bind(site)
-                .bind(days.0)
-                .bind(days.1)
-                .bind(Tuple(chunk));
-            for r in self.fetch::<R>(live_op, q).await? {
-                have.insert(r.key(), r);
-            }
-        }
+        let have: BTreeMap<R::Key, R> = self
+            .fetch_of_sessions::<R>(live_op, site, days, ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.key(), r))
+            .collect();
         let gen = next_gen().max(have.values().map(|r| r.gen() + 1).max().unwrap_or(0));
         let mut out: Vec<R> = Vec::new();
         for (k, n) in &want {
