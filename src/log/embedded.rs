@@ -4,7 +4,7 @@
 //! **Shards, not one writer.** The log has N shards (partitions), N = the cores available
 //! when the data directory is first used (1 to 16), kept in the directory for good:
 //! `log.db` is shard 0, `log-1.db` … `log-<N-1>.db` the others. An event goes to the shard
-//! of its id's [`IdKey`], so the id index of that shard alone decides dedup and the
+//! of its id's [`IdKey`] ([`IdKey::spread`]), so the id index of that shard alone decides dedup and the
 //! id-conflict rule. Each shard has its own writer thread that takes appends from a channel
 //! and commits everything queued meanwhile in one transaction (group commit: one fsync per
 //! group and shard). An append of a batch waits for every shard it touched; if one shard
@@ -164,21 +164,24 @@ impl EmbeddedLog {
         drop(main);
         let paths: Vec<PathBuf> = (0..n).map(|k| shard_path(dir, k)).collect();
         let mut conns = Vec::with_capacity(n);
+        let mut legacy = Vec::with_capacity(n);
         for (k, p) in paths.iter().enumerate() {
             let mut c = open(p)?;
             c.execute_batch(SHARD_SCHEMA)?;
-            if k > 0 {
-                dedup::migrate(&mut c)?;
+            // Shard 0's text ids (the one-row-per-record format) are converted below, each to
+            // the shard it routes to.
+            legacy.push(if k > 0 {
+                dedup::migrate(&mut c)?.0
             } else {
-                c.execute_batch(dedup::SCHEMA)?;
-            }
+                dedup::open_index(&c)?
+            });
             conns.push(c);
         }
         // Shard 0 may hold the older format: convert it before any writer starts.
         convert_old_format(&mut conns)?;
         dedup::migrate(&mut conns[0])?;
         let mut writers = Vec::with_capacity(n);
-        for (k, conn) in conns.into_iter().enumerate() {
+        for ((k, conn), legacy_until) in conns.into_iter().enumerate().zip(legacy) {
             let next: i64 = conn.query_row("SELECT coalesce(max(first + n), 0) FROM chunks", [], |r| r.get(0))?;
             let (tx, rx) = mpsc::sync_channel::<Cmd>(1024);
             let offsets = open(&paths[0])?;
@@ -189,6 +192,7 @@ impl EmbeddedLog {
                         conn,
                         rx,
                         next,
+                        legacy_until,
                         Retention {
                             shard: k,
                             offsets,

@@ -205,3 +205,49 @@ async fn a_log_of_the_row_format_is_converted_with_its_ids_and_unread_records() 
     assert_eq!(out, vec![AppendOutcome::Duplicate, AppendOutcome::Appended]);
     assert_eq!(log.dead_letters(10).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn shards_of_sha256_keys_still_report_a_retried_uuid7_id_as_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ms = chrono::Utc::now().timestamp_millis() - 60_000;
+    let ids: Vec<String> = (0..12)
+        .map(|i| format!("{:08x}-{:04x}-7abc-8def-{i:012x}", ms >> 16, ms & 0xffff))
+        .collect();
+    {
+        let log = EmbeddedLog::open_with(dir.path(), 3).unwrap();
+        let out = log
+            .append(&ids.iter().map(|i| event(i, "v")).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        assert!(out.iter().all(|o| *o == AppendOutcome::Appended));
+    }
+    // Make every shard a file of the release before the ordered keys: SHA-256 keys, no
+    // `id_key_legacy`.
+    for k in 0..3 {
+        let c = Connection::open(shard_path(dir.path(), k)).unwrap();
+        let keys: Vec<Vec<u8>> = c
+            .prepare("SELECT key FROM id_keys")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        for key in keys {
+            let id = ids.iter().find(|i| IdKey::of(i).key[..] == key[..]).unwrap();
+            c.execute(
+                "UPDATE id_keys SET key = ?1 WHERE key = ?2",
+                params![&IdKey::of(id).hash[..], key],
+            )
+            .unwrap();
+        }
+        c.execute_batch("DROP TABLE id_key_legacy;").unwrap();
+    }
+    let log = EmbeddedLog::open_with(dir.path(), 3).unwrap();
+    let mut retry: Vec<Event> = ids[6..].iter().map(|i| event(i, "v")).collect();
+    let fresh = format!("{:08x}-{:04x}-7abc-8def-{:012x}", ms >> 16, ms & 0xffff, 99);
+    retry.push(event(&fresh, "v"));
+    let out = log.append(&retry).await.unwrap();
+    assert!(out[..6].iter().all(|o| *o == AppendOutcome::Duplicate), "{out:?}");
+    assert_eq!(out[6], AppendOutcome::Appended);
+    assert_eq!(drain(&log, "g").await.len(), 13, "each id stored once");
+}

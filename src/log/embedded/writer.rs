@@ -32,7 +32,7 @@ pub(super) fn convert_old_format(conns: &mut [Connection]) -> anyhow::Result<()>
             {
                 let mut put = tx.prepare("INSERT INTO id_keys (key, type) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?;
                 for (k, t) in keys {
-                    put.execute(params![&k.0[..], t])?;
+                    put.execute(params![&k.key[..], t])?;
                 }
             }
             tx.commit()?;
@@ -154,7 +154,15 @@ impl Retention {
     }
 }
 
-pub(super) fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, mut next: i64, mut retention: Retention) {
+/// A shard's writer thread: takes commands from `rx`, commits them in groups. `legacy_until`
+/// is the shard's ([`dedup::open_index`]).
+pub(super) fn writer(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Cmd>,
+    mut next: i64,
+    legacy_until: i64,
+    mut retention: Retention,
+) {
     loop {
         let first = match rx.recv_timeout(std::time::Duration::from_millis(RETENTION_EVERY_MS as u64)) {
             Ok(c) => c,
@@ -181,7 +189,7 @@ pub(super) fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, mut next: i6
                 Err(_) => break,
             }
         }
-        let result = commit_group(&mut conn, &group, next);
+        let result = commit_group(&mut conn, &group, next, legacy_until);
         if let Ok((_, appended)) = &result {
             next += appended;
         }
@@ -210,8 +218,8 @@ pub(super) fn writer(mut conn: Connection, rx: mpsc::Receiver<Cmd>, mut next: i6
 pub(super) type GroupResult = Result<(Vec<Option<Vec<AppendOutcome>>>, i64), String>;
 
 /// Commit one group as one transaction: the id claims, one chunk of the new records
-/// (offsets from `next`), the dead letters.
-pub(super) fn commit_group(conn: &mut Connection, group: &[Cmd], next: i64) -> GroupResult {
+/// (offsets from `next`; the claims in a shard of `legacy_until`), the dead letters.
+pub(super) fn commit_group(conn: &mut Connection, group: &[Cmd], next: i64, legacy_until: i64) -> GroupResult {
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(group.len());
     let mut body = Vec::new();
@@ -221,7 +229,7 @@ pub(super) fn commit_group(conn: &mut Connection, group: &[Cmd], next: i64) -> G
             Cmd::Append(items, _) => {
                 let mut outcomes = Vec::with_capacity(items.len());
                 for it in items {
-                    let outcome = dedup::claim(&tx, &it.key, it.typ).map_err(|e| e.to_string())?;
+                    let outcome = dedup::claim(&tx, &it.key, it.typ, legacy_until).map_err(|e| e.to_string())?;
                     if outcome == AppendOutcome::Appended {
                         push_record(&mut body, &it.payload);
                         n += 1;
