@@ -44,6 +44,14 @@ fn mark_sessions<'a>(c: &Connection, sessions: impl IntoIterator<Item = (&'a str
     Ok(())
 }
 
+/// The unit of the events' time index, `events_site_day ON events (site, ts / 86400000)`:
+/// UTC days, ms. A time range is read as its days (by the index) and its exact bounds. A
+/// day is one key, and within it the rows are in the table's key order (the event id, time-
+/// ordered for UUIDv7 ids), so a new event's index entry lands at the end of its day; an
+/// index on `ts` put each at its time among the day's, a random page for the events of a
+/// batch spanning minutes (the embedded sink took 36k rows/s with it, 88k without).
+const DAY_INDEX_MS: i64 = 86_400_000;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY,
@@ -55,7 +63,8 @@ CREATE TABLE IF NOT EXISTS events (
     bot INTEGER NOT NULL,
     record BLOB NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_site_ts ON events (site, ts);
+DROP INDEX IF EXISTS events_site_ts;
+CREATE INDEX IF NOT EXISTS events_site_day ON events (site, ts / 86400000);
 CREATE INDEX IF NOT EXISTS events_site_session ON events (site, session_id);
 DROP TABLE IF EXISTS dirty;
 DROP TABLE IF EXISTS rollup_rows;
@@ -232,10 +241,15 @@ impl Warehouse for SqliteWarehouse {
             let tx = c.transaction()?;
             let sessions: Vec<String> = {
                 let mut st = tx.prepare_cached(
-                    "SELECT DISTINCT session_id FROM events WHERE site = ?1 AND ts >= ?2 AND ts < ?3",
+                    "SELECT DISTINCT session_id FROM events
+                     WHERE site = ?1 AND ts / 86400000 BETWEEN ?4 AND ?5 AND ts >= ?2 AND ts < ?3",
                 )?;
+                let (from, to) = (day_of(from_day), to_day);
                 let v = st
-                    .query_map(params![site, day_of(from_day), to_day], |r| r.get(0))?
+                    .query_map(
+                        params![site, from, to, from / DAY_INDEX_MS, (to - 1) / DAY_INDEX_MS],
+                        |r| r.get(0),
+                    )?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 v
             };
@@ -393,8 +407,8 @@ impl Warehouse for SqliteWarehouse {
         self.with(move |c| {
             let tx = c.transaction()?;
             let n = tx.execute(
-                "DELETE FROM events WHERE site = ?1 AND ts < ?2",
-                params![site, before_day],
+                "DELETE FROM events WHERE site = ?1 AND ts / 86400000 <= ?3 AND ts < ?2",
+                params![site, before_day, (before_day - 1) / DAY_INDEX_MS],
             )?;
             replay::delete_before(&tx, &site, before_day)?;
             for t in rollups::TABLES {
