@@ -13,7 +13,7 @@
 //!   the others are released so that a client's retry is produced again instead of being
 //!   reported as a duplicate of an event that never reached the log.
 //!
-//! A claim that is not settled yet is *pending* (table `pending`). A retry that meets a
+//! A claim that is not settled yet is *pending* (table `pending_keys`). A retry that meets a
 //! pending id of its own type gets [`Claimed::InFlight`] (the log answers "unavailable",
 //! ingest answers 503 + `Retry-After`): reporting it as a duplicate would lose the event if
 //! the first attempt then fails. Pending claims left by a crashed process are released when
@@ -28,8 +28,9 @@
 //!   so the keys of new events fall at the end of the index: a group commit dirties a few
 //!   pages of the B-tree instead of one page per event. (Random keys cost about one 4 KB
 //!   page write and one page read per event once the index outgrows the page cache: ingest
-//!   took 56k events/s on 2 cores with them, 160k with ordered keys.) Only the canonical
-//!   text maps to the bytes, so two different ids never share such a key.
+//!   took 56k events/s on 2 cores with them, about 150k with ordered keys.) Only the
+//!   canonical text maps to the bytes, so two different ids never share such a key. The key
+//!   shows the id's creation time, as the id itself does; it holds nothing of the visitor.
 //! - **Any other id** is the first 16 bytes of its SHA-256. Two such ids share a key only by
 //!   a SHA-256 collision on 128 bits (2^64 work even for a client choosing ids on purpose).
 //!   A client can choose a UUIDv7 text whose bytes equal the hash of another id only if it
@@ -43,9 +44,14 @@
 //! (releases before the ordered keys) keep them: [`open_index`] records, when it first
 //! opens such a file, a time `legacy_until` (then + 1 day), and a UUIDv7 id created before
 //! it is also looked up by its SHA-256 key ([`claim`]), so a retry across the upgrade is
-//! still a duplicate. An id created by a client whose clock ran more than a day ahead,
-//! before the upgrade, and retried after it, is accepted again; the warehouse still stores
-//! it once (it dedups by event id).
+//! still a duplicate. For that day each new UUIDv7 id costs that second lookup, a random
+//! page read in the old keys (no write). An id created by a client whose clock ran more
+//! than a day ahead, before the upgrade, and retried after it, is accepted again; the
+//! warehouse still stores it once (it dedups by event id). The day starts when any process
+//! of this release (`serve`, or a CLI command that opens the log) first opens the file, so
+//! upgrade every process on a data directory together, and do not go back to an older
+//! release: ids claimed after the day under the other kind of key are reported as accepted
+//! on a retry (stored once all the same).
 //!
 //! Scope: one index per process (per data directory). With several ingest processes, the
 //! duplicate *report* in the `202` answer is per process: a retry that lands on another

@@ -45,12 +45,20 @@ fn mark_sessions<'a>(c: &Connection, sessions: impl IntoIterator<Item = (&'a str
 }
 
 /// The unit of the events' time index, `events_site_day ON events (site, ts / 86400000)`:
-/// UTC days, ms. A time range is read as its days (by the index) and its exact bounds. A
+/// UTC days (ingest refuses `ts` ≤ 0), ms; the SQL below writes the same number. A time range is read as its days (by the index) and its exact bounds. A
 /// day is one key, and within it the rows are in the table's key order (the event id, time-
 /// ordered for UUIDv7 ids), so a new event's index entry lands at the end of its day; an
 /// index on `ts` put each at its time among the day's, a random page for the events of a
 /// batch spanning minutes (the embedded sink took 36k rows/s with it, 88k without).
 const DAY_INDEX_MS: i64 = 86_400_000;
+
+/// The sessions with events in `[?2, ?3)` of site `?1`; `?4`, `?5`: the first and last
+/// [`DAY_INDEX_MS`] day of the range (by the index `events_site_day`).
+const MARK_DIRTY_SESSIONS: &str = "SELECT DISTINCT session_id FROM events
+     WHERE site = ?1 AND ts / 86400000 BETWEEN ?4 AND ?5 AND ts >= ?2 AND ts < ?3";
+
+/// Delete the events of site `?1` before `?2`; `?3`: the [`DAY_INDEX_MS`] day of `?2 - 1`.
+const DROP_EVENTS_BEFORE: &str = "DELETE FROM events WHERE site = ?1 AND ts / 86400000 <= ?3 AND ts < ?2";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -97,6 +105,12 @@ impl SqliteWarehouse {
             [],
             |r| r.get(0),
         )?;
+        let ts_index: bool = c
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'events_site_ts'")?
+            .exists([])?;
+        if ts_index {
+            tracing::info!("replacing the events' time index by a day index (once: reads every stored event)");
+        }
         let mut missing_rollups = false;
         for t in rollups::TABLES {
             let have: Vec<String> = c
@@ -240,14 +254,11 @@ impl Warehouse for SqliteWarehouse {
         self.with(move |c| {
             let tx = c.transaction()?;
             let sessions: Vec<String> = {
-                let mut st = tx.prepare_cached(
-                    "SELECT DISTINCT session_id FROM events
-                     WHERE site = ?1 AND ts / 86400000 BETWEEN ?4 AND ?5 AND ts >= ?2 AND ts < ?3",
-                )?;
+                let mut st = tx.prepare_cached(MARK_DIRTY_SESSIONS)?;
                 let (from, to) = (day_of(from_day), to_day);
                 let v = st
                     .query_map(
-                        params![site, from, to, from / DAY_INDEX_MS, (to - 1) / DAY_INDEX_MS],
+                        params![site, from, to, from / DAY_INDEX_MS, to.saturating_sub(1) / DAY_INDEX_MS],
                         |r| r.get(0),
                     )?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -407,8 +418,8 @@ impl Warehouse for SqliteWarehouse {
         self.with(move |c| {
             let tx = c.transaction()?;
             let n = tx.execute(
-                "DELETE FROM events WHERE site = ?1 AND ts / 86400000 <= ?3 AND ts < ?2",
-                params![site, before_day, (before_day - 1) / DAY_INDEX_MS],
+                DROP_EVENTS_BEFORE,
+                params![site, before_day, before_day.saturating_sub(1) / DAY_INDEX_MS],
             )?;
             replay::delete_before(&tx, &site, before_day)?;
             for t in rollups::TABLES {
@@ -501,5 +512,30 @@ impl Warehouse for SqliteWarehouse {
         self.with(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
             .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_reads_of_the_events_use_the_day_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = SqliteWarehouse::open(dir.path()).unwrap();
+        let c = w.conn.lock().unwrap();
+        assert!(SCHEMA.contains(&format!("ts / {DAY_INDEX_MS})")));
+        let args: [&dyn rusqlite::ToSql; 5] = [&"s", &0, &1, &0, &0];
+        for (sql, n) in [(MARK_DIRTY_SESSIONS, 5), (DROP_EVENTS_BEFORE, 3)] {
+            assert!(sql.contains(&format!("ts / {DAY_INDEX_MS} ")), "{sql}");
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(&args[..n], |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(plan.iter().any(|p| p.contains("events_site_day")), "{sql}: {plan:?}");
+        }
     }
 }
