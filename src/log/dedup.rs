@@ -202,15 +202,19 @@ pub fn claim(conn: &Connection, key: &IdKey, typ: &str, legacy_until: i64) -> ru
         Some(hash) => earlier(hash)?,
         None => None,
     };
-    if seen.is_none() {
-        let inserted = conn
-            .prepare_cached("INSERT INTO id_keys (key, type) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
-            .execute(params![&key.key[..], typ])?;
-        if inserted == 1 {
-            return Ok(AppendOutcome::Appended);
+    let seen = match seen {
+        Some(t) => Some(t),
+        None => {
+            let inserted = conn
+                .prepare_cached("INSERT INTO id_keys (key, type) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+                .execute(params![&key.key[..], typ])?;
+            if inserted == 1 {
+                return Ok(AppendOutcome::Appended);
+            }
+            earlier(&key.key)?
         }
-    }
-    Ok(match seen.map_or_else(|| earlier(&key.key), |t| Ok(Some(t)))? {
+    };
+    Ok(match seen {
         Some(t) if t != typ => AppendOutcome::Conflict(t),
         _ => AppendOutcome::Duplicate,
     })
