@@ -18,7 +18,7 @@ use crate::event::Event;
 use crate::log::{Consumer, DeadLetter, Log, LogRecord, Position};
 use crate::metrics::{DROP_FORGOTTEN, DROP_UNDECODABLE, DROP_WAREHOUSE_REFUSED, METRICS};
 use crate::privacy::Forgotten;
-use crate::warehouse::{StoreError, Warehouse};
+use crate::warehouse::{EventBatch, StoreError, Warehouse};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -262,11 +262,16 @@ async fn store_batch(
     forgotten: Arc<Forgotten>,
     records: Vec<LogRecord>,
 ) -> anyhow::Result<()> {
+    // Each stored event keeps the log payload it was decoded from as its record.
     let mut events = Vec::with_capacity(records.len());
+    let mut payloads = Vec::with_capacity(records.len());
     let mut dead = Vec::new();
-    for r in &records {
+    for r in records {
         match Event::decode(&r.payload) {
-            Ok(e) => events.push(e),
+            Ok(e) => {
+                events.push(e);
+                payloads.push(r.payload);
+            }
             Err(e) => dead.push(DeadLetter {
                 at: chrono::Utc::now().timestamp_millis(),
                 site: String::new(),
@@ -279,9 +284,9 @@ async fn store_batch(
             }),
         }
     }
-    drop(records);
+    let mut batch = EventBatch::from_records(events, payloads);
     if !forgotten.is_empty() {
-        events.retain(|e| {
+        batch.retain(|e| {
             let drop = forgotten.drops(e);
             if drop {
                 METRICS
@@ -293,10 +298,11 @@ async fn store_batch(
         });
     }
     let undecodable = dead.len();
+    let batch = Arc::new(batch);
     let mut backoff = Duration::from_millis(100);
     loop {
         let insert_started = Instant::now();
-        let inserted = warehouse.insert_events(&events).await;
+        let inserted = warehouse.insert_batch(batch.clone()).await;
         let outcome = inserted.as_ref().map_or_else(StoreError::outcome, |_| "ok");
         METRICS
             .sink_insert_duration_seconds
@@ -305,7 +311,7 @@ async fn store_batch(
         METRICS.sink_batches_total.with_label_values(&[outcome]).inc();
         match inserted {
             Ok(rep) => {
-                log_batch_request_ids(&events, rep.inserted, rep.duplicates);
+                log_batch_request_ids(batch.events(), rep.inserted, rep.duplicates);
                 failpoint_sink_after_insert();
                 METRICS
                     .sink_rows_total
@@ -320,22 +326,22 @@ async fn store_batch(
             Err(e @ StoreError::Refused { .. }) => {
                 // The warehouse refuses this data as it is: retrying cannot help. Keep
                 // every event of the batch as a dead letter with the reason, then go on.
-                for ev in &events {
+                for ev in batch.events() {
                     METRICS
                         .events_dropped_total
                         .with_label_values(&[DROP_WAREHOUSE_REFUSED, ev.type_name()])
                         .inc();
                 }
-                tracing::error!(error = %e, rows = events.len(), "warehouse refused a batch; dead-lettered");
+                tracing::error!(error = %e, rows = batch.len(), "warehouse refused a batch; dead-lettered");
                 let at = chrono::Utc::now().timestamp_millis();
                 let reason = e.to_string();
-                dead.extend(events.drain(..).map(|ev| DeadLetter {
+                dead.extend(batch.events().iter().map(|ev| DeadLetter {
                     at,
                     site: ev.site.clone(),
                     stage: crate::model::dead_stage::DeadStage::Sink,
                     field: String::new(),
                     reason: reason.clone(),
-                    raw: crate::log::deadletter::encode_event(&ev),
+                    raw: crate::log::deadletter::encode_event(ev),
                     sent_at: None,
                     bot_reason: ev.bot_reason.clone(),
                 }));
@@ -344,9 +350,9 @@ async fn store_batch(
             Err(e) => {
                 let broken = matches!(e, StoreError::Broken(_));
                 if broken {
-                    tracing::error!(error = %e, rows = events.len(), "warehouse insert failed (deployment problem); retrying");
+                    tracing::error!(error = %e, rows = batch.len(), "warehouse insert failed (deployment problem); retrying");
                 } else {
-                    tracing::warn!(error = %e, rows = events.len(), "warehouse insert failed; retrying");
+                    tracing::warn!(error = %e, rows = batch.len(), "warehouse insert failed; retrying");
                 }
                 let jitter = Duration::from_millis(rand::random::<u64>() % 250);
                 tokio::time::sleep(backoff + jitter).await;

@@ -14,10 +14,12 @@
 //! clicks, grid cells, scroll, zones, survey counts) in the warehouse per (day, device, bot,
 //! key), so both backends answer with the same rows, and so the same numbers.
 
+mod batch;
 pub mod clickhouse;
 mod journeys;
 pub mod sqlite;
 mod voc;
+pub use batch::EventBatch;
 pub use journeys::{journeys_by_reading, JourneysQuery};
 pub use voc::{answers_by_reading, feedback_by_reading};
 
@@ -32,7 +34,7 @@ use crate::model::token::ApiToken;
 use crate::sites::Site;
 use async_trait::async_trait;
 
-/// Why [`Warehouse::insert_events`] failed, which decides what the sink does with the batch
+/// Why [`Warehouse::insert_batch`] failed, which decides what the sink does with the batch
 /// ([`crate::sink`]): retry it, dead-letter it, or retry slowly while alerting. Each backend
 /// classifies its own failures (ClickHouse by exception code: [`clickhouse::error`]); SQLite
 /// reports every failure as [`StoreError::Unavailable`].
@@ -69,7 +71,7 @@ impl StoreError {
     }
 }
 
-/// What [`Warehouse::insert_events`] did.
+/// What [`Warehouse::insert_batch`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InsertReport {
     /// Rows newly stored.
@@ -452,12 +454,18 @@ pub const ALL_DAYS_END: i64 = 4_102_444_800_000;
 /// The warehouse. See the module docs.
 #[async_trait]
 pub trait Warehouse: Send + Sync + 'static {
-    /// Store raw events, idempotently by event id, and mark the snippet sessions of the new
-    /// events dirty ([`DirtySession`]).
+    /// Store raw events with their records, idempotently by event id, and mark the snippet
+    /// sessions of the new events dirty ([`DirtySession`]).
     ///
     /// Errors: a [`StoreError`] saying whether to retry the batch, dead-letter it (refused
     /// data) or alert (a broken deployment).
-    async fn insert_events(&self, events: &[Event]) -> Result<InsertReport, StoreError>;
+    async fn insert_batch(&self, batch: std::sync::Arc<EventBatch>) -> Result<InsertReport, StoreError>;
+
+    /// [`Warehouse::insert_batch`] of `events`, encoding their records.
+    async fn insert_events(&self, events: &[Event]) -> Result<InsertReport, StoreError> {
+        self.insert_batch(std::sync::Arc::new(EventBatch::encode(events.to_vec())))
+            .await
+    }
     /// Up to `limit` dirty sessions of `shard` (their bucket's residue is in `shard.owned`),
     /// oldest mark first; nothing, without asking the store, when `shard` is empty.
     async fn dirty_sessions(&self, limit: usize, shard: &Shard) -> anyhow::Result<Vec<DirtySession>>;
@@ -552,7 +560,7 @@ pub trait Warehouse: Send + Sync + 'static {
     async fn count_visitor_events(&self, site: &str, visitor: &str) -> anyhow::Result<u64>;
     /// The stored session-replay parts of `sessions` (snippet session ids) on `site`, in no
     /// particular order, copies possible ([`crate::replay::assemble`] rebuilds them); `data`
-    /// is left empty unless `with_data`. Written by [`Warehouse::insert_events`] (the
+    /// is left empty unless `with_data`. Written by [`Warehouse::insert_batch`] (the
     /// [`crate::event::Payload::ReplayChunk`] events), deleted with the visitor's events
     /// ([`Warehouse::delete_visitor`]) and by [`Warehouse::drop_before`] (by event time, `ts`).
     async fn replay_parts(

@@ -47,6 +47,18 @@ impl Date {
     }
 }
 
+/// Borrowed bytes written to a `String` column (the protobuf record of an inserted event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobRef<'a>(pub &'a [u8]);
+impl ChType for BlobRef<'_> {
+    const NAME: &'static str = "String";
+}
+impl Serialize for BlobRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
 /// Bytes in a `String` column (the protobuf record).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Blob(pub Vec<u8>);
@@ -126,7 +138,7 @@ rows! {
         y: f64,
         scroll_depth: f64,
         name: &'a str,
-        record: Blob,
+        record: BlobRef<'a>,
     }
 
     /// A row of `sites` (`insert_sites`).

@@ -16,7 +16,7 @@ use crate::model::token::ApiToken;
 use crate::replay::StoredPart;
 use crate::sites::Site;
 use crate::warehouse::{
-    bucket_of, DirtySession, InsertReport, Part, RollupQuery, SessionRollup, Shard, StoreError, Warehouse,
+    bucket_of, DirtySession, EventBatch, InsertReport, Part, RollupQuery, SessionRollup, Shard, StoreError, Warehouse,
 };
 use anyhow::Context;
 use async_trait::async_trait;
@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 #[async_trait]
 impl Warehouse for ClickHouseWarehouse {
-    async fn insert_events(&self, events: &[Event]) -> Result<InsertReport, StoreError> {
-        self.store_events(events).await.map_err(store_error)
+    async fn insert_batch(&self, batch: std::sync::Arc<EventBatch>) -> Result<InsertReport, StoreError> {
+        self.store_events(&batch).await.map_err(store_error)
     }
 
     async fn dirty_sessions(&self, limit: usize, shard: &Shard) -> anyhow::Result<Vec<DirtySession>> {

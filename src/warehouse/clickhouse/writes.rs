@@ -5,7 +5,7 @@ use super::sql::name;
 use super::*;
 use crate::event::Event;
 use crate::model::rows::DAY_MS;
-use crate::warehouse::{bucket_of, DirtySession, InsertReport, Part, SessionRollup};
+use crate::warehouse::{bucket_of, DirtySession, EventBatch, InsertReport, Part, SessionRollup};
 use clickhouse::{RowOwned, RowRead, RowWrite};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
@@ -57,10 +57,10 @@ impl ClickHouseWarehouse {
     /// [`Warehouse::insert_events`] with every failure a [`ClickHouseError`] in the chain: the
     /// dedup read (`existing_ids`), the events INSERT, then the marks (`mark_sessions`), three
     /// round trips (see the module docs).
-    pub(super) async fn store_events(&self, events: &[Event]) -> anyhow::Result<InsertReport> {
+    pub(super) async fn store_events(&self, batch: &EventBatch) -> anyhow::Result<InsertReport> {
         // Replay-chunk parts go to their own table (crate::replay), never to the events.
-        let replay = self.store_replay(&crate::replay::parts_of(events)).await?;
-        let events: Vec<&Event> = events.iter().filter(|e| e.type_name() != "replay_chunk").collect();
+        let replay = self.store_replay(&crate::replay::parts_of(batch.events())).await?;
+        let events: Vec<(&Event, &[u8])> = batch.iter().filter(|(e, _)| e.type_name() != "replay_chunk").collect();
         if events.is_empty() {
             return Ok(InsertReport {
                 inserted: replay,
@@ -69,10 +69,14 @@ impl ClickHouseWarehouse {
         }
         // The first copy of each id in the batch; later copies are duplicates.
         let mut seen = HashSet::new();
-        let unique: Vec<&Event> = events.iter().copied().filter(|e| seen.insert(e.id.as_str())).collect();
-        let sites = distinct(unique.iter().map(|e| e.site.as_str()));
-        let sessions = distinct(unique.iter().map(|e| e.session_id.as_str()));
-        let ids: Vec<&str> = unique.iter().map(|e| e.id.as_str()).collect();
+        let unique: Vec<(&Event, &[u8])> = events
+            .iter()
+            .copied()
+            .filter(|(e, _)| seen.insert(e.id.as_str()))
+            .collect();
+        let sites = distinct(unique.iter().map(|(e, _)| e.site.as_str()));
+        let sessions = distinct(unique.iter().map(|(e, _)| e.session_id.as_str()));
+        let ids: Vec<&str> = unique.iter().map(|(e, _)| e.id.as_str()).collect();
 
         let started = Instant::now();
         let q = self
@@ -88,17 +92,19 @@ impl ClickHouseWarehouse {
             .map(|r| r.id)
             .collect();
         let read_done = Instant::now();
-        let fresh: Vec<&Event> = unique.iter().copied().filter(|e| !existing.contains(&e.id)).collect();
+        let fresh: Vec<(&Event, &[u8])> = unique
+            .iter()
+            .copied()
+            .filter(|(e, _)| !existing.contains(&e.id))
+            .collect();
         let report = InsertReport {
             inserted: fresh.len() as u64 + replay,
             duplicates: (events.len() - fresh.len()) as u64,
         };
 
-        let records: Vec<Blob> = fresh.iter().map(|e| Blob(e.encode())).collect();
         let rows: Vec<EventRow> = fresh
             .iter()
-            .zip(records)
-            .map(|(e, record)| {
+            .map(|&(e, record)| {
                 let (selector, zone, x, y, scroll_depth, name) = wide(e);
                 EventRow {
                     id: &e.id,
@@ -121,7 +127,7 @@ impl ClickHouseWarehouse {
                     y,
                     scroll_depth,
                     name,
-                    record,
+                    record: BlobRef(record),
                 }
             })
             .collect();
@@ -132,7 +138,7 @@ impl ClickHouseWarehouse {
         // sessions included: see the module docs.
         let marks: BTreeSet<(&str, &str)> = unique
             .iter()
-            .map(|e| (e.site.as_str(), e.session_id.as_str()))
+            .map(|(e, _)| (e.site.as_str(), e.session_id.as_str()))
             .collect();
         self.insert_marks(&marks, 0).await?;
         tracing::debug!(

@@ -9,8 +9,8 @@ pub mod replay;
 pub mod rollups;
 
 use super::{
-    bucket_of, DirtySession, InsertReport, RollupQuery, SessionList, SessionRollup, SessionsQuery, Shard, StoreError,
-    Warehouse,
+    bucket_of, DirtySession, EventBatch, InsertReport, RollupQuery, SessionList, SessionRollup, SessionsQuery, Shard,
+    StoreError, Warehouse,
 };
 use crate::event::Event;
 use crate::model::forget::ForgetRecord;
@@ -43,6 +43,13 @@ fn mark_sessions<'a>(c: &Connection, sessions: impl IntoIterator<Item = (&'a str
     }
     Ok(())
 }
+
+/// The warehouse connection's page cache, KiB (SQLite's default is 2,000).
+const CACHE_KIB: u32 = 16 * 1024;
+
+/// WAL pages after which a commit copies the WAL back into the database file (SQLite's
+/// default is 1,000).
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The unit of the events' time index, `events_site_day ON events (site, ts / 86400000)`:
 /// UTC days (ingest refuses `ts` ≤ 0), ms; the SQL below writes the same number. A time range is read as its days (by the index) and its exact bounds. A
@@ -95,6 +102,12 @@ impl SqliteWarehouse {
         // Deleted rows are overwritten, not left in free pages: a forgotten visitor is gone
         // from the file too (crate::privacy).
         c.pragma_update(None, "secure_delete", "ON")?;
+        // A sink batch (10,000 rows, about 6 MB of pages) fits the page cache, so none spills
+        // to the WAL before its commit; and the WAL is copied back into the file every 10,000
+        // pages (about 40 MB) rather than SQLite's 1,000, so a page rewritten by several
+        // batches is copied once. Together +15-25 % rows/s for the sink (docs/performance.md).
+        c.pragma_update(None, "cache_size", -(CACHE_KIB as i64))?;
+        c.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         c.busy_timeout(std::time::Duration::from_secs(10))?;
         // A data dir from before a rollup table existed or had its current columns (the
         // day-based rollups, or per-session rollups of an older build): such tables are
@@ -172,29 +185,7 @@ impl SqliteWarehouse {
 impl Warehouse for SqliteWarehouse {
     /// Every SQLite failure (busy, I/O, a full disk) is [`StoreError::Unavailable`]: the
     /// database takes any row the sink sends.
-    async fn insert_events(&self, events: &[Event]) -> Result<InsertReport, StoreError> {
-        // Replay-chunk parts go to their own table (crate::replay), never to the events.
-        let chunks: Vec<Event> = events
-            .iter()
-            .filter(|e| e.type_name() == "replay_chunk")
-            .cloned()
-            .collect();
-        let rows: Vec<(String, String, String, i64, &'static str, String, bool, Vec<u8>)> = events
-            .iter()
-            .filter(|e| e.type_name() != "replay_chunk")
-            .map(|e| {
-                (
-                    e.id.clone(),
-                    e.site.clone(),
-                    e.session_id.clone(),
-                    e.ts,
-                    e.type_name(),
-                    e.page_key.clone(),
-                    e.bot_reason.is_some(),
-                    e.encode(),
-                )
-            })
-            .collect();
+    async fn insert_batch(&self, batch: Arc<EventBatch>) -> Result<InsertReport, StoreError> {
         self.with(move |c| {
             let tx = c.transaction()?;
             let mut report = InsertReport::default();
@@ -204,16 +195,27 @@ impl Warehouse for SqliteWarehouse {
                     "INSERT INTO events (id, site, session_id, ts, type, page_key, bot, record)
                      VALUES (?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT (id) DO NOTHING",
                 )?;
-                for (id, site, session, ts, typ, page, bot, rec) in &rows {
-                    if ins.execute(params![id, site, session, ts, typ, page, bot, rec])? == 1 {
+                // Replay-chunk parts go to their own table (crate::replay), never to the events.
+                for (e, rec) in batch.iter().filter(|(e, _)| e.type_name() != "replay_chunk") {
+                    let row = params![
+                        e.id,
+                        e.site,
+                        e.session_id,
+                        e.ts,
+                        e.type_name(),
+                        e.page_key,
+                        e.bot_reason.is_some(),
+                        rec
+                    ];
+                    if ins.execute(row)? == 1 {
                         report.inserted += 1;
-                        sessions.insert((site.clone(), session.clone()));
+                        sessions.insert((e.site.as_str(), e.session_id.as_str()));
                     } else {
                         report.duplicates += 1;
                     }
                 }
-                mark_sessions(&tx, sessions.iter().map(|(site, s)| (site.as_str(), s.as_str())))?;
-                let (new, dup) = replay::insert(&tx, &crate::replay::parts_of(&chunks))?;
+                mark_sessions(&tx, sessions)?;
+                let (new, dup) = replay::insert(&tx, &crate::replay::parts_of(batch.events()))?;
                 report.inserted += new;
                 report.duplicates += dup;
             }
