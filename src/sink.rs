@@ -252,17 +252,11 @@ pub async fn drain(
     }
 }
 
-/// Store one batch of log records: decode them (undecodable ones become dead letters), drop
-/// forgotten visitors' events, insert the rest until the warehouse takes them (or refuses
-/// them as data: dead letters), then write the dead letters. Errors only when the dead
-/// letters cannot be written.
-async fn store_batch(
-    log: Arc<dyn Log>,
-    warehouse: Arc<dyn Warehouse>,
-    forgotten: Arc<Forgotten>,
-    records: Vec<LogRecord>,
-) -> anyhow::Result<()> {
-    // Each stored event keeps the log payload it was decoded from as its record.
+/// The sink's decode of a batch of log records: each record's event, with the payload it
+/// was decoded from kept as its stored record (nothing is encoded again), and a dead letter
+/// (stage `sink`, field `record`, the payload's first 2 KiB in hex) for each record that
+/// does not decode.
+pub fn decode(records: Vec<LogRecord>) -> (EventBatch, Vec<DeadLetter>) {
     let mut events = Vec::with_capacity(records.len());
     let mut payloads = Vec::with_capacity(records.len());
     let mut dead = Vec::new();
@@ -284,7 +278,20 @@ async fn store_batch(
             }),
         }
     }
-    let mut batch = EventBatch::from_records(events, payloads);
+    (EventBatch::from_records(events, payloads), dead)
+}
+
+/// Store one batch of log records: decode them (undecodable ones become dead letters), drop
+/// forgotten visitors' events, insert the rest until the warehouse takes them (or refuses
+/// them as data: dead letters), then write the dead letters. Errors only when the dead
+/// letters cannot be written.
+async fn store_batch(
+    log: Arc<dyn Log>,
+    warehouse: Arc<dyn Warehouse>,
+    forgotten: Arc<Forgotten>,
+    records: Vec<LogRecord>,
+) -> anyhow::Result<()> {
+    let (mut batch, mut dead) = decode(records);
     if !forgotten.is_empty() {
         batch.retain(|e| {
             let drop = forgotten.drops(e);
