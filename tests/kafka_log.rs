@@ -543,3 +543,44 @@ async fn a_member_that_crashed_without_leaving_does_not_keep_the_next_from_consu
     eprintln!("crashed member: {} records after {:?}", got.len(), started.elapsed());
     assert_eq!(got.len(), 30, "assigned: {:?}", next.assigned_partitions());
 }
+
+/// A counter of the process's `/metrics` text, 0 before its first sample.
+fn counter(name: &str) -> f64 {
+    sightline::metrics::render_at(0)
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The producer's statistics reach `/metrics`: the messages it sent and their bytes on the
+/// wire (so that `scripts/load` can report the Kafka log's bytes per event). Other tests of
+/// this binary produce at the same time, so only lower bounds are asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_producers_bytes_and_messages_are_counted() {
+    let Some(b) = brokers("producer stats") else { return };
+    let f = connect(b, |_| {}).await;
+    let (bytes0, msgs0) = (
+        counter("sightline_log_producer_sent_bytes_total"),
+        counter("sightline_log_producer_messages_total"),
+    );
+    let batch: Vec<Event> = (0..300)
+        .map(|i| custom(&id(10_000 + i), "stats", 1000 + i as i64))
+        .collect();
+    let out = f.log.append(&batch).await.unwrap();
+    assert!(out.iter().all(|o| *o == AppendOutcome::Appended), "{out:?}");
+    // Statistics come every second.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let msgs = counter("sightline_log_producer_messages_total") - msgs0;
+        let bytes = counter("sightline_log_producer_sent_bytes_total") - bytes0;
+        if msgs >= 300.0 {
+            assert!(bytes > 0.0, "{msgs} messages counted with no bytes");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after 15 s: {msgs} messages, {bytes} bytes counted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

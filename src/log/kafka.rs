@@ -72,6 +72,12 @@ struct KafkaMetrics {
     produce_errors: prometheus::IntCounterVec,
     /// Messages queued in the producer or awaiting acknowledgement.
     queue_messages: prometheus::IntGauge,
+    /// Bytes sent to the brokers (librdkafka's `tx_bytes`: produce requests as sent, lz4
+    /// batches with their framing), from the producer's statistics every second.
+    sent_bytes: prometheus::IntCounter,
+    /// Messages produced (librdkafka's `txmsgs`), at the same moments as `sent_bytes`, so
+    /// that `sent_bytes ÷ produced_messages` is the Kafka log's bytes per event.
+    produced_messages: prometheus::IntCounter,
 }
 
 static KAFKA_METRICS: LazyLock<KafkaMetrics> = LazyLock::new(|| {
@@ -89,6 +95,16 @@ static KAFKA_METRICS: LazyLock<KafkaMetrics> = LazyLock::new(|| {
         "Messages in the Kafka producer queue or awaiting acknowledgement",
     )
     .expect("metric");
+    let sent_bytes = prometheus::IntCounter::new(
+        "sightline_log_producer_sent_bytes_total",
+        "Bytes the Kafka producer sent to the brokers (librdkafka tx_bytes)",
+    )
+    .expect("metric");
+    let produced_messages = prometheus::IntCounter::new(
+        "sightline_log_producer_messages_total",
+        "Messages the Kafka producer sent to the brokers (librdkafka txmsgs)",
+    )
+    .expect("metric");
     // Every error type exists from the start (at 0), so alerts see the series before the
     // first error.
     for kind in ["queue_full", "timeout", "too_large", "broker"] {
@@ -97,18 +113,45 @@ static KAFKA_METRICS: LazyLock<KafkaMetrics> = LazyLock::new(|| {
     // A second registration (tests opening several logs) is harmless: the first one wins.
     let _ = r.register(Box::new(produce_errors.clone()));
     let _ = r.register(Box::new(queue_messages.clone()));
+    let _ = r.register(Box::new(sent_bytes.clone()));
+    let _ = r.register(Box::new(produced_messages.clone()));
     KafkaMetrics {
         produce_errors,
         queue_messages,
+        sent_bytes,
+        produced_messages,
     }
 });
+
+/// How often librdkafka reports the producer's statistics, ms.
+const STATISTICS_INTERVAL_MS: u32 = 1_000;
+
+/// The producer's context: adds what librdkafka's statistics say was sent since their last
+/// report to `sightline_log_producer_sent_bytes_total` and
+/// `sightline_log_producer_messages_total` (librdkafka's totals are per client).
+#[derive(Default)]
+pub struct ProducerStats {
+    /// `(tx_bytes, txmsgs)` of the last report.
+    last: std::sync::Mutex<(i64, i64)>,
+}
+
+impl rdkafka::ClientContext for ProducerStats {
+    fn stats(&self, s: rdkafka::Statistics) {
+        let mut last = self.last.lock().expect("stats lock");
+        KAFKA_METRICS.sent_bytes.inc_by((s.tx_bytes - last.0).max(0) as u64);
+        KAFKA_METRICS
+            .produced_messages
+            .inc_by((s.txmsgs - last.1).max(0) as u64);
+        *last = (last.0.max(s.tx_bytes), last.1.max(s.txmsgs));
+    }
+}
 
 /// The Kafka log. See the module docs.
 pub struct KafkaLog {
     cfg: KafkaConfig,
     events_topic: String,
     deadletter_topic: String,
-    producer: FutureProducer,
+    producer: FutureProducer<ProducerStats>,
     ids: Arc<IdIndex>,
 }
 
@@ -145,7 +188,7 @@ fn produce_error(e: &KafkaError, cfg: &KafkaConfig, size: usize) -> LogError {
 /// Produce `records` (key, payload) to `topic`, waiting for room in a full queue until
 /// `deadline`, and return the per-record delivery results in order.
 async fn produce_all(
-    producer: &FutureProducer,
+    producer: &FutureProducer<ProducerStats>,
     cfg: &KafkaConfig,
     topic: &str,
     records: &[(String, Vec<u8>)],
@@ -214,8 +257,9 @@ impl KafkaLog {
             .await?
             .context("opening the kafka id index")?;
 
-        let producer: FutureProducer = cfg
+        let producer: FutureProducer<ProducerStats> = cfg
             .client_config()
+            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string())
             .set("acks", "all")
             .set("enable.idempotence", if cfg.idempotence { "true" } else { "false" })
             .set("compression.type", "lz4")
@@ -225,7 +269,7 @@ impl KafkaLog {
             .set("message.timeout.ms", cfg.produce_timeout_ms.to_string())
             // Room for the record overhead on top of our own limit, checked before producing.
             .set("message.max.bytes", (cfg.max_message_bytes + 4096).to_string())
-            .create()
+            .create_with_context(ProducerStats::default())
             .context("creating the kafka producer")?;
         tracing::info!(brokers = %cfg.brokers, topic = %events_topic, "kafka log connected");
         let log = Arc::new(KafkaLog {
