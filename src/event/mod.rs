@@ -308,3 +308,33 @@ impl Event {
         self.payload.type_name()
     }
 }
+
+/// A `custom` event (`signup`) of site `site`, session `s`, at 1,700,000,000,000 ms, for
+/// unit tests of the stages that store events.
+#[cfg(test)]
+pub(crate) fn test_event(id: &str, visitor: &str) -> Event {
+    Event {
+        client: None,
+        source: None,
+        id: id.to_string(),
+        site: "site".to_string(),
+        ts: 1_700_000_000_000,
+        client_ts: 1_700_000_000_000,
+        received_at: 1_700_000_000_000,
+        skew_rule: "none".to_string(),
+        session_id: "s".to_string(),
+        visitor_id: visitor.to_string(),
+        url: "https://shop.example/".to_string(),
+        page_key: "shop.example/".to_string(),
+        viewport: None,
+        seq: None,
+        pageview_id: None,
+        device: DeviceClass::Desktop,
+        bot_reason: None,
+        request_id: "r".to_string(),
+        payload: Payload::Custom {
+            name: "signup".to_string(),
+            props_json: "{}".to_string(),
+        },
+    }
+}

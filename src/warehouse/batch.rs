@@ -74,28 +74,9 @@ mod tests {
     fn retain_keeps_each_record_with_its_event() {
         let evs: Vec<Event> = (0..5)
             .map(|i| Event {
-                client: None,
-                source: None,
-                id: format!("e{i}"),
-                site: "site".to_string(),
                 ts: 1_700_000_000_000 + i,
-                client_ts: 1_700_000_000_000,
-                received_at: 1_700_000_000_000,
-                skew_rule: "none".to_string(),
                 session_id: format!("s{i}"),
-                visitor_id: "v".to_string(),
-                url: "https://shop.example/".to_string(),
-                page_key: "shop.example/".to_string(),
-                viewport: None,
-                seq: None,
-                pageview_id: None,
-                device: crate::event::DeviceClass::Desktop,
-                bot_reason: None,
-                request_id: "r".to_string(),
-                payload: crate::event::Payload::Custom {
-                    name: "signup".to_string(),
-                    props_json: "{}".to_string(),
-                },
+                ..crate::event::test_event(&format!("e{i}"), "v")
             })
             .collect();
         let mut b = EventBatch::encode(evs);

@@ -1,30 +1,7 @@
 use super::*;
 
 fn event(id: &str, visitor: &str) -> Event {
-    Event {
-        client: None,
-        source: None,
-        id: id.to_string(),
-        site: "site".to_string(),
-        ts: 1_700_000_000_000,
-        client_ts: 1_700_000_000_000,
-        received_at: 1_700_000_000_000,
-        skew_rule: "none".to_string(),
-        session_id: "s".to_string(),
-        visitor_id: visitor.to_string(),
-        url: "https://shop.example/".to_string(),
-        page_key: "shop.example/".to_string(),
-        viewport: None,
-        seq: None,
-        pageview_id: None,
-        device: crate::event::DeviceClass::Desktop,
-        bot_reason: None,
-        request_id: "r".to_string(),
-        payload: crate::event::Payload::Custom {
-            name: "signup".to_string(),
-            props_json: "{}".to_string(),
-        },
-    }
+    crate::event::test_event(id, visitor)
 }
 
 async fn drain(log: &EmbeddedLog, group: &str) -> Vec<Event> {
