@@ -9,7 +9,7 @@ use crate::event::Event;
 /// is decoded once and never encoded again ([`EventBatch::from_records`]); other writers
 /// encode with [`EventBatch::encode`]. Shared as an `Arc` so that a retried insert and the
 /// SQLite writer thread read it without copying.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct EventBatch {
     events: Vec<Event>,
     records: Vec<Vec<u8>>,
@@ -43,11 +43,11 @@ impl EventBatch {
 
     /// Keep the events for which `keep` is true (with their records).
     pub fn retain(&mut self, mut keep: impl FnMut(&Event) -> bool) {
-        let kept: Vec<bool> = self.events.iter().map(&mut keep).collect();
-        let mut k = kept.iter();
-        self.events.retain(|_| *k.next().expect("one flag per event"));
-        let mut k = kept.iter();
-        self.records.retain(|_| *k.next().expect("one flag per event"));
+        (self.events, self.records) = std::mem::take(&mut self.events)
+            .into_iter()
+            .zip(std::mem::take(&mut self.records))
+            .filter(|(e, _)| keep(e))
+            .unzip();
     }
 
     /// Events in the batch.
@@ -58,11 +58,6 @@ impl EventBatch {
     /// No events.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
-    }
-
-    /// The events, without their records.
-    pub fn into_events(self) -> Vec<Event> {
-        self.events
     }
 }
 

@@ -67,7 +67,7 @@ impl ChType for Blob {
 }
 impl Serialize for Blob {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
+        BlobRef(&self.0).serialize(s)
     }
 }
 impl<'de> Deserialize<'de> for Blob {
