@@ -18,7 +18,8 @@
 //!   the two should cost about the same (a Unicode `\b` once made the French one 13–38×
 //!   slower); `scrub/floor_lowercase` is `to_lowercase` of the French one.
 //! - `rollup/sessionize`, `rollup/compute_day`, `rollup/funnel`: 10,000 events of one day
-//!   (400 sessions); throughput per event.
+//!   (400 sessions); throughput per event. `rollup/compute_sessions`: the same events one
+//!   session at a time, as the rollup job computes them (their clone per iteration included).
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -26,7 +27,7 @@ use sightline::event::wire::WireEvent;
 use sightline::event::{enrich, validate, Event};
 use sightline::loadgen::{accept, TrafficGen};
 use sightline::log::{Log, LogRecord, Position};
-use sightline::rollup::{compute_day, day_of, funnel, sessionize, FunnelStep, Rules};
+use sightline::rollup::{compute_day, compute_sessions, day_of, funnel, sessionize, FunnelStep, Rules};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -193,6 +194,14 @@ fn rollup(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("sessionize", |b| b.iter(|| sessionize(&events, &rules).len()));
     g.bench_function("compute_day", |b| b.iter(|| compute_day(&events, day, &rules)));
+    // The rollup job's own path: the same events, one session at a time.
+    g.bench_function("compute_sessions", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |events| compute_sessions(events, &rules).len(),
+            BatchSize::LargeInput,
+        )
+    });
     let sessions = compute_day(&events, day, &rules).sessions;
     let steps = [
         FunnelStep::parse("shop.example/"),

@@ -74,6 +74,32 @@ pub fn compute_sessions(events: Vec<Event>, rules: &Rules) -> Vec<super::Session
         .collect()
 }
 
+/// The page-view-level sums of one (dims, page, layout) in [`compute_day`]; each map comes out
+/// sorted, so the rows keep the order of their full keys.
+struct PageSums<'a> {
+    row: PageRow,
+    /// Clicks per heatmap cell `(cx, cy)`.
+    grid: BTreeMap<(u32, u32), u64>,
+    /// Per (normalised selector, zone).
+    elements: BTreeMap<(std::borrow::Cow<'a, str>, &'a str), ElementRow>,
+    /// Page views per depth of [`SCROLL_DEPTHS`], in its order.
+    scroll: [u64; SCROLL_DEPTHS.len()],
+}
+
+impl PageSums<'_> {
+    fn new(dims: Dims, page: &str, layout: &str) -> Self {
+        PageSums {
+            row: PageRow {
+                layout: layout.to_string(),
+                ..PageRow::with_pageviews(dims, page, 0)
+            },
+            grid: BTreeMap::new(),
+            elements: BTreeMap::new(),
+            scroll: [0; SCROLL_DEPTHS.len()],
+        }
+    }
+}
+
 /// Everything one (site, day) contributes to the rollups (see the module doc of `rollup` and
 /// analytics.md); `day_start` is a day start of `rules.time_zone` ([`crate::model::days`]),
 /// and the day lasts until the next one (23 or 25 h around a DST change).
@@ -125,11 +151,9 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
     let sessions = sessionize(events, rules);
     let segments = segments_of(&sessions);
 
-    // Page-view-level rows are keyed by (page, layout version).
-    let mut pages: BTreeMap<(Dims, &str, &str), PageRow> = BTreeMap::new();
-    let mut grid: BTreeMap<(Dims, &str, &str, u32, u32), u64> = BTreeMap::new();
-    let mut elements: BTreeMap<(Dims, &str, &str, std::borrow::Cow<str>, &str), ElementRow> = BTreeMap::new();
-    let mut scroll: BTreeMap<(Dims, &str, &str, u32), u64> = BTreeMap::new();
+    // Page-view-level rows are keyed by (dims, page, layout version): one hash lookup per page
+    // view finds its sums, and a click only searches its own page's grid and elements.
+    let mut pages: HashMap<(Dims, &str, &str), PageSums> = HashMap::new();
     let mut surveys: BTreeMap<(Dims, &str, &str, SurveyKind, String), u64> = BTreeMap::new();
     let mut session_rows: Vec<SessionRow> = Vec::new();
     let mut feedback_rows: Vec<FeedbackRow> = Vec::new();
@@ -185,10 +209,10 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
             }
             let page = pv.page_key.as_str();
             let layout = pv.layout();
-            let row = pages.entry((dims, page, layout)).or_insert_with(|| PageRow {
-                layout: layout.to_string(),
-                ..PageRow::with_pageviews(dims, page, 0)
-            });
+            let sums = pages
+                .entry((dims, page, layout))
+                .or_insert_with(|| PageSums::new(dims, page, layout));
+            let row = &mut sums.row;
             row.clicks += facts[i].len() as u64;
             if pv.pageview.is_some() {
                 row.pageviews += 1;
@@ -199,10 +223,8 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                     row.viewport_h_sum += u64::from(vp.h);
                     row.doc_h_sum += u64::from(doc_h);
                 }
-                for d in SCROLL_DEPTHS {
-                    if depth >= f64::from(d) {
-                        *scroll.entry((dims, page, layout, d)).or_default() += 1;
-                    }
+                for (n, d) in sums.scroll.iter_mut().zip(SCROLL_DEPTHS) {
+                    *n += u64::from(depth >= f64::from(d));
                 }
             }
             for c in &facts[i] {
@@ -210,10 +232,11 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
                 if !is_tracker_click(c.event) {
                     let cx = (c.x.max(0.0) / cell).floor() as u32;
                     let cy = (c.y.max(0.0) / cell).floor() as u32;
-                    *grid.entry((dims, page, layout, cx, cy)).or_default() += 1;
+                    *sums.grid.entry((cx, cy)).or_default() += 1;
                 }
-                let el = elements
-                    .entry((dims, page, layout, c.selector.clone(), c.zone))
+                let el = sums
+                    .elements
+                    .entry((c.selector.clone(), c.zone))
                     .or_insert_with(|| ElementRow::empty(dims, (page, layout), &c.selector, c.zone));
                 el.clicks += 1;
                 if let Payload::Click { text: Some(t), .. } = &c.event.payload {
@@ -347,31 +370,44 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
         &answers,
         goal.as_ref().map(|(raw, g)| (*raw, g)),
     ));
-    DayRollup {
-        goal,
-        pages: pages.into_values().collect(),
-        grid: grid
-            .into_iter()
-            .map(|((dims, page, layout, cx, cy), count)| GridRow {
+    let mut pages: Vec<_> = pages.into_iter().collect();
+    pages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let (mut grid, mut elements, mut scroll) = (Vec::new(), Vec::new(), Vec::new());
+    let pages = pages
+        .into_iter()
+        .map(|((dims, page, layout), sums)| {
+            let cell_row = |(cx, cy), count| GridRow {
                 dims,
                 page: page.to_string(),
                 layout: layout.to_string(),
                 cx,
                 cy,
                 count,
-            })
-            .collect(),
-        elements: elements.into_values().collect(),
-        scroll: scroll
-            .into_iter()
-            .map(|((dims, page, layout, depth), pageviews)| ScrollRow {
-                dims,
-                page: page.to_string(),
-                layout: layout.to_string(),
-                depth,
-                pageviews,
-            })
-            .collect(),
+            };
+            grid.extend(sums.grid.into_iter().map(|(c, n)| cell_row(c, n)));
+            elements.extend(sums.elements.into_values());
+            scroll.extend(
+                SCROLL_DEPTHS
+                    .into_iter()
+                    .zip(sums.scroll)
+                    .filter(|&(_, pageviews)| pageviews > 0)
+                    .map(|(depth, pageviews)| ScrollRow {
+                        dims,
+                        page: page.to_string(),
+                        layout: layout.to_string(),
+                        depth,
+                        pageviews,
+                    }),
+            );
+            sums.row
+        })
+        .collect();
+    DayRollup {
+        goal,
+        pages,
+        grid,
+        elements,
+        scroll,
         surveys: surveys
             .into_iter()
             .map(|((dims, survey_id, question_id, kind, value), responses)| SurveyRow {
