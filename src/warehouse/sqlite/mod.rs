@@ -46,6 +46,11 @@ fn mark_sessions<'a>(c: &Connection, sessions: impl IntoIterator<Item = (&'a str
 
 /// The warehouse connection's page cache, KiB (SQLite's default is 2,000).
 const CACHE_KIB: u32 = 16 * 1024;
+/// Prepared statements kept: a rollup write cycles through up to five per rollup table
+/// (delete, latest keys, day-total add, insert, refill) for every session, about 75 in all;
+/// with rusqlite's default of 16 each call prepared its statement again (a third of the
+/// rollup's write time in a soak profile).
+const STATEMENT_CACHE: usize = 256;
 
 /// WAL pages after which a commit copies the WAL back into the database file (SQLite's
 /// default is 1,000).
@@ -109,6 +114,7 @@ impl SqliteWarehouse {
         c.pragma_update(None, "cache_size", -(CACHE_KIB as i64))?;
         c.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         c.busy_timeout(std::time::Duration::from_secs(10))?;
+        c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // A data dir from before a rollup table existed or had its current columns (the
         // day-based rollups, or per-session rollups of an older build): such tables are
         // dropped and recreated, and every session is marked dirty, so the rollup job rebuilds
