@@ -142,7 +142,7 @@ impl PageSums<'_> {
 /// - goal: [`super::impact::goal_rows`] of the day's sessions under `rules.goal`, summed
 ///   (session-level; feedback given on a later day than the session's start is not joined).
 ///
-/// Rows are aggregated in `BTreeMap`s and come out sorted by their keys (dims first);
+/// Rows come out sorted by their keys (dims first);
 /// session rows by `(start, session_key)`, feedback rows by `(ts, id)`.
 pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup {
     let day_end = days::next_day(day_start, rules.time_zone);
@@ -376,15 +376,14 @@ pub fn compute_day(events: &[Event], day_start: i64, rules: &Rules) -> DayRollup
     let pages = pages
         .into_iter()
         .map(|((dims, page, layout), sums)| {
-            let cell_row = |(cx, cy), count| GridRow {
+            grid.extend(sums.grid.into_iter().map(|((cx, cy), count)| GridRow {
                 dims,
                 page: page.to_string(),
                 layout: layout.to_string(),
                 cx,
                 cy,
                 count,
-            };
-            grid.extend(sums.grid.into_iter().map(|(c, n)| cell_row(c, n)));
+            }));
             elements.extend(sums.elements.into_values());
             scroll.extend(
                 SCROLL_DEPTHS
