@@ -3,6 +3,8 @@
 //! skipped and passes. Each test uses topics of its own (`sltest-<uuid>.*`), so reruns on
 //! the same broker never see old data.
 
+mod common;
+
 use sightline::event::{DeviceClass, Event, Payload};
 use sightline::log::kafka::{KafkaConfig, KafkaConsumer, KafkaLog};
 use sightline::log::{AppendOutcome, Consumer, DeadLetter, Log, LogError, LogRecord, Position};
@@ -546,10 +548,7 @@ async fn a_member_that_crashed_without_leaving_does_not_keep_the_next_from_consu
 
 /// A counter of the process's `/metrics` text, 0 before its first sample.
 fn counter(name: &str) -> f64 {
-    sightline::metrics::render_at(0)
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
+    common::metric_value(&sightline::metrics::render_at(0), name)
 }
 
 /// The producer's statistics reach `/metrics`: the messages it sent and their bytes on the

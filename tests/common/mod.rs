@@ -243,11 +243,16 @@ impl Server {
 
     /// The value of an unlabelled metric (`name value` in `/metrics`); 0 when absent.
     pub fn metric(&self, name: &str) -> f64 {
-        self.metrics()
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or(0.0)
+        metric_value(&self.metrics(), name)
     }
+}
+
+/// The value of the unlabelled metric `name` in a Prometheus text exposition (a
+/// `name value` line); 0 when absent.
+pub fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 impl Drop for Server {

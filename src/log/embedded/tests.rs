@@ -1,8 +1,5 @@
 use super::*;
-
-fn event(id: &str, visitor: &str) -> Event {
-    crate::event::test_event(id, visitor)
-}
+use crate::event::test_event as event;
 
 async fn drain(log: &EmbeddedLog, group: &str) -> Vec<Event> {
     let mut c = log.consumer(group).await.unwrap();
