@@ -8,6 +8,32 @@
 
 mod cli;
 
+/// The binary's allocator: jemalloc, as Relay and Vector ship. Against glibc's, embedded
+/// ingest at saturation took 174-183k instead of 149-150k events/s on 2 cores, and the
+/// embedded soak's RSS stays lower and flatter (docs/performance-notes.md, "The allocator").
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options (its `malloc_conf`, read before `main`; the environment variable
+/// `_RJEM_MALLOC_CONF` overrides them): one arena per CPU, each thread allocating from the
+/// arena of the CPU it runs on, so that the threads which ever ran do not each keep freed
+/// pages; and freed pages handed back to the system about 1 s after they were freed, by
+/// jemalloc's own background threads rather than on a request's thread.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: MallocConf =
+    MallocConf(b"percpu_arena:percpu,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0".as_ptr());
+
+/// A pointer to a static C string, as jemalloc reads `malloc_conf`.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[repr(transparent)]
+struct MallocConf(*const u8);
+
+// SAFETY: it points to an immutable static.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+unsafe impl Sync for MallocConf {}
+
 use clap::Parser;
 use cli::*;
 use sightline::access;
@@ -43,6 +69,7 @@ fn init_logging() -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
+    app::limit_heap_arenas();
     init_logging()?;
     let cli = Cli::parse();
     match cli.command {
