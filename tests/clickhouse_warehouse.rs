@@ -957,13 +957,13 @@ async fn feedback_setup<W: Warehouse>(w: &W) {
 /// The store's answers and feedback figures equal the definition's over its rows.
 async fn feedback_like_the_definition<W: Warehouse>(w: &W) {
     use sightline::model::answers::{AnswerSummary, AnswersQuery};
-    use sightline::model::feedback::{FeedbackQuery, FeedbackSummary};
+    use sightline::model::feedback::{FeedbackQuery, FeedbackSummary, VocCounts};
     use sightline::model::range::ReportRange;
     use sightline::model::segment::{Dimension, SegmentFilter};
     use sightline::warehouse::feedback_by_reading;
     let direct = SegmentFilter::default().with(Dimension::Channel, "direct");
     let nobody = SegmentFilter::default().with(Dimension::Browser, "no such browser");
-    let (mut checked, mut answered) = (0, 0);
+    let (mut checked, mut answered, mut counted) = (0, 0, 0);
     for (segment, device, bots) in [
         (SegmentFilter::default(), None, false),
         (SegmentFilter::default(), None, true),
@@ -1038,9 +1038,27 @@ async fn feedback_like_the_definition<W: Warehouse>(w: &W) {
                 answered += usize::from(!got.texts.is_empty());
             }
         }
+        // The product signals' counts (answers, negative feedback; bots left out).
+        for (from, to) in [WHOLE, (D0, D1), (D1, D2)] {
+            let q = RollupQuery {
+                segment: segment.clone(),
+                ..query(SA, from, to, &[], None)
+            };
+            let rows = w
+                .read_rollup(&RollupQuery {
+                    parts: vec![Part::Answers, Part::Feedback],
+                    ..q.clone()
+                })
+                .await
+                .unwrap();
+            let got = w.voc_counts(&q).await.unwrap();
+            assert_eq!(got, VocCounts::of_rows(&rows.answers, &rows.feedback), "{q:?}");
+            counted += usize::from(got.answers > 0 && got.negative_feedback > 0);
+        }
     }
     assert!(checked > 30, "{checked} lists not empty");
     assert!(answered > 10, "{answered} answer reads with texts");
+    assert!(counted >= 3, "{counted} VoC counts with answers and negative feedback");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! definition, over the range's feedback rows.
 
 use super::range::ReportRange;
-use super::rows::FeedbackRow;
+use super::rows::{AnswerRow, FeedbackRow};
 use crate::event::NEGATIVE_RATING_MAX;
 use std::collections::BTreeMap;
 
@@ -145,6 +145,32 @@ impl FeedbackSummary {
                 })
                 .collect(),
             recent,
+        }
+    }
+}
+
+/// A range's survey answers and negative feedback (rated at most [`NEGATIVE_RATING_MAX`]),
+/// bot sessions left out: the VoC figures of today's product signals
+/// (`sightline_site_survey_responses`, `sightline_site_negative_feedback`). A store gives
+/// them for a range ([`crate::warehouse::Warehouse::voc_counts`]); [`VocCounts::of_rows`] is
+/// the definition, over the range's answer and feedback rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VocCounts {
+    /// Answer rows: one per answered (survey, question) of a session, latest wins.
+    pub answers: u64,
+    /// Feedback submissions rated at most [`NEGATIVE_RATING_MAX`].
+    pub negative_feedback: u64,
+}
+
+impl VocCounts {
+    /// The counts of a range's answer and feedback rows.
+    pub fn of_rows(answers: &[AnswerRow], feedback: &[FeedbackRow]) -> VocCounts {
+        VocCounts {
+            answers: answers.iter().filter(|a| !a.dims.bot).count() as u64,
+            negative_feedback: feedback
+                .iter()
+                .filter(|f| !f.dims.bot && f.rating.is_some_and(|x| x <= NEGATIVE_RATING_MAX))
+                .count() as u64,
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::event::SurveyKind;
 use crate::metrics::{self, SiteSignals, MAX_PAGES_PER_SITE, MAX_SURVEYS_PER_SITE, METRICS};
 use crate::model::days;
+use crate::model::feedback::VocCounts;
 use crate::sites::SiteCache;
 use crate::warehouse::{DirtySession, Shard};
 use crate::warehouse::{Part, RollupQuery, Warehouse};
@@ -32,13 +33,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// Rollup parts [`site_signals`] reads.
-const SIGNAL_PARTS: [Part; 5] = [
-    Part::Pages,
-    Part::Elements,
-    Part::Answers,
-    Part::Surveys,
-    Part::Feedback,
-];
+const SIGNAL_PARTS: [Part; 3] = [Part::Pages, Part::Elements, Part::Surveys];
 
 /// Dirty sessions per batch and worker: each batch takes up to this many times [`workers`]
 /// sessions and recomputes them in that many chunks at once (each one events read, one
@@ -57,9 +52,9 @@ pub const SIGNALS_EVERY: Duration = Duration::from_secs(5);
 ///
 /// - rage and dead clicks: sums over the element rows (page views of the day), as the
 ///   heatmap reports them;
-/// - negative feedback: feedback rows of the day rated 1 or 2;
-/// - survey responses: the answers of the day's sessions (one per answered (survey, question)
-///   of a session, latest wins);
+/// - negative feedback and survey responses: `voc`, the day's [`VocCounts`] (feedback rated
+///   1 or 2; answers, one per answered (survey, question) of a session, latest wins), which
+///   the store counts without sending the rows;
 /// - NPS: the answers to a survey's `nps` questions pooled, scored like `GET …/voc`
 ///   ([`super::summarize_answers`]);
 /// - per page (the [`MAX_PAGES_PER_SITE`] with the most page views, ties by page key): page
@@ -70,7 +65,7 @@ pub const SIGNALS_EVERY: Duration = Duration::from_secs(5);
 ///   `funnel:`) from the second on: the sessions of the day that reached the previous step
 ///   and the percent of them that reached this one, as the step baseline of `/problems`
 ///   counts them ([`super::baselines`]), from the goal rows `r.goal` of that goal.
-pub fn site_signals(r: &DayRollup, goal_steps: Option<&[super::FunnelStep]>) -> SiteSignals {
+pub fn site_signals(r: &DayRollup, voc: VocCounts, goal_steps: Option<&[super::FunnelStep]>) -> SiteSignals {
     let mut s = SiteSignals::default();
     if let Some(steps) = goal_steps {
         let counts = super::baselines::step_counts(r.goal.iter().filter(|x| !x.dims.bot), steps.len());
@@ -109,12 +104,8 @@ pub fn site_signals(r: &DayRollup, goal_steps: Option<&[super::FunnelStep]>) -> 
     pages.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     pages.truncate(MAX_PAGES_PER_SITE);
     s.pages = pages;
-    s.negative_feedback = r
-        .feedback
-        .iter()
-        .filter(|f| !f.dims.bot && f.rating.is_some_and(|x| x <= 2))
-        .count() as u64;
-    s.survey_responses = r.answers.iter().filter(|x| !x.dims.bot).count() as u64;
+    s.negative_feedback = voc.negative_feedback;
+    s.survey_responses = voc.answers;
     let mut nps_counts: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
     for row in r.surveys.iter().filter(|x| !x.dims.bot && x.kind == SurveyKind::Nps) {
         *nps_counts
@@ -340,9 +331,10 @@ pub async fn run_once_on(
 
 /// Hand the heap's free pages back to the system after a pass (glibc `malloc_trim`).
 /// A pass allocates the events and rows of up to `BATCH_SESSIONS` × workers sessions on
-/// blocking-pool threads, each of which glibc may give an arena of its own; the freed
-/// memory otherwise stays in those arenas, and a 10-minute soak at 10,000 events/s grew the
-/// process from 113 to 600 MiB (docs/performance.md, "Steady state: soak").
+/// blocking-pool threads, whose glibc arenas (the binary allows one per core) otherwise
+/// keep the freed memory; before trimming, a 10-minute soak at
+/// 10,000 events/s grew the process from 113 to 600 MiB (docs/performance.md, "Steady
+/// state: soak").
 fn release_free_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks and trims the allocator's own free lists.
@@ -433,6 +425,7 @@ async fn read_signals(
         segment: Default::default(),
     };
     let mut r = warehouse.read_rollup(&q).await?;
+    let voc = warehouse.voc_counts(&q).await?;
     let raw = rules.goal.as_deref().unwrap_or_default();
     let goal = super::impact::Goal::parse(raw).ok();
     let steps = match &goal {
@@ -442,7 +435,7 @@ async fn read_signals(
         }
         _ => None,
     };
-    Ok(site_signals(&r, steps))
+    Ok(site_signals(&r, voc, steps))
 }
 
 /// Run [`run_once_on`] over what `owner` owns every `every`, and retention every hour, both on

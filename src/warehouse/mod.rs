@@ -21,7 +21,7 @@ pub mod sqlite;
 mod voc;
 pub use batch::EventBatch;
 pub use journeys::{journeys_by_reading, JourneysQuery};
-pub use voc::{answers_by_reading, feedback_by_reading};
+pub use voc::{answers_by_reading, feedback_by_reading, voc_counts_by_reading};
 
 use crate::event::DeviceClass;
 use crate::event::Event;
@@ -539,6 +539,11 @@ pub trait Warehouse: Send + Sync + 'static {
         q: &crate::model::feedback::FeedbackQuery,
     ) -> anyhow::Result<crate::model::feedback::FeedbackSummary> {
         feedback_by_reading(self, q).await
+    }
+    /// The [`crate::model::feedback::VocCounts`] of a range (`q.parts` ignored). By default
+    /// its rows are read and counted here; a store may count on its side, with the same answer.
+    async fn voc_counts(&self, q: &RollupQuery) -> anyhow::Result<crate::model::feedback::VocCounts> {
+        voc_counts_by_reading(self, q).await
     }
     /// Distinct raw events stored for a site (all, bots included).
     async fn count_events(&self, site: &str) -> anyhow::Result<u64>;

@@ -6,7 +6,7 @@
 
 use super::{Part, RollupQuery, Warehouse};
 use crate::model::answers::{AnswerSummary, AnswersQuery};
-use crate::model::feedback::{FeedbackQuery, FeedbackSummary};
+use crate::model::feedback::{FeedbackQuery, FeedbackSummary, VocCounts};
 
 /// [`Warehouse::feedback`] by reading the range's feedback rows (of the segment) and
 /// summing them with [`FeedbackSummary::of_rows`] on a blocking-pool thread.
@@ -26,4 +26,15 @@ pub async fn answers_by_reading<W: Warehouse + ?Sized>(w: &W, q: &AnswersQuery) 
         .await?;
     let q = q.clone();
     Ok(tokio::task::spawn_blocking(move || AnswerSummary::of_rows(r.answers, &q)).await?)
+}
+
+/// [`Warehouse::voc_counts`] by reading the range's answer and feedback rows and counting
+/// them with [`VocCounts::of_rows`].
+pub async fn voc_counts_by_reading<W: Warehouse + ?Sized>(w: &W, q: &RollupQuery) -> anyhow::Result<VocCounts> {
+    let q = RollupQuery {
+        parts: vec![Part::Answers, Part::Feedback],
+        ..q.clone()
+    };
+    let r = w.read_rollup(&q).await?;
+    Ok(VocCounts::of_rows(&r.answers, &r.feedback))
 }

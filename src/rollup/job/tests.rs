@@ -12,9 +12,10 @@ fn dims(bot: bool) -> Dims {
     }
 }
 
-/// [`site_signals`] of one day's rows, for a site without a funnel goal.
+/// [`site_signals`] of one day's rows (the VoC counts of its answer and feedback rows), for
+/// a site without a funnel goal.
 fn site_signals_of(r: DayRollup) -> crate::metrics::SiteSignals {
-    site_signals(&r, None)
+    site_signals(&r, VocCounts::of_rows(&r.answers, &r.feedback), None)
 }
 
 fn element(bot: bool, rage: u64, dead: u64) -> ElementRow {
@@ -85,7 +86,7 @@ fn site_signals_sum_the_days_rows_and_leave_bots_out() {
         ],
         ..DayRollup::default()
     };
-    let s = site_signals(&r, None);
+    let s = site_signals_of(r);
     assert_eq!(
         (s.rage_clicks, s.dead_clicks, s.negative_feedback, s.survey_responses),
         (3, 3, 2, 3)

@@ -326,6 +326,14 @@ impl Warehouse for SqliteWarehouse {
         self.with(move |c| rollups::read(c, &q)).await
     }
 
+    async fn voc_counts(&self, q: &RollupQuery) -> anyhow::Result<crate::model::feedback::VocCounts> {
+        if !q.segment.is_empty() || q.page.is_some() {
+            return super::voc_counts_by_reading(self, q).await;
+        }
+        let q = q.clone();
+        self.with(move |c| rollups::voc_counts(c, &q)).await
+    }
+
     async fn list_sessions(&self, q: &SessionsQuery) -> anyhow::Result<SessionList> {
         if q.filter.page.is_some() || q.filter.selector.is_some() {
             // Page and element filters look into the detail rows: read and list them.

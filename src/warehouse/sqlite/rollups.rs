@@ -18,6 +18,7 @@ pub use decode::*;
 pub use encode::*;
 pub use tables::TABLES;
 
+use crate::model::feedback::VocCounts;
 use crate::model::rows::{DayRollup, SessionDetailRow};
 use crate::model::segment::SegmentFilter;
 use crate::warehouse::Part;
@@ -271,6 +272,26 @@ pub fn replace(
     }
     Ok(())
 }
+
+/// [`crate::warehouse::Warehouse::voc_counts`] of a range without a segment or a page,
+/// counted by SQL as [`VocCounts::of_rows`] counts the rows (by the tables' day index).
+pub fn voc_counts(c: &rusqlite::Connection, q: &crate::warehouse::RollupQuery) -> anyhow::Result<VocCounts> {
+    debug_assert!(q.segment.is_empty() && q.page.is_none());
+    let (answers, negative_feedback) = c.prepare_cached(VOC_COUNTS)?.query_row(
+        rusqlite::params![q.site, q.from_day, q.to_day, crate::event::NEGATIVE_RATING_MAX],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+    )?;
+    Ok(VocCounts {
+        answers: answers as u64,
+        negative_feedback: negative_feedback as u64,
+    })
+}
+
+/// The answers and the negative feedback of site `?1` on the days `[?2, ?3)`, bot sessions
+/// left out; `?4`: the highest negative rating.
+const VOC_COUNTS: &str = "SELECT
+    (SELECT count(*) FROM r_answers WHERE site = ?1 AND day >= ?2 AND day < ?3 AND bot = 0),
+    (SELECT count(*) FROM r_feedback WHERE site = ?1 AND day >= ?2 AND day < ?3 AND bot = 0 AND rating <= ?4)";
 
 /// One page of the sessions list without a page or element filter (see
 /// [`crate::warehouse::SessionsQuery`]), answered by SQL on `r_sessions`: its filter columns
