@@ -329,12 +329,14 @@ pub async fn run_once_on(
     Ok(report)
 }
 
-/// Hand the heap's free pages back to the system after a pass (glibc `malloc_trim`).
-/// A pass allocates the events and rows of up to `BATCH_SESSIONS` × workers sessions on
-/// blocking-pool threads, whose glibc arenas (the binary allows one per core) otherwise
-/// keep the freed memory; before trimming, a 10-minute soak at
-/// 10,000 events/s grew the process from 113 to 600 MiB (docs/performance.md, "Steady
-/// state: soak").
+/// Hand glibc's free pages back to the system after a pass (`malloc_trim`). A pass
+/// allocates the events and rows of up to `BATCH_SESSIONS` × workers sessions on
+/// blocking-pool threads. With glibc as the only allocator, their arenas kept that freed
+/// memory: before this trim, a 10-minute soak at 10,000 events/s grew the process from 113
+/// to 600 MiB (docs/performance.md, "Steady state: soak"). The `sightline` binary now
+/// allocates them with jemalloc, which returns them by itself (`src/main.rs`); there the trim
+/// only reaches what SQLite freed on those threads. It still serves a process on glibc's
+/// allocator (the library embedded, the in-process tests).
 fn release_free_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks and trims the allocator's own free lists.
